@@ -1,0 +1,1 @@
+//! activity (placeholder until implemented).

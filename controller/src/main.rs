@@ -1,0 +1,5 @@
+//! `snoozectl`: the operator CLI (see [`snooze::cli`]).
+
+fn main() -> std::process::ExitCode {
+    snooze::cli::main()
+}

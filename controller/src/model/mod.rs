@@ -1,0 +1,740 @@
+//! The service record: `apiVersion: snooze/v1`, `kind: Service`.
+//!
+//! A record has four sections, each with one owner (DESIGN.md §2):
+//!
+//! | section    | owner                                   | type         |
+//! |------------|-----------------------------------------|--------------|
+//! | `metadata` | operators (`snoozectl apply/edit`)      | [`Metadata`] |
+//! | `spec`     | operators                               | [`Spec`]     |
+//! | `desired`  | wake endpoint, activity agent, `snoozectl wake/sleep` | [`Desired`] |
+//! | `status`   | the reconciler only                     | [`Status`]   |
+//!
+//! Parsing ([`parse_manifests`]) and validation ([`validate`]) report every problem with its
+//! path, e.g. `spec.idleTimeout: "15 minutes" is not a duration; try 15m`.
+
+mod parse;
+mod time;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use parse::{ManifestError, parse_manifests, parse_record_value};
+pub use time::{HumanDuration, Timestamp};
+pub use validate::{FieldError, MAX_REPLICAS_CEILING, validate, validate_name};
+
+/// The only `apiVersion` this version of snooze reads and writes.
+pub const API_VERSION: &str = "snooze/v1";
+/// The only `kind` of record.
+pub const KIND: &str = "Service";
+
+/// One managed service: the whole record as operators see it (`snoozectl get -o yaml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "snooze Service record")]
+pub struct Record {
+    /// Always `snooze/v1`.
+    pub api_version: String,
+    /// Always `Service`.
+    pub kind: String,
+    /// Name, labels and the bookkeeping the store maintains.
+    pub metadata: Metadata,
+    /// What operators want. Validated before it is stored.
+    pub spec: Spec,
+    /// Timestamped facts written by the wake endpoint, the activity agent and `snoozectl wake/sleep`.
+    #[serde(default, skip_serializing_if = "Desired::is_empty")]
+    pub desired: Desired,
+    /// What the reconciler last observed and decided. Absent until the first reconcile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+}
+
+/// Identity and bookkeeping. `name` and `labels` come from the operator; the other fields
+/// are maintained by the store and ignored on `apply`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// The record's key: a DNS label (`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`), at most 63 characters.
+    pub name: String,
+    /// Free-form key/value labels, e.g. `team: web`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Incremented by the store on every change of `spec` (starts at 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
+    /// Opaque version for compare-and-swap, incremented by the store on every spec write.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resource_version: u64,
+    /// When the record was first stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_timestamp: Option<Timestamp>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// What an operator wants for one service. Unknown fields are errors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Spec {
+    /// Where the service runs: exactly one of `ecs` or `local`, written as a one-key map
+    /// (`target: {ecs: {cluster: c, service: s}}`).
+    #[serde(with = "serde_yaml_ng::with::singleton_map")]
+    #[schemars(with = "Target")]
+    pub target: Target,
+    /// `auto` (default): wake on request, sleep when idle; `on`: always awake; `off`: always asleep.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The ECS `desiredCount` while awake. Default 1; range 0..=`maxReplicas`.
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    /// Upper bound for `replicas`. Default 10; raise it explicitly (up to 1000) for larger services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replicas: Option<u32>,
+    /// Asleep after this long without a wake request or activity. Default `15m`; range 1m..=24h.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: HumanDuration,
+    /// Phase `Failed` if not Ready this long after a wake. Default `5m`; range 30s..=30m.
+    #[serde(default = "default_wake_timeout")]
+    pub wake_timeout: HumanDuration,
+    /// How visitors reach the task once it is Ready.
+    #[serde(default)]
+    pub endpoint: EndpointSpec,
+    /// Extra readiness checks on top of ECS container health (which is always respected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Readiness>,
+    /// Behaviour of the wake endpoint for this service.
+    #[serde(default)]
+    pub wake: WakeSpec,
+    /// The wait page's look.
+    #[serde(default)]
+    pub page: PageSpec,
+}
+
+fn default_replicas() -> u32 {
+    1
+}
+fn default_idle_timeout() -> HumanDuration {
+    HumanDuration::from_mins(15)
+}
+fn default_wake_timeout() -> HumanDuration {
+    HumanDuration::from_mins(5)
+}
+
+impl Spec {
+    /// `maxReplicas` or its default, 10.
+    pub fn max_replicas(&self) -> u32 {
+        self.max_replicas.unwrap_or(10)
+    }
+}
+
+/// Where a service runs. Serialised externally tagged: `{ecs: {...}}` or `{local: {...}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// An ECS service (Fargate, awsvpc).
+    Ecs(EcsTarget),
+    /// A local process run by `snoozectl dev`.
+    Local(LocalTarget),
+}
+
+/// An ECS service by cluster and service name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EcsTarget {
+    /// Cluster name or ARN, e.g. `demo-cluster`.
+    pub cluster: String,
+    /// Service name (not ARN), e.g. `demo-svc`.
+    pub service: String,
+}
+
+/// A process that `snoozectl dev` starts for "desiredCount 1" and stops for 0.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalTarget {
+    /// Program to run; a relative path is resolved against `workingDir`, then `PATH`.
+    pub command: String,
+    /// Arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Extra environment; `PORT` is always set to `port`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Working directory; default: the directory `snoozectl dev` runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// TCP port the process listens on (1–65535).
+    pub port: u16,
+}
+
+/// `spec.mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Wake on request, sleep after `idleTimeout` without activity.
+    #[default]
+    Auto,
+    /// Always awake (pinned on).
+    On,
+    /// Always asleep (pinned off); the wake endpoint says so and wakes nothing.
+    Off,
+}
+
+/// `spec.endpoint`: the URL visitors are redirected to is
+/// `{scheme}://{task address}:{port}{path}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EndpointSpec {
+    /// `http` (default) or `https`.
+    #[serde(default)]
+    pub scheme: Scheme,
+    /// Port on the task (1–65535). Default 80.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Path prefix, starting with `/`. Default `/`.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// Which task address to publish: `public` (default; the ENI's public IP) or `private`.
+    #[serde(default)]
+    pub address: AddressKind,
+}
+
+impl Default for EndpointSpec {
+    fn default() -> Self {
+        Self {
+            scheme: Scheme::Http,
+            port: default_port(),
+            path: default_path(),
+            address: AddressKind::Public,
+        }
+    }
+}
+
+fn default_port() -> u16 {
+    80
+}
+fn default_path() -> String {
+    "/".into()
+}
+
+/// URL scheme of the endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// `http`
+    #[default]
+    Http,
+    /// `https`
+    Https,
+}
+
+impl Scheme {
+    /// `"http"` or `"https"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// Which address of the task's ENI to publish.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressKind {
+    /// The ENI's public IP; a task without one is not Ready.
+    #[default]
+    Public,
+    /// The ENI's private IP (for visitors inside the VPC or behind a VPN).
+    Private,
+}
+
+/// `spec.readiness`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Readiness {
+    /// An HTTP GET that must answer 2xx/3xx before the service is Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGet>,
+}
+
+/// An HTTP readiness probe against the task's address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpGet {
+    /// Path, starting with `/`. Default `/`.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// Port; default `spec.endpoint.port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Per-probe timeout. Default `2s`; range 100ms..=30s.
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_probe_timeout() -> HumanDuration {
+    HumanDuration::from_secs(2)
+}
+
+/// `spec.wake`: how the wake endpoint treats this service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WakeSpec {
+    /// `false` switches the wake endpoint off for this service. Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Append the visitor's path and query to the endpoint URL on redirect. Default `true`.
+    #[serde(default = "default_true")]
+    pub preserve_path: bool,
+    /// `public` (default) or `token` (first visit needs `?token=`).
+    #[serde(default)]
+    pub access: Access,
+    /// Lowercase hex SHA-256 of the access token; required when `access: token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
+    /// User-Agent substrings (case-insensitive) that get the page but never wake. Replaces the
+    /// built-in list of bots, link unfurlers and uptime monitors when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_user_agents: Option<Vec<String>>,
+}
+
+impl Default for WakeSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            preserve_path: true,
+            access: Access::Public,
+            token_sha256: None,
+            ignore_user_agents: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `spec.wake.access`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Anyone with the URL may wake the service.
+    #[default]
+    Public,
+    /// A token (`?token=`, then a cookie) is needed.
+    Token,
+}
+
+/// `spec.page`: the wait page's look.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PageSpec {
+    /// Title shown on the wait page; default: the record's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// `auto` (default, follows `prefers-color-scheme`), `light` or `dark`.
+    #[serde(default)]
+    pub theme: Theme,
+}
+
+/// Wait page colour scheme.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    /// Follow the browser's `prefers-color-scheme`.
+    #[default]
+    Auto,
+    /// Always light.
+    Light,
+    /// Always dark.
+    Dark,
+}
+
+/// Facts with timestamps, written by the wake endpoint (`wakeRequestedAt`), the activity agent
+/// (`lastActivityAt`) and `snoozectl wake/sleep`. Stored as top-level attributes so IAM
+/// `dynamodb:Attributes` can scope each writer to its own attribute.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Desired {
+    /// Last wake request (wake endpoint, `snoozectl wake`), debounced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_requested_at: Option<Timestamp>,
+    /// Last observed use of the running task (activity agent, local stack), debounced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activity_at: Option<Timestamp>,
+    /// Last explicit sleep request (`snoozectl sleep`). Wins over earlier wakes and activity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep_requested_at: Option<Timestamp>,
+}
+
+impl Desired {
+    /// True when no fact is set.
+    pub fn is_empty(&self) -> bool {
+        self.wake_requested_at.is_none()
+            && self.last_activity_at.is_none()
+            && self.sleep_requested_at.is_none()
+    }
+    /// The latest of `wakeRequestedAt` and `lastActivityAt`: when the service was last wanted.
+    pub fn last_wanted_at(&self) -> Option<Timestamp> {
+        self.wake_requested_at.max(self.last_activity_at)
+    }
+}
+
+/// The lifecycle phase the reconciler publishes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Phase {
+    /// desiredCount 0 and no tasks running.
+    #[default]
+    Asleep,
+    /// Awake wanted; scaling up, tasks starting, or waiting for health.
+    Waking,
+    /// A task is running, healthy, probed, and its address published.
+    Ready,
+    /// Scaled to 0; tasks still stopping.
+    Sleeping,
+    /// Not Ready within `wakeTimeout`, or tasks kept stopping. Scaled back to 0 until a new wake.
+    Failed,
+    /// The record does not parse or validate; nothing is done to its service.
+    Invalid,
+}
+
+impl Phase {
+    /// The name as stored and shown (`Asleep`, `Waking`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Asleep => "Asleep",
+            Phase::Waking => "Waking",
+            Phase::Ready => "Ready",
+            Phase::Sleeping => "Sleeping",
+            Phase::Failed => "Failed",
+            Phase::Invalid => "Invalid",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Progress of a wake, in the order the wait page shows it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// A wake was recorded; the reconciler has not acted yet.
+    Requested,
+    /// `UpdateService(desiredCount)` sent; no task yet.
+    Scaling,
+    /// A task exists and is PROVISIONING (ENI being attached).
+    Provisioning,
+    /// The task is PENDING (image pull, container start).
+    Pending,
+    /// The task is RUNNING; container health or probe not yet passed.
+    Running,
+    /// Containers HEALTHY (and probe passed); waiting for the address to be published.
+    Healthy,
+    /// Ready: the endpoint is published.
+    Ready,
+}
+
+impl Step {
+    /// All steps in order.
+    pub const ALL: [Step; 7] = [
+        Step::Requested,
+        Step::Scaling,
+        Step::Provisioning,
+        Step::Pending,
+        Step::Running,
+        Step::Healthy,
+        Step::Ready,
+    ];
+    /// Lowercase name as in the status JSON (`requested`, ..., `ready`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Requested => "requested",
+            Step::Scaling => "scaling",
+            Step::Provisioning => "provisioning",
+            Step::Pending => "pending",
+            Step::Running => "running",
+            Step::Healthy => "healthy",
+            Step::Ready => "ready",
+        }
+    }
+}
+
+/// What the reconciler observed and decided; written by the reconciler only.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Current phase.
+    pub phase: Phase,
+    /// When `phase` last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_since: Option<Timestamp>,
+    /// `metadata.generation` of the spec this status was computed from.
+    #[serde(default)]
+    pub observed_generation: u64,
+    /// Wake progress while Waking (and `ready` when Ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Step>,
+    /// desiredCount and task counts as last observed.
+    #[serde(default)]
+    pub replicas: ReplicaStatus,
+    /// The published address; present only while its task is running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<EndpointStatus>,
+    /// When the service will be put to sleep if nothing else happens (`mode: auto` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleeps_at: Option<Timestamp>,
+    /// The wake attempt in progress or last finished: the `wakeRequestedAt`/activity time it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_started_at: Option<Timestamp>,
+    /// The last completed wake and how long it took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_wake: Option<LastWake>,
+    /// Durations in seconds of the most recent completed wakes (newest last, at most 10); the
+    /// wait page's ETA is their median.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_wake_seconds: Vec<f64>,
+    /// Conditions, one per `type`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// A one-line, human-readable summary (the failure reason when Failed or Invalid).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Reconciler bookkeeping that must survive between passes (drift back-off, failure
+    /// counters). Not for display.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub memo: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Status {
+    /// The condition of the given type, if present.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+}
+
+/// desiredCount and task counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaStatus {
+    /// The desiredCount the reconciler wants (and last set).
+    pub desired: u32,
+    /// Tasks RUNNING.
+    pub running: u32,
+    /// Tasks not yet RUNNING (PROVISIONING, PENDING, ACTIVATING).
+    pub pending: u32,
+}
+
+/// Where a Ready service can be reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointStatus {
+    /// The task's address (public or private IP, or 127.0.0.1 locally).
+    pub ip: String,
+    /// `{scheme}://{ip}:{port}{path}`.
+    pub url: String,
+    /// The task this address belongs to; withdrawn when that task stops.
+    pub task_arn: String,
+}
+
+/// Timing of a completed wake.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastWake {
+    /// The wake request (or activity) the attempt answered.
+    pub requested_at: Timestamp,
+    /// When the service was first seen Ready.
+    pub ready_at: Timestamp,
+    /// `readyAt - requestedAt` in seconds.
+    pub seconds: f64,
+}
+
+/// A Kubernetes-style condition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// e.g. `Ready`, `Drift`, `ServiceFound`, `Valid`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: ConditionStatus,
+    /// CamelCase machine-readable reason, e.g. `TaskHealthy`.
+    pub reason: String,
+    /// Human-readable detail.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When `status` last changed.
+    pub last_transition_time: Timestamp,
+}
+
+/// Condition truth value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum ConditionStatus {
+    /// Holds.
+    True,
+    /// Does not hold.
+    False,
+    /// Not known yet.
+    Unknown,
+}
+
+/// Anything the store returns from `list`: a record, or an item that does not parse.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entry {
+    /// A record that parsed (it may still fail [`validate`]).
+    Record(Box<Record>),
+    /// An item that does not parse as a record (e.g. broken in the DynamoDB console).
+    Malformed(Malformed),
+}
+
+impl Entry {
+    /// The record's name (the key), whichever the variant.
+    pub fn name(&self) -> &str {
+        match self {
+            Entry::Record(r) => &r.metadata.name,
+            Entry::Malformed(m) => &m.name,
+        }
+    }
+}
+
+/// A stored item that is not a valid record, kept with its raw content and the parse error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Malformed {
+    /// The item's key.
+    pub name: String,
+    /// The raw item as JSON (DynamoDB attribute values converted to plain JSON).
+    pub raw: serde_json::Value,
+    /// Why it does not parse, with the path of the offending field.
+    pub error: String,
+    /// The status, if that part still parses (the reconciler reports `Invalid` there).
+    pub status: Option<Status>,
+    /// The store's version, for `delete`.
+    pub resource_version: u64,
+}
+
+impl Record {
+    /// A record with the given name and spec, everything else default.
+    pub fn new(name: impl Into<String>, spec: Spec) -> Self {
+        Self {
+            api_version: API_VERSION.into(),
+            kind: KIND.into(),
+            metadata: Metadata {
+                name: name.into(),
+                ..Metadata::default()
+            },
+            spec,
+            desired: Desired::default(),
+            status: None,
+        }
+    }
+
+    /// The record's name.
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    /// The wait page title: `spec.page.title`, else the name.
+    pub fn title(&self) -> &str {
+        self.spec.page.title.as_deref().unwrap_or(&self.metadata.name)
+    }
+}
+
+impl Spec {
+    /// A spec for `target` with every other field at its default.
+    pub fn new(target: Target) -> Self {
+        Self {
+            target,
+            mode: Mode::default(),
+            replicas: default_replicas(),
+            max_replicas: None,
+            idle_timeout: default_idle_timeout(),
+            wake_timeout: default_wake_timeout(),
+            endpoint: EndpointSpec::default(),
+            readiness: None,
+            wake: WakeSpec::default(),
+            page: PageSpec::default(),
+        }
+    }
+}
+
+/// The JSON Schema of a record, as committed in `manifests/schema/service.schema.json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Record)).expect("schema is JSON")
+}
+
+/// Test-data builders (STYLE.md §8): `Record::test("demo").asleep().woken_at(t0)`.
+#[doc(hidden)]
+pub mod fixtures {
+    use super::*;
+
+    impl Record {
+        /// A valid record for an ECS service `{name}-svc` in `demo-cluster`, `mode: auto`,
+        /// idle 15m, wake timeout 5m, generation 1.
+        pub fn test(name: &str) -> Self {
+            let mut r = Record::new(
+                name,
+                Spec::new(Target::Ecs(EcsTarget {
+                    cluster: "demo-cluster".into(),
+                    service: format!("{name}-svc"),
+                })),
+            );
+            r.metadata.generation = 1;
+            r.metadata.resource_version = 1;
+            r
+        }
+        /// Sets `status.phase` to Asleep.
+        pub fn asleep(mut self) -> Self {
+            self.status = Some(Status {
+                phase: Phase::Asleep,
+                observed_generation: self.metadata.generation,
+                ..Status::default()
+            });
+            self
+        }
+        /// Sets `desired.wakeRequestedAt`.
+        pub fn woken_at(mut self, t: Timestamp) -> Self {
+            self.desired.wake_requested_at = Some(t);
+            self
+        }
+        /// Sets `desired.lastActivityAt`.
+        pub fn active_at(mut self, t: Timestamp) -> Self {
+            self.desired.last_activity_at = Some(t);
+            self
+        }
+        /// Sets `desired.sleepRequestedAt`.
+        pub fn sleep_requested_at(mut self, t: Timestamp) -> Self {
+            self.desired.sleep_requested_at = Some(t);
+            self
+        }
+        /// Sets `spec.mode`.
+        pub fn mode(mut self, m: Mode) -> Self {
+            self.spec.mode = m;
+            self
+        }
+        /// Sets `spec.idleTimeout`.
+        pub fn idle_timeout(mut self, d: std::time::Duration) -> Self {
+            self.spec.idle_timeout = HumanDuration(d);
+            self
+        }
+        /// Sets `spec.wakeTimeout`.
+        pub fn wake_timeout(mut self, d: std::time::Duration) -> Self {
+            self.spec.wake_timeout = HumanDuration(d);
+            self
+        }
+        /// Replaces the status.
+        pub fn with_status(mut self, s: Status) -> Self {
+            self.status = Some(s);
+            self
+        }
+    }
+}

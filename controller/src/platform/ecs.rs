@@ -1,0 +1,1 @@
+//! ECS platform (placeholder until implemented).

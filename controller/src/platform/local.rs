@@ -1,0 +1,1 @@
+//! Local process platform (placeholder until implemented).

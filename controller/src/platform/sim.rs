@@ -1,0 +1,1 @@
+//! Simulated ECS (placeholder until implemented).

@@ -1,0 +1,1 @@
+//! reconcile (placeholder until implemented).

@@ -1,0 +1,1 @@
+//! DynamoDB store (placeholder until implemented).

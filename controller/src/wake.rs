@@ -1,0 +1,1 @@
+//! wake (placeholder until implemented).
