@@ -1,1 +1,0 @@
-//! ECS platform (placeholder until implemented).

@@ -1,1 +1,0 @@
-//! wake (placeholder until implemented).
