@@ -1,0 +1,84 @@
+# The demo environment: the snooze controller managing one demo ECS service, and the demo
+# service's record. Apply after `scripts/package` has written build/*/bootstrap.zip.
+
+locals {
+  record_name = "demo"
+}
+
+module "snooze" {
+  source = "../../modules/snooze"
+
+  name             = "snooze"
+  table_name       = "snooze"
+  managed_clusters = [module.demo_service.cluster_name]
+  default_service  = local.record_name
+  lambda_build_dir = "${path.root}/../../../build"
+  domain_name      = var.domain_name
+  certificate_arn  = var.certificate_arn
+  alarm_actions    = var.alarm_actions
+}
+
+module "demo_service" {
+  source = "../../modules/demo-service"
+
+  name         = "snooze-demo"
+  cluster_name = "demo-cluster"
+  service_name = "demo-svc"
+  record_name  = local.record_name
+  table_name   = module.snooze.table_name
+  table_arn    = module.snooze.table_arn
+  kms_key_arn  = module.snooze.kms_key_arn
+  image_tag    = var.image_tag
+}
+
+# The demo record, in the store's item layout (top-level apiVersion, kind, name, metadata,
+# spec, generation, resourceVersion). Terraform creates it once; from then on operators change
+# it with `snoozectl apply`/`edit` and the controller writes status, so later differences are
+# ignored rather than overwritten (a PutItem here would erase status and wake facts).
+resource "aws_dynamodb_table_item" "demo" {
+  table_name = module.snooze.table_name
+  hash_key   = "name"
+
+  item = jsonencode({
+    name       = { S = local.record_name }
+    apiVersion = { S = "snooze/v1" }
+    kind       = { S = "Service" }
+    metadata = { M = {
+      name   = { S = local.record_name }
+      labels = { M = { team = { S = "web" } } }
+    } }
+    spec = { M = {
+      target = { M = { ecs = { M = {
+        cluster = { S = module.demo_service.cluster_name }
+        service = { S = module.demo_service.service_name }
+      } } } }
+      mode        = { S = "auto" }
+      replicas    = { N = "1" }
+      idleTimeout = { S = "15m" }
+      wakeTimeout = { S = "5m" }
+      endpoint = { M = {
+        scheme = { S = "http" }
+        port   = { N = tostring(module.demo_service.app_port) }
+        path   = { S = "/" }
+      } }
+      readiness = { M = { httpGet = { M = {
+        path    = { S = "/health" }
+        timeout = { S = "2s" }
+      } } } }
+      wake = { M = {
+        enabled      = { BOOL = true }
+        preservePath = { BOOL = true }
+      } }
+      page = { M = {
+        title = { S = "Demo app" }
+        theme = { S = "auto" }
+      } }
+    } }
+    generation      = { N = "1" }
+    resourceVersion = { N = "1" }
+  })
+
+  lifecycle {
+    ignore_changes = [item]
+  }
+}

@@ -1,0 +1,34 @@
+output "wake_url" {
+  description = "Open `<wake_url>s/demo` to wake the demo service."
+  value       = module.snooze.wake_url
+}
+
+output "table_name" {
+  description = "The record table: `snoozectl --store dynamodb://<table_name> get`."
+  value       = module.snooze.table_name
+}
+
+output "wake_function_name" {
+  description = "The wake Lambda."
+  value       = module.snooze.wake_function_name
+}
+
+output "reconciler_function_name" {
+  description = "The reconciler Lambda."
+  value       = module.snooze.reconciler_function_name
+}
+
+output "ecr_repository_url" {
+  description = "Where the release workflow pushes the demo image."
+  value       = module.demo_service.ecr_repository_url
+}
+
+output "cluster_name" {
+  description = "The demo ECS cluster."
+  value       = module.demo_service.cluster_name
+}
+
+output "service_name" {
+  description = "The demo ECS service."
+  value       = module.demo_service.service_name
+}

@@ -1,0 +1,28 @@
+variable "region" {
+  description = "AWS region for everything in this environment."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "image_tag" {
+  description = "Commit SHA of the demo image to run (pushed by the release workflow; the cd workflow sets it)."
+  type        = string
+}
+
+variable "domain_name" {
+  description = "Optional custom domain for the wake endpoint."
+  type        = string
+  default     = null
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate for `domain_name`."
+  type        = string
+  default     = null
+}
+
+variable "alarm_actions" {
+  description = "SNS topic ARNs notified by the alarms."
+  type        = list(string)
+  default     = []
+}

@@ -1,0 +1,29 @@
+output "cluster_name" {
+  description = "The ECS cluster (for the snooze module's `managed_clusters` and the record's `spec.target.ecs.cluster`)."
+  value       = aws_ecs_cluster.demo.name
+}
+
+output "service_name" {
+  description = "The ECS service (the record's `spec.target.ecs.service`)."
+  value       = aws_ecs_service.demo.name
+}
+
+output "app_port" {
+  description = "The port the app listens on in the task (the record's `spec.endpoint.port`)."
+  value       = var.app_port
+}
+
+output "ecr_repository_url" {
+  description = "Where the release workflow pushes the demo image (tag: commit SHA)."
+  value       = aws_ecr_repository.demo.repository_url
+}
+
+output "task_role_arn" {
+  description = "The task role (activity agent: lastActivityAt of its own record only)."
+  value       = aws_iam_role.task.arn
+}
+
+output "vpc_id" {
+  description = "The demo VPC."
+  value       = aws_vpc.demo.id
+}

@@ -1,0 +1,97 @@
+variable "name" {
+  description = "Prefix for the demo resources (VPC, security group, roles, log group, ECR repository)."
+  type        = string
+  default     = "snooze-demo"
+}
+
+variable "cluster_name" {
+  description = "ECS cluster to create; list it in the snooze module's `managed_clusters`."
+  type        = string
+  default     = "demo-cluster"
+}
+
+variable "service_name" {
+  description = "ECS service to create; the record's `spec.target.ecs.service`."
+  type        = string
+  default     = "demo-svc"
+}
+
+variable "record_name" {
+  description = "Name of this service's snooze record (its `name` key). The activity agent writes only this record (env SNOOZE_SERVICE)."
+  type        = string
+  default     = "demo"
+}
+
+variable "table_name" {
+  description = "snooze record table (env SNOOZE_TABLE of the agent)."
+  type        = string
+}
+
+variable "table_arn" {
+  description = "ARN of the snooze record table; the task role may update only `lastActivityAt` of `record_name` in it."
+  type        = string
+}
+
+variable "image_tag" {
+  description = "Tag of the demo image in this module's ECR repository: the commit SHA the release workflow built and pushed."
+  type        = string
+}
+
+variable "app_port" {
+  description = "TCP port the demo app listens on in the task (env PORT of the app, SNOOZE_PORT of the agent)."
+  type        = number
+  default     = 8080
+}
+
+variable "allowed_ingress_cidrs" {
+  description = "Who may reach the app port on the task's public IP. The demo is public by design; narrow it for internal tools."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the demo VPC (one public /24 subnet per zone is carved from it)."
+  type        = string
+  default     = "10.42.0.0/16"
+}
+
+variable "availability_zone_suffixes" {
+  description = "Zones of the public subnets, as letters after the region name (one /24 subnet each)."
+  type        = list(string)
+  default     = ["a", "b"]
+}
+
+variable "cpu" {
+  description = "Task CPU units (Fargate)."
+  type        = number
+  default     = 256
+}
+
+variable "memory" {
+  description = "Task memory in MiB (Fargate)."
+  type        = number
+  default     = 512
+}
+
+variable "cpu_architecture" {
+  description = "Task CPU architecture; the release workflow builds the image for ARM64."
+  type        = string
+  default     = "ARM64"
+}
+
+variable "log_retention_days" {
+  description = "Retention of the task log group, in days."
+  type        = number
+  default     = 365
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for the task log group (the snooze module's `kms_key_arn` output allows CloudWatch Logs to use it)."
+  type        = string
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,71 @@
+# Alarms: Lambda errors, failed stream batches, and records stuck in Waking.
+#
+# The reconciler writes CloudWatch Embedded Metric Format lines to its log (namespace
+# `snooze`); CloudWatch turns them into metrics without any API call from the function.
+# The metric names alarmed on here are listed in README.md ("Metrics").
+
+locals {
+  metric_namespace = "snooze"
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
+  for_each = {
+    wake       = aws_lambda_function.wake.function_name
+    reconciler = aws_lambda_function.reconciler.function_name
+  }
+
+  alarm_name          = "${each.value}-errors"
+  alarm_description   = "snooze: the ${each.key} Lambda returned errors (see its log group)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  actions_enabled     = true
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "failed_stream_batches" {
+  alarm_name          = "${var.name}-reconciler-failures"
+  alarm_description   = "snooze: stream batches or async events the reconciler could not handle are waiting in ${aws_sqs_queue.reconciler_failures.name}."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.reconciler_failures.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  actions_enabled     = true
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = local.tags
+}
+
+# Every full (scheduled) pass emits `WakingStuck`: the number of records whose phase has been
+# Waking for longer than their wakeTimeout (the reconciler should have moved them to Ready or
+# Failed). No data for 5 minutes means no full pass ran: that is breaching too.
+resource "aws_cloudwatch_metric_alarm" "waking_stuck" {
+  alarm_name          = "${var.name}-records-stuck-waking"
+  alarm_description   = "snooze: records stay in phase Waking past their wakeTimeout, or no full reconcile pass reported for 5 minutes."
+  namespace           = local.metric_namespace
+  metric_name         = "WakingStuck"
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 5
+  datapoints_to_alarm = 5
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "breaching"
+  actions_enabled     = true
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = local.tags
+}

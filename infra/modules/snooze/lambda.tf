@@ -1,0 +1,286 @@
+# The two Lambdas (provided.al2023, arm64, zips from scripts/package), their log groups and roles.
+# Each role allows exactly the AWS actions its binary calls (tests/infra checks this against the
+# Rust sources), plus what the Lambda service does on the function's behalf (logs, the stream,
+# the on-failure queue).
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_group" "wake" {
+  name              = "/aws/lambda/${local.wake_function_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.snooze.arn
+  tags              = local.tags
+}
+
+resource "aws_cloudwatch_log_group" "reconciler" {
+  name              = "/aws/lambda/${local.reconciler_function_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.snooze.arn
+  tags              = local.tags
+}
+
+# --- wake: reads records, writes only the wake fact -----------------------------------------
+
+resource "aws_iam_role" "wake" {
+  name               = local.wake_function_name
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "wake" {
+  statement {
+    sid       = "ReadRecords"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem"]
+    resources = [aws_dynamodb_table.records.arn]
+  }
+
+  statement {
+    sid       = "WriteWakeFactOnly"
+    effect    = "Allow"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.records.arn]
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "dynamodb:Attributes"
+      values   = ["name", "wakeRequestedAt"]
+    }
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "dynamodb:ReturnValues"
+      values   = ["NONE", "UPDATED_OLD", "UPDATED_NEW"]
+    }
+  }
+
+  statement {
+    sid       = "Logs"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.wake.arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.xray_tracing ? [1] : []
+    content {
+      sid       = "Tracing"
+      effect    = "Allow"
+      actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+      resources = ["*"] # X-Ray has no resource-level permissions
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "wake" {
+  name   = "snooze-wake"
+  role   = aws_iam_role.wake.id
+  policy = data.aws_iam_policy_document.wake.json
+}
+
+resource "aws_lambda_function" "wake" {
+  function_name                  = local.wake_function_name
+  description                    = "snooze wake endpoint: records wake requests, serves the wait page and status JSON"
+  role                           = aws_iam_role.wake.arn
+  runtime                        = "provided.al2023"
+  architectures                  = ["arm64"]
+  handler                        = "bootstrap"
+  filename                       = local.wake_zip
+  source_code_hash               = filebase64sha256(local.wake_zip)
+  memory_size                    = 256
+  timeout                        = var.wake_timeout_seconds
+  reserved_concurrent_executions = var.wake_reserved_concurrency
+  kms_key_arn                    = aws_kms_key.snooze.arn
+
+  environment {
+    variables = {
+      SNOOZE_TABLE           = aws_dynamodb_table.records.name
+      SNOOZE_DEFAULT_SERVICE = var.default_service
+      RUST_LOG               = var.log_level
+    }
+  }
+
+  tracing_config {
+    mode = var.xray_tracing ? "Active" : "PassThrough"
+  }
+
+  logging_config {
+    log_format = "Text" # the binary writes JSON lines itself (tracing-subscriber)
+    log_group  = aws_cloudwatch_log_group.wake.name
+  }
+
+  tags       = local.tags
+  depends_on = [aws_iam_role_policy.wake]
+}
+
+# --- reconciler: observes and scales ECS in the managed clusters, publishes status ----------
+
+resource "aws_iam_role" "reconciler" {
+  name               = local.reconciler_function_name
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "reconciler" {
+  statement {
+    sid       = "Records"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.records.arn]
+  }
+
+  statement {
+    sid    = "ReadTableStream"
+    effect = "Allow"
+    actions = [
+      "dynamodb:DescribeStream",
+      "dynamodb:GetRecords",
+      "dynamodb:GetShardIterator",
+      "dynamodb:ListStreams",
+    ]
+    resources = ["${aws_dynamodb_table.records.arn}/stream/*"]
+  }
+
+  statement {
+    sid       = "ObserveAndScaleServices"
+    effect    = "Allow"
+    actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
+    resources = local.service_arns
+  }
+
+  statement {
+    sid       = "ObserveTasks"
+    effect    = "Allow"
+    actions   = ["ecs:DescribeTasks"]
+    resources = local.task_arns
+  }
+
+  statement {
+    sid       = "ListTasksOfManagedClusters"
+    effect    = "Allow"
+    actions   = ["ecs:ListTasks"]
+    resources = ["*"] # ListTasks is scoped by the ecs:cluster condition key
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = local.cluster_arns
+    }
+  }
+
+  statement {
+    sid       = "ReadContainerHealthChecks"
+    effect    = "Allow"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"] # DescribeTaskDefinition has no resource-level permissions
+  }
+
+  statement {
+    sid       = "ReadTaskAddresses"
+    effect    = "Allow"
+    actions   = ["ec2:DescribeNetworkInterfaces"]
+    resources = ["*"] # Describe* on EC2 has no resource-level permissions
+  }
+
+  statement {
+    sid       = "OnFailureDestination"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.reconciler_failures.arn]
+  }
+
+  statement {
+    sid       = "OnFailureDestinationEncryption"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.snooze.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "Logs"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.reconciler.arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.xray_tracing ? [1] : []
+    content {
+      sid       = "Tracing"
+      effect    = "Allow"
+      actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+      resources = ["*"] # X-Ray has no resource-level permissions
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "reconciler" {
+  name   = "snooze-reconciler"
+  role   = aws_iam_role.reconciler.id
+  policy = data.aws_iam_policy_document.reconciler.json
+}
+
+resource "aws_lambda_function" "reconciler" {
+  function_name    = local.reconciler_function_name
+  description      = "snooze reconciler: makes ECS match the records (schedule, table stream, ECS task events)"
+  role             = aws_iam_role.reconciler.arn
+  runtime          = "provided.al2023"
+  architectures    = ["arm64"]
+  handler          = "bootstrap"
+  filename         = local.reconciler_zip
+  source_code_hash = filebase64sha256(local.reconciler_zip)
+  memory_size      = 256
+  timeout          = var.reconciler_timeout_seconds
+  # One pass at a time: overlapping passes are safe (decisions re-read state, writes are
+  # conditional), but serialising them avoids duplicate UpdateService calls and throttling.
+  reserved_concurrent_executions = 1
+  kms_key_arn                    = aws_kms_key.snooze.arn
+
+  environment {
+    variables = {
+      SNOOZE_TABLE       = aws_dynamodb_table.records.name
+      SNOOZE_PASS_BUDGET = "${var.pass_budget_seconds}s"
+      RUST_LOG           = var.log_level
+    }
+  }
+
+  dead_letter_config {
+    target_arn = aws_sqs_queue.reconciler_failures.arn
+  }
+
+  tracing_config {
+    mode = var.xray_tracing ? "Active" : "PassThrough"
+  }
+
+  logging_config {
+    log_format = "Text" # the binary writes JSON lines and EMF metrics itself
+    log_group  = aws_cloudwatch_log_group.reconciler.name
+  }
+
+  tags       = local.tags
+  depends_on = [aws_iam_role_policy.reconciler]
+}
+
+# Asynchronous invocations (EventBridge) are hints; the next scheduled pass catches anything a
+# dropped event would have said, so they are retried once and not kept for long.
+resource "aws_lambda_function_event_invoke_config" "reconciler" {
+  function_name                = aws_lambda_function.reconciler.function_name
+  maximum_retry_attempts       = 1
+  maximum_event_age_in_seconds = 300
+}

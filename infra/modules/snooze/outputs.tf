@@ -1,0 +1,44 @@
+output "wake_url" {
+  description = "Base URL of the wake endpoint (the custom domain when set): visitors open `<wake_url>/s/<name>`."
+  value       = var.domain_name == null ? aws_apigatewayv2_stage.default.invoke_url : "https://${var.domain_name}/"
+}
+
+output "api_endpoint" {
+  description = "The HTTP API's own endpoint, also reachable when a custom domain is set."
+  value       = aws_apigatewayv2_api.wake.api_endpoint
+}
+
+output "custom_domain_target" {
+  description = "DNS target (CNAME/alias) for `domain_name`; null without a custom domain."
+  value       = var.domain_name == null ? null : aws_apigatewayv2_domain_name.wake[0].domain_name_configuration[0].target_domain_name
+}
+
+output "table_name" {
+  description = "DynamoDB table of records (use with `snoozectl --store dynamodb://<table_name>`)."
+  value       = aws_dynamodb_table.records.name
+}
+
+output "table_arn" {
+  description = "ARN of the record table (grant task roles access to their own record with it)."
+  value       = aws_dynamodb_table.records.arn
+}
+
+output "wake_function_name" {
+  description = "Name of the wake Lambda."
+  value       = aws_lambda_function.wake.function_name
+}
+
+output "reconciler_function_name" {
+  description = "Name of the reconciler Lambda."
+  value       = aws_lambda_function.reconciler.function_name
+}
+
+output "failure_queue_url" {
+  description = "SQS queue receiving stream batches and async events the reconciler failed on."
+  value       = aws_sqs_queue.reconciler_failures.url
+}
+
+output "kms_key_arn" {
+  description = "The KMS key encrypting the table, queue, logs and Lambda environment."
+  value       = aws_kms_key.snooze.arn
+}

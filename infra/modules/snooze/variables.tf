@@ -1,0 +1,145 @@
+variable "name" {
+  description = "Prefix for every resource of this controller (functions, roles, API, alarms): e.g. `snooze` gives `snooze-wake` and `snooze-reconciler`."
+  type        = string
+  default     = "snooze"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.name))
+    error_message = "name must be a lowercase DNS-like label of 2 to 32 characters."
+  }
+}
+
+variable "table_name" {
+  description = "Name of the DynamoDB table that holds one record per managed service (key `name`)."
+  type        = string
+  default     = "snooze"
+}
+
+variable "managed_clusters" {
+  description = "Names of the ECS clusters whose services this controller may observe and scale. IAM is scoped to these clusters, and only their task state changes trigger a reconcile."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.managed_clusters) > 0
+    error_message = "managed_clusters must name at least one ECS cluster."
+  }
+}
+
+variable "default_service" {
+  description = "Record name served at the wake API's root path `GET /` (env SNOOZE_DEFAULT_SERVICE). Empty: `GET /` answers 404."
+  type        = string
+  default     = ""
+}
+
+variable "lambda_build_dir" {
+  description = "Folder holding `wake/bootstrap.zip` and `reconciler/bootstrap.zip`, as written by `scripts/package` (default: `build/` at the repository root)."
+  type        = string
+  default     = null
+}
+
+variable "schedule_expression" {
+  description = "EventBridge schedule for the full reconcile pass."
+  type        = string
+  default     = "rate(1 minute)"
+}
+
+variable "pass_budget_seconds" {
+  description = "Seconds one reconciler invocation may keep requeueing records in transitional phases (env SNOOZE_PASS_BUDGET). Must stay well under `reconciler_timeout_seconds`."
+  type        = number
+  default     = 60
+}
+
+variable "reconciler_timeout_seconds" {
+  description = "Timeout of the reconciler Lambda, in seconds."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.reconciler_timeout_seconds >= 30 && var.reconciler_timeout_seconds <= 900
+    error_message = "reconciler_timeout_seconds must be between 30 and 900."
+  }
+}
+
+variable "wake_timeout_seconds" {
+  description = "Timeout of the wake Lambda, in seconds (API Gateway HTTP APIs give up after 30 s; `?wait=N` holds up to 25 s)."
+  type        = number
+  default     = 29
+}
+
+variable "wake_reserved_concurrency" {
+  description = "Reserved concurrency of the wake Lambda: caps what a flood of visitors can cost and keeps account concurrency for other functions."
+  type        = number
+  default     = 20
+}
+
+variable "log_retention_days" {
+  description = "Retention of the Lambda and API access log groups, in days."
+  type        = number
+  default     = 365
+}
+
+variable "log_level" {
+  description = "RUST_LOG filter for both Lambdas, e.g. `info` or `snooze=debug,info`."
+  type        = string
+  default     = "info"
+}
+
+variable "xray_tracing" {
+  description = "Active X-Ray tracing on both Lambdas (adds the X-Ray write actions to their roles)."
+  type        = bool
+  default     = false
+}
+
+variable "throttling_burst_limit" {
+  description = "API stage burst limit (requests)."
+  type        = number
+  default     = 100
+}
+
+variable "throttling_rate_limit" {
+  description = "API stage steady-state rate limit (requests per second)."
+  type        = number
+  default     = 50
+}
+
+variable "stream_batch_size" {
+  description = "Records per reconciler invocation from the table's stream."
+  type        = number
+  default     = 25
+}
+
+variable "stream_maximum_retry_attempts" {
+  description = "Retries of a failing stream batch before it goes to the on-failure queue."
+  type        = number
+  default     = 3
+}
+
+variable "domain_name" {
+  description = "Optional custom domain for the wake API, e.g. `wake.example.com`. Needs `certificate_arn`; point a DNS record at the output `custom_domain_target`."
+  type        = string
+  default     = null
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate (same region) for `domain_name`."
+  type        = string
+  default     = null
+}
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. SNS topics) notified when an alarm fires or recovers."
+  type        = list(string)
+  default     = []
+}
+
+variable "deletion_protection" {
+  description = "DynamoDB deletion protection on the record table."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,175 @@
+"""The three AWS principals snooze runs as, and where their code and their IAM policy live.
+
+| principal  | runs                                   | IAM policy (Terraform)                                        |
+|------------|----------------------------------------|---------------------------------------------------------------|
+| reconciler | `lambdas/reconciler` + library modules | modules/snooze `data.aws_iam_policy_document.reconciler`      |
+| wake       | `lambdas/wake` + library modules       | modules/snooze `data.aws_iam_policy_document.wake`            |
+| agent      | `snoozectl agent` (activity sidecar)   | modules/demo-service `data.aws_iam_policy_document.task`      |
+
+What a principal calls is derived from the sources, never listed here:
+- its own sources, plus every library module (`crate::x` / `snooze::x`) they reach, transitively;
+- the SDK operations called in those sources;
+- when they use the ECS platform (`EcsPlatform`, `platform::ecs`): every ECS/EC2 operation the
+  platform's sources call;
+- when they build a store (`store::connect`, `DynamoStore`): the DynamoDB operations of the
+  `Store` methods they call, each method followed through the DynamoDB store's helpers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import rust_src
+from rust_src import ROOT
+
+LIB = "controller/src"
+
+# Store trait methods (read from controller/src/store/mod.rs at run time; this list only
+# tells which names are distinctive enough to match on any receiver).
+DISTINCT_STORE_METHODS = {"record_wake", "record_activity", "request_sleep", "publish_status", "change_token"}
+
+# Library modules that are adapters or wiring: reached through the rules above, not by
+# following `crate::x` references (the CLI and dev stack are other programs).
+NOT_FOLLOWED = {"store", "platform", "cli", "dev", "model"}
+
+
+@dataclass
+class Principal:
+    name: str
+    roots: list[str]
+    tf_module: str
+    policy: str
+    sources: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.sources = module_closure(self.roots)
+
+    def code(self) -> str:
+        return rust_src.code(*self.sources)
+
+
+def agent_roots() -> list[str]:
+    """`snoozectl agent`: the activity module plus the CLI file that defines the agent verb."""
+    roots = [f"{LIB}/activity.rs"]
+    cli = ROOT / LIB / "cli"
+    for f in sorted(cli.glob("*.rs")) if cli.is_dir() else []:
+        if f.stem == "agent" or re.search(r"\bfn\s+\w*agent\w*\s*\(|run_agent\s*\(", f.read_text()):
+            roots.append(str(f.relative_to(ROOT)))
+    return roots
+
+
+def module_closure(roots: list[str]) -> list[str]:
+    """`roots` plus the library modules they reference (`crate::m`, `snooze::m`), transitively."""
+    seen: list[str] = []
+    todo = list(roots)
+    while todo:
+        p = todo.pop(0)
+        if p in seen or not (ROOT / p).exists():
+            continue
+        seen.append(p)
+        for f in rust_src.rust_files(p):
+            text = rust_src.strip_comments(f.read_text())
+            for mod in set(re.findall(r"\b(?:crate|snooze)::([a-z_][a-z0-9_]*)", text)):
+                if mod in NOT_FOLLOWED:
+                    continue
+                for cand in (f"{LIB}/{mod}.rs", f"{LIB}/{mod}"):
+                    if (ROOT / cand).exists() and cand not in seen:
+                        todo.append(cand)
+    return seen
+
+
+def principals() -> dict[str, Principal]:
+    return {
+        "reconciler": Principal("reconciler", ["lambdas/reconciler/src", f"{LIB}/reconcile.rs", f"{LIB}/reconcile"], "modules/snooze", "reconciler"),
+        "wake": Principal("wake", ["lambdas/wake/src", f"{LIB}/wake.rs", f"{LIB}/wake"], "modules/snooze", "wake"),
+        "agent": Principal("agent", agent_roots(), "modules/demo-service", "task"),
+    }
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+def store_trait_methods() -> set[str]:
+    src = rust_src.strip_comments((ROOT / LIB / "store/mod.rs").read_text())
+    m = re.search(r"pub\s+trait\s+Store\b[^{]*\{", src)
+    assert m, "controller/src/store/mod.rs defines no `pub trait Store`"
+    body = src[m.end() - 1 : rust_src.matching_brace(src, m.end() - 1) + 1]
+    return set(re.findall(r"\bfn\s+([a-z_][a-z0-9_]*)", body))
+
+
+def store_receivers(code: str) -> set[str]:
+    """Names bound to a store: parameters/fields typed `Store` (`&dyn Store`, `Arc<dyn Store>`,
+    `impl Store`, `S` where `S: Store`) and anything named `store`/`*_store`."""
+    names = {"store"}
+    names |= set(re.findall(r"\b([a-z_][a-z0-9_]*)\s*:\s*&?\s*(?:Arc\s*<\s*)?(?:dyn|impl)\s+(?:store::)?Store\b", code))
+    generics = set(re.findall(r"\b([A-Z]\w*)\s*:\s*(?:store::)?Store\b", code))
+    for g in generics:
+        names |= set(re.findall(rf"\b([a-z_][a-z0-9_]*)\s*:\s*&?\s*(?:Arc\s*<\s*)?{g}\b", code))
+    return names
+
+
+def store_methods_called(code: str) -> set[str]:
+    """`Store` methods called in `code`."""
+    methods = store_trait_methods()
+    receivers = store_receivers(code)
+    called = set()
+    for m in methods:
+        if m in DISTINCT_STORE_METHODS:
+            if re.search(rf"\.\s*{m}\s*\(", code):
+                called.add(m)
+            continue
+        recv = "|".join(sorted(re.escape(r) for r in receivers))
+        if re.search(rf"\b(?:\w+_)?(?:{recv})(?:\s*\(\s*\))?(?:\s*\.\s*(?:as_ref|clone|deref)\s*\(\s*\))?\s*\.\s*{m}\s*\(", code):
+            called.add(m)
+    return called
+
+
+def dynamodb_store_code() -> str:
+    return rust_src.code(f"{LIB}/store/dynamodb.rs", f"{LIB}/store/dynamodb")
+
+
+def dynamodb_ops_of(methods: set[str]) -> set[str]:
+    """DynamoDB operations the DynamoDB store performs for `methods` (helpers followed)."""
+    src = dynamodb_store_code()
+    body = rust_src.reachable_bodies(src, methods)
+    return rust_src.sdk_calls(body, rust_src.sdk_operations("aws-sdk-dynamodb"))
+
+
+def uses_dynamodb_store(code: str) -> bool:
+    return bool(re.search(r"\bstore\s*::\s*connect\b|\bDynamoStore\b|dynamodb://|\bconnect_store\b", code))
+
+
+def uses_ecs_platform(code: str) -> bool:
+    return bool(re.search(r"\bEcsPlatform\b|\bplatform\s*::\s*ecs\b", code))
+
+
+def ecs_platform_code() -> str:
+    return rust_src.code(f"{LIB}/platform/ecs.rs", f"{LIB}/platform/ecs")
+
+
+def code_actions(p: Principal) -> tuple[set[str], dict[str, str]]:
+    """IAM actions the principal's code needs, with why each one is needed."""
+    code = p.code()
+    why: dict[str, str] = {}
+    services = {"dynamodb": "aws-sdk-dynamodb", "ecs": "aws-sdk-ecs", "ec2": "aws-sdk-ec2"}
+    for svc, crate in services.items():
+        for op in rust_src.sdk_calls(code, rust_src.sdk_operations(crate)):
+            why[rust_src.iam_action(svc, op)] = f"{op}() called in {p.name}'s sources"
+    if uses_ecs_platform(code):
+        platform = ecs_platform_code()
+        for svc in ("ecs", "ec2"):
+            for op in rust_src.sdk_calls(platform, rust_src.sdk_operations(services[svc])):
+                why[rust_src.iam_action(svc, op)] = f"{op}() called by the ECS platform"
+    methods = store_methods_called(code)
+    src = dynamodb_store_code()
+    for m in sorted(methods):
+        body = rust_src.reachable_bodies(src, {m})
+        for op in rust_src.sdk_calls(body, rust_src.sdk_operations("aws-sdk-dynamodb")):
+            why.setdefault(rust_src.iam_action("dynamodb", op), f"Store::{m} calls {op}()")
+    return set(why), why
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
