@@ -1,0 +1,249 @@
+//! Classifying what the reconciler Lambda was invoked with.
+//!
+//! Events are only hints that say *which* records to look at (DESIGN.md §3); nothing in an
+//! event is trusted as state. [`Trigger::classify`] is pure and fixture-tested.
+
+use aws_lambda_events::dynamodb::{Event as StreamEvent, EventRecord};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One invocation payload, reduced to what the handler needs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trigger {
+    /// An EventBridge scheduled event: a full pass over all records.
+    Schedule,
+    /// A DynamoDB stream batch: the records named in it.
+    Stream(Vec<StreamChange>),
+    /// An EventBridge "ECS Task State Change": the record whose service owns the task.
+    TaskStateChange(TaskChange),
+    /// Anything else: logged and ignored (returning an error would make Lambda retry it forever).
+    Unknown(String),
+}
+
+/// One record of a DynamoDB stream batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamChange {
+    /// The stream sequence number: the `itemIdentifier` to report in `batchItemFailures`.
+    pub sequence_number: String,
+    /// What the change means for the reconciler.
+    pub kind: ChangeKind,
+}
+
+/// What a stream record asks of the reconciler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// INSERT or MODIFY of operator- or wake-owned attributes: reconcile this record.
+    Reconcile(String),
+    /// MODIFY that only touched `status` (the reconciler's own write): nothing to do.
+    OwnStatusWrite(String),
+    /// REMOVE by the table's TTL process (`userIdentity.principalId == dynamodb.amazonaws.com`).
+    /// The service is no longer managed; nothing is done to it.
+    ExpiredByTtl(String),
+    /// REMOVE by an operator (`snoozectl delete`). The service is no longer managed.
+    Deleted(String),
+    /// A stream record without a usable `name` key: reported, never retried.
+    Unreadable(String),
+}
+
+/// The facts of an ECS task state change that select a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskChange {
+    /// `detail.clusterArn`, e.g. `arn:aws:ecs:us-east-1:123456789012:cluster/demo-cluster`.
+    pub cluster_arn: String,
+    /// The service name from `detail.group` (`service:<name>`).
+    pub service: String,
+    /// `detail.taskArn`, for logs.
+    pub task_arn: String,
+    /// `detail.lastStatus`, for logs.
+    pub last_status: String,
+}
+
+impl TaskChange {
+    /// The cluster name: the part after `cluster/` in the ARN (or the whole value).
+    pub fn cluster_name(&self) -> &str {
+        self.cluster_arn
+            .rsplit_once(":cluster/")
+            .map(|(_, n)| n)
+            .unwrap_or(&self.cluster_arn)
+    }
+
+    /// True when a record's `spec.target.ecs` (cluster name or ARN, service name) is this task's.
+    pub fn matches(&self, cluster: &str, service: &str) -> bool {
+        service == self.service && (cluster == self.cluster_arn || cluster == self.cluster_name())
+    }
+}
+
+#[derive(Deserialize)]
+struct TaskDetail {
+    #[serde(rename = "clusterArn")]
+    cluster_arn: String,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(rename = "taskArn", default)]
+    task_arn: String,
+    #[serde(rename = "lastStatus", default)]
+    last_status: String,
+}
+
+impl Trigger {
+    /// Classifies a raw invocation payload. Never fails: what it cannot use is [`Trigger::Unknown`].
+    pub fn classify(payload: &Value) -> Trigger {
+        if payload.get("Records").is_some() {
+            return match serde_json::from_value::<StreamEvent>(payload.clone()) {
+                Ok(event) if event.records.iter().all(is_dynamodb) => {
+                    Trigger::Stream(event.records.iter().map(stream_change).collect())
+                }
+                Ok(_) => Trigger::Unknown("a Records batch that is not from DynamoDB".into()),
+                Err(e) => Trigger::Unknown(format!("a Records batch that does not parse: {e}")),
+            };
+        }
+        if payload.get("detail-type").is_some() {
+            let event = match serde_json::from_value::<EventBridgeEvent>(payload.clone()) {
+                Ok(e) => e,
+                Err(e) => return Trigger::Unknown(format!("an EventBridge event that does not parse: {e}")),
+            };
+            return match (event.source.as_str(), event.detail_type.as_str()) {
+                ("aws.events" | "aws.scheduler", "Scheduled Event") => Trigger::Schedule,
+                ("aws.ecs", "ECS Task State Change") => task_change(event.detail),
+                (source, kind) => Trigger::Unknown(format!("EventBridge {kind:?} from {source:?}")),
+            };
+        }
+        Trigger::Unknown("a payload that is neither a stream batch nor an EventBridge event".into())
+    }
+}
+
+fn is_dynamodb(r: &EventRecord) -> bool {
+    r.event_source.as_deref().is_none_or(|s| s == "aws:dynamodb")
+}
+
+fn task_change(detail: Value) -> Trigger {
+    let detail: TaskDetail = match serde_json::from_value(detail) {
+        Ok(d) => d,
+        Err(e) => return Trigger::Unknown(format!("an ECS task state change without {e}")),
+    };
+    match detail.group.as_deref().and_then(|g| g.strip_prefix("service:")) {
+        Some(service) => Trigger::TaskStateChange(TaskChange {
+            cluster_arn: detail.cluster_arn,
+            service: service.to_string(),
+            task_arn: detail.task_arn,
+            last_status: detail.last_status,
+        }),
+        None => Trigger::Unknown(format!(
+            "an ECS task state change for a task not started by a service (group {:?})",
+            detail.group
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct Key {
+    name: String,
+}
+
+/// The image as plain JSON without `status`, to tell the reconciler's own writes apart.
+fn without_status(image: &serde_dynamo::Item) -> Option<Value> {
+    let mut v: Value = serde_dynamo::from_item(image.clone()).ok()?;
+    v.as_object_mut()?.remove("status");
+    Some(v)
+}
+
+fn stream_change(r: &EventRecord) -> StreamChange {
+    let sequence_number = r
+        .change
+        .sequence_number
+        .clone()
+        .unwrap_or_else(|| r.event_id.clone());
+    let name = match serde_dynamo::from_item::<_, Key>(r.change.keys.clone()) {
+        Ok(k) => k.name,
+        Err(e) => {
+            return StreamChange {
+                sequence_number,
+                kind: ChangeKind::Unreadable(format!("stream record {} has no name key: {e}", r.event_id)),
+            };
+        }
+    };
+    let kind = match r.event_name.as_str() {
+        "REMOVE" => {
+            let by_ttl = r.user_identity.as_ref().is_some_and(|u| {
+                u.type_ == "Service" && u.principal_id == "dynamodb.amazonaws.com"
+            });
+            if by_ttl {
+                ChangeKind::ExpiredByTtl(name)
+            } else {
+                ChangeKind::Deleted(name)
+            }
+        }
+        "MODIFY" => {
+            let (old, new) = (&r.change.old_image, &r.change.new_image);
+            let only_status = !old.is_empty()
+                && !new.is_empty()
+                && without_status(old).is_some_and(|o| Some(o) == without_status(new));
+            if only_status {
+                ChangeKind::OwnStatusWrite(name)
+            } else {
+                ChangeKind::Reconcile(name)
+            }
+        }
+        _ => ChangeKind::Reconcile(name),
+    };
+    StreamChange { sequence_number, kind }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).expect(&path)
+    }
+
+    #[test]
+    fn scheduled_event_is_a_full_pass() {
+        assert_eq!(Trigger::classify(&fixture("schedule.json")), Trigger::Schedule);
+    }
+
+    #[test]
+    fn stream_batch_names_records_and_tells_removals_apart() {
+        let Trigger::Stream(changes) = Trigger::classify(&fixture("stream-batch.json")) else {
+            panic!("not a stream batch");
+        };
+        let kinds: Vec<_> = changes.iter().map(|c| (c.sequence_number.as_str(), c.kind.clone())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("100", ChangeKind::Reconcile("demo".into())),
+                ("200", ChangeKind::Reconcile("demo".into())),
+                ("300", ChangeKind::OwnStatusWrite("demo".into())),
+                ("400", ChangeKind::Deleted("old-preview".into())),
+                ("500", ChangeKind::ExpiredByTtl("pr-42".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn task_state_change_selects_the_service() {
+        for file in ["ecs-task-running.json", "ecs-task-stopped.json"] {
+            let Trigger::TaskStateChange(t) = Trigger::classify(&fixture(file)) else {
+                panic!("{file}: not a task state change");
+            };
+            assert_eq!(t.service, "demo-svc");
+            assert_eq!(t.cluster_name(), "demo-cluster");
+            assert!(t.matches("demo-cluster", "demo-svc"));
+            assert!(t.matches(&t.cluster_arn.clone(), "demo-svc"));
+            assert!(!t.matches("other", "demo-svc"));
+            assert!(!t.matches("demo-cluster", "other-svc"));
+        }
+    }
+
+    #[test]
+    fn anything_else_is_unknown() {
+        assert!(matches!(Trigger::classify(&fixture("unknown.json")), Trigger::Unknown(_)));
+        assert!(matches!(Trigger::classify(&serde_json::json!({"Records": [{"eventSource": "aws:sqs"}]})), Trigger::Unknown(_)));
+        assert!(matches!(Trigger::classify(&serde_json::json!(42)), Trigger::Unknown(_)));
+        let standalone = serde_json::json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
+            "detail": {"clusterArn": "arn:aws:ecs:us-east-1:1:cluster/c", "group": "family:web"}});
+        assert!(matches!(Trigger::classify(&standalone), Trigger::Unknown(_)));
+    }
+}
