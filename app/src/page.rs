@@ -134,9 +134,10 @@ pub fn render(d: &PageData) -> Markup {
     let sys_mem = match (mem.system_total_bytes, mem.system_available_bytes) {
         (Some(total), Some(avail)) => {
             let used = total.saturating_sub(avail);
-            (format!("{} / {}", format_bytes(used), format_bytes(total)), (used as f64 / total.max(1) as f64 * 100.0).round() as u64)
+            let pct = (used as f64 / total.max(1) as f64 * 100.0).round() as u64;
+            (format_bytes(used), format!("of {} · {pct}% used", format_bytes(total)), pct)
         }
-        _ => ("n/a".to_owned(), 0),
+        _ => ("n/a".to_owned(), String::new(), 0),
     };
     let load = d.system.load_average.map_or("n/a".to_owned(), |l| format!("{:.2}", l.one));
     let load_sub = d.system.load_average.map_or(String::new(), |l| format!("5m {:.2} · 15m {:.2}", l.five, l.fifteen));
@@ -179,10 +180,11 @@ pub fn render(d: &PageData) -> Markup {
                         div.card.stat {
                             div.stat-label { "System memory" }
                             div.stat-value id="sysmem" { (sys_mem.0) }
-                            div.bar { div.bar-fill id="sysmem-bar" data-pct=(sys_mem.1) {} }
+                            div.stat-sub id="sysmem-sub" { (sys_mem.1) }
+                            div.bar { div.bar-fill id="sysmem-bar" data-pct=(sys_mem.2) {} }
                         }
                         (stat("Load average", "load", &load, Some(("load-sub", &load_sub))))
-                        (stat("CPUs", "cpus", &d.system.cpu_count.to_string(), Some(("cpus-sub", "available to this process"))))
+                        (stat("CPUs", "cpus", &d.system.cpu_count.to_string(), Some(("cpus-sub", "usable cores"))))
                         (stat("Host", "hostname", &d.system.hostname, Some(("pid", &format!("pid {}", d.pid)))))
                     }
                     div.columns {
@@ -266,7 +268,7 @@ mod tests {
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains("1h 2m"));
         assert!(html.contains("12.0 MiB"));
-        assert!(html.contains("3.00 GiB / 4.00 GiB"));
+        assert!(html.contains("3.00 GiB") && html.contains("of 4.00 GiB · 75% used"));
         assert!(html.contains("data-action=\"p95-report\""));
         assert!(html.contains("ECS_CONTAINER_METADATA_URI_V4"));
         // No inline script or style: everything is under /static.

@@ -71,8 +71,10 @@
       const total = m.memory.system_total_bytes, avail = m.memory.system_available_bytes;
       if (total != null && avail != null) {
         const used = Math.max(0, total - avail);
-        setText('sysmem', formatBytes(used) + ' / ' + formatBytes(total));
-        setBar(Math.round(used / Math.max(1, total) * 100));
+        const pct = Math.round(used / Math.max(1, total) * 100);
+        setText('sysmem', formatBytes(used));
+        setText('sysmem-sub', 'of ' + formatBytes(total) + ' · ' + pct + '% used');
+        setBar(pct);
       }
       if (m.load_average) {
         setText('load', m.load_average.one.toFixed(2));
