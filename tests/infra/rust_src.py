@@ -265,9 +265,38 @@ def sdk_operations(crate: str) -> frozenset[str]:
     return ops
 
 
+def _statement_after(src: str, i: int) -> str:
+    """From `i` to the end of the statement: the first `;` or unmatched `}` at depth 0."""
+    depth, n, j = 0, len(src), i
+    while j < n:
+        c = src[j]
+        if c in 'rb"' and _string_at(src, j):
+            j = _skip_string(src, j)
+            continue
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif c == ";" and depth == 0:
+            break
+        j += 1
+    return src[i:j]
+
+
 def sdk_calls(src: str, ops: frozenset[str]) -> set[str]:
-    """The operations of `ops` called in `src` as fluent builders: `.op_name()`."""
-    return {m for m in re.findall(r"\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)", src) if m in ops}
+    """The operations of `ops` called in `src` as SDK fluent builders: `.op_name()` on a
+    receiver named like a client (`self.client`, `ecs_client`, `self.ddb`), or whose statement sends the
+    request (`.send()`, `.into_paginator()`). This tells `client.query()` from `uri.query()`."""
+    found = set()
+    for m in re.finditer(r"([A-Za-z_][A-Za-z0-9_.()]*?)\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)", src):
+        receiver, op = m.group(1), m.group(2)
+        if op not in ops:
+            continue
+        if re.search(r"client|ddb|dynamo|ecs|ec2|sdk", receiver.lower()) or re.search(r"\.\s*(?:send|into_paginator)\s*\(", _statement_after(src, m.end())):
+            found.add(op)
+    return found
 
 
 def iam_action(service: str, op: str) -> str:

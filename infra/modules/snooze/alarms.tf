@@ -49,20 +49,42 @@ resource "aws_cloudwatch_metric_alarm" "failed_stream_batches" {
   tags                = local.tags
 }
 
-# Every full (scheduled) pass emits `WakingStuck`: the number of records whose phase has been
-# Waking for longer than their wakeTimeout (the reconciler should have moved them to Ready or
-# Failed). No data for 5 minutes means no full pass ran: that is breaching too.
-resource "aws_cloudwatch_metric_alarm" "waking_stuck" {
+# Every full (scheduled) pass emits `WakingOverdue`: the number of records whose phase has
+# been Waking for longer than their wakeTimeout plus one minute (decide should have made them
+# Ready or Failed by then, so any is a record stuck in Waking).
+resource "aws_cloudwatch_metric_alarm" "waking_overdue" {
   alarm_name          = "${var.name}-records-stuck-waking"
-  alarm_description   = "snooze: records stay in phase Waking past their wakeTimeout, or no full reconcile pass reported for 5 minutes."
+  alarm_description   = "snooze: records stay in phase Waking past their wakeTimeout (metric WakingOverdue of full reconcile passes)."
   namespace           = local.metric_namespace
-  metric_name         = "WakingStuck"
+  metric_name         = "WakingOverdue"
+  dimensions          = { Function = aws_lambda_function.reconciler.function_name }
   statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  datapoints_to_alarm = 3
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching" # no pass at all is the next alarm's business
+  actions_enabled     = true
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = local.tags
+}
+
+# Every invocation emits `PassDuration`; none for 5 minutes means the schedule is not
+# reconciling anything (disabled rule, broken deployment, throttled function).
+resource "aws_cloudwatch_metric_alarm" "reconciler_idle" {
+  alarm_name          = "${var.name}-reconciler-not-running"
+  alarm_description   = "snooze: no reconcile pass reported for 5 minutes (metric PassDuration)."
+  namespace           = local.metric_namespace
+  metric_name         = "PassDuration"
+  dimensions          = { Function = aws_lambda_function.reconciler.function_name }
+  statistic           = "SampleCount"
   period              = 60
   evaluation_periods  = 5
   datapoints_to_alarm = 5
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
   treat_missing_data  = "breaching"
   actions_enabled     = true
   alarm_actions       = var.alarm_actions
