@@ -112,6 +112,11 @@ impl Config {
         }
     }
 
+    /// The ECS metadata base URI, or None when unset or empty.
+    pub fn ecs_metadata_base(&self) -> Option<&str> {
+        self.ecs_metadata_uri.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+
     /// The Git SHA cut to 12 characters for display.
     pub fn short_sha(&self) -> &str {
         let end = self.git_sha.char_indices().nth(12).map_or(self.git_sha.len(), |(i, _)| i);
@@ -142,6 +147,8 @@ mod tests {
         assert_eq!(c.heartbeat_interval, Duration::from_millis(250));
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(Config::try_parse_from(["snooze-demo-app", "--sse-keepalive", "soon"]).is_err());
+        let empty = Config::try_parse_from(["snooze-demo-app", "--ecs-metadata-uri", ""]).unwrap();
+        assert_eq!(empty.ecs_metadata_base(), None);
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl App {
     /// New state. ECS metadata starts as `not_configured` when `ECS_CONTAINER_METADATA_URI_V4`
     /// is unset, else `pending` until [`App::load_ecs_metadata`] finishes.
     pub fn new(config: Config) -> Arc<Self> {
-        let ecs = if config.ecs_metadata_uri.is_some() { EcsMetadata::Pending } else { EcsMetadata::NotConfigured };
+        let ecs = if config.ecs_metadata_base().is_some() { EcsMetadata::Pending } else { EcsMetadata::NotConfigured };
         Arc::new(App {
             config,
             logs: LogBook::new(),
@@ -146,7 +146,7 @@ impl App {
     /// Reads ECS task metadata (up to [`ECS_METADATA_ATTEMPTS`] tries) and keeps the result
     /// for `/api/metrics` and the page. Does nothing when the endpoint is not configured.
     pub async fn load_ecs_metadata(&self) -> EcsMetadata {
-        let state = ecs::load(self.config.ecs_metadata_uri.as_deref(), self.config.ecs_metadata_timeout, ECS_METADATA_ATTEMPTS).await;
+        let state = ecs::load(self.config.ecs_metadata_base(), self.config.ecs_metadata_timeout, ECS_METADATA_ATTEMPTS).await;
         match &state {
             EcsMetadata::Loaded(t) => {
                 self.logs.push(Level::Info, Source::System, format!("running as ECS task {}:{} in {}", t.family, t.revision, t.cluster));
@@ -426,7 +426,7 @@ pub async fn run(config: Config, signal: impl Future<Output = ()> + Send + 'stat
         Source::System,
         format!("{} {} ({}) started in {}, listening on {local}", app.config.app_name, app.config.app_version, app.config.short_sha(), app.config.app_env),
     );
-    if app.config.ecs_metadata_uri.is_some() {
+    if app.config.ecs_metadata_base().is_some() {
         let app = app.clone();
         tokio::spawn(async move { app.load_ecs_metadata().await });
     }

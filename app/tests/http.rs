@@ -434,10 +434,22 @@ mod binary {
 
     const BIN: &str = env!("CARGO_BIN_EXE_snooze-demo-app");
 
+    /// Kills the child if a test fails before it exits, so no process outlives the test.
+    struct Guard(std::process::Child);
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if matches!(self.0.try_wait(), Ok(None)) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+
     /// Starts the binary on a free port; returns the child and its address (from the JSON
     /// `listening` log line).
-    fn spawn() -> (std::process::Child, SocketAddr, std::sync::mpsc::Receiver<String>) {
-        let mut child = Command::new(BIN)
+    fn spawn(ecs_metadata_uri: &str) -> (Guard, SocketAddr, std::sync::mpsc::Receiver<String>) {
+        let child = Command::new(BIN)
             .env("PORT", "0")
             .env("HOST", "127.0.0.1")
             .env("LOG_FORMAT", "json")
@@ -446,13 +458,14 @@ mod binary {
             .env("GIT_SHA", "feedface")
             .env("SSE_KEEPALIVE", "200ms")
             .env("HEARTBEAT_INTERVAL", "1h")
-            .env_remove("ECS_CONTAINER_METADATA_URI_V4")
+            .env("ECS_CONTAINER_METADATA_URI_V4", ecs_metadata_uri)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
+        let mut child = Guard(child);
+        let stdout = child.0.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -472,14 +485,13 @@ mod binary {
         }
     }
 
-    fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process::ExitStatus {
+    fn wait_exit(child: &mut Guard, within: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(status) = child.try_wait().unwrap() {
+            if let Some(status) = child.0.try_wait().unwrap() {
                 return status;
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
                 panic!("the binary did not exit within {within:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -488,10 +500,22 @@ mod binary {
 
     #[tokio::test]
     async fn sigterm_exits_zero_with_an_sse_client_connected() {
-        let (mut child, addr, lines) = spawn();
+        let metadata = fake_metadata_server().await;
+        let (mut child, addr, lines) = spawn(&metadata);
         let base = format!("http://{addr}");
         let m: Value = client().get(format!("{base}/api/metrics")).send().await.unwrap().json().await.unwrap();
         assert_eq!((m["app"]["name"].as_str(), m["app"]["environment"].as_str(), m["app"]["git_sha"].as_str()), (Some("bin-test"), Some("ci"), Some("feedface")));
+        // The metadata is read in the background at start.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let m: Value = client().get(format!("{base}/api/metrics")).send().await.unwrap().json().await.unwrap();
+            if m["ecs"]["state"] == "loaded" {
+                assert_eq!((m["ecs"]["family"].as_str(), m["ecs"]["container_name"].as_str()), (Some("demo-app"), Some("app")));
+                break;
+            }
+            assert!(Instant::now() < deadline, "ecs metadata not loaded: {}", m["ecs"]);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
 
         let ok = Command::new(BIN).arg("--healthcheck").env("PORT", addr.port().to_string()).env("HOST", "0.0.0.0").status().unwrap();
         assert!(ok.success(), "healthcheck against the running app");
@@ -502,7 +526,7 @@ mod binary {
         assert!(snapshot[0]["message"].as_str().unwrap().starts_with("bin-test"));
 
         let t0 = Instant::now();
-        let kill = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        let kill = Command::new("kill").arg("-TERM").arg(child.0.id().to_string()).status().unwrap();
         assert!(kill.success());
         let status = wait_exit(&mut child, Duration::from_secs(5));
         assert!(status.success(), "exit status {status:?}");
