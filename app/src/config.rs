@@ -20,7 +20,7 @@ pub enum LogFormat {
 /// Each field is read from the environment variable named in its docs, or from the flag of the
 /// same name (`--port 9000`). The container image sets `HOST=0.0.0.0` and `LOG_FORMAT=json`.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "snooze-demo-app", version, about = "The demo web app that snooze wakes and puts to sleep")]
+#[command(name = "snooze-demo-app", version, about = "The demo web app that snooze wakes and puts to sleep", long_about = None)]
 pub struct Config {
     /// Address to bind. Env `HOST`; default `127.0.0.1` (the container image sets `0.0.0.0`).
     #[arg(long, env = "HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]

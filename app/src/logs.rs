@@ -37,6 +37,27 @@ pub enum Source {
     Action,
 }
 
+impl Source {
+    /// The wire name: `system`, `heartbeat`, `action`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::System => "system",
+            Source::Heartbeat => "heartbeat",
+            Source::Action => "action",
+        }
+    }
+}
+
+impl Level {
+    /// The wire name: `info`, `warn`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+        }
+    }
+}
+
 /// One log entry, as serialized in `/api/logs` and the SSE stream.
 ///
 /// JSON: `{"seq":7,"at":"2026-11-29T10:00:00.123Z","level":"info","source":"action","message":"..."}`.
@@ -103,8 +124,8 @@ impl LogBook {
     pub fn push(&self, level: Level, source: Source, message: impl Into<String>) -> LogEntry {
         let message = message.into();
         match level {
-            Level::Info => tracing::info!(source = ?source, "{message}"),
-            Level::Warn => tracing::warn!(source = ?source, "{message}"),
+            Level::Info => tracing::info!(source = source.as_str(), "{message}"),
+            Level::Warn => tracing::warn!(source = source.as_str(), "{message}"),
         }
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         let entry = LogEntry { seq: ring.next_seq, at: Utc::now(), level, source, message };
@@ -193,6 +214,8 @@ mod tests {
         assert_eq!(v["seq"], 1);
         assert_eq!(v["level"], "info");
         assert_eq!(v["source"], "heartbeat");
+        assert_eq!(v["source"], e.source.as_str());
+        assert_eq!(v["level"], e.level.as_str());
         let at = v["at"].as_str().unwrap();
         assert!(at.ends_with('Z') && at.len() == "2026-11-29T10:00:00.123Z".len(), "{at}");
         let back: LogEntry = serde_json::from_value(v).unwrap();

@@ -6,7 +6,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::actions::Action;
 use crate::ecs::EcsMetadata;
-use crate::logs::{Level, LogEntry};
+use crate::logs::LogEntry;
 use crate::system::SystemSnapshot;
 
 /// Everything the dashboard shows, gathered before rendering.
@@ -88,11 +88,7 @@ fn stat(label: &str, id: &str, value: &str, sub: Option<(&str, &str)>) -> Markup
 
 /// One log line, shaped like the ones the script adds from the SSE stream.
 fn log_line(e: &LogEntry) -> Markup {
-    let level = match e.level {
-        Level::Info => "info",
-        Level::Warn => "warn",
-    };
-    let source = serde_json::to_value(e.source).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let (level, source) = (e.level.as_str(), e.source.as_str());
     html! {
         li.log-line data-seq=(e.seq) data-level=(level) {
             time datetime=(e.at.to_rfc3339()) { (e.at.format("%H:%M:%S")) }
@@ -236,7 +232,7 @@ pub fn render(d: &PageData) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::{LogBook, Source};
+    use crate::logs::{Level, LogBook, Source};
     use crate::system::Memory;
 
     fn data() -> PageData {
