@@ -175,10 +175,11 @@ impl DemoState {
                     _ => before.saturating_sub(1).max(MIN_REPLICAS),
                 };
                 let direction = if action == Action::ScaleUp { "up" } else { "down" };
+                let replicas = |n: u32| if n == 1 { "1 replica".to_owned() } else { format!("{n} replicas") };
                 let message = if before == self.replicas {
-                    format!("already at {} replicas, not scaling {direction}", self.replicas)
+                    format!("already at {}, not scaling {direction}", replicas(self.replicas))
                 } else {
-                    format!("scaled {direction} from {before} to {} replicas", self.replicas)
+                    format!("scaled {direction} from {before} to {}", replicas(self.replicas))
                 };
                 (before != self.replicas, message, json!({"replicas": self.replicas, "previous": before}))
             }
@@ -228,6 +229,7 @@ mod tests {
         let mut s = DemoState::default();
         let r = s.perform(Action::ScaleDown, "v1", "k");
         assert!(!r.ok);
+        assert_eq!(r.message, "already at 1 replica, not scaling down");
         assert_eq!(s.replicas(), MIN_REPLICAS);
         for _ in 0..20 {
             s.perform(Action::ScaleUp, "v1", "k");

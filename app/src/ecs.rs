@@ -44,6 +44,18 @@ pub struct TaskMetadata {
     pub launch_type: Option<String>,
 }
 
+impl TaskMetadata {
+    /// The cluster's name: the part after `cluster/` of an ARN, else `cluster` as is.
+    pub fn cluster_name(&self) -> &str {
+        self.cluster.rsplit_once(":cluster/").map_or(&self.cluster, |(_, name)| name)
+    }
+
+    /// The task's id: the last path segment of its ARN.
+    pub fn task_id(&self) -> &str {
+        self.task_arn.rsplit('/').next().unwrap_or(&self.task_arn)
+    }
+}
+
 /// The state of the metadata as shown in `/api/metrics` under `ecs`, tagged by `state`:
 /// `{"state":"not_configured"}`, `{"state":"pending"}`, `{"state":"loaded","cluster":...}`,
 /// `{"state":"failed","error":"..."}`.
@@ -145,6 +157,22 @@ mod tests {
         assert_eq!(v, serde_json::json!({"state": "not_configured"}));
         let v = serde_json::to_value(EcsMetadata::Failed { error: "x".into() }).unwrap();
         assert_eq!(v, serde_json::json!({"state": "failed", "error": "x"}));
+    }
+
+    #[test]
+    fn short_names_from_arns() {
+        let t = TaskMetadata {
+            cluster: "arn:aws:ecs:us-east-1:123456789012:cluster/demo".into(),
+            task_arn: "arn:aws:ecs:us-east-1:123456789012:task/demo/abc123".into(),
+            family: "f".into(),
+            revision: "1".into(),
+            container_name: "app".into(),
+            availability_zone: None,
+            launch_type: None,
+        };
+        assert_eq!((t.cluster_name(), t.task_id()), ("demo", "abc123"));
+        let plain = TaskMetadata { cluster: "default".into(), task_arn: "xyz".into(), ..t };
+        assert_eq!((plain.cluster_name(), plain.task_id()), ("default", "xyz"));
     }
 
     #[tokio::test]

@@ -149,7 +149,7 @@ impl App {
         let state = ecs::load(self.config.ecs_metadata_base(), self.config.ecs_metadata_timeout, ECS_METADATA_ATTEMPTS).await;
         match &state {
             EcsMetadata::Loaded(t) => {
-                self.logs.push(Level::Info, Source::System, format!("running as ECS task {}:{} in {}", t.family, t.revision, t.cluster));
+                self.logs.push(Level::Info, Source::System, format!("running as ECS task {} ({}:{}) in cluster {}", t.task_id(), t.family, t.revision, t.cluster_name()));
             }
             EcsMetadata::Failed { error } => {
                 self.logs.push(Level::Warn, Source::System, format!("ECS task metadata unavailable: {error}"));

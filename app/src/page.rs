@@ -103,8 +103,8 @@ fn ecs_rows(ecs: &EcsMetadata) -> Markup {
         @match ecs {
             EcsMetadata::Loaded(t) => {
                 dl.kv id="ecs" data-state="loaded" {
-                    dt { "Cluster" } dd id="ecs-cluster" { (t.cluster) }
-                    dt { "Task" } dd.mono id="ecs-task" title=(t.task_arn) { (t.task_arn.rsplit('/').next().unwrap_or(&t.task_arn)) }
+                    dt { "Cluster" } dd id="ecs-cluster" title=(t.cluster) { (t.cluster_name()) }
+                    dt { "Task" } dd.mono id="ecs-task" title=(t.task_arn) { (t.task_id()) }
                     dt { "Task definition" } dd id="ecs-family" { (t.family) ":" (t.revision) }
                     dt { "Container" } dd id="ecs-container" { (t.container_name) }
                     @if let Some(az) = &t.availability_zone { dt { "Zone" } dd { (az) } }
