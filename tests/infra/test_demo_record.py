@@ -1,0 +1,129 @@
+"""Contract: the demo record Terraform creates (envs/demo `aws_dynamodb_table_item.demo`) is the
+record operators would apply from manifests/demo-ecs.yaml, points at the ECS service the
+demo-service module creates, and is laid out the way the DynamoDB store reads items.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+import principals as pr
+import rust_src
+import tf
+from rust_src import ROOT
+
+ENV = tf.module("envs/demo")
+DEMO = tf.module("modules/demo-service")
+
+
+def known_values() -> dict[str, str]:
+    """What the item's expressions evaluate to in envs/demo (module inputs, else defaults)."""
+    inputs = ENV.modules["demo_service"]
+    record_name = ENV.locals["record_name"]
+
+    def demo(var: str):
+        v = inputs.get(var, DEMO.variables[var].get("default"))
+        return record_name if v == "${local.record_name}" else v
+
+    return {
+        "${local.record_name}": record_name,
+        "${module.demo_service.cluster_name}": demo("cluster_name"),
+        "${module.demo_service.service_name}": demo("service_name"),
+        "${tostring(module.demo_service.app_port)}": str(demo("app_port")),
+    }
+
+
+def evaluated_item() -> dict:
+    raw = tf.jsonencode_arg(ENV.resource("aws_dynamodb_table_item", "demo")["item"])
+    values = known_values()
+
+    def ev(v):
+        if isinstance(v, dict):
+            return {k: ev(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [ev(x) for x in v]
+        if isinstance(v, str) and v.startswith("${"):
+            assert v in values, f"the demo item uses {v}, which this test cannot evaluate"
+            return values[v]
+        return v
+
+    return ev(raw)
+
+
+def plain(av: dict):
+    """DynamoDB JSON (`{"S": "x"}`, `{"M": {...}}`) to plain values."""
+    (t, v), = av.items()
+    if t == "S":
+        return v
+    if t == "N":
+        return int(v) if re.fullmatch(r"-?\d+", v) else float(v)
+    if t == "BOOL":
+        return v
+    if t == "M":
+        return {k: plain(x) for k, x in v.items()}
+    if t == "L":
+        return [plain(x) for x in v]
+    if t == "NULL":
+        return None
+    raise AssertionError(f"unexpected attribute type {t}")
+
+
+def item() -> dict:
+    return {k: plain(v) for k, v in evaluated_item().items()}
+
+
+def test_item_is_the_demo_manifest():
+    manifest = yaml.safe_load((ROOT / "manifests/demo-ecs.yaml").read_text())
+    it = item()
+    assert it["name"] == manifest["metadata"]["name"] == ENV.locals["record_name"]
+    assert it["apiVersion"] == manifest["apiVersion"] and it["kind"] == manifest["kind"]
+    assert it["spec"] == manifest["spec"], "the Terraform demo record and manifests/demo-ecs.yaml differ"
+    assert it["metadata"].get("labels", {}) == manifest["metadata"].get("labels", {})
+
+
+def test_item_targets_the_demo_service():
+    it, values = item(), known_values()
+    assert it["spec"]["target"]["ecs"] == {
+        "cluster": values["${module.demo_service.cluster_name}"],
+        "service": values["${module.demo_service.service_name}"],
+    }
+    assert it["spec"]["endpoint"]["port"] == int(values["${tostring(module.demo_service.app_port)}"])
+    assert ENV.modules["snooze"]["default_service"] == "${local.record_name}"
+    assert ENV.modules["demo_service"]["record_name"] == "${local.record_name}", "the agent writes this record"
+
+
+def schema_files() -> list[Path]:
+    return sorted((ROOT / "manifests").rglob("*.json"))
+
+
+def test_item_validates_against_the_record_schema():
+    import jsonschema
+
+    schemas = [p for p in schema_files() if '"$schema"' in p.read_text()[:2000]]
+    if not schemas:
+        pytest.fail("no generated record JSON Schema under manifests/ (snoozectl schema writes it)")
+    it = item()
+    record = {"apiVersion": it["apiVersion"], "kind": it["kind"], "metadata": it["metadata"], "spec": it["spec"]}
+    for path in schemas:
+        jsonschema.validate(record, json.loads(path.read_text()))
+
+
+def test_item_layout_is_what_the_dynamodb_store_reads():
+    """Top-level attributes of the item are ones the DynamoDB store names (derived from its
+    sources: string literals and constants), and the key is `name`."""
+    src = pr.dynamodb_store_code()
+    consts = rust_src.string_constants(src)
+    named = set(re.findall(r'"([A-Za-z][A-Za-z0-9]*)"', src)) | set(consts.values())
+    attrs = set(evaluated_item())
+    assert "name" in attrs
+    missing = sorted(a for a in attrs if a not in named and a not in {"apiVersion", "kind", "metadata", "spec"})
+    assert not missing, f"the demo item has attributes the DynamoDB store never names: {missing}"
+    # apiVersion/kind/metadata/spec may be written through serde (field names of the record
+    # types); then the store must name the other top-level attributes it reads.
+    for a in ("generation", "resourceVersion"):
+        assert (a in attrs) == (a in named), f"{a}: item has it: {a in attrs}; store names it: {a in named}"

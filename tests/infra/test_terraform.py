@@ -1,0 +1,210 @@
+"""The Terraform parses and has the properties the design relies on (DESIGN.md §2, §6, §7):
+the things that, if someone "simplified" them, would break snooze in production rather than
+fail a plan."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import tf
+
+SNOOZE = tf.module("modules/snooze")
+DEMO = tf.module("modules/demo-service")
+ENV = tf.module("envs/demo")
+
+
+@pytest.mark.parametrize("path", tf.tf_files(), ids=lambda p: str(p.relative_to(tf.INFRA)))
+def test_every_tf_file_parses(path):
+    tf.parse_file(path)
+
+
+def test_there_is_terraform_to_check():
+    dirs = {p.parent.relative_to(tf.INFRA).as_posix() for p in tf.tf_files()}
+    assert {"modules/snooze", "modules/demo-service", "envs/demo"} <= dirs, dirs
+
+
+def test_record_table():
+    t = SNOOZE.resource("aws_dynamodb_table", "records")
+    assert t["hash_key"] == "name" and "range_key" not in t
+    assert t["attribute"] == [{"name": "name", "type": "S"}]
+    assert t["billing_mode"] == "PAY_PER_REQUEST"
+    assert tf.one(t["point_in_time_recovery"])["enabled"] is True
+    sse = tf.one(t["server_side_encryption"])
+    assert sse["enabled"] is True and sse["kms_key_arn"] == "${aws_kms_key.snooze.arn}"
+    assert t["stream_enabled"] is True and t["stream_view_type"] == "NEW_AND_OLD_IMAGES"
+    assert SNOOZE.resource("aws_kms_key", "snooze")["enable_key_rotation"] is True
+
+
+@pytest.mark.parametrize("name", ["wake", "reconciler"])
+def test_lambdas(name):
+    fn = SNOOZE.resource("aws_lambda_function", name)
+    assert fn["runtime"] == "provided.al2023" and fn["architectures"] == ["arm64"]
+    log = tf.one(fn["logging_config"])["log_group"]
+    assert log == f"${{aws_cloudwatch_log_group.{name}.name}}"
+    group = SNOOZE.resource("aws_cloudwatch_log_group", name)
+    assert group["name"] == f"/aws/lambda/${{local.{name}_function_name}}"
+    assert group["retention_in_days"] == "${var.log_retention_days}"
+    assert tf.one(fn["tracing_config"])["mode"] == '${var.xray_tracing ? "Active" : "PassThrough"}'
+
+
+def test_reconciler_runs_one_pass_at_a_time_within_its_timeout():
+    fn = SNOOZE.resource("aws_lambda_function", "reconciler")
+    assert fn["reserved_concurrent_executions"] == 1
+    budget = SNOOZE.variables["pass_budget_seconds"]["default"]
+    timeout = SNOOZE.variables["reconciler_timeout_seconds"]["default"]
+    assert budget + 30 <= timeout, "the requeue budget must stay well under the function timeout"
+    esm = SNOOZE.resource("aws_lambda_event_source_mapping", "stream")
+    assert esm.get("parallelization_factor", 1) == 1
+
+
+def test_stream_trigger():
+    esm = SNOOZE.resource("aws_lambda_event_source_mapping", "stream")
+    assert esm["event_source_arn"] == "${aws_dynamodb_table.records.stream_arn}"
+    assert esm["function_response_types"] == ["ReportBatchItemFailures"]
+    assert esm["bisect_batch_on_function_error"] is True
+    retries = SNOOZE.variables["stream_maximum_retry_attempts"]["default"]
+    assert esm["maximum_retry_attempts"] == "${var.stream_maximum_retry_attempts}" and 0 <= retries <= 10
+    assert 0 < esm["maximum_record_age_in_seconds"] <= 86400
+    dest = tf.one(tf.one(esm["destination_config"])["on_failure"])["destination_arn"]
+    assert dest == "${aws_sqs_queue.reconciler_failures.arn}"
+    assert SNOOZE.resource("aws_sqs_queue", "reconciler_failures")["kms_master_key_id"]
+
+
+def stream_filters() -> list[dict]:
+    esm = SNOOZE.resource("aws_lambda_event_source_mapping", "stream")
+    return [tf.jsonencode_arg(f["pattern"]) for f in tf.one(esm["filter_criteria"])["filter"]]
+
+
+def matches(pattern, event) -> bool:
+    """EventBridge-style matching, enough for the patterns used here (values, exists, prefix)."""
+    for key, want in pattern.items():
+        if isinstance(want, dict):
+            if not isinstance(event.get(key), dict) or not matches(want, event[key]):
+                return False
+            continue
+        got = event.get(key)
+        ok = False
+        for w in want:
+            if isinstance(w, dict) and "exists" in w:
+                ok |= (got is not None) == w["exists"]
+            elif isinstance(w, dict) and "prefix" in w:
+                ok |= isinstance(got, str) and got.startswith(w["prefix"])
+            else:
+                ok |= got == w
+        if not ok:
+            return False
+    return True
+
+
+def stream_record(event_name: str, new: dict | None) -> dict:
+    rec = {"eventName": event_name, "dynamodb": {"Keys": {"name": {"S": "demo"}}}}
+    if new is not None:
+        rec["dynamodb"]["NewImage"] = new
+    return rec
+
+
+def test_stream_filter_admits_record_changes_and_removals():
+    filters = stream_filters()
+    record = {"name": {"S": "demo"}, "apiVersion": {"S": "snooze/v1"}, "spec": {"M": {}}}
+    admitted = lambda r: any(matches(f, r) for f in filters)  # noqa: E731
+    assert admitted(stream_record("INSERT", record))
+    assert admitted(stream_record("MODIFY", {**record, "wakeRequestedAt": {"S": "2026-11-29T10:00:00.000Z"}}))
+    assert admitted(stream_record("REMOVE", None))
+    assert not admitted(stream_record("MODIFY", {"name": {"S": "x"}, "other": {"S": "y"}})), "items that are not records"
+
+
+def test_triggers():
+    sched = SNOOZE.resource("aws_cloudwatch_event_rule", "schedule")
+    assert sched["schedule_expression"] == "${var.schedule_expression}"
+    assert SNOOZE.variables["schedule_expression"]["default"] == "rate(1 minute)"
+    ecs = SNOOZE.resource("aws_cloudwatch_event_rule", "ecs_task_state")
+    pattern = tf.jsonencode_arg(ecs["event_pattern"])
+    assert pattern["source"] == ["aws.ecs"] and pattern["detail-type"] == ["ECS Task State Change"]
+    assert pattern["detail"]["clusterArn"] == "${local.cluster_arns}"
+    for rule in ("schedule", "ecs_task_state"):
+        target = SNOOZE.resource("aws_cloudwatch_event_target", rule)
+        assert target["arn"] == "${aws_lambda_function.reconciler.arn}"
+    perms = SNOOZE.resources["aws_lambda_permission"]
+    assert all("source_arn" in p for p in perms.values()), "every invoke permission is scoped to its source"
+
+
+def test_api_stage_logs_and_throttles():
+    stage = SNOOZE.resource("aws_apigatewayv2_stage", "default")
+    assert tf.one(stage["access_log_settings"])["destination_arn"] == "${aws_cloudwatch_log_group.api_access.arn}"
+    throttle = tf.one(stage["default_route_settings"])
+    assert throttle["throttling_burst_limit"] and throttle["throttling_rate_limit"]
+
+
+def test_alarms_cover_errors_and_stuck_records():
+    alarms = SNOOZE.resources["aws_cloudwatch_metric_alarm"]
+    assert alarms["lambda_errors"]["metric_name"] == "Errors"
+    assert {a["metric_name"] for a in alarms.values()} >= {"Errors", "WakingOverdue", "ApproximateNumberOfMessagesVisible"}
+
+
+def test_outputs_and_variables():
+    assert {"wake_url", "table_name", "wake_function_name", "reconciler_function_name"} <= set(SNOOZE.outputs)
+    assert {"name", "table_name", "managed_clusters", "schedule_expression", "log_retention_days", "domain_name"} <= set(SNOOZE.variables)
+    for mod in (SNOOZE, DEMO, ENV):
+        for name, v in mod.variables.items():
+            assert v.get("description"), f"{mod.path.name}: variable {name} has no description"
+        for name, o in mod.outputs.items():
+            assert o.get("description"), f"{mod.path.name}: output {name} has no description"
+
+
+def test_demo_service_starts_asleep_and_terraform_never_fights_the_controller():
+    svc = DEMO.resource("aws_ecs_service", "demo")
+    assert svc["desired_count"] == 0
+    assert tf.one(svc["lifecycle"])["ignore_changes"] == ["${desired_count}"] or tf.one(svc["lifecycle"])["ignore_changes"] == ["desired_count"]
+    net = tf.one(svc["network_configuration"])
+    assert net["assign_public_ip"] is True, "public subnets without NAT: tasks need a public IP"
+    assert svc["launch_type"] == "FARGATE"
+
+
+def test_demo_network_has_no_nat():
+    assert "aws_nat_gateway" not in DEMO.resources
+    assert DEMO.resource("aws_route", "internet")["gateway_id"] == "${aws_internet_gateway.demo.id}"
+
+
+def test_demo_task_definition():
+    td = DEMO.resource("aws_ecs_task_definition", "demo")
+    assert td["network_mode"] == "awsvpc" and td["requires_compatibilities"] == ["FARGATE"]
+    assert td["task_role_arn"] != td["execution_role_arn"]
+    containers = {c["name"]: c for c in tf.container_definitions(td)}
+    app, agent = containers["app"], containers["activity-agent"]
+    assert app["healthCheck"]["command"] == ["CMD", "/usr/local/bin/snooze-demo-app", "--healthcheck"]
+    assert app["essential"] is True and agent["essential"] is False, "the agent must never take the task down"
+    assert agent["image"] == app["image"], "the agent is snoozectl from the same image"
+    assert agent["entryPoint"] + agent["command"] == ["/usr/local/bin/snoozectl", "agent"]
+    assert app["portMappings"][0]["containerPort"] == "${var.app_port}"
+    env = {e["name"]: e["value"] for e in agent["environment"]}
+    assert env["SNOOZE_PORT"] == env_of(app)["PORT"] == "${tostring(var.app_port)}"
+
+
+def env_of(container: dict) -> dict:
+    return {e["name"]: e["value"] for e in container.get("environment", [])}
+
+
+def test_demo_ecr_tags_are_immutable():
+    repo = DEMO.resource("aws_ecr_repository", "demo")
+    assert repo["image_tag_mutability"] == "IMMUTABLE"
+    assert tf.one(repo["image_scanning_configuration"])["scan_on_push"] is True
+
+
+def test_env_composes_both_modules_and_has_a_backend_example():
+    assert ENV.modules["snooze"]["source"] == "../../modules/snooze"
+    assert ENV.modules["demo_service"]["source"] == "../../modules/demo-service"
+    assert ENV.modules["snooze"]["managed_clusters"] == ["${module.demo_service.cluster_name}"]
+    text = (tf.INFRA / "envs/demo/versions.tf").read_text()
+    assert re.search(r'^\s*#\s*backend "s3" \{', text, re.M) and "dynamodb_table" in text
+
+
+def test_demo_record_item_is_created_once():
+    item = ENV.resource("aws_dynamodb_table_item", "demo")
+    assert item["hash_key"] == "name"
+    assert tf.one(item["lifecycle"])["ignore_changes"] in (["${item}"], ["item"]), (
+        "Terraform would overwrite status and wake facts on every apply"
+    )
+    json.dumps(tf.jsonencode_arg(item["item"]))
