@@ -82,3 +82,14 @@ resource "aws_dynamodb_table_item" "demo" {
     ignore_changes = [item]
   }
 }
+
+# OIDC roles for the release (image push) and ops (snoozectl) workflows.
+module "github_oidc" {
+  source = "../../modules/github-oidc"
+  count  = var.github_repository == null ? 0 : 1
+
+  github_repository    = var.github_repository
+  create_oidc_provider = var.create_github_oidc_provider
+  ecr_repository_arn   = module.demo_service.ecr_repository_arn
+  table_arn            = module.snooze.table_arn
+}

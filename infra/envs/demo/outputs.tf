@@ -32,3 +32,13 @@ output "service_name" {
   description = "The demo ECS service."
   value       = module.demo_service.service_name
 }
+
+output "github_release_role_arn" {
+  description = "Repository variable AWS_RELEASE_ROLE_ARN (null without github_repository)."
+  value       = one(module.github_oidc[*].release_role_arn)
+}
+
+output "github_ops_role_arn" {
+  description = "Repository variable AWS_OPS_ROLE_ARN (null without github_repository)."
+  value       = one(module.github_oidc[*].ops_role_arn)
+}

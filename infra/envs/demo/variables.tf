@@ -26,3 +26,15 @@ variable "alarm_actions" {
   type        = list(string)
   default     = []
 }
+
+variable "github_repository" {
+  description = "GitHub repository (`owner/name`) whose release and ops workflows get OIDC roles; null creates none."
+  type        = string
+  default     = null
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the account's GitHub OIDC provider (false when the account already has one)."
+  type        = bool
+  default     = true
+}

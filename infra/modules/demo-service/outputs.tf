@@ -27,3 +27,8 @@ output "vpc_id" {
   description = "The demo VPC."
   value       = aws_vpc.demo.id
 }
+
+output "ecr_repository_arn" {
+  description = "ARN of the demo ECR repository (for the release workflow's push role)."
+  value       = aws_ecr_repository.demo.arn
+}
