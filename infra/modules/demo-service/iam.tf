@@ -10,8 +10,16 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
       type        = "Service"
       identifiers = ["ecs-tasks.amazonaws.com"]
     }
+    # Confused-deputy protection: only ECS acting for this account.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
   }
 }
+
+data "aws_caller_identity" "current" {}
 
 resource "aws_iam_role" "execution" {
   name               = "${var.name}-execution"
