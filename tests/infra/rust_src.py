@@ -188,9 +188,23 @@ def rust_files(*paths: str) -> list[Path]:
     return sorted(files)
 
 
+def test_only_files(files: list[Path]) -> set[Path]:
+    """Files that are modules declared `#[cfg(test)] mod x;` (e.g. `wake/tests.rs`)."""
+    excluded: set[Path] = set()
+    for f in files:
+        text = strip_comments(f.read_text())
+        for name in re.findall(r"#\[cfg\(\s*test\s*\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", text):
+            base = f.parent if f.name in ("mod.rs", "lib.rs", "main.rs") else f.parent / f.stem
+            excluded |= {base / f"{name}.rs", *(base / name).rglob("*.rs")}
+    return excluded
+
+
 def code(*paths: str) -> str:
-    """Production Rust code under `paths`: comments and `#[cfg(test)]` items removed."""
-    return "\n".join(strip_cfg_test(strip_comments(f.read_text())) for f in rust_files(*paths))
+    """Production Rust code under `paths`: comments, `#[cfg(test)]` items and test-only module
+    files removed."""
+    files = rust_files(*paths)
+    skip = test_only_files(files)
+    return "\n".join(strip_cfg_test(strip_comments(f.read_text())) for f in files if f not in skip)
 
 
 # --- functions --------------------------------------------------------------------------------
@@ -290,11 +304,15 @@ def sdk_calls(src: str, ops: frozenset[str]) -> set[str]:
     receiver named like a client (`self.client`, `ecs_client`, `self.ddb`), or whose statement sends the
     request (`.send()`, `.into_paginator()`). This tells `client.query()` from `uri.query()`."""
     found = set()
-    for m in re.finditer(r"([A-Za-z_][A-Za-z0-9_.()]*?)\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)", src):
-        receiver, op = m.group(1), m.group(2)
+    for m in re.finditer(r"\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)", src):
+        op = m.group(1)
         if op not in ops:
             continue
-        if re.search(r"client|ddb|dynamo|ecs|ec2|sdk", receiver.lower()) or re.search(r"\.\s*(?:send|into_paginator)\s*\(", _statement_after(src, m.end())):
+        before = re.search(r"([A-Za-z_][A-Za-z0-9_.()]*)\s*$", src[max(0, m.start() - 120) : m.start()])
+        receiver = before.group(1) if before else ""
+        if re.search(r"client|ddb|dynamo|ecs|ec2|sdk", receiver.lower()) or re.search(
+            r"\.\s*(?:send|into_paginator)\s*\(", _statement_after(src, m.end())
+        ):
             found.add(op)
     return found
 
