@@ -1,5 +1,5 @@
 output "wake_url" {
-  description = "Base URL of the wake endpoint (the custom domain when set): visitors open `<wake_url>/s/<name>`."
+  description = "Base URL of the wake endpoint, ending in `/` (the custom domain when set): visitors open `<wake_url>s/<name>`."
   value       = var.domain_name == null ? aws_apigatewayv2_stage.default.invoke_url : "https://${var.domain_name}/"
 }
 
