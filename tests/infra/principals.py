@@ -5,6 +5,7 @@
 | reconciler | `lambdas/reconciler` + library modules | modules/snooze `data.aws_iam_policy_document.reconciler`      |
 | wake       | `lambdas/wake` + library modules       | modules/snooze `data.aws_iam_policy_document.wake`            |
 | agent      | `snoozectl agent` (activity sidecar)   | modules/demo-service `data.aws_iam_policy_document.task`      |
+| ops        | the snoozectl verbs ops.yml runs       | modules/github-oidc `data.aws_iam_policy_document.ops`        |
 
 What a principal calls is derived from the sources, never listed here:
 - its own sources, plus every library module (`crate::x` / `snooze::x`) they reach, transitively;
@@ -60,6 +61,29 @@ def agent_roots() -> list[str]:
     return roots
 
 
+def ops_verbs() -> set[str]:
+    """The snoozectl verbs `.github/workflows/ops.yml` runs (`target/release/snoozectl VERB`)."""
+    text = (ROOT / ".github/workflows/ops.yml").read_text()
+    return set(re.findall(r"target/release/snoozectl\s+([a-z][a-z-]*)", text))
+
+
+def verb_roots(verbs: set[str]) -> list[str]:
+    """The CLI files that implement `verbs`: the module each `Command::Verb(..) => module::...`
+    arm of controller/src/cli/mod.rs dispatches to."""
+    src = rust_src.strip_comments((ROOT / LIB / "cli/mod.rs").read_text())
+    roots = []
+    for verb in sorted(verbs):
+        variant = "".join(p.capitalize() for p in verb.split("-"))
+        m = re.search(rf"Command::{variant}\b[^=]*=>\s*(?:\{{\s*)?([a-z_][a-z0-9_]*)::", src)
+        if not m:
+            roots.append(f"<no dispatch arm for snoozectl {verb}>")
+            continue
+        for cand in (f"{LIB}/cli/{m.group(1)}.rs", f"{LIB}/cli/{m.group(1)}"):
+            if (ROOT / cand).exists():
+                roots.append(cand)
+    return roots
+
+
 def module_closure(roots: list[str]) -> list[str]:
     """`roots` plus the library modules they reference (`crate::m`, `snooze::m`), transitively."""
     seen: list[str] = []
@@ -85,6 +109,7 @@ def principals() -> dict[str, Principal]:
         "reconciler": Principal("reconciler", ["lambdas/reconciler/src", f"{LIB}/reconcile.rs", f"{LIB}/reconcile"], "modules/snooze", "reconciler"),
         "wake": Principal("wake", ["lambdas/wake/src", f"{LIB}/wake.rs", f"{LIB}/wake"], "modules/snooze", "wake"),
         "agent": Principal("agent", agent_roots(), "modules/demo-service", "task"),
+        "ops": Principal("ops", verb_roots(ops_verbs()), "modules/github-oidc", "ops"),
     }
 
 
