@@ -27,10 +27,18 @@
 //! exit 1). Print results on stdout, diagnostics through `tracing` (stderr, `RUST_LOG`).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
 
+use crate::store::{self, ConnectOptions, Store};
+
+pub mod apply;
+pub mod describe;
+pub mod get;
+pub mod locate;
+pub mod render;
 pub mod schema;
 
 /// The default store: a SQLite file under `.snooze/` in the working directory.
@@ -62,9 +70,33 @@ pub struct GlobalArgs {
     pub endpoint_url: Option<String>,
 }
 
+impl GlobalArgs {
+    /// The AWS options (`--region`, `--endpoint-url`) for [`store::connect`] and SDK clients.
+    pub fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+
+    /// Opens the store named by `--store` (a SQLite file is created when missing; a DynamoDB
+    /// table must exist, see `snoozectl init`). Errors name the store URL.
+    pub async fn connect(&self) -> anyhow::Result<Arc<dyn Store>> {
+        store::connect(&self.store, &self.connect_options())
+            .await
+            .with_context(|| format!("cannot open store {}", self.store))
+    }
+}
+
 /// The verbs. See the module docs for how to add one.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// List records: NAME PHASE DESIRED/RUNNING ENDPOINT SLEEPS-IN AGE.
+    Get(get::Args),
+    /// Show one record in readable form: spec, desired facts, status, conditions.
+    Describe(describe::Args),
+    /// Create or update records from manifest files (validates everything first).
+    Apply(apply::Args),
     /// Print the JSON Schema of a record.
     Schema(schema::Args),
 }
@@ -73,6 +105,9 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = &cli.global;
     match cli.command {
+        Command::Get(args) => get::run(global, args).await,
+        Command::Describe(args) => describe::run(global, args).await,
+        Command::Apply(args) => apply::run(global, args).await,
         Command::Schema(args) => schema::run(global, args).await,
     }
 }
@@ -102,9 +137,46 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Prints `error: <message>` and one `  caused by: <source>` line per cause, on stderr.
+/// An error with a one-line summary and a list of detail lines (e.g. every problem found in
+/// a set of manifests). [`print_error`] prints the summary after `error: ` and each detail
+/// indented on its own line.
+#[derive(Debug)]
+pub struct Failure {
+    /// The one-line summary, lowercase, e.g. `3 problems in the manifests; nothing was applied`.
+    pub message: String,
+    /// One line per problem.
+    pub details: Vec<String>,
+}
+
+impl Failure {
+    /// A failure with a summary and details.
+    pub fn new(message: impl Into<String>, details: Vec<String>) -> Self {
+        Self {
+            message: message.into(),
+            details,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Prints an error on stderr: `error: <message>`, then the [`Failure`] details indented, then
+/// one `  caused by: <source>` line per cause in the chain. Never a Debug dump.
 pub fn print_error(e: &anyhow::Error) {
     eprintln!("error: {e}");
+    for cause in e.chain() {
+        if let Some(failure) = cause.downcast_ref::<Failure>() {
+            for line in &failure.details {
+                eprintln!("  {line}");
+            }
+        }
+    }
     for cause in e.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }

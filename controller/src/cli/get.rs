@@ -1,0 +1,170 @@
+//! `snoozectl get [NAME] [-o wide|yaml|json]`: lists records.
+//!
+//! The table has `NAME PHASE DESIRED/RUNNING ENDPOINT SLEEPS-IN AGE`; `-o wide` adds `MODE`,
+//! `TARGET` and `MESSAGE`. `-o yaml` prints full records (several as a `---`-separated stream),
+//! `-o json` one object for `NAME` or an array otherwise. Items that do not parse or validate
+//! are listed too, as phase `Invalid` with the reason; they are never dropped.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::GlobalArgs;
+use super::render::{self, short_duration, summarise, table, target_summary};
+use crate::model::{Entry, Mode, Timestamp};
+use crate::store::Error as StoreError;
+
+/// Arguments of `snoozectl get`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Show only this record (exit 1 when it does not exist).
+    pub name: Option<String>,
+    /// Output format: a table (default), `wide` (more columns), `yaml` or `json` (full records).
+    #[arg(short, long, value_enum)]
+    pub output: Option<Output>,
+}
+
+/// `-o` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// The table plus MODE, TARGET and MESSAGE.
+    Wide,
+    /// Full records as YAML documents.
+    Yaml,
+    /// Full records as JSON.
+    Json,
+}
+
+/// Runs `snoozectl get`.
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let store = global.connect().await?;
+    let entries = match &args.name {
+        Some(name) => {
+            let entry = store
+                .get(name)
+                .await
+                .with_context(|| format!("cannot read service {name:?}"))?;
+            vec![entry.ok_or_else(|| StoreError::NotFound(name.clone()))?]
+        }
+        None => store.list().await.context("cannot list services")?,
+    };
+    let single = args.name.is_some();
+    let now = Timestamp::now();
+    match args.output {
+        Some(Output::Yaml) if single => print!("{}", render::entry_yaml(&entries[0])?),
+        Some(Output::Yaml) => print!("{}", render::entries_yaml(&entries)?),
+        Some(Output::Json) if single => println!("{}", render::entry_json(&entries[0])?),
+        Some(Output::Json) => println!("{}", render::entries_json(&entries)?),
+        None | Some(Output::Wide) if entries.is_empty() => {
+            eprintln!("No services found in {}.", global.store);
+        }
+        Some(Output::Wide) => print!("{}", render_table(&entries, now, true)),
+        None => print!("{}", render_table(&entries, now, false)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `get` table for `entries` at time `now`; `wide` adds MODE, TARGET and MESSAGE.
+pub fn render_table(entries: &[Entry], now: Timestamp, wide: bool) -> String {
+    let mut header = vec!["NAME", "PHASE", "DESIRED/RUNNING", "ENDPOINT", "SLEEPS-IN", "AGE"];
+    if wide {
+        header.extend(["MODE", "TARGET", "MESSAGE"]);
+    }
+    let rows: Vec<Vec<String>> = entries.iter().map(|e| row(e, now, wide)).collect();
+    table(&header, &rows)
+}
+
+fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
+    let summary = summarise(entry);
+    let dash = || "-".to_string();
+    let mut cells = vec![summary.name, summary.phase];
+    match entry {
+        Entry::Malformed(_) => {
+            cells.extend([dash(), dash(), dash(), dash()]);
+            if wide {
+                cells.extend([dash(), dash(), summary.message]);
+            }
+        }
+        Entry::Record(r) => {
+            let status = r.status.as_ref();
+            cells.push(status.map_or_else(dash, |s| {
+                format!("{}/{}", s.replicas.desired, s.replicas.running)
+            }));
+            cells.push(
+                status
+                    .and_then(|s| s.endpoint.as_ref())
+                    .map_or_else(dash, |e| e.url.clone()),
+            );
+            cells.push(match r.spec.mode {
+                Mode::On => "never".into(),
+                Mode::Off => dash(),
+                Mode::Auto => match status.and_then(|s| s.sleeps_at) {
+                    Some(t) if t > now => short_duration(t.since(now)),
+                    Some(_) => "due".into(),
+                    None => dash(),
+                },
+            });
+            cells.push(
+                r.metadata
+                    .creation_timestamp
+                    .map_or_else(dash, |t| short_duration(now.since(t))),
+            );
+            if wide {
+                let mode = match r.spec.mode {
+                    Mode::Auto => "auto",
+                    Mode::On => "on",
+                    Mode::Off => "off",
+                };
+                cells.extend([mode.to_string(), target_summary(&r.spec.target), summary.message]);
+            }
+        }
+    }
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::{EndpointStatus, Malformed, Phase, Record, ReplicaStatus, Status};
+
+    #[test]
+    fn table_shows_ready_record_and_malformed_item() {
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let mut ready = Record::test("demo").with_status(Status {
+            phase: Phase::Ready,
+            replicas: ReplicaStatus { desired: 1, running: 1, pending: 0 },
+            endpoint: Some(EndpointStatus {
+                ip: "203.0.113.10".into(),
+                url: "http://203.0.113.10:80/".into(),
+                task_arn: "arn:task".into(),
+            }),
+            sleeps_at: Some(now.add(Duration::from_secs(12 * 60))),
+            ..Status::default()
+        });
+        ready.metadata.creation_timestamp = Some(now.sub(Duration::from_secs(3 * 3600)));
+        let broken = Entry::Malformed(Malformed {
+            name: "broken".into(),
+            raw: serde_json::json!({}),
+            error: "spec.replicas: invalid type".into(),
+            status: None,
+            resource_version: 1,
+        });
+        let entries = vec![Entry::Record(Box::new(ready)), broken];
+        let out = render_table(&entries, now, false);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), [
+            "NAME", "PHASE", "DESIRED/RUNNING", "ENDPOINT", "SLEEPS-IN", "AGE"
+        ]);
+        assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), [
+            "demo", "Ready", "1/1", "http://203.0.113.10:80/", "12m", "3h"
+        ]);
+        assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), [
+            "broken", "Invalid", "-", "-", "-", "-"
+        ]);
+        let wide = render_table(&entries, now, true);
+        assert!(wide.lines().nth(1).unwrap().contains("auto   ecs demo-cluster/demo-svc"), "{wide}");
+        assert!(wide.lines().nth(2).unwrap().ends_with("spec.replicas: invalid type"), "{wide}");
+    }
+}
