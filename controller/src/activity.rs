@@ -1,1 +1,415 @@
-//! activity (placeholder until implemented).
+//! Activity: counting the established TCP connections to a service's port and recording them
+//! as `desired.lastActivityAt` (DESIGN.md §6).
+//!
+//! Visitors are redirected to the task, so later traffic never passes the wake endpoint; idle is
+//! measured where the app runs. The same code serves two callers:
+//!
+//! - the in-task agent, `snoozectl agent` ([`run_agent`]), a sidecar that shares the app's
+//!   network namespace (awsvpc) and reads `/proc/net/tcp` and `/proc/net/tcp6`;
+//! - `snoozectl dev`, which measures its child processes the same way ([`read_established`]).
+//!
+//! Only sockets in state ESTABLISHED (`01`) whose **local** port is the app port count: the
+//! server side of a visitor's connection. LISTEN, TIME_WAIT and the client side of outgoing
+//! connections do not. Uptime is never activity.
+
+use std::future::Future;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use tracing::{debug, info, warn};
+
+use crate::model::Timestamp;
+use crate::store::{self, Store, Touch};
+
+/// `/proc/net/tcp`: IPv4 sockets of the current network namespace.
+pub const PROC_NET_TCP: &str = "/proc/net/tcp";
+/// `/proc/net/tcp6`: IPv6 sockets (including IPv4-mapped ones of dual-stack listeners).
+pub const PROC_NET_TCP6: &str = "/proc/net/tcp6";
+
+/// The kernel's TCP state code for ESTABLISHED (`TCP_ESTABLISHED` in `include/net/tcp_states.h`).
+pub const TCP_ESTABLISHED: u8 = 0x01;
+
+/// Default interval of the agent, 15 s (`SNOOZE_AGENT_INTERVAL`).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
+
+/// One row of `/proc/net/tcp{,6}`, reduced to what activity needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketRow {
+    /// Local port (the part after `:` of `local_address`, hex in the file).
+    pub local_port: u16,
+    /// Remote port.
+    pub remote_port: u16,
+    /// TCP state code (`st`, hex in the file): `01` ESTABLISHED, `06` TIME_WAIT, `0A` LISTEN...
+    pub state: u8,
+}
+
+/// Parses one data row of `/proc/net/tcp` or `/proc/net/tcp6`.
+///
+/// The format is fixed (kernel `net/ipv4/tcp_ipv4.c`, `get_tcp4_sock`): whitespace-separated
+/// columns `sl: local_address rem_address st ...`, addresses as `HEXADDR:HEXPORT` (8 hex digits
+/// for IPv4, 32 for IPv6). Returns `None` for the header line and for anything that does not
+/// have that shape.
+pub fn parse_row(line: &str) -> Option<SocketRow> {
+    let mut cols = line.split_whitespace();
+    let slot = cols.next()?;
+    // Data rows start with "N:"; the header starts with "sl".
+    slot.strip_suffix(':')?.parse::<u64>().ok()?;
+    let local = cols.next()?;
+    let remote = cols.next()?;
+    let state = u8::from_str_radix(cols.next()?, 16).ok()?;
+    Some(SocketRow {
+        local_port: port_of(local)?,
+        remote_port: port_of(remote)?,
+        state,
+    })
+}
+
+/// The port of `HEXADDR:HEXPORT`.
+fn port_of(addr: &str) -> Option<u16> {
+    let (ip, port) = addr.rsplit_once(':')?;
+    if !(ip.len() == 8 || ip.len() == 32) || !ip.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u16::from_str_radix(port, 16).ok()
+}
+
+/// Counts ESTABLISHED connections whose local port is `port` in the text of `/proc/net/tcp`
+/// (`tcp`) and `/proc/net/tcp6` (`tcp6`; pass `""` when absent). Lines that do not parse are
+/// ignored.
+pub fn count_established(port: u16, tcp: &str, tcp6: &str) -> usize {
+    tcp.lines()
+        .chain(tcp6.lines())
+        .filter_map(parse_row)
+        .filter(|r| r.state == TCP_ESTABLISHED && r.local_port == port)
+        .count()
+}
+
+/// Reads `/proc/net/tcp` and `/proc/net/tcp6` and counts ESTABLISHED connections to the local
+/// `port`. A missing `tcp6` (IPv6 disabled) counts as empty.
+///
+/// Errors: the `io::Error` of reading `/proc/net/tcp` (not Linux, no procfs), or of `tcp6`
+/// other than "not found".
+pub fn read_established(port: u16) -> io::Result<usize> {
+    read_established_from(Path::new(PROC_NET_TCP), Path::new(PROC_NET_TCP6), port)
+}
+
+/// [`read_established`] over other files (e.g. `/proc/<pid>/net/tcp` or fixtures).
+pub fn read_established_from(tcp: &Path, tcp6: &Path, port: u16) -> io::Result<usize> {
+    let v4 = std::fs::read_to_string(tcp)?;
+    let v6 = match std::fs::read_to_string(tcp6) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(count_established(port, &v4, &v6))
+}
+
+/// Records activity for `service` at `at`, retrying backend errors with jittered exponential
+/// backoff (200 ms doubling up to 5 s, 5 retries). A missing record is not retried.
+pub async fn record_with_backoff(
+    store: &dyn Store,
+    service: &str,
+    at: Timestamp,
+    debounce: Duration,
+) -> store::Result<Touch> {
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_max_times(5)
+        .with_jitter();
+    (|| async { store.record_activity(service, at, debounce).await })
+        .retry(backoff)
+        .when(|e| !matches!(e, store::Error::NotFound(_)))
+        .notify(|e, wait| warn!(service, error = %e, retry_in = ?wait, "recording activity failed; retrying"))
+        .await
+}
+
+/// The in-task activity agent (`snoozectl agent`).
+///
+/// Every `every` (default [`DEFAULT_INTERVAL`]) it counts ESTABLISHED connections to the local
+/// `port` ([`read_established`]); when there is at least one it writes
+/// `lastActivityAt = now` for `service` ([`Store::record_activity`], debounced by `debounce`,
+/// never creating the record). Store errors are logged and retried with backoff
+/// ([`record_with_backoff`]); when the retries run out the agent logs and carries on with the
+/// next tick — it never exits on them, so it never takes the task down. It returns when
+/// `shutdown` completes (e.g. SIGTERM), also in the middle of a retry.
+pub async fn run_agent(
+    store: Arc<dyn Store>,
+    service: String,
+    port: u16,
+    every: Duration,
+    debounce: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    info!(service = %service, port, every = ?every, "activity agent started");
+    tokio::pin!(shutdown);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = ticks.tick() => {}
+        }
+        let tick = async {
+            let connections = match read_established(port) {
+                Ok(n) => n,
+                Err(e) => {
+                    warn!(service = %service, port, error = %e, "cannot read /proc/net/tcp");
+                    return;
+                }
+            };
+            debug!(service = %service, port, connections, "counted connections");
+            if connections == 0 {
+                return;
+            }
+            match record_with_backoff(store.as_ref(), &service, Timestamp::now(), debounce).await {
+                Ok(Touch::Written) => info!(service = %service, connections, "activity recorded"),
+                Ok(Touch::Debounced) => debug!(service = %service, connections, "activity debounced"),
+                Err(e) => warn!(service = %service, error = %e, "could not record activity; trying again next tick"),
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick => {}
+        }
+    }
+    info!(service = %service, "activity agent stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use crate::model::{Entry, Record, Status};
+    use crate::store::{Applied, StatusGuard};
+
+    fn fixture(name: &str) -> String {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc").join(name);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    #[test]
+    fn parses_header_and_rows() {
+        assert_eq!(parse_row("  sl  local_address rem_address   st tx_queue rx_queue"), None);
+        assert_eq!(
+            parse_row("   0: 0100007F:1F91 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000  1000 0 1 1"),
+            Some(SocketRow { local_port: 8081, remote_port: 0xD2F0, state: 1 })
+        );
+        assert_eq!(
+            parse_row("  3: 0000000000000000FFFF00000100007F:1F91 0000000000000000FFFF00000100007F:A1B2 0A 0"),
+            Some(SocketRow { local_port: 8081, remote_port: 0xA1B2, state: 0x0A })
+        );
+        assert_eq!(parse_row(""), None);
+        assert_eq!(parse_row("   0: garbage"), None);
+        assert_eq!(parse_row("   0: 0100007F:ZZZZ 00000000:0000 01"), None);
+        assert_eq!(parse_row("   0: 01007F:1F91 00000000:0000 01"), None);
+    }
+
+    #[test]
+    fn counts_only_established_on_the_local_port_ipv4() {
+        let tcp = fixture("tcp");
+        // 8081: one LISTEN, two ESTABLISHED (server side), one TIME_WAIT, one CLOSE_WAIT; an
+        // outgoing connection *to* 8081 from port 53000 (client side) is not the app's.
+        assert_eq!(count_established(8081, &tcp, ""), 2);
+        // 9000: only listening.
+        assert_eq!(count_established(9000, &tcp, ""), 0);
+        // 22: one established ssh session.
+        assert_eq!(count_established(22, &tcp, ""), 1);
+        // A port nobody uses.
+        assert_eq!(count_established(1234, &tcp, ""), 0);
+    }
+
+    #[test]
+    fn counts_ipv6_and_ipv4_mapped_connections() {
+        let tcp6 = fixture("tcp6");
+        // 8081 over IPv6: one native [::1] connection, one IPv4-mapped, one TIME_WAIT, a LISTEN.
+        assert_eq!(count_established(8081, "", &tcp6), 2);
+        assert_eq!(count_established(8081, &fixture("tcp"), &tcp6), 4);
+        assert_eq!(count_established(443, "", &tcp6), 0);
+    }
+
+    #[test]
+    fn empty_and_header_only_files_count_zero() {
+        assert_eq!(count_established(8081, "", ""), 0);
+        assert_eq!(count_established(8081, &fixture("tcp-listen-only"), ""), 0);
+    }
+
+    #[test]
+    fn missing_tcp6_is_fine_missing_tcp_is_an_error() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc");
+        let n = read_established_from(&dir.join("tcp"), &dir.join("no-such-tcp6"), 8081).unwrap();
+        assert_eq!(n, 2);
+        let err = read_established_from(&dir.join("no-such-tcp"), &dir.join("tcp6"), 8081);
+        assert_eq!(err.unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_real_local_connection_counts_until_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(read_established(port).unwrap(), 0, "nothing connected yet");
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        // Exactly one: the server side. The client side has a local ephemeral port.
+        assert_eq!(read_established(port).unwrap(), 1);
+        // Server closes first: its side goes through FIN_WAIT/TIME_WAIT, which never counts.
+        drop(server);
+        drop(client);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while read_established(port).unwrap() != 0 {
+            assert!(std::time::Instant::now() < deadline, "connection still counted after close");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A store whose `record_activity` fails `fail_first` times, then records the calls.
+    struct FakeStore {
+        fail_first: Mutex<usize>,
+        calls: Mutex<Vec<(String, Timestamp, Duration)>>,
+        missing: bool,
+    }
+
+    impl FakeStore {
+        fn new(fail_first: usize) -> Self {
+            Self { fail_first: Mutex::new(fail_first), calls: Mutex::new(vec![]), missing: false }
+        }
+        fn calls(&self) -> usize {
+            self.calls.lock().unwrap().len()
+        }
+    }
+
+    #[async_trait]
+    impl Store for FakeStore {
+        async fn get(&self, _: &str) -> store::Result<Option<Entry>> {
+            unimplemented!("not used by the agent")
+        }
+        async fn list(&self) -> store::Result<Vec<Entry>> {
+            unimplemented!("not used by the agent")
+        }
+        async fn apply(&self, _: &Record, _: Option<u64>) -> store::Result<Applied> {
+            unimplemented!("not used by the agent")
+        }
+        async fn delete(&self, _: &str, _: Option<u64>) -> store::Result<()> {
+            unimplemented!("not used by the agent")
+        }
+        async fn record_wake(&self, _: &str, _: Timestamp, _: Duration) -> store::Result<Touch> {
+            unimplemented!("not used by the agent")
+        }
+        async fn record_activity(&self, name: &str, at: Timestamp, d: Duration) -> store::Result<Touch> {
+            if self.missing {
+                self.calls.lock().unwrap().push((name.into(), at, d));
+                return Err(store::Error::NotFound(name.into()));
+            }
+            let mut fail = self.fail_first.lock().unwrap();
+            if *fail > 0 {
+                *fail -= 1;
+                return Err(store::Error::Backend {
+                    operation: "UpdateItem",
+                    message: "ProvisionedThroughputExceededException: slow down".into(),
+                });
+            }
+            self.calls.lock().unwrap().push((name.into(), at, d));
+            Ok(Touch::Written)
+        }
+        async fn request_sleep(&self, _: &str, _: Timestamp) -> store::Result<()> {
+            unimplemented!("not used by the agent")
+        }
+        async fn publish_status(&self, _: &str, _: &Status, _: StatusGuard) -> store::Result<()> {
+            unimplemented!("not used by the agent")
+        }
+    }
+
+    async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn agent_records_activity_only_while_connected_and_survives_store_errors() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let store = Arc::new(FakeStore::new(2));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let agent = tokio::spawn(run_agent(
+            store.clone(),
+            "demo".into(),
+            port,
+            Duration::from_millis(50),
+            Duration::from_secs(30),
+            async { stop_rx.await.ok(); },
+        ));
+        // No connection: several ticks, nothing recorded.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(store.calls(), 0, "uptime is not activity");
+
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        // The first two writes fail (throttled); the agent retries and then records.
+        wait_for("activity recorded", || store.calls() >= 1).await;
+        let (name, _, debounce) = store.calls.lock().unwrap()[0].clone();
+        assert_eq!((name.as_str(), debounce), ("demo", Duration::from_secs(30)));
+        assert_eq!(*store.fail_first.lock().unwrap(), 0);
+
+        drop((client, server));
+        // Give the kernel a moment, then check no more writes happen.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let settled = store.calls();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(store.calls(), settled, "no activity after the connection closed");
+
+        stop_tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), agent).await.expect("agent exits on shutdown").unwrap();
+    }
+
+    #[tokio::test]
+    async fn agent_keeps_running_when_the_record_is_missing() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _server = listener.accept().unwrap();
+        let store = Arc::new(FakeStore { missing: true, ..FakeStore::new(0) });
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let agent = tokio::spawn(run_agent(
+            store.clone(),
+            "gone".into(),
+            port,
+            Duration::from_millis(30),
+            Duration::ZERO,
+            async { stop_rx.await.ok(); },
+        ));
+        // NotFound is not retried within a tick, but every tick tries again.
+        wait_for("three ticks", || store.calls() >= 3).await;
+        assert!(!agent.is_finished());
+        stop_tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), agent).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn agent_stops_in_the_middle_of_a_retry() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _server = listener.accept().unwrap();
+        let store = Arc::new(FakeStore::new(usize::MAX));
+        let agent = tokio::spawn(run_agent(
+            store,
+            "demo".into(),
+            port,
+            Duration::from_millis(10),
+            Duration::ZERO,
+            tokio::time::sleep(Duration::from_millis(300)),
+        ));
+        tokio::time::timeout(Duration::from_secs(2), agent).await.expect("shutdown wins over backoff").unwrap();
+    }
+}
