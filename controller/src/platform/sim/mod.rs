@@ -1,1 +1,1071 @@
-//! Simulated ECS (placeholder until implemented).
+//! A deterministic, in-memory ECS for tests and benchmarks.
+//!
+//! [`SimPlatform`] implements [`Platform`] over simulated clusters, services and tasks:
+//!
+//! - **Time** comes from a [`SimClock`] that only moves when told ([`SimClock::advance`]); a
+//!   task's lifecycle is a pure function of its timestamps and the clock, so a run is
+//!   reproducible. Tasks move PROVISIONING → PENDING → RUNNING (→ HEALTHY when the service has
+//!   a container health check) on the delays of [`SimConfig`]; an ENI with a private and a
+//!   public IP is attached at the end of PROVISIONING (the public IP can be made late).
+//! - **The ECS scheduler** starts tasks up to desiredCount, stops the newest ones on scale-in
+//!   (`ServiceSchedulerInitiated`, "Scaling activity initiated by ..."), and replaces tasks that
+//!   stopped by themselves.
+//! - **The call pattern** of the `ecs` adapter: `DescribeServices` 10 services per call per
+//!   cluster; `ListTasks` (desiredStatus RUNNING, 100 per page) only for services that have or
+//!   want tasks, plus `ListTasks` (desiredStatus STOPPED) for services with fewer tasks than
+//!   desired (for stop reasons); `DescribeTasks` 100 per call; `DescribeNetworkInterfaces` 200
+//!   ENIs per call; `UpdateService` per scale. Every attempt is counted ([`SimPlatform::counters`]).
+//! - **Throttling** by per-operation token buckets ([`BucketConfig`], burst and sustained rate,
+//!   refilled on tokio's clock), retried like the SDK adapter does (jittered exponential backoff,
+//!   `backon`); optional **latency** per call (a tokio sleep); at most
+//!   [`SimConfig::max_in_flight`] calls at once.
+//! - **Faults on demand**: [`SimPlatform::fail_next`] (throttling or 5xx),
+//!   [`SimPlatform::fail_task_starts`], [`SimPlatform::kill_tasks`], [`SimConfig::eni_delay`],
+//!   [`SimPlatform::remove_service`], [`SimPlatform::set_service_status`], and drift by someone
+//!   else with [`SimPlatform::set_desired_count_externally`].
+//!
+//! [`MemoryStore`] is the matching in-memory [`crate::store::Store`].
+
+mod store;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
+use futures::future::join_all;
+
+pub use store::MemoryStore;
+
+use super::{
+    Error, Health, Observed, Platform, Result, ServiceObservation, TaskObservation, TaskStatus,
+};
+use crate::model::{Target, Timestamp};
+use crate::reconcile::Clock;
+
+/// A clock that moves only when told. Shared (`Arc`) between the platform, the reconciler and
+/// the test. [`Clock::sleep`] advances it instead of waiting.
+#[derive(Debug)]
+pub struct SimClock {
+    ms: AtomicI64,
+}
+
+impl SimClock {
+    /// A clock at `start`.
+    pub fn new(start: Timestamp) -> Arc<Self> {
+        Arc::new(Self {
+            ms: AtomicI64::new(start.as_millis()),
+        })
+    }
+    /// A clock at 2026-11-29T10:00:00.000Z.
+    pub fn default_start() -> Arc<Self> {
+        Self::new(Timestamp::from_millis(1_795_946_400_000))
+    }
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        self.ms.fetch_add(d.as_millis() as i64, Ordering::SeqCst);
+    }
+    /// Sets the clock (it may go backwards; tests should not need that).
+    pub fn set(&self, t: Timestamp) {
+        self.ms.store(t.as_millis(), Ordering::SeqCst);
+    }
+    /// The current simulated time.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.ms.load(Ordering::SeqCst))
+    }
+}
+
+#[async_trait]
+impl Clock for SimClock {
+    fn now(&self) -> Timestamp {
+        SimClock::now(self)
+    }
+    async fn sleep(&self, d: Duration) {
+        self.advance(d);
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The simulated API operations, each with its own counter and token bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Op {
+    /// ECS `DescribeServices` (10 services per call).
+    DescribeServices,
+    /// ECS `ListTasks` (100 ARNs per page).
+    ListTasks,
+    /// ECS `DescribeTasks` (100 tasks per call).
+    DescribeTasks,
+    /// EC2 `DescribeNetworkInterfaces` (200 ENIs per call).
+    DescribeNetworkInterfaces,
+    /// ECS `UpdateService` (one service).
+    UpdateService,
+}
+
+impl Op {
+    /// Every operation.
+    pub const ALL: [Op; 5] = [
+        Op::DescribeServices,
+        Op::ListTasks,
+        Op::DescribeTasks,
+        Op::DescribeNetworkInterfaces,
+        Op::UpdateService,
+    ];
+    /// The AWS operation name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::DescribeServices => "DescribeServices",
+            Op::ListTasks => "ListTasks",
+            Op::DescribeTasks => "DescribeTasks",
+            Op::DescribeNetworkInterfaces => "DescribeNetworkInterfaces",
+            Op::UpdateService => "UpdateService",
+        }
+    }
+}
+
+/// A token bucket: `burst` tokens at most, refilled at `per_second`. One call takes one token;
+/// a call finding the bucket empty fails with `ThrottlingException: Rate exceeded`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BucketConfig {
+    /// Bucket capacity (the burst rate), calls.
+    pub burst: f64,
+    /// Refill rate (the sustained rate), calls per second.
+    pub per_second: f64,
+}
+
+impl BucketConfig {
+    /// Buckets shaped like the published ECS/EC2 request throttling quotas (per account and
+    /// Region): service and task reads burst 100 / sustained 20 per second, `UpdateService`
+    /// burst 50 / sustained 5, EC2 describe calls burst 100 / sustained 20. Adjust in
+    /// [`SimConfig::buckets`] when an account has raised quotas.
+    pub fn ecs_documented() -> BTreeMap<Op, BucketConfig> {
+        let b = |burst, per_second| BucketConfig { burst, per_second };
+        BTreeMap::from([
+            (Op::DescribeServices, b(100.0, 20.0)),
+            (Op::ListTasks, b(100.0, 20.0)),
+            (Op::DescribeTasks, b(100.0, 20.0)),
+            (Op::DescribeNetworkInterfaces, b(100.0, 20.0)),
+            (Op::UpdateService, b(50.0, 5.0)),
+        ])
+    }
+}
+
+/// Retry of throttled and 5xx calls (what the SDK adapter does): jittered exponential backoff.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryConfig {
+    /// First delay. Default 50 ms.
+    pub min_delay: Duration,
+    /// Longest delay. Default 2 s.
+    pub max_delay: Duration,
+    /// Retries after the first attempt. Default 10.
+    pub max_times: usize,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            min_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(2),
+            max_times: 10,
+        }
+    }
+}
+
+/// How the simulated ECS behaves. Durations are simulated time unless noted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// Time in PROVISIONING (ENI attachment). Default 10 s.
+    pub provisioning: Duration,
+    /// Time in PENDING (image pull, container start). Default 20 s.
+    pub pending: Duration,
+    /// `Some(d)`: services have a container health check that turns HEALTHY `d` after RUNNING
+    /// (UNKNOWN before). `None` (default): no health check.
+    pub health_check: Option<Duration>,
+    /// Time from desiredStatus STOPPED to lastStatus STOPPED. Default 15 s.
+    pub stopping: Duration,
+    /// Extra time after PROVISIONING before the ENI's public IP is visible. Default 0.
+    pub eni_delay: Duration,
+    /// Whether ENIs get a public IP. Default true.
+    pub public_ip: bool,
+    /// Wall-clock (tokio) latency added to every call attempt. Default 0.
+    pub latency: Duration,
+    /// Token buckets per operation; an operation without one is not rate limited.
+    /// Default: none ([`BucketConfig::ecs_documented`] for realistic runs).
+    pub buckets: BTreeMap<Op, BucketConfig>,
+    /// Retry of throttled and 5xx calls.
+    pub retry: RetryConfig,
+    /// Calls in flight at once (across clusters and batches). Default 16.
+    pub max_in_flight: usize,
+    /// How long stopped tasks stay listed. Default 1 h (as in ECS).
+    pub stopped_retention: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            provisioning: Duration::from_secs(10),
+            pending: Duration::from_secs(20),
+            health_check: None,
+            stopping: Duration::from_secs(15),
+            eni_delay: Duration::ZERO,
+            public_ip: true,
+            latency: Duration::ZERO,
+            buckets: BTreeMap::new(),
+            retry: RetryConfig::default(),
+            max_in_flight: 16,
+            stopped_retention: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A fault injected into the next calls of one operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// `ThrottlingException: Rate exceeded` (retried).
+    Throttle,
+    /// HTTP 500 `ServerException` (retried).
+    ServerError,
+    /// `AccessDeniedException` (permanent, not retried).
+    AccessDenied,
+}
+
+/// Call counts of one operation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpCount {
+    /// Every attempt, retries included.
+    pub attempts: u64,
+    /// Attempts that failed with throttling (bucket empty or injected).
+    pub throttled: u64,
+    /// Attempts that failed otherwise (injected 5xx or client errors).
+    pub failed: u64,
+}
+
+impl OpCount {
+    /// Attempts that succeeded.
+    pub fn ok(&self) -> u64 {
+        self.attempts - self.throttled - self.failed
+    }
+}
+
+struct Bucket {
+    config: BucketConfig,
+    tokens: f64,
+    last: tokio::time::Instant,
+}
+
+#[derive(Clone, Debug)]
+struct Stop {
+    at: Timestamp,
+    code: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug)]
+struct SimTask {
+    arn: String,
+    created_at: Timestamp,
+    /// `Some`: the task stops with this code and reason when it would have reached RUNNING.
+    fail_start: Option<(String, String)>,
+    /// Set when the scheduler or a fault stopped the task.
+    stop: Option<Stop>,
+    /// The scheduler already replaced this task after it stopped by itself.
+    replaced: bool,
+    eni_id: String,
+    private_ip: String,
+    public_ip: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct SimService {
+    status: &'static str,
+    desired: u32,
+    tasks: Vec<SimTask>,
+    start_failure: Option<(String, String)>,
+}
+
+#[derive(Default)]
+struct World {
+    clusters: BTreeMap<String, BTreeMap<String, SimService>>,
+    faults: HashMap<Op, VecDeque<Fault>>,
+    next_task: u64,
+}
+
+/// The simulated ECS (see the module docs). Cheap to share: wrap it in an `Arc`.
+pub struct SimPlatform {
+    clock: Arc<SimClock>,
+    config: Mutex<SimConfig>,
+    world: Mutex<World>,
+    counters: Mutex<BTreeMap<Op, OpCount>>,
+    buckets: Mutex<BTreeMap<Op, Bucket>>,
+    in_flight: tokio::sync::Semaphore,
+    scale_calls: AtomicU64,
+}
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+
+impl SimPlatform {
+    /// A simulated ECS on `clock` with `config` and no clusters yet.
+    pub fn new(clock: Arc<SimClock>, config: SimConfig) -> Self {
+        let buckets = Self::make_buckets(&config);
+        let permits = config.max_in_flight.max(1);
+        Self {
+            clock,
+            config: Mutex::new(config),
+            world: Mutex::new(World::default()),
+            counters: Mutex::new(BTreeMap::new()),
+            buckets: Mutex::new(buckets),
+            in_flight: tokio::sync::Semaphore::new(permits),
+            scale_calls: AtomicU64::new(0),
+        }
+    }
+
+    fn make_buckets(config: &SimConfig) -> BTreeMap<Op, Bucket> {
+        let now = tokio::time::Instant::now();
+        config
+            .buckets
+            .iter()
+            .map(|(op, c)| {
+                (
+                    *op,
+                    Bucket {
+                        config: *c,
+                        tokens: c.burst,
+                        last: now,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The clock this platform runs on.
+    pub fn clock(&self) -> Arc<SimClock> {
+        self.clock.clone()
+    }
+
+    /// Replaces the call behaviour (latency, buckets, retry); lifecycle delays apply to tasks
+    /// evaluated from now on. Buckets start full.
+    pub fn reconfigure(&self, f: impl FnOnce(&mut SimConfig)) {
+        let mut c = self.config.lock().expect("sim config");
+        f(&mut c);
+        *self.buckets.lock().expect("sim buckets") = Self::make_buckets(&c);
+    }
+
+    /// Adds an ACTIVE service with desiredCount 0 (replacing one of the same name).
+    pub fn add_service(&self, cluster: &str, service: &str) {
+        self.world().clusters.entry(cluster.into()).or_default().insert(
+            service.into(),
+            SimService {
+                status: "ACTIVE",
+                desired: 0,
+                tasks: Vec::new(),
+                start_failure: None,
+            },
+        );
+    }
+
+    /// Removes a service: ECS then reports it MISSING.
+    pub fn remove_service(&self, cluster: &str, service: &str) {
+        if let Some(c) = self.world().clusters.get_mut(cluster) {
+            c.remove(service);
+        }
+    }
+
+    /// Sets a service's status (`ACTIVE`, `DRAINING` or `INACTIVE`).
+    pub fn set_service_status(&self, cluster: &str, service: &str, status: &'static str) {
+        if let Some(s) = self.world().service_mut(cluster, service) {
+            s.status = status;
+        }
+    }
+
+    /// Someone else changes desiredCount (drift); not counted as an API call of snooze.
+    pub fn set_desired_count_externally(&self, cluster: &str, service: &str, desired: u32) {
+        let now = self.clock.now();
+        let config = self.config();
+        let mut w = self.world();
+        let World { clusters, next_task, .. } = &mut *w;
+        if let Some(s) = clusters.get_mut(cluster).and_then(|c| c.get_mut(service)) {
+            set_desired(s, cluster, service, desired, now, &config, next_task);
+        }
+    }
+
+    /// `Some((stopCode, stoppedReason))`: tasks started from now on stop before RUNNING with
+    /// this code and reason; `None`: they start normally again.
+    pub fn fail_task_starts(&self, cluster: &str, service: &str, failure: Option<(&str, &str)>) {
+        if let Some(s) = self.world().service_mut(cluster, service) {
+            s.start_failure = failure.map(|(c, r)| (c.to_string(), r.to_string()));
+        }
+    }
+
+    /// Stops every running (or starting) task of the service now, as if its essential container
+    /// exited with `reason`. The scheduler replaces them.
+    pub fn kill_tasks(&self, cluster: &str, service: &str, reason: &str) {
+        let now = self.clock.now();
+        let config = self.config();
+        let mut w = self.world();
+        let World { clusters, next_task, .. } = &mut *w;
+        if let Some(s) = clusters.get_mut(cluster).and_then(|c| c.get_mut(service)) {
+            settle(s, cluster, service, now, &config, next_task);
+            for t in s.tasks.iter_mut() {
+                if t.stop.is_none() && t.self_stop_at(&config).is_none_or(|at| at > now) {
+                    t.stop = Some(Stop {
+                        at: now,
+                        code: "EssentialContainerExited".into(),
+                        reason: reason.to_string(),
+                    });
+                }
+            }
+            settle(s, cluster, service, now, &config, next_task);
+        }
+    }
+
+    /// The next `n` calls of `op` fail with `fault` (each retry attempt consumes one).
+    pub fn fail_next(&self, op: Op, n: usize, fault: Fault) {
+        let mut w = self.world();
+        let q = w.faults.entry(op).or_default();
+        q.extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// Removes every pending injected call fault.
+    pub fn clear_faults(&self) {
+        self.world().faults.clear();
+    }
+
+    /// The service's current desiredCount (`None` when it does not exist).
+    pub fn desired_count(&self, cluster: &str, service: &str) -> Option<u32> {
+        self.world().service_mut(cluster, service).map(|s| s.desired)
+    }
+
+    /// ARNs of the service's tasks that are RUNNING with desiredStatus RUNNING now.
+    pub fn running_tasks(&self, cluster: &str, service: &str) -> Vec<String> {
+        let now = self.clock.now();
+        let config = self.config();
+        let mut w = self.world();
+        let World { clusters, next_task, .. } = &mut *w;
+        let Some(s) = clusters.get_mut(cluster).and_then(|c| c.get_mut(service)) else {
+            return Vec::new();
+        };
+        settle(s, cluster, service, now, &config, next_task);
+        s.tasks
+            .iter()
+            .map(|t| t.observe(now, &config))
+            .filter(|t| t.last_status == TaskStatus::Running && t.desired_status == TaskStatus::Running)
+            .map(|t| t.arn)
+            .collect()
+    }
+
+    /// Per-operation call counts since creation or the last [`SimPlatform::reset_counters`].
+    pub fn counters(&self) -> BTreeMap<Op, OpCount> {
+        self.counters.lock().expect("sim counters").clone()
+    }
+
+    /// Attempts of one operation.
+    pub fn attempts(&self, op: Op) -> u64 {
+        self.counters().get(&op).map_or(0, |c| c.attempts)
+    }
+
+    /// Successful `UpdateService` calls since creation (not reset by `reset_counters`).
+    pub fn scale_calls(&self) -> u64 {
+        self.scale_calls.load(Ordering::Relaxed)
+    }
+
+    /// Zeroes the call counters.
+    pub fn reset_counters(&self) {
+        self.counters.lock().expect("sim counters").clear();
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().expect("sim world")
+    }
+
+    fn config(&self) -> SimConfig {
+        self.config.lock().expect("sim config").clone()
+    }
+
+    fn count(&self, op: Op, f: impl FnOnce(&mut OpCount)) {
+        f(self.counters.lock().expect("sim counters").entry(op).or_default());
+    }
+
+    fn take_token(&self, op: Op) -> bool {
+        let mut buckets = self.buckets.lock().expect("sim buckets");
+        let Some(b) = buckets.get_mut(&op) else { return true };
+        let now = tokio::time::Instant::now();
+        let elapsed = now.duration_since(b.last).as_secs_f64();
+        b.last = now;
+        b.tokens = (b.tokens + elapsed * b.config.per_second).min(b.config.burst);
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    async fn attempt(&self, op: Op) -> Result<()> {
+        let latency = self.config.lock().expect("sim config").latency;
+        self.count(op, |c| c.attempts += 1);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let fault = self.world().faults.get_mut(&op).and_then(|q| q.pop_front());
+        let throttled = |message: &str| Error::Throttled {
+            operation: op.as_str(),
+            message: format!("ThrottlingException: {message}"),
+        };
+        match fault {
+            Some(Fault::Throttle) => {
+                self.count(op, |c| c.throttled += 1);
+                return Err(throttled("Rate exceeded"));
+            }
+            Some(Fault::ServerError) => {
+                self.count(op, |c| c.failed += 1);
+                return Err(Error::Call {
+                    operation: op.as_str(),
+                    code: "ServerException".into(),
+                    message: "Service unavailable (HTTP 500)".into(),
+                    retryable: true,
+                });
+            }
+            Some(Fault::AccessDenied) => {
+                self.count(op, |c| c.failed += 1);
+                return Err(Error::Call {
+                    operation: op.as_str(),
+                    code: "AccessDeniedException".into(),
+                    message: format!("User is not authorized to perform: ecs:{}", op.as_str()),
+                    retryable: false,
+                });
+            }
+            None => {}
+        }
+        if !self.take_token(op) {
+            self.count(op, |c| c.throttled += 1);
+            return Err(throttled("Rate exceeded"));
+        }
+        Ok(())
+    }
+
+    /// One API call: at most `max_in_flight` at once, throttling and 5xx retried with backoff.
+    async fn call(&self, op: Op) -> Result<()> {
+        let _permit = self.in_flight.acquire().await.expect("semaphore never closed");
+        let retry = self.config.lock().expect("sim config").retry;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(retry.min_delay)
+            .with_max_delay(retry.max_delay)
+            .with_max_times(retry.max_times)
+            .with_jitter();
+        (|| self.attempt(op))
+            .retry(backoff)
+            .when(|e| match e {
+                Error::Throttled { .. } => true,
+                Error::Call { retryable, .. } => *retryable,
+                Error::Unsupported(_) => false,
+            })
+            .await
+    }
+
+
+    /// The observation of one cluster, in the call pattern of the `ecs` adapter.
+    async fn observe_cluster(&self, cluster: &str, services: &[String]) -> HashMap<String, Observed> {
+        let mut out: HashMap<String, Observed> = HashMap::new();
+
+        // 1. DescribeServices, 10 per call.
+        let described = join_all(services.chunks(10).map(|chunk| async move {
+            match self.call(Op::DescribeServices).await {
+                Ok(()) => Ok(self.describe_services(cluster, chunk)),
+                Err(e) => Err((chunk, e)),
+            }
+        }))
+        .await;
+        let mut active: Vec<(String, ServiceObservation)> = Vec::new();
+        for r in described {
+            match r {
+                Ok(descs) => {
+                    for (name, d) in descs {
+                        match d {
+                            Described::Missing => {
+                                out.insert(
+                                    name.clone(),
+                                    Observed::Missing {
+                                        message: format!("service {name} not found in cluster {cluster}"),
+                                    },
+                                );
+                            }
+                            Described::NotActive(status) => {
+                                out.insert(
+                                    name.clone(),
+                                    Observed::Inactive {
+                                        status: status.to_string(),
+                                        message: format!(
+                                            "service {name} in cluster {cluster} is {status}"
+                                        ),
+                                    },
+                                );
+                            }
+                            Described::Active(obs) => active.push((name, obs)),
+                        }
+                    }
+                }
+                Err((chunk, e)) => {
+                    for name in chunk {
+                        out.insert(name.clone(), Observed::Error(e.clone()));
+                    }
+                }
+            }
+        }
+
+        // 2. ListTasks, only for services that have or want tasks.
+        let wanting: Vec<&(String, ServiceObservation)> = active
+            .iter()
+            .filter(|(_, o)| o.desired_count > 0 || o.running_count + o.pending_count > 0)
+            .collect();
+        let listed = join_all(wanting.iter().map(|(name, o)| async move {
+            let mut arns = self.list_tasks(cluster, name, false).await?;
+            if o.running_count < o.desired_count {
+                arns.extend(self.list_tasks(cluster, name, true).await?);
+            }
+            Ok::<_, Error>((name.clone(), arns))
+        }))
+        .await;
+        let mut task_arns: Vec<(String, String)> = Vec::new();
+        let mut failed: HashMap<String, Error> = HashMap::new();
+        for (r, (name, _)) in listed.into_iter().zip(wanting.iter()) {
+            match r {
+                Ok((name, arns)) => task_arns.extend(arns.into_iter().map(|a| (name.clone(), a))),
+                Err(e) => {
+                    failed.insert(name.clone(), e);
+                }
+            }
+        }
+
+        // 3. DescribeTasks, 100 per call.
+        let described = join_all(task_arns.chunks(100).map(|chunk| async move {
+            match self.call(Op::DescribeTasks).await {
+                Ok(()) => Ok(self.describe_tasks(cluster, chunk)),
+                Err(e) => Err((chunk, e)),
+            }
+        }))
+        .await;
+        let mut tasks: Vec<(String, TaskObservation)> = Vec::new();
+        for r in described {
+            match r {
+                Ok(v) => tasks.extend(v),
+                Err((chunk, e)) => {
+                    for (name, _) in chunk {
+                        failed.insert(name.clone(), e.clone());
+                    }
+                }
+            }
+        }
+
+        // 4. DescribeNetworkInterfaces, 200 ENIs per call.
+        let enis: Vec<(String, String)> = tasks
+            .iter()
+            .filter_map(|(name, t)| t.eni_id.clone().map(|e| (name.clone(), e)))
+            .collect();
+        let described = join_all(enis.chunks(200).map(|chunk| async move {
+            match self.call(Op::DescribeNetworkInterfaces).await {
+                Ok(()) => Ok(self.describe_enis(cluster, chunk)),
+                Err(e) => Err((chunk, e)),
+            }
+        }))
+        .await;
+        let mut public: HashMap<String, String> = HashMap::new();
+        for r in described {
+            match r {
+                Ok(v) => public.extend(v),
+                Err((chunk, e)) => {
+                    for (name, _) in chunk {
+                        failed.insert(name.clone(), e.clone());
+                    }
+                }
+            }
+        }
+
+        // Assemble.
+        let mut by_service: HashMap<String, Vec<TaskObservation>> = HashMap::new();
+        for (name, mut t) in tasks {
+            t.public_ip = t.eni_id.as_ref().and_then(|e| public.get(e).cloned());
+            by_service.entry(name).or_default().push(t);
+        }
+        for (name, mut obs) in active {
+            if let Some(e) = failed.remove(&name) {
+                out.insert(name, Observed::Error(e));
+                continue;
+            }
+            let mut ts = by_service.remove(&name).unwrap_or_default();
+            ts.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.arn.cmp(&a.arn)));
+            obs.tasks = ts;
+            out.insert(name, Observed::Found(obs));
+        }
+        out
+    }
+
+    /// `ListTasks` for one service, all pages (one call per 100 ARNs, at least one).
+    async fn list_tasks(&self, cluster: &str, service: &str, stopped: bool) -> Result<Vec<String>> {
+        let arns = self.with_service(cluster, service, |s, now, c| {
+            s.tasks
+                .iter()
+                .map(|t| t.observe(now, c))
+                .filter(|t| (t.desired_status == TaskStatus::Running) != stopped)
+                .map(|t| t.arn)
+                .collect::<Vec<_>>()
+        });
+        let arns = arns.unwrap_or_default();
+        for _ in 0..arns.len().div_ceil(100).max(1) {
+            self.call(Op::ListTasks).await?;
+        }
+        Ok(arns)
+    }
+
+    fn describe_services(&self, cluster: &str, names: &[String]) -> Vec<(String, Described)> {
+        names
+            .iter()
+            .map(|name| {
+                let d = self
+                    .with_service(cluster, name, |s, now, c| {
+                        if s.status != "ACTIVE" {
+                            return Described::NotActive(s.status);
+                        }
+                        let obs: Vec<TaskObservation> =
+                            s.tasks.iter().map(|t| t.observe(now, c)).collect();
+                        let live = |t: &&TaskObservation| t.desired_status == TaskStatus::Running;
+                        Described::Active(ServiceObservation {
+                            desired_count: s.desired,
+                            running_count: obs
+                                .iter()
+                                .filter(live)
+                                .filter(|t| t.last_status == TaskStatus::Running)
+                                .count() as u32,
+                            pending_count: obs
+                                .iter()
+                                .filter(live)
+                                .filter(|t| t.last_status < TaskStatus::Running)
+                                .count() as u32,
+                            tasks: Vec::new(),
+                        })
+                    })
+                    .unwrap_or(Described::Missing);
+                (name.clone(), d)
+            })
+            .collect()
+    }
+
+    fn describe_tasks(&self, cluster: &str, arns: &[(String, String)]) -> Vec<(String, TaskObservation)> {
+        arns.iter()
+            .filter_map(|(name, arn)| {
+                self.with_service(cluster, name, |s, now, c| {
+                    s.tasks.iter().find(|t| &t.arn == arn).map(|t| {
+                        let mut o = t.observe(now, c);
+                        o.public_ip = None; // only DescribeNetworkInterfaces tells
+                        (name.clone(), o)
+                    })
+                })
+                .flatten()
+            })
+            .collect()
+    }
+
+    fn describe_enis(&self, cluster: &str, enis: &[(String, String)]) -> Vec<(String, String)> {
+        enis.iter()
+            .filter_map(|(name, eni)| {
+                self.with_service(cluster, name, |s, now, c| {
+                    s.tasks
+                        .iter()
+                        .map(|t| t.observe(now, c))
+                        .find(|t| t.eni_id.as_deref() == Some(eni.as_str()))
+                        .and_then(|t| t.public_ip.map(|ip| (eni.clone(), ip)))
+                })
+                .flatten()
+            })
+            .collect()
+    }
+
+    /// Runs `f` on a settled service (scheduler caught up to now); `None` when it does not exist.
+    fn with_service<T>(
+        &self,
+        cluster: &str,
+        service: &str,
+        f: impl FnOnce(&SimService, Timestamp, &SimConfig) -> T,
+    ) -> Option<T> {
+        let now = self.clock.now();
+        let config = self.config();
+        let mut w = self.world();
+        let World { clusters, next_task, .. } = &mut *w;
+        let s = clusters.get_mut(cluster)?.get_mut(service)?;
+        settle(s, cluster, service, now, &config, next_task);
+        Some(f(s, now, &config))
+    }
+}
+
+enum Described {
+    Missing,
+    NotActive(&'static str),
+    Active(ServiceObservation),
+}
+
+impl World {
+    fn service_mut(&mut self, cluster: &str, service: &str) -> Option<&mut SimService> {
+        self.clusters.get_mut(cluster)?.get_mut(service)
+    }
+}
+
+/// Shortest time a task that fails to start lives (keeps the scheduler loop finite).
+const MIN_FAILED_START: Duration = Duration::from_secs(1);
+/// Most replacement tasks the scheduler starts in one catch-up.
+const MAX_LAUNCHES_PER_SETTLE: usize = 1000;
+/// Most stopped tasks kept per service.
+const MAX_STOPPED_KEPT: usize = 20;
+
+impl SimTask {
+    fn eni_at(&self, c: &SimConfig) -> Timestamp {
+        self.created_at.add(c.provisioning)
+    }
+
+    fn running_at(&self, c: &SimConfig) -> Timestamp {
+        let t = self.eni_at(c).add(c.pending);
+        if self.fail_start.is_some() {
+            t.max(self.created_at.add(MIN_FAILED_START))
+        } else {
+            t
+        }
+    }
+
+    /// The effective stop: (when desiredStatus became STOPPED, when lastStatus becomes
+    /// STOPPED, code, reason, by the scheduler's scale-in).
+    fn effective_stop(&self, c: &SimConfig) -> Option<(Timestamp, Timestamp, &str, &str, bool)> {
+        let run = self.running_at(c);
+        match (&self.stop, &self.fail_start) {
+            (Some(s), fail) if fail.is_none() || s.at < run => Some((
+                s.at,
+                s.at.add(c.stopping),
+                &s.code,
+                &s.reason,
+                s.code == "ServiceSchedulerInitiated",
+            )),
+            (_, Some((code, reason))) => Some((run, run, code, reason, false)),
+            _ => None,
+        }
+    }
+
+    /// When the task stopped by itself (failed start, died), needing a replacement.
+    fn self_stop_at(&self, c: &SimConfig) -> Option<Timestamp> {
+        self.effective_stop(c)
+            .filter(|(_, _, _, _, by_scheduler)| !by_scheduler)
+            .map(|(at, ..)| at)
+    }
+
+    fn live_at(&self, t: Timestamp, c: &SimConfig) -> bool {
+        self.created_at <= t && self.effective_stop(c).is_none_or(|(at, ..)| at > t)
+    }
+
+    fn observe(&self, now: Timestamp, c: &SimConfig) -> TaskObservation {
+        let mut o = TaskObservation::new(self.arn.clone(), TaskStatus::Provisioning, TaskStatus::Running);
+        o.created_at = Some(self.created_at);
+        let run = self.running_at(c);
+        let stop = self.effective_stop(c).filter(|(at, ..)| *at <= now);
+        let reached_running = now >= run && stop.is_none_or(|(at, ..)| at > run);
+        if let Some((_, done, code, reason, _)) = stop {
+            o.desired_status = TaskStatus::Stopped;
+            o.stop_code = Some(code.to_string());
+            o.stopped_reason = Some(reason.to_string());
+            if now >= done {
+                o.last_status = TaskStatus::Stopped;
+                o.stopped_at = Some(done);
+            } else {
+                o.last_status = TaskStatus::Stopping;
+            }
+        } else if now < self.eni_at(c) {
+            o.last_status = TaskStatus::Provisioning;
+        } else if now < run {
+            o.last_status = TaskStatus::Pending;
+        } else {
+            o.last_status = TaskStatus::Running;
+        }
+        if reached_running && self.fail_start.is_none() {
+            o.started_at = Some(run);
+            o.health = c.health_check.map(|h| {
+                if now >= run.add(h) { Health::Healthy } else { Health::Unknown }
+            });
+        }
+        if now >= self.eni_at(c) && o.last_status != TaskStatus::Stopped {
+            o.eni_id = Some(self.eni_id.clone());
+            o.private_ip = Some(self.private_ip.clone());
+            if now >= self.eni_at(c).add(c.eni_delay) {
+                o.public_ip = self.public_ip.clone();
+            }
+        }
+        o
+    }
+}
+
+fn launch(s: &mut SimService, cluster: &str, at: Timestamp, c: &SimConfig, next_task: &mut u64) {
+    *next_task += 1;
+    let n = *next_task;
+    s.tasks.push(SimTask {
+        arn: format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/{n:032x}"),
+        created_at: at,
+        fail_start: s.start_failure.clone(),
+        stop: None,
+        replaced: false,
+        eni_id: format!("eni-{n:017x}"),
+        private_ip: format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
+        // 198.18.0.0/15: the benchmarking range; nothing is ever sent to these addresses.
+        public_ip: c
+            .public_ip
+            .then(|| format!("198.{}.{}.{}", 18 + ((n >> 16) & 1), (n >> 8) & 0xff, n & 0xff)),
+    });
+}
+
+/// The ECS scheduler catching up to `now`: replaces tasks that stopped by themselves while the
+/// service wants more, and forgets old stopped tasks.
+fn settle(
+    s: &mut SimService,
+    cluster: &str,
+    _service: &str,
+    now: Timestamp,
+    c: &SimConfig,
+    next_task: &mut u64,
+) {
+    let mut launches = 0;
+    loop {
+        let next = s
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.replaced)
+            .filter_map(|(i, t)| t.self_stop_at(c).filter(|at| *at <= now).map(|at| (at, i)))
+            .min();
+        let Some((at, i)) = next else { break };
+        s.tasks[i].replaced = true;
+        let live = s.tasks.iter().filter(|t| t.live_at(at, c)).count() as u32;
+        if s.status == "ACTIVE" && live < s.desired && launches < MAX_LAUNCHES_PER_SETTLE {
+            launch(s, cluster, at, c, next_task);
+            launches += 1;
+        }
+    }
+    // Forget stopped tasks past retention, and all but the newest few.
+    let horizon = now.sub(c.stopped_retention);
+    s.tasks.retain(|t| {
+        t.effective_stop(c)
+            .is_none_or(|(_, done, ..)| done > horizon)
+    });
+    let stopped: Vec<usize> = s
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.effective_stop(c).is_some_and(|(_, done, ..)| done <= now))
+        .map(|(i, _)| i)
+        .collect();
+    if stopped.len() > MAX_STOPPED_KEPT {
+        let drop: std::collections::HashSet<usize> =
+            stopped[..stopped.len() - MAX_STOPPED_KEPT].iter().copied().collect();
+        let mut i = 0;
+        s.tasks.retain(|_| {
+            let keep = !drop.contains(&i);
+            i += 1;
+            keep
+        });
+    }
+}
+
+/// UpdateService(desiredCount): the scheduler starts or stops tasks now.
+fn set_desired(
+    s: &mut SimService,
+    cluster: &str,
+    service: &str,
+    desired: u32,
+    now: Timestamp,
+    c: &SimConfig,
+    next_task: &mut u64,
+) {
+    settle(s, cluster, service, now, c, next_task);
+    s.desired = desired;
+    let mut live: Vec<usize> = (0..s.tasks.len()).filter(|i| s.tasks[*i].live_at(now, c)).collect();
+    while (live.len() as u32) < desired {
+        launch(s, cluster, now, c, next_task);
+        live.push(s.tasks.len() - 1);
+    }
+    // Scale in: stop the newest tasks first.
+    live.sort_by_key(|i| std::cmp::Reverse((s.tasks[*i].created_at, *i)));
+    let excess = live.len().saturating_sub(desired as usize);
+    for i in live.into_iter().take(excess) {
+        s.tasks[i].stop = Some(Stop {
+            at: now,
+            code: "ServiceSchedulerInitiated".into(),
+            reason: format!(
+                "Scaling activity initiated by (deployment ecs-svc/{:019})",
+                i as u64 + 4_000_000_000_000_000_000
+            ),
+        });
+    }
+}
+
+#[async_trait]
+impl Platform for SimPlatform {
+    async fn observe(&self, targets: &[Target]) -> Result<Vec<Observed>> {
+        let mut by_cluster: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for t in targets {
+            if let Target::Ecs(e) = t {
+                let v = by_cluster.entry(e.cluster.as_str()).or_default();
+                if !v.contains(&e.service) {
+                    v.push(e.service.clone());
+                }
+            }
+        }
+        let results = join_all(
+            by_cluster
+                .iter()
+                .map(|(cluster, services)| async move { (*cluster, self.observe_cluster(cluster, services).await) }),
+        )
+        .await;
+        let results: HashMap<&str, HashMap<String, Observed>> = results.into_iter().collect();
+        Ok(targets
+            .iter()
+            .map(|t| match t {
+                Target::Ecs(e) => results
+                    .get(e.cluster.as_str())
+                    .and_then(|m| m.get(&e.service))
+                    .cloned()
+                    .unwrap_or_else(|| Observed::Missing {
+                        message: format!("service {} not found in cluster {}", e.service, e.cluster),
+                    }),
+                Target::Local(_) => Observed::Error(Error::Unsupported(
+                    "the sim platform runs ECS targets only, not local processes".into(),
+                )),
+            })
+            .collect())
+    }
+
+    async fn scale(&self, target: &Target, replicas: u32) -> Result<()> {
+        let Target::Ecs(e) = target else {
+            return Err(Error::Unsupported(
+                "the sim platform runs ECS targets only, not local processes".into(),
+            ));
+        };
+        self.call(Op::UpdateService).await?;
+        let now = self.clock.now();
+        let config = self.config();
+        let mut w = self.world();
+        let World { clusters, next_task, .. } = &mut *w;
+        let Some(s) = clusters.get_mut(&e.cluster).and_then(|c| c.get_mut(&e.service)) else {
+            return Err(Error::Call {
+                operation: "UpdateService",
+                code: "ServiceNotFoundException".into(),
+                message: "Service not found.".into(),
+                retryable: false,
+            });
+        };
+        if s.status != "ACTIVE" {
+            return Err(Error::Call {
+                operation: "UpdateService",
+                code: "ServiceNotActiveException".into(),
+                message: "Service was not ACTIVE.".into(),
+                retryable: false,
+            });
+        }
+        set_desired(s, &e.cluster, &e.service, replicas, now, &config, next_task);
+        self.scale_calls.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}

@@ -1,0 +1,646 @@
+//! The reconcile pass: read, validate, observe (one batched call), probe, decide, act, publish.
+//!
+//! ```text
+//! Reconciler::reconcile(Scope) ─▶ store.list / store.get ─▶ validate
+//!                                 ─▶ platform.observe(all targets)      (one call)
+//!                                 ─▶ prober.probe(running, healthy tasks with an address)
+//!                                 ─▶ per record, concurrently, in span "reconcile{service}":
+//!                                      decide ─▶ scale (only when the count differs)
+//!                                             ─▶ publish status (only when it changed)
+//! ```
+//!
+//! Before a scale-*down* the status is published with [`StatusGuard::FactsUnchanged`] (the
+//! `desired` facts as read): if a wake or activity landed in between, the write fails with
+//! `FactsChanged` and the scale-down is skipped. Every other publish uses
+//! [`StatusGuard::Exists`], so a record deleted during the pass is never resurrected.
+//! One failing record never stops the pass: its error is in its [`RecordReport`].
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::decide::{self, Decision, Requeue, decide, decide_invalid};
+use super::{Clock, Prober};
+use crate::model::{Entry, Phase, Record, Status, Timestamp, validate};
+use crate::platform::{Health, Observed, Platform, TaskStatus};
+use crate::store::{self, StatusGuard, Store};
+
+/// Which records a pass looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every record (paginated list): the periodic resync.
+    All,
+    /// Only these records (consistent gets), e.g. from a stream record, an ECS task event or a
+    /// requeue. Unknown names are reported and skipped.
+    Names(Vec<String>),
+}
+
+/// Tuning of a pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassOptions {
+    /// Records acted on and published at once. Default 32.
+    pub concurrency: usize,
+    /// Readiness probes at once. Default 32.
+    pub probe_concurrency: usize,
+    /// Consistent gets at once for [`Scope::Names`]. Default 16.
+    pub read_concurrency: usize,
+}
+
+impl Default for PassOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            probe_concurrency: 32,
+            read_concurrency: 16,
+        }
+    }
+}
+
+/// Runs reconcile passes. Build one per process from configuration and share it.
+#[derive(Clone)]
+pub struct Reconciler {
+    /// Where records live.
+    pub store: Arc<dyn Store>,
+    /// What runs the services.
+    pub platform: Arc<dyn Platform>,
+    /// The HTTP readiness probe (for records with `spec.readiness.httpGet`).
+    pub prober: Arc<dyn Prober>,
+    /// Where time comes from.
+    pub clock: Arc<dyn Clock>,
+    /// Concurrency limits.
+    pub options: PassOptions,
+}
+
+/// What a pass did for one record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordReport {
+    /// The record's name.
+    pub name: String,
+    /// Phase before the pass (`None`: no status yet, or the record was not found).
+    pub before: Option<Phase>,
+    /// Phase after the pass (`None` when the record was not found).
+    pub after: Option<Phase>,
+    /// A few words on why, e.g. `wake requested`, `idle for 15m`.
+    pub reason: String,
+    /// When to look again.
+    pub requeue: Requeue,
+    /// True when the record is in a phase that changes by itself soon (Waking, Sleeping) or the
+    /// pass was interrupted by a landing wake; [`Reconciler::run_until_settled`] re-runs those.
+    pub transitional: bool,
+    /// `(from, to)` desiredCount when the pass scaled the service.
+    pub scaled: Option<(u32, u32)>,
+    /// Whether a status was written.
+    pub published: bool,
+    /// What failed for this record (store, platform or observation), if anything.
+    pub error: Option<String>,
+}
+
+impl RecordReport {
+    fn new(name: &str, before: Option<Phase>) -> Self {
+        Self {
+            name: name.to_string(),
+            before,
+            after: before,
+            reason: String::new(),
+            requeue: Requeue::AwaitChange,
+            transitional: false,
+            scaled: None,
+            published: false,
+            error: None,
+        }
+    }
+
+    /// True when the phase changed.
+    pub fn changed(&self) -> bool {
+        self.before != self.after
+    }
+}
+
+impl fmt::Display for RecordReport {
+    /// `demo  Asleep → Waking (wake requested)`, `demo  Ready (ready (activity))`, plus
+    /// `; error: ...` when something failed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |p: Option<Phase>| p.map_or("-".to_string(), |p| p.to_string());
+        if self.changed() {
+            write!(f, "{}  {} → {}", self.name, show(self.before), show(self.after))?;
+        } else {
+            write!(f, "{}  {}", self.name, show(self.after))?;
+        }
+        if !self.reason.is_empty() {
+            write!(f, " ({})", self.reason)?;
+        }
+        if let Some(e) = &self.error {
+            write!(f, "; error: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What one pass did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassReport {
+    /// When the pass started (the reconciler's clock).
+    pub started_at: Timestamp,
+    /// Wall time the pass took.
+    pub duration: Duration,
+    /// One entry per record looked at, sorted by name.
+    pub records: Vec<RecordReport>,
+    /// A failure of the whole pass (records could not be read), if any.
+    pub error: Option<String>,
+}
+
+impl PassReport {
+    /// Records whose phase changed.
+    pub fn changed(&self) -> impl Iterator<Item = &RecordReport> {
+        self.records.iter().filter(|r| r.changed())
+    }
+    /// Records with an error.
+    pub fn errors(&self) -> impl Iterator<Item = &RecordReport> {
+        self.records.iter().filter(|r| r.error.is_some())
+    }
+    /// The report of one record.
+    pub fn record(&self, name: &str) -> Option<&RecordReport> {
+        self.records.iter().find(|r| r.name == name)
+    }
+    /// The soonest requeue among all records (`None` when every record awaits a change).
+    pub fn next_requeue(&self) -> Option<Duration> {
+        self.records
+            .iter()
+            .filter_map(|r| match r.requeue {
+                Requeue::After(d) => Some(d),
+                Requeue::AwaitChange => None,
+            })
+            .min()
+    }
+}
+
+/// What [`Reconciler::run_until_settled`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SettleReport {
+    /// Every pass, in order (the first over the given scope, then over requeued records).
+    pub passes: Vec<PassReport>,
+    /// True when no record was left in a transitional phase.
+    pub settled: bool,
+    /// Records still transitional when the budget ran out.
+    pub pending: Vec<String>,
+}
+
+/// One record's way through the pass.
+enum Work {
+    /// Not found in the store (deleted); reported, nothing done.
+    Gone(String),
+    /// Could not be read.
+    ReadFailed(String, String),
+    /// Invalid or malformed: publish phase Invalid, nothing observed.
+    Invalid {
+        name: String,
+        prev: Option<Status>,
+        generation: u64,
+        message: String,
+    },
+    /// The service was MISSING recently: not observed again until the re-check time.
+    Deferred(Box<Record>, Duration),
+    /// Observe, decide, act.
+    Observe(Box<Record>),
+}
+
+impl Reconciler {
+    /// A reconciler with default [`PassOptions`].
+    pub fn new(
+        store: Arc<dyn Store>,
+        platform: Arc<dyn Platform>,
+        prober: Arc<dyn Prober>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            platform,
+            prober,
+            clock,
+            options: PassOptions::default(),
+        }
+    }
+
+    /// One pass over `scope`. Never fails as a whole except when records cannot be read
+    /// (then [`PassReport::error`] says why and `records` is empty).
+    pub async fn reconcile(&self, scope: Scope) -> PassReport {
+        let started = Instant::now();
+        let now = self.clock.now();
+        let span = info_span!("reconcile_pass", scope = scope_label(&scope));
+        async move {
+            let work = match self.read(scope).await {
+                Ok(w) => w,
+                Err(e) => {
+                    warn!(error = %e, "reading records failed; pass skipped");
+                    return PassReport {
+                        started_at: now,
+                        duration: started.elapsed(),
+                        records: Vec::new(),
+                        error: Some(e.to_string()),
+                    };
+                }
+            };
+
+            // Observe every target in one batched call.
+            let to_observe: Vec<&Record> = work
+                .iter()
+                .filter_map(|w| match w {
+                    Work::Observe(r) => Some(r.as_ref()),
+                    _ => None,
+                })
+                .collect();
+            let targets: Vec<_> = to_observe.iter().map(|r| r.spec.target.clone()).collect();
+            let mut observed: Vec<Observed> = if targets.is_empty() {
+                Vec::new()
+            } else {
+                match self.platform.observe(&targets).await {
+                    Ok(o) if o.len() == targets.len() => o,
+                    Ok(o) => {
+                        let e = crate::platform::Error::Call {
+                            operation: "observe",
+                            code: "InternalError".into(),
+                            message: format!("platform returned {} observations for {} targets", o.len(), targets.len()),
+                            retryable: true,
+                        };
+                        vec![Observed::Error(e); targets.len()]
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "observation failed for the whole pass");
+                        vec![Observed::Error(e); targets.len()]
+                    }
+                }
+            };
+            self.probe(&to_observe, &mut observed).await;
+
+            let mut observed = observed.into_iter();
+            let jobs: Vec<_> = work
+                .into_iter()
+                .map(|w| {
+                    let obs = match &w {
+                        Work::Observe(_) => observed.next(),
+                        _ => None,
+                    };
+                    (w, obs)
+                })
+                .collect();
+            let mut records: Vec<RecordReport> = futures::stream::iter(jobs)
+                .map(|(w, obs)| self.one(w, obs, now))
+                .buffer_unordered(self.options.concurrency.max(1))
+                .collect()
+                .await;
+            records.sort_by(|a, b| a.name.cmp(&b.name));
+            let report = PassReport {
+                started_at: now,
+                duration: started.elapsed(),
+                records,
+                error: None,
+            };
+            info!(
+                records = report.records.len(),
+                changed = report.changed().count(),
+                errors = report.errors().count(),
+                ms = report.duration.as_millis() as u64,
+                "pass done"
+            );
+            report
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs passes until no record is transitional (Waking, Sleeping) or `budget` (of the
+    /// reconciler's clock) would be exceeded by the next requeue. The first pass covers
+    /// `scope`; later ones only the records that asked to be requeued.
+    pub async fn run_until_settled(&self, scope: Scope, budget: Duration) -> SettleReport {
+        let deadline = self.clock.now().add(budget);
+        let mut passes = Vec::new();
+        let mut scope = scope;
+        loop {
+            let report = self.reconcile(scope).await;
+            let pending: Vec<(String, Duration)> = report
+                .records
+                .iter()
+                .filter(|r| r.transitional)
+                .filter_map(|r| match r.requeue {
+                    Requeue::After(d) => Some((r.name.clone(), d)),
+                    Requeue::AwaitChange => None,
+                })
+                .collect();
+            passes.push(report);
+            let Some(wait) = pending.iter().map(|(_, d)| *d).min() else {
+                return SettleReport {
+                    passes,
+                    settled: true,
+                    pending: Vec::new(),
+                };
+            };
+            let names: Vec<String> = pending.into_iter().map(|(n, _)| n).collect();
+            if self.clock.now().add(wait) > deadline {
+                return SettleReport {
+                    passes,
+                    settled: false,
+                    pending: names,
+                };
+            }
+            self.clock.sleep(wait).await;
+            scope = Scope::Names(names);
+        }
+    }
+
+    async fn read(&self, scope: Scope) -> Result<Vec<Work>, store::Error> {
+        let now = self.clock.now();
+        let entries: Vec<(String, Result<Option<Entry>, store::Error>)> = match scope {
+            Scope::All => self
+                .store
+                .list()
+                .await?
+                .into_iter()
+                .map(|e| (e.name().to_string(), Ok(Some(e))))
+                .collect(),
+            Scope::Names(names) => {
+                let mut seen = HashSet::new();
+                let names: Vec<String> = names.into_iter().filter(|n| seen.insert(n.clone())).collect();
+                futures::stream::iter(names)
+                    .map(|n| async move {
+                        let r = self.store.get(&n).await;
+                        (n, r)
+                    })
+                    .buffered(self.options.read_concurrency.max(1))
+                    .collect()
+                    .await
+            }
+        };
+        Ok(entries
+            .into_iter()
+            .map(|(name, r)| match r {
+                Err(e) => Work::ReadFailed(name, e.to_string()),
+                Ok(None) => Work::Gone(name),
+                Ok(Some(Entry::Malformed(m))) => Work::Invalid {
+                    message: format!("the stored item does not parse: {}", m.error),
+                    name: m.name,
+                    prev: m.status,
+                    generation: 0,
+                },
+                Ok(Some(Entry::Record(r))) => {
+                    let errors = validate(&r);
+                    if !errors.is_empty() {
+                        Work::Invalid {
+                            name: r.metadata.name.clone(),
+                            prev: r.status.clone(),
+                            generation: r.metadata.generation,
+                            message: errors
+                                .iter()
+                                .map(|e| e.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        }
+                    } else if let Some(wait) = missing_recheck(&r, now) {
+                        Work::Deferred(r, wait)
+                    } else {
+                        Work::Observe(r)
+                    }
+                }
+            })
+            .collect())
+    }
+
+    /// Runs the HTTP readiness probe for tasks that are RUNNING with desiredStatus RUNNING,
+    /// healthy (or without a health check) and have an address, on records that define
+    /// `spec.readiness.httpGet`.
+    async fn probe(&self, records: &[&Record], observed: &mut [Observed]) {
+        let mut jobs = Vec::new();
+        for (i, (r, o)) in records.iter().zip(observed.iter()).enumerate() {
+            let Some(get) = r.spec.readiness.as_ref().and_then(|x| x.http_get.as_ref()) else {
+                continue;
+            };
+            let Observed::Found(s) = o else { continue };
+            for (j, t) in s.tasks.iter().enumerate() {
+                let ok = t.last_status == TaskStatus::Running
+                    && t.desired_status == TaskStatus::Running
+                    && matches!(t.health, None | Some(Health::Healthy));
+                let ip = match r.spec.endpoint.address {
+                    crate::model::AddressKind::Public => t.public_ip.as_ref(),
+                    crate::model::AddressKind::Private => t.private_ip.as_ref(),
+                };
+                if let (true, Some(ip)) = (ok, ip) {
+                    let port = get.port.unwrap_or(r.spec.endpoint.port);
+                    let url = format!("{}://{ip}:{port}{}", r.spec.endpoint.scheme.as_str(), get.path);
+                    jobs.push((i, j, url, get.timeout.get(), r.metadata.name.clone()));
+                }
+            }
+        }
+        if jobs.is_empty() {
+            return;
+        }
+        let results: Vec<_> = futures::stream::iter(jobs)
+            .map(|(i, j, url, timeout, name)| async move {
+                let r = self.prober.probe(&url, timeout).await;
+                debug!(service = %name, %url, passed = r.passed, detail = %r.detail, "readiness probe");
+                (i, j, r)
+            })
+            .buffer_unordered(self.options.probe_concurrency.max(1))
+            .collect()
+            .await;
+        for (i, j, r) in results {
+            if let Observed::Found(s) = &mut observed[i] {
+                s.tasks[j].probe = Some(r);
+            }
+        }
+    }
+
+    async fn one(&self, work: Work, observed: Option<Observed>, now: Timestamp) -> RecordReport {
+        match work {
+            Work::Gone(name) => {
+                let mut r = RecordReport::new(&name, None);
+                r.reason = "record not found (deleted?)".into();
+                debug!(service = %name, "record not found; nothing to do");
+                r
+            }
+            Work::ReadFailed(name, e) => {
+                warn!(service = %name, error = %e, "reading the record failed");
+                let mut r = RecordReport::new(&name, None);
+                r.reason = "read failed".into();
+                r.error = Some(e);
+                r.requeue = Requeue::After(decide::OBSERVE_RETRY);
+                r
+            }
+            Work::Invalid { name, prev, generation, message } => {
+                let span = info_span!("reconcile", service = %name);
+                async {
+                    let d = decide_invalid(prev.as_ref(), generation, &message, now);
+                    let mut report = RecordReport::new(&name, prev.as_ref().map(|s| s.phase));
+                    self.finish(&name, prev.as_ref(), &d, &mut report).await;
+                    report
+                }
+                .instrument(span)
+                .await
+            }
+            Work::Deferred(record, wait) => {
+                let name = record.metadata.name.clone();
+                let phase = record.status.as_ref().map(|s| s.phase);
+                let mut r = RecordReport::new(&name, phase);
+                r.reason = format!(
+                    "service not found; next check in {}",
+                    humantime::format_duration(Duration::from_secs(wait.as_secs()))
+                );
+                r.requeue = Requeue::After(wait);
+                r
+            }
+            Work::Observe(record) => {
+                let name = record.metadata.name.clone();
+                let observed = observed.expect("one observation per observed record");
+                let span = info_span!("reconcile", service = %name);
+                self.act(&record, &observed, now).instrument(span).await
+            }
+        }
+    }
+
+    /// Decide, scale, publish for one observed record.
+    async fn act(&self, record: &Record, observed: &Observed, now: Timestamp) -> RecordReport {
+        let name = record.metadata.name.as_str();
+        let prev = record.status.as_ref();
+        let mut report = RecordReport::new(name, prev.map(|s| s.phase));
+        let mut d = decide(record, observed, now);
+        let mut deleted = false;
+        if let Observed::Error(e) = observed {
+            warn!(error = %e, "observation failed");
+            report.error = Some(e.to_string());
+        }
+        let current = match observed {
+            Observed::Found(s) => Some(s.desired_count),
+            _ => None,
+        };
+        match (d.replicas, current) {
+            (Some(to), Some(from)) if to < from => {
+                // Commit the decision first: a wake landing in between wins.
+                let guard = StatusGuard::FactsUnchanged(record.desired.clone());
+                match self.store.publish_status(name, &d.status, guard).await {
+                    Ok(()) => {
+                        report.published = true;
+                        match self.platform.scale(&record.spec.target, to).await {
+                            Ok(()) => {
+                                info!(from, to, reason = %d.reason, "scaled down");
+                                report.scaled = Some((from, to));
+                            }
+                            Err(e) => {
+                                warn!(from, to, error = %e, "scale-down failed");
+                                report.error = Some(e.to_string());
+                                decide::note_scale_failed(&mut d.status, from, &e.to_string());
+                                report.published = false;
+                                deleted = self.publish(name, &d.status, &mut report).await;
+                            }
+                        }
+                    }
+                    Err(store::Error::FactsChanged(_)) => {
+                        info!("a wake or activity landed since the read; scale-down skipped");
+                        report.reason = "wake or activity landed; scale-down skipped".into();
+                        report.requeue = Requeue::After(Duration::from_secs(1));
+                        report.transitional = true;
+                        return report;
+                    }
+                    Err(store::Error::NotFound(_)) => {
+                        info!("record deleted during the pass; nothing done");
+                        report.after = None;
+                        report.reason = "record deleted".into();
+                        return report;
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "committing the scale-down failed; not scaling down");
+                        report.error = Some(e.to_string());
+                        report.reason = d.reason;
+                        report.requeue = Requeue::After(decide::OBSERVE_RETRY);
+                        return report;
+                    }
+                }
+            }
+            (Some(to), Some(from)) if to > from => {
+                match self.platform.scale(&record.spec.target, to).await {
+                    Ok(()) => {
+                        info!(from, to, reason = %d.reason, "scaled up");
+                        report.scaled = Some((from, to));
+                    }
+                    Err(e) => {
+                        warn!(from, to, error = %e, "scale-up failed");
+                        report.error = Some(e.to_string());
+                        decide::note_scale_failed(&mut d.status, from, &e.to_string());
+                    }
+                }
+                deleted = self.finish_status(name, prev, &d.status, &mut report).await;
+            }
+            _ => deleted = self.finish_status(name, prev, &d.status, &mut report).await,
+        }
+        report.after = if deleted { None } else { Some(d.status.phase) };
+        report.reason = d.reason.clone();
+        report.requeue = d.requeue;
+        report.transitional = d.is_transitional();
+        if report.error.is_none() && report.changed() {
+            info!(from = ?report.before, to = %d.status.phase, reason = %d.reason, "phase changed");
+        }
+        report
+    }
+
+    async fn finish(&self, name: &str, prev: Option<&Status>, d: &Decision, report: &mut RecordReport) {
+        let deleted = self.finish_status(name, prev, &d.status, report).await;
+        report.after = if deleted { None } else { Some(d.status.phase) };
+        report.reason = d.reason.clone();
+        report.requeue = d.requeue;
+        report.transitional = d.is_transitional();
+    }
+
+    /// Publishes `status` when it differs from `prev`. True when the record was deleted.
+    async fn finish_status(&self, name: &str, prev: Option<&Status>, status: &Status, report: &mut RecordReport) -> bool {
+        if prev == Some(status) {
+            return false;
+        }
+        self.publish(name, status, report).await
+    }
+
+    /// Publishes with [`StatusGuard::Exists`]. True when the record was deleted.
+    async fn publish(&self, name: &str, status: &Status, report: &mut RecordReport) -> bool {
+        match self.store.publish_status(name, status, StatusGuard::Exists).await {
+            Ok(()) => report.published = true,
+            Err(store::Error::NotFound(_)) => {
+                info!("record deleted during the pass; status not written");
+                return true;
+            }
+            Err(e) => {
+                warn!(error = %e, "publishing status failed");
+                report.error = Some(match report.error.take() {
+                    Some(prev) => format!("{prev}; {e}"),
+                    None => e.to_string(),
+                });
+            }
+        }
+        false
+    }
+}
+
+/// `Some(wait)` when the record's service was last seen MISSING/INACTIVE less than
+/// [`decide::MISSING_RECHECK`] ago and nothing (spec, wake request) changed since.
+fn missing_recheck(r: &Record, now: Timestamp) -> Option<Duration> {
+    let s = r.status.as_ref()?;
+    let c = s.condition(decide::SERVICE_FOUND)?;
+    if c.status != crate::model::ConditionStatus::False {
+        return None;
+    }
+    let checked = decide::missing_checked_at(s)?;
+    if r.metadata.generation != s.observed_generation
+        || r.desired.wake_requested_at.is_some_and(|w| w > checked)
+    {
+        return None;
+    }
+    let next = checked.add(decide::MISSING_RECHECK);
+    (now < next).then(|| next.since(now))
+}
+
+fn scope_label(scope: &Scope) -> String {
+    match scope {
+        Scope::All => "all".into(),
+        Scope::Names(n) if n.len() <= 3 => n.join(","),
+        Scope::Names(n) => format!("{} records", n.len()),
+    }
+}
