@@ -1,0 +1,800 @@
+//! Pure conversions from ECS/EC2 output into the platform's observation types.
+//!
+//! The SDK shapes are first reduced to small *views* ([`ServiceView`], [`TaskView`],
+//! [`TaskDefinitionView`], [`EniView`]) that hold only the fields snooze reads. The views
+//! deserialise from the APIs' own JSON (the output of `aws ecs describe-tasks`, `aws ec2
+//! describe-network-interfaces`, ...), so the fixtures under `controller/tests/fixtures/ecs/`
+//! are real API shapes, and they are built from the SDK types by the `From` impls below. All
+//! decisions about that data (which ENI is the task's, which containers count for health,
+//! which tasks belong to a service) are functions of the views alone.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::model::Timestamp;
+use crate::platform::{Health, Observed, ServiceObservation, TaskObservation, TaskStatus};
+
+/// Attachment `type` of a task's awsvpc network interface.
+pub const ENI_ATTACHMENT_TYPE: &str = "ElasticNetworkInterface";
+/// Attachment detail that names the ENI id.
+pub const ENI_ID_DETAIL: &str = "networkInterfaceId";
+/// Attachment detail that carries the private IPv4 address (used when EC2 has not answered).
+pub const PRIVATE_IP_DETAIL: &str = "privateIPv4Address";
+
+/// The parts of an ECS `Service` (DescribeServices `services[]`) that snooze reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceView {
+    /// `serviceName`, e.g. `demo-svc`.
+    #[serde(default)]
+    pub service_name: String,
+    /// `status`: `ACTIVE`, `DRAINING` or `INACTIVE`.
+    #[serde(default)]
+    pub status: String,
+    /// `desiredCount`.
+    #[serde(default)]
+    pub desired_count: i32,
+    /// `runningCount`.
+    #[serde(default)]
+    pub running_count: i32,
+    /// `pendingCount`.
+    #[serde(default)]
+    pub pending_count: i32,
+}
+
+impl ServiceView {
+    /// Whether the service has or wants tasks (`desiredCount`, `runningCount` or
+    /// `pendingCount` above zero): only those are worth a ListTasks call.
+    pub fn has_or_wants_tasks(&self) -> bool {
+        self.desired_count > 0 || self.running_count > 0 || self.pending_count > 0
+    }
+
+    /// Whether the service wants tasks (`desiredCount > 0`): only then are its recently
+    /// stopped tasks listed, for their stop reasons.
+    pub fn wants_tasks(&self) -> bool {
+        self.desired_count > 0
+    }
+
+    /// Whether the service is ACTIVE (neither DRAINING nor INACTIVE).
+    pub fn is_active(&self) -> bool {
+        self.status.eq_ignore_ascii_case("ACTIVE")
+    }
+}
+
+impl From<&aws_sdk_ecs::types::Service> for ServiceView {
+    fn from(s: &aws_sdk_ecs::types::Service) -> Self {
+        Self {
+            service_name: s.service_name().unwrap_or_default().to_owned(),
+            status: s.status().unwrap_or_default().to_owned(),
+            desired_count: s.desired_count(),
+            running_count: s.running_count(),
+            pending_count: s.pending_count(),
+        }
+    }
+}
+
+/// One entry of DescribeServices `failures[]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureView {
+    /// The ARN ECS built for the name asked about, e.g.
+    /// `arn:aws:ecs:eu-west-1:123456789012:service/demo-cluster/gone-svc`.
+    #[serde(default)]
+    pub arn: Option<String>,
+    /// e.g. `MISSING`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Optional detail.
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+impl FailureView {
+    /// The service name the failure is about: the last `/`-separated segment of `arn`.
+    pub fn service_name(&self) -> Option<&str> {
+        self.arn.as_deref().map(|a| a.rsplit('/').next().unwrap_or(a))
+    }
+}
+
+impl From<&aws_sdk_ecs::types::Failure> for FailureView {
+    fn from(f: &aws_sdk_ecs::types::Failure) -> Self {
+        Self {
+            arn: f.arn().map(str::to_owned),
+            reason: f.reason().map(str::to_owned),
+            detail: f.detail().map(str::to_owned),
+        }
+    }
+}
+
+/// A DescribeServices answer for one cluster, as views.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServicesView {
+    /// `services[]`.
+    #[serde(default)]
+    pub services: Vec<ServiceView>,
+    /// `failures[]`.
+    #[serde(default)]
+    pub failures: Vec<FailureView>,
+}
+
+/// What DescribeServices says about one service, before its tasks are looked at.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServiceState {
+    /// ACTIVE: list its tasks if it has or wants any.
+    Active(ServiceView),
+    /// Not an ACTIVE service; the final observation.
+    Gone(Observed),
+}
+
+/// Classifies DescribeServices output for `service` in `cluster`: ACTIVE, MISSING (under
+/// `failures`, or absent from both lists), DRAINING or INACTIVE.
+pub fn service_state(cluster: &str, service: &str, answer: &DescribeServicesView) -> ServiceState {
+    if let Some(s) = answer.services.iter().find(|s| s.service_name == service) {
+        if s.is_active() {
+            return ServiceState::Active(s.clone());
+        }
+        let status = s.status.to_ascii_uppercase();
+        let what = if status == "DRAINING" { "being deleted" } else { "deleted" };
+        return ServiceState::Gone(Observed::Inactive {
+            message: format!("service {service} in cluster {cluster} is {status} ({what})"),
+            status,
+        });
+    }
+    let failure = answer.failures.iter().find(|f| f.service_name() == Some(service));
+    let message = match failure {
+        Some(f) if f.reason.as_deref().is_some_and(|r| !r.eq_ignore_ascii_case("MISSING")) => {
+            let reason = f.reason.as_deref().unwrap_or_default();
+            match f.detail.as_deref() {
+                Some(d) if !d.is_empty() => {
+                    format!("service {service} in cluster {cluster} cannot be described: {reason}: {d}")
+                }
+                _ => format!("service {service} in cluster {cluster} cannot be described: {reason}"),
+            }
+        }
+        _ => format!("service {service} not found in cluster {cluster}"),
+    };
+    ServiceState::Gone(Observed::Missing { message })
+}
+
+/// The parts of an ECS `Task` (DescribeTasks `tasks[]`) that snooze reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskView {
+    /// `taskArn`.
+    #[serde(default)]
+    pub task_arn: String,
+    /// `taskDefinitionArn`: the key of the container health-check lookup.
+    #[serde(default)]
+    pub task_definition_arn: Option<String>,
+    /// `group`, `service:<name>` for a service's tasks.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// `lastStatus`.
+    #[serde(default)]
+    pub last_status: Option<String>,
+    /// `desiredStatus`.
+    #[serde(default)]
+    pub desired_status: Option<String>,
+    /// `createdAt`.
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    /// `startedAt`.
+    #[serde(default)]
+    pub started_at: Option<Timestamp>,
+    /// `stoppedAt`.
+    #[serde(default)]
+    pub stopped_at: Option<Timestamp>,
+    /// `stopCode`.
+    #[serde(default)]
+    pub stop_code: Option<String>,
+    /// `stoppedReason`.
+    #[serde(default)]
+    pub stopped_reason: Option<String>,
+    /// `containers[]` (name and health only).
+    #[serde(default)]
+    pub containers: Vec<ContainerView>,
+    /// `attachments[]`.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// A task's container: name and `healthStatus`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerView {
+    /// `name`, as in the task definition.
+    #[serde(default)]
+    pub name: String,
+    /// `healthStatus`: `HEALTHY`, `UNHEALTHY` or `UNKNOWN`.
+    #[serde(default)]
+    pub health_status: Option<String>,
+}
+
+/// A task attachment (`ElasticNetworkInterface`, `Service Connect`, ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentView {
+    /// `type`.
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// `status`, e.g. `PRECREATED`, `ATTACHED`, `DELETED`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `details[]`, name/value pairs in no promised order.
+    #[serde(default)]
+    pub details: Vec<DetailView>,
+}
+
+/// One name/value pair of an attachment's details.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct DetailView {
+    /// e.g. `networkInterfaceId`.
+    #[serde(default)]
+    pub name: String,
+    /// e.g. `eni-0a1b2c3d4e5f60001`.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// A DescribeTasks answer, as views (fixture form).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct DescribeTasksView {
+    /// `tasks[]`.
+    #[serde(default)]
+    pub tasks: Vec<TaskView>,
+}
+
+fn sdk_time(t: Option<&aws_smithy_types::DateTime>) -> Option<Timestamp> {
+    t.and_then(|t| t.to_millis().ok()).map(Timestamp::from_millis)
+}
+
+impl From<&aws_sdk_ecs::types::Task> for TaskView {
+    fn from(t: &aws_sdk_ecs::types::Task) -> Self {
+        Self {
+            task_arn: t.task_arn().unwrap_or_default().to_owned(),
+            task_definition_arn: t.task_definition_arn().map(str::to_owned),
+            group: t.group().map(str::to_owned),
+            last_status: t.last_status().map(str::to_owned),
+            desired_status: t.desired_status().map(str::to_owned),
+            created_at: sdk_time(t.created_at()),
+            started_at: sdk_time(t.started_at()),
+            stopped_at: sdk_time(t.stopped_at()),
+            stop_code: t.stop_code().map(|c| c.as_str().to_owned()),
+            stopped_reason: t.stopped_reason().map(str::to_owned),
+            containers: t
+                .containers()
+                .iter()
+                .map(|c| ContainerView {
+                    name: c.name().unwrap_or_default().to_owned(),
+                    health_status: c.health_status().map(|h| h.as_str().to_owned()),
+                })
+                .collect(),
+            attachments: t
+                .attachments()
+                .iter()
+                .map(|a| AttachmentView {
+                    kind: a.r#type().unwrap_or_default().to_owned(),
+                    status: a.status().map(str::to_owned),
+                    details: a
+                        .details()
+                        .iter()
+                        .map(|d| DetailView {
+                            name: d.name().unwrap_or_default().to_owned(),
+                            value: d.value().unwrap_or_default().to_owned(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TaskView {
+    /// The group a task of ECS service `service` has: `service:<name>`.
+    pub fn service_group(service: &str) -> String {
+        format!("service:{service}")
+    }
+
+    /// Whether this task was started by ECS for `service` (`group == "service:<name>"`).
+    pub fn belongs_to(&self, service: &str) -> bool {
+        self.group.as_deref().and_then(|g| g.strip_prefix("service:")) == Some(service)
+    }
+
+    fn eni_attachment(&self) -> Option<&AttachmentView> {
+        self.attachments.iter().find(|a| a.kind == ENI_ATTACHMENT_TYPE)
+    }
+
+    fn detail(&self, name: &str) -> Option<&str> {
+        self.eni_attachment()?
+            .details
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.value.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The task's own ENI id: the `networkInterfaceId` detail of the attachment of type
+    /// `ElasticNetworkInterface`, wherever both sit in their lists. `None` while the ENI is
+    /// still being created (PROVISIONING).
+    pub fn eni_id(&self) -> Option<&str> {
+        self.detail(ENI_ID_DETAIL)
+    }
+
+    /// The `privateIPv4Address` detail of the task's ENI attachment.
+    pub fn attachment_private_ip(&self) -> Option<&str> {
+        self.detail(PRIVATE_IP_DETAIL)
+    }
+}
+
+/// The parts of a task definition that decide health: the names of its essential
+/// containers that define a health check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HealthChecked {
+    /// Container names, in definition order.
+    pub essential_with_check: Vec<String>,
+}
+
+/// A task definition as DescribeTaskDefinition returns it (fixture form).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDefinitionView {
+    /// `taskDefinitionArn`.
+    #[serde(default)]
+    pub task_definition_arn: String,
+    /// `containerDefinitions[]`.
+    #[serde(default)]
+    pub container_definitions: Vec<ContainerDefinitionView>,
+}
+
+/// One container definition: name, `essential` (default true), whether it has a `healthCheck`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerDefinitionView {
+    /// `name`.
+    #[serde(default)]
+    pub name: String,
+    /// `essential`; ECS treats an absent value as `true`.
+    #[serde(default)]
+    pub essential: Option<bool>,
+    /// `healthCheck`, only its presence matters.
+    #[serde(default)]
+    pub health_check: Option<serde_json::Value>,
+}
+
+impl TaskDefinitionView {
+    /// The essential containers that define a health check.
+    pub fn health_checked(&self) -> HealthChecked {
+        HealthChecked {
+            essential_with_check: self
+                .container_definitions
+                .iter()
+                .filter(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
+                .map(|c| c.name.clone())
+                .collect(),
+        }
+    }
+}
+
+impl From<&aws_sdk_ecs::types::TaskDefinition> for TaskDefinitionView {
+    fn from(d: &aws_sdk_ecs::types::TaskDefinition) -> Self {
+        Self {
+            task_definition_arn: d.task_definition_arn().unwrap_or_default().to_owned(),
+            container_definitions: d
+                .container_definitions()
+                .iter()
+                .map(|c| ContainerDefinitionView {
+                    name: c.name().unwrap_or_default().to_owned(),
+                    essential: c.essential(),
+                    // Only presence matters; the SDK shape has no serde, so mark it.
+                    health_check: c.health_check().map(|_| serde_json::Value::Bool(true)),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The health of a task: the combined `healthStatus` of the essential containers that define a
+/// health check. Healthy only if all of them are HEALTHY; Unhealthy if any is UNHEALTHY;
+/// otherwise Unknown (a container not reported yet is Unknown). `None` when no essential
+/// container defines a health check.
+pub fn task_health(task: &TaskView, checked: &HealthChecked) -> Option<Health> {
+    if checked.essential_with_check.is_empty() {
+        return None;
+    }
+    let mut combined = Health::Healthy;
+    for name in &checked.essential_with_check {
+        let health = task
+            .containers
+            .iter()
+            .find(|c| &c.name == name)
+            .and_then(|c| c.health_status.as_deref())
+            .map(|h| match h.to_ascii_uppercase().as_str() {
+                "HEALTHY" => Health::Healthy,
+                "UNHEALTHY" => Health::Unhealthy,
+                _ => Health::Unknown,
+            })
+            .unwrap_or(Health::Unknown);
+        match health {
+            Health::Unhealthy => return Some(Health::Unhealthy),
+            Health::Unknown => combined = Health::Unknown,
+            Health::Healthy => {}
+        }
+    }
+    Some(combined)
+}
+
+/// The parts of an EC2 `NetworkInterface` that snooze reads (DescribeNetworkInterfaces
+/// `NetworkInterfaces[]`; EC2 JSON is PascalCase).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EniView {
+    /// `NetworkInterfaceId`.
+    #[serde(default)]
+    pub network_interface_id: String,
+    /// `PrivateIpAddress` (the primary private IPv4 address).
+    #[serde(default)]
+    pub private_ip_address: Option<String>,
+    /// `Association` (present when a public IP or Elastic IP is associated).
+    #[serde(default)]
+    pub association: Option<EniAssociationView>,
+}
+
+/// `Association` of an ENI.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EniAssociationView {
+    /// `PublicIp`.
+    #[serde(default)]
+    pub public_ip: Option<String>,
+}
+
+impl EniView {
+    /// `Association.PublicIp`, if any.
+    pub fn public_ip(&self) -> Option<&str> {
+        self.association.as_ref()?.public_ip.as_deref().filter(|s| !s.is_empty())
+    }
+}
+
+impl From<&aws_sdk_ec2::types::NetworkInterface> for EniView {
+    fn from(n: &aws_sdk_ec2::types::NetworkInterface) -> Self {
+        Self {
+            network_interface_id: n.network_interface_id().unwrap_or_default().to_owned(),
+            private_ip_address: n.private_ip_address().map(str::to_owned),
+            association: n.association().map(|a| EniAssociationView {
+                public_ip: a.public_ip().map(str::to_owned),
+            }),
+        }
+    }
+}
+
+/// A DescribeNetworkInterfaces answer, as views (fixture form).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeNetworkInterfacesView {
+    /// `NetworkInterfaces[]`.
+    #[serde(default)]
+    pub network_interfaces: Vec<EniView>,
+}
+
+/// One task as an observation. `checked` is its task definition's health-check set (`None`:
+/// unknown definition, health `None`); `eni` is its ENI as EC2 described it (`None`: not
+/// described (yet), then only the attachment's private IP is known). Returns `None` for a
+/// task whose statuses are missing or not ECS statuses.
+pub fn task_observation(
+    task: &TaskView,
+    checked: Option<&HealthChecked>,
+    eni: Option<&EniView>,
+) -> Option<TaskObservation> {
+    let last = TaskStatus::parse(&task.last_status.as_deref()?.to_ascii_uppercase())?;
+    let desired = TaskStatus::parse(&task.desired_status.as_deref()?.to_ascii_uppercase())?;
+    let mut obs = TaskObservation::new(task.task_arn.clone(), last, desired);
+    obs.health = checked.and_then(|c| task_health(task, c));
+    obs.created_at = task.created_at;
+    obs.started_at = task.started_at;
+    obs.stopped_at = task.stopped_at;
+    obs.stop_code = task.stop_code.clone().filter(|s| !s.is_empty());
+    obs.stopped_reason = task.stopped_reason.clone().filter(|s| !s.is_empty());
+    obs.eni_id = task.eni_id().map(str::to_owned);
+    // An ENI that EC2 describes under another id is not this task's ENI.
+    let eni = eni.filter(|e| Some(e.network_interface_id.as_str()) == task.eni_id());
+    obs.public_ip = eni.and_then(|e| e.public_ip()).map(str::to_owned);
+    obs.private_ip = eni
+        .and_then(|e| e.private_ip_address.as_deref())
+        .filter(|s| !s.is_empty())
+        .or_else(|| task.attachment_private_ip())
+        .map(str::to_owned);
+    Some(obs)
+}
+
+/// The observation of ACTIVE service `svc`: its counts and those of `tasks` whose group is
+/// `service:<name>` (others are dropped; duplicates by ARN are kept once), newest first
+/// (`createdAt`, then `startedAt`, descending; unknown times last).
+pub fn service_observation(
+    svc: &ServiceView,
+    tasks: &[&TaskView],
+    checked: &HashMap<String, HealthChecked>,
+    enis: &HashMap<String, EniView>,
+) -> ServiceObservation {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<TaskObservation> = tasks
+        .iter()
+        .filter(|t| t.belongs_to(&svc.service_name))
+        .filter(|t| seen.insert(t.task_arn.as_str()))
+        .filter_map(|t| {
+            let c = t.task_definition_arn.as_deref().and_then(|d| checked.get(d));
+            let eni = t.eni_id().and_then(|id| enis.get(id));
+            task_observation(t, c, eni)
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let key = |t: &TaskObservation| t.created_at.or(t.started_at);
+        // Some(_) > None, so descending order puts unknown times last.
+        key(b).cmp(&key(a))
+    });
+    ServiceObservation {
+        desired_count: svc.desired_count.max(0) as u32,
+        running_count: svc.running_count.max(0) as u32,
+        pending_count: svc.pending_count.max(0) as u32,
+        tasks: out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERVICES: &str = include_str!("../../../tests/fixtures/ecs/describe-services.json");
+    const TASKS: &str = include_str!("../../../tests/fixtures/ecs/describe-tasks.json");
+    const TASK_DEF: &str = include_str!("../../../tests/fixtures/ecs/describe-task-definition.json");
+    const ENIS: &str = include_str!("../../../tests/fixtures/ecs/describe-network-interfaces.json");
+
+    const DEMO_DEF: &str = "arn:aws:ecs:eu-west-1:123456789012:task-definition/demo:7";
+
+    fn arn(id: &str) -> String {
+        format!("arn:aws:ecs:eu-west-1:123456789012:task/demo-cluster/0000000000000000000000000000{id}")
+    }
+
+    fn services() -> DescribeServicesView {
+        serde_json::from_str(SERVICES).unwrap()
+    }
+    fn tasks() -> Vec<TaskView> {
+        serde_json::from_str::<DescribeTasksView>(TASKS).unwrap().tasks
+    }
+    fn checked() -> HashMap<String, HealthChecked> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Out {
+            task_definition: TaskDefinitionView,
+        }
+        let def = serde_json::from_str::<Out>(TASK_DEF).unwrap().task_definition;
+        HashMap::from([(def.task_definition_arn.clone(), def.health_checked())])
+    }
+    fn enis() -> HashMap<String, EniView> {
+        serde_json::from_str::<DescribeNetworkInterfacesView>(ENIS)
+            .unwrap()
+            .network_interfaces
+            .into_iter()
+            .map(|e| (e.network_interface_id.clone(), e))
+            .collect()
+    }
+    fn demo() -> ServiceObservation {
+        let ServiceState::Active(svc) = service_state("demo-cluster", "demo-svc", &services()) else {
+            panic!("demo-svc is ACTIVE in the fixture")
+        };
+        let tasks = tasks();
+        let refs: Vec<&TaskView> = tasks.iter().collect();
+        service_observation(&svc, &refs, &checked(), &enis())
+    }
+
+    #[test]
+    fn active_service_counts() {
+        let obs = demo();
+        assert_eq!((obs.desired_count, obs.running_count, obs.pending_count), (1, 1, 0));
+    }
+
+    #[test]
+    fn missing_service_under_failures_is_missing_with_plain_message() {
+        assert_eq!(
+            service_state("demo-cluster", "gone-svc", &services()),
+            ServiceState::Gone(Observed::Missing {
+                message: "service gone-svc not found in cluster demo-cluster".into()
+            })
+        );
+    }
+
+    #[test]
+    fn service_absent_from_both_lists_is_missing() {
+        assert!(matches!(
+            service_state("demo-cluster", "never-asked", &services()),
+            ServiceState::Gone(Observed::Missing { .. })
+        ));
+    }
+
+    #[test]
+    fn failure_other_than_missing_keeps_its_reason() {
+        let answer = DescribeServicesView {
+            services: vec![],
+            failures: vec![FailureView {
+                arn: Some("arn:aws:ecs:eu-west-1:1:service/c/s".into()),
+                reason: Some("AccessDenied".into()),
+                detail: Some("not allowed".into()),
+            }],
+        };
+        let ServiceState::Gone(Observed::Missing { message }) = service_state("c", "s", &answer) else {
+            panic!()
+        };
+        assert_eq!(message, "service s in cluster c cannot be described: AccessDenied: not allowed");
+    }
+
+    #[test]
+    fn draining_and_inactive_are_inactive() {
+        for (name, status) in [("draining-svc", "DRAINING"), ("old-svc", "INACTIVE")] {
+            let ServiceState::Gone(Observed::Inactive { status: s, message }) =
+                service_state("demo-cluster", name, &services())
+            else {
+                panic!("{name} should be inactive")
+            };
+            assert_eq!(s, status);
+            assert!(message.starts_with(&format!("service {name} in cluster demo-cluster is {status}")), "{message}");
+        }
+    }
+
+    #[test]
+    fn which_services_list_tasks() {
+        let s = services();
+        let get = |n: &str| s.services.iter().find(|x| x.service_name == n).unwrap().clone();
+        assert!(get("demo-svc").has_or_wants_tasks() && get("demo-svc").wants_tasks());
+        assert!(!get("idle-svc").has_or_wants_tasks() && !get("idle-svc").wants_tasks());
+        assert!(get("draining-svc").has_or_wants_tasks() && !get("draining-svc").wants_tasks());
+    }
+
+    #[test]
+    fn only_tasks_of_the_service_group_newest_first() {
+        let arns: Vec<String> = demo().tasks.into_iter().map(|t| t.arn).collect();
+        // aaa2 created 10:05, aaa3 10:04, aaa1 10:00, aaa4 09:50; bbb1 (idle-svc) and ccc1
+        // (family:demo, started by hand) are not demo-svc's.
+        assert_eq!(arns, vec![arn("aaa2"), arn("aaa3"), arn("aaa1"), arn("aaa4")]);
+    }
+
+    #[test]
+    fn eni_found_by_attachment_type_and_detail_name_not_position() {
+        let t = tasks().into_iter().find(|t| t.task_arn == arn("aaa1")).unwrap();
+        // The first attachment is a Service Connect decoy with its own networkInterfaceId, and
+        // networkInterfaceId is the fourth detail of the ENI attachment.
+        assert_eq!(t.eni_id(), Some("eni-0a1b2c3d4e5f60001"));
+        let obs = demo().tasks.into_iter().find(|t| t.arn == arn("aaa1")).unwrap();
+        assert_eq!(obs.eni_id.as_deref(), Some("eni-0a1b2c3d4e5f60001"));
+        assert_eq!(obs.public_ip.as_deref(), Some("203.0.113.10"));
+        assert_eq!(obs.private_ip.as_deref(), Some("10.0.1.23"));
+        assert_eq!(obs.last_status, TaskStatus::Running);
+        assert_eq!(obs.desired_status, TaskStatus::Running);
+        assert_eq!(obs.created_at, Some("2026-11-29T10:00:01.250Z".parse().unwrap()));
+        assert_eq!(obs.started_at, Some("2026-11-29T10:00:40.500Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn health_counts_only_essential_containers_with_a_check() {
+        let obs = demo();
+        let health = |id: &str| obs.tasks.iter().find(|t| t.arn == arn(id)).unwrap().health;
+        // aaa1: web HEALTHY; the UNHEALTHY log-router is not essential, the UNKNOWN agent has
+        // no health check, and the task-level healthStatus (UNHEALTHY) is not used.
+        assert_eq!(health("aaa1"), Some(Health::Healthy));
+        assert_eq!(health("aaa2"), Some(Health::Unknown));
+        assert_eq!(health("aaa3"), Some(Health::Unhealthy));
+    }
+
+    #[test]
+    fn health_none_without_checks_and_unknown_for_unreported_container() {
+        let t = TaskView {
+            containers: vec![ContainerView { name: "web".into(), health_status: Some("HEALTHY".into()) }],
+            ..Default::default()
+        };
+        assert_eq!(task_health(&t, &HealthChecked::default()), None);
+        let two = HealthChecked { essential_with_check: vec!["web".into(), "api".into()] };
+        assert_eq!(task_health(&t, &two), Some(Health::Unknown));
+        // A task whose definition could not be read has no health information.
+        let mut t = t;
+        t.last_status = Some("RUNNING".into());
+        t.desired_status = Some("RUNNING".into());
+        assert_eq!(task_observation(&t, None, None).unwrap().health, None);
+    }
+
+    #[test]
+    fn provisioning_task_without_eni_has_no_address() {
+        let obs = demo();
+        let t = obs.tasks.iter().find(|t| t.arn == arn("aaa2")).unwrap();
+        assert_eq!(t.last_status, TaskStatus::Provisioning);
+        assert_eq!((t.eni_id.as_deref(), t.public_ip.as_deref(), t.private_ip.as_deref()), (None, None, None));
+    }
+
+    #[test]
+    fn eni_not_yet_described_falls_back_to_attachment_private_ip() {
+        let obs = demo();
+        let t = obs.tasks.iter().find(|t| t.arn == arn("aaa3")).unwrap();
+        assert_eq!(t.eni_id.as_deref(), Some("eni-0a1b2c3d4e5f60003"));
+        assert_eq!(t.public_ip, None);
+        assert_eq!(t.private_ip.as_deref(), Some("10.0.3.7"));
+    }
+
+    #[test]
+    fn stopped_task_keeps_stop_code_and_reason() {
+        let obs = demo();
+        let t = obs.tasks.iter().find(|t| t.arn == arn("aaa4")).unwrap();
+        assert_eq!((t.last_status, t.desired_status), (TaskStatus::Stopped, TaskStatus::Stopped));
+        assert_eq!(t.stop_code.as_deref(), Some("EssentialContainerExited"));
+        assert_eq!(t.stopped_reason.as_deref(), Some("Essential container in task exited"));
+        assert_eq!(t.stopped_at, Some("2026-11-29T09:52:10Z".parse().unwrap()));
+        assert_eq!(t.private_ip.as_deref(), Some("10.0.2.45"));
+        assert_eq!(t.public_ip, None);
+    }
+
+    #[test]
+    fn an_eni_described_under_another_id_is_ignored() {
+        let t = tasks().into_iter().find(|t| t.task_arn == arn("aaa1")).unwrap();
+        let decoy = enis().remove("eni-0decoy0000000000").unwrap();
+        let obs = task_observation(&t, None, Some(&decoy)).unwrap();
+        assert_eq!(obs.public_ip, None);
+        assert_eq!(obs.private_ip.as_deref(), Some("10.0.1.23"));
+    }
+
+    #[test]
+    fn empty_stop_reason_is_none_and_unknown_status_is_skipped() {
+        // moto reports stoppedReason "" for running tasks.
+        let t = TaskView {
+            task_arn: "a".into(),
+            last_status: Some("RUNNING".into()),
+            desired_status: Some("RUNNING".into()),
+            stopped_reason: Some(String::new()),
+            ..Default::default()
+        };
+        assert_eq!(task_observation(&t, None, None).unwrap().stopped_reason, None);
+        let odd = TaskView { last_status: Some("LEVITATING".into()), ..t };
+        assert_eq!(task_observation(&odd, None, None), None);
+    }
+
+    #[test]
+    fn sdk_shapes_convert_to_the_same_views() {
+        use aws_sdk_ecs::types::{Attachment, Container, ContainerDefinition, HealthCheck, HealthStatus, KeyValuePair, Task, TaskDefinition};
+        let task = Task::builder()
+            .task_arn(arn("aaa1"))
+            .group("service:demo-svc")
+            .last_status("RUNNING")
+            .desired_status("RUNNING")
+            .created_at(aws_smithy_types::DateTime::from_millis(1_795_000_000_250))
+            .containers(Container::builder().name("web").health_status(HealthStatus::Healthy).build())
+            .attachments(
+                Attachment::builder()
+                    .r#type("ElasticNetworkInterface")
+                    .details(KeyValuePair::builder().name("privateIPv4Address").value("10.0.1.23").build())
+                    .details(KeyValuePair::builder().name("networkInterfaceId").value("eni-1").build())
+                    .build(),
+            )
+            .build();
+        let view = TaskView::from(&task);
+        assert_eq!(view.eni_id(), Some("eni-1"));
+        assert_eq!(view.created_at, Some(Timestamp::from_millis(1_795_000_000_250)));
+        assert_eq!(view.containers[0].health_status.as_deref(), Some("HEALTHY"));
+        let def = TaskDefinition::builder()
+            .task_definition_arn(DEMO_DEF)
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("web")
+                    .health_check(HealthCheck::builder().command("true").build().unwrap())
+                    .build(),
+            )
+            .container_definitions(ContainerDefinition::builder().name("agent").essential(true).build())
+            .build();
+        let checked = TaskDefinitionView::from(&def).health_checked();
+        assert_eq!(checked.essential_with_check, vec!["web".to_string()]);
+        assert_eq!(task_health(&view, &checked), Some(Health::Healthy));
+        let eni = aws_sdk_ec2::types::NetworkInterface::builder()
+            .network_interface_id("eni-1")
+            .private_ip_address("10.0.1.23")
+            .association(aws_sdk_ec2::types::NetworkInterfaceAssociation::builder().public_ip("203.0.113.10").build())
+            .build();
+        let obs = task_observation(&view, Some(&checked), Some(&EniView::from(&eni))).unwrap();
+        assert_eq!(obs.public_ip.as_deref(), Some("203.0.113.10"));
+    }
+}
