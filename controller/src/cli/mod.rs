@@ -34,6 +34,7 @@ use clap::Parser;
 
 use crate::store::{self, ConnectOptions, Store};
 
+pub mod agent;
 pub mod apply;
 pub mod describe;
 pub mod get;
@@ -99,6 +100,8 @@ pub enum Command {
     Apply(apply::Args),
     /// Print the JSON Schema of a record.
     Schema(schema::Args),
+    /// Run the in-task activity agent: record connections to the app port as activity.
+    Agent(agent::Args),
 }
 
 /// Runs one parsed command line.
@@ -109,6 +112,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Describe(args) => describe::run(global, args).await,
         Command::Apply(args) => apply::run(global, args).await,
         Command::Schema(args) => schema::run(global, args).await,
+        Command::Agent(args) => agent::run(global, args).await,
     }
 }
 
