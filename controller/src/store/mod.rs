@@ -12,6 +12,8 @@
 //! | [`Store::publish_status`]  | `status`                            | record exists (+ facts unchanged)      |
 //! | [`Store::delete`]          | the whole item                      | compare-and-swap on `resourceVersion`  |
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +22,9 @@ use crate::model::{Desired, Entry, Record, Status, Timestamp};
 
 pub mod dynamodb;
 pub mod sqlite;
+
+pub use dynamodb::DynamoStore;
+pub use sqlite::SqliteStore;
 
 /// Store errors. Messages are lowercase and name the record.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +36,9 @@ pub enum Error {
     #[error("service {0:?} already exists")]
     AlreadyExists(String),
     /// A compare-and-swap failed: the record changed since it was read.
-    #[error("service {name:?} changed since it was read (expected resourceVersion {expected}, found {found}); re-read and try again")]
+    #[error(
+        "service {name:?} changed since it was read (expected resourceVersion {expected}, found {found}); re-read and try again"
+    )]
     Conflict {
         /// Record name.
         name: String,
@@ -132,5 +139,161 @@ pub trait Store: Send + Sync {
     /// `snoozectl dev` polls it to reconcile right after `snoozectl apply` in another terminal.
     async fn change_token(&self) -> Result<Option<u64>> {
         Ok(None)
+    }
+}
+
+/// The default store URL when neither `--store` nor `SNOOZE_STORE` is given: a SQLite file
+/// under `.snooze/` in the current directory (created on first use).
+pub const DEFAULT_STORE_URL: &str = "sqlite://.snooze/snooze.db";
+
+/// How to reach AWS for a `dynamodb://` store. Ignored by `sqlite://`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// AWS region (flag `--region`). Default: the SDK's chain (`AWS_REGION`, profile, ...);
+    /// `us-east-1` when an `endpoint_url` is set and nothing else names one.
+    pub region: Option<String>,
+    /// Endpoint of a local emulator such as moto, e.g. `http://127.0.0.1:5000` (flag
+    /// `--endpoint-url`, env `SNOOZE_ENDPOINT_URL`). With an endpoint and no
+    /// `AWS_ACCESS_KEY_ID` in the environment, static `test`/`test` credentials are used.
+    pub endpoint_url: Option<String>,
+}
+
+/// A parsed store URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `sqlite://PATH`: a SQLite file (relative paths are relative to the working directory).
+    Sqlite(PathBuf),
+    /// `dynamodb://TABLE`: a DynamoDB table.
+    Dynamo(String),
+}
+
+impl StoreUrl {
+    /// Parses `sqlite://PATH` or `dynamodb://TABLE`.
+    ///
+    /// Errors: [`Error::Config`] naming the accepted forms, e.g. for `postgres://x` or a
+    /// DynamoDB table name outside `[A-Za-z0-9_.-]{3,255}`.
+    pub fn parse(url: &str) -> Result<Self> {
+        let hint = "use sqlite://PATH (e.g. sqlite://.snooze/snooze.db) or dynamodb://TABLE";
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(Error::Config(format!(
+                    "store url {url:?} has no file path; {hint}"
+                )));
+            }
+            return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
+        }
+        if let Some(table) = url.strip_prefix("dynamodb://") {
+            let table = table.trim_end_matches('/');
+            let ok = (3..=255).contains(&table.len())
+                && table
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !ok {
+                return Err(Error::Config(format!(
+                    "store url {url:?}: {table:?} is not a DynamoDB table name \
+                     (3-255 characters of A-Z a-z 0-9 _ - .); {hint}"
+                )));
+            }
+            return Ok(StoreUrl::Dynamo(table.to_string()));
+        }
+        Err(Error::Config(format!(
+            "unsupported store url {url:?}; {hint}"
+        )))
+    }
+}
+
+/// Builds the store named by `url`: `sqlite://PATH` (the file and its directory are created
+/// when missing) or `dynamodb://TABLE` (the table must exist; see
+/// [`DynamoStore::create_table`]). Used by `snoozectl` (`--store`, env `SNOOZE_STORE`), the
+/// Lambdas and `snoozectl dev`.
+///
+/// Errors: [`Error::Config`] for a URL of another form, [`Error::Backend`] when the SQLite
+/// file cannot be opened. Connecting to DynamoDB makes no request.
+pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Arc<dyn Store>> {
+    match StoreUrl::parse(url)? {
+        StoreUrl::Sqlite(path) => {
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(path))
+                .await
+                .map_err(|e| Error::Backend {
+                    operation: "sqlite open",
+                    message: e.to_string(),
+                })??;
+            Ok(Arc::new(store))
+        }
+        StoreUrl::Dynamo(table) => {
+            let client = dynamo_client(opts).await;
+            Ok(Arc::new(DynamoStore::new(client, table)))
+        }
+    }
+}
+
+/// A DynamoDB client configured from `opts` and the SDK's usual chain (env, profile, role).
+///
+/// With `opts.endpoint_url` set (an emulator): no `AWS_ACCESS_KEY_ID` in the environment means
+/// static `test`/`test` credentials, and no region anywhere means `us-east-1`.
+pub async fn dynamo_client(opts: &ConnectOptions) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&aws_sdk_config(opts).await)
+}
+
+/// The shared AWS configuration behind [`dynamo_client`] (same rules), for other SDK clients.
+pub async fn aws_sdk_config(opts: &ConnectOptions) -> aws_config::SdkConfig {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let env_set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
+    if let Some(region) = &opts.region {
+        loader = loader.region(Region::new(region.clone()));
+    } else if opts.endpoint_url.is_some()
+        && !env_set("AWS_REGION")
+        && !env_set("AWS_DEFAULT_REGION")
+    {
+        loader = loader.region(Region::new("us-east-1"));
+    }
+    if let Some(endpoint) = &opts.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+        if !env_set("AWS_ACCESS_KEY_ID") {
+            loader = loader.credentials_provider(Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "snooze-emulator",
+            ));
+        }
+    }
+    loader.load().await
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_parse_or_explain() {
+        assert_eq!(
+            StoreUrl::parse("sqlite://.snooze/snooze.db").unwrap(),
+            StoreUrl::Sqlite(".snooze/snooze.db".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite:///tmp/x.db").unwrap(),
+            StoreUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("dynamodb://snooze").unwrap(),
+            StoreUrl::Dynamo("snooze".into())
+        );
+        for bad in [
+            "postgres://x",
+            "snooze.db",
+            "sqlite://",
+            "dynamodb://a",
+            "dynamodb://a b c",
+        ] {
+            let err = StoreUrl::parse(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("invalid store configuration"),
+                "{bad}: {err}"
+            );
+            assert!(err.contains("sqlite://PATH"), "{bad}: {err}");
+        }
     }
 }
