@@ -1,0 +1,47 @@
+# Stage: the documentation says what the code does (scripts/gen-docs).
+#   1. the generated references (docs/reference/record.md, cli.md, http-api.md) are not stale:
+#      regenerated into a temp dir and diffed against the committed files
+#   2. every relative link (and #anchor) in docs/ and README.md resolves
+#   3. every environment variable the code reads is documented in docs/reference/env.md
+#   4. the documented local commands run: each ```sh block marked <!-- test --> in the operator
+#      guide and the README, in order, against a fresh temp SQLite store, with its documented
+#      output compared (timestamps and durations normalised); each block has a 60 s limit
+# Every step runs even when an earlier one failed; the stage fails if any did.
+set -uo pipefail
+source "$SNOOZE_ROOT/scripts/lib.sh"
+cd "$SNOOZE_ROOT"
+
+failed=()
+step() { # step NAME COMMAND...
+  local name=$1 t0; shift
+  t0=$(date +%s)
+  log "docs: $name"
+  if "$@"; then
+    log "docs: $name passed in $(( $(date +%s) - t0 ))s"
+  else
+    log "docs: $name FAILED in $(( $(date +%s) - t0 ))s"
+    failed+=("$name")
+  fi
+}
+
+cargo build --quiet -p snooze --bin snoozectl -p snooze-demo-app || exit 1
+CTL="${CARGO_TARGET_DIR:-$SNOOZE_ROOT/target}/debug/snoozectl"
+
+step "generated references are current" scripts/gen-docs --snoozectl "$CTL" check
+step "relative links resolve" scripts/gen-docs links
+step "env vars are documented" scripts/gen-docs env
+docs_with_tests=()
+for f in docs/operator-guide.md README.md; do
+  [ -f "$f" ] && grep -q '^<!-- test' "$f" && docs_with_tests+=("$f")
+done
+if [ ${#docs_with_tests[@]} -eq 0 ]; then
+  log "docs: no <!-- test --> blocks found in docs/operator-guide.md or README.md"
+  failed+=("documented commands")
+else
+  step "documented commands run" scripts/gen-docs --snoozectl "$CTL" snippets "${docs_with_tests[@]}"
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  log "docs: failed: ${failed[*]}"
+  exit 1
+fi
