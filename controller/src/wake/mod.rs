@@ -1,0 +1,792 @@
+//! The wake endpoint and the wait page (DESIGN.md §5).
+//!
+//! The handler is written once, over `http::Request<Bytes>` → `http::Response<Bytes>`:
+//! [`handle`]. [`router`] serves it with axum (local, `snoozectl dev`); the Lambda wraps the
+//! same function with `lambda_http`:
+//!
+//! ```ignore
+//! lambda_http::run(service_fn(move |req: lambda_http::Request| {
+//!     let state = state.clone();
+//!     async move {
+//!         let (parts, body) = req.into_parts();
+//!         let req = http::Request::from_parts(parts, bytes::Bytes::copy_from_slice(body.as_ref()));
+//!         let resp = snooze::wake::handle(&state, req).await;
+//!         Ok::<_, std::convert::Infallible>(resp.map(|b| lambda_http::Body::from(b.to_vec())))
+//!     }
+//! }))
+//! ```
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /` | the page of [`WakeConfig::default_service`], else 404 |
+//! | `GET /s/{name}[/{path}]` | records a wake (debounced), then 302 to the endpoint when Ready, else the wait page |
+//! | `GET /api/v1/services/{name}` | status JSON ([`StatusView`]), no side effects |
+//! | `POST /api/v1/services/{name}/wake[?wait=N]` | records a wake; 202 + status JSON (200 when Ready); `wait` ≤ [`WakeConfig::max_wait`] |
+//! | `GET /healthz` | `ok` |
+//!
+//! The handler never writes anything but `wakeRequestedAt` ([`Store::record_wake`], which never
+//! creates a record), and writes nothing for `HEAD`, bots ([`bots`]), unknown names, switched-off
+//! or invalid records, a wrong token, or a `Failed` record visited without `?retry` (the
+//! "Try again" button adds it; a wake after `Failed` starts a fresh attempt). Every problem is
+//! a response (4xx for bad input, 503 when the store fails), never a panic. See [`route`] for
+//! API Gateway stage prefixes and relative URLs, [`token`] for `access: token`.
+
+pub mod bots;
+pub mod page;
+pub mod route;
+pub mod status;
+pub mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ConstantBuilder, Retryable};
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::model::{Access, Entry, Mode, Phase, Record, Theme, Timestamp, validate_name};
+use crate::store::{self, Store, Touch};
+use page::{Content, Notice, PageData, Tone, WaitPage};
+use route::Target;
+
+pub use route::ROUTES;
+pub use status::{StatusView, view, view_record, wake_pending};
+
+/// Configuration errors ([`WakeConfig::from_env`]). The handler itself has no error type:
+/// every failure becomes a response.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An environment variable has a value that cannot be used.
+    #[error("invalid {var}={value:?}: {message}")]
+    Config {
+        /// The variable, e.g. `SNOOZE_WAKE_DEBOUNCE`.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong and what would be accepted.
+        message: String,
+    },
+}
+
+/// Debounce for the first wake after `Failed`, so a "Try again" is written even within
+/// [`WakeConfig::debounce`] of the failed attempt's own wake, while a burst of clicks is
+/// still one write.
+pub const RETRY_DEBOUNCE: Duration = Duration::from_secs(1);
+
+/// Largest request body read (the wake endpoint needs none): 64 KiB; larger is 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Query keys the handler reads or reserves; each may appear at most once (else 400), so a
+/// proxy and the handler can never disagree about which value counts.
+pub const RESERVED_QUERY_KEYS: &[&str] = &["name", "service", "token", "wait", "retry"];
+
+/// Query keys removed from the query forwarded to the service on redirect.
+const PRIVATE_QUERY_KEYS: &[&str] = &["token", "retry"];
+
+/// How the wake endpoint behaves. Each field names where its value comes from in
+/// [`WakeConfig::from_env`] (the Lambda and `snoozectl dev` use that).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WakeConfig {
+    /// The service `GET /` shows. Env `SNOOZE_DEFAULT_SERVICE`; default none (`/` is 404).
+    pub default_service: Option<String>,
+    /// Wake writes closer together than this are one write (`Touch::Debounced`).
+    /// Env `SNOOZE_WAKE_DEBOUNCE` (humantime, e.g. `10s`; 0..=5m); default 10 s.
+    pub debounce: Duration,
+    /// User-Agent substrings that get the page but never wake, used unless a record sets
+    /// `spec.wake.ignoreUserAgents`. Default [`bots::DEFAULT_BOTS`]; not read from the env.
+    pub bots: Vec<String>,
+    /// Upper bound of `POST .../wake?wait=N`. Env `SNOOZE_WAKE_MAX_WAIT` (humantime, at most
+    /// 29s, API Gateway's integration timeout is 30 s); default 25 s.
+    pub max_wait: Duration,
+    /// Whether the access cookie (`access: token`) is marked `Secure`. Env
+    /// `SNOOZE_COOKIE_SECURE` (`true`/`false`); default true. Only plain-HTTP local setups turn
+    /// it off.
+    pub cookie_secure: bool,
+    /// The path prefix browsers use in front of `/s/{name}`, for the access cookie's `Path`
+    /// (e.g. `/wake` behind an API mapping key, `""` on a custom domain root). Env
+    /// `SNOOZE_PUBLIC_PATH_PREFIX`; default none: the stage prefix the handler saw, if any.
+    /// Page URLs never need it: they are relative.
+    pub public_path_prefix: Option<String>,
+}
+
+impl Default for WakeConfig {
+    fn default() -> Self {
+        Self {
+            default_service: None,
+            debounce: Duration::from_secs(10),
+            bots: bots::DEFAULT_BOTS.iter().map(|s| s.to_string()).collect(),
+            max_wait: Duration::from_secs(25),
+            cookie_secure: true,
+            public_path_prefix: None,
+        }
+    }
+}
+
+impl WakeConfig {
+    /// Reads the `SNOOZE_*` variables named on each field; unset variables keep the default.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Like [`WakeConfig::from_env`] with an explicit lookup (tests, other sources).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let mut c = Self::default();
+        let bad = |var: &'static str, value: &str, message: &str| Error::Config {
+            var,
+            value: value.to_string(),
+            message: message.to_string(),
+        };
+        if let Some(v) = get("SNOOZE_DEFAULT_SERVICE").filter(|v| !v.trim().is_empty()) {
+            let v = v.trim().to_string();
+            validate_name(&v).map_err(|m| bad("SNOOZE_DEFAULT_SERVICE", &v, &m))?;
+            c.default_service = Some(v);
+        }
+        let duration = |var: &'static str, max: Duration| -> Result<Option<Duration>, Error> {
+            match get(var).filter(|v| !v.trim().is_empty()) {
+                None => Ok(None),
+                Some(v) => {
+                    let d = humantime::parse_duration(v.trim())
+                        .map_err(|_| bad(var, &v, "not a duration; try 10s"))?;
+                    if d > max {
+                        return Err(bad(var, &v, &format!("at most {}", humantime::format_duration(max))));
+                    }
+                    Ok(Some(d))
+                }
+            }
+        };
+        if let Some(d) = duration("SNOOZE_WAKE_DEBOUNCE", Duration::from_secs(300))? {
+            c.debounce = d;
+        }
+        if let Some(d) = duration("SNOOZE_WAKE_MAX_WAIT", Duration::from_secs(29))? {
+            c.max_wait = d;
+        }
+        if let Some(v) = get("SNOOZE_COOKIE_SECURE") {
+            c.cookie_secure = match v.trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(bad("SNOOZE_COOKIE_SECURE", &v, "use true or false")),
+            };
+        }
+        if let Some(v) = get("SNOOZE_PUBLIC_PATH_PREFIX") {
+            let p = v.trim().trim_end_matches('/');
+            if !(p.is_empty() || (p.starts_with('/') && !p.starts_with("//")))
+                || p.chars().any(|ch| ch.is_whitespace() || ch == ';' || ch == ',')
+            {
+                return Err(bad("SNOOZE_PUBLIC_PATH_PREFIX", &v, "use a path like /wake, or empty"));
+            }
+            c.public_path_prefix = Some(p.to_string());
+        }
+        Ok(c)
+    }
+}
+
+/// Called with the service name after a wake was written (not when debounced).
+pub type OnWake = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What the handler needs: the store, the configuration and an optional hook.
+pub struct WakeState {
+    /// Where records are read and `wakeRequestedAt` is written.
+    pub store: Arc<dyn Store>,
+    /// Behaviour ([`WakeConfig::from_env`] or built by the caller).
+    pub config: WakeConfig,
+    /// Runs after a wake was written; `snoozectl dev` uses it to reconcile at once.
+    pub on_wake: Option<OnWake>,
+}
+
+impl WakeState {
+    /// A state without a hook.
+    pub fn new(store: Arc<dyn Store>, config: WakeConfig) -> Self {
+        Self { store, config, on_wake: None }
+    }
+
+    /// Sets [`WakeState::on_wake`].
+    pub fn with_on_wake(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_wake = Some(Arc::new(f));
+        self
+    }
+}
+
+impl std::fmt::Debug for WakeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WakeState")
+            .field("config", &self.config)
+            .field("on_wake", &self.on_wake.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The parsed query string: decoded pairs plus the raw form (for forwarding).
+struct Query {
+    pairs: Vec<(String, String)>,
+    raw: String,
+}
+
+impl Query {
+    fn parse(raw: &str) -> Result<Self, String> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        for key in RESERVED_QUERY_KEYS {
+            if pairs.iter().filter(|(k, _)| k == key).count() > 1 {
+                return Err(format!("the query parameter {key:?} may appear only once"));
+            }
+        }
+        Ok(Self { pairs, raw: raw.to_string() })
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The raw query without the pieces whose decoded key is in `drop`, encoding untouched.
+    fn raw_without(&self, drop: &[&str]) -> String {
+        self.raw
+            .split('&')
+            .filter(|piece| !piece.is_empty())
+            .filter(|piece| {
+                let key = form_urlencoded::parse(piece.as_bytes()).next().map(|(k, _)| k.into_owned());
+                !key.is_some_and(|k| drop.contains(&k.as_str()))
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// Per-request facts the route handlers share.
+struct Ctx<'a> {
+    head: bool,
+    prefix: Option<&'a str>,
+    rel: &'a str,
+    query: Query,
+    headers: &'a HeaderMap,
+    now: Timestamp,
+    nonce: String,
+}
+
+/// Handles one request. Never panics on any input and never returns 5xx for bad input (503
+/// only when the store fails). See the module docs for the routes.
+pub async fn handle(state: &WakeState, req: Request<Bytes>) -> Response<Bytes> {
+    let (parts, _body) = req.into_parts();
+    let path = parts.uri.path();
+    let routed = route::route(path);
+    let method = &parts.method;
+    let head = method == Method::HEAD;
+    let query = match Query::parse(parts.uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(msg) => return bad_request(&routed.target, routed.rel, &msg, head),
+    };
+    let ctx = Ctx {
+        head,
+        prefix: routed.prefix,
+        rel: routed.rel,
+        query,
+        headers: &parts.headers,
+        now: Timestamp::now(),
+        nonce: hex::encode(rand::random::<[u8; 16]>()),
+    };
+    let allowed: &[Method] = match routed.target {
+        Target::Wake(_) => &[Method::POST],
+        _ => &[Method::GET, Method::HEAD],
+    };
+    if !allowed.contains(method) {
+        let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        let mut resp = error_response(&routed.target, routed.rel, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed",
+            "Method not allowed", &format!("This address answers {allow}."), &ctx);
+        if let Ok(v) = HeaderValue::from_str(&allow) {
+            resp.headers_mut().insert(header::ALLOW, v);
+        }
+        return resp;
+    }
+    match routed.target {
+        Target::Healthz => text_response(StatusCode::OK, "ok\n", head),
+        Target::StageRoot(stage) => {
+            let q = if ctx.query.raw.is_empty() { String::new() } else { format!("?{}", ctx.query.raw) };
+            redirect_response(&format!("{stage}/{q}"))
+        }
+        Target::NotFound => error_response(&routed.target, routed.rel, StatusCode::NOT_FOUND, "not_found",
+            "Page not found", "There is nothing at this address.", &ctx),
+        Target::Root => match &state.config.default_service {
+            Some(name) => page(state, &ctx, name, "").await,
+            None => notice_response(StatusCode::NOT_FOUND, "No default service",
+                "Open a service by its address, /s/NAME.", Tone::Info, Theme::Auto, &ctx, vec![]),
+        },
+        Target::Page { name, rest } => page(state, &ctx, name, rest).await,
+        Target::Status(name) => api_status(state, &ctx, name).await,
+        Target::Wake(name) => api_wake(state, &ctx, name).await,
+    }
+}
+
+/// Whether a request may see a token-protected record; the token to remember when it came
+/// from the query.
+enum Authz {
+    Granted { remember: Option<String> },
+    Denied,
+}
+
+fn authorize(record: &Record, name: &str, ctx: &Ctx<'_>) -> Authz {
+    if record.spec.wake.access != Access::Token {
+        return Authz::Granted { remember: None };
+    }
+    let Some(expected) = record.spec.wake.token_sha256.as_deref() else {
+        return Authz::Denied;
+    };
+    let query_token = ctx.query.get("token");
+    for (i, candidate) in token::presented_tokens(name, query_token, ctx.headers).into_iter().enumerate() {
+        if token::token_matches(candidate, expected) {
+            let from_query = i == 0 && query_token.is_some();
+            return Authz::Granted { remember: from_query.then(|| candidate.to_string()) };
+        }
+    }
+    Authz::Denied
+}
+
+/// Why a record cannot be woken, if it cannot.
+fn switched_off(r: &Record) -> bool {
+    r.spec.mode == Mode::Off || !r.spec.wake.enabled
+}
+
+fn is_invalid(r: &Record) -> bool {
+    r.status.as_ref().is_some_and(|s| s.phase == Phase::Invalid) || !crate::model::validate(r).is_empty()
+}
+
+/// True when a preserved path is safe to append to the endpoint: it starts with exactly one
+/// `/`, and neither it nor its percent-decoded form starts with `//` or contains `\` or a
+/// control character.
+pub fn safe_preserved_path(rest: &str) -> bool {
+    if rest.is_empty() {
+        return true;
+    }
+    let decoded = urlencoding::decode_binary(rest.as_bytes());
+    let decoded = String::from_utf8_lossy(&decoded);
+    [rest, decoded.as_ref()].iter().all(|p| {
+        p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.chars().any(char::is_control)
+    })
+}
+
+/// The redirect target: the published endpoint, plus (when `preserve`) the visitor's path
+/// after `/s/{name}` and the query without `token`/`retry`. `None` when the endpoint is not an
+/// absolute http(s) URL, the path is unsafe ([`safe_preserved_path`]), or the result would
+/// leave the endpoint's scheme and authority.
+pub fn redirect_target(endpoint: &str, preserve: bool, rest: &str, query: &str) -> Option<String> {
+    let base = status::usable_endpoint(endpoint)?;
+    let scheme = base.scheme_str()?;
+    let authority = base.authority()?.as_str();
+    let base_path = base.path();
+    let (path, query) = if preserve {
+        if !safe_preserved_path(rest) {
+            return None;
+        }
+        let path = if rest.is_empty() {
+            base_path.to_string()
+        } else {
+            format!("{}{rest}", base_path.trim_end_matches('/'))
+        };
+        (path, query)
+    } else {
+        (base_path.to_string(), "")
+    };
+    let mut out = format!("{scheme}://{authority}{path}");
+    let own_query = base.query().unwrap_or("");
+    let joined: Vec<&str> = [own_query, query].into_iter().filter(|q| !q.is_empty()).collect();
+    if !joined.is_empty() {
+        out.push('?');
+        out.push_str(&joined.join("&"));
+    }
+    let check: http::Uri = out.parse().ok()?;
+    (check.scheme_str() == Some(scheme) && check.authority().map(|a| a.as_str()) == Some(authority))
+        .then_some(out)
+}
+
+async fn load(state: &WakeState, name: &str) -> Result<Option<Entry>, store::Error> {
+    state.store.get(name).await
+}
+
+async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Response<Bytes> {
+    let span = tracing::info_span!("wake_page", service = %name);
+    let _g = span.enter();
+    if let Err(reason) = validate_name(name) {
+        return notice_response(StatusCode::BAD_REQUEST, "Not a service name", &reason, Tone::Error, Theme::Auto, ctx, vec![]);
+    }
+    let entry = match load(state, name).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return unknown_service(name, ctx),
+        Err(e) => return store_failed(&e, true, ctx),
+    };
+    let mut record = match entry {
+        Entry::Record(r) => *r,
+        Entry::Malformed(_) => {
+            return notice_response(StatusCode::SERVICE_UNAVAILABLE, &format!("{name} cannot be woken"),
+                status::INVALID_MESSAGE, Tone::Error, Theme::Auto, ctx, vec![]);
+        }
+    };
+    let theme = record.spec.page.theme;
+    let mut cookies = vec![];
+    match authorize(&record, name, ctx) {
+        Authz::Denied => {
+            return notice_response(StatusCode::FORBIDDEN, "Access token needed",
+                "This service needs a valid access link. Ask whoever shared it for a new one.",
+                Tone::Error, theme, ctx, vec![]);
+        }
+        Authz::Granted { remember: Some(tok) } => {
+            let prefix = state.config.public_path_prefix.clone()
+                .unwrap_or_else(|| ctx.prefix.map(|p| format!("/{p}")).unwrap_or_default());
+            if let Some(c) = token::set_cookies(name, &tok, &prefix, state.config.cookie_secure) {
+                cookies.extend(c);
+            }
+        }
+        Authz::Granted { remember: None } => {}
+    }
+    let title = record.title().to_string();
+    if is_invalid(&record) {
+        return notice_response(StatusCode::SERVICE_UNAVAILABLE, &format!("{title} cannot be woken"),
+            status::INVALID_MESSAGE, Tone::Error, theme, ctx, cookies);
+    }
+    if switched_off(&record) {
+        return notice_response(StatusCode::SERVICE_UNAVAILABLE, &format!("{title} is switched off"),
+            "Waking it from this page is turned off. An operator can switch it back on.",
+            Tone::Info, theme, ctx, cookies);
+    }
+    let preserve = record.spec.wake.preserve_path;
+    if preserve && !safe_preserved_path(rest) {
+        return notice_response(StatusCode::BAD_REQUEST, "This address cannot be forwarded",
+            "The path must start with a single '/' and contain no backslashes.", Tone::Error, theme, ctx, cookies);
+    }
+    let ua = ctx.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let bot = match &record.spec.wake.ignore_user_agents {
+        Some(list) => bots::is_bot(ua, list),
+        None => bots::is_bot(ua, &state.config.bots),
+    };
+    let failed = record.status.as_ref().is_some_and(|s| s.phase == Phase::Failed);
+    let pending = wake_pending(&record);
+    let retry = ctx.query.get("retry").is_some();
+    let write = !ctx.head && !bot && (!failed || pending || retry);
+    if write {
+        let debounce = if failed && !pending { RETRY_DEBOUNCE } else { state.config.debounce };
+        match record_wake(state, name, ctx.now, debounce).await {
+            Ok(true) => record.desired.wake_requested_at = Some(ctx.now),
+            Ok(false) => {}
+            Err(store::Error::NotFound(_)) => return unknown_service(name, ctx),
+            Err(e) => return store_failed(&e, true, ctx),
+        }
+    }
+    let v = view_record(&record, ctx.now);
+    if let (true, Some(url)) = (v.ready, v.url.as_deref()) {
+        let q = ctx.query.raw_without(PRIVATE_QUERY_KEYS);
+        if let Some(target) = redirect_target(url, preserve, rest, &q) {
+            let mut resp = redirect_response(&target);
+            add_cookies(&mut resp, &cookies);
+            return resp;
+        }
+        warn!(service = %name, url, "endpoint url unusable for a redirect; showing the wait page");
+    }
+    let polling = v.in_progress() && !bot && !ctx.head;
+    let own_query = ctx.query.raw_without(&["retry"]);
+    let refresh_url = route::self_url(ctx.rel, &own_query);
+    let retry_query = if own_query.is_empty() { "retry=1".to_string() } else { format!("{own_query}&retry=1") };
+    let heading = match v.phase {
+        Phase::Waking => format!("{title} is waking up"),
+        Phase::Failed => format!("{title} could not be started"),
+        Phase::Sleeping => format!("{title} is going to sleep"),
+        Phase::Ready => format!("{title} is ready"),
+        _ => format!("{title} is asleep"),
+    };
+    let data = PageData {
+        title: heading,
+        theme,
+        nonce: ctx.nonce.clone(),
+        content: Content::Wait(WaitPage {
+            service_title: title,
+            refresh: polling.then(|| (v.retry_after_seconds.unwrap_or(2), refresh_url.clone())),
+            poll_url: polling.then(|| route::status_url(ctx.rel, name)),
+            retry_url: route::self_url(ctx.rel, &retry_query),
+            view: v,
+        }),
+    };
+    let mut resp = html_response(StatusCode::OK, &data, ctx.head);
+    add_cookies(&mut resp, &cookies);
+    resp
+}
+
+/// Writes the wake; `Ok(true)` when written (and the hook ran), `Ok(false)` when debounced.
+async fn record_wake(state: &WakeState, name: &str, now: Timestamp, debounce: Duration) -> Result<bool, store::Error> {
+    match state.store.record_wake(name, now, debounce).await? {
+        Touch::Written => {
+            info!(service = %name, "wake recorded");
+            if let Some(hook) = &state.on_wake {
+                hook(name);
+            }
+            Ok(true)
+        }
+        Touch::Debounced => Ok(false),
+    }
+}
+
+#[derive(Serialize)]
+struct ApiError<'a> {
+    error: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusView>,
+}
+
+fn api_error(code: StatusCode, error: &str, message: impl Into<String>, status: Option<StatusView>, head: bool) -> Response<Bytes> {
+    json_response(code, &ApiError { error, message: message.into(), status }, head)
+}
+
+async fn api_status(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<Bytes> {
+    if let Err(reason) = validate_name(name) {
+        return api_error(StatusCode::BAD_REQUEST, "invalid_name", reason, None, ctx.head);
+    }
+    let entry = match load(state, name).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return api_error(StatusCode::NOT_FOUND, "not_found", format!("no service named {name:?}"), None, ctx.head),
+        Err(e) => return store_failed(&e, false, ctx),
+    };
+    if let Entry::Record(r) = &entry {
+        if let Authz::Denied = authorize(r, name, ctx) {
+            return api_error(StatusCode::FORBIDDEN, "forbidden", "a valid token is needed (cookie, ?token= or Authorization: Bearer)", None, ctx.head);
+        }
+    }
+    json_response(StatusCode::OK, &view(&entry, ctx.now), ctx.head)
+}
+
+async fn api_wake(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<Bytes> {
+    let span = tracing::info_span!("wake_api", service = %name);
+    let _g = span.enter();
+    if let Err(reason) = validate_name(name) {
+        return api_error(StatusCode::BAD_REQUEST, "invalid_name", reason, None, false);
+    }
+    let max = state.config.max_wait.as_secs();
+    let wait = match ctx.query.get("wait") {
+        None => 0,
+        Some(w) => match w.trim().parse::<u64>() {
+            Ok(n) if n <= max => n,
+            _ => return api_error(StatusCode::BAD_REQUEST, "invalid_wait",
+                format!("wait must be a whole number of seconds from 0 to {max}"), None, false),
+        },
+    };
+    let entry = match load(state, name).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return api_error(StatusCode::NOT_FOUND, "not_found", format!("no service named {name:?}"), None, false),
+        Err(e) => return store_failed(&e, false, ctx),
+    };
+    let mut record = match entry {
+        Entry::Record(r) => *r,
+        m @ Entry::Malformed(_) => {
+            return api_error(StatusCode::CONFLICT, "invalid", status::INVALID_MESSAGE, Some(view(&m, ctx.now)), false);
+        }
+    };
+    if let Authz::Denied = authorize(&record, name, ctx) {
+        return api_error(StatusCode::FORBIDDEN, "forbidden", "a valid token is needed (cookie, ?token= or Authorization: Bearer)", None, false);
+    }
+    if is_invalid(&record) {
+        return api_error(StatusCode::CONFLICT, "invalid", status::INVALID_MESSAGE, Some(view_record(&record, ctx.now)), false);
+    }
+    if switched_off(&record) {
+        return api_error(StatusCode::CONFLICT, "switched_off", "waking this service is switched off (spec.mode off or spec.wake.enabled false)",
+            Some(view_record(&record, ctx.now)), false);
+    }
+    let failed = record.status.as_ref().is_some_and(|s| s.phase == Phase::Failed);
+    let debounce = if failed && !wake_pending(&record) { RETRY_DEBOUNCE } else { state.config.debounce };
+    match record_wake(state, name, ctx.now, debounce).await {
+        Ok(true) => record.desired.wake_requested_at = Some(ctx.now),
+        Ok(false) => {}
+        Err(store::Error::NotFound(_)) => return api_error(StatusCode::NOT_FOUND, "not_found", format!("no service named {name:?}"), None, false),
+        Err(e) => return store_failed(&e, false, ctx),
+    }
+    let mut v = view_record(&record, ctx.now);
+    if wait > 0 && !v.ready {
+        v = wait_until_ready(state, name, Duration::from_secs(wait)).await.unwrap_or(v);
+    }
+    let code = if v.ready { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let retry_after = v.retry_after_seconds;
+    let mut resp = json_response(code, &v, false);
+    if let Some(s) = retry_after {
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    resp
+}
+
+/// Re-reads the record every 250 ms until it is Ready, `Failed`/`Invalid`, or `wait` is over;
+/// the last view read (`None` if no read succeeded).
+async fn wait_until_ready(state: &WakeState, name: &str, wait: Duration) -> Option<StatusView> {
+    const EVERY: Duration = Duration::from_millis(250);
+    let last = std::sync::Mutex::new(None::<StatusView>);
+    let read = || async {
+        let v = match state.store.get(name).await {
+            Ok(Some(e)) => view(&e, Timestamp::now()),
+            _ => return Err(()),
+        };
+        let settled = v.ready || matches!(v.phase, Phase::Failed | Phase::Invalid);
+        *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+        if settled { Ok(()) } else { Err(()) }
+    };
+    let times = (wait.as_millis() / EVERY.as_millis()) as usize;
+    let policy = ConstantBuilder::default().with_delay(EVERY).with_max_times(times);
+    let _ = tokio::time::timeout(wait, read.retry(policy)).await;
+    last.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+fn unknown_service(name: &str, ctx: &Ctx<'_>) -> Response<Bytes> {
+    notice_response(StatusCode::NOT_FOUND, "No such service",
+        &format!("There is no service called \u{201c}{name}\u{201d}. Check the address."), Tone::Error, Theme::Auto, ctx, vec![])
+}
+
+fn store_failed(e: &store::Error, html: bool, ctx: &Ctx<'_>) -> Response<Bytes> {
+    warn!(error = %e, "store read or write failed");
+    let mut resp = if html {
+        notice_response(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable",
+            "The service registry could not be reached. Try again in a few seconds.", Tone::Error, Theme::Auto, ctx, vec![])
+    } else {
+        api_error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the record store could not be reached; retry", None, ctx.head)
+    };
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    resp
+}
+
+/// A 4xx that answers in the route's language: JSON under `/api/`, else an HTML notice.
+fn error_response(target: &Target<'_>, rel: &str, code: StatusCode, error: &str, heading: &str, text: &str, ctx: &Ctx<'_>) -> Response<Bytes> {
+    let api = matches!(target, Target::Status(_) | Target::Wake(_)) || rel.starts_with("/api/");
+    if api {
+        api_error(code, error, text.to_string(), None, ctx.head)
+    } else {
+        notice_response(code, heading, text, Tone::Error, Theme::Auto, ctx, vec![])
+    }
+}
+
+fn bad_request(target: &Target<'_>, rel: &str, msg: &str, head: bool) -> Response<Bytes> {
+    let ctx = Ctx {
+        head,
+        prefix: None,
+        rel,
+        query: Query { pairs: vec![], raw: String::new() },
+        headers: &EMPTY_HEADERS,
+        now: Timestamp::now(),
+        nonce: hex::encode(rand::random::<[u8; 16]>()),
+    };
+    error_response(target, rel, StatusCode::BAD_REQUEST, "bad_request", "Bad request", msg, &ctx)
+}
+
+static EMPTY_HEADERS: std::sync::LazyLock<HeaderMap> = std::sync::LazyLock::new(HeaderMap::new);
+
+fn notice_response(code: StatusCode, heading: &str, text: &str, tone: Tone, theme: Theme, ctx: &Ctx<'_>, cookies: Vec<String>) -> Response<Bytes> {
+    let data = PageData {
+        title: heading.to_string(),
+        theme,
+        nonce: ctx.nonce.clone(),
+        content: Content::Notice(Notice { heading: heading.to_string(), text: text.to_string(), tone }),
+    };
+    let mut resp = html_response(code, &data, ctx.head);
+    add_cookies(&mut resp, &cookies);
+    resp
+}
+
+fn add_cookies(resp: &mut Response<Bytes>, cookies: &[String]) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+fn common_headers(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+}
+
+/// The Content-Security-Policy of an HTML response with this nonce.
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src data:; \
+         connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+fn html_response(code: StatusCode, data: &PageData, head: bool) -> Response<Bytes> {
+    let body = page::render(data);
+    let mut resp = Response::new(if head { Bytes::new() } else { Bytes::from(body) });
+    *resp.status_mut() = code;
+    let h = resp.headers_mut();
+    common_headers(h);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    if let Ok(v) = HeaderValue::from_str(&content_security_policy(&data.nonce)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(HeaderName::from_static("x-robots-tag"), HeaderValue::from_static("noindex, nofollow"));
+    resp
+}
+
+fn json_response(code: StatusCode, value: &impl Serialize, head: bool) -> Response<Bytes> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{\"error\":\"internal\"}".to_vec());
+    let mut resp = Response::new(if head { Bytes::new() } else { Bytes::from(body) });
+    *resp.status_mut() = code;
+    let h = resp.headers_mut();
+    common_headers(h);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn text_response(code: StatusCode, text: &'static str, head: bool) -> Response<Bytes> {
+    let mut resp = Response::new(if head { Bytes::new() } else { Bytes::from_static(text.as_bytes()) });
+    *resp.status_mut() = code;
+    let h = resp.headers_mut();
+    common_headers(h);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
+
+fn redirect_response(location: &str) -> Response<Bytes> {
+    let mut resp = Response::new(Bytes::new());
+    *resp.status_mut() = StatusCode::FOUND;
+    let h = resp.headers_mut();
+    common_headers(h);
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            h.insert(header::LOCATION, v);
+        }
+        Err(_) => *resp.status_mut() = StatusCode::BAD_REQUEST,
+    }
+    resp
+}
+
+/// The axum router serving [`handle`] on every path of [`ROUTES`] (and, as a fallback, on
+/// stage-prefixed paths). Request bodies over [`MAX_BODY_BYTES`] get 413.
+pub fn router(state: Arc<WakeState>) -> axum::Router {
+    let mut r = axum::Router::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (_, p) in ROUTES {
+        if seen.insert(*p) {
+            r = r.route(&axum_path(p), axum::routing::any(serve));
+        }
+    }
+    r.fallback(serve).with_state(state)
+}
+
+/// An OpenAPI / API Gateway path template in axum's syntax (`{proxy+}` → `{*proxy}`).
+pub fn axum_path(p: &str) -> String {
+    p.replace("{proxy+}", "{*proxy}")
+}
+
+async fn serve(
+    axum::extract::State(state): axum::extract::State<Arc<WakeState>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let mut resp = axum::response::Response::new(axum::body::Body::from("request body too large\n"));
+            *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return resp;
+        }
+    };
+    handle(&state, Request::from_parts(parts, bytes)).await.map(axum::body::Body::from)
+}
+
+#[cfg(test)]
+mod tests;

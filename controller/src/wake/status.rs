@@ -1,0 +1,319 @@
+//! The status a visitor sees: a pure function from a stored record (and the time) to a
+//! [`StatusView`], serialised as the status JSON of `GET /api/v1/services/{name}`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::model::{Entry, Phase, Record, Step, Timestamp};
+
+/// What the wait page and the status JSON show for one service. Built by [`view`]; serialised
+/// (camelCase) as the body of `GET /api/v1/services/{name}` and `POST .../wake`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    /// The record's name.
+    pub name: String,
+    /// The phase as a visitor should treat it: `status.phase`, except that a wake request the
+    /// reconciler has not answered yet (newer than `status.wakeStartedAt`) shows as `Waking`
+    /// (step `requested`) even while the published phase is still `Asleep`, `Sleeping` or
+    /// `Failed`; a record that does not parse or validate is `Invalid`; `Ready` without a
+    /// usable endpoint URL is `Waking` (step `healthy`).
+    pub phase: Phase,
+    /// True only when the service can be visited now (phase `Ready` with an endpoint URL).
+    pub ready: bool,
+    /// The published endpoint (`status.endpoint.url`); present only when `ready`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Wake progress (`requested`, `scaling`, `provisioning`, `pending`, `running`, `healthy`,
+    /// `ready`); `null` when no wake is in progress.
+    pub step: Option<Step>,
+    /// One plain sentence for people: the failure reason when `Failed`.
+    pub message: String,
+    /// When the current wake started (Waking), else when the phase began; `null` if unknown.
+    pub since: Option<Timestamp>,
+    /// Whole seconds from `since` to now; `null` when `since` is.
+    pub elapsed_seconds: Option<u64>,
+    /// Seconds until Ready, estimated as the median of `status.recentWakeSeconds` (or
+    /// `status.lastWake.seconds`) minus `elapsedSeconds`, at least 0. Only while Waking and
+    /// when past wakes are known; else `null`.
+    pub eta_seconds: Option<u64>,
+    /// That median wake duration in whole seconds (`null` when no wake has completed yet).
+    pub typical_wake_seconds: Option<u64>,
+    /// How long a client should wait before asking again: 1 s for the first 10 s of a wake,
+    /// 2 s until 30 s, then 5 s. `null` when nothing changes without an action (Ready, Asleep,
+    /// Failed, Invalid).
+    pub retry_after_seconds: Option<u64>,
+}
+
+impl StatusView {
+    /// True while something is changing on its own (Waking or Sleeping): the wait page polls.
+    pub fn in_progress(&self) -> bool {
+        matches!(self.phase, Phase::Waking | Phase::Sleeping)
+    }
+}
+
+/// True when `record` has a wake request the reconciler has not answered yet: newer than
+/// `status.wakeStartedAt` or, when that is unset, newer than `status.phaseSince` (or no status
+/// at all). After `Failed` such a request starts a fresh attempt.
+pub fn wake_pending(record: &Record) -> bool {
+    let Some(requested) = record.desired.wake_requested_at else {
+        return false;
+    };
+    match &record.status {
+        None => true,
+        Some(s) => match (s.wake_started_at, s.phase_since) {
+            (Some(started), _) => requested > started,
+            (None, Some(since)) => requested > since,
+            (None, None) => matches!(s.phase, Phase::Asleep),
+        },
+    }
+}
+
+fn step_message(step: Step) -> &'static str {
+    match step {
+        Step::Requested => "Wake requested; waiting for the controller to start the service.",
+        Step::Scaling => "Scaling up: asking for a task.",
+        Step::Provisioning => "Provisioning: attaching the task's network interface.",
+        Step::Pending => "Pending: pulling the image and starting the containers.",
+        Step::Running => "Running: waiting for the health checks to pass.",
+        Step::Healthy => "Healthy: publishing the address.",
+        Step::Ready => "Ready.",
+    }
+}
+
+/// The median of `xs` (non-finite and negative values ignored); `None` when empty.
+fn median(xs: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite() && *x >= 0.0).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
+/// An absolute `http`/`https` URL with a host, or `None`. The only redirect targets are
+/// built from URLs that pass this check.
+pub fn usable_endpoint(url: &str) -> Option<http::Uri> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let host_ok = uri.authority().is_some_and(|a| !a.host().is_empty());
+    (scheme_ok && host_ok).then_some(uri)
+}
+
+/// The view of a stored entry at `now`. A malformed entry is `Invalid`.
+pub fn view(entry: &Entry, now: Timestamp) -> StatusView {
+    match entry {
+        Entry::Record(r) => view_record(r, now),
+        Entry::Malformed(m) => StatusView {
+            name: m.name.clone(),
+            phase: Phase::Invalid,
+            ready: false,
+            url: None,
+            step: None,
+            message: INVALID_MESSAGE.into(),
+            since: m.status.as_ref().and_then(|s| s.phase_since),
+            elapsed_seconds: None,
+            eta_seconds: None,
+            typical_wake_seconds: None,
+            retry_after_seconds: None,
+        },
+    }
+}
+
+/// What visitors read for a record that does not parse or validate. The details (paths,
+/// values) are for operators (`snoozectl get`), not for the public page.
+pub const INVALID_MESSAGE: &str =
+    "This service's configuration has errors, so it cannot be woken. An operator must fix it.";
+
+/// The view of a parsed record at `now` (see [`StatusView::phase`] for the rules).
+pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
+    let status = r.status.clone().unwrap_or_default();
+    let published = r.status.as_ref().map(|s| s.phase);
+    let pending = wake_pending(r);
+    let endpoint = status
+        .endpoint
+        .as_ref()
+        .filter(|e| usable_endpoint(&e.url).is_some())
+        .map(|e| e.url.clone());
+    let invalid = published == Some(Phase::Invalid) || !crate::model::validate(r).is_empty();
+
+    let (phase, step, since) = if invalid {
+        (Phase::Invalid, None, status.phase_since)
+    } else {
+        match status.phase {
+            Phase::Ready if endpoint.is_some() => (Phase::Ready, Some(Step::Ready), status.phase_since),
+            Phase::Ready => (
+                Phase::Waking,
+                Some(Step::Healthy),
+                status.wake_started_at.or(status.phase_since),
+            ),
+            Phase::Waking => (
+                Phase::Waking,
+                Some(status.step.filter(|s| *s != Step::Ready).unwrap_or(Step::Requested)),
+                status.wake_started_at.or(r.desired.wake_requested_at).or(status.phase_since),
+            ),
+            Phase::Asleep | Phase::Sleeping | Phase::Failed if pending => {
+                (Phase::Waking, Some(Step::Requested), r.desired.wake_requested_at)
+            }
+            Phase::Failed => (Phase::Failed, status.step, status.phase_since),
+            p => (p, None, status.phase_since),
+        }
+    };
+    let ready = phase == Phase::Ready;
+    let elapsed = since.map(|s| now.since(s));
+    let typical = median(&status.recent_wake_seconds)
+        .or(status.last_wake.as_ref().map(|w| w.seconds).filter(|s| s.is_finite() && *s >= 0.0));
+    let waking = phase == Phase::Waking;
+    let eta = match (waking, typical, elapsed) {
+        (true, Some(t), Some(e)) => Some((t - e.as_secs_f64()).max(0.0).round() as u64),
+        (true, Some(t), None) => Some(t.round() as u64),
+        _ => None,
+    };
+    let retry_after = match phase {
+        Phase::Waking => Some(match elapsed.unwrap_or_default() {
+            e if e < Duration::from_secs(10) => 1,
+            e if e < Duration::from_secs(30) => 2,
+            _ => 5,
+        }),
+        Phase::Sleeping => Some(5),
+        _ => None,
+    };
+    let message = match phase {
+        Phase::Invalid => INVALID_MESSAGE.to_string(),
+        Phase::Ready => "Ready.".to_string(),
+        Phase::Failed if !status.message.trim().is_empty() => status.message.trim().to_string(),
+        Phase::Failed => "The last wake attempt failed.".to_string(),
+        Phase::Waking => step_message(step.unwrap_or(Step::Requested)).to_string(),
+        Phase::Asleep if published.is_none() => "Asleep.".to_string(),
+        Phase::Asleep => "Asleep.".to_string(),
+        Phase::Sleeping => "Going to sleep; a new request wakes it again.".to_string(),
+    };
+    StatusView {
+        name: r.metadata.name.clone(),
+        phase,
+        ready,
+        url: if ready { endpoint } else { None },
+        step,
+        message,
+        since,
+        elapsed_seconds: elapsed.map(|e| e.as_secs()),
+        eta_seconds: eta,
+        typical_wake_seconds: typical.map(|t| t.round() as u64),
+        retry_after_seconds: retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EndpointStatus, LastWake, Status};
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_fresh_wake_on_an_asleep_record_is_requested() {
+        let now = t("2026-11-29T10:00:05Z");
+        let r = Record::test("demo").asleep().woken_at(t("2026-11-29T10:00:00Z"));
+        let v = view_record(&r, now);
+        assert_eq!((v.phase, v.step, v.ready), (Phase::Waking, Some(Step::Requested), false));
+        assert_eq!(v.elapsed_seconds, Some(5));
+        assert_eq!(v.retry_after_seconds, Some(1));
+        assert_eq!(v.url, None);
+    }
+
+    #[test]
+    fn ready_needs_a_usable_endpoint_and_only_then_shows_the_url() {
+        let now = t("2026-11-29T10:01:00Z");
+        let mut s = Status {
+            phase: Phase::Ready,
+            step: Some(Step::Ready),
+            endpoint: Some(EndpointStatus {
+                ip: "203.0.113.10".into(),
+                url: "http://203.0.113.10:80/".into(),
+                task_arn: "arn:task".into(),
+            }),
+            ..Status::default()
+        };
+        let v = view_record(&Record::test("demo").with_status(s.clone()), now);
+        assert!(v.ready);
+        assert_eq!(v.url.as_deref(), Some("http://203.0.113.10:80/"));
+        assert_eq!(v.retry_after_seconds, None);
+        s.endpoint.as_mut().unwrap().url = "javascript:alert(1)".into();
+        let v = view_record(&Record::test("demo").with_status(s.clone()), now);
+        assert!(!v.ready);
+        assert_eq!((v.phase, v.step, v.url), (Phase::Waking, Some(Step::Healthy), None));
+        s.endpoint = None;
+        assert!(!view_record(&Record::test("demo").with_status(s), now).ready);
+    }
+
+    #[test]
+    fn eta_is_the_median_of_past_wakes_minus_elapsed() {
+        let now = t("2026-11-29T10:00:10Z");
+        let s = Status {
+            phase: Phase::Waking,
+            step: Some(Step::Pending),
+            wake_started_at: Some(t("2026-11-29T10:00:00Z")),
+            recent_wake_seconds: vec![40.0, 30.0, 100.0, f64::NAN],
+            ..Status::default()
+        };
+        let v = view_record(&Record::test("demo").with_status(s), now);
+        assert_eq!(v.typical_wake_seconds, Some(40));
+        assert_eq!(v.eta_seconds, Some(30));
+        assert_eq!(v.step, Some(Step::Pending));
+        assert_eq!(v.retry_after_seconds, Some(2));
+    }
+
+    #[test]
+    fn failed_keeps_its_reason_until_a_newer_wake_arrives() {
+        let started = t("2026-11-29T10:00:00Z");
+        let s = Status {
+            phase: Phase::Failed,
+            step: Some(Step::Running),
+            wake_started_at: Some(started),
+            message: "  task stopped: Essential container in task exited (exit code 1) ".into(),
+            last_wake: Some(LastWake { requested_at: started, ready_at: started, seconds: 20.0 }),
+            ..Status::default()
+        };
+        let r = Record::test("demo").with_status(s).woken_at(started);
+        let v = view_record(&r, t("2026-11-29T10:05:00Z"));
+        assert_eq!(v.phase, Phase::Failed);
+        assert_eq!(v.message, "task stopped: Essential container in task exited (exit code 1)");
+        assert_eq!(v.retry_after_seconds, None);
+        assert!(!wake_pending(&r));
+        let r = r.woken_at(t("2026-11-29T10:05:00Z"));
+        assert!(wake_pending(&r));
+        let v = view_record(&r, t("2026-11-29T10:05:01Z"));
+        assert_eq!((v.phase, v.step), (Phase::Waking, Some(Step::Requested)));
+        assert_eq!(v.eta_seconds, Some(19));
+    }
+
+    #[test]
+    fn invalid_records_say_so_without_details() {
+        let mut r = Record::test("demo");
+        r.spec.replicas = 500;
+        let v = view_record(&r, Timestamp::now());
+        assert_eq!(v.phase, Phase::Invalid);
+        assert_eq!(v.message, INVALID_MESSAGE);
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["ready"], false);
+        assert!(json.get("url").is_none());
+        assert!(json["etaSeconds"].is_null());
+    }
+
+    #[test]
+    fn an_old_wake_does_not_make_a_sleeping_record_pending() {
+        let s = Status {
+            phase: Phase::Asleep,
+            phase_since: Some(t("2026-11-29T11:00:00Z")),
+            ..Status::default()
+        };
+        let r = Record::test("demo").with_status(s).woken_at(t("2026-11-29T10:00:00Z"));
+        assert!(!wake_pending(&r));
+        let v = view_record(&r, t("2026-11-29T12:00:00Z"));
+        assert_eq!((v.phase, v.step, v.retry_after_seconds), (Phase::Asleep, None, None));
+    }
+}
