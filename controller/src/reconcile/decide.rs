@@ -517,9 +517,13 @@ fn build(
             let attempt = match (prev.phase, prev.wake_started_at) {
                 (Phase::Waking, Some(t)) => t,
                 (Phase::Ready, Some(t)) => t,
+                // A new attempt answers the wake request that ended the previous phase; an
+                // older request (e.g. before a failure, with the spec changed since) does not
+                // count, the attempt then starts now.
                 _ if *why == "wake requested" => record
                     .desired
                     .wake_requested_at
+                    .filter(|w| prev.phase_since.is_none_or(|since| *w >= since))
                     .map_or(now, |w| w.min(now)),
                 _ => now,
             };

@@ -56,3 +56,6 @@ impl Clock for SystemClock {
         tokio::time::sleep(d).await;
     }
 }
+
+#[cfg(test)]
+mod tests_decide;
