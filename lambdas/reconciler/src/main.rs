@@ -1,1 +1,48 @@
-fn main() {}
+//! `snooze-reconciler`: the reconciler Lambda (`provided.al2023`, arm64). Wiring only: JSON
+//! logs, configuration from env ([`snooze_reconciler::handler::Config`]), clients built once,
+//! then the handler for every invocation.
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use snooze::platform::ecs::EcsPlatform;
+use snooze::reconcile::{HttpProber, Reconciler, SystemClock};
+use snooze::store::{ConnectOptions, connect};
+use snooze_reconciler::handler::{App, Config, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(true)
+        .without_time()
+        .with_ansi(false)
+        .init();
+
+    let config = Config::from_lookup(|k| std::env::var(k).ok())?;
+    let opts = ConnectOptions {
+        region: None,
+        endpoint_url: config.endpoint_url.clone(),
+    };
+    let store = connect(&format!("dynamodb://{}", config.table), &opts).await?;
+    let platform = Arc::new(EcsPlatform::from_options(None, config.endpoint_url.clone()).await);
+    let counter = platform.clone();
+    let app = App {
+        reconciler: Reconciler::new(store, platform, Arc::new(HttpProber::new()?), Arc::new(SystemClock)),
+        budget: config.budget,
+        function: config.function,
+        calls: Some(Arc::new(move || counter.calls())),
+        emit: Arc::new(|line| println!("{line}")),
+    };
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = event.context.deadline as i64;
+        Ok::<Value, lambda_runtime::Error>(handle(app, event.payload, Some(deadline)).await)
+    }))
+    .await
+}

@@ -1,0 +1,320 @@
+//! The reconciler Lambda's handler: one function for the three payloads it is invoked with.
+//!
+//! | payload                        | pass over                                   | answer                  |
+//! |--------------------------------|---------------------------------------------|-------------------------|
+//! | EventBridge scheduled event    | every record                                | summary JSON            |
+//! | DynamoDB stream batch          | the records named by the keys (re-read)     | `batchItemFailures`     |
+//! | EventBridge ECS task change    | the record whose service owns the task      | summary JSON            |
+//! | anything else                  | nothing (logged)                            | `{"ignored": reason}`   |
+//!
+//! Within one invocation requeues of transitional records are honoured up to a time budget
+//! ([`Config::budget`]), so a wake reaches Ready without waiting for the next schedule.
+//! Decisions come from freshly read state, so duplicate, late or overlapping invocations
+//! change nothing ([`snooze::reconcile`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use serde_json::{Value, json};
+use snooze::model::{Entry, Phase, Target};
+use snooze::reconcile::{Reconciler, Scope, SettleReport};
+use tracing::{info, warn};
+
+use crate::metrics::Emf;
+use crate::trigger::{ChangeKind, StreamChange, TaskChange, Trigger};
+
+/// Configuration read from the environment at cold start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// DynamoDB table of records. Env `SNOOZE_TABLE` (required).
+    pub table: String,
+    /// How long one invocation keeps honouring requeues. Env `SNOOZE_PASS_BUDGET`, a duration
+    /// such as `60s` (default `60s`); keep it well under the function timeout.
+    pub budget: Duration,
+    /// Endpoint of an AWS emulator for all clients (tests only). Env `SNOOZE_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// The function name for metric dimensions. Env `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda),
+    /// default `snooze-reconciler`.
+    pub function: String,
+}
+
+impl Config {
+    /// Reads [`Config`] from `get` (e.g. `|k| std::env::var(k).ok()`).
+    ///
+    /// Errors: `SNOOZE_TABLE` unset or empty; `SNOOZE_PASS_BUDGET` not a duration.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let table = non_empty("SNOOZE_TABLE")
+            .ok_or_else(|| anyhow::anyhow!("SNOOZE_TABLE is not set: name the DynamoDB table of records"))?;
+        let budget = match non_empty("SNOOZE_PASS_BUDGET") {
+            Some(v) => humantime::parse_duration(v.trim())
+                .map_err(|e| anyhow::anyhow!("SNOOZE_PASS_BUDGET={v:?} is not a duration ({e}); try 60s"))?,
+            None => Duration::from_secs(60),
+        };
+        Ok(Self {
+            table,
+            budget,
+            endpoint_url: non_empty("SNOOZE_ENDPOINT_URL"),
+            function: non_empty("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "snooze-reconciler".into()),
+        })
+    }
+}
+
+/// Reads AWS call counters (operation → count since start), e.g. `EcsPlatform::calls`.
+pub type CallCounter = Arc<dyn Fn() -> BTreeMap<&'static str, u64> + Send + Sync>;
+
+/// Everything the handler needs, built once per cold start (STYLE.md §4).
+#[derive(Clone)]
+pub struct App {
+    /// Runs the passes.
+    pub reconciler: Reconciler,
+    /// Requeue budget per invocation ([`Config::budget`]).
+    pub budget: Duration,
+    /// Metric dimension `Function`.
+    pub function: String,
+    /// AWS call counters of the platform, for the `AwsCalls` metric.
+    pub calls: Option<CallCounter>,
+    /// Where EMF lines go: stdout in Lambda, a buffer in tests.
+    pub emit: Arc<dyn Fn(String) + Send + Sync>,
+}
+
+/// Handles one invocation. `deadline_ms` is the invocation's deadline (Unix epoch ms), used to
+/// cap the requeue budget so the function never times out mid-pass.
+///
+/// Never returns an error for a payload it does not understand (that would make Lambda retry it
+/// forever); stream records that failed for a transient reason are reported in
+/// `batchItemFailures` so only they are retried.
+pub async fn handle(app: &App, payload: Value, deadline_ms: Option<i64>) -> Value {
+    let budget = capped_budget(app.budget, deadline_ms);
+    let calls_before = app.calls.as_ref().map(|c| c());
+    let trigger = Trigger::classify(&payload);
+    let (answer, settle, full) = match trigger {
+        Trigger::Schedule => {
+            info!("scheduled event: full pass");
+            let settle = app.reconciler.run_until_settled(Scope::All, budget).await;
+            let answer = json!({"trigger": "schedule", "records": first_len(&settle), "settled": settle.settled});
+            (answer, Some(settle), true)
+        }
+        Trigger::Stream(changes) => {
+            let (answer, settle) = stream(app, &changes, budget).await;
+            (answer, settle, false)
+        }
+        Trigger::TaskStateChange(task) => {
+            let (answer, settle) = task_change(app, &task, budget).await;
+            (answer, settle, false)
+        }
+        Trigger::Unknown(what) => {
+            warn!(payload = %truncate(&payload.to_string(), 500), "ignoring {what}");
+            (json!({"ignored": what}), None, false)
+        }
+    };
+    if let Some(settle) = &settle {
+        emit_metrics(app, settle, full, calls_before).await;
+    }
+    answer
+}
+
+fn capped_budget(budget: Duration, deadline_ms: Option<i64>) -> Duration {
+    let Some(deadline) = deadline_ms else { return budget };
+    let left = deadline - chrono::Utc::now().timestamp_millis() - 10_000;
+    budget.min(Duration::from_millis(left.max(0) as u64))
+}
+
+fn first_len(s: &SettleReport) -> usize {
+    s.passes.first().map_or(0, |p| p.records.len())
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// The last report of `name` across the passes: its error decides retry.
+fn last_error<'a>(settle: &'a SettleReport, name: &str) -> Option<&'a str> {
+    settle
+        .passes
+        .iter()
+        .rev()
+        .find_map(|p| p.record(name))
+        .and_then(|r| r.error.as_deref())
+}
+
+async fn stream(app: &App, changes: &[StreamChange], budget: Duration) -> (Value, Option<SettleReport>) {
+    let mut names = BTreeSet::new();
+    for change in changes {
+        match &change.kind {
+            ChangeKind::Reconcile(name) => {
+                names.insert(name.clone());
+            }
+            ChangeKind::OwnStatusWrite(_) => {}
+            ChangeKind::Deleted(name) => {
+                info!(service = %name, "record deleted by an operator; its service is no longer managed and is left as it is")
+            }
+            ChangeKind::ExpiredByTtl(name) => {
+                info!(service = %name, "record expired by TTL; its service is no longer managed and is left as it is")
+            }
+            ChangeKind::Unreadable(why) => warn!("skipping stream record: {why}"),
+        }
+    }
+    if names.is_empty() {
+        return (serde_json::to_value(DynamoDbEventResponse::default()).unwrap_or_default(), None);
+    }
+    info!(records = names.len(), "stream batch: pass over named records");
+    let settle = app
+        .reconciler
+        .run_until_settled(Scope::Names(names.iter().cloned().collect()), budget)
+        .await;
+    let pass_failed = settle.passes.first().and_then(|p| p.error.clone());
+    let mut response = DynamoDbEventResponse::default();
+    for change in changes {
+        let ChangeKind::Reconcile(name) = &change.kind else { continue };
+        let error = pass_failed.as_deref().or_else(|| last_error(&settle, name));
+        if let Some(error) = error {
+            warn!(service = %name, sequence = %change.sequence_number, error, "stream record failed; reported for retry");
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(change.sequence_number.clone());
+            response.batch_item_failures.push(failure);
+        }
+    }
+    (serde_json::to_value(response).unwrap_or_default(), Some(settle))
+}
+
+async fn task_change(app: &App, task: &TaskChange, budget: Duration) -> (Value, Option<SettleReport>) {
+    info!(cluster = %task.cluster_name(), service = %task.service, task = %task.task_arn, last_status = %task.last_status, "ECS task state change");
+    let entries = match app.reconciler.store.list().await {
+        Ok(e) => e,
+        Err(e) => {
+            // Returning the error makes EventBridge retry the event, which is what we want for
+            // a store outage; the schedule catches up otherwise.
+            warn!(error = %e, "listing records failed");
+            return (json!({"trigger": "ecs-task", "error": e.to_string()}), None);
+        }
+    };
+    let names: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => match &r.spec.target {
+                Target::Ecs(t) if task.matches(&t.cluster, &t.service) => Some(r.metadata.name.clone()),
+                _ => None,
+            },
+            Entry::Malformed(_) => None,
+        })
+        .collect();
+    if names.is_empty() {
+        info!(service = %task.service, "no record manages this service; ignored");
+        return (json!({"trigger": "ecs-task", "records": []}), None);
+    }
+    let settle = app.reconciler.run_until_settled(Scope::Names(names.clone()), budget).await;
+    (json!({"trigger": "ecs-task", "records": names, "settled": settle.settled}), Some(settle))
+}
+
+/// The error code in a report's error message: the CamelCase word after `failed: ` when there
+/// is one (platform and AWS errors read `DescribeServices failed: ThrottlingException: ...`),
+/// else `Other`.
+pub fn error_code(message: &str) -> &str {
+    message
+        .split_once("failed: ")
+        .and_then(|(_, rest)| rest.split([':', ' ']).next())
+        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+        .unwrap_or("Other")
+}
+
+async fn emit_metrics(
+    app: &App,
+    settle: &SettleReport,
+    full: bool,
+    calls_before: Option<BTreeMap<&'static str, u64>>,
+) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let emit = |line: String| (app.emit)(line);
+    let function = [("Function", app.function.as_str())];
+    let duration_ms: f64 = settle.passes.iter().map(|p| p.duration.as_secs_f64() * 1000.0).sum();
+    let mut doc = Emf::new(now, &function)
+        .metric("PassDuration", "Milliseconds", duration_ms)
+        .metric("RecordsReconciled", "Count", first_len(settle) as f64);
+    if full {
+        let waking = settle
+            .passes
+            .last()
+            .map_or(0, |p| p.records.iter().filter(|r| r.after == Some(Phase::Waking)).count());
+        doc = doc.metric("WakingRecords", "Count", waking as f64);
+    }
+    emit(doc.to_line());
+
+    // Wake-to-ready for records that became Ready in this invocation.
+    let became_ready: BTreeSet<&str> = settle
+        .passes
+        .iter()
+        .flat_map(|p| p.records.iter())
+        .filter(|r| r.before != Some(Phase::Ready) && r.after == Some(Phase::Ready))
+        .map(|r| r.name.as_str())
+        .collect();
+    for name in became_ready {
+        if let Ok(Some(Entry::Record(r))) = app.reconciler.store.get(name).await {
+            if let Some(w) = r.status.as_ref().and_then(|s| s.last_wake.as_ref()) {
+                emit(Emf::new(now, &[("Service", name)]).metric("WakeToReady", "Seconds", w.seconds).to_line());
+            }
+        }
+    }
+
+    if let (Some(counter), Some(before)) = (&app.calls, calls_before) {
+        for (op, n) in counter() {
+            let delta = n.saturating_sub(before.get(op).copied().unwrap_or(0));
+            if delta > 0 {
+                emit(Emf::new(now, &[("Operation", op)]).metric("AwsCalls", "Count", delta as f64).to_line());
+            }
+        }
+    }
+
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    for pass in &settle.passes {
+        if let Some(e) = &pass.error {
+            *errors.entry(error_code(e).to_string()).or_default() += 1;
+        }
+        for e in pass.errors().filter_map(|r| r.error.as_deref()) {
+            *errors.entry(error_code(e).to_string()).or_default() += 1;
+        }
+    }
+    for (code, n) in errors {
+        emit(Emf::new(now, &[("Code", code.as_str())]).metric("Errors", "Count", n as f64).to_line());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_from_env() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "snooze")])).unwrap();
+        assert_eq!(c.budget, Duration::from_secs(60));
+        assert_eq!(c.function, "snooze-reconciler");
+        let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_PASS_BUDGET", "20s")])).unwrap();
+        assert_eq!(c.budget, Duration::from_secs(20));
+        assert!(Config::from_lookup(env(&[])).unwrap_err().to_string().contains("SNOOZE_TABLE"));
+        let e = Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_PASS_BUDGET", "soon")])).unwrap_err();
+        assert!(e.to_string().contains("SNOOZE_PASS_BUDGET"), "{e}");
+    }
+
+    #[test]
+    fn error_codes_are_read_from_messages() {
+        assert_eq!(error_code("DescribeServices failed: ThrottlingException: Rate exceeded"), "ThrottlingException");
+        assert_eq!(error_code("UpdateItem failed: ResourceNotFoundException: table missing"), "ResourceNotFoundException");
+        assert_eq!(error_code("something odd happened"), "Other");
+    }
+
+    #[test]
+    fn budget_is_capped_by_the_deadline() {
+        let now = chrono::Utc::now().timestamp_millis();
+        assert_eq!(capped_budget(Duration::from_secs(60), None), Duration::from_secs(60));
+        assert!(capped_budget(Duration::from_secs(60), Some(now + 30_000)) <= Duration::from_secs(20));
+        assert_eq!(capped_budget(Duration::from_secs(60), Some(now)), Duration::ZERO);
+    }
+}
