@@ -20,6 +20,7 @@ import tf
 # Read by the code but deliberately not set by Terraform, each with the reason.
 NOT_SET_ON_PURPOSE = {
     "SNOOZE_ENDPOINT_URL": "points the SDK at a local emulator (moto); never set in AWS",
+    "SNOOZE_STORE": "snoozectl's store URL (default sqlite://); the agent's SNOOZE_TABLE replaces it",
 }
 # AWS_* variables come from the runtime (Lambda, ECS) and the SDK's own chain.
 RUNTIME_PREFIXES = ("AWS_", "ECS_CONTAINER_METADATA_URI")

@@ -83,6 +83,8 @@ resource "aws_ecs_task_definition" "demo" {
         { name = "SNOOZE_TABLE", value = var.table_name },
         { name = "SNOOZE_SERVICE", value = var.record_name },
         { name = "SNOOZE_PORT", value = tostring(var.app_port) },
+        { name = "SNOOZE_AGENT_INTERVAL", value = var.agent_interval },
+        { name = "SNOOZE_AGENT_DEBOUNCE", value = var.agent_debounce },
         { name = "RUST_LOG", value = "info" },
       ]
       dependsOn        = [{ containerName = "app", condition = "START" }]

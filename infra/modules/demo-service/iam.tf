@@ -1,6 +1,6 @@
 # Two roles: the execution role (ECS pulls the image and ships logs) and the task role (what
-# the containers may do: the activity agent updates lastActivityAt of its own record, nothing
-# else).
+# the containers may do: the activity agent reads its own record and updates its
+# lastActivityAt, nothing else).
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
@@ -63,6 +63,20 @@ resource "aws_iam_role" "task" {
 }
 
 data "aws_iam_policy_document" "task" {
+  # When a debounced write's condition fails without returning the old item (the record is
+  # gone), the store reads the record to tell "deleted" from "debounced".
+  statement {
+    sid       = "ReadOwnRecord"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem"]
+    resources = [var.table_arn]
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "dynamodb:LeadingKeys"
+      values   = [var.record_name]
+    }
+  }
+
   statement {
     sid       = "RecordOwnActivityOnly"
     effect    = "Allow"

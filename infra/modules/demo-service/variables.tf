@@ -43,6 +43,28 @@ variable "app_port" {
   default     = 8080
 }
 
+variable "agent_interval" {
+  description = "How often the activity agent counts connections (env SNOOZE_AGENT_INTERVAL, humantime: `15s`)."
+  type        = string
+  default     = "15s"
+
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m)$", var.agent_interval))
+    error_message = "agent_interval is a duration like 15s."
+  }
+}
+
+variable "agent_debounce" {
+  description = "Activity writes closer together than this are skipped (env SNOOZE_AGENT_DEBOUNCE, humantime). Keep it well below the record's idleTimeout (at least 1m)."
+  type        = string
+  default     = "30s"
+
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s)$", var.agent_debounce))
+    error_message = "agent_debounce is a duration under a minute, like 30s."
+  }
+}
+
 variable "allowed_ingress_cidrs" {
   description = "Who may reach the app port on the task's public IP. The demo is public by design; narrow it for internal tools."
   type        = list(string)

@@ -113,7 +113,7 @@ data "aws_iam_policy_document" "ops" {
   statement {
     sid       = "ReadRecords"
     effect    = "Allow"
-    actions   = ["dynamodb:GetItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:Scan"] # snoozectl get NAME / get (all)
     resources = [var.table_arn]
   }
 
