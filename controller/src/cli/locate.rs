@@ -162,7 +162,7 @@ metadata: {name: second}
         assert_eq!(find(DOC, 1, "spec.replicas"), Some((6, 13)));
         assert_eq!(find(DOC, 1, "spec.endpoint.port"), Some((8, 11)));
         assert_eq!(find(DOC, 1, "spec.wake.ignoreUserAgents[1]"), Some((10, 27)));
-        assert_eq!(find(DOC, 2, "metadata.name"), Some((13, 17)));
+        assert_eq!(find(DOC, 2, "metadata.name"), Some((13, 18)));
     }
 
     #[test]

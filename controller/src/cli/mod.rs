@@ -36,11 +36,16 @@ use crate::store::{self, ConnectOptions, Store};
 
 pub mod agent;
 pub mod apply;
+pub mod delete;
 pub mod describe;
+pub mod edit;
 pub mod get;
+pub mod init;
 pub mod locate;
+pub mod reconcile;
 pub mod render;
 pub mod schema;
+pub mod wake;
 
 /// The default store: a SQLite file under `.snooze/` in the working directory.
 pub const DEFAULT_STORE: &str = "sqlite://.snooze/snooze.db";
@@ -98,10 +103,22 @@ pub enum Command {
     Describe(describe::Args),
     /// Create or update records from manifest files (validates everything first).
     Apply(apply::Args),
+    /// Edit a record's labels and spec in $VISUAL/$EDITOR (validated; compare-and-swap save).
+    Edit(edit::Args),
+    /// Delete a record.
+    Delete(delete::Args),
+    /// Ask for a service to be woken now (sets desired.wakeRequestedAt).
+    Wake(wake::Args),
+    /// Ask for a service to be put to sleep now (sets desired.sleepRequestedAt).
+    Sleep(wake::Args),
     /// Print the JSON Schema of a record.
     Schema(schema::Args),
     /// Run the in-task activity agent: record connections to the app port as activity.
     Agent(agent::Args),
+    /// Create the store: the DynamoDB table for dynamodb:// stores, the file for sqlite://.
+    Init(init::Args),
+    /// Run reconcile passes: observe, decide, scale, publish status (`--once`, `--watch`).
+    Reconcile(reconcile::Args),
 }
 
 /// Runs one parsed command line.
@@ -111,8 +128,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Get(args) => get::run(global, args).await,
         Command::Describe(args) => describe::run(global, args).await,
         Command::Apply(args) => apply::run(global, args).await,
+        Command::Edit(args) => edit::run(global, args).await,
+        Command::Delete(args) => delete::run(global, args).await,
+        Command::Wake(args) => wake::run_wake(global, args).await,
+        Command::Sleep(args) => wake::run_sleep(global, args).await,
         Command::Schema(args) => schema::run(global, args).await,
         Command::Agent(args) => agent::run(global, args).await,
+        Command::Init(args) => init::run(global, args).await,
+        Command::Reconcile(args) => reconcile::run(global, args).await,
     }
 }
 

@@ -1,0 +1,199 @@
+//! `snoozectl reconcile [--once] [--watch] [--platform ecs|sim] [NAME...]`: run reconcile
+//! passes from the command line against any store and platform.
+//!
+//! - `--once` (default): one pass, one line per record (`demo  Asleep → Waking (wake
+//!   requested)`), exit 1 when any record had an error.
+//! - `--watch`: passes until Ctrl-C; records that ask to be requeued are looked at again when
+//!   due, and every record every `--resync` (default 60s).
+//! - `--platform ecs` (default): AWS ECS and EC2 through the SDK (honours `--region` and
+//!   `--endpoint-url`), real HTTP readiness probes.
+//! - `--platform sim`: the in-process simulated ECS, in which every ECS target of the store
+//!   exists (ACTIVE, desiredCount 0 at start) and tasks start within seconds of wall time;
+//!   probes always pass and nothing leaves the process. For trying snooze without AWS.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::GlobalArgs;
+use crate::model::{Entry, Target, Timestamp};
+use crate::platform::Platform;
+use crate::platform::ecs::EcsPlatform;
+use crate::platform::sim::{SimClock, SimConfig, SimPlatform};
+use crate::reconcile::{
+    Clock, HttpProber, PassReport, Prober, Reconciler, Requeue, Scope, StaticProber, SystemClock,
+};
+use crate::store::Store;
+
+/// Which platform the passes act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlatformKind {
+    /// AWS ECS (and EC2 for task addresses).
+    Ecs,
+    /// The in-process simulated ECS (no AWS needed; state lives only in this process).
+    Sim,
+}
+
+/// Arguments of `snoozectl reconcile`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run a single pass and exit (the default).
+    #[arg(long, conflicts_with = "watch")]
+    pub once: bool,
+    /// Keep running passes: requeued records when due, every record every `--resync`.
+    #[arg(long)]
+    pub watch: bool,
+    /// The platform: `ecs` (AWS) or `sim` (simulated, in process).
+    #[arg(long, value_enum, default_value = "ecs", env = "SNOOZE_PLATFORM")]
+    pub platform: PlatformKind,
+    /// With `--watch`: how often every record is reconciled, e.g. `60s`.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub resync: Duration,
+    /// Only these records (default: all).
+    pub names: Vec<String>,
+}
+
+/// Runs `snoozectl reconcile`.
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let store = global.connect().await?;
+    let (platform, prober, clock, sim): (Arc<dyn Platform>, Arc<dyn Prober>, Arc<dyn Clock>, _) =
+        match args.platform {
+            PlatformKind::Ecs => {
+                let ecs = EcsPlatform::from_options(global.region.clone(), global.endpoint_url.clone()).await;
+                (
+                    Arc::new(ecs),
+                    Arc::new(HttpProber::new()?),
+                    Arc::new(SystemClock),
+                    None,
+                )
+            }
+            PlatformKind::Sim => {
+                let sim_clock = SimClock::new(Timestamp::now());
+                let sim = Arc::new(SimPlatform::new(sim_clock.clone(), quick_sim()));
+                (
+                    sim.clone(),
+                    Arc::new(StaticProber::new()),
+                    Arc::new(WallSimClock(sim_clock)),
+                    Some(sim),
+                )
+            }
+        };
+    let reconciler = Reconciler::new(store.clone(), platform, prober, clock);
+    let scope = if args.names.is_empty() {
+        Scope::All
+    } else {
+        Scope::Names(args.names.clone())
+    };
+
+    if !args.watch {
+        if let Some(sim) = &sim {
+            seed_sim(store.as_ref(), sim).await?;
+        }
+        let report = reconciler.reconcile(scope).await;
+        print_report(&report, true);
+        if let Some(e) = &report.error {
+            anyhow::bail!("reconcile pass failed: {e}");
+        }
+        let errors = report.errors().count();
+        return Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+
+    // --watch
+    let resync = args.resync.max(Duration::from_secs(1));
+    let mut due: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
+    let mut next_full = tokio::time::Instant::now();
+    loop {
+        let now = tokio::time::Instant::now();
+        let pass_scope = if now >= next_full {
+            next_full = now + resync;
+            if let Some(sim) = &sim {
+                seed_sim(store.as_ref(), sim).await?;
+            }
+            scope.clone()
+        } else {
+            let names: Vec<String> = due
+                .iter()
+                .filter(|(_, at)| **at <= now)
+                .map(|(n, _)| n.clone())
+                .collect();
+            Scope::Names(names)
+        };
+        let report = reconciler.reconcile(pass_scope).await;
+        print_report(&report, false);
+        let now = tokio::time::Instant::now();
+        for r in &report.records {
+            match r.requeue {
+                Requeue::After(d) => {
+                    due.insert(r.name.clone(), now + d.max(Duration::from_secs(1)));
+                }
+                Requeue::AwaitChange => {
+                    due.remove(&r.name);
+                }
+            }
+        }
+        let wake_at = due.values().copied().min().unwrap_or(next_full).min(next_full);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake_at) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+/// Prints one line per record (`all`) or only changed and failed ones, then a summary.
+fn print_report(report: &PassReport, all: bool) {
+    for r in &report.records {
+        if all || r.changed() || r.error.is_some() || r.scaled.is_some() {
+            println!("{r}");
+        }
+    }
+    if all || report.changed().next().is_some() || report.errors().next().is_some() {
+        println!(
+            "{} records, {} changed, {} errors in {} ms",
+            report.records.len(),
+            report.changed().count(),
+            report.errors().count(),
+            report.duration.as_millis()
+        );
+    }
+}
+
+/// Simulated ECS with wall-time delays short enough to watch: tasks RUNNING after 5 s.
+fn quick_sim() -> SimConfig {
+    SimConfig {
+        provisioning: Duration::from_secs(2),
+        pending: Duration::from_secs(3),
+        stopping: Duration::from_secs(3),
+        ..SimConfig::default()
+    }
+}
+
+/// Adds every ECS target of the store to the simulation (ACTIVE, desiredCount 0).
+async fn seed_sim(store: &dyn Store, sim: &SimPlatform) -> anyhow::Result<()> {
+    for e in store.list().await? {
+        if let Entry::Record(r) = e
+            && let Target::Ecs(t) = &r.spec.target
+            && sim.desired_count(&t.cluster, &t.service).is_none()
+        {
+            sim.add_service(&t.cluster, &t.service);
+        }
+    }
+    Ok(())
+}
+
+/// The simulation's clock following the wall clock, so `--platform sim` runs in real time.
+struct WallSimClock(Arc<SimClock>);
+
+#[async_trait]
+impl Clock for WallSimClock {
+    fn now(&self) -> Timestamp {
+        let now = Timestamp::now();
+        self.0.set(now);
+        now
+    }
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
