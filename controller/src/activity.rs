@@ -107,6 +107,31 @@ pub fn read_established_from(tcp: &Path, tcp6: &Path, port: u16) -> io::Result<u
     Ok(count_established(port, &v4, &v6))
 }
 
+/// The kernel's TCP state code for LISTEN.
+pub const TCP_LISTEN: u8 = 0x0A;
+
+/// True when some socket LISTENs on the local `port` in the given `/proc/net/tcp{,6}` text.
+pub fn has_listener(port: u16, tcp: &str, tcp6: &str) -> bool {
+    tcp.lines()
+        .chain(tcp6.lines())
+        .filter_map(parse_row)
+        .any(|r| r.state == TCP_LISTEN && r.local_port == port)
+}
+
+/// Reads `/proc/net/tcp{,6}`: is anything listening on the local `port`? Used by the local
+/// platform to tell a started process (PENDING) from one that accepts connections (RUNNING)
+/// without opening a connection (which would look like activity). Errors as
+/// [`read_established`].
+pub fn read_listening(port: u16) -> io::Result<bool> {
+    let v4 = std::fs::read_to_string(PROC_NET_TCP)?;
+    let v6 = match std::fs::read_to_string(PROC_NET_TCP6) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(has_listener(port, &v4, &v6))
+}
+
 /// Records activity for `service` at `at`, retrying backend errors with jittered exponential
 /// backoff (200 ms doubling up to 5 s, 5 retries). A missing record is not retried.
 pub async fn record_with_backoff(
@@ -234,6 +259,18 @@ mod tests {
         assert_eq!(count_established(8081, "", &tcp6), 2);
         assert_eq!(count_established(8081, &fixture("tcp"), &tcp6), 4);
         assert_eq!(count_established(443, "", &tcp6), 0);
+    }
+
+    #[test]
+    fn listeners_are_found_but_never_counted() {
+        assert!(has_listener(8081, &fixture("tcp-listen-only"), ""));
+        assert!(has_listener(443, "", &fixture("tcp6")));
+        assert!(!has_listener(22, "", &fixture("tcp6")));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(read_listening(port).unwrap());
+        drop(listener);
+        assert!(!read_listening(port).unwrap());
     }
 
     #[test]
