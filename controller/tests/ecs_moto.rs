@@ -1,0 +1,669 @@
+//! Wire tests of the `ecs` platform against moto (ECS + EC2 on 127.0.0.1), through real SDK
+//! calls.
+//!
+//! moto comes from `MOTO_ENDPOINT` (set by `scripts/test`); when unset, the tests start
+//! `.venv-moto/bin/python` running moto's `ThreadedMotoServer` on a free port (it exits with
+//! this process). Without either the tests FAIL; they are never skipped.
+//!
+//! moto does not run services' tasks, so [`World::schedule`] plays the ECS scheduler: it
+//! compares the service's desiredCount with its running tasks (matched by
+//! `group: service:<name>`), starts the missing ones with RunTask (FARGATE, awsvpc) and
+//! associates an Elastic IP to each new task ENI, and stops extra ones with StopTask.
+//!
+//! Tests share one moto and run in parallel, so every test gets its own cluster, VPC and
+//! task-definition family with a unique suffix; nothing calls `/moto-api/reset`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::AttributeBooleanValue;
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, ContainerDefinition, DesiredStatus, HealthCheck, LaunchType,
+    NetworkConfiguration,
+};
+use snooze::model::{EcsTarget, Target};
+use snooze::platform::ecs::{EcsPlatform, RetryPolicy};
+use snooze::platform::{Error, Health, Observed, Platform, ServiceObservation, TaskStatus};
+
+// ---------------------------------------------------------------------------------------------
+// moto
+
+static MOTO: OnceLock<String> = OnceLock::new();
+
+/// The moto endpoint: `MOTO_ENDPOINT`, or a moto started for this test binary.
+fn moto() -> &'static str {
+    MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
+        Ok(ep) if !ep.is_empty() => ep.trim_end_matches('/').to_owned(),
+        _ => start_moto(),
+    })
+}
+
+fn start_moto() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+    let python = root.join(".venv-moto/bin/python");
+    assert!(
+        python.exists(),
+        "MOTO_ENDPOINT is unset and {} does not exist: run scripts/test, or \
+         `source scripts/lib.sh; start_moto` and export MOTO_ENDPOINT",
+        python.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // The server stops when our end of its stdin closes, i.e. when this test process exits.
+    let script = "import sys\nfrom moto.server import ThreadedMotoServer\n\
+                  s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False)\n\
+                  s.start()\nsys.stdin.read()\ns.stop()\n";
+    let child = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}", python.display()));
+    Box::leak(Box::new(child));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not listen on 127.0.0.1:{port} within 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    format!("http://127.0.0.1:{port}")
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}-{:08x}{:03}", nanos, N.fetch_add(1, Ordering::Relaxed))
+}
+
+async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .test_credentials()
+        .load()
+        .await
+}
+
+/// Fast retries so throttling tests take milliseconds.
+fn quick_retry() -> RetryPolicy {
+    RetryPolicy {
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(40),
+        max_retries: 4,
+        total_delay: Duration::from_secs(2),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the world: a VPC, a cluster, a task definition, services; and the scheduler moto lacks
+
+struct World {
+    /// The proxy in front of moto that every client of this test uses.
+    endpoint: String,
+    proxy: Arc<ProxyState>,
+    ecs: aws_sdk_ecs::Client,
+    ec2: aws_sdk_ec2::Client,
+    cluster: String,
+    family: String,
+    subnet: String,
+    security_group: String,
+}
+
+impl World {
+    async fn new(name: &str) -> World {
+        let (endpoint, proxy) = start_proxy().await;
+        // Without this, every DescribeTasks moves a task one status further (toward STOPPED).
+        let r = reqwest::Client::new()
+            .post(format!("{}/moto-api/state-manager/set-transition", moto()))
+            .json(&serde_json::json!({"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1_000_000}}))
+            .send()
+            .await
+            .expect("moto state manager");
+        assert!(r.status().is_success(), "set-transition: {}", r.status());
+        let conf = sdk_config(&endpoint).await;
+        let ecs = aws_sdk_ecs::Client::new(&conf);
+        let ec2 = aws_sdk_ec2::Client::new(&conf);
+
+        let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
+        let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+        // moto answers RunTask with HTTP 500 unless the VPC has DNS hostnames enabled.
+        ec2.modify_vpc_attribute()
+            .vpc_id(&vpc_id)
+            .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .unwrap();
+        let subnet = ec2.create_subnet().vpc_id(&vpc_id).cidr_block("10.0.0.0/20").send().await.unwrap();
+        let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_owned();
+        let sg = ec2
+            .create_security_group()
+            .group_name(unique("sg"))
+            .description("snooze test")
+            .vpc_id(&vpc_id)
+            .send()
+            .await
+            .unwrap();
+        let security_group = sg.group_id().unwrap().to_owned();
+
+        // moto matches clusters by substring in ListTasks: names must not contain each other.
+        let cluster = unique(&format!("c-{name}"));
+        ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
+        let family = unique(&format!("td-{name}"));
+        ecs.register_task_definition()
+            .family(&family)
+            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+            .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("web")
+                    .image("demo:latest")
+                    .memory(512) // moto needs a container-level memory
+                    .essential(true)
+                    .health_check(HealthCheck::builder().command("CMD-SHELL").command("true").build().unwrap())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        World { endpoint, proxy, ecs, ec2, cluster, family, subnet, security_group }
+    }
+
+    /// From now on, answer matching requests with an AWS error.
+    fn inject(&self, fault: Fault) {
+        self.proxy.faults.lock().unwrap().push(fault);
+    }
+
+    fn injected(&self) -> usize {
+        self.proxy.injected.load(Ordering::SeqCst)
+    }
+
+    /// The platform under test, built the way `snoozectl --endpoint-url` builds it.
+    async fn platform(&self) -> EcsPlatform {
+        EcsPlatform::from_options(None, Some(self.endpoint.clone())).await
+    }
+
+    /// The platform under test with millisecond retry delays.
+    async fn quick_platform(&self) -> EcsPlatform {
+        let conf = sdk_config(&self.endpoint).await;
+        EcsPlatform::new(aws_sdk_ecs::Client::new(&conf), aws_sdk_ec2::Client::new(&conf)).with_retry(quick_retry())
+    }
+
+    fn network(&self) -> NetworkConfiguration {
+        NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                AwsVpcConfiguration::builder()
+                    .subnets(&self.subnet)
+                    .security_groups(&self.security_group)
+                    .assign_public_ip(AssignPublicIp::Enabled)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    fn target(&self, service: &str) -> Target {
+        Target::Ecs(EcsTarget { cluster: self.cluster.clone(), service: service.to_owned() })
+    }
+
+    async fn create_service(&self, name: &str, desired: i32) {
+        self.ecs
+            .create_service()
+            .cluster(&self.cluster)
+            .service_name(name)
+            .task_definition(&self.family)
+            .desired_count(desired)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(self.network())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// ARNs of the service's tasks with desiredStatus RUNNING (moto ignores `serviceName`, so
+    /// by group).
+    async fn running_tasks(&self, service: &str) -> Vec<aws_sdk_ecs::types::Task> {
+        let arns = self
+            .ecs
+            .list_tasks()
+            .cluster(&self.cluster)
+            .desired_status(DesiredStatus::Running)
+            .send()
+            .await
+            .unwrap()
+            .task_arns()
+            .to_vec();
+        let mut out = Vec::new();
+        for chunk in arns.chunks(100) {
+            let d = self.ecs.describe_tasks().cluster(&self.cluster).set_tasks(Some(chunk.to_vec())).send().await.unwrap();
+            out.extend(d.tasks().iter().filter(|t| t.group() == Some(&format!("service:{service}"))).cloned());
+        }
+        out
+    }
+
+    /// Plays the ECS scheduler once for `service`: RunTask up to desiredCount (with an Elastic
+    /// IP on each new ENI when `public_ip`), StopTask above it. Returns (started, stopped).
+    async fn schedule(&self, service: &str, public_ip: bool) -> (Vec<String>, Vec<String>) {
+        let svc = self.ecs.describe_services().cluster(&self.cluster).services(service).send().await.unwrap();
+        let desired = svc.services()[0].desired_count() as usize;
+        let running = self.running_tasks(service).await;
+        let (mut started, mut stopped) = (Vec::new(), Vec::new());
+        let mut missing = desired.saturating_sub(running.len());
+        while missing > 0 {
+            let n = missing.min(10);
+            let out = self
+                .ecs
+                .run_task()
+                .cluster(&self.cluster)
+                .task_definition(&self.family)
+                .launch_type(LaunchType::Fargate)
+                .group(format!("service:{service}"))
+                .started_by("ecs-svc/moto-scheduler")
+                .count(n as i32)
+                .network_configuration(self.network())
+                .send()
+                .await
+                .unwrap();
+            for task in out.tasks() {
+                if public_ip {
+                    let eni = task
+                        .attachments()
+                        .iter()
+                        .flat_map(|a| a.details())
+                        .find(|d| d.name() == Some("networkInterfaceId"))
+                        .and_then(|d| d.value())
+                        .expect("moto gives awsvpc tasks an ENI")
+                        .to_owned();
+                    let eip = self.ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
+                    self.ec2
+                        .associate_address()
+                        .allocation_id(eip.allocation_id().unwrap())
+                        .network_interface_id(eni)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+                started.push(task.task_arn().unwrap().to_owned());
+            }
+            missing -= n;
+        }
+        for task in running.iter().skip(desired) {
+            let arn = task.task_arn().unwrap().to_owned();
+            self.stop(&arn, "Scaling activity initiated by (deployment ecs-svc/moto-scheduler)").await;
+            stopped.push(arn);
+        }
+        (started, stopped)
+    }
+
+    async fn stop(&self, arn: &str, reason: &str) {
+        self.ecs.stop_task().cluster(&self.cluster).task(arn).reason(reason).send().await.unwrap();
+    }
+
+    async fn public_ip_of(&self, task_arn: &str) -> String {
+        let d = self.ecs.describe_tasks().cluster(&self.cluster).tasks(task_arn).send().await.unwrap();
+        let eni = d.tasks()[0]
+            .attachments()
+            .iter()
+            .flat_map(|a| a.details())
+            .find(|x| x.name() == Some("networkInterfaceId"))
+            .and_then(|x| x.value())
+            .unwrap()
+            .to_owned();
+        let n = self.ec2.describe_network_interfaces().network_interface_ids(eni).send().await.unwrap();
+        n.network_interfaces()[0].association().unwrap().public_ip().unwrap().to_owned()
+    }
+}
+
+fn found(o: &Observed) -> &ServiceObservation {
+    match o {
+        Observed::Found(s) => s,
+        other => panic!("expected Found, got {other:?}"),
+    }
+}
+
+fn calls(p: &EcsPlatform, op: &str) -> u64 {
+    p.calls()[op]
+}
+
+// ---------------------------------------------------------------------------------------------
+// observation
+
+#[tokio::test]
+async fn missing_service_and_missing_cluster_are_observations() {
+    let w = World::new("missing").await;
+    let p = w.platform().await;
+    let nowhere = Target::Ecs(EcsTarget { cluster: unique("no-such-cluster"), service: "svc".into() });
+    let got = p.observe(&[w.target("nope"), nowhere.clone()]).await.unwrap();
+    assert_eq!(
+        got[0],
+        Observed::Missing { message: format!("service nope not found in cluster {}", w.cluster) }
+    );
+    let Target::Ecs(EcsTarget { cluster, .. }) = &nowhere else { unreachable!() };
+    assert_eq!(got[1], Observed::Missing { message: format!("cluster {cluster} not found") });
+    assert_eq!(calls(&p, "DescribeServices"), 2, "{:?}", p.calls());
+    assert_eq!(calls(&p, "ListTasks"), 0);
+}
+
+#[tokio::test]
+async fn service_with_zero_tasks_needs_no_task_calls() {
+    let w = World::new("zero").await;
+    w.create_service("idle", 0).await;
+    let p = w.platform().await;
+    let got = p.observe(&[w.target("idle")]).await.unwrap();
+    assert_eq!(found(&got[0]), &ServiceObservation { desired_count: 0, running_count: 0, pending_count: 0, tasks: vec![] });
+    let c = p.calls();
+    assert_eq!((c["DescribeServices"], c["ListTasks"], c["DescribeTasks"], c["DescribeNetworkInterfaces"]), (1, 0, 0, 0));
+}
+
+#[tokio::test]
+async fn scale_up_task_with_public_ip_then_scale_down() {
+    let w = World::new("public").await;
+    w.create_service("web", 0).await;
+    let p = w.platform().await;
+    let target = w.target("web");
+
+    p.scale(&target, 1).await.unwrap();
+    assert_eq!(calls(&p, "UpdateService"), 1);
+    let svc = w.ecs.describe_services().cluster(&w.cluster).services("web").send().await.unwrap();
+    assert_eq!(svc.services()[0].desired_count(), 1, "UpdateService set desiredCount");
+
+    let (started, _) = w.schedule("web", true).await;
+    assert_eq!(started.len(), 1);
+    let eip = w.public_ip_of(&started[0]).await;
+
+    let got = p.observe(std::slice::from_ref(&target)).await.unwrap();
+    let obs = found(&got[0]);
+    assert_eq!(obs.desired_count, 1);
+    assert_eq!(obs.tasks.len(), 1, "{obs:?}");
+    let t = &obs.tasks[0];
+    assert_eq!(t.arn, started[0]);
+    assert_eq!((t.last_status, t.desired_status), (TaskStatus::Running, TaskStatus::Running));
+    assert_eq!(t.health, Some(Health::Healthy), "the essential web container defines a health check");
+    assert!(t.eni_id.as_deref().is_some_and(|e| e.starts_with("eni-")), "{t:?}");
+    assert_eq!(t.public_ip.as_deref(), Some(eip.as_str()), "address from ENI Association.PublicIp");
+    assert!(t.private_ip.as_deref().is_some_and(|ip| ip.starts_with("10.")), "{t:?}");
+    let c = p.calls();
+    assert_eq!(
+        (c["DescribeServices"], c["ListTasks"], c["DescribeTasks"], c["DescribeTaskDefinition"], c["DescribeNetworkInterfaces"]),
+        (1, 2, 1, 1, 1),
+        "running + stopped ListTasks, one call for everything else: {c:?}"
+    );
+
+    // A task that dies is reported with its reason next to its replacement.
+    w.stop(&started[0], "Essential container in task exited").await;
+    let (again, _) = w.schedule("web", true).await;
+    let got = p.observe(std::slice::from_ref(&target)).await.unwrap();
+    let obs = found(&got[0]);
+    assert_eq!(obs.tasks.len(), 2, "{obs:?}");
+    let dead = obs.tasks.iter().find(|t| t.arn == started[0]).unwrap();
+    assert_eq!(dead.desired_status, TaskStatus::Stopped);
+    assert_eq!(dead.stopped_reason.as_deref(), Some("Essential container in task exited"));
+    let alive = obs.tasks.iter().find(|t| t.arn == again[0]).unwrap();
+    assert_eq!(alive.desired_status, TaskStatus::Running);
+    assert_eq!(calls(&p, "DescribeTaskDefinition"), 1, "task definition health checks are cached");
+
+    p.scale(&target, 0).await.unwrap();
+    let (_, stopped) = w.schedule("web", true).await;
+    assert_eq!(stopped, again);
+    let got = p.observe(std::slice::from_ref(&target)).await.unwrap();
+    let obs = found(&got[0]);
+    assert_eq!((obs.desired_count, obs.running_count), (0, 0));
+    assert!(obs.tasks.is_empty(), "a service that neither has nor wants tasks is not listed: {obs:?}");
+}
+
+#[tokio::test]
+async fn many_services_and_tasks_are_batched() {
+    let w = World::new("batch").await;
+    w.create_service("big", 120).await;
+    w.create_service("small", 2).await;
+    for i in 0..10 {
+        w.create_service(&format!("quiet-{i}"), 0).await;
+    }
+    let (big, _) = w.schedule("big", false).await;
+    let (small, _) = w.schedule("small", false).await;
+    assert_eq!((big.len(), small.len()), (120, 2));
+
+    let p = w.platform().await;
+    let mut targets = vec![w.target("big"), w.target("small")];
+    targets.extend((0..10).map(|i| w.target(&format!("quiet-{i}"))));
+    targets.push(w.target("big")); // a duplicate target gets the same answer
+    let got = p.observe(&targets).await.unwrap();
+    assert_eq!(got.len(), targets.len());
+    let b = found(&got[0]);
+    assert_eq!(b.tasks.len(), 120);
+    let mut arns: Vec<&str> = b.tasks.iter().map(|t| t.arn.as_str()).collect();
+    arns.sort();
+    let mut want: Vec<&str> = big.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(arns, want, "tasks matched by group, not by the ListTasks that found them");
+    assert_eq!(found(&got[1]).tasks.len(), 2);
+    for o in &got[2..12] {
+        assert!(found(o).tasks.is_empty());
+    }
+    assert_eq!(got[12], got[0]);
+    let c = p.calls();
+    let want: BTreeMap<&str, u64> = BTreeMap::from([
+        ("DescribeServices", 2),          // 12 services, 10 per call
+        ("ListTasks", 4),                 // running + stopped for big and small
+        ("DescribeTasks", 2),             // 122 tasks, 100 per call
+        ("DescribeTaskDefinition", 1),    // one definition
+        ("DescribeNetworkInterfaces", 1), // 122 ENIs, one filter
+        ("UpdateService", 0),
+    ]);
+    assert_eq!(c, want);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the proxy in front of moto: fixes moto's shapes, and answers chosen requests with AWS errors
+
+/// An AWS error the proxy returns instead of forwarding.
+#[derive(Clone)]
+struct Fault {
+    /// Substring of the `X-Amz-Target` header (ECS) or the form body (EC2 `Action=...`).
+    matches: &'static str,
+    /// How many matching requests get the error; then they go through.
+    times: usize,
+    status: u16,
+    code: &'static str,
+    message: &'static str,
+}
+
+struct ProxyState {
+    upstream: String,
+    client: reqwest::Client,
+    faults: Mutex<Vec<Fault>>,
+    injected: AtomicUsize,
+}
+
+/// Starts a proxy to moto on 127.0.0.1 (on the calling test's runtime) and returns its URL.
+async fn start_proxy() -> (String, Arc<ProxyState>) {
+    let state = Arc::new(ProxyState {
+        upstream: moto().to_owned(),
+        client: reqwest::Client::new(),
+        faults: Mutex::new(Vec::new()),
+        injected: AtomicUsize::new(0),
+    });
+    let app = axum::Router::new().fallback(forward).with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), state)
+}
+
+/// moto writes a task container's `cpu` and `memory` as JSON numbers; ECS (and so the Rust
+/// SDK, which rejects the numbers) has them as strings. Rewrites them in place.
+fn fix_moto_containers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                if k == "containers" {
+                    for c in child.as_array_mut().into_iter().flatten() {
+                        for field in ["cpu", "memory", "memoryReservation"] {
+                            if let Some(n) = c.get(field).filter(|x| x.is_number()).map(|x| x.to_string()) {
+                                c[field] = serde_json::Value::String(n);
+                            }
+                        }
+                    }
+                }
+                fix_moto_containers(child);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(fix_moto_containers),
+        _ => {}
+    }
+}
+
+async fn forward(
+    axum::extract::State(st): axum::extract::State<Arc<ProxyState>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let fault = {
+        let mut faults = st.faults.lock().unwrap();
+        faults
+            .iter_mut()
+            .find(|f| f.times > 0 && (target.contains(f.matches) || text.contains(f.matches)))
+            .map(|f| {
+                f.times -= 1;
+                f.clone()
+            })
+    };
+    if let Some(f) = fault {
+        let n = st.injected.fetch_add(1, Ordering::SeqCst) + 1;
+        let (content_type, body) = if target.is_empty() {
+            let xml = format!(
+                "<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors>\
+                 <RequestID>fault-{n}</RequestID></Response>",
+                f.code, f.message
+            );
+            ("text/xml", xml) // EC2 query protocol
+        } else {
+            ("application/x-amz-json-1.1", serde_json::json!({"__type": f.code, "message": f.message}).to_string())
+        };
+        return axum::response::Response::builder()
+            .status(f.status)
+            .header("content-type", content_type)
+            .header("x-amzn-requestid", format!("fault-{n}"))
+            .body(axum::body::Body::from(body))
+            .unwrap();
+    }
+    let url = format!("{}{}", st.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let mut up = st.client.request(parts.method, url).body(body);
+    for (k, v) in &parts.headers {
+        if k != "host" && k != "content-length" {
+            up = up.header(k, v);
+        }
+    }
+    let resp = up.send().await.expect("moto behind the proxy");
+    let mut out = axum::response::Response::builder().status(resp.status());
+    let json = resp.headers().get("content-type").is_some_and(|c| c.as_bytes().starts_with(b"application/x-amz-json"));
+    for (k, v) in resp.headers() {
+        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+            out = out.header(k, v);
+        }
+    }
+    let mut bytes = resp.bytes().await.unwrap().to_vec();
+    if json && target.starts_with("AmazonEC2ContainerService") {
+        if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            fix_moto_containers(&mut v);
+            bytes = serde_json::to_vec(&v).unwrap();
+        }
+    }
+    out.body(axum::body::Body::from(bytes)).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// errors
+
+#[tokio::test]
+async fn throttling_by_message_is_retried_until_it_passes() {
+    let w = World::new("throttle").await;
+    w.create_service("web", 1).await;
+    w.schedule("web", true).await;
+    // ECS's way: a ClientException whose message says it is throttling.
+    w.inject(Fault { matches: "DescribeServices", times: 3, status: 400, code: "ClientException", message: "Rate exceeded" });
+    w.inject(Fault { matches: "DescribeTasks", times: 1, status: 400, code: "ThrottlingException", message: "Rate exceeded" });
+    w.inject(Fault {
+        matches: "Action=DescribeNetworkInterfaces",
+        times: 2,
+        status: 503,
+        code: "RequestLimitExceeded",
+        message: "Request limit exceeded.",
+    });
+    w.inject(Fault { matches: "ListTasks", times: 1, status: 500, code: "ServerException", message: "Service unavailable. Try again later." });
+    let p = w.quick_platform().await;
+    let got = p.observe(&[w.target("web")]).await.unwrap();
+    let obs = found(&got[0]);
+    assert_eq!(obs.tasks.len(), 1);
+    assert!(obs.tasks[0].public_ip.is_some(), "{obs:?}");
+    assert_eq!(w.injected(), 7);
+    let c = p.calls();
+    assert_eq!(c["DescribeServices"], 4, "3 throttled + 1: {c:?}");
+    assert_eq!(c["DescribeTasks"], 2, "{c:?}");
+    assert_eq!(c["DescribeNetworkInterfaces"], 3, "{c:?}");
+    assert_eq!(c["ListTasks"], 3, "running (after one 500) + stopped: {c:?}");
+    let t = p.throttled();
+    assert_eq!((t["DescribeServices"], t["DescribeTasks"], t["DescribeNetworkInterfaces"], t["ListTasks"]), (3, 1, 2, 0));
+}
+
+#[tokio::test]
+async fn endless_throttling_gives_up_as_throttled_within_bounds() {
+    let w = World::new("endless").await;
+    w.create_service("web", 0).await;
+    w.inject(Fault { matches: "DescribeServices", times: usize::MAX, status: 400, code: "ClientException", message: "Rate exceeded" });
+    let p = w.quick_platform().await;
+    let got = p.observe(&[w.target("web")]).await.unwrap();
+    match &got[0] {
+        Observed::Error(Error::Throttled { operation, message }) => {
+            assert_eq!(*operation, "DescribeServices");
+            assert!(message.starts_with("ClientException: Rate exceeded (request id fault-"), "{message}");
+        }
+        other => panic!("expected Throttled, got {other:?}"),
+    }
+    assert_eq!(calls(&p, "DescribeServices"), 5, "first attempt + max_retries");
+}
+
+#[tokio::test]
+async fn permanent_errors_are_not_retried() {
+    let w = World::new("denied").await;
+    w.create_service("web", 0).await;
+    let denied = "User: arn:aws:sts::123456789012:assumed-role/snooze/reconciler is not authorized to perform: ecs:DescribeServices";
+    w.inject(Fault { matches: "DescribeServices", times: usize::MAX, status: 400, code: "AccessDeniedException", message: denied });
+    w.inject(Fault {
+        matches: "UpdateService",
+        times: usize::MAX,
+        status: 400,
+        code: "InvalidParameterException",
+        message: "desiredCount is invalid",
+    });
+    let p = w.quick_platform().await;
+    let got = p.observe(&[w.target("web")]).await.unwrap();
+    match &got[0] {
+        Observed::Error(Error::Call { operation, code, message, retryable }) => {
+            assert_eq!((*operation, code.as_str(), *retryable), ("DescribeServices", "AccessDeniedException", false));
+            assert!(message.starts_with(denied) && message.contains("(request id fault-1)"), "{message}");
+        }
+        other => panic!("expected a permanent Call error, got {other:?}"),
+    }
+    let e = p.scale(&w.target("web"), 1).await.unwrap_err();
+    assert!(matches!(&e, Error::Call { code, retryable: false, .. } if code == "InvalidParameterException"), "{e:?}");
+    assert_eq!(e.to_string(), "UpdateService failed: InvalidParameterException: desiredCount is invalid (request id fault-2)");
+    let c = p.calls();
+    assert_eq!((c["DescribeServices"], c["UpdateService"]), (1, 1), "{c:?}");
+    assert_eq!(w.injected(), 2);
+
+    // moto's own answer: a service that does not exist cannot be scaled, and is not retried.
+    w.proxy.faults.lock().unwrap().clear();
+    let p = w.platform().await;
+    let e = p.scale(&w.target("nope"), 1).await.unwrap_err();
+    assert!(matches!(&e, Error::Call { code, retryable: false, .. } if code == "ServiceNotFoundException"), "{e:?}");
+    assert_eq!(calls(&p, "UpdateService"), 1);
+}
