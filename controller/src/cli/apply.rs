@@ -61,7 +61,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let mut failures = Vec::new();
     for record in &records {
         match apply_one(store.as_ref(), record).await {
-            Ok(outcome) => println!("service/{} {}", record.name(), outcome),
+            Ok(outcome) => super::emit(format!("service/{} {}\n", record.name(), outcome))?,
             Err(e) => failures.push(format!("service/{}: {e:#}", record.name())),
         }
     }

@@ -31,6 +31,6 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         None => return Err(StoreError::NotFound(name.clone()).into()),
     };
     store.delete(name, Some(version)).await?;
-    println!("service {name:?} deleted");
+    super::emit(format!("service {name:?} deleted\n"))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -27,7 +27,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot read service {:?}", args.name))?
         .ok_or_else(|| StoreError::NotFound(args.name.clone()))?;
-    print!("{}", describe(&entry, Timestamp::now()));
+    super::emit(describe(&entry, Timestamp::now()))?;
     Ok(ExitCode::SUCCESS)
 }
 

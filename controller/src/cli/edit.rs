@@ -76,8 +76,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     };
 
     match store.apply(&record, Some(version)).await {
-        Ok(Applied::Unchanged(_)) => println!("service/{name} unchanged"),
-        Ok(_) => println!("service/{name} edited"),
+        Ok(Applied::Unchanged(_)) => super::emit(format!("service/{name} unchanged\n"))?,
+        Ok(_) => super::emit(format!("service/{name} edited\n"))?,
         Err(e @ (StoreError::Conflict { .. } | StoreError::NotFound(_))) => {
             // Keep the user's work: the temp file would be removed on drop.
             let kept = keep(file)?;

@@ -51,15 +51,15 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let single = args.name.is_some();
     let now = Timestamp::now();
     match args.output {
-        Some(Output::Yaml) if single => print!("{}", render::entry_yaml(&entries[0])?),
-        Some(Output::Yaml) => print!("{}", render::entries_yaml(&entries)?),
-        Some(Output::Json) if single => println!("{}", render::entry_json(&entries[0])?),
-        Some(Output::Json) => println!("{}", render::entries_json(&entries)?),
+        Some(Output::Yaml) if single => super::emit(render::entry_yaml(&entries[0])?)?,
+        Some(Output::Yaml) => super::emit(render::entries_yaml(&entries)?)?,
+        Some(Output::Json) if single => super::emit(format!("{}\n", render::entry_json(&entries[0])?))?,
+        Some(Output::Json) => super::emit(format!("{}\n", render::entries_json(&entries)?))?,
         None | Some(Output::Wide) if entries.is_empty() => {
             eprintln!("No services found in {}.", global.store);
         }
-        Some(Output::Wide) => print!("{}", render_table(&entries, now, true)),
-        None => print!("{}", render_table(&entries, now, false)),
+        Some(Output::Wide) => super::emit(render_table(&entries, now, true))?,
+        None => super::emit(render_table(&entries, now, false))?,
     }
     Ok(ExitCode::SUCCESS)
 }

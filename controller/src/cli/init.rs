@@ -21,7 +21,7 @@ pub async fn run(global: &GlobalArgs, _args: Args) -> anyhow::Result<ExitCode> {
             let existed = path.exists();
             global.connect().await?;
             let what = if existed { "already exists" } else { "created" };
-            println!("sqlite store {} {what}", path.display());
+            super::emit(format!("sqlite store {} {what}\n", path.display()))?;
         }
         StoreUrl::Dynamo(table) => {
             let client = store::dynamo_client(&global.connect_options()).await;
@@ -30,7 +30,7 @@ pub async fn run(global: &GlobalArgs, _args: Args) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("cannot create DynamoDB table {table:?}"))?;
             let what = if created { "created" } else { "already exists" };
-            println!("dynamodb table {table} {what}");
+            super::emit(format!("dynamodb table {table} {what}\n"))?;
         }
     }
     Ok(ExitCode::SUCCESS)

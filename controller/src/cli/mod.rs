@@ -164,6 +164,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes `text` to stdout and flushes. A closed pipe (`snoozectl get -o yaml | head`) is not
+/// an error: the output just stops (Rust's `print!` would panic there). Verbs print results
+/// through this.
+pub fn emit(text: impl AsRef<str>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_ref().as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.context("cannot write to stdout"),
+    }
+}
+
 /// An error with a one-line summary and a list of detail lines (e.g. every problem found in
 /// a set of manifests). [`print_error`] prints the summary after `error: ` and each detail
 /// indented on its own line.

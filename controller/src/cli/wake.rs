@@ -19,7 +19,7 @@ pub struct Args {
 pub async fn run_wake(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
     store.record_wake(&args.name, Timestamp::now(), Duration::ZERO).await?;
-    println!("service/{} wake requested", args.name);
+    super::emit(format!("service/{} wake requested\n", args.name))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -29,6 +29,6 @@ pub async fn run_wake(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCod
 pub async fn run_sleep(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
     store.request_sleep(&args.name, Timestamp::now()).await?;
-    println!("service/{} sleep requested", args.name);
+    super::emit(format!("service/{} sleep requested\n", args.name))?;
     Ok(ExitCode::SUCCESS)
 }
