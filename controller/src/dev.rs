@@ -1,1 +1,458 @@
-//! dev (placeholder until implemented).
+//! `snoozectl dev`: the whole loop on one machine, no AWS (DESIGN.md §1).
+//!
+//! One process runs every part, wired the way the Lambdas are in AWS:
+//!
+//! | part | here | in AWS |
+//! |---|---|---|
+//! | store | SQLite file (default `sqlite://.snooze/snooze.db`, shared with the other verbs) | DynamoDB |
+//! | platform | [`LocalPlatform`]: the record's `spec.target.local` as a child process | ECS |
+//! | wake endpoint | [`wake::router`] served by axum on `--listen` | Lambda behind API Gateway |
+//! | reconciler | [`Reconciler`] with [`LocalPlatform`] and a no-keep-alive HTTP prober | Lambda |
+//! | triggers | a wake (`on_wake`), a store change (polled [`Store::change_token`]), a child starting or exiting ([`LocalPlatform::changes`]), requeues, a periodic resync | DynamoDB stream, ECS events, schedule |
+//! | activity | [`activity::read_established`] on each Ready local service's port | `snoozectl agent` sidecar |
+//!
+//! It prints one line per phase transition (`12:00:01 demo  Asleep → Waking (wake requested)`)
+//! and, at start, the URL to open per service. [`run`] returns when its `shutdown` future
+//! completes (Ctrl-C/SIGTERM in the CLI), after stopping every child process.
+//!
+//! Durations are real: there is no time-scaling hatch, because the wake endpoint and the activity
+//! measurement write wall-clock timestamps that the reconciler compares with its own clock; a
+//! scaled reconciler clock would disagree with them. Short loops use short manifests instead
+//! (`idleTimeout: 1m`, the validated minimum).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use crate::activity;
+use crate::cli::apply::{apply_one, parse_all, read_sources};
+use crate::model::{Entry, Phase, Target, Timestamp};
+use crate::platform::local::LocalPlatform;
+use crate::platform::ProbeResult;
+use crate::reconcile::{Prober, Reconciler, Requeue, Scope, SystemClock};
+use crate::store::{self, Store};
+use crate::wake::{self, WakeConfig, WakeState};
+
+/// Default `--listen`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default `--manifests`.
+pub const DEFAULT_MANIFESTS: &str = "manifests/local";
+
+/// How the dev stack runs. [`DevOptions::default`] gives the `snoozectl dev` defaults.
+#[derive(Clone, Debug)]
+pub struct DevOptions {
+    /// Manifest files or directories applied at start (`--manifests`, default `manifests/local`).
+    /// Empty: apply nothing, use what the store has.
+    pub manifests: Vec<PathBuf>,
+    /// Address of the wake endpoint (`--listen`, default `127.0.0.1:8080`; port 0 picks one).
+    pub listen: SocketAddr,
+    /// Store URL (the global `--store`, default [`crate::cli::DEFAULT_STORE`], the file every
+    /// `snoozectl` verb uses, so they act on the running stack).
+    pub store: String,
+    /// Directory relative commands and `workingDir`s are resolved against (default: the
+    /// current directory).
+    pub base_dir: PathBuf,
+    /// Full pass over every record this often (default 10 s). With `events: false` this is the
+    /// only trigger (the schedule-only design, for comparison in the benchmark).
+    pub resync: Duration,
+    /// React to wakes, store changes, child process events and requeues (default true).
+    pub events: bool,
+    /// How often the store's change token is polled (default 250 ms).
+    pub change_poll: Duration,
+    /// Longest wait before a Waking/Sleeping record is looked at again, whatever its requeue
+    /// says (default 1 s; local observation is cheap).
+    pub transition_poll: Duration,
+    /// How often connections to Ready local services are counted (default 2 s).
+    pub activity_every: Duration,
+    /// Debounce of activity writes (default 10 s; keep it well below `idleTimeout`).
+    pub activity_debounce: Duration,
+    /// SIGTERM → SIGKILL grace for child processes (default 5 s).
+    pub grace: Duration,
+    /// The wake endpoint's configuration (default: [`WakeConfig::default`] with insecure
+    /// cookies, since the local endpoint is plain HTTP, and the first service as `GET /`).
+    pub wake: WakeConfig,
+}
+
+impl Default for DevOptions {
+    fn default() -> Self {
+        Self {
+            manifests: vec![PathBuf::from(DEFAULT_MANIFESTS)],
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            store: crate::cli::DEFAULT_STORE.into(),
+            base_dir: crate::platform::local::default_base_dir(),
+            resync: Duration::from_secs(10),
+            events: true,
+            change_poll: Duration::from_millis(250),
+            transition_poll: Duration::from_secs(1),
+            activity_every: Duration::from_secs(2),
+            activity_debounce: Duration::from_secs(10),
+            grace: crate::platform::local::DEFAULT_GRACE,
+            wake: WakeConfig {
+                cookie_secure: false,
+                ..WakeConfig::default()
+            },
+        }
+    }
+}
+
+/// Where the stack's readable lines go (stdout in the CLI).
+pub type Say = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The readiness probe of the dev stack: like [`crate::reconcile::HttpProber`] (2xx/3xx within
+/// the timeout passes, redirects not followed) but without connection reuse. A pooled
+/// keep-alive connection would stay ESTABLISHED on the app's port and be counted as activity,
+/// so the service would never fall asleep.
+#[derive(Clone, Debug)]
+pub struct OneShotProber {
+    client: reqwest::Client,
+}
+
+impl OneShotProber {
+    /// A prober that opens a fresh connection per probe and closes it after the answer.
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
+            .user_agent(concat!("snooze-readiness/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client })
+    }
+}
+
+#[async_trait]
+impl Prober for OneShotProber {
+    async fn probe(&self, url: &str, timeout: Duration) -> ProbeResult {
+        let req = self.client.get(url).header(http::header::CONNECTION, "close").timeout(timeout);
+        match req.send().await {
+            Ok(resp) => {
+                let code = resp.status();
+                ProbeResult {
+                    passed: code.is_success() || code.is_redirection(),
+                    detail: format!("HTTP {}", code.as_u16()),
+                }
+            }
+            Err(e) if e.is_timeout() => ProbeResult {
+                passed: false,
+                detail: format!("timed out after {}", humantime::format_duration(timeout)),
+            },
+            Err(e) if e.is_connect() => ProbeResult {
+                passed: false,
+                detail: "connection failed".into(),
+            },
+            Err(e) => ProbeResult {
+                passed: false,
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+/// A running dev stack (see [`Dev::start`]).
+pub struct Dev {
+    addr: SocketAddr,
+    platform: LocalPlatform,
+    store: Arc<dyn Store>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Dev {
+    /// Opens the store, applies the manifests, binds the wake endpoint and starts the
+    /// reconcile and activity loops. Readable lines go to `say`.
+    ///
+    /// Errors: the store cannot be opened, a manifest does not parse or validate (every problem
+    /// is listed), the address cannot be bound.
+    pub async fn start(opts: DevOptions, say: Say) -> anyhow::Result<Dev> {
+        let store = store::connect(&opts.store, &store::ConnectOptions::default())
+            .await
+            .with_context(|| format!("cannot open store {}", opts.store))?;
+        if !opts.manifests.is_empty() {
+            let (sources, errors) = read_sources(&opts.manifests, false);
+            if !errors.is_empty() {
+                anyhow::bail!("cannot read manifests:\n  {}", errors.join("\n  "));
+            }
+            let records = parse_all(&sources)
+                .map_err(|errs| anyhow::anyhow!("invalid manifests:\n  {}", errs.join("\n  ")))?;
+            for record in &records {
+                let what = apply_one(store.as_ref(), record)
+                    .await
+                    .with_context(|| format!("cannot apply {}", record.name()))?;
+                debug!(service = record.name(), what, "applied");
+            }
+        }
+        let entries = store.list().await.context("cannot list records")?;
+
+        let platform = LocalPlatform::with_grace(opts.base_dir.clone(), opts.grace);
+        let prober = OneShotProber::new().context("cannot build the HTTP client")?;
+        let reconciler = Reconciler::new(
+            store.clone(),
+            Arc::new(platform.clone()),
+            Arc::new(prober),
+            Arc::new(SystemClock),
+        );
+
+        let (wake_tx, wake_rx) = mpsc::unbounded_channel::<String>();
+        let mut config = opts.wake.clone();
+        if config.default_service.is_none() {
+            config.default_service = entries.first().map(|e| e.name().to_string());
+        }
+        let state = WakeState::new(store.clone(), config).with_on_wake(move |name| {
+            let _ = wake_tx.send(name.to_string());
+        });
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", opts.listen))?;
+        let addr = listener.local_addr().context("listener address")?;
+
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let app = wake::router(Arc::new(state));
+        let mut server_stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            });
+            if let Err(e) = serve.await {
+                warn!(error = %e, "wake endpoint stopped");
+            }
+        }));
+        tasks.push(tokio::spawn(control_loop(
+            reconciler,
+            store.clone(),
+            platform.clone(),
+            wake_rx,
+            opts.clone(),
+            say.clone(),
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(activity_loop(store.clone(), opts.clone(), stop_rx)));
+
+        say(&format!(
+            "snooze dev: wake endpoint on http://{addr}, store {}, {} service(s)",
+            opts.store,
+            entries.len()
+        ));
+        for e in &entries {
+            let Entry::Record(r) = e else {
+                say(&format!("  {}  (malformed record, ignored)", e.name()));
+                continue;
+            };
+            let what = match &r.spec.target {
+                Target::Local(t) => format!(
+                    "runs `{}` on port {}, asleep after {} idle",
+                    t.command, t.port, r.spec.idle_timeout
+                ),
+                Target::Ecs(t) => format!("ECS {}/{}: not run locally", t.cluster, t.service),
+            };
+            say(&format!("  open http://{addr}/s/{}   ({what})", r.name()));
+        }
+        say("Ctrl-C stops everything.");
+        Ok(Dev {
+            addr,
+            platform,
+            store,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The wake endpoint's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The store the stack uses.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// The local platform (process ids, recent output).
+    pub fn platform(&self) -> &LocalPlatform {
+        &self.platform
+    }
+
+    /// Stops the loops and the wake endpoint, then every child process (SIGTERM, SIGKILL after
+    /// the grace period).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        self.platform.shutdown().await;
+    }
+}
+
+/// Runs the dev stack until `shutdown` completes, printing readable lines to stdout.
+pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let say: Say = Arc::new(|line: &str| println!("{line}"));
+    let dev = Dev::start(opts, say.clone()).await?;
+    shutdown.await;
+    say("stopping...");
+    dev.stop().await;
+    say("stopped.");
+    Ok(())
+}
+
+/// Reconciles on every trigger; passes run one at a time.
+async fn control_loop(
+    reconciler: Reconciler,
+    store: Arc<dyn Store>,
+    platform: LocalPlatform,
+    mut wakes: mpsc::UnboundedReceiver<String>,
+    opts: DevOptions,
+    say: Say,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut due: HashMap<String, Instant> = HashMap::new();
+    let mut next_resync = Instant::now();
+    let mut token = store.change_token().await.ok().flatten();
+    let mut processes = platform.changes();
+    let mut poll = tokio::time::interval(opts.change_poll);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_error: HashMap<String, String> = HashMap::new();
+    loop {
+        let timer = due.values().copied().chain([next_resync]).min().unwrap_or(next_resync);
+        let scope = tokio::select! {
+            _ = stop.changed() => break,
+            Some(name) = wakes.recv(), if opts.events => {
+                let mut names = vec![name];
+                while let Ok(n) = wakes.try_recv() {
+                    names.push(n);
+                }
+                Some(Scope::Names(names))
+            }
+            Ok(()) = processes.changed(), if opts.events => Some(Scope::All),
+            _ = poll.tick(), if opts.events => Some(Scope::Names(vec![])),
+            _ = tokio::time::sleep_until(timer) => {
+                let now = Instant::now();
+                if now >= next_resync {
+                    next_resync = now + opts.resync;
+                    Some(Scope::All)
+                } else {
+                    let names: Vec<String> =
+                        due.iter().filter(|(_, at)| **at <= now).map(|(n, _)| n.clone()).collect();
+                    for n in &names {
+                        due.remove(n);
+                    }
+                    (!names.is_empty()).then_some(Scope::Names(names))
+                }
+            }
+        };
+        let scope = match scope {
+            // The change-token poll: a pass over everything only when the store changed.
+            Some(Scope::Names(n)) if n.is_empty() => {
+                let now = store.change_token().await.ok().flatten();
+                if now == token {
+                    continue;
+                }
+                token = now;
+                Scope::All
+            }
+            Some(scope) => scope,
+            None => continue,
+        };
+        if matches!(scope, Scope::All) {
+            due.clear();
+        }
+        let report = reconciler.reconcile(scope).await;
+        if let Some(e) = &report.error {
+            say(&format!("{} reconcile pass failed: {e}", clock()));
+        }
+        for r in &report.records {
+            if r.changed() {
+                say(&format!("{} {r}", clock()));
+                if r.after == Some(Phase::Failed) {
+                    show_output(&store, &platform, &r.name, &say).await;
+                }
+            }
+            match &r.error {
+                Some(e) if last_error.get(&r.name) != Some(e) => {
+                    say(&format!("{} {}  error: {e}", clock(), r.name));
+                    last_error.insert(r.name.clone(), e.clone());
+                }
+                Some(_) => {}
+                None => {
+                    last_error.remove(&r.name);
+                }
+            }
+            if !opts.events {
+                continue;
+            }
+            match r.requeue {
+                Requeue::After(d) => {
+                    let d = if r.transitional { d.min(opts.transition_poll) } else { d };
+                    due.insert(r.name.clone(), Instant::now() + d);
+                }
+                Requeue::AwaitChange => {
+                    due.remove(&r.name);
+                }
+            }
+        }
+    }
+}
+
+/// Prints the last lines a failed service's process wrote.
+async fn show_output(store: &Arc<dyn Store>, platform: &LocalPlatform, name: &str, say: &Say) {
+    let Ok(Some(Entry::Record(r))) = store.get(name).await else { return };
+    let Target::Local(t) = &r.spec.target else { return };
+    let lines = platform.recent_output(t.port);
+    let start = lines.len().saturating_sub(5);
+    for line in &lines[start..] {
+        say(&format!("         {name} | {line}"));
+    }
+}
+
+/// Counts connections to every Ready local service and records them as activity.
+async fn activity_loop(store: Arc<dyn Store>, opts: DevOptions, mut stop: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(opts.activity_every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = ticks.tick() => {}
+        }
+        let entries = match store.list().await {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(error = %e, "activity: cannot list records");
+                continue;
+            }
+        };
+        for e in entries {
+            let Entry::Record(r) = e else { continue };
+            let Target::Local(t) = &r.spec.target else { continue };
+            if r.status.as_ref().map(|s| s.phase) != Some(Phase::Ready) {
+                continue;
+            }
+            let connections = match activity::read_established(t.port) {
+                Ok(n) => n,
+                Err(e) => {
+                    warn!(service = r.name(), error = %e, "activity: cannot read /proc/net/tcp");
+                    continue;
+                }
+            };
+            debug!(service = r.name(), connections, "activity: counted connections");
+            if connections > 0
+                && let Err(e) =
+                    activity::record_with_backoff(store.as_ref(), r.name(), Timestamp::now(), opts.activity_debounce)
+                        .await
+            {
+                warn!(service = r.name(), error = %e, "activity: cannot record");
+            }
+        }
+    }
+}
+
+/// `HH:MM:SS` (UTC) for the transition lines.
+fn clock() -> String {
+    Timestamp::now().as_datetime().format("%H:%M:%S").to_string()
+}

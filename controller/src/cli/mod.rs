@@ -38,6 +38,7 @@ pub mod agent;
 pub mod apply;
 pub mod delete;
 pub mod describe;
+pub mod dev;
 pub mod edit;
 pub mod get;
 pub mod init;
@@ -115,6 +116,8 @@ pub enum Command {
     Schema(schema::Args),
     /// Run the in-task activity agent: record connections to the app port as activity.
     Agent(agent::Args),
+    /// Run the whole loop locally: store, wake endpoint, reconciler, services as processes.
+    Dev(dev::Args),
     /// Create the store: the DynamoDB table for dynamodb:// stores, the file for sqlite://.
     Init(init::Args),
     /// Run reconcile passes: observe, decide, scale, publish status (`--once`, `--watch`).
@@ -134,6 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sleep(args) => wake::run_sleep(global, args).await,
         Command::Schema(args) => schema::run(global, args).await,
         Command::Agent(args) => agent::run(global, args).await,
+        Command::Dev(args) => dev::run(global, args).await,
         Command::Init(args) => init::run(global, args).await,
         Command::Reconcile(args) => reconcile::run(global, args).await,
     }

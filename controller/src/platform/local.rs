@@ -59,6 +59,8 @@ pub const STOPPED_KEPT: usize = 5;
 pub const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Longest delay before a crashed process is replaced.
 pub const RESTART_DELAY_MAX: Duration = Duration::from_secs(10);
+/// How often a started process is checked for a listening port.
+pub const LISTEN_POLL: Duration = Duration::from_millis(25);
 /// The address every local task has.
 pub const LOCAL_IP: &str = "127.0.0.1";
 
@@ -91,6 +93,8 @@ struct Slot {
     target: LocalTarget,
     desired: u32,
     live: Option<Live>,
+    /// Output of the last process that exited.
+    last_output: Option<Arc<Output>>,
     stopped: VecDeque<TaskObservation>,
     crashes_in_row: u32,
     /// Bumped on every change of `desired`, so a scheduled restart can tell it is stale.
@@ -164,15 +168,10 @@ impl LocalPlatform {
     pub fn recent_output(&self, port: u16) -> Vec<String> {
         let services = self.shared.services.lock().expect("platform lock");
         let Some(slot) = services.get(&port) else { return vec![] };
-        let output = slot.live.as_ref().map(|l| l.output.clone());
+        let output = slot.live.as_ref().map(|l| l.output.clone()).or_else(|| slot.last_output.clone());
         match output {
             Some(o) => o.lines.lock().expect("output lock").iter().cloned().collect(),
-            None => slot
-                .stopped
-                .front()
-                .and_then(|t| t.stopped_reason.clone())
-                .into_iter()
-                .collect(),
+            None => vec![],
         }
     }
 
@@ -275,7 +274,7 @@ fn start_locked(shared: &Arc<Shared>, port: u16, slot: &mut Slot) {
         Ok(c) => c,
         Err(e) => {
             let reason = format!("cannot start {}: {e}", program.display());
-            warn!(port, reason, "local process failed to start");
+            info!(port, reason, "local process failed to start");
             let mut t = TaskObservation::new(format!("local:{port}:failed-{}", now.as_millis()), TaskStatus::Stopped, TaskStatus::Stopped);
             t.created_at = Some(now);
             t.stopped_at = Some(now);
@@ -298,6 +297,30 @@ fn start_locked(shared: &Arc<Shared>, port: u16, slot: &mut Slot) {
         started_at: None,
         stopping: false,
         output: output.clone(),
+    });
+    // Watch for the port to start listening: the task becomes RUNNING (a change event) without
+    // waiting for the next observation.
+    let weak = Arc::downgrade(shared);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(LISTEN_POLL).await;
+            let Some(shared) = weak.upgrade() else { return };
+            let listening = activity::read_listening(port).unwrap_or(false);
+            let mut services = shared.services.lock().expect("platform lock");
+            let Some(live) = services.get_mut(&port).and_then(|s| s.live.as_mut()).filter(|l| l.pid == pid) else {
+                return;
+            };
+            if live.started_at.is_some() || live.stopping {
+                return;
+            }
+            if listening {
+                live.started_at = Some(Timestamp::now());
+                drop(services);
+                debug!(port, pid, "local process is listening");
+                shared.changed();
+                return;
+            }
+        }
     });
     let weak = Arc::downgrade(shared);
     tokio::spawn(async move {
@@ -332,6 +355,7 @@ fn exited(weak: &Weak<Shared>, port: u16, pid: u32, status: std::io::Result<Exit
         return;
     }
     let live = slot.live.take().expect("checked above");
+    slot.last_output = Some(live.output.clone());
     if live.stopping {
         info!(port, pid, "local process stopped");
         slot.crashes_in_row = 0;
@@ -341,7 +365,7 @@ fn exited(weak: &Weak<Shared>, port: u16, pid: u32, status: std::io::Result<Exit
         }
     } else {
         let reason = exit_reason(status, output.last_stderr.lock().expect("output lock").as_deref());
-        warn!(port, pid, reason, "local process exited");
+        info!(port, pid, reason, "local process exited");
         let mut t = TaskObservation::new(live.arn, TaskStatus::Stopped, TaskStatus::Stopped);
         t.created_at = Some(live.created_at);
         t.started_at = live.started_at;
@@ -426,7 +450,7 @@ fn signal_group_blocking(pgid: u32, sig: &str) {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let services = self.services.get_mut().map(|s| std::mem::take(s)).unwrap_or_default();
+        let services = self.services.get_mut().map(std::mem::take).unwrap_or_default();
         for slot in services.values() {
             if let Some(live) = &slot.live {
                 signal_group_blocking(live.pid, "KILL");
@@ -509,6 +533,7 @@ impl Platform for LocalPlatform {
             target: t.clone(),
             desired: 0,
             live: None,
+            last_output: None,
             stopped: VecDeque::new(),
             crashes_in_row: 0,
             epoch: 0,

@@ -1,0 +1,49 @@
+//! `snoozectl dev`: the whole loop on this machine, no AWS ([`crate::dev`]).
+//!
+//! ```text
+//! snoozectl [--store sqlite://.snooze/snooze.db] dev [--manifests DIR]... [--listen 127.0.0.1:8080]
+//! ```
+//!
+//! The stack uses the global `--store` (env `SNOOZE_STORE`), whose default is the same SQLite
+//! file every other verb uses, so `snoozectl get`, `wake`, `sleep` or `apply` in another terminal
+//! of the same directory act on the running stack with no flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::dev::{self, DevOptions};
+use crate::wake::WakeConfig;
+
+use super::GlobalArgs;
+
+/// Arguments of `snoozectl dev`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Manifest files or directories applied at start (repeatable).
+    #[arg(long = "manifests", value_name = "PATH", default_value = dev::DEFAULT_MANIFESTS)]
+    pub manifests: Vec<PathBuf>,
+    /// Do not apply any manifest; run what the store already holds.
+    #[arg(long, conflicts_with = "manifests")]
+    pub no_manifests: bool,
+    /// Address of the wake endpoint (port 0 picks a free one; the URL is printed).
+    #[arg(long, default_value = dev::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+}
+
+/// Runs the dev stack until Ctrl-C or SIGTERM; exit 0 after every child has stopped.
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let mut wake = WakeConfig::from_env()?;
+    if std::env::var_os("SNOOZE_COOKIE_SECURE").is_none() {
+        wake.cookie_secure = false;
+    }
+    let opts = DevOptions {
+        manifests: if args.no_manifests { vec![] } else { args.manifests },
+        listen: args.listen,
+        store: global.store.clone(),
+        wake,
+        ..DevOptions::default()
+    };
+    dev::run(opts, super::agent::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
