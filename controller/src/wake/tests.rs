@@ -305,11 +305,12 @@ async fn ready_redirects_to_the_endpoint_with_path_and_query() {
 async fn the_redirect_never_leaves_the_endpoint() {
     let fake = Fake::with(entries());
     let s = state(fake.clone());
-    for evil in ["/s/up//evil.com", "/s/up/%2F%2Fevil.com", "/s/up/%2f%2Fevil.com/x", "/s/up/%5Cevil.com", "/s/up/%5C%5Cevil.com"] {
+    for evil in ["/s/up//evil.com", "/s/up/\\evil.com", "/s/up/a\\b", "/s/up/%2F%2Fevil.com", "/s/up/%2f%2Fevil.com/x", "/s/up/%5Cevil.com", "/s/up/%5C%5Cevil.com"] {
         let r = get(&s, evil).await;
         assert_eq!(r.status(), 400, "{evil}");
         assert_eq!(header(&r, "location"), "", "{evil}");
     }
+    assert_eq!(fake.written_wakes(), 0, "rejected paths wrote nothing");
     for odd in ["/s/up/https://evil.com", "/s/up/https:%2F%2Fevil.com", "/s/up/@evil.com", "/s/up/.evil.com"] {
         let r = get(&s, odd).await;
         assert_eq!(r.status(), 302, "{odd}");
@@ -317,13 +318,10 @@ async fn the_redirect_never_leaves_the_endpoint() {
         assert_eq!(loc.authority().unwrap().as_str(), "203.0.113.10:80", "{odd} → {loc}");
         assert_eq!(loc.scheme_str(), Some("http"));
     }
-    // backslashes are not even valid in a URI the handler can receive
-    assert!(http::Uri::try_from("/s/up/\\evil.com").is_err());
     assert!(redirect_target("http://203.0.113.10:80/", true, "/\\evil.com", "").is_none());
     assert!(redirect_target("javascript:alert(1)", true, "/", "").is_none());
     assert!(redirect_target("//evil.com/", true, "/", "").is_none());
     assert_eq!(redirect_target("https://h:8443/base/", true, "/x", "a=1").as_deref(), Some("https://h:8443/base/x?a=1"));
-    assert_eq!(fake.written_wakes(), 0, "rejected paths wrote nothing");
 }
 
 #[tokio::test]
@@ -363,7 +361,7 @@ async fn reflected_input_is_always_escaped() {
     let fake = Fake::with(entries());
     let s = state(fake.clone());
     let payload = "%3Cscript%3Ealert(1)%3C/script%3E";
-    let r = get(&s, &format!("/s/demo/{payload}/%22%3E%3Cimg?q=%22%3E%3Cscript%3Ex%3C/script%3E&a=<b>")).await;
+    let r = get(&s, &format!("/s/demo/{payload}/%22%3E%3Cimg?q=%22%3E%3Cscript%3Ex%3C/script%3E&a=%3Cb%3E")).await;
     let html = body(&r);
     assert_eq!(r.status(), 200);
     assert!(!html.contains("<script>alert"), "{html}");
@@ -392,7 +390,7 @@ async fn failed_shows_the_reason_and_try_again_starts_a_fresh_attempt() {
     assert!(html.contains("Try again"));
     assert!(!html.contains("data-poll") && !html.contains("http-equiv"), "no polling on Failed");
     assert_eq!(fake.written_wakes(), 0, "looking at a failure does not retry it");
-    let retry = attr(&html, "href").unwrap();
+    let retry = attr(&html, "class=\"button\" href").unwrap();
     assert_eq!(retry, "./x?a=1&retry=1");
     let r = get(&s, "/s/failed/x?a=1&retry=1").await;
     assert_eq!(fake.written_wakes(), 1);
