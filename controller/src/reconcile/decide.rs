@@ -468,10 +468,13 @@ fn build(
         .iter()
         .filter(|t| t.desired_status == TaskStatus::Running && t.last_status < TaskStatus::Running)
         .count() as u32;
+    // Tasks still running or stopping: listed ones, or counted by DescribeServices (a task
+    // being stopped is not returned by ListTasks(desiredStatus=RUNNING)).
     let unstopped = service
         .tasks
         .iter()
-        .any(|t| t.last_status != TaskStatus::Stopped);
+        .any(|t| t.last_status != TaskStatus::Stopped)
+        || service.running_count + service.pending_count > 0;
 
     // Drift bookkeeping, shared by every arm.
     let last_set = memo_u32(&prev.memo, MEMO_LAST_SET);

@@ -59,3 +59,5 @@ impl Clock for SystemClock {
 
 #[cfg(test)]
 mod tests_decide;
+#[cfg(test)]
+mod tests_pass;

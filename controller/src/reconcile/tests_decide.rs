@@ -107,9 +107,6 @@ impl RecordExt for Record {
     }
 }
 
-fn status(d: &Decision) -> &Status {
-    &d.status
-}
 fn cond(s: &Status, type_: &str) -> (ConditionStatus, String) {
     let c = s.condition(type_).unwrap_or_else(|| panic!("no {type_} condition"));
     (c.status, c.reason.clone())

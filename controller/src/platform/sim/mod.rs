@@ -27,6 +27,8 @@
 //! [`MemoryStore`] is the matching in-memory [`crate::store::Store`].
 
 mod store;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -732,9 +734,9 @@ impl SimPlatform {
                         let live = |t: &&TaskObservation| t.desired_status == TaskStatus::Running;
                         Described::Active(ServiceObservation {
                             desired_count: s.desired,
+                            // Like ECS: every task in the RUNNING state, also one being stopped.
                             running_count: obs
                                 .iter()
-                                .filter(live)
                                 .filter(|t| t.last_status == TaskStatus::Running)
                                 .count() as u32,
                             pending_count: obs
@@ -865,16 +867,26 @@ impl SimTask {
         let run = self.running_at(c);
         let stop = self.effective_stop(c).filter(|(at, ..)| *at <= now);
         let reached_running = now >= run && stop.is_none_or(|(at, ..)| at > run);
-        if let Some((_, done, code, reason, _)) = stop {
+        if let Some((at, done, code, reason, by_scheduler)) = stop {
+            // desiredStatus STOPPED at once. A task the scheduler scales in keeps its
+            // lastStatus for the first half of the stop (draining), then STOPPING, then
+            // STOPPED; a task that died is STOPPING at once.
             o.desired_status = TaskStatus::Stopped;
             o.stop_code = Some(code.to_string());
             o.stopped_reason = Some(reason.to_string());
-            if now >= done {
-                o.last_status = TaskStatus::Stopped;
+            let half = at.add(done.since(at) / 2);
+            o.last_status = if now >= done {
                 o.stopped_at = Some(done);
+                TaskStatus::Stopped
+            } else if now >= half || !by_scheduler {
+                TaskStatus::Stopping
+            } else if at >= run {
+                TaskStatus::Running
+            } else if at >= self.eni_at(c) {
+                TaskStatus::Pending
             } else {
-                o.last_status = TaskStatus::Stopping;
-            }
+                TaskStatus::Provisioning
+            };
         } else if now < self.eni_at(c) {
             o.last_status = TaskStatus::Provisioning;
         } else if now < run {

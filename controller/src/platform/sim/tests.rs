@@ -1,0 +1,190 @@
+//! Tests of the simulated ECS: lifecycle timing, the scheduler, faults, buckets, call pattern.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::model::{EcsTarget, LocalTarget, Target};
+
+fn target(service: &str) -> Target {
+    Target::Ecs(EcsTarget {
+        cluster: "c".into(),
+        service: service.into(),
+    })
+}
+
+fn sim(config: SimConfig) -> (Arc<SimClock>, SimPlatform) {
+    let clock = SimClock::default_start();
+    let sim = SimPlatform::new(clock.clone(), config);
+    sim.add_service("c", "s");
+    (clock, sim)
+}
+
+async fn one(sim: &SimPlatform, service: &str) -> Observed {
+    sim.observe(&[target(service)]).await.unwrap().remove(0)
+}
+
+async fn tasks(sim: &SimPlatform) -> Vec<TaskObservation> {
+    match one(sim, "s").await {
+        Observed::Found(s) => s.tasks,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn tasks_move_through_their_lifecycle_on_the_clock() {
+    let (clock, sim) = sim(SimConfig {
+        health_check: Some(Duration::from_secs(10)),
+        eni_delay: Duration::from_secs(5),
+        ..SimConfig::default()
+    });
+    sim.scale(&target("s"), 1).await.unwrap();
+    let t0 = clock.now();
+    let steps: Vec<(u64, TaskStatus, bool, bool, Option<Health>)> = vec![
+        // (seconds, lastStatus, has ENI, has public IP, health)
+        (0, TaskStatus::Provisioning, false, false, None),
+        (10, TaskStatus::Pending, true, false, None),
+        (15, TaskStatus::Pending, true, true, None),
+        (30, TaskStatus::Running, true, true, Some(Health::Unknown)),
+        (40, TaskStatus::Running, true, true, Some(Health::Healthy)),
+    ];
+    for (secs, last, eni, public, health) in steps {
+        clock.set(t0.add(Duration::from_secs(secs)));
+        let ts = tasks(&sim).await;
+        assert_eq!(ts.len(), 1);
+        let t = &ts[0];
+        assert_eq!(
+            (t.last_status, t.eni_id.is_some(), t.public_ip.is_some(), t.health),
+            (last, eni, public, health),
+            "at {secs}s"
+        );
+        assert_eq!(t.desired_status, TaskStatus::Running);
+        assert_eq!(t.created_at, Some(t0));
+        assert_eq!(t.started_at.is_some(), secs >= 30, "at {secs}s");
+    }
+    // Scale in: ECS still counts the task as running while it stops (ListTasks with
+    // desiredStatus RUNNING no longer returns it); 15 s later it is gone.
+    sim.scale(&target("s"), 0).await.unwrap();
+    match one(&sim, "s").await {
+        Observed::Found(s) => assert_eq!((s.desired_count, s.running_count, s.tasks.len()), (0, 1, 0)),
+        other => panic!("{other:?}"),
+    }
+    clock.advance(Duration::from_secs(15));
+    match one(&sim, "s").await {
+        Observed::Found(s) => assert_eq!((s.desired_count, s.running_count, s.tasks.len()), (0, 0, 0)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_starts_are_replaced_until_the_fault_is_cleared() {
+    let (clock, sim) = sim(SimConfig::default());
+    sim.fail_task_starts("c", "s", Some(("TaskFailedToStart", "CannotPullContainerError: no such image")));
+    sim.scale(&target("s"), 1).await.unwrap();
+    clock.advance(Duration::from_secs(95)); // three 30 s attempts
+    let ts = tasks(&sim).await;
+    let stopped: Vec<_> = ts.iter().filter(|t| t.last_status == TaskStatus::Stopped).collect();
+    assert_eq!(stopped.len(), 3, "{ts:#?}");
+    assert!(stopped.iter().all(|t| t.stop_code.as_deref() == Some("TaskFailedToStart") && t.started_at.is_none()));
+    assert_eq!(ts.iter().filter(|t| t.desired_status == TaskStatus::Running).count(), 1, "the fourth attempt");
+    sim.fail_task_starts("c", "s", None);
+    clock.advance(Duration::from_secs(30)); // the fourth still fails (started under the fault)
+    clock.advance(Duration::from_secs(30));
+    let ts = tasks(&sim).await;
+    assert!(ts.iter().any(|t| t.last_status == TaskStatus::Running && t.desired_status == TaskStatus::Running), "{ts:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn killed_tasks_stop_with_a_reason_and_are_replaced() {
+    let (clock, sim) = sim(SimConfig::default());
+    sim.scale(&target("s"), 1).await.unwrap();
+    clock.advance(Duration::from_secs(40));
+    let first = sim.running_tasks("c", "s");
+    assert_eq!(first.len(), 1);
+    sim.kill_tasks("c", "s", "Essential container in task exited");
+    let ts = tasks(&sim).await;
+    let dead = ts.iter().find(|t| t.arn == first[0]).unwrap();
+    assert_eq!(dead.desired_status, TaskStatus::Stopped);
+    assert_eq!(dead.stop_code.as_deref(), Some("EssentialContainerExited"));
+    let replacement = ts.iter().find(|t| t.arn != first[0]).unwrap();
+    assert_eq!(replacement.last_status, TaskStatus::Provisioning);
+}
+
+#[tokio::test(start_paused = true)]
+async fn missing_inactive_drift_and_unsupported_targets() {
+    let (_clock, sim) = sim(SimConfig::default());
+    sim.add_service("c", "gone");
+    sim.set_service_status("c", "gone", "INACTIVE");
+    let local = Target::Local(LocalTarget {
+        command: "x".into(),
+        args: vec![],
+        env: BTreeMap::new(),
+        working_dir: None,
+        port: 1,
+    });
+    let got = sim.observe(&[target("nope"), target("gone"), local.clone(), target("s")]).await.unwrap();
+    assert_eq!(got[0], Observed::Missing { message: "service nope not found in cluster c".into() });
+    assert!(matches!(&got[1], Observed::Inactive { status, .. } if status == "INACTIVE"));
+    assert!(matches!(&got[2], Observed::Error(Error::Unsupported(_))));
+    assert!(matches!(&got[3], Observed::Found(_)));
+    let e = sim.scale(&target("nope"), 1).await.unwrap_err();
+    assert!(matches!(e, Error::Call { ref code, retryable: false, .. } if code == "ServiceNotFoundException"), "{e}");
+    let e = sim.scale(&target("gone"), 1).await.unwrap_err();
+    assert!(matches!(e, Error::Call { ref code, .. } if code == "ServiceNotActiveException"), "{e}");
+    assert!(sim.scale(&local, 1).await.is_err());
+    // Drift by someone else: the count changes and tasks start, without an API call of ours.
+    sim.set_desired_count_externally("c", "s", 2);
+    assert_eq!(sim.desired_count("c", "s"), Some(2));
+    assert_eq!(sim.attempts(Op::UpdateService), 2, "the local target never reached the API");
+    assert_eq!(sim.scale_calls(), 0);
+    match one(&sim, "s").await {
+        Observed::Found(s) => assert_eq!((s.desired_count, s.pending_count, s.tasks.len()), (2, 2, 2)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn token_buckets_throttle_and_retries_wait_for_refill() {
+    let (_clock, sim) = sim(SimConfig {
+        buckets: BTreeMap::from([(Op::DescribeServices, BucketConfig { burst: 2.0, per_second: 1.0 })]),
+        ..SimConfig::default()
+    });
+    let started = tokio::time::Instant::now();
+    for _ in 0..4 {
+        assert!(matches!(one(&sim, "s").await, Observed::Found(_)));
+    }
+    let c = sim.counters()[&Op::DescribeServices];
+    assert_eq!(c.ok(), 4);
+    assert!(c.throttled >= 2, "{c:?}");
+    // Two calls beyond the burst need about two seconds of refill (tokio's paused clock).
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1900), "{waited:?}");
+    // Retries exhausted: the error is reported per target, with its code.
+    sim.fail_next(Op::DescribeServices, 20, Fault::Throttle);
+    match one(&sim, "s").await {
+        Observed::Error(Error::Throttled { operation, message }) => {
+            assert_eq!(operation, "DescribeServices");
+            assert_eq!(message, "ThrottlingException: Rate exceeded");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_is_added_per_call_and_calls_run_concurrently() {
+    let (_clock, sim) = sim(SimConfig {
+        latency: Duration::from_millis(20),
+        max_in_flight: 4,
+        ..SimConfig::default()
+    });
+    for i in 0..40 {
+        sim.add_service("c", &format!("s{i}"));
+    }
+    let targets: Vec<Target> = (0..40).map(|i| target(&format!("s{i}"))).collect();
+    let started = tokio::time::Instant::now();
+    sim.observe(&targets).await.unwrap();
+    // 4 DescribeServices calls, 4 in flight: one round of 20 ms.
+    assert_eq!(sim.attempts(Op::DescribeServices), 4);
+    assert_eq!(started.elapsed(), Duration::from_millis(20));
+}

@@ -1,0 +1,428 @@
+//! Tests of the pass against the simulated ECS and the in-memory store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::model::{
+    Entry, HttpGet, HumanDuration, Phase, Readiness as ReadinessSpec, Record, Status, Step,
+    Timestamp,
+};
+use crate::platform::sim::{Fault, MemoryStore, Op, SimClock, SimConfig, SimPlatform};
+use crate::store::{self, Applied, StatusGuard, Store, Touch};
+
+struct World {
+    clock: Arc<SimClock>,
+    sim: Arc<SimPlatform>,
+    store: Arc<MemoryStore>,
+    prober: Arc<StaticProber>,
+    reconciler: Reconciler,
+}
+
+fn world_with(config: SimConfig, store: Arc<dyn Store>, memory: Arc<MemoryStore>) -> World {
+    let clock = SimClock::default_start();
+    let sim = Arc::new(SimPlatform::new(clock.clone(), config));
+    let prober = Arc::new(StaticProber::new());
+    let reconciler = Reconciler::new(store, sim.clone(), prober.clone(), clock.clone());
+    World { clock, sim, store: memory, prober, reconciler }
+}
+
+fn world() -> World {
+    let store = Arc::new(MemoryStore::new());
+    world_with(SimConfig::default(), store.clone(), store)
+}
+
+impl World {
+    /// Adds a record `name` (service `{name}-svc` in `demo-cluster`) and its sim service.
+    fn add(&self, r: Record) {
+        if let crate::model::Target::Ecs(t) = &r.spec.target {
+            self.sim.add_service(&t.cluster, &t.service);
+        }
+        self.store.put(r);
+    }
+    async fn wake(&self, name: &str) {
+        self.store.record_wake(name, self.clock.now(), Duration::ZERO).await.unwrap();
+    }
+    async fn pass(&self) -> PassReport {
+        self.reconciler.reconcile(Scope::All).await
+    }
+    fn phase(&self, name: &str) -> Option<Phase> {
+        self.store.status(name).map(|s| s.phase)
+    }
+    fn advance(&self, secs: u64) {
+        self.clock.advance(Duration::from_secs(secs));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn wake_to_ready_to_asleep_through_passes() {
+    let w = world();
+    w.add(Record::test("demo"));
+    let r = w.pass().await;
+    assert_eq!(w.phase("demo"), Some(Phase::Asleep));
+    assert_eq!(r.record("demo").unwrap().to_string(), "demo  - → Asleep (no wake request)");
+
+    w.wake("demo").await;
+    let r = w.pass().await;
+    let rep = r.record("demo").unwrap();
+    assert_eq!(rep.to_string(), "demo  Asleep → Waking (wake requested)");
+    assert_eq!(rep.scaled, Some((0, 1)));
+    assert!(rep.transitional);
+    assert_eq!(w.sim.desired_count("demo-cluster", "demo-svc"), Some(1));
+
+    // The task needs 30 s of simulated time to run; look every 5 s.
+    let mut steps = Vec::new();
+    for _ in 0..8 {
+        w.advance(5);
+        w.pass().await;
+        steps.push(w.store.status("demo").unwrap().step);
+    }
+    assert!(steps.contains(&Some(Step::Provisioning)), "{steps:?}");
+    assert!(steps.contains(&Some(Step::Pending)), "{steps:?}");
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    let s = w.store.status("demo").unwrap();
+    let e = s.endpoint.unwrap();
+    assert!(e.url.starts_with("http://198.18."), "{}", e.url);
+    assert_eq!(w.sim.running_tasks("demo-cluster", "demo-svc"), vec![e.task_arn]);
+    assert_eq!(s.last_wake.unwrap().seconds, 30.0);
+
+    // Idle after 15 minutes (from the task start): one scale-down, Sleeping, then Asleep.
+    w.advance(15 * 60);
+    let r = w.pass().await;
+    assert_eq!(r.record("demo").unwrap().scaled, Some((1, 0)));
+    assert_eq!(w.phase("demo"), Some(Phase::Sleeping));
+    assert_eq!(w.store.status("demo").unwrap().endpoint, None);
+    w.advance(20);
+    w.pass().await;
+    assert_eq!(w.phase("demo"), Some(Phase::Asleep));
+    assert_eq!(w.sim.scale_calls(), 2, "exactly one scale-up and one scale-down");
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_is_published_only_when_it_changed() {
+    let w = world();
+    w.add(Record::test("demo"));
+    w.pass().await;
+    let n = w.store.publishes();
+    for _ in 0..3 {
+        w.advance(60);
+        let r = w.pass().await;
+        assert!(!r.record("demo").unwrap().published);
+    }
+    assert_eq!(w.store.publishes(), n);
+}
+
+/// A store that records a wake just before the first guarded (scale-down) status write.
+struct WakeBeforeGuard {
+    inner: Arc<MemoryStore>,
+    clock: Arc<SimClock>,
+    fired: AtomicBool,
+    delete_instead: bool,
+}
+
+#[async_trait]
+impl Store for WakeBeforeGuard {
+    async fn get(&self, name: &str) -> store::Result<Option<Entry>> {
+        self.inner.get(name).await
+    }
+    async fn list(&self) -> store::Result<Vec<Entry>> {
+        self.inner.list().await
+    }
+    async fn apply(&self, r: &Record, e: Option<u64>) -> store::Result<Applied> {
+        self.inner.apply(r, e).await
+    }
+    async fn delete(&self, name: &str, e: Option<u64>) -> store::Result<()> {
+        self.inner.delete(name, e).await
+    }
+    async fn record_wake(&self, n: &str, at: Timestamp, d: Duration) -> store::Result<Touch> {
+        self.inner.record_wake(n, at, d).await
+    }
+    async fn record_activity(&self, n: &str, at: Timestamp, d: Duration) -> store::Result<Touch> {
+        self.inner.record_activity(n, at, d).await
+    }
+    async fn request_sleep(&self, n: &str, at: Timestamp) -> store::Result<()> {
+        self.inner.request_sleep(n, at).await
+    }
+    async fn publish_status(&self, n: &str, s: &Status, g: StatusGuard) -> store::Result<()> {
+        if matches!(g, StatusGuard::FactsUnchanged(_)) && !self.fired.swap(true, Ordering::SeqCst) {
+            if self.delete_instead {
+                self.inner.delete(n, None).await?;
+            } else {
+                self.inner.record_wake(n, self.clock.now(), Duration::ZERO).await?;
+            }
+        }
+        self.inner.publish_status(n, s, g).await
+    }
+}
+
+async fn ready_then_idle(delete_instead: bool) -> (World, Arc<WakeBeforeGuard>) {
+    let memory = Arc::new(MemoryStore::new());
+    let clock = SimClock::default_start();
+    let guard = Arc::new(WakeBeforeGuard {
+        inner: memory.clone(),
+        clock: clock.clone(),
+        fired: AtomicBool::new(false),
+        delete_instead,
+    });
+    let sim = Arc::new(SimPlatform::new(clock.clone(), SimConfig::default()));
+    let prober = Arc::new(StaticProber::new());
+    let reconciler = Reconciler::new(guard.clone(), sim.clone(), prober.clone(), clock.clone());
+    let w = World { clock, sim, store: memory, prober, reconciler };
+    w.add(Record::test("demo").idle_timeout(Duration::from_secs(60)));
+    w.wake("demo").await;
+    w.pass().await;
+    w.advance(40);
+    w.pass().await;
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    w.advance(60);
+    (w, guard)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wake_landing_before_the_scale_down_wins() {
+    let (w, _) = ready_then_idle(false).await;
+    let r = w.pass().await;
+    let rep = r.record("demo").unwrap();
+    assert_eq!(rep.scaled, None);
+    assert_eq!(rep.reason, "wake or activity landed; scale-down skipped");
+    assert!(rep.transitional);
+    assert_eq!(w.sim.desired_count("demo-cluster", "demo-svc"), Some(1));
+    assert_eq!(w.phase("demo"), Some(Phase::Ready), "the guarded write did not land");
+    // The next pass sees the wake: still Ready, no scale at all.
+    let r = w.pass().await;
+    assert_eq!(r.record("demo").unwrap().scaled, None);
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    assert_eq!(w.sim.scale_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_record_deleted_during_the_pass_is_not_resurrected() {
+    let (w, _) = ready_then_idle(true).await;
+    let r = w.pass().await;
+    let rep = r.record("demo").unwrap();
+    assert_eq!(rep.after, None);
+    assert_eq!(rep.error, None);
+    assert_eq!(rep.scaled, None);
+    assert!(w.store.record("demo").is_none());
+    assert!(w.store.get("demo").await.unwrap().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_and_malformed_records_get_phase_invalid_and_are_not_observed() {
+    let w = world();
+    w.add(Record::test("bad").idle_timeout(Duration::from_secs(5)));
+    w.store.put_malformed("broken", serde_json::json!({"name": "broken", "spec": 3}), "spec: invalid type: integer `3`, expected struct Spec");
+    let r = w.pass().await;
+    let s = w.store.status("bad").unwrap();
+    assert_eq!((s.phase, s.message.as_str()), (Phase::Invalid, "spec.idleTimeout: 5s is below the minimum of 1m"));
+    let s = w.store.status("broken").unwrap();
+    assert_eq!(s.phase, Phase::Invalid);
+    assert_eq!(s.message, "the stored item does not parse: spec: invalid type: integer `3`, expected struct Spec");
+    assert_eq!(w.sim.attempts(Op::DescribeServices), 0);
+    assert!(r.errors().next().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_failing_record_never_stops_the_pass() {
+    let w = world();
+    for n in ["a", "b", "c"] {
+        w.add(Record::test(n));
+        w.wake(n).await;
+    }
+    w.sim.fail_next(Op::UpdateService, 1, Fault::AccessDenied);
+    let r = w.pass().await;
+    let failed: Vec<_> = r.errors().collect();
+    assert_eq!(failed.len(), 1, "{:?}", r.records);
+    assert!(failed[0].error.as_ref().unwrap().contains("AccessDeniedException"));
+    assert_eq!(r.records.iter().filter(|x| x.scaled == Some((0, 1))).count(), 2);
+    let s = w.store.status(&failed[0].name).unwrap();
+    assert!(s.message.contains("scaling failed: UpdateService failed: AccessDeniedException"), "{}", s.message);
+    // The next pass retries it, and no drift is reported for the count snooze never set.
+    let r = w.pass().await;
+    assert_eq!(r.record(&failed[0].name).unwrap().scaled, Some((0, 1)));
+    let s = w.store.status(&failed[0].name).unwrap();
+    assert_eq!(s.condition(decide::DRIFT).unwrap().status, crate::model::ConditionStatus::False);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_is_retried_and_a_whole_failed_observation_is_per_record() {
+    let w = world();
+    w.add(Record::test("demo"));
+    w.sim.fail_next(Op::DescribeServices, 2, Fault::Throttle);
+    let r = w.pass().await;
+    assert!(r.errors().next().is_none());
+    let c = w.sim.counters()[&Op::DescribeServices];
+    assert_eq!((c.attempts, c.throttled, c.ok()), (3, 2, 1));
+    // Retries exhausted: the record reports the error, keeps its phase, is retried later.
+    w.sim.fail_next(Op::DescribeServices, 100, Fault::ServerError);
+    let r = w.pass().await;
+    let rep = r.record("demo").unwrap();
+    assert!(rep.error.as_ref().unwrap().contains("ServerException"), "{rep:?}");
+    assert_eq!(rep.after, Some(Phase::Asleep));
+    assert_eq!(rep.requeue, Requeue::After(decide::OBSERVE_RETRY));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_service_is_reported_and_not_observed_every_pass() {
+    let w = world();
+    w.store.put(Record::test("ghost")); // no sim service
+    let r = w.pass().await;
+    let s = w.store.status("ghost").unwrap();
+    assert_eq!(s.message, "service ghost-svc not found in cluster demo-cluster");
+    assert_eq!(r.record("ghost").unwrap().requeue, Requeue::After(decide::MISSING_RECHECK));
+    assert_eq!(w.sim.attempts(Op::DescribeServices), 1);
+    w.advance(60);
+    let r = w.pass().await;
+    assert_eq!(w.sim.attempts(Op::DescribeServices), 1, "not observed again within 10 minutes");
+    assert_eq!(r.record("ghost").unwrap().reason, "service not found; next check in 9m");
+    w.advance(9 * 60);
+    w.pass().await;
+    assert_eq!(w.sim.attempts(Op::DescribeServices), 2);
+    // A wake request makes it look at once; the service exists now.
+    w.sim.add_service("demo-cluster", "ghost-svc");
+    w.advance(30);
+    w.wake("ghost").await;
+    w.pass().await;
+    assert_eq!(w.phase("ghost"), Some(Phase::Waking));
+    assert_eq!(w.sim.desired_count("demo-cluster", "ghost-svc"), Some(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_http_probe_gates_ready() {
+    let w = world();
+    let mut r = Record::test("demo");
+    r.spec.readiness = Some(ReadinessSpec {
+        http_get: Some(HttpGet { path: "/health".into(), port: Some(8080), timeout: HumanDuration::from_secs(2) }),
+    });
+    w.add(r);
+    w.wake("demo").await;
+    w.pass().await;
+    w.advance(20);
+    w.pass().await;
+    assert_eq!(w.prober.calls(), 0, "no probe before the task runs");
+    w.advance(15);
+    // Fail every address the sim hands out for this first task.
+    let s = w.sim.running_tasks("demo-cluster", "demo-svc");
+    assert_eq!(s.len(), 1);
+    w.prober.fail("198.18.0.1", "HTTP 503");
+    w.pass().await;
+    let st = w.store.status("demo").unwrap();
+    assert_eq!((st.phase, st.step), (Phase::Waking, Some(Step::Running)));
+    assert_eq!(st.message, "readiness probe failed: HTTP 503");
+    assert_eq!(w.prober.calls(), 1);
+    w.prober.pass("198.18.0.1");
+    w.advance(5);
+    w.pass().await;
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_until_settled_follows_requeues_within_the_budget() {
+    let w = world();
+    w.add(Record::test("demo"));
+    w.add(Record::test("other"));
+    w.wake("demo").await;
+    let s = w.reconciler.run_until_settled(Scope::All, Duration::from_secs(120)).await;
+    assert!(s.settled, "{:?}", s.pending);
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    assert!(s.passes.len() >= 2);
+    // Later passes only look at the requeued record.
+    assert_eq!(s.passes[1].records.len(), 1);
+    // A budget too short to finish reports what is still transitional.
+    w.wake("other").await;
+    let s = w.reconciler.run_until_settled(Scope::Names(vec!["other".into()]), Duration::from_secs(10)).await;
+    assert!(!s.settled);
+    assert_eq!(s.pending, vec!["other".to_string()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn named_scope_reads_only_those_records_and_reports_unknown_names() {
+    let w = world();
+    w.add(Record::test("a"));
+    w.add(Record::test("b"));
+    let r = w.reconciler.reconcile(Scope::Names(vec!["b".into(), "nope".into(), "b".into()])).await;
+    let names: Vec<_> = r.records.iter().map(|x| x.name.as_str()).collect();
+    assert_eq!(names, vec!["b", "nope"]);
+    assert_eq!(r.record("nope").unwrap().reason, "record not found (deleted?)");
+    assert!(w.store.status("a").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn observation_follows_the_ecs_call_pattern() {
+    let w = world();
+    for i in 0..25 {
+        w.add(Record::test(&format!("svc{i:02}")));
+    }
+    w.add({
+        let mut r = Record::test("far");
+        r.spec.target = crate::model::Target::Ecs(crate::model::EcsTarget {
+            cluster: "other-cluster".into(),
+            service: "far-svc".into(),
+        });
+        r
+    });
+    w.pass().await;
+    // 25 services in one cluster → 3 calls; 1 in another → 1. Nobody has or wants tasks.
+    assert_eq!(w.sim.attempts(Op::DescribeServices), 4);
+    assert_eq!(w.sim.attempts(Op::ListTasks), 0);
+    assert_eq!(w.sim.attempts(Op::DescribeTasks), 0);
+    w.wake("svc03").await;
+    w.pass().await;
+    w.sim.reset_counters();
+    w.advance(40);
+    w.pass().await;
+    let c = w.sim.counters();
+    assert_eq!(c[&Op::DescribeServices].attempts, 4);
+    assert_eq!(c[&Op::ListTasks].attempts, 1);
+    assert_eq!(c[&Op::DescribeTasks].attempts, 1);
+    assert_eq!(c[&Op::DescribeNetworkInterfaces].attempts, 1);
+    assert_eq!(w.phase("svc03"), Some(Phase::Ready));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_task_starts_end_in_failed_then_a_new_wake_retries() {
+    let w = world();
+    w.add(Record::test("demo"));
+    w.sim.fail_task_starts("demo-cluster", "demo-svc", Some(("TaskFailedToStart", "CannotPullContainerError: arn:aws:ecr:us-east-1:123456789012:repository/demo not found")));
+    w.wake("demo").await;
+    let mut scale_calls = Vec::new();
+    for _ in 0..40 {
+        w.pass().await;
+        scale_calls.push(w.sim.scale_calls());
+        w.advance(5);
+    }
+    let s = w.store.status("demo").unwrap();
+    assert_eq!(s.phase, Phase::Failed, "{s:?}");
+    assert!(s.message.starts_with("tasks keep stopping (3 since"), "{}", s.message);
+    assert!(s.message.contains("CannotPullContainerError: repository/demo not found"), "{}", s.message);
+    assert_eq!(w.sim.desired_count("demo-cluster", "demo-svc"), Some(0));
+    assert_eq!(w.sim.scale_calls(), 2, "up once, down once: no flapping ({scale_calls:?})");
+    // Fixed, and a new wake: Ready.
+    w.sim.fail_task_starts("demo-cluster", "demo-svc", None);
+    w.wake("demo").await;
+    let settled = w.reconciler.run_until_settled(Scope::All, Duration::from_secs(120)).await;
+    assert!(settled.settled);
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+}
+
+#[tokio::test(start_paused = true)]
+async fn drift_by_someone_else_is_put_back_without_a_tight_loop() {
+    let w = world();
+    w.add(Record::test("demo").mode(crate::model::Mode::On));
+    w.reconciler.run_until_settled(Scope::All, Duration::from_secs(120)).await;
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    let before = w.sim.scale_calls();
+    // Someone keeps setting desiredCount 0, every 5 seconds, for 5 minutes.
+    for _ in 0..60 {
+        w.sim.set_desired_count_externally("demo-cluster", "demo-svc", 0);
+        w.pass().await;
+        w.advance(5);
+    }
+    let corrections = w.sim.scale_calls() - before;
+    assert!((3..=6).contains(&corrections), "{corrections} corrections in 5 minutes");
+    let s = w.store.status("demo").unwrap();
+    assert_eq!(s.condition(decide::DRIFT).unwrap().status, crate::model::ConditionStatus::True);
+}
