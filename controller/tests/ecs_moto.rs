@@ -667,3 +667,107 @@ async fn permanent_errors_are_not_retried() {
     assert!(matches!(&e, Error::Call { code, retryable: false, .. } if code == "ServiceNotFoundException"), "{e:?}");
     assert_eq!(calls(&p, "UpdateService"), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// end to end: DynamoDB store + ECS + EC2 on one moto, through the reconcile pass
+
+fn entry_status(e: Option<snooze::model::Entry>) -> snooze::model::Status {
+    match e {
+        Some(snooze::model::Entry::Record(r)) => r.status.clone().expect("a reconciled record has a status"),
+        other => panic!("expected the record, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wake_ready_idle_asleep_end_to_end() {
+    use snooze::model::{Phase, Record, Timestamp};
+    use snooze::platform::sim::SimClock;
+    use snooze::reconcile::{Reconciler, Scope, StaticProber};
+    use snooze::store::{ConnectOptions, DynamoStore};
+
+    let w = World::new("e2e").await;
+    w.create_service("demo-svc", 0).await;
+
+    // The store: a fresh table on the same moto (DynamoDB needs no proxy).
+    let table = unique("snooze-e2e");
+    let opts = ConnectOptions { region: Some("us-east-1".into()), endpoint_url: Some(moto().to_owned()) };
+    DynamoStore::new(snooze::store::dynamo_client(&opts).await, &table).create_table().await.unwrap();
+    let store = snooze::store::connect(&format!("dynamodb://{table}"), &opts).await.unwrap();
+
+    let platform = Arc::new(w.platform().await);
+    let clock = SimClock::new(Timestamp::now());
+    let reconciler = Reconciler::new(store.clone(), platform.clone(), Arc::new(StaticProber::new()), clock.clone());
+
+    let mut record = Record::test("demo").idle_timeout(Duration::from_secs(60));
+    record.spec.target = w.target("demo-svc");
+    store.apply(&record, None).await.unwrap();
+    let pass = || async {
+        let report = reconciler.reconcile(Scope::All).await;
+        assert!(report.error.is_none(), "{report:?}");
+        let r = report.record("demo").expect("the pass looked at demo").clone();
+        eprintln!("pass: {:?} -> {:?} ({}) scaled {:?}", r.before, r.after, r.reason, r.scaled);
+        assert!(r.error.is_none(), "{r:?}");
+        r
+    };
+    let desired_count = || async {
+        let d = w.ecs.describe_services().cluster(&w.cluster).services("demo-svc").send().await.unwrap();
+        d.services()[0].desired_count()
+    };
+
+    // Nobody asked: asleep, nothing scaled.
+    let r = pass().await;
+    assert_eq!(r.after, Some(Phase::Asleep), "{r:?}");
+    assert_eq!(platform.calls()["UpdateService"], 0);
+
+    // A wake request → UpdateService(1).
+    store.record_wake("demo", clock.now(), Duration::ZERO).await.unwrap();
+    let r = pass().await;
+    assert_eq!(r.after, Some(Phase::Waking), "{r:?}");
+    assert_eq!(r.scaled, Some((0, 1)), "{r:?}");
+    assert_eq!(platform.calls()["UpdateService"], 1);
+    assert_eq!(desired_count().await, 1);
+
+    // The "ECS scheduler" starts the task and gives its ENI a public IP; passes until Ready.
+    let (started, _) = w.schedule("demo-svc", true).await;
+    assert_eq!(started.len(), 1);
+    let ip = w.public_ip_of(&started[0]).await;
+    let mut phase = None;
+    for _ in 0..5 {
+        clock.advance(Duration::from_secs(5));
+        phase = pass().await.after;
+        if phase == Some(Phase::Ready) {
+            break;
+        }
+    }
+    assert_eq!(phase, Some(Phase::Ready));
+    let status = entry_status(store.get("demo").await.unwrap());
+    let endpoint = status.endpoint.expect("a Ready record publishes its endpoint");
+    assert_eq!(endpoint.ip, ip, "the EIP on the task's ENI");
+    assert_eq!(endpoint.url, format!("http://{ip}:80/"));
+    assert_eq!(endpoint.task_arn, started[0]);
+    assert_eq!(platform.calls()["UpdateService"], 1, "no UpdateService while awake");
+
+    // Idle past idleTimeout (1m) → UpdateService(0).
+    clock.advance(Duration::from_secs(90));
+    let r = pass().await;
+    assert_eq!(r.scaled, Some((1, 0)), "{r:?}");
+    assert_eq!(r.after, Some(Phase::Sleeping), "the task is still running: {r:?}");
+    assert_eq!(platform.calls()["UpdateService"], 2);
+    assert_eq!(desired_count().await, 0);
+
+    // The "ECS scheduler" stops the task; passes until Asleep, endpoint withdrawn.
+    let (_, stopped) = w.schedule("demo-svc", true).await;
+    assert_eq!(stopped, started);
+    let mut phase = r.after;
+    for _ in 0..5 {
+        if phase == Some(Phase::Asleep) {
+            break;
+        }
+        clock.advance(Duration::from_secs(5));
+        phase = pass().await.after;
+    }
+    assert_eq!(phase, Some(Phase::Asleep));
+    let status = entry_status(store.get("demo").await.unwrap());
+    assert_eq!(status.endpoint, None, "the endpoint is withdrawn once its task stopped");
+    assert_eq!(platform.calls()["UpdateService"], 2, "exactly one scale-up and one scale-down");
+}
