@@ -466,7 +466,6 @@ impl DynamoStore {
                  #spec = :spec, #generation = if_not_exists(#generation, :zero) + :one, \
                  #resourceVersion = :next",
             )
-            .expression_attribute_names("#name", "name")
             .expression_attribute_names("#apiVersion", "apiVersion")
             .expression_attribute_names("#kind", "kind")
             .expression_attribute_names("#metadata", "metadata")
@@ -486,6 +485,7 @@ impl DynamoStore {
             req.condition_expression(
                 "attribute_exists(#name) AND attribute_not_exists(#resourceVersion)",
             )
+            .expression_attribute_names("#name", "name")
         } else {
             req.condition_expression("#resourceVersion = :expected")
                 .expression_attribute_values(":expected", n(expected))

@@ -1,0 +1,685 @@
+//! `snoozectl` end to end: the real binary against temporary SQLite stores (and one run against
+//! DynamoDB on moto), checking output, exit codes (0 ok, 1 error, 2 usage) and what is stored.
+//!
+//! moto comes from `MOTO_ENDPOINT` (set by `scripts/test`); when unset, this binary starts one
+//! from `.venv-moto` and fails (never skips) when that is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use snooze::model::{Record, parse_manifests};
+
+const BIN: &str = env!("CARGO_BIN_EXE_snoozectl");
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root")
+}
+
+/// What one `snoozectl` run did.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    #[track_caller]
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        self
+    }
+    #[track_caller]
+    fn fails(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "expected exit {code}: {self:#?}");
+        assert!(!self.stderr.contains("panicked"), "{self:#?}");
+        self
+    }
+}
+
+/// A temporary directory with a SQLite store in it; runs `snoozectl --store sqlite://...`.
+struct Ctl {
+    dir: tempfile::TempDir,
+    store: String,
+    extra: Vec<String>,
+}
+
+impl Ctl {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = format!("sqlite://{}", dir.path().join("store/snooze.db").display());
+        Self { dir, store, extra: Vec::new() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `text` to `name` inside the temp dir (creating directories) and returns its path.
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--store")
+            .arg(&self.store)
+            .args(&self.extra)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("SNOOZE_STORE")
+            .env_remove("VISUAL")
+            .env_remove("RUST_BACKTRACE")
+            .env("EDITOR", "false");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        self.run_with(self.command(args), None)
+    }
+
+    fn run_stdin(&self, args: &[&str], stdin: &str) -> Out {
+        self.run_with(self.command(args), Some(stdin))
+    }
+
+    fn run_with(&self, mut cmd: Command, stdin: Option<&str>) -> Out {
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run snoozectl");
+        if let Some(text) = stdin {
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().expect("wait for snoozectl");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `get NAME -o yaml` parsed as a record.
+    fn record(&self, name: &str) -> Record {
+        let out = self.run(&["get", name, "-o", "yaml"]).ok();
+        serde_yaml_ng::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+    }
+
+    /// Names of all stored records (`get -o json`).
+    fn names(&self) -> Vec<String> {
+        let out = self.run(&["get", "-o", "json"]).ok();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn sqlite_path(&self) -> PathBuf {
+        PathBuf::from(self.store.strip_prefix("sqlite://").unwrap())
+    }
+}
+
+fn manifest(name: &str) -> String {
+    format!(
+        "apiVersion: snooze/v1\nkind: Service\nmetadata:\n  name: {name}\n  labels:\n    team: web\n\
+         spec:\n  target:\n    ecs: {{cluster: demo-cluster, service: {name}-svc}}\n  replicas: 1\n  idleTimeout: 15m\n"
+    )
+}
+
+#[test]
+fn apply_creates_then_is_unchanged_then_configures() {
+    let ctl = Ctl::new();
+    let file = ctl.write("demo.yaml", &manifest("demo"));
+    let out = ctl.run(&["apply", "-f", &file]).ok();
+    assert_eq!(out.stdout, "service/demo created\n");
+    let out = ctl.run(&["apply", "-f", &file]).ok();
+    assert_eq!(out.stdout, "service/demo unchanged\n");
+    let first = ctl.record("demo");
+    assert_eq!((first.metadata.generation, first.metadata.resource_version), (1, 1));
+
+    ctl.write("demo.yaml", &manifest("demo").replace("replicas: 1", "replicas: 2"));
+    let out = ctl.run(&["apply", "-f", &file]).ok();
+    assert_eq!(out.stdout, "service/demo configured\n");
+    let r = ctl.record("demo");
+    assert_eq!(r.spec.replicas, 2);
+    assert_eq!(r.metadata.generation, 2);
+    assert_eq!(r.metadata.creation_timestamp, first.metadata.creation_timestamp);
+
+    // Labels alone are a change too; the same input again is not.
+    ctl.write("demo.yaml", &manifest("demo").replace("replicas: 1", "replicas: 2").replace("team: web", "team: ops"));
+    assert_eq!(ctl.run(&["apply", "-f", &file]).ok().stdout, "service/demo configured\n");
+    assert_eq!(ctl.run(&["apply", "-f", &file]).ok().stdout, "service/demo unchanged\n");
+    assert_eq!(ctl.record("demo").metadata.labels["team"], "ops");
+}
+
+#[test]
+fn apply_reads_stdin_and_ignores_desired_and_status() {
+    let ctl = Ctl::new();
+    let text = format!(
+        "{}desired:\n  wakeRequestedAt: 2026-11-29T10:00:00.000Z\nstatus:\n  phase: Ready\n",
+        manifest("demo")
+    );
+    assert_eq!(ctl.run_stdin(&["apply", "-f", "-"], &text).ok().stdout, "service/demo created\n");
+    let r = ctl.record("demo");
+    assert!(r.desired.is_empty(), "{r:?}");
+    assert_eq!(r.status, None);
+}
+
+/// Every example under `manifests/` applies and comes back from `get -o yaml` and `get -o json`
+/// with the same metadata and spec (the issue's "round-trips losslessly").
+#[test]
+fn example_manifests_round_trip_through_get() {
+    let manifests = root().join("manifests");
+    let mut examples = 0;
+    for dir in [manifests.clone(), manifests.join("local")] {
+        let ctl = Ctl::new();
+        let mut inputs: Vec<Record> = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                inputs.extend(parse_manifests(&text, &path.display().to_string()).expect("example is valid"));
+                examples += 1;
+            }
+        }
+        assert!(!inputs.is_empty(), "no examples in {}", dir.display());
+        inputs.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+
+        let dir_arg = dir.display().to_string();
+        let out = ctl.run(&["apply", "-f", &dir_arg]).ok();
+        assert_eq!(out.stdout.lines().filter(|l| l.ends_with(" created")).count(), inputs.len(), "{out:?}");
+        assert_eq!(ctl.run(&["apply", "-f", &dir_arg]).ok().stdout.matches(" unchanged").count(), inputs.len());
+
+        let yaml = ctl.run(&["get", "-o", "yaml"]).ok().stdout;
+        let from_yaml: Vec<Record> = serde_yaml_ng::Deserializer::from_str(&yaml)
+            .map(|doc| serde::Deserialize::deserialize(doc).expect("get -o yaml parses as records"))
+            .collect();
+        let json = ctl.run(&["get", "-o", "json"]).ok().stdout;
+        let from_json: Vec<Record> = serde_json::from_str(&json).expect("get -o json parses as records");
+        for output in [from_yaml, from_json] {
+            assert_eq!(output.len(), inputs.len());
+            for (got, want) in output.iter().zip(&inputs) {
+                assert_eq!(got.api_version, want.api_version);
+                assert_eq!(got.kind, want.kind);
+                assert_eq!(got.metadata.name, want.metadata.name);
+                assert_eq!(got.metadata.labels, want.metadata.labels);
+                assert_eq!(got.spec, want.spec);
+            }
+        }
+        // And the printed YAML applies back as "unchanged" (it is valid input).
+        let back = ctl.write("back.yaml", &yaml);
+        assert_eq!(ctl.run(&["apply", "-f", &back]).ok().stdout.matches(" unchanged").count(), inputs.len());
+    }
+    assert!(examples >= 2, "expected the ECS and the local example, found {examples}");
+}
+
+/// One bad-input case: the file's content, and what stderr must contain.
+struct Bad {
+    what: &'static str,
+    text: String,
+    expect: &'static [&'static str],
+}
+
+#[test]
+fn bad_manifests_are_rejected_with_path_and_location() {
+    let good = manifest("demo");
+    let long = "a".repeat(64);
+    let cases = [
+        Bad {
+            what: "invalid YAML",
+            text: "apiVersion: snooze/v1\nkind: [Service\n".into(),
+            expect: &["bad.yaml:3:1: did not find expected"],
+        },
+        Bad {
+            what: "unknown field",
+            text: good.replace("  replicas: 1", "  idleTimout: 15m"),
+            expect: &["bad.yaml:10:3: spec.idleTimout: unknown field `idleTimout`, expected one of"],
+        },
+        Bad {
+            what: "wrong type",
+            text: good.replace("replicas: 1", "replicas: many"),
+            expect: &["bad.yaml:10:13: spec.replicas: invalid type: string \"many\""],
+        },
+        Bad {
+            what: "out of range",
+            text: good.replace("replicas: 1", "replicas: 11").replace("idleTimeout: 15m", "idleTimeout: 10s"),
+            expect: &[
+                "bad.yaml:10:13: spec.replicas: 11 is above the maximum of 10",
+                "bad.yaml:11:16: spec.idleTimeout: 10s is below the minimum of 1m",
+            ],
+        },
+        Bad {
+            what: "bad duration",
+            text: good.replace("idleTimeout: 15m", "idleTimeout: 15 minutes please"),
+            expect: &["spec.idleTimeout: \"15 minutes please\" is not a duration"],
+        },
+        Bad {
+            what: "name with a slash",
+            text: manifest("team/demo"),
+            expect: &["bad.yaml:4:9: metadata.name: \"team/demo\" contains '/'"],
+        },
+        Bad {
+            what: "uppercase name",
+            text: manifest("Demo"),
+            expect: &["bad.yaml:4:9: metadata.name: \"Demo\" contains 'D'"],
+        },
+        Bad {
+            what: "64-character name",
+            text: manifest(&long),
+            expect: &["metadata.name:", "is 64 characters; at most 63 allowed"],
+        },
+        Bad {
+            what: "empty file",
+            text: String::new(),
+            expect: &["bad.yaml (document 1): no records found (the file is empty)"],
+        },
+        Bad {
+            what: "wrong apiVersion",
+            text: good.replace("snooze/v1", "snooze/v2"),
+            expect: &["bad.yaml:1:13: apiVersion: \"snooze/v2\" is not supported; use snooze/v1"],
+        },
+    ];
+    for case in cases {
+        let ctl = Ctl::new();
+        let file = ctl.write("bad.yaml", &case.text);
+        let out = ctl.run(&["apply", "-f", &file]).fails(1);
+        assert!(out.stdout.is_empty(), "{}: {out:#?}", case.what);
+        assert!(out.stderr.starts_with("error: "), "{}: {out:#?}", case.what);
+        assert!(out.stderr.contains("nothing was applied"), "{}: {out:#?}", case.what);
+        for want in case.expect {
+            let want = want.replace("bad.yaml", &file);
+            assert!(out.stderr.contains(&want), "{}: want {want:?} in\n{}", case.what, out.stderr);
+        }
+        assert!(ctl.names().is_empty(), "{}: something was applied", case.what);
+    }
+}
+
+#[test]
+fn a_directory_with_one_bad_file_applies_nothing_and_lists_every_error() {
+    let ctl = Ctl::new();
+    ctl.write("dir/a.yaml", &manifest("alpha"));
+    ctl.write(
+        "dir/b.yaml",
+        &format!(
+            "{}---\n{}",
+            manifest("beta").replace("replicas: 1", "replicas: -1"),
+            manifest("gamma").replace("idleTimeout: 15m", "idleTimeout: 48h")
+        ),
+    );
+    ctl.write("dir/c.yml", &manifest("delta"));
+    ctl.write("dir/notes.txt", "not a manifest");
+    ctl.write("dir/sub/e.yaml", "this: [is broken");
+    let dir = ctl.path("dir").display().to_string();
+    let out = ctl.run(&["apply", "-f", &dir]).fails(1);
+    assert!(out.stderr.starts_with("error: 2 problems in the manifests; nothing was applied\n"), "{}", out.stderr);
+    assert!(out.stderr.contains("b.yaml:10:13: spec.replicas: invalid type: integer `-1`, expected u32"), "{}", out.stderr);
+    assert!(out.stderr.contains("b.yaml:23:16: spec.idleTimeout: 2days is above the maximum of 1day"), "{}", out.stderr);
+    assert!(ctl.names().is_empty());
+
+    // Subdirectories are read only with -R; `schema/` never.
+    std::fs::remove_file(ctl.path("dir/b.yaml")).unwrap();
+    ctl.write("dir/schema/service.schema.json", "{\"not\": \"a record\"}");
+    let out = ctl.run(&["apply", "-f", &dir]).ok();
+    assert_eq!(out.stdout, "service/alpha created\nservice/delta created\n");
+    let out = ctl.run(&["apply", "-R", "-f", &dir]).fails(1);
+    assert!(out.stderr.contains("sub/e.yaml:1:"), "{}", out.stderr);
+    assert!(!out.stderr.contains("schema"), "{}", out.stderr);
+
+    // The same name twice is an error, not a silent overwrite.
+    let twice = ctl.write("twice.yaml", &format!("{}---\n{}", manifest("alpha"), manifest("alpha")));
+    let out = ctl.run(&["apply", "-f", &twice]).fails(1);
+    assert!(out.stderr.contains("service \"alpha\" is also defined in"), "{}", out.stderr);
+}
+
+#[test]
+fn exit_codes_and_error_lines() {
+    let ctl = Ctl::new();
+    let out = ctl.run(&["get"]).ok();
+    assert!(out.stderr.starts_with("No services found"), "{out:?}");
+    let out = ctl.run(&["get", "nope"]).fails(1);
+    assert_eq!(out.stderr, "error: service \"nope\" not found\n");
+    ctl.run(&["describe", "nope"]).fails(1);
+    ctl.run(&["delete", "nope"]).fails(1);
+    let out = ctl.run(&["wake", "nope"]).fails(1);
+    assert!(out.stderr.starts_with("error: service \"nope\" not found"), "{out:?}");
+    ctl.run(&["sleep", "nope"]).fails(1);
+    // Usage errors: exit 2.
+    ctl.run(&["get", "--bogus"]).fails(2);
+    ctl.run(&["apply"]).fails(2);
+    ctl.run(&["frobnicate"]).fails(2);
+    ctl.run(&["get", "-o", "xml"]).fails(2);
+    ctl.run(&[]).fails(2);
+    ctl.run(&["--help"]).ok();
+    // A bad store URL is an error (1) with the reason.
+    let mut bad = Ctl::new();
+    bad.store = "postgres://x".into();
+    let out = bad.run(&["get"]).fails(1);
+    assert!(out.stderr.starts_with("error: cannot open store postgres://x\n  caused by: "), "{out:?}");
+    assert!(out.stderr.contains("sqlite://PATH"), "{out:?}");
+    // A missing file.
+    let out = ctl.run(&["apply", "-f", "does-not-exist.yaml"]).fails(1);
+    assert!(out.stderr.contains("does-not-exist.yaml: cannot read"), "{out:?}");
+}
+
+#[test]
+fn get_describe_wake_sleep_delete() {
+    let ctl = Ctl::new();
+    let file = ctl.write("m.yaml", &format!("{}---\n{}", manifest("demo"), manifest("api")));
+    ctl.run(&["apply", "-f", &file]).ok();
+
+    let out = ctl.run(&["get"]).ok();
+    let lines: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["NAME", "PHASE", "DESIRED/RUNNING", "ENDPOINT", "SLEEPS-IN", "AGE"]);
+    assert_eq!(lines[1][..5], ["api", "-", "-", "-", "-"]);
+    assert_eq!(lines[2][0], "demo");
+    let out = ctl.run(&["get", "-o", "wide"]).ok();
+    let header: Vec<&str> = out.stdout.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header[6..], ["MODE", "TARGET", "MESSAGE"], "{}", out.stdout);
+    assert!(out.stdout.contains("auto   ecs demo-cluster/demo-svc"), "{}", out.stdout);
+
+    // One NAME is one object in JSON, one document in YAML.
+    let out = ctl.run(&["get", "demo", "-o", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["metadata"]["name"], "demo");
+    assert!(!ctl.run(&["get", "demo", "-o", "yaml"]).ok().stdout.contains("---"));
+    assert_eq!(ctl.run(&["get", "-o", "yaml"]).ok().stdout.matches("---\n").count(), 1);
+
+    let out = ctl.run(&["wake", "demo"]).ok();
+    assert_eq!(out.stdout, "service/demo wake requested\n");
+    let woken = ctl.record("demo").desired.wake_requested_at.expect("wakeRequestedAt set");
+    let yaml = ctl.run(&["get", "demo", "-o", "yaml"]).ok().stdout;
+    assert!(yaml.contains(&format!("wakeRequestedAt: {woken}")), "RFC 3339 in yaml: {yaml}");
+    assert_eq!(ctl.run(&["sleep", "demo"]).ok().stdout, "service/demo sleep requested\n");
+    assert!(ctl.record("demo").desired.sleep_requested_at.is_some());
+
+    let out = ctl.run(&["describe", "demo"]).ok();
+    for want in [
+        "Name:               demo",
+        "Labels:             team=web",
+        "Target:             ECS service demo-svc in cluster demo-cluster",
+        "Idle timeout:       15m",
+        "Wake requested:     ",
+        "Last activity:      <none>",
+        "Status:               <none> (not reconciled yet)",
+    ] {
+        assert!(out.stdout.contains(want), "{want:?} in\n{}", out.stdout);
+    }
+    assert!(out.stdout.contains(" ago)") || out.stdout.contains("(now)"), "{}", out.stdout);
+
+    assert_eq!(ctl.run(&["delete", "demo"]).ok().stdout, "service \"demo\" deleted\n");
+    assert_eq!(ctl.names(), ["api"]);
+}
+
+#[test]
+fn schema_verb_prints_the_committed_schema() {
+    let ctl = Ctl::new();
+    let out = ctl.run(&["schema"]).ok();
+    let committed = std::fs::read_to_string(root().join("manifests/schema/service.schema.json")).unwrap();
+    assert!(
+        out.stdout == committed,
+        "manifests/schema/service.schema.json is stale; regenerate it with\n    \
+         cargo run -p snooze --bin snoozectl -- schema > manifests/schema/service.schema.json"
+    );
+}
+
+#[test]
+fn init_creates_the_sqlite_file_and_is_idempotent() {
+    let ctl = Ctl::new();
+    let out = ctl.run(&["init"]).ok();
+    assert!(out.stdout.ends_with("created\n"), "{out:?}");
+    assert!(ctl.sqlite_path().exists());
+    let out = ctl.run(&["init"]).ok();
+    assert!(out.stdout.ends_with("already exists\n"), "{out:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// edit, with scripted editors
+
+/// Writes an executable editor script and returns the `EDITOR` value that runs it.
+fn editor(ctl: &Ctl, body: &str) -> String {
+    let path = ctl.write("editor.sh", &format!("#!/bin/sh\nset -e\n{body}\n"));
+    let status = Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    assert!(status.success());
+    path
+}
+
+fn edit(ctl: &Ctl, name: &str, editor: &str) -> Out {
+    let mut cmd = ctl.command(&["edit", name]);
+    cmd.env("EDITOR", editor)
+        .env("STATE", ctl.dir.path())
+        .env("SNOOZECTL", BIN)
+        .env("SNOOZE_STORE", &ctl.store);
+    ctl.run_with(cmd, None)
+}
+
+#[test]
+fn edit_saves_a_valid_change() {
+    let ctl = Ctl::new();
+    ctl.run(&["apply", "-f", &ctl.write("m.yaml", &manifest("demo"))]).ok();
+    ctl.run(&["wake", "demo"]).ok();
+    let script = editor(&ctl, "cp \"$1\" \"$STATE/seen.yaml\"\nsed -i 's/replicas: 1/replicas: 3/' \"$1\"");
+    let out = edit(&ctl, "demo", &script).ok();
+    assert_eq!(out.stdout, "service/demo edited\n");
+    let seen = std::fs::read_to_string(ctl.path("seen.yaml")).unwrap();
+    assert!(seen.starts_with("# "), "help header: {seen}");
+    assert!(seen.contains("\napiVersion: snooze/v1\nkind: Service\nmetadata:\n  name: demo\n  labels:\n    team: web\nspec:\n"), "{seen}");
+    let body: String = seen.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    for not in ["status", "desired", "wakeRequestedAt", "resourceVersion", "generation", "creationTimestamp"] {
+        assert!(!body.contains(not), "operator view shows {not}: {seen}");
+    }
+    let r = ctl.record("demo");
+    assert_eq!(r.spec.replicas, 3);
+    assert_eq!(r.metadata.generation, 2);
+    assert!(r.desired.wake_requested_at.is_some(), "edit must keep the desired facts");
+
+    // Leaving the file as it is cancels.
+    let out = edit(&ctl, "demo", "true").ok();
+    assert_eq!(out.stderr, "Edit cancelled, no changes made.\n");
+    assert_eq!(ctl.record("demo").metadata.generation, 2);
+}
+
+#[test]
+fn edit_reopens_with_the_errors_until_fixed() {
+    let ctl = Ctl::new();
+    ctl.run(&["apply", "-f", &ctl.write("m.yaml", &manifest("demo"))]).ok();
+    let script = editor(
+        &ctl,
+        r#"n=$(cat "$STATE/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$STATE/count"
+cp "$1" "$STATE/seen-$n.yaml"
+case $n in
+  1) sed -i 's/replicas: 1/replicas: 99/; s/idleTimeout: 15m/idleTimout: 15m/' "$1" ;;
+  2) sed -i 's/idleTimout: 15m/idleTimeout: 15m/' "$1" ;;
+  3) sed -i 's/replicas: 99/replicas: 4/' "$1" ;;
+esac"#,
+    );
+    let out = edit(&ctl, "demo", &script).ok();
+    assert_eq!(out.stdout, "service/demo edited\n");
+    assert_eq!(std::fs::read_to_string(ctl.path("count")).unwrap().trim(), "3");
+    let second = std::fs::read_to_string(ctl.path("seen-2.yaml")).unwrap();
+    assert!(second.contains("# service \"demo\" was not saved:\n# * line "), "{second}");
+    assert!(second.contains("unknown field `idleTimout`"), "{second}");
+    let third = std::fs::read_to_string(ctl.path("seen-3.yaml")).unwrap();
+    assert!(third.contains("spec.replicas: 99 is above the maximum of 10"), "{third}");
+    assert!(!third.contains("idleTimout"), "old errors are replaced: {third}");
+    assert_eq!(ctl.record("demo").spec.replicas, 4);
+}
+
+#[test]
+fn edit_left_invalid_and_unchanged_saves_nothing() {
+    let ctl = Ctl::new();
+    ctl.run(&["apply", "-f", &ctl.write("m.yaml", &manifest("demo"))]).ok();
+    let script = editor(
+        &ctl,
+        r#"n=$(cat "$STATE/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$STATE/count"
+[ $n = 1 ] && sed -i 's/name: demo/name: renamed/' "$1"
+true"#,
+    );
+    let out = edit(&ctl, "demo", &script).ok();
+    assert_eq!(out.stderr, "Edit cancelled, no changes made.\n");
+    assert_eq!(ctl.names(), ["demo"]);
+    assert_eq!(ctl.record("demo").metadata.resource_version, 1);
+}
+
+#[test]
+fn edit_conflict_is_reported_and_nothing_is_overwritten() {
+    let ctl = Ctl::new();
+    let file = ctl.write("m.yaml", &manifest("demo"));
+    ctl.run(&["apply", "-f", &file]).ok();
+    // While the operator edits, someone else applies a label change.
+    ctl.write("other.yaml", &manifest("demo").replace("team: web", "team: other"));
+    let script = editor(
+        &ctl,
+        r#""$SNOOZECTL" apply -f "$STATE/other.yaml" > "$STATE/other.out"
+sed -i 's/replicas: 1/replicas: 5/' "$1""#,
+    );
+    let out = edit(&ctl, "demo", &script).fails(1);
+    assert_eq!(std::fs::read_to_string(ctl.path("other.out")).unwrap(), "service/demo configured\n");
+    assert!(out.stderr.starts_with("error: service \"demo\" was not saved: it changed since it was read\n"), "{}", out.stderr);
+    let kept = out
+        .stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("your version is saved in "))
+        .unwrap_or_else(|| panic!("no kept path in {}", out.stderr));
+    let kept_text = std::fs::read_to_string(kept).expect("kept file exists");
+    assert!(kept_text.contains("replicas: 5"), "{kept_text}");
+    std::fs::remove_file(kept).unwrap();
+    let r = ctl.record("demo");
+    assert_eq!(r.metadata.labels["team"], "other", "the concurrent change survives");
+    assert_eq!(r.spec.replicas, 1, "the stale edit was not written");
+}
+
+// ---------------------------------------------------------------------------------------------
+// records broken in the store
+
+#[test]
+fn malformed_records_are_listed_never_dropped() {
+    let ctl = Ctl::new();
+    let file = ctl.write("m.yaml", &format!("{}---\n{}---\n{}", manifest("good"), manifest("typo"), manifest("wreck")));
+    ctl.run(&["apply", "-f", &file]).ok();
+    let db = rusqlite::Connection::open(ctl.sqlite_path()).unwrap();
+    // A mistyped attribute, and a column that is not JSON at all.
+    db.execute("UPDATE records SET spec = json_set(spec, '$.replicas', 'many') WHERE name = 'typo'", [])
+        .unwrap();
+    db.execute("UPDATE records SET metadata = 'not json' WHERE name = 'wreck'", []).unwrap();
+    drop(db);
+
+    let out = ctl.run(&["get"]).ok();
+    let rows: Vec<Vec<&str>> = out.stdout.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.iter().map(|r| (r[0], r[1])).collect::<Vec<_>>(), [
+        ("good", "-"),
+        ("typo", "Invalid"),
+        ("wreck", "Invalid")
+    ]);
+    let wide = ctl.run(&["get", "-o", "wide"]).ok().stdout;
+    assert!(wide.contains("spec.replicas: invalid type: string \"many\""), "{wide}");
+    assert!(wide.contains("metadata: stored column is not JSON"), "{wide}");
+
+    let json = ctl.run(&["get", "-o", "json"]).ok().stdout;
+    let items: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[1]["status"]["phase"], "Invalid");
+    assert!(items[1]["malformed"]["error"].as_str().unwrap().contains("spec.replicas"));
+    assert!(items[1]["malformed"]["raw"]["spec"].to_string().contains("many"), "{}", items[1]);
+    assert_eq!(items[2]["malformed"]["raw"]["metadata"], "not json");
+    let yaml = ctl.run(&["get", "typo", "-o", "yaml"]).ok().stdout;
+    assert!(yaml.contains("malformed:\n  error: "), "{yaml}");
+
+    let out = ctl.run(&["describe", "typo"]).ok();
+    assert!(out.stdout.contains("Error:              spec.replicas: invalid type"), "{}", out.stdout);
+
+    // An operator can repair it with edit, or remove it with delete.
+    let out = edit(&ctl, "typo", &editor(&ctl, "sed -i 's/replicas: many/replicas: 2/' \"$1\"")).ok();
+    assert_eq!(out.stdout, "service/typo edited\n");
+    assert_eq!(ctl.record("typo").spec.replicas, 2);
+    assert_eq!(ctl.run(&["delete", "wreck"]).ok().stdout, "service \"wreck\" deleted\n");
+    assert_eq!(ctl.names(), ["good", "typo"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// DynamoDB on moto
+
+static MOTO: OnceLock<String> = OnceLock::new();
+
+/// The moto endpoint: `MOTO_ENDPOINT`, or a moto started for this test binary (stopped when the
+/// test process exits and its stdin closes). Panics when neither is available.
+fn moto() -> &'static str {
+    MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
+        Ok(ep) if !ep.is_empty() => ep.trim_end_matches('/').to_owned(),
+        _ => start_moto(),
+    })
+}
+
+fn start_moto() -> String {
+    let python = root().join(".venv-moto/bin/python");
+    assert!(
+        python.exists(),
+        "MOTO_ENDPOINT is unset and {} does not exist: run scripts/test, or \
+         `source scripts/lib.sh; start_moto` and export MOTO_ENDPOINT",
+        python.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let script = "import sys\nfrom moto.server import ThreadedMotoServer\n\
+                  s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False)\n\
+                  s.start()\nsys.stdin.read()\ns.stop()\n";
+    let child = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}", python.display()));
+    Box::leak(Box::new(child));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not listen on 127.0.0.1:{port} within 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn dynamodb_store_on_moto_init_apply_get_wake() {
+    let mut ctl = Ctl::new();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let table = format!("snooze-cli-{}-{nanos:x}", std::process::id());
+    ctl.store = format!("dynamodb://{table}");
+    ctl.extra = vec!["--endpoint-url".into(), moto().into(), "--region".into(), "us-east-1".into()];
+
+    // Before init the table is missing: a readable error, exit 1.
+    let out = ctl.run(&["get"]).fails(1);
+    assert!(out.stderr.starts_with("error: "), "{out:?}");
+    assert!(!out.stderr.contains("service error\n"), "AWS errors carry code and message: {out:?}");
+
+    assert_eq!(ctl.run(&["init"]).ok().stdout, format!("dynamodb table {table} created\n"));
+    assert_eq!(ctl.run(&["init"]).ok().stdout, format!("dynamodb table {table} already exists\n"));
+
+    let example = root().join("manifests/demo-ecs.yaml").display().to_string();
+    assert_eq!(ctl.run(&["apply", "-f", &example]).ok().stdout, "service/demo created\n");
+    assert_eq!(ctl.run(&["apply", "-f", &example]).ok().stdout, "service/demo unchanged\n");
+    let want = parse_manifests(&std::fs::read_to_string(&example).unwrap(), "x").unwrap().remove(0);
+    let got = ctl.record("demo");
+    assert_eq!((&got.metadata.name, &got.metadata.labels, &got.spec), (&want.metadata.name, &want.metadata.labels, &want.spec));
+
+    let out = ctl.run(&["get"]).ok();
+    assert!(out.stdout.lines().nth(1).unwrap().starts_with("demo "), "{}", out.stdout);
+    assert_eq!(ctl.run(&["wake", "demo"]).ok().stdout, "service/demo wake requested\n");
+    assert!(ctl.record("demo").desired.wake_requested_at.is_some());
+    ctl.run(&["wake", "nope"]).fails(1);
+    assert_eq!(ctl.run(&["delete", "demo"]).ok().stdout, "service \"demo\" deleted\n");
+    assert!(ctl.names().is_empty());
+}

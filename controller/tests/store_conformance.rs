@@ -1,0 +1,1006 @@
+//! One conformance suite for every [`Store`]: each case below is a plain async function over a
+//! [`Fixture`], and the `conformance!` macro runs every case against SQLite (a fresh file in a
+//! temporary directory) and against DynamoDB on moto (a fresh table).
+//!
+//! moto comes from `MOTO_ENDPOINT` (set by `scripts/test`); when unset, this binary starts
+//! `.venv-moto/bin/python` running moto's `ThreadedMotoServer` on a free port on 127.0.0.1 (it
+//! exits with the test process). Without either the DynamoDB cases FAIL; they are never skipped.
+//!
+//! Run: `cargo test -p snooze --test store_conformance` (or `scripts/test 10`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::StreamExt;
+use snooze::model::{Desired, Entry, Record, Status, Timestamp};
+use snooze::store::{
+    Applied, ConnectOptions, DynamoStore, Error, SqliteStore, StatusGuard, Store, Touch,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Backends
+
+/// Raw access to the backing data, to break items the way an operator in a console would.
+enum Raw {
+    Sqlite(PathBuf),
+    Dynamo(aws_sdk_dynamodb::Client, String),
+}
+
+/// A fresh, empty store for one test.
+struct Fixture {
+    /// The store under test.
+    store: Arc<dyn Store>,
+    /// A second, independent handle on the same data: another connection (SQLite) or another
+    /// client (DynamoDB), as a second process would have.
+    other: Arc<dyn Store>,
+    raw: Raw,
+    /// Whether `change_token` must be `Some` (SQLite) or may be `None` (DynamoDB).
+    has_change_token: bool,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn sqlite_fixture(_case: &str) -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nested/snooze.db");
+    let store = SqliteStore::open(&path).expect("open sqlite store");
+    let other = SqliteStore::open(&path).expect("open second sqlite handle");
+    Fixture {
+        store: Arc::new(store),
+        other: Arc::new(other),
+        raw: Raw::Sqlite(path),
+        has_change_token: true,
+        _dir: Some(dir),
+    }
+}
+
+async fn dynamo_fixture(case: &str) -> Fixture {
+    let opts = ConnectOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto().to_string()),
+    };
+    let table = unique(&format!("conf-{}", case.replace('_', "-")));
+    let store = DynamoStore::new(snooze::store::dynamo_client(&opts).await, table.clone());
+    assert!(
+        store.create_table().await.expect("create table"),
+        "table {table} existed"
+    );
+    assert!(
+        !store.create_table().await.expect("create table twice"),
+        "second create_table"
+    );
+    let other = DynamoStore::new(snooze::store::dynamo_client(&opts).await, table.clone());
+    Fixture {
+        raw: Raw::Dynamo(store.client().clone(), table),
+        store: Arc::new(store),
+        other: Arc::new(other),
+        has_change_token: false,
+        _dir: None,
+    }
+}
+
+static MOTO: OnceLock<String> = OnceLock::new();
+
+/// The moto endpoint: `MOTO_ENDPOINT`, or a moto started for this test binary.
+fn moto() -> &'static str {
+    MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
+        Ok(ep) if !ep.is_empty() => ep.trim_end_matches('/').to_owned(),
+        _ => start_moto(),
+    })
+}
+
+fn start_moto() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let python = root.join(".venv-moto/bin/python");
+    assert!(
+        python.exists(),
+        "MOTO_ENDPOINT is unset and {} does not exist: run scripts/test, or \
+         `source scripts/lib.sh; start_moto` and export MOTO_ENDPOINT",
+        python.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    // The server stops when our end of its stdin closes, i.e. when this test process exits.
+    let script = "import sys\nfrom moto.server import ThreadedMotoServer\n\
+                  s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False)\n\
+                  s.start()\nsys.stdin.read()\ns.stop()\n";
+    // moto logs every request on stderr; keep that out of the test output.
+    let log_path = std::env::temp_dir().join(format!("snooze-store-conformance-moto-{port}.log"));
+    let moto_log = std::fs::File::create(&log_path)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
+    let child = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(moto_log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}", python.display()));
+    Box::leak(Box::new(child));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto did not listen on 127.0.0.1:{port} within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    format!("http://127.0.0.1:{port}")
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .subsec_nanos();
+    format!("{prefix}-{nanos:08x}-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// How an item gets broken in [`malformed_items_are_listed_with_the_path`].
+#[derive(Clone, Copy, Debug)]
+enum Breakage {
+    /// `spec.replicas` becomes the string `"two"`.
+    ReplicasAsString,
+    /// `spec` is removed (DynamoDB) or not JSON any more (SQLite).
+    SpecGone,
+    /// Only the key is left (DynamoDB) / metadata is an array (SQLite).
+    Gutted,
+}
+
+impl Fixture {
+    /// Breaks the stored record `name` behind the store's back; returns the field path the
+    /// parse error must name.
+    async fn corrupt(&self, name: &str, how: Breakage) -> &'static str {
+        match &self.raw {
+            Raw::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("raw sqlite");
+                conn.busy_timeout(Duration::from_secs(5))
+                    .expect("busy timeout");
+                let (sql, path) = match how {
+                    Breakage::ReplicasAsString => (
+                        "UPDATE records SET spec = json_set(spec, '$.replicas', 'two') WHERE name = ?1",
+                        "spec.replicas",
+                    ),
+                    Breakage::SpecGone => (
+                        "UPDATE records SET spec = '{not json' WHERE name = ?1",
+                        "spec",
+                    ),
+                    Breakage::Gutted => (
+                        "UPDATE records SET metadata = '[1, 2]' WHERE name = ?1",
+                        "metadata",
+                    ),
+                };
+                assert_eq!(conn.execute(sql, [name]).expect("corrupt row"), 1);
+                path
+            }
+            Raw::Dynamo(client, table) => {
+                let key = ("name".to_string(), AttributeValue::S(name.into()));
+                match how {
+                    Breakage::ReplicasAsString => {
+                        client
+                            .update_item()
+                            .table_name(table)
+                            .key(key.0, key.1)
+                            .update_expression("SET #spec.#replicas = :two")
+                            .expression_attribute_names("#spec", "spec")
+                            .expression_attribute_names("#replicas", "replicas")
+                            .expression_attribute_values(":two", AttributeValue::S("two".into()))
+                            .send()
+                            .await
+                            .expect("corrupt item");
+                        "spec.replicas"
+                    }
+                    Breakage::SpecGone => {
+                        client
+                            .update_item()
+                            .table_name(table)
+                            .key(key.0, key.1)
+                            .update_expression("REMOVE #spec")
+                            .expression_attribute_names("#spec", "spec")
+                            .send()
+                            .await
+                            .expect("corrupt item");
+                        "spec"
+                    }
+                    Breakage::Gutted => {
+                        client
+                            .put_item()
+                            .table_name(table)
+                            .item(key.0, key.1)
+                            .send()
+                            .await
+                            .expect("put name-only item");
+                        "apiVersion"
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a single Scan page could not hold the whole table (DynamoDB only).
+    async fn first_scan_page_is_partial(&self) -> Option<bool> {
+        match &self.raw {
+            Raw::Sqlite(_) => None,
+            Raw::Dynamo(client, table) => {
+                let out = client
+                    .scan()
+                    .table_name(table)
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .expect("raw scan");
+                Some(out.last_evaluated_key.is_some_and(|k| !k.is_empty()))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn record(entry: Option<Entry>) -> Record {
+    match entry {
+        Some(Entry::Record(r)) => *r,
+        other => panic!("expected a record, got {other:?}"),
+    }
+}
+
+async fn must_get(store: &dyn Store, name: &str) -> Record {
+    record(store.get(name).await.expect("get"))
+}
+
+fn t(base: Timestamp, ms: u64) -> Timestamp {
+    base.add(Duration::from_millis(ms))
+}
+
+/// A read-modify-write of the operator's sections, retried on conflict (as `snoozectl edit`
+/// does after telling the user). Returns how many conflicts it met.
+async fn edit(store: &dyn Store, name: &str, change: impl Fn(&mut Record)) -> usize {
+    for conflicts in 0..200 {
+        let mut r = must_get(store, name).await;
+        change(&mut r);
+        match store.apply(&r, Some(r.metadata.resource_version)).await {
+            Ok(Applied::Configured(_) | Applied::Unchanged(_)) => return conflicts,
+            Err(Error::Conflict { .. }) => continue,
+            other => panic!("edit {name}: {other:?}"),
+        }
+    }
+    panic!("edit {name}: 200 conflicts in a row");
+}
+
+fn status_with(message: &str) -> Status {
+    Status {
+        message: message.to_string(),
+        ..Status::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases
+
+async fn create_get_list(f: Fixture) {
+    let s = &*f.store;
+    assert_eq!(s.get("demo").await.unwrap(), None);
+    let mut demo = Record::test("demo");
+    demo.metadata.labels.insert("team".into(), "web".into());
+    assert_eq!(s.apply(&demo, None).await.unwrap(), Applied::Created(1));
+    assert_eq!(
+        s.apply(&Record::test("alpha"), None).await.unwrap(),
+        Applied::Created(1)
+    );
+
+    let got = must_get(s, "demo").await;
+    assert_eq!(got.spec, demo.spec);
+    assert_eq!(got.metadata.labels, demo.metadata.labels);
+    assert_eq!(got.api_version, "snooze/v1");
+    assert_eq!(got.kind, "Service");
+    assert_eq!(
+        (got.metadata.generation, got.metadata.resource_version),
+        (1, 1)
+    );
+    let created = got
+        .metadata
+        .creation_timestamp
+        .expect("creationTimestamp is set");
+    assert!(
+        Timestamp::now().since(created) < Duration::from_secs(60),
+        "{created}"
+    );
+    assert!(got.desired.is_empty() && got.status.is_none(), "{got:?}");
+
+    let names: Vec<String> = s
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.name().to_string())
+        .collect();
+    assert_eq!(names, ["alpha", "demo"]);
+    // The other handle sees the same.
+    assert_eq!(must_get(&*f.other, "demo").await, got);
+}
+
+async fn apply_unchanged_and_configured(f: Fixture) {
+    let s = &*f.store;
+    let r = Record::test("demo");
+    assert_eq!(s.apply(&r, None).await.unwrap(), Applied::Created(1));
+    let token = s.change_token().await.unwrap();
+    // Same spec, and desired/status in the input are ignored: nothing written.
+    let mut same = r.clone().woken_at(Timestamp::now()).asleep();
+    same.metadata.generation = 99;
+    assert_eq!(
+        s.apply(&same, Some(1)).await.unwrap(),
+        Applied::Unchanged(1)
+    );
+    assert_eq!(
+        s.change_token().await.unwrap(),
+        token,
+        "an unchanged apply wrote"
+    );
+    let got = must_get(s, "demo").await;
+    assert!(
+        got.desired.is_empty() && got.status.is_none(),
+        "apply wrote desired/status: {got:?}"
+    );
+
+    let mut changed = r.clone();
+    changed.spec.replicas = 2;
+    assert_eq!(
+        s.apply(&changed, Some(1)).await.unwrap(),
+        Applied::Configured(2)
+    );
+    let got = must_get(s, "demo").await;
+    assert_eq!(
+        (got.metadata.generation, got.metadata.resource_version),
+        (2, 2)
+    );
+    assert_eq!(got.spec.replicas, 2);
+
+    changed.metadata.labels.insert("tier".into(), "gold".into());
+    assert_eq!(
+        s.apply(&changed, Some(2)).await.unwrap(),
+        Applied::Configured(3)
+    );
+    let got = must_get(s, "demo").await;
+    assert_eq!(
+        (got.metadata.generation, got.metadata.resource_version),
+        (3, 3)
+    );
+    assert_eq!(got.metadata.labels["tier"], "gold");
+    assert_eq!(
+        s.apply(&changed, Some(3)).await.unwrap(),
+        Applied::Unchanged(3)
+    );
+
+    assert!(matches!(
+        s.apply(&Record::test("ghost"), Some(1)).await,
+        Err(Error::NotFound(n)) if n == "ghost"
+    ));
+    assert_eq!(s.get("ghost").await.unwrap(), None);
+}
+
+async fn cas_conflict_overwrites_nothing(f: Fixture) {
+    let (a, b) = (&*f.store, &*f.other);
+    a.apply(&Record::test("demo"), None).await.unwrap();
+    let mut by_a = must_get(a, "demo").await;
+    let mut by_b = must_get(b, "demo").await;
+    by_a.spec.replicas = 3;
+    by_b.spec.replicas = 5;
+    assert_eq!(
+        a.apply(&by_a, Some(1)).await.unwrap(),
+        Applied::Configured(2)
+    );
+    match b.apply(&by_b, Some(1)).await {
+        Err(Error::Conflict {
+            name,
+            expected: 1,
+            found: 2,
+        }) => assert_eq!(name, "demo"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let got = must_get(b, "demo").await;
+    assert_eq!(
+        got.spec.replicas, 3,
+        "the stale write overwrote the newer one"
+    );
+    assert_eq!(got.metadata.resource_version, 2);
+}
+
+async fn create_twice_is_already_exists(f: Fixture) {
+    let s = &*f.store;
+    let mut first = Record::test("demo");
+    first.spec.replicas = 4;
+    s.apply(&first, None).await.unwrap();
+    assert!(matches!(
+        f.other.apply(&Record::test("demo"), None).await,
+        Err(Error::AlreadyExists(n)) if n == "demo"
+    ));
+    let got = must_get(s, "demo").await;
+    assert_eq!((got.spec.replicas, got.metadata.resource_version), (4, 1));
+}
+
+/// Two operators editing different labels, the wake endpoint, the activity agent and the
+/// reconciler, all at once, round after round: nothing is lost.
+async fn concurrent_writers_on_different_sections(f: Fixture) {
+    const ROUNDS: u64 = 12;
+    let (a, b) = (f.store.clone(), f.other.clone());
+    a.apply(&Record::test("demo"), None).await.unwrap();
+    let t0 = Timestamp::now();
+    let mut conflicts = 0;
+    for round in 1..=ROUNDS {
+        let at = t(t0, round * 1000);
+        let status = status_with(&format!("round {round}"));
+        let (c1, c2, wake, activity, published) = tokio::join!(
+            edit(&*a, "demo", |r| {
+                r.metadata
+                    .labels
+                    .insert("editor-a".into(), round.to_string());
+            }),
+            edit(&*b, "demo", |r| {
+                r.spec.replicas = (round % 5) as u32 + 1;
+                r.metadata
+                    .labels
+                    .insert("editor-b".into(), round.to_string());
+            }),
+            b.record_wake("demo", at, Duration::ZERO),
+            a.record_activity("demo", at, Duration::ZERO),
+            b.publish_status("demo", &status, StatusGuard::Exists),
+        );
+        conflicts += c1 + c2;
+        assert_eq!(wake.unwrap(), Touch::Written, "round {round}");
+        assert_eq!(activity.unwrap(), Touch::Written, "round {round}");
+        published.unwrap();
+
+        let got = must_get(&*a, "demo").await;
+        assert_eq!(
+            got.metadata.labels["editor-a"],
+            round.to_string(),
+            "round {round}"
+        );
+        assert_eq!(
+            got.metadata.labels["editor-b"],
+            round.to_string(),
+            "round {round}"
+        );
+        assert_eq!(got.spec.replicas, (round % 5) as u32 + 1, "round {round}");
+        assert_eq!(got.metadata.generation, 1 + 2 * round, "round {round}");
+        assert_eq!(got.desired.wake_requested_at, Some(at), "round {round}");
+        assert_eq!(got.desired.last_activity_at, Some(at), "round {round}");
+        assert_eq!(
+            got.status.expect("status").message,
+            format!("round {round}")
+        );
+    }
+    eprintln!("{ROUNDS} rounds, {conflicts} CAS conflicts retried");
+}
+
+async fn debounce_burst_costs_one_write(f: Fixture) {
+    let s = f.store.clone();
+    s.apply(&Record::test("demo"), None).await.unwrap();
+    let window = Duration::from_secs(60);
+    let t0 = Timestamp::now();
+
+    for (what, fact) in [("wake", 0), ("activity", 1)] {
+        let token = s.change_token().await.unwrap();
+        // 100 hits within one window, sent concurrently: exactly one write.
+        let touches: Vec<Touch> = futures::stream::iter(0..100u64)
+            .map(|i| {
+                let s = s.clone();
+                async move {
+                    let at = t(t0, i * 10);
+                    if fact == 0 {
+                        s.record_wake("demo", at, window).await
+                    } else {
+                        s.record_activity("demo", at, window).await
+                    }
+                }
+            })
+            .buffer_unordered(20)
+            .map(|r| r.expect("touch"))
+            .collect()
+            .await;
+        let written = touches.iter().filter(|t| **t == Touch::Written).count();
+        assert_eq!(
+            written, 1,
+            "{what}: a burst of 100 hits wrote {written} times"
+        );
+        let token_after_burst = s.change_token().await.unwrap();
+        if f.has_change_token {
+            assert_ne!(
+                token_after_burst, token,
+                "{what}: the write did not bump the token"
+            );
+        }
+
+        let read = |r: &Record| {
+            if fact == 0 {
+                r.desired.wake_requested_at
+            } else {
+                r.desired.last_activity_at
+            }
+        };
+        let stored = read(&must_get(&*s, "demo").await).expect("fact stored");
+        assert!(
+            stored >= t0 && stored <= t(t0, 990),
+            "{what}: stored {stored}"
+        );
+
+        // Late or duplicate hits inside the window change nothing.
+        let again = if fact == 0 {
+            s.record_wake("demo", t(t0, 30_000), window).await
+        } else {
+            s.record_activity("demo", t(t0, 30_000), window).await
+        };
+        assert_eq!(again.unwrap(), Touch::Debounced);
+        assert_eq!(
+            s.change_token().await.unwrap(),
+            token_after_burst,
+            "{what}: debounced hit wrote"
+        );
+
+        // After the window: written.
+        let later = t(stored, 61_000);
+        let after = if fact == 0 {
+            s.record_wake("demo", later, window).await
+        } else {
+            s.record_activity("demo", later, window).await
+        };
+        assert_eq!(after.unwrap(), Touch::Written, "{what}");
+        assert_eq!(read(&must_get(&*s, "demo").await), Some(later), "{what}");
+
+        // An older hit never moves the fact backwards, even with no debounce.
+        let older = if fact == 0 {
+            s.record_wake("demo", t0, Duration::ZERO).await
+        } else {
+            s.record_activity("demo", t0, Duration::ZERO).await
+        };
+        assert_eq!(older.unwrap(), Touch::Debounced, "{what}");
+        assert_eq!(read(&must_get(&*s, "demo").await), Some(later), "{what}");
+    }
+    // Facts are not the operator's section: resourceVersion and generation are untouched.
+    let got = must_get(&*s, "demo").await;
+    assert_eq!(
+        (got.metadata.generation, got.metadata.resource_version),
+        (1, 1)
+    );
+}
+
+async fn fact_and_status_writes_never_create(f: Fixture) {
+    let s = &*f.store;
+    let now = Timestamp::now();
+    let not_found = |r: Result<(), Error>, what: &str| match r {
+        Err(Error::NotFound(n)) => assert_eq!(n, "ghost", "{what}"),
+        other => panic!("{what} on a missing record: {other:?}"),
+    };
+    not_found(
+        s.record_wake("ghost", now, Duration::from_secs(60))
+            .await
+            .map(|_| ()),
+        "wake",
+    );
+    not_found(
+        s.record_wake("ghost", now, Duration::ZERO)
+            .await
+            .map(|_| ()),
+        "wake",
+    );
+    not_found(
+        s.record_activity("ghost", now, Duration::from_secs(60))
+            .await
+            .map(|_| ()),
+        "activity",
+    );
+    not_found(s.request_sleep("ghost", now).await, "sleep");
+    not_found(
+        s.publish_status("ghost", &status_with("x"), StatusGuard::Exists)
+            .await,
+        "status",
+    );
+    not_found(
+        s.publish_status(
+            "ghost",
+            &status_with("x"),
+            StatusGuard::FactsUnchanged(Desired::default()),
+        )
+        .await,
+        "guarded status",
+    );
+    not_found(s.delete("ghost", None).await, "delete");
+    assert_eq!(s.get("ghost").await.unwrap(), None);
+    assert!(
+        s.list().await.unwrap().is_empty(),
+        "a write created a record"
+    );
+}
+
+async fn deleted_records_are_never_resurrected(f: Fixture) {
+    let s = &*f.store;
+    s.apply(&Record::test("demo"), None).await.unwrap();
+    let now = Timestamp::now();
+    s.record_wake("demo", now, Duration::ZERO).await.unwrap();
+    s.publish_status("demo", &status_with("ready"), StatusGuard::Exists)
+        .await
+        .unwrap();
+    f.other.delete("demo", None).await.unwrap();
+
+    let later = t(now, 120_000);
+    assert!(matches!(
+        s.record_wake("demo", later, Duration::ZERO).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.record_activity("demo", later, Duration::from_secs(1))
+            .await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.request_sleep("demo", later).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.publish_status("demo", &status_with("stale"), StatusGuard::Exists)
+            .await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.delete("demo", None).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(s.get("demo").await.unwrap(), None);
+    assert!(s.list().await.unwrap().is_empty());
+
+    // Re-creating starts from scratch: no facts or status survive the delete.
+    assert_eq!(
+        s.apply(&Record::test("demo"), None).await.unwrap(),
+        Applied::Created(1)
+    );
+    let got = must_get(s, "demo").await;
+    assert!(got.desired.is_empty() && got.status.is_none(), "{got:?}");
+}
+
+async fn facts_unchanged_guard(f: Fixture) {
+    let s = &*f.store;
+    s.apply(&Record::test("demo"), None).await.unwrap();
+    let t0 = Timestamp::now();
+
+    // No facts yet: the guard holds, until any fact appears.
+    let read = must_get(s, "demo").await.desired;
+    assert!(read.is_empty());
+    s.publish_status(
+        "demo",
+        &status_with("one"),
+        StatusGuard::FactsUnchanged(read.clone()),
+    )
+    .await
+    .unwrap();
+    f.other
+        .record_activity("demo", t0, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.publish_status("demo", &status_with("two"), StatusGuard::FactsUnchanged(read)).await,
+        Err(Error::FactsChanged(n)) if n == "demo"
+    ));
+
+    s.record_wake("demo", t0, Duration::ZERO).await.unwrap();
+    s.request_sleep("demo", t(t0, 1)).await.unwrap();
+    let read = must_get(s, "demo").await.desired;
+    assert_eq!(read.wake_requested_at, Some(t0));
+    assert_eq!(read.sleep_requested_at, Some(t(t0, 1)));
+    s.publish_status(
+        "demo",
+        &status_with("three"),
+        StatusGuard::FactsUnchanged(read.clone()),
+    )
+    .await
+    .unwrap();
+
+    // A newer wake lands between the read and the scale-down: the guarded write fails.
+    f.other
+        .record_wake("demo", t(t0, 5_000), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.publish_status(
+            "demo",
+            &status_with("sleeping"),
+            StatusGuard::FactsUnchanged(read.clone())
+        )
+        .await,
+        Err(Error::FactsChanged(_))
+    ));
+    assert_eq!(must_get(s, "demo").await.status.unwrap().message, "three");
+
+    // So does a newer sleep request.
+    let read = must_get(s, "demo").await.desired;
+    f.other.request_sleep("demo", t(t0, 9_000)).await.unwrap();
+    assert!(matches!(
+        s.publish_status("demo", &status_with("x"), StatusGuard::FactsUnchanged(read))
+            .await,
+        Err(Error::FactsChanged(_))
+    ));
+    // The unguarded write still goes through.
+    s.publish_status("demo", &status_with("four"), StatusGuard::Exists)
+        .await
+        .unwrap();
+    assert_eq!(must_get(s, "demo").await.status.unwrap().message, "four");
+}
+
+async fn delete_with_cas(f: Fixture) {
+    let s = &*f.store;
+    let mut r = Record::test("demo");
+    s.apply(&r, None).await.unwrap();
+    r.spec.replicas = 2;
+    assert_eq!(s.apply(&r, Some(1)).await.unwrap(), Applied::Configured(2));
+    assert!(matches!(
+        f.other.delete("demo", Some(1)).await,
+        Err(Error::Conflict {
+            expected: 1,
+            found: 2,
+            ..
+        })
+    ));
+    assert_eq!(
+        must_get(s, "demo").await.spec.replicas,
+        2,
+        "a stale delete removed the record"
+    );
+    f.other.delete("demo", Some(2)).await.unwrap();
+    assert_eq!(s.get("demo").await.unwrap(), None);
+    assert!(matches!(
+        s.delete("demo", Some(2)).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+/// 300 records of about 4.5 KB each: 1.3 MB, more than one DynamoDB Scan page (1 MB).
+async fn list_reads_every_page(f: Fixture) {
+    const N: usize = 300;
+    let s = f.store.clone();
+    let filler = |i: usize| -> BTreeMap<String, String> {
+        (0..4)
+            .map(|k| {
+                (
+                    format!("blob-{k}"),
+                    format!("{i:04}-{k}-{}", "x".repeat(1100)),
+                )
+            })
+            .collect()
+    };
+    let created: Vec<Applied> = futures::stream::iter(0..N)
+        .map(|i| {
+            let s = s.clone();
+            let mut r = Record::test(&format!("svc-{i:04}"));
+            r.metadata.labels = filler(i);
+            async move { s.apply(&r, None).await.expect("create") }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert_eq!(created.len(), N);
+    if let Some(partial) = f.first_scan_page_is_partial().await {
+        assert!(
+            partial,
+            "the table fits one Scan page; the test does not exercise pagination"
+        );
+    }
+    let entries = s.list().await.unwrap();
+    assert_eq!(entries.len(), N, "list lost records");
+    for (i, e) in entries.iter().enumerate() {
+        let Entry::Record(r) = e else { panic!("{e:?}") };
+        assert_eq!(r.metadata.name, format!("svc-{i:04}"), "not sorted by name");
+        assert_eq!(r.metadata.labels, filler(i));
+    }
+}
+
+async fn malformed_items_are_listed_with_the_path(f: Fixture) {
+    let s = &*f.store;
+    for name in ["a-good", "b-replicas", "c-spec", "d-gutted", "e-good"] {
+        s.apply(&Record::test(name), None).await.unwrap();
+    }
+    s.publish_status("b-replicas", &status_with("was fine"), StatusGuard::Exists)
+        .await
+        .unwrap();
+    let cases = [
+        ("b-replicas", Breakage::ReplicasAsString),
+        ("c-spec", Breakage::SpecGone),
+        ("d-gutted", Breakage::Gutted),
+    ];
+    let mut paths = BTreeMap::new();
+    for (name, how) in cases {
+        paths.insert(name, f.corrupt(name, how).await);
+    }
+
+    let entries = s.list().await.expect("list never fails on bad items");
+    let names: Vec<&str> = entries.iter().map(|e| e.name()).collect();
+    assert_eq!(
+        names,
+        ["a-good", "b-replicas", "c-spec", "d-gutted", "e-good"]
+    );
+    for e in &entries {
+        match (e, paths.get(e.name())) {
+            (Entry::Record(_), None) => {}
+            (Entry::Malformed(m), Some(path)) => {
+                assert!(
+                    m.error.contains(path),
+                    "{}: error {:?} does not name {path}",
+                    m.name,
+                    m.error
+                );
+                assert!(m.raw.is_object(), "{}: raw {:?}", m.name, m.raw);
+                assert!(
+                    m.raw.to_string().contains(&m.name),
+                    "raw lacks the name: {}",
+                    m.raw
+                );
+            }
+            other => panic!("unexpected entry {other:?}"),
+        }
+    }
+
+    // get returns the same; the status that still parses is kept.
+    let Some(Entry::Malformed(m)) = s.get("b-replicas").await.unwrap() else {
+        panic!("b-replicas is not malformed")
+    };
+    assert_eq!(m.status.expect("status parses").message, "was fine");
+    assert!(m.raw.to_string().contains("\"two\""), "{}", m.raw);
+    assert_eq!(m.resource_version, 1);
+
+    // The reconciler can still publish status onto a malformed record, and an operator can
+    // repair it by applying over its version, or delete it.
+    s.publish_status("b-replicas", &status_with("Invalid"), StatusGuard::Exists)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.apply(&Record::test("b-replicas"), Some(1)).await.unwrap(),
+        Applied::Configured(2)
+    );
+    let fixed = must_get(s, "b-replicas").await;
+    assert_eq!(fixed.status.unwrap().message, "Invalid");
+    assert_eq!(fixed.metadata.generation, 2);
+    let Some(Entry::Malformed(gutted)) = s.get("d-gutted").await.unwrap() else {
+        panic!("d-gutted is not malformed")
+    };
+    s.delete("d-gutted", Some(gutted.resource_version))
+        .await
+        .unwrap();
+    assert_eq!(s.get("d-gutted").await.unwrap(), None);
+}
+
+/// Record names and label keys that are DynamoDB reserved words; the attribute names
+/// `name` and `status` are reserved too, so an unaliased expression would fail here.
+async fn reserved_words_never_break_writes(f: Fixture) {
+    let s = &*f.store;
+    let now = Timestamp::now();
+    for name in ["status", "name", "data", "ttl", "count", "size", "key"] {
+        let mut r = Record::test(name);
+        for k in ["status", "name", "ttl", "count"] {
+            r.metadata.labels.insert(k.into(), name.into());
+        }
+        s.apply(&r, None)
+            .await
+            .unwrap_or_else(|e| panic!("create {name}: {e}"));
+        r.spec.replicas = 2;
+        assert_eq!(
+            s.apply(&r, Some(1)).await.unwrap(),
+            Applied::Configured(2),
+            "{name}"
+        );
+        s.record_wake(name, now, Duration::from_secs(5))
+            .await
+            .unwrap();
+        s.record_activity(name, now, Duration::from_secs(5))
+            .await
+            .unwrap();
+        s.request_sleep(name, now).await.unwrap();
+        let read = must_get(s, name).await.desired;
+        s.publish_status(name, &status_with(name), StatusGuard::FactsUnchanged(read))
+            .await
+            .unwrap();
+        let got = must_get(s, name).await;
+        assert_eq!(got.metadata.labels["ttl"], name);
+        assert_eq!(got.status.unwrap().message, name);
+    }
+    assert_eq!(s.list().await.unwrap().len(), 7);
+    for name in ["status", "name", "data", "ttl", "count", "size", "key"] {
+        s.delete(name, Some(2))
+            .await
+            .unwrap_or_else(|e| panic!("delete {name}: {e}"));
+    }
+    assert!(s.list().await.unwrap().is_empty());
+}
+
+/// Two handles on one store (two processes on one SQLite file) see each other's writes, and
+/// the change token moves for writes made by the other.
+async fn two_handles_see_each_other(f: Fixture) {
+    let (a, b) = (&*f.store, &*f.other);
+    let before = a.change_token().await.unwrap();
+    assert_eq!(before.is_some(), f.has_change_token);
+    b.apply(&Record::test("demo"), None).await.unwrap();
+    let after_create = a.change_token().await.unwrap();
+    assert_eq!(a.list().await.unwrap().len(), 1);
+    a.record_wake("demo", Timestamp::now(), Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        must_get(b, "demo")
+            .await
+            .desired
+            .wake_requested_at
+            .is_some()
+    );
+    b.publish_status("demo", &status_with("hi"), StatusGuard::Exists)
+        .await
+        .unwrap();
+    let after_status = a.change_token().await.unwrap();
+    assert_eq!(must_get(a, "demo").await.status.unwrap().message, "hi");
+    if f.has_change_token {
+        assert_ne!(
+            before, after_create,
+            "create by the other handle not seen in the token"
+        );
+        assert_ne!(
+            after_create, after_status,
+            "status by the other handle not seen in the token"
+        );
+        assert_eq!(
+            after_status,
+            b.change_token().await.unwrap(),
+            "handles disagree"
+        );
+        // Reads do not move it.
+        a.list().await.unwrap();
+        assert_eq!(a.change_token().await.unwrap(), after_status);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every case against every backend.
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::sqlite_fixture(stringify!($case))).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::dynamo_fixture(stringify!($case)).await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    create_get_list,
+    apply_unchanged_and_configured,
+    cas_conflict_overwrites_nothing,
+    create_twice_is_already_exists,
+    concurrent_writers_on_different_sections,
+    debounce_burst_costs_one_write,
+    fact_and_status_writes_never_create,
+    deleted_records_are_never_resurrected,
+    facts_unchanged_guard,
+    delete_with_cas,
+    list_reads_every_page,
+    malformed_items_are_listed_with_the_path,
+    reserved_words_never_break_writes,
+    two_handles_see_each_other,
+);
