@@ -10,7 +10,8 @@ Nothing here knows what the code *should* call: it finds what the code *does* ca
 - `sdk_calls(src, ops)`: the SDK operations called in `src` (`client.update_item()`: the
   fluent builders take no arguments, which tells them apart from `Iterator::scan(..)` and the like).
 - `env_reads(src)`: environment variables read at run time (`std::env::var("X")`,
-  `var_os`, clap `env = "X"`, and `RUST_LOG` when tracing's `EnvFilter` reads it).
+  `var_os`, clap `env = "X"`, any `"SNOOZE_*"` literal (lookup-closure configuration), and
+  `RUST_LOG` when tracing's `EnvFilter` reads it).
 """
 
 from __future__ import annotations
@@ -334,6 +335,9 @@ def env_reads(src: str) -> set[str]:
         names.add(consts.get(ident, f"<unresolved const {ident}>"))
     for ident in re.findall(r"\benv\s*=\s*([A-Z][A-Z0-9_]*)\b", src):
         names.add(consts.get(ident, f"<unresolved const {ident}>"))
+    # Configuration read through a lookup closure (`from_lookup(|k| std::env::var(k).ok())`,
+    # then `get("SNOOZE_X")`): every literal that is exactly a SNOOZE_* name counts as read.
+    names |= set(re.findall(r'"(SNOOZE_[A-Z0-9_]+)"', src))
     if re.search(r"\bEnvFilter\s*::\s*(?:try_)?from_default_env\b|\bfrom_default_env\s*\(", src):
         names.add("RUST_LOG")
     names |= set(re.findall(r'\bEnvFilter\s*::\s*(?:try_)?from_env\s*\(\s*"([A-Za-z_][A-Za-z0-9_]*)"', src))

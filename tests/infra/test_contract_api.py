@@ -44,6 +44,15 @@ def test_template_variables_are_passed_by_terraform():
     passed = set(tf.module("modules/snooze").locals["openapi_vars"])
     assert used, "the OpenAPI file references no Lambda ARN: where would API Gateway send requests?"
     assert used <= passed, f"templatefile would fail: {sorted(used - passed)} not in openapi_vars {sorted(passed)}"
+    assert passed <= used, f"openapi_vars passes {sorted(passed - used)}, which the OpenAPI file never uses"
+
+
+def wake_lambda_vars() -> set[str]:
+    """Template variables whose value is the wake Lambda's ARN or invoke ARN."""
+    return {
+        k for k, v in tf.module("modules/snooze").locals["openapi_vars"].items()
+        if re.fullmatch(r"\$\{aws_lambda_function\.wake\.(arn|invoke_arn)\}", v)
+    }
 
 
 def test_api_is_built_from_the_openapi_file():
@@ -86,4 +95,17 @@ def test_every_operation_is_integrated_with_the_wake_lambda():
             assert integ.get("type") == "aws_proxy", (path, method, integ)
             assert integ.get("httpMethod") == "POST", (path, method, integ)
             assert str(integ.get("payloadFormatVersion")) == "2.0", (path, method, integ)
-            assert re.search(r"TF-wake_(function|invoke)_arn", str(integ.get("uri"))), (path, method, integ)
+            assert integ.get("uri") in {f"TF-{v}" for v in wake_lambda_vars()}, (path, method, integ)
+            timeout_s = int(integ.get("timeoutInMillis", 30000)) / 1000
+            assert wake_timeout() <= timeout_s, f"{method.upper()} {path}: the Lambda may run longer than API Gateway waits"
+
+
+def wake_timeout() -> int:
+    return tf.module("modules/snooze").variables["wake_timeout_seconds"]["default"]
+
+
+def test_wait_fits_in_the_timeouts():
+    """`?wait=N` is capped by SNOOZE_WAKE_MAX_WAIT, below the Lambda and integration timeouts."""
+    mod = tf.module("modules/snooze")
+    max_wait = mod.variables["wake_max_wait"]["default"]
+    assert re.fullmatch(r"\d+s", max_wait) and int(max_wait[:-1]) + 2 <= wake_timeout() <= 29

@@ -75,5 +75,10 @@ def test_env_reads():
         #[arg(long, env = "SNOOZE_PORT")] port: u16,
         let f = EnvFilter::try_from_default_env();
         let v = env!("CARGO_PKG_VERSION");
+        let c = Config::from_lookup(|k| std::env::var(k).ok());
+        let b = get("SNOOZE_PASS_BUDGET").unwrap_or_default();
+        let m = "SNOOZE_TABLE is not set";
     '''
-    assert r.env_reads(src) == {"SNOOZE_TABLE", "SNOOZE_DEFAULT_SERVICE", "SNOOZE_X", "SNOOZE_PORT", "RUST_LOG"}
+    assert r.env_reads(src) == {
+        "SNOOZE_TABLE", "SNOOZE_DEFAULT_SERVICE", "SNOOZE_X", "SNOOZE_PORT", "RUST_LOG", "SNOOZE_PASS_BUDGET",
+    }

@@ -5,11 +5,9 @@
 locals {
   openapi_file = "${path.module}/../../api/openapi.yaml"
 
+  # Exactly the variables the file uses (tests/infra/test_contract_api.py).
   openapi_vars = {
-    wake_function_arn = aws_lambda_function.wake.arn
-    wake_invoke_arn   = aws_lambda_function.wake.invoke_arn
-    region            = local.region
-    api_name          = "${var.name}-wake"
+    wake_lambda_invoke_arn = aws_lambda_function.wake.invoke_arn
   }
 }
 

@@ -106,9 +106,13 @@ resource "aws_lambda_function" "wake" {
 
   environment {
     variables = {
-      SNOOZE_TABLE           = aws_dynamodb_table.records.name
-      SNOOZE_DEFAULT_SERVICE = var.default_service
-      RUST_LOG               = var.log_level
+      SNOOZE_TABLE              = aws_dynamodb_table.records.name
+      SNOOZE_DEFAULT_SERVICE    = var.default_service
+      SNOOZE_WAKE_DEBOUNCE      = var.wake_debounce
+      SNOOZE_WAKE_MAX_WAIT      = var.wake_max_wait
+      SNOOZE_COOKIE_SECURE      = "true" # the API is served over HTTPS only
+      SNOOZE_PUBLIC_PATH_PREFIX = var.public_path_prefix
+      RUST_LOG                  = var.log_level
     }
   }
 

@@ -31,6 +31,29 @@ variable "default_service" {
   default     = ""
 }
 
+variable "wake_debounce" {
+  description = "Wake writes closer together than this are one write (env SNOOZE_WAKE_DEBOUNCE, humantime, at most 5m)."
+  type        = string
+  default     = "10s"
+}
+
+variable "wake_max_wait" {
+  description = "Upper bound of `POST /api/v1/services/{name}/wake?wait=N` (env SNOOZE_WAKE_MAX_WAIT, humantime). Must stay under the wake Lambda's timeout and API Gateway's 29 s integration timeout."
+  type        = string
+  default     = "25s"
+
+  validation {
+    condition     = can(regex("^([0-9]|1[0-9]|2[0-5])s$", var.wake_max_wait))
+    error_message = "wake_max_wait is a whole number of seconds up to 25s, e.g. 25s."
+  }
+}
+
+variable "public_path_prefix" {
+  description = "Path browsers use in front of `/s/{name}`, for the access cookie's Path (env SNOOZE_PUBLIC_PATH_PREFIX): empty for the `$default` stage and a custom domain mapped at its root; e.g. `/wake` when the API is mapped under a key."
+  type        = string
+  default     = ""
+}
+
 variable "lambda_build_dir" {
   description = "Folder holding `wake/bootstrap.zip` and `reconciler/bootstrap.zip`, as written by `scripts/package` (default: `build/` at the repository root)."
   type        = string
