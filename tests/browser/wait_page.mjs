@@ -10,7 +10,7 @@
 //  3. access: token — the cookie set on the first visit makes the poll and the redirect work;
 //  4. without JavaScript the page refreshes itself (<meta http-equiv=refresh>) and still ends
 //     on the task.
-// Screenshots: target/screenshots/wait-page-{light,dark,failed,nojs}.png.
+// Screenshots: target/screenshots/wait-page-{light,dark,failed,nojs,off}.png.
 //
 //   cargo build -p snooze --example wake_server && (cd tests/browser && npm ci) && node tests/browser/wait_page.mjs
 import assert from 'node:assert/strict';
@@ -156,6 +156,10 @@ try {
     const { page, close } = await launch({ colorScheme: 'light' });
     const problems = watchProblems(page);
     try {
+      const off = await page.goto(`${base}/s/off`);
+      assert.equal(off.status(), 503);
+      assert.equal(await page.locator('h1').textContent(), 'off is switched off');
+      await page.screenshot({ path: join(shotsDir(), 'wait-page-off.png') });
       const denied = await page.goto(`${base}/s/locked/app`);
       assert.equal(denied.status(), 403);
       assert.equal(await page.locator('h1').textContent(), 'Access token needed');
@@ -170,7 +174,7 @@ try {
       await page.waitForURL(`${task.url}/app`, { timeout: 9000 });
       step('token: cookie carried the poll; redirected without the token in the query');
       // problems contain the expected 403 of the first visit only
-      assert.deepEqual(problems.filter((p) => !p.includes('403')), [], 'token');
+      assert.deepEqual(problems.filter((p) => !p.includes('403') && !p.includes('503')), [], 'token');
     } finally {
       await close();
     }

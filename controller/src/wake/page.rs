@@ -99,10 +99,10 @@ ol.steps li.done:not(:last-child)::before{background:var(--accent)}
 .dot{flex:none;width:22px;height:22px;border-radius:50%;border:2px solid var(--line);display:flex;align-items:center;justify-content:center;background:var(--card)}
 li.done .dot{background:var(--accent);border-color:var(--accent)}
 li.done .dot::after{content:"";width:5px;height:9px;border:solid var(--on-accent);border-width:0 2px 2px 0;transform:translateY(-1px) rotate(45deg)}
-li.current{color:var(--text);font-weight:650}
+ol.steps li.current{color:var(--text);font-weight:650}
 li.current .dot{border-color:var(--accent);box-shadow:0 0 0 4px var(--accent-soft)}
 li.current .dot::after{content:"";width:8px;height:8px;border-radius:50%;background:var(--accent);animation:pulse 1.4s ease-in-out infinite}
-li.failed{color:var(--bad);font-weight:650}
+ol.steps li.failed{color:var(--bad);font-weight:650}
 li.failed .dot{border-color:var(--bad);background:var(--bad-soft)}
 li.failed .dot::after{content:"!";color:var(--bad);font-size:13px;font-weight:800;line-height:1}
 @keyframes pulse{50%{opacity:.25;transform:scale(.7)}}
@@ -282,7 +282,7 @@ fn wait_card(w: &WaitPage) -> Markup {
                 span #message { (v.message) }
             }
         }
-        @if let Some(at) = at {
+        @if let (Some(at), false) = (at, failed) {
             progress #bar max="6" value=(at) aria-label="Wake progress" {}
         }
         ol.steps aria-label="Wake progress" {
