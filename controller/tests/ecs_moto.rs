@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::AttributeBooleanValue;
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, ContainerDefinition, DesiredStatus, HealthCheck, LaunchType,
-    NetworkConfiguration,
+    AssignPublicIp, AwsVpcConfiguration, ContainerDefinition, DesiredStatus, HealthCheck,
+    LaunchType, NetworkConfiguration,
 };
 use snooze::model::{EcsTarget, Target};
 use snooze::platform::ecs::{EcsPlatform, RetryPolicy};
@@ -43,7 +43,9 @@ fn moto() -> &'static str {
 }
 
 fn start_moto() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
     let python = root.join(".venv-moto/bin/python");
     assert!(
         python.exists(),
@@ -51,7 +53,11 @@ fn start_moto() -> String {
          `source scripts/lib.sh; start_moto` and export MOTO_ENDPOINT",
         python.display()
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     // The server stops when our end of its stdin closes, i.e. when this test process exits.
     let script = "import sys\nfrom moto.server import ThreadedMotoServer\n\
                   s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False)\n\
@@ -67,7 +73,10 @@ fn start_moto() -> String {
     Box::leak(Box::new(child));
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not listen on 127.0.0.1:{port} within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "moto did not listen on 127.0.0.1:{port} within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     format!("http://127.0.0.1:{port}")
@@ -75,8 +84,15 @@ fn start_moto() -> String {
 
 fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}-{:08x}{:03}", nanos, N.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{:08x}{:03}",
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
@@ -128,7 +144,12 @@ impl World {
         let ecs = aws_sdk_ecs::Client::new(&conf);
         let ec2 = aws_sdk_ec2::Client::new(&conf);
 
-        let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.0.0.0/16")
+            .send()
+            .await
+            .unwrap();
         let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
         // moto answers RunTask with HTTP 500 unless the VPC has DNS hostnames enabled.
         ec2.modify_vpc_attribute()
@@ -137,7 +158,13 @@ impl World {
             .send()
             .await
             .unwrap();
-        let subnet = ec2.create_subnet().vpc_id(&vpc_id).cidr_block("10.0.0.0/20").send().await.unwrap();
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block("10.0.0.0/20")
+            .send()
+            .await
+            .unwrap();
         let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_owned();
         let sg = ec2
             .create_security_group()
@@ -151,7 +178,11 @@ impl World {
 
         // moto matches clusters by substring in ListTasks: names must not contain each other.
         let cluster = unique(&format!("c-{name}"));
-        ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
+        ecs.create_cluster()
+            .cluster_name(&cluster)
+            .send()
+            .await
+            .unwrap();
         let family = unique(&format!("td-{name}"));
         ecs.register_task_definition()
             .family(&family)
@@ -165,13 +196,28 @@ impl World {
                     .image("demo:latest")
                     .memory(512) // moto needs a container-level memory
                     .essential(true)
-                    .health_check(HealthCheck::builder().command("CMD-SHELL").command("true").build().unwrap())
+                    .health_check(
+                        HealthCheck::builder()
+                            .command("CMD-SHELL")
+                            .command("true")
+                            .build()
+                            .unwrap(),
+                    )
                     .build(),
             )
             .send()
             .await
             .unwrap();
-        World { endpoint, proxy, ecs, ec2, cluster, family, subnet, security_group }
+        World {
+            endpoint,
+            proxy,
+            ecs,
+            ec2,
+            cluster,
+            family,
+            subnet,
+            security_group,
+        }
     }
 
     /// From now on, answer matching requests with an AWS error.
@@ -191,7 +237,11 @@ impl World {
     /// The platform under test with millisecond retry delays.
     async fn quick_platform(&self) -> EcsPlatform {
         let conf = sdk_config(&self.endpoint).await;
-        EcsPlatform::new(aws_sdk_ecs::Client::new(&conf), aws_sdk_ec2::Client::new(&conf)).with_retry(quick_retry())
+        EcsPlatform::new(
+            aws_sdk_ecs::Client::new(&conf),
+            aws_sdk_ec2::Client::new(&conf),
+        )
+        .with_retry(quick_retry())
     }
 
     fn network(&self) -> NetworkConfiguration {
@@ -208,7 +258,10 @@ impl World {
     }
 
     fn target(&self, service: &str) -> Target {
-        Target::Ecs(EcsTarget { cluster: self.cluster.clone(), service: service.to_owned() })
+        Target::Ecs(EcsTarget {
+            cluster: self.cluster.clone(),
+            service: service.to_owned(),
+        })
     }
 
     async fn create_service(&self, name: &str, desired: i32) {
@@ -240,8 +293,20 @@ impl World {
             .to_vec();
         let mut out = Vec::new();
         for chunk in arns.chunks(100) {
-            let d = self.ecs.describe_tasks().cluster(&self.cluster).set_tasks(Some(chunk.to_vec())).send().await.unwrap();
-            out.extend(d.tasks().iter().filter(|t| t.group() == Some(&format!("service:{service}"))).cloned());
+            let d = self
+                .ecs
+                .describe_tasks()
+                .cluster(&self.cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .unwrap();
+            out.extend(
+                d.tasks()
+                    .iter()
+                    .filter(|t| t.group() == Some(&format!("service:{service}")))
+                    .cloned(),
+            );
         }
         out
     }
@@ -249,7 +314,14 @@ impl World {
     /// Plays the ECS scheduler once for `service`: RunTask up to desiredCount (with an Elastic
     /// IP on each new ENI when `public_ip`), StopTask above it. Returns (started, stopped).
     async fn schedule(&self, service: &str, public_ip: bool) -> (Vec<String>, Vec<String>) {
-        let svc = self.ecs.describe_services().cluster(&self.cluster).services(service).send().await.unwrap();
+        let svc = self
+            .ecs
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(service)
+            .send()
+            .await
+            .unwrap();
         let desired = svc.services()[0].desired_count() as usize;
         let running = self.running_tasks(service).await;
         let (mut started, mut stopped) = (Vec::new(), Vec::new());
@@ -279,7 +351,13 @@ impl World {
                         .and_then(|d| d.value())
                         .expect("moto gives awsvpc tasks an ENI")
                         .to_owned();
-                    let eip = self.ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
+                    let eip = self
+                        .ec2
+                        .allocate_address()
+                        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+                        .send()
+                        .await
+                        .unwrap();
                     self.ec2
                         .associate_address()
                         .allocation_id(eip.allocation_id().unwrap())
@@ -294,18 +372,36 @@ impl World {
         }
         for task in running.iter().skip(desired) {
             let arn = task.task_arn().unwrap().to_owned();
-            self.stop(&arn, "Scaling activity initiated by (deployment ecs-svc/moto-scheduler)").await;
+            self.stop(
+                &arn,
+                "Scaling activity initiated by (deployment ecs-svc/moto-scheduler)",
+            )
+            .await;
             stopped.push(arn);
         }
         (started, stopped)
     }
 
     async fn stop(&self, arn: &str, reason: &str) {
-        self.ecs.stop_task().cluster(&self.cluster).task(arn).reason(reason).send().await.unwrap();
+        self.ecs
+            .stop_task()
+            .cluster(&self.cluster)
+            .task(arn)
+            .reason(reason)
+            .send()
+            .await
+            .unwrap();
     }
 
     async fn public_ip_of(&self, task_arn: &str) -> String {
-        let d = self.ecs.describe_tasks().cluster(&self.cluster).tasks(task_arn).send().await.unwrap();
+        let d = self
+            .ecs
+            .describe_tasks()
+            .cluster(&self.cluster)
+            .tasks(task_arn)
+            .send()
+            .await
+            .unwrap();
         let eni = d.tasks()[0]
             .attachments()
             .iter()
@@ -314,8 +410,19 @@ impl World {
             .and_then(|x| x.value())
             .unwrap()
             .to_owned();
-        let n = self.ec2.describe_network_interfaces().network_interface_ids(eni).send().await.unwrap();
-        n.network_interfaces()[0].association().unwrap().public_ip().unwrap().to_owned()
+        let n = self
+            .ec2
+            .describe_network_interfaces()
+            .network_interface_ids(eni)
+            .send()
+            .await
+            .unwrap();
+        n.network_interfaces()[0]
+            .association()
+            .unwrap()
+            .public_ip()
+            .unwrap()
+            .to_owned()
     }
 }
 
@@ -337,14 +444,29 @@ fn calls(p: &EcsPlatform, op: &str) -> u64 {
 async fn missing_service_and_missing_cluster_are_observations() {
     let w = World::new("missing").await;
     let p = w.platform().await;
-    let nowhere = Target::Ecs(EcsTarget { cluster: unique("no-such-cluster"), service: "svc".into() });
-    let got = p.observe(&[w.target("nope"), nowhere.clone()]).await.unwrap();
+    let nowhere = Target::Ecs(EcsTarget {
+        cluster: unique("no-such-cluster"),
+        service: "svc".into(),
+    });
+    let got = p
+        .observe(&[w.target("nope"), nowhere.clone()])
+        .await
+        .unwrap();
     assert_eq!(
         got[0],
-        Observed::Missing { message: format!("service nope not found in cluster {}", w.cluster) }
+        Observed::Missing {
+            message: format!("service nope not found in cluster {}", w.cluster)
+        }
     );
-    let Target::Ecs(EcsTarget { cluster, .. }) = &nowhere else { unreachable!() };
-    assert_eq!(got[1], Observed::Missing { message: format!("cluster {cluster} not found") });
+    let Target::Ecs(EcsTarget { cluster, .. }) = &nowhere else {
+        unreachable!()
+    };
+    assert_eq!(
+        got[1],
+        Observed::Missing {
+            message: format!("cluster {cluster} not found")
+        }
+    );
     assert_eq!(calls(&p, "DescribeServices"), 2, "{:?}", p.calls());
     assert_eq!(calls(&p, "ListTasks"), 0);
 }
@@ -355,9 +477,25 @@ async fn service_with_zero_tasks_needs_no_task_calls() {
     w.create_service("idle", 0).await;
     let p = w.platform().await;
     let got = p.observe(&[w.target("idle")]).await.unwrap();
-    assert_eq!(found(&got[0]), &ServiceObservation { desired_count: 0, running_count: 0, pending_count: 0, tasks: vec![] });
+    assert_eq!(
+        found(&got[0]),
+        &ServiceObservation {
+            desired_count: 0,
+            running_count: 0,
+            pending_count: 0,
+            tasks: vec![]
+        }
+    );
     let c = p.calls();
-    assert_eq!((c["DescribeServices"], c["ListTasks"], c["DescribeTasks"], c["DescribeNetworkInterfaces"]), (1, 0, 0, 0));
+    assert_eq!(
+        (
+            c["DescribeServices"],
+            c["ListTasks"],
+            c["DescribeTasks"],
+            c["DescribeNetworkInterfaces"]
+        ),
+        (1, 0, 0, 0)
+    );
 }
 
 #[tokio::test]
@@ -369,8 +507,19 @@ async fn scale_up_task_with_public_ip_then_scale_down() {
 
     p.scale(&target, 1).await.unwrap();
     assert_eq!(calls(&p, "UpdateService"), 1);
-    let svc = w.ecs.describe_services().cluster(&w.cluster).services("web").send().await.unwrap();
-    assert_eq!(svc.services()[0].desired_count(), 1, "UpdateService set desiredCount");
+    let svc = w
+        .ecs
+        .describe_services()
+        .cluster(&w.cluster)
+        .services("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        svc.services()[0].desired_count(),
+        1,
+        "UpdateService set desiredCount"
+    );
 
     let (started, _) = w.schedule("web", true).await;
     assert_eq!(started.len(), 1);
@@ -382,30 +531,63 @@ async fn scale_up_task_with_public_ip_then_scale_down() {
     assert_eq!(obs.tasks.len(), 1, "{obs:?}");
     let t = &obs.tasks[0];
     assert_eq!(t.arn, started[0]);
-    assert_eq!((t.last_status, t.desired_status), (TaskStatus::Running, TaskStatus::Running));
-    assert_eq!(t.health, Some(Health::Healthy), "the essential web container defines a health check");
-    assert!(t.eni_id.as_deref().is_some_and(|e| e.starts_with("eni-")), "{t:?}");
-    assert_eq!(t.public_ip.as_deref(), Some(eip.as_str()), "address from ENI Association.PublicIp");
-    assert!(t.private_ip.as_deref().is_some_and(|ip| ip.starts_with("10.")), "{t:?}");
+    assert_eq!(
+        (t.last_status, t.desired_status),
+        (TaskStatus::Running, TaskStatus::Running)
+    );
+    assert_eq!(
+        t.health,
+        Some(Health::Healthy),
+        "the essential web container defines a health check"
+    );
+    assert!(
+        t.eni_id.as_deref().is_some_and(|e| e.starts_with("eni-")),
+        "{t:?}"
+    );
+    assert_eq!(
+        t.public_ip.as_deref(),
+        Some(eip.as_str()),
+        "address from ENI Association.PublicIp"
+    );
+    assert!(
+        t.private_ip
+            .as_deref()
+            .is_some_and(|ip| ip.starts_with("10.")),
+        "{t:?}"
+    );
     let c = p.calls();
     assert_eq!(
-        (c["DescribeServices"], c["ListTasks"], c["DescribeTasks"], c["DescribeTaskDefinition"], c["DescribeNetworkInterfaces"]),
+        (
+            c["DescribeServices"],
+            c["ListTasks"],
+            c["DescribeTasks"],
+            c["DescribeTaskDefinition"],
+            c["DescribeNetworkInterfaces"]
+        ),
         (1, 2, 1, 1, 1),
         "running + stopped ListTasks, one call for everything else: {c:?}"
     );
 
     // A task that dies is reported with its reason next to its replacement.
-    w.stop(&started[0], "Essential container in task exited").await;
+    w.stop(&started[0], "Essential container in task exited")
+        .await;
     let (again, _) = w.schedule("web", true).await;
     let got = p.observe(std::slice::from_ref(&target)).await.unwrap();
     let obs = found(&got[0]);
     assert_eq!(obs.tasks.len(), 2, "{obs:?}");
     let dead = obs.tasks.iter().find(|t| t.arn == started[0]).unwrap();
     assert_eq!(dead.desired_status, TaskStatus::Stopped);
-    assert_eq!(dead.stopped_reason.as_deref(), Some("Essential container in task exited"));
+    assert_eq!(
+        dead.stopped_reason.as_deref(),
+        Some("Essential container in task exited")
+    );
     let alive = obs.tasks.iter().find(|t| t.arn == again[0]).unwrap();
     assert_eq!(alive.desired_status, TaskStatus::Running);
-    assert_eq!(calls(&p, "DescribeTaskDefinition"), 1, "task definition health checks are cached");
+    assert_eq!(
+        calls(&p, "DescribeTaskDefinition"),
+        1,
+        "task definition health checks are cached"
+    );
 
     p.scale(&target, 0).await.unwrap();
     let (_, stopped) = w.schedule("web", true).await;
@@ -413,7 +595,10 @@ async fn scale_up_task_with_public_ip_then_scale_down() {
     let got = p.observe(std::slice::from_ref(&target)).await.unwrap();
     let obs = found(&got[0]);
     assert_eq!((obs.desired_count, obs.running_count), (0, 0));
-    assert!(obs.tasks.is_empty(), "a service that neither has nor wants tasks is not listed: {obs:?}");
+    assert!(
+        obs.tasks.is_empty(),
+        "a service that neither has nor wants tasks is not listed: {obs:?}"
+    );
 }
 
 #[tokio::test]
@@ -440,7 +625,10 @@ async fn many_services_and_tasks_are_batched() {
     arns.sort();
     let mut want: Vec<&str> = big.iter().map(String::as_str).collect();
     want.sort();
-    assert_eq!(arns, want, "tasks matched by group, not by the ListTasks that found them");
+    assert_eq!(
+        arns, want,
+        "tasks matched by group, not by the ListTasks that found them"
+    );
     assert_eq!(found(&got[1]).tasks.len(), 2);
     for o in &got[2..12] {
         assert!(found(o).tasks.is_empty());
@@ -488,7 +676,9 @@ async fn start_proxy() -> (String, Arc<ProxyState>) {
         faults: Mutex::new(Vec::new()),
         injected: AtomicUsize::new(0),
     });
-    let app = axum::Router::new().fallback(forward).with_state(state.clone());
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -504,7 +694,11 @@ fn fix_moto_containers(v: &mut serde_json::Value) {
                 if k == "containers" {
                     for c in child.as_array_mut().into_iter().flatten() {
                         for field in ["cpu", "memory", "memoryReservation"] {
-                            if let Some(n) = c.get(field).filter(|x| x.is_number()).map(|x| x.to_string()) {
+                            if let Some(n) = c
+                                .get(field)
+                                .filter(|x| x.is_number())
+                                .map(|x| x.to_string())
+                            {
                                 c[field] = serde_json::Value::String(n);
                             }
                         }
@@ -524,7 +718,12 @@ async fn forward(
 ) -> axum::response::Response {
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let text = String::from_utf8_lossy(&body).into_owned();
     let fault = {
         let mut faults = st.faults.lock().unwrap();
@@ -546,7 +745,10 @@ async fn forward(
             );
             ("text/xml", xml) // EC2 query protocol
         } else {
-            ("application/x-amz-json-1.1", serde_json::json!({"__type": f.code, "message": f.message}).to_string())
+            (
+                "application/x-amz-json-1.1",
+                serde_json::json!({"__type": f.code, "message": f.message}).to_string(),
+            )
         };
         return axum::response::Response::builder()
             .status(f.status)
@@ -555,7 +757,15 @@ async fn forward(
             .body(axum::body::Body::from(body))
             .unwrap();
     }
-    let url = format!("{}{}", st.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let url = format!(
+        "{}{}",
+        st.upstream,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
     let mut up = st.client.request(parts.method, url).body(body);
     for (k, v) in &parts.headers {
         if k != "host" && k != "content-length" {
@@ -564,18 +774,22 @@ async fn forward(
     }
     let resp = up.send().await.expect("moto behind the proxy");
     let mut out = axum::response::Response::builder().status(resp.status());
-    let json = resp.headers().get("content-type").is_some_and(|c| c.as_bytes().starts_with(b"application/x-amz-json"));
+    let json = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|c| c.as_bytes().starts_with(b"application/x-amz-json"));
     for (k, v) in resp.headers() {
         if k != "content-length" && k != "transfer-encoding" && k != "connection" {
             out = out.header(k, v);
         }
     }
     let mut bytes = resp.bytes().await.unwrap().to_vec();
-    if json && target.starts_with("AmazonEC2ContainerService") {
-        if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-            fix_moto_containers(&mut v);
-            bytes = serde_json::to_vec(&v).unwrap();
-        }
+    if json
+        && target.starts_with("AmazonEC2ContainerService")
+        && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+    {
+        fix_moto_containers(&mut v);
+        bytes = serde_json::to_vec(&v).unwrap();
     }
     out.body(axum::body::Body::from(bytes)).unwrap()
 }
@@ -589,8 +803,20 @@ async fn throttling_by_message_is_retried_until_it_passes() {
     w.create_service("web", 1).await;
     w.schedule("web", true).await;
     // ECS's way: a ClientException whose message says it is throttling.
-    w.inject(Fault { matches: "DescribeServices", times: 3, status: 400, code: "ClientException", message: "Rate exceeded" });
-    w.inject(Fault { matches: "DescribeTasks", times: 1, status: 400, code: "ThrottlingException", message: "Rate exceeded" });
+    w.inject(Fault {
+        matches: "DescribeServices",
+        times: 3,
+        status: 400,
+        code: "ClientException",
+        message: "Rate exceeded",
+    });
+    w.inject(Fault {
+        matches: "DescribeTasks",
+        times: 1,
+        status: 400,
+        code: "ThrottlingException",
+        message: "Rate exceeded",
+    });
     w.inject(Fault {
         matches: "Action=DescribeNetworkInterfaces",
         times: 2,
@@ -598,7 +824,13 @@ async fn throttling_by_message_is_retried_until_it_passes() {
         code: "RequestLimitExceeded",
         message: "Request limit exceeded.",
     });
-    w.inject(Fault { matches: "ListTasks", times: 1, status: 500, code: "ServerException", message: "Service unavailable. Try again later." });
+    w.inject(Fault {
+        matches: "ListTasks",
+        times: 1,
+        status: 500,
+        code: "ServerException",
+        message: "Service unavailable. Try again later.",
+    });
     let p = w.quick_platform().await;
     let got = p.observe(&[w.target("web")]).await.unwrap();
     let obs = found(&got[0]);
@@ -609,26 +841,50 @@ async fn throttling_by_message_is_retried_until_it_passes() {
     assert_eq!(c["DescribeServices"], 4, "3 throttled + 1: {c:?}");
     assert_eq!(c["DescribeTasks"], 2, "{c:?}");
     assert_eq!(c["DescribeNetworkInterfaces"], 3, "{c:?}");
-    assert_eq!(c["ListTasks"], 3, "running (after one 500) + stopped: {c:?}");
+    assert_eq!(
+        c["ListTasks"], 3,
+        "running (after one 500) + stopped: {c:?}"
+    );
     let t = p.throttled();
-    assert_eq!((t["DescribeServices"], t["DescribeTasks"], t["DescribeNetworkInterfaces"], t["ListTasks"]), (3, 1, 2, 0));
+    assert_eq!(
+        (
+            t["DescribeServices"],
+            t["DescribeTasks"],
+            t["DescribeNetworkInterfaces"],
+            t["ListTasks"]
+        ),
+        (3, 1, 2, 0)
+    );
 }
 
 #[tokio::test]
 async fn endless_throttling_gives_up_as_throttled_within_bounds() {
     let w = World::new("endless").await;
     w.create_service("web", 0).await;
-    w.inject(Fault { matches: "DescribeServices", times: usize::MAX, status: 400, code: "ClientException", message: "Rate exceeded" });
+    w.inject(Fault {
+        matches: "DescribeServices",
+        times: usize::MAX,
+        status: 400,
+        code: "ClientException",
+        message: "Rate exceeded",
+    });
     let p = w.quick_platform().await;
     let got = p.observe(&[w.target("web")]).await.unwrap();
     match &got[0] {
         Observed::Error(Error::Throttled { operation, message }) => {
             assert_eq!(*operation, "DescribeServices");
-            assert!(message.starts_with("ClientException: Rate exceeded (request id fault-"), "{message}");
+            assert!(
+                message.starts_with("ClientException: Rate exceeded (request id fault-"),
+                "{message}"
+            );
         }
         other => panic!("expected Throttled, got {other:?}"),
     }
-    assert_eq!(calls(&p, "DescribeServices"), 5, "first attempt + max_retries");
+    assert_eq!(
+        calls(&p, "DescribeServices"),
+        5,
+        "first attempt + max_retries"
+    );
 }
 
 #[tokio::test]
@@ -636,7 +892,13 @@ async fn permanent_errors_are_not_retried() {
     let w = World::new("denied").await;
     w.create_service("web", 0).await;
     let denied = "User: arn:aws:sts::123456789012:assumed-role/snooze/reconciler is not authorized to perform: ecs:DescribeServices";
-    w.inject(Fault { matches: "DescribeServices", times: usize::MAX, status: 400, code: "AccessDeniedException", message: denied });
+    w.inject(Fault {
+        matches: "DescribeServices",
+        times: usize::MAX,
+        status: 400,
+        code: "AccessDeniedException",
+        message: denied,
+    });
     w.inject(Fault {
         matches: "UpdateService",
         times: usize::MAX,
@@ -647,15 +909,32 @@ async fn permanent_errors_are_not_retried() {
     let p = w.quick_platform().await;
     let got = p.observe(&[w.target("web")]).await.unwrap();
     match &got[0] {
-        Observed::Error(Error::Call { operation, code, message, retryable }) => {
-            assert_eq!((*operation, code.as_str(), *retryable), ("DescribeServices", "AccessDeniedException", false));
-            assert!(message.starts_with(denied) && message.contains("(request id fault-1)"), "{message}");
+        Observed::Error(Error::Call {
+            operation,
+            code,
+            message,
+            retryable,
+        }) => {
+            assert_eq!(
+                (*operation, code.as_str(), *retryable),
+                ("DescribeServices", "AccessDeniedException", false)
+            );
+            assert!(
+                message.starts_with(denied) && message.contains("(request id fault-1)"),
+                "{message}"
+            );
         }
         other => panic!("expected a permanent Call error, got {other:?}"),
     }
     let e = p.scale(&w.target("web"), 1).await.unwrap_err();
-    assert!(matches!(&e, Error::Call { code, retryable: false, .. } if code == "InvalidParameterException"), "{e:?}");
-    assert_eq!(e.to_string(), "UpdateService failed: InvalidParameterException: desiredCount is invalid (request id fault-2)");
+    assert!(
+        matches!(&e, Error::Call { code, retryable: false, .. } if code == "InvalidParameterException"),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "UpdateService failed: InvalidParameterException: desiredCount is invalid (request id fault-2)"
+    );
     let c = p.calls();
     assert_eq!((c["DescribeServices"], c["UpdateService"]), (1, 1), "{c:?}");
     assert_eq!(w.injected(), 2);
@@ -664,8 +943,84 @@ async fn permanent_errors_are_not_retried() {
     w.proxy.faults.lock().unwrap().clear();
     let p = w.platform().await;
     let e = p.scale(&w.target("nope"), 1).await.unwrap_err();
-    assert!(matches!(&e, Error::Call { code, retryable: false, .. } if code == "ServiceNotFoundException"), "{e:?}");
+    assert!(
+        matches!(&e, Error::Call { code, retryable: false, .. } if code == "ServiceNotFoundException"),
+        "{e:?}"
+    );
     assert_eq!(calls(&p, "UpdateService"), 1);
+}
+
+#[tokio::test]
+async fn an_eni_ec2_does_not_know_yet_means_no_address_not_an_error() {
+    let w = World::new("eni").await;
+    w.create_service("web", 1).await;
+    let (started, _) = w.schedule("web", true).await;
+    let ip = w.public_ip_of(&started[0]).await;
+    let p = w.quick_platform().await;
+
+    // Right after a task starts EC2 may not describe its ENI yet.
+    w.inject(Fault {
+        matches: "Action=DescribeNetworkInterfaces",
+        times: 1,
+        status: 400,
+        code: "InvalidNetworkInterfaceID.NotFound",
+        message: "The networkInterface ID 'eni-0a1b2c3d4e5f60001' does not exist",
+    });
+    let got = p.observe(&[w.target("web")]).await.unwrap();
+    let t = &found(&got[0]).tasks[0];
+    assert!(t.eni_id.is_some(), "{t:?}");
+    assert_eq!(t.public_ip, None, "no address yet: {t:?}");
+    assert!(
+        t.private_ip.is_some(),
+        "the attachment's privateIPv4Address: {t:?}"
+    );
+    assert_eq!(
+        calls(&p, "DescribeNetworkInterfaces"),
+        1,
+        "not retried within the pass"
+    );
+
+    // The next pass finds it.
+    let got = p.observe(&[w.target("web")]).await.unwrap();
+    assert_eq!(
+        found(&got[0]).tasks[0].public_ip.as_deref(),
+        Some(ip.as_str())
+    );
+
+    // An ENI EC2 no longer has at all is simply absent from the filtered answer.
+    let eni = found(&got[0]).tasks[0].eni_id.clone().unwrap();
+    let assoc = w
+        .ec2
+        .describe_network_interfaces()
+        .network_interface_ids(&eni)
+        .send()
+        .await
+        .unwrap();
+    let assoc = assoc.network_interfaces()[0]
+        .association()
+        .unwrap()
+        .association_id()
+        .unwrap()
+        .to_owned();
+    w.ec2
+        .disassociate_address()
+        .association_id(assoc)
+        .send()
+        .await
+        .unwrap();
+    w.ec2
+        .delete_network_interface()
+        .network_interface_id(&eni)
+        .send()
+        .await
+        .unwrap();
+    let got = p.observe(&[w.target("web")]).await.unwrap();
+    let t = &found(&got[0]).tasks[0];
+    assert_eq!(
+        (t.eni_id.as_deref(), t.public_ip.as_deref()),
+        (Some(eni.as_str()), None),
+        "{t:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -673,7 +1028,9 @@ async fn permanent_errors_are_not_retried() {
 
 fn entry_status(e: Option<snooze::model::Entry>) -> snooze::model::Status {
     match e {
-        Some(snooze::model::Entry::Record(r)) => r.status.clone().expect("a reconciled record has a status"),
+        Some(snooze::model::Entry::Record(r)) => {
+            r.status.clone().expect("a reconciled record has a status")
+        }
         other => panic!("expected the record, got {other:?}"),
     }
 }
@@ -690,13 +1047,26 @@ async fn wake_ready_idle_asleep_end_to_end() {
 
     // The store: a fresh table on the same moto (DynamoDB needs no proxy).
     let table = unique("snooze-e2e");
-    let opts = ConnectOptions { region: Some("us-east-1".into()), endpoint_url: Some(moto().to_owned()) };
-    DynamoStore::new(snooze::store::dynamo_client(&opts).await, &table).create_table().await.unwrap();
-    let store = snooze::store::connect(&format!("dynamodb://{table}"), &opts).await.unwrap();
+    let opts = ConnectOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto().to_owned()),
+    };
+    DynamoStore::new(snooze::store::dynamo_client(&opts).await, &table)
+        .create_table()
+        .await
+        .unwrap();
+    let store = snooze::store::connect(&format!("dynamodb://{table}"), &opts)
+        .await
+        .unwrap();
 
     let platform = Arc::new(w.platform().await);
     let clock = SimClock::new(Timestamp::now());
-    let reconciler = Reconciler::new(store.clone(), platform.clone(), Arc::new(StaticProber::new()), clock.clone());
+    let reconciler = Reconciler::new(
+        store.clone(),
+        platform.clone(),
+        Arc::new(StaticProber::new()),
+        clock.clone(),
+    );
 
     let mut record = Record::test("demo").idle_timeout(Duration::from_secs(60));
     record.spec.target = w.target("demo-svc");
@@ -704,13 +1074,26 @@ async fn wake_ready_idle_asleep_end_to_end() {
     let pass = || async {
         let report = reconciler.reconcile(Scope::All).await;
         assert!(report.error.is_none(), "{report:?}");
-        let r = report.record("demo").expect("the pass looked at demo").clone();
-        eprintln!("pass: {:?} -> {:?} ({}) scaled {:?}", r.before, r.after, r.reason, r.scaled);
+        let r = report
+            .record("demo")
+            .expect("the pass looked at demo")
+            .clone();
+        eprintln!(
+            "pass: {:?} -> {:?} ({}) scaled {:?}",
+            r.before, r.after, r.reason, r.scaled
+        );
         assert!(r.error.is_none(), "{r:?}");
         r
     };
     let desired_count = || async {
-        let d = w.ecs.describe_services().cluster(&w.cluster).services("demo-svc").send().await.unwrap();
+        let d = w
+            .ecs
+            .describe_services()
+            .cluster(&w.cluster)
+            .services("demo-svc")
+            .send()
+            .await
+            .unwrap();
         d.services()[0].desired_count()
     };
 
@@ -720,7 +1103,10 @@ async fn wake_ready_idle_asleep_end_to_end() {
     assert_eq!(platform.calls()["UpdateService"], 0);
 
     // A wake request → UpdateService(1).
-    store.record_wake("demo", clock.now(), Duration::ZERO).await.unwrap();
+    store
+        .record_wake("demo", clock.now(), Duration::ZERO)
+        .await
+        .unwrap();
     let r = pass().await;
     assert_eq!(r.after, Some(Phase::Waking), "{r:?}");
     assert_eq!(r.scaled, Some((0, 1)), "{r:?}");
@@ -741,17 +1127,27 @@ async fn wake_ready_idle_asleep_end_to_end() {
     }
     assert_eq!(phase, Some(Phase::Ready));
     let status = entry_status(store.get("demo").await.unwrap());
-    let endpoint = status.endpoint.expect("a Ready record publishes its endpoint");
+    let endpoint = status
+        .endpoint
+        .expect("a Ready record publishes its endpoint");
     assert_eq!(endpoint.ip, ip, "the EIP on the task's ENI");
     assert_eq!(endpoint.url, format!("http://{ip}:80/"));
     assert_eq!(endpoint.task_arn, started[0]);
-    assert_eq!(platform.calls()["UpdateService"], 1, "no UpdateService while awake");
+    assert_eq!(
+        platform.calls()["UpdateService"],
+        1,
+        "no UpdateService while awake"
+    );
 
     // Idle past idleTimeout (1m) → UpdateService(0).
     clock.advance(Duration::from_secs(90));
     let r = pass().await;
     assert_eq!(r.scaled, Some((1, 0)), "{r:?}");
-    assert_eq!(r.after, Some(Phase::Sleeping), "the task is still running: {r:?}");
+    assert_eq!(
+        r.after,
+        Some(Phase::Sleeping),
+        "the task is still running: {r:?}"
+    );
     assert_eq!(platform.calls()["UpdateService"], 2);
     assert_eq!(desired_count().await, 0);
 
@@ -768,6 +1164,13 @@ async fn wake_ready_idle_asleep_end_to_end() {
     }
     assert_eq!(phase, Some(Phase::Asleep));
     let status = entry_status(store.get("demo").await.unwrap());
-    assert_eq!(status.endpoint, None, "the endpoint is withdrawn once its task stopped");
-    assert_eq!(platform.calls()["UpdateService"], 2, "exactly one scale-up and one scale-down");
+    assert_eq!(
+        status.endpoint, None,
+        "the endpoint is withdrawn once its task stopped"
+    );
+    assert_eq!(
+        platform.calls()["UpdateService"],
+        2,
+        "exactly one scale-up and one scale-down"
+    );
 }

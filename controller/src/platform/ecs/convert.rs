@@ -93,7 +93,9 @@ pub struct FailureView {
 impl FailureView {
     /// The service name the failure is about: the last `/`-separated segment of `arn`.
     pub fn service_name(&self) -> Option<&str> {
-        self.arn.as_deref().map(|a| a.rsplit('/').next().unwrap_or(a))
+        self.arn
+            .as_deref()
+            .map(|a| a.rsplit('/').next().unwrap_or(a))
     }
 }
 
@@ -136,21 +138,36 @@ pub fn service_state(cluster: &str, service: &str, answer: &DescribeServicesView
             return ServiceState::Active(s.clone());
         }
         let status = s.status.to_ascii_uppercase();
-        let what = if status == "DRAINING" { "being deleted" } else { "deleted" };
+        let what = if status == "DRAINING" {
+            "being deleted"
+        } else {
+            "deleted"
+        };
         return ServiceState::Gone(Observed::Inactive {
             message: format!("service {service} in cluster {cluster} is {status} ({what})"),
             status,
         });
     }
-    let failure = answer.failures.iter().find(|f| f.service_name() == Some(service));
+    let failure = answer
+        .failures
+        .iter()
+        .find(|f| f.service_name() == Some(service));
     let message = match failure {
-        Some(f) if f.reason.as_deref().is_some_and(|r| !r.eq_ignore_ascii_case("MISSING")) => {
+        Some(f)
+            if f.reason
+                .as_deref()
+                .is_some_and(|r| !r.eq_ignore_ascii_case("MISSING")) =>
+        {
             let reason = f.reason.as_deref().unwrap_or_default();
             match f.detail.as_deref() {
                 Some(d) if !d.is_empty() => {
-                    format!("service {service} in cluster {cluster} cannot be described: {reason}: {d}")
+                    format!(
+                        "service {service} in cluster {cluster} cannot be described: {reason}: {d}"
+                    )
                 }
-                _ => format!("service {service} in cluster {cluster} cannot be described: {reason}"),
+                _ => {
+                    format!("service {service} in cluster {cluster} cannot be described: {reason}")
+                }
             }
         }
         _ => format!("service {service} not found in cluster {cluster}"),
@@ -247,7 +264,8 @@ pub struct DescribeTasksView {
 }
 
 fn sdk_time(t: Option<&aws_smithy_types::DateTime>) -> Option<Timestamp> {
-    t.and_then(|t| t.to_millis().ok()).map(Timestamp::from_millis)
+    t.and_then(|t| t.to_millis().ok())
+        .map(Timestamp::from_millis)
 }
 
 impl From<&aws_sdk_ecs::types::Task> for TaskView {
@@ -299,11 +317,16 @@ impl TaskView {
 
     /// Whether this task was started by ECS for `service` (`group == "service:<name>"`).
     pub fn belongs_to(&self, service: &str) -> bool {
-        self.group.as_deref().and_then(|g| g.strip_prefix("service:")) == Some(service)
+        self.group
+            .as_deref()
+            .and_then(|g| g.strip_prefix("service:"))
+            == Some(service)
     }
 
     fn eni_attachment(&self) -> Option<&AttachmentView> {
-        self.attachments.iter().find(|a| a.kind == ENI_ATTACHMENT_TYPE)
+        self.attachments
+            .iter()
+            .find(|a| a.kind == ENI_ATTACHMENT_TYPE)
     }
 
     fn detail(&self, name: &str) -> Option<&str> {
@@ -453,7 +476,11 @@ pub struct EniAssociationView {
 impl EniView {
     /// `Association.PublicIp`, if any.
     pub fn public_ip(&self) -> Option<&str> {
-        self.association.as_ref()?.public_ip.as_deref().filter(|s| !s.is_empty())
+        self.association
+            .as_ref()?
+            .public_ip
+            .as_deref()
+            .filter(|s| !s.is_empty())
     }
 }
 
@@ -523,7 +550,10 @@ pub fn service_observation(
         .filter(|t| t.belongs_to(&svc.service_name))
         .filter(|t| seen.insert(t.task_arn.as_str()))
         .filter_map(|t| {
-            let c = t.task_definition_arn.as_deref().and_then(|d| checked.get(d));
+            let c = t
+                .task_definition_arn
+                .as_deref()
+                .and_then(|d| checked.get(d));
             let eni = t.eni_id().and_then(|id| enis.get(id));
             task_observation(t, c, eni)
         })
@@ -547,20 +577,25 @@ mod tests {
 
     const SERVICES: &str = include_str!("../../../tests/fixtures/ecs/describe-services.json");
     const TASKS: &str = include_str!("../../../tests/fixtures/ecs/describe-tasks.json");
-    const TASK_DEF: &str = include_str!("../../../tests/fixtures/ecs/describe-task-definition.json");
+    const TASK_DEF: &str =
+        include_str!("../../../tests/fixtures/ecs/describe-task-definition.json");
     const ENIS: &str = include_str!("../../../tests/fixtures/ecs/describe-network-interfaces.json");
 
     const DEMO_DEF: &str = "arn:aws:ecs:eu-west-1:123456789012:task-definition/demo:7";
 
     fn arn(id: &str) -> String {
-        format!("arn:aws:ecs:eu-west-1:123456789012:task/demo-cluster/0000000000000000000000000000{id}")
+        format!(
+            "arn:aws:ecs:eu-west-1:123456789012:task/demo-cluster/0000000000000000000000000000{id}"
+        )
     }
 
     fn services() -> DescribeServicesView {
         serde_json::from_str(SERVICES).unwrap()
     }
     fn tasks() -> Vec<TaskView> {
-        serde_json::from_str::<DescribeTasksView>(TASKS).unwrap().tasks
+        serde_json::from_str::<DescribeTasksView>(TASKS)
+            .unwrap()
+            .tasks
     }
     fn checked() -> HashMap<String, HealthChecked> {
         #[derive(Deserialize)]
@@ -568,7 +603,9 @@ mod tests {
         struct Out {
             task_definition: TaskDefinitionView,
         }
-        let def = serde_json::from_str::<Out>(TASK_DEF).unwrap().task_definition;
+        let def = serde_json::from_str::<Out>(TASK_DEF)
+            .unwrap()
+            .task_definition;
         HashMap::from([(def.task_definition_arn.clone(), def.health_checked())])
     }
     fn enis() -> HashMap<String, EniView> {
@@ -580,7 +617,8 @@ mod tests {
             .collect()
     }
     fn demo() -> ServiceObservation {
-        let ServiceState::Active(svc) = service_state("demo-cluster", "demo-svc", &services()) else {
+        let ServiceState::Active(svc) = service_state("demo-cluster", "demo-svc", &services())
+        else {
             panic!("demo-svc is ACTIVE in the fixture")
         };
         let tasks = tasks();
@@ -591,7 +629,10 @@ mod tests {
     #[test]
     fn active_service_counts() {
         let obs = demo();
-        assert_eq!((obs.desired_count, obs.running_count, obs.pending_count), (1, 1, 0));
+        assert_eq!(
+            (obs.desired_count, obs.running_count, obs.pending_count),
+            (1, 1, 0)
+        );
     }
 
     #[test]
@@ -622,10 +663,14 @@ mod tests {
                 detail: Some("not allowed".into()),
             }],
         };
-        let ServiceState::Gone(Observed::Missing { message }) = service_state("c", "s", &answer) else {
+        let ServiceState::Gone(Observed::Missing { message }) = service_state("c", "s", &answer)
+        else {
             panic!()
         };
-        assert_eq!(message, "service s in cluster c cannot be described: AccessDenied: not allowed");
+        assert_eq!(
+            message,
+            "service s in cluster c cannot be described: AccessDenied: not allowed"
+        );
     }
 
     #[test]
@@ -637,14 +682,25 @@ mod tests {
                 panic!("{name} should be inactive")
             };
             assert_eq!(s, status);
-            assert!(message.starts_with(&format!("service {name} in cluster demo-cluster is {status}")), "{message}");
+            assert!(
+                message.starts_with(&format!(
+                    "service {name} in cluster demo-cluster is {status}"
+                )),
+                "{message}"
+            );
         }
     }
 
     #[test]
     fn which_services_list_tasks() {
         let s = services();
-        let get = |n: &str| s.services.iter().find(|x| x.service_name == n).unwrap().clone();
+        let get = |n: &str| {
+            s.services
+                .iter()
+                .find(|x| x.service_name == n)
+                .unwrap()
+                .clone()
+        };
         assert!(get("demo-svc").has_or_wants_tasks() && get("demo-svc").wants_tasks());
         assert!(!get("idle-svc").has_or_wants_tasks() && !get("idle-svc").wants_tasks());
         assert!(get("draining-svc").has_or_wants_tasks() && !get("draining-svc").wants_tasks());
@@ -655,23 +711,39 @@ mod tests {
         let arns: Vec<String> = demo().tasks.into_iter().map(|t| t.arn).collect();
         // aaa2 created 10:05, aaa3 10:04, aaa1 10:00, aaa4 09:50; bbb1 (idle-svc) and ccc1
         // (family:demo, started by hand) are not demo-svc's.
-        assert_eq!(arns, vec![arn("aaa2"), arn("aaa3"), arn("aaa1"), arn("aaa4")]);
+        assert_eq!(
+            arns,
+            vec![arn("aaa2"), arn("aaa3"), arn("aaa1"), arn("aaa4")]
+        );
     }
 
     #[test]
     fn eni_found_by_attachment_type_and_detail_name_not_position() {
-        let t = tasks().into_iter().find(|t| t.task_arn == arn("aaa1")).unwrap();
+        let t = tasks()
+            .into_iter()
+            .find(|t| t.task_arn == arn("aaa1"))
+            .unwrap();
         // The first attachment is a Service Connect decoy with its own networkInterfaceId, and
         // networkInterfaceId is the fourth detail of the ENI attachment.
         assert_eq!(t.eni_id(), Some("eni-0a1b2c3d4e5f60001"));
-        let obs = demo().tasks.into_iter().find(|t| t.arn == arn("aaa1")).unwrap();
+        let obs = demo()
+            .tasks
+            .into_iter()
+            .find(|t| t.arn == arn("aaa1"))
+            .unwrap();
         assert_eq!(obs.eni_id.as_deref(), Some("eni-0a1b2c3d4e5f60001"));
         assert_eq!(obs.public_ip.as_deref(), Some("203.0.113.10"));
         assert_eq!(obs.private_ip.as_deref(), Some("10.0.1.23"));
         assert_eq!(obs.last_status, TaskStatus::Running);
         assert_eq!(obs.desired_status, TaskStatus::Running);
-        assert_eq!(obs.created_at, Some("2026-11-29T10:00:01.250Z".parse().unwrap()));
-        assert_eq!(obs.started_at, Some("2026-11-29T10:00:40.500Z".parse().unwrap()));
+        assert_eq!(
+            obs.created_at,
+            Some("2026-11-29T10:00:01.250Z".parse().unwrap())
+        );
+        assert_eq!(
+            obs.started_at,
+            Some("2026-11-29T10:00:40.500Z".parse().unwrap())
+        );
     }
 
     #[test]
@@ -688,11 +760,16 @@ mod tests {
     #[test]
     fn health_none_without_checks_and_unknown_for_unreported_container() {
         let t = TaskView {
-            containers: vec![ContainerView { name: "web".into(), health_status: Some("HEALTHY".into()) }],
+            containers: vec![ContainerView {
+                name: "web".into(),
+                health_status: Some("HEALTHY".into()),
+            }],
             ..Default::default()
         };
         assert_eq!(task_health(&t, &HealthChecked::default()), None);
-        let two = HealthChecked { essential_with_check: vec!["web".into(), "api".into()] };
+        let two = HealthChecked {
+            essential_with_check: vec!["web".into(), "api".into()],
+        };
         assert_eq!(task_health(&t, &two), Some(Health::Unknown));
         // A task whose definition could not be read has no health information.
         let mut t = t;
@@ -706,7 +783,14 @@ mod tests {
         let obs = demo();
         let t = obs.tasks.iter().find(|t| t.arn == arn("aaa2")).unwrap();
         assert_eq!(t.last_status, TaskStatus::Provisioning);
-        assert_eq!((t.eni_id.as_deref(), t.public_ip.as_deref(), t.private_ip.as_deref()), (None, None, None));
+        assert_eq!(
+            (
+                t.eni_id.as_deref(),
+                t.public_ip.as_deref(),
+                t.private_ip.as_deref()
+            ),
+            (None, None, None)
+        );
     }
 
     #[test]
@@ -722,9 +806,15 @@ mod tests {
     fn stopped_task_keeps_stop_code_and_reason() {
         let obs = demo();
         let t = obs.tasks.iter().find(|t| t.arn == arn("aaa4")).unwrap();
-        assert_eq!((t.last_status, t.desired_status), (TaskStatus::Stopped, TaskStatus::Stopped));
+        assert_eq!(
+            (t.last_status, t.desired_status),
+            (TaskStatus::Stopped, TaskStatus::Stopped)
+        );
         assert_eq!(t.stop_code.as_deref(), Some("EssentialContainerExited"));
-        assert_eq!(t.stopped_reason.as_deref(), Some("Essential container in task exited"));
+        assert_eq!(
+            t.stopped_reason.as_deref(),
+            Some("Essential container in task exited")
+        );
         assert_eq!(t.stopped_at, Some("2026-11-29T09:52:10Z".parse().unwrap()));
         assert_eq!(t.private_ip.as_deref(), Some("10.0.2.45"));
         assert_eq!(t.public_ip, None);
@@ -732,7 +822,10 @@ mod tests {
 
     #[test]
     fn an_eni_described_under_another_id_is_ignored() {
-        let t = tasks().into_iter().find(|t| t.task_arn == arn("aaa1")).unwrap();
+        let t = tasks()
+            .into_iter()
+            .find(|t| t.task_arn == arn("aaa1"))
+            .unwrap();
         let decoy = enis().remove("eni-0decoy0000000000").unwrap();
         let obs = task_observation(&t, None, Some(&decoy)).unwrap();
         assert_eq!(obs.public_ip, None);
@@ -749,32 +842,59 @@ mod tests {
             stopped_reason: Some(String::new()),
             ..Default::default()
         };
-        assert_eq!(task_observation(&t, None, None).unwrap().stopped_reason, None);
-        let odd = TaskView { last_status: Some("LEVITATING".into()), ..t };
+        assert_eq!(
+            task_observation(&t, None, None).unwrap().stopped_reason,
+            None
+        );
+        let odd = TaskView {
+            last_status: Some("LEVITATING".into()),
+            ..t
+        };
         assert_eq!(task_observation(&odd, None, None), None);
     }
 
     #[test]
     fn sdk_shapes_convert_to_the_same_views() {
-        use aws_sdk_ecs::types::{Attachment, Container, ContainerDefinition, HealthCheck, HealthStatus, KeyValuePair, Task, TaskDefinition};
+        use aws_sdk_ecs::types::{
+            Attachment, Container, ContainerDefinition, HealthCheck, HealthStatus, KeyValuePair,
+            Task, TaskDefinition,
+        };
         let task = Task::builder()
             .task_arn(arn("aaa1"))
             .group("service:demo-svc")
             .last_status("RUNNING")
             .desired_status("RUNNING")
             .created_at(aws_smithy_types::DateTime::from_millis(1_795_000_000_250))
-            .containers(Container::builder().name("web").health_status(HealthStatus::Healthy).build())
+            .containers(
+                Container::builder()
+                    .name("web")
+                    .health_status(HealthStatus::Healthy)
+                    .build(),
+            )
             .attachments(
                 Attachment::builder()
                     .r#type("ElasticNetworkInterface")
-                    .details(KeyValuePair::builder().name("privateIPv4Address").value("10.0.1.23").build())
-                    .details(KeyValuePair::builder().name("networkInterfaceId").value("eni-1").build())
+                    .details(
+                        KeyValuePair::builder()
+                            .name("privateIPv4Address")
+                            .value("10.0.1.23")
+                            .build(),
+                    )
+                    .details(
+                        KeyValuePair::builder()
+                            .name("networkInterfaceId")
+                            .value("eni-1")
+                            .build(),
+                    )
                     .build(),
             )
             .build();
         let view = TaskView::from(&task);
         assert_eq!(view.eni_id(), Some("eni-1"));
-        assert_eq!(view.created_at, Some(Timestamp::from_millis(1_795_000_000_250)));
+        assert_eq!(
+            view.created_at,
+            Some(Timestamp::from_millis(1_795_000_000_250))
+        );
         assert_eq!(view.containers[0].health_status.as_deref(), Some("HEALTHY"));
         let def = TaskDefinition::builder()
             .task_definition_arn(DEMO_DEF)
@@ -784,7 +904,12 @@ mod tests {
                     .health_check(HealthCheck::builder().command("true").build().unwrap())
                     .build(),
             )
-            .container_definitions(ContainerDefinition::builder().name("agent").essential(true).build())
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("agent")
+                    .essential(true)
+                    .build(),
+            )
             .build();
         let checked = TaskDefinitionView::from(&def).health_checked();
         assert_eq!(checked.essential_with_check, vec!["web".to_string()]);
@@ -792,7 +917,11 @@ mod tests {
         let eni = aws_sdk_ec2::types::NetworkInterface::builder()
             .network_interface_id("eni-1")
             .private_ip_address("10.0.1.23")
-            .association(aws_sdk_ec2::types::NetworkInterfaceAssociation::builder().public_ip("203.0.113.10").build())
+            .association(
+                aws_sdk_ec2::types::NetworkInterfaceAssociation::builder()
+                    .public_ip("203.0.113.10")
+                    .build(),
+            )
             .build();
         let obs = task_observation(&view, Some(&checked), Some(&EniView::from(&eni))).unwrap();
         assert_eq!(obs.public_ip.as_deref(), Some("203.0.113.10"));

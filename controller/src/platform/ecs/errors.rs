@@ -60,7 +60,11 @@ pub const THROTTLING_CODES: &[&str] = &[
 
 /// Message fragments (case-insensitive) that mean "slow down" under another code, e.g. ECS's
 /// `ClientException: Rate exceeded`.
-pub const THROTTLING_MESSAGES: &[&str] = &["rate exceeded", "request limit exceeded", "too many requests"];
+pub const THROTTLING_MESSAGES: &[&str] = &[
+    "rate exceeded",
+    "request limit exceeded",
+    "too many requests",
+];
 
 /// Error codes of transient server-side failures.
 pub const TRANSIENT_CODES: &[&str] = &[
@@ -84,7 +88,12 @@ pub const ENI_NOT_FOUND: &str = "InvalidNetworkInterfaceID.NotFound";
 /// then timeouts, dispatch and response failures, 5xx and known server codes are transient;
 /// everything else (AccessDenied, InvalidParameter, ClusterNotFound, UnrecognizedClient,
 /// construction failures) is permanent.
-pub fn classify(code: Option<&str>, message: Option<&str>, http_status: Option<u16>, kind: FailureKind) -> ErrorClass {
+pub fn classify(
+    code: Option<&str>,
+    message: Option<&str>,
+    http_status: Option<u16>,
+    kind: FailureKind,
+) -> ErrorClass {
     let code = code.unwrap_or_default();
     let message = message.unwrap_or_default().to_ascii_lowercase();
     if THROTTLING_CODES.contains(&code)
@@ -94,7 +103,9 @@ pub fn classify(code: Option<&str>, message: Option<&str>, http_status: Option<u
         return ErrorClass::Throttling;
     }
     match kind {
-        FailureKind::Timeout | FailureKind::Dispatch | FailureKind::Response => ErrorClass::Transient,
+        FailureKind::Timeout | FailureKind::Dispatch | FailureKind::Response => {
+            ErrorClass::Transient
+        }
         FailureKind::Construction => ErrorClass::Permanent,
         FailureKind::Service => {
             if TRANSIENT_CODES.contains(&code) || http_status.is_some_and(|s| s >= 500) {
@@ -124,7 +135,11 @@ pub struct CallError {
 
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} failed: {}: {}", self.operation, self.code, self.message)?;
+        write!(
+            f,
+            "{} failed: {}: {}",
+            self.operation, self.code, self.message
+        )?;
         if let Some(id) = &self.request_id {
             write!(f, " (request id {id})")?;
         }
@@ -146,15 +161,27 @@ impl CallError {
             _ => (FailureKind::Construction, Some("ConstructionFailure")),
         };
         let http_status = err.raw_response().map(|r| r.status().as_u16());
-        let code = err.code().map(str::to_owned).or_else(|| local_code.map(str::to_owned)).unwrap_or_else(|| {
-            http_status.map(|s| format!("HTTP{s}")).unwrap_or_else(|| "Unknown".to_owned())
-        });
+        let code = err
+            .code()
+            .map(str::to_owned)
+            .or_else(|| local_code.map(str::to_owned))
+            .unwrap_or_else(|| {
+                http_status
+                    .map(|s| format!("HTTP{s}"))
+                    .unwrap_or_else(|| "Unknown".to_owned())
+            });
         let message = match (kind, err.message()) {
             (FailureKind::Service, Some(m)) if !m.is_empty() => m.to_owned(),
             _ => DisplayErrorContext(err).to_string(),
         };
         let class = classify(Some(&code), Some(&message), http_status, kind);
-        Self { operation, code, message, request_id: err.request_id().map(str::to_owned), class }
+        Self {
+            operation,
+            code,
+            message,
+            request_id: err.request_id().map(str::to_owned),
+            class,
+        }
     }
 
     /// Whether this is EC2's [`ENI_NOT_FOUND`].
@@ -171,7 +198,10 @@ impl CallError {
             None => self.message.clone(),
         };
         match self.class {
-            ErrorClass::Throttling => Error::Throttled { operation: self.operation, message: format!("{}: {message}", self.code) },
+            ErrorClass::Throttling => Error::Throttled {
+                operation: self.operation,
+                message: format!("{}: {message}", self.code),
+            },
             class => Error::Call {
                 operation: self.operation,
                 code: self.code,
@@ -188,41 +218,150 @@ mod tests {
     use ErrorClass::*;
     use FailureKind::*;
 
+    /// (code, message, HTTP status, kind) → class.
+    type Case = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<u16>,
+        FailureKind,
+        ErrorClass,
+    );
+
     #[test]
     fn classification_table() {
-        let cases: &[(Option<&str>, Option<&str>, Option<u16>, FailureKind, ErrorClass)] = &[
+        let cases: &[Case] = &[
             // throttling by code
-            (Some("ThrottlingException"), Some("Rate exceeded"), Some(400), Service, Throttling),
-            (Some("Throttling"), Some("Rate exceeded"), Some(400), Service, Throttling),
-            (Some("RequestLimitExceeded"), Some("Request limit exceeded."), Some(503), Service, Throttling),
-            (Some("TooManyRequestsException"), None, Some(400), Service, Throttling),
+            (
+                Some("ThrottlingException"),
+                Some("Rate exceeded"),
+                Some(400),
+                Service,
+                Throttling,
+            ),
+            (
+                Some("Throttling"),
+                Some("Rate exceeded"),
+                Some(400),
+                Service,
+                Throttling,
+            ),
+            (
+                Some("RequestLimitExceeded"),
+                Some("Request limit exceeded."),
+                Some(503),
+                Service,
+                Throttling,
+            ),
+            (
+                Some("TooManyRequestsException"),
+                None,
+                Some(400),
+                Service,
+                Throttling,
+            ),
             // throttling by message under another code (ECS)
-            (Some("ClientException"), Some("Rate exceeded"), Some(400), Service, Throttling),
-            (Some("ClientException"), Some("rate EXCEEDED for DescribeTasks"), Some(400), Service, Throttling),
+            (
+                Some("ClientException"),
+                Some("Rate exceeded"),
+                Some(400),
+                Service,
+                Throttling,
+            ),
+            (
+                Some("ClientException"),
+                Some("rate EXCEEDED for DescribeTasks"),
+                Some(400),
+                Service,
+                Throttling,
+            ),
             // throttling by HTTP status alone
             (None, None, Some(429), Response, Throttling),
             // transient
-            (Some("ServerException"), Some("Service unavailable"), Some(500), Service, Transient),
+            (
+                Some("ServerException"),
+                Some("Service unavailable"),
+                Some(500),
+                Service,
+                Transient,
+            ),
             (Some("InternalError"), None, Some(500), Service, Transient),
             (Some("Unavailable"), None, Some(503), Service, Transient),
-            (Some("SomethingNew"), Some("boom"), Some(502), Service, Transient),
+            (
+                Some("SomethingNew"),
+                Some("boom"),
+                Some(502),
+                Service,
+                Transient,
+            ),
             (None, None, None, Timeout, Transient),
             (None, Some("connection refused"), None, Dispatch, Transient),
             (None, None, Some(200), Response, Transient),
             // permanent
-            (Some("AccessDeniedException"), Some("User is not authorized"), Some(400), Service, Permanent),
+            (
+                Some("AccessDeniedException"),
+                Some("User is not authorized"),
+                Some(400),
+                Service,
+                Permanent,
+            ),
             (Some("AccessDenied"), None, Some(403), Service, Permanent),
-            (Some("UnauthorizedOperation"), None, Some(403), Service, Permanent),
-            (Some("InvalidParameterException"), Some("bad"), Some(400), Service, Permanent),
-            (Some("ClusterNotFoundException"), Some("Cluster not found."), Some(400), Service, Permanent),
-            (Some("ServiceNotFoundException"), None, Some(400), Service, Permanent),
-            (Some("ClientException"), Some("Unable to assume role"), Some(400), Service, Permanent),
-            (Some("UnrecognizedClientException"), None, Some(400), Service, Permanent),
-            (Some(ENI_NOT_FOUND), Some("The networkInterface ID 'eni-1' does not exist"), Some(400), Service, Permanent),
+            (
+                Some("UnauthorizedOperation"),
+                None,
+                Some(403),
+                Service,
+                Permanent,
+            ),
+            (
+                Some("InvalidParameterException"),
+                Some("bad"),
+                Some(400),
+                Service,
+                Permanent,
+            ),
+            (
+                Some("ClusterNotFoundException"),
+                Some("Cluster not found."),
+                Some(400),
+                Service,
+                Permanent,
+            ),
+            (
+                Some("ServiceNotFoundException"),
+                None,
+                Some(400),
+                Service,
+                Permanent,
+            ),
+            (
+                Some("ClientException"),
+                Some("Unable to assume role"),
+                Some(400),
+                Service,
+                Permanent,
+            ),
+            (
+                Some("UnrecognizedClientException"),
+                None,
+                Some(400),
+                Service,
+                Permanent,
+            ),
+            (
+                Some(ENI_NOT_FOUND),
+                Some("The networkInterface ID 'eni-1' does not exist"),
+                Some(400),
+                Service,
+                Permanent,
+            ),
             (None, None, None, Construction, Permanent),
         ];
         for (code, message, status, kind, want) in cases {
-            assert_eq!(classify(*code, *message, *status, *kind), *want, "{code:?} {message:?} {status:?} {kind:?}");
+            assert_eq!(
+                classify(*code, *message, *status, *kind),
+                *want,
+                "{code:?} {message:?} {status:?} {kind:?}"
+            );
         }
     }
 
@@ -240,7 +379,10 @@ mod tests {
             request_id: Some("req-1".into()),
             class: Permanent,
         };
-        assert_eq!(e.to_string(), "DescribeServices failed: AccessDeniedException: User: x is not authorized (request id req-1)");
+        assert_eq!(
+            e.to_string(),
+            "DescribeServices failed: AccessDeniedException: User: x is not authorized (request id req-1)"
+        );
         assert_eq!(
             e.into_platform(),
             Error::Call {
@@ -259,9 +401,24 @@ mod tests {
         };
         assert_eq!(
             t.into_platform(),
-            Error::Throttled { operation: "ListTasks", message: "ClientException: Rate exceeded".into() }
+            Error::Throttled {
+                operation: "ListTasks",
+                message: "ClientException: Rate exceeded".into()
+            }
         );
-        let s = CallError { operation: "UpdateService", code: "ServerException".into(), message: "x".into(), request_id: None, class: Transient };
-        assert!(matches!(s.into_platform(), Error::Call { retryable: true, .. }));
+        let s = CallError {
+            operation: "UpdateService",
+            code: "ServerException".into(),
+            message: "x".into(),
+            request_id: None,
+            class: Transient,
+        };
+        assert!(matches!(
+            s.into_platform(),
+            Error::Call {
+                retryable: true,
+                ..
+            }
+        ));
     }
 }

@@ -44,7 +44,10 @@ use tracing::{debug, info, warn};
 
 use crate::model::{EcsTarget, Target};
 use crate::platform::{Error, Observed, Platform, Result};
-use convert::{DescribeServicesView, EniView, HealthChecked, ServiceState, ServiceView, TaskDefinitionView, TaskView};
+use convert::{
+    DescribeServicesView, EniView, HealthChecked, ServiceState, ServiceView, TaskDefinitionView,
+    TaskView,
+};
 use errors::{CallError, ErrorClass};
 
 /// Services per DescribeServices call (the API's maximum).
@@ -152,7 +155,10 @@ struct Counters {
 
 impl Counters {
     fn snapshot(counts: &[AtomicU64; 6]) -> BTreeMap<&'static str, u64> {
-        Operation::ALL.iter().map(|op| (op.name(), counts[op.index()].load(Ordering::Relaxed))).collect()
+        Operation::ALL
+            .iter()
+            .map(|op| (op.name(), counts[op.index()].load(Ordering::Relaxed)))
+            .collect()
     }
 }
 
@@ -168,7 +174,10 @@ pub struct EcsPlatform {
     health_checks: Mutex<HashMap<String, HealthChecked>>,
 }
 
+/// (cluster, service) as named by the target.
 type Key = (String, String);
+/// A call over one chunk of a cluster's names: (cluster, chunk, answer).
+type ChunkAnswer<T> = (String, Vec<String>, Result<T, CallError>);
 
 impl EcsPlatform {
     /// A platform over these clients. Their own SDK retry is switched off (this platform
@@ -176,14 +185,30 @@ impl EcsPlatform {
     /// (region, endpoint, credentials, timeouts) is kept.
     pub fn new(ecs: aws_sdk_ecs::Client, ec2: aws_sdk_ec2::Client) -> Self {
         let no_retry = aws_smithy_types::retry::RetryConfig::disabled();
-        let ecs = aws_sdk_ecs::Client::from_conf(ecs.config().to_builder().retry_config(no_retry.clone()).build());
-        let ec2 = aws_sdk_ec2::Client::from_conf(ec2.config().to_builder().retry_config(no_retry).build());
-        Self { ecs, ec2, retry: RetryPolicy::default(), counters: Counters::default(), health_checks: Mutex::default() }
+        let ecs = aws_sdk_ecs::Client::from_conf(
+            ecs.config()
+                .to_builder()
+                .retry_config(no_retry.clone())
+                .build(),
+        );
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            ec2.config().to_builder().retry_config(no_retry).build(),
+        );
+        Self {
+            ecs,
+            ec2,
+            retry: RetryPolicy::default(),
+            counters: Counters::default(),
+            health_checks: Mutex::default(),
+        }
     }
 
     /// A platform from a loaded AWS configuration (one `SdkConfig` can serve the store too).
     pub fn from_sdk_config(conf: &aws_config::SdkConfig) -> Self {
-        Self::new(aws_sdk_ecs::Client::new(conf), aws_sdk_ec2::Client::new(conf))
+        Self::new(
+            aws_sdk_ecs::Client::new(conf),
+            aws_sdk_ec2::Client::new(conf),
+        )
     }
 
     /// A platform from the usual AWS configuration chain (env, profile, IMDS/ECS/Lambda
@@ -269,10 +294,18 @@ impl EcsPlatform {
             .await
     }
 
-    async fn describe_services(&self, cluster: &str, services: &[String]) -> Result<DescribeServicesView, CallError> {
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<DescribeServicesView, CallError> {
         let out = self
             .call(Operation::DescribeServices, || {
-                self.ecs.describe_services().cluster(cluster).set_services(Some(services.to_vec())).send()
+                self.ecs
+                    .describe_services()
+                    .cluster(cluster)
+                    .set_services(Some(services.to_vec()))
+                    .send()
             })
             .await?;
         Ok(DescribeServicesView {
@@ -289,7 +322,11 @@ impl EcsPlatform {
         status: DesiredStatus,
         all_pages: bool,
     ) -> Result<Vec<String>, CallError> {
-        let page_size = if all_pages { LIST_TASKS_PAGE } else { STOPPED_TASKS_PAGE };
+        let page_size = if all_pages {
+            LIST_TASKS_PAGE
+        } else {
+            STOPPED_TASKS_PAGE
+        };
         let mut arns = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -306,32 +343,54 @@ impl EcsPlatform {
                 })
                 .await?;
             arns.extend(out.task_arns().iter().cloned());
-            token = out.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            token = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
             if token.is_none() || !all_pages {
                 return Ok(arns);
             }
         }
     }
 
-    async fn describe_tasks(&self, cluster: &str, arns: &[String]) -> Result<Vec<TaskView>, CallError> {
+    async fn describe_tasks(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<Vec<TaskView>, CallError> {
         let out = self
             .call(Operation::DescribeTasks, || {
-                self.ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns.to_vec())).send()
+                self.ecs
+                    .describe_tasks()
+                    .cluster(cluster)
+                    .set_tasks(Some(arns.to_vec()))
+                    .send()
             })
             .await?;
         Ok(out.tasks().iter().map(TaskView::from).collect())
     }
 
     async fn health_checked(&self, task_definition: &str) -> Result<HealthChecked, CallError> {
-        if let Some(hit) = self.health_checks.lock().expect("health-check cache lock").get(task_definition) {
+        if let Some(hit) = self
+            .health_checks
+            .lock()
+            .expect("health-check cache lock")
+            .get(task_definition)
+        {
             return Ok(hit.clone());
         }
         let out = self
             .call(Operation::DescribeTaskDefinition, || {
-                self.ecs.describe_task_definition().task_definition(task_definition).send()
+                self.ecs
+                    .describe_task_definition()
+                    .task_definition(task_definition)
+                    .send()
             })
             .await?;
-        let checked = out.task_definition().map(|d| TaskDefinitionView::from(d).health_checked()).unwrap_or_default();
+        let checked = out
+            .task_definition()
+            .map(|d| TaskDefinitionView::from(d).health_checked())
+            .unwrap_or_default();
         self.health_checks
             .lock()
             .expect("health-check cache lock")
@@ -364,7 +423,10 @@ impl EcsPlatform {
                 Err(e) => return Err(e),
             };
             enis.extend(out.network_interfaces().iter().map(EniView::from));
-            token = out.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            token = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
             if token.is_none() {
                 return Ok(enis);
             }
@@ -375,21 +437,27 @@ impl EcsPlatform {
     async fn observe_services(&self, keys: &[Key]) -> HashMap<Key, Observed> {
         let mut done: HashMap<Key, Observed> = HashMap::new();
         let fail = |done: &mut HashMap<Key, Observed>, key: &Key, e: &CallError| {
-            done.entry(key.clone()).or_insert_with(|| Observed::Error(e.clone().into_platform()));
+            done.entry(key.clone())
+                .or_insert_with(|| Observed::Error(e.clone().into_platform()));
         };
 
         // 1. DescribeServices, 10 per call per cluster.
         let mut by_cluster: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (cluster, service) in keys {
-            by_cluster.entry(cluster.as_str()).or_default().push(service.clone());
+            by_cluster
+                .entry(cluster.as_str())
+                .or_default()
+                .push(service.clone());
         }
         let jobs: Vec<(String, Vec<String>)> = by_cluster
             .iter()
             .flat_map(|(cluster, services)| {
-                services.chunks(DESCRIBE_SERVICES_BATCH).map(|chunk| (cluster.to_string(), chunk.to_vec()))
+                services
+                    .chunks(DESCRIBE_SERVICES_BATCH)
+                    .map(|chunk| (cluster.to_string(), chunk.to_vec()))
             })
             .collect();
-        let answers: Vec<(String, Vec<String>, Result<DescribeServicesView, CallError>)> = futures::stream::iter(jobs)
+        let answers: Vec<ChunkAnswer<DescribeServicesView>> = futures::stream::iter(jobs)
             .map(|(cluster, chunk)| async move {
                 let r = self.describe_services(&cluster, &chunk).await;
                 (cluster, chunk, r)
@@ -411,7 +479,12 @@ impl EcsPlatform {
                         }
                     },
                     Err(e) if e.code == "ClusterNotFoundException" => {
-                        done.insert(key, Observed::Missing { message: format!("cluster {cluster} not found") });
+                        done.insert(
+                            key,
+                            Observed::Missing {
+                                message: format!("cluster {cluster} not found"),
+                            },
+                        );
                     }
                     Err(e) => fail(&mut done, &key, e),
                 }
@@ -422,16 +495,22 @@ impl EcsPlatform {
         let list_jobs: Vec<(Key, DesiredStatus, bool)> = active
             .iter()
             .flat_map(|(key, svc)| {
-                let running = svc.has_or_wants_tasks().then(|| (key.clone(), DesiredStatus::Running, true));
-                let stopped = svc.wants_tasks().then(|| (key.clone(), DesiredStatus::Stopped, false));
+                let running = svc
+                    .has_or_wants_tasks()
+                    .then(|| (key.clone(), DesiredStatus::Running, true));
+                let stopped = svc
+                    .wants_tasks()
+                    .then(|| (key.clone(), DesiredStatus::Stopped, false));
                 running.into_iter().chain(stopped)
             })
             .collect();
         let listed: Vec<(Key, Result<Vec<String>, CallError>)> = futures::stream::iter(list_jobs)
-            .map(|(key, status, all): (Key, DesiredStatus, bool)| async move {
-                let r = self.list_tasks(&key.0, &key.1, status, all).await;
-                (key, r)
-            })
+            .map(
+                |(key, status, all): (Key, DesiredStatus, bool)| async move {
+                    let r = self.list_tasks(&key.0, &key.1, status, all).await;
+                    (key, r)
+                },
+            )
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
@@ -447,17 +526,22 @@ impl EcsPlatform {
         let mut cluster_arns: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for (key, arns) in &arns_of {
             if !done.contains_key(key) {
-                cluster_arns.entry(key.0.as_str()).or_default().extend(arns.iter().map(String::as_str));
+                cluster_arns
+                    .entry(key.0.as_str())
+                    .or_default()
+                    .extend(arns.iter().map(String::as_str));
             }
         }
         let task_jobs: Vec<(String, Vec<String>)> = cluster_arns
             .iter()
             .flat_map(|(cluster, arns)| {
                 let arns: Vec<String> = arns.iter().map(|a| a.to_string()).collect();
-                arns.chunks(DESCRIBE_TASKS_BATCH).map(|c| (cluster.to_string(), c.to_vec())).collect::<Vec<_>>()
+                arns.chunks(DESCRIBE_TASKS_BATCH)
+                    .map(|c| (cluster.to_string(), c.to_vec()))
+                    .collect::<Vec<_>>()
             })
             .collect();
-        let described: Vec<(String, Vec<String>, Result<Vec<TaskView>, CallError>)> = futures::stream::iter(task_jobs)
+        let described: Vec<ChunkAnswer<Vec<TaskView>>> = futures::stream::iter(task_jobs)
             .map(|(cluster, chunk): (String, Vec<String>)| async move {
                 let r = self.describe_tasks(&cluster, &chunk).await;
                 (cluster, chunk, r)
@@ -499,8 +583,11 @@ impl EcsPlatform {
             .collect();
 
         // 4. Task definitions (cached) and ENIs, concurrently.
-        let defs: BTreeSet<String> =
-            own.values().flatten().filter_map(|t| t.task_definition_arn.clone()).collect();
+        let defs: BTreeSet<String> = own
+            .values()
+            .flatten()
+            .filter_map(|t| t.task_definition_arn.clone())
+            .collect();
         let eni_ids: Vec<String> = own
             .values()
             .flatten()
@@ -509,7 +596,8 @@ impl EcsPlatform {
             .into_iter()
             .map(str::to_owned)
             .collect();
-        let eni_jobs: Vec<Vec<String>> = eni_ids.chunks(ENI_BATCH).map(<[String]>::to_vec).collect();
+        let eni_jobs: Vec<Vec<String>> =
+            eni_ids.chunks(ENI_BATCH).map(<[String]>::to_vec).collect();
         let defs_fut = futures::stream::iter(defs)
             .map(|d: String| async move {
                 let r = self.health_checked(&d).await;
@@ -533,7 +621,10 @@ impl EcsPlatform {
                 }
                 Err(e) => {
                     for (key, ts) in &own {
-                        if ts.iter().any(|t| t.task_definition_arn.as_deref() == Some(def.as_str())) {
+                        if ts
+                            .iter()
+                            .any(|t| t.task_definition_arn.as_deref() == Some(def.as_str()))
+                        {
                             fail(&mut done, key, &e);
                         }
                     }
@@ -543,10 +634,17 @@ impl EcsPlatform {
         let mut enis: HashMap<String, EniView> = HashMap::new();
         for (chunk, r) in eni_answers {
             match r {
-                Ok(found) => enis.extend(found.into_iter().map(|e| (e.network_interface_id.clone(), e))),
+                Ok(found) => enis.extend(
+                    found
+                        .into_iter()
+                        .map(|e| (e.network_interface_id.clone(), e)),
+                ),
                 Err(e) => {
                     for (key, ts) in &own {
-                        if ts.iter().any(|t| t.eni_id().is_some_and(|id| chunk.iter().any(|c| c == id))) {
+                        if ts
+                            .iter()
+                            .any(|t| t.eni_id().is_some_and(|id| chunk.iter().any(|c| c == id)))
+                        {
                             fail(&mut done, key, &e);
                         }
                     }
@@ -576,7 +674,9 @@ impl Platform for EcsPlatform {
         let mut keys: Vec<Key> = targets
             .iter()
             .filter_map(|t| match t {
-                Target::Ecs(EcsTarget { cluster, service }) => Some((cluster.clone(), service.clone())),
+                Target::Ecs(EcsTarget { cluster, service }) => {
+                    Some((cluster.clone(), service.clone()))
+                }
                 Target::Local(_) => None,
             })
             .collect();
@@ -603,7 +703,9 @@ impl Platform for EcsPlatform {
     #[tracing::instrument(name = "ecs_scale", skip_all, fields(replicas))]
     async fn scale(&self, target: &Target, replicas: u32) -> Result<()> {
         let Target::Ecs(EcsTarget { cluster, service }) = target else {
-            return Err(Error::Unsupported("the ecs platform only scales ECS services".into()));
+            return Err(Error::Unsupported(
+                "the ecs platform only scales ECS services".into(),
+            ));
         };
         let desired = i32::try_from(replicas).map_err(|_| Error::Call {
             operation: Operation::UpdateService.name(),
@@ -613,7 +715,12 @@ impl Platform for EcsPlatform {
         })?;
         info!(cluster = %cluster, service = %service, desired_count = desired, "UpdateService");
         self.call(Operation::UpdateService, || {
-            self.ecs.update_service().cluster(cluster).service(service).desired_count(desired).send()
+            self.ecs
+                .update_service()
+                .cluster(cluster)
+                .service(service)
+                .desired_count(desired)
+                .send()
         })
         .await
         .map(drop)
