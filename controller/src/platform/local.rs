@@ -262,13 +262,23 @@ fn start_locked(shared: &Arc<Shared>, port: u16, slot: &mut Slot) {
         .kill_on_drop(true)
         .process_group(0);
     let now = Timestamp::now();
-    let spawned = if cwd.is_dir() {
-        cmd.spawn()
-    } else {
+    let spawned = if !cwd.is_dir() {
         Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!("working directory {} does not exist", cwd.display()),
         ))
+    } else if find_program(&program).is_none() {
+        // Checked here because with `setpriv` in front the spawn itself would succeed.
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            if program.components().count() > 1 {
+                "no such executable file".to_string()
+            } else {
+                "not found in PATH".to_string()
+            },
+        ))
+    } else {
+        cmd.spawn()
     };
     let mut child = match spawned {
         Ok(c) => c,
@@ -333,6 +343,18 @@ fn start_locked(shared: &Arc<Shared>, port: u16, slot: &mut Slot) {
         exited(&weak, port, pid, status, &output);
     });
     shared.changed();
+}
+
+/// The executable `program` names: a path as given, a bare name looked up in `PATH`.
+fn find_program(program: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.components().count() > 1 {
+        return executable(program).then(|| program.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
 }
 
 async fn read_lines(stream: impl AsyncRead + Unpin, name: &'static str, output: Arc<Output>) {
