@@ -54,8 +54,12 @@ use errors::{CallError, ErrorClass};
 pub const DESCRIBE_SERVICES_BATCH: usize = 10;
 /// Tasks per DescribeTasks call (the API's maximum).
 pub const DESCRIBE_TASKS_BATCH: usize = 100;
-/// ENI ids per DescribeNetworkInterfaces call (values of one `network-interface-id` filter).
+/// ENI ids per DescribeNetworkInterfaces call: the values of one `network-interface-id`
+/// filter (EC2 rejects more than 200 filter values per call with `FilterLimitExceeded`).
 pub const ENI_BATCH: usize = 200;
+/// `maxResults` of DescribeNetworkInterfaces (the API's maximum; EC2 asks for paginated
+/// requests, unpaginated ones are throttled and time out more readily).
+pub const ENI_PAGE: i32 = 1000;
 /// `maxResults` of ListTasks for running tasks (the API's maximum).
 pub const LIST_TASKS_PAGE: i32 = 100;
 /// `maxResults` of the one ListTasks page of recently stopped tasks.
@@ -412,6 +416,7 @@ impl EcsPlatform {
                     self.ec2
                         .describe_network_interfaces()
                         .filters(filter.clone())
+                        .max_results(ENI_PAGE)
                         .set_next_token(token.clone())
                         .send()
                 })
