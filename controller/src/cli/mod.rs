@@ -24,7 +24,11 @@
 //! line (clap shows it as the verb's help) to [`Command`], and one arm in [`run`]. Use
 //! [`GlobalArgs::connect`] for the store (it honours `--store`, `--region`, `--endpoint-url`);
 //! return `Ok(ExitCode::SUCCESS)` on success and `Err(..)` for failures (printed by [`main`],
-//! exit 1). Print results on stdout, diagnostics through `tracing` (stderr, `RUST_LOG`).
+//! exit 1; add context with `anyhow::Context`, each cause becomes a `caused by:` line; for a
+//! list of problems return a [`Failure`], whose details are printed one per line). Print
+//! results on stdout through [`emit`] (a closed pipe is not a panic), diagnostics through
+//! `tracing` (stderr, `RUST_LOG`). Shared output helpers (relative times, tables, YAML/JSON
+//! views of entries) are in [`render`]; [`apply::apply_one`] creates or updates one record.
 
 use std::process::ExitCode;
 use std::sync::Arc;

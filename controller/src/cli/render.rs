@@ -191,13 +191,13 @@ fn malformed_view(m: &Malformed) -> MalformedView<'_> {
 #[serde(untagged)]
 enum EntryView<'a> {
     Record(&'a Record),
-    Malformed(MalformedView<'a>),
+    Malformed(Box<MalformedView<'a>>),
 }
 
 fn view(entry: &Entry) -> EntryView<'_> {
     match entry {
         Entry::Record(r) => EntryView::Record(r),
-        Entry::Malformed(m) => EntryView::Malformed(malformed_view(m)),
+        Entry::Malformed(m) => EntryView::Malformed(Box::new(malformed_view(m))),
     }
 }
 
