@@ -30,7 +30,7 @@ timeout 300 "$venv/bin/schemathesis" run infra/api/openapi.yaml \
   --url "$url" \
   --checks all --exclude-checks positive_data_acceptance,ignored_auth \
   --phases examples,coverage,fuzzing \
-  --max-examples 25 --max-time 90 --workers 2 \
+  --max-examples 25 --max-time 40 --workers 2 \
   --request-timeout 10 --max-redirects 0 \
   --suppress-health-check all \
   --seed 42
