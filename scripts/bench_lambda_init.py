@@ -61,6 +61,12 @@ try:
         KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}])
 except ddb.exceptions.ResourceInUseException:
     pass
+ddb.put_item(TableName="bench-table", Item={
+    "name": {"S": "demo"}, "apiVersion": {"S": "snooze/v1"}, "kind": {"S": "Service"},
+    "generation": {"N": "1"}, "resourceVersion": {"N": "1"},
+    "metadata": {"M": {}},
+    "spec": {"M": {"target": {"M": {"ecs": {"M": {"cluster": {"S": "bench"}, "service": {"S": "bench-svc"}}}}}}},
+})
 '''
 
 
@@ -152,12 +158,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")))
+    ap.add_argument("--profile", choices=["release", "debug"], default="release")
+    ap.add_argument("--check", action="store_true",
+                    help="smoke test: one run, assert each handler answered its event correctly")
     args = ap.parse_args()
     moto = os.environ.get("MOTO_ENDPOINT")
     if not moto:
         raise SystemExit("MOTO_ENDPOINT is unset: `source scripts/lib.sh; start_moto` first")
     python = ROOT / ".venv-moto/bin/python"  # moto depends on boto3: the same boto3 a Lambda gets
-    release = Path(args.target_dir) / "release"
+    release = Path(args.target_dir) / args.profile
     base_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
@@ -178,6 +187,8 @@ def main():
     for name, cmd, _ in handlers:
         if not Path(cmd[0]).exists():
             raise SystemExit(f"{cmd[0]} is missing: build with `cargo build --release -p snooze-wake -p snooze-reconciler`")
+    if args.check:
+        return check(handlers, base_env)
     results = {}
     for i in range(args.runs):  # interleaved, so machine noise hits every handler alike
         for name, cmd, event in handlers:
@@ -196,6 +207,23 @@ def main():
         print(f"ratio python / {name}: {py / medians[name]:.1f}x")
     for zip_path in sorted((ROOT / "build").glob("*/bootstrap.zip")):
         print(f"zip {zip_path.relative_to(ROOT)}: {zip_path.stat().st_size / 1e6:.2f} MB")
+
+
+def check(handlers, env):
+    """One event per Rust handler through the real runtime protocol; asserts the answers."""
+    passed = failed = 0
+    expectations = {
+        "rust snooze-wake": lambda r: r.get("statusCode") == 200 and '"name":"demo"' in r.get("body", ""),
+        "rust snooze-reconciler": lambda r: r.get("trigger") == "schedule",
+    }
+    for name, cmd, event in handlers[1:]:
+        _, _, (path, body) = run_once(cmd, env, event)
+        answer = json.loads(body)
+        ok = path.endswith("/response") and expectations[name](answer)
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {path} {body[:300]!r}")
+        passed, failed = passed + ok, failed + (not ok)
+    print(f"lambda runtime: {passed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
