@@ -199,6 +199,10 @@ pub struct SimConfig {
     pub retry: RetryConfig,
     /// Calls in flight at once (across clusters and batches). Default 16.
     pub max_in_flight: usize,
+    /// Client-side pacing: before each attempt the caller waits for a token of its own copy of
+    /// the operation's bucket (as the SDK's adaptive retry mode does), so a lone caller is
+    /// rarely throttled. Default false (calls go out at once and throttling is retried).
+    pub client_pacing: bool,
     /// How long stopped tasks stay listed. Default 1 h (as in ECS).
     pub stopped_retention: Duration,
 }
@@ -216,6 +220,7 @@ impl Default for SimConfig {
             buckets: BTreeMap::new(),
             retry: RetryConfig::default(),
             max_in_flight: 16,
+            client_pacing: false,
             stopped_retention: Duration::from_secs(3600),
         }
     }
@@ -300,6 +305,7 @@ pub struct SimPlatform {
     world: Mutex<World>,
     counters: Mutex<BTreeMap<Op, OpCount>>,
     buckets: Mutex<BTreeMap<Op, Bucket>>,
+    pacing: Mutex<BTreeMap<Op, Bucket>>,
     in_flight: tokio::sync::Semaphore,
     scale_calls: AtomicU64,
 }
@@ -311,6 +317,7 @@ impl SimPlatform {
     /// A simulated ECS on `clock` with `config` and no clusters yet.
     pub fn new(clock: Arc<SimClock>, config: SimConfig) -> Self {
         let buckets = Self::make_buckets(&config);
+        let pacing = Self::make_buckets(&config);
         let permits = config.max_in_flight.max(1);
         Self {
             clock,
@@ -318,6 +325,7 @@ impl SimPlatform {
             world: Mutex::new(World::default()),
             counters: Mutex::new(BTreeMap::new()),
             buckets: Mutex::new(buckets),
+            pacing: Mutex::new(pacing),
             in_flight: tokio::sync::Semaphore::new(permits),
             scale_calls: AtomicU64::new(0),
         }
@@ -352,6 +360,7 @@ impl SimPlatform {
         let mut c = self.config.lock().expect("sim config");
         f(&mut c);
         *self.buckets.lock().expect("sim buckets") = Self::make_buckets(&c);
+        *self.pacing.lock().expect("sim pacing") = Self::make_buckets(&c);
     }
 
     /// Adds an ACTIVE service with desiredCount 0 (replacing one of the same name).
@@ -504,7 +513,33 @@ impl SimPlatform {
         }
     }
 
+    /// Client-side pacing: reserves a token of the client's own bucket and waits until it is
+    /// due (the bucket may go negative: reservations queue up in order).
+    async fn pace(&self, op: Op) {
+        if !self.config.lock().expect("sim config").client_pacing {
+            return;
+        }
+        let wait = {
+            let mut pacing = self.pacing.lock().expect("sim pacing");
+            let Some(b) = pacing.get_mut(&op) else { return };
+            let now = tokio::time::Instant::now();
+            let elapsed = now.duration_since(b.last).as_secs_f64();
+            b.last = now;
+            b.tokens = (b.tokens + elapsed * b.config.per_second).min(b.config.burst) - 1.0;
+            if b.tokens >= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64(-b.tokens / b.config.per_second)
+            }
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     async fn attempt(&self, op: Op) -> Result<()> {
+        self.pace(op).await;
+        let _permit = self.in_flight.acquire().await.expect("semaphore never closed");
         let latency = self.config.lock().expect("sim config").latency;
         self.count(op, |c| c.attempts += 1);
         if !latency.is_zero() {
@@ -547,9 +582,9 @@ impl SimPlatform {
         Ok(())
     }
 
-    /// One API call: at most `max_in_flight` at once, throttling and 5xx retried with backoff.
+    /// One API call: at most `max_in_flight` attempts at once (none held while backing off),
+    /// throttling and 5xx retried with jittered exponential backoff.
     async fn call(&self, op: Op) -> Result<()> {
-        let _permit = self.in_flight.acquire().await.expect("semaphore never closed");
         let retry = self.config.lock().expect("sim config").retry;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(retry.min_delay)
