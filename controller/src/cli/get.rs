@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 use super::GlobalArgs;
 use super::render::{self, short_duration, summarise, table, target_summary};
-use crate::model::{Entry, Mode, Timestamp};
+use crate::model::{Entry, Mode, Phase, Timestamp};
 use crate::store::Error as StoreError;
 
 /// Arguments of `snoozectl get`.
@@ -98,9 +98,13 @@ fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
             cells.push(match r.spec.mode {
                 Mode::On => "never".into(),
                 Mode::Off => dash(),
-                Mode::Auto => match status.and_then(|s| s.sleeps_at) {
-                    Some(t) if t > now => short_duration(t.since(now)),
-                    Some(_) => "due".into(),
+                // Only an awake (or waking) service has a sleep ahead of it.
+                Mode::Auto => match status.filter(|s| matches!(s.phase, Phase::Ready | Phase::Waking)) {
+                    Some(s) => match s.sleeps_at {
+                        Some(t) if t > now => short_duration(t.since(now)),
+                        Some(_) => "due".into(),
+                        None => dash(),
+                    },
                     None => dash(),
                 },
             });
@@ -127,7 +131,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::model::{EndpointStatus, Malformed, Phase, Record, ReplicaStatus, Status};
+    use crate::model::{EndpointStatus, Malformed, Record, ReplicaStatus, Status};
 
     #[test]
     fn table_shows_ready_record_and_malformed_item() {
