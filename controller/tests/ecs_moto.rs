@@ -951,6 +951,48 @@ async fn permanent_errors_are_not_retried() {
 }
 
 #[tokio::test]
+async fn unreachable_endpoint_is_retried_then_reported_retryable() {
+    // A port nobody listens on: connection refused on every attempt.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = sdk_config(&format!("http://127.0.0.1:{port}")).await;
+    let p = EcsPlatform::new(
+        aws_sdk_ecs::Client::new(&conf),
+        aws_sdk_ec2::Client::new(&conf),
+    )
+    .with_retry(quick_retry());
+    let target = Target::Ecs(EcsTarget {
+        cluster: "c".into(),
+        service: "s".into(),
+    });
+    let got = p.observe(std::slice::from_ref(&target)).await.unwrap();
+    match &got[0] {
+        Observed::Error(Error::Call {
+            code,
+            message,
+            retryable: true,
+            ..
+        }) => {
+            assert_eq!(code, "DispatchFailure");
+            assert!(
+                message.contains("dispatch failure"),
+                "the SDK's error chain: {message}"
+            );
+        }
+        other => panic!("expected a retryable Call error, got {other:?}"),
+    }
+    assert_eq!(
+        calls(&p, "DescribeServices"),
+        5,
+        "first attempt + 4 retries"
+    );
+    assert_eq!(p.throttled()["DescribeServices"], 0);
+}
+
+#[tokio::test]
 async fn an_eni_ec2_does_not_know_yet_means_no_address_not_an_error() {
     let w = World::new("eni").await;
     w.create_service("web", 1).await;

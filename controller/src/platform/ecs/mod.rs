@@ -223,7 +223,8 @@ impl EcsPlatform {
     ///   endpoint and no `AWS_ACCESS_KEY_ID`/`AWS_PROFILE` in the environment the credentials
     ///   are the static `test`/`test`.
     ///
-    /// Timeouts: 3 s to connect, 20 s per attempt.
+    /// Timeouts: 3 s to connect, 5 s per request (a timed-out request is retried like a
+    /// throttled one, so one call takes at most about 5 × 5 s + 6 s of backoff).
     pub async fn from_options(region: Option<String>, endpoint_url: Option<String>) -> Self {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -231,7 +232,7 @@ impl EcsPlatform {
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(20))
+                    .operation_attempt_timeout(Duration::from_secs(5))
                     .build(),
             );
         let env_region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
