@@ -680,6 +680,35 @@ fn dynamodb_store_on_moto_init_apply_get_wake() {
     assert_eq!(ctl.run(&["wake", "demo"]).ok().stdout, "service/demo wake requested\n");
     assert!(ctl.record("demo").desired.wake_requested_at.is_some());
     ctl.run(&["wake", "nope"]).fails(1);
+
+    // An item broken in the console (replicas as a string, no kind) is listed as Invalid.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        let opts = snooze::store::ConnectOptions {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(moto().into()),
+        };
+        let client = snooze::store::dynamo_client(&opts).await;
+        client
+            .put_item()
+            .table_name(&table)
+            .item("name", A::S("broken".into()))
+            .item("apiVersion", A::S("snooze/v1".into()))
+            .item("spec", A::M([("replicas".to_string(), A::S("two".into()))].into()))
+            .item("resourceVersion", A::N("1".into()))
+            .send()
+            .await
+            .expect("put a broken item");
+    });
+    let out = ctl.run(&["get", "-o", "wide"]).ok();
+    let broken = out.stdout.lines().find(|l| l.starts_with("broken ")).unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(broken.contains(" Invalid "), "{broken}");
+    let v: serde_json::Value = serde_json::from_str(&ctl.run(&["get", "broken", "-o", "json"]).ok().stdout).unwrap();
+    assert_eq!(v["status"]["phase"], "Invalid");
+    assert_eq!(v["malformed"]["raw"]["spec"]["replicas"], "two");
+    assert_eq!(ctl.run(&["delete", "broken"]).ok().stdout, "service \"broken\" deleted\n");
+
     assert_eq!(ctl.run(&["delete", "demo"]).ok().stdout, "service \"demo\" deleted\n");
     assert!(ctl.names().is_empty());
 }
