@@ -14,7 +14,9 @@ use snooze::model::{Record, parse_manifests};
 const BIN: &str = env!("CARGO_BIN_EXE_snoozectl");
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
 }
 
 /// What one `snoozectl` run did.
@@ -50,7 +52,11 @@ impl Ctl {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = format!("sqlite://{}", dir.path().join("store/snooze.db").display());
-        Self { dir, store, extra: Vec::new() }
+        Self {
+            dir,
+            store,
+            extra: Vec::new(),
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -88,13 +94,22 @@ impl Ctl {
     }
 
     fn run_with(&self, mut cmd: Command, stdin: Option<&str>) -> Out {
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("run snoozectl");
         if let Some(text) = stdin {
             use std::io::Write as _;
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
         }
         let out = child.wait_with_output().expect("wait for snoozectl");
         Out {
@@ -142,20 +157,40 @@ fn apply_creates_then_is_unchanged_then_configures() {
     let out = ctl.run(&["apply", "-f", &file]).ok();
     assert_eq!(out.stdout, "service/demo unchanged\n");
     let first = ctl.record("demo");
-    assert_eq!((first.metadata.generation, first.metadata.resource_version), (1, 1));
+    assert_eq!(
+        (first.metadata.generation, first.metadata.resource_version),
+        (1, 1)
+    );
 
-    ctl.write("demo.yaml", &manifest("demo").replace("replicas: 1", "replicas: 2"));
+    ctl.write(
+        "demo.yaml",
+        &manifest("demo").replace("replicas: 1", "replicas: 2"),
+    );
     let out = ctl.run(&["apply", "-f", &file]).ok();
     assert_eq!(out.stdout, "service/demo configured\n");
     let r = ctl.record("demo");
     assert_eq!(r.spec.replicas, 2);
     assert_eq!(r.metadata.generation, 2);
-    assert_eq!(r.metadata.creation_timestamp, first.metadata.creation_timestamp);
+    assert_eq!(
+        r.metadata.creation_timestamp,
+        first.metadata.creation_timestamp
+    );
 
     // Labels alone are a change too; the same input again is not.
-    ctl.write("demo.yaml", &manifest("demo").replace("replicas: 1", "replicas: 2").replace("team: web", "team: ops"));
-    assert_eq!(ctl.run(&["apply", "-f", &file]).ok().stdout, "service/demo configured\n");
-    assert_eq!(ctl.run(&["apply", "-f", &file]).ok().stdout, "service/demo unchanged\n");
+    ctl.write(
+        "demo.yaml",
+        &manifest("demo")
+            .replace("replicas: 1", "replicas: 2")
+            .replace("team: web", "team: ops"),
+    );
+    assert_eq!(
+        ctl.run(&["apply", "-f", &file]).ok().stdout,
+        "service/demo configured\n"
+    );
+    assert_eq!(
+        ctl.run(&["apply", "-f", &file]).ok().stdout,
+        "service/demo unchanged\n"
+    );
     assert_eq!(ctl.record("demo").metadata.labels["team"], "ops");
 }
 
@@ -166,7 +201,10 @@ fn apply_reads_stdin_and_ignores_desired_and_status() {
         "{}desired:\n  wakeRequestedAt: 2026-11-29T10:00:00.000Z\nstatus:\n  phase: Ready\n",
         manifest("demo")
     );
-    assert_eq!(ctl.run_stdin(&["apply", "-f", "-"], &text).ok().stdout, "service/demo created\n");
+    assert_eq!(
+        ctl.run_stdin(&["apply", "-f", "-"], &text).ok().stdout,
+        "service/demo created\n"
+    );
     let r = ctl.record("demo");
     assert!(r.desired.is_empty(), "{r:?}");
     assert_eq!(r.status, None);
@@ -185,7 +223,9 @@ fn example_manifests_round_trip_through_get() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                inputs.extend(parse_manifests(&text, &path.display().to_string()).expect("example is valid"));
+                inputs.extend(
+                    parse_manifests(&text, &path.display().to_string()).expect("example is valid"),
+                );
                 examples += 1;
             }
         }
@@ -194,15 +234,30 @@ fn example_manifests_round_trip_through_get() {
 
         let dir_arg = dir.display().to_string();
         let out = ctl.run(&["apply", "-f", &dir_arg]).ok();
-        assert_eq!(out.stdout.lines().filter(|l| l.ends_with(" created")).count(), inputs.len(), "{out:?}");
-        assert_eq!(ctl.run(&["apply", "-f", &dir_arg]).ok().stdout.matches(" unchanged").count(), inputs.len());
+        assert_eq!(
+            out.stdout
+                .lines()
+                .filter(|l| l.ends_with(" created"))
+                .count(),
+            inputs.len(),
+            "{out:?}"
+        );
+        assert_eq!(
+            ctl.run(&["apply", "-f", &dir_arg])
+                .ok()
+                .stdout
+                .matches(" unchanged")
+                .count(),
+            inputs.len()
+        );
 
         let yaml = ctl.run(&["get", "-o", "yaml"]).ok().stdout;
         let from_yaml: Vec<Record> = serde_yaml_ng::Deserializer::from_str(&yaml)
             .map(|doc| serde::Deserialize::deserialize(doc).expect("get -o yaml parses as records"))
             .collect();
         let json = ctl.run(&["get", "-o", "json"]).ok().stdout;
-        let from_json: Vec<Record> = serde_json::from_str(&json).expect("get -o json parses as records");
+        let from_json: Vec<Record> =
+            serde_json::from_str(&json).expect("get -o json parses as records");
         for output in [from_yaml, from_json] {
             assert_eq!(output.len(), inputs.len());
             for (got, want) in output.iter().zip(&inputs) {
@@ -215,9 +270,19 @@ fn example_manifests_round_trip_through_get() {
         }
         // And the printed YAML applies back as "unchanged" (it is valid input).
         let back = ctl.write("back.yaml", &yaml);
-        assert_eq!(ctl.run(&["apply", "-f", &back]).ok().stdout.matches(" unchanged").count(), inputs.len());
+        assert_eq!(
+            ctl.run(&["apply", "-f", &back])
+                .ok()
+                .stdout
+                .matches(" unchanged")
+                .count(),
+            inputs.len()
+        );
     }
-    assert!(examples >= 2, "expected the ECS and the local example, found {examples}");
+    assert!(
+        examples >= 2,
+        "expected the ECS and the local example, found {examples}"
+    );
 }
 
 /// One bad-input case: the file's content, and what stderr must contain.
@@ -240,7 +305,9 @@ fn bad_manifests_are_rejected_with_path_and_location() {
         Bad {
             what: "unknown field",
             text: good.replace("  replicas: 1", "  idleTimout: 15m"),
-            expect: &["bad.yaml:10:3: spec.idleTimout: unknown field `idleTimout`, expected one of"],
+            expect: &[
+                "bad.yaml:10:3: spec.idleTimout: unknown field `idleTimout`, expected one of",
+            ],
         },
         Bad {
             what: "wrong type",
@@ -249,7 +316,9 @@ fn bad_manifests_are_rejected_with_path_and_location() {
         },
         Bad {
             what: "out of range",
-            text: good.replace("replicas: 1", "replicas: 11").replace("idleTimeout: 15m", "idleTimeout: 10s"),
+            text: good
+                .replace("replicas: 1", "replicas: 11")
+                .replace("idleTimeout: 15m", "idleTimeout: 10s"),
             expect: &[
                 "bad.yaml:10:13: spec.replicas: 11 is above the maximum of 10",
                 "bad.yaml:11:16: spec.idleTimeout: 10s is below the minimum of 1m",
@@ -292,12 +361,25 @@ fn bad_manifests_are_rejected_with_path_and_location() {
         let out = ctl.run(&["apply", "-f", &file]).fails(1);
         assert!(out.stdout.is_empty(), "{}: {out:#?}", case.what);
         assert!(out.stderr.starts_with("error: "), "{}: {out:#?}", case.what);
-        assert!(out.stderr.contains("nothing was applied"), "{}: {out:#?}", case.what);
+        assert!(
+            out.stderr.contains("nothing was applied"),
+            "{}: {out:#?}",
+            case.what
+        );
         for want in case.expect {
             let want = want.replace("bad.yaml", &file);
-            assert!(out.stderr.contains(&want), "{}: want {want:?} in\n{}", case.what, out.stderr);
+            assert!(
+                out.stderr.contains(&want),
+                "{}: want {want:?} in\n{}",
+                case.what,
+                out.stderr
+            );
         }
-        assert!(ctl.names().is_empty(), "{}: something was applied", case.what);
+        assert!(
+            ctl.names().is_empty(),
+            "{}: something was applied",
+            case.what
+        );
     }
 }
 
@@ -318,9 +400,24 @@ fn a_directory_with_one_bad_file_applies_nothing_and_lists_every_error() {
     ctl.write("dir/sub/e.yaml", "this: [is broken");
     let dir = ctl.path("dir").display().to_string();
     let out = ctl.run(&["apply", "-f", &dir]).fails(1);
-    assert!(out.stderr.starts_with("error: 2 problems in the manifests; nothing was applied\n"), "{}", out.stderr);
-    assert!(out.stderr.contains("b.yaml:10:13: spec.replicas: invalid type: integer `-1`, expected u32"), "{}", out.stderr);
-    assert!(out.stderr.contains("b.yaml:23:16: spec.idleTimeout: 2days is above the maximum of 1day"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("error: 2 problems in the manifests; nothing was applied\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("b.yaml:10:13: spec.replicas: invalid type: integer `-1`, expected u32"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("b.yaml:23:16: spec.idleTimeout: 2days is above the maximum of 1day"),
+        "{}",
+        out.stderr
+    );
     assert!(ctl.names().is_empty());
 
     // Subdirectories are read only with -R; `schema/` never.
@@ -333,9 +430,16 @@ fn a_directory_with_one_bad_file_applies_nothing_and_lists_every_error() {
     assert!(!out.stderr.contains("schema"), "{}", out.stderr);
 
     // The same name twice is an error, not a silent overwrite.
-    let twice = ctl.write("twice.yaml", &format!("{}---\n{}", manifest("alpha"), manifest("alpha")));
+    let twice = ctl.write(
+        "twice.yaml",
+        &format!("{}---\n{}", manifest("alpha"), manifest("alpha")),
+    );
     let out = ctl.run(&["apply", "-f", &twice]).fails(1);
-    assert!(out.stderr.contains("service \"alpha\" is also defined in"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("service \"alpha\" is also defined in"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -348,7 +452,10 @@ fn exit_codes_and_error_lines() {
     ctl.run(&["describe", "nope"]).fails(1);
     ctl.run(&["delete", "nope"]).fails(1);
     let out = ctl.run(&["wake", "nope"]).fails(1);
-    assert!(out.stderr.starts_with("error: service \"nope\" not found"), "{out:?}");
+    assert!(
+        out.stderr.starts_with("error: service \"nope\" not found"),
+        "{out:?}"
+    );
     ctl.run(&["sleep", "nope"]).fails(1);
     // Usage errors: exit 2.
     ctl.run(&["get", "--bogus"]).fails(2);
@@ -361,42 +468,98 @@ fn exit_codes_and_error_lines() {
     let mut bad = Ctl::new();
     bad.store = "postgres://x".into();
     let out = bad.run(&["get"]).fails(1);
-    assert!(out.stderr.starts_with("error: cannot open store postgres://x\n  caused by: "), "{out:?}");
+    assert!(
+        out.stderr
+            .starts_with("error: cannot open store postgres://x\n  caused by: "),
+        "{out:?}"
+    );
     assert!(out.stderr.contains("sqlite://PATH"), "{out:?}");
     // A missing file.
     let out = ctl.run(&["apply", "-f", "does-not-exist.yaml"]).fails(1);
-    assert!(out.stderr.contains("does-not-exist.yaml: cannot read"), "{out:?}");
+    assert!(
+        out.stderr.contains("does-not-exist.yaml: cannot read"),
+        "{out:?}"
+    );
 }
 
 #[test]
 fn get_describe_wake_sleep_delete() {
     let ctl = Ctl::new();
-    let file = ctl.write("m.yaml", &format!("{}---\n{}", manifest("demo"), manifest("api")));
+    let file = ctl.write(
+        "m.yaml",
+        &format!("{}---\n{}", manifest("demo"), manifest("api")),
+    );
     ctl.run(&["apply", "-f", &file]).ok();
 
     let out = ctl.run(&["get"]).ok();
-    let lines: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(lines[0], ["NAME", "PHASE", "DESIRED/RUNNING", "ENDPOINT", "SLEEPS-IN", "AGE"]);
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        [
+            "NAME",
+            "PHASE",
+            "DESIRED/RUNNING",
+            "ENDPOINT",
+            "SLEEPS-IN",
+            "AGE"
+        ]
+    );
     assert_eq!(lines[1][..5], ["api", "-", "-", "-", "-"]);
     assert_eq!(lines[2][0], "demo");
     let out = ctl.run(&["get", "-o", "wide"]).ok();
-    let header: Vec<&str> = out.stdout.lines().next().unwrap().split_whitespace().collect();
+    let header: Vec<&str> = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     assert_eq!(header[6..], ["MODE", "TARGET", "MESSAGE"], "{}", out.stdout);
-    assert!(out.stdout.contains("auto   ecs demo-cluster/demo-svc"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("auto   ecs demo-cluster/demo-svc"),
+        "{}",
+        out.stdout
+    );
 
     // One NAME is one object in JSON, one document in YAML.
     let out = ctl.run(&["get", "demo", "-o", "json"]).ok();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["metadata"]["name"], "demo");
-    assert!(!ctl.run(&["get", "demo", "-o", "yaml"]).ok().stdout.contains("---"));
-    assert_eq!(ctl.run(&["get", "-o", "yaml"]).ok().stdout.matches("---\n").count(), 1);
+    assert!(
+        !ctl.run(&["get", "demo", "-o", "yaml"])
+            .ok()
+            .stdout
+            .contains("---")
+    );
+    assert_eq!(
+        ctl.run(&["get", "-o", "yaml"])
+            .ok()
+            .stdout
+            .matches("---\n")
+            .count(),
+        1
+    );
 
     let out = ctl.run(&["wake", "demo"]).ok();
     assert_eq!(out.stdout, "service/demo wake requested\n");
-    let woken = ctl.record("demo").desired.wake_requested_at.expect("wakeRequestedAt set");
+    let woken = ctl
+        .record("demo")
+        .desired
+        .wake_requested_at
+        .expect("wakeRequestedAt set");
     let yaml = ctl.run(&["get", "demo", "-o", "yaml"]).ok().stdout;
-    assert!(yaml.contains(&format!("wakeRequestedAt: {woken}")), "RFC 3339 in yaml: {yaml}");
-    assert_eq!(ctl.run(&["sleep", "demo"]).ok().stdout, "service/demo sleep requested\n");
+    assert!(
+        yaml.contains(&format!("wakeRequestedAt: {woken}")),
+        "RFC 3339 in yaml: {yaml}"
+    );
+    assert_eq!(
+        ctl.run(&["sleep", "demo"]).ok().stdout,
+        "service/demo sleep requested\n"
+    );
     assert!(ctl.record("demo").desired.sleep_requested_at.is_some());
 
     let out = ctl.run(&["describe", "demo"]).ok();
@@ -411,9 +574,16 @@ fn get_describe_wake_sleep_delete() {
     ] {
         assert!(out.stdout.contains(want), "{want:?} in\n{}", out.stdout);
     }
-    assert!(out.stdout.contains(" ago)") || out.stdout.contains("(now)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(" ago)") || out.stdout.contains("(now)"),
+        "{}",
+        out.stdout
+    );
 
-    assert_eq!(ctl.run(&["delete", "demo"]).ok().stdout, "service \"demo\" deleted\n");
+    assert_eq!(
+        ctl.run(&["delete", "demo"]).ok().stdout,
+        "service \"demo\" deleted\n"
+    );
     assert_eq!(ctl.names(), ["api"]);
 }
 
@@ -421,7 +591,8 @@ fn get_describe_wake_sleep_delete() {
 fn schema_verb_prints_the_committed_schema() {
     let ctl = Ctl::new();
     let out = ctl.run(&["schema"]).ok();
-    let committed = std::fs::read_to_string(root().join("manifests/schema/service.schema.json")).unwrap();
+    let committed =
+        std::fs::read_to_string(root().join("manifests/schema/service.schema.json")).unwrap();
     assert!(
         out.stdout == committed,
         "manifests/schema/service.schema.json is stale; regenerate it with\n    \
@@ -462,22 +633,40 @@ fn edit(ctl: &Ctl, name: &str, editor: &str) -> Out {
 #[test]
 fn edit_saves_a_valid_change() {
     let ctl = Ctl::new();
-    ctl.run(&["apply", "-f", &ctl.write("m.yaml", &manifest("demo"))]).ok();
+    ctl.run(&["apply", "-f", &ctl.write("m.yaml", &manifest("demo"))])
+        .ok();
     ctl.run(&["wake", "demo"]).ok();
-    let script = editor(&ctl, "cp \"$1\" \"$STATE/seen.yaml\"\nsed -i 's/replicas: 1/replicas: 3/' \"$1\"");
+    let script = editor(
+        &ctl,
+        "cp \"$1\" \"$STATE/seen.yaml\"\nsed -i 's/replicas: 1/replicas: 3/' \"$1\"",
+    );
     let out = edit(&ctl, "demo", &script).ok();
     assert_eq!(out.stdout, "service/demo edited\n");
     let seen = std::fs::read_to_string(ctl.path("seen.yaml")).unwrap();
     assert!(seen.starts_with("# "), "help header: {seen}");
     assert!(seen.contains("\napiVersion: snooze/v1\nkind: Service\nmetadata:\n  name: demo\n  labels:\n    team: web\nspec:\n"), "{seen}");
-    let body: String = seen.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
-    for not in ["status", "desired", "wakeRequestedAt", "resourceVersion", "generation", "creationTimestamp"] {
+    let body: String = seen
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for not in [
+        "status",
+        "desired",
+        "wakeRequestedAt",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+    ] {
         assert!(!body.contains(not), "operator view shows {not}: {seen}");
     }
     let r = ctl.record("demo");
     assert_eq!(r.spec.replicas, 3);
     assert_eq!(r.metadata.generation, 2);
-    assert!(r.desired.wake_requested_at.is_some(), "edit must keep the desired facts");
+    assert!(
+        r.desired.wake_requested_at.is_some(),
+        "edit must keep the desired facts"
+    );
 
     // Leaving the file as it is cancels.
     let out = edit(&ctl, "demo", "true").ok();
@@ -488,7 +677,8 @@ fn edit_saves_a_valid_change() {
 #[test]
 fn edit_reopens_with_the_errors_until_fixed() {
     let ctl = Ctl::new();
-    ctl.run(&["apply", "-f", &ctl.write("m.yaml", &manifest("demo"))]).ok();
+    ctl.run(&["apply", "-f", &ctl.write("m.yaml", &manifest("demo"))])
+        .ok();
     let script = editor(
         &ctl,
         r#"n=$(cat "$STATE/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$STATE/count"
@@ -501,20 +691,33 @@ esac"#,
     );
     let out = edit(&ctl, "demo", &script).ok();
     assert_eq!(out.stdout, "service/demo edited\n");
-    assert_eq!(std::fs::read_to_string(ctl.path("count")).unwrap().trim(), "3");
+    assert_eq!(
+        std::fs::read_to_string(ctl.path("count")).unwrap().trim(),
+        "3"
+    );
     let second = std::fs::read_to_string(ctl.path("seen-2.yaml")).unwrap();
-    assert!(second.contains("# service \"demo\" was not saved:\n# * line "), "{second}");
+    assert!(
+        second.contains("# service \"demo\" was not saved:\n# * line "),
+        "{second}"
+    );
     assert!(second.contains("unknown field `idleTimout`"), "{second}");
     let third = std::fs::read_to_string(ctl.path("seen-3.yaml")).unwrap();
-    assert!(third.contains("spec.replicas: 99 is above the maximum of 10"), "{third}");
-    assert!(!third.contains("idleTimout"), "old errors are replaced: {third}");
+    assert!(
+        third.contains("spec.replicas: 99 is above the maximum of 10"),
+        "{third}"
+    );
+    assert!(
+        !third.contains("idleTimout"),
+        "old errors are replaced: {third}"
+    );
     assert_eq!(ctl.record("demo").spec.replicas, 4);
 }
 
 #[test]
 fn edit_left_invalid_and_unchanged_saves_nothing() {
     let ctl = Ctl::new();
-    ctl.run(&["apply", "-f", &ctl.write("m.yaml", &manifest("demo"))]).ok();
+    ctl.run(&["apply", "-f", &ctl.write("m.yaml", &manifest("demo"))])
+        .ok();
     let script = editor(
         &ctl,
         r#"n=$(cat "$STATE/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$STATE/count"
@@ -533,15 +736,26 @@ fn edit_conflict_is_reported_and_nothing_is_overwritten() {
     let file = ctl.write("m.yaml", &manifest("demo"));
     ctl.run(&["apply", "-f", &file]).ok();
     // While the operator edits, someone else applies a label change.
-    ctl.write("other.yaml", &manifest("demo").replace("team: web", "team: other"));
+    ctl.write(
+        "other.yaml",
+        &manifest("demo").replace("team: web", "team: other"),
+    );
     let script = editor(
         &ctl,
         r#""$SNOOZECTL" apply -f "$STATE/other.yaml" > "$STATE/other.out"
 sed -i 's/replicas: 1/replicas: 5/' "$1""#,
     );
     let out = edit(&ctl, "demo", &script).fails(1);
-    assert_eq!(std::fs::read_to_string(ctl.path("other.out")).unwrap(), "service/demo configured\n");
-    assert!(out.stderr.starts_with("error: service \"demo\" was not saved: it changed since it was read\n"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(ctl.path("other.out")).unwrap(),
+        "service/demo configured\n"
+    );
+    assert!(
+        out.stderr
+            .starts_with("error: service \"demo\" was not saved: it changed since it was read\n"),
+        "{}",
+        out.stderr
+    );
     let kept = out
         .stderr
         .lines()
@@ -551,7 +765,10 @@ sed -i 's/replicas: 1/replicas: 5/' "$1""#,
     assert!(kept_text.contains("replicas: 5"), "{kept_text}");
     std::fs::remove_file(kept).unwrap();
     let r = ctl.record("demo");
-    assert_eq!(r.metadata.labels["team"], "other", "the concurrent change survives");
+    assert_eq!(
+        r.metadata.labels["team"], "other",
+        "the concurrent change survives"
+    );
     assert_eq!(r.spec.replicas, 1, "the stale edit was not written");
 }
 
@@ -561,44 +778,93 @@ sed -i 's/replicas: 1/replicas: 5/' "$1""#,
 #[test]
 fn malformed_records_are_listed_never_dropped() {
     let ctl = Ctl::new();
-    let file = ctl.write("m.yaml", &format!("{}---\n{}---\n{}", manifest("good"), manifest("typo"), manifest("wreck")));
+    let file = ctl.write(
+        "m.yaml",
+        &format!(
+            "{}---\n{}---\n{}",
+            manifest("good"),
+            manifest("typo"),
+            manifest("wreck")
+        ),
+    );
     ctl.run(&["apply", "-f", &file]).ok();
     let db = rusqlite::Connection::open(ctl.sqlite_path()).unwrap();
     // A mistyped attribute, and a column that is not JSON at all.
-    db.execute("UPDATE records SET spec = json_set(spec, '$.replicas', 'many') WHERE name = 'typo'", [])
-        .unwrap();
-    db.execute("UPDATE records SET metadata = 'not json' WHERE name = 'wreck'", []).unwrap();
+    db.execute(
+        "UPDATE records SET spec = json_set(spec, '$.replicas', 'many') WHERE name = 'typo'",
+        [],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE records SET metadata = 'not json' WHERE name = 'wreck'",
+        [],
+    )
+    .unwrap();
     drop(db);
 
     let out = ctl.run(&["get"]).ok();
-    let rows: Vec<Vec<&str>> = out.stdout.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(rows.iter().map(|r| (r[0], r[1])).collect::<Vec<_>>(), [
-        ("good", "-"),
-        ("typo", "Invalid"),
-        ("wreck", "Invalid")
-    ]);
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows.iter().map(|r| (r[0], r[1])).collect::<Vec<_>>(),
+        [("good", "-"), ("typo", "Invalid"), ("wreck", "Invalid")]
+    );
     let wide = ctl.run(&["get", "-o", "wide"]).ok().stdout;
-    assert!(wide.contains("spec.replicas: invalid type: string \"many\""), "{wide}");
-    assert!(wide.contains("metadata: stored column is not JSON"), "{wide}");
+    assert!(
+        wide.contains("spec.replicas: invalid type: string \"many\""),
+        "{wide}"
+    );
+    assert!(
+        wide.contains("metadata: stored column is not JSON"),
+        "{wide}"
+    );
 
     let json = ctl.run(&["get", "-o", "json"]).ok().stdout;
     let items: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     assert_eq!(items.len(), 3);
     assert_eq!(items[1]["status"]["phase"], "Invalid");
-    assert!(items[1]["malformed"]["error"].as_str().unwrap().contains("spec.replicas"));
-    assert!(items[1]["malformed"]["raw"]["spec"].to_string().contains("many"), "{}", items[1]);
+    assert!(
+        items[1]["malformed"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("spec.replicas")
+    );
+    assert!(
+        items[1]["malformed"]["raw"]["spec"]
+            .to_string()
+            .contains("many"),
+        "{}",
+        items[1]
+    );
     assert_eq!(items[2]["malformed"]["raw"]["metadata"], "not json");
     let yaml = ctl.run(&["get", "typo", "-o", "yaml"]).ok().stdout;
     assert!(yaml.contains("malformed:\n  error: "), "{yaml}");
 
     let out = ctl.run(&["describe", "typo"]).ok();
-    assert!(out.stdout.contains("Error:              spec.replicas: invalid type"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("Error:              spec.replicas: invalid type"),
+        "{}",
+        out.stdout
+    );
 
     // An operator can repair it with edit, or remove it with delete.
-    let out = edit(&ctl, "typo", &editor(&ctl, "sed -i 's/replicas: many/replicas: 2/' \"$1\"")).ok();
+    let out = edit(
+        &ctl,
+        "typo",
+        &editor(&ctl, "sed -i 's/replicas: many/replicas: 2/' \"$1\""),
+    )
+    .ok();
     assert_eq!(out.stdout, "service/typo edited\n");
     assert_eq!(ctl.record("typo").spec.replicas, 2);
-    assert_eq!(ctl.run(&["delete", "wreck"]).ok().stdout, "service \"wreck\" deleted\n");
+    assert_eq!(
+        ctl.run(&["delete", "wreck"]).ok().stdout,
+        "service \"wreck\" deleted\n"
+    );
     assert_eq!(ctl.names(), ["good", "typo"]);
 }
 
@@ -643,7 +909,10 @@ fn start_moto() -> String {
     Box::leak(Box::new(child));
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not listen on 127.0.0.1:{port} within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "moto did not listen on 127.0.0.1:{port} within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     format!("http://127.0.0.1:{port}")
@@ -658,26 +927,58 @@ fn dynamodb_store_on_moto_init_apply_get_wake() {
         .subsec_nanos();
     let table = format!("snooze-cli-{}-{nanos:x}", std::process::id());
     ctl.store = format!("dynamodb://{table}");
-    ctl.extra = vec!["--endpoint-url".into(), moto().into(), "--region".into(), "us-east-1".into()];
+    ctl.extra = vec![
+        "--endpoint-url".into(),
+        moto().into(),
+        "--region".into(),
+        "us-east-1".into(),
+    ];
 
     // Before init the table is missing: a readable error, exit 1.
     let out = ctl.run(&["get"]).fails(1);
     assert!(out.stderr.starts_with("error: "), "{out:?}");
-    assert!(!out.stderr.contains("service error\n"), "AWS errors carry code and message: {out:?}");
+    assert!(
+        !out.stderr.contains("service error\n"),
+        "AWS errors carry code and message: {out:?}"
+    );
 
-    assert_eq!(ctl.run(&["init"]).ok().stdout, format!("dynamodb table {table} created\n"));
-    assert_eq!(ctl.run(&["init"]).ok().stdout, format!("dynamodb table {table} already exists\n"));
+    assert_eq!(
+        ctl.run(&["init"]).ok().stdout,
+        format!("dynamodb table {table} created\n")
+    );
+    assert_eq!(
+        ctl.run(&["init"]).ok().stdout,
+        format!("dynamodb table {table} already exists\n")
+    );
 
     let example = root().join("manifests/demo-ecs.yaml").display().to_string();
-    assert_eq!(ctl.run(&["apply", "-f", &example]).ok().stdout, "service/demo created\n");
-    assert_eq!(ctl.run(&["apply", "-f", &example]).ok().stdout, "service/demo unchanged\n");
-    let want = parse_manifests(&std::fs::read_to_string(&example).unwrap(), "x").unwrap().remove(0);
+    assert_eq!(
+        ctl.run(&["apply", "-f", &example]).ok().stdout,
+        "service/demo created\n"
+    );
+    assert_eq!(
+        ctl.run(&["apply", "-f", &example]).ok().stdout,
+        "service/demo unchanged\n"
+    );
+    let want = parse_manifests(&std::fs::read_to_string(&example).unwrap(), "x")
+        .unwrap()
+        .remove(0);
     let got = ctl.record("demo");
-    assert_eq!((&got.metadata.name, &got.metadata.labels, &got.spec), (&want.metadata.name, &want.metadata.labels, &want.spec));
+    assert_eq!(
+        (&got.metadata.name, &got.metadata.labels, &got.spec),
+        (&want.metadata.name, &want.metadata.labels, &want.spec)
+    );
 
     let out = ctl.run(&["get"]).ok();
-    assert!(out.stdout.lines().nth(1).unwrap().starts_with("demo "), "{}", out.stdout);
-    assert_eq!(ctl.run(&["wake", "demo"]).ok().stdout, "service/demo wake requested\n");
+    assert!(
+        out.stdout.lines().nth(1).unwrap().starts_with("demo "),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        ctl.run(&["wake", "demo"]).ok().stdout,
+        "service/demo wake requested\n"
+    );
     assert!(ctl.record("demo").desired.wake_requested_at.is_some());
     ctl.run(&["wake", "nope"]).fails(1);
 
@@ -695,20 +996,34 @@ fn dynamodb_store_on_moto_init_apply_get_wake() {
             .table_name(&table)
             .item("name", A::S("broken".into()))
             .item("apiVersion", A::S("snooze/v1".into()))
-            .item("spec", A::M([("replicas".to_string(), A::S("two".into()))].into()))
+            .item(
+                "spec",
+                A::M([("replicas".to_string(), A::S("two".into()))].into()),
+            )
             .item("resourceVersion", A::N("1".into()))
             .send()
             .await
             .expect("put a broken item");
     });
     let out = ctl.run(&["get", "-o", "wide"]).ok();
-    let broken = out.stdout.lines().find(|l| l.starts_with("broken ")).unwrap_or_else(|| panic!("{}", out.stdout));
+    let broken = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("broken "))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
     assert!(broken.contains(" Invalid "), "{broken}");
-    let v: serde_json::Value = serde_json::from_str(&ctl.run(&["get", "broken", "-o", "json"]).ok().stdout).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&ctl.run(&["get", "broken", "-o", "json"]).ok().stdout).unwrap();
     assert_eq!(v["status"]["phase"], "Invalid");
     assert_eq!(v["malformed"]["raw"]["spec"]["replicas"], "two");
-    assert_eq!(ctl.run(&["delete", "broken"]).ok().stdout, "service \"broken\" deleted\n");
+    assert_eq!(
+        ctl.run(&["delete", "broken"]).ok().stdout,
+        "service \"broken\" deleted\n"
+    );
 
-    assert_eq!(ctl.run(&["delete", "demo"]).ok().stdout, "service \"demo\" deleted\n");
+    assert_eq!(
+        ctl.run(&["delete", "demo"]).ok().stdout,
+        "service \"demo\" deleted\n"
+    );
     assert!(ctl.names().is_empty());
 }

@@ -20,7 +20,12 @@ use crate::store::{Applied, Store};
 pub struct Args {
     /// A manifest file, a directory of them (`*.yaml`, `*.yml`, `*.json`, in name order), or
     /// `-` for stdin. Repeatable.
-    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR|-")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        required = true,
+        value_name = "FILE|DIR|-"
+    )]
     pub files: Vec<PathBuf>,
     /// Also read subdirectories of a DIR (never `schema/`, which holds the JSON Schema).
     #[arg(short = 'R', long)]
@@ -70,7 +75,11 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         let n = failures.len();
         Err(Failure::new(
-            format!("{n} of {} record{} not applied", records.len(), if records.len() == 1 { "" } else { "s" }),
+            format!(
+                "{n} of {} record{} not applied",
+                records.len(),
+                if records.len() == 1 { "" } else { "s" }
+            ),
             failures,
         )
         .into())
@@ -103,7 +112,10 @@ pub fn read_sources(paths: &[PathBuf], recursive: bool) -> (Vec<Source>, Vec<Str
         if path.as_os_str() == "-" {
             let mut text = String::new();
             match std::io::stdin().read_to_string(&mut text) {
-                Ok(_) => sources.push(Source { name: "-".into(), text }),
+                Ok(_) => sources.push(Source {
+                    name: "-".into(),
+                    text,
+                }),
                 Err(e) => errors.push(format!("-: cannot read stdin: {e}")),
             }
         } else if path.is_dir() {
@@ -113,12 +125,19 @@ pub fn read_sources(paths: &[PathBuf], recursive: bool) -> (Vec<Source>, Vec<Str
                 errors.push(format!(
                     "{}: no manifests (*.yaml, *.yml, *.json) in this directory{}",
                     path.display(),
-                    if recursive { " or below" } else { "; use -R to read subdirectories" }
+                    if recursive {
+                        " or below"
+                    } else {
+                        "; use -R to read subdirectories"
+                    }
                 ));
             }
         } else {
             match std::fs::read_to_string(path) {
-                Ok(text) => sources.push(Source { name: path.display().to_string(), text }),
+                Ok(text) => sources.push(Source {
+                    name: path.display().to_string(),
+                    text,
+                }),
                 Err(e) => errors.push(format!("{}: cannot read: {e}", path.display())),
             }
         }
@@ -136,7 +155,10 @@ fn read_dir(dir: &Path, recursive: bool, sources: &mut Vec<Source>, errors: &mut
     };
     entries.sort();
     for path in entries {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if name.starts_with('.') {
             continue;
         }
@@ -152,7 +174,10 @@ fn read_dir(dir: &Path, recursive: bool, sources: &mut Vec<Source>, errors: &mut
         );
         if manifest {
             match std::fs::read_to_string(&path) {
-                Ok(text) => sources.push(Source { name: path.display().to_string(), text }),
+                Ok(text) => sources.push(Source {
+                    name: path.display().to_string(),
+                    text,
+                }),
                 Err(e) => errors.push(format!("{}: cannot read: {e}", path.display())),
             }
         }
@@ -184,7 +209,11 @@ pub fn parse_all(sources: &[Source]) -> Result<Vec<Record>, Vec<String>> {
             Err(errs) => errors.extend(errs.iter().map(|e| locate(e, &source.text).to_string())),
         }
     }
-    if errors.is_empty() { Ok(records) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(records)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Adds a line and column to a validation error that has only a path, by looking the path up
@@ -204,25 +233,43 @@ mod tests {
     const GOOD: &str = "apiVersion: snooze/v1\nkind: Service\nmetadata:\n  name: NAME\nspec:\n  target:\n    ecs: {cluster: c, service: s}\n";
 
     fn src(name: &str, text: &str) -> Source {
-        Source { name: name.into(), text: text.into() }
+        Source {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 
     #[test]
     fn duplicate_names_across_files_are_errors() {
         let a = GOOD.replace("NAME", "demo");
         let errs = parse_all(&[src("a.yaml", &a), src("b.yaml", &a)]).unwrap_err();
-        assert_eq!(errs, ["b.yaml: metadata.name: service \"demo\" is also defined in a.yaml"]);
+        assert_eq!(
+            errs,
+            ["b.yaml: metadata.name: service \"demo\" is also defined in a.yaml"]
+        );
     }
 
     #[test]
     fn all_errors_of_all_files_are_listed() {
         let good = GOOD.replace("NAME", "good");
         let bad1 = GOOD.replace("NAME", "Bad");
-        let bad2 = GOOD.replace("NAME", "ok").replace("  target:", "  replicas: 99\n  target:");
-        let errs =
-            parse_all(&[src("1.yaml", &good), src("2.yaml", &bad1), src("3.yaml", &bad2)]).unwrap_err();
+        let bad2 = GOOD
+            .replace("NAME", "ok")
+            .replace("  target:", "  replicas: 99\n  target:");
+        let errs = parse_all(&[
+            src("1.yaml", &good),
+            src("2.yaml", &bad1),
+            src("3.yaml", &bad2),
+        ])
+        .unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:?}");
-        assert!(errs[0].starts_with("2.yaml:4:9: metadata.name: \"Bad\" contains 'B'"), "{errs:?}");
-        assert!(errs[1].starts_with("3.yaml:6:13: spec.replicas: 99 is above"), "{errs:?}");
+        assert!(
+            errs[0].starts_with("2.yaml:4:9: metadata.name: \"Bad\" contains 'B'"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("3.yaml:6:13: spec.replicas: 99 is above"),
+            "{errs:?}"
+        );
     }
 }

@@ -49,7 +49,16 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
     let m = &r.metadata;
     field(&mut out, 0, "Name", &m.name);
     let labels: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    field(&mut out, 0, "Labels", if labels.is_empty() { "<none>".into() } else { labels.join(", ") });
+    field(
+        &mut out,
+        0,
+        "Labels",
+        if labels.is_empty() {
+            "<none>".into()
+        } else {
+            labels.join(", ")
+        },
+    );
     let observed = r.status.as_ref().map(|s| s.observed_generation);
     field(
         &mut out,
@@ -74,16 +83,24 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
     let s = &r.spec;
     out.push_str("Spec:\n");
     match &s.target {
-        Target::Ecs(e) => {
-            field(&mut out, 2, "Target", format!("ECS service {} in cluster {}", e.service, e.cluster))
-        }
+        Target::Ecs(e) => field(
+            &mut out,
+            2,
+            "Target",
+            format!("ECS service {} in cluster {}", e.service, e.cluster),
+        ),
         Target::Local(l) => {
             let mut cmd = l.command.clone();
             for a in &l.args {
                 cmd.push(' ');
                 cmd.push_str(a);
             }
-            field(&mut out, 2, "Target", format!("local process `{cmd}` on port {}", l.port));
+            field(
+                &mut out,
+                2,
+                "Target",
+                format!("local process `{cmd}` on port {}", l.port),
+            );
             if let Some(dir) = &l.working_dir {
                 field(&mut out, 2, "Working dir", dir);
             }
@@ -103,7 +120,12 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
             Mode::Off => "off (always asleep)",
         },
     );
-    field(&mut out, 2, "Replicas", format!("{} (max {})", s.replicas, s.max_replicas()));
+    field(
+        &mut out,
+        2,
+        "Replicas",
+        format!("{} (max {})", s.replicas, s.max_replicas()),
+    );
     field(&mut out, 2, "Idle timeout", s.idle_timeout);
     field(&mut out, 2, "Wake timeout", s.wake_timeout);
     let e = &s.endpoint;
@@ -125,14 +147,24 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
     match s.readiness.as_ref().and_then(|r| r.http_get.as_ref()) {
         Some(g) => {
             let port = g.port.map(|p| format!(" on port {p}")).unwrap_or_default();
-            field(&mut out, 2, "Readiness", format!("HTTP GET {}{port}, timeout {}", g.path, g.timeout))
+            field(
+                &mut out,
+                2,
+                "Readiness",
+                format!("HTTP GET {}{port}, timeout {}", g.path, g.timeout),
+            )
         }
         None => field(&mut out, 2, "Readiness", "ECS container health only"),
     }
     let w = &s.wake;
     let mut wake = vec![
         if w.enabled { "enabled" } else { "disabled" }.to_string(),
-        if w.preserve_path { "preserves path" } else { "drops path" }.to_string(),
+        if w.preserve_path {
+            "preserves path"
+        } else {
+            "drops path"
+        }
+        .to_string(),
         match w.access {
             Access::Public => "public".to_string(),
             Access::Token => "token required".to_string(),
@@ -146,21 +178,42 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
         &mut out,
         2,
         "Page",
-        format!("title {:?}, theme {}", r.title(), format!("{:?}", s.page.theme).to_lowercase()),
+        format!(
+            "title {:?}, theme {}",
+            r.title(),
+            format!("{:?}", s.page.theme).to_lowercase()
+        ),
     );
 
     let d = &r.desired;
     out.push_str("Desired:\n");
-    field(&mut out, 2, "Wake requested", when(d.wake_requested_at, now));
+    field(
+        &mut out,
+        2,
+        "Wake requested",
+        when(d.wake_requested_at, now),
+    );
     field(&mut out, 2, "Last activity", when(d.last_activity_at, now));
-    field(&mut out, 2, "Sleep requested", when(d.sleep_requested_at, now));
+    field(
+        &mut out,
+        2,
+        "Sleep requested",
+        when(d.sleep_requested_at, now),
+    );
 
     match &r.status {
         None => out.push_str("Status:               <none> (not reconciled yet)\n"),
         Some(st) => {
             out.push_str("Status:\n");
-            let since = st.phase_since.map(|t| format!(" (since {})", relative(t, now)));
-            field(&mut out, 2, "Phase", format!("{}{}", st.phase, since.unwrap_or_default()));
+            let since = st
+                .phase_since
+                .map(|t| format!(" (since {})", relative(t, now)));
+            field(
+                &mut out,
+                2,
+                "Phase",
+                format!("{}{}", st.phase, since.unwrap_or_default()),
+            );
             if let Some(step) = st.step {
                 field(&mut out, 2, "Step", step.as_str());
             }
@@ -174,7 +227,12 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
                 ),
             );
             match &st.endpoint {
-                Some(e) => field(&mut out, 2, "Endpoint", format!("{} (task {})", e.url, e.task_arn)),
+                Some(e) => field(
+                    &mut out,
+                    2,
+                    "Endpoint",
+                    format!("{} (task {})", e.url, e.task_arn),
+                ),
                 None => field(&mut out, 2, "Endpoint", "<none>"),
             }
             if let Some(t) = st.sleeps_at {
@@ -188,7 +246,11 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
                     &mut out,
                     2,
                     "Last wake",
-                    format!("took {:.1}s, ready {}", lw.seconds, relative(lw.ready_at, now)),
+                    format!(
+                        "took {:.1}s, ready {}",
+                        lw.seconds,
+                        relative(lw.ready_at, now)
+                    ),
                 );
             }
             if !st.message.is_empty() {
@@ -211,7 +273,8 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
                         ]
                     })
                     .collect();
-                for line in table(&["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], &rows).lines() {
+                for line in table(&["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], &rows).lines()
+                {
                     let _ = writeln!(out, "  {line}");
                 }
             }
@@ -223,7 +286,12 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
 fn describe_malformed(m: &Malformed, now: Timestamp) -> String {
     let mut out = String::new();
     field(&mut out, 0, "Name", &m.name);
-    field(&mut out, 0, "Phase", "Invalid (the stored item does not parse as a record)");
+    field(
+        &mut out,
+        0,
+        "Phase",
+        "Invalid (the stored item does not parse as a record)",
+    );
     field(&mut out, 0, "Error", &m.error);
     field(&mut out, 0, "Resource version", m.resource_version);
     if let Some(st) = &m.status {
@@ -270,13 +338,29 @@ mod tests {
                 ..Status::default()
             });
         let text = describe(&Entry::Record(Box::new(r)), now);
-        assert!(text.contains("Target:             ECS service demo-svc in cluster demo-cluster"), "{text}");
+        assert!(
+            text.contains("Target:             ECS service demo-svc in cluster demo-cluster"),
+            "{text}"
+        );
         assert!(text.contains("(3m ago)"), "{text}");
         assert!(text.contains("Phase:              Waking"), "{text}");
-        let cond = text.lines().find(|l| l.trim_start().starts_with("Ready")).unwrap();
-        assert_eq!(cond.split_whitespace().collect::<Vec<_>>(), [
-            "Ready", "False", "TaskPending", "60s", "ago", "task", "is", "PENDING"
-        ]);
+        let cond = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("Ready"))
+            .unwrap();
+        assert_eq!(
+            cond.split_whitespace().collect::<Vec<_>>(),
+            [
+                "Ready",
+                "False",
+                "TaskPending",
+                "60s",
+                "ago",
+                "task",
+                "is",
+                "PENDING"
+            ]
+        );
     }
 
     #[test]

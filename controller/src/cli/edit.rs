@@ -43,7 +43,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         Entry::Malformed(m) => (
             malformed_view(&m.raw),
             m.resource_version,
-            Some(vec![format!("the stored record does not parse: {}", m.error)]),
+            Some(vec![format!(
+                "the stored record does not parse: {}",
+                m.error
+            )]),
         ),
     };
     let editor = editor_command();
@@ -56,7 +59,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
 
     let mut written = compose(name, problem.as_deref(), &body);
     let record = loop {
-        std::fs::write(&path, &written).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, &written)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         run_editor(&editor, &path).await?;
         let edited = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -65,7 +69,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         let body = strip_header(&edited);
-        if body.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        if body
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
             eprintln!("Edit cancelled, saved file was empty.");
             return Ok(ExitCode::SUCCESS);
         }
@@ -128,7 +135,12 @@ pub fn operator_view(r: &Record) -> anyhow::Result<String> {
 fn malformed_view(raw: &serde_json::Value) -> String {
     let get = |k: &str| raw.get(k).cloned();
     let mut out = serde_json::Map::new();
-    out.insert("apiVersion".into(), get("apiVersion").or(get("api_version")).unwrap_or("snooze/v1".into()));
+    out.insert(
+        "apiVersion".into(),
+        get("apiVersion")
+            .or(get("api_version"))
+            .unwrap_or("snooze/v1".into()),
+    );
     out.insert("kind".into(), get("kind").unwrap_or("Service".into()));
     let mut meta = serde_json::Map::new();
     let stored_meta = match get("metadata") {
@@ -147,7 +159,9 @@ fn malformed_view(raw: &serde_json::Value) -> String {
     out.insert("metadata".into(), meta.into());
     let spec = match get("spec") {
         // The SQLite store keeps spec as JSON text; show it as structure when it parses.
-        Some(serde_json::Value::String(s)) => serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)),
+        Some(serde_json::Value::String(s)) => {
+            serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s))
+        }
         Some(v) => v,
         None => serde_json::Value::Object(Default::default()),
     };
@@ -155,7 +169,8 @@ fn malformed_view(raw: &serde_json::Value) -> String {
     // Keep the familiar order: apiVersion, kind, metadata, spec.
     let mut text = String::new();
     for key in ["apiVersion", "kind", "metadata", "spec"] {
-        let one: serde_json::Map<_, _> = [(key.to_string(), out[key].clone())].into_iter().collect();
+        let one: serde_json::Map<_, _> =
+            [(key.to_string(), out[key].clone())].into_iter().collect();
         text.push_str(&serde_yaml_ng::to_string(&one).unwrap_or_default());
     }
     text
@@ -211,7 +226,10 @@ fn check(text: &str, name: &str) -> Result<Record, Vec<String>> {
             .collect::<Vec<_>>()
     })?;
     if records.len() != 1 {
-        return Err(vec![format!("expected exactly one record, found {}", records.len())]);
+        return Err(vec![format!(
+            "expected exactly one record, found {}",
+            records.len()
+        )]);
     }
     let record = records.remove(0);
     if record.name() != name {
@@ -236,7 +254,10 @@ fn editor_command() -> String {
 /// with the terminal inherited. A non-zero exit is an error.
 async fn run_editor(editor: &str, path: &Path) -> anyhow::Result<()> {
     let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c").arg(format!("{editor} \"$1\"")).arg("snoozectl-editor").arg(path);
+    cmd.arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("snoozectl-editor")
+        .arg(path);
     let status = cmd
         .status()
         .await
@@ -258,16 +279,30 @@ mod tests {
 
     #[test]
     fn operator_view_has_only_operator_sections() {
-        let r = Record::test("demo").woken_at(crate::model::Timestamp::now()).asleep();
+        let r = Record::test("demo")
+            .woken_at(crate::model::Timestamp::now())
+            .asleep();
         let text = operator_view(&r).unwrap();
-        assert!(text.starts_with("apiVersion: snooze/v1\nkind: Service\nmetadata:\n  name: demo\nspec:\n"), "{text}");
-        assert!(!text.contains("desired") && !text.contains("status") && !text.contains("generation"), "{text}");
+        assert!(
+            text.starts_with(
+                "apiVersion: snooze/v1\nkind: Service\nmetadata:\n  name: demo\nspec:\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("desired") && !text.contains("status") && !text.contains("generation"),
+            "{text}"
+        );
     }
 
     #[test]
     fn errors_are_shown_as_comments_and_stripped_again() {
         let body = "apiVersion: snooze/v1\n";
-        let text = compose("demo", Some(&["line 6:13: spec.replicas: 99 is above the maximum of 10".into()]), body);
+        let text = compose(
+            "demo",
+            Some(&["line 6:13: spec.replicas: 99 is above the maximum of 10".into()]),
+            body,
+        );
         assert!(text.contains("# * line 6:13: spec.replicas"), "{text}");
         assert_eq!(strip_header(&text), body);
     }
@@ -278,11 +313,21 @@ mod tests {
         assert!(check(good, "demo").is_ok());
         let errs = check(&good.replace("spec:\n", "spec:\n  replicas: 99\n"), "demo").unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].starts_with("line 6:13: spec.replicas: 99 is above the maximum of 10"), "{errs:?}");
+        assert!(
+            errs[0].starts_with("line 6:13: spec.replicas: 99 is above the maximum of 10"),
+            "{errs:?}"
+        );
         let errs = check(&good.replace("  replicas", "  replica"), "other").unwrap_err();
-        assert!(errs[0].starts_with("metadata.name: cannot be changed"), "{errs:?}");
+        assert!(
+            errs[0].starts_with("metadata.name: cannot be changed"),
+            "{errs:?}"
+        );
         let errs = check("kind: [\n", "demo").unwrap_err();
-        assert!(errs.iter().any(|e| e.starts_with("line 2:1: did not find expected")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("line 2:1: did not find expected")),
+            "{errs:?}"
+        );
     }
 
     #[test]

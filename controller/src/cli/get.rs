@@ -53,7 +53,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     match args.output {
         Some(Output::Yaml) if single => super::emit(render::entry_yaml(&entries[0])?)?,
         Some(Output::Yaml) => super::emit(render::entries_yaml(&entries)?)?,
-        Some(Output::Json) if single => super::emit(format!("{}\n", render::entry_json(&entries[0])?))?,
+        Some(Output::Json) if single => {
+            super::emit(format!("{}\n", render::entry_json(&entries[0])?))?
+        }
         Some(Output::Json) => super::emit(format!("{}\n", render::entries_json(&entries)?))?,
         None | Some(Output::Wide) if entries.is_empty() => {
             eprintln!("No services found in {}.", global.store);
@@ -66,7 +68,14 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
 
 /// The `get` table for `entries` at time `now`; `wide` adds MODE, TARGET and MESSAGE.
 pub fn render_table(entries: &[Entry], now: Timestamp, wide: bool) -> String {
-    let mut header = vec!["NAME", "PHASE", "DESIRED/RUNNING", "ENDPOINT", "SLEEPS-IN", "AGE"];
+    let mut header = vec![
+        "NAME",
+        "PHASE",
+        "DESIRED/RUNNING",
+        "ENDPOINT",
+        "SLEEPS-IN",
+        "AGE",
+    ];
     if wide {
         header.extend(["MODE", "TARGET", "MESSAGE"]);
     }
@@ -99,14 +108,16 @@ fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
                 Mode::On => "never".into(),
                 Mode::Off => dash(),
                 // Only an awake (or waking) service has a sleep ahead of it.
-                Mode::Auto => match status.filter(|s| matches!(s.phase, Phase::Ready | Phase::Waking)) {
-                    Some(s) => match s.sleeps_at {
-                        Some(t) if t > now => short_duration(t.since(now)),
-                        Some(_) => "due".into(),
+                Mode::Auto => {
+                    match status.filter(|s| matches!(s.phase, Phase::Ready | Phase::Waking)) {
+                        Some(s) => match s.sleeps_at {
+                            Some(t) if t > now => short_duration(t.since(now)),
+                            Some(_) => "due".into(),
+                            None => dash(),
+                        },
                         None => dash(),
-                    },
-                    None => dash(),
-                },
+                    }
+                }
             });
             cells.push(
                 r.metadata
@@ -119,7 +130,11 @@ fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
                     Mode::On => "on",
                     Mode::Off => "off",
                 };
-                cells.extend([mode.to_string(), target_summary(&r.spec.target), summary.message]);
+                cells.extend([
+                    mode.to_string(),
+                    target_summary(&r.spec.target),
+                    summary.message,
+                ]);
             }
         }
     }
@@ -138,7 +153,11 @@ mod tests {
         let now = Timestamp::from_millis(1_800_000_000_000);
         let mut ready = Record::test("demo").with_status(Status {
             phase: Phase::Ready,
-            replicas: ReplicaStatus { desired: 1, running: 1, pending: 0 },
+            replicas: ReplicaStatus {
+                desired: 1,
+                running: 1,
+                pending: 0,
+            },
             endpoint: Some(EndpointStatus {
                 ip: "203.0.113.10".into(),
                 url: "http://203.0.113.10:80/".into(),
@@ -158,17 +177,46 @@ mod tests {
         let entries = vec![Entry::Record(Box::new(ready)), broken];
         let out = render_table(&entries, now, false);
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), [
-            "NAME", "PHASE", "DESIRED/RUNNING", "ENDPOINT", "SLEEPS-IN", "AGE"
-        ]);
-        assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), [
-            "demo", "Ready", "1/1", "http://203.0.113.10:80/", "12m", "3h"
-        ]);
-        assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), [
-            "broken", "Invalid", "-", "-", "-", "-"
-        ]);
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            [
+                "NAME",
+                "PHASE",
+                "DESIRED/RUNNING",
+                "ENDPOINT",
+                "SLEEPS-IN",
+                "AGE"
+            ]
+        );
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            [
+                "demo",
+                "Ready",
+                "1/1",
+                "http://203.0.113.10:80/",
+                "12m",
+                "3h"
+            ]
+        );
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["broken", "Invalid", "-", "-", "-", "-"]
+        );
         let wide = render_table(&entries, now, true);
-        assert!(wide.lines().nth(1).unwrap().contains("auto   ecs demo-cluster/demo-svc"), "{wide}");
-        assert!(wide.lines().nth(2).unwrap().ends_with("spec.replicas: invalid type"), "{wide}");
+        assert!(
+            wide.lines()
+                .nth(1)
+                .unwrap()
+                .contains("auto   ecs demo-cluster/demo-svc"),
+            "{wide}"
+        );
+        assert!(
+            wide.lines()
+                .nth(2)
+                .unwrap()
+                .ends_with("spec.replicas: invalid type"),
+            "{wide}"
+        );
     }
 }

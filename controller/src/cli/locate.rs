@@ -161,7 +161,10 @@ metadata: {name: second}
         assert_eq!(find(DOC, 1, "metadata.name"), Some((4, 9)));
         assert_eq!(find(DOC, 1, "spec.replicas"), Some((6, 13)));
         assert_eq!(find(DOC, 1, "spec.endpoint.port"), Some((8, 11)));
-        assert_eq!(find(DOC, 1, "spec.wake.ignoreUserAgents[1]"), Some((10, 27)));
+        assert_eq!(
+            find(DOC, 1, "spec.wake.ignoreUserAgents[1]"),
+            Some((10, 27))
+        );
         assert_eq!(find(DOC, 2, "metadata.name"), Some((13, 18)));
     }
 
@@ -175,11 +178,14 @@ metadata: {name: second}
 
     #[test]
     fn paths_split_into_keys_and_indices() {
-        assert_eq!(segments("a.b[2].c"), [
-            Seg::Key("a".into()),
-            Seg::Key("b".into()),
-            Seg::Index(2),
-            Seg::Key("c".into())
-        ]);
+        assert_eq!(
+            segments("a.b[2].c"),
+            [
+                Seg::Key("a".into()),
+                Seg::Key("b".into()),
+                Seg::Index(2),
+                Seg::Key("c".into())
+            ]
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::model::{API_VERSION, KIND, Entry, Malformed, Phase, Record, Status, Target, Timestamp};
+use crate::model::{API_VERSION, Entry, KIND, Malformed, Phase, Record, Status, Target, Timestamp};
 
 /// A short, kubectl-style rendering of a duration: `45s`, `3m20s`, `12m`, `5h3m`, `20h`,
 /// `3d4h`, `12d`, `2y`.
@@ -47,10 +47,18 @@ pub fn short_duration(d: Duration) -> String {
 pub fn relative(t: Timestamp, now: Timestamp) -> String {
     if t <= now {
         let d = now.since(t);
-        if d < Duration::from_secs(1) { "now".into() } else { format!("{} ago", short_duration(d)) }
+        if d < Duration::from_secs(1) {
+            "now".into()
+        } else {
+            format!("{} ago", short_duration(d))
+        }
     } else {
         let d = t.since(now);
-        if d < Duration::from_secs(1) { "now".into() } else { format!("in {}", short_duration(d)) }
+        if d < Duration::from_secs(1) {
+            "now".into()
+        } else {
+            format!("in {}", short_duration(d))
+        }
     }
 }
 
@@ -208,7 +216,10 @@ pub fn entry_yaml(entry: &Entry) -> anyhow::Result<String> {
 
 /// Several entries as a YAML stream: documents separated by `---` lines.
 pub fn entries_yaml(entries: &[Entry]) -> anyhow::Result<String> {
-    let docs: Vec<String> = entries.iter().map(entry_yaml).collect::<anyhow::Result<_>>()?;
+    let docs: Vec<String> = entries
+        .iter()
+        .map(entry_yaml)
+        .collect::<anyhow::Result<_>>()?;
     Ok(docs.join("---\n"))
 }
 
@@ -255,9 +266,15 @@ mod tests {
     fn tables_align_columns() {
         let t = table(
             &["NAME", "PHASE"],
-            &[vec!["demo".into(), "Ready".into()], vec!["a-longer-name".into(), "-".into()]],
+            &[
+                vec!["demo".into(), "Ready".into()],
+                vec!["a-longer-name".into(), "-".into()],
+            ],
         );
-        assert_eq!(t, "NAME            PHASE\ndemo            Ready\na-longer-name   -\n");
+        assert_eq!(
+            t,
+            "NAME            PHASE\ndemo            Ready\na-longer-name   -\n"
+        );
     }
 
     #[test]

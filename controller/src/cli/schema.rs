@@ -25,7 +25,10 @@ mod tests {
     /// The committed schema must match the types (STYLE.md §7: generated, then checked).
     #[test]
     fn committed_schema_is_up_to_date() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../manifests/schema/service.schema.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../manifests/schema/service.schema.json"
+        );
         let committed = std::fs::read_to_string(path).unwrap_or_default();
         let generated = format!("{}\n", super::schema_text());
         assert!(

@@ -18,7 +18,9 @@ pub struct Args {
 /// `service/NAME wake requested`. Errors when the record does not exist.
 pub async fn run_wake(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
-    store.record_wake(&args.name, Timestamp::now(), Duration::ZERO).await?;
+    store
+        .record_wake(&args.name, Timestamp::now(), Duration::ZERO)
+        .await?;
     super::emit(format!("service/{} wake requested\n", args.name))?;
     Ok(ExitCode::SUCCESS)
 }
