@@ -248,8 +248,8 @@ impl Dev {
             };
             let what = match &r.spec.target {
                 Target::Local(t) => format!(
-                    "runs `{}` on port {}, asleep after {} idle",
-                    t.command, t.port, r.spec.idle_timeout
+                    "local process on port {}, asleep after {} idle",
+                    t.port, r.spec.idle_timeout
                 ),
                 Target::Ecs(t) => format!("ECS {}/{}: not run locally", t.cluster, t.service),
             };
@@ -302,6 +302,16 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()>) -> anyhow
     Ok(())
 }
 
+/// What woke the control loop.
+enum Trigger {
+    /// Run a pass over this scope.
+    Pass(Scope),
+    /// Time to poll the store's change token.
+    PollStore,
+    /// A timer fired with nothing due.
+    Nothing,
+}
+
 /// Reconciles on every trigger; passes run one at a time.
 async fn control_loop(
     reconciler: Reconciler,
@@ -321,35 +331,37 @@ async fn control_loop(
     let mut last_error: HashMap<String, String> = HashMap::new();
     loop {
         let timer = due.values().copied().chain([next_resync]).min().unwrap_or(next_resync);
-        let scope = tokio::select! {
+        let trigger = tokio::select! {
             _ = stop.changed() => break,
             Some(name) = wakes.recv(), if opts.events => {
                 let mut names = vec![name];
                 while let Ok(n) = wakes.try_recv() {
                     names.push(n);
                 }
-                Some(Scope::Names(names))
+                Trigger::Pass(Scope::Names(names))
             }
-            Ok(()) = processes.changed(), if opts.events => Some(Scope::All),
-            _ = poll.tick(), if opts.events => Some(Scope::Names(vec![])),
+            Ok(()) = processes.changed(), if opts.events => Trigger::Pass(Scope::All),
+            _ = poll.tick(), if opts.events => Trigger::PollStore,
             _ = tokio::time::sleep_until(timer) => {
                 let now = Instant::now();
                 if now >= next_resync {
                     next_resync = now + opts.resync;
-                    Some(Scope::All)
+                    Trigger::Pass(Scope::All)
                 } else {
                     let names: Vec<String> =
                         due.iter().filter(|(_, at)| **at <= now).map(|(n, _)| n.clone()).collect();
                     for n in &names {
                         due.remove(n);
                     }
-                    (!names.is_empty()).then_some(Scope::Names(names))
+                    if names.is_empty() { Trigger::Nothing } else { Trigger::Pass(Scope::Names(names)) }
                 }
             }
         };
-        let scope = match scope {
-            // The change-token poll: a pass over everything only when the store changed.
-            Some(Scope::Names(n)) if n.is_empty() => {
+        let scope = match trigger {
+            Trigger::Pass(scope) => scope,
+            Trigger::Nothing => continue,
+            // A pass over everything only when the store changed (also by another process).
+            Trigger::PollStore => {
                 let now = store.change_token().await.ok().flatten();
                 if now == token {
                     continue;
@@ -357,8 +369,6 @@ async fn control_loop(
                 token = now;
                 Scope::All
             }
-            Some(scope) => scope,
-            None => continue,
         };
         if matches!(scope, Scope::All) {
             due.clear();
