@@ -31,6 +31,12 @@
 //! of `snoozectl dev` takes its children along. Signals are sent with the `kill` program
 //! (`kill -s TERM -- -PGID`), which keeps this crate free of `unsafe`.
 //!
+//! (`PR_SET_PDEATHSIG` fires when the *thread* that spawned the child ends; children are spawned
+//! from tokio worker threads, which live as long as the runtime.)
+//!
+//! A spec change (command, env) of a service whose process runs takes effect at its next start,
+//! like a new task definition for tasks already running.
+//!
 //! Observations and [`LocalPlatform::changes`] let `snoozectl dev` reconcile as soon as a
 //! process starts listening or exits (the local analogue of ECS task state change events).
 
