@@ -33,8 +33,23 @@ def emitted() -> tuple[str | None, set[str], set[str]]:
     consts = rust_src.string_constants(code)
     for ident in re.findall(r"\.\s*metric\s*\(\s*([A-Z][A-Z0-9_]*)\s*,", code):
         names.add(consts.get(ident, f"<unresolved {ident}>"))
-    dims = set(re.findall(r'\(\s*"([A-Za-z][A-Za-z0-9]*)"\s*,', " ".join(re.findall(r"Emf\s*::\s*new\s*\(([^;]*)", code))))
-    return ns, names, dims
+    return ns, names, emf_dimensions(code)
+
+
+def emf_dimensions(code: str) -> set[str]:
+    """Dimension keys passed to `Emf::new(ts, &[("Key", value), ...])`, inline or through a
+    `let dims = [("Key", value)];` binding."""
+    dims = set()
+    for m in re.finditer(r"Emf\s*::\s*new\s*\(\s*[^,]+,\s*&\s*(\[|[a-z_][a-z0-9_]*)", code):
+        if m.group(1) == "[":
+            end = code.index("]", m.end())
+            array = code[m.end() : end]
+        else:
+            binding = re.search(rf"\blet\s+{m.group(1)}\s*(?::[^=]*)?=\s*\[([^\]]*)\]", code[: m.start()])
+            assert binding, f"cannot find the dimensions bound to `{m.group(1)}`"
+            array = binding.group(1)
+        dims |= set(re.findall(r'\(\s*"([A-Za-z][A-Za-z0-9]*)"\s*,', array))
+    return dims
 
 
 def test_namespace_matches():

@@ -141,7 +141,7 @@ def test_api_stage_logs_and_throttles():
 def test_alarms_cover_errors_and_stuck_records():
     alarms = SNOOZE.resources["aws_cloudwatch_metric_alarm"]
     assert alarms["lambda_errors"]["metric_name"] == "Errors"
-    assert {a["metric_name"] for a in alarms.values()} >= {"Errors", "WakingOverdue", "ApproximateNumberOfMessagesVisible"}
+    assert {a["metric_name"] for a in alarms.values()} >= {"Errors", "WakingRecords", "PassDuration", "ApproximateNumberOfMessagesVisible"}
 
 
 def test_outputs_and_variables():

@@ -49,19 +49,20 @@ resource "aws_cloudwatch_metric_alarm" "failed_stream_batches" {
   tags                = local.tags
 }
 
-# Every full (scheduled) pass emits `WakingOverdue`: the number of records whose phase has
-# been Waking for longer than their wakeTimeout plus one minute (decide should have made them
-# Ready or Failed by then, so any is a record stuck in Waking).
-resource "aws_cloudwatch_metric_alarm" "waking_overdue" {
+# Every full (scheduled) pass emits `WakingRecords`: the records in phase Waking at its end.
+# A wake normally reaches Ready or Failed within its wakeTimeout (at most 30m, default 5m), so
+# Waking records at every full pass for `stuck_waking_minutes` in a row mean a record is stuck
+# (or wakes never stop arriving, which is worth a look too).
+resource "aws_cloudwatch_metric_alarm" "waking_stuck" {
   alarm_name          = "${var.name}-records-stuck-waking"
-  alarm_description   = "snooze: records stay in phase Waking past their wakeTimeout (metric WakingOverdue of full reconcile passes)."
+  alarm_description   = "snooze: records in phase Waking at every full reconcile pass for ${var.stuck_waking_minutes} minutes (metric WakingRecords)."
   namespace           = local.metric_namespace
-  metric_name         = "WakingOverdue"
+  metric_name         = "WakingRecords"
   dimensions          = { Function = aws_lambda_function.reconciler.function_name }
-  statistic           = "Maximum"
+  statistic           = "Minimum"
   period              = 60
-  evaluation_periods  = 3
-  datapoints_to_alarm = 3
+  evaluation_periods  = var.stuck_waking_minutes
+  datapoints_to_alarm = var.stuck_waking_minutes
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching" # no pass at all is the next alarm's business

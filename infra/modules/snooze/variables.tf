@@ -155,6 +155,17 @@ variable "alarm_actions" {
   default     = []
 }
 
+variable "stuck_waking_minutes" {
+  description = "Minutes in a row with records in phase Waking (metric WakingRecords) before the stuck-waking alarm fires; keep it above the longest wakeTimeout you use."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.stuck_waking_minutes >= 5 && var.stuck_waking_minutes <= 60
+    error_message = "stuck_waking_minutes must be between 5 and 60."
+  }
+}
+
 variable "deletion_protection" {
   description = "DynamoDB deletion protection on the record table."
   type        = bool
