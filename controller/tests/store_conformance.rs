@@ -2,9 +2,10 @@
 //! [`Fixture`], and the `conformance!` macro runs every case against SQLite (a fresh file in a
 //! temporary directory) and against DynamoDB on moto (a fresh table).
 //!
-//! moto comes from `MOTO_ENDPOINT` (set by `scripts/test`); when unset, this binary starts
-//! `.venv-moto/bin/python` running moto's `ThreadedMotoServer` on a free port on 127.0.0.1 (it
-//! exits with the test process). Without either the DynamoDB cases FAIL; they are never skipped.
+//! The DynamoDB cases run on a moto this binary starts from `.venv-moto` on a free port on
+//! 127.0.0.1, serving one request at a time so conditional writes are atomic as in DynamoDB
+//! (see [`moto`] for why the shared `MOTO_ENDPOINT` is not used). Without `.venv-moto` the
+//! DynamoDB cases FAIL; they are never skipped.
 //!
 //! Run: `cargo test -p snooze --test store_conformance` (or `scripts/test 10`).
 
@@ -85,12 +86,19 @@ async fn dynamo_fixture(case: &str) -> Fixture {
 
 static MOTO: OnceLock<String> = OnceLock::new();
 
-/// The moto endpoint: `MOTO_ENDPOINT`, or a moto started for this test binary.
+/// The moto endpoint for this suite: a moto started by this test binary that handles one
+/// request at a time.
+///
+/// Why not the shared `MOTO_ENDPOINT`: moto's threaded server checks a `ConditionExpression`
+/// and applies the update in separate steps without a lock, so two concurrent conditional
+/// writes to one item can both pass (measured: a 100-hit wake burst wrote twice, and a CAS
+/// race lost an operator edit, in 3 of 10 runs). Real DynamoDB evaluates the condition and the
+/// write atomically per item. Serialising requests restores that guarantee while keeping the
+/// interleaving of concurrent writers at request granularity, which is what these cases test.
+/// moto comes from `.venv-moto` (installed by `scripts/test`, or `source scripts/lib.sh;
+/// start_moto`); if it is missing the DynamoDB cases fail, they are never skipped.
 fn moto() -> &'static str {
-    MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
-        Ok(ep) if !ep.is_empty() => ep.trim_end_matches('/').to_owned(),
-        _ => start_moto(),
-    })
+    MOTO.get_or_init(start_moto)
 }
 
 fn start_moto() -> String {
@@ -100,18 +108,26 @@ fn start_moto() -> String {
     let python = root.join(".venv-moto/bin/python");
     assert!(
         python.exists(),
-        "MOTO_ENDPOINT is unset and {} does not exist: run scripts/test, or \
-         `source scripts/lib.sh; start_moto` and export MOTO_ENDPOINT",
+        "{} does not exist: run scripts/test (it installs moto into .venv-moto), or \
+         `source scripts/lib.sh; start_moto`",
         python.display()
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    // The server stops when our end of its stdin closes, i.e. when this test process exits.
-    let script = "import sys\nfrom moto.server import ThreadedMotoServer\n\
-                  s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False)\n\
-                  s.start()\nsys.stdin.read()\ns.stop()\n";
+    // One request at a time (see `moto`); the server exits when our end of its stdin closes,
+    // i.e. when this test process exits.
+    let script = "import os, sys, threading\n\
+                  from werkzeug.serving import run_simple\n\
+                  from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
+                  app = DomainDispatcherApplication(create_backend_app)\n\
+                  lock = threading.Lock()\n\
+                  def serialised(environ, start_response):\n\
+                  \x20   with lock:\n\
+                  \x20       return list(app(environ, start_response))\n\
+                  threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n\
+                  run_simple('127.0.0.1', int(sys.argv[1]), serialised, threaded=True)\n";
     // moto logs every request on stderr; keep that out of the test output.
     let log_path = std::env::temp_dir().join(format!("snooze-store-conformance-moto-{port}.log"));
     let moto_log = std::fs::File::create(&log_path)
@@ -120,6 +136,7 @@ fn start_moto() -> String {
         .arg("-c")
         .arg(script)
         .arg(port.to_string())
+        .env("MOTO_PORT", port.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(moto_log)
@@ -130,7 +147,8 @@ fn start_moto() -> String {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "moto did not listen on 127.0.0.1:{port} within 20 s"
+            "moto did not listen on 127.0.0.1:{port} within 20 s; see {}",
+            log_path.display()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -1004,3 +1022,43 @@ conformance!(
     reserved_words_never_break_writes,
     two_handles_see_each_other,
 );
+
+/// `connect` builds each store from its URL (the path `snoozectl --store`, the Lambdas and
+/// `snoozectl dev` take).
+#[tokio::test]
+async fn connect_builds_each_store_from_its_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/new/dir/snooze.db", dir.path().display());
+    let opts = ConnectOptions {
+        region: None,
+        endpoint_url: Some(moto().to_string()),
+    };
+    let sqlite = snooze::store::connect(&url, &opts)
+        .await
+        .expect("connect sqlite");
+    sqlite.apply(&Record::test("demo"), None).await.unwrap();
+    assert!(dir.path().join("new/dir/snooze.db").exists());
+
+    let table = unique("conf-connect");
+    let created = DynamoStore::new(snooze::store::dynamo_client(&opts).await, table.clone())
+        .create_table()
+        .await
+        .expect("create table");
+    assert!(created);
+    let dynamo = snooze::store::connect(&format!("dynamodb://{table}"), &opts)
+        .await
+        .expect("connect dynamodb");
+    dynamo.apply(&Record::test("demo"), None).await.unwrap();
+    assert_eq!(
+        must_get(&*dynamo, "demo").await.metadata.resource_version,
+        1
+    );
+
+    for bad in ["mysql://db", "snooze.db", "dynamodb://x"] {
+        match snooze::store::connect(bad, &opts).await {
+            Err(Error::Config(msg)) => assert!(msg.contains("dynamodb://TABLE"), "{bad}: {msg}"),
+            Err(other) => panic!("{bad}: {other}"),
+            Ok(_) => panic!("{bad}: connected"),
+        }
+    }
+}
