@@ -144,7 +144,9 @@ def moto_endpoint() -> str:
 
 
 def snoozectl() -> Path:
-    exe = ROOT / "target" / "debug" / "snoozectl"
+    import os
+
+    exe = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "snoozectl"
     if not exe.exists():
         pytest.fail(f"{exe} is missing: `cargo build -p snooze --bin snoozectl` (stage 50 does)")
     return exe
