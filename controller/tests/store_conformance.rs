@@ -173,6 +173,8 @@ enum Breakage {
     SpecGone,
     /// Only the key is left (DynamoDB) / metadata is an array (SQLite).
     Gutted,
+    /// `wakeRequestedAt` becomes the number 12345.
+    WakeAsNumber,
 }
 
 impl Fixture {
@@ -196,6 +198,10 @@ impl Fixture {
                     Breakage::Gutted => (
                         "UPDATE records SET metadata = '[1, 2]' WHERE name = ?1",
                         "metadata",
+                    ),
+                    Breakage::WakeAsNumber => (
+                        "UPDATE records SET wake_requested_at = 12345 WHERE name = ?1",
+                        "wakeRequestedAt",
                     ),
                 };
                 assert_eq!(conn.execute(sql, [name]).expect("corrupt row"), 1);
@@ -239,6 +245,19 @@ impl Fixture {
                             .await
                             .expect("put name-only item");
                         "apiVersion"
+                    }
+                    Breakage::WakeAsNumber => {
+                        client
+                            .update_item()
+                            .table_name(table)
+                            .key(key.0, key.1)
+                            .update_expression("SET #w = :n")
+                            .expression_attribute_names("#w", "wakeRequestedAt")
+                            .expression_attribute_values(":n", AttributeValue::N("12345".into()))
+                            .send()
+                            .await
+                            .expect("corrupt item");
+                        "wakeRequestedAt"
                     }
                 }
             }
@@ -823,7 +842,14 @@ async fn list_reads_every_page(f: Fixture) {
 
 async fn malformed_items_are_listed_with_the_path(f: Fixture) {
     let s = &*f.store;
-    for name in ["a-good", "b-replicas", "c-spec", "d-gutted", "e-good"] {
+    for name in [
+        "a-good",
+        "b-replicas",
+        "c-spec",
+        "d-gutted",
+        "e-good",
+        "f-wake",
+    ] {
         s.apply(&Record::test(name), None).await.unwrap();
     }
     s.publish_status("b-replicas", &status_with("was fine"), StatusGuard::Exists)
@@ -833,6 +859,7 @@ async fn malformed_items_are_listed_with_the_path(f: Fixture) {
         ("b-replicas", Breakage::ReplicasAsString),
         ("c-spec", Breakage::SpecGone),
         ("d-gutted", Breakage::Gutted),
+        ("f-wake", Breakage::WakeAsNumber),
     ];
     let mut paths = BTreeMap::new();
     for (name, how) in cases {
@@ -843,7 +870,14 @@ async fn malformed_items_are_listed_with_the_path(f: Fixture) {
     let names: Vec<&str> = entries.iter().map(|e| e.name()).collect();
     assert_eq!(
         names,
-        ["a-good", "b-replicas", "c-spec", "d-gutted", "e-good"]
+        [
+            "a-good",
+            "b-replicas",
+            "c-spec",
+            "d-gutted",
+            "e-good",
+            "f-wake"
+        ]
     );
     for e in &entries {
         match (e, paths.get(e.name())) {
@@ -893,6 +927,19 @@ async fn malformed_items_are_listed_with_the_path(f: Fixture) {
         .await
         .unwrap();
     assert_eq!(s.get("d-gutted").await.unwrap(), None);
+
+    // A mistyped fact never blocks wakes: the next wake overwrites it, even when debounced.
+    let now = Timestamp::now();
+    assert_eq!(
+        s.record_wake("f-wake", now, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Touch::Written
+    );
+    assert_eq!(
+        must_get(s, "f-wake").await.desired.wake_requested_at,
+        Some(now)
+    );
 }
 
 /// Record names and label keys that are DynamoDB reserved words; the attribute names

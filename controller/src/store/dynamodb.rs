@@ -348,9 +348,13 @@ impl DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         req = match debounce {
             Some(d) => req
+                // A fact that is not a string (hand-edited) compares false with `<`; it is
+                // overwritten rather than blocking every future write.
                 .condition_expression(
-                    "attribute_exists(#name) AND (attribute_not_exists(#f) OR #f < :threshold)",
+                    "attribute_exists(#name) AND (attribute_not_exists(#f) \
+                     OR NOT attribute_type(#f, :string) OR #f < :threshold)",
                 )
+                .expression_attribute_values(":string", s("S"))
                 .expression_attribute_values(":threshold", s(at.sub(d).to_rfc3339())),
             None => req.condition_expression("attribute_exists(#name)"),
         };
