@@ -1029,6 +1029,133 @@ async fn two_handles_see_each_other(f: Fixture) {
     }
 }
 
+/// Every example manifest and every optional field of spec and status survive a store round
+/// trip unchanged (`snoozectl apply -f manifests/ && snoozectl get -o yaml` is lossless).
+async fn every_field_round_trips(f: Fixture) {
+    let s = &*f.store;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests");
+    let mut manifests = Vec::new();
+    for dir in [root.clone(), root.join("local")] {
+        for file in std::fs::read_dir(&dir).expect("manifests/") {
+            let path = file.expect("dir entry").path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).expect("read manifest");
+                let records = snooze::model::parse_manifests(&text, &path.display().to_string())
+                    .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+                manifests.extend(records);
+            }
+        }
+    }
+    assert!(
+        manifests.len() >= 2,
+        "no example manifests found under {}",
+        root.display()
+    );
+
+    // A record with every optional field set.
+    let mut full = Record::test("full");
+    full.spec.target = snooze::model::Target::Local(snooze::model::LocalTarget {
+        command: "bin/app".into(),
+        args: vec!["--port".into(), "9000".into(), "".into()],
+        env: [
+            ("A".to_string(), "1".to_string()),
+            ("EMPTY".into(), "".into()),
+        ]
+        .into(),
+        working_dir: Some("/srv/app".into()),
+        port: 9000,
+    });
+    full.spec.max_replicas = Some(20);
+    full.spec.replicas = 0;
+    full.spec.readiness = Some(snooze::model::Readiness {
+        http_get: Some(snooze::model::HttpGet {
+            path: "/ready?x=1".into(),
+            port: Some(9001),
+            timeout: snooze::model::HumanDuration(Duration::from_millis(1500)),
+        }),
+    });
+    full.spec.wake.access = snooze::model::Access::Token;
+    full.spec.wake.token_sha256 = Some("ab".repeat(32));
+    full.spec.wake.ignore_user_agents = Some(vec!["Slackbot".into(), "curl".into()]);
+    full.spec.page.title = Some("Ünïcode & <b>tags</b>".into());
+    full.spec.page.theme = snooze::model::Theme::Dark;
+    full.metadata.labels.insert("empty".into(), "".into());
+    manifests.push(full);
+
+    let t0 = Timestamp::now();
+    let status = Status {
+        phase: snooze::model::Phase::Ready,
+        phase_since: Some(t0),
+        observed_generation: 7,
+        step: Some(snooze::model::Step::Ready),
+        replicas: snooze::model::ReplicaStatus {
+            desired: 1,
+            running: 1,
+            pending: 0,
+        },
+        endpoint: Some(snooze::model::EndpointStatus {
+            ip: "203.0.113.10".into(),
+            url: "http://203.0.113.10:80/".into(),
+            task_arn: "arn:aws:ecs:us-east-1:123456789012:task/c/abc".into(),
+        }),
+        sleeps_at: Some(t(t0, 900_000)),
+        wake_started_at: Some(t(t0, 1)),
+        last_wake: Some(snooze::model::LastWake {
+            requested_at: t0,
+            ready_at: t(t0, 41_200),
+            seconds: 41.2,
+        }),
+        recent_wake_seconds: vec![41.2, 0.125, 38.0],
+        conditions: vec![snooze::model::Condition {
+            type_: "Ready".into(),
+            status: snooze::model::ConditionStatus::True,
+            reason: "TaskHealthy".into(),
+            message: "task abc is healthy".into(),
+            last_transition_time: t0,
+        }],
+        message: "ready".into(),
+        memo: serde_json::json!({
+            "driftCount": 3, "ratio": 0.5, "flag": true, "none": null,
+            "list": [1, "two", {"three": 3}], "empty": {}
+        })
+        .as_object()
+        .cloned()
+        .expect("object"),
+    };
+
+    for (i, mut r) in manifests.into_iter().enumerate() {
+        r.metadata.name = format!("{}-{i}", r.metadata.name);
+        let name = r.metadata.name.clone();
+        s.apply(&r, None)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        s.record_wake(&name, t0, Duration::ZERO).await.unwrap();
+        s.record_activity(&name, t(t0, 2), Duration::ZERO)
+            .await
+            .unwrap();
+        s.request_sleep(&name, t(t0, 3)).await.unwrap();
+        s.publish_status(&name, &status, StatusGuard::Exists)
+            .await
+            .unwrap();
+        let got = must_get(s, &name).await;
+        assert_eq!(got.spec, r.spec, "{name}: spec changed in the store");
+        assert_eq!(got.metadata.labels, r.metadata.labels, "{name}");
+        assert_eq!(
+            got.status.as_ref(),
+            Some(&status),
+            "{name}: status changed in the store"
+        );
+        assert_eq!(got.desired.wake_requested_at, Some(t0));
+        assert_eq!(got.desired.last_activity_at, Some(t(t0, 2)));
+        assert_eq!(got.desired.sleep_requested_at, Some(t(t0, 3)));
+        assert_eq!(
+            s.apply(&r, Some(1)).await.unwrap(),
+            Applied::Unchanged(1),
+            "{name}: the stored spec does not compare equal to the applied one"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Every case against every backend.
 
@@ -1068,6 +1195,7 @@ conformance!(
     malformed_items_are_listed_with_the_path,
     reserved_words_never_break_writes,
     two_handles_see_each_other,
+    every_field_round_trips,
 );
 
 /// `connect` builds each store from its URL (the path `snoozectl --store`, the Lambdas and
