@@ -90,9 +90,14 @@ variable "wake_timeout_seconds" {
 }
 
 variable "wake_reserved_concurrency" {
-  description = "Reserved concurrency of the wake Lambda: caps what a flood of visitors can cost and keeps account concurrency for other functions."
+  description = "Reserved concurrency of the wake Lambda: caps what a flood of visitors can cost and keeps account concurrency for other functions. -1 reserves none (for accounts whose concurrency quota is too small to reserve any; see README)."
   type        = number
   default     = 20
+
+  validation {
+    condition     = var.wake_reserved_concurrency == -1 || var.wake_reserved_concurrency >= 1
+    error_message = "wake_reserved_concurrency is -1 (none) or at least 1."
+  }
 }
 
 variable "log_retention_days" {
