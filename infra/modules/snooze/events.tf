@@ -60,10 +60,10 @@ resource "aws_lambda_permission" "ecs_events_invoke_reconciler" {
 }
 
 # Stream filter patterns match one record at a time and cannot compare its old and new image,
-# so "spec or wake facts changed" cannot be expressed exactly. The filter admits inserts,
-# modifications and removals of snooze records (apiVersion snooze/v1 in the new image; any key for removals); the
-# reconciler's own status-only writes also pass and are skipped by the handler, which compares
-# the images' spec and wake/activity/sleep attributes (see README.md in this module).
+# so "spec or wake facts changed" cannot be expressed exactly. The filter admits inserts and
+# modifications of snooze records (an apiVersion `snooze/...` in the new image) and every
+# removal. The reconciler's own status-only writes pass too; the handler compares the images
+# without `status` and skips them (see README.md in this module).
 resource "aws_lambda_event_source_mapping" "stream" {
   event_source_arn                   = aws_dynamodb_table.records.stream_arn
   function_name                      = aws_lambda_function.reconciler.arn
@@ -80,7 +80,7 @@ resource "aws_lambda_event_source_mapping" "stream" {
     filter {
       pattern = jsonencode({
         eventName = ["INSERT", "MODIFY"]
-        dynamodb  = { NewImage = { apiVersion = { S = ["snooze/v1"] } } }
+        dynamodb  = { NewImage = { apiVersion = { S = [{ prefix = "snooze/" }] } } }
       })
     }
     filter {
