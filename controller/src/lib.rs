@@ -9,6 +9,7 @@
 pub mod activity;
 pub mod cli;
 pub mod dev;
+pub mod error_chain;
 pub mod model;
 pub mod platform;
 pub mod reconcile;

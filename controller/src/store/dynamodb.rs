@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -188,7 +188,7 @@ where
             err.message().unwrap_or("no message"),
             err.request_id().unwrap_or("unknown")
         ),
-        None => DisplayErrorContext(&err).to_string(),
+        None => crate::error_chain::chain(&err),
     };
     Error::Backend { operation, message }
 }
@@ -294,7 +294,7 @@ impl DynamoStore {
                     "table {} not ACTIVE after {:?}: {}",
                     self.table,
                     CREATE_TABLE_WAIT,
-                    DisplayErrorContext(&e)
+                    crate::error_chain::chain(&e)
                 ),
             })?;
         Ok(created)

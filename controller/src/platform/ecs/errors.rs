@@ -3,7 +3,7 @@
 //! [`classify`] is a pure function of an error's code, message, HTTP status and kind, so the
 //! rules are table-tested; [`CallError::from_sdk`] extracts those facts from an SDK error.
 
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::operation::RequestId;
 
 use crate::platform::Error;
@@ -172,7 +172,7 @@ impl CallError {
             });
         let message = match (kind, err.message()) {
             (FailureKind::Service, Some(m)) if !m.is_empty() => m.to_owned(),
-            _ => DisplayErrorContext(err).to_string(),
+            _ => crate::error_chain::chain(err),
         };
         let class = classify(Some(&code), Some(&message), http_status, kind);
         Self {
