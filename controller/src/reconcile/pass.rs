@@ -514,6 +514,37 @@ impl Reconciler {
             Observed::Found(s) => Some(s.desired_count),
             _ => None,
         };
+        // About to scale or publish: make sure no overlapping pass published a newer status
+        // since this one read the record (acting on a stale status could undo its decision,
+        // e.g. lose a Failed latch and scale up again). The window left is between this read
+        // and the write.
+        let will_scale = matches!((d.replicas, current), (Some(to), Some(from)) if to != from);
+        let will_publish = prev != Some(&d.status) && !matches!(observed, Observed::Error(_));
+        if will_scale || will_publish {
+            match self.store.get(name).await {
+                Ok(Some(Entry::Record(fresh))) if fresh.status.as_ref() == prev => {}
+                Ok(Some(_)) => {
+                    info!("status changed since it was read (an overlapping pass?); looking again");
+                    report.reason = "status changed since read; requeued".into();
+                    report.requeue = Requeue::After(Duration::from_secs(1));
+                    report.transitional = true;
+                    return report;
+                }
+                Ok(None) => {
+                    info!("record deleted during the pass; nothing done");
+                    report.after = None;
+                    report.reason = "record deleted".into();
+                    return report;
+                }
+                Err(e) => {
+                    warn!(error = %e, "re-reading the record failed; nothing done");
+                    report.error = Some(e.to_string());
+                    report.reason = d.reason;
+                    report.requeue = Requeue::After(decide::OBSERVE_RETRY);
+                    return report;
+                }
+            }
+        }
         match (d.replicas, current) {
             (Some(to), Some(from)) if to < from => {
                 // Commit the decision first: a wake landing in between wins.
@@ -571,6 +602,9 @@ impl Reconciler {
                 }
                 deleted = self.finish_status(name, prev, &d.status, &mut report).await;
             }
+            // A failed observation publishes nothing: the status it would write is the last one
+            // read plus a message, and an overlapping pass may have published a newer one.
+            _ if matches!(observed, Observed::Error(_)) => {}
             _ => deleted = self.finish_status(name, prev, &d.status, &mut report).await,
         }
         report.after = if deleted { None } else { Some(d.status.phase) };

@@ -262,6 +262,7 @@ async fn throttling_is_retried_and_a_whole_failed_observation_is_per_record() {
     let rep = r.record("demo").unwrap();
     assert!(rep.error.as_ref().unwrap().contains("ServerException"), "{rep:?}");
     assert_eq!(rep.after, Some(Phase::Asleep));
+    assert!(!rep.published, "a failed observation publishes nothing");
     assert_eq!(rep.requeue, Requeue::After(decide::OBSERVE_RETRY));
 }
 

@@ -308,6 +308,8 @@ pub struct SimPlatform {
     pacing: Mutex<BTreeMap<Op, Bucket>>,
     in_flight: tokio::sync::Semaphore,
     scale_calls: AtomicU64,
+    /// Seeds the retry jitter, so a run is reproducible (given the same call order).
+    jitter_seed: AtomicU64,
 }
 
 const ACCOUNT: &str = "123456789012";
@@ -328,6 +330,7 @@ impl SimPlatform {
             pacing: Mutex::new(pacing),
             in_flight: tokio::sync::Semaphore::new(permits),
             scale_calls: AtomicU64::new(0),
+            jitter_seed: AtomicU64::new(1),
         }
     }
 
@@ -590,7 +593,8 @@ impl SimPlatform {
             .with_min_delay(retry.min_delay)
             .with_max_delay(retry.max_delay)
             .with_max_times(retry.max_times)
-            .with_jitter();
+            .with_jitter()
+            .with_jitter_seed(self.jitter_seed.fetch_add(1, Ordering::Relaxed));
         (|| self.attempt(op))
             .retry(backoff)
             .when(|e| match e {
