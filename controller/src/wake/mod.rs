@@ -5,16 +5,24 @@
 //! same function with `lambda_http`:
 //!
 //! ```ignore
-//! lambda_http::run(service_fn(move |req: lambda_http::Request| {
+//! // state: Arc<WakeState>, built once in main from WakeConfig::from_env() and the store.
+//! lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
 //!     let state = state.clone();
 //!     async move {
 //!         let (parts, body) = req.into_parts();
 //!         let req = http::Request::from_parts(parts, bytes::Bytes::copy_from_slice(body.as_ref()));
 //!         let resp = snooze::wake::handle(&state, req).await;
-//!         Ok::<_, std::convert::Infallible>(resp.map(|b| lambda_http::Body::from(b.to_vec())))
+//!         Ok::<_, std::convert::Infallible>(resp.map(http_body_util::Full::new))
 //!     }
 //! }))
+//! .await
 //! ```
+//!
+//! That exact wrapper is what `controller/tests/wake_http.rs` drives with API Gateway v2 event
+//! fixtures (through `lambda_http`'s own adapter), so the Lambda needs no other glue: keep
+//! `lambda_http`'s default stage handling (do not set `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH`;
+//! either way works, see [`route`]). HTML and JSON responses go back as text, `Set-Cookie` as
+//! API Gateway's `cookies` array.
 //!
 //! | route | does |
 //! |---|---|
@@ -291,7 +299,7 @@ pub async fn handle(state: &WakeState, req: Request<Bytes>) -> Response<Bytes> {
         Target::Wake(_) => &[Method::POST],
         _ => &[Method::GET, Method::HEAD],
     };
-    if !allowed.contains(method) {
+    if !allowed.contains(method) && routed.target != Target::NotFound {
         let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
         let mut resp = error_response(&routed.target, routed.rel, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed",
             "Method not allowed", &format!("This address answers {allow}."), &ctx);
