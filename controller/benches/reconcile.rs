@@ -156,7 +156,7 @@ fn run(n: usize, latency: Duration, buckets: bool) -> Figures {
         let sim = Arc::new(SimPlatform::new(clock.clone(), SimConfig::default()));
         let store = Arc::new(MemoryStore::new());
         let reconciler = Reconciler::new(store.clone(), sim.clone(), Arc::new(StaticProber::new()), clock.clone());
-        let awake = |i: usize| i % 10 == 0; // stays awake
+        let awake = |i: usize| i.is_multiple_of(10); // stays awake
         let to_sleep = |i: usize| i % 200 == 5; // awake, then idle
         let to_wake = |i: usize| i % 200 == 7; // asleep, then woken
         for i in 0..n {

@@ -59,28 +59,27 @@ pub struct Args {
 /// Runs `snoozectl reconcile`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
-    let (platform, prober, clock, sim): (Arc<dyn Platform>, Arc<dyn Prober>, Arc<dyn Clock>, _) =
-        match args.platform {
-            PlatformKind::Ecs => {
-                let ecs = EcsPlatform::from_options(global.region.clone(), global.endpoint_url.clone()).await;
-                (
-                    Arc::new(ecs),
-                    Arc::new(HttpProber::new()?),
-                    Arc::new(SystemClock),
-                    None,
-                )
+    let Wiring { platform, prober, clock, sim } = match args.platform {
+        PlatformKind::Ecs => {
+            let ecs = EcsPlatform::from_options(global.region.clone(), global.endpoint_url.clone()).await;
+            Wiring {
+                platform: Arc::new(ecs),
+                prober: Arc::new(HttpProber::new()?),
+                clock: Arc::new(SystemClock),
+                sim: None,
             }
-            PlatformKind::Sim => {
-                let sim_clock = SimClock::new(Timestamp::now());
-                let sim = Arc::new(SimPlatform::new(sim_clock.clone(), quick_sim()));
-                (
-                    sim.clone(),
-                    Arc::new(StaticProber::new()),
-                    Arc::new(WallSimClock(sim_clock)),
-                    Some(sim),
-                )
+        }
+        PlatformKind::Sim => {
+            let sim_clock = SimClock::new(Timestamp::now());
+            let sim = Arc::new(SimPlatform::new(sim_clock.clone(), quick_sim()));
+            Wiring {
+                platform: sim.clone(),
+                prober: Arc::new(StaticProber::new()),
+                clock: Arc::new(WallSimClock(sim_clock)),
+                sim: Some(sim),
             }
-        };
+        }
+    };
     let reconciler = Reconciler::new(store.clone(), platform, prober, clock);
     let scope = if args.names.is_empty() {
         Scope::All
@@ -158,6 +157,15 @@ fn print_report(report: &PassReport, all: bool) {
             report.duration.as_millis()
         );
     }
+}
+
+/// What the passes run against, per `--platform`.
+struct Wiring {
+    platform: Arc<dyn Platform>,
+    prober: Arc<dyn Prober>,
+    clock: Arc<dyn Clock>,
+    /// The simulation, to add the store's services to it (`--platform sim` only).
+    sim: Option<Arc<SimPlatform>>,
 }
 
 /// Simulated ECS with wall-time delays short enough to watch: tasks RUNNING after 5 s.

@@ -554,7 +554,11 @@ fn build(
                         Some(at) => Requeue::After(at.since(now).max(Duration::from_secs(1))),
                         None => Requeue::AwaitChange,
                     };
-                    reason = format!("ready ({why})");
+                    reason = if prev.phase == Phase::Ready {
+                        format!("awake: {why}")
+                    } else {
+                        "task ready".to_string()
+                    };
                 }
                 Readiness::NotReady { step, detail } => {
                     let (step, detail) = if observed < target && step <= Step::Scaling {

@@ -121,7 +121,7 @@ impl RecordReport {
 }
 
 impl fmt::Display for RecordReport {
-    /// `demo  Asleep → Waking (wake requested)`, `demo  Ready (ready (activity))`, plus
+    /// `demo  Asleep → Waking (wake requested)`, `demo  Ready (awake: activity)`, plus
     /// `; error: ...` when something failed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let show = |p: Option<Phase>| p.map_or("-".to_string(), |p| p.to_string());
@@ -198,7 +198,7 @@ enum Work {
     /// Invalid or malformed: publish phase Invalid, nothing observed.
     Invalid {
         name: String,
-        prev: Option<Status>,
+        prev: Option<Box<Status>>,
         generation: u64,
         message: String,
     },
@@ -382,7 +382,7 @@ impl Reconciler {
                 Ok(Some(Entry::Malformed(m))) => Work::Invalid {
                     message: format!("the stored item does not parse: {}", m.error),
                     name: m.name,
-                    prev: m.status,
+                    prev: m.status.map(Box::new),
                     generation: 0,
                 },
                 Ok(Some(Entry::Record(r))) => {
@@ -390,7 +390,7 @@ impl Reconciler {
                     if !errors.is_empty() {
                         Work::Invalid {
                             name: r.metadata.name.clone(),
-                            prev: r.status.clone(),
+                            prev: r.status.clone().map(Box::new),
                             generation: r.metadata.generation,
                             message: errors
                                 .iter()
@@ -471,9 +471,10 @@ impl Reconciler {
             Work::Invalid { name, prev, generation, message } => {
                 let span = info_span!("reconcile", service = %name);
                 async {
-                    let d = decide_invalid(prev.as_ref(), generation, &message, now);
-                    let mut report = RecordReport::new(&name, prev.as_ref().map(|s| s.phase));
-                    self.finish(&name, prev.as_ref(), &d, &mut report).await;
+                    let prev = prev.as_deref();
+                    let d = decide_invalid(prev, generation, &message, now);
+                    let mut report = RecordReport::new(&name, prev.map(|s| s.phase));
+                    self.finish(&name, prev, &d, &mut report).await;
                     report
                 }
                 .instrument(span)

@@ -190,6 +190,7 @@ fn readiness_ready_pending_and_missing() {
 }
 
 #[test]
+#[allow(clippy::type_complexity)]
 fn never_ready_without_a_running_healthy_probed_addressed_task() {
     let base = || running(ARN_A, at(0));
     let probe_ok = Some(ProbeResult { passed: true, detail: "HTTP 200".into() });
