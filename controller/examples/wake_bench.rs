@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release -p snooze --example wake_bench              # everything (~90 s)
 //! cargo run --release -p snooze --example wake_bench -- --secs 5 --spread-secs 60 --connections 32
+//! SNOOZE_WAKE_DEBOUNCE=30s cargo run --release -p snooze --example wake_bench   # another debounce
 //! ```
 //!
 //! Scenarios, each bounded in time:
@@ -67,7 +68,8 @@ fn main() -> Result<()> {
 
 async fn run_server(db: PathBuf) -> Result<()> {
     let store = Arc::new(SqliteStore::open(&db)?);
-    let state = Arc::new(WakeState::new(store, WakeConfig::default()));
+    // SNOOZE_WAKE_DEBOUNCE etc. apply (WakeConfig::from_env).
+    let state = Arc::new(WakeState::new(store, WakeConfig::from_env()?));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("listening {}", listener.local_addr()?);
     axum::serve(listener, router(state)).await?;
@@ -237,7 +239,7 @@ async fn run_bench(args: Args) -> Result<()> {
         println!(
             "wake writes: 1000 hits spread over {:.0} s: {w} store write(s) (debounce {} s)",
             took.as_secs_f64(),
-            WakeConfig::default().debounce.as_secs()
+            WakeConfig::from_env()?.debounce.as_secs()
         );
         anyhow::Ok(())
     }
