@@ -535,7 +535,8 @@ async fn small_routes_and_methods() {
     let r = handle(&s, req("GET", "/api/v1/services/demo/wake")).await;
     assert_eq!(r.status(), 405);
     assert_eq!(header(&r, "content-type"), "application/json");
-    assert_eq!(handle(&s, req("POST", "/nothing")).await.status(), 404);
+    assert_eq!(handle(&s, req("POST", "/favicon.ico")).await.status(), 404);
+    assert_eq!(handle(&s, req("PUT", "/a/b/c")).await.status(), 404);
     let r = get(&s, "/favicon.ico").await;
     assert_eq!(r.status(), 404);
     let r = get(&s, "/").await;
