@@ -14,6 +14,13 @@
 //! `FactsChanged` and the scale-down is skipped. Every other publish uses
 //! [`StatusGuard::Exists`], so a record deleted during the pass is never resurrected.
 //! One failing record never stops the pass: its error is in its [`RecordReport`].
+//!
+//! A status is written only when it differs from the stored one. No field is treated as
+//! volatile: `decide` is a fixed point once nothing changes (`phaseSince` and a condition's
+//! `lastTransitionTime` move only when the phase or the condition's status does), so a steady
+//! record costs no write. Before writing or scaling, the record is read again; if another
+//! (overlapping) pass published a newer status meanwhile, this pass leaves the record alone
+//! and asks to look again in a second. A failed observation publishes nothing.
 
 use std::collections::HashSet;
 use std::fmt;
