@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -37,8 +36,7 @@ use crate::activity;
 use crate::cli::apply::{apply_one, parse_all, read_sources};
 use crate::model::{Entry, Phase, Target, Timestamp};
 use crate::platform::local::LocalPlatform;
-use crate::platform::ProbeResult;
-use crate::reconcile::{Prober, Reconciler, Requeue, Scope, SystemClock};
+use crate::reconcile::{HttpProber, Reconciler, Requeue, Scope, SystemClock};
 use crate::store::{self, Store};
 use crate::wake::{self, WakeConfig, WakeState};
 
@@ -107,55 +105,6 @@ impl Default for DevOptions {
 /// Where the stack's readable lines go (stdout in the CLI).
 pub type Say = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// The readiness probe of the dev stack: like [`crate::reconcile::HttpProber`] (2xx/3xx within
-/// the timeout passes, redirects not followed) but without connection reuse. A pooled
-/// keep-alive connection would stay ESTABLISHED on the app's port and be counted as activity,
-/// so the service would never fall asleep.
-#[derive(Clone, Debug)]
-pub struct OneShotProber {
-    client: reqwest::Client,
-}
-
-impl OneShotProber {
-    /// A prober that opens a fresh connection per probe and closes it after the answer.
-    pub fn new() -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
-            .user_agent(concat!("snooze-readiness/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client })
-    }
-}
-
-#[async_trait]
-impl Prober for OneShotProber {
-    async fn probe(&self, url: &str, timeout: Duration) -> ProbeResult {
-        let req = self.client.get(url).header(http::header::CONNECTION, "close").timeout(timeout);
-        match req.send().await {
-            Ok(resp) => {
-                let code = resp.status();
-                ProbeResult {
-                    passed: code.is_success() || code.is_redirection(),
-                    detail: format!("HTTP {}", code.as_u16()),
-                }
-            }
-            Err(e) if e.is_timeout() => ProbeResult {
-                passed: false,
-                detail: format!("timed out after {}", humantime::format_duration(timeout)),
-            },
-            Err(e) if e.is_connect() => ProbeResult {
-                passed: false,
-                detail: "connection failed".into(),
-            },
-            Err(e) => ProbeResult {
-                passed: false,
-                detail: e.to_string(),
-            },
-        }
-    }
-}
-
 /// A running dev stack (see [`Dev::start`]).
 pub struct Dev {
     addr: SocketAddr,
@@ -192,7 +141,7 @@ impl Dev {
         let entries = store.list().await.context("cannot list records")?;
 
         let platform = LocalPlatform::with_grace(opts.base_dir.clone(), opts.grace);
-        let prober = OneShotProber::new().context("cannot build the HTTP client")?;
+        let prober = HttpProber::new().context("cannot build the HTTP client")?;
         let reconciler = Reconciler::new(
             store.clone(),
             Arc::new(platform.clone()),

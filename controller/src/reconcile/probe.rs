@@ -22,6 +22,10 @@ pub trait Prober: Send + Sync {
 
 /// The real probe: `reqwest` GET, redirects not followed (a 3xx passes), per-probe timeout.
 ///
+/// Every probe opens a fresh connection and closes it (`Connection: close`, no idle pool): a
+/// connection kept open between passes would sit on the task's app port, where the activity
+/// agent counts established connections, and keep the service awake forever.
+///
 /// The workspace builds reqwest without TLS, so an `https` probe fails with a clear detail.
 #[derive(Clone, Debug)]
 pub struct HttpProber {
@@ -34,6 +38,7 @@ impl HttpProber {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("snooze-readiness/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(0)
             .build()?;
         Ok(Self { client })
     }
@@ -43,7 +48,13 @@ impl HttpProber {
 impl Prober for HttpProber {
     async fn probe(&self, url: &str, timeout: Duration) -> ProbeResult {
         let shown = humantime::format_duration(timeout);
-        match self.client.get(url).timeout(timeout).send().await {
+        match self
+            .client
+            .get(url)
+            .header(reqwest::header::CONNECTION, "close")
+            .timeout(timeout)
+            .send()
+            .await {
             Ok(resp) => {
                 let code = resp.status();
                 ProbeResult {
@@ -61,22 +72,12 @@ impl Prober for HttpProber {
             },
             Err(e) => ProbeResult {
                 passed: false,
-                detail: error_chain(&e),
+                detail: crate::error_chain::chain(&e),
             },
         }
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
 
 /// A probe with fixed answers, for the simulator and tests: passes unless the URL's host
 /// (the task address) was marked failing with [`StaticProber::fail`]. Counts probes.
@@ -135,6 +136,30 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
+
+    /// The probe must not leave a connection open on the app port: the activity agent would
+    /// count it as a visitor and the service would never sleep.
+    #[tokio::test]
+    async fn probe_closes_its_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await.unwrap();
+            // Offer keep-alive; a pooling client would keep the socket open.
+            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok")
+                .await
+                .unwrap();
+            // EOF (0 bytes) once the client closed its side.
+            tokio::time::timeout(Duration::from_secs(2), sock.read(&mut buf)).await
+        });
+        let prober = HttpProber::new().unwrap();
+        let r = prober.probe(&format!("http://{addr}/health"), Duration::from_secs(2)).await;
+        assert!(r.passed, "{r:?}");
+        let closed = server.await.unwrap();
+        assert!(matches!(closed, Ok(Ok(0))), "the probe's connection stayed open: {closed:?}");
+    }
 
     /// A one-route HTTP server on 127.0.0.1 answering every request with `status`, after
     /// `delay`. Returns its base URL.
