@@ -37,11 +37,18 @@ struct Args {
 
 fn parse_args() -> Result<(Option<PathBuf>, Args)> {
     let mut it = std::env::args().skip(1);
-    let mut args = Args { secs: 5, spread_secs: 60, connections: 32 };
+    let mut args = Args {
+        secs: 5,
+        spread_secs: 60,
+        connections: 32,
+    };
     let mut serve = None;
     while let Some(a) = it.next() {
         let mut num = |name: &str| -> Result<u64> {
-            it.next().with_context(|| format!("{name} needs a value"))?.parse().with_context(|| format!("{name}"))
+            it.next()
+                .with_context(|| format!("{name} needs a value"))?
+                .parse()
+                .with_context(|| name.to_string())
         };
         match a.as_str() {
             "serve" => serve = Some(PathBuf::from(it.next().context("serve needs a db path")?)),
@@ -59,10 +66,14 @@ fn main() -> Result<()> {
     let (serve, args) = parse_args()?;
     if let Some(db) = serve {
         // The server: one worker thread.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         return rt.block_on(run_server(db));
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run_bench(args))
 }
 
@@ -79,7 +90,12 @@ async fn run_server(db: PathBuf) -> Result<()> {
 fn start_server(db: &std::path::Path) -> Result<(Child, String)> {
     use std::io::BufRead;
     let exe = std::env::current_exe()?;
-    let pinned = Command::new("taskset").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    let pinned = Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
     let mut cmd = if pinned {
         let mut c = Command::new("taskset");
         c.args(["-c", "0"]).arg(&exe);
@@ -88,11 +104,20 @@ fn start_server(db: &std::path::Path) -> Result<(Child, String)> {
         eprintln!("taskset not found: the server is not pinned to one core");
         Command::new(&exe)
     };
-    let mut child = cmd.arg("serve").arg(db).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+    let mut child = cmd
+        .arg("serve")
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
     let stdout = child.stdout.take().context("server stdout")?;
     let mut line = String::new();
     std::io::BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line.trim().strip_prefix("listening ").context("server did not start")?.to_string();
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .context("server did not start")?
+        .to_string();
     Ok((child, addr))
 }
 
@@ -169,7 +194,11 @@ async fn load(url: &str, connections: usize, secs: u64) -> Result<Figures> {
         errors += e;
     }
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     Ok(Figures {
         requests: all.len(),
         errors,
@@ -181,12 +210,21 @@ async fn load(url: &str, connections: usize, secs: u64) -> Result<Figures> {
 }
 
 async fn writes(store: &SqliteStore) -> Result<u64> {
-    Ok(store.change_token().await?.context("sqlite has a change counter")?)
+    store
+        .change_token()
+        .await?
+        .context("sqlite has a change counter")
 }
 
 /// Sends `n` wake hits (`GET /s/{name}`) spread evenly over `over` (zero: a burst, 16 at a
 /// time) and returns the store writes they caused.
-async fn wake_hits(store: &SqliteStore, base: &str, name: &str, n: usize, over: Duration) -> Result<(u64, Duration)> {
+async fn wake_hits(
+    store: &SqliteStore,
+    base: &str,
+    name: &str,
+    n: usize,
+    over: Duration,
+) -> Result<(u64, Duration)> {
     let client = reqwest::Client::new();
     let url = format!("{base}/s/{name}");
     let w0 = writes(store).await?;
@@ -222,7 +260,9 @@ async fn run_bench(args: Args) -> Result<()> {
     };
     for name in ["demo", "burst", "spread"] {
         store.apply(&Record::test(name), None).await?;
-        store.publish_status(name, &waking, StatusGuard::Exists).await?;
+        store
+            .publish_status(name, &waking, StatusGuard::Exists)
+            .await?;
     }
     let (mut child, addr) = start_server(&db)?;
     let base = format!("http://{addr}");

@@ -112,55 +112,99 @@ fn parse_step(s: &str) -> Result<Step> {
 }
 
 fn open(db: &PathBuf) -> Result<Arc<SqliteStore>> {
-    Ok(Arc::new(SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))?))
+    Ok(Arc::new(
+        SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))?,
+    ))
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Serve { db, port, seed, threads } => {
+        Cmd::Serve {
+            db,
+            port,
+            seed,
+            threads,
+        } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(threads.max(1))
                 .enable_all()
                 .build()?;
             rt.block_on(serve(db, port, seed))
         }
-        Cmd::Publish { db, name, phase, step, url, message, recent } => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        Cmd::Publish {
+            db,
+            name,
+            phase,
+            step,
+            url,
+            message,
+            recent,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async {
                 let store = open(&db)?;
-                let entry = store.get(&name).await?.with_context(|| format!("no record {name}"))?;
-                let Entry::Record(record) = entry else { bail!("{name} is malformed") };
+                let entry = store
+                    .get(&name)
+                    .await?
+                    .with_context(|| format!("no record {name}"))?;
+                let Entry::Record(record) = entry else {
+                    bail!("{name} is malformed")
+                };
                 let phase = parse_phase(&phase)?;
                 let old = record.status.clone().unwrap_or_default();
                 let now = Timestamp::now();
                 let wake_started_at = match phase {
-                    Phase::Waking | Phase::Failed | Phase::Ready => {
-                        record.desired.wake_requested_at.or(old.wake_started_at).or(Some(now))
-                    }
+                    Phase::Waking | Phase::Failed | Phase::Ready => record
+                        .desired
+                        .wake_requested_at
+                        .or(old.wake_started_at)
+                        .or(Some(now)),
                     _ => old.wake_started_at,
                 };
                 let status = Status {
                     phase,
-                    phase_since: if old.phase == phase { old.phase_since.or(Some(now)) } else { Some(now) },
+                    phase_since: if old.phase == phase {
+                        old.phase_since.or(Some(now))
+                    } else {
+                        Some(now)
+                    },
                     observed_generation: record.metadata.generation,
                     step: step.as_deref().map(parse_step).transpose()?,
-                    endpoint: url.map(|u| EndpointStatus { ip: "127.0.0.1".into(), url: u, task_arn: "arn:local:task/1".into() }),
+                    endpoint: url.map(|u| EndpointStatus {
+                        ip: "127.0.0.1".into(),
+                        url: u,
+                        task_arn: "arn:local:task/1".into(),
+                    }),
                     wake_started_at,
                     last_wake: (phase == Phase::Ready).then(|| {
                         let requested_at = wake_started_at.unwrap_or(now);
-                        LastWake { requested_at, ready_at: now, seconds: now.since(requested_at).as_secs_f64() }
+                        LastWake {
+                            requested_at,
+                            ready_at: now,
+                            seconds: now.since(requested_at).as_secs_f64(),
+                        }
                     }),
-                    recent_wake_seconds: if recent.is_empty() { old.recent_wake_seconds } else { recent },
+                    recent_wake_seconds: if recent.is_empty() {
+                        old.recent_wake_seconds
+                    } else {
+                        recent
+                    },
                     message,
                     ..Status::default()
                 };
-                store.publish_status(&name, &status, StatusGuard::Exists).await?;
+                store
+                    .publish_status(&name, &status, StatusGuard::Exists)
+                    .await?;
                 Ok(())
             })
         }
         Cmd::Get { db, name } => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async {
                 let store = open(&db)?;
                 match store.get(&name).await? {
@@ -182,13 +226,27 @@ async fn serve(db: PathBuf, port: u16, seed: bool) -> Result<()> {
                 Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            if store.get(r.name()).await?.is_some_and(|e| matches!(e, Entry::Record(ref x) if x.status.is_none())) {
-                let status = Status { phase: Phase::Asleep, phase_since: Some(Timestamp::now()), observed_generation: 1, ..Status::default() };
-                store.publish_status(r.name(), &status, StatusGuard::Exists).await?;
+            if store
+                .get(r.name())
+                .await?
+                .is_some_and(|e| matches!(e, Entry::Record(ref x) if x.status.is_none()))
+            {
+                let status = Status {
+                    phase: Phase::Asleep,
+                    phase_since: Some(Timestamp::now()),
+                    observed_generation: 1,
+                    ..Status::default()
+                };
+                store
+                    .publish_status(r.name(), &status, StatusGuard::Exists)
+                    .await?;
             }
         }
     }
-    let config = WakeConfig { cookie_secure: false, ..WakeConfig::from_env()? };
+    let config = WakeConfig {
+        cookie_secure: false,
+        ..WakeConfig::from_env()?
+    };
     let state = Arc::new(WakeState::new(store, config));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;

@@ -28,13 +28,20 @@ struct Env {
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("snooze.db")).unwrap());
-    let asleep = Status { phase: Phase::Asleep, phase_since: Some(Timestamp::now()), ..Status::default() };
+    let asleep = Status {
+        phase: Phase::Asleep,
+        phase_since: Some(Timestamp::now()),
+        ..Status::default()
+    };
     let mut locked = Record::test("locked");
     locked.spec.wake.access = Access::Token;
     locked.spec.wake.token_sha256 = Some(LETMEIN_SHA256.into());
     for r in [Record::test("demo"), Record::test("up"), locked] {
         store.apply(&r, None).await.unwrap();
-        store.publish_status(r.name(), &asleep, StatusGuard::Exists).await.unwrap();
+        store
+            .publish_status(r.name(), &asleep, StatusGuard::Exists)
+            .await
+            .unwrap();
     }
     let ready = Status {
         phase: Phase::Ready,
@@ -46,10 +53,20 @@ async fn env() -> Env {
         }),
         ..Status::default()
     };
-    store.publish_status("up", &ready, StatusGuard::Exists).await.unwrap();
-    let config = WakeConfig { default_service: Some("demo".into()), ..WakeConfig::default() };
+    store
+        .publish_status("up", &ready, StatusGuard::Exists)
+        .await
+        .unwrap();
+    let config = WakeConfig {
+        default_service: Some("demo".into()),
+        ..WakeConfig::default()
+    };
     let state = Arc::new(WakeState::new(store.clone(), config));
-    Env { _dir: dir, store, state }
+    Env {
+        _dir: dir,
+        store,
+        state,
+    }
 }
 
 async fn record(store: &SqliteStore, name: &str) -> Record {
@@ -60,7 +77,11 @@ async fn record(store: &SqliteStore, name: &str) -> Record {
 }
 
 async fn writes(store: &SqliteStore) -> u64 {
-    store.change_token().await.unwrap().expect("sqlite counts writes")
+    store
+        .change_token()
+        .await
+        .unwrap()
+        .expect("sqlite counts writes")
 }
 
 async fn serve(state: Arc<WakeState>) -> SocketAddr {
@@ -71,7 +92,10 @@ async fn serve(state: Arc<WakeState>) -> SocketAddr {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 fn data_poll(html: &str) -> Option<String> {
@@ -89,7 +113,11 @@ async fn the_wait_page_the_status_json_and_the_redirect_over_http() {
     let c = client();
     let base = format!("http://{addr}");
 
-    let r = c.get(format!("{base}/s/demo/deep/path?x=1")).send().await.unwrap();
+    let r = c
+        .get(format!("{base}/s/demo/deep/path?x=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     for (h, v) in [
         ("content-type", "text/html; charset=utf-8"),
@@ -99,16 +127,32 @@ async fn the_wait_page_the_status_json_and_the_redirect_over_http() {
     ] {
         assert_eq!(r.headers()[h], v, "{h}");
     }
-    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
-    assert!(csp.contains("script-src 'nonce-") && !csp.contains("unsafe"), "{csp}");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'nonce-") && !csp.contains("unsafe"),
+        "{csp}"
+    );
     let url = r.url().clone();
     let html = r.text().await.unwrap();
     let poll = data_poll(&html).expect("the page polls");
     let status_url = url.join(&poll).unwrap();
     assert_eq!(status_url.path(), "/api/v1/services/demo");
 
-    let j: Value = c.get(status_url.clone()).send().await.unwrap().json().await.unwrap();
-    assert_eq!((j["name"].as_str(), j["phase"].as_str(), j["step"].as_str()), (Some("demo"), Some("Waking"), Some("requested")));
+    let j: Value = c
+        .get(status_url.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (j["name"].as_str(), j["phase"].as_str(), j["step"].as_str()),
+        (Some("demo"), Some("Waking"), Some("requested"))
+    );
     assert_eq!(j["ready"], false);
     assert!(j.get("url").is_none());
 
@@ -116,24 +160,65 @@ async fn the_wait_page_the_status_json_and_the_redirect_over_http() {
     let ready = Status {
         phase: Phase::Ready,
         step: Some(Step::Ready),
-        endpoint: Some(EndpointStatus { ip: "127.0.0.1".into(), url: "http://127.0.0.1:8080/".into(), task_arn: "t".into() }),
+        endpoint: Some(EndpointStatus {
+            ip: "127.0.0.1".into(),
+            url: "http://127.0.0.1:8080/".into(),
+            task_arn: "t".into(),
+        }),
         ..Status::default()
     };
-    e.store.publish_status("demo", &ready, StatusGuard::Exists).await.unwrap();
-    let r = c.get(format!("{base}/s/demo/deep/path?x=1")).send().await.unwrap();
+    e.store
+        .publish_status("demo", &ready, StatusGuard::Exists)
+        .await
+        .unwrap();
+    let r = c
+        .get(format!("{base}/s/demo/deep/path?x=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302);
-    assert_eq!(r.headers()["location"], "http://127.0.0.1:8080/deep/path?x=1");
-    let j: Value = c.get(status_url).send().await.unwrap().json().await.unwrap();
-    assert_eq!((j["ready"].as_bool(), j["url"].as_str()), (Some(true), Some("http://127.0.0.1:8080/")));
+    assert_eq!(
+        r.headers()["location"],
+        "http://127.0.0.1:8080/deep/path?x=1"
+    );
+    let j: Value = c
+        .get(status_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (j["ready"].as_bool(), j["url"].as_str()),
+        (Some(true), Some("http://127.0.0.1:8080/"))
+    );
 
     // POST wake: 200 when Ready, 202 + Retry-After otherwise
-    let r = c.post(format!("{base}/api/v1/services/demo/wake")).send().await.unwrap();
+    let r = c
+        .post(format!("{base}/api/v1/services/demo/wake"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = c.post(format!("{base}/api/v1/services/up/wake?wait=0")).body("{}").send().await.unwrap();
+    let r = c
+        .post(format!("{base}/api/v1/services/up/wake?wait=0"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = c.get(format!("{base}/healthz")).send().await.unwrap();
-    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "ok\n".to_string()));
-    let r = c.post(format!("{base}/api/v1/services/demo/wake")).body(vec![b'x'; 200_000]).send().await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.text().await.unwrap()),
+        (200, "ok\n".to_string())
+    );
+    let r = c
+        .post(format!("{base}/api/v1/services/demo/wake"))
+        .body(vec![b'x'; 200_000])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
 }
 
@@ -147,7 +232,11 @@ async fn a_thousand_hits_are_one_write_and_only_the_wake_fact_changes() {
     let hits = futures::future::join_all((0..1000).map(|i| {
         let c = c.clone();
         async move {
-            let url = if i % 2 == 0 { format!("http://{addr}/s/demo") } else { format!("http://{addr}/api/v1/services/demo/wake") };
+            let url = if i % 2 == 0 {
+                format!("http://{addr}/s/demo")
+            } else {
+                format!("http://{addr}/api/v1/services/demo/wake")
+            };
             let req = if i % 2 == 0 { c.get(url) } else { c.post(url) };
             req.send().await.unwrap().status().as_u16()
         }
@@ -155,12 +244,19 @@ async fn a_thousand_hits_are_one_write_and_only_the_wake_fact_changes() {
     .await;
     assert!(hits.iter().all(|s| *s == 200 || *s == 202), "{hits:?}");
     let w1 = writes(&e.store).await;
-    assert_eq!(w1 - w0, 1, "1000 wake hits within the debounce window are one store write");
+    assert_eq!(
+        w1 - w0,
+        1,
+        "1000 wake hits within the debounce window are one store write"
+    );
     let after = record(&e.store, "demo").await;
     let mut expected = before.clone();
     expected.desired.wake_requested_at = after.desired.wake_requested_at;
     assert!(after.desired.wake_requested_at.is_some());
-    assert_eq!(after, expected, "nothing but desired.wakeRequestedAt changed");
+    assert_eq!(
+        after, expected,
+        "nothing but desired.wakeRequestedAt changed"
+    );
 
     // HEAD, bots, unknown names, bad names, switched-off: no writes at all
     let w1 = writes(&e.store).await;
@@ -169,16 +265,66 @@ async fn a_thousand_hits_are_one_write_and_only_the_wake_fact_changes() {
     let v = off.metadata.resource_version;
     e.store.apply(&off, Some(v)).await.unwrap();
     let w1 = w1 + 1;
-    assert_eq!(c.head(format!("http://{addr}/s/demo")).send().await.unwrap().status(), 200);
-    let bot = c.get(format!("http://{addr}/s/demo")).header("user-agent", "facebookexternalhit/1.1").send().await.unwrap();
+    assert_eq!(
+        c.head(format!("http://{addr}/s/demo"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let bot = c
+        .get(format!("http://{addr}/s/demo"))
+        .header("user-agent", "facebookexternalhit/1.1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bot.status(), 200);
-    assert_eq!(c.get(format!("http://{addr}/s/nobody")).send().await.unwrap().status(), 404);
-    assert_eq!(c.get(format!("http://{addr}/s/NoBody")).send().await.unwrap().status(), 400);
-    assert_eq!(c.get(format!("http://{addr}/s/up")).send().await.unwrap().status(), 503);
-    assert_eq!(c.post(format!("http://{addr}/api/v1/services/up/wake")).send().await.unwrap().status(), 409);
-    assert_eq!(c.post(format!("http://{addr}/api/v1/services/nobody/wake")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        c.get(format!("http://{addr}/s/nobody"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        c.get(format!("http://{addr}/s/NoBody"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        c.get(format!("http://{addr}/s/up"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    assert_eq!(
+        c.post(format!("http://{addr}/api/v1/services/up/wake"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    assert_eq!(
+        c.post(format!("http://{addr}/api/v1/services/nobody/wake"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     assert_eq!(writes(&e.store).await, w1);
-    assert!(e.store.get("nobody").await.unwrap().is_none(), "the wake path never creates a record");
+    assert!(
+        e.store.get("nobody").await.unwrap().is_none(),
+        "the wake path never creates a record"
+    );
 }
 
 #[tokio::test]
@@ -187,29 +333,81 @@ async fn the_token_cookie_works_for_the_page_and_the_poll() {
     let addr = serve(e.state.clone()).await;
     let c = client();
     let w0 = writes(&e.store).await;
-    let r = c.get(format!("http://{addr}/s/locked/app")).send().await.unwrap();
+    let r = c
+        .get(format!("http://{addr}/s/locked/app"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = c.get(format!("http://{addr}/s/locked/app?token=nope")).send().await.unwrap();
+    let r = c
+        .get(format!("http://{addr}/s/locked/app?token=nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(writes(&e.store).await, w0, "a wrong token writes nothing");
 
-    let r = c.get(format!("http://{addr}/s/locked/app?token=letmein")).send().await.unwrap();
+    let r = c
+        .get(format!("http://{addr}/s/locked/app?token=letmein"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let cookies: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
     assert_eq!(cookies.len(), 2, "{cookies:?}");
-    assert!(cookies.iter().any(|c| c.contains("Path=/s/locked;")), "{cookies:?}");
-    assert!(cookies.iter().any(|c| c.contains("Path=/api/v1/services/locked;")), "{cookies:?}");
+    assert!(
+        cookies.iter().any(|c| c.contains("Path=/s/locked;")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.contains("Path=/api/v1/services/locked;")),
+        "{cookies:?}"
+    );
     let url = r.url().clone();
-    let poll = url.join(&data_poll(&r.text().await.unwrap()).unwrap()).unwrap();
+    let poll = url
+        .join(&data_poll(&r.text().await.unwrap()).unwrap())
+        .unwrap();
     assert_eq!(writes(&e.store).await, w0 + 1);
 
     // the browser sends the cookie on the poll (its Path covers the API route) and on reloads
     let cookie = "snooze_token_locked=letmein";
     assert!(poll.path().starts_with("/api/v1/services/locked"));
-    assert_eq!(c.get(poll.clone()).send().await.unwrap().status(), 403, "no cookie, no status");
-    assert_eq!(c.get(poll).header("cookie", cookie).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(format!("http://{addr}/s/locked/app")).header("cookie", cookie).send().await.unwrap().status(), 200);
-    let r = c.post(format!("http://{addr}/api/v1/services/locked/wake")).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(
+        c.get(poll.clone()).send().await.unwrap().status(),
+        403,
+        "no cookie, no status"
+    );
+    assert_eq!(
+        c.get(poll)
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("http://{addr}/s/locked/app"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = c
+        .post(format!("http://{addr}/api/v1/services/locked/wake"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
 }
 
@@ -228,7 +426,8 @@ fn fixture(name: &str) -> Value {
 /// (deserialise `LambdaRequest`, convert, call, convert the response back) and returns the
 /// serialised `LambdaResponse`.
 async fn invoke(state: Arc<WakeState>, event: Value) -> Value {
-    let payload: LambdaRequest = serde_json::from_value(event).expect("a valid API Gateway v2 event");
+    let payload: LambdaRequest =
+        serde_json::from_value(event).expect("a valid API Gateway v2 event");
     let mut adapter = Adapter::from(service_fn(move |req: lambda_http::Request| {
         let state = state.clone();
         async move {
@@ -238,13 +437,19 @@ async fn invoke(state: Arc<WakeState>, event: Value) -> Value {
             Ok::<_, Infallible>(resp.map(Full::new))
         }
     }));
-    let resp = adapter.call(LambdaEvent::new(payload, Context::default())).await.unwrap();
+    let resp = adapter
+        .call(LambdaEvent::new(payload, Context::default()))
+        .await
+        .unwrap();
     serde_json::to_value(&resp).unwrap()
 }
 
 /// The response body; HTML and JSON must come back as text, never base64.
 fn body_text(resp: &Value) -> String {
-    assert_ne!(resp["isBase64Encoded"], true, "text responses are not base64-encoded: {resp}");
+    assert_ne!(
+        resp["isBase64Encoded"], true,
+        "text responses are not base64-encoded: {resp}"
+    );
     resp["body"].as_str().unwrap_or("").to_string()
 }
 
@@ -253,7 +458,11 @@ fn browser_url(event: &Value) -> url::Url {
     let host = event["requestContext"]["domainName"].as_str().unwrap();
     let path = event["rawPath"].as_str().unwrap();
     let q = event["rawQueryString"].as_str().unwrap_or("");
-    let s = if q.is_empty() { format!("https://{host}{path}") } else { format!("https://{host}{path}?{q}") };
+    let s = if q.is_empty() {
+        format!("https://{host}{path}")
+    } else {
+        format!("https://{host}{path}?{q}")
+    };
     url::Url::parse(&s).unwrap()
 }
 
@@ -275,7 +484,12 @@ async fn every_fixture_gets_a_normal_http_response() {
         ("token-in-query", 200, "", true),
         ("head-page", 200, "", false),
         ("slackbot-unfurl", 200, "", false),
-        ("ready-redirect-preserves", 302, "http://127.0.0.1:9/a/b%20c?x=1&y=%2C", false),
+        (
+            "ready-redirect-preserves",
+            302,
+            "http://127.0.0.1:9/a/b%20c?x=1&y=%2C",
+            false,
+        ),
         ("ready-open-redirect-attempt", 400, "", false),
         ("ready-backslash-attempt", 400, "", false),
         ("stage-root-no-slash", 302, "prod/", false),
@@ -286,9 +500,19 @@ async fn every_fixture_gets_a_normal_http_response() {
     ];
     let listed: Vec<String> = std::fs::read_dir(fixtures_dir())
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".json").to_string())
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".json")
+                .to_string()
+        })
         .collect();
-    assert_eq!(listed.len(), cases.len(), "every fixture has an expectation: {listed:?}");
+    assert_eq!(
+        listed.len(),
+        cases.len(),
+        "every fixture has an expectation: {listed:?}"
+    );
 
     for (name, status, location, polls) in cases {
         let e = env().await;
@@ -297,19 +521,33 @@ async fn every_fixture_gets_a_normal_http_response() {
         assert_eq!(resp["statusCode"], json!(status), "{name}: {resp}");
         let headers = &resp["headers"];
         assert_eq!(headers["cache-control"], "no-store", "{name}");
-        assert_eq!(headers.get("location").and_then(Value::as_str).unwrap_or(""), *location, "{name}");
+        assert_eq!(
+            headers
+                .get("location")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            *location,
+            "{name}"
+        );
         if !polls {
             continue;
         }
         let html = body_text(&resp);
-        assert_eq!(headers["content-type"], "text/html; charset=utf-8", "{name}");
+        assert_eq!(
+            headers["content-type"], "text/html; charset=utf-8",
+            "{name}"
+        );
         let poll = data_poll(&html).unwrap_or_else(|| panic!("{name}: no poll URL in {html}"));
         // resolved against what the browser shows, the poll URL is the status route there ...
         let browser = browser_url(&event);
         let resolved = browser.join(&poll).unwrap();
         let service = event["pathParameters"]["name"].as_str().unwrap();
         let prefix = &browser.path()[..browser.path().find("/s/").unwrap()];
-        assert_eq!(resolved.path(), format!("{prefix}/api/v1/services/{service}"), "{name}: {poll} from {browser}");
+        assert_eq!(
+            resolved.path(),
+            format!("{prefix}/api/v1/services/{service}"),
+            "{name}: {poll} from {browser}"
+        );
         assert_eq!(resolved.host_str(), browser.host_str());
         // ... and API Gateway delivers that path to the status route
         let mut follow = event.clone();
@@ -339,23 +577,45 @@ async fn lambda_specifics_cookies_base64_and_no_side_effects() {
     let e = env().await;
     // Set-Cookie moves into API Gateway's `cookies` array, scoped under the stage prefix
     let resp = invoke(e.state.clone(), fixture("token-in-query")).await;
-    let cookies: Vec<&str> = resp["cookies"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let cookies: Vec<&str> = resp["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(cookies.len(), 2, "{resp}");
-    assert!(cookies[0].starts_with("snooze_token_locked=letmein; Path=/prod/s/locked;"), "{cookies:?}");
-    assert!(cookies[1].contains("Path=/prod/api/v1/services/locked;"), "{cookies:?}");
+    assert!(
+        cookies[0].starts_with("snooze_token_locked=letmein; Path=/prod/s/locked;"),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies[1].contains("Path=/prod/api/v1/services/locked;"),
+        "{cookies:?}"
+    );
     // the page redirects nowhere and does not echo the token into a redirect
     assert!(resp["headers"].get("location").is_none());
 
     // base64 POST body: a normal JSON answer
     let resp = invoke(e.state.clone(), fixture("wake-post-base64")).await;
     let j: Value = serde_json::from_str(&body_text(&resp)).unwrap();
-    assert_eq!((j["phase"].as_str(), j["step"].as_str()), (Some("Waking"), Some("requested")));
+    assert_eq!(
+        (j["phase"].as_str(), j["step"].as_str()),
+        (Some("Waking"), Some("requested"))
+    );
     assert_eq!(resp["headers"]["retry-after"], "1");
 
     // HEAD and a link unfurler leave the record untouched
     let e = env().await;
     let w0 = writes(&e.store).await;
-    for f in ["head-page", "slackbot-unfurl", "token-missing", "unknown-service", "bad-name", "repeated-token", "ready-open-redirect-attempt"] {
+    for f in [
+        "head-page",
+        "slackbot-unfurl",
+        "token-missing",
+        "unknown-service",
+        "bad-name",
+        "repeated-token",
+        "ready-open-redirect-attempt",
+    ] {
         invoke(e.state.clone(), fixture(f)).await;
     }
     assert_eq!(writes(&e.store).await, w0);
@@ -374,7 +634,9 @@ async fn the_openapi_document_and_the_router_have_the_same_routes() {
     let mut in_spec: Vec<(String, String)> = vec![];
     for (p, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
-            if ["get", "head", "post", "put", "delete", "patch", "options"].contains(&method.as_str()) {
+            if ["get", "head", "post", "put", "delete", "patch", "options"]
+                .contains(&method.as_str())
+            {
                 in_spec.push((method.to_uppercase(), p.clone()));
                 let integ = &op["x-amazon-apigateway-integration"];
                 assert_eq!(integ["payloadFormatVersion"], "2.0", "{method} {p}");
@@ -384,7 +646,10 @@ async fn the_openapi_document_and_the_router_have_the_same_routes() {
         }
     }
     in_spec.sort();
-    let mut in_router: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let mut in_router: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
     in_router.sort();
     assert_eq!(in_spec, in_router);
 
@@ -393,11 +658,22 @@ async fn the_openapi_document_and_the_router_have_the_same_routes() {
     let addr = serve(e.state.clone()).await;
     let c = client();
     for (method, p) in ROUTES {
-        let url = format!("http://{addr}{}", p.replace("{name}", "demo").replace("{proxy+}", "a/b"));
-        let r = c.request(method.parse().unwrap(), &url).send().await.unwrap();
+        let url = format!(
+            "http://{addr}{}",
+            p.replace("{name}", "demo").replace("{proxy+}", "a/b")
+        );
+        let r = c
+            .request(method.parse().unwrap(), &url)
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().as_u16() < 400, "{method} {p}: {}", r.status());
     }
-    let r = c.get(format!("http://{addr}/nothing/here")).send().await.unwrap();
+    let r = c
+        .get(format!("http://{addr}/nothing/here"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     tokio::time::sleep(Duration::from_millis(1)).await;
 }

@@ -159,7 +159,11 @@ impl WakeConfig {
                     let d = humantime::parse_duration(v.trim())
                         .map_err(|_| bad(var, &v, "not a duration; try 10s"))?;
                     if d > max {
-                        return Err(bad(var, &v, &format!("at most {}", humantime::format_duration(max))));
+                        return Err(bad(
+                            var,
+                            &v,
+                            &format!("at most {}", humantime::format_duration(max)),
+                        ));
                     }
                     Ok(Some(d))
                 }
@@ -181,9 +185,14 @@ impl WakeConfig {
         if let Some(v) = get("SNOOZE_PUBLIC_PATH_PREFIX") {
             let p = v.trim().trim_end_matches('/');
             if !(p.is_empty() || (p.starts_with('/') && !p.starts_with("//")))
-                || p.chars().any(|ch| ch.is_whitespace() || ch == ';' || ch == ',')
+                || p.chars()
+                    .any(|ch| ch.is_whitespace() || ch == ';' || ch == ',')
             {
-                return Err(bad("SNOOZE_PUBLIC_PATH_PREFIX", &v, "use a path like /wake, or empty"));
+                return Err(bad(
+                    "SNOOZE_PUBLIC_PATH_PREFIX",
+                    &v,
+                    "use a path like /wake, or empty",
+                ));
             }
             c.public_path_prefix = Some(p.to_string());
         }
@@ -207,7 +216,11 @@ pub struct WakeState {
 impl WakeState {
     /// A state without a hook.
     pub fn new(store: Arc<dyn Store>, config: WakeConfig) -> Self {
-        Self { store, config, on_wake: None }
+        Self {
+            store,
+            config,
+            on_wake: None,
+        }
     }
 
     /// Sets [`WakeState::on_wake`].
@@ -242,11 +255,17 @@ impl Query {
                 return Err(format!("the query parameter {key:?} may appear only once"));
             }
         }
-        Ok(Self { pairs, raw: raw.to_string() })
+        Ok(Self {
+            pairs,
+            raw: raw.to_string(),
+        })
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The raw query without the pieces whose decoded key is in `drop`, encoding untouched.
@@ -255,7 +274,9 @@ impl Query {
             .split('&')
             .filter(|piece| !piece.is_empty())
             .filter(|piece| {
-                let key = form_urlencoded::parse(piece.as_bytes()).next().map(|(k, _)| k.into_owned());
+                let key = form_urlencoded::parse(piece.as_bytes())
+                    .next()
+                    .map(|(k, _)| k.into_owned());
                 !key.is_some_and(|k| drop.contains(&k.as_str()))
             })
             .collect::<Vec<_>>()
@@ -300,9 +321,20 @@ pub async fn handle(state: &WakeState, req: Request<Bytes>) -> Response<Bytes> {
         _ => &[Method::GET, Method::HEAD],
     };
     if !allowed.contains(method) && routed.target != Target::NotFound {
-        let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-        let mut resp = error_response(&routed.target, routed.rel, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed",
-            "Method not allowed", &format!("This address answers {allow}."), &ctx);
+        let allow = allowed
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut resp = error_response(
+            &routed.target,
+            routed.rel,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            &format!("This address answers {allow}."),
+            &ctx,
+        );
         if let Ok(v) = HeaderValue::from_str(&allow) {
             resp.headers_mut().insert(header::ALLOW, v);
         }
@@ -311,15 +343,33 @@ pub async fn handle(state: &WakeState, req: Request<Bytes>) -> Response<Bytes> {
     match routed.target {
         Target::Healthz => text_response(StatusCode::OK, "ok\n", head),
         Target::StageRoot(stage) => {
-            let q = if ctx.query.raw.is_empty() { String::new() } else { format!("?{}", ctx.query.raw) };
+            let q = if ctx.query.raw.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", ctx.query.raw)
+            };
             redirect_response(&format!("{stage}/{q}"))
         }
-        Target::NotFound => error_response(&routed.target, routed.rel, StatusCode::NOT_FOUND, "not_found",
-            "Page not found", "There is nothing at this address.", &ctx),
+        Target::NotFound => error_response(
+            &routed.target,
+            routed.rel,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Page not found",
+            "There is nothing at this address.",
+            &ctx,
+        ),
         Target::Root => match &state.config.default_service {
             Some(name) => page(state, &ctx, name, "").await,
-            None => notice_response(StatusCode::NOT_FOUND, "No default service",
-                "Open a service by its address, /s/NAME.", Tone::Info, Theme::Auto, &ctx, vec![]),
+            None => notice_response(
+                StatusCode::NOT_FOUND,
+                "No default service",
+                "Open a service by its address, /s/NAME.",
+                Tone::Info,
+                Theme::Auto,
+                &ctx,
+                vec![],
+            ),
         },
         Target::Page { name, rest } => page(state, &ctx, name, rest).await,
         Target::Status(name) => api_status(state, &ctx, name).await,
@@ -342,10 +392,15 @@ fn authorize(record: &Record, name: &str, ctx: &Ctx<'_>) -> Authz {
         return Authz::Denied;
     };
     let query_token = ctx.query.get("token");
-    for (i, candidate) in token::presented_tokens(name, query_token, ctx.headers).into_iter().enumerate() {
+    for (i, candidate) in token::presented_tokens(name, query_token, ctx.headers)
+        .into_iter()
+        .enumerate()
+    {
         if token::token_matches(candidate, expected) {
             let from_query = i == 0 && query_token.is_some();
-            return Authz::Granted { remember: from_query.then(|| candidate.to_string()) };
+            return Authz::Granted {
+                remember: from_query.then(|| candidate.to_string()),
+            };
         }
     }
     Authz::Denied
@@ -357,7 +412,8 @@ fn switched_off(r: &Record) -> bool {
 }
 
 fn is_invalid(r: &Record) -> bool {
-    r.status.as_ref().is_some_and(|s| s.phase == Phase::Invalid) || !crate::model::validate(r).is_empty()
+    r.status.as_ref().is_some_and(|s| s.phase == Phase::Invalid)
+        || !crate::model::validate(r).is_empty()
 }
 
 /// True when a preserved path is safe to append to the endpoint: it starts with exactly one
@@ -370,7 +426,10 @@ pub fn safe_preserved_path(rest: &str) -> bool {
     let decoded = urlencoding::decode_binary(rest.as_bytes());
     let decoded = String::from_utf8_lossy(&decoded);
     [rest, decoded.as_ref()].iter().all(|p| {
-        p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.chars().any(char::is_control)
+        p.starts_with('/')
+            && !p.starts_with("//")
+            && !p.contains('\\')
+            && !p.chars().any(char::is_control)
     })
 }
 
@@ -398,7 +457,10 @@ pub fn redirect_target(endpoint: &str, preserve: bool, rest: &str, query: &str) 
     };
     let mut out = format!("{scheme}://{authority}{path}");
     let own_query = base.query().unwrap_or("");
-    let joined: Vec<&str> = [own_query, query].into_iter().filter(|q| !q.is_empty()).collect();
+    let joined: Vec<&str> = [own_query, query]
+        .into_iter()
+        .filter(|q| !q.is_empty())
+        .collect();
     if !joined.is_empty() {
         out.push('?');
         out.push_str(&joined.join("&"));
@@ -416,7 +478,15 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
     let span = tracing::info_span!("wake_page", service = %name);
     let _g = span.enter();
     if let Err(reason) = validate_name(name) {
-        return notice_response(StatusCode::BAD_REQUEST, "Not a service name", &reason, Tone::Error, Theme::Auto, ctx, vec![]);
+        return notice_response(
+            StatusCode::BAD_REQUEST,
+            "Not a service name",
+            &reason,
+            Tone::Error,
+            Theme::Auto,
+            ctx,
+            vec![],
+        );
     }
     let entry = match load(state, name).await {
         Ok(Some(e)) => e,
@@ -426,20 +496,38 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
     let mut record = match entry {
         Entry::Record(r) => *r,
         Entry::Malformed(_) => {
-            return notice_response(StatusCode::SERVICE_UNAVAILABLE, &format!("{name} cannot be woken"),
-                status::INVALID_MESSAGE, Tone::Error, Theme::Auto, ctx, vec![]);
+            return notice_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("{name} cannot be woken"),
+                status::INVALID_MESSAGE,
+                Tone::Error,
+                Theme::Auto,
+                ctx,
+                vec![],
+            );
         }
     };
     let theme = record.spec.page.theme;
     let mut cookies = vec![];
     match authorize(&record, name, ctx) {
         Authz::Denied => {
-            return notice_response(StatusCode::FORBIDDEN, "Access token needed",
+            return notice_response(
+                StatusCode::FORBIDDEN,
+                "Access token needed",
                 "This service needs a valid access link. Ask whoever shared it for a new one.",
-                Tone::Error, theme, ctx, vec![]);
+                Tone::Error,
+                theme,
+                ctx,
+                vec![],
+            );
         }
-        Authz::Granted { remember: Some(tok) } => {
-            let prefix = state.config.public_path_prefix.clone()
+        Authz::Granted {
+            remember: Some(tok),
+        } => {
+            let prefix = state
+                .config
+                .public_path_prefix
+                .clone()
                 .unwrap_or_else(|| ctx.prefix.map(|p| format!("/{p}")).unwrap_or_default());
             if let Some(c) = token::set_cookies(name, &tok, &prefix, state.config.cookie_secure) {
                 cookies.extend(c);
@@ -449,30 +537,61 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
     }
     let title = record.title().to_string();
     if is_invalid(&record) {
-        return notice_response(StatusCode::SERVICE_UNAVAILABLE, &format!("{title} cannot be woken"),
-            status::INVALID_MESSAGE, Tone::Error, theme, ctx, cookies);
+        return notice_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("{title} cannot be woken"),
+            status::INVALID_MESSAGE,
+            Tone::Error,
+            theme,
+            ctx,
+            cookies,
+        );
     }
     if switched_off(&record) {
-        return notice_response(StatusCode::SERVICE_UNAVAILABLE, &format!("{title} is switched off"),
+        return notice_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("{title} is switched off"),
             "Waking it from this page is turned off. An operator can switch it back on.",
-            Tone::Info, theme, ctx, cookies);
+            Tone::Info,
+            theme,
+            ctx,
+            cookies,
+        );
     }
     let preserve = record.spec.wake.preserve_path;
     if preserve && !safe_preserved_path(rest) {
-        return notice_response(StatusCode::BAD_REQUEST, "This address cannot be forwarded",
-            "The path must start with a single '/' and contain no backslashes.", Tone::Error, theme, ctx, cookies);
+        return notice_response(
+            StatusCode::BAD_REQUEST,
+            "This address cannot be forwarded",
+            "The path must start with a single '/' and contain no backslashes.",
+            Tone::Error,
+            theme,
+            ctx,
+            cookies,
+        );
     }
-    let ua = ctx.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ua = ctx
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let bot = match &record.spec.wake.ignore_user_agents {
         Some(list) => bots::is_bot(ua, list),
         None => bots::is_bot(ua, &state.config.bots),
     };
-    let failed = record.status.as_ref().is_some_and(|s| s.phase == Phase::Failed);
+    let failed = record
+        .status
+        .as_ref()
+        .is_some_and(|s| s.phase == Phase::Failed);
     let pending = wake_pending(&record);
     let retry = ctx.query.get("retry").is_some();
     let write = !ctx.head && !bot && (!failed || pending || retry);
     if write {
-        let debounce = if failed && !pending { RETRY_DEBOUNCE } else { state.config.debounce };
+        let debounce = if failed && !pending {
+            RETRY_DEBOUNCE
+        } else {
+            state.config.debounce
+        };
         match record_wake(state, name, ctx.now, debounce).await {
             Ok(true) => record.desired.wake_requested_at = Some(ctx.now),
             Ok(false) => {}
@@ -493,7 +612,11 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
     let polling = v.in_progress() && !bot && !ctx.head;
     let own_query = ctx.query.raw_without(&["retry"]);
     let refresh_url = route::self_url(ctx.rel, &own_query);
-    let retry_query = if own_query.is_empty() { "retry=1".to_string() } else { format!("{own_query}&retry=1") };
+    let retry_query = if own_query.is_empty() {
+        "retry=1".to_string()
+    } else {
+        format!("{own_query}&retry=1")
+    };
     let heading = match v.phase {
         Phase::Waking => format!("{title} is waking up"),
         Phase::Failed => format!("{title} could not be started"),
@@ -519,7 +642,12 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
 }
 
 /// Writes the wake; `Ok(true)` when written (and the hook ran), `Ok(false)` when debounced.
-async fn record_wake(state: &WakeState, name: &str, now: Timestamp, debounce: Duration) -> Result<bool, store::Error> {
+async fn record_wake(
+    state: &WakeState,
+    name: &str,
+    now: Timestamp,
+    debounce: Duration,
+) -> Result<bool, store::Error> {
     match state.store.record_wake(name, now, debounce).await? {
         Touch::Written => {
             info!(service = %name, "wake recorded");
@@ -540,23 +668,57 @@ struct ApiError<'a> {
     status: Option<StatusView>,
 }
 
-fn api_error(code: StatusCode, error: &str, message: impl Into<String>, status: Option<StatusView>, head: bool) -> Response<Bytes> {
-    json_response(code, &ApiError { error, message: message.into(), status }, head)
+fn api_error(
+    code: StatusCode,
+    error: &str,
+    message: impl Into<String>,
+    status: Option<StatusView>,
+    head: bool,
+) -> Response<Bytes> {
+    json_response(
+        code,
+        &ApiError {
+            error,
+            message: message.into(),
+            status,
+        },
+        head,
+    )
 }
 
 async fn api_status(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<Bytes> {
     if let Err(reason) = validate_name(name) {
-        return api_error(StatusCode::BAD_REQUEST, "invalid_name", reason, None, ctx.head);
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            reason,
+            None,
+            ctx.head,
+        );
     }
     let entry = match load(state, name).await {
         Ok(Some(e)) => e,
-        Ok(None) => return api_error(StatusCode::NOT_FOUND, "not_found", format!("no service named {name:?}"), None, ctx.head),
+        Ok(None) => {
+            return api_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no service named {name:?}"),
+                None,
+                ctx.head,
+            );
+        }
         Err(e) => return store_failed(&e, false, ctx),
     };
-    if let Entry::Record(r) = &entry {
-        if let Authz::Denied = authorize(r, name, ctx) {
-            return api_error(StatusCode::FORBIDDEN, "forbidden", "a valid token is needed (cookie, ?token= or Authorization: Bearer)", None, ctx.head);
-        }
+    if let Entry::Record(r) = &entry
+        && let Authz::Denied = authorize(r, name, ctx)
+    {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a valid token is needed (cookie, ?token= or Authorization: Bearer)",
+            None,
+            ctx.head,
+        );
     }
     json_response(StatusCode::OK, &view(&entry, ctx.now), ctx.head)
 }
@@ -572,48 +734,108 @@ async fn api_wake(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<Byte
         None => 0,
         Some(w) => match w.trim().parse::<u64>() {
             Ok(n) if n <= max => n,
-            _ => return api_error(StatusCode::BAD_REQUEST, "invalid_wait",
-                format!("wait must be a whole number of seconds from 0 to {max}"), None, false),
+            _ => {
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_wait",
+                    format!("wait must be a whole number of seconds from 0 to {max}"),
+                    None,
+                    false,
+                );
+            }
         },
     };
     let entry = match load(state, name).await {
         Ok(Some(e)) => e,
-        Ok(None) => return api_error(StatusCode::NOT_FOUND, "not_found", format!("no service named {name:?}"), None, false),
+        Ok(None) => {
+            return api_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no service named {name:?}"),
+                None,
+                false,
+            );
+        }
         Err(e) => return store_failed(&e, false, ctx),
     };
     let mut record = match entry {
         Entry::Record(r) => *r,
         m @ Entry::Malformed(_) => {
-            return api_error(StatusCode::CONFLICT, "invalid", status::INVALID_MESSAGE, Some(view(&m, ctx.now)), false);
+            return api_error(
+                StatusCode::CONFLICT,
+                "invalid",
+                status::INVALID_MESSAGE,
+                Some(view(&m, ctx.now)),
+                false,
+            );
         }
     };
     if let Authz::Denied = authorize(&record, name, ctx) {
-        return api_error(StatusCode::FORBIDDEN, "forbidden", "a valid token is needed (cookie, ?token= or Authorization: Bearer)", None, false);
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a valid token is needed (cookie, ?token= or Authorization: Bearer)",
+            None,
+            false,
+        );
     }
     if is_invalid(&record) {
-        return api_error(StatusCode::CONFLICT, "invalid", status::INVALID_MESSAGE, Some(view_record(&record, ctx.now)), false);
+        return api_error(
+            StatusCode::CONFLICT,
+            "invalid",
+            status::INVALID_MESSAGE,
+            Some(view_record(&record, ctx.now)),
+            false,
+        );
     }
     if switched_off(&record) {
-        return api_error(StatusCode::CONFLICT, "switched_off", "waking this service is switched off (spec.mode off or spec.wake.enabled false)",
-            Some(view_record(&record, ctx.now)), false);
+        return api_error(
+            StatusCode::CONFLICT,
+            "switched_off",
+            "waking this service is switched off (spec.mode off or spec.wake.enabled false)",
+            Some(view_record(&record, ctx.now)),
+            false,
+        );
     }
-    let failed = record.status.as_ref().is_some_and(|s| s.phase == Phase::Failed);
-    let debounce = if failed && !wake_pending(&record) { RETRY_DEBOUNCE } else { state.config.debounce };
+    let failed = record
+        .status
+        .as_ref()
+        .is_some_and(|s| s.phase == Phase::Failed);
+    let debounce = if failed && !wake_pending(&record) {
+        RETRY_DEBOUNCE
+    } else {
+        state.config.debounce
+    };
     match record_wake(state, name, ctx.now, debounce).await {
         Ok(true) => record.desired.wake_requested_at = Some(ctx.now),
         Ok(false) => {}
-        Err(store::Error::NotFound(_)) => return api_error(StatusCode::NOT_FOUND, "not_found", format!("no service named {name:?}"), None, false),
+        Err(store::Error::NotFound(_)) => {
+            return api_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no service named {name:?}"),
+                None,
+                false,
+            );
+        }
         Err(e) => return store_failed(&e, false, ctx),
     }
     let mut v = view_record(&record, ctx.now);
     if wait > 0 && !v.ready {
-        v = wait_until_ready(state, name, Duration::from_secs(wait)).await.unwrap_or(v);
+        v = wait_until_ready(state, name, Duration::from_secs(wait))
+            .await
+            .unwrap_or(v);
     }
-    let code = if v.ready { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let code = if v.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     let retry_after = v.retry_after_seconds;
     let mut resp = json_response(code, &v, false);
     if let Some(s) = retry_after {
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
     }
     resp
 }
@@ -633,30 +855,61 @@ async fn wait_until_ready(state: &WakeState, name: &str, wait: Duration) -> Opti
         if settled { Ok(()) } else { Err(()) }
     };
     let times = (wait.as_millis() / EVERY.as_millis()) as usize;
-    let policy = ConstantBuilder::default().with_delay(EVERY).with_max_times(times);
+    let policy = ConstantBuilder::default()
+        .with_delay(EVERY)
+        .with_max_times(times);
     let _ = tokio::time::timeout(wait, read.retry(policy)).await;
     last.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
 fn unknown_service(name: &str, ctx: &Ctx<'_>) -> Response<Bytes> {
-    notice_response(StatusCode::NOT_FOUND, "No such service",
-        &format!("There is no service called \u{201c}{name}\u{201d}. Check the address."), Tone::Error, Theme::Auto, ctx, vec![])
+    notice_response(
+        StatusCode::NOT_FOUND,
+        "No such service",
+        &format!("There is no service called \u{201c}{name}\u{201d}. Check the address."),
+        Tone::Error,
+        Theme::Auto,
+        ctx,
+        vec![],
+    )
 }
 
 fn store_failed(e: &store::Error, html: bool, ctx: &Ctx<'_>) -> Response<Bytes> {
     warn!(error = %e, "store read or write failed");
     let mut resp = if html {
-        notice_response(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable",
-            "The service registry could not be reached. Try again in a few seconds.", Tone::Error, Theme::Auto, ctx, vec![])
+        notice_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "The service registry could not be reached. Try again in a few seconds.",
+            Tone::Error,
+            Theme::Auto,
+            ctx,
+            vec![],
+        )
     } else {
-        api_error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the record store could not be reached; retry", None, ctx.head)
+        api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the record store could not be reached; retry",
+            None,
+            ctx.head,
+        )
     };
-    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
     resp
 }
 
 /// A 4xx that answers in the route's language: JSON under `/api/`, else an HTML notice.
-fn error_response(target: &Target<'_>, rel: &str, code: StatusCode, error: &str, heading: &str, text: &str, ctx: &Ctx<'_>) -> Response<Bytes> {
+fn error_response(
+    target: &Target<'_>,
+    rel: &str,
+    code: StatusCode,
+    error: &str,
+    heading: &str,
+    text: &str,
+    ctx: &Ctx<'_>,
+) -> Response<Bytes> {
     let api = matches!(target, Target::Status(_) | Target::Wake(_)) || rel.starts_with("/api/");
     if api {
         api_error(code, error, text.to_string(), None, ctx.head)
@@ -670,22 +923,45 @@ fn bad_request(target: &Target<'_>, rel: &str, msg: &str, head: bool) -> Respons
         head,
         prefix: None,
         rel,
-        query: Query { pairs: vec![], raw: String::new() },
+        query: Query {
+            pairs: vec![],
+            raw: String::new(),
+        },
         headers: &EMPTY_HEADERS,
         now: Timestamp::now(),
         nonce: hex::encode(rand::random::<[u8; 16]>()),
     };
-    error_response(target, rel, StatusCode::BAD_REQUEST, "bad_request", "Bad request", msg, &ctx)
+    error_response(
+        target,
+        rel,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "Bad request",
+        msg,
+        &ctx,
+    )
 }
 
 static EMPTY_HEADERS: std::sync::LazyLock<HeaderMap> = std::sync::LazyLock::new(HeaderMap::new);
 
-fn notice_response(code: StatusCode, heading: &str, text: &str, tone: Tone, theme: Theme, ctx: &Ctx<'_>, cookies: Vec<String>) -> Response<Bytes> {
+fn notice_response(
+    code: StatusCode,
+    heading: &str,
+    text: &str,
+    tone: Tone,
+    theme: Theme,
+    ctx: &Ctx<'_>,
+    cookies: Vec<String>,
+) -> Response<Bytes> {
     let data = PageData {
         title: heading.to_string(),
         theme,
         nonce: ctx.nonce.clone(),
-        content: Content::Notice(Notice { heading: heading.to_string(), text: text.to_string(), tone }),
+        content: Content::Notice(Notice {
+            heading: heading.to_string(),
+            text: text.to_string(),
+            tone,
+        }),
     };
     let mut resp = html_response(code, &data, ctx.head);
     add_cookies(&mut resp, &cookies);
@@ -702,8 +978,14 @@ fn add_cookies(resp: &mut Response<Bytes>, cookies: &[String]) {
 
 fn common_headers(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
 }
 
 /// The Content-Security-Policy of an HTML response with this nonce.
@@ -716,35 +998,59 @@ pub fn content_security_policy(nonce: &str) -> String {
 
 fn html_response(code: StatusCode, data: &PageData, head: bool) -> Response<Bytes> {
     let body = page::render(data);
-    let mut resp = Response::new(if head { Bytes::new() } else { Bytes::from(body) });
+    let mut resp = Response::new(if head {
+        Bytes::new()
+    } else {
+        Bytes::from(body)
+    });
     *resp.status_mut() = code;
     let h = resp.headers_mut();
     common_headers(h);
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     if let Ok(v) = HeaderValue::from_str(&content_security_policy(&data.nonce)) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(HeaderName::from_static("x-robots-tag"), HeaderValue::from_static("noindex, nofollow"));
+    h.insert(
+        HeaderName::from_static("x-robots-tag"),
+        HeaderValue::from_static("noindex, nofollow"),
+    );
     resp
 }
 
 fn json_response(code: StatusCode, value: &impl Serialize, head: bool) -> Response<Bytes> {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{\"error\":\"internal\"}".to_vec());
-    let mut resp = Response::new(if head { Bytes::new() } else { Bytes::from(body) });
+    let mut resp = Response::new(if head {
+        Bytes::new()
+    } else {
+        Bytes::from(body)
+    });
     *resp.status_mut() = code;
     let h = resp.headers_mut();
     common_headers(h);
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
 fn text_response(code: StatusCode, text: &'static str, head: bool) -> Response<Bytes> {
-    let mut resp = Response::new(if head { Bytes::new() } else { Bytes::from_static(text.as_bytes()) });
+    let mut resp = Response::new(if head {
+        Bytes::new()
+    } else {
+        Bytes::from_static(text.as_bytes())
+    });
     *resp.status_mut() = code;
     let h = resp.headers_mut();
     common_headers(h);
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
@@ -788,12 +1094,15 @@ async fn serve(
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            let mut resp = axum::response::Response::new(axum::body::Body::from("request body too large\n"));
+            let mut resp =
+                axum::response::Response::new(axum::body::Body::from("request body too large\n"));
             *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
             return resp;
         }
     };
-    handle(&state, Request::from_parts(parts, bytes)).await.map(axum::body::Body::from)
+    handle(&state, Request::from_parts(parts, bytes))
+        .await
+        .map(axum::body::Body::from)
 }
 
 #[cfg(test)]

@@ -211,7 +211,12 @@ pub fn human_seconds(s: u64) -> String {
     }
 }
 
-fn layout(data: &PageData, refresh: Option<&(u64, String)>, body_attrs: BodyAttrs, card: Markup) -> Markup {
+fn layout(
+    data: &PageData,
+    refresh: Option<&(u64, String)>,
+    body_attrs: BodyAttrs,
+    card: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" data-theme=(theme_attr(data.theme)) {
@@ -270,7 +275,10 @@ fn wait_card(w: &WaitPage) -> Markup {
             format!("{title} is going to sleep"),
             "It was idle. Reload this page to wake it again.",
         ),
-        Phase::Asleep => (format!("{title} is asleep"), "Open this link in a browser to wake it."),
+        Phase::Asleep => (
+            format!("{title} is asleep"),
+            "Open this link in a browser to wake it.",
+        ),
         Phase::Invalid => (format!("{title} cannot be woken"), ""),
     };
     html! {
@@ -347,7 +355,9 @@ pub fn render(data: &PageData) -> String {
             };
             layout(data, w.refresh.as_ref(), attrs, wait_card(w)).into_string()
         }
-        Content::Notice(n) => layout(data, None, BodyAttrs::default(), notice_card(n)).into_string(),
+        Content::Notice(n) => {
+            layout(data, None, BodyAttrs::default(), notice_card(n)).into_string()
+        }
     }
 }
 
@@ -388,11 +398,23 @@ mod tests {
 
     #[test]
     fn the_wait_page_highlights_the_current_step() {
-        let html = render(&wait(view(Phase::Waking, Some(Step::Pending), "Pulling"), "Demo"));
+        let html = render(&wait(
+            view(Phase::Waking, Some(Step::Pending), "Pulling"),
+            "Demo",
+        ));
         assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
-        assert!(html.contains(r#"<li class="current" data-step="pending" aria-current="step">"#), "{html}");
-        assert!(html.contains(r#"<li class="done" data-step="provisioning">"#), "{html}");
-        assert!(html.contains(r#"<li class="" data-step="running">"#), "{html}");
+        assert!(
+            html.contains(r#"<li class="current" data-step="pending" aria-current="step">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<li class="done" data-step="provisioning">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<li class="" data-step="running">"#),
+            "{html}"
+        );
         assert!(html.contains(r#"data-poll="../api/v1/services/demo""#));
         assert!(html.contains(r#"<noscript><meta http-equiv="refresh" content="2; url=./demo?a=1&amp;b=&lt;x&gt;"></noscript>"#), "{html}");
         assert!(html.contains(r#"<script nonce="abc123">"#));
@@ -404,23 +426,42 @@ mod tests {
 
     #[test]
     fn failed_shows_the_reason_and_try_again_but_does_not_poll() {
-        let mut d = wait(view(Phase::Failed, Some(Step::Running), "<script>alert(1)</script> exited"), "Demo");
+        let mut d = wait(
+            view(
+                Phase::Failed,
+                Some(Step::Running),
+                "<script>alert(1)</script> exited",
+            ),
+            "Demo",
+        );
         if let Content::Wait(w) = &mut d.content {
             w.poll_url = None;
             w.refresh = None;
         }
         let html = render(&d);
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; exited"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt; exited"),
+            "{html}"
+        );
         assert!(!html.contains("<script>alert"));
-        assert!(html.contains(r#"<a class="button" href="./demo?retry=1">Try again</a>"#), "{html}");
-        assert!(html.contains(r#"<li class="failed" data-step="running" aria-current="step">"#), "{html}");
+        assert!(
+            html.contains(r#"<a class="button" href="./demo?retry=1">Try again</a>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<li class="failed" data-step="running" aria-current="step">"#),
+            "{html}"
+        );
         assert!(!html.contains("<script"), "no script when not polling");
         assert!(!html.contains("http-equiv"));
     }
 
     #[test]
     fn titles_and_notices_are_escaped() {
-        let html = render(&wait(view(Phase::Waking, None, "m"), "<img src=x onerror=alert(1)>"));
+        let html = render(&wait(
+            view(Phase::Waking, None, "m"),
+            "<img src=x onerror=alert(1)>",
+        ));
         assert!(!html.contains("<img src=x"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt; is waking up"));
         let html = render(&PageData {
@@ -434,7 +475,11 @@ mod tests {
             }),
         });
         assert!(html.contains(r#"data-theme="dark""#));
-        assert!(html.contains("No service &quot;&lt;b&gt;&quot;") || html.contains("No service \"&lt;b&gt;\""), "{html}");
+        assert!(
+            html.contains("No service &quot;&lt;b&gt;&quot;")
+                || html.contains("No service \"&lt;b&gt;\""),
+            "{html}"
+        );
         assert!(html.contains("a &amp; b"));
         assert!(!html.contains("<script"));
     }

@@ -66,7 +66,9 @@ pub struct Routed<'a> {
 fn is_stage_like(seg: &str) -> bool {
     !seg.is_empty()
         && seg.len() <= 128
-        && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && seg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !matches!(seg, "s" | "api" | "healthz")
 }
 
@@ -89,29 +91,57 @@ fn match_rel(rel: &str) -> Option<Target<'_>> {
 /// Classifies `path` (the request URI's path, percent-encoded as received).
 pub fn route(path: &str) -> Routed<'_> {
     if let Some(target) = match_rel(path) {
-        return Routed { prefix: None, rel: path, target };
+        return Routed {
+            prefix: None,
+            rel: path,
+            target,
+        };
     }
     let Some(body) = path.strip_prefix('/') else {
-        return Routed { prefix: None, rel: path, target: Target::NotFound };
+        return Routed {
+            prefix: None,
+            rel: path,
+            target: Target::NotFound,
+        };
     };
     let first = body.split('/').next().unwrap_or_default();
     if !is_stage_like(first) {
-        return Routed { prefix: None, rel: path, target: Target::NotFound };
+        return Routed {
+            prefix: None,
+            rel: path,
+            target: Target::NotFound,
+        };
     }
     let rel = &body[first.len()..];
     if rel.is_empty() || rel == format!("/{first}") {
-        return Routed { prefix: Some(first), rel, target: Target::StageRoot(first) };
+        return Routed {
+            prefix: Some(first),
+            rel,
+            target: Target::StageRoot(first),
+        };
     }
     match match_rel(rel) {
-        Some(target) => Routed { prefix: Some(first), rel, target },
-        None => Routed { prefix: Some(first), rel, target: Target::NotFound },
+        Some(target) => Routed {
+            prefix: Some(first),
+            rel,
+            target,
+        },
+        None => Routed {
+            prefix: Some(first),
+            rel,
+            target: Target::NotFound,
+        },
     }
 }
 
 /// `../` repeated so that, from a document at `rel` (the path after any stage prefix), a
 /// relative reference reaches the root of the wake API (`""` at the root).
 pub fn up_to_root(rel: &str) -> String {
-    let depth = rel.trim_start_matches('/').split('/').count().saturating_sub(1);
+    let depth = rel
+        .trim_start_matches('/')
+        .split('/')
+        .count()
+        .saturating_sub(1);
     "../".repeat(depth)
 }
 
@@ -143,21 +173,54 @@ mod tests {
     #[test]
     fn routes_match_with_and_without_a_stage_prefix() {
         let r = route("/s/demo/a/b");
-        assert_eq!(r.target, Target::Page { name: "demo", rest: "/a/b" });
+        assert_eq!(
+            r.target,
+            Target::Page {
+                name: "demo",
+                rest: "/a/b"
+            }
+        );
         assert_eq!((r.prefix, r.rel), (None, "/s/demo/a/b"));
         let r = route("/prod/s/demo");
-        assert_eq!(r.target, Target::Page { name: "demo", rest: "" });
+        assert_eq!(
+            r.target,
+            Target::Page {
+                name: "demo",
+                rest: ""
+            }
+        );
         assert_eq!((r.prefix, r.rel), (Some("prod"), "/s/demo"));
-        assert_eq!(route("/s/demo/").target, Target::Page { name: "demo", rest: "/" });
+        assert_eq!(
+            route("/s/demo/").target,
+            Target::Page {
+                name: "demo",
+                rest: "/"
+            }
+        );
         assert_eq!(route("/").target, Target::Root);
         assert_eq!(route("/prod/").target, Target::Root);
         assert_eq!(route("/prod").target, Target::StageRoot("prod"));
         assert_eq!(route("/prod/prod").target, Target::StageRoot("prod"));
         assert_eq!(route("/healthz").target, Target::Healthz);
         assert_eq!(route("/v1/healthz").target, Target::Healthz);
-        assert_eq!(route("/api/v1/services/demo").target, Target::Status("demo"));
-        assert_eq!(route("/dev/api/v1/services/demo/wake").target, Target::Wake("demo"));
-        for nf in ["/s", "/s/", "/favicon.ico", "/a/b/s/demo", "/api/v1/services", "", "*", "/prod/x"] {
+        assert_eq!(
+            route("/api/v1/services/demo").target,
+            Target::Status("demo")
+        );
+        assert_eq!(
+            route("/dev/api/v1/services/demo/wake").target,
+            Target::Wake("demo")
+        );
+        for nf in [
+            "/s",
+            "/s/",
+            "/favicon.ico",
+            "/a/b/s/demo",
+            "/api/v1/services",
+            "",
+            "*",
+            "/prod/x",
+        ] {
             assert_eq!(route(nf).target, Target::NotFound, "{nf}");
         }
     }
@@ -166,7 +229,10 @@ mod tests {
     fn relative_urls_depend_only_on_the_path_after_the_prefix() {
         assert_eq!(status_url("/s/demo", "demo"), "../api/v1/services/demo");
         assert_eq!(status_url("/s/demo/", "demo"), "../../api/v1/services/demo");
-        assert_eq!(status_url("/s/demo/a/b", "demo"), "../../../api/v1/services/demo");
+        assert_eq!(
+            status_url("/s/demo/a/b", "demo"),
+            "../../../api/v1/services/demo"
+        );
         assert_eq!(status_url("/", "demo"), "api/v1/services/demo");
         assert_eq!(wake_url("/s/demo", "demo"), "../api/v1/services/demo/wake");
         assert_eq!(self_url("/s/demo", ""), "./demo");

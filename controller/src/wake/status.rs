@@ -84,13 +84,21 @@ fn step_message(step: Step) -> &'static str {
 
 /// The median of `xs` (non-finite and negative values ignored); `None` when empty.
 fn median(xs: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite() && *x >= 0.0).collect();
+    let mut v: Vec<f64> = xs
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .collect();
     if v.is_empty() {
         return None;
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 /// An absolute `http`/`https` URL with a host, or `None`. The only redirect targets are
@@ -143,7 +151,9 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         (Phase::Invalid, None, status.phase_since)
     } else {
         match status.phase {
-            Phase::Ready if endpoint.is_some() => (Phase::Ready, Some(Step::Ready), status.phase_since),
+            Phase::Ready if endpoint.is_some() => {
+                (Phase::Ready, Some(Step::Ready), status.phase_since)
+            }
             Phase::Ready => (
                 Phase::Waking,
                 Some(Step::Healthy),
@@ -151,20 +161,33 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
             ),
             Phase::Waking => (
                 Phase::Waking,
-                Some(status.step.filter(|s| *s != Step::Ready).unwrap_or(Step::Requested)),
-                status.wake_started_at.or(r.desired.wake_requested_at).or(status.phase_since),
+                Some(
+                    status
+                        .step
+                        .filter(|s| *s != Step::Ready)
+                        .unwrap_or(Step::Requested),
+                ),
+                status
+                    .wake_started_at
+                    .or(r.desired.wake_requested_at)
+                    .or(status.phase_since),
             ),
-            Phase::Asleep | Phase::Sleeping | Phase::Failed if pending => {
-                (Phase::Waking, Some(Step::Requested), r.desired.wake_requested_at)
-            }
+            Phase::Asleep | Phase::Sleeping | Phase::Failed if pending => (
+                Phase::Waking,
+                Some(Step::Requested),
+                r.desired.wake_requested_at,
+            ),
             Phase::Failed => (Phase::Failed, status.step, status.phase_since),
             p => (p, None, status.phase_since),
         }
     };
     let ready = phase == Phase::Ready;
     let elapsed = since.map(|s| now.since(s));
-    let typical = median(&status.recent_wake_seconds)
-        .or(status.last_wake.as_ref().map(|w| w.seconds).filter(|s| s.is_finite() && *s >= 0.0));
+    let typical = median(&status.recent_wake_seconds).or(status
+        .last_wake
+        .as_ref()
+        .map(|w| w.seconds)
+        .filter(|s| s.is_finite() && *s >= 0.0));
     let waking = phase == Phase::Waking;
     let eta = match (waking, typical, elapsed) {
         (true, Some(t), Some(e)) => Some((t - e.as_secs_f64()).max(0.0).round() as u64),
@@ -217,9 +240,14 @@ mod tests {
     #[test]
     fn a_fresh_wake_on_an_asleep_record_is_requested() {
         let now = t("2026-11-29T10:00:05Z");
-        let r = Record::test("demo").asleep().woken_at(t("2026-11-29T10:00:00Z"));
+        let r = Record::test("demo")
+            .asleep()
+            .woken_at(t("2026-11-29T10:00:00Z"));
         let v = view_record(&r, now);
-        assert_eq!((v.phase, v.step, v.ready), (Phase::Waking, Some(Step::Requested), false));
+        assert_eq!(
+            (v.phase, v.step, v.ready),
+            (Phase::Waking, Some(Step::Requested), false)
+        );
         assert_eq!(v.elapsed_seconds, Some(5));
         assert_eq!(v.retry_after_seconds, Some(1));
         assert_eq!(v.url, None);
@@ -245,7 +273,10 @@ mod tests {
         s.endpoint.as_mut().unwrap().url = "javascript:alert(1)".into();
         let v = view_record(&Record::test("demo").with_status(s.clone()), now);
         assert!(!v.ready);
-        assert_eq!((v.phase, v.step, v.url), (Phase::Waking, Some(Step::Healthy), None));
+        assert_eq!(
+            (v.phase, v.step, v.url),
+            (Phase::Waking, Some(Step::Healthy), None)
+        );
         s.endpoint = None;
         assert!(!view_record(&Record::test("demo").with_status(s), now).ready);
     }
@@ -275,13 +306,20 @@ mod tests {
             step: Some(Step::Running),
             wake_started_at: Some(started),
             message: "  task stopped: Essential container in task exited (exit code 1) ".into(),
-            last_wake: Some(LastWake { requested_at: started, ready_at: started, seconds: 20.0 }),
+            last_wake: Some(LastWake {
+                requested_at: started,
+                ready_at: started,
+                seconds: 20.0,
+            }),
             ..Status::default()
         };
         let r = Record::test("demo").with_status(s).woken_at(started);
         let v = view_record(&r, t("2026-11-29T10:05:00Z"));
         assert_eq!(v.phase, Phase::Failed);
-        assert_eq!(v.message, "task stopped: Essential container in task exited (exit code 1)");
+        assert_eq!(
+            v.message,
+            "task stopped: Essential container in task exited (exit code 1)"
+        );
         assert_eq!(v.retry_after_seconds, None);
         assert!(!wake_pending(&r));
         let r = r.woken_at(t("2026-11-29T10:05:00Z"));
@@ -311,9 +349,14 @@ mod tests {
             phase_since: Some(t("2026-11-29T11:00:00Z")),
             ..Status::default()
         };
-        let r = Record::test("demo").with_status(s).woken_at(t("2026-11-29T10:00:00Z"));
+        let r = Record::test("demo")
+            .with_status(s)
+            .woken_at(t("2026-11-29T10:00:00Z"));
         assert!(!wake_pending(&r));
         let v = view_record(&r, t("2026-11-29T12:00:00Z"));
-        assert_eq!((v.phase, v.step, v.retry_after_seconds), (Phase::Asleep, None, None));
+        assert_eq!(
+            (v.phase, v.step, v.retry_after_seconds),
+            (Phase::Asleep, None, None)
+        );
     }
 }

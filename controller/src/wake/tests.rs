@@ -29,10 +29,16 @@ impl Fake {
         self.calls.lock().unwrap().clone()
     }
     fn writes(&self) -> Vec<String> {
-        self.calls().into_iter().filter(|c| c.starts_with("record_wake") || !c.starts_with("get")).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| c.starts_with("record_wake") || !c.starts_with("get"))
+            .collect()
     }
     fn written_wakes(&self) -> usize {
-        self.calls().iter().filter(|c| c.as_str() == "record_wake:written").count()
+        self.calls()
+            .iter()
+            .filter(|c| c.as_str() == "record_wake:written")
+            .count()
     }
     fn record(&self, name: &str) -> Record {
         match self.records.lock().unwrap().get(name) {
@@ -68,13 +74,21 @@ impl Store for Fake {
         self.log("delete");
         Ok(())
     }
-    async fn record_wake(&self, name: &str, at: Timestamp, debounce: Duration) -> store::Result<Touch> {
+    async fn record_wake(
+        &self,
+        name: &str,
+        at: Timestamp,
+        debounce: Duration,
+    ) -> store::Result<Touch> {
         let mut map = self.records.lock().unwrap();
         let Some(Entry::Record(r)) = map.get_mut(name) else {
             self.log("record_wake:not_found");
             return Err(store::Error::NotFound(name.into()));
         };
-        if r.desired.wake_requested_at.is_some_and(|w| w > at.sub(debounce)) {
+        if r.desired
+            .wake_requested_at
+            .is_some_and(|w| w > at.sub(debounce))
+        {
             self.log("record_wake:debounced");
             return Ok(Touch::Debounced);
         }
@@ -102,7 +116,11 @@ fn ready_status(url: &str) -> Status {
     Status {
         phase: Phase::Ready,
         step: Some(Step::Ready),
-        endpoint: Some(EndpointStatus { ip: "203.0.113.10".into(), url: url.into(), task_arn: "arn:t".into() }),
+        endpoint: Some(EndpointStatus {
+            ip: "203.0.113.10".into(),
+            url: url.into(),
+            task_arn: "arn:t".into(),
+        }),
         ..Status::default()
     }
 }
@@ -123,13 +141,15 @@ fn entries() -> Vec<Entry> {
     let mut titled = Record::test("titled").asleep();
     titled.spec.page.title = Some("<script>alert('t')</script>".into());
     let failed_at: Timestamp = "2026-11-29T10:00:00Z".parse().unwrap();
-    let failed = Record::test("failed").woken_at(failed_at).with_status(Status {
-        phase: Phase::Failed,
-        step: Some(Step::Running),
-        wake_started_at: Some(failed_at),
-        message: "task stopped: <script>alert(1)</script> exited".into(),
-        ..Status::default()
-    });
+    let failed = Record::test("failed")
+        .woken_at(failed_at)
+        .with_status(Status {
+            phase: Phase::Failed,
+            step: Some(Step::Running),
+            wake_started_at: Some(failed_at),
+            message: "task stopped: <script>alert(1)</script> exited".into(),
+            ..Status::default()
+        });
     let mut picky = Record::test("picky").asleep();
     picky.spec.wake.ignore_user_agents = Some(vec!["MyMonitor".into()]);
     vec![
@@ -154,11 +174,21 @@ fn entries() -> Vec<Entry> {
 }
 
 fn state(store: Arc<Fake>) -> WakeState {
-    WakeState::new(store, WakeConfig { default_service: Some("demo".into()), ..WakeConfig::default() })
+    WakeState::new(
+        store,
+        WakeConfig {
+            default_service: Some("demo".into()),
+            ..WakeConfig::default()
+        },
+    )
 }
 
 fn req(method: &str, uri: &str) -> Request<Bytes> {
-    Request::builder().method(method).uri(uri).body(Bytes::new()).unwrap()
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Bytes::new())
+        .unwrap()
 }
 
 fn req_h(method: &str, uri: &str, headers: &[(&str, &str)]) -> Request<Bytes> {
@@ -174,7 +204,10 @@ fn body(r: &Response<Bytes>) -> String {
 }
 
 fn header<'a>(r: &'a Response<Bytes>, h: &str) -> &'a str {
-    r.headers().get(h).map(|v| v.to_str().unwrap()).unwrap_or("")
+    r.headers()
+        .get(h)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
 }
 
 fn attr(html: &str, name: &str) -> Option<String> {
@@ -199,13 +232,19 @@ async fn an_asleep_service_gets_the_wait_page_and_one_wake_write() {
     assert_eq!(header(&r, "referrer-policy"), "no-referrer");
     let html = body(&r);
     assert!(html.contains("demo is waking up"), "{html}");
-    assert!(html.contains(r#"<li class="current" data-step="requested" aria-current="step">"#), "{html}");
+    assert!(
+        html.contains(r#"<li class="current" data-step="requested" aria-current="step">"#),
+        "{html}"
+    );
     assert_eq!(fake.written_wakes(), 1);
     assert!(fake.record("demo").desired.wake_requested_at.is_some());
     // the CSP allows exactly this response's nonce
     let csp = header(&r, "content-security-policy").to_string();
     let nonce = attr(&html, "nonce").unwrap();
-    assert!(csp.contains(&format!("script-src 'nonce-{nonce}'")), "{csp}");
+    assert!(
+        csp.contains(&format!("script-src 'nonce-{nonce}'")),
+        "{csp}"
+    );
     assert!(!csp.contains("unsafe-inline"));
     // a burst of hits is one write
     for _ in 0..1000 {
@@ -227,13 +266,21 @@ async fn the_wake_path_writes_only_the_wake_fact_and_never_creates() {
     expected.desired.wake_requested_at = after.desired.wake_requested_at;
     assert_eq!(after, expected, "only desired.wakeRequestedAt changed");
     for c in fake.calls() {
-        assert!(c == "get" || c.starts_with("record_wake"), "unexpected store call {c}");
+        assert!(
+            c == "get" || c.starts_with("record_wake"),
+            "unexpected store call {c}"
+        );
     }
     // unknown names: 404, nothing written, nothing created
     let r = get(&s, "/s/nobody").await;
     assert_eq!(r.status(), 404);
     assert!(body(&r).contains("nobody"));
-    assert_eq!(handle(&s, req("POST", "/api/v1/services/nobody/wake")).await.status(), 404);
+    assert_eq!(
+        handle(&s, req("POST", "/api/v1/services/nobody/wake"))
+            .await
+            .status(),
+        404
+    );
     assert_eq!(get(&s, "/api/v1/services/nobody").await.status(), 404);
     assert!(fake.records.lock().unwrap().get("nobody").is_none());
     assert!(!fake.calls().iter().any(|c| c == "record_wake:not_found"));
@@ -257,11 +304,15 @@ async fn switched_off_invalid_and_malformed_records_are_never_woken() {
         let r = handle(&s, req("POST", &format!("/api/v1/services/{name}/wake"))).await;
         assert_eq!(r.status(), 409, "{name}");
         let j: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
-        assert!(j["error"] == "switched_off" || j["error"] == "invalid", "{j}");
+        assert!(
+            j["error"] == "switched_off" || j["error"] == "invalid",
+            "{j}"
+        );
     }
     assert_eq!(fake.writes(), Vec::<String>::new());
     // the status route still answers, without side effects
-    let j: serde_json::Value = serde_json::from_slice(get(&s, "/api/v1/services/broken").await.body()).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_slice(get(&s, "/api/v1/services/broken").await.body()).unwrap();
     assert_eq!(j["phase"], "Invalid");
     assert_eq!(j["ready"], false);
 }
@@ -280,7 +331,11 @@ async fn head_and_bots_get_the_page_but_never_wake() {
     assert!(html.contains("demo is asleep"), "{html}");
     assert!(!html.contains("data-poll"), "a bot's page does not poll");
     // a record's own list replaces the default one
-    let r = handle(&s, req_h("GET", "/s/picky", &[("user-agent", "MyMonitor/2")])).await;
+    let r = handle(
+        &s,
+        req_h("GET", "/s/picky", &[("user-agent", "MyMonitor/2")]),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(fake.written_wakes(), 0);
     handle(&s, req_h("GET", "/s/picky", &[("user-agent", slack)])).await;
@@ -293,46 +348,89 @@ async fn ready_redirects_to_the_endpoint_with_path_and_query() {
     let s = state(fake.clone());
     let r = get(&s, "/s/up/a/b%20c?x=1&token=t&y=%2C&retry=1").await;
     assert_eq!(r.status(), 302);
-    assert_eq!(header(&r, "location"), "http://203.0.113.10:80/a/b%20c?x=1&y=%2C");
+    assert_eq!(
+        header(&r, "location"),
+        "http://203.0.113.10:80/a/b%20c?x=1&y=%2C"
+    );
     let r = get(&s, "/s/up").await;
     assert_eq!(header(&r, "location"), "http://203.0.113.10:80/");
     let r = get(&s, "/s/flat/deep/path?x=1").await;
-    assert_eq!(header(&r, "location"), "http://203.0.113.10:8080/app/", "preservePath false");
-    assert_eq!(fake.written_wakes(), 2, "a visit to a Ready service still renews the wake");
+    assert_eq!(
+        header(&r, "location"),
+        "http://203.0.113.10:8080/app/",
+        "preservePath false"
+    );
+    assert_eq!(
+        fake.written_wakes(),
+        2,
+        "a visit to a Ready service still renews the wake"
+    );
 }
 
 #[tokio::test]
 async fn the_redirect_never_leaves_the_endpoint() {
     let fake = Fake::with(entries());
     let s = state(fake.clone());
-    for evil in ["/s/up//evil.com", "/s/up/\\evil.com", "/s/up/a\\b", "/s/up/%2F%2Fevil.com", "/s/up/%2f%2Fevil.com/x", "/s/up/%5Cevil.com", "/s/up/%5C%5Cevil.com"] {
+    for evil in [
+        "/s/up//evil.com",
+        "/s/up/\\evil.com",
+        "/s/up/a\\b",
+        "/s/up/%2F%2Fevil.com",
+        "/s/up/%2f%2Fevil.com/x",
+        "/s/up/%5Cevil.com",
+        "/s/up/%5C%5Cevil.com",
+    ] {
         let r = get(&s, evil).await;
         assert_eq!(r.status(), 400, "{evil}");
         assert_eq!(header(&r, "location"), "", "{evil}");
     }
     assert_eq!(fake.written_wakes(), 0, "rejected paths wrote nothing");
-    for odd in ["/s/up/https://evil.com", "/s/up/https:%2F%2Fevil.com", "/s/up/@evil.com", "/s/up/.evil.com"] {
+    for odd in [
+        "/s/up/https://evil.com",
+        "/s/up/https:%2F%2Fevil.com",
+        "/s/up/@evil.com",
+        "/s/up/.evil.com",
+    ] {
         let r = get(&s, odd).await;
         assert_eq!(r.status(), 302, "{odd}");
         let loc: http::Uri = header(&r, "location").parse().unwrap();
-        assert_eq!(loc.authority().unwrap().as_str(), "203.0.113.10:80", "{odd} → {loc}");
+        assert_eq!(
+            loc.authority().unwrap().as_str(),
+            "203.0.113.10:80",
+            "{odd} → {loc}"
+        );
         assert_eq!(loc.scheme_str(), Some("http"));
     }
     assert!(redirect_target("http://203.0.113.10:80/", true, "/\\evil.com", "").is_none());
     assert!(redirect_target("javascript:alert(1)", true, "/", "").is_none());
     assert!(redirect_target("//evil.com/", true, "/", "").is_none());
-    assert_eq!(redirect_target("https://h:8443/base/", true, "/x", "a=1").as_deref(), Some("https://h:8443/base/x?a=1"));
+    assert_eq!(
+        redirect_target("https://h:8443/base/", true, "/x", "a=1").as_deref(),
+        Some("https://h:8443/base/x?a=1")
+    );
 }
 
 #[tokio::test]
 async fn names_are_validated_before_any_store_access() {
     let fake = Fake::with(entries());
     let s = state(fake.clone());
-    for uri in ["/s/Demo", "/s/a%2Fb", "/s/-x", "/api/v1/services/UP", "/s/a..b", &format!("/s/{}", "a".repeat(64))] {
+    for uri in [
+        "/s/Demo",
+        "/s/a%2Fb",
+        "/s/-x",
+        "/api/v1/services/UP",
+        "/s/a..b",
+        &format!("/s/{}", "a".repeat(64)),
+    ] {
         let r = get(&s, uri).await;
         assert_eq!(r.status(), 400, "{uri}");
     }
-    assert_eq!(handle(&s, req("POST", "/api/v1/services/%3Cx%3E/wake")).await.status(), 400);
+    assert_eq!(
+        handle(&s, req("POST", "/api/v1/services/%3Cx%3E/wake"))
+            .await
+            .status(),
+        400
+    );
     assert!(fake.calls().is_empty(), "{:?}", fake.calls());
 }
 
@@ -350,7 +448,12 @@ async fn repeated_name_like_query_keys_are_rejected() {
         let r = get(&s, uri).await;
         assert_eq!(r.status(), 400, "{uri}");
     }
-    assert_eq!(handle(&s, req("POST", "/api/v1/services/demo/wake?wait=1&wait=2")).await.status(), 400);
+    assert_eq!(
+        handle(&s, req("POST", "/api/v1/services/demo/wake?wait=1&wait=2"))
+            .await
+            .status(),
+        400
+    );
     assert!(fake.calls().is_empty());
     // other keys may repeat (they belong to the service)
     assert_eq!(get(&s, "/s/demo?tag=a&tag=b").await.status(), 200);
@@ -361,7 +464,11 @@ async fn reflected_input_is_always_escaped() {
     let fake = Fake::with(entries());
     let s = state(fake.clone());
     let payload = "%3Cscript%3Ealert(1)%3C/script%3E";
-    let r = get(&s, &format!("/s/demo/{payload}/%22%3E%3Cimg?q=%22%3E%3Cscript%3Ex%3C/script%3E&a=%3Cb%3E")).await;
+    let r = get(
+        &s,
+        &format!("/s/demo/{payload}/%22%3E%3Cimg?q=%22%3E%3Cscript%3Ex%3C/script%3E&a=%3Cb%3E"),
+    )
+    .await;
     let html = body(&r);
     assert_eq!(r.status(), 200);
     assert!(!html.contains("<script>alert"), "{html}");
@@ -369,11 +476,21 @@ async fn reflected_input_is_always_escaped() {
     assert!(!html.contains("<b>"), "{html}");
     let r = get(&s, "/s/failed").await;
     let html = body(&r);
-    assert!(html.contains("task stopped: &lt;script&gt;alert(1)&lt;/script&gt; exited"), "{html}");
+    assert!(
+        html.contains("task stopped: &lt;script&gt;alert(1)&lt;/script&gt; exited"),
+        "{html}"
+    );
     let r = get(&s, "/s/titled").await;
     let html = body(&r);
-    assert!(html.contains("&lt;script&gt;alert('t')&lt;/script&gt; is waking up"), "{html}");
-    assert_eq!(html.matches("<script").count(), 1, "only the nonce'd script: {html}");
+    assert!(
+        html.contains("&lt;script&gt;alert('t')&lt;/script&gt; is waking up"),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("<script").count(),
+        1,
+        "only the nonce'd script: {html}"
+    );
     let r = get(&s, "/nope/%3Cscript%3E").await;
     assert_eq!(r.status(), 404);
     assert!(!body(&r).contains("<script>"));
@@ -388,15 +505,25 @@ async fn failed_shows_the_reason_and_try_again_starts_a_fresh_attempt() {
     let html = body(&r);
     assert!(html.contains("could not be started"), "{html}");
     assert!(html.contains("Try again"));
-    assert!(!html.contains("data-poll") && !html.contains("http-equiv"), "no polling on Failed");
-    assert_eq!(fake.written_wakes(), 0, "looking at a failure does not retry it");
+    assert!(
+        !html.contains("data-poll") && !html.contains("http-equiv"),
+        "no polling on Failed"
+    );
+    assert_eq!(
+        fake.written_wakes(),
+        0,
+        "looking at a failure does not retry it"
+    );
     let retry = attr(&html, "class=\"button\" href").unwrap();
     assert_eq!(retry, "./x?a=1&retry=1");
     let r = get(&s, "/s/failed/x?a=1&retry=1").await;
     assert_eq!(fake.written_wakes(), 1);
     let html = body(&r);
     assert!(html.contains("is waking up"), "{html}");
-    assert!(html.contains(r#"content="1; url=./x?a=1""#), "refresh drops retry: {html}");
+    assert!(
+        html.contains(r#"content="1; url=./x?a=1""#),
+        "refresh drops retry: {html}"
+    );
     // the API wake after Failed is a fresh attempt too
     let fake = Fake::with(entries());
     let s = state(fake.clone());
@@ -409,34 +536,87 @@ async fn failed_shows_the_reason_and_try_again_starts_a_fresh_attempt() {
 async fn token_access_needs_the_token_then_a_scoped_cookie() {
     let fake = Fake::with(entries());
     let s = state(fake.clone());
-    for uri in ["/s/locked", "/s/locked?token=wrong", "/api/v1/services/locked"] {
+    for uri in [
+        "/s/locked",
+        "/s/locked?token=wrong",
+        "/api/v1/services/locked",
+    ] {
         let r = get(&s, uri).await;
         assert_eq!(r.status(), 403, "{uri}");
     }
-    assert_eq!(handle(&s, req("POST", "/api/v1/services/locked/wake?token=nope")).await.status(), 403);
+    assert_eq!(
+        handle(&s, req("POST", "/api/v1/services/locked/wake?token=nope"))
+            .await
+            .status(),
+        403
+    );
     assert_eq!(fake.written_wakes(), 0);
     let r = get(&s, "/prod/s/locked/x?token=test").await;
     assert_eq!(r.status(), 200);
     assert_eq!(fake.written_wakes(), 1);
-    let cookies: Vec<&str> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    let cookies: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
     assert_eq!(cookies.len(), 2, "{cookies:?}");
-    assert!(cookies[0].starts_with("snooze_token_locked=test; Path=/prod/s/locked;"), "{cookies:?}");
-    assert!(cookies[1].contains("Path=/prod/api/v1/services/locked;"), "{cookies:?}");
+    assert!(
+        cookies[0].starts_with("snooze_token_locked=test; Path=/prod/s/locked;"),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies[1].contains("Path=/prod/api/v1/services/locked;"),
+        "{cookies:?}"
+    );
     for c in &cookies {
-        assert!(c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Lax"), "{c}");
+        assert!(
+            c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Lax"),
+            "{c}"
+        );
     }
     let cookie = [("cookie", "snooze_token_locked=test")];
-    assert_eq!(handle(&s, req_h("GET", "/s/locked", &cookie)).await.status(), 200);
-    assert_eq!(handle(&s, req_h("GET", "/api/v1/services/locked", &cookie)).await.status(), 200);
+    assert_eq!(
+        handle(&s, req_h("GET", "/s/locked", &cookie))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        handle(&s, req_h("GET", "/api/v1/services/locked", &cookie))
+            .await
+            .status(),
+        200
+    );
     let wrong = [("cookie", "snooze_token_demo=test; snooze_token_locked=bad")];
-    assert_eq!(handle(&s, req_h("GET", "/api/v1/services/locked", &wrong)).await.status(), 403);
+    assert_eq!(
+        handle(&s, req_h("GET", "/api/v1/services/locked", &wrong))
+            .await
+            .status(),
+        403
+    );
     let bearer = [("authorization", "Bearer test")];
-    assert_eq!(handle(&s, req_h("POST", "/api/v1/services/locked/wake", &bearer)).await.status(), 202);
+    assert_eq!(
+        handle(&s, req_h("POST", "/api/v1/services/locked/wake", &bearer))
+            .await
+            .status(),
+        202
+    );
     // the configured public prefix wins over the seen one
-    let s2 = WakeState::new(fake.clone(), WakeConfig { public_path_prefix: Some(String::new()), cookie_secure: false, ..WakeConfig::default() });
+    let s2 = WakeState::new(
+        fake.clone(),
+        WakeConfig {
+            public_path_prefix: Some(String::new()),
+            cookie_secure: false,
+            ..WakeConfig::default()
+        },
+    );
     let r = get(&s2, "/prod/s/locked?token=test").await;
     let c = header(&r, "set-cookie");
-    assert!(c.contains("Path=/s/locked;") && !c.contains("Secure"), "{c}");
+    assert!(
+        c.contains("Path=/s/locked;") && !c.contains("Secure"),
+        "{c}"
+    );
 }
 
 #[tokio::test]
@@ -459,15 +639,27 @@ async fn the_poll_url_reaches_the_status_route_from_any_depth_and_prefix() {
         let poll = attr(&html, "data-poll").unwrap_or_else(|| panic!("{seen}: {html}"));
         let base = url::Url::parse(browser).unwrap();
         let resolved = base.join(&poll).unwrap();
-        let expected_prefix = browser.split("/s/demo").next().unwrap().trim_end_matches('/');
+        let expected_prefix = browser
+            .split("/s/demo")
+            .next()
+            .unwrap()
+            .trim_end_matches('/');
         let expected_prefix = if browser.ends_with("h/") || browser.ends_with("prod/") {
             browser.trim_end_matches('/').to_string()
         } else {
             expected_prefix.to_string()
         };
-        assert_eq!(resolved.as_str(), format!("{expected_prefix}/api/v1/services/demo"), "{seen} seen from {browser}");
+        assert_eq!(
+            resolved.as_str(),
+            format!("{expected_prefix}/api/v1/services/demo"),
+            "{seen} seen from {browser}"
+        );
         // the resolved path, as the handler would see it, is the status route
-        let seen_prefix = if seen.starts_with("/prod") { "/prod" } else { "" };
+        let seen_prefix = if seen.starts_with("/prod") {
+            "/prod"
+        } else {
+            ""
+        };
         let as_seen = format!("{seen_prefix}/api/v1/services/demo");
         assert_eq!(get(&s, &as_seen).await.status(), 200);
     }
@@ -493,7 +685,10 @@ async fn the_api_reports_status_and_waits_for_ready() {
     assert_eq!(r.status(), 202);
     assert_eq!(header(&r, "retry-after"), "1");
     let j: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
-    assert_eq!((j["phase"].as_str(), j["step"].as_str(), j.get("url")), (Some("Waking"), Some("requested"), None));
+    assert_eq!(
+        (j["phase"].as_str(), j["step"].as_str(), j.get("url")),
+        (Some("Waking"), Some("requested"), None)
+    );
     assert_eq!(fake.written_wakes(), 1);
     for bad in ["?wait=26", "?wait=-1", "?wait=abc", "?wait=1.5"] {
         let r = handle(&s, req("POST", &format!("/api/v1/services/demo/wake{bad}"))).await;
@@ -512,7 +707,10 @@ async fn the_api_reports_status_and_waits_for_ready() {
     assert_eq!(r.status(), 200);
     let j: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
     assert_eq!(j["ready"], true);
-    assert!(took >= Duration::from_millis(500) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
     // and gives up after wait seconds
     let t0 = std::time::Instant::now();
     let r = handle(&s, req("POST", "/api/v1/services/titled/wake?wait=1")).await;
@@ -528,7 +726,10 @@ async fn small_routes_and_methods() {
     assert_eq!((r.status().as_u16(), body(&r).as_str()), (200, "ok\n"));
     assert_eq!(get(&s, "/prod/healthz").await.status(), 200);
     let r = get(&s, "/prod").await;
-    assert_eq!((r.status().as_u16(), header(&r, "location")), (302, "prod/"));
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "location")),
+        (302, "prod/")
+    );
     let r = handle(&s, req("POST", "/s/demo")).await;
     assert_eq!(r.status(), 405);
     assert_eq!(header(&r, "allow"), "GET, HEAD");
@@ -565,7 +766,12 @@ async fn the_hook_runs_once_per_written_wake() {
 #[test]
 fn config_comes_from_the_environment() {
     let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     };
     let c = WakeConfig::from_lookup(env(&[])).unwrap();
     assert_eq!(c, WakeConfig::default());
@@ -580,7 +786,10 @@ fn config_comes_from_the_environment() {
     ]))
     .unwrap();
     assert_eq!(c.default_service.as_deref(), Some("demo"));
-    assert_eq!((c.debounce, c.max_wait, c.cookie_secure), (Duration::from_secs(30), Duration::from_secs(5), false));
+    assert_eq!(
+        (c.debounce, c.max_wait, c.cookie_secure),
+        (Duration::from_secs(30), Duration::from_secs(5), false)
+    );
     assert_eq!(c.public_path_prefix.as_deref(), Some("/wake"));
     for bad in [
         &[("SNOOZE_DEFAULT_SERVICE", "Not A Name")][..],
@@ -589,8 +798,13 @@ fn config_comes_from_the_environment() {
         &[("SNOOZE_COOKIE_SECURE", "maybe")],
         &[("SNOOZE_PUBLIC_PATH_PREFIX", "//evil")],
     ] {
-        let pairs: Vec<(String, String)> = bad.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        let err = WakeConfig::from_lookup(|k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap_err();
+        let pairs: Vec<(String, String)> = bad
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let err =
+            WakeConfig::from_lookup(|k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+                .unwrap_err();
         assert!(err.to_string().starts_with("invalid SNOOZE_"), "{err}");
     }
 }

@@ -45,17 +45,19 @@ pub fn presented_tokens<'a>(
     for value in headers.get_all(COOKIE) {
         let Ok(value) = value.to_str() else { continue };
         for pair in value.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=') {
-                if k.trim() == wanted {
-                    out.push(v.trim().trim_matches('"'));
-                }
+            if let Some((k, v)) = pair.trim().split_once('=')
+                && k.trim() == wanted
+            {
+                out.push(v.trim().trim_matches('"'));
             }
         }
     }
-    if let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
-            out.push(t.trim());
-        }
+    if let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(t) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+    {
+        out.push(t.trim());
     }
     out
 }
@@ -105,10 +107,16 @@ mod tests {
     #[test]
     fn tokens_come_from_query_cookie_and_bearer() {
         let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_static("a=1; snooze_token_demo=c1"));
+        h.append(
+            COOKIE,
+            HeaderValue::from_static("a=1; snooze_token_demo=c1"),
+        );
         h.append(COOKIE, HeaderValue::from_static("snooze_token_other=x"));
         h.append(AUTHORIZATION, HeaderValue::from_static("Bearer b1"));
-        assert_eq!(presented_tokens("demo", Some("q1"), &h), vec!["q1", "c1", "b1"]);
+        assert_eq!(
+            presented_tokens("demo", Some("q1"), &h),
+            vec!["q1", "c1", "b1"]
+        );
         assert_eq!(presented_tokens("nope", None, &h), vec!["b1"]);
     }
 
@@ -121,7 +129,10 @@ mod tests {
         );
         assert!(api.contains("Path=/prod/api/v1/services/demo;"), "{api}");
         let [page, _] = set_cookies("demo", "s3cret", "", false).unwrap();
-        assert!(page.contains("Path=/s/demo;") && !page.contains("Secure"), "{page}");
+        assert!(
+            page.contains("Path=/s/demo;") && !page.contains("Secure"),
+            "{page}"
+        );
         assert!(set_cookies("demo", "a;b", "", true).is_none());
         assert!(set_cookies("demo", "", "", true).is_none());
     }
