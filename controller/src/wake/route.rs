@@ -10,6 +10,11 @@
 //! not `s`, `api` or `healthz`). The browser's address bar may differ from what the handler
 //! sees (custom domains, API mapping keys), so every URL the page itself uses is *relative*,
 //! computed from the part of the path after the prefix: that part is the same in both views.
+//!
+//! Consequences worth knowing: a stage may not be named `s`, `api` or `healthz`; a lone
+//! `/{segment}` (stage-like) is answered with a redirect to `{segment}/`, and `/{segment}/` is
+//! the root, i.e. the default service's page when one is configured. Paths with a dot in the
+//! first segment (`/favicon.ico`, `/robots.txt`) are never taken for a stage: 404.
 
 /// The routes, as `(method, OpenAPI path template)`; `infra/api/openapi.yaml` describes the
 /// same set (a test checks it) and [`super::router`] registers these paths.
