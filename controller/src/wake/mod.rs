@@ -101,7 +101,9 @@ pub struct WakeConfig {
     /// The service `GET /` shows. Env `SNOOZE_DEFAULT_SERVICE`; default none (`/` is 404).
     pub default_service: Option<String>,
     /// Wake writes closer together than this are one write (`Touch::Debounced`).
-    /// Env `SNOOZE_WAKE_DEBOUNCE` (humantime, e.g. `10s`; 0..=5m); default 10 s.
+    /// Env `SNOOZE_WAKE_DEBOUNCE` (humantime, e.g. `10s`; 0..=5m); default 30 s (a minute of
+    /// steady hits costs at most 2 writes; the idle clock runs from the last write, so a
+    /// service can fall asleep up to this much earlier than `idleTimeout` after the last hit).
     pub debounce: Duration,
     /// User-Agent substrings that get the page but never wake, used unless a record sets
     /// `spec.wake.ignoreUserAgents`. Default [`bots::DEFAULT_BOTS`]; not read from the env.
@@ -124,7 +126,7 @@ impl Default for WakeConfig {
     fn default() -> Self {
         Self {
             default_service: None,
-            debounce: Duration::from_secs(10),
+            debounce: Duration::from_secs(30),
             bots: bots::DEFAULT_BOTS.iter().map(|s| s.to_string()).collect(),
             max_wait: Duration::from_secs(25),
             cookie_secure: true,
@@ -587,11 +589,7 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
     let retry = ctx.query.get("retry").is_some();
     let write = !ctx.head && !bot && (!failed || pending || retry);
     if write {
-        let debounce = if failed && !pending {
-            RETRY_DEBOUNCE
-        } else {
-            state.config.debounce
-        };
+        let debounce = wake_debounce(&state.config, &record);
         match record_wake(state, name, ctx.now, debounce).await {
             Ok(true) => record.desired.wake_requested_at = Some(ctx.now),
             Ok(false) => {}
@@ -639,6 +637,22 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
     let mut resp = html_response(StatusCode::OK, &data, ctx.head);
     add_cookies(&mut resp, &cookies);
     resp
+}
+
+/// The debounce of a wake write for `record`: [`WakeConfig::debounce`], except
+/// [`RETRY_DEBOUNCE`] when the last wake no longer counts — the record is `Failed` with no
+/// newer wake pending, or an operator's `sleepRequestedAt` is newer than the last wake — so a
+/// visit after a failure or after `snoozectl sleep` always wakes, while a burst of hits is
+/// still one write.
+pub fn wake_debounce(config: &WakeConfig, record: &Record) -> Duration {
+    let failed = record.status.as_ref().is_some_and(|s| s.phase == Phase::Failed);
+    let d = &record.desired;
+    let slept_since = d.sleep_requested_at.is_some() && d.sleep_requested_at >= d.wake_requested_at;
+    if (failed && !wake_pending(record)) || slept_since {
+        RETRY_DEBOUNCE
+    } else {
+        config.debounce
+    }
 }
 
 /// Writes the wake; `Ok(true)` when written (and the hook ran), `Ok(false)` when debounced.
@@ -797,15 +811,7 @@ async fn api_wake(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<Byte
             false,
         );
     }
-    let failed = record
-        .status
-        .as_ref()
-        .is_some_and(|s| s.phase == Phase::Failed);
-    let debounce = if failed && !wake_pending(&record) {
-        RETRY_DEBOUNCE
-    } else {
-        state.config.debounce
-    };
+    let debounce = wake_debounce(&state.config, &record);
     match record_wake(state, name, ctx.now, debounce).await {
         Ok(true) => record.desired.wake_requested_at = Some(ctx.now),
         Ok(false) => {}

@@ -775,7 +775,7 @@ fn config_comes_from_the_environment() {
     };
     let c = WakeConfig::from_lookup(env(&[])).unwrap();
     assert_eq!(c, WakeConfig::default());
-    assert_eq!(c.debounce, Duration::from_secs(10));
+    assert_eq!(c.debounce, Duration::from_secs(30));
     assert_eq!(c.max_wait, Duration::from_secs(25));
     let c = WakeConfig::from_lookup(env(&[
         ("SNOOZE_DEFAULT_SERVICE", "demo"),
@@ -807,4 +807,21 @@ fn config_comes_from_the_environment() {
                 .unwrap_err();
         assert!(err.to_string().starts_with("invalid SNOOZE_"), "{err}");
     }
+}
+
+#[test]
+fn a_visit_after_an_operator_sleep_is_never_debounced() {
+    let config = WakeConfig::default();
+    let t0: Timestamp = "2026-11-29T10:00:00.000Z".parse().unwrap();
+    let woken = Record::test("demo").asleep().woken_at(t0);
+    assert_eq!(wake_debounce(&config, &woken), config.debounce);
+    // `snoozectl sleep` 5 s after the wake: the next visit must wake again at once.
+    let slept = woken.clone().sleep_requested_at(t0.add(Duration::from_secs(5)));
+    assert_eq!(wake_debounce(&config, &slept), RETRY_DEBOUNCE);
+    // A wake newer than the sleep request counts again.
+    let rewoken = slept.woken_at(t0.add(Duration::from_secs(6)));
+    assert_eq!(wake_debounce(&config, &rewoken), config.debounce);
+    // Failed with no newer wake pending: a retry is written.
+    let failed = Record::test("demo").woken_at(t0).with_status(Status { phase: Phase::Failed, ..Status::default() });
+    assert_eq!(wake_debounce(&config, &failed), RETRY_DEBOUNCE);
 }

@@ -34,7 +34,7 @@ variable "default_service" {
 variable "wake_debounce" {
   description = "Wake writes closer together than this are one write (env SNOOZE_WAKE_DEBOUNCE, humantime, at most 5m)."
   type        = string
-  default     = "10s"
+  default     = "30s"
 }
 
 variable "wake_max_wait" {
