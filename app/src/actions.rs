@@ -36,8 +36,14 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the dashboard's order.
-    pub const ALL: [Action; 6] =
-        [Action::Deploy, Action::ScaleUp, Action::ScaleDown, Action::ClearCache, Action::RotateKeys, Action::P95Report];
+    pub const ALL: [Action; 6] = [
+        Action::Deploy,
+        Action::ScaleUp,
+        Action::ScaleDown,
+        Action::ClearCache,
+        Action::RotateKeys,
+        Action::P95Report,
+    ];
 
     /// The wire name (`scale-up`).
     pub fn name(self) -> &'static str {
@@ -83,7 +89,10 @@ pub struct UnknownAction(pub String);
 impl FromStr for Action {
     type Err = UnknownAction;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Action::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| UnknownAction(s.to_owned()))
+        Action::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| UnknownAction(s.to_owned()))
     }
 }
 
@@ -104,13 +113,22 @@ pub struct Percentiles {
 
 /// Nearest-rank percentiles of `samples`; `None` when empty.
 pub fn percentiles(samples: impl IntoIterator<Item = Duration>) -> Option<Percentiles> {
-    let mut ms: Vec<f64> = samples.into_iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    let mut ms: Vec<f64> = samples
+        .into_iter()
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
     if ms.is_empty() {
         return None;
     }
     ms.sort_by(f64::total_cmp);
     let rank = |p: f64| ms[((p / 100.0 * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
-    Some(Percentiles { samples: ms.len(), p50_ms: rank(50.0), p95_ms: rank(95.0), p99_ms: rank(99.0), max_ms: ms[ms.len() - 1] })
+    Some(Percentiles {
+        samples: ms.len(),
+        p50_ms: rank(50.0),
+        p95_ms: rank(95.0),
+        p99_ms: rank(99.0),
+        max_ms: ms[ms.len() - 1],
+    })
 }
 
 /// The simulated service the actions act on, plus the latency window.
@@ -125,7 +143,13 @@ pub struct DemoState {
 
 impl Default for DemoState {
     fn default() -> Self {
-        DemoState { release: 0, replicas: MIN_REPLICAS, cache_entries: 0, key_generation: 1, latencies: VecDeque::new() }
+        DemoState {
+            release: 0,
+            replicas: MIN_REPLICAS,
+            cache_entries: 0,
+            key_generation: 1,
+            latencies: VecDeque::new(),
+        }
     }
 }
 
@@ -166,7 +190,11 @@ impl DemoState {
         let (ok, message, details) = match action {
             Action::Deploy => {
                 self.release += 1;
-                (true, format!("deployed {version} as release #{}", self.release), json!({"release": self.release, "version": version}))
+                (
+                    true,
+                    format!("deployed {version} as release #{}", self.release),
+                    json!({"release": self.release, "version": version}),
+                )
             }
             Action::ScaleUp | Action::ScaleDown => {
                 let before = self.replicas;
@@ -174,24 +202,51 @@ impl DemoState {
                     Action::ScaleUp => (before + 1).min(MAX_REPLICAS),
                     _ => before.saturating_sub(1).max(MIN_REPLICAS),
                 };
-                let direction = if action == Action::ScaleUp { "up" } else { "down" };
-                let replicas = |n: u32| if n == 1 { "1 replica".to_owned() } else { format!("{n} replicas") };
-                let message = if before == self.replicas {
-                    format!("already at {}, not scaling {direction}", replicas(self.replicas))
+                let direction = if action == Action::ScaleUp {
+                    "up"
                 } else {
-                    format!("scaled {direction} from {before} to {}", replicas(self.replicas))
+                    "down"
                 };
-                (before != self.replicas, message, json!({"replicas": self.replicas, "previous": before}))
+                let replicas = |n: u32| {
+                    if n == 1 {
+                        "1 replica".to_owned()
+                    } else {
+                        format!("{n} replicas")
+                    }
+                };
+                let message = if before == self.replicas {
+                    format!(
+                        "already at {}, not scaling {direction}",
+                        replicas(self.replicas)
+                    )
+                } else {
+                    format!(
+                        "scaled {direction} from {before} to {}",
+                        replicas(self.replicas)
+                    )
+                };
+                (
+                    before != self.replicas,
+                    message,
+                    json!({"replicas": self.replicas, "previous": before}),
+                )
             }
             Action::ClearCache => {
                 let cleared = std::mem::take(&mut self.cache_entries);
-                (true, format!("cleared {cleared} cache entries"), json!({"cleared": cleared}))
+                (
+                    true,
+                    format!("cleared {cleared} cache entries"),
+                    json!({"cleared": cleared}),
+                )
             }
             Action::RotateKeys => {
                 self.key_generation += 1;
                 (
                     true,
-                    format!("rotated signing key to {key_id} (generation {})", self.key_generation),
+                    format!(
+                        "rotated signing key to {key_id} (generation {})",
+                        self.key_generation
+                    ),
                     json!({"key_id": key_id, "generation": self.key_generation}),
                 )
             }
@@ -204,10 +259,19 @@ impl DemoState {
                     ),
                     serde_json::to_value(p).unwrap_or_default(),
                 ),
-                None => (false, "no requests measured yet".to_owned(), json!({"samples": 0})),
+                None => (
+                    false,
+                    "no requests measured yet".to_owned(),
+                    json!({"samples": 0}),
+                ),
             },
         };
-        ActionResult { action: action.name(), ok, message, details }
+        ActionResult {
+            action: action.name(),
+            ok,
+            message,
+            details,
+        }
     }
 }
 
@@ -221,7 +285,10 @@ mod tests {
             assert_eq!(a.name().parse::<Action>().unwrap(), a);
         }
         assert_eq!("nuke".parse::<Action>(), Err(UnknownAction("nuke".into())));
-        assert_eq!(UnknownAction("x".into()).to_string(), "unknown action \"x\"");
+        assert_eq!(
+            UnknownAction("x".into()).to_string(),
+            "unknown action \"x\""
+        );
     }
 
     #[test]
@@ -243,22 +310,37 @@ mod tests {
     #[test]
     fn deploy_counts_releases_and_cache_clears_counted_requests() {
         let mut s = DemoState::default();
-        assert_eq!(s.perform(Action::Deploy, "v1.2", "k").message, "deployed v1.2 as release #1");
+        assert_eq!(
+            s.perform(Action::Deploy, "v1.2", "k").message,
+            "deployed v1.2 as release #1"
+        );
         assert_eq!(s.perform(Action::Deploy, "v1.2", "k").details["release"], 2);
         for _ in 0..3 {
             s.record_request(Duration::from_millis(1));
         }
-        assert_eq!(s.perform(Action::ClearCache, "v", "k").details["cleared"], 3);
-        assert_eq!(s.perform(Action::ClearCache, "v", "k").details["cleared"], 0);
+        assert_eq!(
+            s.perform(Action::ClearCache, "v", "k").details["cleared"],
+            3
+        );
+        assert_eq!(
+            s.perform(Action::ClearCache, "v", "k").details["cleared"],
+            0
+        );
         let r = s.perform(Action::RotateKeys, "v", "key-abc");
-        assert_eq!(r.details, serde_json::json!({"key_id": "key-abc", "generation": 2}));
+        assert_eq!(
+            r.details,
+            serde_json::json!({"key_id": "key-abc", "generation": 2})
+        );
     }
 
     #[test]
     fn percentiles_nearest_rank() {
         assert!(percentiles([]).is_none());
         let p = percentiles((1..=100).map(Duration::from_millis)).unwrap();
-        assert_eq!((p.samples, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms), (100, 50.0, 95.0, 99.0, 100.0));
+        assert_eq!(
+            (p.samples, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms),
+            (100, 50.0, 95.0, 99.0, 100.0)
+        );
         let one = percentiles([Duration::from_micros(1500)]).unwrap();
         assert_eq!((one.p50_ms, one.p99_ms), (1.5, 1.5));
     }

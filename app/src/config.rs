@@ -114,12 +114,19 @@ impl Config {
 
     /// The ECS metadata base URI, or None when unset or empty.
     pub fn ecs_metadata_base(&self) -> Option<&str> {
-        self.ecs_metadata_uri.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        self.ecs_metadata_uri
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     }
 
     /// The Git SHA cut to 12 characters for display.
     pub fn short_sha(&self) -> &str {
-        let end = self.git_sha.char_indices().nth(12).map_or(self.git_sha.len(), |(i, _)| i);
+        let end = self
+            .git_sha
+            .char_indices()
+            .nth(12)
+            .map_or(self.git_sha.len(), |(i, _)| i);
         &self.git_sha[..end]
     }
 }

@@ -47,7 +47,9 @@ pub struct TaskMetadata {
 impl TaskMetadata {
     /// The cluster's name: the part after `cluster/` of an ARN, else `cluster` as is.
     pub fn cluster_name(&self) -> &str {
-        self.cluster.rsplit_once(":cluster/").map_or(&self.cluster, |(_, name)| name)
+        self.cluster
+            .rsplit_once(":cluster/")
+            .map_or(&self.cluster, |(_, name)| name)
     }
 
     /// The task's id: the last path segment of its ARN.
@@ -102,7 +104,10 @@ struct ContainerDoc {
 /// Errors: [`Error::Request`] when either request fails, times out, answers non-2xx, or its
 /// body lacks a required field.
 pub async fn fetch(base_uri: &str, timeout: Duration) -> Result<TaskMetadata, Error> {
-    let client = reqwest::Client::builder().timeout(timeout).build().map_err(Error::Client)?;
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(Error::Client)?;
     let base = base_uri.trim_end_matches('/');
     let task: TaskDoc = get_json(&client, &format!("{base}/task")).await?;
     let container: ContainerDoc = get_json(&client, base).await?;
@@ -117,21 +122,39 @@ pub async fn fetch(base_uri: &str, timeout: Duration) -> Result<TaskMetadata, Er
     })
 }
 
-async fn get_json<T: for<'de> Deserialize<'de>>(client: &reqwest::Client, url: &str) -> Result<T, Error> {
-    let wrap = |source| Error::Request { url: url.to_owned(), source };
-    client.get(url).send().await.and_then(|r| r.error_for_status()).map_err(wrap)?.json().await.map_err(wrap)
+async fn get_json<T: for<'de> Deserialize<'de>>(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<T, Error> {
+    let wrap = |source| Error::Request {
+        url: url.to_owned(),
+        source,
+    };
+    client
+        .get(url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(wrap)?
+        .json()
+        .await
+        .map_err(wrap)
 }
 
 /// [`fetch`] with up to `attempts` tries, backing off exponentially from 200 ms. The ECS
 /// agent may not answer in the first moments of a task. Returns the state to show.
 pub async fn load(base_uri: Option<&str>, timeout: Duration, attempts: usize) -> EcsMetadata {
-    let Some(base) = base_uri else { return EcsMetadata::NotConfigured };
+    let Some(base) = base_uri else {
+        return EcsMetadata::NotConfigured;
+    };
     let policy = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
         .with_max_times(attempts.saturating_sub(1));
     match (|| fetch(base, timeout)).retry(policy).await {
         Ok(meta) => EcsMetadata::Loaded(meta),
-        Err(e) => EcsMetadata::Failed { error: error_chain(&e) },
+        Err(e) => EcsMetadata::Failed {
+            error: error_chain(&e),
+        },
     }
 }
 
@@ -171,12 +194,19 @@ mod tests {
             launch_type: None,
         };
         assert_eq!((t.cluster_name(), t.task_id()), ("demo", "abc123"));
-        let plain = TaskMetadata { cluster: "default".into(), task_arn: "xyz".into(), ..t };
+        let plain = TaskMetadata {
+            cluster: "default".into(),
+            task_arn: "xyz".into(),
+            ..t
+        };
         assert_eq!((plain.cluster_name(), plain.task_id()), ("default", "xyz"));
     }
 
     #[tokio::test]
     async fn unset_uri_is_not_configured() {
-        assert_eq!(load(None, Duration::from_millis(10), 3).await, EcsMetadata::NotConfigured);
+        assert_eq!(
+            load(None, Duration::from_millis(10), 3).await,
+            EcsMetadata::NotConfigured
+        );
     }
 }

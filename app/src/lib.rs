@@ -126,7 +126,11 @@ impl App {
     /// New state. ECS metadata starts as `not_configured` when `ECS_CONTAINER_METADATA_URI_V4`
     /// is unset, else `pending` until [`App::load_ecs_metadata`] finishes.
     pub fn new(config: Config) -> Arc<Self> {
-        let ecs = if config.ecs_metadata_base().is_some() { EcsMetadata::Pending } else { EcsMetadata::NotConfigured };
+        let ecs = if config.ecs_metadata_base().is_some() {
+            EcsMetadata::Pending
+        } else {
+            EcsMetadata::NotConfigured
+        };
         Arc::new(App {
             config,
             logs: LogBook::new(),
@@ -146,13 +150,32 @@ impl App {
     /// Reads ECS task metadata (up to [`ECS_METADATA_ATTEMPTS`] tries) and keeps the result
     /// for `/api/metrics` and the page. Does nothing when the endpoint is not configured.
     pub async fn load_ecs_metadata(&self) -> EcsMetadata {
-        let state = ecs::load(self.config.ecs_metadata_base(), self.config.ecs_metadata_timeout, ECS_METADATA_ATTEMPTS).await;
+        let state = ecs::load(
+            self.config.ecs_metadata_base(),
+            self.config.ecs_metadata_timeout,
+            ECS_METADATA_ATTEMPTS,
+        )
+        .await;
         match &state {
             EcsMetadata::Loaded(t) => {
-                self.logs.push(Level::Info, Source::System, format!("running as ECS task {} ({}:{}) in cluster {}", t.task_id(), t.family, t.revision, t.cluster_name()));
+                self.logs.push(
+                    Level::Info,
+                    Source::System,
+                    format!(
+                        "running as ECS task {} ({}:{}) in cluster {}",
+                        t.task_id(),
+                        t.family,
+                        t.revision,
+                        t.cluster_name()
+                    ),
+                );
             }
             EcsMetadata::Failed { error } => {
-                self.logs.push(Level::Warn, Source::System, format!("ECS task metadata unavailable: {error}"));
+                self.logs.push(
+                    Level::Warn,
+                    Source::System,
+                    format!("ECS task metadata unavailable: {error}"),
+                );
             }
             _ => {}
         }
@@ -186,16 +209,28 @@ impl App {
             system: SystemSnapshot::read(),
             ecs: self.ecs_metadata(),
             log_subscribers: self.logs.subscribers(),
-            demo_replicas: self.demo.lock().unwrap_or_else(|e| e.into_inner()).replicas(),
+            demo_replicas: self
+                .demo
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .replicas(),
         }
     }
 
     /// Performs a demo action, adds its log entry, returns its result.
     pub fn perform(&self, action: Action) -> ActionResult {
         let key_id = format!("key-{:08x}", rand::random::<u32>());
-        let result = self.demo.lock().unwrap_or_else(|e| e.into_inner()).perform(action, &self.config.app_version, &key_id);
+        let result = self.demo.lock().unwrap_or_else(|e| e.into_inner()).perform(
+            action,
+            &self.config.app_version,
+            &key_id,
+        );
         let level = if result.ok { Level::Info } else { Level::Warn };
-        self.logs.push(level, Source::Action, format!("{action}: {}", result.message));
+        self.logs.push(
+            level,
+            Source::Action,
+            format!("{action}: {}", result.message),
+        );
         result
     }
 
@@ -244,9 +279,23 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/logs", get(recent_logs))
         .route("/api/logs/stream", get(log_stream))
         .route("/action", post(action))
-        .route("/static/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("../static/app.js"))))
-        .route("/static/app.css", get(|| asset("text/css; charset=utf-8", include_str!("../static/app.css"))))
-        .route("/static/favicon.svg", get(|| asset("image/svg+xml", include_str!("../static/favicon.svg"))))
+        .route(
+            "/static/app.js",
+            get(|| {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../static/app.js"),
+                )
+            }),
+        )
+        .route(
+            "/static/app.css",
+            get(|| asset("text/css; charset=utf-8", include_str!("../static/app.css"))),
+        )
+        .route(
+            "/static/favicon.svg",
+            get(|| asset("image/svg+xml", include_str!("../static/favicon.svg"))),
+        )
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))) })
         .layer(middleware::from_fn_with_state(app.clone(), record_request))
         .layer(middleware::from_fn(security_headers))
@@ -254,13 +303,22 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body)
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
 }
 
 async fn record_request(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let t0 = Instant::now();
     let response = next.run(req).await;
-    app.demo.lock().unwrap_or_else(|e| e.into_inner()).record_request(t0.elapsed());
+    app.demo
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .record_request(t0.elapsed());
     response
 }
 
@@ -271,8 +329,14 @@ async fn security_headers(req: Request, next: Next) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -298,7 +362,10 @@ struct ActionRequest {
     action: String,
 }
 
-async fn action(State(app): State<Arc<App>>, body: Result<Json<ActionRequest>, JsonRejection>) -> Response {
+async fn action(
+    State(app): State<Arc<App>>,
+    body: Result<Json<ActionRequest>, JsonRejection>,
+) -> Response {
     let allowed = Action::allowed();
     let request = match body {
         Ok(Json(r)) => r,
@@ -309,23 +376,39 @@ async fn action(State(app): State<Arc<App>>, body: Result<Json<ActionRequest>, J
                 StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
                 s => s,
             };
-            return (status, Json(json!({"error": rejection.body_text(), "allowed": allowed}))).into_response();
+            return (
+                status,
+                Json(json!({"error": rejection.body_text(), "allowed": allowed})),
+            )
+                .into_response();
         }
     };
     match request.action.parse::<Action>() {
         Ok(a) => Json(app.perform(a)).into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({"error": e.to_string(), "allowed": allowed}))).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": e.to_string(), "allowed": allowed})),
+        )
+            .into_response(),
     }
 }
 
 async fn log_stream(State(app): State<Arc<App>>) -> impl IntoResponse {
-    let keep_alive = KeepAlive::new().interval(app.config.sse_keepalive).text("heartbeat");
+    let keep_alive = KeepAlive::new()
+        .interval(app.config.sse_keepalive)
+        .text("heartbeat");
     let stream = log_events(app.clone()).take_until(app.shutdown_signal());
-    ([("x-accel-buffering", "no")], Sse::new(stream).keep_alive(keep_alive))
+    (
+        [("x-accel-buffering", "no")],
+        Sse::new(stream).keep_alive(keep_alive),
+    )
 }
 
 fn snapshot_event(entries: &[LogEntry]) -> Event {
-    Event::default().event("snapshot").json_data(entries).unwrap_or_else(|_| Event::default().event("snapshot").data("[]"))
+    Event::default()
+        .event("snapshot")
+        .json_data(entries)
+        .unwrap_or_else(|_| Event::default().event("snapshot").data("[]"))
 }
 
 /// The SSE events of one client: a snapshot, then each new entry. A client that falls more
@@ -338,10 +421,15 @@ fn log_events(app: Arc<App>) -> impl Stream<Item = Result<Event, Infallible>> + 
         loop {
             match rx.recv().await {
                 Ok(entry) => {
-                    let event = Event::default().event("log").id(entry.seq.to_string()).json_data(&entry);
+                    let event = Event::default()
+                        .event("log")
+                        .id(entry.seq.to_string())
+                        .json_data(&entry);
                     match event {
                         Ok(event) => return Some((Ok(event), (rx, app))),
-                        Err(e) => tracing::warn!(error = %e, "skipping a log entry that did not serialize"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "skipping a log entry that did not serialize")
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -384,7 +472,11 @@ pub async fn heartbeat_loop(app: Arc<App>) {
 /// `SHUTDOWN_GRACE`. Starts the heartbeat loop.
 ///
 /// Errors: [`Error::Serve`] when the listener fails.
-pub async fn serve(listener: TcpListener, app: Arc<App>, signal: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let heartbeat = tokio::spawn(heartbeat_loop(app.clone()));
     let on_signal = {
         let app = app.clone();
@@ -394,7 +486,9 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, signal: impl Future<Out
             app.shutdown();
         }
     };
-    let server = axum::serve(listener, router(app.clone())).with_graceful_shutdown(on_signal).into_future();
+    let server = axum::serve(listener, router(app.clone()))
+        .with_graceful_shutdown(on_signal)
+        .into_future();
     let grace = app.config.shutdown_grace;
     let deadline = {
         let down = app.shutdown_signal();
@@ -417,14 +511,22 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, signal: impl Future<Out
 /// Errors: [`Error::Bind`] when the address cannot be bound, [`Error::Serve`] after.
 pub async fn run(config: Config, signal: impl Future<Output = ()> + Send + 'static) -> Result<()> {
     let addr = config.listen_addr();
-    let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
     let local = listener.local_addr().map_err(Error::Serve)?;
     let app = App::new(config);
     tracing::info!(addr = %local, "listening");
     app.logs.push(
         Level::Info,
         Source::System,
-        format!("{} {} ({}) started in {}, listening on {local}", app.config.app_name, app.config.app_version, app.config.short_sha(), app.config.app_env),
+        format!(
+            "{} {} ({}) started in {}, listening on {local}",
+            app.config.app_name,
+            app.config.app_version,
+            app.config.short_sha(),
+            app.config.app_env
+        ),
     );
     if app.config.ecs_metadata_base().is_some() {
         let app = app.clone();
@@ -469,8 +571,14 @@ pub async fn healthcheck(config: &Config) -> bool {
     } else {
         config.host
     };
-    let url = format!("http://{}/health", std::net::SocketAddr::new(host, config.port));
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(3)).build() {
+    let url = format!(
+        "http://{}/health",
+        std::net::SocketAddr::new(host, config.port)
+    );
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+    {
         Ok(c) => c,
         Err(_) => return false,
     };
@@ -483,7 +591,10 @@ pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .with_ansi(ansi);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Plain => builder.init(),

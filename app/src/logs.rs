@@ -114,7 +114,10 @@ impl LogBook {
     pub fn new() -> Self {
         let (feed, _) = broadcast::channel(BROADCAST_CAPACITY);
         LogBook {
-            ring: Mutex::new(Ring { entries: VecDeque::with_capacity(RING_CAPACITY), next_seq: 1 }),
+            ring: Mutex::new(Ring {
+                entries: VecDeque::with_capacity(RING_CAPACITY),
+                next_seq: 1,
+            }),
             feed,
         }
     }
@@ -128,7 +131,13 @@ impl LogBook {
             Level::Warn => tracing::warn!(source = source.as_str(), "{message}"),
         }
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = LogEntry { seq: ring.next_seq, at: Utc::now(), level, source, message };
+        let entry = LogEntry {
+            seq: ring.next_seq,
+            at: Utc::now(),
+            level,
+            source,
+            message,
+        };
         ring.next_seq += 1;
         if ring.entries.len() == RING_CAPACITY {
             ring.entries.pop_front();
@@ -142,12 +151,20 @@ impl LogBook {
     /// The last `n` entries, oldest first.
     pub fn last(&self, n: usize) -> Vec<LogEntry> {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        ring.entries.iter().skip(ring.entries.len().saturating_sub(n)).cloned().collect()
+        ring.entries
+            .iter()
+            .skip(ring.entries.len().saturating_sub(n))
+            .cloned()
+            .collect()
     }
 
     /// Number of entries held (at most [`RING_CAPACITY`]).
     pub fn len(&self) -> usize {
-        self.ring.lock().unwrap_or_else(|e| e.into_inner()).entries.len()
+        self.ring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .len()
     }
 
     /// Whether the log is empty.
@@ -159,8 +176,12 @@ impl LogBook {
     pub fn subscribe(&self) -> (Vec<LogEntry>, broadcast::Receiver<LogEntry>) {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         let rx = self.feed.subscribe();
-        let snapshot =
-            ring.entries.iter().skip(ring.entries.len().saturating_sub(SNAPSHOT_LEN)).cloned().collect();
+        let snapshot = ring
+            .entries
+            .iter()
+            .skip(ring.entries.len().saturating_sub(SNAPSHOT_LEN))
+            .cloned()
+            .collect();
         (snapshot, rx)
     }
 
@@ -188,7 +209,10 @@ mod tests {
         assert!(all.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
         let last = book.last(SNAPSHOT_LEN);
         assert_eq!(last.len(), SNAPSHOT_LEN);
-        assert_eq!(last.last().unwrap().message, format!("entry {}", RING_CAPACITY + 36));
+        assert_eq!(
+            last.last().unwrap().message,
+            format!("entry {}", RING_CAPACITY + 36)
+        );
     }
 
     #[test]
@@ -196,11 +220,20 @@ mod tests {
         let book = LogBook::new();
         book.push(Level::Info, Source::System, "before");
         let (snapshot, mut rx) = book.subscribe();
-        assert_eq!(snapshot.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["before"]);
+        assert_eq!(
+            snapshot
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>(),
+            ["before"]
+        );
         assert_eq!(book.subscribers(), 1);
         book.push(Level::Warn, Source::Action, "after");
         let live = rx.try_recv().unwrap();
-        assert_eq!((live.seq, live.message.as_str(), live.level), (2, "after", Level::Warn));
+        assert_eq!(
+            (live.seq, live.message.as_str(), live.level),
+            (2, "after", Level::Warn)
+        );
         assert!(rx.try_recv().is_err());
         drop(rx);
         assert_eq!(book.subscribers(), 0);
@@ -217,7 +250,10 @@ mod tests {
         assert_eq!(v["source"], e.source.as_str());
         assert_eq!(v["level"], e.level.as_str());
         let at = v["at"].as_str().unwrap();
-        assert!(at.ends_with('Z') && at.len() == "2026-11-29T10:00:00.123Z".len(), "{at}");
+        assert!(
+            at.ends_with('Z') && at.len() == "2026-11-29T10:00:00.123Z".len(),
+            "{at}"
+        );
         let back: LogEntry = serde_json::from_value(v).unwrap();
         assert_eq!(back.message, "tick");
     }

@@ -34,7 +34,12 @@ pub struct PageData {
 
 /// `3d 4h`, `2h 5m`, `4m 12s`, `9s`.
 pub fn format_uptime(seconds: u64) -> String {
-    let (d, h, m, s) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),
         (0, 0, _) => format!("{m}m {s}s"),
@@ -65,12 +70,24 @@ const ICON_MOON: &str = r#"<svg class="icon icon-moon" viewBox="0 0 24 24" aria-
 
 fn action_icon(action: Action) -> &'static str {
     match action {
-        Action::Deploy => r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M12 19V5M5 12l7-7 7 7"/></svg>"#,
-        Action::ScaleUp => r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M12 5v14M5 12h14"/></svg>"#,
-        Action::ScaleDown => r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M5 12h14"/></svg>"#,
-        Action::ClearCache => r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6"/></svg>"#,
-        Action::RotateKeys => r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M21 2l-2 2m-7.6 7.6a5.5 5.5 0 1 1-7.78 7.78 5.5 5.5 0 0 1 7.78-7.78zM15.5 7.5l3 3L22 7l-3-3"/></svg>"#,
-        Action::P95Report => r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M3 3v18h18M7 15l4-4 3 3 5-6"/></svg>"#,
+        Action::Deploy => {
+            r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M12 19V5M5 12l7-7 7 7"/></svg>"#
+        }
+        Action::ScaleUp => {
+            r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M12 5v14M5 12h14"/></svg>"#
+        }
+        Action::ScaleDown => {
+            r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M5 12h14"/></svg>"#
+        }
+        Action::ClearCache => {
+            r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6"/></svg>"#
+        }
+        Action::RotateKeys => {
+            r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M21 2l-2 2m-7.6 7.6a5.5 5.5 0 1 1-7.78 7.78 5.5 5.5 0 0 1 7.78-7.78zM15.5 7.5l3 3L22 7l-3-3"/></svg>"#
+        }
+        Action::P95Report => {
+            r#"<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M3 3v18h18M7 15l4-4 3 3 5-6"/></svg>"#
+        }
     }
 }
 
@@ -131,12 +148,21 @@ pub fn render(d: &PageData) -> Markup {
         (Some(total), Some(avail)) => {
             let used = total.saturating_sub(avail);
             let pct = (used as f64 / total.max(1) as f64 * 100.0).round() as u64;
-            (format_bytes(used), format!("of {} · {pct}% used", format_bytes(total)), pct)
+            (
+                format_bytes(used),
+                format!("of {} · {pct}% used", format_bytes(total)),
+                pct,
+            )
         }
         _ => ("n/a".to_owned(), String::new(), 0),
     };
-    let load = d.system.load_average.map_or("n/a".to_owned(), |l| format!("{:.2}", l.one));
-    let load_sub = d.system.load_average.map_or(String::new(), |l| format!("5m {:.2} · 15m {:.2}", l.five, l.fifteen));
+    let load = d
+        .system
+        .load_average
+        .map_or("n/a".to_owned(), |l| format!("{:.2}", l.one));
+    let load_sub = d.system.load_average.map_or(String::new(), |l| {
+        format!("5m {:.2} · 15m {:.2}", l.five, l.fifteen)
+    });
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -248,7 +274,11 @@ mod tests {
             system: SystemSnapshot {
                 hostname: "ip-10-0-0-1".into(),
                 cpu_count: 2,
-                memory: Memory { rss_bytes: Some(12 << 20), system_total_bytes: Some(4 << 30), system_available_bytes: Some(1 << 30) },
+                memory: Memory {
+                    rss_bytes: Some(12 << 20),
+                    system_total_bytes: Some(4 << 30),
+                    system_available_bytes: Some(1 << 30),
+                },
                 load_average: None,
             },
             ecs: EcsMetadata::NotConfigured,
@@ -268,7 +298,9 @@ mod tests {
         assert!(html.contains("data-action=\"p95-report\""));
         assert!(html.contains("ECS_CONTAINER_METADATA_URI_V4"));
         // No inline script or style: everything is under /static.
-        assert!(!html.contains("<script>") && !html.contains("<style") && !html.contains("style=\""));
+        assert!(
+            !html.contains("<script>") && !html.contains("<style") && !html.contains("style=\"")
+        );
     }
 
     #[test]

@@ -43,7 +43,9 @@ impl SystemSnapshot {
     /// Reads `/proc` now. Never fails: what cannot be read is `None`.
     pub fn read() -> Self {
         let read = |p: &str| std::fs::read_to_string(p).ok();
-        let meminfo = read("/proc/meminfo").map(|s| parse_meminfo(&s)).unwrap_or_default();
+        let meminfo = read("/proc/meminfo")
+            .map(|s| parse_meminfo(&s))
+            .unwrap_or_default();
         let hostname = read("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
@@ -92,7 +94,11 @@ pub fn parse_status_rss(text: &str) -> Option<u64> {
 /// The three load averages of `/proc/loadavg` text (`0.52 0.58 0.59 1/467 12345`).
 pub fn parse_loadavg(text: &str) -> Option<LoadAverage> {
     let mut it = text.split_whitespace().map(|f| f.parse::<f64>());
-    Some(LoadAverage { one: it.next()?.ok()?, five: it.next()?.ok()?, fifteen: it.next()?.ok()? })
+    Some(LoadAverage {
+        one: it.next()?.ok()?,
+        five: it.next()?.ok()?,
+        fifteen: it.next()?.ok()?,
+    })
 }
 
 #[cfg(test)]
@@ -132,7 +138,9 @@ mod tests {
         assert!(!s.hostname.is_empty());
         if cfg!(target_os = "linux") {
             assert!(s.memory.rss_bytes.unwrap() > 0);
-            assert!(s.memory.system_total_bytes.unwrap() >= s.memory.system_available_bytes.unwrap());
+            assert!(
+                s.memory.system_total_bytes.unwrap() >= s.memory.system_available_bytes.unwrap()
+            );
             assert!(s.load_average.is_some());
         }
     }

@@ -30,7 +30,12 @@ impl Running {
         let server = tokio::spawn(serve(listener, app.clone(), async move {
             let _ = rx.await;
         }));
-        Running { app, base: format!("http://{addr}"), stop: Some(tx), server }
+        Running {
+            app,
+            base: format!("http://{addr}"),
+            stop: Some(tx),
+            server,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -41,13 +46,20 @@ impl Running {
     async fn stop(mut self) -> Duration {
         let t0 = Instant::now();
         self.stop.take().unwrap().send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), self.server).await.expect("serve returns within 5 s").unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), self.server)
+            .await
+            .expect("serve returns within 5 s")
+            .unwrap()
+            .unwrap();
         t0.elapsed()
     }
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 /// Reads an SSE response block by block (`\n\n`-separated).
@@ -62,7 +74,10 @@ impl SseReader {
         let response = reqwest::Client::new().get(url).send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
-        SseReader { response, buffer: String::new() }
+        SseReader {
+            response,
+            buffer: String::new(),
+        }
     }
 
     /// The next block (event or comment), or None at end of stream.
@@ -119,7 +134,11 @@ async fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> boo
 
 #[tokio::test]
 async fn health_page_static_and_not_found() {
-    let s = Running::start(Config { app_name: "Demo <x>".into(), ..Config::for_tests() }).await;
+    let s = Running::start(Config {
+        app_name: "Demo <x>".into(),
+        ..Config::for_tests()
+    })
+    .await;
     let c = client();
 
     let r = c.get(s.url("/health")).send().await.unwrap();
@@ -128,15 +147,26 @@ async fn health_page_static_and_not_found() {
 
     let r = c.get(s.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("default-src 'self'"), "{csp}");
     let html = r.text().await.unwrap();
     assert!(html.contains("Demo &lt;x&gt;"));
     assert!(html.contains(r#"<script src="/static/app.js">"#));
     assert!(html.contains(r#"href="/static/app.css""#));
     for a in snooze_demo_app::Action::ALL {
-        assert!(html.contains(&format!("data-action=\"{}\"", a.name())), "button for {a}");
+        assert!(
+            html.contains(&format!("data-action=\"{}\"", a.name())),
+            "button for {a}"
+        );
     }
 
     for (path, ty, needle) in [
@@ -146,7 +176,13 @@ async fn health_page_static_and_not_found() {
     ] {
         let r = c.get(s.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with(ty), "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(ty),
+            "{path}"
+        );
         assert!(r.text().await.unwrap().contains(needle), "{path}");
     }
 
@@ -166,7 +202,14 @@ async fn metrics_report_identity_and_machine() {
         ..Config::for_tests()
     };
     let s = Running::start(config).await;
-    let m: Value = client().get(s.url("/api/metrics")).send().await.unwrap().json().await.unwrap();
+    let m: Value = client()
+        .get(s.url("/api/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(m["app"]["name"], "demo");
     assert_eq!(m["app"]["environment"], "staging");
     assert_eq!(m["app"]["version"], "1.4.2");
@@ -191,7 +234,12 @@ async fn actions_answer_and_log_and_bad_requests_are_4xx() {
     let before = s.app.logs.len();
 
     for action in snooze_demo_app::Action::ALL {
-        let r = c.post(s.url("/action")).json(&json!({"action": action.name()})).send().await.unwrap();
+        let r = c
+            .post(s.url("/action"))
+            .json(&json!({"action": action.name()}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{action}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["action"], action.name());
@@ -201,22 +249,57 @@ async fn actions_answer_and_log_and_bad_requests_are_4xx() {
     assert_eq!(entries.len(), before + 6);
     let last = entries.last().unwrap();
     assert_eq!(last.source, Source::Action);
-    assert!(last.message.starts_with("p95-report: latency over "), "{}", last.message);
+    assert!(
+        last.message.starts_with("p95-report: latency over "),
+        "{}",
+        last.message
+    );
 
-    let r = c.post(s.url("/action")).json(&json!({"action": "x"})).send().await.unwrap();
+    let r = c
+        .post(s.url("/action"))
+        .json(&json!({"action": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "unknown action \"x\"");
-    assert_eq!(body["allowed"], json!(["deploy", "scale-up", "scale-down", "clear-cache", "rotate-keys", "p95-report"]));
+    assert_eq!(
+        body["allowed"],
+        json!([
+            "deploy",
+            "scale-up",
+            "scale-down",
+            "clear-cache",
+            "rotate-keys",
+            "p95-report"
+        ])
+    );
 
-    let malformed = c.post(s.url("/action")).header("content-type", "application/json").body("{nope").send().await.unwrap();
+    let malformed = c
+        .post(s.url("/action"))
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(malformed.status(), 400);
     assert!(malformed.json::<Value>().await.unwrap()["error"].is_string());
 
-    let wrong_shape = c.post(s.url("/action")).json(&json!({"verb": "deploy"})).send().await.unwrap();
+    let wrong_shape = c
+        .post(s.url("/action"))
+        .json(&json!({"verb": "deploy"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_shape.status(), 400);
 
-    let no_type = c.post(s.url("/action")).body(r#"{"action":"deploy"}"#).send().await.unwrap();
+    let no_type = c
+        .post(s.url("/action"))
+        .body(r#"{"action":"deploy"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_type.status(), 415);
 
     let get = c.get(s.url("/action")).send().await.unwrap();
@@ -231,10 +314,19 @@ async fn actions_answer_and_log_and_bad_requests_are_4xx() {
 async fn api_logs_returns_the_last_200_and_ring_holds_500() {
     let s = Running::start(Config::for_tests()).await;
     for i in 0..650 {
-        s.app.logs.push(Level::Info, Source::Action, format!("entry {i}"));
+        s.app
+            .logs
+            .push(Level::Info, Source::Action, format!("entry {i}"));
     }
     assert_eq!(s.app.logs.len(), logs::RING_CAPACITY);
-    let entries: Vec<Value> = client().get(s.url("/api/logs")).send().await.unwrap().json().await.unwrap();
+    let entries: Vec<Value> = client()
+        .get(s.url("/api/logs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(entries.len(), 200);
     assert_eq!(entries.last().unwrap()["message"], "entry 649");
     assert_eq!(entries.first().unwrap()["message"], "entry 450");
@@ -243,9 +335,14 @@ async fn api_logs_returns_the_last_200_and_ring_holds_500() {
 
 #[tokio::test]
 async fn sse_sends_snapshot_then_live_entries_then_keepalive_comments() {
-    let config = Config { sse_keepalive: Duration::from_millis(150), ..Config::for_tests() };
+    let config = Config {
+        sse_keepalive: Duration::from_millis(150),
+        ..Config::for_tests()
+    };
     let s = Running::start(config).await;
-    s.app.logs.push(Level::Info, Source::System, "before the client");
+    s.app
+        .logs
+        .push(Level::Info, Source::System, "before the client");
 
     let mut sse = SseReader::open(&s.url("/api/logs/stream")).await;
     let (name, snapshot) = sse.next_event(Duration::from_secs(5)).await;
@@ -255,12 +352,22 @@ async fn sse_sends_snapshot_then_live_entries_then_keepalive_comments() {
     assert_eq!(s.app.logs.subscribers(), 1);
 
     // An action fired by another client arrives as a `log` event.
-    let r = client().post(s.url("/action")).json(&json!({"action": "deploy"})).send().await.unwrap();
+    let r = client()
+        .post(s.url("/action"))
+        .json(&json!({"action": "deploy"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let (name, entry) = sse.next_event(Duration::from_secs(5)).await;
     assert_eq!(name, "log");
     assert_eq!(entry["source"], "action");
-    assert!(entry["message"].as_str().unwrap().starts_with("deploy: deployed"));
+    assert!(
+        entry["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("deploy: deployed")
+    );
     assert!(entry["seq"].as_u64().unwrap() > snapshot.last().unwrap()["seq"].as_u64().unwrap());
 
     // With nothing to send, a keep-alive comment arrives.
@@ -281,7 +388,10 @@ async fn sse_sends_snapshot_then_live_entries_then_keepalive_comments() {
 
 #[tokio::test]
 async fn a_client_that_disconnects_is_dropped() {
-    let config = Config { sse_keepalive: Duration::from_millis(100), ..Config::for_tests() };
+    let config = Config {
+        sse_keepalive: Duration::from_millis(100),
+        ..Config::for_tests()
+    };
     let s = Running::start(config).await;
     let mut a = SseReader::open(&s.url("/api/logs/stream")).await;
     let mut b = SseReader::open(&s.url("/api/logs/stream")).await;
@@ -291,16 +401,38 @@ async fn a_client_that_disconnects_is_dropped() {
 
     drop(a);
     let app = s.app.clone();
-    wait_until("the dropped client's receiver is gone", Duration::from_secs(5), || app.logs.subscribers() == 1).await;
-    let m: Value = client().get(s.url("/api/metrics")).send().await.unwrap().json().await.unwrap();
+    wait_until(
+        "the dropped client's receiver is gone",
+        Duration::from_secs(5),
+        || app.logs.subscribers() == 1,
+    )
+    .await;
+    let m: Value = client()
+        .get(s.url("/api/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(m["log_subscribers"], 1);
 
     // The remaining client still gets entries.
     s.app.logs.push(Level::Warn, Source::System, "still here");
     let (name, entry) = b.next_event(Duration::from_secs(5)).await;
-    assert_eq!((name.as_str(), entry["message"].as_str(), entry["level"].as_str()), ("log", Some("still here"), Some("warn")));
+    assert_eq!(
+        (
+            name.as_str(),
+            entry["message"].as_str(),
+            entry["level"].as_str()
+        ),
+        ("log", Some("still here"), Some("warn"))
+    );
     drop(b);
-    wait_until("no subscriber is left", Duration::from_secs(5), || app.logs.subscribers() == 0).await;
+    wait_until("no subscriber is left", Duration::from_secs(5), || {
+        app.logs.subscribers() == 0
+    })
+    .await;
     s.stop().await;
 }
 
@@ -313,7 +445,9 @@ async fn a_lagging_client_gets_a_fresh_snapshot() {
     // The body is streamed, so the server is blocked on the socket once the client's
     // buffers fill; either way the client must end up seeing the newest entry.
     for i in 0..(logs::BROADCAST_CAPACITY * 3) {
-        s.app.logs.push(Level::Info, Source::Action, format!("burst {i}"));
+        s.app
+            .logs
+            .push(Level::Info, Source::Action, format!("burst {i}"));
     }
     let newest = format!("burst {}", logs::BROADCAST_CAPACITY * 3 - 1);
     let mut saw_resnapshot = false;
@@ -336,15 +470,36 @@ async fn a_lagging_client_gets_a_fresh_snapshot() {
 
 #[tokio::test]
 async fn heartbeat_entries_are_added_periodically() {
-    let config = Config { heartbeat_interval: Duration::from_millis(50), ..Config::for_tests() };
+    let config = Config {
+        heartbeat_interval: Duration::from_millis(50),
+        ..Config::for_tests()
+    };
     let s = Running::start(config).await;
     let app = s.app.clone();
-    wait_until("two heartbeat entries exist", Duration::from_secs(5), || {
-        app.logs.last(usize::MAX).iter().filter(|e| e.source == Source::Heartbeat).count() >= 2
-    })
+    wait_until(
+        "two heartbeat entries exist",
+        Duration::from_secs(5),
+        || {
+            app.logs
+                .last(usize::MAX)
+                .iter()
+                .filter(|e| e.source == Source::Heartbeat)
+                .count()
+                >= 2
+        },
+    )
     .await;
-    let beat = app.logs.last(usize::MAX).into_iter().find(|e| e.source == Source::Heartbeat).unwrap();
-    assert!(beat.message.starts_with("heartbeat: up "), "{}", beat.message);
+    let beat = app
+        .logs
+        .last(usize::MAX)
+        .into_iter()
+        .find(|e| e.source == Source::Heartbeat)
+        .unwrap();
+    assert!(
+        beat.message.starts_with("heartbeat: up "),
+        "{}",
+        beat.message
+    );
     s.stop().await;
 }
 
@@ -374,15 +529,28 @@ async fn fake_metadata_server() -> String {
 #[tokio::test]
 async fn ecs_metadata_is_read_from_the_endpoint() {
     let uri = fake_metadata_server().await;
-    let s = Running::start(Config { ecs_metadata_uri: Some(uri), ..Config::for_tests() }).await;
+    let s = Running::start(Config {
+        ecs_metadata_uri: Some(uri),
+        ..Config::for_tests()
+    })
+    .await;
     assert_eq!(s.app.ecs_metadata(), EcsMetadata::Pending);
     let state = s.app.load_ecs_metadata().await;
-    let EcsMetadata::Loaded(t) = state else { panic!("expected loaded, got {state:?}") };
+    let EcsMetadata::Loaded(t) = state else {
+        panic!("expected loaded, got {state:?}")
+    };
     assert_eq!(t.family, "demo-app");
     assert_eq!(t.revision, "7");
     assert_eq!(t.container_name, "app");
 
-    let m: Value = client().get(s.url("/api/metrics")).send().await.unwrap().json().await.unwrap();
+    let m: Value = client()
+        .get(s.url("/api/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         m["ecs"],
         json!({
@@ -396,10 +564,18 @@ async fn ecs_metadata_is_read_from_the_endpoint() {
             "launch_type": "FARGATE"
         })
     );
-    let html = client().get(s.url("/")).send().await.unwrap().text().await.unwrap();
+    let html = client()
+        .get(s.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("demo-app:7"));
     assert!(html.contains("0123456789abcdef"));
-    assert!(s.app.logs.last(usize::MAX).iter().any(|e| e.message == "running as ECS task 0123456789abcdef (demo-app:7) in cluster demo-cluster"));
+    assert!(s.app.logs.last(usize::MAX).iter().any(|e| e.message
+        == "running as ECS task 0123456789abcdef (demo-app:7) in cluster demo-cluster"));
     s.stop().await;
 }
 
@@ -410,9 +586,14 @@ async fn ecs_metadata_failure_is_shown_not_fatal() {
     let uri = format!("{base}/missing");
     let t0 = Instant::now();
     let state = snooze_demo_app::ecs::load(Some(&uri), Duration::from_millis(500), 2).await;
-    let EcsMetadata::Failed { error } = state else { panic!("expected failed, got {state:?}") };
+    let EcsMetadata::Failed { error } = state else {
+        panic!("expected failed, got {state:?}")
+    };
     assert!(error.contains("404"), "{error}");
-    assert!(error.starts_with("reading ecs metadata from http://127.0.0.1:"), "{error}");
+    assert!(
+        error.starts_with("reading ecs metadata from http://127.0.0.1:"),
+        "{error}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(3));
 
     // A server that never answers: the timeout bounds the wait.
@@ -477,8 +658,12 @@ mod binary {
         });
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a listening line within 10 s");
-            let Ok(v) = serde_json::from_str::<Value>(&line) else { panic!("stdout line is not JSON: {line}") };
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("a listening line within 10 s");
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                panic!("stdout line is not JSON: {line}")
+            };
             if v["message"] == "listening" {
                 return (child, v["addr"].as_str().unwrap().parse().unwrap(), rx);
             }
@@ -503,39 +688,95 @@ mod binary {
         let metadata = fake_metadata_server().await;
         let (mut child, addr, lines) = spawn(&metadata);
         let base = format!("http://{addr}");
-        let m: Value = client().get(format!("{base}/api/metrics")).send().await.unwrap().json().await.unwrap();
-        assert_eq!((m["app"]["name"].as_str(), m["app"]["environment"].as_str(), m["app"]["git_sha"].as_str()), (Some("bin-test"), Some("ci"), Some("feedface")));
+        let m: Value = client()
+            .get(format!("{base}/api/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                m["app"]["name"].as_str(),
+                m["app"]["environment"].as_str(),
+                m["app"]["git_sha"].as_str()
+            ),
+            (Some("bin-test"), Some("ci"), Some("feedface"))
+        );
         // The metadata is read in the background at start.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let m: Value = client().get(format!("{base}/api/metrics")).send().await.unwrap().json().await.unwrap();
+            let m: Value = client()
+                .get(format!("{base}/api/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             if m["ecs"]["state"] == "loaded" {
-                assert_eq!((m["ecs"]["family"].as_str(), m["ecs"]["container_name"].as_str()), (Some("demo-app"), Some("app")));
+                assert_eq!(
+                    (
+                        m["ecs"]["family"].as_str(),
+                        m["ecs"]["container_name"].as_str()
+                    ),
+                    (Some("demo-app"), Some("app"))
+                );
                 break;
             }
-            assert!(Instant::now() < deadline, "ecs metadata not loaded: {}", m["ecs"]);
+            assert!(
+                Instant::now() < deadline,
+                "ecs metadata not loaded: {}",
+                m["ecs"]
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
 
-        let ok = Command::new(BIN).arg("--healthcheck").env("PORT", addr.port().to_string()).env("HOST", "0.0.0.0").status().unwrap();
+        let ok = Command::new(BIN)
+            .arg("--healthcheck")
+            .env("PORT", addr.port().to_string())
+            .env("HOST", "0.0.0.0")
+            .status()
+            .unwrap();
         assert!(ok.success(), "healthcheck against the running app");
 
         let mut sse = SseReader::open(&format!("{base}/api/logs/stream")).await;
         let (name, snapshot) = sse.next_event(Duration::from_secs(5)).await;
         assert_eq!(name, "snapshot");
-        assert!(snapshot[0]["message"].as_str().unwrap().starts_with("bin-test"));
+        assert!(
+            snapshot[0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("bin-test")
+        );
 
         let t0 = Instant::now();
-        let kill = Command::new("kill").arg("-TERM").arg(child.0.id().to_string()).status().unwrap();
+        let kill = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.0.id().to_string())
+            .status()
+            .unwrap();
         assert!(kill.success());
         let status = wait_exit(&mut child, Duration::from_secs(5));
         assert!(status.success(), "exit status {status:?}");
-        assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            t0.elapsed()
+        );
         let output: Vec<String> = lines.try_iter().collect();
         assert!(output.iter().any(|l| l.contains("SIGTERM")), "{output:?}");
-        assert!(output.iter().any(|l| l.contains("\"stopped\"")), "{output:?}");
+        assert!(
+            output.iter().any(|l| l.contains("\"stopped\"")),
+            "{output:?}"
+        );
 
-        let down = Command::new(BIN).arg("--healthcheck").env("PORT", addr.port().to_string()).status().unwrap();
+        let down = Command::new(BIN)
+            .arg("--healthcheck")
+            .env("PORT", addr.port().to_string())
+            .status()
+            .unwrap();
         assert_eq!(down.code(), Some(1), "healthcheck against a stopped app");
     }
 }

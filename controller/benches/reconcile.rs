@@ -58,13 +58,21 @@ fn main() {
         println!(
             "reconcile bench smoke: {} records, {} DescribeServices calls, {} errors: ok",
             f.size,
-            f.calls.iter().find(|c| c.0 == Op::DescribeServices).unwrap().1,
+            f.calls
+                .iter()
+                .find(|c| c.0 == Op::DescribeServices)
+                .unwrap()
+                .1,
             f.errors
         );
         return;
     }
     let sizes: Vec<usize> = value("--sizes")
-        .map(|s| s.split(',').map(|x| x.trim().parse().expect("--sizes 100,1000")).collect())
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().parse().expect("--sizes 100,1000"))
+                .collect()
+        })
         .unwrap_or_else(|| vec![100, 1_000, 10_000]);
     let exe = std::env::current_exe().expect("current exe");
     println!(
@@ -74,7 +82,16 @@ fn main() {
     );
     println!(
         "{:>7} {:>9} {:>17} {:>10} {:>14} {:>26} {:>14} {:>9} {:>6} {:>9}",
-        "records", "wall s", "DescribeServices", "ListTasks", "DescribeTasks", "DescribeNetworkInterfaces", "UpdateService", "throttled", "errors", "peak MiB"
+        "records",
+        "wall s",
+        "DescribeServices",
+        "ListTasks",
+        "DescribeTasks",
+        "DescribeNetworkInterfaces",
+        "UpdateService",
+        "throttled",
+        "errors",
+        "peak MiB"
     );
     for n in sizes {
         let out = Command::new(&exe)
@@ -127,7 +144,12 @@ fn print_machine(f: &Figures) {
 
 fn check(f: &Figures) {
     let per_cluster = f.size.div_ceil(CLUSTERS);
-    let describe = f.calls.iter().find(|c| c.0 == Op::DescribeServices).unwrap().1;
+    let describe = f
+        .calls
+        .iter()
+        .find(|c| c.0 == Op::DescribeServices)
+        .unwrap()
+        .1;
     assert!(
         describe as usize <= per_cluster.div_ceil(10) * CLUSTERS,
         "DescribeServices {describe} > ⌈{per_cluster}/10⌉ × {CLUSTERS}"
@@ -155,7 +177,12 @@ fn run(n: usize, latency: Duration, buckets: bool) -> Figures {
         let clock = SimClock::default_start();
         let sim = Arc::new(SimPlatform::new(clock.clone(), SimConfig::default()));
         let store = Arc::new(MemoryStore::new());
-        let reconciler = Reconciler::new(store.clone(), sim.clone(), Arc::new(StaticProber::new()), clock.clone());
+        let reconciler = Reconciler::new(
+            store.clone(),
+            sim.clone(),
+            Arc::new(StaticProber::new()),
+            clock.clone(),
+        );
         let awake = |i: usize| i.is_multiple_of(10); // stays awake
         let to_sleep = |i: usize| i % 200 == 5; // awake, then idle
         let to_wake = |i: usize| i % 200 == 7; // asleep, then woken
@@ -166,7 +193,10 @@ fn run(n: usize, latency: Duration, buckets: bool) -> Figures {
             }
             store.put(r);
             if awake(i) || to_sleep(i) {
-                store.record_wake(&format!("svc-{i:05}"), clock.now(), Duration::ZERO).await.unwrap();
+                store
+                    .record_wake(&format!("svc-{i:05}"), clock.now(), Duration::ZERO)
+                    .await
+                    .unwrap();
             }
         }
         // Bring everything to steady state: scale up, tasks running, Ready.
@@ -179,16 +209,26 @@ fn run(n: usize, latency: Duration, buckets: bool) -> Figures {
         for i in 0..n {
             let name = format!("svc-{i:05}");
             if awake(i) {
-                store.record_activity(&name, clock.now(), Duration::ZERO).await.unwrap();
+                store
+                    .record_activity(&name, clock.now(), Duration::ZERO)
+                    .await
+                    .unwrap();
             }
             if to_wake(i) {
-                store.record_wake(&name, clock.now(), Duration::ZERO).await.unwrap();
+                store
+                    .record_wake(&name, clock.now(), Duration::ZERO)
+                    .await
+                    .unwrap();
             }
         }
         sim.reset_counters();
         sim.reconfigure(|c| {
             c.latency = latency;
-            c.buckets = if buckets { BucketConfig::ecs_documented() } else { Default::default() };
+            c.buckets = if buckets {
+                BucketConfig::ecs_documented()
+            } else {
+                Default::default()
+            };
             c.client_pacing = true;
         });
         let started = Instant::now();
@@ -207,8 +247,16 @@ fn run(n: usize, latency: Duration, buckets: bool) -> Figures {
             size: n,
             wall,
             calls,
-            scaled_up: report.records.iter().filter(|r| matches!(r.scaled, Some((0, _)))).count(),
-            scaled_down: report.records.iter().filter(|r| matches!(r.scaled, Some((_, 0)))).count(),
+            scaled_up: report
+                .records
+                .iter()
+                .filter(|r| matches!(r.scaled, Some((0, _))))
+                .count(),
+            scaled_down: report
+                .records
+                .iter()
+                .filter(|r| matches!(r.scaled, Some((_, 0))))
+                .count(),
             errors: report.errors().count(),
             peak_rss_kib: peak_rss_kib(),
         }

@@ -48,7 +48,11 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -71,7 +75,12 @@ fn summary(name: &str, mut v: Vec<f64>) {
     );
 }
 
-async fn start(dir: &std::path::Path, app: &std::path::Path, port: u16, events: bool) -> Result<Dev> {
+async fn start(
+    dir: &std::path::Path,
+    app: &std::path::Path,
+    port: u16,
+    events: bool,
+) -> Result<Dev> {
     let manifests = dir.join("manifests");
     std::fs::create_dir_all(&manifests)?;
     std::fs::write(
@@ -87,9 +96,17 @@ async fn start(dir: &std::path::Path, app: &std::path::Path, port: u16, events: 
         store: format!("sqlite://{}/bench-{events}.db", dir.display()),
         base_dir: dir.to_path_buf(),
         events,
-        resync: if events { Duration::from_secs(10) } else { SCHEDULE },
+        resync: if events {
+            Duration::from_secs(10)
+        } else {
+            SCHEDULE
+        },
         // Every wake of the benchmark must be written, none debounced.
-        wake: WakeConfig { debounce: Duration::ZERO, cookie_secure: false, ..WakeConfig::default() },
+        wake: WakeConfig {
+            debounce: Duration::ZERO,
+            cookie_secure: false,
+            ..WakeConfig::default()
+        },
         ..DevOptions::default()
     };
     Dev::start(opts, Arc::new(|_: &str| {})).await
@@ -110,7 +127,11 @@ async fn one_wake(dev: &Dev, http: &reqwest::Client, port: u16, limit: Duration)
             bail!("not Ready within {limit:?}");
         }
         if healthy.is_none()
-            && http.get(&health_url).send().await.is_ok_and(|r| r.status().is_success())
+            && http
+                .get(&health_url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
         {
             healthy = Some(Instant::now());
         }
@@ -145,30 +166,53 @@ async fn one_wake(dev: &Dev, http: &reqwest::Client, port: u16, limit: Duration)
 async fn main() -> Result<()> {
     let wakes = arg("--wakes", 50);
     let scheduled = arg("--scheduled", 0);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or(root.join("target"));
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or(root.join("target"));
     let app = target.join("debug/snooze-demo-app");
     if !app.exists() {
         bail!("{} missing: cargo build -p snooze-demo-app", app.display());
     }
     let dir = tempfile::tempdir()?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
 
-    println!("controller overhead on a wake, local stack (snooze::dev), demo app {}", app.display());
-    println!("machine: {} cores; polling every 5 ms over fresh connections", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!(
+        "controller overhead on a wake, local stack (snooze::dev), demo app {}",
+        app.display()
+    );
+    println!(
+        "machine: {} cores; polling every 5 ms over fresh connections",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
 
     let port = free_port();
     let dev = start(dir.path(), &app, port, true).await?;
     let mut measured = Vec::new();
     for i in 0..wakes {
-        let w = one_wake(&dev, &http, port, Duration::from_secs(60)).await.with_context(|| format!("wake {}", i + 1))?;
+        let w = one_wake(&dev, &http, port, Duration::from_secs(60))
+            .await
+            .with_context(|| format!("wake {}", i + 1))?;
         measured.push(w);
     }
     dev.stop().await;
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    summary("event-driven: app start (wake → healthy)", measured.iter().map(|w| ms(w.startup)).collect());
-    summary("event-driven: overhead (healthy → Ready)", measured.iter().map(|w| ms(w.overhead)).collect());
+    summary(
+        "event-driven: app start (wake → healthy)",
+        measured.iter().map(|w| ms(w.startup)).collect(),
+    );
+    summary(
+        "event-driven: overhead (healthy → Ready)",
+        measured.iter().map(|w| ms(w.overhead)).collect(),
+    );
 
     // The schedule-only model on the measured wakes: the scale-up happens at some tick T; the
     // app answers `startup` later; the next tick that can see it is the first one at or after
@@ -192,7 +236,9 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let mut real = Vec::new();
         for i in 0..scheduled {
-            let w = one_wake(&dev, &http, port, Duration::from_secs(200)).await.with_context(|| format!("scheduled wake {}", i + 1))?;
+            let w = one_wake(&dev, &http, port, Duration::from_secs(200))
+                .await
+                .with_context(|| format!("scheduled wake {}", i + 1))?;
             real.push(ms(w.overhead));
         }
         dev.stop().await;

@@ -192,8 +192,12 @@ pub async fn run_agent(
             }
             match record_with_backoff(store.as_ref(), &service, Timestamp::now(), debounce).await {
                 Ok(Touch::Written) => info!(service = %service, connections, "activity recorded"),
-                Ok(Touch::Debounced) => debug!(service = %service, connections, "activity debounced"),
-                Err(e) => warn!(service = %service, error = %e, "could not record activity; trying again next tick"),
+                Ok(Touch::Debounced) => {
+                    debug!(service = %service, connections, "activity debounced")
+                }
+                Err(e) => {
+                    warn!(service = %service, error = %e, "could not record activity; trying again next tick")
+                }
             }
         };
         tokio::select! {
@@ -217,20 +221,37 @@ mod tests {
     use crate::store::{Applied, StatusGuard};
 
     fn fixture(name: &str) -> String {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc").join(name);
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/proc")
+            .join(name);
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
     #[test]
     fn parses_header_and_rows() {
-        assert_eq!(parse_row("  sl  local_address rem_address   st tx_queue rx_queue"), None);
         assert_eq!(
-            parse_row("   0: 0100007F:1F91 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000  1000 0 1 1"),
-            Some(SocketRow { local_port: 8081, remote_port: 0xD2F0, state: 1 })
+            parse_row("  sl  local_address rem_address   st tx_queue rx_queue"),
+            None
         );
         assert_eq!(
-            parse_row("  3: 0000000000000000FFFF00000100007F:1F91 0000000000000000FFFF00000100007F:A1B2 0A 0"),
-            Some(SocketRow { local_port: 8081, remote_port: 0xA1B2, state: 0x0A })
+            parse_row(
+                "   0: 0100007F:1F91 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000  1000 0 1 1"
+            ),
+            Some(SocketRow {
+                local_port: 8081,
+                remote_port: 0xD2F0,
+                state: 1
+            })
+        );
+        assert_eq!(
+            parse_row(
+                "  3: 0000000000000000FFFF00000100007F:1F91 0000000000000000FFFF00000100007F:A1B2 0A 0"
+            ),
+            Some(SocketRow {
+                local_port: 8081,
+                remote_port: 0xA1B2,
+                state: 0x0A
+            })
         );
         assert_eq!(parse_row(""), None);
         assert_eq!(parse_row("   0: garbage"), None);
@@ -302,7 +323,10 @@ mod tests {
         drop(client);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while read_established(port).unwrap() != 0 {
-            assert!(std::time::Instant::now() < deadline, "connection still counted after close");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "connection still counted after close"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -316,7 +340,11 @@ mod tests {
 
     impl FakeStore {
         fn new(fail_first: usize) -> Self {
-            Self { fail_first: Mutex::new(fail_first), calls: Mutex::new(vec![]), missing: false }
+            Self {
+                fail_first: Mutex::new(fail_first),
+                calls: Mutex::new(vec![]),
+                missing: false,
+            }
         }
         fn calls(&self) -> usize {
             self.calls.lock().unwrap().len()
@@ -340,7 +368,12 @@ mod tests {
         async fn record_wake(&self, _: &str, _: Timestamp, _: Duration) -> store::Result<Touch> {
             unimplemented!("not used by the agent")
         }
-        async fn record_activity(&self, name: &str, at: Timestamp, d: Duration) -> store::Result<Touch> {
+        async fn record_activity(
+            &self,
+            name: &str,
+            at: Timestamp,
+            d: Duration,
+        ) -> store::Result<Touch> {
             if self.missing {
                 self.calls.lock().unwrap().push((name.into(), at, d));
                 return Err(store::Error::NotFound(name.into()));
@@ -367,7 +400,10 @@ mod tests {
     async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !cond() {
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -384,7 +420,9 @@ mod tests {
             port,
             Duration::from_millis(50),
             Duration::from_secs(30),
-            async { stop_rx.await.ok(); },
+            async {
+                stop_rx.await.ok();
+            },
         ));
         // No connection: several ticks, nothing recorded.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -403,10 +441,17 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let settled = store.calls();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(store.calls(), settled, "no activity after the connection closed");
+        assert_eq!(
+            store.calls(),
+            settled,
+            "no activity after the connection closed"
+        );
 
         stop_tx.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(2), agent).await.expect("agent exits on shutdown").unwrap();
+        tokio::time::timeout(Duration::from_secs(2), agent)
+            .await
+            .expect("agent exits on shutdown")
+            .unwrap();
     }
 
     #[tokio::test]
@@ -415,7 +460,10 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let _server = listener.accept().unwrap();
-        let store = Arc::new(FakeStore { missing: true, ..FakeStore::new(0) });
+        let store = Arc::new(FakeStore {
+            missing: true,
+            ..FakeStore::new(0)
+        });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let agent = tokio::spawn(run_agent(
             store.clone(),
@@ -423,13 +471,18 @@ mod tests {
             port,
             Duration::from_millis(30),
             Duration::ZERO,
-            async { stop_rx.await.ok(); },
+            async {
+                stop_rx.await.ok();
+            },
         ));
         // NotFound is not retried within a tick, but every tick tries again.
         wait_for("three ticks", || store.calls() >= 3).await;
         assert!(!agent.is_finished());
         stop_tx.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(2), agent).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(2), agent)
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[tokio::test]
@@ -447,6 +500,9 @@ mod tests {
             Duration::ZERO,
             tokio::time::sleep(Duration::from_millis(300)),
         ));
-        tokio::time::timeout(Duration::from_secs(2), agent).await.expect("shutdown wins over backoff").unwrap();
+        tokio::time::timeout(Duration::from_secs(2), agent)
+            .await
+            .expect("shutdown wins over backoff")
+            .unwrap();
     }
 }

@@ -183,7 +183,11 @@ impl Dev {
             say.clone(),
             stop_rx.clone(),
         )));
-        tasks.push(tokio::spawn(activity_loop(store.clone(), opts.clone(), stop_rx)));
+        tasks.push(tokio::spawn(activity_loop(
+            store.clone(),
+            opts.clone(),
+            stop_rx,
+        )));
 
         say(&format!(
             "snooze dev: wake endpoint on http://{addr}, store {}, {} service(s)",
@@ -279,7 +283,12 @@ async fn control_loop(
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: HashMap<String, String> = HashMap::new();
     loop {
-        let timer = due.values().copied().chain([next_resync]).min().unwrap_or(next_resync);
+        let timer = due
+            .values()
+            .copied()
+            .chain([next_resync])
+            .min()
+            .unwrap_or(next_resync);
         let trigger = tokio::select! {
             _ = stop.changed() => break,
             Some(name) = wakes.recv(), if opts.events => {
@@ -348,7 +357,11 @@ async fn control_loop(
             }
             match r.requeue {
                 Requeue::After(d) => {
-                    let d = if r.transitional { d.min(opts.transition_poll) } else { d };
+                    let d = if r.transitional {
+                        d.min(opts.transition_poll)
+                    } else {
+                        d
+                    };
                     due.insert(r.name.clone(), Instant::now() + d);
                 }
                 Requeue::AwaitChange => {
@@ -361,8 +374,12 @@ async fn control_loop(
 
 /// Prints the last lines a failed service's process wrote.
 async fn show_output(store: &Arc<dyn Store>, platform: &LocalPlatform, name: &str, say: &Say) {
-    let Ok(Some(Entry::Record(r))) = store.get(name).await else { return };
-    let Target::Local(t) = &r.spec.target else { return };
+    let Ok(Some(Entry::Record(r))) = store.get(name).await else {
+        return;
+    };
+    let Target::Local(t) = &r.spec.target else {
+        return;
+    };
     let lines = platform.recent_output(t.port);
     let start = lines.len().saturating_sub(5);
     for line in &lines[start..] {
@@ -388,7 +405,9 @@ async fn activity_loop(store: Arc<dyn Store>, opts: DevOptions, mut stop: watch:
         };
         for e in entries {
             let Entry::Record(r) = e else { continue };
-            let Target::Local(t) = &r.spec.target else { continue };
+            let Target::Local(t) = &r.spec.target else {
+                continue;
+            };
             if r.status.as_ref().map(|s| s.phase) != Some(Phase::Ready) {
                 continue;
             }
@@ -399,11 +418,18 @@ async fn activity_loop(store: Arc<dyn Store>, opts: DevOptions, mut stop: watch:
                     continue;
                 }
             };
-            debug!(service = r.name(), connections, "activity: counted connections");
+            debug!(
+                service = r.name(),
+                connections, "activity: counted connections"
+            );
             if connections > 0
-                && let Err(e) =
-                    activity::record_with_backoff(store.as_ref(), r.name(), Timestamp::now(), opts.activity_debounce)
-                        .await
+                && let Err(e) = activity::record_with_backoff(
+                    store.as_ref(),
+                    r.name(),
+                    Timestamp::now(),
+                    opts.activity_debounce,
+                )
+                .await
             {
                 warn!(service = r.name(), error = %e, "activity: cannot record");
             }
@@ -413,5 +439,8 @@ async fn activity_loop(store: Arc<dyn Store>, opts: DevOptions, mut stop: watch:
 
 /// `HH:MM:SS` (UTC) for the transition lines.
 fn clock() -> String {
-    Timestamp::now().as_datetime().format("%H:%M:%S").to_string()
+    Timestamp::now()
+        .as_datetime()
+        .format("%H:%M:%S")
+        .to_string()
 }

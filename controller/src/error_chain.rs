@@ -30,7 +30,10 @@ mod tests {
 
     #[test]
     fn chain_joins_display_messages_without_debug() {
-        let e = Outer(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"));
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        ));
         assert_eq!(chain(&e), "dispatch failure: connection refused");
         assert!(!chain(&e).contains("Outer("));
     }

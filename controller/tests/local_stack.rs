@@ -20,25 +20,41 @@ use snooze::platform::local::LocalPlatform;
 use snooze::platform::{Observed, Platform, ServiceObservation, TaskStatus};
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The demo app binary; fails (never skips) when it was not built.
 fn demo_app() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
     let p = dir.join("debug/snooze-demo-app");
-    assert!(p.exists(), "{} is missing: run `cargo build -p snooze-demo-app` first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p snooze-demo-app` first",
+        p.display()
+    );
     p
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn alive(pid: u32) -> bool {
     // A zombie (state Z) has exited; it only waits to be reaped.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')).unwrap_or(false),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
         Err(_) => false,
     }
 }
@@ -49,7 +65,10 @@ async fn until<T>(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> Optio
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -58,7 +77,10 @@ fn target(command: &str, args: &[&str], port: u16, env: &[(&str, &str)]) -> Targ
     Target::Local(LocalTarget {
         command: command.into(),
         args: args.iter().map(|s| s.to_string()).collect(),
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         working_dir: None,
         port,
     })
@@ -77,12 +99,24 @@ async fn local_platform_starts_observes_and_stops_a_process() {
     let app = demo_app();
     let p = LocalPlatform::with_grace(repo_root(), Duration::from_secs(3));
     // Half a second of start-up before the app binds: the task is PENDING meanwhile.
-    let t = target("sh", &["-c", "sleep 0.5; exec \"$APP\""], port, &[("APP", app.to_str().unwrap())]);
-    assert_eq!(observe(&p, &t).await, ServiceObservation::default(), "nothing before the first scale");
+    let t = target(
+        "sh",
+        &["-c", "sleep 0.5; exec \"$APP\""],
+        port,
+        &[("APP", app.to_str().unwrap())],
+    );
+    assert_eq!(
+        observe(&p, &t).await,
+        ServiceObservation::default(),
+        "nothing before the first scale"
+    );
 
     p.scale(&t, 1).await.unwrap();
     let o = observe(&p, &t).await;
-    assert_eq!((o.desired_count, o.running_count, o.pending_count), (1, 0, 1));
+    assert_eq!(
+        (o.desired_count, o.running_count, o.pending_count),
+        (1, 0, 1)
+    );
     assert_eq!(o.tasks[0].last_status, TaskStatus::Pending);
     assert_eq!(o.tasks[0].private_ip, None, "no address before RUNNING");
     let pid = p.pid(port).unwrap();
@@ -94,15 +128,26 @@ async fn local_platform_starts_observes_and_stops_a_process() {
     })
     .await;
     let task = &o.tasks[0];
-    assert_eq!((task.last_status, task.desired_status), (TaskStatus::Running, TaskStatus::Running));
+    assert_eq!(
+        (task.last_status, task.desired_status),
+        (TaskStatus::Running, TaskStatus::Running)
+    );
     assert_eq!(task.public_ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(task.private_ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(task.health, None, "health is the reconciler's probe");
     assert!(task.started_at >= task.created_at);
     // PORT was set: the app answers on it.
-    let health = reqwest::get(format!("http://127.0.0.1:{port}/health")).await.unwrap();
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/health"))
+        .await
+        .unwrap();
     assert!(health.status().is_success());
-    assert!(p.recent_output(port).iter().any(|l| l.contains("listening")), "{:?}", p.recent_output(port));
+    assert!(
+        p.recent_output(port)
+            .iter()
+            .any(|l| l.contains("listening")),
+        "{:?}",
+        p.recent_output(port)
+    );
     // Scaling to 2 still means one process (one port).
     p.scale(&t, 2).await.unwrap();
     assert_eq!(p.pid(port), Some(pid));
@@ -112,36 +157,77 @@ async fn local_platform_starts_observes_and_stops_a_process() {
     let o = observe(&p, &t).await;
     assert_eq!(o.desired_count, 0);
     if let Some(task) = o.tasks.first() {
-        assert_eq!(task.desired_status, TaskStatus::Stopped, "stopping: {task:?}");
+        assert_eq!(
+            task.desired_status,
+            TaskStatus::Stopped,
+            "stopping: {task:?}"
+        );
     }
-    until("the process to exit", Duration::from_secs(5), async || (!alive(pid)).then_some(())).await;
-    assert!(t0.elapsed() < Duration::from_secs(3), "the app stops on SIGTERM, before the grace period");
+    until("the process to exit", Duration::from_secs(5), async || {
+        (!alive(pid)).then_some(())
+    })
+    .await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "the app stops on SIGTERM, before the grace period"
+    );
     let o = until("no tasks", Duration::from_secs(5), async || {
         let o = observe(&p, &t).await;
         o.tasks.is_empty().then_some(o)
     })
     .await;
-    assert_eq!((o.running_count, o.pending_count), (0, 0), "a requested stop is not a failure");
+    assert_eq!(
+        (o.running_count, o.pending_count),
+        (0, 0),
+        "a requested stop is not a failure"
+    );
 }
 
 #[tokio::test]
 async fn a_process_that_exits_is_a_stopped_task_with_its_exit_status_and_is_replaced() {
     let port = free_port();
     let p = LocalPlatform::new(repo_root());
-    let t = target("sh", &["-c", "echo starting; echo boom >&2; exit 3"], port, &[]);
+    let t = target(
+        "sh",
+        &["-c", "echo starting; echo boom >&2; exit 3"],
+        port,
+        &[],
+    );
     p.scale(&t, 1).await.unwrap();
-    let o = until("two stopped tasks (a replacement was started)", Duration::from_secs(10), async || {
-        let o = observe(&p, &t).await;
-        (o.tasks.iter().filter(|t| t.last_status == TaskStatus::Stopped).count() >= 2).then_some(o)
-    })
+    let o = until(
+        "two stopped tasks (a replacement was started)",
+        Duration::from_secs(10),
+        async || {
+            let o = observe(&p, &t).await;
+            (o.tasks
+                .iter()
+                .filter(|t| t.last_status == TaskStatus::Stopped)
+                .count()
+                >= 2)
+                .then_some(o)
+        },
+    )
     .await;
-    let stopped = o.tasks.iter().find(|t| t.last_status == TaskStatus::Stopped).unwrap();
-    assert_eq!(stopped.stop_code.as_deref(), Some("EssentialContainerExited"));
-    assert_eq!(stopped.stopped_reason.as_deref(), Some("process exited with status 3: boom"));
+    let stopped = o
+        .tasks
+        .iter()
+        .find(|t| t.last_status == TaskStatus::Stopped)
+        .unwrap();
+    assert_eq!(
+        stopped.stop_code.as_deref(),
+        Some("EssentialContainerExited")
+    );
+    assert_eq!(
+        stopped.stopped_reason.as_deref(),
+        Some("process exited with status 3: boom")
+    );
     assert!(stopped.stopped_at.is_some());
     assert_eq!(o.desired_count, 1);
     let out = p.recent_output(port);
-    assert!(out.contains(&"stdout: starting".to_string()) && out.contains(&"stderr: boom".to_string()), "{out:?}");
+    assert!(
+        out.contains(&"stdout: starting".to_string()) && out.contains(&"stderr: boom".to_string()),
+        "{out:?}"
+    );
 
     // Scaled to 0: no more replacements; the stopped tasks stay until the next start.
     p.scale(&t, 0).await.unwrap();
@@ -157,7 +243,15 @@ async fn a_process_that_exits_is_a_stopped_task_with_its_exit_status_and_is_repl
     p.scale(&missing, 1).await.unwrap();
     let o = observe(&p, &missing).await;
     assert_eq!(o.tasks[0].stop_code.as_deref(), Some("TaskFailedToStart"));
-    assert!(o.tasks[0].stopped_reason.as_deref().unwrap().contains("no/such/program"), "{:?}", o.tasks[0]);
+    assert!(
+        o.tasks[0]
+            .stopped_reason
+            .as_deref()
+            .unwrap()
+            .contains("no/such/program"),
+        "{:?}",
+        o.tasks[0]
+    );
     p.scale(&missing, 0).await.unwrap();
 }
 
@@ -165,14 +259,26 @@ async fn a_process_that_exits_is_a_stopped_task_with_its_exit_status_and_is_repl
 async fn a_process_ignoring_sigterm_is_killed_after_the_grace_period() {
     let port = free_port();
     let p = LocalPlatform::with_grace(repo_root(), Duration::from_secs(1));
-    let t = target("sh", &["-c", "trap '' TERM; while true; do sleep 0.1; done"], port, &[]);
+    let t = target(
+        "sh",
+        &["-c", "trap '' TERM; while true; do sleep 0.1; done"],
+        port,
+        &[],
+    );
     p.scale(&t, 1).await.unwrap();
     let pid = p.pid(port).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let t0 = Instant::now();
     p.scale(&t, 0).await.unwrap();
-    until("SIGKILL", Duration::from_secs(5), async || (!alive(pid)).then_some(())).await;
-    assert!(t0.elapsed() >= Duration::from_millis(900), "killed only after the grace period: {:?}", t0.elapsed());
+    until("SIGKILL", Duration::from_secs(5), async || {
+        (!alive(pid)).then_some(())
+    })
+    .await;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "killed only after the grace period: {:?}",
+        t0.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -181,18 +287,29 @@ async fn dropping_the_platform_kills_the_whole_process_group() {
     let port = free_port();
     let p = LocalPlatform::new(dir.path());
     // The child starts a grandchild and records its pid.
-    let t = target("sh", &["-c", "sleep 300 & echo $! > grandchild; wait"], port, &[]);
+    let t = target(
+        "sh",
+        &["-c", "sleep 300 & echo $! > grandchild; wait"],
+        port,
+        &[],
+    );
     p.scale(&t, 1).await.unwrap();
     let pid = p.pid(port).unwrap();
     let grandchild: u32 = until("grandchild pid", Duration::from_secs(5), async || {
-        std::fs::read_to_string(dir.path().join("grandchild")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(dir.path().join("grandchild"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     })
     .await;
     assert!(alive(pid) && alive(grandchild));
     drop(p);
-    until("child and grandchild gone", Duration::from_secs(5), async || {
-        (!alive(pid) && !alive(grandchild)).then_some(())
-    })
+    until(
+        "child and grandchild gone",
+        Duration::from_secs(5),
+        async || (!alive(pid) && !alive(grandchild)).then_some(()),
+    )
     .await;
 }
 
@@ -200,12 +317,19 @@ async fn dropping_the_platform_kills_the_whole_process_group() {
 async fn shutdown_stops_every_process() {
     let p = LocalPlatform::with_grace(repo_root(), Duration::from_secs(1));
     let a = target("sh", &["-c", "sleep 300"], free_port(), &[]);
-    let b = target("sh", &["-c", "trap '' TERM; sleep 300 & wait; sleep 300"], free_port(), &[]);
+    let b = target(
+        "sh",
+        &["-c", "trap '' TERM; sleep 300 & wait; sleep 300"],
+        free_port(),
+        &[],
+    );
     p.scale(&a, 1).await.unwrap();
     p.scale(&b, 1).await.unwrap();
     let pids = [p.pid(port_of(&a)).unwrap(), p.pid(port_of(&b)).unwrap()];
     tokio::time::sleep(Duration::from_millis(200)).await;
-    tokio::time::timeout(Duration::from_secs(5), p.shutdown()).await.expect("shutdown is bounded");
+    tokio::time::timeout(Duration::from_secs(5), p.shutdown())
+        .await
+        .expect("shutdown is bounded");
     assert!(pids.iter().all(|pid| !alive(*pid)), "all stopped");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(p.pid(port_of(&a)), None, "not restarted after shutdown");
@@ -238,7 +362,14 @@ impl DevStack {
         let listen = free_port();
         let store = format!("sqlite://{}/dev.db", dir.path().display());
         let mut child = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
-            .args(["--store", &store, "dev", "--manifests", "manifests", "--listen"])
+            .args([
+                "--store",
+                &store,
+                "dev",
+                "--manifests",
+                "manifests",
+                "--listen",
+            ])
             .arg(format!("127.0.0.1:{listen}"))
             .current_dir(dir.path())
             .env("RUST_LOG", "warn")
@@ -255,7 +386,13 @@ impl DevStack {
                 sink.lock().unwrap().push(line);
             }
         });
-        DevStack { child, url: format!("http://127.0.0.1:{listen}"), store, dir, out }
+        DevStack {
+            child,
+            url: format!("http://127.0.0.1:{listen}"),
+            store,
+            dir,
+            out,
+        }
     }
 
     fn output(&self) -> String {
@@ -269,7 +406,11 @@ impl DevStack {
             match reqwest::get(&url).await {
                 Ok(r) if r.status().is_success() => return r.json().await.unwrap(),
                 other => {
-                    assert!(Instant::now() < deadline, "no status from {url}: {other:?}\n{}", self.output());
+                    assert!(
+                        Instant::now() < deadline,
+                        "no status from {url}: {other:?}\n{}",
+                        self.output()
+                    );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
@@ -283,13 +424,21 @@ impl DevStack {
             if s["phase"] == phase {
                 return s;
             }
-            assert!(Instant::now() < deadline, "{name} not {phase} within {limit:?}: {s}\n{}", self.output());
+            assert!(
+                Instant::now() < deadline,
+                "{name} not {phase} within {limit:?}: {s}\n{}",
+                self.output()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     fn pid_file(&self) -> Option<u32> {
-        std::fs::read_to_string(self.dir.path().join("app.pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.dir.path().join("app.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     fn snoozectl_get(&self) -> String {
@@ -297,18 +446,27 @@ impl DevStack {
             .args(["--store", &self.store, "get"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-s", "TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "snoozectl dev did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "snoozectl dev did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -317,7 +475,9 @@ impl DevStack {
 impl Drop for DevStack {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
-            let _ = Command::new("kill").args(["-s", "TERM", &self.child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-s", "TERM", &self.child.id().to_string()])
+                .status();
             std::thread::sleep(Duration::from_secs(1));
             let _ = self.child.kill();
             let _ = self.child.wait();
@@ -360,55 +520,107 @@ fn no_redirects() -> reqwest::Client {
 async fn dev_wakes_the_app_keeps_it_awake_while_connected_then_puts_it_to_sleep() {
     let port = free_port();
     let mut dev = DevStack::start(&demo_manifest("demo", port, "1m"));
-    let s = dev.wait_phase("demo", "Asleep", Duration::from_secs(20)).await;
+    let s = dev
+        .wait_phase("demo", "Asleep", Duration::from_secs(20))
+        .await;
     assert_eq!(s["ready"], false);
-    assert!(dev.output().contains(&format!("open {}/s/demo", dev.url)), "{}", dev.output());
+    assert!(
+        dev.output().contains(&format!("open {}/s/demo", dev.url)),
+        "{}",
+        dev.output()
+    );
 
     // A visit: the wait page, and the wake reaches Ready.
     let client = no_redirects();
-    let visit = client.get(format!("{}/s/demo", dev.url)).send().await.unwrap();
+    let visit = client
+        .get(format!("{}/s/demo", dev.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(visit.status(), 200, "wait page while asleep");
     let t0 = Instant::now();
-    let s = dev.wait_phase("demo", "Ready", Duration::from_secs(30)).await;
+    let s = dev
+        .wait_phase("demo", "Ready", Duration::from_secs(30))
+        .await;
     eprintln!("wake to Ready in {:?}", t0.elapsed());
     let app_url = format!("http://127.0.0.1:{port}/");
     assert_eq!(s["url"], app_url.as_str());
     let pid = dev.pid_file().expect("the app wrote its pid");
     assert!(alive(pid));
     // Ready: the next visit is redirected to the app, which answers.
-    let visit = client.get(format!("{}/s/demo/api/metrics?x=1", dev.url)).send().await.unwrap();
+    let visit = client
+        .get(format!("{}/s/demo/api/metrics?x=1", dev.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(visit.status(), 302);
-    assert_eq!(visit.headers()["location"], format!("{app_url}api/metrics?x=1").as_str());
+    assert_eq!(
+        visit.headers()["location"],
+        format!("{app_url}api/metrics?x=1").as_str()
+    );
     assert!(reqwest::get(&app_url).await.unwrap().status().is_success());
     let out = dev.output();
     assert!(out.contains("demo  Asleep → Waking"), "{out}");
     assert!(out.contains("demo  Waking → Ready"), "{out}");
 
     // An SSE stream held open past the idle timeout keeps it awake.
-    let mut stream = client.get(format!("{app_url}api/logs/stream")).send().await.unwrap();
+    let mut stream = client
+        .get(format!("{app_url}api/logs/stream"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stream.status(), 200);
-    let first = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.unwrap().unwrap().unwrap();
-    assert!(String::from_utf8_lossy(&first).contains("snapshot"), "{first:?}");
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&first).contains("snapshot"),
+        "{first:?}"
+    );
     let held = Instant::now();
     while held.elapsed() < Duration::from_secs(75) {
         // Keep reading (heartbeats) so the stream stays healthy; check it never sleeps.
         let _ = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await;
         let s = dev.status("demo").await;
-        assert_eq!(s["phase"], "Ready", "asleep while a connection was open: {s}\n{}", dev.output());
+        assert_eq!(
+            s["phase"],
+            "Ready",
+            "asleep while a connection was open: {s}\n{}",
+            dev.output()
+        );
         assert!(alive(pid), "app stopped while connected");
     }
 
     // Closed: asleep after the idle timeout, and the process is gone.
     drop(stream);
     let closed = Instant::now();
-    dev.wait_phase("demo", "Asleep", Duration::from_secs(100)).await;
+    dev.wait_phase("demo", "Asleep", Duration::from_secs(100))
+        .await;
     eprintln!("asleep {:?} after the connection closed", closed.elapsed());
-    assert!(closed.elapsed() >= Duration::from_secs(40), "slept too early: {:?}", closed.elapsed());
-    until("the app process to exit", Duration::from_secs(10), async || (!alive(pid)).then_some(())).await;
+    assert!(
+        closed.elapsed() >= Duration::from_secs(40),
+        "slept too early: {:?}",
+        closed.elapsed()
+    );
+    until(
+        "the app process to exit",
+        Duration::from_secs(10),
+        async || (!alive(pid)).then_some(()),
+    )
+    .await;
     let get = dev.snoozectl_get();
-    assert!(get.lines().any(|l| l.starts_with("demo") && l.contains("Asleep")), "{get}");
+    assert!(
+        get.lines()
+            .any(|l| l.starts_with("demo") && l.contains("Asleep")),
+        "{get}"
+    );
     let out = dev.output();
-    assert!(out.contains("demo  Ready → Sleeping") || out.contains("demo  Ready → Asleep"), "{out}");
+    assert!(
+        out.contains("demo  Ready → Sleeping") || out.contains("demo  Ready → Asleep"),
+        "{out}"
+    );
 
     // Ctrl-C/SIGTERM: the stack exits 0.
     let status = dev.terminate();
@@ -434,39 +646,89 @@ spec:
         port = free_port()
     );
     let dev = DevStack::start(&manifest);
-    dev.wait_phase("crash", "Asleep", Duration::from_secs(20)).await;
+    dev.wait_phase("crash", "Asleep", Duration::from_secs(20))
+        .await;
     let client = no_redirects();
-    assert_eq!(client.get(format!("{}/s/crash", dev.url)).send().await.unwrap().status(), 200);
-    let s = dev.wait_phase("crash", "Failed", Duration::from_secs(40)).await;
+    assert_eq!(
+        client
+            .get(format!("{}/s/crash", dev.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let s = dev
+        .wait_phase("crash", "Failed", Duration::from_secs(40))
+        .await;
     let message = s["message"].as_str().unwrap();
-    assert!(message.contains("process exited with status 3: boom"), "{s}");
+    assert!(
+        message.contains("process exited with status 3: boom"),
+        "{s}"
+    );
     // The wait page shows the reason.
-    let page = client.get(format!("{}/s/crash", dev.url)).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("process exited with status 3: boom"), "{page}");
-    assert!(dev.output().contains("crash  Waking → Failed"), "{}", dev.output());
-    assert!(dev.output().contains("crash | stderr: boom"), "{}", dev.output());
+    let page = client
+        .get(format!("{}/s/crash", dev.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("process exited with status 3: boom"),
+        "{page}"
+    );
+    assert!(
+        dev.output().contains("crash  Waking → Failed"),
+        "{}",
+        dev.output()
+    );
+    assert!(
+        dev.output().contains("crash | stderr: boom"),
+        "{}",
+        dev.output()
+    );
 
     // "Try again": a new attempt starts.
-    let retry = client.get(format!("{}/s/crash?retry=1", dev.url)).send().await.unwrap();
+    let retry = client
+        .get(format!("{}/s/crash?retry=1", dev.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(retry.status(), 200);
     until("a fresh attempt", Duration::from_secs(20), async || {
-        dev.output().contains("crash  Failed → Waking").then_some(())
+        dev.output()
+            .contains("crash  Failed → Waking")
+            .then_some(())
     })
     .await;
-    dev.wait_phase("crash", "Failed", Duration::from_secs(40)).await;
+    dev.wait_phase("crash", "Failed", Duration::from_secs(40))
+        .await;
 }
 
 #[tokio::test]
 async fn killing_dev_with_sigkill_takes_its_children_along() {
     let port = free_port();
     let mut dev = DevStack::start(&demo_manifest("demo", port, "5m"));
-    dev.wait_phase("demo", "Asleep", Duration::from_secs(20)).await;
-    let r = no_redirects().post(format!("{}/api/v1/services/demo/wake", dev.url)).send().await.unwrap();
+    dev.wait_phase("demo", "Asleep", Duration::from_secs(20))
+        .await;
+    let r = no_redirects()
+        .post(format!("{}/api/v1/services/demo/wake", dev.url))
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    dev.wait_phase("demo", "Ready", Duration::from_secs(30)).await;
+    dev.wait_phase("demo", "Ready", Duration::from_secs(30))
+        .await;
     let pid = dev.pid_file().unwrap();
     assert!(alive(pid));
     dev.child.kill().unwrap(); // SIGKILL: no chance to clean up
     dev.child.wait().unwrap();
-    until("the app to die with its parent", Duration::from_secs(5), async || (!alive(pid)).then_some(())).await;
+    until(
+        "the app to die with its parent",
+        Duration::from_secs(5),
+        async || (!alive(pid)).then_some(()),
+    )
+    .await;
 }

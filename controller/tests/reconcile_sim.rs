@@ -52,7 +52,12 @@ enum Action {
 fn action() -> impl Strategy<Value = Action> {
     let idx = 0..NAMES.len();
     let mode = prop_oneof![Just(Mode::Auto), Just(Mode::On), Just(Mode::Off)];
-    let op = prop_oneof![Just(Op::DescribeServices), Just(Op::ListTasks), Just(Op::DescribeTasks), Just(Op::UpdateService)];
+    let op = prop_oneof![
+        Just(Op::DescribeServices),
+        Just(Op::ListTasks),
+        Just(Op::DescribeTasks),
+        Just(Op::UpdateService)
+    ];
     prop_oneof![
         6 => (1u64..400).prop_map(Action::Advance),
         4 => idx.clone().prop_map(Action::Wake),
@@ -99,7 +104,12 @@ impl World {
         let clock = SimClock::default_start();
         let sim = Arc::new(SimPlatform::new(clock.clone(), SimConfig::default()));
         let store = Arc::new(MemoryStore::new());
-        let reconciler = Reconciler::new(store.clone(), sim.clone(), Arc::new(StaticProber::new()), clock.clone());
+        let reconciler = Reconciler::new(
+            store.clone(),
+            sim.clone(),
+            Arc::new(StaticProber::new()),
+            clock.clone(),
+        );
         let mut specs = BTreeMap::new();
         for name in NAMES {
             sim.add_service(CLUSTER, &service(name));
@@ -107,11 +117,21 @@ impl World {
             specs.insert(name.to_string(), r.spec.clone());
             store.put(r);
         }
-        World { clock, sim, store, reconciler, specs, history: BTreeMap::new() }
+        World {
+            clock,
+            sim,
+            store,
+            reconciler,
+            specs,
+            history: BTreeMap::new(),
+        }
     }
 
     fn input(&mut self, i: usize) {
-        self.history.entry(NAMES[i].into()).or_default().push(Event::Input);
+        self.history
+            .entry(NAMES[i].into())
+            .or_default()
+            .push(Event::Input);
     }
 
     async fn edit(&mut self, i: usize, f: impl FnOnce(&mut snooze::model::Spec)) {
@@ -119,7 +139,10 @@ impl World {
         let mut r = self.store.record(name).expect("record");
         f(&mut r.spec);
         let v = r.metadata.resource_version;
-        self.store.apply(&r, Some(v)).await.expect("compare-and-swap edit");
+        self.store
+            .apply(&r, Some(v))
+            .await
+            .expect("compare-and-swap edit");
         self.specs.insert(name.into(), r.spec);
         self.input(i);
     }
@@ -129,11 +152,17 @@ impl World {
         match a {
             Action::Advance(s) => self.clock.advance(Duration::from_secs(*s)),
             Action::Wake(i) => {
-                self.store.record_wake(NAMES[*i], now, Duration::ZERO).await.unwrap();
+                self.store
+                    .record_wake(NAMES[*i], now, Duration::ZERO)
+                    .await
+                    .unwrap();
                 self.input(*i);
             }
             Action::Activity(i) => {
-                self.store.record_activity(NAMES[*i], now, Duration::ZERO).await.unwrap();
+                self.store
+                    .record_activity(NAMES[*i], now, Duration::ZERO)
+                    .await
+                    .unwrap();
                 self.input(*i);
             }
             Action::Sleep(i) => {
@@ -142,39 +171,62 @@ impl World {
             }
             Action::SetMode(i, m) => self.edit(*i, |s| s.mode = *m).await,
             Action::SetReplicas(i, n) => self.edit(*i, |s| s.replicas = *n).await,
-            Action::SetIdle(i, m) => self.edit(*i, |s| s.idle_timeout.0 = Duration::from_secs(m * 60)).await,
+            Action::SetIdle(i, m) => {
+                self.edit(*i, |s| s.idle_timeout.0 = Duration::from_secs(m * 60))
+                    .await
+            }
             Action::Pass => {
                 let r = self.reconciler.reconcile(Scope::All).await;
                 self.after_pass(&r)?;
             }
             Action::OverlappingPasses => {
-                let (a, b) = tokio::join!(self.reconciler.reconcile(Scope::All), self.reconciler.reconcile(Scope::All));
+                let (a, b) = tokio::join!(
+                    self.reconciler.reconcile(Scope::All),
+                    self.reconciler.reconcile(Scope::All)
+                );
                 self.after_pass(&a)?;
                 self.after_pass(&b)?;
             }
             Action::NamedPass(i) => {
-                let r = self.reconciler.reconcile(Scope::Names(vec![NAMES[*i].into()])).await;
+                let r = self
+                    .reconciler
+                    .reconcile(Scope::Names(vec![NAMES[*i].into()]))
+                    .await;
                 self.after_pass(&r)?;
             }
             Action::Throttle(op, n) => self.sim.fail_next(*op, *n, Fault::Throttle),
             Action::ServerErrors(op, n) => self.sim.fail_next(*op, *n, Fault::ServerError),
             Action::FailStarts(i, on) => {
-                let failure = on.then_some(("TaskFailedToStart", "CannotPullContainerError: image not found"));
-                self.sim.fail_task_starts(CLUSTER, &service(NAMES[*i]), failure);
+                let failure = on.then_some((
+                    "TaskFailedToStart",
+                    "CannotPullContainerError: image not found",
+                ));
+                self.sim
+                    .fail_task_starts(CLUSTER, &service(NAMES[*i]), failure);
             }
             Action::Kill(i) => {
-                self.sim.kill_tasks(CLUSTER, &service(NAMES[*i]), "Essential container in task exited");
+                self.sim.kill_tasks(
+                    CLUSTER,
+                    &service(NAMES[*i]),
+                    "Essential container in task exited",
+                );
                 self.input(*i);
             }
             Action::Drift(i, n) => {
-                self.sim.set_desired_count_externally(CLUSTER, &service(NAMES[*i]), *n);
+                self.sim
+                    .set_desired_count_externally(CLUSTER, &service(NAMES[*i]), *n);
                 self.input(*i);
             }
         }
         // No operator edit lost, whatever happened.
         for (name, spec) in &self.specs {
             let r = self.store.record(name).expect("record still there");
-            prop_assert_eq!(&r.spec, spec, "spec of {} changed behind the operator's back", name);
+            prop_assert_eq!(
+                &r.spec,
+                spec,
+                "spec of {} changed behind the operator's back",
+                name
+            );
         }
         Ok(())
     }
@@ -194,27 +246,46 @@ impl World {
             }
             let r = self.store.record(&rep.name).expect("record");
             let s = r.status.clone().expect("status published");
-            prop_assert_eq!(s.observed_generation, r.metadata.generation, "{}: generation not observed", rep.name);
+            prop_assert_eq!(
+                s.observed_generation,
+                r.metadata.generation,
+                "{}: generation not observed",
+                rep.name
+            );
             // Never Ready without a running task, nor with a stopped task's address.
             if s.phase == Phase::Ready {
                 let running = self.sim.running_tasks(CLUSTER, &service(&rep.name));
                 let e = s.endpoint.as_ref();
                 prop_assert!(e.is_some(), "{}: Ready without endpoint", rep.name);
-                prop_assert!(s.replicas.running >= 1, "{}: Ready with zero running tasks", rep.name);
+                prop_assert!(
+                    s.replicas.running >= 1,
+                    "{}: Ready with zero running tasks",
+                    rep.name
+                );
                 prop_assert!(
                     running.contains(&e.unwrap().task_arn),
                     "{}: Ready with the address of a task that is not running: {:?} not in {:?}",
-                    rep.name, e, running
+                    rep.name,
+                    e,
+                    running
                 );
             } else {
-                prop_assert!(s.endpoint.is_none(), "{}: endpoint published while {}", rep.name, s.phase);
+                prop_assert!(
+                    s.endpoint.is_none(),
+                    "{}: endpoint published while {}",
+                    rep.name,
+                    s.phase
+                );
             }
             // Never asleep while wanted (wake/activity within idleTimeout, no later sleep).
             if must_be_awake(&r, now) {
                 prop_assert!(
                     !matches!(s.phase, Phase::Asleep | Phase::Sleeping),
                     "{}: {} while wanted ({:?}, now {})",
-                    rep.name, s.phase, r.desired, now
+                    rep.name,
+                    s.phase,
+                    r.desired,
+                    now
                 );
             }
         }
@@ -225,7 +296,12 @@ impl World {
                 match e {
                     Event::Input => last_scale = None,
                     Event::Up => {
-                        prop_assert!(last_scale != Some(Event::Down), "{}: scaled down then up with nothing in between: {:?}", name, h);
+                        prop_assert!(
+                            last_scale != Some(Event::Down),
+                            "{}: scaled down then up with nothing in between: {:?}",
+                            name,
+                            h
+                        );
                         last_scale = Some(Event::Up);
                     }
                     Event::Down => last_scale = Some(Event::Down),
@@ -244,7 +320,10 @@ impl World {
         }
         self.clock.advance(Duration::from_secs(1));
         for (i, name) in NAMES.iter().enumerate() {
-            self.store.record_wake(name, self.clock.now(), Duration::ZERO).await.unwrap();
+            self.store
+                .record_wake(name, self.clock.now(), Duration::ZERO)
+                .await
+                .unwrap();
             self.input(i);
         }
         let mut passes = 0;
@@ -256,13 +335,24 @@ impl World {
             if done {
                 return Ok(());
             }
-            prop_assert!(passes < 60, "not converged after {} passes: {:#?}", passes, report.records);
-            let wait = report.next_requeue().unwrap_or(Duration::from_secs(60)).clamp(Duration::from_secs(1), Duration::from_secs(60));
+            prop_assert!(
+                passes < 60,
+                "not converged after {} passes: {:#?}",
+                passes,
+                report.records
+            );
+            let wait = report
+                .next_requeue()
+                .unwrap_or(Duration::from_secs(60))
+                .clamp(Duration::from_secs(1), Duration::from_secs(60));
             self.clock.advance(wait);
             for (i, name) in NAMES.iter().enumerate() {
                 // Visitors keep coming (a wait page reloaded after a failure records a new
                 // wake request; a failed wake is retried only then).
-                self.store.record_wake(name, self.clock.now(), Duration::ZERO).await.unwrap();
+                self.store
+                    .record_wake(name, self.clock.now(), Duration::ZERO)
+                    .await
+                    .unwrap();
                 self.input(i);
             }
         }
@@ -342,13 +432,20 @@ fn the_harness_sees_a_full_cycle() {
     run_case(actions.clone()).unwrap();
     // And the harness does catch a Ready without a running task: kill the task, then judge the
     // stale status as if a pass had published it.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut w = World::new();
         for a in &actions[..4] {
             w.step(a).await.unwrap();
         }
-        assert_eq!(w.store.record("alpha").unwrap().status.unwrap().phase, Phase::Ready);
+        assert_eq!(
+            w.store.record("alpha").unwrap().status.unwrap().phase,
+            Phase::Ready
+        );
         w.sim.kill_tasks(CLUSTER, &service("alpha"), "boom");
         let fake = PassReport {
             started_at: w.clock.now(),
@@ -366,7 +463,10 @@ fn the_harness_sees_a_full_cycle() {
             }],
             error: None,
         };
-        assert!(w.after_pass(&fake).is_err(), "the Ready invariant must catch a stopped task");
+        assert!(
+            w.after_pass(&fake).is_err(),
+            "the Ready invariant must catch a stopped task"
+        );
     });
 }
 

@@ -28,9 +28,11 @@ struct Env {
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("snooze.db")).unwrap());
+    // Asleep since a second ago: a wake is pending only when it is later than `phase_since`,
+    // and timestamps have millisecond resolution, so `now` here could equal the request's.
     let asleep = Status {
         phase: Phase::Asleep,
-        phase_since: Some(Timestamp::now()),
+        phase_since: Some(Timestamp::now().sub(Duration::from_secs(1))),
         ..Status::default()
     };
     let mut locked = Record::test("locked");

@@ -46,7 +46,10 @@ pub struct Args {
 /// cannot be opened or the arguments are unusable.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     if args.interval.get() < Duration::from_millis(100) {
-        anyhow::bail!("--interval {} is too short; use at least 100ms", args.interval);
+        anyhow::bail!(
+            "--interval {} is too short; use at least 100ms",
+            args.interval
+        );
     }
     let mut global = global.clone();
     if let Some(table) = args.table.as_deref().filter(|t| !t.trim().is_empty()) {

@@ -38,7 +38,11 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         wake.cookie_secure = false;
     }
     let opts = DevOptions {
-        manifests: if args.no_manifests { vec![] } else { args.manifests },
+        manifests: if args.no_manifests {
+            vec![]
+        } else {
+            args.manifests
+        },
         listen: args.listen,
         store: global.store.clone(),
         wake,

@@ -178,7 +178,10 @@ pub fn main() -> ExitCode {
 pub fn emit(text: impl AsRef<str>) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_ref().as_bytes()).and_then(|()| out.flush()) {
+    match out
+        .write_all(text.as_ref().as_bytes())
+        .and_then(|()| out.flush())
+    {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         result => result.context("cannot write to stdout"),
     }

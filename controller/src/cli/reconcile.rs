@@ -59,9 +59,15 @@ pub struct Args {
 /// Runs `snoozectl reconcile`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
-    let Wiring { platform, prober, clock, sim } = match args.platform {
+    let Wiring {
+        platform,
+        prober,
+        clock,
+        sim,
+    } = match args.platform {
         PlatformKind::Ecs => {
-            let ecs = EcsPlatform::from_options(global.region.clone(), global.endpoint_url.clone()).await;
+            let ecs =
+                EcsPlatform::from_options(global.region.clone(), global.endpoint_url.clone()).await;
             Wiring {
                 platform: Arc::new(ecs),
                 prober: Arc::new(HttpProber::new()?),
@@ -97,7 +103,11 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("reconcile pass failed: {e}");
         }
         let errors = report.errors().count();
-        return Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if errors == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
 
     // --watch
@@ -133,7 +143,12 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        let wake_at = due.values().copied().min().unwrap_or(next_full).min(next_full);
+        let wake_at = due
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(next_full)
+            .min(next_full);
         tokio::select! {
             _ = tokio::time::sleep_until(wake_at) => {}
             _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),

@@ -645,7 +645,11 @@ impl Record {
 
     /// The wait page title: `spec.page.title`, else the name.
     pub fn title(&self) -> &str {
-        self.spec.page.title.as_deref().unwrap_or(&self.metadata.name)
+        self.spec
+            .page
+            .title
+            .as_deref()
+            .unwrap_or(&self.metadata.name)
     }
 }
 

@@ -148,7 +148,8 @@ mod tests {
     fn syntax_errors_have_line_and_column() {
         let errs = errors("apiVersion: snooze/v1\nkind: [Service\n");
         assert!(
-            errs.iter().any(|e| e.starts_with("f.yaml:3:1: did not find expected")),
+            errs.iter()
+                .any(|e| e.starts_with("f.yaml:3:1: did not find expected")),
             "{errs:?}"
         );
     }
@@ -170,7 +171,10 @@ mod tests {
         let errs = errors(&GOOD.replace("  target:", "  replicas: many\n  target:"));
         assert!(errs[0].contains("spec.replicas"), "{errs:?}");
         let errs = errors(&GOOD.replace("  target:", "  replicas: 11\n  target:"));
-        assert!(errs[0].contains("spec.replicas: 11 is above the maximum of 10"), "{errs:?}");
+        assert!(
+            errs[0].contains("spec.replicas: 11 is above the maximum of 10"),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -181,7 +185,11 @@ mod tests {
 
     #[test]
     fn several_documents_report_all_errors() {
-        let text = format!("{GOOD}---\n{}---\n{}", GOOD.replace("demo", "Bad/Name"), GOOD.replace("ecs:", "ec2:"));
+        let text = format!(
+            "{GOOD}---\n{}---\n{}",
+            GOOD.replace("demo", "Bad/Name"),
+            GOOD.replace("ecs:", "ec2:")
+        );
         let errs = errors(&text);
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(errs[0].contains("metadata.name"), "{errs:?}");

@@ -71,7 +71,9 @@ impl Timestamp {
 impl FromStr for Timestamp {
     type Err = chrono::ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self::from_datetime(DateTime::parse_from_rfc3339(s.trim())?.with_timezone(&Utc)))
+        Ok(Self::from_datetime(
+            DateTime::parse_from_rfc3339(s.trim())?.with_timezone(&Utc),
+        ))
     }
 }
 
@@ -206,8 +208,14 @@ mod tests {
         let d: HumanDuration = "15m".parse().unwrap();
         assert_eq!(d.get(), Duration::from_secs(900));
         assert_eq!(d.to_string(), "15m");
-        assert_eq!("1h 30m".parse::<HumanDuration>().unwrap().to_string(), "1h 30m");
+        assert_eq!(
+            "1h 30m".parse::<HumanDuration>().unwrap().to_string(),
+            "1h 30m"
+        );
         let err = "fifteen".parse::<HumanDuration>().unwrap_err();
-        assert!(err.contains("\"fifteen\" is not a duration; try 15m"), "{err}");
+        assert!(
+            err.contains("\"fifteen\" is not a duration; try 15m"),
+            "{err}"
+        );
     }
 }

@@ -46,7 +46,10 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         return Err("name is empty".into());
     }
     if name.len() > 63 {
-        return Err(format!("{name:?} is {} characters; at most 63 allowed", name.len()));
+        return Err(format!(
+            "{name:?} is {} characters; at most 63 allowed",
+            name.len()
+        ));
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     if let Some(bad) = name.chars().find(|c| !ok_char(*c)) {
@@ -55,7 +58,9 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         ));
     }
     if name.starts_with('-') || name.ends_with('-') {
-        return Err(format!("{name:?} must start and end with a letter or digit"));
+        return Err(format!(
+            "{name:?} must start and end with a letter or digit"
+        ));
     }
     Ok(())
 }
@@ -131,15 +136,24 @@ pub fn validate(r: &Record) -> Vec<FieldError> {
     match &s.target {
         Target::Ecs(t) => {
             if t.cluster.trim().is_empty() {
-                e.push(FieldError::new("spec.target.ecs.cluster", "must not be empty"));
+                e.push(FieldError::new(
+                    "spec.target.ecs.cluster",
+                    "must not be empty",
+                ));
             }
             if t.service.trim().is_empty() {
-                e.push(FieldError::new("spec.target.ecs.service", "must not be empty"));
+                e.push(FieldError::new(
+                    "spec.target.ecs.service",
+                    "must not be empty",
+                ));
             }
         }
         Target::Local(t) => {
             if t.command.trim().is_empty() {
-                e.push(FieldError::new("spec.target.local.command", "must not be empty"));
+                e.push(FieldError::new(
+                    "spec.target.local.command",
+                    "must not be empty",
+                ));
             }
             check_port(&mut e, "spec.target.local.port", t.port);
         }
@@ -222,7 +236,11 @@ mod tests {
         assert!(validate_name("demo-1").is_ok());
         assert!(validate_name("a").is_ok());
         assert!(validate_name(&"a".repeat(63)).is_ok());
-        assert!(validate_name(&"a".repeat(64)).unwrap_err().contains("64 characters"));
+        assert!(
+            validate_name(&"a".repeat(64))
+                .unwrap_err()
+                .contains("64 characters")
+        );
         assert!(validate_name("Demo").unwrap_err().contains("'D'"));
         assert!(validate_name("a/b").unwrap_err().contains("'/'"));
         assert!(validate_name("-a").is_err());

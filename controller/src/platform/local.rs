@@ -173,10 +173,22 @@ impl LocalPlatform {
     /// `port` wrote, each prefixed `stdout: ` or `stderr: `.
     pub fn recent_output(&self, port: u16) -> Vec<String> {
         let services = self.shared.services.lock().expect("platform lock");
-        let Some(slot) = services.get(&port) else { return vec![] };
-        let output = slot.live.as_ref().map(|l| l.output.clone()).or_else(|| slot.last_output.clone());
+        let Some(slot) = services.get(&port) else {
+            return vec![];
+        };
+        let output = slot
+            .live
+            .as_ref()
+            .map(|l| l.output.clone())
+            .or_else(|| slot.last_output.clone());
         match output {
-            Some(o) => o.lines.lock().expect("output lock").iter().cloned().collect(),
+            Some(o) => o
+                .lines
+                .lock()
+                .expect("output lock")
+                .iter()
+                .cloned()
+                .collect(),
             None => vec![],
         }
     }
@@ -291,7 +303,11 @@ fn start_locked(shared: &Arc<Shared>, port: u16, slot: &mut Slot) {
         Err(e) => {
             let reason = format!("cannot start {}: {e}", program.display());
             info!(port, reason, "local process failed to start");
-            let mut t = TaskObservation::new(format!("local:{port}:failed-{}", now.as_millis()), TaskStatus::Stopped, TaskStatus::Stopped);
+            let mut t = TaskObservation::new(
+                format!("local:{port}:failed-{}", now.as_millis()),
+                TaskStatus::Stopped,
+                TaskStatus::Stopped,
+            );
             t.created_at = Some(now);
             t.stopped_at = Some(now);
             t.stop_code = Some("TaskFailedToStart".into());
@@ -304,8 +320,14 @@ fn start_locked(shared: &Arc<Shared>, port: u16, slot: &mut Slot) {
     let arn = format!("local:{port}:{pid}");
     info!(port, pid, command = %program.display(), "local process started");
     let output = Arc::new(Output::default());
-    let out_done = child.stdout.take().map(|s| tokio::spawn(read_lines(s, "stdout", output.clone())));
-    let err_done = child.stderr.take().map(|s| tokio::spawn(read_lines(s, "stderr", output.clone())));
+    let out_done = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(read_lines(s, "stdout", output.clone())));
+    let err_done = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(read_lines(s, "stderr", output.clone())));
     slot.live = Some(Live {
         arn,
         pid,
@@ -323,7 +345,11 @@ fn start_locked(shared: &Arc<Shared>, port: u16, slot: &mut Slot) {
             let Some(shared) = weak.upgrade() else { return };
             let listening = activity::read_listening(port).unwrap_or(false);
             let mut services = shared.services.lock().expect("platform lock");
-            let Some(live) = services.get_mut(&port).and_then(|s| s.live.as_mut()).filter(|l| l.pid == pid) else {
+            let Some(live) = services
+                .get_mut(&port)
+                .and_then(|s| s.live.as_mut())
+                .filter(|l| l.pid == pid)
+            else {
                 return;
             };
             if live.started_at.is_some() || live.stopping {
@@ -354,7 +380,10 @@ fn start_locked(shared: &Arc<Shared>, port: u16, slot: &mut Slot) {
 /// The executable `program` names: a path as given, a bare name looked up in `PATH`.
 fn find_program(program: &Path) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
     if program.components().count() > 1 {
         return executable(program).then(|| program.to_path_buf());
     }
@@ -372,13 +401,21 @@ async fn read_lines(stream: impl AsyncRead + Unpin, name: &'static str, output: 
 }
 
 /// Handles the exit of process `pid` on `port`.
-fn exited(weak: &Weak<Shared>, port: u16, pid: u32, status: std::io::Result<ExitStatus>, output: &Output) {
+fn exited(
+    weak: &Weak<Shared>,
+    port: u16,
+    pid: u32,
+    status: std::io::Result<ExitStatus>,
+    output: &Output,
+) {
     let Some(shared) = weak.upgrade() else { return };
     // Whatever is left of its process group goes with it.
     std::thread::spawn(move || signal_group_blocking(pid, "KILL"));
     let now = Timestamp::now();
     let mut services = shared.services.lock().expect("platform lock");
-    let Some(slot) = services.get_mut(&port) else { return };
+    let Some(slot) = services.get_mut(&port) else {
+        return;
+    };
     if slot.live.as_ref().map(|l| l.pid) != Some(pid) {
         return;
     }
@@ -392,7 +429,10 @@ fn exited(weak: &Weak<Shared>, port: u16, pid: u32, status: std::io::Result<Exit
             start_locked(&shared, port, slot);
         }
     } else {
-        let reason = exit_reason(status, output.last_stderr.lock().expect("output lock").as_deref());
+        let reason = exit_reason(
+            status,
+            output.last_stderr.lock().expect("output lock").as_deref(),
+        );
         info!(port, pid, reason, "local process exited");
         let mut t = TaskObservation::new(live.arn, TaskStatus::Stopped, TaskStatus::Stopped);
         t.created_at = Some(live.created_at);
@@ -465,7 +505,12 @@ async fn signal_group(pgid: u32, sig: &str) {
         .stderr(Stdio::null())
         .status()
         .await;
-    debug!(pgid, sig, ok = r.map(|s| s.success()).unwrap_or(false), "signalled process group");
+    debug!(
+        pgid,
+        sig,
+        ok = r.map(|s| s.success()).unwrap_or(false),
+        "signalled process group"
+    );
 }
 
 fn signal_group_blocking(pgid: u32, sig: &str) {
@@ -478,7 +523,11 @@ fn signal_group_blocking(pgid: u32, sig: &str) {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let services = self.services.get_mut().map(std::mem::take).unwrap_or_default();
+        let services = self
+            .services
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
         for slot in services.values() {
             if let Some(live) = &slot.live {
                 signal_group_blocking(live.pid, "KILL");
@@ -592,7 +641,11 @@ impl Platform for LocalPlatform {
                     tokio::time::sleep(grace).await;
                     let still = weak.upgrade().is_some_and(|s| {
                         let services = s.services.lock().expect("platform lock");
-                        services.get(&port).and_then(|s| s.live.as_ref()).map(|l| l.pid) == Some(pid)
+                        services
+                            .get(&port)
+                            .and_then(|s| s.live.as_ref())
+                            .map(|l| l.pid)
+                            == Some(pid)
                     });
                     if still {
                         warn!(port, pid, "local process ignored SIGTERM; sending SIGKILL");
@@ -620,11 +673,23 @@ mod tests {
     fn exit_reasons_read_plainly() {
         use std::os::unix::process::ExitStatusExt;
         let status = ExitStatus::from_raw(3 << 8);
-        assert_eq!(exit_reason(Ok(status), Some("boom ")), "process exited with status 3: boom");
-        assert_eq!(exit_reason(Ok(ExitStatus::from_raw(0)), None), "process exited with status 0");
-        assert_eq!(exit_reason(Ok(ExitStatus::from_raw(9)), Some("")), "process killed by signal 9");
+        assert_eq!(
+            exit_reason(Ok(status), Some("boom ")),
+            "process exited with status 3: boom"
+        );
+        assert_eq!(
+            exit_reason(Ok(ExitStatus::from_raw(0)), None),
+            "process exited with status 0"
+        );
+        assert_eq!(
+            exit_reason(Ok(ExitStatus::from_raw(9)), Some("")),
+            "process killed by signal 9"
+        );
         let long = "x".repeat(1000);
-        assert_eq!(exit_reason(Ok(status), Some(&long)).len(), "process exited with status 3: ".len() + 300);
+        assert_eq!(
+            exit_reason(Ok(status), Some(&long)).len(),
+            "process exited with status 3: ".len() + 300
+        );
     }
 
     #[test]
@@ -637,20 +702,38 @@ mod tests {
             working_dir: None,
             port: 1,
         };
-        assert_eq!(p.shared.resolve(&t), (PathBuf::from("/repo/target/debug/app"), PathBuf::from("/repo")));
+        assert_eq!(
+            p.shared.resolve(&t),
+            (
+                PathBuf::from("/repo/target/debug/app"),
+                PathBuf::from("/repo")
+            )
+        );
         t.working_dir = Some("app".into());
-        assert_eq!(p.shared.resolve(&t), (PathBuf::from("/repo/app/target/debug/app"), PathBuf::from("/repo/app")));
+        assert_eq!(
+            p.shared.resolve(&t),
+            (
+                PathBuf::from("/repo/app/target/debug/app"),
+                PathBuf::from("/repo/app")
+            )
+        );
         t.command = "sh".into();
         assert_eq!(p.shared.resolve(&t).0, PathBuf::from("sh"));
         t.working_dir = Some("/abs".into());
         t.command = "/bin/app".into();
-        assert_eq!(p.shared.resolve(&t), (PathBuf::from("/bin/app"), PathBuf::from("/abs")));
+        assert_eq!(
+            p.shared.resolve(&t),
+            (PathBuf::from("/bin/app"), PathBuf::from("/abs"))
+        );
     }
 
     #[tokio::test]
     async fn ecs_targets_are_unsupported() {
         let p = LocalPlatform::new(".");
-        let ecs = Target::Ecs(crate::model::EcsTarget { cluster: "c".into(), service: "s".into() });
+        let ecs = Target::Ecs(crate::model::EcsTarget {
+            cluster: "c".into(),
+            service: "s".into(),
+        });
         assert!(matches!(p.scale(&ecs, 1).await, Err(Error::Unsupported(_))));
         let obs = p.observe(&[ecs]).await.unwrap();
         assert!(matches!(obs[0], Observed::Error(Error::Unsupported(_))));

@@ -155,14 +155,22 @@ pub struct Want {
 /// any task that ECS still wants running (a task started out of band counts as activity), unless
 /// `sleepRequestedAt` is at or after it.
 pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestamp) -> Want {
-    let asleep = |why| Want { awake: false, why, sleeps_at: None };
+    let asleep = |why| Want {
+        awake: false,
+        why,
+        sleeps_at: None,
+    };
     match record.spec.mode {
         Mode::Off => return asleep("mode off"),
         Mode::On => {
             return if record.spec.replicas == 0 {
                 asleep("replicas 0")
             } else {
-                Want { awake: true, why: "mode on", sleeps_at: None }
+                Want {
+                    awake: true,
+                    why: "mode on",
+                    sleeps_at: None,
+                }
             };
         }
         Mode::Auto => {}
@@ -195,7 +203,11 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
     }
     let sleeps_at = last.add(record.spec.idle_timeout.get());
     if now < sleeps_at {
-        Want { awake: true, why, sleeps_at: Some(sleeps_at) }
+        Want {
+            awake: true,
+            why,
+            sleeps_at: Some(sleeps_at),
+        }
     } else {
         asleep("idle")
     }
@@ -250,7 +262,11 @@ pub fn readiness(record: &Record, service: &ServiceObservation, prefer: Option<&
             TaskStatus::Activating => (Step::Pending, "task is ACTIVATING".to_string()),
             TaskStatus::Running => {
                 if matches!(t.health, Some(Health::Unhealthy) | Some(Health::Unknown)) {
-                    let h = if t.health == Some(Health::Unhealthy) { "UNHEALTHY" } else { "UNKNOWN" };
+                    let h = if t.health == Some(Health::Unhealthy) {
+                        "UNHEALTHY"
+                    } else {
+                        "UNKNOWN"
+                    };
                     (Step::Running, format!("container health is {h}"))
                 } else if probe_required && !t.probe.as_ref().is_some_and(|p| p.passed) {
                     let detail = match &t.probe {
@@ -286,7 +302,11 @@ pub fn readiness(record: &Record, service: &ServiceObservation, prefer: Option<&
         let chosen = ready
             .iter()
             .find(|(t, _)| Some(t.arn.as_str()) == prefer)
-            .or_else(|| ready.iter().min_by_key(|(t, _)| (t.started_at, t.arn.clone())))
+            .or_else(|| {
+                ready
+                    .iter()
+                    .min_by_key(|(t, _)| (t.started_at, t.arn.clone()))
+            })
             .expect("non-empty");
         return Readiness::Ready {
             task_arn: chosen.0.arn.clone(),
@@ -308,7 +328,12 @@ pub fn decide(record: &Record, observed: &Observed, now: Timestamp) -> Decision 
             .map(|e| e.to_string())
             .collect::<Vec<_>>()
             .join("; ");
-        return decide_invalid(record.status.as_ref(), record.metadata.generation, &message, now);
+        return decide_invalid(
+            record.status.as_ref(),
+            record.metadata.generation,
+            &message,
+            now,
+        );
     }
     let prev = record.status.clone().unwrap_or_default();
     let service = match observed {
@@ -372,8 +397,22 @@ pub fn decide_invalid(
         memo: prev.memo.clone(),
     };
     s.phase_since = since(&prev, Phase::Invalid, now);
-    set_condition(&mut s.conditions, VALID, ConditionStatus::False, "ValidationFailed", message, now);
-    set_condition(&mut s.conditions, READY, ConditionStatus::False, "Invalid", "", now);
+    set_condition(
+        &mut s.conditions,
+        VALID,
+        ConditionStatus::False,
+        "ValidationFailed",
+        message,
+        now,
+    );
+    set_condition(
+        &mut s.conditions,
+        READY,
+        ConditionStatus::False,
+        "Invalid",
+        "",
+        now,
+    );
     Decision {
         situation: Situation::Invalid {
             message: message.to_string(),
@@ -385,17 +424,41 @@ pub fn decide_invalid(
     }
 }
 
-fn gone(record: &Record, prev: &Status, reason: &'static str, message: &str, now: Timestamp) -> Decision {
+fn gone(
+    record: &Record,
+    prev: &Status,
+    reason: &'static str,
+    message: &str,
+    now: Timestamp,
+) -> Decision {
     let want = want(record, None, now);
-    let phase = if want.awake { Phase::Failed } else { Phase::Asleep };
+    let phase = if want.awake {
+        Phase::Failed
+    } else {
+        Phase::Asleep
+    };
     let mut s = base_status(record, prev, phase, now);
     s.replicas = ReplicaStatus::default();
     s.message = message.to_string();
     s.memo.remove(MEMO_LAST_SET);
     s.memo.remove(MEMO_FAILED_AT);
     put_ts(&mut s.memo, MEMO_MISSING_CHECKED_AT, now);
-    set_condition(&mut s.conditions, SERVICE_FOUND, ConditionStatus::False, reason, message, now);
-    set_condition(&mut s.conditions, READY, ConditionStatus::False, "ServiceNotFound", message, now);
+    set_condition(
+        &mut s.conditions,
+        SERVICE_FOUND,
+        ConditionStatus::False,
+        reason,
+        message,
+        now,
+    );
+    set_condition(
+        &mut s.conditions,
+        READY,
+        ConditionStatus::False,
+        "ServiceNotFound",
+        message,
+        now,
+    );
     Decision {
         situation: Situation::ServiceGone {
             reason,
@@ -409,13 +472,24 @@ fn gone(record: &Record, prev: &Status, reason: &'static str, message: &str, now
 }
 
 fn unobserved(record: &Record, prev: &Status, message: &str, now: Timestamp) -> Decision {
-    let phase = if prev.phase == Phase::Invalid { Phase::Asleep } else { prev.phase };
+    let phase = if prev.phase == Phase::Invalid {
+        Phase::Asleep
+    } else {
+        prev.phase
+    };
     let mut s = prev.clone();
     s.phase = phase;
     s.phase_since = since(prev, phase, now);
     s.observed_generation = record.metadata.generation;
     s.message = format!("could not observe the service: {message}");
-    set_condition(&mut s.conditions, VALID, ConditionStatus::True, "Validated", "", now);
+    set_condition(
+        &mut s.conditions,
+        VALID,
+        ConditionStatus::True,
+        "Validated",
+        "",
+        now,
+    );
     Decision {
         situation: Situation::Unobserved {
             message: message.to_string(),
@@ -445,7 +519,14 @@ fn base_status(record: &Record, prev: &Status, phase: Phase, now: Timestamp) -> 
         memo: prev.memo.clone(),
     };
     s.memo.remove(MEMO_MISSING_CHECKED_AT);
-    set_condition(&mut s.conditions, VALID, ConditionStatus::True, "Validated", "", now);
+    set_condition(
+        &mut s.conditions,
+        VALID,
+        ConditionStatus::True,
+        "Validated",
+        "",
+        now,
+    );
     s
 }
 
@@ -489,7 +570,14 @@ fn build(
             target = 0;
             s = base_status(record, prev, Phase::Failed, now);
             s.message = message.clone();
-            set_condition(&mut s.conditions, READY, ConditionStatus::False, "WakeFailed", message, now);
+            set_condition(
+                &mut s.conditions,
+                READY,
+                ConditionStatus::False,
+                "WakeFailed",
+                message,
+                now,
+            );
             requeue = if unstopped || observed > 0 {
                 Requeue::After(TRANSITION_REQUEUE)
             } else {
@@ -499,14 +587,25 @@ fn build(
         }
         Situation::Asleep { why } => {
             target = 0;
-            let phase = if unstopped || observed > 0 { Phase::Sleeping } else { Phase::Asleep };
+            let phase = if unstopped || observed > 0 {
+                Phase::Sleeping
+            } else {
+                Phase::Asleep
+            };
             s = base_status(record, prev, phase, now);
             s.memo.remove(MEMO_FAILED_AT);
             let why_text = match *why {
                 "idle" => format!("idle for {}", spec.idle_timeout),
                 w => w.to_string(),
             };
-            set_condition(&mut s.conditions, READY, ConditionStatus::False, "Asleep", &why_text, now);
+            set_condition(
+                &mut s.conditions,
+                READY,
+                ConditionStatus::False,
+                "Asleep",
+                &why_text,
+                now,
+            );
             requeue = if phase == Phase::Sleeping {
                 Requeue::After(TRANSITION_REQUEUE)
             } else {
@@ -549,7 +648,14 @@ fn build(
                         let excess = s.recent_wake_seconds.len().saturating_sub(10);
                         s.recent_wake_seconds.drain(..excess);
                     }
-                    set_condition(&mut s.conditions, READY, ConditionStatus::True, "TaskReady", "", now);
+                    set_condition(
+                        &mut s.conditions,
+                        READY,
+                        ConditionStatus::True,
+                        "TaskReady",
+                        "",
+                        now,
+                    );
                     requeue = match want.sleeps_at {
                         Some(at) => Requeue::After(at.since(now).max(Duration::from_secs(1))),
                         None => Requeue::AwaitChange,
@@ -567,8 +673,16 @@ fn build(
                         (step, detail)
                     };
                     // A task that died while Ready starts a fresh attempt now.
-                    let attempt = if prev.phase == Phase::Ready { now } else { attempt };
-                    let failures = if prev.phase == Phase::Ready { Vec::new() } else { failures };
+                    let attempt = if prev.phase == Phase::Ready {
+                        now
+                    } else {
+                        attempt
+                    };
+                    let failures = if prev.phase == Phase::Ready {
+                        Vec::new()
+                    } else {
+                        failures
+                    };
                     let timed_out = now.since(attempt) >= spec.wake_timeout.get();
                     if failures.len() >= MAX_TASK_FAILURES || timed_out {
                         let message = if failures.len() >= MAX_TASK_FAILURES {
@@ -594,7 +708,14 @@ fn build(
                         s = base_status(record, prev, Phase::Failed, now);
                         s.message = message.clone();
                         put_ts(&mut s.memo, MEMO_FAILED_AT, now);
-                        set_condition(&mut s.conditions, READY, ConditionStatus::False, "WakeFailed", &message, now);
+                        set_condition(
+                            &mut s.conditions,
+                            READY,
+                            ConditionStatus::False,
+                            "WakeFailed",
+                            &message,
+                            now,
+                        );
                         requeue = Requeue::After(TRANSITION_REQUEUE);
                         reason = message;
                     } else {
@@ -602,7 +723,14 @@ fn build(
                         s.step = Some(step);
                         s.wake_started_at = Some(attempt);
                         s.message = detail.clone();
-                        set_condition(&mut s.conditions, READY, ConditionStatus::False, "Waking", &detail, now);
+                        set_condition(
+                            &mut s.conditions,
+                            READY,
+                            ConditionStatus::False,
+                            "Waking",
+                            &detail,
+                            now,
+                        );
                         requeue = Requeue::After(TRANSITION_REQUEUE);
                         reason = if prev.phase == Phase::Waking {
                             format!("waking: {detail}")
@@ -614,7 +742,9 @@ fn build(
             }
             s.sleeps_at = want.sleeps_at;
         }
-        Situation::Invalid { .. } | Situation::ServiceGone { .. } | Situation::Unobserved { .. } => {
+        Situation::Invalid { .. }
+        | Situation::ServiceGone { .. }
+        | Situation::Unobserved { .. } => {
             unreachable!("handled before build")
         }
     }
@@ -623,7 +753,14 @@ fn build(
         running,
         pending,
     };
-    set_condition(&mut s.conditions, SERVICE_FOUND, ConditionStatus::True, "ServiceActive", "", now);
+    set_condition(
+        &mut s.conditions,
+        SERVICE_FOUND,
+        ConditionStatus::True,
+        "ServiceActive",
+        "",
+        now,
+    );
 
     // Drift: the observed desiredCount differs from what snooze last set, and from the target.
     let mut replicas = Some(target);
@@ -641,8 +778,16 @@ fn build(
                 let msg = format!(
                     "desiredCount was changed to {observed} outside snooze; set back to {target}"
                 );
-                set_condition(&mut s.conditions, DRIFT, ConditionStatus::True, "DesiredCountChanged", &msg, now);
-                s.memo.insert(MEMO_DRIFT_CORRECTIONS.into(), Value::from(corrections + 1));
+                set_condition(
+                    &mut s.conditions,
+                    DRIFT,
+                    ConditionStatus::True,
+                    "DesiredCountChanged",
+                    &msg,
+                    now,
+                );
+                s.memo
+                    .insert(MEMO_DRIFT_CORRECTIONS.into(), Value::from(corrections + 1));
                 put_ts(&mut s.memo, MEMO_DRIFT_CORRECTED_AT, now);
                 s.memo.insert(MEMO_LAST_SET.into(), Value::from(target));
             } else {
@@ -650,7 +795,14 @@ fn build(
                     "desiredCount keeps being changed outside snooze (now {observed}, {corrections} corrections); \
                      next correction to {target} at {next}"
                 );
-                set_condition(&mut s.conditions, DRIFT, ConditionStatus::True, "DriftBackOff", &msg, now);
+                set_condition(
+                    &mut s.conditions,
+                    DRIFT,
+                    ConditionStatus::True,
+                    "DriftBackOff",
+                    &msg,
+                    now,
+                );
                 replicas = None;
                 requeue = Requeue::After(next.since(now).max(Duration::from_secs(1)));
                 if s.phase == Phase::Waking && observed < target {
@@ -659,7 +811,14 @@ fn build(
             }
         }
         _ => {
-            set_condition(&mut s.conditions, DRIFT, ConditionStatus::False, "NoDrift", "", now);
+            set_condition(
+                &mut s.conditions,
+                DRIFT,
+                ConditionStatus::False,
+                "NoDrift",
+                "",
+                now,
+            );
             s.memo.insert(MEMO_LAST_SET.into(), Value::from(target));
             if let Some(at) = memo_ts(&prev.memo, MEMO_DRIFT_CORRECTED_AT)
                 && now.since(at) >= DRIFT_QUIET
@@ -739,7 +898,9 @@ pub fn clean_reason(s: &str) -> String {
     while let Some(i) = rest.find("arn:aws") {
         out.push_str(&rest[..i]);
         let arn_len = rest[i..]
-            .find(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ')' | '(' | '"' | '\'' | ']'))
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, ',' | ';' | ')' | '(' | '"' | '\'' | ']')
+            })
             .unwrap_or(rest.len() - i);
         let arn = &rest[i..i + arn_len];
         // arn:partition:service:region:account:resource — the resource may itself contain ':'.
@@ -817,12 +978,16 @@ pub fn set_condition(
 }
 
 fn memo_u32(memo: &Map<String, Value>, key: &str) -> Option<u32> {
-    memo.get(key).and_then(Value::as_u64).map(|v| v.min(u32::MAX as u64) as u32)
+    memo.get(key)
+        .and_then(Value::as_u64)
+        .map(|v| v.min(u32::MAX as u64) as u32)
 }
 
 /// A timestamp kept in `status.memo`.
 pub fn memo_ts(memo: &Map<String, Value>, key: &str) -> Option<Timestamp> {
-    memo.get(key).and_then(Value::as_str).and_then(|s| s.parse().ok())
+    memo.get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
 }
 
 fn put_ts(memo: &mut Map<String, Value>, key: &str, t: Timestamp) {

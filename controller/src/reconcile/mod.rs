@@ -19,8 +19,10 @@ pub mod decide;
 pub mod pass;
 pub mod probe;
 
-pub use decide::{Decision, Readiness, Requeue, Situation, Want, decide, decide_invalid, readiness, want};
-pub use pass::{PassOptions, PassReport, RecordReport, Reconciler, Scope, SettleReport};
+pub use decide::{
+    Decision, Readiness, Requeue, Situation, Want, decide, decide_invalid, readiness, want,
+};
+pub use pass::{PassOptions, PassReport, Reconciler, RecordReport, Scope, SettleReport};
 pub use probe::{HttpProber, Prober, StaticProber};
 
 /// Reconcile errors (the pass itself; per-record problems are reported in [`RecordReport`]).

@@ -133,7 +133,13 @@ impl fmt::Display for RecordReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let show = |p: Option<Phase>| p.map_or("-".to_string(), |p| p.to_string());
         if self.changed() {
-            write!(f, "{}  {} → {}", self.name, show(self.before), show(self.after))?;
+            write!(
+                f,
+                "{}  {} → {}",
+                self.name,
+                show(self.before),
+                show(self.after)
+            )?;
         } else {
             write!(f, "{}  {}", self.name, show(self.after))?;
         }
@@ -270,7 +276,11 @@ impl Reconciler {
                         let e = crate::platform::Error::Call {
                             operation: "observe",
                             code: "InternalError".into(),
-                            message: format!("platform returned {} observations for {} targets", o.len(), targets.len()),
+                            message: format!(
+                                "platform returned {} observations for {} targets",
+                                o.len(),
+                                targets.len()
+                            ),
                             retryable: true,
                         };
                         vec![Observed::Error(e); targets.len()]
@@ -370,7 +380,10 @@ impl Reconciler {
                 .collect(),
             Scope::Names(names) => {
                 let mut seen = HashSet::new();
-                let names: Vec<String> = names.into_iter().filter(|n| seen.insert(n.clone())).collect();
+                let names: Vec<String> = names
+                    .into_iter()
+                    .filter(|n| seen.insert(n.clone()))
+                    .collect();
                 futures::stream::iter(names)
                     .map(|n| async move {
                         let r = self.store.get(&n).await;
@@ -435,7 +448,11 @@ impl Reconciler {
                 };
                 if let (true, Some(ip)) = (ok, ip) {
                     let port = get.port.unwrap_or(r.spec.endpoint.port);
-                    let url = format!("{}://{ip}:{port}{}", r.spec.endpoint.scheme.as_str(), get.path);
+                    let url = format!(
+                        "{}://{ip}:{port}{}",
+                        r.spec.endpoint.scheme.as_str(),
+                        get.path
+                    );
                     jobs.push((i, j, url, get.timeout.get(), r.metadata.name.clone()));
                 }
             }
@@ -475,7 +492,12 @@ impl Reconciler {
                 r.requeue = Requeue::After(decide::OBSERVE_RETRY);
                 r
             }
-            Work::Invalid { name, prev, generation, message } => {
+            Work::Invalid {
+                name,
+                prev,
+                generation,
+                message,
+            } => {
                 let span = info_span!("reconcile", service = %name);
                 async {
                     let prev = prev.as_deref();
@@ -625,7 +647,13 @@ impl Reconciler {
         report
     }
 
-    async fn finish(&self, name: &str, prev: Option<&Status>, d: &Decision, report: &mut RecordReport) {
+    async fn finish(
+        &self,
+        name: &str,
+        prev: Option<&Status>,
+        d: &Decision,
+        report: &mut RecordReport,
+    ) {
         let deleted = self.finish_status(name, prev, &d.status, report).await;
         report.after = if deleted { None } else { Some(d.status.phase) };
         report.reason = d.reason.clone();
@@ -634,7 +662,13 @@ impl Reconciler {
     }
 
     /// Publishes `status` when it differs from `prev`. True when the record was deleted.
-    async fn finish_status(&self, name: &str, prev: Option<&Status>, status: &Status, report: &mut RecordReport) -> bool {
+    async fn finish_status(
+        &self,
+        name: &str,
+        prev: Option<&Status>,
+        status: &Status,
+        report: &mut RecordReport,
+    ) -> bool {
         if prev == Some(status) {
             return false;
         }
@@ -643,7 +677,11 @@ impl Reconciler {
 
     /// Publishes with [`StatusGuard::Exists`]. True when the record was deleted.
     async fn publish(&self, name: &str, status: &Status, report: &mut RecordReport) -> bool {
-        match self.store.publish_status(name, status, StatusGuard::Exists).await {
+        match self
+            .store
+            .publish_status(name, status, StatusGuard::Exists)
+            .await
+        {
             Ok(()) => report.published = true,
             Err(store::Error::NotFound(_)) => {
                 info!("record deleted during the pass; status not written");

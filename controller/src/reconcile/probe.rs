@@ -54,7 +54,8 @@ impl Prober for HttpProber {
             .header(reqwest::header::CONNECTION, "close")
             .timeout(timeout)
             .send()
-            .await {
+            .await
+        {
             Ok(resp) => {
                 let code = resp.status();
                 ProbeResult {
@@ -77,7 +78,6 @@ impl Prober for HttpProber {
         }
     }
 }
-
 
 /// A probe with fixed answers, for the simulator and tests: passes unless the URL's host
 /// (the task address) was marked failing with [`StaticProber::fail`]. Counts probes.
@@ -112,7 +112,8 @@ impl StaticProber {
 #[async_trait]
 impl Prober for StaticProber {
     async fn probe(&self, url: &str, _timeout: Duration) -> ProbeResult {
-        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let host = url
             .split("://")
             .nth(1)
@@ -148,17 +149,24 @@ mod tests {
             let mut buf = [0u8; 1024];
             let _ = sock.read(&mut buf).await.unwrap();
             // Offer keep-alive; a pooling client would keep the socket open.
-            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok")
-                .await
-                .unwrap();
+            sock.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok",
+            )
+            .await
+            .unwrap();
             // EOF (0 bytes) once the client closed its side.
             tokio::time::timeout(Duration::from_secs(2), sock.read(&mut buf)).await
         });
         let prober = HttpProber::new().unwrap();
-        let r = prober.probe(&format!("http://{addr}/health"), Duration::from_secs(2)).await;
+        let r = prober
+            .probe(&format!("http://{addr}/health"), Duration::from_secs(2))
+            .await;
         assert!(r.passed, "{r:?}");
         let closed = server.await.unwrap();
-        assert!(matches!(closed, Ok(Ok(0))), "the probe's connection stayed open: {closed:?}");
+        assert!(
+            matches!(closed, Ok(Ok(0))),
+            "the probe's connection stayed open: {closed:?}"
+        );
     }
 
     /// A one-route HTTP server on 127.0.0.1 answering every request with `status`, after
@@ -168,7 +176,9 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
                 tokio::spawn(async move {
                     let mut buf = [0u8; 1024];
                     let _ = sock.read(&mut buf).await;
@@ -188,13 +198,36 @@ mod tests {
         let p = HttpProber::new().unwrap();
         let t = Duration::from_secs(2);
         let ok = p.probe(&serve("200 OK", Duration::ZERO).await, t).await;
-        assert_eq!(ok, ProbeResult { passed: true, detail: "HTTP 200".into() });
+        assert_eq!(
+            ok,
+            ProbeResult {
+                passed: true,
+                detail: "HTTP 200".into()
+            }
+        );
         let redirect = p.probe(&serve("302 Found", Duration::ZERO).await, t).await;
-        assert_eq!(redirect, ProbeResult { passed: true, detail: "HTTP 302".into() });
-        let err = p.probe(&serve("503 Service Unavailable", Duration::ZERO).await, t).await;
-        assert_eq!(err, ProbeResult { passed: false, detail: "HTTP 503".into() });
+        assert_eq!(
+            redirect,
+            ProbeResult {
+                passed: true,
+                detail: "HTTP 302".into()
+            }
+        );
+        let err = p
+            .probe(&serve("503 Service Unavailable", Duration::ZERO).await, t)
+            .await;
+        assert_eq!(
+            err,
+            ProbeResult {
+                passed: false,
+                detail: "HTTP 503".into()
+            }
+        );
         let slow = p
-            .probe(&serve("200 OK", Duration::from_secs(5)).await, Duration::from_millis(200))
+            .probe(
+                &serve("200 OK", Duration::from_secs(5)).await,
+                Duration::from_millis(200),
+            )
             .await;
         assert!(!slow.passed);
         assert_eq!(slow.detail, "timed out after 200ms");
@@ -203,7 +236,12 @@ mod tests {
     #[tokio::test]
     async fn http_probe_reports_refused_connections() {
         // Bind and drop to get a port nobody listens on.
-        let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let r = HttpProber::new()
             .unwrap()
             .probe(&format!("http://127.0.0.1:{port}/"), Duration::from_secs(1))
@@ -216,11 +254,27 @@ mod tests {
     async fn static_prober_fails_only_marked_hosts() {
         let p = StaticProber::new();
         p.fail("10.0.0.7", "HTTP 503");
-        assert!(p.probe("http://10.0.0.8:80/", Duration::from_secs(1)).await.passed);
-        let r = p.probe("http://10.0.0.7:8080/health", Duration::from_secs(1)).await;
-        assert_eq!(r, ProbeResult { passed: false, detail: "HTTP 503".into() });
+        assert!(
+            p.probe("http://10.0.0.8:80/", Duration::from_secs(1))
+                .await
+                .passed
+        );
+        let r = p
+            .probe("http://10.0.0.7:8080/health", Duration::from_secs(1))
+            .await;
+        assert_eq!(
+            r,
+            ProbeResult {
+                passed: false,
+                detail: "HTTP 503".into()
+            }
+        );
         p.pass("10.0.0.7");
-        assert!(p.probe("http://10.0.0.7:8080/health", Duration::from_secs(1)).await.passed);
+        assert!(
+            p.probe("http://10.0.0.7:8080/health", Duration::from_secs(1))
+                .await
+                .passed
+        );
         assert_eq!(p.calls(), 3);
     }
 }

@@ -108,7 +108,9 @@ impl RecordExt for Record {
 }
 
 fn cond(s: &Status, type_: &str) -> (ConditionStatus, String) {
-    let c = s.condition(type_).unwrap_or_else(|| panic!("no {type_} condition"));
+    let c = s
+        .condition(type_)
+        .unwrap_or_else(|| panic!("no {type_} condition"));
     (c.status, c.reason.clone())
 }
 
@@ -121,25 +123,83 @@ fn awake_wanted_follows_mode_facts_and_idle_timeout() {
     let cases: Vec<(Record, Timestamp, bool, &str)> = vec![
         (Record::test("d"), at(0), false, "no wake request"),
         (Record::test("d").mode(Mode::On), at(0), true, "mode on"),
-        (Record::test("d").mode(Mode::Off).woken_at(at(0)), at(1), false, "mode off"),
-        (Record::test("d").woken_at(at(0)), at(60), true, "wake requested"),
-        (Record::test("d").woken_at(at(0)), at(15 * MIN - 1), true, "wake requested"),
-        (Record::test("d").woken_at(at(0)), at(15 * MIN), false, "idle"),
-        (Record::test("d").woken_at(at(0)).active_at(at(10 * MIN)), at(20 * MIN), true, "activity"),
-        (Record::test("d").woken_at(at(0)).active_at(at(10 * MIN)), at(25 * MIN), false, "idle"),
+        (
+            Record::test("d").mode(Mode::Off).woken_at(at(0)),
+            at(1),
+            false,
+            "mode off",
+        ),
+        (
+            Record::test("d").woken_at(at(0)),
+            at(60),
+            true,
+            "wake requested",
+        ),
+        (
+            Record::test("d").woken_at(at(0)),
+            at(15 * MIN - 1),
+            true,
+            "wake requested",
+        ),
+        (
+            Record::test("d").woken_at(at(0)),
+            at(15 * MIN),
+            false,
+            "idle",
+        ),
+        (
+            Record::test("d").woken_at(at(0)).active_at(at(10 * MIN)),
+            at(20 * MIN),
+            true,
+            "activity",
+        ),
+        (
+            Record::test("d").woken_at(at(0)).active_at(at(10 * MIN)),
+            at(25 * MIN),
+            false,
+            "idle",
+        ),
         // An explicit later sleep wins over earlier wake and activity...
-        (Record::test("d").woken_at(at(0)).sleep_requested_at(at(60)), at(120), false, "sleep requested"),
+        (
+            Record::test("d").woken_at(at(0)).sleep_requested_at(at(60)),
+            at(120),
+            false,
+            "sleep requested",
+        ),
         // ...but a wake after the sleep request wins again.
-        (Record::test("d").sleep_requested_at(at(60)).woken_at(at(120)), at(180), true, "wake requested"),
-        (Record::test("d").replicas(0).woken_at(at(0)), at(1), false, "replicas 0"),
-        (Record::test("d").idle_timeout(Duration::from_secs(60)).woken_at(at(0)), at(61), false, "idle"),
+        (
+            Record::test("d")
+                .sleep_requested_at(at(60))
+                .woken_at(at(120)),
+            at(180),
+            true,
+            "wake requested",
+        ),
+        (
+            Record::test("d").replicas(0).woken_at(at(0)),
+            at(1),
+            false,
+            "replicas 0",
+        ),
+        (
+            Record::test("d")
+                .idle_timeout(Duration::from_secs(60))
+                .woken_at(at(0)),
+            at(61),
+            false,
+            "idle",
+        ),
     ];
     for (i, (r, now, awake, why)) in cases.into_iter().enumerate() {
         let w = want(&r, None, now);
         assert_eq!((w.awake, w.why), (awake, why), "case {i}");
         if awake && r.spec.mode == Mode::Auto {
             let last = r.desired.last_wanted_at().unwrap();
-            assert_eq!(w.sleeps_at, Some(last.add(r.spec.idle_timeout.get())), "case {i}");
+            assert_eq!(
+                w.sleeps_at,
+                Some(last.add(r.spec.idle_timeout.get())),
+                "case {i}"
+            );
         }
     }
     let _ = idle;
@@ -179,81 +239,192 @@ fn readiness_ready_pending_and_missing() {
     let o = service(1, vec![running(ARN_A, at(0))]);
     assert_eq!(
         readiness(&r, found(&o), None),
-        Readiness::Ready { task_arn: ARN_A.into(), ip: "203.0.113.10".into() }
+        Readiness::Ready {
+            task_arn: ARN_A.into(),
+            ip: "203.0.113.10".into()
+        }
     );
     // pending
     let o = service(1, vec![task(ARN_A, TaskStatus::Pending, at(0))]);
-    assert!(matches!(readiness(&r, found(&o), None), Readiness::NotReady { step: Step::Pending, .. }));
+    assert!(matches!(
+        readiness(&r, found(&o), None),
+        Readiness::NotReady {
+            step: Step::Pending,
+            ..
+        }
+    ));
     // missing: no task at all
     let o = service(1, vec![]);
-    assert!(matches!(readiness(&r, found(&o), None), Readiness::NotReady { step: Step::Scaling, .. }));
+    assert!(matches!(
+        readiness(&r, found(&o), None),
+        Readiness::NotReady {
+            step: Step::Scaling,
+            ..
+        }
+    ));
 }
 
 #[test]
 #[allow(clippy::type_complexity)]
 fn never_ready_without_a_running_healthy_probed_addressed_task() {
     let base = || running(ARN_A, at(0));
-    let probe_ok = Some(ProbeResult { passed: true, detail: "HTTP 200".into() });
-    let probe_bad = Some(ProbeResult { passed: false, detail: "HTTP 503".into() });
+    let probe_ok = Some(ProbeResult {
+        passed: true,
+        detail: "HTTP 200".into(),
+    });
+    let probe_bad = Some(ProbeResult {
+        passed: false,
+        detail: "HTTP 503".into(),
+    });
     // (name, record, desiredCount, task, expected step when not ready; None = ready)
     let cases: Vec<(&str, Record, u32, Option<TaskObservation>, Option<Step>)> = vec![
-        ("zero tasks", Record::test("d"), 1, None, Some(Step::Scaling)),
-        ("desiredCount 0", Record::test("d"), 0, Some(base()), Some(Step::Requested)),
-        ("being stopped", Record::test("d"), 1, Some({
-            let mut t = base();
-            t.desired_status = TaskStatus::Stopped;
-            t
-        }), Some(Step::Scaling)),
-        ("stopped", Record::test("d"), 1, Some(stopped(ARN_A, "EssentialContainerExited", "exit 1", at(0))), Some(Step::Scaling)),
-        ("provisioning without ENI", Record::test("d"), 1, Some(task(ARN_A, TaskStatus::Provisioning, at(0))), Some(Step::Provisioning)),
-        ("ENI without address", Record::test("d"), 1, Some({
-            let mut t = base();
-            t.public_ip = None;
-            t
-        }), Some(Step::Healthy)),
-        ("running without ENI", Record::test("d"), 1, Some({
-            let mut t = base();
-            t.public_ip = None;
-            t.private_ip = None;
-            t.eni_id = None;
-            t
-        }), Some(Step::Healthy)),
-        ("health unknown", Record::test("d"), 1, Some({
-            let mut t = base();
-            t.health = Some(Health::Unknown);
-            t
-        }), Some(Step::Running)),
-        ("unhealthy", Record::test("d"), 1, Some({
-            let mut t = base();
-            t.health = Some(Health::Unhealthy);
-            t
-        }), Some(Step::Running)),
-        ("healthy", Record::test("d"), 1, Some({
-            let mut t = base();
-            t.health = Some(Health::Healthy);
-            t
-        }), None),
-        ("probe not run", Record::test("d").probe(), 1, Some(base()), Some(Step::Running)),
-        ("probe failed", Record::test("d").probe(), 1, Some({
-            let mut t = base();
-            t.probe = probe_bad.clone();
-            t
-        }), Some(Step::Running)),
-        ("probe passed", Record::test("d").probe(), 1, Some({
-            let mut t = base();
-            t.probe = probe_ok.clone();
-            t
-        }), None),
-        ("private address wanted, only public known", Record::test("d").private(), 1, Some({
-            let mut t = base();
-            t.private_ip = None;
-            t
-        }), Some(Step::Healthy)),
-        ("private address", Record::test("d").private(), 1, Some({
-            let mut t = base();
-            t.public_ip = None;
-            t
-        }), None),
+        (
+            "zero tasks",
+            Record::test("d"),
+            1,
+            None,
+            Some(Step::Scaling),
+        ),
+        (
+            "desiredCount 0",
+            Record::test("d"),
+            0,
+            Some(base()),
+            Some(Step::Requested),
+        ),
+        (
+            "being stopped",
+            Record::test("d"),
+            1,
+            Some({
+                let mut t = base();
+                t.desired_status = TaskStatus::Stopped;
+                t
+            }),
+            Some(Step::Scaling),
+        ),
+        (
+            "stopped",
+            Record::test("d"),
+            1,
+            Some(stopped(ARN_A, "EssentialContainerExited", "exit 1", at(0))),
+            Some(Step::Scaling),
+        ),
+        (
+            "provisioning without ENI",
+            Record::test("d"),
+            1,
+            Some(task(ARN_A, TaskStatus::Provisioning, at(0))),
+            Some(Step::Provisioning),
+        ),
+        (
+            "ENI without address",
+            Record::test("d"),
+            1,
+            Some({
+                let mut t = base();
+                t.public_ip = None;
+                t
+            }),
+            Some(Step::Healthy),
+        ),
+        (
+            "running without ENI",
+            Record::test("d"),
+            1,
+            Some({
+                let mut t = base();
+                t.public_ip = None;
+                t.private_ip = None;
+                t.eni_id = None;
+                t
+            }),
+            Some(Step::Healthy),
+        ),
+        (
+            "health unknown",
+            Record::test("d"),
+            1,
+            Some({
+                let mut t = base();
+                t.health = Some(Health::Unknown);
+                t
+            }),
+            Some(Step::Running),
+        ),
+        (
+            "unhealthy",
+            Record::test("d"),
+            1,
+            Some({
+                let mut t = base();
+                t.health = Some(Health::Unhealthy);
+                t
+            }),
+            Some(Step::Running),
+        ),
+        (
+            "healthy",
+            Record::test("d"),
+            1,
+            Some({
+                let mut t = base();
+                t.health = Some(Health::Healthy);
+                t
+            }),
+            None,
+        ),
+        (
+            "probe not run",
+            Record::test("d").probe(),
+            1,
+            Some(base()),
+            Some(Step::Running),
+        ),
+        (
+            "probe failed",
+            Record::test("d").probe(),
+            1,
+            Some({
+                let mut t = base();
+                t.probe = probe_bad.clone();
+                t
+            }),
+            Some(Step::Running),
+        ),
+        (
+            "probe passed",
+            Record::test("d").probe(),
+            1,
+            Some({
+                let mut t = base();
+                t.probe = probe_ok.clone();
+                t
+            }),
+            None,
+        ),
+        (
+            "private address wanted, only public known",
+            Record::test("d").private(),
+            1,
+            Some({
+                let mut t = base();
+                t.private_ip = None;
+                t
+            }),
+            Some(Step::Healthy),
+        ),
+        (
+            "private address",
+            Record::test("d").private(),
+            1,
+            Some({
+                let mut t = base();
+                t.public_ip = None;
+                t
+            }),
+            None,
+        ),
     ];
     for (name, r, desired, t, expect) in cases {
         let o = service(desired, t.into_iter().collect());
@@ -266,7 +437,12 @@ fn never_ready_without_a_running_healthy_probed_addressed_task() {
         // And the full decision agrees: Ready only when the predicate says so.
         let r = r.woken_at(at(0)).asleep();
         let d = decide(&r, &o, at(60));
-        assert_eq!(d.status.phase == Phase::Ready, expect.is_none(), "{name}: {:?}", d.status);
+        assert_eq!(
+            d.status.phase == Phase::Ready,
+            expect.is_none(),
+            "{name}: {:?}",
+            d.status
+        );
         if d.status.phase != Phase::Ready {
             assert_eq!(d.status.endpoint, None, "{name}");
         }
@@ -291,7 +467,12 @@ fn a_full_wake_and_sleep_cycle() {
     let r = Record::test("demo").asleep().woken_at(at(0));
     let asleep = service(0, vec![]);
     let d = decide(&r, &asleep, at(1));
-    assert_eq!(d.situation, Situation::Awake { why: "wake requested" });
+    assert_eq!(
+        d.situation,
+        Situation::Awake {
+            why: "wake requested"
+        }
+    );
     assert_eq!(d.replicas, Some(1));
     assert_eq!(d.status.phase, Phase::Waking);
     assert_eq!(d.status.step, Some(Step::Scaling));
@@ -306,8 +487,15 @@ fn a_full_wake_and_sleep_cycle() {
     // Scaled: desiredCount 1, no task yet → still "scaling"; no scale call needed.
     let o = service(1, vec![]);
     let d = decide(&r, &o, at(5));
-    assert_eq!((d.status.phase, d.status.step), (Phase::Waking, Some(Step::Scaling)));
-    assert_eq!(d.status.phase_since, Some(at(1)), "phaseSince kept while Waking");
+    assert_eq!(
+        (d.status.phase, d.status.step),
+        (Phase::Waking, Some(Step::Scaling))
+    );
+    assert_eq!(
+        d.status.phase_since,
+        Some(at(1)),
+        "phaseSince kept while Waking"
+    );
     let r = r.after(&o, at(5));
 
     // Task provisioning, then pending, then running.
@@ -326,14 +514,26 @@ fn a_full_wake_and_sleep_cycle() {
     assert_eq!(d.status.step, Some(Step::Ready));
     assert_eq!(d.replicas, Some(1));
     let e = d.status.endpoint.clone().unwrap();
-    assert_eq!((e.ip.as_str(), e.url.as_str(), e.task_arn.as_str()), ("203.0.113.10", "http://203.0.113.10:80/", ARN_A));
+    assert_eq!(
+        (e.ip.as_str(), e.url.as_str(), e.task_arn.as_str()),
+        ("203.0.113.10", "http://203.0.113.10:80/", ARN_A)
+    );
     let lw = d.status.last_wake.clone().unwrap();
-    assert_eq!((lw.requested_at, lw.ready_at, lw.seconds), (at(0), at(41), 41.0));
+    assert_eq!(
+        (lw.requested_at, lw.ready_at, lw.seconds),
+        (at(0), at(41), 41.0)
+    );
     assert_eq!(d.status.recent_wake_seconds, vec![41.0]);
-    assert_eq!(cond(&d.status, READY), (ConditionStatus::True, "TaskReady".into()));
+    assert_eq!(
+        cond(&d.status, READY),
+        (ConditionStatus::True, "TaskReady".into())
+    );
     // Ready requeues at sleepsAt (the task started at 10:00:36, which counts too).
     assert_eq!(d.status.sleeps_at, Some(at(36 + 15 * MIN)));
-    assert_eq!(d.requeue, Requeue::After(Duration::from_secs(36 + 15 * MIN - 41)));
+    assert_eq!(
+        d.requeue,
+        Requeue::After(Duration::from_secs(36 + 15 * MIN - 41))
+    );
     let r = r.after(&ready, at(41));
 
     // Still Ready later: nothing changes (a fixed point, so nothing is published).
@@ -356,7 +556,15 @@ fn a_full_wake_and_sleep_cycle() {
     let o = service(0, vec![stopping]);
     let d = decide(&r, &o, at(16 * MIN));
     assert_eq!((d.status.phase, d.replicas), (Phase::Sleeping, Some(0)));
-    let o = service(0, vec![stopped(ARN_A, "ServiceSchedulerInitiated", "Scaling activity initiated by (deployment ecs-svc/1)", at(16 * MIN))]);
+    let o = service(
+        0,
+        vec![stopped(
+            ARN_A,
+            "ServiceSchedulerInitiated",
+            "Scaling activity initiated by (deployment ecs-svc/1)",
+            at(16 * MIN),
+        )],
+    );
     let d = decide(&r, &o, at(17 * MIN));
     assert_eq!((d.status.phase, d.replicas), (Phase::Asleep, Some(0)));
     assert_eq!(d.requeue, Requeue::AwaitChange);
@@ -367,42 +575,70 @@ fn a_full_wake_and_sleep_cycle() {
 #[test]
 fn sleep_by_mode_off_and_by_explicit_request() {
     let ready = service(1, vec![running(ARN_A, at(0))]);
-    let r = Record::test("demo").woken_at(at(0)).asleep().after(&ready, at(60));
+    let r = Record::test("demo")
+        .woken_at(at(0))
+        .asleep()
+        .after(&ready, at(60));
     assert_eq!(r.status.as_ref().unwrap().phase, Phase::Ready);
     let d = decide(&r.clone().mode(Mode::Off), &ready, at(120));
-    assert_eq!((d.status.phase, d.replicas, d.reason.as_str()), (Phase::Sleeping, Some(0), "mode off"));
+    assert_eq!(
+        (d.status.phase, d.replicas, d.reason.as_str()),
+        (Phase::Sleeping, Some(0), "mode off")
+    );
     let d = decide(&r.clone().sleep_requested_at(at(100)), &ready, at(120));
-    assert_eq!((d.status.phase, d.replicas, d.reason.as_str()), (Phase::Sleeping, Some(0), "sleep requested"));
+    assert_eq!(
+        (d.status.phase, d.replicas, d.reason.as_str()),
+        (Phase::Sleeping, Some(0), "sleep requested")
+    );
     // mode on: awake without any wake request, no sleepsAt.
     let r = Record::test("demo").mode(Mode::On).asleep();
     let d = decide(&r, &service(0, vec![]), at(0));
-    assert_eq!((d.status.phase, d.replicas, d.status.sleeps_at), (Phase::Waking, Some(1), None));
+    assert_eq!(
+        (d.status.phase, d.replicas, d.status.sleeps_at),
+        (Phase::Waking, Some(1), None)
+    );
     let d = decide(&r.after(&service(0, vec![]), at(0)), &ready, at(60));
-    assert_eq!((d.status.phase, d.requeue), (Phase::Ready, Requeue::AwaitChange));
+    assert_eq!(
+        (d.status.phase, d.requeue),
+        (Phase::Ready, Requeue::AwaitChange)
+    );
 }
 
 #[test]
 fn operator_replica_change_scales_while_ready() {
     let ready = service(1, vec![running(ARN_A, at(0))]);
-    let r = Record::test("demo").woken_at(at(0)).asleep().after(&ready, at(60));
+    let r = Record::test("demo")
+        .woken_at(at(0))
+        .asleep()
+        .after(&ready, at(60));
     let r = r.replicas(3).generation(2);
     let d = decide(&r, &ready, at(90));
     assert_eq!((d.status.phase, d.replicas), (Phase::Ready, Some(3)));
     assert_eq!(d.status.observed_generation, 2);
     assert_eq!(d.status.replicas.desired, 3);
-    assert_eq!(cond(&d.status, DRIFT).0, ConditionStatus::False, "an operator edit is not drift");
+    assert_eq!(
+        cond(&d.status, DRIFT).0,
+        ConditionStatus::False,
+        "an operator edit is not drift"
+    );
 }
 
 #[test]
 fn a_task_dying_while_ready_withdraws_the_endpoint_and_starts_a_fresh_attempt() {
     let ready = service(1, vec![running(ARN_A, at(0))]);
-    let r = Record::test("demo").woken_at(at(0)).asleep().after(&service(0, vec![]), at(1));
+    let r = Record::test("demo")
+        .woken_at(at(0))
+        .asleep()
+        .after(&service(0, vec![]), at(1));
     let r = r.after(&ready, at(60));
     let mut dying = running(ARN_A, at(0));
     dying.desired_status = TaskStatus::Stopped;
     dying.last_status = TaskStatus::Stopping;
     dying.stop_code = Some("EssentialContainerExited".into());
-    let o = service(1, vec![dying, task(ARN_B, TaskStatus::Provisioning, at(400))]);
+    let o = service(
+        1,
+        vec![dying, task(ARN_B, TaskStatus::Provisioning, at(400))],
+    );
     let d = decide(&r, &o, at(400));
     assert_eq!(d.status.phase, Phase::Waking);
     assert_eq!(d.status.endpoint, None);
@@ -428,11 +664,18 @@ fn the_endpoint_stays_on_its_task_while_that_task_is_ready() {
     a.started_at = Some(at(20));
     let o = service(2, vec![a.clone(), b.clone()]);
     let d = decide(&r, &o, at(60));
-    assert_eq!(d.status.endpoint.as_ref().unwrap().task_arn, ARN_B, "oldest ready task first");
+    assert_eq!(
+        d.status.endpoint.as_ref().unwrap().task_arn,
+        ARN_B,
+        "oldest ready task first"
+    );
     let r = r.with_status(d.status);
     // A newer task starting does not move the endpoint.
     let o = service(2, vec![b.clone(), a.clone()]);
-    assert_eq!(decide(&r, &o, at(90)).status.endpoint.unwrap().task_arn, ARN_B);
+    assert_eq!(
+        decide(&r, &o, at(90)).status.endpoint.unwrap().task_arn,
+        ARN_B
+    );
     // Its task stopping does.
     b.desired_status = TaskStatus::Stopped;
     let d = decide(&r, &service(2, vec![a, b]), at(120));
@@ -450,7 +693,10 @@ fn recent_wake_seconds_keep_the_last_ten() {
     s.observed_generation = 1;
     let r = Record::test("demo").woken_at(at(0)).with_status(s);
     let d = decide(&r, &service(1, vec![running(ARN_A, at(0))]), at(30));
-    assert_eq!(d.status.recent_wake_seconds, vec![2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 30.0]);
+    assert_eq!(
+        d.status.recent_wake_seconds,
+        vec![2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 30.0]
+    );
 }
 
 // ---- failure ---------------------------------------------------------------------------
@@ -465,14 +711,23 @@ fn not_ready_within_wake_timeout_fails_and_scales_back_to_zero() {
     let d = decide(&r, &stuck, at(5 * MIN));
     assert_eq!(d.status.phase, Phase::Failed);
     assert_eq!(d.replicas, Some(0));
-    assert_eq!(d.status.message, "not ready within 5m (stuck at provisioning: task is PROVISIONING)");
-    assert_eq!(cond(&d.status, READY), (ConditionStatus::False, "WakeFailed".into()));
+    assert_eq!(
+        d.status.message,
+        "not ready within 5m (stuck at provisioning: task is PROVISIONING)"
+    );
+    assert_eq!(
+        cond(&d.status, READY),
+        (ConditionStatus::False, "WakeFailed".into())
+    );
     assert_eq!(memo_ts(&d.status.memo, "failedAt"), Some(at(5 * MIN)));
 }
 
 #[test]
 fn tasks_that_keep_stopping_fail_the_wake_with_a_plain_reason() {
-    let r = Record::test("demo").asleep().woken_at(at(0)).after(&service(0, vec![]), at(1));
+    let r = Record::test("demo")
+        .asleep()
+        .woken_at(at(0))
+        .after(&service(0, vec![]), at(1));
     let reason = "CannotPullContainerError: pull image manifest has been retried 5 time(s): \
                   failed to resolve ref 123456789012.dkr.ecr.us-east-1.amazonaws.com/demo:latest \
                   for arn:aws:ecs:us-east-1:123456789012:task-definition/demo:3";
@@ -481,12 +736,31 @@ fn tasks_that_keep_stopping_fail_the_wake_with_a_plain_reason() {
         stopped(ARN_B, "TaskFailedToStart", reason, at(80)),
     ];
     let d = decide(&r, &service(1, two.clone()), at(90));
-    assert_eq!(d.status.phase, Phase::Waking, "two failures: ECS keeps trying");
+    assert_eq!(
+        d.status.phase,
+        Phase::Waking,
+        "two failures: ECS keeps trying"
+    );
     let mut three = two;
-    three.push(stopped("arn:aws:ecs:us-east-1:123456789012:task/demo-cluster/cccc", "TaskFailedToStart", reason, at(120)));
+    three.push(stopped(
+        "arn:aws:ecs:us-east-1:123456789012:task/demo-cluster/cccc",
+        "TaskFailedToStart",
+        reason,
+        at(120),
+    ));
     // A stop from before this attempt and snooze's own scale-in do not count.
-    three.push(stopped("x", "TaskFailedToStart", reason, t0().sub(Duration::from_secs(1))));
-    three.push(stopped("y", "ServiceSchedulerInitiated", "Scaling activity initiated by (deployment ecs-svc/1)", at(100)));
+    three.push(stopped(
+        "x",
+        "TaskFailedToStart",
+        reason,
+        t0().sub(Duration::from_secs(1)),
+    ));
+    three.push(stopped(
+        "y",
+        "ServiceSchedulerInitiated",
+        "Scaling activity initiated by (deployment ecs-svc/1)",
+        at(100),
+    ));
     let d = decide(&r, &service(1, three), at(125));
     assert_eq!(d.status.phase, Phase::Failed);
     assert_eq!(d.replicas, Some(0));
@@ -502,7 +776,10 @@ fn tasks_that_keep_stopping_fail_the_wake_with_a_plain_reason() {
 
 #[test]
 fn failed_stays_at_zero_until_a_newer_wake_request() {
-    let r = Record::test("demo").asleep().woken_at(at(0)).after(&service(0, vec![]), at(1));
+    let r = Record::test("demo")
+        .asleep()
+        .woken_at(at(0))
+        .after(&service(0, vec![]), at(1));
     let stuck = service(1, vec![task(ARN_A, TaskStatus::Provisioning, at(5))]);
     let r = r.after(&stuck, at(5 * MIN));
     assert_eq!(r.status.as_ref().unwrap().phase, Phase::Failed);
@@ -513,12 +790,21 @@ fn failed_stays_at_zero_until_a_newer_wake_request() {
     let o = service(0, vec![stopping]);
     let d = decide(&r, &o, at(5 * MIN + 5));
     assert_eq!((d.status.phase, d.replicas), (Phase::Failed, Some(0)));
-    assert_eq!(d.situation, Situation::FailedLatched { message: failed_message.clone() });
+    assert_eq!(
+        d.situation,
+        Situation::FailedLatched {
+            message: failed_message.clone()
+        }
+    );
     let r = r.after(&o, at(5 * MIN + 5));
     let empty = service(0, vec![]);
     for m in [6, 7, 10, 14] {
         let d = decide(&r, &empty, at(m * MIN));
-        assert_eq!((d.status.phase, d.replicas, d.requeue), (Phase::Failed, Some(0), Requeue::AwaitChange), "minute {m}");
+        assert_eq!(
+            (d.status.phase, d.replicas, d.requeue),
+            (Phase::Failed, Some(0), Requeue::AwaitChange),
+            "minute {m}"
+        );
         assert_eq!(d.status.message, failed_message);
     }
     // Activity from before the failure does not restart it either.
@@ -543,14 +829,23 @@ fn failed_stays_at_zero_until_a_newer_wake_request() {
 #[test]
 fn drift_is_put_back_and_reported_with_back_off() {
     let ready = service(1, vec![running(ARN_A, at(0))]);
-    let r = Record::test("demo").mode(Mode::On).asleep().after(&ready, at(0));
-    assert_eq!(cond(r.status.as_ref().unwrap(), DRIFT).0, ConditionStatus::False);
+    let r = Record::test("demo")
+        .mode(Mode::On)
+        .asleep()
+        .after(&ready, at(0));
+    assert_eq!(
+        cond(r.status.as_ref().unwrap(), DRIFT).0,
+        ConditionStatus::False
+    );
     // Someone sets desiredCount 0.
     let drifted = service(0, vec![running(ARN_A, at(0))]);
     let d = decide(&r, &drifted, at(10));
     assert_eq!(d.replicas, Some(1), "first drift is corrected at once");
     let (c, reason) = cond(&d.status, DRIFT);
-    assert_eq!((c, reason.as_str()), (ConditionStatus::True, "DesiredCountChanged"));
+    assert_eq!(
+        (c, reason.as_str()),
+        (ConditionStatus::True, "DesiredCountChanged")
+    );
     assert_eq!(
         d.status.condition(DRIFT).unwrap().message,
         "desiredCount was changed to 0 outside snooze; set back to 1"
@@ -562,7 +857,10 @@ fn drift_is_put_back_and_reported_with_back_off() {
     // Changed again within the back-off: not fought, requeued for the end of the back-off.
     let d = decide(&r, &drifted, at(20));
     assert_eq!(d.replicas, None);
-    assert_eq!(cond(&d.status, DRIFT), (ConditionStatus::True, "DriftBackOff".into()));
+    assert_eq!(
+        cond(&d.status, DRIFT),
+        (ConditionStatus::True, "DriftBackOff".into())
+    );
     assert_eq!(d.requeue, Requeue::After(Duration::from_secs(20)));
     // After the back-off: corrected again, and the next back-off doubles.
     let d = decide(&r, &drifted, at(40));
@@ -573,7 +871,13 @@ fn drift_is_put_back_and_reported_with_back_off() {
     assert_eq!(d.requeue, Requeue::After(Duration::from_secs(1)));
     assert_eq!(decide(&r, &drifted, at(100)).replicas, Some(1));
     // The condition's transition time changes only when its status flips.
-    let t = r.status.as_ref().unwrap().condition(DRIFT).unwrap().last_transition_time;
+    let t = r
+        .status
+        .as_ref()
+        .unwrap()
+        .condition(DRIFT)
+        .unwrap()
+        .last_transition_time;
     assert_eq!(t, at(10));
 }
 
@@ -589,68 +893,119 @@ fn no_drift_when_the_observed_count_is_what_snooze_set_or_wants() {
     // A first look at a service (no memo): adopt, no drift.
     let fresh = Record::test("demo").woken_at(at(0));
     let d = decide(&fresh, &service(3, vec![running(ARN_A, at(0))]), at(60));
-    assert_eq!((d.replicas, cond(&d.status, DRIFT).0), (Some(1), ConditionStatus::False));
+    assert_eq!(
+        (d.replicas, cond(&d.status, DRIFT).0),
+        (Some(1), ConditionStatus::False)
+    );
 }
 
 // ---- missing, inactive, unobserved, invalid ------------------------------------------------
 
 #[test]
 fn a_missing_service_is_a_condition_not_an_error() {
-    let missing = Observed::Missing { message: "service demo-svc not found in cluster demo-cluster".into() };
+    let missing = Observed::Missing {
+        message: "service demo-svc not found in cluster demo-cluster".into(),
+    };
     let r = Record::test("demo").asleep();
     let d = decide(&r, &missing, at(0));
     assert_eq!(d.replicas, None);
     assert_eq!(d.status.phase, Phase::Asleep);
-    assert_eq!(d.status.message, "service demo-svc not found in cluster demo-cluster");
+    assert_eq!(
+        d.status.message,
+        "service demo-svc not found in cluster demo-cluster"
+    );
     let c = d.status.condition(SERVICE_FOUND).unwrap();
-    assert_eq!((c.status, c.reason.as_str(), c.message.as_str()), (ConditionStatus::False, "ServiceMissing", "service demo-svc not found in cluster demo-cluster"));
+    assert_eq!(
+        (c.status, c.reason.as_str(), c.message.as_str()),
+        (
+            ConditionStatus::False,
+            "ServiceMissing",
+            "service demo-svc not found in cluster demo-cluster"
+        )
+    );
     assert_eq!(d.requeue, Requeue::After(MISSING_RECHECK));
     assert_eq!(missing_checked_at(&d.status), Some(at(0)));
     // Wanted awake: phase Failed with the reason, so the wait page can say it.
     let d = decide(&Record::test("demo").woken_at(at(0)), &missing, at(1));
     assert_eq!((d.status.phase, d.replicas), (Phase::Failed, None));
     // Inactive.
-    let inactive = Observed::Inactive { status: "INACTIVE".into(), message: "service demo-svc in cluster demo-cluster is INACTIVE".into() };
+    let inactive = Observed::Inactive {
+        status: "INACTIVE".into(),
+        message: "service demo-svc in cluster demo-cluster is INACTIVE".into(),
+    };
     let d = decide(&r, &inactive, at(0));
-    assert_eq!(cond(&d.status, SERVICE_FOUND), (ConditionStatus::False, "ServiceInactive".into()));
+    assert_eq!(
+        cond(&d.status, SERVICE_FOUND),
+        (ConditionStatus::False, "ServiceInactive".into())
+    );
     // Found again: condition flips back, memo cleared.
     let r = r.with_status(d.status);
     let d = decide(&r, &service(0, vec![]), at(60));
     assert_eq!(cond(&d.status, SERVICE_FOUND).0, ConditionStatus::True);
     assert_eq!(missing_checked_at(&d.status), None);
-    assert_eq!(d.status.condition(SERVICE_FOUND).unwrap().last_transition_time, at(60));
+    assert_eq!(
+        d.status
+            .condition(SERVICE_FOUND)
+            .unwrap()
+            .last_transition_time,
+        at(60)
+    );
 }
 
 #[test]
 fn a_failed_observation_keeps_the_last_status_and_does_nothing() {
     let ready = service(1, vec![running(ARN_A, at(0))]);
-    let r = Record::test("demo").woken_at(at(0)).asleep().after(&ready, at(60));
-    let err = Observed::Error(PlatformError::Throttled { operation: "DescribeServices", message: "ThrottlingException: Rate exceeded".into() });
+    let r = Record::test("demo")
+        .woken_at(at(0))
+        .asleep()
+        .after(&ready, at(60));
+    let err = Observed::Error(PlatformError::Throttled {
+        operation: "DescribeServices",
+        message: "ThrottlingException: Rate exceeded".into(),
+    });
     let d = decide(&r, &err, at(90));
     assert_eq!(d.replicas, None);
     assert_eq!(d.status.phase, Phase::Ready);
     assert!(d.status.endpoint.is_some());
-    assert_eq!(d.status.message, "could not observe the service: DescribeServices throttled: ThrottlingException: Rate exceeded");
+    assert_eq!(
+        d.status.message,
+        "could not observe the service: DescribeServices throttled: ThrottlingException: Rate exceeded"
+    );
     assert_eq!(d.requeue, Requeue::After(OBSERVE_RETRY));
 }
 
 #[test]
 fn an_invalid_record_gets_phase_invalid_with_path_and_reason_and_nothing_is_done() {
-    let r = Record::test("demo").idle_timeout(Duration::from_secs(30)).woken_at(at(0));
+    let r = Record::test("demo")
+        .idle_timeout(Duration::from_secs(30))
+        .woken_at(at(0));
     let d = decide(&r, &service(0, vec![]), at(1));
     assert_eq!(d.status.phase, Phase::Invalid);
     assert_eq!(d.replicas, None);
-    assert_eq!(d.status.message, "spec.idleTimeout: 30s is below the minimum of 1m");
-    assert_eq!(cond(&d.status, VALID), (ConditionStatus::False, "ValidationFailed".into()));
+    assert_eq!(
+        d.status.message,
+        "spec.idleTimeout: 30s is below the minimum of 1m"
+    );
+    assert_eq!(
+        cond(&d.status, VALID),
+        (ConditionStatus::False, "ValidationFailed".into())
+    );
     assert_eq!(d.requeue, Requeue::AwaitChange);
     // Fixed: Valid flips back, phase follows the facts.
-    let fixed = r.clone().idle_timeout(Duration::from_secs(60)).generation(2).with_status(d.status);
+    let fixed = r
+        .clone()
+        .idle_timeout(Duration::from_secs(60))
+        .generation(2)
+        .with_status(d.status);
     let d = decide(&fixed, &service(0, vec![]), at(2));
     assert_eq!((d.status.phase, d.replicas), (Phase::Waking, Some(1)));
     assert_eq!(cond(&d.status, VALID).0, ConditionStatus::True);
     // A malformed item.
     let d = decide_invalid(None, 0, "spec.idleTimout: unknown field", at(3));
-    assert_eq!((d.status.phase, d.status.message.as_str(), d.replicas), (Phase::Invalid, "spec.idleTimout: unknown field", None));
+    assert_eq!(
+        (d.status.phase, d.status.message.as_str(), d.replicas),
+        (Phase::Invalid, "spec.idleTimout: unknown field", None)
+    );
 }
 
 // ---- conditions, phaseSince, idempotence ------------------------------------------------
@@ -659,11 +1014,27 @@ fn an_invalid_record_gets_phase_invalid_with_path_and_reason_and_nothing_is_done
 fn conditions_change_transition_time_only_when_their_status_changes() {
     let r = Record::test("demo").asleep().woken_at(at(0));
     let r = r.after(&service(0, vec![]), at(1));
-    let ready_at_1 = r.status.as_ref().unwrap().condition(READY).unwrap().last_transition_time;
+    let ready_at_1 = r
+        .status
+        .as_ref()
+        .unwrap()
+        .condition(READY)
+        .unwrap()
+        .last_transition_time;
     assert_eq!(ready_at_1, at(1));
-    let r = r.after(&service(1, vec![task(ARN_A, TaskStatus::Pending, at(2))]), at(20));
+    let r = r.after(
+        &service(1, vec![task(ARN_A, TaskStatus::Pending, at(2))]),
+        at(20),
+    );
     let c = r.status.as_ref().unwrap().condition(READY).unwrap();
-    assert_eq!((c.last_transition_time, c.reason.as_str(), c.message.as_str()), (at(1), "Waking", "task is PENDING"));
+    assert_eq!(
+        (
+            c.last_transition_time,
+            c.reason.as_str(),
+            c.message.as_str()
+        ),
+        (at(1), "Waking", "task is PENDING")
+    );
     let r = r.after(&service(1, vec![running(ARN_A, at(2))]), at(40));
     let s = r.status.as_ref().unwrap();
     assert_eq!(s.condition(READY).unwrap().last_transition_time, at(40));
@@ -678,7 +1049,10 @@ fn decide_is_a_fixed_point_once_nothing_changes() {
         (Record::test("a").asleep(), service(0, vec![])),
         (Record::test("b").woken_at(at(0)), ready.clone()),
         (Record::test("c").mode(Mode::On), ready.clone()),
-        (Record::test("d").idle_timeout(Duration::from_secs(1)), service(0, vec![])),
+        (
+            Record::test("d").idle_timeout(Duration::from_secs(1)),
+            service(0, vec![]),
+        ),
         (Record::test("e").mode(Mode::Off), service(0, vec![])),
     ];
     for (r, o) in cases {
@@ -692,14 +1066,26 @@ fn decide_is_a_fixed_point_once_nothing_changes() {
 #[test]
 fn clean_reason_strips_arns_and_account_ids() {
     let cases = [
-        ("Essential container in task exited", "Essential container in task exited"),
+        (
+            "Essential container in task exited",
+            "Essential container in task exited",
+        ),
         (
             "ResourceInitializationError: unable to pull secrets: arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf",
             "ResourceInitializationError: unable to pull secrets: secret:db-AbCdEf",
         ),
-        ("image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app", "image <account>.dkr.ecr.eu-west-1.amazonaws.com/app"),
-        ("(arn:aws-cn:iam::210987654321:role/exec) denied", "(role/exec) denied"),
-        ("exit code 1234567890123 and 137", "exit code 1234567890123 and 137"),
+        (
+            "image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app",
+            "image <account>.dkr.ecr.eu-west-1.amazonaws.com/app",
+        ),
+        (
+            "(arn:aws-cn:iam::210987654321:role/exec) denied",
+            "(role/exec) denied",
+        ),
+        (
+            "exit code 1234567890123 and 137",
+            "exit code 1234567890123 and 137",
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(clean_reason(input), want, "{input}");
@@ -709,11 +1095,18 @@ fn clean_reason_strips_arns_and_account_ids() {
 #[test]
 fn a_scale_failure_keeps_the_observed_count_for_drift() {
     let asleep = service(0, vec![]);
-    let r = Record::test("demo").asleep().after(&asleep, at(0)).woken_at(at(5));
+    let r = Record::test("demo")
+        .asleep()
+        .after(&asleep, at(0))
+        .woken_at(at(5));
     let mut d = decide(&r, &asleep, at(6));
     assert_eq!(d.replicas, Some(1));
     note_scale_failed(&mut d.status, 0, "UpdateService throttled: Rate exceeded");
-    assert!(d.status.message.ends_with("scaling failed: UpdateService throttled: Rate exceeded"));
+    assert!(
+        d.status
+            .message
+            .ends_with("scaling failed: UpdateService throttled: Rate exceeded")
+    );
     // Next pass: still 0 observed; no drift, just another scale-up.
     let r = r.with_status(d.status);
     let d = decide(&r, &asleep, at(11));

@@ -27,7 +27,13 @@ fn world_with(config: SimConfig, store: Arc<dyn Store>, memory: Arc<MemoryStore>
     let sim = Arc::new(SimPlatform::new(clock.clone(), config));
     let prober = Arc::new(StaticProber::new());
     let reconciler = Reconciler::new(store, sim.clone(), prober.clone(), clock.clone());
-    World { clock, sim, store: memory, prober, reconciler }
+    World {
+        clock,
+        sim,
+        store: memory,
+        prober,
+        reconciler,
+    }
 }
 
 fn world() -> World {
@@ -44,7 +50,10 @@ impl World {
         self.store.put(r);
     }
     async fn wake(&self, name: &str) {
-        self.store.record_wake(name, self.clock.now(), Duration::ZERO).await.unwrap();
+        self.store
+            .record_wake(name, self.clock.now(), Duration::ZERO)
+            .await
+            .unwrap();
     }
     async fn pass(&self) -> PassReport {
         self.reconciler.reconcile(Scope::All).await
@@ -63,7 +72,10 @@ async fn wake_to_ready_to_asleep_through_passes() {
     w.add(Record::test("demo"));
     let r = w.pass().await;
     assert_eq!(w.phase("demo"), Some(Phase::Asleep));
-    assert_eq!(r.record("demo").unwrap().to_string(), "demo  - → Asleep (no wake request)");
+    assert_eq!(
+        r.record("demo").unwrap().to_string(),
+        "demo  - → Asleep (no wake request)"
+    );
 
     w.wake("demo").await;
     let r = w.pass().await;
@@ -86,7 +98,10 @@ async fn wake_to_ready_to_asleep_through_passes() {
     let s = w.store.status("demo").unwrap();
     let e = s.endpoint.unwrap();
     assert!(e.url.starts_with("http://198.18."), "{}", e.url);
-    assert_eq!(w.sim.running_tasks("demo-cluster", "demo-svc"), vec![e.task_arn]);
+    assert_eq!(
+        w.sim.running_tasks("demo-cluster", "demo-svc"),
+        vec![e.task_arn]
+    );
     assert_eq!(s.last_wake.unwrap().seconds, 30.0);
 
     // Idle after 15 minutes (from the task start): one scale-down, Sleeping, then Asleep.
@@ -98,7 +113,11 @@ async fn wake_to_ready_to_asleep_through_passes() {
     w.advance(20);
     w.pass().await;
     assert_eq!(w.phase("demo"), Some(Phase::Asleep));
-    assert_eq!(w.sim.scale_calls(), 2, "exactly one scale-up and one scale-down");
+    assert_eq!(
+        w.sim.scale_calls(),
+        2,
+        "exactly one scale-up and one scale-down"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -151,7 +170,9 @@ impl Store for WakeBeforeGuard {
             if self.delete_instead {
                 self.inner.delete(n, None).await?;
             } else {
-                self.inner.record_wake(n, self.clock.now(), Duration::ZERO).await?;
+                self.inner
+                    .record_wake(n, self.clock.now(), Duration::ZERO)
+                    .await?;
             }
         }
         self.inner.publish_status(n, s, g).await
@@ -170,7 +191,13 @@ async fn ready_then_idle(delete_instead: bool) -> (World, Arc<WakeBeforeGuard>) 
     let sim = Arc::new(SimPlatform::new(clock.clone(), SimConfig::default()));
     let prober = Arc::new(StaticProber::new());
     let reconciler = Reconciler::new(guard.clone(), sim.clone(), prober.clone(), clock.clone());
-    let w = World { clock, sim, store: memory, prober, reconciler };
+    let w = World {
+        clock,
+        sim,
+        store: memory,
+        prober,
+        reconciler,
+    };
     w.add(Record::test("demo").idle_timeout(Duration::from_secs(60)));
     w.wake("demo").await;
     w.pass().await;
@@ -190,7 +217,11 @@ async fn a_wake_landing_before_the_scale_down_wins() {
     assert_eq!(rep.reason, "wake or activity landed; scale-down skipped");
     assert!(rep.transitional);
     assert_eq!(w.sim.desired_count("demo-cluster", "demo-svc"), Some(1));
-    assert_eq!(w.phase("demo"), Some(Phase::Ready), "the guarded write did not land");
+    assert_eq!(
+        w.phase("demo"),
+        Some(Phase::Ready),
+        "the guarded write did not land"
+    );
     // The next pass sees the wake: still Ready, no scale at all.
     let r = w.pass().await;
     assert_eq!(r.record("demo").unwrap().scaled, None);
@@ -214,13 +245,26 @@ async fn a_record_deleted_during_the_pass_is_not_resurrected() {
 async fn invalid_and_malformed_records_get_phase_invalid_and_are_not_observed() {
     let w = world();
     w.add(Record::test("bad").idle_timeout(Duration::from_secs(5)));
-    w.store.put_malformed("broken", serde_json::json!({"name": "broken", "spec": 3}), "spec: invalid type: integer `3`, expected struct Spec");
+    w.store.put_malformed(
+        "broken",
+        serde_json::json!({"name": "broken", "spec": 3}),
+        "spec: invalid type: integer `3`, expected struct Spec",
+    );
     let r = w.pass().await;
     let s = w.store.status("bad").unwrap();
-    assert_eq!((s.phase, s.message.as_str()), (Phase::Invalid, "spec.idleTimeout: 5s is below the minimum of 1m"));
+    assert_eq!(
+        (s.phase, s.message.as_str()),
+        (
+            Phase::Invalid,
+            "spec.idleTimeout: 5s is below the minimum of 1m"
+        )
+    );
     let s = w.store.status("broken").unwrap();
     assert_eq!(s.phase, Phase::Invalid);
-    assert_eq!(s.message, "the stored item does not parse: spec: invalid type: integer `3`, expected struct Spec");
+    assert_eq!(
+        s.message,
+        "the stored item does not parse: spec: invalid type: integer `3`, expected struct Spec"
+    );
     assert_eq!(w.sim.attempts(Op::DescribeServices), 0);
     assert!(r.errors().next().is_none());
 }
@@ -236,15 +280,35 @@ async fn one_failing_record_never_stops_the_pass() {
     let r = w.pass().await;
     let failed: Vec<_> = r.errors().collect();
     assert_eq!(failed.len(), 1, "{:?}", r.records);
-    assert!(failed[0].error.as_ref().unwrap().contains("AccessDeniedException"));
-    assert_eq!(r.records.iter().filter(|x| x.scaled == Some((0, 1))).count(), 2);
+    assert!(
+        failed[0]
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("AccessDeniedException")
+    );
+    assert_eq!(
+        r.records
+            .iter()
+            .filter(|x| x.scaled == Some((0, 1)))
+            .count(),
+        2
+    );
     let s = w.store.status(&failed[0].name).unwrap();
-    assert!(s.message.contains("scaling failed: UpdateService failed: AccessDeniedException"), "{}", s.message);
+    assert!(
+        s.message
+            .contains("scaling failed: UpdateService failed: AccessDeniedException"),
+        "{}",
+        s.message
+    );
     // The next pass retries it, and no drift is reported for the count snooze never set.
     let r = w.pass().await;
     assert_eq!(r.record(&failed[0].name).unwrap().scaled, Some((0, 1)));
     let s = w.store.status(&failed[0].name).unwrap();
-    assert_eq!(s.condition(decide::DRIFT).unwrap().status, crate::model::ConditionStatus::False);
+    assert_eq!(
+        s.condition(decide::DRIFT).unwrap().status,
+        crate::model::ConditionStatus::False
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -257,10 +321,14 @@ async fn throttling_is_retried_and_a_whole_failed_observation_is_per_record() {
     let c = w.sim.counters()[&Op::DescribeServices];
     assert_eq!((c.attempts, c.throttled, c.ok()), (3, 2, 1));
     // Retries exhausted: the record reports the error, keeps its phase, is retried later.
-    w.sim.fail_next(Op::DescribeServices, 100, Fault::ServerError);
+    w.sim
+        .fail_next(Op::DescribeServices, 100, Fault::ServerError);
     let r = w.pass().await;
     let rep = r.record("demo").unwrap();
-    assert!(rep.error.as_ref().unwrap().contains("ServerException"), "{rep:?}");
+    assert!(
+        rep.error.as_ref().unwrap().contains("ServerException"),
+        "{rep:?}"
+    );
     assert_eq!(rep.after, Some(Phase::Asleep));
     assert!(!rep.published, "a failed observation publishes nothing");
     assert_eq!(rep.requeue, Requeue::After(decide::OBSERVE_RETRY));
@@ -272,13 +340,26 @@ async fn a_missing_service_is_reported_and_not_observed_every_pass() {
     w.store.put(Record::test("ghost")); // no sim service
     let r = w.pass().await;
     let s = w.store.status("ghost").unwrap();
-    assert_eq!(s.message, "service ghost-svc not found in cluster demo-cluster");
-    assert_eq!(r.record("ghost").unwrap().requeue, Requeue::After(decide::MISSING_RECHECK));
+    assert_eq!(
+        s.message,
+        "service ghost-svc not found in cluster demo-cluster"
+    );
+    assert_eq!(
+        r.record("ghost").unwrap().requeue,
+        Requeue::After(decide::MISSING_RECHECK)
+    );
     assert_eq!(w.sim.attempts(Op::DescribeServices), 1);
     w.advance(60);
     let r = w.pass().await;
-    assert_eq!(w.sim.attempts(Op::DescribeServices), 1, "not observed again within 10 minutes");
-    assert_eq!(r.record("ghost").unwrap().reason, "service not found; next check in 9m");
+    assert_eq!(
+        w.sim.attempts(Op::DescribeServices),
+        1,
+        "not observed again within 10 minutes"
+    );
+    assert_eq!(
+        r.record("ghost").unwrap().reason,
+        "service not found; next check in 9m"
+    );
     w.advance(9 * 60);
     w.pass().await;
     assert_eq!(w.sim.attempts(Op::DescribeServices), 2);
@@ -296,7 +377,11 @@ async fn the_http_probe_gates_ready() {
     let w = world();
     let mut r = Record::test("demo");
     r.spec.readiness = Some(ReadinessSpec {
-        http_get: Some(HttpGet { path: "/health".into(), port: Some(8080), timeout: HumanDuration::from_secs(2) }),
+        http_get: Some(HttpGet {
+            path: "/health".into(),
+            port: Some(8080),
+            timeout: HumanDuration::from_secs(2),
+        }),
     });
     w.add(r);
     w.wake("demo").await;
@@ -326,7 +411,10 @@ async fn run_until_settled_follows_requeues_within_the_budget() {
     w.add(Record::test("demo"));
     w.add(Record::test("other"));
     w.wake("demo").await;
-    let s = w.reconciler.run_until_settled(Scope::All, Duration::from_secs(120)).await;
+    let s = w
+        .reconciler
+        .run_until_settled(Scope::All, Duration::from_secs(120))
+        .await;
     assert!(s.settled, "{:?}", s.pending);
     assert_eq!(w.phase("demo"), Some(Phase::Ready));
     assert!(s.passes.len() >= 2);
@@ -334,7 +422,10 @@ async fn run_until_settled_follows_requeues_within_the_budget() {
     assert_eq!(s.passes[1].records.len(), 1);
     // A budget too short to finish reports what is still transitional.
     w.wake("other").await;
-    let s = w.reconciler.run_until_settled(Scope::Names(vec!["other".into()]), Duration::from_secs(10)).await;
+    let s = w
+        .reconciler
+        .run_until_settled(Scope::Names(vec!["other".into()]), Duration::from_secs(10))
+        .await;
     assert!(!s.settled);
     assert_eq!(s.pending, vec!["other".to_string()]);
 }
@@ -344,10 +435,16 @@ async fn named_scope_reads_only_those_records_and_reports_unknown_names() {
     let w = world();
     w.add(Record::test("a"));
     w.add(Record::test("b"));
-    let r = w.reconciler.reconcile(Scope::Names(vec!["b".into(), "nope".into(), "b".into()])).await;
+    let r = w
+        .reconciler
+        .reconcile(Scope::Names(vec!["b".into(), "nope".into(), "b".into()]))
+        .await;
     let names: Vec<_> = r.records.iter().map(|x| x.name.as_str()).collect();
     assert_eq!(names, vec!["b", "nope"]);
-    assert_eq!(r.record("nope").unwrap().reason, "record not found (deleted?)");
+    assert_eq!(
+        r.record("nope").unwrap().reason,
+        "record not found (deleted?)"
+    );
     assert!(w.store.status("a").is_none());
 }
 
@@ -397,14 +494,30 @@ async fn failing_task_starts_end_in_failed_then_a_new_wake_retries() {
     }
     let s = w.store.status("demo").unwrap();
     assert_eq!(s.phase, Phase::Failed, "{s:?}");
-    assert!(s.message.starts_with("tasks keep stopping (3 since"), "{}", s.message);
-    assert!(s.message.contains("CannotPullContainerError: repository/demo not found"), "{}", s.message);
+    assert!(
+        s.message.starts_with("tasks keep stopping (3 since"),
+        "{}",
+        s.message
+    );
+    assert!(
+        s.message
+            .contains("CannotPullContainerError: repository/demo not found"),
+        "{}",
+        s.message
+    );
     assert_eq!(w.sim.desired_count("demo-cluster", "demo-svc"), Some(0));
-    assert_eq!(w.sim.scale_calls(), 2, "up once, down once: no flapping ({scale_calls:?})");
+    assert_eq!(
+        w.sim.scale_calls(),
+        2,
+        "up once, down once: no flapping ({scale_calls:?})"
+    );
     // Fixed, and a new wake: Ready.
     w.sim.fail_task_starts("demo-cluster", "demo-svc", None);
     w.wake("demo").await;
-    let settled = w.reconciler.run_until_settled(Scope::All, Duration::from_secs(120)).await;
+    let settled = w
+        .reconciler
+        .run_until_settled(Scope::All, Duration::from_secs(120))
+        .await;
     assert!(settled.settled);
     assert_eq!(w.phase("demo"), Some(Phase::Ready));
 }
@@ -413,17 +526,26 @@ async fn failing_task_starts_end_in_failed_then_a_new_wake_retries() {
 async fn drift_by_someone_else_is_put_back_without_a_tight_loop() {
     let w = world();
     w.add(Record::test("demo").mode(crate::model::Mode::On));
-    w.reconciler.run_until_settled(Scope::All, Duration::from_secs(120)).await;
+    w.reconciler
+        .run_until_settled(Scope::All, Duration::from_secs(120))
+        .await;
     assert_eq!(w.phase("demo"), Some(Phase::Ready));
     let before = w.sim.scale_calls();
     // Someone keeps setting desiredCount 0, every 5 seconds, for 5 minutes.
     for _ in 0..60 {
-        w.sim.set_desired_count_externally("demo-cluster", "demo-svc", 0);
+        w.sim
+            .set_desired_count_externally("demo-cluster", "demo-svc", 0);
         w.pass().await;
         w.advance(5);
     }
     let corrections = w.sim.scale_calls() - before;
-    assert!((3..=6).contains(&corrections), "{corrections} corrections in 5 minutes");
+    assert!(
+        (3..=6).contains(&corrections),
+        "{corrections} corrections in 5 minutes"
+    );
     let s = w.store.status("demo").unwrap();
-    assert_eq!(s.condition(decide::DRIFT).unwrap().status, crate::model::ConditionStatus::True);
+    assert_eq!(
+        s.condition(decide::DRIFT).unwrap().status,
+        crate::model::ConditionStatus::True
+    );
 }

@@ -645,7 +645,10 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
 /// visit after a failure or after `snoozectl sleep` always wakes, while a burst of hits is
 /// still one write.
 pub fn wake_debounce(config: &WakeConfig, record: &Record) -> Duration {
-    let failed = record.status.as_ref().is_some_and(|s| s.phase == Phase::Failed);
+    let failed = record
+        .status
+        .as_ref()
+        .is_some_and(|s| s.phase == Phase::Failed);
     let d = &record.desired;
     let slept_since = d.sleep_requested_at.is_some() && d.sleep_requested_at >= d.wake_requested_at;
     if (failed && !wake_pending(record)) || slept_since {

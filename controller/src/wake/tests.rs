@@ -816,12 +816,17 @@ fn a_visit_after_an_operator_sleep_is_never_debounced() {
     let woken = Record::test("demo").asleep().woken_at(t0);
     assert_eq!(wake_debounce(&config, &woken), config.debounce);
     // `snoozectl sleep` 5 s after the wake: the next visit must wake again at once.
-    let slept = woken.clone().sleep_requested_at(t0.add(Duration::from_secs(5)));
+    let slept = woken
+        .clone()
+        .sleep_requested_at(t0.add(Duration::from_secs(5)));
     assert_eq!(wake_debounce(&config, &slept), RETRY_DEBOUNCE);
     // A wake newer than the sleep request counts again.
     let rewoken = slept.woken_at(t0.add(Duration::from_secs(6)));
     assert_eq!(wake_debounce(&config, &rewoken), config.debounce);
     // Failed with no newer wake pending: a retry is written.
-    let failed = Record::test("demo").woken_at(t0).with_status(Status { phase: Phase::Failed, ..Status::default() });
+    let failed = Record::test("demo").woken_at(t0).with_status(Status {
+        phase: Phase::Failed,
+        ..Status::default()
+    });
     assert_eq!(wake_debounce(&config, &failed), RETRY_DEBOUNCE);
 }

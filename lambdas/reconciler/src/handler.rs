@@ -46,18 +46,21 @@ impl Config {
     /// Errors: `SNOOZE_TABLE` unset or empty; `SNOOZE_PASS_BUDGET` not a duration.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let table = non_empty("SNOOZE_TABLE")
-            .ok_or_else(|| anyhow::anyhow!("SNOOZE_TABLE is not set: name the DynamoDB table of records"))?;
+        let table = non_empty("SNOOZE_TABLE").ok_or_else(|| {
+            anyhow::anyhow!("SNOOZE_TABLE is not set: name the DynamoDB table of records")
+        })?;
         let budget = match non_empty("SNOOZE_PASS_BUDGET") {
-            Some(v) => humantime::parse_duration(v.trim())
-                .map_err(|e| anyhow::anyhow!("SNOOZE_PASS_BUDGET={v:?} is not a duration ({e}); try 60s"))?,
+            Some(v) => humantime::parse_duration(v.trim()).map_err(|e| {
+                anyhow::anyhow!("SNOOZE_PASS_BUDGET={v:?} is not a duration ({e}); try 60s")
+            })?,
             None => Duration::from_secs(60),
         };
         Ok(Self {
             table,
             budget,
             endpoint_url: non_empty("SNOOZE_ENDPOINT_URL"),
-            function: non_empty("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "snooze-reconciler".into()),
+            function: non_empty("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|| "snooze-reconciler".into()),
         })
     }
 }
@@ -117,7 +120,9 @@ pub async fn handle(app: &App, payload: Value, deadline_ms: Option<i64>) -> Valu
 }
 
 fn capped_budget(budget: Duration, deadline_ms: Option<i64>) -> Duration {
-    let Some(deadline) = deadline_ms else { return budget };
+    let Some(deadline) = deadline_ms else {
+        return budget;
+    };
     let left = deadline - chrono::Utc::now().timestamp_millis() - 10_000;
     budget.min(Duration::from_millis(left.max(0) as u64))
 }
@@ -143,7 +148,11 @@ fn last_error<'a>(settle: &'a SettleReport, name: &str) -> Option<&'a str> {
         .and_then(|r| r.error.as_deref())
 }
 
-async fn stream(app: &App, changes: &[StreamChange], budget: Duration) -> (Value, Option<SettleReport>) {
+async fn stream(
+    app: &App,
+    changes: &[StreamChange],
+    budget: Duration,
+) -> (Value, Option<SettleReport>) {
     let mut names = BTreeSet::new();
     for change in changes {
         match &change.kind {
@@ -161,9 +170,15 @@ async fn stream(app: &App, changes: &[StreamChange], budget: Duration) -> (Value
         }
     }
     if names.is_empty() {
-        return (serde_json::to_value(DynamoDbEventResponse::default()).unwrap_or_default(), None);
+        return (
+            serde_json::to_value(DynamoDbEventResponse::default()).unwrap_or_default(),
+            None,
+        );
     }
-    info!(records = names.len(), "stream batch: pass over named records");
+    info!(
+        records = names.len(),
+        "stream batch: pass over named records"
+    );
     let settle = app
         .reconciler
         .run_until_settled(Scope::Names(names.iter().cloned().collect()), budget)
@@ -171,7 +186,9 @@ async fn stream(app: &App, changes: &[StreamChange], budget: Duration) -> (Value
     let pass_failed = settle.passes.first().and_then(|p| p.error.clone());
     let mut response = DynamoDbEventResponse::default();
     for change in changes {
-        let ChangeKind::Reconcile(name) = &change.kind else { continue };
+        let ChangeKind::Reconcile(name) = &change.kind else {
+            continue;
+        };
         let error = pass_failed.as_deref().or_else(|| last_error(&settle, name));
         if let Some(error) = error {
             warn!(service = %name, sequence = %change.sequence_number, error, "stream record failed; reported for retry");
@@ -180,10 +197,17 @@ async fn stream(app: &App, changes: &[StreamChange], budget: Duration) -> (Value
             response.batch_item_failures.push(failure);
         }
     }
-    (serde_json::to_value(response).unwrap_or_default(), Some(settle))
+    (
+        serde_json::to_value(response).unwrap_or_default(),
+        Some(settle),
+    )
 }
 
-async fn task_change(app: &App, task: &TaskChange, budget: Duration) -> (Value, Option<SettleReport>) {
+async fn task_change(
+    app: &App,
+    task: &TaskChange,
+    budget: Duration,
+) -> (Value, Option<SettleReport>) {
     info!(cluster = %task.cluster_name(), service = %task.service, task = %task.task_arn, last_status = %task.last_status, "ECS task state change");
     let entries = match app.reconciler.store.list().await {
         Ok(e) => e,
@@ -198,7 +222,9 @@ async fn task_change(app: &App, task: &TaskChange, budget: Duration) -> (Value, 
         .iter()
         .filter_map(|e| match e {
             Entry::Record(r) => match &r.spec.target {
-                Target::Ecs(t) if task.matches(&t.cluster, &t.service) => Some(r.metadata.name.clone()),
+                Target::Ecs(t) if task.matches(&t.cluster, &t.service) => {
+                    Some(r.metadata.name.clone())
+                }
                 _ => None,
             },
             Entry::Malformed(_) => None,
@@ -208,8 +234,14 @@ async fn task_change(app: &App, task: &TaskChange, budget: Duration) -> (Value, 
         info!(service = %task.service, "no record manages this service; ignored");
         return (json!({"trigger": "ecs-task", "records": []}), None);
     }
-    let settle = app.reconciler.run_until_settled(Scope::Names(names.clone()), budget).await;
-    (json!({"trigger": "ecs-task", "records": names, "settled": settle.settled}), Some(settle))
+    let settle = app
+        .reconciler
+        .run_until_settled(Scope::Names(names.clone()), budget)
+        .await;
+    (
+        json!({"trigger": "ecs-task", "records": names, "settled": settle.settled}),
+        Some(settle),
+    )
 }
 
 /// The error code in a report's error message: the CamelCase word after `failed: ` when there
@@ -232,15 +264,21 @@ async fn emit_metrics(
     let now = chrono::Utc::now().timestamp_millis();
     let emit = |line: String| (app.emit)(line);
     let function = [("Function", app.function.as_str())];
-    let duration_ms: f64 = settle.passes.iter().map(|p| p.duration.as_secs_f64() * 1000.0).sum();
+    let duration_ms: f64 = settle
+        .passes
+        .iter()
+        .map(|p| p.duration.as_secs_f64() * 1000.0)
+        .sum();
     let mut doc = Emf::new(now, &function)
         .metric("PassDuration", "Milliseconds", duration_ms)
         .metric("RecordsReconciled", "Count", first_len(settle) as f64);
     if full {
-        let waking = settle
-            .passes
-            .last()
-            .map_or(0, |p| p.records.iter().filter(|r| r.after == Some(Phase::Waking)).count());
+        let waking = settle.passes.last().map_or(0, |p| {
+            p.records
+                .iter()
+                .filter(|r| r.after == Some(Phase::Waking))
+                .count()
+        });
         doc = doc.metric("WakingRecords", "Count", waking as f64);
     }
     emit(doc.to_line());
@@ -256,7 +294,11 @@ async fn emit_metrics(
     for name in became_ready {
         if let Ok(Some(Entry::Record(r))) = app.reconciler.store.get(name).await {
             if let Some(w) = r.status.as_ref().and_then(|s| s.last_wake.as_ref()) {
-                emit(Emf::new(now, &[("Service", name)]).metric("WakeToReady", "Seconds", w.seconds).to_line());
+                emit(
+                    Emf::new(now, &[("Service", name)])
+                        .metric("WakeToReady", "Seconds", w.seconds)
+                        .to_line(),
+                );
             }
         }
     }
@@ -265,7 +307,11 @@ async fn emit_metrics(
         for (op, n) in counter() {
             let delta = n.saturating_sub(before.get(op).copied().unwrap_or(0));
             if delta > 0 {
-                emit(Emf::new(now, &[("Operation", op)]).metric("AwsCalls", "Count", delta as f64).to_line());
+                emit(
+                    Emf::new(now, &[("Operation", op)])
+                        .metric("AwsCalls", "Count", delta as f64)
+                        .to_line(),
+                );
             }
         }
     }
@@ -280,7 +326,11 @@ async fn emit_metrics(
         }
     }
     for (code, n) in errors {
-        emit(Emf::new(now, &[("Code", code.as_str())]).metric("Errors", "Count", n as f64).to_line());
+        emit(
+            Emf::new(now, &[("Code", code.as_str())])
+                .metric("Errors", "Count", n as f64)
+                .to_line(),
+        );
     }
 }
 
@@ -291,30 +341,59 @@ mod tests {
     #[test]
     fn config_from_env() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "snooze")])).unwrap();
         assert_eq!(c.budget, Duration::from_secs(60));
         assert_eq!(c.function, "snooze-reconciler");
-        let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_PASS_BUDGET", "20s")])).unwrap();
+        let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_PASS_BUDGET", "20s")]))
+            .unwrap();
         assert_eq!(c.budget, Duration::from_secs(20));
-        assert!(Config::from_lookup(env(&[])).unwrap_err().to_string().contains("SNOOZE_TABLE"));
-        let e = Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_PASS_BUDGET", "soon")])).unwrap_err();
+        assert!(
+            Config::from_lookup(env(&[]))
+                .unwrap_err()
+                .to_string()
+                .contains("SNOOZE_TABLE")
+        );
+        let e = Config::from_lookup(env(&[
+            ("SNOOZE_TABLE", "t"),
+            ("SNOOZE_PASS_BUDGET", "soon"),
+        ]))
+        .unwrap_err();
         assert!(e.to_string().contains("SNOOZE_PASS_BUDGET"), "{e}");
     }
 
     #[test]
     fn error_codes_are_read_from_messages() {
-        assert_eq!(error_code("DescribeServices failed: ThrottlingException: Rate exceeded"), "ThrottlingException");
-        assert_eq!(error_code("UpdateItem failed: ResourceNotFoundException: table missing"), "ResourceNotFoundException");
+        assert_eq!(
+            error_code("DescribeServices failed: ThrottlingException: Rate exceeded"),
+            "ThrottlingException"
+        );
+        assert_eq!(
+            error_code("UpdateItem failed: ResourceNotFoundException: table missing"),
+            "ResourceNotFoundException"
+        );
         assert_eq!(error_code("something odd happened"), "Other");
     }
 
     #[test]
     fn budget_is_capped_by_the_deadline() {
         let now = chrono::Utc::now().timestamp_millis();
-        assert_eq!(capped_budget(Duration::from_secs(60), None), Duration::from_secs(60));
-        assert!(capped_budget(Duration::from_secs(60), Some(now + 30_000)) <= Duration::from_secs(20));
-        assert_eq!(capped_budget(Duration::from_secs(60), Some(now)), Duration::ZERO);
+        assert_eq!(
+            capped_budget(Duration::from_secs(60), None),
+            Duration::from_secs(60)
+        );
+        assert!(
+            capped_budget(Duration::from_secs(60), Some(now + 30_000)) <= Duration::from_secs(20)
+        );
+        assert_eq!(
+            capped_budget(Duration::from_secs(60), Some(now)),
+            Duration::ZERO
+        );
     }
 }

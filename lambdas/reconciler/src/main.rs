@@ -33,7 +33,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let platform = Arc::new(EcsPlatform::from_options(None, config.endpoint_url.clone()).await);
     let counter = platform.clone();
     let app = App {
-        reconciler: Reconciler::new(store, platform, Arc::new(HttpProber::new()?), Arc::new(SystemClock)),
+        reconciler: Reconciler::new(
+            store,
+            platform,
+            Arc::new(HttpProber::new()?),
+            Arc::new(SystemClock),
+        ),
         budget: config.budget,
         function: config.function,
         calls: Some(Arc::new(move || counter.calls())),

@@ -101,7 +101,11 @@ impl Trigger {
         if payload.get("detail-type").is_some() {
             let event = match serde_json::from_value::<EventBridgeEvent>(payload.clone()) {
                 Ok(e) => e,
-                Err(e) => return Trigger::Unknown(format!("an EventBridge event that does not parse: {e}")),
+                Err(e) => {
+                    return Trigger::Unknown(format!(
+                        "an EventBridge event that does not parse: {e}"
+                    ));
+                }
             };
             return match (event.source.as_str(), event.detail_type.as_str()) {
                 ("aws.events" | "aws.scheduler", "Scheduled Event") => Trigger::Schedule,
@@ -114,7 +118,9 @@ impl Trigger {
 }
 
 fn is_dynamodb(r: &EventRecord) -> bool {
-    r.event_source.as_deref().is_none_or(|s| s == "aws:dynamodb")
+    r.event_source
+        .as_deref()
+        .is_none_or(|s| s == "aws:dynamodb")
 }
 
 fn task_change(detail: Value) -> Trigger {
@@ -122,7 +128,11 @@ fn task_change(detail: Value) -> Trigger {
         Ok(d) => d,
         Err(e) => return Trigger::Unknown(format!("an ECS task state change without {e}")),
     };
-    match detail.group.as_deref().and_then(|g| g.strip_prefix("service:")) {
+    match detail
+        .group
+        .as_deref()
+        .and_then(|g| g.strip_prefix("service:"))
+    {
         Some(service) => Trigger::TaskStateChange(TaskChange {
             cluster_arn: detail.cluster_arn,
             service: service.to_string(),
@@ -159,7 +169,10 @@ fn stream_change(r: &EventRecord) -> StreamChange {
         Err(e) => {
             return StreamChange {
                 sequence_number,
-                kind: ChangeKind::Unreadable(format!("stream record {} has no name key: {e}", r.event_id)),
+                kind: ChangeKind::Unreadable(format!(
+                    "stream record {} has no name key: {e}",
+                    r.event_id
+                )),
             };
         }
     };
@@ -187,7 +200,10 @@ fn stream_change(r: &EventRecord) -> StreamChange {
         }
         _ => ChangeKind::Reconcile(name),
     };
-    StreamChange { sequence_number, kind }
+    StreamChange {
+        sequence_number,
+        kind,
+    }
 }
 
 #[cfg(test)]
@@ -201,7 +217,10 @@ mod tests {
 
     #[test]
     fn scheduled_event_is_a_full_pass() {
-        assert_eq!(Trigger::classify(&fixture("schedule.json")), Trigger::Schedule);
+        assert_eq!(
+            Trigger::classify(&fixture("schedule.json")),
+            Trigger::Schedule
+        );
     }
 
     #[test]
@@ -209,7 +228,10 @@ mod tests {
         let Trigger::Stream(changes) = Trigger::classify(&fixture("stream-batch.json")) else {
             panic!("not a stream batch");
         };
-        let kinds: Vec<_> = changes.iter().map(|c| (c.sequence_number.as_str(), c.kind.clone())).collect();
+        let kinds: Vec<_> = changes
+            .iter()
+            .map(|c| (c.sequence_number.as_str(), c.kind.clone()))
+            .collect();
         assert_eq!(
             kinds,
             vec![
@@ -239,11 +261,23 @@ mod tests {
 
     #[test]
     fn anything_else_is_unknown() {
-        assert!(matches!(Trigger::classify(&fixture("unknown.json")), Trigger::Unknown(_)));
-        assert!(matches!(Trigger::classify(&serde_json::json!({"Records": [{"eventSource": "aws:sqs"}]})), Trigger::Unknown(_)));
-        assert!(matches!(Trigger::classify(&serde_json::json!(42)), Trigger::Unknown(_)));
+        assert!(matches!(
+            Trigger::classify(&fixture("unknown.json")),
+            Trigger::Unknown(_)
+        ));
+        assert!(matches!(
+            Trigger::classify(&serde_json::json!({"Records": [{"eventSource": "aws:sqs"}]})),
+            Trigger::Unknown(_)
+        ));
+        assert!(matches!(
+            Trigger::classify(&serde_json::json!(42)),
+            Trigger::Unknown(_)
+        ));
         let standalone = serde_json::json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
             "detail": {"clusterArn": "arn:aws:ecs:us-east-1:1:cluster/c", "group": "family:web"}});
-        assert!(matches!(Trigger::classify(&standalone), Trigger::Unknown(_)));
+        assert!(matches!(
+            Trigger::classify(&standalone),
+            Trigger::Unknown(_)
+        ));
     }
 }

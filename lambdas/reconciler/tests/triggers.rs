@@ -58,18 +58,32 @@ struct Harness {
 }
 
 async fn harness(table: &str) -> Harness {
-    let opts = ConnectOptions { region: Some("us-east-1".into()), endpoint_url: Some(moto()) };
+    let opts = ConnectOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto()),
+    };
     let dynamo = DynamoStore::new(dynamo_client(&opts).await, table);
     dynamo.create_table().await.expect("create table on moto");
     let store: Arc<dyn Store> = Arc::new(dynamo);
     let clock = SimClock::new("2026-11-29T10:00:00.000Z".parse().unwrap());
     let sim = Arc::new(SimPlatform::new(clock.clone(), SimConfig::default()));
-    for (cluster, service) in [("demo-cluster", "demo-svc"), ("demo-cluster", "other-svc"), ("broken", "broken-svc")] {
+    for (cluster, service) in [
+        ("demo-cluster", "demo-svc"),
+        ("demo-cluster", "other-svc"),
+        ("broken", "broken-svc"),
+    ] {
         sim.add_service(cluster, service);
     }
-    for (name, cluster, service) in [("demo", "demo-cluster", "demo-svc"), ("other", "demo-cluster", "other-svc"), ("broken", "broken", "broken-svc")] {
+    for (name, cluster, service) in [
+        ("demo", "demo-cluster", "demo-svc"),
+        ("other", "demo-cluster", "other-svc"),
+        ("broken", "broken", "broken-svc"),
+    ] {
         let mut r = Record::test(name);
-        r.spec.target = Target::Ecs(snooze::model::EcsTarget { cluster: cluster.into(), service: service.into() });
+        r.spec.target = Target::Ecs(snooze::model::EcsTarget {
+            cluster: cluster.into(),
+            service: service.into(),
+        });
         store.apply(&r, None).await.expect("apply");
     }
     let lines = Arc::new(Mutex::new(Vec::new()));
@@ -84,10 +98,22 @@ async fn harness(table: &str) -> Harness {
         ),
         budget: Duration::from_secs(120),
         function: "test-reconciler".into(),
-        calls: Some(Arc::new(move || counted.counters().into_iter().map(|(op, c)| (op.as_str(), c.attempts)).collect())),
+        calls: Some(Arc::new(move || {
+            counted
+                .counters()
+                .into_iter()
+                .map(|(op, c)| (op.as_str(), c.attempts))
+                .collect()
+        })),
         emit: Arc::new(move |l| sink.lock().unwrap().push(l)),
     };
-    Harness { app, store, sim, clock, lines }
+    Harness {
+        app,
+        store,
+        sim,
+        clock,
+        lines,
+    }
 }
 
 async fn phase(store: &Arc<dyn Store>, name: &str) -> Option<Phase> {
@@ -98,7 +124,11 @@ async fn phase(store: &Arc<dyn Store>, name: &str) -> Option<Phase> {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), Timestamp::now().as_millis())
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        Timestamp::now().as_millis()
+    )
 }
 
 #[tokio::test]
@@ -110,20 +140,39 @@ async fn scheduled_event_reconciles_every_record_and_emits_metrics() {
     assert_eq!(phase(&h.store, "demo").await, Some(Phase::Asleep));
     assert_eq!(phase(&h.store, "other").await, Some(Phase::Asleep));
     let lines = h.lines.lock().unwrap().clone();
-    let docs: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let pass = docs.iter().find(|d| d.get("PassDuration").is_some()).expect("PassDuration metric");
+    let docs: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pass = docs
+        .iter()
+        .find(|d| d.get("PassDuration").is_some())
+        .expect("PassDuration metric");
     assert_eq!(pass["Function"], "test-reconciler");
     assert_eq!(pass["RecordsReconciled"], 3.0);
     assert_eq!(pass["WakingRecords"], 0.0);
-    assert!(docs.iter().any(|d| d["Operation"] == "DescribeServices" && d["AwsCalls"].as_f64() >= Some(1.0)), "{lines:?}");
-    assert!(docs.iter().any(|d| d["Code"] == "ServerException"), "{lines:?}");
+    assert!(
+        docs.iter()
+            .any(|d| d["Operation"] == "DescribeServices" && d["AwsCalls"].as_f64() >= Some(1.0)),
+        "{lines:?}"
+    );
+    assert!(
+        docs.iter().any(|d| d["Code"] == "ServerException"),
+        "{lines:?}"
+    );
 }
 
 #[tokio::test]
 async fn stream_batch_wakes_the_named_record_and_fails_only_the_broken_one() {
     let h = harness(&unique("stream")).await;
-    h.store.record_wake("demo", h.clock.now(), Duration::ZERO).await.unwrap();
-    h.store.record_wake("broken", h.clock.now(), Duration::ZERO).await.unwrap();
+    h.store
+        .record_wake("demo", h.clock.now(), Duration::ZERO)
+        .await
+        .unwrap();
+    h.store
+        .record_wake("broken", h.clock.now(), Duration::ZERO)
+        .await
+        .unwrap();
     let mut batch = fixture("stream-batch.json");
     // A sixth record: a wake on the broken record.
     let mut broken = batch["Records"][1].clone();
@@ -134,25 +183,40 @@ async fn stream_batch_wakes_the_named_record_and_fails_only_the_broken_one() {
     let out = handle(&h.app, batch, None).await;
     // Only the broken record's change is reported for retry; removals and our own status
     // writes are never failures.
-    assert_eq!(out, json!({"batchItemFailures": [{"itemIdentifier": "600"}]}));
+    assert_eq!(
+        out,
+        json!({"batchItemFailures": [{"itemIdentifier": "600"}]})
+    );
     // Requeues were honoured within the invocation: the wake reached Ready.
     assert_eq!(phase(&h.store, "demo").await, Some(Phase::Ready));
     assert_eq!(h.sim.desired_count("demo-cluster", "demo-svc"), Some(1));
     // "other" was not named by the batch: not reconciled.
     assert_eq!(phase(&h.store, "other").await, None);
     let lines = h.lines.lock().unwrap().clone();
-    assert!(lines.iter().any(|l| l.contains("\"WakeToReady\"") && l.contains("\"Service\":\"demo\"")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"WakeToReady\"") && l.contains("\"Service\":\"demo\"")),
+        "{lines:?}"
+    );
 }
 
 #[tokio::test]
 async fn duplicate_stream_batches_change_nothing() {
     let h = harness(&unique("dup")).await;
-    h.store.record_wake("demo", h.clock.now(), Duration::ZERO).await.unwrap();
+    h.store
+        .record_wake("demo", h.clock.now(), Duration::ZERO)
+        .await
+        .unwrap();
     handle(&h.app, fixture("stream-batch.json"), None).await;
     let scale_calls = h.sim.scale_calls();
     let before = h.store.get("demo").await.unwrap();
     handle(&h.app, fixture("stream-batch.json"), None).await;
-    assert_eq!(h.sim.scale_calls(), scale_calls, "a replayed batch must not scale again");
+    assert_eq!(
+        h.sim.scale_calls(),
+        scale_calls,
+        "a replayed batch must not scale again"
+    );
     let after = h.store.get("demo").await.unwrap();
     let status = |e: Option<Entry>| match e {
         Some(Entry::Record(r)) => r.status.map(|s| (s.phase, s.endpoint)),
@@ -165,11 +229,21 @@ async fn duplicate_stream_batches_change_nothing() {
 async fn removals_alone_reconcile_nothing() {
     let h = harness(&unique("remove")).await;
     let mut batch = fixture("stream-batch.json");
-    let removals: Vec<Value> = batch["Records"].as_array().unwrap().iter().filter(|r| r["eventName"] == "REMOVE").cloned().collect();
+    let removals: Vec<Value> = batch["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["eventName"] == "REMOVE")
+        .cloned()
+        .collect();
     batch["Records"] = Value::Array(removals);
     let out = handle(&h.app, batch, None).await;
     assert_eq!(out, json!({"batchItemFailures": []}));
-    assert_eq!(h.sim.counters().values().map(|c| c.attempts).sum::<u64>(), 0, "nothing observed");
+    assert_eq!(
+        h.sim.counters().values().map(|c| c.attempts).sum::<u64>(),
+        0,
+        "nothing observed"
+    );
     assert!(h.lines.lock().unwrap().is_empty());
 }
 
@@ -181,7 +255,11 @@ async fn ecs_task_events_reconcile_the_owning_record() {
         assert_eq!(out["records"], json!(["demo"]), "{file}: {out}");
     }
     assert_eq!(phase(&h.store, "demo").await, Some(Phase::Asleep));
-    assert_eq!(phase(&h.store, "other").await, None, "other services' records are not touched");
+    assert_eq!(
+        phase(&h.store, "other").await,
+        None,
+        "other services' records are not touched"
+    );
     let mut foreign = fixture("ecs-task-running.json");
     foreign["detail"]["group"] = json!("service:unmanaged");
     assert_eq!(handle(&h.app, foreign, None).await["records"], json!([]));
@@ -191,6 +269,12 @@ async fn ecs_task_events_reconcile_the_owning_record() {
 async fn unknown_payloads_are_ignored_not_failed() {
     let h = harness(&unique("unknown")).await;
     let out = handle(&h.app, fixture("unknown.json"), None).await;
-    assert!(out["ignored"].as_str().unwrap().contains("AWS API Call via CloudTrail"), "{out}");
+    assert!(
+        out["ignored"]
+            .as_str()
+            .unwrap()
+            .contains("AWS API Call via CloudTrail"),
+        "{out}"
+    );
     assert_eq!(phase(&h.store, "demo").await, None);
 }

@@ -29,7 +29,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         .context("SNOOZE_TABLE is not set: name the DynamoDB table of records")?;
     let opts = ConnectOptions {
         region: None,
-        endpoint_url: std::env::var("SNOOZE_ENDPOINT_URL").ok().filter(|v| !v.is_empty()),
+        endpoint_url: std::env::var("SNOOZE_ENDPOINT_URL")
+            .ok()
+            .filter(|v| !v.is_empty()),
     };
     let store = connect(&format!("dynamodb://{table}"), &opts).await?;
     let state = Arc::new(WakeState::new(store, WakeConfig::from_env()?));

@@ -368,15 +368,19 @@ impl SimPlatform {
 
     /// Adds an ACTIVE service with desiredCount 0 (replacing one of the same name).
     pub fn add_service(&self, cluster: &str, service: &str) {
-        self.world().clusters.entry(cluster.into()).or_default().insert(
-            service.into(),
-            SimService {
-                status: "ACTIVE",
-                desired: 0,
-                tasks: Vec::new(),
-                start_failure: None,
-            },
-        );
+        self.world()
+            .clusters
+            .entry(cluster.into())
+            .or_default()
+            .insert(
+                service.into(),
+                SimService {
+                    status: "ACTIVE",
+                    desired: 0,
+                    tasks: Vec::new(),
+                    start_failure: None,
+                },
+            );
     }
 
     /// Removes a service: ECS then reports it MISSING.
@@ -398,7 +402,11 @@ impl SimPlatform {
         let now = self.clock.now();
         let config = self.config();
         let mut w = self.world();
-        let World { clusters, next_task, .. } = &mut *w;
+        let World {
+            clusters,
+            next_task,
+            ..
+        } = &mut *w;
         if let Some(s) = clusters.get_mut(cluster).and_then(|c| c.get_mut(service)) {
             set_desired(s, cluster, service, desired, now, &config, next_task);
         }
@@ -418,7 +426,11 @@ impl SimPlatform {
         let now = self.clock.now();
         let config = self.config();
         let mut w = self.world();
-        let World { clusters, next_task, .. } = &mut *w;
+        let World {
+            clusters,
+            next_task,
+            ..
+        } = &mut *w;
         if let Some(s) = clusters.get_mut(cluster).and_then(|c| c.get_mut(service)) {
             settle(s, cluster, service, now, &config, next_task);
             for t in s.tasks.iter_mut() {
@@ -448,7 +460,9 @@ impl SimPlatform {
 
     /// The service's current desiredCount (`None` when it does not exist).
     pub fn desired_count(&self, cluster: &str, service: &str) -> Option<u32> {
-        self.world().service_mut(cluster, service).map(|s| s.desired)
+        self.world()
+            .service_mut(cluster, service)
+            .map(|s| s.desired)
     }
 
     /// ARNs of the service's tasks that are RUNNING with desiredStatus RUNNING now.
@@ -456,7 +470,11 @@ impl SimPlatform {
         let now = self.clock.now();
         let config = self.config();
         let mut w = self.world();
-        let World { clusters, next_task, .. } = &mut *w;
+        let World {
+            clusters,
+            next_task,
+            ..
+        } = &mut *w;
         let Some(s) = clusters.get_mut(cluster).and_then(|c| c.get_mut(service)) else {
             return Vec::new();
         };
@@ -464,7 +482,9 @@ impl SimPlatform {
         s.tasks
             .iter()
             .map(|t| t.observe(now, &config))
-            .filter(|t| t.last_status == TaskStatus::Running && t.desired_status == TaskStatus::Running)
+            .filter(|t| {
+                t.last_status == TaskStatus::Running && t.desired_status == TaskStatus::Running
+            })
             .map(|t| t.arn)
             .collect()
     }
@@ -498,12 +518,19 @@ impl SimPlatform {
     }
 
     fn count(&self, op: Op, f: impl FnOnce(&mut OpCount)) {
-        f(self.counters.lock().expect("sim counters").entry(op).or_default());
+        f(self
+            .counters
+            .lock()
+            .expect("sim counters")
+            .entry(op)
+            .or_default());
     }
 
     fn take_token(&self, op: Op) -> bool {
         let mut buckets = self.buckets.lock().expect("sim buckets");
-        let Some(b) = buckets.get_mut(&op) else { return true };
+        let Some(b) = buckets.get_mut(&op) else {
+            return true;
+        };
         let now = tokio::time::Instant::now();
         let elapsed = now.duration_since(b.last).as_secs_f64();
         b.last = now;
@@ -542,7 +569,11 @@ impl SimPlatform {
 
     async fn attempt(&self, op: Op) -> Result<()> {
         self.pace(op).await;
-        let _permit = self.in_flight.acquire().await.expect("semaphore never closed");
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         let latency = self.config.lock().expect("sim config").latency;
         self.count(op, |c| c.attempts += 1);
         if !latency.is_zero() {
@@ -605,9 +636,12 @@ impl SimPlatform {
             .await
     }
 
-
     /// The observation of one cluster, in the call pattern of the `ecs` adapter.
-    async fn observe_cluster(&self, cluster: &str, services: &[String]) -> HashMap<String, Observed> {
+    async fn observe_cluster(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> HashMap<String, Observed> {
         let mut out: HashMap<String, Observed> = HashMap::new();
 
         // 1. DescribeServices, 10 per call.
@@ -628,7 +662,9 @@ impl SimPlatform {
                                 out.insert(
                                     name.clone(),
                                     Observed::Missing {
-                                        message: format!("service {name} not found in cluster {cluster}"),
+                                        message: format!(
+                                            "service {name} not found in cluster {cluster}"
+                                        ),
                                     },
                                 );
                             }
@@ -792,7 +828,11 @@ impl SimPlatform {
             .collect()
     }
 
-    fn describe_tasks(&self, cluster: &str, arns: &[(String, String)]) -> Vec<(String, TaskObservation)> {
+    fn describe_tasks(
+        &self,
+        cluster: &str,
+        arns: &[(String, String)],
+    ) -> Vec<(String, TaskObservation)> {
         arns.iter()
             .filter_map(|(name, arn)| {
                 self.with_service(cluster, name, |s, now, c| {
@@ -832,7 +872,11 @@ impl SimPlatform {
         let now = self.clock.now();
         let config = self.config();
         let mut w = self.world();
-        let World { clusters, next_task, .. } = &mut *w;
+        let World {
+            clusters,
+            next_task,
+            ..
+        } = &mut *w;
         let s = clusters.get_mut(cluster)?.get_mut(service)?;
         settle(s, cluster, service, now, &config, next_task);
         Some(f(s, now, &config))
@@ -901,7 +945,11 @@ impl SimTask {
     }
 
     fn observe(&self, now: Timestamp, c: &SimConfig) -> TaskObservation {
-        let mut o = TaskObservation::new(self.arn.clone(), TaskStatus::Provisioning, TaskStatus::Running);
+        let mut o = TaskObservation::new(
+            self.arn.clone(),
+            TaskStatus::Provisioning,
+            TaskStatus::Running,
+        );
         o.created_at = Some(self.created_at);
         let run = self.running_at(c);
         let stop = self.effective_stop(c).filter(|(at, ..)| *at <= now);
@@ -936,7 +984,11 @@ impl SimTask {
         if reached_running && self.fail_start.is_none() {
             o.started_at = Some(run);
             o.health = c.health_check.map(|h| {
-                if now >= run.add(h) { Health::Healthy } else { Health::Unknown }
+                if now >= run.add(h) {
+                    Health::Healthy
+                } else {
+                    Health::Unknown
+                }
             });
         }
         if now >= self.eni_at(c) && o.last_status != TaskStatus::Stopped {
@@ -962,9 +1014,14 @@ fn launch(s: &mut SimService, cluster: &str, at: Timestamp, c: &SimConfig, next_
         eni_id: format!("eni-{n:017x}"),
         private_ip: format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
         // 198.18.0.0/15: the benchmarking range; nothing is ever sent to these addresses.
-        public_ip: c
-            .public_ip
-            .then(|| format!("198.{}.{}.{}", 18 + ((n >> 16) & 1), (n >> 8) & 0xff, n & 0xff)),
+        public_ip: c.public_ip.then(|| {
+            format!(
+                "198.{}.{}.{}",
+                18 + ((n >> 16) & 1),
+                (n >> 8) & 0xff,
+                n & 0xff
+            )
+        }),
     });
 }
 
@@ -1009,8 +1066,10 @@ fn settle(
         .map(|(i, _)| i)
         .collect();
     if stopped.len() > MAX_STOPPED_KEPT {
-        let drop: std::collections::HashSet<usize> =
-            stopped[..stopped.len() - MAX_STOPPED_KEPT].iter().copied().collect();
+        let drop: std::collections::HashSet<usize> = stopped[..stopped.len() - MAX_STOPPED_KEPT]
+            .iter()
+            .copied()
+            .collect();
         let mut i = 0;
         s.tasks.retain(|_| {
             let keep = !drop.contains(&i);
@@ -1032,7 +1091,9 @@ fn set_desired(
 ) {
     settle(s, cluster, service, now, c, next_task);
     s.desired = desired;
-    let mut live: Vec<usize> = (0..s.tasks.len()).filter(|i| s.tasks[*i].live_at(now, c)).collect();
+    let mut live: Vec<usize> = (0..s.tasks.len())
+        .filter(|i| s.tasks[*i].live_at(now, c))
+        .collect();
     while (live.len() as u32) < desired {
         launch(s, cluster, now, c, next_task);
         live.push(s.tasks.len() - 1);
@@ -1064,11 +1125,9 @@ impl Platform for SimPlatform {
                 }
             }
         }
-        let results = join_all(
-            by_cluster
-                .iter()
-                .map(|(cluster, services)| async move { (*cluster, self.observe_cluster(cluster, services).await) }),
-        )
+        let results = join_all(by_cluster.iter().map(|(cluster, services)| async move {
+            (*cluster, self.observe_cluster(cluster, services).await)
+        }))
         .await;
         let results: HashMap<&str, HashMap<String, Observed>> = results.into_iter().collect();
         Ok(targets
@@ -1079,7 +1138,10 @@ impl Platform for SimPlatform {
                     .and_then(|m| m.get(&e.service))
                     .cloned()
                     .unwrap_or_else(|| Observed::Missing {
-                        message: format!("service {} not found in cluster {}", e.service, e.cluster),
+                        message: format!(
+                            "service {} not found in cluster {}",
+                            e.service, e.cluster
+                        ),
                     }),
                 Target::Local(_) => Observed::Error(Error::Unsupported(
                     "the sim platform runs ECS targets only, not local processes".into(),
@@ -1098,8 +1160,15 @@ impl Platform for SimPlatform {
         let now = self.clock.now();
         let config = self.config();
         let mut w = self.world();
-        let World { clusters, next_task, .. } = &mut *w;
-        let Some(s) = clusters.get_mut(&e.cluster).and_then(|c| c.get_mut(&e.service)) else {
+        let World {
+            clusters,
+            next_task,
+            ..
+        } = &mut *w;
+        let Some(s) = clusters
+            .get_mut(&e.cluster)
+            .and_then(|c| c.get_mut(&e.service))
+        else {
             return Err(Error::Call {
                 operation: "UpdateService",
                 code: "ServiceNotFoundException".into(),

@@ -30,8 +30,10 @@ impl MemoryStore {
     /// operator path; for seeding simulations.
     pub fn put(&self, record: Record) {
         self.bump();
-        self.lock()
-            .insert(record.metadata.name.clone(), Entry::Record(Box::new(record)));
+        self.lock().insert(
+            record.metadata.name.clone(),
+            Entry::Record(Box::new(record)),
+        );
     }
 
     /// Inserts an item that does not parse (as if broken in the DynamoDB console).
@@ -127,7 +129,11 @@ impl Store for MemoryStore {
             }
             (Some(Entry::Malformed(m)), Some(v)) => {
                 if m.resource_version != v {
-                    return Err(Error::Conflict { name, expected: v, found: m.resource_version });
+                    return Err(Error::Conflict {
+                        name,
+                        expected: v,
+                        found: m.resource_version,
+                    });
                 }
                 let mut r = record.clone();
                 r.desired = Default::default();
@@ -171,7 +177,11 @@ impl Store for MemoryStore {
         if let Some(v) = expected
             && v != found
         {
-            return Err(Error::Conflict { name: name.to_string(), expected: v, found });
+            return Err(Error::Conflict {
+                name: name.to_string(),
+                expected: v,
+                found,
+            });
         }
         map.remove(name);
         drop(map);

@@ -55,7 +55,12 @@ async fn tasks_move_through_their_lifecycle_on_the_clock() {
         assert_eq!(ts.len(), 1);
         let t = &ts[0];
         assert_eq!(
-            (t.last_status, t.eni_id.is_some(), t.public_ip.is_some(), t.health),
+            (
+                t.last_status,
+                t.eni_id.is_some(),
+                t.public_ip.is_some(),
+                t.health
+            ),
             (last, eni, public, health),
             "at {secs}s"
         );
@@ -67,12 +72,16 @@ async fn tasks_move_through_their_lifecycle_on_the_clock() {
     // desiredStatus RUNNING no longer returns it); 15 s later it is gone.
     sim.scale(&target("s"), 0).await.unwrap();
     match one(&sim, "s").await {
-        Observed::Found(s) => assert_eq!((s.desired_count, s.running_count, s.tasks.len()), (0, 1, 0)),
+        Observed::Found(s) => {
+            assert_eq!((s.desired_count, s.running_count, s.tasks.len()), (0, 1, 0))
+        }
         other => panic!("{other:?}"),
     }
     clock.advance(Duration::from_secs(15));
     match one(&sim, "s").await {
-        Observed::Found(s) => assert_eq!((s.desired_count, s.running_count, s.tasks.len()), (0, 0, 0)),
+        Observed::Found(s) => {
+            assert_eq!((s.desired_count, s.running_count, s.tasks.len()), (0, 0, 0))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -80,19 +89,44 @@ async fn tasks_move_through_their_lifecycle_on_the_clock() {
 #[tokio::test(start_paused = true)]
 async fn failed_starts_are_replaced_until_the_fault_is_cleared() {
     let (clock, sim) = sim(SimConfig::default());
-    sim.fail_task_starts("c", "s", Some(("TaskFailedToStart", "CannotPullContainerError: no such image")));
+    sim.fail_task_starts(
+        "c",
+        "s",
+        Some((
+            "TaskFailedToStart",
+            "CannotPullContainerError: no such image",
+        )),
+    );
     sim.scale(&target("s"), 1).await.unwrap();
     clock.advance(Duration::from_secs(95)); // three 30 s attempts
     let ts = tasks(&sim).await;
-    let stopped: Vec<_> = ts.iter().filter(|t| t.last_status == TaskStatus::Stopped).collect();
+    let stopped: Vec<_> = ts
+        .iter()
+        .filter(|t| t.last_status == TaskStatus::Stopped)
+        .collect();
     assert_eq!(stopped.len(), 3, "{ts:#?}");
-    assert!(stopped.iter().all(|t| t.stop_code.as_deref() == Some("TaskFailedToStart") && t.started_at.is_none()));
-    assert_eq!(ts.iter().filter(|t| t.desired_status == TaskStatus::Running).count(), 1, "the fourth attempt");
+    assert!(
+        stopped
+            .iter()
+            .all(|t| t.stop_code.as_deref() == Some("TaskFailedToStart") && t.started_at.is_none())
+    );
+    assert_eq!(
+        ts.iter()
+            .filter(|t| t.desired_status == TaskStatus::Running)
+            .count(),
+        1,
+        "the fourth attempt"
+    );
     sim.fail_task_starts("c", "s", None);
     clock.advance(Duration::from_secs(30)); // the fourth still fails (started under the fault)
     clock.advance(Duration::from_secs(30));
     let ts = tasks(&sim).await;
-    assert!(ts.iter().any(|t| t.last_status == TaskStatus::Running && t.desired_status == TaskStatus::Running), "{ts:#?}");
+    assert!(
+        ts.iter().any(
+            |t| t.last_status == TaskStatus::Running && t.desired_status == TaskStatus::Running
+        ),
+        "{ts:#?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -123,23 +157,43 @@ async fn missing_inactive_drift_and_unsupported_targets() {
         working_dir: None,
         port: 1,
     });
-    let got = sim.observe(&[target("nope"), target("gone"), local.clone(), target("s")]).await.unwrap();
-    assert_eq!(got[0], Observed::Missing { message: "service nope not found in cluster c".into() });
+    let got = sim
+        .observe(&[target("nope"), target("gone"), local.clone(), target("s")])
+        .await
+        .unwrap();
+    assert_eq!(
+        got[0],
+        Observed::Missing {
+            message: "service nope not found in cluster c".into()
+        }
+    );
     assert!(matches!(&got[1], Observed::Inactive { status, .. } if status == "INACTIVE"));
     assert!(matches!(&got[2], Observed::Error(Error::Unsupported(_))));
     assert!(matches!(&got[3], Observed::Found(_)));
     let e = sim.scale(&target("nope"), 1).await.unwrap_err();
-    assert!(matches!(e, Error::Call { ref code, retryable: false, .. } if code == "ServiceNotFoundException"), "{e}");
+    assert!(
+        matches!(e, Error::Call { ref code, retryable: false, .. } if code == "ServiceNotFoundException"),
+        "{e}"
+    );
     let e = sim.scale(&target("gone"), 1).await.unwrap_err();
-    assert!(matches!(e, Error::Call { ref code, .. } if code == "ServiceNotActiveException"), "{e}");
+    assert!(
+        matches!(e, Error::Call { ref code, .. } if code == "ServiceNotActiveException"),
+        "{e}"
+    );
     assert!(sim.scale(&local, 1).await.is_err());
     // Drift by someone else: the count changes and tasks start, without an API call of ours.
     sim.set_desired_count_externally("c", "s", 2);
     assert_eq!(sim.desired_count("c", "s"), Some(2));
-    assert_eq!(sim.attempts(Op::UpdateService), 2, "the local target never reached the API");
+    assert_eq!(
+        sim.attempts(Op::UpdateService),
+        2,
+        "the local target never reached the API"
+    );
     assert_eq!(sim.scale_calls(), 0);
     match one(&sim, "s").await {
-        Observed::Found(s) => assert_eq!((s.desired_count, s.pending_count, s.tasks.len()), (2, 2, 2)),
+        Observed::Found(s) => {
+            assert_eq!((s.desired_count, s.pending_count, s.tasks.len()), (2, 2, 2))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -147,7 +201,13 @@ async fn missing_inactive_drift_and_unsupported_targets() {
 #[tokio::test(start_paused = true)]
 async fn token_buckets_throttle_and_retries_wait_for_refill() {
     let (_clock, sim) = sim(SimConfig {
-        buckets: BTreeMap::from([(Op::DescribeServices, BucketConfig { burst: 2.0, per_second: 1.0 })]),
+        buckets: BTreeMap::from([(
+            Op::DescribeServices,
+            BucketConfig {
+                burst: 2.0,
+                per_second: 1.0,
+            },
+        )]),
         ..SimConfig::default()
     });
     let started = tokio::time::Instant::now();
