@@ -21,7 +21,8 @@ async fn state(dir: &Path) -> Arc<WakeState> {
     let store = Arc::new(SqliteStore::open(dir.join("snooze.db")).unwrap());
     let asleep = Status {
         phase: Phase::Asleep,
-        phase_since: Some(Timestamp::now()),
+        // Asleep since a second ago, so a wake in the same millisecond still counts as pending.
+        phase_since: Some(Timestamp::now().sub(std::time::Duration::from_secs(1))),
         ..Status::default()
     };
     let mut locked = Record::test("locked");
