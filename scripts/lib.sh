@@ -62,3 +62,9 @@ stop_services() {
     rm -f "$f" "${f%.pid}.env"
   done
 }
+
+# build_workspace : builds every target of the workspace exactly as stage 10's
+# `cargo test --workspace --all-targets` does (same feature unification), so after stage 10 it
+# is a no-op. Building a subset (`-p x --bin y`) would resolve features differently and
+# recompile large crates such as the AWS SDKs.
+build_workspace() { (cd "$SNOOZE_ROOT" && cargo build --quiet --workspace --all-targets); }

@@ -4,5 +4,5 @@ set -euo pipefail
 source "$SNOOZE_ROOT/scripts/lib.sh"
 start_moto
 cd "$SNOOZE_ROOT"
-cargo build --quiet -p snooze-wake -p snooze-reconciler
+build_workspace
 python3 scripts/bench_lambda_init.py --profile debug --check

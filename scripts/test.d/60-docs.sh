@@ -24,7 +24,7 @@ step() { # step NAME COMMAND...
   fi
 }
 
-cargo build --quiet -p snooze --bin snoozectl -p snooze-demo-app --bin snooze-demo-app || exit 1
+build_workspace || exit 1
 CTL="${CARGO_TARGET_DIR:-$SNOOZE_ROOT/target}/debug/snoozectl"
 
 step "generated references are current" scripts/gen-docs --snoozectl "$CTL" check
