@@ -105,8 +105,41 @@ impl Default for DevOptions {
 /// Where the stack's readable lines go (stdout in the CLI).
 pub type Say = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Takes an exclusive lock next to a SQLite store (`<db>.dev-lock`), so a second
+/// `snoozectl dev` on the same store fails at once instead of fighting the first over the same
+/// services. `None` for other stores. The OS releases the lock when the process ends.
+///
+/// Errors: another `snoozectl dev` holds the lock; the lock file cannot be created.
+pub fn lock_store(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    let store::StoreUrl::Sqlite(db) = store::StoreUrl::parse(url)? else {
+        return Ok(None);
+    };
+    let path = db.with_extension("dev-lock");
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot create the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another snoozectl dev is already running on {url} (lock {}); stop it first, or give this one its own --store",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// A running dev stack (see [`Dev::start`]).
 pub struct Dev {
+    /// Held for the stack's lifetime: one `snoozectl dev` per SQLite store (see [`lock_store`]).
+    _lock: Option<std::fs::File>,
     addr: SocketAddr,
     platform: LocalPlatform,
     store: Arc<dyn Store>,
@@ -121,6 +154,7 @@ impl Dev {
     /// Errors: the store cannot be opened, a manifest does not parse or validate (every problem
     /// is listed), the address cannot be bound.
     pub async fn start(opts: DevOptions, say: Say) -> anyhow::Result<Dev> {
+        let lock = lock_store(&opts.store)?;
         let store = store::connect(&opts.store, &store::ConnectOptions::default())
             .await
             .with_context(|| format!("cannot open store {}", opts.store))?;
@@ -210,6 +244,7 @@ impl Dev {
         }
         say("Ctrl-C stops everything.");
         Ok(Dev {
+            _lock: lock,
             addr,
             platform,
             store,
@@ -443,4 +478,28 @@ fn clock() -> String {
         .as_datetime()
         .format("%H:%M:%S")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_dev_stack_on_the_same_store_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("snooze.db").display());
+        let first = lock_store(&url).unwrap();
+        assert!(first.is_some());
+        let err = lock_store(&url).unwrap_err().to_string();
+        assert!(
+            err.contains("another snoozectl dev is already running"),
+            "{err}"
+        );
+        drop(first);
+        assert!(
+            lock_store(&url).unwrap().is_some(),
+            "free again once the first stack is gone"
+        );
+        assert!(lock_store("dynamodb://snooze").unwrap().is_none());
+    }
 }
