@@ -351,22 +351,28 @@ mod tests {
         }
     }
 
+    /// The agent only ever records activity; any other call is a test failure, reported as an
+    /// error the test sees rather than a panic inside the agent's task.
+    fn not_used() -> store::Error {
+        store::Error::Config("the agent must only call record_activity".into())
+    }
+
     #[async_trait]
     impl Store for FakeStore {
         async fn get(&self, _: &str) -> store::Result<Option<Entry>> {
-            unimplemented!("not used by the agent")
+            Err(not_used())
         }
         async fn list(&self) -> store::Result<Vec<Entry>> {
-            unimplemented!("not used by the agent")
+            Err(not_used())
         }
         async fn apply(&self, _: &Record, _: Option<u64>) -> store::Result<Applied> {
-            unimplemented!("not used by the agent")
+            Err(not_used())
         }
         async fn delete(&self, _: &str, _: Option<u64>) -> store::Result<()> {
-            unimplemented!("not used by the agent")
+            Err(not_used())
         }
         async fn record_wake(&self, _: &str, _: Timestamp, _: Duration) -> store::Result<Touch> {
-            unimplemented!("not used by the agent")
+            Err(not_used())
         }
         async fn record_activity(
             &self,
@@ -390,10 +396,10 @@ mod tests {
             Ok(Touch::Written)
         }
         async fn request_sleep(&self, _: &str, _: Timestamp) -> store::Result<()> {
-            unimplemented!("not used by the agent")
+            Err(not_used())
         }
         async fn publish_status(&self, _: &str, _: &Status, _: StatusGuard) -> store::Result<()> {
-            unimplemented!("not used by the agent")
+            Err(not_used())
         }
     }
 
