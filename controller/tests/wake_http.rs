@@ -13,11 +13,10 @@ use http_body_util::Full;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
 use serde_json::{Value, json};
-use snooze::model::{Access, EndpointStatus, Entry, Phase, Record, Status, Step, Timestamp};
+use snooze::model::{EndpointStatus, Entry, Phase, Record, Status, Step};
 use snooze::store::{SqliteStore, StatusGuard, Store};
+use snooze::wake::fixtures;
 use snooze::wake::{ROUTES, WakeConfig, WakeState, handle, router};
-
-const LETMEIN_SHA256: &str = "1c8bfe8f801d79745c4631d09fff36c82aa37fc4cce4fc946683d7b336b63032";
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -28,37 +27,7 @@ struct Env {
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("snooze.db")).unwrap());
-    // Asleep since a second ago: a wake is pending only when it is later than `phase_since`,
-    // and timestamps have millisecond resolution, so `now` here could equal the request's.
-    let asleep = Status {
-        phase: Phase::Asleep,
-        phase_since: Some(Timestamp::now().sub(Duration::from_secs(1))),
-        ..Status::default()
-    };
-    let mut locked = Record::test("locked");
-    locked.spec.wake.access = Access::Token;
-    locked.spec.wake.token_sha256 = Some(LETMEIN_SHA256.into());
-    for r in [Record::test("demo"), Record::test("up"), locked] {
-        store.apply(&r, None).await.unwrap();
-        store
-            .publish_status(r.name(), &asleep, StatusGuard::Exists)
-            .await
-            .unwrap();
-    }
-    let ready = Status {
-        phase: Phase::Ready,
-        step: Some(Step::Ready),
-        endpoint: Some(EndpointStatus {
-            ip: "127.0.0.1".into(),
-            url: "http://127.0.0.1:9/".into(),
-            task_arn: "arn:aws:ecs:eu-west-1:123456789012:task/demo/1".into(),
-        }),
-        ..Status::default()
-    };
-    store
-        .publish_status("up", &ready, StatusGuard::Exists)
-        .await
-        .unwrap();
+    fixtures::seed(store.as_ref()).await;
     let config = WakeConfig {
         default_service: Some("demo".into()),
         ..WakeConfig::default()

@@ -10,45 +10,13 @@ use std::sync::Arc;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
 use serde_json::Value;
-use snooze::model::{Access, EndpointStatus, Phase, Record, Status, Step, Timestamp};
-use snooze::store::{SqliteStore, StatusGuard, Store};
+use snooze::store::SqliteStore;
 use snooze::wake::{WakeConfig, WakeState, handle};
-
-const LETMEIN_SHA256: &str = "1c8bfe8f801d79745c4631d09fff36c82aa37fc4cce4fc946683d7b336b63032";
 
 /// The records the fixtures name: `demo` and `locked` (token) asleep, `up` Ready.
 async fn state(dir: &Path) -> Arc<WakeState> {
     let store = Arc::new(SqliteStore::open(dir.join("snooze.db")).unwrap());
-    let asleep = Status {
-        phase: Phase::Asleep,
-        // Asleep since a second ago, so a wake in the same millisecond still counts as pending.
-        phase_since: Some(Timestamp::now().sub(std::time::Duration::from_secs(1))),
-        ..Status::default()
-    };
-    let mut locked = Record::test("locked");
-    locked.spec.wake.access = Access::Token;
-    locked.spec.wake.token_sha256 = Some(LETMEIN_SHA256.into());
-    for r in [Record::test("demo"), Record::test("up"), locked] {
-        store.apply(&r, None).await.unwrap();
-        store
-            .publish_status(r.name(), &asleep, StatusGuard::Exists)
-            .await
-            .unwrap();
-    }
-    let ready = Status {
-        phase: Phase::Ready,
-        step: Some(Step::Ready),
-        endpoint: Some(EndpointStatus {
-            ip: "127.0.0.1".into(),
-            url: "http://127.0.0.1:9/".into(),
-            task_arn: "arn:aws:ecs:eu-west-1:123456789012:task/demo/1".into(),
-        }),
-        ..Status::default()
-    };
-    store
-        .publish_status("up", &ready, StatusGuard::Exists)
-        .await
-        .unwrap();
+    snooze::wake::fixtures::seed(store.as_ref()).await;
     let config = WakeConfig {
         default_service: Some("demo".into()),
         ..WakeConfig::default()
