@@ -15,8 +15,10 @@ use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
 use serde_json::{Value, json};
 use snooze::model::{EndpointStatus, Entry, Phase, Record, Status, Step};
 use snooze::store::{SqliteStore, StatusGuard, Store};
-use snooze::wake::fixtures;
 use snooze::wake::{ROUTES, WakeConfig, WakeState, handle, router};
+
+#[path = "support/wake_seed.rs"]
+mod fixtures;
 
 struct Env {
     _dir: tempfile::TempDir,

@@ -13,10 +13,13 @@ use serde_json::Value;
 use snooze::store::SqliteStore;
 use snooze::wake::{WakeConfig, WakeState, handle};
 
+#[path = "../../../controller/tests/support/wake_seed.rs"]
+mod wake_seed;
+
 /// The records the fixtures name: `demo` and `locked` (token) asleep, `up` Ready.
 async fn state(dir: &Path) -> Arc<WakeState> {
     let store = Arc::new(SqliteStore::open(dir.join("snooze.db")).unwrap());
-    snooze::wake::fixtures::seed(store.as_ref()).await;
+    wake_seed::seed(store.as_ref()).await;
     let config = WakeConfig {
         default_service: Some("demo".into()),
         ..WakeConfig::default()
