@@ -732,10 +732,10 @@ fn build(
                             now,
                         );
                         requeue = Requeue::After(TRANSITION_REQUEUE);
-                        reason = if prev.phase == Phase::Waking {
-                            format!("waking: {detail}")
-                        } else {
-                            (*why).to_string()
+                        reason = match prev.phase {
+                            Phase::Waking => format!("waking: {detail}"),
+                            Phase::Ready => readiness_lost(service, prev, &detail),
+                            _ => (*why).to_string(),
                         };
                     }
                 }
@@ -872,6 +872,33 @@ fn task_failures(service: &ServiceObservation, since: Timestamp) -> Vec<&TaskObs
         .collect();
     v.sort_by_key(|t| std::cmp::Reverse(t.stopped_at));
     v
+}
+
+/// Why a service that was Ready is not any more, for the pass report: the published task's
+/// stop reason when that task is stopping or stopped, `task <id> is gone` when the platform no
+/// longer lists it (ECS lists only tasks whose desiredStatus is RUNNING), else the readiness
+/// detail (`task no longer ready: health check UNHEALTHY`).
+fn readiness_lost(service: &ServiceObservation, prev: &Status, detail: &str) -> String {
+    let Some(endpoint) = prev.endpoint.as_ref() else {
+        return format!("task no longer ready: {detail}");
+    };
+    let id = endpoint.task_arn.rsplit('/').next().unwrap_or_default();
+    match service.tasks.iter().find(|t| t.arn == endpoint.task_arn) {
+        None => format!("task {id} is gone"),
+        Some(t)
+            if t.desired_status == TaskStatus::Stopped
+                || matches!(
+                    t.last_status,
+                    TaskStatus::Deactivating
+                        | TaskStatus::Stopping
+                        | TaskStatus::Deprovisioning
+                        | TaskStatus::Stopped
+                ) =>
+        {
+            format!("task {id} stopped: {}", stop_words(t))
+        }
+        Some(_) => format!("task no longer ready: {detail}"),
+    }
 }
 
 /// `stopCode: stoppedReason` in plain words, ARNs and account ids stripped.

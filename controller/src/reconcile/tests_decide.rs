@@ -641,6 +641,11 @@ fn a_task_dying_while_ready_withdraws_the_endpoint_and_starts_a_fresh_attempt() 
     );
     let d = decide(&r, &o, at(400));
     assert_eq!(d.status.phase, Phase::Waking);
+    assert!(
+        d.reason.starts_with("task aaaa stopped: an essential container exited"),
+        "the report names the task that stopped, not a wake request: {}",
+        d.reason
+    );
     assert_eq!(d.status.endpoint, None);
     assert_eq!(d.status.wake_started_at, Some(at(400)));
     assert_eq!(d.replicas, Some(1));
@@ -652,6 +657,19 @@ fn a_task_dying_while_ready_withdraws_the_endpoint_and_starts_a_fresh_attempt() 
     assert_eq!(d.status.phase, Phase::Ready);
     assert_eq!(d.status.endpoint.as_ref().unwrap().task_arn, ARN_B);
     assert_eq!(d.status.recent_wake_seconds, vec![60.0, 40.0]);
+}
+
+#[test]
+fn a_ready_task_that_disappears_is_reported_as_gone_not_as_a_wake() {
+    let r = Record::test("demo")
+        .woken_at(at(0))
+        .asleep()
+        .after(&service(0, vec![]), at(1))
+        .after(&service(1, vec![running(ARN_A, at(0))]), at(60));
+    assert_eq!(r.status.as_ref().unwrap().phase, Phase::Ready);
+    let d = decide(&r, &service(1, vec![]), at(400));
+    assert_eq!(d.status.phase, Phase::Waking);
+    assert_eq!(d.reason, "task aaaa is gone");
 }
 
 #[test]
