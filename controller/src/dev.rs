@@ -20,7 +20,7 @@
 //! scaled reconciler clock would disagree with them. Short loops use short manifests instead
 //! (`idleTimeout: 1m`, the validated minimum).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,7 +34,7 @@ use tracing::{debug, warn};
 
 use crate::activity;
 use crate::cli::apply::{apply_one, parse_all, read_sources};
-use crate::model::{Entry, Phase, Target, Timestamp};
+use crate::model::{Entry, Phase, Record, Target, Timestamp};
 use crate::platform::local::LocalPlatform;
 use crate::reconcile::{HttpProber, Reconciler, Requeue, Scope, SystemClock};
 use crate::store::{self, Store};
@@ -147,6 +147,37 @@ pub struct Dev {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// The local ports that more than one record claims, or that the wake endpoint (`listen`) uses,
+/// one line each (`port 8081: services a, b`). A service on a port another program holds would
+/// be taken for that program, so `snoozectl dev` refuses to start with any.
+pub fn port_clashes(records: &[&Record], listen: SocketAddr) -> Vec<String> {
+    let mut claims: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
+    for r in records {
+        if let Target::Local(t) = &r.spec.target {
+            claims.entry(t.port).or_default().push(r.name());
+        }
+    }
+    claims
+        .into_iter()
+        .filter_map(|(port, mut names)| {
+            names.sort_unstable();
+            if listen.port() != 0 && port == listen.port() {
+                Some(format!(
+                    "port {port}: service {} and the wake endpoint (--listen {listen})",
+                    names.join(", ")
+                ))
+            } else if names.len() > 1 {
+                Some(format!(
+                    "port {port}: services {} (each local service needs its own port)",
+                    names.join(", ")
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 impl Dev {
     /// Opens the store, applies the manifests, binds the wake endpoint and starts the
     /// reconcile and activity loops. Readable lines go to `say`.
@@ -165,6 +196,16 @@ impl Dev {
             }
             let records = parse_all(&sources)
                 .map_err(|errs| anyhow::anyhow!("invalid manifests:\n  {}", errs.join("\n  ")))?;
+            let stored = store.list().await.context("cannot list records")?;
+            let mut all: Vec<&Record> = records.iter().collect();
+            all.extend(stored.iter().filter_map(|e| match e {
+                Entry::Record(r) if !records.iter().any(|m| m.name() == r.name()) => Some(&**r),
+                _ => None,
+            }));
+            let clashes = port_clashes(&all, opts.listen);
+            if !clashes.is_empty() {
+                anyhow::bail!("local ports clash:\n  {}", clashes.join("\n  "));
+            }
             for record in &records {
                 let what = apply_one(store.as_ref(), record)
                     .await
@@ -501,5 +542,35 @@ mod tests {
             "free again once the first stack is gone"
         );
         assert!(lock_store("dynamodb://snooze").unwrap().is_none());
+    }
+
+    fn local(name: &str, port: u16) -> Record {
+        let doc = format!(
+            "apiVersion: snooze/v1\nkind: Service\nmetadata: {{name: {name}}}\n\
+             spec: {{target: {{local: {{command: app, port: {port}}}}}}}\n"
+        );
+        crate::model::parse_manifests(&doc, "test.yaml")
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn local_ports_must_be_distinct_and_not_the_wake_endpoints() {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let (a, b, c) = (local("a", 8081), local("b", 8081), local("c", 8080));
+        let ecs = Record::test("ecs");
+        assert!(port_clashes(&[&a, &ecs], listen).is_empty());
+        assert_eq!(
+            port_clashes(&[&b, &a, &c, &ecs], listen),
+            vec![
+                "port 8080: service c and the wake endpoint (--listen 127.0.0.1:8080)",
+                "port 8081: services a, b (each local service needs its own port)",
+            ]
+        );
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert!(
+            port_clashes(&[&c], any).is_empty(),
+            "port 0 picks a free port"
+        );
     }
 }

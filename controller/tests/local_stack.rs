@@ -253,6 +253,28 @@ async fn a_process_that_exits_is_a_stopped_task_with_its_exit_status_and_is_repl
         o.tasks[0]
     );
     p.scale(&missing, 0).await.unwrap();
+
+    // A port another program listens on (here: this test) is a task that failed to start, not
+    // a running service: its readiness probe would reach the other program.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap().port();
+    let busy = target("sleep", &["30"], taken, &[]);
+    p.scale(&busy, 1).await.unwrap();
+    let o = observe(&p, &busy).await;
+    assert_eq!(o.running_count, 0, "{o:?}");
+    assert_eq!(o.tasks[0].stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert!(
+        o.tasks[0]
+            .stopped_reason
+            .as_deref()
+            .unwrap()
+            .contains(&format!(
+                "port {taken} is already in use by another program"
+            )),
+        "{:?}",
+        o.tasks[0]
+    );
+    p.scale(&busy, 0).await.unwrap();
 }
 
 #[tokio::test]

@@ -258,6 +258,23 @@ impl Shared {
     }
 }
 
+/// `Ok` when nothing listens on `port` (a bind on all IPv4 addresses succeeds; std sets
+/// `SO_REUSEADDR`, so connections in TIME_WAIT do not count). Errors: `port 8080 is already
+/// in use by another program`.
+fn port_free(port: u16) -> std::io::Result<()> {
+    match std::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(std::io::Error::new(
+            e.kind(),
+            format!(
+                "port {port} is already in use by another program (the wake endpoint, another \
+                 service, or something outside snooze); give spec.target.local.port a free port"
+            ),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 /// Starts the slot's process (the caller holds the lock). A command that cannot be spawned is
 /// recorded as a stopped task (`TaskFailedToStart`) and retried like a crash.
 fn start_locked(shared: &Arc<Shared>, port: u16, slot: &mut Slot) {
@@ -280,7 +297,11 @@ fn start_locked(shared: &Arc<Shared>, port: u16, slot: &mut Slot) {
         .kill_on_drop(true)
         .process_group(0);
     let now = Timestamp::now();
-    let spawned = if !cwd.is_dir() {
+    let spawned = if let Err(e) = port_free(port) {
+        // Another program holds the port (the wake endpoint, another service, something
+        // outside snooze): the readiness check would mistake it for this service.
+        Err(e)
+    } else if !cwd.is_dir() {
         Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!("working directory {} does not exist", cwd.display()),

@@ -642,7 +642,8 @@ fn a_task_dying_while_ready_withdraws_the_endpoint_and_starts_a_fresh_attempt() 
     let d = decide(&r, &o, at(400));
     assert_eq!(d.status.phase, Phase::Waking);
     assert!(
-        d.reason.starts_with("task aaaa stopped: an essential container exited"),
+        d.reason
+            .starts_with("task aaaa stopped: an essential container exited"),
         "the report names the task that stopped, not a wake request: {}",
         d.reason
     );
