@@ -71,10 +71,44 @@ fn main() -> Result<()> {
             .build()?;
         return rt.block_on(run_server(db));
     }
+    if let Some(status) = repin_load_generator()? {
+        std::process::exit(status.code().unwrap_or(1));
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(run_bench(args))
+}
+
+/// Set by [`repin_load_generator`] in the re-executed load generator.
+const PINNED_ENV: &str = "SNOOZE_WAKE_BENCH_PINNED";
+
+/// Re-runs this benchmark under `taskset -c 1`, so the load generator never shares the
+/// server's core 0 (sharing it puts a scheduler time slice, ~4 ms, into the server's p99).
+/// Returns the child's exit status, or `None` when this process is already the pinned one, or
+/// `taskset` or a second CPU is missing (then the figures say so).
+fn repin_load_generator() -> Result<Option<std::process::ExitStatus>> {
+    if std::env::var_os(PINNED_ENV).is_some() {
+        return Ok(None);
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let taskset = Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if cpus < 2 || !taskset {
+        eprintln!("the load generator is not pinned (needs taskset and 2 CPUs; have {cpus})");
+        return Ok(None);
+    }
+    let status = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(std::env::current_exe()?)
+        .args(std::env::args_os().skip(1))
+        .env(PINNED_ENV, "1")
+        .status()?;
+    Ok(Some(status))
 }
 
 async fn run_server(db: PathBuf) -> Result<()> {

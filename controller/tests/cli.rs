@@ -414,7 +414,7 @@ fn a_directory_with_one_bad_file_applies_nothing_and_lists_every_error() {
     );
     assert!(
         out.stderr
-            .contains("b.yaml:23:16: spec.idleTimeout: 2days is above the maximum of 1day"),
+            .contains("b.yaml:23:16: spec.idleTimeout: 2d is above the maximum of 1d"),
         "{}",
         out.stderr
     );

@@ -167,7 +167,22 @@ pub struct LocalTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
     /// TCP port the process listens on (1–65535).
+    #[serde(deserialize_with = "de_port")]
     pub port: u16,
+}
+
+/// Deserializes a TCP port and names the range when it is out of it (`70000 is not a port; use
+/// 1-65535`, where serde alone says `expected u16`). 0 passes here; [`validate`] rejects it
+/// with the same words.
+fn de_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let n = i64::deserialize(d)?;
+    u16::try_from(n)
+        .map_err(|_| serde::de::Error::custom(format!("{n} is not a port; use 1-65535")))
+}
+
+/// [`de_port`] for an optional port.
+fn de_opt_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    de_port(d).map(Some)
 }
 
 /// `spec.mode`.
@@ -192,7 +207,7 @@ pub struct EndpointSpec {
     #[serde(default)]
     pub scheme: Scheme,
     /// Port on the task (1–65535). Default 80.
-    #[serde(default = "default_port")]
+    #[serde(default = "default_port", deserialize_with = "de_port")]
     pub port: u16,
     /// Path prefix, starting with `/`. Default `/`.
     #[serde(default = "default_path")]
@@ -269,7 +284,11 @@ pub struct HttpGet {
     #[serde(default = "default_path")]
     pub path: String,
     /// Port; default `spec.endpoint.port`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_port"
+    )]
     pub port: Option<u16>,
     /// Per-probe timeout. Default `2s`; range 100ms..=30s.
     #[serde(default = "default_probe_timeout")]

@@ -175,6 +175,19 @@ mod tests {
             errs[0].contains("spec.replicas: 11 is above the maximum of 10"),
             "{errs:?}"
         );
+        let local = "  target:\n    local: {command: app, port: 70000}\n";
+        let errs = errors(&GOOD.replace("  target:\n    ecs: {cluster: c, service: s}\n", local));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("f.yaml:7:"), "{errs:?}");
+        assert!(
+            errs[0].ends_with("spec.target.local.port: 70000 is not a port; use 1-65535"),
+            "{errs:?}"
+        );
+        let errs = errors(&GOOD.replace("  target:", "  endpoint: {port: -1}\n  target:"));
+        assert!(
+            errs[0].contains("spec.endpoint.port: -1 is not a port; use 1-65535"),
+            "{errs:?}"
+        );
     }
 
     #[test]

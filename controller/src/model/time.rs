@@ -150,9 +150,19 @@ impl FromStr for HumanDuration {
     }
 }
 
+/// Whole days first (`100d`, `1d 2h`), then humantime's form for the rest (`15m`, `1h 30m`,
+/// `1500ms` as `1s 500ms`): humantime alone prints months and years of 30.44 and 365.25 days
+/// (`3months 8days 16h 19m 12s` for `100d`), which reads oddly next to what the user wrote.
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0)).map(|_| ())
+        const DAY: u64 = 86_400;
+        let days = self.0.as_secs() / DAY;
+        let rest = self.0 - Duration::from_secs(days * DAY);
+        match (days, rest.is_zero()) {
+            (0, _) => write!(f, "{}", humantime::format_duration(rest)),
+            (_, true) => write!(f, "{days}d"),
+            (_, false) => write!(f, "{days}d {}", humantime::format_duration(rest)),
+        }
     }
 }
 
@@ -212,6 +222,20 @@ mod tests {
             "1h 30m".parse::<HumanDuration>().unwrap().to_string(),
             "1h 30m"
         );
+        for (written, shown) in [
+            ("100d", "100d"),
+            ("24h", "1d"),
+            ("26h", "1d 2h"),
+            ("90s", "1m 30s"),
+        ] {
+            let d: HumanDuration = written.parse().unwrap();
+            assert_eq!(d.to_string(), shown, "{written}");
+            assert_eq!(
+                shown.parse::<HumanDuration>().unwrap(),
+                d,
+                "{shown} parses back"
+            );
+        }
         let err = "fifteen".parse::<HumanDuration>().unwrap_err();
         assert!(
             err.contains("\"fifteen\" is not a duration; try 15m"),

@@ -72,7 +72,7 @@ fn check_range(
     min: Duration,
     max: Duration,
 ) {
-    let show = |d: Duration| humantime::format_duration(d).to_string();
+    let show = |d: Duration| super::HumanDuration(d).to_string();
     if value < min {
         errors.push(FieldError::new(
             path,

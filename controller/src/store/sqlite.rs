@@ -367,9 +367,10 @@ fn row_to_entry(values: &[SqlValue]) -> Entry {
 }
 
 fn get_entry(conn: &Connection, name: &str, operation: &'static str) -> Result<Option<Entry>> {
+    // Cached: the status route reads one record per request.
     let row = conn
-        .query_row(&select_sql("WHERE name = ?1"), [name], read_row)
-        .optional()
+        .prepare_cached(&select_sql("WHERE name = ?1"))
+        .and_then(|mut stmt| stmt.query_row([name], read_row).optional())
         .map_err(sql_err(operation))?;
     Ok(row.map(|v| row_to_entry(&v)))
 }
