@@ -168,8 +168,9 @@ impl Counters {
 
 /// The [`Platform`] for ECS Fargate services (`spec.target.ecs`).
 ///
-/// Cheap to share behind an `Arc`; keeps a cache of task definitions' health checks and
-/// per-operation call counters for its whole life (a warm Lambda keeps both).
+/// Cheap to share behind an `Arc`; keeps a cache of task definitions' health checks (at most
+/// [`HEALTH_CHECK_CACHE_CAP`] revisions) and per-operation call counters for its whole life (a
+/// warm Lambda keeps both).
 pub struct EcsPlatform {
     ecs: aws_sdk_ecs::Client,
     ec2: aws_sdk_ec2::Client,
@@ -177,6 +178,10 @@ pub struct EcsPlatform {
     counters: Counters,
     health_checks: Mutex<HashMap<String, HealthChecked>>,
 }
+
+/// Task definition revisions whose health checks [`EcsPlatform`] remembers before it starts
+/// over (each entry is a few hundred bytes).
+pub const HEALTH_CHECK_CACHE_CAP: usize = 1024;
 
 /// (cluster, service) as named by the target.
 type Key = (String, String);
@@ -396,10 +401,14 @@ impl EcsPlatform {
             .task_definition()
             .map(|d| TaskDefinitionView::from(d).health_checked())
             .unwrap_or_default();
-        self.health_checks
-            .lock()
-            .expect("health-check cache lock")
-            .insert(task_definition.to_owned(), checked.clone());
+        let mut cache = self.health_checks.lock().expect("health-check cache lock");
+        if cache.len() >= HEALTH_CHECK_CACHE_CAP {
+            // Task definition revisions are immutable, so starting over only costs a
+            // DescribeTaskDefinition per revision in use; it keeps a warm Lambda's memory
+            // bounded across many deployments.
+            cache.clear();
+        }
+        cache.insert(task_definition.to_owned(), checked.clone());
         Ok(checked)
     }
 
