@@ -16,8 +16,9 @@
 //!
 //! The server runs in a child process (`wake_bench serve`) under `taskset -c 0` with a
 //! single-threaded tokio runtime, so every thread it has (worker and SQLite blocking pool)
-//! shares one core; the load generator runs in this process under `taskset -c 1` when
-//! available. The machine is shared: figures vary from run to run.
+//! shares one core; the load generator re-runs itself under `taskset -c 1` when there are two
+//! CPUs (`SNOOZE_WAKE_BENCH_PINNED=1` skips that, to compare). The machine is shared: figures
+//! vary from run to run.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
