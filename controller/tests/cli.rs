@@ -195,6 +195,34 @@ fn apply_creates_then_is_unchanged_then_configures() {
 }
 
 #[test]
+fn a_second_record_for_the_same_service_is_refused() {
+    let ctl = Ctl::new();
+    let web = ctl.write("web.yaml", &manifest("web"));
+    ctl.run(&["apply", "-f", &web]).ok();
+    // A copy under another name, naming the cluster by ARN: the same ECS service.
+    let copy = manifest("copy").replace(
+        "{cluster: demo-cluster, service: copy-svc}",
+        "{cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/demo-cluster', service: web-svc}",
+    );
+    let copy = ctl.write("copy.yaml", &copy);
+    let out = ctl.run(&["apply", "-f", &copy]).fails(1);
+    assert!(
+        out.stderr.contains(
+            "service/copy: spec.target: ecs:demo-cluster/web-svc is already managed by service/web"
+        ),
+        "{out:#?}"
+    );
+    assert!(ctl.run(&["get", "copy"]).code != 0, "nothing was applied");
+    // Moving the first record elsewhere in the same apply frees the service.
+    let moved = ctl.write(
+        "web.yaml",
+        &manifest("web").replace("service: web-svc", "service: web2-svc"),
+    );
+    let out = ctl.run(&["apply", "-f", &moved, "-f", &copy]).ok();
+    assert_eq!(out.stdout, "service/web configured\nservice/copy created\n");
+}
+
+#[test]
 fn apply_reads_stdin_and_ignores_desired_and_status() {
     let ctl = Ctl::new();
     let text = format!(

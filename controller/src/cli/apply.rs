@@ -63,6 +63,18 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let store = global.connect().await?;
+    let conflicts = target_conflicts(&records, &store.list().await?);
+    if !conflicts.is_empty() {
+        let n = conflicts.len();
+        return Err(Failure::new(
+            format!(
+                "{n} record{} would manage a service another record manages; nothing was applied",
+                if n == 1 { "" } else { "s" }
+            ),
+            conflicts,
+        )
+        .into());
+    }
     let mut failures = Vec::new();
     for record in &records {
         match apply_one(store.as_ref(), record).await {
@@ -84,6 +96,33 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         )
         .into())
     }
+}
+
+/// Records among `records` whose target ([`crate::model::Target::identity`]) a stored record
+/// of another name already has, one message each (`service/copy: spec.target:
+/// ecs:demo-cluster/web is already managed by service/web`). A stored record that `records`
+/// replace counts with its new target. Two records on one service would scale it against each
+/// other; the reconciler reports such a pair as Invalid too, this catches it before it lands.
+pub fn target_conflicts(records: &[Record], stored: &[crate::model::Entry]) -> Vec<String> {
+    let mut owners: BTreeMap<String, &str> = BTreeMap::new();
+    for entry in stored {
+        if let crate::model::Entry::Record(r) = entry
+            && !records.iter().any(|n| n.name() == r.name())
+        {
+            owners.insert(r.spec.target.identity(), r.name());
+        }
+    }
+    records
+        .iter()
+        .filter_map(|r| {
+            let owner = owners.get(&r.spec.target.identity())?;
+            Some(format!(
+                "service/{}: spec.target: {} is already managed by service/{owner}",
+                r.name(),
+                r.spec.target.identity()
+            ))
+        })
+        .collect()
 }
 
 /// Creates or updates one record: `created`, `configured` or `unchanged`.
@@ -190,17 +229,26 @@ pub fn parse_all(sources: &[Source]) -> Result<Vec<Record>, Vec<String>> {
     let mut records = Vec::new();
     let mut errors = Vec::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut targets: BTreeMap<String, (String, String)> = BTreeMap::new();
     for source in sources {
         match parse_manifests(&source.text, &source.name) {
             Ok(parsed) => {
                 for record in parsed {
                     let name = record.name().to_string();
+                    let target = record.spec.target.identity();
                     if let Some(first) = seen.get(&name) {
                         errors.push(format!(
                             "{}: metadata.name: service {name:?} is also defined in {first}",
                             source.name
                         ));
+                    } else if let Some((other, file)) = targets.get(&target) {
+                        errors.push(format!(
+                            "{}: spec.target: service {name:?} has the target of service \
+                             {other:?} ({file}): {target}; one service, one record",
+                            source.name
+                        ));
                     } else {
+                        targets.insert(target, (name.clone(), source.name.clone()));
                         seen.insert(name, source.name.clone());
                         records.push(record);
                     }
@@ -246,6 +294,20 @@ mod tests {
         assert_eq!(
             errs,
             ["b.yaml: metadata.name: service \"demo\" is also defined in a.yaml"]
+        );
+    }
+
+    #[test]
+    fn two_records_for_one_service_are_errors() {
+        let a = GOOD.replace("NAME", "a");
+        let b = GOOD.replace("NAME", "b");
+        let errs = parse_all(&[src("a.yaml", &a), src("b.yaml", &b)]).unwrap_err();
+        assert_eq!(
+            errs,
+            [
+                "b.yaml: spec.target: service \"b\" has the target of service \"a\" (a.yaml): \
+              ecs:c/s; one service, one record"
+            ]
         );
     }
 

@@ -141,6 +141,19 @@ pub enum Target {
     Local(LocalTarget),
 }
 
+impl Target {
+    /// What the target runs, for telling whether two records manage the same thing:
+    /// `ecs:{cluster}/{service}` (cluster and service by name, an ARN reduced to its last
+    /// segment) or `local:{port}`.
+    pub fn identity(&self) -> String {
+        let last = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+        match self {
+            Target::Ecs(t) => format!("ecs:{}/{}", last(&t.cluster), last(&t.service)),
+            Target::Local(t) => format!("local:{}", t.port),
+        }
+    }
+}
+
 /// An ECS service by cluster and service name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -759,5 +772,30 @@ pub mod fixtures {
             self.status = Some(s);
             self
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_is_the_same_by_name_or_by_arn() {
+        let ecs = |cluster: &str, service: &str| {
+            Target::Ecs(EcsTarget {
+                cluster: cluster.into(),
+                service: service.into(),
+            })
+            .identity()
+        };
+        assert_eq!(ecs("demo", "web"), "ecs:demo/web");
+        assert_eq!(
+            ecs(
+                "arn:aws:ecs:eu-west-1:123456789012:cluster/demo",
+                "arn:aws:ecs:eu-west-1:123456789012:service/demo/web"
+            ),
+            "ecs:demo/web"
+        );
+        assert_ne!(ecs("demo", "web"), ecs("other", "web"));
     }
 }

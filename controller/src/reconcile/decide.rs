@@ -32,6 +32,11 @@ pub const SERVICE_FOUND: &str = "ServiceFound";
 pub const DRIFT: &str = "Drift";
 /// Condition type: the record parses and validates.
 pub const VALID: &str = "Valid";
+/// Reason of `Valid=False`: the record does not parse or validate.
+pub const VALIDATION_FAILED: &str = "ValidationFailed";
+/// Reason of `Valid=False`: another (older) record manages the same service
+/// ([`crate::model::Target::identity`]); found by full passes, kept by scoped ones.
+pub const TARGET_CONFLICT: &str = "TargetConflict";
 
 /// How long a transitional record (Waking, Sleeping) waits before it is looked at again.
 pub const TRANSITION_REQUEUE: Duration = Duration::from_secs(5);
@@ -331,6 +336,7 @@ pub fn decide(record: &Record, observed: &Observed, now: Timestamp) -> Decision 
         return decide_invalid(
             record.status.as_ref(),
             record.metadata.generation,
+            VALIDATION_FAILED,
             &message,
             now,
         );
@@ -373,10 +379,13 @@ pub fn decide(record: &Record, observed: &Observed, now: Timestamp) -> Decision 
 }
 
 /// The decision for a record that does not validate or parse (also used for
-/// `Entry::Malformed`): phase Invalid with the message, condition `Valid=False`, nothing done.
+/// `Entry::Malformed`), or that conflicts with another record: phase Invalid with the message,
+/// condition `Valid=False` with `reason` ([`VALIDATION_FAILED`] or [`TARGET_CONFLICT`]),
+/// nothing done.
 pub fn decide_invalid(
     prev: Option<&Status>,
     generation: u64,
+    reason: &str,
     message: &str,
     now: Timestamp,
 ) -> Decision {
@@ -401,7 +410,7 @@ pub fn decide_invalid(
         &mut s.conditions,
         VALID,
         ConditionStatus::False,
-        "ValidationFailed",
+        reason,
         message,
         now,
     );

@@ -22,7 +22,7 @@
 //! (overlapping) pass published a newer status meanwhile, this pass leaves the record alone
 //! and asks to look again in a second. A failed observation publishes nothing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -213,6 +213,8 @@ enum Work {
         name: String,
         prev: Option<Box<Status>>,
         generation: u64,
+        /// `Valid=False` reason: [`decide::VALIDATION_FAILED`] or [`decide::TARGET_CONFLICT`].
+        reason: &'static str,
         message: String,
     },
     /// The service was MISSING recently: not observed again until the re-check time.
@@ -370,6 +372,7 @@ impl Reconciler {
 
     async fn read(&self, scope: Scope) -> Result<Vec<Work>, store::Error> {
         let now = self.clock.now();
+        let full = scope == Scope::All;
         let entries: Vec<(String, Result<Option<Entry>, store::Error>)> = match scope {
             Scope::All => self
                 .store
@@ -404,6 +407,7 @@ impl Reconciler {
                     name: m.name,
                     prev: m.status.map(Box::new),
                     generation: 0,
+                    reason: decide::VALIDATION_FAILED,
                 },
                 Ok(Some(Entry::Record(r))) => {
                     let errors = validate(&r);
@@ -412,6 +416,7 @@ impl Reconciler {
                             name: r.metadata.name.clone(),
                             prev: r.status.clone().map(Box::new),
                             generation: r.metadata.generation,
+                            reason: decide::VALIDATION_FAILED,
                             message: errors
                                 .iter()
                                 .map(|e| e.to_string())
@@ -420,12 +425,21 @@ impl Reconciler {
                         }
                     } else if let Some(wait) = missing_recheck(&r, now) {
                         Work::Deferred(r, wait)
+                    } else if let Some(message) = latched_conflict(&r).filter(|_| !full) {
+                        Work::Invalid {
+                            name: r.metadata.name.clone(),
+                            prev: r.status.clone().map(Box::new),
+                            generation: r.metadata.generation,
+                            reason: decide::TARGET_CONFLICT,
+                            message,
+                        }
                     } else {
                         Work::Observe(r)
                     }
                 }
             })
-            .collect())
+            .collect::<Vec<_>>())
+        .map(|work| if full { mark_conflicts(work) } else { work })
     }
 
     /// Runs the HTTP readiness probe for tasks that are RUNNING with desiredStatus RUNNING,
@@ -496,12 +510,13 @@ impl Reconciler {
                 name,
                 prev,
                 generation,
+                reason,
                 message,
             } => {
                 let span = info_span!("reconcile", service = %name);
                 async {
                     let prev = prev.as_deref();
-                    let d = decide_invalid(prev, generation, &message, now);
+                    let d = decide_invalid(prev, generation, reason, &message, now);
                     let mut report = RecordReport::new(&name, prev.map(|s| s.phase));
                     self.finish(&name, prev, &d, &mut report).await;
                     report
@@ -701,6 +716,59 @@ impl Reconciler {
 
 /// `Some(wait)` when the record's service was last seen MISSING/INACTIVE less than
 /// [`decide::MISSING_RECHECK`] ago and nothing (spec, wake request) changed since.
+/// In a full pass, records that manage the same service ([`crate::model::Target::identity`]) as an older one
+/// (earlier `metadata.creationTimestamp`, then name) become Invalid with reason
+/// [`decide::TARGET_CONFLICT`] instead of being acted on: two records on one service would
+/// scale it against each other.
+fn mark_conflicts(work: Vec<Work>) -> Vec<Work> {
+    let mut owners: HashMap<String, (Option<Timestamp>, String)> = HashMap::new();
+    for w in &work {
+        if let Work::Observe(r) | Work::Deferred(r, _) = w {
+            let claim = (r.metadata.creation_timestamp, r.metadata.name.clone());
+            owners
+                .entry(r.spec.target.identity())
+                .and_modify(|owner| {
+                    if claim < *owner {
+                        *owner = claim.clone();
+                    }
+                })
+                .or_insert(claim);
+        }
+    }
+    work.into_iter()
+        .map(|w| match w {
+            Work::Observe(r) | Work::Deferred(r, _)
+                if owners[&r.spec.target.identity()].1 != r.metadata.name =>
+            {
+                let owner = &owners[&r.spec.target.identity()].1;
+                Work::Invalid {
+                    name: r.metadata.name.clone(),
+                    prev: r.status.clone().map(Box::new),
+                    generation: r.metadata.generation,
+                    reason: decide::TARGET_CONFLICT,
+                    message: format!(
+                        "spec.target: {} is already managed by record {owner}; one service, one \
+                         record (delete this record or point it at another service)",
+                        r.spec.target.identity()
+                    ),
+                }
+            }
+            w => w,
+        })
+        .collect()
+}
+
+/// The conflict message a scoped pass keeps: the record is Invalid for [`decide::TARGET_CONFLICT`]
+/// at its current generation (only a full pass sees the other records and can clear it).
+fn latched_conflict(r: &Record) -> Option<String> {
+    let s = r.status.as_ref()?;
+    let valid = s.conditions.iter().find(|c| c.type_ == decide::VALID)?;
+    (s.phase == Phase::Invalid
+        && s.observed_generation == r.metadata.generation
+        && valid.reason == decide::TARGET_CONFLICT)
+        .then(|| s.message.clone())
+}
+
 fn missing_recheck(r: &Record, now: Timestamp) -> Option<Duration> {
     let s = r.status.as_ref()?;
     let c = s.condition(decide::SERVICE_FOUND)?;

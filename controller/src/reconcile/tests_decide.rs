@@ -1020,7 +1020,13 @@ fn an_invalid_record_gets_phase_invalid_with_path_and_reason_and_nothing_is_done
     assert_eq!((d.status.phase, d.replicas), (Phase::Waking, Some(1)));
     assert_eq!(cond(&d.status, VALID).0, ConditionStatus::True);
     // A malformed item.
-    let d = decide_invalid(None, 0, "spec.idleTimout: unknown field", at(3));
+    let d = decide_invalid(
+        None,
+        0,
+        VALIDATION_FAILED,
+        "spec.idleTimout: unknown field",
+        at(3),
+    );
     assert_eq!(
         (d.status.phase, d.status.message.as_str(), d.replicas),
         (Phase::Invalid, "spec.idleTimout: unknown field", None)

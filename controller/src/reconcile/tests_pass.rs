@@ -549,3 +549,63 @@ async fn drift_by_someone_else_is_put_back_without_a_tight_loop() {
         crate::model::ConditionStatus::True
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn two_records_on_one_service_the_newer_is_invalid_and_does_nothing() {
+    let w = world();
+    let mut first = Record::test("first");
+    first.metadata.creation_timestamp = Some(w.clock.now());
+    w.add(first.clone());
+    // A copy-pasted record for the same service, created later.
+    let mut copy = Record::test("copy");
+    copy.metadata.creation_timestamp = Some(w.clock.now().add(Duration::from_secs(60)));
+    if let crate::model::Target::Ecs(t) = &mut copy.spec.target {
+        t.cluster = "first-cluster".into();
+        t.service = "first-svc".into();
+    }
+    if let crate::model::Target::Ecs(t) = &mut first.spec.target {
+        assert_eq!(t.service, "first-svc");
+        t.cluster = "first-cluster".into();
+    }
+    w.store.put(first.clone());
+    w.sim.add_service("first-cluster", "first-svc");
+    w.store.put(copy);
+    w.wake("copy").await;
+
+    w.pass().await;
+    let s = w.store.status("copy").unwrap();
+    assert_eq!(s.phase, Phase::Invalid);
+    assert!(
+        s.message
+            .contains("ecs:first-cluster/first-svc is already managed by record first"),
+        "{}",
+        s.message
+    );
+    let valid = s.conditions.iter().find(|c| c.type_ == "Valid").unwrap();
+    assert_eq!(valid.reason, "TargetConflict");
+    assert_eq!(w.phase("first"), Some(Phase::Asleep));
+    assert_eq!(
+        w.sim.desired_count("first-cluster", "first-svc"),
+        Some(0),
+        "the copy's wake request scaled nothing"
+    );
+
+    // A scoped pass (stream, task event) cannot see the other record: it keeps the conflict.
+    w.wake("copy").await;
+    w.reconciler
+        .reconcile(Scope::Names(vec!["copy".into()]))
+        .await;
+    assert_eq!(w.phase("copy"), Some(Phase::Invalid));
+    assert_eq!(w.sim.scale_calls(), 0);
+
+    // The owner deleted: the next full pass lets the copy manage the service.
+    w.store.delete("first", None).await.unwrap();
+    w.pass().await;
+    assert_eq!(
+        w.phase("copy"),
+        Some(Phase::Waking),
+        "{:?}",
+        w.store.status("copy")
+    );
+    assert_eq!(w.sim.desired_count("first-cluster", "first-svc"), Some(1));
+}
