@@ -93,12 +93,7 @@ fn repin_load_generator() -> Result<Option<std::process::ExitStatus>> {
         return Ok(None);
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let taskset = Command::new("taskset")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
+    let taskset = has_taskset();
     if cpus < 2 || !taskset {
         eprintln!("the load generator is not pinned (needs taskset and 2 CPUs; have {cpus})");
         return Ok(None);
@@ -110,6 +105,16 @@ fn repin_load_generator() -> Result<Option<std::process::ExitStatus>> {
         .env(PINNED_ENV, "1")
         .status()?;
     Ok(Some(status))
+}
+
+/// Whether `taskset` (util-linux) can be run.
+fn has_taskset() -> bool {
+    Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
 async fn run_server(db: PathBuf) -> Result<()> {
@@ -125,12 +130,7 @@ async fn run_server(db: PathBuf) -> Result<()> {
 fn start_server(db: &std::path::Path) -> Result<(Child, String)> {
     use std::io::BufRead;
     let exe = std::env::current_exe()?;
-    let pinned = Command::new("taskset")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
+    let pinned = has_taskset();
     let mut cmd = if pinned {
         let mut c = Command::new("taskset");
         c.args(["-c", "0"]).arg(&exe);

@@ -51,29 +51,14 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             if let Err(errors) = result {
                 details.extend(errors);
             }
-            let n = details.len();
-            return Err(Failure::new(
-                format!(
-                    "{n} problem{} in the manifests; nothing was applied",
-                    if n == 1 { "" } else { "s" }
-                ),
-                details,
-            )
-            .into());
+            return Err(nothing_applied("problem{s} in the manifests", details).into());
         }
     };
     let store = global.connect().await?;
     let conflicts = target_conflicts(&records, &store.list().await?);
     if !conflicts.is_empty() {
-        let n = conflicts.len();
-        return Err(Failure::new(
-            format!(
-                "{n} record{} would manage a service another record manages; nothing was applied",
-                if n == 1 { "" } else { "s" }
-            ),
-            conflicts,
-        )
-        .into());
+        let what = "record{s} would manage a service another record manages";
+        return Err(nothing_applied(what, conflicts).into());
     }
     let mut failures = Vec::new();
     for record in &records {
@@ -96,6 +81,14 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         )
         .into())
     }
+}
+
+/// `{n} {what}; nothing was applied` with `{s}` in `what` made plural for `n` ≠ 1, and the
+/// details one per line.
+fn nothing_applied(what: &str, details: Vec<String>) -> Failure {
+    let n = details.len();
+    let what = what.replace("{s}", if n == 1 { "" } else { "s" });
+    Failure::new(format!("{n} {what}; nothing was applied"), details)
 }
 
 /// Records among `records` whose target ([`crate::model::Target::identity`]) a stored record
