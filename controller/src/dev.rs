@@ -35,6 +35,7 @@ use tracing::{debug, warn};
 use crate::activity;
 use crate::cli::apply::{apply_one, parse_all, read_sources};
 use crate::model::{Entry, Phase, Record, Target, Timestamp};
+use crate::platform::Platform as _;
 use crate::platform::local::LocalPlatform;
 use crate::reconcile::{HttpProber, Reconciler, Requeue, Scope, SystemClock};
 use crate::store::{self, Store};
@@ -147,6 +148,31 @@ pub struct Dev {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// Where a stored entry differs from a manifest's record, for the "kept" line: the differing
+/// `spec.*` fields and `metadata.labels` (`spec.idleTimeout, metadata.labels`), or
+/// `the stored item is malformed`.
+fn spec_differences(stored: &Entry, manifest: &Record) -> String {
+    let Entry::Record(r) = stored else {
+        return "the stored item is malformed".into();
+    };
+    let json = |spec: &crate::model::Spec| serde_json::to_value(spec).unwrap_or_default();
+    let (old, new) = (json(&r.spec), json(&manifest.spec));
+    let mut fields: Vec<String> = old
+        .as_object()
+        .into_iter()
+        .chain(new.as_object())
+        .flat_map(|m| m.keys())
+        .filter(|k| old.get(k.as_str()) != new.get(k.as_str()))
+        .map(|k| format!("spec.{k}"))
+        .collect();
+    fields.sort();
+    fields.dedup();
+    if r.metadata.labels != manifest.metadata.labels {
+        fields.push("metadata.labels".into());
+    }
+    fields.join(", ")
+}
+
 /// The local ports that more than one record claims, or that the wake endpoint (`listen`) uses,
 /// one line each (`port 8081: services a, b`). A service on a port another program holds would
 /// be taken for that program, so `snoozectl dev` refuses to start with any.
@@ -179,8 +205,10 @@ pub fn port_clashes(records: &[&Record], listen: SocketAddr) -> Vec<String> {
 }
 
 impl Dev {
-    /// Opens the store, applies the manifests, binds the wake endpoint and starts the
-    /// reconcile and activity loops. Readable lines go to `say`.
+    /// Opens the store, creates the manifests' records that are not stored yet (a stored record
+    /// that differs is kept, never overwritten, and a line says so), restores the local
+    /// desiredCounts last published, binds the wake endpoint and starts the reconcile and
+    /// activity loops. Readable lines go to `say`.
     ///
     /// Errors: the store cannot be opened, a manifest does not parse or validate (every problem
     /// is listed), the address cannot be bound.
@@ -189,33 +217,69 @@ impl Dev {
         let store = store::connect(&opts.store, &store::ConnectOptions::default())
             .await
             .with_context(|| format!("cannot open store {}", opts.store))?;
-        if !opts.manifests.is_empty() {
+        let records = if opts.manifests.is_empty() {
+            Vec::new()
+        } else {
             let (sources, errors) = read_sources(&opts.manifests, false);
             if !errors.is_empty() {
                 anyhow::bail!("cannot read manifests:\n  {}", errors.join("\n  "));
             }
-            let records = parse_all(&sources)
-                .map_err(|errs| anyhow::anyhow!("invalid manifests:\n  {}", errs.join("\n  ")))?;
-            let stored = store.list().await.context("cannot list records")?;
-            let mut all: Vec<&Record> = records.iter().collect();
-            all.extend(stored.iter().filter_map(|e| match e {
-                Entry::Record(r) if !records.iter().any(|m| m.name() == r.name()) => Some(&**r),
-                _ => None,
-            }));
-            let clashes = port_clashes(&all, opts.listen);
-            if !clashes.is_empty() {
-                anyhow::bail!("local ports clash:\n  {}", clashes.join("\n  "));
-            }
-            for record in &records {
-                let what = apply_one(store.as_ref(), record)
-                    .await
-                    .with_context(|| format!("cannot apply {}", record.name()))?;
-                debug!(service = record.name(), what, "applied");
+            parse_all(&sources)
+                .map_err(|errs| anyhow::anyhow!("invalid manifests:\n  {}", errs.join("\n  ")))?
+        };
+        let stored = store.list().await.context("cannot list records")?;
+        let mut all: Vec<&Record> = records.iter().collect();
+        all.extend(stored.iter().filter_map(|e| match e {
+            Entry::Record(r) if !records.iter().any(|m| m.name() == r.name()) => Some(&**r),
+            _ => None,
+        }));
+        let clashes = port_clashes(&all, opts.listen);
+        if !clashes.is_empty() {
+            anyhow::bail!("local ports clash:\n  {}", clashes.join("\n  "));
+        }
+        for record in &records {
+            match stored.iter().find(|e| e.name() == record.name()) {
+                None => {
+                    apply_one(store.as_ref(), record)
+                        .await
+                        .with_context(|| format!("cannot apply {}", record.name()))?;
+                    debug!(service = record.name(), "created from the manifests");
+                }
+                Some(Entry::Record(r))
+                    if r.spec == record.spec && r.metadata.labels == record.metadata.labels => {}
+                Some(entry) => say(&format!(
+                    "  {}: kept the stored record; it differs from the manifests ({}). To use \
+                     the manifests instead: snoozectl --store {} apply -f {}",
+                    record.name(),
+                    spec_differences(entry, record),
+                    opts.store,
+                    opts.manifests
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" -f ")
+                )),
             }
         }
         let entries = store.list().await.context("cannot list records")?;
 
         let platform = LocalPlatform::with_grace(opts.base_dir.clone(), opts.grace);
+        // The local platform's desiredCounts live in this process (ECS keeps them across
+        // controller restarts): restore the ones last published, so a restart within the idle
+        // timeout starts the service again at once instead of taking it for drift.
+        for e in &entries {
+            if let Entry::Record(r) = e
+                && let Target::Local(_) = &r.spec.target
+                && let Some(desired) = r.status.as_ref().map(|s| s.replicas.desired)
+                && desired >= 1
+            {
+                platform
+                    .scale(&r.spec.target, desired)
+                    .await
+                    .with_context(|| format!("cannot restore {}", r.name()))?;
+                debug!(service = r.name(), desired, "restored desiredCount");
+            }
+        }
         let prober = HttpProber::new().context("cannot build the HTTP client")?;
         let reconciler = Reconciler::new(
             store.clone(),

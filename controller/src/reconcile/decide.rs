@@ -772,9 +772,12 @@ fn build(
     );
 
     // Drift: the observed desiredCount differs from what snooze last set, and from the target.
+    // Not after a spec change: what snooze last set may concern another service then (an
+    // edited `spec.target`), and the operator's edit is the newest word anyway.
+    let spec_changed = record.metadata.generation != prev.observed_generation;
     let mut replicas = Some(target);
     match last_set {
-        Some(set) if observed != set && observed != target => {
+        Some(set) if !spec_changed && observed != set && observed != target => {
             let corrections = memo_u32(&prev.memo, MEMO_DRIFT_CORRECTIONS).unwrap_or(0);
             let corrected_at = memo_ts(&prev.memo, MEMO_DRIFT_CORRECTED_AT);
             let corrections = match corrected_at {

@@ -624,6 +624,24 @@ fn operator_replica_change_scales_while_ready() {
 }
 
 #[test]
+fn moving_a_ready_record_to_another_service_is_not_drift() {
+    let ready = service(1, vec![running(ARN_A, at(0))]);
+    let r = Record::test("demo")
+        .mode(Mode::On)
+        .asleep()
+        .after(&ready, at(0));
+    // The operator points the record at a service that is at desiredCount 0.
+    let mut moved = r.clone().generation(2);
+    if let crate::model::Target::Ecs(t) = &mut moved.spec.target {
+        t.service = "other-svc".into();
+    }
+    let d = decide(&moved, &service(0, vec![]), at(30));
+    assert_eq!(d.replicas, Some(1), "scaled at once, no back-off");
+    assert_eq!(cond(&d.status, DRIFT).0, ConditionStatus::False);
+    assert_eq!(d.status.phase, Phase::Waking);
+}
+
+#[test]
 fn a_task_dying_while_ready_withdraws_the_endpoint_and_starts_a_fresh_attempt() {
     let ready = service(1, vec![running(ARN_A, at(0))]);
     let r = Record::test("demo")
