@@ -134,13 +134,14 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
         2,
         "Endpoint",
         format!(
-            "{}://<{} address>:{}{}",
+            "{}://{}:{}{}",
             e.scheme.as_str(),
-            match e.address {
-                crate::model::AddressKind::Public => "public",
-                crate::model::AddressKind::Private => "private",
+            match (&s.target, e.address) {
+                (crate::model::Target::Local(_), _) => "127.0.0.1",
+                (_, crate::model::AddressKind::Public) => "<public address>",
+                (_, crate::model::AddressKind::Private) => "<private address>",
             },
-            e.port,
+            s.endpoint_port(),
             e.path
         ),
     );

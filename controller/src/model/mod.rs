@@ -129,6 +129,16 @@ impl Spec {
     pub fn max_replicas(&self) -> u32 {
         self.max_replicas.unwrap_or(10)
     }
+
+    /// The port visitors are sent to (and the readiness probe's default): `spec.endpoint.port`,
+    /// else the local process's port for `spec.target.local`, else
+    /// [`DEFAULT_ECS_ENDPOINT_PORT`] (80).
+    pub fn endpoint_port(&self) -> u16 {
+        self.endpoint.port.unwrap_or(match &self.target {
+            Target::Local(t) => t.port,
+            Target::Ecs(_) => DEFAULT_ECS_ENDPOINT_PORT,
+        })
+    }
 }
 
 /// Where a service runs. Serialised externally tagged: `{ecs: {...}}` or `{local: {...}}`.
@@ -219,9 +229,14 @@ pub struct EndpointSpec {
     /// `http` (default) or `https`.
     #[serde(default)]
     pub scheme: Scheme,
-    /// Port on the task (1–65535). Default 80.
-    #[serde(default = "default_port", deserialize_with = "de_port")]
-    pub port: u16,
+    /// Port on the task (1–65535). Default: `spec.target.local.port` for a local service,
+    /// 80 for ECS ([`Spec::endpoint_port`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_port"
+    )]
+    pub port: Option<u16>,
     /// Path prefix, starting with `/`. Default `/`.
     #[serde(default = "default_path")]
     pub path: String,
@@ -234,16 +249,16 @@ impl Default for EndpointSpec {
     fn default() -> Self {
         Self {
             scheme: Scheme::Http,
-            port: default_port(),
+            port: None,
             path: default_path(),
             address: AddressKind::Public,
         }
     }
 }
 
-fn default_port() -> u16 {
-    80
-}
+/// `spec.endpoint.port` when none is given for an ECS service.
+pub const DEFAULT_ECS_ENDPOINT_PORT: u16 = 80;
+
 fn default_path() -> String {
     "/".into()
 }
@@ -797,5 +812,30 @@ mod tests {
             "ecs:demo/web"
         );
         assert_ne!(ecs("demo", "web"), ecs("other", "web"));
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_port_defaults_to_the_local_port_or_80() {
+        let doc = |target: &str, endpoint: &str| {
+            let text = format!(
+                "apiVersion: snooze/v1\nkind: Service\nmetadata: {{name: a}}\n\
+                 spec:\n  target: {target}\n{endpoint}"
+            );
+            parse_manifests(&text, "t.yaml").unwrap().remove(0).spec
+        };
+        let local = "{local: {command: app, port: 8081}}";
+        assert_eq!(doc(local, "").endpoint_port(), 8081);
+        assert_eq!(
+            doc(local, "  endpoint: {port: 9000}\n").endpoint_port(),
+            9000
+        );
+        let ecs = "{ecs: {cluster: c, service: s}}";
+        assert_eq!(doc(ecs, "").endpoint_port(), 80);
+        assert_eq!(doc(ecs, "  endpoint: {port: 8080}\n").endpoint_port(), 8080);
     }
 }

@@ -190,7 +190,9 @@ pub fn validate(r: &Record) -> Vec<FieldError> {
         Duration::from_secs(30),
         Duration::from_secs(30 * 60),
     );
-    check_port(&mut e, "spec.endpoint.port", s.endpoint.port);
+    if let Some(port) = s.endpoint.port {
+        check_port(&mut e, "spec.endpoint.port", port);
+    }
     check_path(&mut e, "spec.endpoint.path", &s.endpoint.path);
     if let Some(get) = s.readiness.as_ref().and_then(|r| r.http_get.as_ref()) {
         check_path(&mut e, "spec.readiness.httpGet.path", &get.path);
@@ -253,7 +255,7 @@ mod tests {
         r.spec.replicas = 11;
         r.spec.idle_timeout = HumanDuration::from_secs(30);
         r.spec.wake_timeout = HumanDuration::from_mins(31);
-        r.spec.endpoint.port = 0;
+        r.spec.endpoint.port = Some(0);
         let errs: Vec<String> = validate(&r).iter().map(|e| e.to_string()).collect();
         assert_eq!(
             errs,
@@ -267,7 +269,7 @@ mod tests {
         r.spec.max_replicas = Some(20);
         r.spec.idle_timeout = HumanDuration::from_mins(1);
         r.spec.wake_timeout = HumanDuration::from_secs(30);
-        r.spec.endpoint.port = 65535;
+        r.spec.endpoint.port = Some(65535);
         assert_eq!(validate(&r), vec![]);
     }
 }

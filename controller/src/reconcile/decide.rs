@@ -852,8 +852,9 @@ fn build(
 /// The published endpoint for a task address: `{scheme}://{ip}:{port}{path}`.
 fn endpoint_for(record: &Record, ip: String, task_arn: String) -> EndpointStatus {
     let e = &record.spec.endpoint;
+    let port = record.spec.endpoint_port();
     EndpointStatus {
-        url: format!("{}://{}:{}{}", e.scheme.as_str(), ip, e.port, e.path),
+        url: format!("{}://{}:{}{}", e.scheme.as_str(), ip, port, e.path),
         ip,
         task_arn,
     }

@@ -461,7 +461,7 @@ impl Reconciler {
                     crate::model::AddressKind::Private => t.private_ip.as_ref(),
                 };
                 if let (true, Some(ip)) = (ok, ip) {
-                    let port = get.port.unwrap_or(r.spec.endpoint.port);
+                    let port = get.port.unwrap_or(r.spec.endpoint_port());
                     let url = format!(
                         "{}://{ip}:{port}{}",
                         r.spec.endpoint.scheme.as_str(),
