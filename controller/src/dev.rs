@@ -468,10 +468,14 @@ async fn control_loop(
                 Scope::All
             }
         };
-        if matches!(scope, Scope::All) {
+        let full = matches!(scope, Scope::All);
+        if full {
             due.clear();
         }
         let report = reconciler.reconcile(scope).await;
+        if full && report.error.is_none() {
+            stop_unclaimed(&store, &platform, &say).await;
+        }
         if let Some(e) = &report.error {
             say(&format!("{} reconcile pass failed: {e}", clock()));
         }
@@ -574,6 +578,34 @@ async fn activity_loop(store: Arc<dyn Store>, opts: DevOptions, mut stop: watch:
                 warn!(service = r.name(), error = %e, "activity: cannot record");
             }
         }
+    }
+}
+
+/// Stops local processes whose port no record claims any more (deleted records, edited
+/// ports), so no child of the dev stack runs unmanaged.
+async fn stop_unclaimed(store: &Arc<dyn Store>, platform: &LocalPlatform, say: &Say) {
+    // A malformed item's port is unknown: leave every process alone until it is fixed.
+    let Ok(entries) = store.list().await else {
+        return;
+    };
+    if entries.iter().any(|e| matches!(e, Entry::Malformed(_))) {
+        return;
+    }
+    let claimed = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => match &r.spec.target {
+                Target::Local(t) => Some(t.port),
+                Target::Ecs(_) => None,
+            },
+            Entry::Malformed(_) => None,
+        })
+        .collect();
+    for port in platform.retain(&claimed).await {
+        say(&format!(
+            "{} stopped the process on port {port}: no record claims that port any more",
+            clock()
+        ));
     }
 }
 

@@ -641,6 +641,57 @@ async fn a_restarted_dev_stack_resumes_a_ready_service_and_keeps_operator_edits(
 }
 
 #[tokio::test]
+async fn moving_a_running_service_to_another_port_stops_the_old_process() {
+    let (old_port, new_port) = (free_port(), free_port());
+    let dev = DevStack::start(&demo_manifest("demo", old_port, "5m"));
+    dev.wait_phase("demo", "Asleep", Duration::from_secs(20))
+        .await;
+    no_redirects()
+        .get(format!("{}/s/demo", dev.url))
+        .send()
+        .await
+        .unwrap();
+    dev.wait_phase("demo", "Ready", Duration::from_secs(60))
+        .await;
+    let old_pid = dev.pid_file().unwrap();
+    let moved = dev.dir.path().join("moved.yaml");
+    std::fs::write(&moved, demo_manifest("demo", new_port, "5m")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
+        .args(["--store", &dev.store, "apply", "-f"])
+        .arg(&moved)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    until(
+        "the old process stopped",
+        Duration::from_secs(20),
+        async || (!alive(old_pid)).then_some(()),
+    )
+    .await;
+    let s = until(
+        "Ready on the new port",
+        Duration::from_secs(30),
+        async || {
+            let s = dev.status("demo").await;
+            (s["ready"] == true).then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(s["url"], format!("http://127.0.0.1:{new_port}/"));
+    assert!(
+        dev.output().contains(&format!(
+            "stopped the process on port {old_port}: no record claims that port any more"
+        )),
+        "{}",
+        dev.output()
+    );
+}
+
+#[tokio::test]
 async fn dev_wakes_the_app_keeps_it_awake_while_connected_then_puts_it_to_sleep() {
     let port = free_port();
     let mut dev = DevStack::start(&demo_manifest("demo", port, "1m"));

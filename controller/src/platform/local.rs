@@ -199,6 +199,29 @@ impl LocalPlatform {
         services.get(&port)?.live.as_ref().map(|l| l.pid)
     }
 
+    /// Scales to 0 the ports that no record claims any more (its record was deleted, or its
+    /// `spec.target.local.port` was changed) and returns them: `claimed` are the ports of the
+    /// current local records. Their processes stop like on `scale(.., 0)`.
+    pub async fn retain(&self, claimed: &std::collections::HashSet<u16>) -> Vec<u16> {
+        let orphans: Vec<(u16, LocalTarget)> = {
+            let services = self.shared.services.lock().expect("platform lock");
+            services
+                .iter()
+                .filter(|(port, slot)| {
+                    !claimed.contains(port)
+                        && (slot.desired > 0 || slot.live.as_ref().is_some_and(|l| !l.stopping))
+                })
+                .map(|(port, slot)| (*port, slot.target.clone()))
+                .collect()
+        };
+        for (port, target) in &orphans {
+            if let Err(e) = self.scale(&Target::Local(target.clone()), 0).await {
+                warn!(port, error = %e, "cannot stop an unclaimed local process");
+            }
+        }
+        orphans.into_iter().map(|(port, _)| port).collect()
+    }
+
     /// Stops every process: desiredCount 0 everywhere, SIGTERM to every process group, SIGKILL
     /// to those still running after the grace period. Returns when all have exited (or were
     /// killed). No process is started afterwards unless `scale` is called again.
