@@ -742,6 +742,32 @@ esac"#,
 }
 
 #[test]
+fn edit_to_another_records_service_is_reopened_with_the_conflict() {
+    let ctl = Ctl::new();
+    ctl.run(&["apply", "-f", &ctl.write("web.yaml", &manifest("web"))])
+        .ok();
+    ctl.run(&["apply", "-f", &ctl.write("api.yaml", &manifest("api"))])
+        .ok();
+    let script = editor(
+        &ctl,
+        r#"n=$(cat "$STATE/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$STATE/count"
+cp "$1" "$STATE/seen-$n.yaml"
+[ $n = 1 ] && sed -i 's/service: api-svc/service: web-svc/' "$1"
+true"#,
+    );
+    let out = edit(&ctl, "api", &script).ok();
+    assert_eq!(out.stderr, "Edit cancelled, no changes made.\n");
+    let second = std::fs::read_to_string(ctl.path("seen-2.yaml")).unwrap();
+    assert!(
+        second.contains(
+            "service/api: spec.target: ecs:demo-cluster/web-svc is already managed by service/web"
+        ),
+        "{second}"
+    );
+    assert_eq!(ctl.record("api").metadata.resource_version, 1);
+}
+
+#[test]
 fn edit_left_invalid_and_unchanged_saves_nothing() {
     let ctl = Ctl::new();
     ctl.run(&["apply", "-f", &ctl.write("m.yaml", &manifest("demo"))])

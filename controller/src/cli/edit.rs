@@ -1,7 +1,8 @@
 //! `snoozectl edit NAME`: edit a record's operator-owned view in `$VISUAL` / `$EDITOR`.
 //!
 //! The file holds `apiVersion`, `kind`, `metadata.name`, `metadata.labels` and `spec` (the
-//! sections operators own). After the editor exits the file is parsed and validated; on a
+//! sections operators own). After the editor exits the file is parsed and validated (and its
+//! target checked against the other records: one service, one record); on a
 //! problem it is reopened with the errors as `#` comments at the top (kubectl style), until it
 //! is valid or left unchanged ("Edit cancelled, no changes made."). The save is a
 //! compare-and-swap on the `resourceVersion` read before editing: when the record changed in
@@ -76,7 +77,20 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("Edit cancelled, saved file was empty.");
             return Ok(ExitCode::SUCCESS);
         }
-        match check(&edited, name) {
+        let checked = match check(&edited, name) {
+            Ok(record) => {
+                let stored = store.list().await.context("cannot list records")?;
+                let conflicts =
+                    super::apply::target_conflicts(std::slice::from_ref(&record), &stored);
+                if conflicts.is_empty() {
+                    Ok(record)
+                } else {
+                    Err(conflicts)
+                }
+            }
+            Err(errors) => Err(errors),
+        };
+        match checked {
             Ok(record) => break record,
             Err(errors) => written = compose(name, Some(&errors), body),
         }
