@@ -195,6 +195,50 @@ async fn the_wait_page_the_status_json_and_the_redirect_over_http() {
     assert_eq!(r.status(), 413);
 }
 
+/// Sends `head` (and nothing more) on a raw connection; the status line of the answer.
+async fn raw_status_line(addr: SocketAddr, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(15), conn.read(&mut buf))
+        .await
+        .expect("an answer, not a hang")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_huge_or_missing_body_gets_an_answer_not_a_hang() {
+    let e = env().await;
+    let addr = serve(e.state.clone()).await;
+    let huge = "POST /api/v1/services/demo/wake HTTP/1.1\r\nHost: x\r\n\
+                Content-Length: 99999999999\r\n\r\nabc";
+    let started = std::time::Instant::now();
+    assert_eq!(
+        raw_status_line(addr, huge).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // A body announced but never sent: 408 after the body timeout.
+    let short = "POST /s/demo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc";
+    assert_eq!(
+        raw_status_line(addr, short).await,
+        "HTTP/1.1 408 Request Timeout"
+    );
+    let r = e.store.get("demo").await.unwrap().unwrap();
+    let Entry::Record(r) = r else { panic!() };
+    assert_eq!(r.desired.wake_requested_at, None, "nothing was woken");
+}
+
 #[tokio::test]
 async fn a_thousand_hits_are_one_write_and_only_the_wake_fact_changes() {
     let e = env().await;

@@ -87,6 +87,10 @@ pub const RETRY_DEBOUNCE: Duration = Duration::from_secs(1);
 /// Largest request body read (the wake endpoint needs none): 64 KiB; larger is 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How long the local server ([`router`]) waits for a request body before answering 408.
+/// (Behind API Gateway the body has arrived before the Lambda runs.)
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Query keys the handler reads or reserves; each may appear at most once (else 400), so a
 /// proxy and the handler can never disagree about which value counts.
 pub const RESERVED_QUERY_KEYS: &[&str] = &["name", "service", "token", "wait", "retry"];
@@ -1100,13 +1104,36 @@ async fn serve(
     req: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
+    let refuse = |status: StatusCode, text: &'static str| {
+        let mut resp = axum::response::Response::new(axum::body::Body::from(text));
+        *resp.status_mut() = status;
+        // The rest of the body is never read: the connection cannot be reused.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        resp
+    };
+    // A declared length over the limit is refused before waiting for a single byte of it.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+    }
+    let bytes = match tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
         Err(_) => {
-            let mut resp =
-                axum::response::Response::new(axum::body::Body::from("request body too large\n"));
-            *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            return resp;
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time\n",
+            );
         }
     };
     handle(&state, Request::from_parts(parts, bytes))
