@@ -189,7 +189,8 @@ pub fn port_clashes(records: &[&Record], listen: SocketAddr) -> Vec<String> {
             names.sort_unstable();
             if listen.port() != 0 && port == listen.port() {
                 Some(format!(
-                    "port {port}: service {} and the wake endpoint (--listen {listen})",
+                    "port {port}: {} {} and the wake endpoint (--listen {listen})",
+                    if names.len() == 1 { "service" } else { "services" },
                     names.join(", ")
                 ))
             } else if names.len() > 1 {
