@@ -190,7 +190,11 @@ pub fn port_clashes(records: &[&Record], listen: SocketAddr) -> Vec<String> {
             if listen.port() != 0 && port == listen.port() {
                 Some(format!(
                     "port {port}: {} {} and the wake endpoint (--listen {listen})",
-                    if names.len() == 1 { "service" } else { "services" },
+                    if names.len() == 1 {
+                        "service"
+                    } else {
+                        "services"
+                    },
                     names.join(", ")
                 ))
             } else if names.len() > 1 {

@@ -125,8 +125,15 @@ impl Ctl {
         serde_yaml_ng::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
     }
 
-    /// Names of all stored records (`get -o json`).
+    /// Names of all stored records (`get -o json`); none when no store was created at all.
     fn names(&self) -> Vec<String> {
+        if self
+            .store
+            .strip_prefix("sqlite://")
+            .is_some_and(|p| !Path::new(p).exists())
+        {
+            return Vec::new();
+        }
         let out = self.run(&["get", "-o", "json"]).ok();
         let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         v.as_array()
@@ -473,6 +480,12 @@ fn a_directory_with_one_bad_file_applies_nothing_and_lists_every_error() {
 #[test]
 fn exit_codes_and_error_lines() {
     let ctl = Ctl::new();
+    // No store yet: said so, and none is created by looking.
+    let out = ctl.run(&["get"]).fails(1);
+    assert!(out.stderr.starts_with("error: no store at "), "{out:?}");
+    assert!(out.stderr.contains("snoozectl init"), "{out:?}");
+    assert!(!ctl.sqlite_path().exists());
+    ctl.run(&["init"]).ok();
     let out = ctl.run(&["get"]).ok();
     assert!(out.stderr.starts_with("No services found"), "{out:?}");
     let out = ctl.run(&["get", "nope"]).fails(1);

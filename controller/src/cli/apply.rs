@@ -54,7 +54,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             return Err(nothing_applied("problem{s} in the manifests", details).into());
         }
     };
-    let store = global.connect().await?;
+    let store = global.connect_or_create().await?;
     let conflicts = target_conflicts(&records, &store.list().await?);
     if !conflicts.is_empty() {
         let what = "record{s} would manage a service another record manages";

@@ -19,7 +19,7 @@ pub async fn run(global: &GlobalArgs, _args: Args) -> anyhow::Result<ExitCode> {
     match StoreUrl::parse(&global.store)? {
         StoreUrl::Sqlite(path) => {
             let existed = path.exists();
-            global.connect().await?;
+            global.connect_or_create().await?;
             let what = if existed { "already exists" } else { "created" };
             super::emit(format!("sqlite store {} {what}\n", path.display()))?;
         }

@@ -90,9 +90,30 @@ impl GlobalArgs {
         }
     }
 
-    /// Opens the store named by `--store` (a SQLite file is created when missing; a DynamoDB
-    /// table must exist, see `snoozectl init`). Errors name the store URL.
+    /// Opens the store named by `--store`, which must exist: a missing SQLite file is an error
+    /// that says where it was looked for (run from another folder, a `get` would otherwise
+    /// create an empty store and report no services). Errors name the store URL.
     pub async fn connect(&self) -> anyhow::Result<Arc<dyn Store>> {
+        if let Ok(store::StoreUrl::Sqlite(path)) = store::StoreUrl::parse(&self.store)
+            && !path.exists()
+        {
+            let shown = std::path::absolute(&path).unwrap_or(path);
+            return Err(Failure::new(
+                format!("no store at {}", shown.display()),
+                vec![
+                    "run snoozectl in the folder where `snoozectl dev` or `apply` ran, pass \
+                     --store (or SNOOZE_STORE), or create an empty store with `snoozectl init`"
+                        .into(),
+                ],
+            )
+            .into());
+        }
+        self.connect_or_create().await
+    }
+
+    /// Opens the store named by `--store`, creating a missing SQLite file (`apply`, `init`; a
+    /// DynamoDB table must exist, see `snoozectl init`). Errors name the store URL.
+    pub async fn connect_or_create(&self) -> anyhow::Result<Arc<dyn Store>> {
         store::connect(&self.store, &self.connect_options())
             .await
             .with_context(|| format!("cannot open store {}", self.store))
