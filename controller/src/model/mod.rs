@@ -89,10 +89,14 @@ pub struct Spec {
     #[serde(default)]
     pub mode: Mode,
     /// The ECS `desiredCount` while awake. Default 1; range 0..=`maxReplicas`.
-    #[serde(default = "default_replicas")]
+    #[serde(default = "default_replicas", deserialize_with = "de_count")]
     pub replicas: u32,
     /// Upper bound for `replicas`. Default 10; raise it explicitly (up to 1000) for larger services.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_count"
+    )]
     pub max_replicas: Option<u32>,
     /// Asleep after this long without a wake request or activity. Default `15m`; range 1m..=24h.
     #[serde(default = "default_idle_timeout")]
@@ -201,6 +205,20 @@ fn de_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
     let n = i64::deserialize(d)?;
     u16::try_from(n)
         .map_err(|_| serde::de::Error::custom(format!("{n} is not a port; use 1-65535")))
+}
+
+/// Deserializes a task count and says what is wrong with a negative or huge one (`-1 is not a
+/// task count; use 0 or more`, where serde alone says `expected u32`); [`validate`] checks the
+/// upper bound.
+fn de_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = i64::deserialize(d)?;
+    u32::try_from(n)
+        .map_err(|_| serde::de::Error::custom(format!("{n} is not a task count; use 0 or more")))
+}
+
+/// [`de_count`] for an optional count.
+fn de_opt_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    de_count(d).map(Some)
 }
 
 /// [`de_port`] for an optional port.

@@ -183,6 +183,11 @@ mod tests {
             errs[0].ends_with("spec.target.local.port: 70000 is not a port; use 1-65535"),
             "{errs:?}"
         );
+        let errs = errors(&GOOD.replace("  target:", "  replicas: -1\n  target:"));
+        assert!(
+            errs[0].contains("spec.replicas: -1 is not a task count; use 0 or more"),
+            "{errs:?}"
+        );
         let errs = errors(&GOOD.replace("  target:", "  endpoint: {port: -1}\n  target:"));
         assert!(
             errs[0].contains("spec.endpoint.port: -1 is not a port; use 1-65535"),
