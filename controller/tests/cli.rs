@@ -443,7 +443,7 @@ fn a_directory_with_one_bad_file_applies_nothing_and_lists_every_error() {
     );
     assert!(
         out.stderr
-            .contains("b.yaml:10:13: spec.replicas: invalid type: integer `-1`, expected u32"),
+            .contains("b.yaml:10:13: spec.replicas: -1 is not a task count; use 0 or more"),
         "{}",
         out.stderr
     );

@@ -291,6 +291,19 @@ mod tests {
     }
 
     #[test]
+    fn errors_of_our_own_deserializers_point_at_the_value() {
+        let bad = GOOD.replace("NAME", "a").replace(
+            "ecs: {cluster: c, service: s}",
+            "local: {command: app, port: 70000}",
+        );
+        let errs = parse_all(&[src("a.yaml", &bad)]).unwrap_err();
+        assert_eq!(
+            errs,
+            ["a.yaml:7:33: spec.target.local.port: 70000 is not a port; use 1-65535"]
+        );
+    }
+
+    #[test]
     fn two_records_for_one_service_are_errors() {
         let a = GOOD.replace("NAME", "a");
         let b = GOOD.replace("NAME", "b");
