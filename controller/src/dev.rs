@@ -233,11 +233,20 @@ impl Dev {
                 .map_err(|errs| anyhow::anyhow!("invalid manifests:\n  {}", errs.join("\n  ")))?
         };
         let stored = store.list().await.context("cannot list records")?;
-        let mut all: Vec<&Record> = records.iter().collect();
-        all.extend(stored.iter().filter_map(|e| match e {
-            Entry::Record(r) if !records.iter().any(|m| m.name() == r.name()) => Some(&**r),
-            _ => None,
-        }));
+        // What will be stored: the stored records (kept even where a manifest differs) and
+        // the manifests' new ones.
+        let mut all: Vec<&Record> = stored
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Record(r) => Some(&**r),
+                Entry::Malformed(_) => None,
+            })
+            .collect();
+        all.extend(
+            records
+                .iter()
+                .filter(|m| !stored.iter().any(|e| e.name() == m.name())),
+        );
         let clashes = port_clashes(&all, opts.listen);
         if !clashes.is_empty() {
             anyhow::bail!("local ports clash:\n  {}", clashes.join("\n  "));
@@ -653,6 +662,42 @@ mod tests {
         crate::model::parse_manifests(&doc, "test.yaml")
             .unwrap()
             .remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_stored_record_on_the_wake_endpoints_port_stops_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("snooze.db").display());
+        let store = store::connect(&url, &store::ConnectOptions::default())
+            .await
+            .unwrap();
+        // Edited in the store to the port the stack is about to listen on; the manifest on
+        // disk still says another port, but the stored record is the one kept.
+        store.apply(&local("demo", 18391), None).await.unwrap();
+        std::fs::write(
+            dir.path().join("demo.yaml"),
+            "apiVersion: snooze/v1\nkind: Service\nmetadata: {name: demo}\n\
+             spec: {target: {local: {command: app, port: 8081}}}\n",
+        )
+        .unwrap();
+        drop(store);
+        let opts = DevOptions {
+            manifests: vec![dir.path().join("demo.yaml")],
+            listen: "127.0.0.1:18391".parse().unwrap(),
+            store: url,
+            base_dir: dir.path().to_path_buf(),
+            ..DevOptions::default()
+        };
+        let err = Dev::start(opts, Arc::new(|_: &str| {}))
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains(
+                "port 18391: service demo and the wake endpoint (--listen 127.0.0.1:18391)"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -230,6 +230,22 @@ fn a_second_record_for_the_same_service_is_refused() {
 }
 
 #[test]
+fn wake_and_sleep_say_when_the_mode_overrides_them() {
+    let ctl = Ctl::new();
+    let on = manifest("demo").replace("  replicas: 1\n", "  replicas: 1\n  mode: on\n");
+    ctl.run(&["apply", "-f", &ctl.write("on.yaml", &on)]).ok();
+    let out = ctl.run(&["sleep", "demo"]).ok();
+    assert_eq!(out.stdout, "service/demo sleep requested\n");
+    assert!(
+        out.stderr
+            .contains("note: service/demo has spec.mode on, so it stays awake"),
+        "{out:?}"
+    );
+    let out = ctl.run(&["wake", "demo"]).ok();
+    assert_eq!(out.stderr, "", "no note when the mode does not override");
+}
+
+#[test]
 fn apply_reads_stdin_and_ignores_desired_and_status() {
     let ctl = Ctl::new();
     let text = format!(

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::GlobalArgs;
-use crate::model::Timestamp;
+use crate::model::{Entry, Mode, Timestamp};
+use crate::store::Store;
 
 /// Arguments of `snoozectl wake` and `snoozectl sleep`.
 #[derive(Debug, clap::Args)]
@@ -22,7 +23,23 @@ pub async fn run_wake(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCod
         .record_wake(&args.name, Timestamp::now(), Duration::ZERO)
         .await?;
     super::emit(format!("service/{} wake requested\n", args.name))?;
+    warn_pinned(store.as_ref(), &args.name, Mode::Off, "stays asleep").await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr when the record's `spec.mode` overrides the request just recorded (`mode:
+/// off` for a wake, `mode: on` for a sleep); the request is still recorded and counts once the
+/// mode is `auto` again.
+async fn warn_pinned(store: &dyn Store, name: &str, pinned: Mode, what: &str) {
+    if let Ok(Some(Entry::Record(r))) = store.get(name).await
+        && r.spec.mode == pinned
+    {
+        let mode = if pinned == Mode::On { "on" } else { "off" };
+        eprintln!(
+            "note: service/{name} has spec.mode {mode}, so it {what}; the request counts once \
+             the mode is auto (snoozectl edit {name})"
+        );
+    }
 }
 
 /// Runs `snoozectl sleep`: sets `desired.sleepRequestedAt` to now, which wins over earlier
@@ -32,5 +49,6 @@ pub async fn run_sleep(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCo
     let store = global.connect().await?;
     store.request_sleep(&args.name, Timestamp::now()).await?;
     super::emit(format!("service/{} sleep requested\n", args.name))?;
+    warn_pinned(store.as_ref(), &args.name, Mode::On, "stays awake").await;
     Ok(ExitCode::SUCCESS)
 }

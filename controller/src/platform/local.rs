@@ -121,7 +121,11 @@ struct Live {
 #[derive(Default)]
 struct Output {
     lines: Mutex<VecDeque<String>>,
+    /// The last non-empty stderr line before any backtrace: the exit reason's detail.
     last_stderr: Mutex<Option<String>>,
+    /// Set at a Rust backtrace's first line (`RUST_BACKTRACE` inherited): the frames that
+    /// follow would hide the error line.
+    in_backtrace: std::sync::atomic::AtomicBool,
 }
 
 impl Output {
@@ -132,7 +136,14 @@ impl Output {
         }
         lines.push_back(format!("{stream}: {line}"));
         drop(lines);
-        if stream == "stderr" && !line.trim().is_empty() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let trimmed = line.trim();
+        if stream != "stderr" || trimmed.is_empty() || self.in_backtrace.load(Relaxed) {
+            return;
+        }
+        if trimmed.eq_ignore_ascii_case("stack backtrace:") {
+            self.in_backtrace.store(true, Relaxed);
+        } else {
             *self.last_stderr.lock().expect("output lock") = Some(line);
         }
     }
@@ -599,9 +610,19 @@ impl Platform for LocalPlatform {
         let out = targets
             .iter()
             .map(|target| {
-                let t = match local(target) {
-                    Ok(t) => t,
-                    Err(e) => return Observed::Error(e),
+                let t = match target {
+                    Target::Local(t) => t,
+                    // Reported once as a condition (and re-checked rarely), not as an
+                    // observation error on every pass.
+                    Target::Ecs(e) => {
+                        return Observed::Missing {
+                            message: format!(
+                                "ECS service {}/{} is not run by snoozectl dev (it runs local \
+                                 targets only)",
+                                e.cluster, e.service
+                            ),
+                        };
+                    }
                 };
                 let Some(slot) = services.get_mut(&t.port) else {
                     return Observed::Found(ServiceObservation::default());
@@ -737,6 +758,28 @@ mod tests {
     }
 
     #[test]
+    fn a_backtrace_does_not_hide_the_error_line() {
+        let out = Output::default();
+        out.push(
+            "stderr",
+            "Error: cannot bind 0.0.0.0:8081: Address in use".into(),
+        );
+        out.push("stdout", "not this".into());
+        out.push("stderr", "".into());
+        out.push("stderr", "Stack backtrace:".into());
+        out.push("stderr", "  30: _start".into());
+        assert_eq!(
+            out.last_stderr.lock().unwrap().as_deref(),
+            Some("Error: cannot bind 0.0.0.0:8081: Address in use")
+        );
+        assert_eq!(
+            out.lines.lock().unwrap().len(),
+            5,
+            "all lines are kept for the log"
+        );
+    }
+
+    #[test]
     fn commands_resolve_against_the_working_dir() {
         let p = LocalPlatform::new("/repo");
         let mut t = LocalTarget {
@@ -780,6 +823,12 @@ mod tests {
         });
         assert!(matches!(p.scale(&ecs, 1).await, Err(Error::Unsupported(_))));
         let obs = p.observe(&[ecs]).await.unwrap();
-        assert!(matches!(obs[0], Observed::Error(Error::Unsupported(_))));
+        let Observed::Missing { message } = &obs[0] else {
+            panic!("{obs:?}")
+        };
+        assert_eq!(
+            message,
+            "ECS service c/s is not run by snoozectl dev (it runs local targets only)"
+        );
     }
 }
