@@ -643,22 +643,25 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
     resp
 }
 
-/// The debounce of a wake write for `record`: [`WakeConfig::debounce`], except
-/// [`RETRY_DEBOUNCE`] when the last wake no longer counts — the record is `Failed` with no
-/// newer wake pending, or an operator's `sleepRequestedAt` is newer than the last wake — so a
-/// visit after a failure or after `snoozectl sleep` always wakes, while a burst of hits is
-/// still one write.
+/// The debounce of a wake write for `record`: [`WakeConfig::debounce`], except when the last
+/// wake no longer counts: [`RETRY_DEBOUNCE`] when the record is `Failed` with no newer wake
+/// pending, and the time from the last wake to an operator's newer `sleepRequestedAt` (at most
+/// [`RETRY_DEBOUNCE`]) — so a visit after a failure or after `snoozectl sleep`, however soon,
+/// always wakes, while a burst of hits is still one write.
 pub fn wake_debounce(config: &WakeConfig, record: &Record) -> Duration {
     let failed = record
         .status
         .as_ref()
         .is_some_and(|s| s.phase == Phase::Failed);
     let d = &record.desired;
-    let slept_since = d.sleep_requested_at.is_some() && d.sleep_requested_at >= d.wake_requested_at;
-    if (failed && !wake_pending(record)) || slept_since {
-        RETRY_DEBOUNCE
-    } else {
-        config.debounce
+    match (d.sleep_requested_at, d.wake_requested_at) {
+        // Slept since the last wake: at most the time between the two, so a visit right after
+        // the sleep request is written (the store compares with the last wake), while hits
+        // racing that write still find a newer wake than this window and are debounced.
+        (Some(slept), Some(woken)) if slept >= woken => RETRY_DEBOUNCE.min(slept.since(woken)),
+        (Some(_), None) => RETRY_DEBOUNCE,
+        _ if failed && !wake_pending(record) => RETRY_DEBOUNCE,
+        _ => config.debounce,
     }
 }
 

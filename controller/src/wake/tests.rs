@@ -820,6 +820,11 @@ fn a_visit_after_an_operator_sleep_is_never_debounced() {
         .clone()
         .sleep_requested_at(t0.add(Duration::from_secs(5)));
     assert_eq!(wake_debounce(&config, &slept), RETRY_DEBOUNCE);
+    // Slept 300 ms after the wake: a visit 600 ms after the wake is written all the same.
+    let soon = woken
+        .clone()
+        .sleep_requested_at(t0.add(Duration::from_millis(300)));
+    assert_eq!(wake_debounce(&config, &soon), Duration::from_millis(300));
     // A wake newer than the sleep request counts again.
     let rewoken = slept.woken_at(t0.add(Duration::from_secs(6)));
     assert_eq!(wake_debounce(&config, &rewoken), config.debounce);
