@@ -155,7 +155,15 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
                 format!("HTTP GET {}{port}, timeout {}", g.path, g.timeout),
             )
         }
-        None => field(&mut out, 2, "Readiness", "ECS container health only"),
+        None => field(
+            &mut out,
+            2,
+            "Readiness",
+            match s.target {
+                crate::model::Target::Local(_) => "the process listens on its port",
+                crate::model::Target::Ecs(_) => "ECS container health only",
+            },
+        ),
     }
     let w = &s.wake;
     let mut wake = vec![
