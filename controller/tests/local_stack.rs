@@ -429,6 +429,33 @@ impl DevStack {
         (child, format!("http://127.0.0.1:{listen}"), out)
     }
 
+    /// Waits for `name` to be Asleep, visits it once, and waits for Ready.
+    async fn wake_to_ready(&self, name: &str) {
+        self.wait_phase(name, "Asleep", Duration::from_secs(20))
+            .await;
+        no_redirects()
+            .get(format!("{}/s/{name}", self.url))
+            .send()
+            .await
+            .unwrap();
+        self.wait_phase(name, "Ready", Duration::from_secs(60))
+            .await;
+    }
+
+    /// `snoozectl apply -f FILE` on this stack's store; panics unless it succeeds.
+    fn apply(&self, file: &Path) {
+        let out = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
+            .args(["--store", &self.store, "apply", "-f"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// `snoozectl get NAME -o json`: the whole record.
     fn record(&self, name: &str) -> serde_json::Value {
         let out = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
@@ -568,15 +595,7 @@ fn no_redirects() -> reqwest::Client {
 async fn a_restarted_dev_stack_resumes_a_ready_service_and_keeps_operator_edits() {
     let port = free_port();
     let mut dev = DevStack::start(&demo_manifest("demo", port, "5m"));
-    dev.wait_phase("demo", "Asleep", Duration::from_secs(20))
-        .await;
-    no_redirects()
-        .get(format!("{}/s/demo", dev.url))
-        .send()
-        .await
-        .unwrap();
-    dev.wait_phase("demo", "Ready", Duration::from_secs(60))
-        .await;
+    dev.wake_to_ready("demo").await;
     // An operator's edit, made outside the manifests folder.
     let edited = dev.dir.path().join("edited.yaml");
     std::fs::write(
@@ -584,16 +603,7 @@ async fn a_restarted_dev_stack_resumes_a_ready_service_and_keeps_operator_edits(
         demo_manifest("demo", port, "5m").replace("idleTimeout: 5m", "idleTimeout: 7m"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
-        .args(["--store", &dev.store, "apply", "-f"])
-        .arg(&edited)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dev.apply(&edited);
 
     let before = dev.pid_file().expect("the app wrote its pid");
     dev.restart();
@@ -644,28 +654,11 @@ async fn a_restarted_dev_stack_resumes_a_ready_service_and_keeps_operator_edits(
 async fn moving_a_running_service_to_another_port_stops_the_old_process() {
     let (old_port, new_port) = (free_port(), free_port());
     let dev = DevStack::start(&demo_manifest("demo", old_port, "5m"));
-    dev.wait_phase("demo", "Asleep", Duration::from_secs(20))
-        .await;
-    no_redirects()
-        .get(format!("{}/s/demo", dev.url))
-        .send()
-        .await
-        .unwrap();
-    dev.wait_phase("demo", "Ready", Duration::from_secs(60))
-        .await;
+    dev.wake_to_ready("demo").await;
     let old_pid = dev.pid_file().unwrap();
     let moved = dev.dir.path().join("moved.yaml");
     std::fs::write(&moved, demo_manifest("demo", new_port, "5m")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
-        .args(["--store", &dev.store, "apply", "-f"])
-        .arg(&moved)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dev.apply(&moved);
     until(
         "the old process stopped",
         Duration::from_secs(20),
