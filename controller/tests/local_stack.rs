@@ -608,7 +608,7 @@ async fn a_restarted_dev_stack_resumes_a_ready_service_and_keeps_operator_edits(
     let before = dev.pid_file().expect("the app wrote its pid");
     dev.restart();
     // No visit: the service is started again because it was awake, and not as drift.
-    until(
+    let pid = until(
         "a new app process answering",
         Duration::from_secs(30),
         async || {
@@ -616,17 +616,21 @@ async fn a_restarted_dev_stack_resumes_a_ready_service_and_keeps_operator_edits(
             let health = reqwest::get(format!("http://127.0.0.1:{port}/health"))
                 .await
                 .ok()?;
-            (health.status().is_success() && alive(pid)).then_some(())
+            (health.status().is_success() && alive(pid)).then_some(pid)
         },
     )
     .await;
+    // Ready on the new task (whether or not a pass saw it between start and health: the
+    // published task is the new process either way). The command is `sh -c 'exec app'`, so the
+    // task's pid is the app's.
     until(
         "Ready again, on the new task",
         Duration::from_secs(30),
         async || {
-            let out = dev.output();
-            (out.contains("demo  Waking → Ready") && dev.status("demo").await["ready"] == true)
-                .then_some(())
+            let record = dev.record("demo");
+            let status = &record["status"];
+            let arn = status["endpoint"]["taskArn"].as_str()?;
+            (status["phase"] == "Ready" && arn.ends_with(&format!(":{pid}"))).then_some(())
         },
     )
     .await;
@@ -670,11 +674,11 @@ async fn moving_a_running_service_to_another_port_stops_the_old_process() {
         Duration::from_secs(30),
         async || {
             let s = dev.status("demo").await;
-            (s["ready"] == true).then_some(s)
+            (s["ready"] == true && s["url"] == format!("http://127.0.0.1:{new_port}/")).then_some(s)
         },
     )
     .await;
-    assert_eq!(s["url"], format!("http://127.0.0.1:{new_port}/"));
+    assert_eq!(s["phase"], "Ready");
     assert!(
         dev.output().contains(&format!(
             "stopped the process on port {old_port}: no record claims that port any more"
