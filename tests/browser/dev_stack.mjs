@@ -136,7 +136,9 @@ spec:
     step(`Asleep ${idle.toFixed(0)} s after the page closed`);
     assert.ok(idle >= 30, `not asleep before the idle timeout (${idle} s)`);
     await until('the app process to exit', 10_000, () => !alive(appPid));
-    assert.ok(lines.some((l) => /demo\s+Ready → (Sleeping|Asleep)/.test(l)), 'a transition line for the sleep');
+    // The line is printed after the pass that published the status: wait for it too.
+    await until('a transition line for the sleep', 10_000,
+      () => lines.some((l) => /demo\s+Ready → (Sleeping|Asleep)/.test(l)));
 
     // 4. A new visit wakes it again.
     browser = await launch({ colorScheme: 'dark' });
