@@ -487,9 +487,6 @@ async fn control_loop(
             due.clear();
         }
         let report = reconciler.reconcile(scope).await;
-        if full && report.error.is_none() {
-            stop_unclaimed(&store, &platform, &say).await;
-        }
         if let Some(e) = &report.error {
             say(&format!("{} reconcile pass failed: {e}", clock()));
         }
@@ -526,6 +523,11 @@ async fn control_loop(
                     due.remove(&r.name);
                 }
             }
+        }
+        // After the transition lines, which follow the status they report as closely as
+        // possible.
+        if full && report.error.is_none() {
+            stop_unclaimed(&store, &platform, &say).await;
         }
     }
 }
