@@ -426,13 +426,7 @@ impl Reconciler {
                     } else if let Some(wait) = missing_recheck(&r, now) {
                         Work::Deferred(r, wait)
                     } else if let Some(message) = latched_conflict(&r).filter(|_| !full) {
-                        Work::Invalid {
-                            name: r.metadata.name.clone(),
-                            prev: r.status.clone().map(Box::new),
-                            generation: r.metadata.generation,
-                            reason: decide::TARGET_CONFLICT,
-                            message,
-                        }
+                        conflict(&r, message)
                     } else {
                         Work::Observe(r)
                     }
@@ -716,8 +710,9 @@ impl Reconciler {
 
 /// `Some(wait)` when the record's service was last seen MISSING/INACTIVE less than
 /// [`decide::MISSING_RECHECK`] ago and nothing (spec, wake request) changed since.
-/// In a full pass, records that manage the same service ([`crate::model::Target::identity`]) as an older one
-/// (earlier `metadata.creationTimestamp`, then name) become Invalid with reason
+/// In a full pass, records that manage the same service
+/// ([`crate::model::Target::identity`]) as an older one (earlier
+/// `metadata.creationTimestamp`, then name) become Invalid with reason
 /// [`decide::TARGET_CONFLICT`] instead of being acted on: two records on one service would
 /// scale it against each other.
 fn mark_conflicts(work: Vec<Work>) -> Vec<Work> {
@@ -725,37 +720,44 @@ fn mark_conflicts(work: Vec<Work>) -> Vec<Work> {
     for w in &work {
         if let Work::Observe(r) | Work::Deferred(r, _) = w {
             let claim = (r.metadata.creation_timestamp, r.metadata.name.clone());
-            owners
+            let owner = owners
                 .entry(r.spec.target.identity())
-                .and_modify(|owner| {
-                    if claim < *owner {
-                        *owner = claim.clone();
-                    }
-                })
-                .or_insert(claim);
+                .or_insert(claim.clone());
+            if claim < *owner {
+                *owner = claim;
+            }
         }
     }
     work.into_iter()
-        .map(|w| match w {
-            Work::Observe(r) | Work::Deferred(r, _)
-                if owners[&r.spec.target.identity()].1 != r.metadata.name =>
-            {
-                let owner = &owners[&r.spec.target.identity()].1;
-                Work::Invalid {
-                    name: r.metadata.name.clone(),
-                    prev: r.status.clone().map(Box::new),
-                    generation: r.metadata.generation,
-                    reason: decide::TARGET_CONFLICT,
-                    message: format!(
-                        "spec.target: {} is already managed by record {owner}; one service, one \
-                         record (delete this record or point it at another service)",
-                        r.spec.target.identity()
-                    ),
-                }
+        .map(|w| {
+            let (Work::Observe(r) | Work::Deferred(r, _)) = &w else {
+                return w;
+            };
+            let identity = r.spec.target.identity();
+            let owner = &owners[&identity].1;
+            if *owner == r.metadata.name {
+                return w;
             }
-            w => w,
+            conflict(
+                r,
+                format!(
+                    "spec.target: {identity} is already managed by record {owner}; one service, \
+                     one record (delete this record or point it at another service)"
+                ),
+            )
         })
         .collect()
+}
+
+/// The Invalid work for a record in a [`decide::TARGET_CONFLICT`], with `message`.
+fn conflict(r: &Record, message: String) -> Work {
+    Work::Invalid {
+        name: r.metadata.name.clone(),
+        prev: r.status.clone().map(Box::new),
+        generation: r.metadata.generation,
+        reason: decide::TARGET_CONFLICT,
+        message,
+    }
 }
 
 /// The conflict message a scoped pass keeps: the record is Invalid for [`decide::TARGET_CONFLICT`]
