@@ -251,6 +251,7 @@ impl Dev {
         if !clashes.is_empty() {
             anyhow::bail!("local ports clash:\n  {}", clashes.join("\n  "));
         }
+        let mut created = false;
         for record in &records {
             match stored.iter().find(|e| e.name() == record.name()) {
                 None => {
@@ -258,6 +259,7 @@ impl Dev {
                         .await
                         .with_context(|| format!("cannot apply {}", record.name()))?;
                     debug!(service = record.name(), "created from the manifests");
+                    created = true;
                 }
                 Some(Entry::Record(r))
                     if r.spec == record.spec && r.metadata.labels == record.metadata.labels => {}
@@ -275,7 +277,11 @@ impl Dev {
                 )),
             }
         }
-        let entries = store.list().await.context("cannot list records")?;
+        let entries = if created {
+            store.list().await.context("cannot list records")?
+        } else {
+            stored
+        };
 
         let platform = LocalPlatform::with_grace(opts.base_dir.clone(), opts.grace);
         // The local platform's desiredCounts live in this process (ECS keeps them across
