@@ -8,16 +8,15 @@
 //! local process, N wakes (`POST /api/v1/services/demo/wake`), each followed by a sleep request
 //! and a wait for Asleep with the process gone.
 //!
-//! Schedule-only path (the replaced design: reconcile only on a 60 s schedule): the same
-//! measured wakes replayed on a 60 s tick, not run for 50 minutes: the scale-up happens at a
-//! tick, the app answers its health probe `startup` later (measured per wake: health time −
-//! wake time on the event path), and Ready is published by the first tick at or after that,
-//! plus the pass's own measured overhead. `--scheduled N` also
-//! runs N real wakes with events switched off and a 60 s resync to check that model (about
-//! 1–2 minutes each).
+//! Schedule-only path (the replaced design: reconcile only on a 60 s schedule), in the same
+//! run: a second stack with events switched off and a 60 s resync, N services (default 50, one
+//! demo app process each, on their own ports), each woken once at an offset spread evenly over
+//! one schedule period, all measured at once (polling every 20 ms: 50 pollers at 5 ms would
+//! load the machine the measurement runs on). Wakes on separate services run concurrently
+//! because one schedule serves them all, as in the replaced system; it takes about 3 minutes.
 //!
 //! ```text
-//! cargo build -p snooze-demo-app && cargo run -p snooze --example dev_wake_overhead -- [--wakes 50] [--scheduled 0]
+//! cargo build -p snooze-demo-app && cargo run -p snooze --example dev_wake_overhead -- [--wakes 50] [--scheduled 50]
 //! ```
 
 use std::path::PathBuf;
@@ -78,18 +77,20 @@ fn summary(name: &str, mut v: Vec<f64>) {
 async fn start(
     dir: &std::path::Path,
     app: &std::path::Path,
-    port: u16,
+    services: &[(String, u16)],
     events: bool,
 ) -> Result<Dev> {
-    let manifests = dir.join("manifests");
+    let manifests = dir.join(format!("manifests-{events}"));
     std::fs::create_dir_all(&manifests)?;
-    std::fs::write(
-        manifests.join("demo.yaml"),
-        format!(
-            "apiVersion: snooze/v1\nkind: Service\nmetadata: {{name: demo}}\nspec:\n  target:\n    local:\n      command: {app}\n      port: {port}\n  idleTimeout: 30m\n  wakeTimeout: 5m\n  endpoint: {{port: {port}}}\n  readiness:\n    httpGet: {{path: /health, timeout: 2s}}\n",
-            app = app.display()
-        ),
-    )?;
+    for (name, port) in services {
+        std::fs::write(
+            manifests.join(format!("{name}.yaml")),
+            format!(
+                "apiVersion: snooze/v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  target:\n    local:\n      command: {app}\n      port: {port}\n  idleTimeout: 30m\n  wakeTimeout: 5m\n  readiness:\n    httpGet: {{path: /health, timeout: 2s}}\n",
+                app = app.display()
+            ),
+        )?;
+    }
     let opts = DevOptions {
         manifests: vec![manifests],
         listen: "127.0.0.1:0".parse()?,
@@ -115,6 +116,35 @@ async fn start(
 /// One wake: returns its timings once Ready, then puts the service back to sleep.
 async fn one_wake(dev: &Dev, http: &reqwest::Client, port: u16, limit: Duration) -> Result<Wake> {
     let status_url = format!("http://{}/api/v1/services/demo", dev.addr());
+    let wake = wake_until_ready(dev, http, "demo", port, Duration::from_millis(5), limit).await?;
+    // Back to sleep, and wait for the process to be gone.
+    dev.store().request_sleep("demo", Timestamp::now()).await?;
+    let t1 = Instant::now();
+    loop {
+        let s: serde_json::Value = http.get(&status_url).send().await?.json().await?;
+        if s["phase"] == "Asleep" && dev.platform().pid(port).is_none() {
+            break;
+        }
+        if t1.elapsed() > limit {
+            bail!("not Asleep {limit:?} after the sleep request: {s}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    Ok(wake)
+}
+
+/// Requests a wake of `name` and polls its status and its app's `/health` every `every` until
+/// the status says Ready (error after `limit`).
+async fn wake_until_ready(
+    dev: &Dev,
+    http: &reqwest::Client,
+    name: &str,
+    port: u16,
+    every: Duration,
+    limit: Duration,
+) -> Result<Wake> {
+    let status_url = format!("http://{}/api/v1/services/{name}", dev.addr());
     let health_url = format!("http://127.0.0.1:{port}/health");
     let t0 = Instant::now();
     let r = http.post(format!("{status_url}/wake")).send().await?;
@@ -139,23 +169,9 @@ async fn one_wake(dev: &Dev, http: &reqwest::Client, port: u16, limit: Duration)
         if s["ready"] == true {
             break Instant::now();
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(every).await;
     };
     let healthy = healthy.context("Ready before the app ever answered its health probe")?;
-    // Back to sleep, and wait for the process to be gone.
-    dev.store().request_sleep("demo", Timestamp::now()).await?;
-    let t1 = Instant::now();
-    loop {
-        let s: serde_json::Value = http.get(&status_url).send().await?.json().await?;
-        if s["phase"] == "Asleep" && dev.platform().pid(port).is_none() {
-            break;
-        }
-        if t1.elapsed() > limit {
-            bail!("not Asleep {limit:?} after the sleep request: {s}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(5)).await;
     Ok(Wake {
         startup: healthy.duration_since(t0),
         overhead: ready.saturating_duration_since(healthy),
@@ -165,7 +181,7 @@ async fn one_wake(dev: &Dev, http: &reqwest::Client, port: u16, limit: Duration)
 #[tokio::main]
 async fn main() -> Result<()> {
     let wakes = arg("--wakes", 50);
-    let scheduled = arg("--scheduled", 0);
+    let scheduled = arg("--scheduled", 50);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -194,7 +210,7 @@ async fn main() -> Result<()> {
     );
 
     let port = free_port();
-    let dev = start(dir.path(), &app, port, true).await?;
+    let dev = start(dir.path(), &app, &[("demo".into(), port)], true).await?;
     let mut measured = Vec::new();
     for i in 0..wakes {
         let w = one_wake(&dev, &http, port, Duration::from_secs(60))
@@ -214,35 +230,50 @@ async fn main() -> Result<()> {
         measured.iter().map(|w| ms(w.overhead)).collect(),
     );
 
-    // The schedule-only model on the measured wakes: the scale-up happens at some tick T; the
-    // app answers `startup` later; the next tick that can see it is the first one at or after
-    // that, T + ceil(startup / 60 s) × 60 s; it then needs the same pass as the event path.
-    // (Where the wake falls relative to T only adds to the time *before* the scale-up, which
-    // this metric does not count.)
-    let period = SCHEDULE.as_secs_f64() * 1000.0;
-    let modelled: Vec<f64> = measured
-        .iter()
-        .map(|w| {
-            let s = ms(w.startup).max(f64::MIN_POSITIVE);
-            (s / period).ceil() * period - s + ms(w.overhead)
-        })
-        .collect();
-    summary("schedule-only 60 s (modelled): overhead", modelled);
-
     if scheduled > 0 {
-        let port = free_port();
-        let dev = start(dir.path(), &app, port, false).await?;
+        // Hold every listener until all ports are picked, so no port is handed out twice.
+        let listeners: Vec<_> = (0..scheduled)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .collect::<Result<_, _>>()?;
+        let services: Vec<(String, u16)> = listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Ok((format!("demo-{i}"), l.local_addr()?.port())))
+            .collect::<Result<_>>()?;
+        drop(listeners);
+        let dev = Arc::new(start(dir.path(), &app, &services, false).await?);
         // Let the first (immediate) resync pass run, so the schedule has a phase.
         tokio::time::sleep(Duration::from_secs(1)).await;
+        let spread = SCHEDULE.as_secs_f64() / scheduled as f64;
+        let runs: Vec<_> = services
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, port))| {
+                let (dev, http) = (dev.clone(), http.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs_f64(spread * i as f64)).await;
+                    let every = Duration::from_millis(20);
+                    wake_until_ready(&dev, &http, &name, port, every, Duration::from_secs(200))
+                        .await
+                        .with_context(|| format!("scheduled wake of {name}"))
+                })
+            })
+            .collect();
         let mut real = Vec::new();
-        for i in 0..scheduled {
-            let w = one_wake(&dev, &http, port, Duration::from_secs(200))
-                .await
-                .with_context(|| format!("scheduled wake {}", i + 1))?;
-            real.push(ms(w.overhead));
+        for run in runs {
+            real.push(run.await??);
         }
-        dev.stop().await;
-        summary("schedule-only 60 s (measured): overhead", real);
+        if let Ok(dev) = Arc::try_unwrap(dev) {
+            dev.stop().await;
+        }
+        summary(
+            "schedule-only 60 s: app start (wake → healthy)",
+            real.iter().map(|w| ms(w.startup)).collect(),
+        );
+        summary(
+            "schedule-only 60 s: overhead (healthy → Ready)",
+            real.iter().map(|w| ms(w.overhead)).collect(),
+        );
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! | `status`   | the reconciler only                     | [`Status`]   |
 //!
 //! Parsing ([`parse_manifests`]) and validation ([`validate`]) report every problem with its
-//! path, e.g. `spec.idleTimeout: "15 minutes" is not a duration; try 15m`.
+//! path, e.g. `spec.idleTimeout: "15 mintues" is not a duration; try 15m, 90s or 1h`.
 
 mod parse;
 mod time;

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::Deserialize;
+
 use super::{Record, validate};
 
 /// A problem in a manifest file: where it is and what is wrong.
@@ -96,18 +98,40 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Record>, Vec<Mani
                     .location()
                     .map(|l| (l.line(), l.column()))
                     .filter(|_| !own);
+                // After a syntax error the rest of the stream cannot be trusted (and the
+                // document iterator would yield the same error forever).
+                if syntax {
+                    errors.push(ManifestError {
+                        source: source.to_string(),
+                        document,
+                        location,
+                        path,
+                        message,
+                    });
+                    break;
+                }
+                // The same document as a plain YAML value, for `further_problems`.
+                let value = serde_yaml_ng::Deserializer::from_str(text)
+                    .nth(i)
+                    .and_then(|doc| serde_yaml_ng::Value::deserialize(doc).ok());
+                let first = Problem { path, message };
+                let more = value
+                    .map(|v| further_problems(v, &first))
+                    .unwrap_or_default();
                 errors.push(ManifestError {
                     source: source.to_string(),
                     document,
                     location,
-                    path,
-                    message,
+                    path: first.path,
+                    message: first.message,
                 });
-                // After a syntax error the rest of the stream cannot be trusted (and the
-                // document iterator would yield the same error forever).
-                if syntax {
-                    break;
-                }
+                errors.extend(more.into_iter().map(|p| ManifestError {
+                    source: source.to_string(),
+                    document,
+                    location: None,
+                    path: p.path,
+                    message: p.message,
+                }));
             }
         }
     }
@@ -124,6 +148,207 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Record>, Vec<Mani
         Ok(records)
     } else {
         Err(errors)
+    }
+}
+
+/// One problem of a document: dotted path and message.
+#[derive(Debug, PartialEq)]
+struct Problem {
+    path: String,
+    message: String,
+}
+
+/// At most this many further problems are looked for in one document.
+const MAX_FURTHER_PROBLEMS: usize = 32;
+
+/// Valid stand-ins for the required fields of a record, put where an unreadable required value
+/// was taken out so that reading can go on past it (tried in order, by path). They are never
+/// reported: only the operator's own values are.
+const PLACEHOLDERS: [&str; 2] = [
+    "apiVersion: snooze/v1\nkind: Service\nmetadata: {name: placeholder}\nspec: {target: {ecs: {cluster: placeholder, service: placeholder}}}",
+    "spec: {target: {local: {command: placeholder, port: 1}}}",
+];
+
+/// A document could not be read as a record because of `first`; finds its other problems, so
+/// an operator sees them all at once. The offending value (or unknown key) is taken out and the
+/// document read again, until it reads (then [`validate`] reports its range and name problems)
+/// or a problem cannot be got past. What taking a value out causes (a required field now
+/// missing, an enum left without its variant) is not reported: a valid stand-in from
+/// [`PLACEHOLDERS`] takes the value's place instead.
+fn further_problems(mut doc: serde_yaml_ng::Value, first: &Problem) -> Vec<Problem> {
+    let placeholders: Vec<serde_yaml_ng::Value> = PLACEHOLDERS
+        .iter()
+        .filter_map(|p| serde_yaml_ng::from_str(p).ok())
+        .collect();
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut removed: Vec<Vec<String>> = Vec::new();
+    let mut replaced: Vec<Vec<String>> = Vec::new();
+    let mut take_out = first_segments(&doc, first);
+    if take_out.is_none() {
+        return problems;
+    }
+    for _ in 0..MAX_FURTHER_PROBLEMS {
+        if let Some(at) = take_out.take() {
+            if !remove_at(&mut doc, &at) {
+                break;
+            }
+            removed.push(at);
+        }
+        let e = match serde_path_to_error::deserialize::<_, Record>(doc.clone()) {
+            Ok(record) => {
+                problems.extend(validate(&record).into_iter().map(|e| Problem {
+                    path: e.path,
+                    message: e.message,
+                }));
+                break;
+            }
+            Err(e) => e,
+        };
+        let (path, segments) = problem_at(&e);
+        let Some(segments) = segments else { break };
+        let message = clean_message(&e.inner().to_string(), &path);
+        // Caused by a removal: a required field that was taken out, or a problem at an
+        // ancestor of what was taken out. A stand-in goes there, and the document is read again.
+        let caused = match backticked(&message, "missing field `") {
+            Some(field) => {
+                let missing = [segments.clone(), vec![field.to_string()]].concat();
+                removed.contains(&missing).then_some(missing)
+            }
+            None => removed
+                .iter()
+                .any(|r| r.len() > segments.len() && r.starts_with(&segments))
+                .then(|| segments.clone()),
+        };
+        if let Some(caused) = caused {
+            let stand_in = placeholders.iter().find_map(|p| value_at(p, &caused));
+            match stand_in {
+                Some(v) if !replaced.contains(&caused) && set_at(&mut doc, &caused, v.clone()) => {
+                    replaced.push(caused);
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        let problem = Problem { path, message };
+        if problems.contains(&problem) || problem == *first {
+            break;
+        }
+        problems.push(problem);
+        take_out = Some(segments);
+    }
+    problems
+}
+
+/// The path segments of the first problem, read again from the plain document.
+fn first_segments(doc: &serde_yaml_ng::Value, first: &Problem) -> Option<Vec<String>> {
+    match serde_path_to_error::deserialize::<_, Record>(doc.clone()) {
+        Err(e) if e.path().to_string() == first.path => problem_at(&e).1,
+        _ => None,
+    }
+}
+
+/// The dotted path of a problem and the segments of what to take out for it: the unknown key
+/// itself for an unknown field, else the value at the path (empty: the whole document). `None`
+/// when the path is not known.
+fn problem_at(
+    e: &serde_path_to_error::Error<serde_yaml_ng::Error>,
+) -> (String, Option<Vec<String>>) {
+    use serde_path_to_error::Segment;
+    let mut segments = Vec::new();
+    for segment in e.path().iter() {
+        match segment {
+            Segment::Map { key } => segments.push(key.clone()),
+            Segment::Enum { variant } => segments.push(variant.clone()),
+            Segment::Seq { index } => segments.push(format!("[{index}]")),
+            Segment::Unknown => return (e.path().to_string(), None),
+        }
+    }
+    let message = e.inner().to_string();
+    if let Some(key) = backticked(&message, "unknown field `")
+        && segments.last().is_none_or(|last| last != key)
+    {
+        segments.push(key.to_string());
+    }
+    let path = e.path().to_string();
+    (path, Some(segments))
+}
+
+/// The name in backticks after `prefix` at the start of `message`.
+fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    message.strip_prefix(prefix)?.split('`').next()
+}
+
+/// The node at `segments` (mapping keys and `[index]`es) in `doc`.
+fn node_at<'a>(
+    doc: &'a mut serde_yaml_ng::Value,
+    segments: &[String],
+) -> Option<&'a mut serde_yaml_ng::Value> {
+    let mut node = doc;
+    for segment in segments {
+        node = match (index(segment), node) {
+            (Some(i), serde_yaml_ng::Value::Sequence(items)) => items.get_mut(i)?,
+            (None, serde_yaml_ng::Value::Mapping(map)) => map.get_mut(segment.as_str())?,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
+/// `3` for the segment `[3]`.
+fn index(segment: &str) -> Option<usize> {
+    segment.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
+}
+
+/// The value at `segments` in `doc`.
+fn value_at<'a>(
+    doc: &'a serde_yaml_ng::Value,
+    segments: &[String],
+) -> Option<&'a serde_yaml_ng::Value> {
+    let mut node = doc;
+    for segment in segments {
+        node = match index(segment) {
+            Some(i) => node.get(i)?,
+            None => node.get(segment.as_str())?,
+        };
+    }
+    Some(node)
+}
+
+/// Takes the value at `segments` out of `doc`; false when there is nothing there.
+fn remove_at(doc: &mut serde_yaml_ng::Value, segments: &[String]) -> bool {
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    match (index(last), node_at(doc, parents)) {
+        (Some(i), Some(serde_yaml_ng::Value::Sequence(items))) if i < items.len() => {
+            items.remove(i);
+            true
+        }
+        (None, Some(serde_yaml_ng::Value::Mapping(map))) => map.remove(last.as_str()).is_some(),
+        _ => false,
+    }
+}
+
+/// Puts `value` at `segments` in `doc` (a mapping key, or the whole node); false when the
+/// parent is not there.
+fn set_at(
+    doc: &mut serde_yaml_ng::Value,
+    segments: &[String],
+    value: serde_yaml_ng::Value,
+) -> bool {
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    match (index(last), node_at(doc, parents)) {
+        (None, Some(serde_yaml_ng::Value::Mapping(map))) => {
+            map.insert(last.as_str().into(), value);
+            true
+        }
+        (Some(i), Some(serde_yaml_ng::Value::Sequence(items))) if i < items.len() => {
+            items[i] = value;
+            true
+        }
+        _ => false,
     }
 }
 
@@ -210,6 +435,51 @@ mod tests {
             errs[0].contains("spec.endpoint.port: -1 is not a port; use 1-65535"),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn every_problem_of_a_document_is_reported_at_once() {
+        let text = GOOD.replace(
+            "  target:",
+            "  idleTimout: 15m\n  replicas: 99\n  wakeTimeout: 1s\n  mode: sometimes\n  target:",
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(errs[0].contains("f.yaml:6:"), "{errs:?}");
+        assert!(errs[0].contains("unknown field `idleTimout`"), "{errs:?}");
+        assert!(
+            errs[1].contains("spec.mode: unknown variant `sometimes`"),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("spec.replicas: 99 is above the maximum of 10")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.contains("spec.wakeTimeout")),
+            "{errs:?}"
+        );
+        // A required field that is unreadable is reported once, not again as missing.
+        let errs = errors(
+            &GOOD
+                .replace("name: demo", "name: [demo]")
+                .replace("  target:", "  replicas: many\n  target:"),
+        );
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].contains("metadata.name"), "{errs:?}");
+        assert!(errs[1].contains("spec.replicas"), "{errs:?}");
+        // A field that really is missing is reported.
+        let errs = errors(
+            &GOOD
+                .replace("kind: Service\n", "")
+                .replace("  target:", "  replicas: many\n  target:"),
+        );
+        assert!(
+            errs.iter().any(|e| e.contains("missing field `kind`")),
+            "{errs:?}"
+        );
+        assert!(errs.iter().any(|e| e.contains("spec.replicas")), "{errs:?}");
     }
 
     #[test]
