@@ -645,6 +645,56 @@ fn get_describe_wake_sleep_delete() {
 }
 
 #[test]
+fn reconcile_once_on_the_sim_platform_wakes_named_records_without_false_drift() {
+    let ctl = Ctl::new();
+    let file = ctl.write(
+        "m.yaml",
+        &format!("{}---\n{}", manifest("a"), manifest("b")),
+    );
+    ctl.run(&["apply", "-f", &file]).ok();
+    ctl.run(&["wake", "a"]).ok();
+    ctl.run(&["wake", "b"]).ok();
+
+    // Only the named record is reconciled: one line for it, and the summary.
+    let out = ctl
+        .run(&["reconcile", "--once", "--platform", "sim", "a"])
+        .ok();
+    assert!(
+        out.stdout.contains("a  ") && out.stdout.contains("Waking"),
+        "{out:?}"
+    );
+    assert!(!out.stdout.lines().any(|l| l.starts_with("b ")), "{out:?}");
+    assert!(
+        out.stdout.contains("1 records, 1 changed, 0 errors"),
+        "{out:?}"
+    );
+    assert_eq!(ctl.record("a").status.unwrap().replicas.desired, 1);
+    assert!(ctl.record("b").status.is_none());
+
+    // A second run starts a fresh simulation: the service is at the desiredCount the record
+    // last published (as ECS keeps it), so nothing is taken for drift.
+    let out = ctl
+        .run(&["reconcile", "--once", "--platform", "sim", "a"])
+        .ok();
+    let a = ctl.record("a");
+    let status = a.status.unwrap();
+    assert_eq!(status.replicas.desired, 1, "{out:?}");
+    assert!(
+        status
+            .conditions
+            .iter()
+            .all(|c| c.type_ != "Drift" || c.status != snooze::model::ConditionStatus::True),
+        "{:#?}\n{out:?}",
+        status.conditions
+    );
+
+    // Every record without names; an unknown --platform is a usage error.
+    let out = ctl.run(&["reconcile", "--platform", "sim"]).ok();
+    assert!(out.stdout.contains("2 records"), "{out:?}");
+    ctl.run(&["reconcile", "--platform", "nope"]).fails(2);
+}
+
+#[test]
 fn schema_verb_prints_the_committed_schema() {
     let ctl = Ctl::new();
     let out = ctl.run(&["schema"]).ok();
@@ -999,6 +1049,32 @@ fn start_moto() -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
     format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn dynamodb_store_honours_region_and_the_env_vars() {
+    let ctl = Ctl::new();
+    let table = format!("snooze-region-{}", std::process::id());
+    // SNOOZE_STORE and SNOOZE_ENDPOINT_URL instead of the flags; --region over AWS_REGION.
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(ctl.dir.path())
+            .env("SNOOZE_STORE", format!("dynamodb://{table}"))
+            .env("SNOOZE_ENDPOINT_URL", moto())
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("RUST_BACKTRACE");
+        ctl.run_with(cmd, None)
+    };
+    assert_eq!(
+        run(&["--region", "eu-west-1", "init"]).ok().stdout,
+        format!("dynamodb table {table} created\n")
+    );
+    run(&["--region", "eu-west-1", "get"]).ok();
+    // The table exists in eu-west-1 only: us-east-1 (AWS_REGION) does not have it.
+    let out = run(&["get"]).fails(1);
+    assert!(out.stderr.contains(&table), "{out:?}");
+    run(&["--region", "us-east-1", "get"]).fails(1);
 }
 
 #[test]

@@ -8,7 +8,8 @@
 //! - `--platform ecs` (default): AWS ECS and EC2 through the SDK (honours `--region` and
 //!   `--endpoint-url`), real HTTP readiness probes.
 //! - `--platform sim`: the in-process simulated ECS, in which every ECS target of the store
-//!   exists (ACTIVE, desiredCount 0 at start) and tasks start within seconds of wall time;
+//!   exists (ACTIVE, at the desiredCount its record's status last published, as ECS would
+//!   have kept it between two runs) and tasks start within seconds of wall time;
 //!   probes always pass and nothing leaves the process. For trying snooze without AWS.
 
 use std::collections::BTreeMap;
@@ -193,7 +194,10 @@ fn quick_sim() -> SimConfig {
     }
 }
 
-/// Adds every ECS target of the store to the simulation (ACTIVE, desiredCount 0).
+/// Adds every ECS target of the store that the simulation does not have yet, ACTIVE at the
+/// desiredCount its record's status last published (0 without a status), as ECS keeps a
+/// service's desiredCount between two runs of `snoozectl reconcile`: starting every service at
+/// 0 would make each new run see (and report) drift for every awake service.
 async fn seed_sim(store: &dyn Store, sim: &SimPlatform) -> anyhow::Result<()> {
     for e in store.list().await? {
         if let Entry::Record(r) = e
@@ -201,6 +205,10 @@ async fn seed_sim(store: &dyn Store, sim: &SimPlatform) -> anyhow::Result<()> {
             && sim.desired_count(&t.cluster, &t.service).is_none()
         {
             sim.add_service(&t.cluster, &t.service);
+            let desired = r.status.as_ref().map_or(0, |s| s.replicas.desired);
+            if desired > 0 {
+                sim.set_desired_count_externally(&t.cluster, &t.service, desired);
+            }
         }
     }
     Ok(())

@@ -176,7 +176,7 @@ fn n(v: u64) -> AttributeValue {
 }
 
 /// An AWS error as [`Error::Backend`] with code, message and request id.
-fn aws_err<E, R>(operation: &'static str, err: SdkError<E, R>) -> Error
+fn sdk_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -223,6 +223,32 @@ impl DynamoStore {
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// An SDK error as [`Error::Backend`] (code, message, request id); a missing table also
+    /// names the table and region and how to create it, since that is what a wrong `--store`,
+    /// `--region` or `AWS_REGION` looks like.
+    fn aws_err<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+        SdkError<E, R>: RequestId,
+    {
+        let missing = err.code() == Some("ResourceNotFoundException");
+        match sdk_error(operation, err) {
+            Error::Backend { operation, message } if missing => Error::Backend {
+                operation,
+                message: format!(
+                    "{message}; no table {} in region {} (`snoozectl init` creates it)",
+                    self.table,
+                    self.client
+                        .config()
+                        .region()
+                        .map_or("(none)", |r| r.as_ref())
+                ),
+            },
+            other => other,
+        }
     }
 
     /// The SDK client (for tests and `snoozectl init`).
@@ -281,7 +307,7 @@ impl DynamoStore {
             {
                 false
             }
-            Err(e) => return Err(aws_err("CreateTable", e)),
+            Err(e) => return Err(self.aws_err("CreateTable", e)),
         };
         self.client
             .wait_until_table_exists()
@@ -314,7 +340,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| aws_err("GetItem", e))?;
+            .map_err(|e| self.aws_err("GetItem", e))?;
         Ok(out.item)
     }
 
@@ -368,7 +394,7 @@ impl DynamoStore {
                         // (re)created after the write failed.
                         _ => Err(Error::NotFound(name.to_string())),
                     },
-                    None => Err(aws_err("UpdateItem", e)),
+                    None => Err(self.aws_err("UpdateItem", e)),
                 }
             }
         }
@@ -416,7 +442,7 @@ impl DynamoStore {
             Err(e) => {
                 match condition_failed!(e, UpdateItemError::ConditionalCheckFailedException) {
                     Some(_) => Err(Error::AlreadyExists(name.to_string())),
-                    None => Err(aws_err("UpdateItem", e)),
+                    None => Err(self.aws_err("UpdateItem", e)),
                 }
             }
         }
@@ -506,7 +532,7 @@ impl DynamoStore {
                         }),
                         None => Err(Error::NotFound(name.to_string())),
                     },
-                    None => Err(aws_err("UpdateItem", e)),
+                    None => Err(self.aws_err("UpdateItem", e)),
                 }
             }
         }
@@ -534,7 +560,7 @@ impl Store for DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| aws_err("Scan", e))?;
+                .map_err(|e| self.aws_err("Scan", e))?;
             pages += 1;
             entries.extend(out.items().iter().map(item_to_entry));
             match out.last_evaluated_key {
@@ -589,7 +615,7 @@ impl Store for DynamoStore {
                         }),
                         _ => Err(Error::NotFound(name.to_string())),
                     },
-                    None => Err(aws_err("DeleteItem", e)),
+                    None => Err(self.aws_err("DeleteItem", e)),
                 }
             }
         }
@@ -659,7 +685,7 @@ impl Store for DynamoStore {
                         }
                         _ => Err(Error::NotFound(name.to_string())),
                     },
-                    None => Err(aws_err("UpdateItem", e)),
+                    None => Err(self.aws_err("UpdateItem", e)),
                 }
             }
         }
