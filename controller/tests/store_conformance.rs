@@ -1247,6 +1247,19 @@ const CHILD_ROUNDS: u64 = 40;
 /// Two child processes (this test binary re-run as [`sqlite_child_process_writer`]) and this
 /// process write to one SQLite file at the same time: operator edits with CAS, wakes and
 /// status. Nothing is lost, and this process's change token sees the children's writes.
+#[test]
+fn sqlite_store_file_is_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snooze.db");
+    let _store = SqliteStore::open(&path).expect("open");
+    // WAL is a property of the file: another connection sees it.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode.to_ascii_lowercase(), "wal");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_processes_share_one_file() {
     let dir = tempfile::tempdir().expect("temp dir");
