@@ -605,6 +605,179 @@ fn sleep_by_mode_off_and_by_explicit_request() {
 }
 
 #[test]
+fn a_wake_request_while_tasks_are_stopping_goes_from_sleeping_to_waking() {
+    // Ready on ARN_A since 10:01, then idle at 10:15:36: Sleeping, scaled to 0.
+    let ready = service(1, vec![running(ARN_A, at(6))]);
+    let r = Record::test("demo")
+        .woken_at(at(0))
+        .asleep()
+        .after(&service(0, vec![]), at(1))
+        .after(&ready, at(60));
+    let r = r.after(&ready, at(36 + 15 * MIN));
+    let s = r.status.as_ref().unwrap();
+    assert_eq!((s.phase, s.endpoint.as_ref()), (Phase::Sleeping, None));
+    // ECS is still stopping the task (desiredCount 0) when a visitor asks again.
+    let mut stopping = running(ARN_A, at(6));
+    stopping.desired_status = TaskStatus::Stopped;
+    stopping.last_status = TaskStatus::Stopping;
+    let o = service(0, vec![stopping]);
+    let wake = at(16 * MIN);
+    let r = r.woken_at(wake);
+    let d = decide(&r, &o, wake.add(Duration::from_secs(2)));
+    assert_eq!(
+        d.situation,
+        Situation::Awake {
+            why: "wake requested"
+        }
+    );
+    assert_eq!(
+        (d.status.phase, d.replicas, d.status.step),
+        (Phase::Waking, Some(1), Some(Step::Scaling)),
+        "a wake while Sleeping scales up again at once"
+    );
+    assert_eq!(d.status.wake_started_at, Some(wake), "a fresh attempt");
+    assert_eq!(
+        d.status.endpoint, None,
+        "the stopping task is not an address"
+    );
+    assert_eq!(d.status.replicas.running, 0);
+    assert_eq!(d.status.message, "scaling to 1");
+    assert_eq!(
+        cond(&d.status, READY),
+        (ConditionStatus::False, "Waking".into())
+    );
+    assert_eq!(
+        d.status.condition(READY).unwrap().last_transition_time,
+        at(36 + 15 * MIN),
+        "Ready stays False: its transition time does not move"
+    );
+    assert_eq!(d.status.phase_since, Some(wake.add(Duration::from_secs(2))));
+    assert_eq!(
+        d.status.sleeps_at,
+        Some(wake.add(Duration::from_secs(15 * MIN)))
+    );
+    assert_eq!(d.requeue, Requeue::After(TRANSITION_REQUEUE));
+    assert_eq!(d.reason, "wake requested");
+    assert!(d.is_transitional());
+    // The replacement task becomes Ready; the stopping one is never the endpoint.
+    let r = r.after(&o, wake.add(Duration::from_secs(2)));
+    let mut gone = running(ARN_A, at(6));
+    gone.desired_status = TaskStatus::Stopped;
+    gone.last_status = TaskStatus::Stopping;
+    let mut b = running(ARN_B, wake);
+    b.public_ip = Some("203.0.113.11".into());
+    let d = decide(
+        &r,
+        &service(1, vec![gone, b]),
+        wake.add(Duration::from_secs(40)),
+    );
+    assert_eq!(d.status.phase, Phase::Ready);
+    assert_eq!(d.status.endpoint.as_ref().unwrap().task_arn, ARN_B);
+    assert_eq!(d.status.last_wake.as_ref().unwrap().requested_at, wake);
+}
+
+#[test]
+fn a_sleep_request_or_mode_off_during_a_wake_goes_from_waking_to_sleeping_or_asleep() {
+    let r = Record::test("demo")
+        .asleep()
+        .woken_at(at(0))
+        .after(&service(0, vec![]), at(1));
+    assert_eq!(r.status.as_ref().unwrap().phase, Phase::Waking);
+    // Scaled to 1; the task is provisioning.
+    let provisioning = service(1, vec![task(ARN_A, TaskStatus::Provisioning, at(2))]);
+    let r = r.after(&provisioning, at(5));
+    let s = r.status.as_ref().unwrap();
+    assert_eq!((s.phase, s.step), (Phase::Waking, Some(Step::Provisioning)));
+
+    // An explicit sleep request during the wake: back to 0, Sleeping while the task stops.
+    for (rec, why) in [
+        (r.clone().sleep_requested_at(at(10)), "sleep requested"),
+        (r.clone().mode(Mode::Off).generation(2), "mode off"),
+    ] {
+        let d = decide(&rec, &provisioning, at(12));
+        assert_eq!(d.situation, Situation::Asleep { why }, "{why}");
+        assert_eq!(
+            (d.status.phase, d.replicas),
+            (Phase::Sleeping, Some(0)),
+            "{why}: the wake is abandoned and the service scaled to 0"
+        );
+        assert_eq!(d.status.endpoint, None, "{why}");
+        assert_eq!(d.status.sleeps_at, None, "{why}");
+        assert_eq!(d.status.step, None, "{why}");
+        assert_eq!(d.status.replicas.desired, 0, "{why}");
+        let c = d.status.condition(READY).unwrap();
+        assert_eq!(
+            (c.status, c.reason.as_str(), c.message.as_str()),
+            (ConditionStatus::False, "Asleep", why),
+            "{why}"
+        );
+        assert_eq!(d.reason, why);
+        assert_eq!(d.requeue, Requeue::After(TRANSITION_REQUEUE), "{why}");
+        assert_eq!(d.status.observed_generation, rec.metadata.generation);
+        // Once the task is gone: Asleep, nothing more to do.
+        let rec = rec.after(&provisioning, at(12));
+        let stopped_task = stopped(
+            ARN_A,
+            "ServiceSchedulerInitiated",
+            "Scaling activity initiated by (deployment ecs-svc/1)",
+            at(20),
+        );
+        let d = decide(&rec, &service(0, vec![stopped_task]), at(30));
+        assert_eq!(
+            (d.status.phase, d.replicas, d.requeue),
+            (Phase::Asleep, Some(0), Requeue::AwaitChange),
+            "{why}"
+        );
+        assert_eq!(
+            cond(&d.status, READY),
+            (ConditionStatus::False, "Asleep".into())
+        );
+    }
+
+    // Mode off while the wake has not reached ECS yet (desiredCount still 0, no task):
+    // straight to Asleep, no scale call.
+    let early = Record::test("demo")
+        .asleep()
+        .woken_at(at(0))
+        .after(&service(0, vec![]), at(1));
+    let d = decide(
+        &early.clone().mode(Mode::Off).generation(2),
+        &service(0, vec![]),
+        at(2),
+    );
+    assert_eq!(
+        (d.status.phase, d.replicas, d.requeue),
+        (Phase::Asleep, Some(0), Requeue::AwaitChange)
+    );
+    assert_eq!(
+        cond(&d.status, READY),
+        (ConditionStatus::False, "Asleep".into())
+    );
+    assert_eq!(d.status.condition(READY).unwrap().message, "mode off");
+    assert_eq!(
+        (d.reason.as_str(), d.status.endpoint.as_ref()),
+        ("mode off", None)
+    );
+    assert!(!d.is_transitional());
+    // A later wake request does not undo mode off; a sleep request older than the wake does
+    // not stop it.
+    let d = decide(
+        &early.clone().mode(Mode::Off).woken_at(at(3)),
+        &service(0, vec![]),
+        at(4),
+    );
+    assert_eq!(d.status.phase, Phase::Asleep);
+    let d = decide(
+        &early
+            .clone()
+            .sleep_requested_at(at(0).sub(Duration::from_secs(1))),
+        &provisioning,
+        at(6),
+    );
+    assert_eq!((d.status.phase, d.replicas), (Phase::Waking, Some(1)));
+}
+
+#[test]
 fn operator_replica_change_scales_while_ready() {
     let ready = service(1, vec![running(ARN_A, at(0))]);
     let r = Record::test("demo")
