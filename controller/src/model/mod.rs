@@ -654,6 +654,8 @@ pub enum ConditionStatus {
 }
 
 /// Anything the store returns from `list`: a record, or an item that does not parse.
+// Malformed items are rare and keep their raw item inline; only the common variant is boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Entry {
     /// A record that parsed (it may still fail [`validate`]).

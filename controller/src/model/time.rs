@@ -47,12 +47,15 @@ impl Timestamp {
         self.0
     }
 
-    /// This time plus `d` (saturating at chrono's range).
+    /// This time plus `d` (saturating at chrono's range). A method rather than `impl Add`:
+    /// it saturates instead of panicking, which `+` would hide.
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, d: Duration) -> Self {
         Self::from_millis(self.as_millis().saturating_add(d.as_millis() as i64))
     }
 
-    /// This time minus `d`.
+    /// This time minus `d` (saturating, as [`Timestamp::add`]).
+    #[allow(clippy::should_implement_trait)]
     pub fn sub(self, d: Duration) -> Self {
         Self::from_millis(self.as_millis().saturating_sub(d.as_millis() as i64))
     }

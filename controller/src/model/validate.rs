@@ -220,10 +220,10 @@ pub fn validate(r: &Record) -> Vec<FieldError> {
         }
         _ => {}
     }
-    if let Some(title) = &s.page.title {
-        if title.chars().count() > 200 {
-            e.push(FieldError::new("spec.page.title", "at most 200 characters"));
-        }
+    if let Some(title) = &s.page.title
+        && title.chars().count() > 200
+    {
+        e.push(FieldError::new("spec.page.title", "at most 200 characters"));
     }
     e
 }

@@ -28,7 +28,10 @@
 //! [`LocalPlatform`] clone kills every group (SIGKILL), [`LocalPlatform::shutdown`] stops them
 //! gracefully, tokio's `kill_on_drop` covers the direct child, and on Linux the command is
 //! started through `setpriv --pdeathsig KILL` (util-linux) when available, so even a `kill -9`
-//! of `snoozectl dev` takes its children along. Signals are sent with the `kill` program
+//! of `snoozectl dev` takes its children along. One limit: after a `kill -9` (nothing of
+//! `snoozectl dev` runs any more to signal the group), processes that a service itself started
+//! in the background survive it, as they would a killed shell; a normal stop, Ctrl-C or SIGTERM
+//! stops the whole group. Signals are sent with the `kill` program
 //! (`kill -s TERM -- -PGID`), which keeps this crate free of `unsafe`.
 //!
 //! (`PR_SET_PDEATHSIG` fires when the *thread* that spawned the child ends; children are spawned

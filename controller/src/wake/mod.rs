@@ -34,8 +34,9 @@
 //!
 //! The handler never writes anything but `wakeRequestedAt` ([`Store::record_wake`], which never
 //! creates a record), and writes nothing for `HEAD`, bots ([`bots`]), unknown names, switched-off
-//! or invalid records, a wrong token, or a `Failed` record visited without `?retry` (the
-//! "Try again" button adds it; a wake after `Failed` starts a fresh attempt). Every problem is
+//! or invalid records, a wrong token, or a record that turned `Failed` less than
+//! [`WakeConfig::failed_retry_after`] ago (default 60 s) visited without `?retry` (the "Try
+//! again" button adds it; a wake after `Failed` starts a fresh attempt). Every problem is
 //! a response (4xx for bad input, 503 when the store fails), never a panic. See [`route`] for
 //! API Gateway stage prefixes and relative URLs, [`token`] for `access: token`.
 
@@ -124,7 +125,15 @@ pub struct WakeConfig {
     /// `SNOOZE_PUBLIC_PATH_PREFIX`; default none: the stage prefix the handler saw, if any.
     /// Page URLs never need it: they are relative.
     pub public_path_prefix: Option<String>,
+    /// How long a `Failed` service shows its failure before a plain visit (without `?retry`)
+    /// starts a fresh attempt again: reloading the page right after a failure does not restart
+    /// a crashing service, a visitor who comes back later does not have to find the "Try again"
+    /// button. Default 60 s ([`DEFAULT_FAILED_RETRY_AFTER`]); not read from the env.
+    pub failed_retry_after: Duration,
 }
+
+/// Default of [`WakeConfig::failed_retry_after`].
+pub const DEFAULT_FAILED_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 impl Default for WakeConfig {
     fn default() -> Self {
@@ -135,6 +144,7 @@ impl Default for WakeConfig {
             max_wait: Duration::from_secs(25),
             cookie_secure: true,
             public_path_prefix: None,
+            failed_retry_after: DEFAULT_FAILED_RETRY_AFTER,
         }
     }
 }
@@ -585,12 +595,15 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
         Some(list) => bots::is_bot(ua, list),
         None => bots::is_bot(ua, &state.config.bots),
     };
-    let failed = record
+    let failed_since = record
         .status
         .as_ref()
-        .is_some_and(|s| s.phase == Phase::Failed);
+        .filter(|s| s.phase == Phase::Failed)
+        .map(|s| s.phase_since.unwrap_or(ctx.now));
+    let failed = failed_since.is_some();
     let pending = wake_pending(&record);
-    let retry = ctx.query.get("retry").is_some();
+    let retry = ctx.query.get("retry").is_some()
+        || failed_since.is_some_and(|t| ctx.now.since(t) >= state.config.failed_retry_after);
     let write = !ctx.head && !bot && (!failed || pending || retry);
     if write {
         let debounce = wake_debounce(&state.config, &record);

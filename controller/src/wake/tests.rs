@@ -497,6 +497,30 @@ async fn reflected_input_is_always_escaped() {
 }
 
 #[tokio::test]
+async fn a_visit_after_the_failure_has_been_shown_a_while_retries() {
+    let failed = |name: &str, ago: Duration| {
+        let since = Timestamp::now().sub(ago);
+        Entry::Record(Box::new(Record::test(name).woken_at(since.sub(ago)).with_status(Status {
+            phase: Phase::Failed,
+            phase_since: Some(since),
+            message: "task stopped: exit code 1".into(),
+            ..Status::default()
+        })))
+    };
+    let fake = Fake::with(vec![
+        failed("recent", Duration::from_secs(10)),
+        failed("earlier", DEFAULT_FAILED_RETRY_AFTER + Duration::from_secs(5)),
+    ]);
+    let s = state(fake.clone());
+    let html = body(&get(&s, "/s/recent").await);
+    assert!(html.contains("could not be started"), "{html}");
+    assert_eq!(fake.written_wakes(), 0, "a reload right after the failure");
+    let html = body(&get(&s, "/s/earlier").await);
+    assert_eq!(fake.written_wakes(), 1, "a visit a while after the failure");
+    assert!(html.contains("is waking up"), "{html}");
+}
+
+#[tokio::test]
 async fn failed_shows_the_reason_and_try_again_starts_a_fresh_attempt() {
     let fake = Fake::with(entries());
     let s = state(fake.clone());
