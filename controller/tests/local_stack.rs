@@ -378,11 +378,16 @@ struct DevStack {
 
 impl DevStack {
     fn start(manifest: &str) -> DevStack {
+        Self::start_with(manifest, &[])
+    }
+
+    /// Like [`DevStack::start`] with more `snoozectl dev` arguments.
+    fn start_with(manifest: &str, extra: &[&str]) -> DevStack {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("manifests")).unwrap();
         std::fs::write(dir.path().join("manifests/services.yaml"), manifest).unwrap();
         let store = format!("sqlite://{}/dev.db", dir.path().display());
-        let (child, url, out) = Self::spawn(dir.path(), &store);
+        let (child, url, out) = Self::spawn(dir.path(), &store, extra);
         DevStack {
             child,
             url,
@@ -395,11 +400,11 @@ impl DevStack {
     /// Stops this stack (SIGTERM) and starts another on the same folder and store.
     fn restart(&mut self) {
         assert!(self.terminate().success());
-        let (child, url, out) = Self::spawn(self.dir.path(), &self.store);
+        let (child, url, out) = Self::spawn(self.dir.path(), &self.store, &[]);
         (self.child, self.url, self.out) = (child, url, out);
     }
 
-    fn spawn(dir: &Path, store: &str) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+    fn spawn(dir: &Path, store: &str, extra: &[&str]) -> (Child, String, Arc<Mutex<Vec<String>>>) {
         let listen = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
             .args([
@@ -411,6 +416,7 @@ impl DevStack {
                 "--listen",
             ])
             .arg(format!("127.0.0.1:{listen}"))
+            .args(extra)
             .current_dir(dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -440,6 +446,20 @@ impl DevStack {
             .unwrap();
         self.wait_phase(name, "Ready", Duration::from_secs(60))
             .await;
+    }
+
+    /// `snoozectl ARGS...` on this stack's store; panics unless it succeeds.
+    fn snoozectl(&self, args: &[&str]) {
+        let out = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
+            .args(["--store", &self.store])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `snoozectl apply -f FILE` on this stack's store; panics unless it succeeds.
@@ -652,6 +672,50 @@ async fn a_restarted_dev_stack_resumes_a_ready_service_and_keeps_operator_edits(
         dev.output()
     );
     assert!(dev.terminate().success());
+}
+
+#[tokio::test]
+async fn dev_reacts_to_wakes_and_to_changes_from_other_terminals_at_once() {
+    // With the periodic resync an hour away, only events can make these transitions.
+    let port = free_port();
+    let dev = DevStack::start_with(&demo_manifest("demo", port, "30m"), &["--resync", "1h"]);
+    dev.wait_phase("demo", "Asleep", Duration::from_secs(20))
+        .await;
+    let quick = Duration::from_secs(5);
+
+    // A visit: the wake endpoint triggers a pass, the process start another, Ready follows.
+    let t = Instant::now();
+    no_redirects()
+        .get(format!("{}/s/demo", dev.url))
+        .send()
+        .await
+        .unwrap();
+    dev.wait_phase("demo", "Ready", quick).await;
+    eprintln!("visit → Ready in {:?}", t.elapsed());
+
+    // `snoozectl sleep` in another terminal: a store change.
+    let t = Instant::now();
+    dev.snoozectl(&["sleep", "demo"]);
+    dev.wait_phase("demo", "Asleep", quick).await;
+    eprintln!("sleep → Asleep in {:?}", t.elapsed());
+
+    // `snoozectl wake` in another terminal.
+    let t = Instant::now();
+    dev.snoozectl(&["wake", "demo"]);
+    dev.wait_phase("demo", "Ready", quick).await;
+    eprintln!("wake → Ready in {:?}", t.elapsed());
+
+    // An `apply` that switches it off.
+    let off = dev.dir.path().join("off.yaml");
+    std::fs::write(
+        &off,
+        demo_manifest("demo", port, "30m").replace("  idleTimeout:", "  mode: off\n  idleTimeout:"),
+    )
+    .unwrap();
+    let t = Instant::now();
+    dev.apply(&off);
+    dev.wait_phase("demo", "Asleep", quick).await;
+    eprintln!("apply mode: off → Asleep in {:?}", t.elapsed());
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! `snoozectl dev`: the whole loop on this machine, no AWS ([`crate::dev`]).
 //!
 //! ```text
-//! snoozectl [--store sqlite://.snooze/snooze.db] dev [--manifests DIR]... [--listen 127.0.0.1:8080]
+//! snoozectl [--store sqlite://.snooze/snooze.db] dev [--manifests DIR]... [--listen 127.0.0.1:8080] [--resync 10s]
 //! ```
 //!
 //! The stack uses the global `--store` (env `SNOOZE_STORE`), whose default is the same SQLite
@@ -29,6 +29,10 @@ pub struct Args {
     /// Address of the wake endpoint (port 0 picks a free one; the URL is printed).
     #[arg(long, default_value = dev::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// How often every record is reconciled even when nothing happened, e.g. `10s` or `1h`.
+    /// Wakes, store changes and process events trigger a pass at once whatever this is.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub resync: std::time::Duration,
 }
 
 /// Runs the dev stack until Ctrl-C or SIGTERM; exit 0 after every child has stopped.
@@ -44,6 +48,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             args.manifests
         },
         listen: args.listen,
+        resync: args.resync.max(std::time::Duration::from_secs(1)),
         store: global.store.clone(),
         wake,
         ..DevOptions::default()
