@@ -487,13 +487,15 @@ impl Reconciler {
     async fn one(&self, work: Work, observed: Option<Observed>, now: Timestamp) -> RecordReport {
         match work {
             Work::Gone(name) => {
+                let _span = record_span(&name).entered();
                 let mut r = RecordReport::new(&name, None);
                 r.reason = "record not found (deleted?)".into();
-                debug!(service = %name, "record not found; nothing to do");
+                debug!("record not found; nothing to do");
                 r
             }
             Work::ReadFailed(name, e) => {
-                warn!(service = %name, error = %e, "reading the record failed");
+                let _span = record_span(&name).entered();
+                warn!(error = %e, "reading the record failed");
                 let mut r = RecordReport::new(&name, None);
                 r.reason = "read failed".into();
                 r.error = Some(e);
@@ -507,7 +509,7 @@ impl Reconciler {
                 reason,
                 message,
             } => {
-                let span = info_span!("reconcile", service = %name);
+                let span = record_span(&name);
                 async {
                     let prev = prev.as_deref();
                     let d = decide_invalid(prev, generation, reason, &message, now);
@@ -520,6 +522,7 @@ impl Reconciler {
             }
             Work::Deferred(record, wait) => {
                 let name = record.metadata.name.clone();
+                let _span = record_span(&name).entered();
                 let phase = record.status.as_ref().map(|s| s.phase);
                 let mut r = RecordReport::new(&name, phase);
                 r.reason = format!(
@@ -532,7 +535,7 @@ impl Reconciler {
             Work::Observe(record) => {
                 let name = record.metadata.name.clone();
                 let observed = observed.expect("one observation per observed record");
-                let span = info_span!("reconcile", service = %name);
+                let span = record_span(&name);
                 self.act(&record, &observed, now).instrument(span).await
             }
         }
@@ -785,6 +788,12 @@ fn missing_recheck(r: &Record, now: Timestamp) -> Option<Duration> {
     }
     let next = checked.add(decide::MISSING_RECHECK);
     (now < next).then(|| next.since(now))
+}
+
+/// The span every reconcile of one record runs in: `reconcile{service=<name>}`, whatever
+/// happens to the record (observed, invalid, deferred, deleted or unreadable).
+fn record_span(name: &str) -> tracing::Span {
+    info_span!("reconcile", service = %name)
 }
 
 fn scope_label(scope: &Scope) -> String {
