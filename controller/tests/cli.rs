@@ -1078,6 +1078,65 @@ fn dynamodb_store_honours_region_and_the_env_vars() {
 }
 
 #[test]
+fn agent_records_a_real_connection_and_exits_0_on_sigterm() {
+    let mut ctl = Ctl::new();
+    let table = format!("snooze-agent-{}", std::process::id());
+    ctl.store = format!("dynamodb://{table}");
+    ctl.extra = vec!["--endpoint-url".into(), moto().into()];
+    ctl.run(&["init"]).ok();
+    ctl.run_stdin(&["apply", "-f", "-"], &manifest("demo")).ok();
+    assert!(ctl.record("demo").desired.last_activity_at.is_none());
+
+    // A real established connection to the "app" port.
+    let app = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = app.local_addr().unwrap().port();
+    let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _server = app.accept().unwrap();
+
+    // Configured from the environment only, as in the task definition.
+    let mut agent = Command::new(BIN)
+        .arg("agent")
+        .current_dir(ctl.dir.path())
+        .env("SNOOZE_TABLE", &table)
+        .env("SNOOZE_SERVICE", "demo")
+        .env("SNOOZE_PORT", port.to_string())
+        .env("SNOOZE_AGENT_INTERVAL", "200ms")
+        .env("SNOOZE_ENDPOINT_URL", moto())
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("SNOOZE_STORE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ctl.record("demo").desired.last_activity_at.is_none() {
+        if let Some(status) = agent.try_wait().unwrap() {
+            panic!("the agent exited early: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no activity recorded within 15 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let term = Command::new("kill")
+        .args(["-s", "TERM", &agent.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = agent.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the agent ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "exit status on SIGTERM");
+}
+
+#[test]
 fn dynamodb_store_on_moto_init_apply_get_wake() {
     let mut ctl = Ctl::new();
     let nanos = std::time::SystemTime::now()
