@@ -44,6 +44,25 @@ pub enum Error {
     Unsupported(String),
 }
 
+impl Error {
+    /// A short, stable code for metrics and alarms (the reconciler Lambda's `Errors` metric has
+    /// it as its `Code` dimension):
+    ///
+    /// - [`Error::Throttled`]: always `ThrottlingException`, whatever AWS called it (ECS
+    ///   `ThrottlingException` or `ClientException: Rate exceeded`, EC2 `RequestLimitExceeded`),
+    ///   so one value covers every throttle that outlived its retries; the AWS code stays in
+    ///   the message;
+    /// - [`Error::Call`]: its `code` (e.g. `AccessDeniedException`, `ServerException`);
+    /// - [`Error::Unsupported`]: `Unsupported`.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Throttled { .. } => "ThrottlingException",
+            Self::Call { code, .. } => code,
+            Self::Unsupported(_) => "Unsupported",
+        }
+    }
+}
+
 /// `Result` with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -22,7 +22,9 @@ pub mod probe;
 pub use decide::{
     Decision, Readiness, Requeue, Situation, Want, decide, decide_invalid, readiness, want,
 };
-pub use pass::{PassOptions, PassReport, Reconciler, RecordReport, Scope, SettleReport};
+pub use pass::{
+    PassOptions, PassReport, Reconciler, RecordReport, Scope, SettleReport, wake_unanswered,
+};
 pub use probe::{HttpProber, Prober, StaticProber};
 
 /// Reconcile errors (the pass itself; per-record problems are reported in [`RecordReport`]).

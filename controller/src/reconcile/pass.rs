@@ -22,7 +22,7 @@
 //! (overlapping) pass published a newer status meanwhile, this pass leaves the record alone
 //! and asks to look again in a second. A failed observation publishes nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::decide::{self, Decision, Requeue, decide, decide_invalid};
 use super::{Clock, Prober};
-use crate::model::{Entry, Phase, Record, Status, Timestamp, validate};
+use crate::model::{Entry, Mode, Phase, Record, Status, Timestamp, validate};
 use crate::platform::{Health, Observed, Platform, TaskStatus};
 use crate::store::{self, StatusGuard, Store};
 
@@ -200,6 +200,11 @@ pub struct SettleReport {
     pub settled: bool,
     /// Records still transitional when the budget ran out.
     pub pending: Vec<String>,
+    /// Failures across all `passes` by code ([`crate::platform::Error::code`],
+    /// [`crate::store::Error::code`], e.g. `ThrottlingException`, `AccessDeniedException`):
+    /// one count per failed call behind a record's `error` (a failed scale-up whose status write
+    /// also failed counts twice) and one per whole-pass failure. Empty when nothing failed.
+    pub error_codes: BTreeMap<String, u64>,
 }
 
 /// One record's way through the pass.
@@ -207,7 +212,7 @@ enum Work {
     /// Not found in the store (deleted); reported, nothing done.
     Gone(String),
     /// Could not be read.
-    ReadFailed(String, String),
+    ReadFailed(String, store::Error),
     /// Invalid or malformed: publish phase Invalid, nothing observed.
     Invalid {
         name: String,
@@ -243,6 +248,12 @@ impl Reconciler {
     /// One pass over `scope`. Never fails as a whole except when records cannot be read
     /// (then [`PassReport::error`] says why and `records` is empty).
     pub async fn reconcile(&self, scope: Scope) -> PassReport {
+        self.reconcile_coded(scope).await.0
+    }
+
+    /// [`Reconciler::reconcile`], plus the code of every failure in the report (see
+    /// [`SettleReport::error_codes`]).
+    async fn reconcile_coded(&self, scope: Scope) -> (PassReport, Vec<String>) {
         let started = Instant::now();
         let now = self.clock.now();
         let span = info_span!("reconcile_pass", scope = scope_label(&scope));
@@ -251,12 +262,13 @@ impl Reconciler {
                 Ok(w) => w,
                 Err(e) => {
                     warn!(error = %e, "reading records failed; pass skipped");
-                    return PassReport {
+                    let report = PassReport {
                         started_at: now,
                         duration: started.elapsed(),
                         records: Vec::new(),
                         error: Some(e.to_string()),
                     };
+                    return (report, vec![e.code().to_string()]);
                 }
             };
 
@@ -306,11 +318,17 @@ impl Reconciler {
                     (w, obs)
                 })
                 .collect();
-            let mut records: Vec<RecordReport> = futures::stream::iter(jobs)
-                .map(|(w, obs)| self.one(w, obs, now))
+            let outcomes: Vec<(RecordReport, Vec<String>)> = futures::stream::iter(jobs)
+                .map(|(w, obs)| async move {
+                    let mut codes = Vec::new();
+                    let report = self.one(w, obs, now, &mut codes).await;
+                    (report, codes)
+                })
                 .buffer_unordered(self.options.concurrency.max(1))
                 .collect()
                 .await;
+            let (mut records, codes): (Vec<RecordReport>, Vec<Vec<String>>) =
+                outcomes.into_iter().unzip();
             records.sort_by(|a, b| a.name.cmp(&b.name));
             let report = PassReport {
                 started_at: now,
@@ -325,7 +343,7 @@ impl Reconciler {
                 ms = report.duration.as_millis() as u64,
                 "pass done"
             );
-            report
+            (report, codes.concat())
         }
         .instrument(span)
         .await
@@ -333,13 +351,19 @@ impl Reconciler {
 
     /// Runs passes until no record is transitional (Waking, Sleeping) or `budget` (of the
     /// reconciler's clock) would be exceeded by the next requeue. The first pass covers
-    /// `scope`; later ones only the records that asked to be requeued.
+    /// `scope`; later ones the records that asked to be requeued plus every record whose wake
+    /// request no pass has answered yet ([`wake_unanswered`], found with one
+    /// [`Store::list`] per requeue round). So while one invocation lingers over a waking
+    /// service, a wake of another service that lands meanwhile is acted on at the next round
+    /// (within [`decide::TRANSITION_REQUEUE`], 5 s) instead of after this invocation ends.
     pub async fn run_until_settled(&self, scope: Scope, budget: Duration) -> SettleReport {
         let deadline = self.clock.now().add(budget);
         let mut passes = Vec::new();
+        let mut error_codes = BTreeMap::new();
         let mut scope = scope;
         loop {
-            let report = self.reconcile(scope).await;
+            let (report, codes) = self.reconcile_coded(scope).await;
+            tally(&mut error_codes, codes);
             let pending: Vec<(String, Duration)> = report
                 .records
                 .iter()
@@ -355,17 +379,35 @@ impl Reconciler {
                     passes,
                     settled: true,
                     pending: Vec::new(),
+                    error_codes,
                 };
             };
-            let names: Vec<String> = pending.into_iter().map(|(n, _)| n).collect();
+            let mut names: Vec<String> = pending.into_iter().map(|(n, _)| n).collect();
             if self.clock.now().add(wait) > deadline {
                 return SettleReport {
                     passes,
                     settled: false,
                     pending: names,
+                    error_codes,
                 };
             }
             self.clock.sleep(wait).await;
+            match self.store.list().await {
+                Ok(entries) => {
+                    for e in entries {
+                        if let Entry::Record(r) = e {
+                            if wake_unanswered(&r) && !names.contains(&r.metadata.name) {
+                                info!(service = %r.metadata.name, "wake request landed during the invocation; reconciling it now");
+                                names.push(r.metadata.name);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "looking for new wake requests failed; requeued records only");
+                    tally(&mut error_codes, vec![e.code().to_string()]);
+                }
+            }
             scope = Scope::Names(names);
         }
     }
@@ -400,7 +442,7 @@ impl Reconciler {
         Ok(entries
             .into_iter()
             .map(|(name, r)| match r {
-                Err(e) => Work::ReadFailed(name, e.to_string()),
+                Err(e) => Work::ReadFailed(name, e),
                 Ok(None) => Work::Gone(name),
                 Ok(Some(Entry::Malformed(m))) => Work::Invalid {
                     message: format!("the stored item does not parse: {}", m.error),
@@ -484,7 +526,13 @@ impl Reconciler {
         }
     }
 
-    async fn one(&self, work: Work, observed: Option<Observed>, now: Timestamp) -> RecordReport {
+    async fn one(
+        &self,
+        work: Work,
+        observed: Option<Observed>,
+        now: Timestamp,
+        codes: &mut Vec<String>,
+    ) -> RecordReport {
         match work {
             Work::Gone(name) => {
                 let _span = record_span(&name).entered();
@@ -498,7 +546,7 @@ impl Reconciler {
                 warn!(error = %e, "reading the record failed");
                 let mut r = RecordReport::new(&name, None);
                 r.reason = "read failed".into();
-                r.error = Some(e);
+                fail(&mut r, codes, &e.to_string(), e.code());
                 r.requeue = Requeue::After(decide::OBSERVE_RETRY);
                 r
             }
@@ -514,7 +562,7 @@ impl Reconciler {
                     let prev = prev.as_deref();
                     let d = decide_invalid(prev, generation, reason, &message, now);
                     let mut report = RecordReport::new(&name, prev.map(|s| s.phase));
-                    self.finish(&name, prev, &d, &mut report).await;
+                    self.finish(&name, prev, &d, &mut report, codes).await;
                     report
                 }
                 .instrument(span)
@@ -522,7 +570,6 @@ impl Reconciler {
             }
             Work::Deferred(record, wait) => {
                 let name = record.metadata.name.clone();
-                let _span = record_span(&name).entered();
                 let phase = record.status.as_ref().map(|s| s.phase);
                 let mut r = RecordReport::new(&name, phase);
                 r.reason = format!(
@@ -536,13 +583,21 @@ impl Reconciler {
                 let name = record.metadata.name.clone();
                 let observed = observed.expect("one observation per observed record");
                 let span = record_span(&name);
-                self.act(&record, &observed, now).instrument(span).await
+                self.act(&record, &observed, now, codes)
+                    .instrument(span)
+                    .await
             }
         }
     }
 
     /// Decide, scale, publish for one observed record.
-    async fn act(&self, record: &Record, observed: &Observed, now: Timestamp) -> RecordReport {
+    async fn act(
+        &self,
+        record: &Record,
+        observed: &Observed,
+        now: Timestamp,
+        codes: &mut Vec<String>,
+    ) -> RecordReport {
         let name = record.metadata.name.as_str();
         let prev = record.status.as_ref();
         let mut report = RecordReport::new(name, prev.map(|s| s.phase));
@@ -550,7 +605,7 @@ impl Reconciler {
         let mut deleted = false;
         if let Observed::Error(e) = observed {
             warn!(error = %e, "observation failed");
-            report.error = Some(e.to_string());
+            fail(&mut report, codes, &e.to_string(), e.code());
         }
         let current = match observed {
             Observed::Found(s) => Some(s.desired_count),
@@ -580,7 +635,7 @@ impl Reconciler {
                 }
                 Err(e) => {
                     warn!(error = %e, "re-reading the record failed; nothing done");
-                    report.error = Some(e.to_string());
+                    fail(&mut report, codes, &e.to_string(), e.code());
                     report.reason = d.reason;
                     report.requeue = Requeue::After(decide::OBSERVE_RETRY);
                     return report;
@@ -601,10 +656,10 @@ impl Reconciler {
                             }
                             Err(e) => {
                                 warn!(from, to, error = %e, "scale-down failed");
-                                report.error = Some(e.to_string());
+                                fail(&mut report, codes, &e.to_string(), e.code());
                                 decide::note_scale_failed(&mut d.status, from, &e.to_string());
                                 report.published = false;
-                                deleted = self.publish(name, &d.status, &mut report).await;
+                                deleted = self.publish(name, &d.status, &mut report, codes).await;
                             }
                         }
                     }
@@ -623,7 +678,7 @@ impl Reconciler {
                     }
                     Err(e) => {
                         warn!(error = %e, "committing the scale-down failed; not scaling down");
-                        report.error = Some(e.to_string());
+                        fail(&mut report, codes, &e.to_string(), e.code());
                         report.reason = d.reason;
                         report.requeue = Requeue::After(decide::OBSERVE_RETRY);
                         return report;
@@ -638,16 +693,22 @@ impl Reconciler {
                     }
                     Err(e) => {
                         warn!(from, to, error = %e, "scale-up failed");
-                        report.error = Some(e.to_string());
+                        fail(&mut report, codes, &e.to_string(), e.code());
                         decide::note_scale_failed(&mut d.status, from, &e.to_string());
                     }
                 }
-                deleted = self.finish_status(name, prev, &d.status, &mut report).await;
+                deleted = self
+                    .finish_status(name, prev, &d.status, &mut report, codes)
+                    .await;
             }
             // A failed observation publishes nothing: the status it would write is the last one
             // read plus a message, and an overlapping pass may have published a newer one.
             _ if matches!(observed, Observed::Error(_)) => {}
-            _ => deleted = self.finish_status(name, prev, &d.status, &mut report).await,
+            _ => {
+                deleted = self
+                    .finish_status(name, prev, &d.status, &mut report, codes)
+                    .await
+            }
         }
         report.after = if deleted { None } else { Some(d.status.phase) };
         report.reason = d.reason.clone();
@@ -665,8 +726,11 @@ impl Reconciler {
         prev: Option<&Status>,
         d: &Decision,
         report: &mut RecordReport,
+        codes: &mut Vec<String>,
     ) {
-        let deleted = self.finish_status(name, prev, &d.status, report).await;
+        let deleted = self
+            .finish_status(name, prev, &d.status, report, codes)
+            .await;
         report.after = if deleted { None } else { Some(d.status.phase) };
         report.reason = d.reason.clone();
         report.requeue = d.requeue;
@@ -680,15 +744,22 @@ impl Reconciler {
         prev: Option<&Status>,
         status: &Status,
         report: &mut RecordReport,
+        codes: &mut Vec<String>,
     ) -> bool {
         if prev == Some(status) {
             return false;
         }
-        self.publish(name, status, report).await
+        self.publish(name, status, report, codes).await
     }
 
     /// Publishes with [`StatusGuard::Exists`]. True when the record was deleted.
-    async fn publish(&self, name: &str, status: &Status, report: &mut RecordReport) -> bool {
+    async fn publish(
+        &self,
+        name: &str,
+        status: &Status,
+        report: &mut RecordReport,
+        codes: &mut Vec<String>,
+    ) -> bool {
         match self
             .store
             .publish_status(name, status, StatusGuard::Exists)
@@ -701,10 +772,7 @@ impl Reconciler {
             }
             Err(e) => {
                 warn!(error = %e, "publishing status failed");
-                report.error = Some(match report.error.take() {
-                    Some(prev) => format!("{prev}; {e}"),
-                    None => e.to_string(),
-                });
+                fail(report, codes, &e.to_string(), e.code());
             }
         }
         false
@@ -790,6 +858,46 @@ fn missing_recheck(r: &Record, now: Timestamp) -> Option<Duration> {
     (now < next).then(|| next.since(now))
 }
 
+/// True when `record` has a wake request that no pass has acted on yet: `spec.mode` is
+/// `auto`, it is neither awake nor waking (no status yet, or phase Asleep, Sleeping or Failed),
+/// and its `wakeRequestedAt` is later than `status.phaseSince` (when it entered that phase) and
+/// than any `sleepRequestedAt`. [`Reconciler::run_until_settled`] adds such records to its
+/// next requeue pass.
+pub fn wake_unanswered(record: &Record) -> bool {
+    let Some(wake) = record.desired.wake_requested_at else {
+        return false;
+    };
+    if record.spec.mode != Mode::Auto
+        || record.desired.sleep_requested_at.is_some_and(|s| s >= wake)
+    {
+        return false;
+    }
+    match &record.status {
+        None => true,
+        Some(s) => {
+            matches!(s.phase, Phase::Asleep | Phase::Sleeping | Phase::Failed)
+                && s.phase_since.is_none_or(|since| wake > since)
+        }
+    }
+}
+
+/// Adds `codes` to the counts in `into` ([`SettleReport::error_codes`]).
+fn tally(into: &mut BTreeMap<String, u64>, codes: Vec<String>) {
+    for code in codes {
+        *into.entry(code).or_insert(0) += 1;
+    }
+}
+
+/// Notes a failure on `report` (after an earlier one: `first; second`) and its code in
+/// `codes`, the raw material of [`SettleReport::error_codes`].
+fn fail(report: &mut RecordReport, codes: &mut Vec<String>, message: &str, code: &str) {
+    report.error = Some(match report.error.take() {
+        Some(prev) => format!("{prev}; {message}"),
+        None => message.to_string(),
+    });
+    codes.push(code.to_string());
+}
+
 /// The span every reconcile of one record runs in: `reconcile{service=<name>}`, whatever
 /// happens to the record (observed, invalid, deferred, deleted or unreadable).
 fn record_span(name: &str) -> tracing::Span {
@@ -801,5 +909,48 @@ fn scope_label(scope: &Scope) -> String {
         Scope::All => "all".into(),
         Scope::Names(n) if n.len() <= 3 => n.join(","),
         Scope::Names(n) => format!("{} records", n.len()),
+    }
+}
+
+#[cfg(test)]
+mod wake_unanswered_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_wake_newer_than_a_resting_phase_is_unanswered() {
+        let t0 = Timestamp::from_millis(1_795_946_400_000);
+        let t1 = t0.add(Duration::from_secs(5));
+        let phase = |p: Phase, since: Timestamp| Status {
+            phase: p,
+            phase_since: Some(since),
+            ..Status::default()
+        };
+        let rec = || Record::test("demo");
+        // Never reconciled, with a wake: unanswered.
+        assert!(wake_unanswered(&rec().woken_at(t1)));
+        // Asleep, Sleeping or Failed since t0, woken at t1: unanswered; woken before: answered.
+        for p in [Phase::Asleep, Phase::Sleeping, Phase::Failed] {
+            assert!(
+                wake_unanswered(&rec().woken_at(t1).with_status(phase(p, t0))),
+                "{p}"
+            );
+            assert!(
+                !wake_unanswered(&rec().woken_at(t0).with_status(phase(p, t1))),
+                "{p}"
+            );
+        }
+        // Already awake or waking, invalid: nothing to pick up.
+        for p in [Phase::Waking, Phase::Ready, Phase::Invalid] {
+            assert!(
+                !wake_unanswered(&rec().woken_at(t1).with_status(phase(p, t0))),
+                "{p}"
+            );
+        }
+        // No wake, a later sleep request, or a mode that ignores wakes.
+        assert!(!wake_unanswered(
+            &rec().with_status(phase(Phase::Asleep, t0))
+        ));
+        assert!(!wake_unanswered(&rec().woken_at(t1).sleep_requested_at(t1)));
+        assert!(!wake_unanswered(&rec().woken_at(t1).mode(Mode::Off)));
     }
 }

@@ -63,6 +63,35 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// A short, stable code for metrics and alarms (the reconciler Lambda's `Errors` metric has
+    /// it as its `Code` dimension):
+    ///
+    /// - [`Error::Backend`]: the AWS error code when the message starts with one (the DynamoDB
+    ///   store writes `{code}: {message} (request id ...)`, e.g. `AccessDeniedException`,
+    ///   `ResourceNotFoundException`, `ProvisionedThroughputExceededException`), else
+    ///   `StoreBackend` (no answer from the service, SQLite errors);
+    /// - every other variant: its name (`NotFound`, `AlreadyExists`, `Conflict`,
+    ///   `FactsChanged`, `Config`).
+    pub fn code(&self) -> &str {
+        match self {
+            Self::NotFound(_) => "NotFound",
+            Self::AlreadyExists(_) => "AlreadyExists",
+            Self::Conflict { .. } => "Conflict",
+            Self::FactsChanged(_) => "FactsChanged",
+            Self::Config(_) => "Config",
+            Self::Backend { message, .. } => message
+                .split_once(": ")
+                .map(|(code, _)| code)
+                .filter(|c| {
+                    c.starts_with(|ch: char| ch.is_ascii_uppercase())
+                        && c.chars().all(|ch| ch.is_ascii_alphanumeric())
+                })
+                .unwrap_or("StoreBackend"),
+        }
+    }
+}
+
 /// `Result` with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -295,5 +324,29 @@ mod url_tests {
             );
             assert!(err.contains("sqlite://PATH"), "{bad}: {err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_come_from_the_variant_or_the_aws_code() {
+        let backend = |message: &str| Error::Backend {
+            operation: "UpdateItem",
+            message: message.into(),
+        };
+        assert_eq!(
+            backend("ResourceNotFoundException: table missing (request id r1)").code(),
+            "ResourceNotFoundException"
+        );
+        assert_eq!(
+            backend("dispatch failure: io error: connection refused").code(),
+            "StoreBackend"
+        );
+        assert_eq!(backend("database is locked").code(), "StoreBackend");
+        assert_eq!(Error::NotFound("demo".into()).code(), "NotFound");
+        assert_eq!(Error::FactsChanged("demo".into()).code(), "FactsChanged");
     }
 }

@@ -7,6 +7,11 @@
 //! | EventBridge ECS task change    | the record whose service owns the task      | summary JSON            |
 //! | anything else                  | nothing (logged)                            | `{"ignored": reason}`   |
 //!
+//! The one invocation error: an ECS task event whose owning record cannot be looked up (the
+//! store cannot be listed). Lambda then retries the asynchronous event and finally sends it to
+//! the function's dead-letter queue; reconcile failures inside a pass are never invocation
+//! errors, they are counted in the `Errors` metric ([`crate::metrics`]).
+//!
 //! Within one invocation requeues of transitional records are honoured up to a time budget
 //! ([`Config::budget`]), so a wake reaches Ready without waiting for the next schedule.
 //! Decisions come from freshly read state, so duplicate, late or overlapping invocations
@@ -18,7 +23,7 @@ use std::time::Duration;
 
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde_json::{Value, json};
-use snooze::model::{Entry, Phase, Target};
+use snooze::model::{Entry, Phase, Target, Timestamp};
 use snooze::reconcile::{Reconciler, Scope, SettleReport};
 use tracing::{info, warn};
 
@@ -89,7 +94,15 @@ pub struct App {
 /// Never returns an error for a payload it does not understand (that would make Lambda retry it
 /// forever); stream records that failed for a transient reason are reported in
 /// `batchItemFailures` so only they are retried.
-pub async fn handle(app: &App, payload: Value, deadline_ms: Option<i64>) -> Value {
+///
+/// Errors: only for an ECS task state change when the records cannot be listed (the store's
+/// error), so that Lambda retries the event and then puts it in the dead-letter queue instead of
+/// dropping it silently.
+pub async fn handle(
+    app: &App,
+    payload: Value,
+    deadline_ms: Option<i64>,
+) -> Result<Value, snooze::store::Error> {
     let budget = capped_budget(app.budget, deadline_ms);
     let calls_before = app.calls.as_ref().map(|c| c());
     let trigger = Trigger::classify(&payload);
@@ -105,7 +118,7 @@ pub async fn handle(app: &App, payload: Value, deadline_ms: Option<i64>) -> Valu
             (answer, settle, false)
         }
         Trigger::TaskStateChange(task) => {
-            let (answer, settle) = task_change(app, &task, budget).await;
+            let (answer, settle) = task_change(app, &task, budget).await?;
             (answer, settle, false)
         }
         Trigger::Unknown(what) => {
@@ -116,7 +129,7 @@ pub async fn handle(app: &App, payload: Value, deadline_ms: Option<i64>) -> Valu
     if let Some(settle) = &settle {
         emit_metrics(app, settle, full, calls_before).await;
     }
-    answer
+    Ok(answer)
 }
 
 fn capped_budget(budget: Duration, deadline_ms: Option<i64>) -> Duration {
@@ -207,15 +220,17 @@ async fn task_change(
     app: &App,
     task: &TaskChange,
     budget: Duration,
-) -> (Value, Option<SettleReport>) {
+) -> Result<(Value, Option<SettleReport>), snooze::store::Error> {
     info!(cluster = %task.cluster_name(), service = %task.service, task = %task.task_arn, last_status = %task.last_status, "ECS task state change");
     let entries = match app.reconciler.store.list().await {
         Ok(e) => e,
         Err(e) => {
-            // Returning the error makes EventBridge retry the event, which is what we want for
-            // a store outage; the schedule catches up otherwise.
-            warn!(error = %e, "listing records failed");
-            return (json!({"trigger": "ecs-task", "error": e.to_string()}), None);
+            // An invocation error: Lambda retries the asynchronous event
+            // (`maximum_retry_attempts` of the function's event invoke config), then sends it to
+            // the dead-letter queue, where the failures alarm sees it. The schedule catches up
+            // either way.
+            warn!(error = %e, "listing records failed; the event is failed for a retry");
+            return Err(e);
         }
     };
     let names: Vec<String> = entries
@@ -232,27 +247,16 @@ async fn task_change(
         .collect();
     if names.is_empty() {
         info!(service = %task.service, "no record manages this service; ignored");
-        return (json!({"trigger": "ecs-task", "records": []}), None);
+        return Ok((json!({"trigger": "ecs-task", "records": []}), None));
     }
     let settle = app
         .reconciler
         .run_until_settled(Scope::Names(names.clone()), budget)
         .await;
-    (
+    Ok((
         json!({"trigger": "ecs-task", "records": names, "settled": settle.settled}),
         Some(settle),
-    )
-}
-
-/// The error code in a report's error message: the CamelCase word after `failed: ` when there
-/// is one (platform and AWS errors read `DescribeServices failed: ThrottlingException: ...`),
-/// else `Other`.
-pub fn error_code(message: &str) -> &str {
-    message
-        .split_once("failed: ")
-        .and_then(|(_, rest)| rest.split([':', ' ']).next())
-        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
-        .unwrap_or("Other")
+    ))
 }
 
 async fn emit_metrics(
@@ -269,9 +273,11 @@ async fn emit_metrics(
         .iter()
         .map(|p| p.duration.as_secs_f64() * 1000.0)
         .sum();
+    let errors_total: u64 = settle.error_codes.values().sum();
     let mut doc = Emf::new(now, &function)
         .metric("PassDuration", "Milliseconds", duration_ms)
-        .metric("RecordsReconciled", "Count", first_len(settle) as f64);
+        .metric("RecordsReconciled", "Count", first_len(settle) as f64)
+        .metric("Errors", "Count", errors_total as f64);
     if full {
         let waking = settle.passes.last().map_or(0, |p| {
             p.records
@@ -280,6 +286,12 @@ async fn emit_metrics(
                 .count()
         });
         doc = doc.metric("WakingRecords", "Count", waking as f64);
+        match oldest_waking_seconds(app).await {
+            Ok(age) => doc = doc.metric("OldestWakingSeconds", "Seconds", age),
+            Err(e) => {
+                warn!(error = %e, "listing records for OldestWakingSeconds failed; not emitted")
+            }
+        }
     }
     emit(doc.to_line());
 
@@ -316,22 +328,37 @@ async fn emit_metrics(
         }
     }
 
-    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-    for pass in &settle.passes {
-        if let Some(e) = &pass.error {
-            *errors.entry(error_code(e).to_string()).or_default() += 1;
-        }
-        for e in pass.errors().filter_map(|r| r.error.as_deref()) {
-            *errors.entry(error_code(e).to_string()).or_default() += 1;
-        }
-    }
-    for (code, n) in errors {
+    for (code, n) in &settle.error_codes {
         emit(
             Emf::new(now, &[("Code", code.as_str())])
-                .metric("Errors", "Count", n as f64)
+                .metric("Errors", "Count", *n as f64)
                 .to_line(),
         );
     }
+}
+
+/// The age in seconds (the reconciler's clock) of the oldest record in phase Waking, from its
+/// `status.phaseSince`; 0 when no record is Waking. Read with one [`snooze::store::Store::list`]
+/// after the pass, so it sees what the pass published.
+async fn oldest_waking_seconds(app: &App) -> Result<f64, snooze::store::Error> {
+    let now = app.reconciler.clock.now();
+    let oldest = app
+        .reconciler
+        .store
+        .list()
+        .await?
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => r.status.as_ref(),
+            Entry::Malformed(_) => None,
+        })
+        .filter(|s| s.phase == Phase::Waking)
+        .map(|s| {
+            s.phase_since
+                .map_or(0.0, |since: Timestamp| now.since(since).as_secs_f64())
+        })
+        .fold(0.0, f64::max);
+    Ok(oldest)
 }
 
 #[cfg(test)]
@@ -366,19 +393,6 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(e.to_string().contains("SNOOZE_PASS_BUDGET"), "{e}");
-    }
-
-    #[test]
-    fn error_codes_are_read_from_messages() {
-        assert_eq!(
-            error_code("DescribeServices failed: ThrottlingException: Rate exceeded"),
-            "ThrottlingException"
-        );
-        assert_eq!(
-            error_code("UpdateItem failed: ResourceNotFoundException: table missing"),
-            "ResourceNotFoundException"
-        );
-        assert_eq!(error_code("something odd happened"), "Other");
     }
 
     #[test]

@@ -47,7 +47,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = event.context.deadline as i64;
-        Ok::<Value, lambda_runtime::Error>(handle(app, event.payload, Some(deadline)).await)
+        handle(app, event.payload, Some(deadline))
+            .await
+            .map_err(lambda_runtime::Error::from)
     }))
     .await
 }

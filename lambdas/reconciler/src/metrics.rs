@@ -3,14 +3,19 @@
 //!
 //! Namespace `snooze`. Metrics emitted by the reconciler Lambda:
 //!
-//! | metric            | unit         | dimensions  | when                                   |
-//! |-------------------|--------------|-------------|----------------------------------------|
-//! | `PassDuration`    | Milliseconds | `Function`  | every invocation                       |
-//! | `RecordsReconciled` | Count      | `Function`  | every invocation                       |
-//! | `WakingRecords`   | Count        | `Function`  | every invocation (records still Waking) |
-//! | `WakeToReady`     | Seconds      | `Service`   | a wake completed during the invocation |
-//! | `AwsCalls`        | Count        | `Operation` | per AWS operation called               |
-//! | `Errors`          | Count        | `Code`      | per error code seen                    |
+//! | metric                | unit         | dimensions  | when                                                   |
+//! |-----------------------|--------------|-------------|--------------------------------------------------------|
+//! | `PassDuration`        | Milliseconds | `Function`  | every invocation that ran a pass                       |
+//! | `RecordsReconciled`   | Count        | `Function`  | every invocation that ran a pass (records of its first pass) |
+//! | `Errors`              | Count        | `Function`  | every invocation that ran a pass: all failures, 0 when none |
+//! | `WakingRecords`       | Count        | `Function`  | full (scheduled) passes only: records Waking at its end |
+//! | `OldestWakingSeconds` | Seconds      | `Function`  | full (scheduled) passes only: age of the oldest Waking record (now − `status.phaseSince`), 0 when none |
+//! | `WakeToReady`         | Seconds      | `Service`   | a wake completed during the invocation                 |
+//! | `AwsCalls`            | Count        | `Operation` | per ECS/EC2 operation called                           |
+//! | `Errors`              | Count        | `Code`      | per error code seen (`platform::Error::code`, `store::Error::code`, e.g. `ThrottlingException`) |
+//!
+//! An invocation that ran no pass (an unknown payload, a stream batch of removals or of the
+//! reconciler's own status writes, a task event for an unmanaged service) emits nothing.
 //!
 //! Format: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use snooze::model::{Entry, Phase, Record, Target, Timestamp};
-use snooze::platform::sim::{SimClock, SimConfig, SimPlatform};
+use snooze::model::{Entry, Phase, Record, Status, Target, Timestamp};
+use snooze::platform::sim::{Fault, Op, RetryConfig, SimClock, SimConfig, SimPlatform};
 use snooze::platform::{self, Observed, Platform};
 use snooze::reconcile::{Reconciler, StaticProber};
 use snooze::store::dynamodb::DynamoStore;
@@ -134,7 +134,9 @@ fn unique(prefix: &str) -> String {
 #[tokio::test]
 async fn scheduled_event_reconciles_every_record_and_emits_metrics() {
     let h = harness(&unique("sched")).await;
-    let out = handle(&h.app, fixture("schedule.json"), None).await;
+    let out = handle(&h.app, fixture("schedule.json"), None)
+        .await
+        .unwrap();
     assert_eq!(out["trigger"], "schedule");
     assert_eq!(out["records"], 3);
     assert_eq!(phase(&h.store, "demo").await, Some(Phase::Asleep));
@@ -151,6 +153,9 @@ async fn scheduled_event_reconciles_every_record_and_emits_metrics() {
     assert_eq!(pass["Function"], "test-reconciler");
     assert_eq!(pass["RecordsReconciled"], 3.0);
     assert_eq!(pass["WakingRecords"], 0.0);
+    assert_eq!(pass["OldestWakingSeconds"], 0.0);
+    // The broken record's failure, counted without a Code dimension for the errors alarm.
+    assert_eq!(pass["Errors"], 1.0);
     assert!(
         docs.iter()
             .any(|d| d["Operation"] == "DescribeServices" && d["AwsCalls"].as_f64() >= Some(1.0)),
@@ -180,7 +185,7 @@ async fn stream_batch_wakes_the_named_record_and_fails_only_the_broken_one() {
     broken["dynamodb"]["SequenceNumber"] = json!("600");
     batch["Records"].as_array_mut().unwrap().push(broken);
 
-    let out = handle(&h.app, batch, None).await;
+    let out = handle(&h.app, batch, None).await.unwrap();
     // Only the broken record's change is reported for retry; removals and our own status
     // writes are never failures.
     assert_eq!(
@@ -208,10 +213,14 @@ async fn duplicate_stream_batches_change_nothing() {
         .record_wake("demo", h.clock.now(), Duration::ZERO)
         .await
         .unwrap();
-    handle(&h.app, fixture("stream-batch.json"), None).await;
+    handle(&h.app, fixture("stream-batch.json"), None)
+        .await
+        .unwrap();
     let scale_calls = h.sim.scale_calls();
     let before = h.store.get("demo").await.unwrap();
-    handle(&h.app, fixture("stream-batch.json"), None).await;
+    handle(&h.app, fixture("stream-batch.json"), None)
+        .await
+        .unwrap();
     assert_eq!(
         h.sim.scale_calls(),
         scale_calls,
@@ -237,7 +246,7 @@ async fn removals_alone_reconcile_nothing() {
         .cloned()
         .collect();
     batch["Records"] = Value::Array(removals);
-    let out = handle(&h.app, batch, None).await;
+    let out = handle(&h.app, batch, None).await.unwrap();
     assert_eq!(out, json!({"batchItemFailures": []}));
     assert_eq!(
         h.sim.counters().values().map(|c| c.attempts).sum::<u64>(),
@@ -251,7 +260,7 @@ async fn removals_alone_reconcile_nothing() {
 async fn ecs_task_events_reconcile_the_owning_record() {
     let h = harness(&unique("task")).await;
     for file in ["ecs-task-running.json", "ecs-task-stopped.json"] {
-        let out = handle(&h.app, fixture(file), None).await;
+        let out = handle(&h.app, fixture(file), None).await.unwrap();
         assert_eq!(out["records"], json!(["demo"]), "{file}: {out}");
     }
     assert_eq!(phase(&h.store, "demo").await, Some(Phase::Asleep));
@@ -262,13 +271,16 @@ async fn ecs_task_events_reconcile_the_owning_record() {
     );
     let mut foreign = fixture("ecs-task-running.json");
     foreign["detail"]["group"] = json!("service:unmanaged");
-    assert_eq!(handle(&h.app, foreign, None).await["records"], json!([]));
+    assert_eq!(
+        handle(&h.app, foreign, None).await.unwrap()["records"],
+        json!([])
+    );
 }
 
 #[tokio::test]
 async fn unknown_payloads_are_ignored_not_failed() {
     let h = harness(&unique("unknown")).await;
-    let out = handle(&h.app, fixture("unknown.json"), None).await;
+    let out = handle(&h.app, fixture("unknown.json"), None).await.unwrap();
     assert!(
         out["ignored"]
             .as_str()
@@ -277,4 +289,257 @@ async fn unknown_payloads_are_ignored_not_failed() {
         "{out}"
     );
     assert_eq!(phase(&h.store, "demo").await, None);
+}
+
+/// The EMF documents emitted so far, parsed.
+fn docs(h: &Harness) -> Vec<Value> {
+    h.lines
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The `Errors` count of each `Code` dimension in `docs`.
+fn errors_by_code(docs: &[Value]) -> Vec<(String, f64)> {
+    docs.iter()
+        .filter(|d| d.get("Code").is_some())
+        .map(|d| {
+            (
+                d["Code"].as_str().unwrap().to_string(),
+                d["Errors"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn status(store: &Arc<dyn Store>, name: &str) -> Option<Status> {
+    match store.get(name).await.unwrap() {
+        Some(Entry::Record(r)) => r.status,
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn throttling_that_outlives_its_retries_is_counted_as_throttling_exception() {
+    let h = harness(&unique("throttle")).await;
+    // Real throttles from the sim: every DescribeServices attempt (first try and both retries,
+    // for each of the two clusters) answers ThrottlingException: Rate exceeded.
+    h.sim.reconfigure(|c| {
+        c.retry = RetryConfig {
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            max_times: 2,
+        }
+    });
+    h.sim.fail_next(Op::DescribeServices, 20, Fault::Throttle);
+    handle(&h.app, fixture("schedule.json"), None)
+        .await
+        .unwrap();
+    h.sim.clear_faults();
+    let docs = docs(&h);
+    // demo and other (demo-cluster) were throttled; broken fails with its injected 5xx.
+    assert_eq!(
+        errors_by_code(&docs),
+        vec![
+            ("ServerException".to_string(), 1.0),
+            ("ThrottlingException".to_string(), 2.0)
+        ],
+        "{docs:?}"
+    );
+    let pass = docs
+        .iter()
+        .find(|d| d.get("PassDuration").is_some())
+        .unwrap();
+    assert_eq!(pass["Errors"], 3.0);
+}
+
+#[tokio::test]
+async fn a_task_event_whose_records_cannot_be_listed_fails_the_invocation() {
+    let h = harness(&unique("nolist")).await;
+    let opts = ConnectOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto()),
+    };
+    // A table that does not exist: every list fails with ResourceNotFoundException.
+    let missing: Arc<dyn Store> = Arc::new(DynamoStore::new(
+        dynamo_client(&opts).await,
+        &unique("missing"),
+    ));
+    let mut app = h.app.clone();
+    app.reconciler.store = missing;
+    let err = handle(&app, fixture("ecs-task-running.json"), None)
+        .await
+        .expect_err("the event must be failed so that Lambda retries it, then dead-letters it");
+    assert_eq!(err.code(), "ResourceNotFoundException", "{err}");
+    // Payloads that are not task events still never fail the invocation.
+    assert!(handle(&app, fixture("unknown.json"), None).await.is_ok());
+}
+
+#[tokio::test]
+async fn full_passes_report_the_age_of_the_oldest_waking_record() {
+    let mut h = harness(&unique("age")).await;
+    // Tasks take an hour to start, and each invocation makes one pass (no requeues).
+    h.sim.reconfigure(|c| c.pending = Duration::from_secs(3600));
+    h.app.budget = Duration::ZERO;
+    h.store
+        .record_wake("demo", h.clock.now(), Duration::ZERO)
+        .await
+        .unwrap();
+    handle(&h.app, fixture("schedule.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Waking));
+    h.clock.advance(Duration::from_secs(100));
+    h.lines.lock().unwrap().clear();
+    handle(&h.app, fixture("schedule.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Waking));
+    let docs = docs(&h);
+    let pass = docs
+        .iter()
+        .find(|d| d.get("PassDuration").is_some())
+        .unwrap();
+    assert_eq!(pass["OldestWakingSeconds"], 100.0, "{pass}");
+    assert_eq!(pass["WakingRecords"], 1.0);
+    // Stream passes are partial: no age (it would miss records they did not look at).
+    h.lines.lock().unwrap().clear();
+    handle(&h.app, fixture("stream-batch.json"), None)
+        .await
+        .unwrap();
+    let docs = self::docs(&h);
+    let pass = docs
+        .iter()
+        .find(|d| d.get("PassDuration").is_some())
+        .unwrap();
+    assert!(pass.get("OldestWakingSeconds").is_none(), "{pass}");
+}
+
+/// The sim, plus a wake of `name` written to the store during the `at`-th observation (while
+/// an invocation is busy with another record's wake).
+struct WakeDuring {
+    sim: Arc<SimPlatform>,
+    store: Arc<dyn Store>,
+    clock: Arc<SimClock>,
+    name: &'static str,
+    at: usize,
+    observes: Mutex<usize>,
+}
+
+#[async_trait]
+impl Platform for WakeDuring {
+    async fn observe(&self, targets: &[Target]) -> platform::Result<Vec<Observed>> {
+        let n = {
+            let mut n = self.observes.lock().unwrap();
+            *n += 1;
+            *n
+        };
+        if n == self.at {
+            self.store
+                .record_wake(self.name, self.clock.now(), Duration::ZERO)
+                .await
+                .unwrap();
+        }
+        self.sim.observe(targets).await
+    }
+    async fn scale(&self, target: &Target, replicas: u32) -> platform::Result<()> {
+        self.sim.scale(target, replicas).await
+    }
+}
+
+#[tokio::test]
+async fn a_wake_landing_while_an_invocation_requeues_another_is_handled_in_it() {
+    let h = harness(&unique("second")).await;
+    let mut app = h.app.clone();
+    app.reconciler.platform = Arc::new(WakeDuring {
+        sim: h.sim.clone(),
+        store: h.store.clone(),
+        clock: h.clock.clone(),
+        name: "other",
+        at: 2,
+        observes: Mutex::new(0),
+    });
+    h.store
+        .record_wake("demo", h.clock.now(), Duration::ZERO)
+        .await
+        .unwrap();
+    // A stream batch about demo only (its wake). With reserved concurrency 1 the stream event
+    // about other's wake would wait for this invocation to end.
+    let mut batch = fixture("stream-batch.json");
+    let wake = batch["Records"][1].clone();
+    batch["Records"] = json!([wake]);
+    let t0 = h.clock.now();
+    let out = handle(&app, batch, None).await.unwrap();
+    assert_eq!(out, json!({"batchItemFailures": []}));
+    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Ready));
+    // other's wake landed during the second pass (5 s in) and was picked up by the next
+    // requeue round: Ready in the same invocation, its wake taking the task's 30 s start plus
+    // at most one requeue interval (5 s) of pick-up and one of readiness polling.
+    assert_eq!(phase(&h.store, "other").await, Some(Phase::Ready));
+    assert_eq!(h.sim.desired_count("demo-cluster", "other-svc"), Some(1));
+    let last = status(&h.store, "other").await.unwrap().last_wake.unwrap();
+    assert!(last.requested_at > t0, "{last:?}");
+    assert!(last.seconds <= 40.0, "{last:?}");
+    // Records without a new wake were not looked at.
+    assert_eq!(phase(&h.store, "broken").await, None);
+}
+
+#[tokio::test]
+async fn a_stream_image_that_contradicts_the_stored_record_is_not_trusted() {
+    let h = harness(&unique("lying")).await;
+    handle(&h.app, fixture("schedule.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Asleep));
+    let stored = status(&h.store, "demo").await;
+    // The image claims a wake request, mode on and 3 replicas; the stored record has none of it.
+    let mut batch = fixture("stream-batch.json");
+    let mut lie = batch["Records"][1].clone();
+    lie["dynamodb"]["NewImage"]["wakeRequestedAt"] = json!({"S": h.clock.now().to_rfc3339()});
+    lie["dynamodb"]["NewImage"]["spec"] =
+        json!({"M": {"mode": {"S": "on"}, "replicas": {"N": "3"}}});
+    batch["Records"] = json!([lie]);
+    let scale_calls = h.sim.scale_calls();
+    let out = handle(&h.app, batch, None).await.unwrap();
+    assert_eq!(out, json!({"batchItemFailures": []}));
+    assert_eq!(h.sim.scale_calls(), scale_calls, "nothing scaled");
+    assert_eq!(h.sim.desired_count("demo-cluster", "demo-svc"), Some(0));
+    assert_eq!(
+        status(&h.store, "demo").await,
+        stored,
+        "the stored record wins"
+    );
+}
+
+#[tokio::test]
+async fn events_in_reverse_order_or_duplicated_change_nothing() {
+    let h = harness(&unique("reverse")).await;
+    h.store
+        .record_wake("demo", h.clock.now(), Duration::ZERO)
+        .await
+        .unwrap();
+    handle(&h.app, fixture("stream-batch.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Ready));
+    let settled = status(&h.store, "demo").await;
+    let scale_calls = h.sim.scale_calls();
+
+    // The same batch with its records in reverse order, twice.
+    let mut reversed = fixture("stream-batch.json");
+    reversed["Records"].as_array_mut().unwrap().reverse();
+    // Task events late and out of order (STOPPED before RUNNING), each delivered twice.
+    let mut events = vec![reversed.clone(), reversed];
+    for file in ["ecs-task-stopped.json", "ecs-task-running.json"] {
+        events.push(fixture(file));
+        events.push(fixture(file));
+    }
+    for event in events {
+        handle(&h.app, event, None).await.unwrap();
+        assert_eq!(h.sim.scale_calls(), scale_calls, "no scale call");
+        assert_eq!(status(&h.store, "demo").await, settled, "status unchanged");
+    }
+    assert_eq!(h.sim.desired_count("demo-cluster", "demo-svc"), Some(1));
 }
