@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::model::{Entry, Phase, Record, Step, Timestamp};
+use crate::model::{Entry, Phase, Record, Step, Target, Timestamp};
 
 /// What the wait page and the status JSON show for one service. Built by [`view`]; serialised
 /// (camelCase) as the body of `GET /api/v1/services/{name}` and `POST .../wake`.
@@ -70,11 +70,17 @@ pub fn wake_pending(record: &Record) -> bool {
     }
 }
 
-fn step_message(step: Step) -> &'static str {
+/// What the wait page says during a wake step, in the words of the record's platform (a local
+/// process pulls no image and has no network interface).
+fn step_message(step: Step, target: &Target) -> &'static str {
+    let local = matches!(target, Target::Local(_));
     match step {
         Step::Requested => "Wake requested; waiting for the controller to start the service.",
+        Step::Scaling if local => "Scaling up: starting the process.",
         Step::Scaling => "Scaling up: asking for a task.",
+        Step::Provisioning if local => "Provisioning: starting the process.",
         Step::Provisioning => "Provisioning: attaching the task's network interface.",
+        Step::Pending if local => "Pending: waiting for the process to listen on its port.",
         Step::Pending => "Pending: pulling the image and starting the containers.",
         Step::Running => "Running: waiting for the health checks to pass.",
         Step::Healthy => "Healthy: publishing the address.",
@@ -208,7 +214,7 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         Phase::Ready => "Ready.".to_string(),
         Phase::Failed if !status.message.trim().is_empty() => status.message.trim().to_string(),
         Phase::Failed => "The last wake attempt failed.".to_string(),
-        Phase::Waking => step_message(step.unwrap_or(Step::Requested)).to_string(),
+        Phase::Waking => step_message(step.unwrap_or(Step::Requested), &r.spec.target).to_string(),
         Phase::Asleep if published.is_none() => "Asleep.".to_string(),
         Phase::Asleep => "Asleep.".to_string(),
         Phase::Sleeping => "Going to sleep; a new request wakes it again.".to_string(),
@@ -296,6 +302,32 @@ mod tests {
         assert_eq!(v.eta_seconds, Some(30));
         assert_eq!(v.step, Some(Step::Pending));
         assert_eq!(v.retry_after_seconds, Some(2));
+    }
+
+    #[test]
+    fn waking_steps_are_told_in_the_platforms_words() {
+        let now = t("2026-11-29T10:00:10Z");
+        let pending = Status {
+            phase: Phase::Waking,
+            step: Some(Step::Pending),
+            wake_started_at: Some(t("2026-11-29T10:00:00Z")),
+            ..Status::default()
+        };
+        let ecs = view_record(&Record::test("demo").with_status(pending.clone()), now);
+        assert!(ecs.message.contains("pulling the image"), "{}", ecs.message);
+        let mut local = Record::test("demo").with_status(pending);
+        local.spec.target = Target::Local(crate::model::LocalTarget {
+            command: "app".into(),
+            args: vec![],
+            env: Default::default(),
+            working_dir: None,
+            port: 8081,
+        });
+        let v = view_record(&local, now);
+        assert_eq!(
+            v.message,
+            "Pending: waiting for the process to listen on its port."
+        );
     }
 
     #[test]
