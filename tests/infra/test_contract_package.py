@@ -1,7 +1,9 @@
 """Contract: the zips Terraform deploys are the ones scripts/package builds, for the right
 package, and (when they have been built) are arm64 Lambda bundles with a `bootstrap`.
 
-Package side: `scripts/package --list` prints `<function> <cargo package> <zip path>`.
+Package side: `scripts/package --list` prints `<function> <cargo package> <zip path>`, and the
+zip path must be where the script really writes (its `BUILD_DIR`), or the list could say `build/`
+while the zips go elsewhere.
 """
 
 from __future__ import annotations
@@ -42,6 +44,20 @@ def test_terraform_deploys_what_the_script_builds():
         assert (Path(build_dir).resolve() / fn / "bootstrap.zip") == (ROOT / zip_path).resolve()
         assert (MODULE.path / "../../../build").resolve() == (ROOT / "build").resolve()
         assert lam["runtime"] == "provided.al2023" and lam["architectures"] == ["arm64"] and lam["handler"] == "bootstrap"
+
+
+def script_build_dir() -> str:
+    """`BUILD_DIR` as assigned in scripts/package, relative to the repository root."""
+    script = (ROOT / "scripts/package").read_text()
+    m = re.findall(r'^BUILD_DIR="\$SNOOZE_ROOT/([^"$]+)"\s*$', script, re.M)
+    assert len(m) == 1, "scripts/package must assign BUILD_DIR=\"$SNOOZE_ROOT/<dir>\" exactly once"
+    return m[0].rstrip("/")
+
+
+def test_listed_zips_are_where_the_script_writes_them():
+    build_dir = script_build_dir()
+    for fn, (_, zip_path) in package_outputs().items():
+        assert zip_path == f"{build_dir}/{fn}/bootstrap.zip", (fn, zip_path, build_dir)
 
 
 def test_packages_are_the_right_kind_of_lambda():

@@ -141,7 +141,32 @@ def test_api_stage_logs_and_throttles():
 def test_alarms_cover_errors_and_stuck_records():
     alarms = SNOOZE.resources["aws_cloudwatch_metric_alarm"]
     assert alarms["lambda_errors"]["metric_name"] == "Errors"
-    assert {a["metric_name"] for a in alarms.values()} >= {"Errors", "WakingRecords", "PassDuration", "ApproximateNumberOfMessagesVisible"}
+    assert {a["metric_name"] for a in alarms.values()} >= {"Errors", "OldestWakingSeconds", "PassDuration", "ApproximateNumberOfMessagesVisible"}
+    # Stuck: the age of the oldest Waking record, its worst value in 5 minutes, against a
+    # threshold that must stay above the longest wakeTimeout (30m at most).
+    stuck = alarms["waking_stuck"]
+    assert (stuck["metric_name"], stuck["statistic"], stuck["period"]) == ("OldestWakingSeconds", "Maximum", 300)
+    assert stuck["threshold"] == "${var.stuck_waking_seconds}"
+    assert stuck["treat_missing_data"] == "missing", "a period without a full pass must not clear the alarm"
+    assert 300 < SNOOZE.variables["stuck_waking_seconds"]["default"] <= 1800 + 600
+    # Reconcile failures never fail the invocation, so AWS/Lambda Errors cannot see them: the
+    # reconciler's own total, by Function, is alarmed.
+    errors = alarms["reconcile_errors"]
+    assert errors["namespace"] == "${local.metric_namespace}" and errors["metric_name"] == "Errors"
+    assert set(tf.one(errors["dimensions"])) == {"Function"}
+    assert (errors["statistic"], errors["comparison_operator"], errors["threshold"]) == ("Sum", "GreaterThanThreshold", 0)
+
+
+def test_failed_async_events_are_retried_then_dead_lettered():
+    # The reconciler fails an ECS task event it cannot look up; Lambda retries it, then the
+    # function's dead-letter queue (watched by the failures alarm) receives it.
+    invoke = SNOOZE.resource("aws_lambda_function_event_invoke_config", "reconciler")
+    assert invoke["function_name"] == "${aws_lambda_function.reconciler.function_name}"
+    assert invoke["maximum_retry_attempts"] >= 1
+    fn = SNOOZE.resource("aws_lambda_function", "reconciler")
+    assert tf.one(fn["dead_letter_config"])["target_arn"] == "${aws_sqs_queue.reconciler_failures.arn}"
+    watched = SNOOZE.resource("aws_cloudwatch_metric_alarm", "failed_stream_batches")
+    assert tf.one(watched["dimensions"])["QueueName"] == "${aws_sqs_queue.reconciler_failures.name}"
 
 
 def test_outputs_and_variables():
@@ -152,6 +177,19 @@ def test_outputs_and_variables():
             assert v.get("description"), f"{mod.path.name}: variable {name} has no description"
         for name, o in mod.outputs.items():
             assert o.get("description"), f"{mod.path.name}: output {name} has no description"
+
+
+def test_settings_the_env_readme_tells_users_to_set_are_variables_of_the_env():
+    """A `name = value` the README asks for must be a variable of envs/demo (a tfvars entry for
+    anything else is rejected as undeclared)."""
+    readme = (ENV.path / "README.md").read_text()
+    told = set(re.findall(r"(?:set|`)\s*`?([a-z][a-z0-9_]*) = [^`]*`", readme))
+    told -= {"desired_count", "ignore_changes"}  # quoted from the demo-service module, not settings
+    assert told, "the README names no setting: has its wording changed?"
+    assert told <= set(ENV.variables), f"not variables of envs/demo: {sorted(told - set(ENV.variables))}"
+    snooze_inputs = {k for k in ENV.modules["snooze"] if not k.startswith("source")}
+    for name in told & set(SNOOZE.variables):
+        assert name in snooze_inputs, f"envs/demo declares {name} but does not pass it to module snooze"
 
 
 def test_demo_service_starts_asleep_and_terraform_never_fights_the_controller():

@@ -16,6 +16,8 @@ module "snooze" {
   domain_name      = var.domain_name
   certificate_arn  = var.certificate_arn
   alarm_actions    = var.alarm_actions
+
+  wake_reserved_concurrency = var.wake_reserved_concurrency
 }
 
 module "demo_service" {

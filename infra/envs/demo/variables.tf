@@ -21,6 +21,12 @@ variable "certificate_arn" {
   default     = null
 }
 
+variable "wake_reserved_concurrency" {
+  description = "Reserved concurrency of the wake Lambda (module snooze's variable of the same name, default 20); -1 reserves none, for accounts whose Lambda concurrency quota is below 31 (see README.md, step 6)."
+  type        = number
+  default     = 20
+}
+
 variable "alarm_actions" {
   description = "SNS topic ARNs notified by the alarms."
   type        = list(string)

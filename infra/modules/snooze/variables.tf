@@ -160,14 +160,14 @@ variable "alarm_actions" {
   default     = []
 }
 
-variable "stuck_waking_minutes" {
-  description = "Minutes in a row with records in phase Waking (metric WakingRecords) before the stuck-waking alarm fires; keep it above the longest wakeTimeout you use."
+variable "stuck_waking_seconds" {
+  description = "Age in seconds of the oldest record in phase Waking (metric OldestWakingSeconds) above which the stuck-waking alarm fires. A wake ends in Ready or Failed within the record's spec.wakeTimeout (default 5m, at most 30m): keep this above the longest wakeTimeout you use plus a schedule tick."
   type        = number
-  default     = 15
+  default     = 600
 
   validation {
-    condition     = var.stuck_waking_minutes >= 5 && var.stuck_waking_minutes <= 60
-    error_message = "stuck_waking_minutes must be between 5 and 60."
+    condition     = var.stuck_waking_seconds >= 120 && var.stuck_waking_seconds <= 7200
+    error_message = "stuck_waking_seconds must be between 120 and 7200 (the longest wakeTimeout is 30m)."
   }
 }
 
