@@ -131,7 +131,7 @@ const PASS_EVENTS: [&str; 3] = [
 fn check_pass(report: &PassReport, events: &[Captured], spans: &[String]) {
     for r in &report.records {
         assert!(
-            spans.iter().any(|s| *s == r.name),
+            spans.contains(&r.name),
             "{}: no reconcile span (spans: {spans:?}; report: {r})",
             r.name
         );

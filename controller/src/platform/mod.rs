@@ -48,12 +48,12 @@ impl Error {
     /// A short, stable code for metrics and alarms (the reconciler Lambda's `Errors` metric has
     /// it as its `Code` dimension):
     ///
-    /// - [`Error::Throttled`]: always `ThrottlingException`, whatever AWS called it (ECS
+    /// - for [`Error::Throttled`] always `ThrottlingException`, whatever AWS called it (ECS
     ///   `ThrottlingException` or `ClientException: Rate exceeded`, EC2 `RequestLimitExceeded`),
     ///   so one value covers every throttle that outlived its retries; the AWS code stays in
     ///   the message;
-    /// - [`Error::Call`]: its `code` (e.g. `AccessDeniedException`, `ServerException`);
-    /// - [`Error::Unsupported`]: `Unsupported`.
+    /// - for [`Error::Call`] its `code` (e.g. `AccessDeniedException`, `ServerException`);
+    /// - for [`Error::Unsupported`] `Unsupported`.
     pub fn code(&self) -> &str {
         match self {
             Self::Throttled { .. } => "ThrottlingException",

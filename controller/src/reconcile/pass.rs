@@ -395,11 +395,12 @@ impl Reconciler {
             match self.store.list().await {
                 Ok(entries) => {
                     for e in entries {
-                        if let Entry::Record(r) = e {
-                            if wake_unanswered(&r) && !names.contains(&r.metadata.name) {
-                                info!(service = %r.metadata.name, "wake request landed during the invocation; reconciling it now");
-                                names.push(r.metadata.name);
-                            }
+                        if let Entry::Record(r) = e
+                            && wake_unanswered(&r)
+                            && !names.contains(&r.metadata.name)
+                        {
+                            info!(service = %r.metadata.name, "wake request landed during the invocation; reconciling it now");
+                            names.push(r.metadata.name);
                         }
                     }
                 }

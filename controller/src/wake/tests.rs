@@ -500,16 +500,23 @@ async fn reflected_input_is_always_escaped() {
 async fn a_visit_after_the_failure_has_been_shown_a_while_retries() {
     let failed = |name: &str, ago: Duration| {
         let since = Timestamp::now().sub(ago);
-        Entry::Record(Box::new(Record::test(name).woken_at(since.sub(ago)).with_status(Status {
-            phase: Phase::Failed,
-            phase_since: Some(since),
-            message: "task stopped: exit code 1".into(),
-            ..Status::default()
-        })))
+        Entry::Record(Box::new(
+            Record::test(name)
+                .woken_at(since.sub(ago))
+                .with_status(Status {
+                    phase: Phase::Failed,
+                    phase_since: Some(since),
+                    message: "task stopped: exit code 1".into(),
+                    ..Status::default()
+                }),
+        ))
     };
     let fake = Fake::with(vec![
         failed("recent", Duration::from_secs(10)),
-        failed("earlier", DEFAULT_FAILED_RETRY_AFTER + Duration::from_secs(5)),
+        failed(
+            "earlier",
+            DEFAULT_FAILED_RETRY_AFTER + Duration::from_secs(5),
+        ),
     ]);
     let s = state(fake.clone());
     let html = body(&get(&s, "/s/recent").await);

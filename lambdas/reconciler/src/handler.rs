@@ -304,14 +304,14 @@ async fn emit_metrics(
         .map(|r| r.name.as_str())
         .collect();
     for name in became_ready {
-        if let Ok(Some(Entry::Record(r))) = app.reconciler.store.get(name).await {
-            if let Some(w) = r.status.as_ref().and_then(|s| s.last_wake.as_ref()) {
-                emit(
-                    Emf::new(now, &[("Service", name)])
-                        .metric("WakeToReady", "Seconds", w.seconds)
-                        .to_line(),
-                );
-            }
+        if let Ok(Some(Entry::Record(r))) = app.reconciler.store.get(name).await
+            && let Some(w) = r.status.as_ref().and_then(|s| s.last_wake.as_ref())
+        {
+            emit(
+                Emf::new(now, &[("Service", name)])
+                    .metric("WakeToReady", "Seconds", w.seconds)
+                    .to_line(),
+            );
         }
     }
 

@@ -365,7 +365,7 @@ async fn a_task_event_whose_records_cannot_be_listed_fails_the_invocation() {
     // A table that does not exist: every list fails with ResourceNotFoundException.
     let missing: Arc<dyn Store> = Arc::new(DynamoStore::new(
         dynamo_client(&opts).await,
-        &unique("missing"),
+        unique("missing"),
     ));
     let mut app = h.app.clone();
     app.reconciler.store = missing;
