@@ -13,6 +13,14 @@ memory (VmHWM) and stopped. AWS clients point at moto (MOTO_ENDPOINT), so no cal
 machine. Prints a table of median/min/max init times, the ratio, peak memory and zip sizes.
 
 Usage: scripts/bench-lambda-init [--runs N]   (needs MOTO_ENDPOINT or starts nothing itself)
+
+`--check` (stage 20 of scripts/test) is a smoke test instead: one real wake
+(`POST /api/v1/services/demo/wake`) through `snooze-wake`, then a scheduled event through
+`snooze-reconciler`, at log level info. It asserts each answer, that the wake's fact
+(`wakeRequestedAt`) was written to the record on moto, and that every line each binary wrote to
+stdout is one JSON object (what CloudWatch Logs needs to parse the logs and the EMF metrics).
+The benchmark itself times the side-effect-free status read (`GET /api/v1/services/demo`), so
+its figures compare like with like across runs and with the Python handler.
 """
 
 import argparse
@@ -137,21 +145,29 @@ def vm_hwm_kib(pid):
 
 
 def run_once(cmd, env, event):
+    """Starts `cmd` against a Runtime API serving `event`; returns (seconds to the response,
+    peak RSS KiB, (response path, body), stdout text). Stdout is drained while the process runs
+    (a full pipe would block it)."""
     api = RuntimeApi(event)
     env = dict(env, AWS_LAMBDA_RUNTIME_API=api.address)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
+    reader.start()
     ok = api.done.wait(60)
     elapsed = (api.at - start) if ok else None
     hwm = vm_hwm_kib(proc.pid)
     proc.kill()
-    _, err = proc.communicate()
+    err = proc.stderr.read()
+    proc.wait()
+    reader.join(10)
     api.close()
     if not ok:
         raise SystemExit(f"{cmd[0]} handled no event within 60 s:\n{err.decode()[-2000:]}")
     if api.response[0].endswith("/error"):
         raise SystemExit(f"{cmd[0]} reported an invocation error: {api.response[1][:500]!r}")
-    return elapsed, hwm, api.response
+    return elapsed, hwm, api.response, b"".join(out).decode(errors="replace")
 
 
 def main():
@@ -188,11 +204,11 @@ def main():
         if not Path(cmd[0]).exists():
             raise SystemExit(f"{cmd[0]} is missing: build with `cargo build --release -p snooze-wake -p snooze-reconciler`")
     if args.check:
-        return check(handlers, base_env)
+        return check(release, dict(base_env, RUST_LOG="info"), python, http_event, schedule)
     results = {}
     for i in range(args.runs):  # interleaved, so machine noise hits every handler alike
         for name, cmd, event in handlers:
-            t, hwm, _ = run_once(cmd, base_env, event)
+            t, hwm, _, _ = run_once(cmd, base_env, event)
             results.setdefault(name, []).append((t, hwm))
     print(f"cold init: process start -> first event handled, {args.runs} runs each, interleaved")
     print(f"{'handler':34} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'peak RSS MiB':>13}")
@@ -209,21 +225,93 @@ def main():
         print(f"zip {zip_path.relative_to(ROOT)}: {zip_path.stat().st_size / 1e6:.2f} MB")
 
 
-def check(handlers, env):
-    """One event per Rust handler through the real runtime protocol; asserts the answers."""
-    passed = failed = 0
-    expectations = {
-        "rust snooze-wake": lambda r: r.get("statusCode") == 200 and '"name":"demo"' in r.get("body", ""),
-        "rust snooze-reconciler": lambda r: r.get("trigger") == "schedule",
-    }
-    for name, cmd, event in handlers[1:]:
-        _, _, (path, body) = run_once(cmd, env, event)
+WAKE_RECORDED = r'''
+import json, os, sys, boto3
+ddb = boto3.client("dynamodb", endpoint_url=os.environ["MOTO"], region_name="us-east-1")
+item = ddb.get_item(TableName="bench-table", Key={"name": {"S": "demo"}}, ConsistentRead=True).get("Item", {})
+print(json.dumps({k: item[k] for k in ("wakeRequestedAt", "status") if k in item}))
+'''
+
+
+def wake_event(status_event):
+    """The API Gateway v2 event of `POST /api/v1/services/demo/wake`, from the status read's."""
+    event = json.loads(json.dumps(status_event))
+    path = "/api/v1/services/demo/wake"
+    event["rawPath"] = path
+    event["requestContext"]["http"].update(method="POST", path=path)
+    event["requestContext"]["requestId"] = "check-wake-1"
+    return event
+
+
+def log_problems(stdout):
+    """Lines of `stdout` CloudWatch could not parse: each must be one JSON object, either an
+    EMF document (`_aws`) or a tracing event (`level` and `fields`)."""
+    problems = []
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            problems.append(f"not JSON: {line[:200]!r}")
+            continue
+        if not isinstance(doc, dict) or not ("_aws" in doc or {"level", "fields"} <= set(doc)):
+            problems.append(f"neither an EMF document nor a JSON log event: {line[:200]!r}")
+    return problems
+
+
+def messages(stdout):
+    """The `fields.message` of every JSON log event in `stdout`."""
+    out = []
+    for line in stdout.splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("fields"), dict):
+            out.append(doc["fields"].get("message"))
+    return out
+
+
+def check(release, env, python, status_event, schedule):
+    """A real wake through snooze-wake, then a scheduled pass through snooze-reconciler, through
+    the real runtime protocol; asserts the answers, the record on moto and the log lines."""
+    def record():
+        out = subprocess.run([str(python), "-c", WAKE_RECORDED], env=env, check=True, capture_output=True, text=True)
+        return json.loads(out.stdout)
+
+    results = []
+
+    def expect(name, ok, detail):
+        results.append(ok)
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+
+    expect("seeded record has no wake yet", "wakeRequestedAt" not in record(), record())
+    runs = [
+        ("rust snooze-wake", [str(release / "snooze-wake")], wake_event(status_event),
+         lambda r: r.get("statusCode") in (200, 202) and '"name":"demo"' in r.get("body", ""),
+         "wake recorded"),
+        ("rust snooze-reconciler", [str(release / "snooze-reconciler")], schedule,
+         lambda r: r.get("trigger") == "schedule" and r.get("records") == 1,
+         "scheduled event: full pass"),
+    ]
+    for name, cmd, event, answer_ok, logged in runs:
+        _, _, (path, body), stdout = run_once(cmd, env, event)
         answer = json.loads(body)
-        ok = path.endswith("/response") and expectations[name](answer)
-        print(f"{'ok  ' if ok else 'FAIL'} {name}: {path} {body[:300]!r}")
-        passed, failed = passed + ok, failed + (not ok)
-    print(f"lambda runtime: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+        expect(name, path.endswith("/response") and answer_ok(answer), f"{path} {body[:300]!r}")
+        problems = log_problems(stdout)
+        lines = len([line for line in stdout.splitlines() if line.strip()])
+        expect(f"{name} stdout is JSON lines", not problems and lines > 0,
+               f"{lines} lines" + "".join(f"\n     {p}" for p in problems))
+        expect(f"{name} logged {logged!r}", logged in messages(stdout), messages(stdout)[:10])
+        stored = record()
+        if name == "rust snooze-wake":
+            expect("the wake was written to the record on moto", "wakeRequestedAt" in stored, stored)
+        else:
+            expect("the pass published the record's status on moto", "status" in stored,
+                   f"phase {stored.get('status', {}).get('M', {}).get('phase')}")
+    print(f"lambda runtime: {sum(results)} passed, {len(results) - sum(results)} failed")
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":
