@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # checkov over infra/ (Terraform) and .github/workflows (GitHub Actions), offline: no
 # Bridgecrew mapping download (BC_SKIP_MAPPING=TRUE), no policy download (--skip-download).
-# Skips, each with its reason, are in infra/.checkov.yaml. Exit code: checkov's (0 = no failed check).
+# Skips, each with its reason: inline on the Terraform resources (`#checkov:skip=ID:reason`),
+# and in infra/.checkov.yaml for the workflows. Exit code: checkov's (0 = no failed check).
 # Installs checkov into .venv-checkov (it conflicts with python-hcl2 over the `hcl2` package).
 set -euo pipefail
 : "${SNOOZE_ROOT:=$(cd "$(dirname "$0")/../.." && pwd)}"
