@@ -7,6 +7,7 @@
 //! [`dev`] (the local all-in-one stack).
 
 pub mod activity;
+pub mod aws_calls;
 pub mod cli;
 pub mod dev;
 pub mod error_chain;

@@ -220,6 +220,20 @@ impl DynamoStore {
         }
     }
 
+    /// A store on `table` with the client of [`super::dynamo_client`] (same `opts` rules) whose
+    /// every DynamoDB call is counted by `calls` (the reconciler Lambda's "AWS calls by
+    /// operation" metric). Makes no request.
+    pub async fn counted(
+        table: impl Into<String>,
+        opts: &super::ConnectOptions,
+        calls: &crate::aws_calls::CallCounter,
+    ) -> Self {
+        let conf = aws_sdk_dynamodb::config::Builder::from(&super::aws_sdk_config(opts).await)
+            .interceptor(calls.clone())
+            .build();
+        Self::new(Client::from_conf(conf), table)
+    }
+
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
