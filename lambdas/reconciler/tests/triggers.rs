@@ -116,6 +116,16 @@ async fn harness(table: &str) -> Harness {
     }
 }
 
+impl Harness {
+    /// Records a wake request for `name` now (the harness's clock), as the wake endpoint does.
+    async fn wake(&self, name: &str) {
+        self.store
+            .record_wake(name, self.clock.now(), Duration::ZERO)
+            .await
+            .unwrap();
+    }
+}
+
 async fn phase(store: &Arc<dyn Store>, name: &str) -> Option<Phase> {
     match store.get(name).await.unwrap() {
         Some(Entry::Record(r)) => r.status.map(|s| s.phase),
@@ -170,14 +180,8 @@ async fn scheduled_event_reconciles_every_record_and_emits_metrics() {
 #[tokio::test]
 async fn stream_batch_wakes_the_named_record_and_fails_only_the_broken_one() {
     let h = harness(&unique("stream")).await;
-    h.store
-        .record_wake("demo", h.clock.now(), Duration::ZERO)
-        .await
-        .unwrap();
-    h.store
-        .record_wake("broken", h.clock.now(), Duration::ZERO)
-        .await
-        .unwrap();
+    h.wake("demo").await;
+    h.wake("broken").await;
     let mut batch = fixture("stream-batch.json");
     // A sixth record: a wake on the broken record.
     let mut broken = batch["Records"][1].clone();
@@ -209,10 +213,7 @@ async fn stream_batch_wakes_the_named_record_and_fails_only_the_broken_one() {
 #[tokio::test]
 async fn duplicate_stream_batches_change_nothing() {
     let h = harness(&unique("dup")).await;
-    h.store
-        .record_wake("demo", h.clock.now(), Duration::ZERO)
-        .await
-        .unwrap();
+    h.wake("demo").await;
     handle(&h.app, fixture("stream-batch.json"), None)
         .await
         .unwrap();
@@ -383,10 +384,7 @@ async fn full_passes_report_the_age_of_the_oldest_waking_record() {
     // Tasks take an hour to start, and each invocation makes one pass (no requeues).
     h.sim.reconfigure(|c| c.pending = Duration::from_secs(3600));
     h.app.budget = Duration::ZERO;
-    h.store
-        .record_wake("demo", h.clock.now(), Duration::ZERO)
-        .await
-        .unwrap();
+    h.wake("demo").await;
     handle(&h.app, fixture("schedule.json"), None)
         .await
         .unwrap();
@@ -461,10 +459,7 @@ async fn a_wake_landing_while_an_invocation_requeues_another_is_handled_in_it() 
         at: 2,
         observes: Mutex::new(0),
     });
-    h.store
-        .record_wake("demo", h.clock.now(), Duration::ZERO)
-        .await
-        .unwrap();
+    h.wake("demo").await;
     // A stream batch about demo only (its wake). With reserved concurrency 1 the stream event
     // about other's wake would wait for this invocation to end.
     let mut batch = fixture("stream-batch.json");
@@ -516,10 +511,7 @@ async fn a_stream_image_that_contradicts_the_stored_record_is_not_trusted() {
 #[tokio::test]
 async fn events_in_reverse_order_or_duplicated_change_nothing() {
     let h = harness(&unique("reverse")).await;
-    h.store
-        .record_wake("demo", h.clock.now(), Duration::ZERO)
-        .await
-        .unwrap();
+    h.wake("demo").await;
     handle(&h.app, fixture("stream-batch.json"), None)
         .await
         .unwrap();
