@@ -13,11 +13,16 @@ use crate::store::{Applied, Error, Result, StatusGuard, Store, Touch};
 /// A [`Store`] kept in a map behind a mutex, with the same semantics as the real stores
 /// (compare-and-swap on `resourceVersion`, debounced facts, guarded status writes that never
 /// create a record). Nothing is persisted.
+///
+/// Every call is atomic, as a conditional DynamoDB write is. With [`MemoryStore::set_latency`]
+/// each call first waits (a tokio sleep), so callers that run at the same time (a pass, an
+/// operator's edit, a wake) interleave between calls: between a pass's read and its writes.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: Mutex<BTreeMap<String, Entry>>,
     changes: AtomicU64,
     publishes: AtomicU64,
+    latency_us: AtomicU64,
 }
 
 impl MemoryStore {
@@ -72,6 +77,22 @@ impl MemoryStore {
         self.publishes.load(Ordering::Relaxed)
     }
 
+    /// Wall-clock (tokio) time every [`Store`] call waits before it takes effect; its answer
+    /// comes back as soon as it took effect. Default 0 (calls never yield). Microsecond
+    /// resolution.
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency_us
+            .store(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Waits the configured latency (see [`MemoryStore::set_latency`]).
+    async fn pause(&self) {
+        let us = self.latency_us.load(Ordering::Relaxed);
+        if us > 0 {
+            tokio::time::sleep(Duration::from_micros(us)).await;
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
         self.entries.lock().expect("memory store lock")
     }
@@ -105,14 +126,17 @@ fn debounced(stored: Option<Timestamp>, at: Timestamp, debounce: Duration) -> bo
 #[async_trait]
 impl Store for MemoryStore {
     async fn get(&self, name: &str) -> Result<Option<Entry>> {
+        self.pause().await;
         Ok(self.lock().get(name).cloned())
     }
 
     async fn list(&self) -> Result<Vec<Entry>> {
+        self.pause().await;
         Ok(self.lock().values().cloned().collect())
     }
 
     async fn apply(&self, record: &Record, expected: Option<u64>) -> Result<Applied> {
+        self.pause().await;
         let name = record.metadata.name.clone();
         let mut map = self.lock();
         let out = match (map.get_mut(&name), expected) {
@@ -168,6 +192,7 @@ impl Store for MemoryStore {
     }
 
     async fn delete(&self, name: &str, expected: Option<u64>) -> Result<()> {
+        self.pause().await;
         let mut map = self.lock();
         let found = match map.get(name) {
             None => return Err(Error::NotFound(name.to_string())),
@@ -190,6 +215,7 @@ impl Store for MemoryStore {
     }
 
     async fn record_wake(&self, name: &str, at: Timestamp, debounce: Duration) -> Result<Touch> {
+        self.pause().await;
         self.with_record(name, |r| {
             if debounced(r.desired.wake_requested_at, at, debounce) {
                 return Ok(Touch::Debounced);
@@ -205,6 +231,7 @@ impl Store for MemoryStore {
         at: Timestamp,
         debounce: Duration,
     ) -> Result<Touch> {
+        self.pause().await;
         self.with_record(name, |r| {
             if debounced(r.desired.last_activity_at, at, debounce) {
                 return Ok(Touch::Debounced);
@@ -215,6 +242,7 @@ impl Store for MemoryStore {
     }
 
     async fn request_sleep(&self, name: &str, at: Timestamp) -> Result<()> {
+        self.pause().await;
         self.with_record(name, |r| {
             r.desired.sleep_requested_at = Some(at);
             Ok(())
@@ -222,6 +250,7 @@ impl Store for MemoryStore {
     }
 
     async fn publish_status(&self, name: &str, status: &Status, guard: StatusGuard) -> Result<()> {
+        self.pause().await;
         let mut map = self.lock();
         match map.get_mut(name) {
             None => return Err(Error::NotFound(name.to_string())),
