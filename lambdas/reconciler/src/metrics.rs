@@ -14,6 +14,9 @@
 //! | `AwsCalls`            | Count        | `Operation` | per ECS/EC2 operation called                           |
 //! | `Errors`              | Count        | `Code`      | per error code seen (`platform::Error::code`, `store::Error::code`, e.g. `ThrottlingException`) |
 //!
+//! `OldestWakingSeconds` comes from one extra list of the records after the pass; when that
+//! list fails it is left out of the document (and logged), never reported as 0.
+//!
 //! An invocation that ran no pass (an unknown payload, a stream batch of removals or of the
 //! reconciler's own status writes, a task event for an unmanaged service) emits nothing.
 //!
