@@ -646,6 +646,80 @@ async fn many_services_and_tasks_are_batched() {
     assert_eq!(c, want);
 }
 
+/// ListTasks and DescribeNetworkInterfaces are read to the last page. moto answers both in one
+/// page, so the proxy pages them (25 items a page, with its own `nextToken`).
+#[tokio::test]
+async fn list_tasks_and_network_interfaces_are_read_to_the_last_page() {
+    let w = World::new("pages").await;
+    w.create_service("paged", 60).await;
+    let (started, _) = w.schedule("paged", true).await;
+    assert_eq!(started.len(), 60);
+    w.proxy
+        .page_sizes
+        .lock()
+        .unwrap()
+        .extend([("ListTasks", 25), ("DescribeNetworkInterfaces", 25)]);
+
+    let p = w.platform().await;
+    let got = p.observe(&[w.target("paged")]).await.unwrap();
+    let obs = found(&got[0]);
+    let mut arns: Vec<&str> = obs.tasks.iter().map(|t| t.arn.as_str()).collect();
+    arns.sort();
+    let mut want: Vec<&str> = started.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(arns, want, "every task of every ListTasks page");
+    let mut ips: Vec<&str> = obs
+        .tasks
+        .iter()
+        .map(|t| {
+            t.public_ip
+                .as_deref()
+                .unwrap_or_else(|| panic!("no public IP (ENI page missed): {t:?}"))
+        })
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(
+        ips.len(),
+        60,
+        "each task's own ENI, from every DescribeNetworkInterfaces page"
+    );
+
+    let c = p.calls();
+    assert_eq!(
+        (
+            c["ListTasks"],
+            c["DescribeTasks"],
+            c["DescribeNetworkInterfaces"]
+        ),
+        (4, 1, 3),
+        "3 pages of RUNNING tasks + 1 of STOPPED ones, 60 tasks in one DescribeTasks, 3 ENI pages: {c:?}"
+    );
+    let paged = w.proxy.paged.lock().unwrap().clone();
+    let pages = |op: &str, status: &str| {
+        paged
+            .iter()
+            .filter(|(o, s, _)| *o == op && s == status)
+            .map(|(_, _, offset)| *offset)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        pages("ListTasks", "RUNNING"),
+        [0, 25, 50],
+        "follow-ups carry nextToken: {paged:?}"
+    );
+    assert_eq!(
+        pages("ListTasks", "STOPPED"),
+        [0],
+        "stopped tasks: the first page only (for stop reasons)"
+    );
+    assert_eq!(
+        pages("DescribeNetworkInterfaces", ""),
+        [0, 25, 50],
+        "{paged:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // the proxy in front of moto: fixes moto's shapes, and answers chosen requests with AWS errors
 
@@ -666,6 +740,12 @@ struct ProxyState {
     client: reqwest::Client,
     faults: Mutex<Vec<Fault>>,
     injected: AtomicUsize,
+    /// Operations answered in pages (moto never pages ListTasks or DescribeNetworkInterfaces):
+    /// operation name → page size. See [`Paging`].
+    page_sizes: Mutex<BTreeMap<&'static str, usize>>,
+    /// Every paged request: (operation, ECS desiredStatus or "", offset asked for by the
+    /// request's nextToken: 0 for a first page).
+    paged: Mutex<Vec<(&'static str, String, usize)>>,
 }
 
 /// Starts a proxy to moto on 127.0.0.1 (on the calling test's runtime) and returns its URL.
@@ -675,6 +755,8 @@ async fn start_proxy() -> (String, Arc<ProxyState>) {
         client: reqwest::Client::new(),
         faults: Mutex::new(Vec::new()),
         injected: AtomicUsize::new(0),
+        page_sizes: Mutex::new(BTreeMap::new()),
+        paged: Mutex::new(Vec::new()),
     });
     let app = axum::Router::new()
         .fallback(forward)
@@ -766,6 +848,11 @@ async fn forward(
             .map(|p| p.as_str())
             .unwrap_or("/")
     );
+    let paging = Paging::of(&st, &target, &text);
+    let body = match &paging {
+        Some(p) => p.request.clone().into(),
+        None => body,
+    };
     let mut up = st.client.request(parts.method, url).body(body);
     for (k, v) in &parts.headers {
         if k != "host" && k != "content-length" {
@@ -791,7 +878,150 @@ async fn forward(
         fix_moto_containers(&mut v);
         bytes = serde_json::to_vec(&v).unwrap();
     }
+    if let Some(p) = paging {
+        bytes = p.page(&bytes);
+    }
     out.body(axum::body::Body::from(bytes)).unwrap()
+}
+
+/// A request the proxy answers with one page of moto's whole answer. The page's `nextToken`
+/// is `proxy-page:<offset of the next item>`; the follow-up request carrying it is sent to
+/// moto without the token (and without `maxResults`), and its answer cut at that offset.
+/// Pages hold `min(page size, maxResults)` items.
+struct Paging {
+    /// `ListTasks` (JSON) or `DescribeNetworkInterfaces` (EC2 query protocol, XML answer).
+    operation: &'static str,
+    offset: usize,
+    size: usize,
+    /// The request to send to moto.
+    request: Vec<u8>,
+}
+
+const PAGE_TOKEN: &str = "proxy-page:";
+
+impl Paging {
+    fn of(st: &ProxyState, target: &str, body: &str) -> Option<Paging> {
+        let sizes = st.page_sizes.lock().unwrap();
+        let offset_of = |token: Option<&str>| {
+            token
+                .and_then(|t| t.strip_prefix(PAGE_TOKEN))
+                .map_or(0, |n| n.parse::<usize>().expect("our own page token"))
+        };
+        let paging = if target.ends_with(".ListTasks") {
+            let size = *sizes.get("ListTasks")?;
+            let mut req: serde_json::Value = serde_json::from_str(body).unwrap();
+            let offset = offset_of(req["nextToken"].as_str());
+            let max = req["maxResults"]
+                .as_u64()
+                .map_or(usize::MAX, |m| m as usize);
+            let status = req["desiredStatus"].as_str().unwrap_or("").to_owned();
+            let obj = req.as_object_mut().unwrap();
+            obj.remove("nextToken");
+            obj.remove("maxResults");
+            st.paged.lock().unwrap().push(("ListTasks", status, offset));
+            Paging {
+                operation: "ListTasks",
+                offset,
+                size: size.min(max),
+                request: serde_json::to_vec(&req).unwrap(),
+            }
+        } else if target.is_empty() && body.contains("Action=DescribeNetworkInterfaces") {
+            let size = *sizes.get("DescribeNetworkInterfaces")?;
+            let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let offset = offset_of(get("NextToken"));
+            let max = get("MaxResults").map_or(usize::MAX, |m| m.parse().unwrap());
+            let request = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(
+                    form.iter()
+                        .filter(|(n, _)| n != "NextToken" && n != "MaxResults"),
+                )
+                .finish()
+                .into_bytes();
+            st.paged
+                .lock()
+                .unwrap()
+                .push(("DescribeNetworkInterfaces", String::new(), offset));
+            Paging {
+                operation: "DescribeNetworkInterfaces",
+                offset,
+                size: size.min(max),
+                request,
+            }
+        } else {
+            return None;
+        };
+        Some(paging)
+    }
+
+    /// The token of the page after `[offset, offset + size)` of `total` items.
+    fn next_token(&self, total: usize) -> Option<String> {
+        let next = self.offset + self.size;
+        (next < total).then(|| format!("{PAGE_TOKEN}{next}"))
+    }
+
+    /// Cuts moto's whole answer down to this page.
+    fn page(&self, whole: &[u8]) -> Vec<u8> {
+        if self.operation == "ListTasks" {
+            let mut v: serde_json::Value = serde_json::from_slice(whole).unwrap();
+            let arns = v["taskArns"].as_array().cloned().unwrap_or_default();
+            let page: Vec<_> = arns
+                .iter()
+                .skip(self.offset)
+                .take(self.size)
+                .cloned()
+                .collect();
+            v["taskArns"] = serde_json::Value::Array(page);
+            if let Some(t) = self.next_token(arns.len()) {
+                v["nextToken"] = t.into();
+            }
+            return serde_json::to_vec(&v).unwrap();
+        }
+        // EC2: <networkInterfaceSet><item>…</item>…</networkInterfaceSet> (items nest <item>s).
+        let xml = String::from_utf8(whole.to_vec()).unwrap();
+        let (open, close) = ("<networkInterfaceSet>", "</networkInterfaceSet>");
+        let (Some(start), Some(end)) = (xml.find(open), xml.find(close)) else {
+            return whole.to_vec(); // no ENIs (or an error): nothing to page
+        };
+        let inner = &xml[start + open.len()..end];
+        let mut items = Vec::new();
+        let (mut depth, mut from, mut i) = (0usize, 0usize, 0usize);
+        while i < inner.len() {
+            if inner[i..].starts_with("<item>") {
+                if depth == 0 {
+                    from = i;
+                }
+                depth += 1;
+                i += "<item>".len();
+            } else if inner[i..].starts_with("</item>") {
+                depth -= 1;
+                i += "</item>".len();
+                if depth == 0 {
+                    items.push(&inner[from..i]);
+                }
+            } else {
+                i += inner[i..].chars().next().unwrap().len_utf8();
+            }
+        }
+        let page: String = items
+            .iter()
+            .skip(self.offset)
+            .take(self.size)
+            .copied()
+            .collect();
+        let token = self
+            .next_token(items.len())
+            .map(|t| format!("<nextToken>{t}</nextToken>"))
+            .unwrap_or_default();
+        format!(
+            "{}{open}{page}{close}{token}{}",
+            &xml[..start],
+            &xml[end + close.len()..]
+        )
+        .into_bytes()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
