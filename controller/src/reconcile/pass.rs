@@ -356,14 +356,24 @@ impl Reconciler {
     /// [`Store::list`] per requeue round). So while one invocation lingers over a waking
     /// service, a wake of another service that lands meanwhile is acted on at the next round
     /// (within [`decide::TRANSITION_REQUEUE`], 5 s) instead of after this invocation ends.
+    /// A record whose latest pass here failed is not picked up that way: it keeps the retry
+    /// interval its failure asked for ([`decide::OBSERVE_RETRY`]) rather than failing every round.
     pub async fn run_until_settled(&self, scope: Scope, budget: Duration) -> SettleReport {
         let deadline = self.clock.now().add(budget);
         let mut passes = Vec::new();
         let mut error_codes = BTreeMap::new();
+        let mut failing: HashSet<String> = HashSet::new();
         let mut scope = scope;
         loop {
             let (report, codes) = self.reconcile_coded(scope).await;
             tally(&mut error_codes, codes);
+            for r in &report.records {
+                if r.error.is_some() {
+                    failing.insert(r.name.clone());
+                } else {
+                    failing.remove(&r.name);
+                }
+            }
             let pending: Vec<(String, Duration)> = report
                 .records
                 .iter()
@@ -398,6 +408,7 @@ impl Reconciler {
                         if let Entry::Record(r) = e
                             && wake_unanswered(&r)
                             && !names.contains(&r.metadata.name)
+                            && !failing.contains(&r.metadata.name)
                         {
                             info!(service = %r.metadata.name, "wake request landed during the invocation; reconciling it now");
                             names.push(r.metadata.name);

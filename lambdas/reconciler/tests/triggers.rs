@@ -208,6 +208,12 @@ async fn stream_batch_wakes_the_named_record_and_fails_only_the_broken_one() {
             .any(|l| l.contains("\"WakeToReady\"") && l.contains("\"Service\":\"demo\"")),
         "{lines:?}"
     );
+    // The broken record was observed once: while demo's requeues kept the invocation going,
+    // its unanswered wake was not picked up again (it waits for its own 30 s retry).
+    assert_eq!(
+        errors_by_code(&docs(&h)),
+        vec![("ServerException".to_string(), 1.0)]
+    );
 }
 
 #[tokio::test]
