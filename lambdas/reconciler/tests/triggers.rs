@@ -395,19 +395,26 @@ async fn full_passes_report_the_age_of_the_oldest_waking_record() {
         .await
         .unwrap();
     assert_eq!(phase(&h.store, "demo").await, Some(Phase::Waking));
-    h.clock.advance(Duration::from_secs(100));
+    // A second record starts waking 40 s later: the age reported is the older one's.
+    h.clock.advance(Duration::from_secs(40));
+    h.wake("other").await;
+    handle(&h.app, fixture("schedule.json"), None)
+        .await
+        .unwrap();
+    h.clock.advance(Duration::from_secs(60));
     h.lines.lock().unwrap().clear();
     handle(&h.app, fixture("schedule.json"), None)
         .await
         .unwrap();
     assert_eq!(phase(&h.store, "demo").await, Some(Phase::Waking));
+    assert_eq!(phase(&h.store, "other").await, Some(Phase::Waking));
     let docs = docs(&h);
     let pass = docs
         .iter()
         .find(|d| d.get("PassDuration").is_some())
         .unwrap();
     assert_eq!(pass["OldestWakingSeconds"], 100.0, "{pass}");
-    assert_eq!(pass["WakingRecords"], 1.0);
+    assert_eq!(pass["WakingRecords"], 2.0);
     // Stream passes are partial: no age (it would miss records they did not look at).
     h.lines.lock().unwrap().clear();
     handle(&h.app, fixture("stream-batch.json"), None)
