@@ -287,7 +287,10 @@ resource "aws_lambda_function" "reconciler" {
 }
 
 # Asynchronous invocations (EventBridge) are hints; the next scheduled pass catches anything a
-# dropped event would have said, so they are retried once and not kept for long.
+# dropped event would have said, so they are retried once and not kept for long. The handler
+# fails only an ECS task event whose records it cannot list (a store outage); after the retry
+# that event goes to the function's dead-letter queue (`dead_letter_config` above, the failure
+# queue), where the `failed_stream_batches` alarm sees it.
 resource "aws_lambda_function_event_invoke_config" "reconciler" {
   function_name                = aws_lambda_function.reconciler.function_name
   maximum_retry_attempts       = 1
