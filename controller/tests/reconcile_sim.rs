@@ -36,7 +36,7 @@
 //!   a bounded number of passes, unless `mode: on` pins it awake (then Ready, or Failed at 0
 //!   when its last wake failed: a failure waits for a new wake request).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -123,9 +123,9 @@ fn input() -> impl Strategy<Value = Input> {
         4 => idx.clone().prop_map(Input::Wake),
         3 => idx.clone().prop_map(Input::Activity),
         1 => idx.clone().prop_map(Input::Sleep),
-        1 => (idx.clone(), mode).prop_map(|(i, m)| Input::Edit(i, Edit::Mode(m))),
-        1 => (idx.clone(), 0u32..=3).prop_map(|(i, n)| Input::Edit(i, Edit::Replicas(n))),
-        1 => (idx, 1u64..=30).prop_map(|(i, m)| Input::Edit(i, Edit::Idle(m))),
+        2 => (idx.clone(), mode).prop_map(|(i, m)| Input::Edit(i, Edit::Mode(m))),
+        2 => (idx.clone(), 0u32..=3).prop_map(|(i, n)| Input::Edit(i, Edit::Replicas(n))),
+        2 => (idx, 1u64..=30).prop_map(|(i, m)| Input::Edit(i, Edit::Idle(m))),
     ]
 }
 
@@ -261,6 +261,29 @@ struct World {
     seq: Arc<Seq>,
     /// The reports of the passes of the last step.
     last: RefCell<Vec<PassReport>>,
+    stats: Cell<Stats>,
+}
+
+/// How often a run reached the windows that only concurrency opens.
+#[derive(Clone, Copy, Debug, Default)]
+struct Stats {
+    /// Edits refused by compare-and-swap (another edit won the race).
+    conflicts: u64,
+    /// Passes that stepped back because a wake or activity landed before their scale-down
+    /// commit.
+    wake_step_backs: u64,
+    /// Passes that stepped back because an overlapping pass published first.
+    overlap_step_backs: u64,
+    /// Statuses a pass published for a generation an edit replaced while it ran.
+    stale_generations: u64,
+}
+
+impl World {
+    fn count(&self, f: impl FnOnce(&mut Stats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -323,6 +346,7 @@ impl World {
             history: RefCell::new(BTreeMap::new()),
             seq,
             last: RefCell::new(Vec::new()),
+            stats: Cell::new(Stats::default()),
         }
     }
 
@@ -384,7 +408,7 @@ impl World {
                     Ok(Applied::Configured(v)) => self.acked(i, |a| a.edited(v, e)),
                     Ok(Applied::Unchanged(_)) => {}
                     // Another edit won the race; this one was not acknowledged.
-                    Err(store::Error::Conflict { .. }) => {}
+                    Err(store::Error::Conflict { .. }) => self.count(|s| s.conflicts += 1),
                     other => panic!("edit of {name}: {other:?}"),
                 }
             }
@@ -573,6 +597,14 @@ impl World {
             // one it left alone (nothing changed, or it stepped back for a landing wake or an
             // overlapping pass) is older.
             let generations: Vec<u64> = seen.iter().map(|x| x.metadata.generation).collect();
+            if stepped_back_for_a_wake(rep) {
+                self.count(|s| s.wake_step_backs += 1);
+            } else if stepped_back(rep) {
+                self.count(|s| s.overlap_step_backs += 1);
+            }
+            if rep.published && s.observed_generation < r.metadata.generation {
+                self.count(|s| s.stale_generations += 1);
+            }
             if rep.published {
                 prop_assert!(
                     generations.contains(&s.observed_generation),
@@ -981,6 +1013,40 @@ fn a_wake_during_a_scale_down_pass_wins() {
     assert!(
         skipped > 0,
         "some wake must land inside the pass's read-to-commit window"
+    );
+}
+
+/// The random steps reach the windows concurrency opens (so the invariants are not checked
+/// only where nothing races): over 64 fixed cases of the property test's strategy, edits lose
+/// compare-and-swap races, passes step back for a landing wake and for an overlapping pass,
+/// and passes publish for a generation an edit replaced meanwhile.
+#[test]
+fn the_random_steps_reach_the_race_windows() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = prop::collection::vec(action(), 1..60);
+    let mut total = Stats::default();
+    for _ in 0..64 {
+        let actions = strategy.new_tree(&mut runner).unwrap().current();
+        let s = runtime().block_on(async {
+            let w = World::new();
+            for a in &actions {
+                w.step(a).await.unwrap();
+            }
+            w.stats.get()
+        });
+        total.conflicts += s.conflicts;
+        total.wake_step_backs += s.wake_step_backs;
+        total.overlap_step_backs += s.overlap_step_backs;
+        total.stale_generations += s.stale_generations;
+    }
+    eprintln!("race windows reached in 64 cases: {total:?}");
+    assert!(
+        total.conflicts > 0
+            && total.wake_step_backs > 0
+            && total.overlap_step_backs > 0
+            && total.stale_generations > 0,
+        "{total:?}"
     );
 }
 
