@@ -710,21 +710,16 @@ impl World {
         }
     }
 
-    /// Passes until every record is `converged`, at most [`CONVERGE_PASSES`]; between passes
-    /// the clock moves by the soonest requeue (1 s to 60 s), and with `visits` every record
-    /// gets a new wake request.
-    async fn converge_with(
-        &self,
-        what: &str,
-        converged: impl Fn(&Self, &str) -> bool,
-        visits: bool,
-    ) -> Result<(), TestCaseError> {
+    /// Passes until every record has converged ([`World::converged`]), at most
+    /// [`CONVERGE_PASSES`]; between passes the clock moves by the soonest requeue (1 s to
+    /// 60 s), and with `visitors` every record gets a new wake request.
+    async fn converge_with(&self, what: &str, visitors: bool) -> Result<(), TestCaseError> {
         for passes in 1..=CONVERGE_PASSES {
             let pass = self.pass(Scope::All).await;
             self.after_pass(&pass, &self.current())?;
             let report = pass.0;
             self.nothing_lost()?;
-            if NAMES.iter().all(|n| converged(self, n)) {
+            if NAMES.iter().all(|n| self.converged(n, visitors)) {
                 return Ok(());
             }
             prop_assert!(
@@ -739,7 +734,7 @@ impl World {
                 .unwrap_or(Duration::from_secs(60))
                 .clamp(Duration::from_secs(1), Duration::from_secs(60));
             self.clock.advance(wait);
-            if visits {
+            if visitors {
                 self.visit_all().await;
             }
         }
@@ -754,21 +749,7 @@ impl World {
         // Visitors keep coming (a wait page reloaded after a failure records a new wake
         // request; a failed wake is retried only then).
         self.visit_all().await;
-        self.converge_with("to awake", Self::converged_awake, true)
-            .await
-    }
-
-    fn converged_awake(&self, name: &str) -> bool {
-        let r = self.store.record(name).unwrap();
-        let s = r.status.clone().unwrap_or_default();
-        let desired = self.sim.desired_count(CLUSTER, &service(name)).unwrap();
-        let running = self.sim.running_tasks(CLUSTER, &service(name)).len() as u32;
-        let awake = r.spec.replicas > 0 && r.spec.mode != Mode::Off;
-        if awake {
-            s.phase == Phase::Ready && desired == r.spec.replicas && running == r.spec.replicas
-        } else {
-            s.phase == Phase::Asleep && desired == 0 && running == 0
-        }
+        self.converge_with("to awake", true).await
     }
 
     /// Faults stop and nobody comes: no wake request, no activity. The clock moves past every
@@ -782,21 +763,31 @@ impl World {
             .max()
             .unwrap();
         self.clock.advance(longest + Duration::from_secs(1));
-        self.converge_with("to asleep", Self::converged_asleep, false)
-            .await
+        self.converge_with("to asleep", false).await
     }
 
-    fn converged_asleep(&self, name: &str) -> bool {
+    /// Whether `name` is where a convergence ends. Wanted awake (`mode: on`, or `mode: auto`
+    /// while `visitors` keep coming; and replicas > 0): Ready with `replicas` tasks running
+    /// (without visitors, a failed wake of a `mode: on` record may also wait at 0 for a new
+    /// wake request). Otherwise: Asleep at desiredCount 0 with no task.
+    fn converged(&self, name: &str, visitors: bool) -> bool {
         let r = self.store.record(name).unwrap();
         let s = r.status.clone().unwrap_or_default();
         let desired = self.sim.desired_count(CLUSTER, &service(name)).unwrap();
         let running = self.sim.running_tasks(CLUSTER, &service(name)).len() as u32;
-        if r.spec.mode == Mode::On && r.spec.replicas > 0 {
-            // Pinned awake: Ready, or a failed wake that waits for a new wake request.
-            (s.phase == Phase::Ready && desired == r.spec.replicas && running == r.spec.replicas)
-                || (s.phase == Phase::Failed && desired == 0 && running == 0)
-        } else {
-            s.phase == Phase::Asleep && desired == 0 && running == 0
+        let at_zero = |phase| s.phase == phase && desired == 0 && running == 0;
+        let ready =
+            s.phase == Phase::Ready && desired == r.spec.replicas && running == r.spec.replicas;
+        let awake = r.spec.replicas > 0
+            && match r.spec.mode {
+                Mode::On => true,
+                Mode::Auto => visitors,
+                Mode::Off => false,
+            };
+        match (awake, visitors) {
+            (false, _) => at_zero(Phase::Asleep),
+            (true, true) => ready,
+            (true, false) => ready || at_zero(Phase::Failed),
         }
     }
 }
@@ -860,7 +851,7 @@ fn run_case(actions: Vec<Action>, asleep_first: bool) -> Result<(), TestCaseErro
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 4000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, max_shrink_iters: 4000, ..ProptestConfig::default() })]
 
     #[test]
     fn reconcile_keeps_its_invariants_under_random_interleavings(

@@ -41,6 +41,13 @@ fn task(arn: &str, last: TaskStatus, created: Timestamp) -> TaskObservation {
 fn running(arn: &str, created: Timestamp) -> TaskObservation {
     task(arn, TaskStatus::Running, created)
 }
+/// A RUNNING task that ECS is stopping (desiredStatus STOPPED, lastStatus STOPPING).
+fn stopping(arn: &str, created: Timestamp) -> TaskObservation {
+    let mut t = running(arn, created);
+    t.desired_status = TaskStatus::Stopped;
+    t.last_status = TaskStatus::Stopping;
+    t
+}
 fn stopped(arn: &str, code: &str, reason: &str, stopped_at: Timestamp) -> TaskObservation {
     let mut t = TaskObservation::new(arn, TaskStatus::Stopped, TaskStatus::Stopped);
     t.created_at = Some(stopped_at.sub(Duration::from_secs(40)));
@@ -617,10 +624,7 @@ fn a_wake_request_while_tasks_are_stopping_goes_from_sleeping_to_waking() {
     let s = r.status.as_ref().unwrap();
     assert_eq!((s.phase, s.endpoint.as_ref()), (Phase::Sleeping, None));
     // ECS is still stopping the task (desiredCount 0) when a visitor asks again.
-    let mut stopping = running(ARN_A, at(6));
-    stopping.desired_status = TaskStatus::Stopped;
-    stopping.last_status = TaskStatus::Stopping;
-    let o = service(0, vec![stopping]);
+    let o = service(0, vec![stopping(ARN_A, at(6))]);
     let wake = at(16 * MIN);
     let r = r.woken_at(wake);
     let d = decide(&r, &o, wake.add(Duration::from_secs(2)));
@@ -661,9 +665,7 @@ fn a_wake_request_while_tasks_are_stopping_goes_from_sleeping_to_waking() {
     assert!(d.is_transitional());
     // The replacement task becomes Ready; the stopping one is never the endpoint.
     let r = r.after(&o, wake.add(Duration::from_secs(2)));
-    let mut gone = running(ARN_A, at(6));
-    gone.desired_status = TaskStatus::Stopped;
-    gone.last_status = TaskStatus::Stopping;
+    let gone = stopping(ARN_A, at(6));
     let mut b = running(ARN_B, wake);
     b.public_ip = Some("203.0.113.11".into());
     let d = decide(
