@@ -70,8 +70,9 @@ impl Config {
     }
 }
 
-/// Reads AWS call counters (operation → count since start), e.g. `EcsPlatform::calls`.
-pub type CallCounter = Arc<dyn Fn() -> BTreeMap<&'static str, u64> + Send + Sync>;
+/// Reads AWS call counters (operation name → calls since start): the ECS/EC2 platform's
+/// (`EcsPlatform::calls`) and the DynamoDB store's (`snooze::aws_calls::CallCounter`) together.
+pub type CallCounter = Arc<dyn Fn() -> BTreeMap<String, u64> + Send + Sync>;
 
 /// Everything the handler needs, built once per cold start (STYLE.md §4).
 #[derive(Clone)]
@@ -263,7 +264,7 @@ async fn emit_metrics(
     app: &App,
     settle: &SettleReport,
     full: bool,
-    calls_before: Option<BTreeMap<&'static str, u64>>,
+    calls_before: Option<BTreeMap<String, u64>>,
 ) {
     let now = chrono::Utc::now().timestamp_millis();
     let emit = |line: String| (app.emit)(line);
@@ -317,10 +318,10 @@ async fn emit_metrics(
 
     if let (Some(counter), Some(before)) = (&app.calls, calls_before) {
         for (op, n) in counter() {
-            let delta = n.saturating_sub(before.get(op).copied().unwrap_or(0));
+            let delta = n.saturating_sub(before.get(&op).copied().unwrap_or(0));
             if delta > 0 {
                 emit(
-                    Emf::new(now, &[("Operation", op)])
+                    Emf::new(now, &[("Operation", op.as_str())])
                         .metric("AwsCalls", "Count", delta as f64)
                         .to_line(),
                 );

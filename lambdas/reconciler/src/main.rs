@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use snooze::aws_calls::CallCounter;
 use snooze::platform::ecs::EcsPlatform;
 use snooze::reconcile::{HttpProber, Reconciler, SystemClock};
-use snooze::store::{ConnectOptions, connect};
+use snooze::store::{ConnectOptions, DynamoStore};
 use snooze_reconciler::handler::{App, Config, handle};
 
 #[tokio::main]
@@ -29,9 +30,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         region: None,
         endpoint_url: config.endpoint_url.clone(),
     };
-    let store = connect(&format!("dynamodb://{}", config.table), &opts).await?;
+    let store_calls = CallCounter::new();
+    let store = Arc::new(DynamoStore::counted(&config.table, &opts, &store_calls).await);
     let platform = Arc::new(EcsPlatform::from_options(None, config.endpoint_url.clone()).await);
     let counter = platform.clone();
+    let calls = move || {
+        let mut all = store_calls.snapshot();
+        all.extend(
+            counter
+                .calls()
+                .into_iter()
+                .map(|(op, n)| (op.to_string(), n)),
+        );
+        all
+    };
     let app = App {
         reconciler: Reconciler::new(
             store,
@@ -41,7 +53,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ),
         budget: config.budget,
         function: config.function,
-        calls: Some(Arc::new(move || counter.calls())),
+        calls: Some(Arc::new(calls)),
         emit: Arc::new(|line| println!("{line}")),
     };
     let app = &app;

@@ -11,7 +11,7 @@
 //! | `WakingRecords`       | Count        | `Function`  | full (scheduled) passes only: records Waking at its end |
 //! | `OldestWakingSeconds` | Seconds      | `Function`  | full (scheduled) passes only: age of the oldest Waking record (now − `status.phaseSince`), 0 when none |
 //! | `WakeToReady`         | Seconds      | `Service`   | a wake completed during the invocation                 |
-//! | `AwsCalls`            | Count        | `Operation` | per ECS/EC2 operation called                           |
+//! | `AwsCalls`            | Count        | `Operation` | per AWS operation called (ECS, EC2, DynamoDB)          |
 //! | `Errors`              | Count        | `Code`      | per error code seen (`platform::Error::code`, `store::Error::code`, e.g. `ThrottlingException`) |
 //!
 //! `OldestWakingSeconds` comes from one extra list of the records after the pass; when that
