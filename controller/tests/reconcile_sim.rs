@@ -17,8 +17,13 @@
 //!   an explicit later sleep request, `mode: off` or `replicas: 0` (when inputs landed during
 //!   the pass: only when every state the pass could have read wanted the service awake);
 //! - the published status observes a generation the record had while the pass ran;
+//! - a wake or activity that lands between a pass's read of a record and its scale-down
+//!   commit wins: no scale-down (the commit is a status write that fails when the facts
+//!   changed since the read);
 //! - no UpdateService flapping: snooze never scales a service up again after scaling it down
-//!   unless something happened to that record in between (a fact, an edit, drift);
+//!   unless something happened to that record in between (a fact, an edit, drift) that the
+//!   scale-down's pass did not see; scales are ordered by when their UpdateService took
+//!   effect;
 //!
 //! after every step:
 //! - no acknowledged write lost: every operator edit the store acknowledged is in the stored
@@ -46,11 +51,12 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseResult;
+use snooze::model::Status;
 use snooze::model::{Entry, Mode, Phase, Record, Spec, Target, Timestamp};
 use snooze::platform::sim::{Fault, MemoryStore, Op, SimClock, SimConfig, SimPlatform};
 use snooze::platform::{Observed, Platform};
 use snooze::reconcile::{PassReport, Reconciler, RecordReport, Scope, StaticProber};
-use snooze::store::{self, Applied, Store, Touch};
+use snooze::store::{self, Applied, StatusGuard, Store, Touch};
 
 const NAMES: [&str; 3] = ["alpha", "beta", "gamma"];
 const CLUSTER: &str = "demo-cluster";
@@ -247,6 +253,83 @@ impl Platform for Tap {
     }
 }
 
+/// The store as one pass sees it, noting when its reads and status writes took effect.
+struct StoreTap {
+    inner: Arc<MemoryStore>,
+    seq: Arc<Seq>,
+    /// (place in the order of events, what): `None` for a list, `Some(name)` for a get.
+    reads: Mutex<Vec<(u64, Option<String>)>>,
+    /// (place in the order of events, name) of every successful status write.
+    publishes: Mutex<Vec<(u64, String)>>,
+}
+
+#[async_trait]
+impl Store for StoreTap {
+    async fn get(&self, name: &str) -> store::Result<Option<Entry>> {
+        let e = self.inner.get(name).await?;
+        let at = self.seq.tick();
+        self.reads.lock().unwrap().push((at, Some(name.into())));
+        Ok(e)
+    }
+    async fn list(&self) -> store::Result<Vec<Entry>> {
+        let e = self.inner.list().await?;
+        let at = self.seq.tick();
+        self.reads.lock().unwrap().push((at, None));
+        Ok(e)
+    }
+    async fn apply(&self, r: &Record, expected: Option<u64>) -> store::Result<Applied> {
+        self.inner.apply(r, expected).await
+    }
+    async fn delete(&self, name: &str, expected: Option<u64>) -> store::Result<()> {
+        self.inner.delete(name, expected).await
+    }
+    async fn record_wake(&self, n: &str, at: Timestamp, d: Duration) -> store::Result<Touch> {
+        self.inner.record_wake(n, at, d).await
+    }
+    async fn record_activity(&self, n: &str, at: Timestamp, d: Duration) -> store::Result<Touch> {
+        self.inner.record_activity(n, at, d).await
+    }
+    async fn request_sleep(&self, name: &str, at: Timestamp) -> store::Result<()> {
+        self.inner.request_sleep(name, at).await
+    }
+    async fn publish_status(&self, n: &str, s: &Status, g: StatusGuard) -> store::Result<()> {
+        self.inner.publish_status(n, s, g).await?;
+        let at = self.seq.tick();
+        self.publishes.lock().unwrap().push((at, n.into()));
+        Ok(())
+    }
+}
+
+/// One pass: its report, where it started and ended in the order of events, and what it read
+/// and wrote when.
+struct Pass {
+    report: PassReport,
+    start: u64,
+    end: u64,
+    store: Arc<StoreTap>,
+}
+
+impl Pass {
+    /// When this pass read `name` (its list, or its first get of it).
+    fn read_of(&self, name: &str) -> Option<u64> {
+        let reads = self.store.reads.lock().unwrap();
+        reads
+            .iter()
+            .find(|(_, n)| n.as_deref().is_none_or(|n| n == name))
+            .map(|(at, _)| *at)
+    }
+
+    /// This pass's last status write of `name` before `before`.
+    fn publish_of(&self, name: &str, before: u64) -> Option<u64> {
+        let publishes = self.store.publishes.lock().unwrap();
+        publishes
+            .iter()
+            .filter(|(at, n)| n == name && *at < before)
+            .map(|(at, _)| *at)
+            .max()
+    }
+}
+
 struct World {
     clock: Arc<SimClock>,
     sim: Arc<SimPlatform>,
@@ -261,6 +344,9 @@ struct World {
     seq: Arc<Seq>,
     /// The reports of the passes of the last step.
     last: RefCell<Vec<PassReport>>,
+    /// (place in the order of events, name) of every wake or activity that changed a
+    /// record's facts.
+    facts: RefCell<Vec<(u64, String)>>,
     stats: Cell<Stats>,
 }
 
@@ -346,6 +432,7 @@ impl World {
             history: RefCell::new(BTreeMap::new()),
             seq,
             last: RefCell::new(Vec::new()),
+            facts: RefCell::new(Vec::new()),
             stats: Cell::new(Stats::default()),
         }
     }
@@ -359,11 +446,47 @@ impl World {
             .push((at, Event::Input));
     }
 
-    /// One pass, with its place in the order of events: (report, start, end).
-    async fn pass(&self, scope: Scope) -> (PassReport, u64, u64) {
+    /// One pass, with its place in the order of events and its store calls.
+    async fn pass(&self, scope: Scope) -> Pass {
+        let store = Arc::new(StoreTap {
+            inner: self.store.clone(),
+            seq: self.seq.clone(),
+            reads: Mutex::new(Vec::new()),
+            publishes: Mutex::new(Vec::new()),
+        });
+        let reconciler = Reconciler {
+            store: store.clone(),
+            ..self.reconciler.clone()
+        };
         let start = self.seq.tick();
-        let report = self.reconciler.reconcile(scope).await;
-        (report, start, self.seq.tick())
+        let report = reconciler.reconcile(scope).await;
+        Pass {
+            report,
+            start,
+            end: self.seq.tick(),
+            store,
+        }
+    }
+
+    /// A pass that did nothing through the store (for judging a made-up report).
+    fn pass_of(&self, report: PassReport) -> Pass {
+        Pass {
+            report,
+            start: 0,
+            end: 0,
+            store: Arc::new(StoreTap {
+                inner: self.store.clone(),
+                seq: self.seq.clone(),
+                reads: Mutex::new(Vec::new()),
+                publishes: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// A wake or activity changed `name`'s facts just now.
+    fn fact_changed(&self, i: usize) {
+        let at = self.seq.tick();
+        self.facts.borrow_mut().push((at, NAMES[i].into()));
     }
 
     fn acked(&self, i: usize, f: impl FnOnce(&mut Acked)) {
@@ -384,12 +507,18 @@ impl World {
             Input::Wake(_) => {
                 let t = self.store.record_wake(name, now, Duration::ZERO).await;
                 if t.expect("wake") == Touch::Written {
+                    if self.acked.borrow()[name].wake < Some(now) {
+                        self.fact_changed(i);
+                    }
                     self.acked(i, |a| a.wake = a.wake.max(Some(now)));
                 }
             }
             Input::Activity(_) => {
                 let t = self.store.record_activity(name, now, Duration::ZERO).await;
                 if t.expect("activity") == Touch::Written {
+                    if self.acked.borrow()[name].activity < Some(now) {
+                        self.fact_changed(i);
+                    }
                     self.acked(i, |a| a.activity = a.activity.max(Some(now)));
                 }
             }
@@ -527,7 +656,7 @@ impl World {
         Ok(())
     }
 
-    fn after_pass(&self, pass: &(PassReport, u64, u64), states: &States) -> TestCaseResult {
+    fn after_pass(&self, pass: &Pass, states: &States) -> TestCaseResult {
         self.after_passes(std::slice::from_ref(pass), states)
     }
 
@@ -535,14 +664,15 @@ impl World {
     /// `UpdateService` took effect: each pass's scale of a service to n is matched to a
     /// successful `UpdateService(n)` of that service while the pass ran (passes by their end,
     /// each to the earliest one left: a matching whenever one exists).
-    fn note_scales(&self, passes: &[(PassReport, u64, u64)]) -> TestCaseResult {
-        let mut order: Vec<&(PassReport, u64, u64)> = passes.iter().collect();
-        order.sort_by_key(|(_, _, end)| *end);
+    fn note_scales(&self, passes: &[Pass]) -> TestCaseResult {
+        let mut order: Vec<&Pass> = passes.iter().collect();
+        order.sort_by_key(|p| p.end);
         let mut scales = self.tap.scales.lock().unwrap();
         scales.sort_by_key(|(at, _, _)| *at);
         let mut history = self.history.borrow_mut();
-        for (report, start, end) in order {
-            for rep in &report.records {
+        for pass in order {
+            let (start, end) = (&pass.start, &pass.end);
+            for rep in &pass.report.records {
                 let Some((from, to)) = rep.scaled else {
                     continue;
                 };
@@ -554,6 +684,35 @@ impl World {
                 let event = if to > from {
                     Event::Up
                 } else {
+                    // A scale-down is committed first (a status write that fails when the
+                    // facts changed since the read): no wake or activity landed between the
+                    // pass's read of the record and that commit.
+                    let read = pass.read_of(&rep.name);
+                    let commit = pass.publish_of(&rep.name, at);
+                    prop_assert!(
+                        read.is_some() && commit.is_some(),
+                        "{}: scaled down without a read ({:?}) and a commit ({:?}) first",
+                        rep.name,
+                        read,
+                        commit
+                    );
+                    let (read, commit) = (read.unwrap(), commit.unwrap());
+                    let landed: Vec<u64> = self
+                        .facts
+                        .borrow()
+                        .iter()
+                        .filter(|(t, n)| *n == rep.name && read < *t && *t < commit)
+                        .map(|(t, _)| *t)
+                        .collect();
+                    prop_assert!(
+                        landed.is_empty(),
+                        "{}: scaled down although a wake or activity landed (at {:?}) between the \
+                         pass's read (at {}) and its commit (at {})",
+                        rep.name,
+                        landed,
+                        read,
+                        commit
+                    );
                     Event::Down { pass_start: *start }
                 };
                 history
@@ -568,10 +727,10 @@ impl World {
     /// The invariants of passes run at the same time (each `(report, start, end)` from
     /// [`World::pass`]). `states`: per record, every state it had while they ran (only the
     /// current one when nothing landed meanwhile).
-    fn after_passes(&self, passes: &[(PassReport, u64, u64)], states: &States) -> TestCaseResult {
+    fn after_passes(&self, passes: &[Pass], states: &States) -> TestCaseResult {
         self.note_scales(passes)?;
-        for (report, _, _) in passes {
-            self.judge(report, states)?;
+        for pass in passes {
+            self.judge(&pass.report, states)?;
         }
         self.no_flapping()
     }
@@ -717,7 +876,7 @@ impl World {
         for passes in 1..=CONVERGE_PASSES {
             let pass = self.pass(Scope::All).await;
             self.after_pass(&pass, &self.current())?;
-            let report = pass.0;
+            let report = pass.report;
             self.nothing_lost()?;
             if NAMES.iter().all(|n| self.converged(n, visitors)) {
                 return Ok(());
@@ -907,7 +1066,7 @@ fn the_harness_sees_a_full_cycle() {
             error: None,
         };
         assert!(
-            w.after_pass(&(fake, 0, 0), &w.current()).is_err(),
+            w.after_pass(&w.pass_of(fake), &w.current()).is_err(),
             "the Ready invariant must catch a stopped task"
         );
     });
