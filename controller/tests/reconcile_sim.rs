@@ -147,7 +147,7 @@ fn action() -> impl Strategy<Value = Action> {
         6 => (1u64..400).prop_map(Action::Advance),
         9 => input().prop_map(Action::Input),
         6 => Just(Action::Pass),
-        2 => (0u64..6).prop_map(Action::OverlappingPasses),
+        4 => (0u64..6).prop_map(Action::OverlappingPasses),
         2 => idx.clone().prop_map(Action::NamedPass),
         6 => (any::<bool>(), prop::collection::vec((0u64..12, input()), 1..5))
             .prop_map(|(two_passes, inputs)| Action::Concurrent { two_passes, inputs }),
@@ -216,7 +216,7 @@ impl Acked {
 }
 
 /// The order of events in a run: inputs take a number when they took effect, a pass one when it
-/// starts and one when it ends, an `UpdateService` one when it took effect.
+/// starts, its reads, status writes and `UpdateService` calls one when they took effect.
 #[derive(Default)]
 struct Seq(AtomicU64);
 
@@ -300,13 +300,13 @@ impl Store for StoreTap {
     }
 }
 
-/// One pass: its report, where it started and ended in the order of events, and what it read
-/// and wrote when.
+/// One pass: its report, where it started in the order of events, and what it read, wrote
+/// and scaled when.
 struct Pass {
     report: PassReport,
     start: u64,
-    end: u64,
     store: Arc<StoreTap>,
+    platform: Arc<Tap>,
 }
 
 impl Pass {
@@ -337,7 +337,6 @@ struct World {
     reconciler: Reconciler,
     /// Per record: what the store acknowledged.
     acked: RefCell<BTreeMap<String, Acked>>,
-    tap: Arc<Tap>,
     /// Per record: inputs ("something happened") and snooze's scale directions, each with
     /// its place in the order of events.
     history: RefCell<BTreeMap<String, Vec<(u64, Event)>>>,
@@ -405,14 +404,10 @@ impl World {
         let store = Arc::new(MemoryStore::new());
         store.set_latency(latency);
         let seq = Arc::new(Seq::default());
-        let tap = Arc::new(Tap {
-            sim: sim.clone(),
-            seq: seq.clone(),
-            scales: Mutex::new(Vec::new()),
-        });
+        // Every pass runs on a copy with its own taps ([`World::pass`]).
         let reconciler = Reconciler::new(
             store.clone(),
-            tap.clone(),
+            sim.clone(),
             Arc::new(StaticProber::new()),
             clock.clone(),
         );
@@ -428,7 +423,6 @@ impl World {
             store,
             reconciler,
             acked: RefCell::new(acked),
-            tap,
             history: RefCell::new(BTreeMap::new()),
             seq,
             last: RefCell::new(Vec::new()),
@@ -446,16 +440,12 @@ impl World {
             .push((at, Event::Input));
     }
 
-    /// One pass, with its place in the order of events and its store calls.
+    /// One pass, with its place in the order of events and its store and scale calls.
     async fn pass(&self, scope: Scope) -> Pass {
-        let store = Arc::new(StoreTap {
-            inner: self.store.clone(),
-            seq: self.seq.clone(),
-            reads: Mutex::new(Vec::new()),
-            publishes: Mutex::new(Vec::new()),
-        });
+        let (store, platform) = self.taps();
         let reconciler = Reconciler {
             store: store.clone(),
+            platform: platform.clone(),
             ..self.reconciler.clone()
         };
         let start = self.seq.tick();
@@ -463,23 +453,35 @@ impl World {
         Pass {
             report,
             start,
-            end: self.seq.tick(),
             store,
+            platform,
         }
     }
 
-    /// A pass that did nothing through the store (for judging a made-up report).
+    /// Fresh taps on the store and the simulated ECS, for one pass.
+    fn taps(&self) -> (Arc<StoreTap>, Arc<Tap>) {
+        let store = Arc::new(StoreTap {
+            inner: self.store.clone(),
+            seq: self.seq.clone(),
+            reads: Mutex::new(Vec::new()),
+            publishes: Mutex::new(Vec::new()),
+        });
+        let platform = Arc::new(Tap {
+            sim: self.sim.clone(),
+            seq: self.seq.clone(),
+            scales: Mutex::new(Vec::new()),
+        });
+        (store, platform)
+    }
+
+    /// A pass that called nothing (for judging a made-up report).
     fn pass_of(&self, report: PassReport) -> Pass {
+        let (store, platform) = self.taps();
         Pass {
             report,
             start: 0,
-            end: 0,
-            store: Arc::new(StoreTap {
-                inner: self.store.clone(),
-                seq: self.seq.clone(),
-                reads: Mutex::new(Vec::new()),
-                publishes: Mutex::new(Vec::new()),
-            }),
+            store,
+            platform,
         }
     }
 
@@ -660,27 +662,21 @@ impl World {
         self.after_passes(std::slice::from_ref(pass), states)
     }
 
-    /// Puts the scales of `passes` (run at the same time) into the history, where their
-    /// `UpdateService` took effect: each pass's scale of a service to n is matched to a
-    /// successful `UpdateService(n)` of that service while the pass ran (passes by their end,
-    /// each to the earliest one left: a matching whenever one exists).
+    /// Puts the scales of `passes` into the history, where their `UpdateService` took effect.
     fn note_scales(&self, passes: &[Pass]) -> TestCaseResult {
-        let mut order: Vec<&Pass> = passes.iter().collect();
-        order.sort_by_key(|p| p.end);
-        let mut scales = self.tap.scales.lock().unwrap();
-        scales.sort_by_key(|(at, _, _)| *at);
         let mut history = self.history.borrow_mut();
-        for pass in order {
-            let (start, end) = (&pass.start, &pass.end);
+        for pass in passes {
+            let scales = pass.platform.scales.lock().unwrap();
             for rep in &pass.report.records {
                 let Some((from, to)) = rep.scaled else {
                     continue;
                 };
-                let i = scales.iter().position(|(at, svc, n)| {
-                    *svc == service(&rep.name) && *n == to && (*start..*end).contains(at)
-                });
-                prop_assert!(i.is_some(), "{}: scale to {} not seen", rep.name, to);
-                let (at, _, _) = scales.remove(i.unwrap());
+                let at = scales
+                    .iter()
+                    .find(|(_, svc, n)| *svc == service(&rep.name) && *n == to)
+                    .map(|(at, _, _)| *at);
+                prop_assert!(at.is_some(), "{}: scale to {} not seen", rep.name, to);
+                let at = at.unwrap();
                 let event = if to > from {
                     Event::Up
                 } else {
@@ -713,7 +709,9 @@ impl World {
                         read,
                         commit
                     );
-                    Event::Down { pass_start: *start }
+                    Event::Down {
+                        pass_start: pass.start,
+                    }
                 };
                 history
                     .entry(rep.name.clone())
@@ -724,7 +722,7 @@ impl World {
         Ok(())
     }
 
-    /// The invariants of passes run at the same time (each `(report, start, end)` from
+    /// The invariants of passes run at the same time (each from
     /// [`World::pass`]). `states`: per record, every state it had while they ran (only the
     /// current one when nothing landed meanwhile).
     fn after_passes(&self, passes: &[Pass], states: &States) -> TestCaseResult {
@@ -1164,6 +1162,42 @@ fn a_wake_during_a_scale_down_pass_wins() {
         skipped > 0,
         "some wake must land inside the pass's read-to-commit window"
     );
+}
+
+/// Two overlapping passes, one of them slowed by throttling: the fast one fails the wake
+/// (tasks keep failing to start) and scales to 0; the slow one, which read the record before
+/// that, must not act on its stale status and scale the service up again (it re-reads the
+/// record and steps back). Found by the property test when that re-read was taken out.
+#[test]
+fn a_slow_overlapping_pass_does_not_undo_a_failure() {
+    runtime().block_on(async {
+        let w = World::new();
+        for a in [
+            Action::Advance(1),
+            Action::FailStarts(1, true),
+            Action::Input(Input::Edit(1, Edit::Mode(Mode::On))),
+            Action::Pass,
+            Action::Throttle(Op::DescribeServices, 1),
+            Action::Advance(90),
+        ] {
+            w.step(&a).await.unwrap();
+        }
+        w.step(&Action::OverlappingPasses(0)).await.unwrap();
+        let reports = w.last.borrow().clone();
+        let beta: Vec<&RecordReport> = reports.iter().map(|r| r.record("beta").unwrap()).collect();
+        assert!(
+            beta.iter()
+                .any(|r| r.after == Some(Phase::Failed) && r.scaled == Some((1, 0))),
+            "one pass fails the wake: {beta:?}"
+        );
+        assert!(
+            beta.iter().any(|r| stepped_back(r)),
+            "the other steps back: {beta:?}"
+        );
+        let s = w.store.record("beta").unwrap().status.unwrap();
+        assert_eq!(s.phase, Phase::Failed);
+        assert_eq!(w.sim.desired_count(CLUSTER, &service("beta")), Some(0));
+    });
 }
 
 /// The random steps reach the windows concurrency opens (so the invariants are not checked
