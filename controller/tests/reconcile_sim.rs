@@ -506,22 +506,23 @@ impl World {
         let i = input.index();
         let name = NAMES[i];
         match input {
-            Input::Wake(_) => {
-                let t = self.store.record_wake(name, now, Duration::ZERO).await;
-                if t.expect("wake") == Touch::Written {
-                    if self.acked.borrow()[name].wake < Some(now) {
+            Input::Wake(_) | Input::Activity(_) => {
+                let wake = matches!(input, Input::Wake(_));
+                let touch = if wake {
+                    self.store.record_wake(name, now, Duration::ZERO).await
+                } else {
+                    self.store.record_activity(name, now, Duration::ZERO).await
+                };
+                if touch.expect("wake or activity") == Touch::Written {
+                    let mut changed = false;
+                    self.acked(i, |a| {
+                        let fact = if wake { &mut a.wake } else { &mut a.activity };
+                        changed = *fact < Some(now);
+                        *fact = (*fact).max(Some(now));
+                    });
+                    if changed {
                         self.fact_changed(i);
                     }
-                    self.acked(i, |a| a.wake = a.wake.max(Some(now)));
-                }
-            }
-            Input::Activity(_) => {
-                let t = self.store.record_activity(name, now, Duration::ZERO).await;
-                if t.expect("activity") == Touch::Written {
-                    if self.acked.borrow()[name].activity < Some(now) {
-                        self.fact_changed(i);
-                    }
-                    self.acked(i, |a| a.activity = a.activity.max(Some(now)));
                 }
             }
             Input::Sleep(_) => {
