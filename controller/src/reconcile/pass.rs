@@ -582,6 +582,7 @@ impl Reconciler {
             }
             Work::Deferred(record, wait) => {
                 let name = record.metadata.name.clone();
+                let _span = record_span(&name).entered();
                 let phase = record.status.as_ref().map(|s| s.phase);
                 let mut r = RecordReport::new(&name, phase);
                 r.reason = format!(
