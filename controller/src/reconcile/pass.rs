@@ -36,6 +36,10 @@ use crate::model::{Entry, Mode, Phase, Record, Status, Timestamp, validate};
 use crate::platform::{Health, Observed, Platform, TaskStatus};
 use crate::store::{self, StatusGuard, Store};
 
+/// How often one record is read and decided again within a pass when a wake or activity lands
+/// between its read and its scale-down commit (then it is requeued after 1 s).
+const FACTS_CHANGED_REDECIDES: u8 = 2;
+
 /// Which records a pass looks at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -104,6 +108,9 @@ pub struct RecordReport {
     pub published: bool,
     /// What failed for this record (store, platform or observation), if anything.
     pub error: Option<String>,
+    /// True when a wake or activity landed between the record's read and its scale-down commit
+    /// and the pass read and decided it again (no scale-down; the new decision was acted on).
+    pub redecided: bool,
 }
 
 impl RecordReport {
@@ -118,6 +125,7 @@ impl RecordReport {
             scaled: None,
             published: false,
             error: None,
+            redecided: false,
         }
     }
 
@@ -596,20 +604,25 @@ impl Reconciler {
                 let name = record.metadata.name.clone();
                 let observed = observed.expect("one observation per observed record");
                 let span = record_span(&name);
-                self.act(&record, &observed, now, codes)
+                self.act(&record, &observed, now, codes, FACTS_CHANGED_REDECIDES)
                     .instrument(span)
                     .await
             }
         }
     }
 
-    /// Decide, scale, publish for one observed record.
+    /// Decide, scale, publish for one observed record. When a scale-down's commit finds that
+    /// a wake or activity landed since the read, the record is read again and, if the new
+    /// facts no longer want the scale-down, acted on at once against the same observation (up
+    /// to `redecides` times), so e.g. an endpoint whose task stopped is withdrawn in this pass;
+    /// otherwise nothing is scaled and the record is requeued after 1 s.
     async fn act(
         &self,
         record: &Record,
         observed: &Observed,
         now: Timestamp,
         codes: &mut Vec<String>,
+        redecides: u8,
     ) -> RecordReport {
         let name = record.metadata.name.as_str();
         let prev = record.status.as_ref();
@@ -678,6 +691,20 @@ impl Reconciler {
                     }
                     Err(store::Error::FactsChanged(_)) => {
                         info!("a wake or activity landed since the read; scale-down skipped");
+                        // Act on the new facts now when they no longer want the scale-down
+                        // (e.g. withdraw the endpoint of a task that stopped); a landed input
+                        // never leads to a scale-down in this pass.
+                        if redecides > 0
+                            && let Ok(Some(Entry::Record(fresh))) = self.store.get(name).await
+                            && decide(&fresh, observed, now)
+                                .replicas
+                                .is_none_or(|again| again >= from)
+                        {
+                            let again = self.act(&fresh, observed, now, codes, redecides - 1);
+                            let mut report = Box::pin(again).await;
+                            report.redecided = true;
+                            return report;
+                        }
                         report.reason = "wake or activity landed; scale-down skipped".into();
                         report.requeue = Requeue::After(Duration::from_secs(1));
                         report.transitional = true;

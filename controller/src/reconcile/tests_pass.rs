@@ -214,8 +214,9 @@ async fn a_wake_landing_before_the_scale_down_wins() {
     let r = w.pass().await;
     let rep = r.record("demo").unwrap();
     assert_eq!(rep.scaled, None);
-    assert_eq!(rep.reason, "wake or activity landed; scale-down skipped");
-    assert!(rep.transitional);
+    // Read and decided again at once: the wake keeps it awake.
+    assert!(rep.redecided, "{rep:?}");
+    assert_eq!(rep.after, Some(Phase::Ready));
     assert_eq!(w.sim.desired_count("demo-cluster", "demo-svc"), Some(1));
     assert_eq!(
         w.phase("demo"),
