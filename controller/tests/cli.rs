@@ -808,6 +808,31 @@ esac"#,
         "{second}"
     );
     assert!(second.contains("unknown field `idleTimout`"), "{second}");
+    // Every problem's line number points at its line in the reopened file itself.
+    for (problem, field) in [
+        ("idleTimout", "idleTimout:"),
+        ("spec.replicas", "replicas:"),
+    ] {
+        let line = second
+            .lines()
+            .find(|l| l.starts_with("# * line ") && l.contains(problem))
+            .unwrap_or_else(|| panic!("no problem about {problem}: {second}"));
+        let n: usize = line["# * line ".len()..]
+            .split(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            second
+                .lines()
+                .nth(n - 1)
+                .unwrap()
+                .trim_start()
+                .starts_with(field),
+            "line {n} of the reopened file is not the {field} line: {second}"
+        );
+    }
     let third = std::fs::read_to_string(ctl.path("seen-3.yaml")).unwrap();
     assert!(
         third.contains("spec.replicas: 99 is above the maximum of 10"),
@@ -834,8 +859,8 @@ cp "$1" "$STATE/seen-$n.yaml"
 [ $n = 1 ] && sed -i 's/service: api-svc/service: web-svc/' "$1"
 true"#,
     );
-    let out = edit(&ctl, "api", &script).ok();
-    assert_eq!(out.stderr, "Edit cancelled, no changes made.\n");
+    let out = edit(&ctl, "api", &script).fails(1);
+    assert!(out.stderr.contains("is already managed by service/web"), "{out:?}");
     let second = std::fs::read_to_string(ctl.path("seen-2.yaml")).unwrap();
     assert!(
         second.contains(
@@ -857,8 +882,17 @@ fn edit_left_invalid_and_unchanged_saves_nothing() {
 [ $n = 1 ] && sed -i 's/name: demo/name: renamed/' "$1"
 true"#,
     );
-    let out = edit(&ctl, "demo", &script).ok();
-    assert_eq!(out.stderr, "Edit cancelled, no changes made.\n");
+    // Closing the reopened file with its problems unchanged is a failure (as in kubectl).
+    let out = edit(&ctl, "demo", &script).fails(1);
+    assert!(
+        out.stderr
+            .starts_with("error: edit cancelled, no valid changes were saved to service \"demo\""),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains("metadata.name: cannot be changed"),
+        "{out:?}"
+    );
     assert_eq!(ctl.names(), ["demo"]);
     assert_eq!(ctl.record("demo").metadata.resource_version, 1);
 }

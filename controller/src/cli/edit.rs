@@ -4,7 +4,8 @@
 //! sections operators own). After the editor exits the file is parsed and validated (and its
 //! target checked against the other records: one service, one record); on a
 //! problem it is reopened with the errors as `#` comments at the top (kubectl style), until it
-//! is valid or left unchanged ("Edit cancelled, no changes made."). The save is a
+//! is valid or left unchanged ("Edit cancelled, no changes made."; exit 1 when the reopened file
+//! with its problems is closed unchanged, as kubectl does). The save is a
 //! compare-and-swap on the `resourceVersion` read before editing: when the record changed in
 //! the meantime nothing is overwritten, and the edited file is kept so no work is lost.
 
@@ -59,6 +60,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let path = file.path().to_path_buf();
 
     let mut written = compose(name, problem.as_deref(), &body);
+    // The problems of the last attempt, when the file was reopened with them.
+    let mut last_errors: Option<Vec<String>> = None;
     let record = loop {
         std::fs::write(&path, &written)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -66,6 +69,14 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         let edited = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         if edited == written {
+            // Like kubectl: closing the reopened file unchanged leaves the problems unsolved.
+            if let Some(errors) = last_errors {
+                return Err(Failure::new(
+                    format!("edit cancelled, no valid changes were saved to service {name:?}"),
+                    errors,
+                )
+                .into());
+            }
             eprintln!("Edit cancelled, no changes made.");
             return Ok(ExitCode::SUCCESS);
         }
@@ -77,7 +88,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("Edit cancelled, saved file was empty.");
             return Ok(ExitCode::SUCCESS);
         }
-        let checked = match check(&edited, name) {
+        // Line numbers of the problems as they will read in the reopened file, whose header
+        // (help and problems) may be longer or shorter than the one the user saw.
+        let old_header = edited[..edited.len() - body.len()].lines().count();
+        let checked = match check(&edited, name, 0) {
             Ok(record) => {
                 let stored = store.list().await.context("cannot list records")?;
                 let conflicts =
@@ -92,7 +106,16 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         };
         match checked {
             Ok(record) => break record,
-            Err(errors) => written = compose(name, Some(&errors), body),
+            Err(errors) => {
+                let new_header = compose(name, Some(&errors), "").lines().count();
+                let shift = new_header as isize - old_header as isize;
+                let errors = match check(&edited, name, shift) {
+                    Err(shifted) if shifted.len() == errors.len() => shifted,
+                    _ => errors,
+                };
+                written = compose(name, Some(&errors), body);
+                last_errors = Some(errors);
+            }
         }
     };
 
@@ -218,8 +241,9 @@ fn strip_header(text: &str) -> &str {
     &text[offset..]
 }
 
-/// Parses and validates the edited text: exactly one record, named `name`.
-fn check(text: &str, name: &str) -> Result<Record, Vec<String>> {
+/// Parses and validates the edited text: exactly one record, named `name`. Line numbers in
+/// the problems are those of `text` plus `line_shift` (the reopened file's header differs).
+fn check(text: &str, name: &str, line_shift: isize) -> Result<Record, Vec<String>> {
     let mut records = parse_manifests(text, "edit").map_err(|errs| {
         errs.iter()
             .map(|e| {
@@ -229,6 +253,7 @@ fn check(text: &str, name: &str) -> Result<Record, Vec<String>> {
                     .or_else(|| super::locate::find(text, e.document, &e.path));
                 let mut line = String::new();
                 if let Some((l, c)) = location {
+                    let l = l.saturating_add_signed(line_shift).max(1);
                     line.push_str(&format!("line {l}:{c}: "));
                 }
                 if !e.path.is_empty() && e.path != "." {
@@ -324,19 +349,24 @@ mod tests {
     #[test]
     fn check_reports_locations_and_renames() {
         let good = "apiVersion: snooze/v1\nkind: Service\nmetadata:\n  name: demo\nspec:\n  target:\n    ecs: {cluster: c, service: s}\n";
-        assert!(check(good, "demo").is_ok());
-        let errs = check(&good.replace("spec:\n", "spec:\n  replicas: 99\n"), "demo").unwrap_err();
+        assert!(check(good, "demo", 0).is_ok());
+        let errs = check(
+            &good.replace("spec:\n", "spec:\n  replicas: 99\n"),
+            "demo",
+            0,
+        )
+        .unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(
             errs[0].starts_with("line 6:13: spec.replicas: 99 is above the maximum of 10"),
             "{errs:?}"
         );
-        let errs = check(&good.replace("  replicas", "  replica"), "other").unwrap_err();
+        let errs = check(&good.replace("  replicas", "  replica"), "other", 0).unwrap_err();
         assert!(
             errs[0].starts_with("metadata.name: cannot be changed"),
             "{errs:?}"
         );
-        let errs = check("kind: [\n", "demo").unwrap_err();
+        let errs = check("kind: [\n", "demo", 0).unwrap_err();
         assert!(
             errs.iter()
                 .any(|e| e.starts_with("line 2:1: did not find expected")),
