@@ -247,7 +247,14 @@ pub fn parse_all(sources: &[Source]) -> Result<Vec<Record>, Vec<String>> {
                     }
                 }
             }
-            Err(errs) => errors.extend(errs.iter().map(|e| locate(e, &source.text).to_string())),
+            Err(errs) => {
+                // In the order of the file: by document, then line and column (problems whose
+                // place is unknown last in their document).
+                let mut located: Vec<ManifestError> =
+                    errs.iter().map(|e| locate(e, &source.text)).collect();
+                located.sort_by_key(|e| (e.document, e.location.is_none(), e.location));
+                errors.extend(located.iter().map(ToString::to_string));
+            }
         }
     }
     if errors.is_empty() {

@@ -90,7 +90,10 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Record>, Vec<Mani
                 let path = e.path().to_string();
                 let inner = e.into_inner();
                 let message = clean_message(&inner.to_string(), &path);
-                let syntax = path.is_empty() || path == ".";
+                // A path with an unknown segment (`metadata.?`) is where the YAML parser gave
+                // up: a syntax error too.
+                let syntax = path.is_empty() || path == "." || path.contains('?');
+                let path = if syntax { String::new() } else { path };
                 // serde_yaml_ng places the errors of our own deserializers (durations, ports,
                 // counts) at the enclosing mapping; leave those to be located by their path.
                 let own = !syntax && !SERDE_MESSAGES.iter().any(|m| message.starts_with(m));
@@ -135,6 +138,19 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Record>, Vec<Mani
             }
         }
     }
+    // The document iterator repeats a parser error that a document's own reading already
+    // reported (with a path): keep the first.
+    let mut unique: Vec<ManifestError> = Vec::with_capacity(errors.len());
+    for e in errors {
+        let repeated = e.path.is_empty()
+            && unique
+                .iter()
+                .any(|u| u.document <= e.document && u.message == e.message);
+        if !repeated {
+            unique.push(e);
+        }
+    }
+    let mut errors = unique;
     if records.is_empty() && errors.is_empty() {
         errors.push(ManifestError {
             source: source.to_string(),
@@ -480,6 +496,25 @@ mod tests {
             "{errs:?}"
         );
         assert!(errs.iter().any(|e| e.contains("spec.replicas")), "{errs:?}");
+    }
+
+    #[test]
+    fn a_syntax_error_inside_a_document_is_reported_once() {
+        for (text, message) in [
+            (
+                GOOD.replace("  name: demo\n", "  name: demo\n   bad: [\n"),
+                "mapping values",
+            ),
+            (
+                GOOD.replace("  name: demo", "\tname: demo"),
+                "cannot start any token",
+            ),
+        ] {
+            let errs = errors(&text);
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            assert!(errs[0].contains(message), "{errs:?}");
+            assert!(!errs[0].contains('?'), "no unknown path segment: {errs:?}");
+        }
     }
 
     #[test]
