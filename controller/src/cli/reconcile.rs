@@ -97,6 +97,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     if !args.watch {
         if let Some(sim) = &sim {
             seed_sim(store.as_ref(), sim).await?;
+            eprintln!(
+                "note: --platform sim simulates ECS inside this process only: tasks it starts are \
+                 gone when it exits, so a wake never reaches Ready with --once; use --watch"
+            );
         }
         let report = reconciler.reconcile(scope).await;
         print_report(&report, true);
