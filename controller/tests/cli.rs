@@ -860,7 +860,10 @@ cp "$1" "$STATE/seen-$n.yaml"
 true"#,
     );
     let out = edit(&ctl, "api", &script).fails(1);
-    assert!(out.stderr.contains("is already managed by service/web"), "{out:?}");
+    assert!(
+        out.stderr.contains("is already managed by service/web"),
+        "{out:?}"
+    );
     let second = std::fs::read_to_string(ctl.path("seen-2.yaml")).unwrap();
     assert!(
         second.contains(
