@@ -464,16 +464,7 @@ impl DevStack {
 
     /// `snoozectl apply -f FILE` on this stack's store; panics unless it succeeds.
     fn apply(&self, file: &Path) {
-        let out = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
-            .args(["--store", &self.store, "apply", "-f"])
-            .arg(file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.snoozectl(&["apply", "-f", &file.display().to_string()]);
     }
 
     /// `snoozectl get NAME -o json`: the whole record.

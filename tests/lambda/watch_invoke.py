@@ -79,12 +79,17 @@ def invoke(cargo_lambda: str, port: int, binary: Path, env: dict, event: dict, l
                 raise SystemExit(f"cargo lambda invoke {binary.name} failed: {answer.stderr}{answer.stdout}")
             return json.loads(answer.stdout)
         finally:
-            fn.terminate()
-            try:
-                fn.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                fn.kill()
-                fn.wait()
+            stop(fn)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def json_lines(path: Path) -> int:
@@ -154,11 +159,7 @@ def main() -> int:
               f"{json_lines(rec_logs)} JSON log lines")
         return 0
     finally:
-        watch.terminate()
-        try:
-            watch.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            watch.kill()
+        stop(watch)
         for log in sorted(tmp.glob("*.log")):
             if os.environ.get("SNOOZE_VERBOSE"):
                 print(f"--- {log.name}\n{log.read_text()}")
