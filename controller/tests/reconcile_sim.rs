@@ -1069,6 +1069,7 @@ fn the_harness_sees_a_full_cycle() {
                 published: false,
                 error: None,
                 redecided: false,
+                phase_since: None,
             }],
             error: None,
         };

@@ -111,6 +111,9 @@ pub struct RecordReport {
     /// True when a wake or activity landed between the record's read and its scale-down commit
     /// and the pass read and decided it again (no scale-down; the new decision was acted on).
     pub redecided: bool,
+    /// Since when the record is in phase `after` (`status.phaseSince` as the pass decided it,
+    /// or as read when the pass left the status alone); `None` when not known.
+    pub phase_since: Option<Timestamp>,
 }
 
 impl RecordReport {
@@ -126,6 +129,7 @@ impl RecordReport {
             published: false,
             error: None,
             redecided: false,
+            phase_since: None,
         }
     }
 
@@ -627,6 +631,7 @@ impl Reconciler {
         let name = record.metadata.name.as_str();
         let prev = record.status.as_ref();
         let mut report = RecordReport::new(name, prev.map(|s| s.phase));
+        report.phase_since = prev.and_then(|s| s.phase_since);
         let mut d = decide(record, observed, now);
         let mut deleted = false;
         if let Observed::Error(e) = observed {
@@ -751,6 +756,7 @@ impl Reconciler {
             }
         }
         report.after = if deleted { None } else { Some(d.status.phase) };
+        report.phase_since = d.status.phase_since;
         report.reason = d.reason.clone();
         report.requeue = d.requeue;
         report.transitional = d.is_transitional();

@@ -286,13 +286,11 @@ async fn emit_metrics(
                 .filter(|r| r.after == Some(Phase::Waking))
                 .count()
         });
-        doc = doc.metric("WakingRecords", "Count", waking as f64);
-        match oldest_waking_seconds(app).await {
-            Ok(age) => doc = doc.metric("OldestWakingSeconds", "Seconds", age),
-            Err(e) => {
-                warn!(error = %e, "listing records for OldestWakingSeconds failed; not emitted")
-            }
-        }
+        doc = doc.metric("WakingRecords", "Count", waking as f64).metric(
+            "OldestWakingSeconds",
+            "Seconds",
+            oldest_waking_seconds(settle, app.reconciler.clock.now()),
+        );
     }
     emit(doc.to_line());
 
@@ -338,28 +336,22 @@ async fn emit_metrics(
     }
 }
 
-/// The age in seconds (the reconciler's clock) of the oldest record in phase Waking, from its
-/// `status.phaseSince`; 0 when no record is Waking. Read with one [`snooze::store::Store::list`]
-/// after the pass, so it sees what the pass published.
-async fn oldest_waking_seconds(app: &App) -> Result<f64, snooze::store::Error> {
-    let now = app.reconciler.clock.now();
-    let oldest = app
-        .reconciler
-        .store
-        .list()
-        .await?
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Record(r) => r.status.as_ref(),
-            Entry::Malformed(_) => None,
+/// The age in seconds at `now` of the oldest record in phase Waking after the invocation's
+/// passes (`status.phaseSince` as each record's last pass left it, see
+/// [`snooze::reconcile::RecordReport::phase_since`]); 0 when no record is Waking. No extra
+/// read: a full pass reports every record.
+fn oldest_waking_seconds(settle: &SettleReport, now: Timestamp) -> f64 {
+    let mut last: BTreeMap<&str, &snooze::reconcile::RecordReport> = BTreeMap::new();
+    for r in settle.passes.iter().flat_map(|p| p.records.iter()) {
+        last.insert(r.name.as_str(), r);
+    }
+    last.values()
+        .filter(|r| r.after == Some(Phase::Waking))
+        .map(|r| {
+            r.phase_since
+                .map_or(0.0, |since| now.since(since).as_secs_f64())
         })
-        .filter(|s| s.phase == Phase::Waking)
-        .map(|s| {
-            s.phase_since
-                .map_or(0.0, |since: Timestamp| now.since(since).as_secs_f64())
-        })
-        .fold(0.0, f64::max);
-    Ok(oldest)
+        .fold(0.0, f64::max)
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@
 //! | `AwsCalls`            | Count        | `Operation` | per AWS operation called (ECS, EC2, DynamoDB)          |
 //! | `Errors`              | Count        | `Code`      | per error code seen (`platform::Error::code`, `store::Error::code`, e.g. `ThrottlingException`) |
 //!
-//! `OldestWakingSeconds` comes from one extra list of the records after the pass; when that
-//! list fails it is left out of the document (and logged), never reported as 0.
+//! `OldestWakingSeconds` comes from the pass's own report (each record's `status.phaseSince`
+//! as its last pass of the invocation left it): no extra read of the table.
 //!
 //! An invocation that ran no pass (an unknown payload, a stream batch of removals or of the
 //! reconciler's own status writes, a task event for an unmanaged service) emits nothing.
