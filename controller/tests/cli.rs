@@ -508,6 +508,7 @@ fn exit_codes_and_error_lines() {
     assert_eq!(out.stderr, "error: service \"nope\" not found\n");
     ctl.run(&["describe", "nope"]).fails(1);
     ctl.run(&["delete", "nope"]).fails(1);
+    ctl.run(&["delete"]).fails(2);
     let out = ctl.run(&["wake", "nope"]).fails(1);
     assert!(
         out.stderr.starts_with("error: service \"nope\" not found"),
@@ -642,6 +643,16 @@ fn get_describe_wake_sleep_delete() {
         "service \"demo\" deleted\n"
     );
     assert_eq!(ctl.names(), ["api"]);
+
+    // Several names: every one that exists is deleted, the others are listed, exit 1.
+    let out = ctl.run(&["delete", "ghost", "api"]).fails(1);
+    assert_eq!(out.stdout, "service \"api\" deleted\n");
+    assert!(
+        out.stderr.starts_with("error: 1 of 2 services not deleted")
+            && out.stderr.contains("ghost"),
+        "{out:?}"
+    );
+    assert!(ctl.names().is_empty());
 }
 
 #[test]
