@@ -448,8 +448,8 @@ impl DevStack {
             .await;
     }
 
-    /// `snoozectl ARGS...` on this stack's store; panics unless it succeeds.
-    fn snoozectl(&self, args: &[&str]) {
+    /// `snoozectl ARGS...` on this stack's store: its stdout; panics unless it succeeds.
+    fn snoozectl(&self, args: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
             .args(["--store", &self.store])
             .args(args)
@@ -460,6 +460,7 @@ impl DevStack {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// `snoozectl apply -f FILE` on this stack's store; panics unless it succeeds.
@@ -469,16 +470,7 @@ impl DevStack {
 
     /// `snoozectl get NAME -o json`: the whole record.
     fn record(&self, name: &str) -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
-            .args(["--store", &self.store, "get", name, "-o", "json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_str(&self.snoozectl(&["get", name, "-o", "json"])).unwrap()
     }
 
     fn output(&self) -> String {
@@ -528,16 +520,7 @@ impl DevStack {
     }
 
     fn snoozectl_get(&self) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_snoozectl"))
-            .args(["--store", &self.store, "get"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        self.snoozectl(&["get"])
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
