@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use snooze::model::{EcsTarget, Record, Target};
-use snooze::platform::sim::{BucketConfig, MemoryStore, Op, SimClock, SimConfig, SimPlatform};
+use snooze::clock::SimClock;
+use snooze::platform::sim::{BucketConfig, MemoryStore, Op, SimConfig, SimPlatform};
 use snooze::reconcile::{Reconciler, Scope, StaticProber};
 use snooze::store::Store;
 

@@ -1,14 +1,15 @@
 //! snooze: a reconciling controller that keeps AWS ECS Fargate services at `desiredCount = 0`
 //! until someone asks for them, wakes them on request and puts them back to sleep when idle.
 //!
-//! Modules, one concept each (DESIGN.md §1): [`model`] (the record), [`store`] (where records
-//! live), [`platform`] (what actually runs), [`reconcile`] (decide and act), [`wake`] (the
-//! wake endpoint and wait page), [`activity`] (counting connections), [`cli`] (`snoozectl`),
-//! [`dev`] (the local all-in-one stack).
+//! Modules, one concept each (DESIGN.md §1): [`model`] (the record), [`clock`] (where time
+//! comes from), [`store`] (where records live), [`platform`] (what actually runs),
+//! [`reconcile`] (decide and act), [`wake`] (the wake endpoint and wait page), [`activity`]
+//! (counting connections), [`cli`] (`snoozectl`), [`dev`] (the local all-in-one stack).
 
 pub mod activity;
 pub mod aws_calls;
 pub mod cli;
+pub mod clock;
 pub mod dev;
 pub mod error_chain;
 pub mod model;

@@ -1310,7 +1310,7 @@ fn entry_status(e: Option<snooze::model::Entry>) -> snooze::model::Status {
 #[tokio::test]
 async fn wake_ready_idle_asleep_end_to_end() {
     use snooze::model::{Phase, Record, Timestamp};
-    use snooze::platform::sim::SimClock;
+    use snooze::clock::SimClock;
     use snooze::reconcile::{Reconciler, Scope, StaticProber};
     use snooze::store::{ConnectOptions, DynamoStore};
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use snooze::model::{Entry, Record, Status, Timestamp};
-use snooze::platform::sim::{MemoryStore, SimClock, SimConfig, SimPlatform};
+use snooze::clock::SimClock;
+use snooze::platform::sim::{MemoryStore, SimConfig, SimPlatform};
 use snooze::reconcile::{PassReport, Reconciler, Scope, StaticProber};
 use snooze::store::{self, Applied, StatusGuard, Store, Touch};
 use tracing::field::{Field, Visit};

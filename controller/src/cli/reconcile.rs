@@ -23,7 +23,8 @@ use super::GlobalArgs;
 use crate::model::{Entry, Target, Timestamp};
 use crate::platform::Platform;
 use crate::platform::ecs::EcsPlatform;
-use crate::platform::sim::{SimClock, SimConfig, SimPlatform};
+use crate::clock::SimClock;
+use crate::platform::sim::{SimConfig, SimPlatform};
 use crate::reconcile::{
     Clock, HttpProber, PassReport, Prober, Reconciler, Requeue, Scope, StaticProber, SystemClock,
 };

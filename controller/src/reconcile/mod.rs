@@ -7,13 +7,7 @@
 //! - [`probe`] — the HTTP readiness probe behind the [`Prober`] trait.
 //!
 //! Time comes from an injected [`Clock`] ([`SystemClock`] in production,
-//! [`crate::platform::sim::SimClock`] in tests and benchmarks).
-
-use std::time::Duration;
-
-use async_trait::async_trait;
-
-use crate::model::Timestamp;
+//! [`crate::clock::SimClock`] in tests and benchmarks).
 
 pub mod decide;
 pub mod pass;
@@ -27,6 +21,8 @@ pub use pass::{
 };
 pub use probe::{HttpProber, Prober, StaticProber};
 
+pub use crate::clock::{Clock, SystemClock};
+
 /// Reconcile errors (the pass itself; per-record problems are reported in [`RecordReport`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -37,29 +33,6 @@ pub enum Error {
 
 /// `Result` with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Where the reconciler gets the time. Injected so tests and the simulator control it.
-#[async_trait]
-pub trait Clock: Send + Sync {
-    /// The current time (milliseconds, UTC).
-    fn now(&self) -> Timestamp;
-    /// Waits `d` of this clock's time (a simulated clock just advances).
-    async fn sleep(&self, d: Duration);
-}
-
-/// The wall clock and tokio's timer.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-#[async_trait]
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-    async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(d).await;
-    }
-}
 
 #[cfg(test)]
 mod tests_decide;

@@ -11,7 +11,8 @@ use crate::model::{
     Entry, HttpGet, HumanDuration, Phase, Readiness as ReadinessSpec, Record, Status, Step,
     Timestamp,
 };
-use crate::platform::sim::{Fault, MemoryStore, Op, SimClock, SimConfig, SimPlatform};
+use crate::clock::SimClock;
+use crate::platform::sim::{Fault, MemoryStore, Op, SimConfig, SimPlatform};
 use crate::store::{self, Applied, StatusGuard, Store, Touch};
 
 struct World {

@@ -31,7 +31,7 @@ mod store;
 mod tests;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,50 +45,7 @@ use super::{
     Error, Health, Observed, Platform, Result, ServiceObservation, TaskObservation, TaskStatus,
 };
 use crate::model::{Target, Timestamp};
-use crate::reconcile::Clock;
-
-/// A clock that moves only when told. Shared (`Arc`) between the platform, the reconciler and
-/// the test. [`Clock::sleep`] advances it instead of waiting.
-#[derive(Debug)]
-pub struct SimClock {
-    ms: AtomicI64,
-}
-
-impl SimClock {
-    /// A clock at `start`.
-    pub fn new(start: Timestamp) -> Arc<Self> {
-        Arc::new(Self {
-            ms: AtomicI64::new(start.as_millis()),
-        })
-    }
-    /// A clock at 2026-11-29T10:00:00.000Z.
-    pub fn default_start() -> Arc<Self> {
-        Self::new(Timestamp::from_millis(1_795_946_400_000))
-    }
-    /// Moves the clock forward by `d`.
-    pub fn advance(&self, d: Duration) {
-        self.ms.fetch_add(d.as_millis() as i64, Ordering::SeqCst);
-    }
-    /// Sets the clock (it may go backwards; tests should not need that).
-    pub fn set(&self, t: Timestamp) {
-        self.ms.store(t.as_millis(), Ordering::SeqCst);
-    }
-    /// The current simulated time.
-    pub fn now(&self) -> Timestamp {
-        Timestamp::from_millis(self.ms.load(Ordering::SeqCst))
-    }
-}
-
-#[async_trait]
-impl Clock for SimClock {
-    fn now(&self) -> Timestamp {
-        SimClock::now(self)
-    }
-    async fn sleep(&self, d: Duration) {
-        self.advance(d);
-        tokio::task::yield_now().await;
-    }
-}
+use crate::clock::SimClock;
 
 /// The simulated API operations, each with its own counter and token bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
