@@ -8,6 +8,7 @@
 
 pub mod activity;
 pub mod aws_calls;
+pub mod config;
 pub mod cli;
 pub mod clock;
 pub mod dev;

@@ -19,6 +19,9 @@ use super::GlobalArgs;
 
 /// Arguments of `snoozectl dev`.
 #[derive(Debug, clap::Args)]
+// The stack serves plain HTTP on this machine: its access cookie is not `Secure` unless
+// SNOOZE_COOKIE_SECURE (or --cookie-secure) says so.
+#[command(mut_arg("cookie_secure", |a| a.default_value("false")))]
 pub struct Args {
     /// Manifest files or directories applied at start (repeatable).
     #[arg(long = "manifests", value_name = "PATH", default_value = dev::DEFAULT_MANIFESTS)]
@@ -33,14 +36,13 @@ pub struct Args {
     /// Wakes, store changes and process events trigger a pass at once whatever this is.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub resync: std::time::Duration,
+    /// The wake endpoint's settings (flags or their `SNOOZE_*` variables).
+    #[command(flatten)]
+    pub wake: WakeConfig,
 }
 
 /// Runs the dev stack until Ctrl-C or SIGTERM; exit 0 after every child has stopped.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let mut wake = WakeConfig::from_env()?;
-    if std::env::var_os("SNOOZE_COOKIE_SECURE").is_none() {
-        wake.cookie_secure = false;
-    }
     let opts = DevOptions {
         manifests: if args.no_manifests {
             vec![]
@@ -50,7 +52,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         resync: args.resync.max(std::time::Duration::from_secs(1)),
         store: global.store.clone(),
-        wake,
+        wake: args.wake,
         ..DevOptions::default()
     };
     dev::run(opts, super::agent::shutdown_signal()).await?;

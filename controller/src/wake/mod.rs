@@ -64,31 +64,22 @@ use route::Target;
 pub use route::ROUTES;
 pub use status::{StatusView, view, view_record, wake_pending};
 
-/// Configuration errors ([`WakeConfig::from_env`]). The handler itself has no error type:
-/// every failure becomes a response.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// An environment variable has a value that cannot be used.
-    #[error("invalid {var}={value:?}: {message}")]
-    Config {
-        /// The variable, e.g. `SNOOZE_WAKE_DEBOUNCE`.
-        var: &'static str,
-        /// Its value.
-        value: String,
-        /// What is wrong and what would be accepted.
-        message: String,
-    },
-}
+/// Configuration errors ([`WakeConfig::from_env`]): the variable, its value and what is wrong
+/// (`invalid SNOOZE_WAKE_DEBOUNCE="soon": not a duration; try 10s`). The handler itself has no
+/// error type: every failure becomes a response.
+pub use crate::config::Error;
 
 /// Debounce for the first wake after `Failed`, so a "Try again" is written even within
 /// [`WakeConfig::debounce`] of the failed attempt's own wake, while a burst of clicks is
 /// still one write.
 pub const RETRY_DEBOUNCE: Duration = Duration::from_secs(1);
 
-/// Largest request body read (the wake endpoint needs none): 64 KiB; larger is 413.
+/// Largest request body read by the local server ([`router`]; the wake endpoint needs none):
+/// 64 KiB; larger is 413 (tower-http's `RequestBodyLimitLayer`).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// How long the local server ([`router`]) waits for a request body before answering 408.
+/// How long the local server ([`router`]) waits for the next piece of a request body before
+/// answering 408 (tower-http's `RequestBodyTimeoutLayer`: the wait restarts with each piece).
 /// (Behind API Gateway the body has arrived before the Lambda runs.)
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -99,36 +90,46 @@ pub const RESERVED_QUERY_KEYS: &[&str] = &["name", "service", "token", "wait", "
 /// Query keys removed from the query forwarded to the service on redirect.
 const PRIVATE_QUERY_KEYS: &[&str] = &["token", "retry"];
 
-/// How the wake endpoint behaves. Each field names where its value comes from in
-/// [`WakeConfig::from_env`] (the Lambda and `snoozectl dev` use that).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How the wake endpoint behaves. Each setting is a clap argument with its env var
+/// (`snoozectl dev --help` lists them; the Lambda reads them with [`WakeConfig::from_env`]).
+#[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
 pub struct WakeConfig {
-    /// The service `GET /` shows. Env `SNOOZE_DEFAULT_SERVICE`; default none (`/` is 404).
+    /// The record `GET /` shows; unset: `GET /` is 404 (`snoozectl dev`: the first record by
+    /// name).
+    #[arg(long, env = "SNOOZE_DEFAULT_SERVICE", value_name = "NAME", value_parser = default_service)]
     pub default_service: Option<String>,
-    /// Wake writes closer together than this are one write (`Touch::Debounced`).
-    /// Env `SNOOZE_WAKE_DEBOUNCE` (humantime, e.g. `10s`; 0..=5m); default 30 s (a minute of
-    /// steady hits costs at most 2 writes; the idle clock runs from the last write, so a
-    /// service can fall asleep up to this much earlier than `idleTimeout` after the last hit).
+    /// Wake writes for one record closer together than this are one write (humantime, at most
+    /// 5m). A minute of steady hits costs at most 2 writes; the idle clock runs from the last
+    /// write, so a service can fall asleep up to this much earlier than `idleTimeout` after the
+    /// last hit.
+    #[arg(long = "wake-debounce", env = "SNOOZE_WAKE_DEBOUNCE", value_name = "DURATION",
+          default_value = "30s", value_parser = |v: &str| crate::config::duration_at_most(v, Duration::from_secs(300)))]
     pub debounce: Duration,
     /// User-Agent substrings that get the page but never wake, used unless a record sets
     /// `spec.wake.ignoreUserAgents`. Default [`bots::DEFAULT_BOTS`]; not read from the env.
+    #[arg(skip = bots::DEFAULT_BOTS.iter().map(|s| s.to_string()).collect::<Vec<_>>())]
     pub bots: Vec<String>,
-    /// Upper bound of `POST .../wake?wait=N`. Env `SNOOZE_WAKE_MAX_WAIT` (humantime, at most
-    /// 29s, API Gateway's integration timeout is 30 s); default 25 s.
+    /// Upper bound of `POST /api/v1/services/{name}/wake?wait=N` (humantime, at most 29s: API
+    /// Gateway's integration timeout is 30 s).
+    #[arg(long = "wake-max-wait", env = "SNOOZE_WAKE_MAX_WAIT", value_name = "DURATION",
+          default_value = "25s", value_parser = |v: &str| crate::config::duration_at_most(v, Duration::from_secs(29)))]
     pub max_wait: Duration,
-    /// Whether the access cookie (`access: token`) is marked `Secure`. Env
-    /// `SNOOZE_COOKIE_SECURE` (`true`/`false`); default true. Only plain-HTTP local setups turn
-    /// it off.
+    /// Whether the access cookie of `access: token` records is marked `Secure` (`true` or
+    /// `false`). Only plain-HTTP local setups turn it off.
+    #[arg(long, env = "SNOOZE_COOKIE_SECURE", value_name = "BOOL", default_value = "true",
+          action = clap::ArgAction::Set, value_parser = crate::config::boolean)]
     pub cookie_secure: bool,
     /// The path prefix browsers use in front of `/s/{name}`, for the access cookie's `Path`
-    /// (e.g. `/wake` behind an API mapping key, `""` on a custom domain root). Env
-    /// `SNOOZE_PUBLIC_PATH_PREFIX`; default none: the stage prefix the handler saw, if any.
-    /// Page URLs never need it: they are relative.
+    /// (e.g. `/wake` behind an API mapping key; empty on a custom domain root). Unset: the
+    /// stage prefix the handler saw, if any. Page URLs never need it: they are relative.
+    #[arg(long, env = "SNOOZE_PUBLIC_PATH_PREFIX", value_name = "PATH", num_args = 0..=1,
+          default_missing_value = "", value_parser = public_path_prefix)]
     pub public_path_prefix: Option<String>,
     /// How long a `Failed` service shows its failure before a plain visit (without `?retry`)
     /// starts a fresh attempt again: reloading the page right after a failure does not restart
     /// a crashing service, a visitor who comes back later does not have to find the "Try again"
     /// button. Default 60 s ([`DEFAULT_FAILED_RETRY_AFTER`]); not read from the env.
+    #[arg(skip = DEFAULT_FAILED_RETRY_AFTER)]
     pub failed_retry_after: Duration,
 }
 
@@ -150,70 +151,38 @@ impl Default for WakeConfig {
 }
 
 impl WakeConfig {
-    /// Reads the `SNOOZE_*` variables named on each field; unset variables keep the default.
+    /// Reads the `SNOOZE_*` variables of the fields ([`crate::config::from_env`]): unset or
+    /// empty variables keep the default (an empty `SNOOZE_PUBLIC_PATH_PREFIX` is the empty
+    /// prefix).
+    ///
+    /// Errors: [`Error::Invalid`] naming the variable, its value and what would be accepted.
     pub fn from_env() -> Result<Self, Error> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        crate::config::from_env()
     }
 
     /// Like [`WakeConfig::from_env`] with an explicit lookup (tests, other sources).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let mut c = Self::default();
-        let bad = |var: &'static str, value: &str, message: &str| Error::Config {
-            var,
-            value: value.to_string(),
-            message: message.to_string(),
-        };
-        if let Some(v) = get("SNOOZE_DEFAULT_SERVICE").filter(|v| !v.trim().is_empty()) {
-            let v = v.trim().to_string();
-            validate_name(&v).map_err(|m| bad("SNOOZE_DEFAULT_SERVICE", &v, &m))?;
-            c.default_service = Some(v);
-        }
-        let duration = |var: &'static str, max: Duration| -> Result<Option<Duration>, Error> {
-            match get(var).filter(|v| !v.trim().is_empty()) {
-                None => Ok(None),
-                Some(v) => {
-                    let d = humantime::parse_duration(v.trim())
-                        .map_err(|_| bad(var, &v, "not a duration; try 10s"))?;
-                    if d > max {
-                        return Err(bad(
-                            var,
-                            &v,
-                            &format!("at most {}", humantime::format_duration(max)),
-                        ));
-                    }
-                    Ok(Some(d))
-                }
-            }
-        };
-        if let Some(d) = duration("SNOOZE_WAKE_DEBOUNCE", Duration::from_secs(300))? {
-            c.debounce = d;
-        }
-        if let Some(d) = duration("SNOOZE_WAKE_MAX_WAIT", Duration::from_secs(29))? {
-            c.max_wait = d;
-        }
-        if let Some(v) = get("SNOOZE_COOKIE_SECURE") {
-            c.cookie_secure = match v.trim() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => return Err(bad("SNOOZE_COOKIE_SECURE", &v, "use true or false")),
-            };
-        }
-        if let Some(v) = get("SNOOZE_PUBLIC_PATH_PREFIX") {
-            let p = v.trim().trim_end_matches('/');
-            if !(p.is_empty() || (p.starts_with('/') && !p.starts_with("//")))
-                || p.chars()
-                    .any(|ch| ch.is_whitespace() || ch == ';' || ch == ',')
-            {
-                return Err(bad(
-                    "SNOOZE_PUBLIC_PATH_PREFIX",
-                    &v,
-                    "use a path like /wake, or empty",
-                ));
-            }
-            c.public_path_prefix = Some(p.to_string());
-        }
-        Ok(c)
+        crate::config::from_lookup(get)
     }
+}
+
+/// Value parser of [`WakeConfig::default_service`]: a record name.
+fn default_service(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    validate_name(v)?;
+    Ok(v.to_string())
+}
+
+/// Value parser of [`WakeConfig::public_path_prefix`]: `/path` (trailing `/` dropped) or empty.
+fn public_path_prefix(v: &str) -> Result<String, String> {
+    let p = v.trim().trim_end_matches('/');
+    if !(p.is_empty() || (p.starts_with('/') && !p.starts_with("//")))
+        || p.chars()
+            .any(|ch| ch.is_whitespace() || ch == ';' || ch == ',')
+    {
+        return Err("use a path like /wake, or empty".to_string());
+    }
+    Ok(p.to_string())
 }
 
 /// Called with the service name after a wake was written (not when debounced).
@@ -1098,7 +1067,9 @@ fn redirect_response(location: &str) -> Response<Bytes> {
 }
 
 /// The axum router serving [`handle`] on every path of [`ROUTES`] (and, as a fallback, on
-/// stage-prefixed paths). Request bodies over [`MAX_BODY_BYTES`] get 413.
+/// stage-prefixed paths). Request bodies are bounded by tower-http layers: over
+/// [`MAX_BODY_BYTES`] is 413 (a declared `Content-Length` over it at once, before any byte of
+/// the body is read), a body that stops arriving for [`BODY_READ_TIMEOUT`] is 408.
 pub fn router(state: Arc<WakeState>) -> axum::Router {
     let mut r = axum::Router::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -1107,7 +1078,14 @@ pub fn router(state: Arc<WakeState>) -> axum::Router {
             r = r.route(&axum_path(p), axum::routing::any(serve));
         }
     }
-    r.fallback(serve).with_state(state)
+    r.fallback(serve)
+        .with_state(state)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            BODY_READ_TIMEOUT,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
 }
 
 /// An OpenAPI / API Gateway path template in axum's syntax (`{proxy+}` → `{*proxy}`).
@@ -1120,36 +1098,29 @@ async fn serve(
     req: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = req.into_parts();
-    let refuse = |status: StatusCode, text: &'static str| {
-        let mut resp = axum::response::Response::new(axum::body::Body::from(text));
-        *resp.status_mut() = status;
-        // The rest of the body is never read: the connection cannot be reused.
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        resp
-    };
-    // A declared length over the limit is refused before waiting for a single byte of it.
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
-    }
-    let bytes = match tokio::time::timeout(
-        BODY_READ_TIMEOUT,
-        axum::body::to_bytes(body, MAX_BODY_BYTES),
-    )
-    .await
-    {
-        Ok(Ok(b)) => b,
-        Ok(Err(_)) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
-        Err(_) => {
-            return refuse(
-                StatusCode::REQUEST_TIMEOUT,
-                "request body not received in time\n",
-            );
+    // The layers of `router` bound the body; reading it fails only by their errors.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            let timed_out =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<tower_http::timeout::TimeoutError>());
+            let (status, text) = if timed_out {
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request body not received in time\n",
+                )
+            } else {
+                (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+            };
+            let mut resp = axum::response::Response::new(axum::body::Body::from(text));
+            *resp.status_mut() = status;
+            // The rest of the body is never read: the connection cannot be reused.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
         }
     };
     handle(&state, Request::from_parts(parts, bytes))

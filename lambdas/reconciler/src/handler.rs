@@ -30,45 +30,7 @@ use tracing::{info, warn};
 use crate::metrics::Emf;
 use crate::trigger::{ChangeKind, StreamChange, TaskChange, Trigger};
 
-/// Configuration read from the environment at cold start.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
-    /// DynamoDB table of records. Env `SNOOZE_TABLE` (required).
-    pub table: String,
-    /// How long one invocation keeps honouring requeues. Env `SNOOZE_PASS_BUDGET`, a duration
-    /// such as `60s` (default `60s`); keep it well under the function timeout.
-    pub budget: Duration,
-    /// Endpoint of an AWS emulator for all clients (tests only). Env `SNOOZE_ENDPOINT_URL`.
-    pub endpoint_url: Option<String>,
-    /// The function name for metric dimensions. Env `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda),
-    /// default `snooze-reconciler`.
-    pub function: String,
-}
-
-impl Config {
-    /// Reads [`Config`] from `get` (e.g. `|k| std::env::var(k).ok()`).
-    ///
-    /// Errors: `SNOOZE_TABLE` unset or empty; `SNOOZE_PASS_BUDGET` not a duration.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let table = non_empty("SNOOZE_TABLE").ok_or_else(|| {
-            anyhow::anyhow!("SNOOZE_TABLE is not set: name the DynamoDB table of records")
-        })?;
-        let budget = match non_empty("SNOOZE_PASS_BUDGET") {
-            Some(v) => humantime::parse_duration(v.trim()).map_err(|e| {
-                anyhow::anyhow!("SNOOZE_PASS_BUDGET={v:?} is not a duration ({e}); try 60s")
-            })?,
-            None => Duration::from_secs(60),
-        };
-        Ok(Self {
-            table,
-            budget,
-            endpoint_url: non_empty("SNOOZE_ENDPOINT_URL"),
-            function: non_empty("AWS_LAMBDA_FUNCTION_NAME")
-                .unwrap_or_else(|| "snooze-reconciler".into()),
-        })
-    }
-}
+pub use crate::config::Config;
 
 /// Reads AWS call counters (operation name → calls since start): the ECS/EC2 platform's
 /// (`EcsPlatform::calls`) and the DynamoDB store's (`snooze::aws_calls::CallCounter`) together.
@@ -357,36 +319,6 @@ fn oldest_waking_seconds(settle: &SettleReport, now: Timestamp) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn config_from_env() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "snooze")])).unwrap();
-        assert_eq!(c.budget, Duration::from_secs(60));
-        assert_eq!(c.function, "snooze-reconciler");
-        let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_PASS_BUDGET", "20s")]))
-            .unwrap();
-        assert_eq!(c.budget, Duration::from_secs(20));
-        assert!(
-            Config::from_lookup(env(&[]))
-                .unwrap_err()
-                .to_string()
-                .contains("SNOOZE_TABLE")
-        );
-        let e = Config::from_lookup(env(&[
-            ("SNOOZE_TABLE", "t"),
-            ("SNOOZE_PASS_BUDGET", "soon"),
-        ]))
-        .unwrap_err();
-        assert!(e.to_string().contains("SNOOZE_PASS_BUDGET"), "{e}");
-    }
 
     #[test]
     fn budget_is_capped_by_the_deadline() {

@@ -1,5 +1,5 @@
 //! `snooze-reconciler`: the reconciler Lambda (`provided.al2023`, arm64). Wiring only: JSON
-//! logs, configuration from env ([`snooze_reconciler::handler::Config`]), clients built once,
+//! logs, configuration from env ([`snooze_reconciler::config::Config`]), clients built once,
 //! then the handler for every invocation.
 
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use snooze::aws_calls::CallCounter;
 use snooze::platform::ecs::EcsPlatform;
 use snooze::reconcile::{HttpProber, Reconciler, SystemClock};
 use snooze::store::{ConnectOptions, DynamoStore};
-use snooze_reconciler::handler::{App, Config, handle};
+use snooze_reconciler::config::Config;
+use snooze_reconciler::handler::{App, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -25,7 +26,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_ansi(false)
         .init();
 
-    let config = Config::from_lookup(|k| std::env::var(k).ok())?;
+    let config = Config::from_env()?;
     let opts = ConnectOptions {
         region: None,
         endpoint_url: config.endpoint_url.clone(),

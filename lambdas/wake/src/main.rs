@@ -1,14 +1,14 @@
 //! `snooze-wake`: the wake endpoint Lambda behind an API Gateway HTTP API (`provided.al2023`,
-//! arm64). Wiring only: JSON logs, configuration from env (`SNOOZE_TABLE`, and the
-//! `SNOOZE_*` variables of [`snooze::wake::WakeConfig::from_env`]), the store client built once,
-//! then [`snooze_wake::serve`] for every request.
+//! arm64). Wiring only: JSON logs, configuration from env ([`snooze_wake::Config`]:
+//! `SNOOZE_TABLE` and the `SNOOZE_*` variables of [`snooze::wake::WakeConfig`]), the store
+//! client built once, then [`snooze_wake::serve`] for every request.
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use lambda_http::{Request, service_fn};
 use snooze::store::{ConnectOptions, connect};
-use snooze::wake::{WakeConfig, WakeState};
+use snooze::wake::WakeState;
+use snooze_wake::Config;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -23,18 +23,13 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_ansi(false)
         .init();
 
-    let table = std::env::var("SNOOZE_TABLE")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .context("SNOOZE_TABLE is not set: name the DynamoDB table of records")?;
+    let config = Config::from_env()?;
     let opts = ConnectOptions {
         region: None,
-        endpoint_url: std::env::var("SNOOZE_ENDPOINT_URL")
-            .ok()
-            .filter(|v| !v.is_empty()),
+        endpoint_url: config.endpoint_url,
     };
-    let store = connect(&format!("dynamodb://{table}"), &opts).await?;
-    let state = Arc::new(WakeState::new(store, WakeConfig::from_env()?));
+    let store = connect(&format!("dynamodb://{}", config.table), &opts).await?;
+    let state = Arc::new(WakeState::new(store, config.wake));
     lambda_http::run(service_fn(move |req: Request| {
         let state = state.clone();
         async move { Ok::<_, std::convert::Infallible>(snooze_wake::serve(&state, req).await) }

@@ -1,0 +1,86 @@
+//! The reconciler Lambda's configuration, read from the environment at cold start. Each setting
+//! is a clap argument with its env var ([`snooze::config`]): declared once, with its default.
+
+use std::time::Duration;
+
+/// Configuration read from the environment at cold start ([`Config::from_env`]).
+#[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
+pub struct Config {
+    /// DynamoDB table of the records (required).
+    #[arg(long, env = "SNOOZE_TABLE", value_name = "TABLE")]
+    pub table: String,
+    /// How long one invocation keeps honouring requeues of records in transitional phases, a
+    /// humantime duration such as `60s`; keep it well under the function timeout.
+    #[arg(long = "pass-budget", env = "SNOOZE_PASS_BUDGET", value_name = "DURATION",
+          default_value = "60s", value_parser = budget)]
+    pub budget: Duration,
+    /// Endpoint of an AWS emulator for all clients (tests only).
+    #[arg(long, env = "SNOOZE_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// The function name for the `Function` dimension of the metrics (set by Lambda).
+    #[arg(
+        long = "function",
+        env = "AWS_LAMBDA_FUNCTION_NAME",
+        value_name = "NAME",
+        default_value = "snooze-reconciler"
+    )]
+    pub function: String,
+}
+
+impl Config {
+    /// Reads [`Config`] from the process environment ([`snooze::config::from_env`]); unset and
+    /// empty variables are the same.
+    ///
+    /// Errors: `SNOOZE_TABLE` unset or empty; `SNOOZE_PASS_BUDGET` not a duration (each message
+    /// names the variable).
+    pub fn from_env() -> Result<Self, snooze::config::Error> {
+        snooze::config::from_env()
+    }
+
+    /// Like [`Config::from_env`], with the variables looked up through `get` (tests).
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, snooze::config::Error> {
+        snooze::config::from_lookup(get)
+    }
+}
+
+/// Value parser of [`Config::budget`].
+fn budget(v: &str) -> Result<Duration, String> {
+    humantime::parse_duration(v.trim()).map_err(|e| format!("not a duration ({e}); try 60s"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_from_env() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "snooze")])).unwrap();
+        assert_eq!(c.budget, Duration::from_secs(60));
+        assert_eq!(c.function, "snooze-reconciler");
+        let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_PASS_BUDGET", "20s")]))
+            .unwrap();
+        assert_eq!(c.budget, Duration::from_secs(20));
+        assert!(
+            Config::from_lookup(env(&[]))
+                .unwrap_err()
+                .to_string()
+                .contains("SNOOZE_TABLE")
+        );
+        let e = Config::from_lookup(env(&[
+            ("SNOOZE_TABLE", "t"),
+            ("SNOOZE_PASS_BUDGET", "soon"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("SNOOZE_PASS_BUDGET"), "{e}");
+    }
+}
