@@ -2,14 +2,15 @@
 //! DynamoDB on moto), checking output, exit codes (0 ok, 1 error, 2 usage) and what is stored.
 //!
 //! moto comes from `MOTO_ENDPOINT` (set by `scripts/test`); when unset, this binary starts one
-//! from `.venv-moto` and fails (never skips) when that is missing.
+//! from `.venv-moto` ([`snooze_test_support::moto_endpoint`]) and fails (never skips) when that
+//! is missing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use snooze::model::{Record, parse_manifests};
+use snooze_test_support::moto_endpoint;
 
 const BIN: &str = env!("CARGO_BIN_EXE_snoozectl");
 
@@ -1052,53 +1053,6 @@ fn malformed_records_are_listed_never_dropped() {
 // ---------------------------------------------------------------------------------------------
 // DynamoDB on moto
 
-static MOTO: OnceLock<String> = OnceLock::new();
-
-/// The moto endpoint: `MOTO_ENDPOINT`, or a moto started for this test binary (stopped when the
-/// test process exits and its stdin closes). Panics when neither is available.
-fn moto() -> &'static str {
-    MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
-        Ok(ep) if !ep.is_empty() => ep.trim_end_matches('/').to_owned(),
-        _ => start_moto(),
-    })
-}
-
-fn start_moto() -> String {
-    let python = root().join(".venv-moto/bin/python");
-    assert!(
-        python.exists(),
-        "MOTO_ENDPOINT is unset and {} does not exist: run scripts/test, or \
-         `source scripts/lib.sh; start_moto` and export MOTO_ENDPOINT",
-        python.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let script = "import sys\nfrom moto.server import ThreadedMotoServer\n\
-                  s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False)\n\
-                  s.start()\nsys.stdin.read()\ns.stop()\n";
-    let child = Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}", python.display()));
-    Box::leak(Box::new(child));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto did not listen on 127.0.0.1:{port} within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    format!("http://127.0.0.1:{port}")
-}
-
 #[test]
 fn dynamodb_store_honours_region_and_the_env_vars() {
     let ctl = Ctl::new();
@@ -1109,7 +1063,7 @@ fn dynamodb_store_honours_region_and_the_env_vars() {
         cmd.args(args)
             .current_dir(ctl.dir.path())
             .env("SNOOZE_STORE", format!("dynamodb://{table}"))
-            .env("SNOOZE_ENDPOINT_URL", moto())
+            .env("SNOOZE_ENDPOINT_URL", moto_endpoint())
             .env("AWS_REGION", "us-east-1")
             .env_remove("RUST_BACKTRACE");
         ctl.run_with(cmd, None)
@@ -1130,7 +1084,7 @@ fn agent_records_a_real_connection_and_exits_0_on_sigterm() {
     let mut ctl = Ctl::new();
     let table = format!("snooze-agent-{}", std::process::id());
     ctl.store = format!("dynamodb://{table}");
-    ctl.extra = vec!["--endpoint-url".into(), moto().into()];
+    ctl.extra = vec!["--endpoint-url".into(), moto_endpoint().into()];
     ctl.run(&["init"]).ok();
     ctl.run_stdin(&["apply", "-f", "-"], &manifest("demo")).ok();
     assert!(ctl.record("demo").desired.last_activity_at.is_none());
@@ -1149,7 +1103,7 @@ fn agent_records_a_real_connection_and_exits_0_on_sigterm() {
         .env("SNOOZE_SERVICE", "demo")
         .env("SNOOZE_PORT", port.to_string())
         .env("SNOOZE_AGENT_INTERVAL", "200ms")
-        .env("SNOOZE_ENDPOINT_URL", moto())
+        .env("SNOOZE_ENDPOINT_URL", moto_endpoint())
         .env("AWS_REGION", "us-east-1")
         .env_remove("SNOOZE_STORE")
         .stdout(Stdio::null())
@@ -1195,7 +1149,7 @@ fn dynamodb_store_on_moto_init_apply_get_wake() {
     ctl.store = format!("dynamodb://{table}");
     ctl.extra = vec![
         "--endpoint-url".into(),
-        moto().into(),
+        moto_endpoint().into(),
         "--region".into(),
         "us-east-1".into(),
     ];
@@ -1254,7 +1208,7 @@ fn dynamodb_store_on_moto_init_apply_get_wake() {
         use aws_sdk_dynamodb::types::AttributeValue as A;
         let opts = snooze::store::ConnectOptions {
             region: Some("us-east-1".into()),
-            endpoint_url: Some(moto().into()),
+            endpoint_url: Some(moto_endpoint().into()),
         };
         let client = snooze::store::dynamo_client(&opts).await;
         client

@@ -1,9 +1,9 @@
 //! Wire tests of the `ecs` platform against moto (ECS + EC2 on 127.0.0.1), through real SDK
 //! calls.
 //!
-//! moto comes from `MOTO_ENDPOINT` (set by `scripts/test`); when unset, the tests start
-//! `.venv-moto/bin/python` running moto's `ThreadedMotoServer` on a free port (it exits with
-//! this process). Without either the tests FAIL; they are never skipped.
+//! moto comes from `MOTO_ENDPOINT` (set by `scripts/test`); when unset, the tests start one
+//! from `.venv-moto` ([`snooze_test_support::moto_endpoint`]). Without either the tests FAIL;
+//! they are never skipped.
 //!
 //! moto does not run services' tasks, so [`World::schedule`] plays the ECS scheduler: it
 //! compares the service's desiredCount with its running tasks (matched by
@@ -14,11 +14,9 @@
 //! task-definition family with a unique suffix; nothing calls `/moto-api/reset`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_ec2::types::AttributeBooleanValue;
 use aws_sdk_ecs::types::{
@@ -28,59 +26,7 @@ use aws_sdk_ecs::types::{
 use snooze::model::{EcsTarget, Target};
 use snooze::platform::ecs::{EcsPlatform, RetryPolicy};
 use snooze::platform::{Error, Health, Observed, Platform, ServiceObservation, TaskStatus};
-
-// ---------------------------------------------------------------------------------------------
-// moto
-
-static MOTO: OnceLock<String> = OnceLock::new();
-
-/// The moto endpoint: `MOTO_ENDPOINT`, or a moto started for this test binary.
-fn moto() -> &'static str {
-    MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
-        Ok(ep) if !ep.is_empty() => ep.trim_end_matches('/').to_owned(),
-        _ => start_moto(),
-    })
-}
-
-fn start_moto() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    let python = root.join(".venv-moto/bin/python");
-    assert!(
-        python.exists(),
-        "MOTO_ENDPOINT is unset and {} does not exist: run scripts/test, or \
-         `source scripts/lib.sh; start_moto` and export MOTO_ENDPOINT",
-        python.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    // The server stops when our end of its stdin closes, i.e. when this test process exits.
-    let script = "import sys\nfrom moto.server import ThreadedMotoServer\n\
-                  s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False)\n\
-                  s.start()\nsys.stdin.read()\ns.stop()\n";
-    let child = Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}", python.display()));
-    Box::leak(Box::new(child));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto did not listen on 127.0.0.1:{port} within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    format!("http://127.0.0.1:{port}")
-}
+use snooze_test_support::moto_endpoint;
 
 fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -134,7 +80,7 @@ impl World {
         let (endpoint, proxy) = start_proxy().await;
         // Without this, every DescribeTasks moves a task one status further (toward STOPPED).
         let r = reqwest::Client::new()
-            .post(format!("{}/moto-api/state-manager/set-transition", moto()))
+            .post(format!("{}/moto-api/state-manager/set-transition", moto_endpoint()))
             .json(&serde_json::json!({"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1_000_000}}))
             .send()
             .await
@@ -751,7 +697,7 @@ struct ProxyState {
 /// Starts a proxy to moto on 127.0.0.1 (on the calling test's runtime) and returns its URL.
 async fn start_proxy() -> (String, Arc<ProxyState>) {
     let state = Arc::new(ProxyState {
-        upstream: moto().to_owned(),
+        upstream: moto_endpoint().to_owned(),
         client: reqwest::Client::new(),
         faults: Mutex::new(Vec::new()),
         injected: AtomicUsize::new(0),
@@ -1309,8 +1255,8 @@ fn entry_status(e: Option<snooze::model::Entry>) -> snooze::model::Status {
 
 #[tokio::test]
 async fn wake_ready_idle_asleep_end_to_end() {
-    use snooze::model::{Phase, Record, Timestamp};
     use snooze::clock::SimClock;
+    use snooze::model::{Phase, Record, Timestamp};
     use snooze::reconcile::{Reconciler, Scope, StaticProber};
     use snooze::store::{ConnectOptions, DynamoStore};
 
@@ -1321,7 +1267,7 @@ async fn wake_ready_idle_asleep_end_to_end() {
     let table = unique("snooze-e2e");
     let opts = ConnectOptions {
         region: Some("us-east-1".into()),
-        endpoint_url: Some(moto().to_owned()),
+        endpoint_url: Some(moto_endpoint().to_owned()),
     };
     DynamoStore::new(snooze::store::dynamo_client(&opts).await, &table)
         .create_table()

@@ -16,9 +16,7 @@ use serde_json::{Value, json};
 use snooze::model::{EndpointStatus, Entry, Phase, Record, Status, Step};
 use snooze::store::{SqliteStore, StatusGuard, Store};
 use snooze::wake::{ROUTES, WakeConfig, WakeState, handle, router};
-
-#[path = "support/wake_seed.rs"]
-mod fixtures;
+use snooze_test_support::wake_seed;
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -29,7 +27,7 @@ struct Env {
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("snooze.db")).unwrap());
-    fixtures::seed(store.as_ref()).await;
+    wake_seed::seed(store.as_ref()).await;
     let config = WakeConfig {
         default_service: Some("demo".into()),
         ..WakeConfig::default()

@@ -1,25 +1,21 @@
 //! The reconciler Lambda's handler driven by each trigger payload (JSON fixtures), against
-//! DynamoDB served by moto (`MOTO_ENDPOINT`, started by `scripts/test`) and the `sim` platform.
+//! DynamoDB served by moto (`MOTO_ENDPOINT`, started by `scripts/test`, or one this test binary
+//! starts: [`snooze_test_support::moto_endpoint`]) and the `sim` platform.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use snooze::model::{Entry, Phase, Record, Status, Target, Timestamp};
 use snooze::clock::SimClock;
+use snooze::model::{Entry, Phase, Record, Status, Target, Timestamp};
 use snooze::platform::sim::{Fault, Op, RetryConfig, SimConfig, SimPlatform};
 use snooze::platform::{self, Observed, Platform};
 use snooze::reconcile::{Reconciler, StaticProber};
 use snooze::store::dynamodb::DynamoStore;
 use snooze::store::{ConnectOptions, Store, dynamo_client};
 use snooze_reconciler::handler::{App, handle};
-
-fn moto() -> String {
-    std::env::var("MOTO_ENDPOINT").expect(
-        "MOTO_ENDPOINT is unset: run scripts/test (it starts moto), or `source scripts/lib.sh; start_moto` and export MOTO_ENDPOINT",
-    )
-}
+use snooze_test_support::moto_endpoint;
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -61,7 +57,7 @@ struct Harness {
 async fn harness(table: &str) -> Harness {
     let opts = ConnectOptions {
         region: Some("us-east-1".into()),
-        endpoint_url: Some(moto()),
+        endpoint_url: Some(moto_endpoint().to_owned()),
     };
     let store_calls = snooze::aws_calls::CallCounter::new();
     let dynamo = DynamoStore::counted(table, &opts, &store_calls).await;
@@ -378,7 +374,7 @@ async fn a_task_event_whose_records_cannot_be_listed_fails_the_invocation() {
     let h = harness(&unique("nolist")).await;
     let opts = ConnectOptions {
         region: Some("us-east-1".into()),
-        endpoint_url: Some(moto()),
+        endpoint_url: Some(moto_endpoint().to_owned()),
     };
     // A table that does not exist: every list fails with ResourceNotFoundException.
     let missing: Arc<dyn Store> = Arc::new(DynamoStore::new(

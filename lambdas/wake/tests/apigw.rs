@@ -12,9 +12,7 @@ use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
 use serde_json::Value;
 use snooze::store::SqliteStore;
 use snooze::wake::{WakeConfig, WakeState, handle};
-
-#[path = "../../../controller/tests/support/wake_seed.rs"]
-mod wake_seed;
+use snooze_test_support::wake_seed;
 
 /// The records the fixtures name: `demo` and `locked` (token) asleep, `up` Ready.
 async fn state(dir: &Path) -> Arc<WakeState> {

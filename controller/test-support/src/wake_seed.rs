@@ -1,7 +1,7 @@
 //! The records the wake endpoint's API Gateway fixtures (`controller/tests/fixtures/apigw/`)
 //! name, shared by the endpoint's tests (`controller/tests/wake_http.rs`) and the wake Lambda's
-//! adapter tests (`lambdas/wake/tests/apigw.rs`, through `#[path]`). It lives here, not in the
-//! library, so the production wake Lambda carries no code that writes specs or status.
+//! adapter tests (`lambdas/wake/tests/apigw.rs`). It lives here, not in the library, so the
+//! production wake Lambda carries no code that writes specs or status.
 
 use std::time::Duration;
 
