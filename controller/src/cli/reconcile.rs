@@ -12,7 +12,6 @@
 //!   have kept it between two runs) and tasks start within seconds of wall time;
 //!   probes always pass and nothing leaves the process. For trying snooze without AWS.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +25,8 @@ use crate::platform::ecs::EcsPlatform;
 use crate::clock::SimClock;
 use crate::platform::sim::{SimConfig, SimPlatform};
 use crate::reconcile::{
-    Clock, HttpProber, PassReport, Prober, Reconciler, Requeue, Scope, StaticProber, SystemClock,
+    Clock, Hooks, HttpProber, PassReport, Prober, Reconciler, Runtime, RuntimeOptions, Scope,
+    StaticProber, SystemClock,
 };
 use crate::store::Store;
 
@@ -116,49 +116,50 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         });
     }
 
-    // --watch
-    let resync = args.resync.max(Duration::from_secs(1));
-    let mut due: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
-    let mut next_full = tokio::time::Instant::now();
-    loop {
-        let now = tokio::time::Instant::now();
-        let pass_scope = if now >= next_full {
-            next_full = now + resync;
-            if let Some(sim) = &sim {
-                seed_sim(store.as_ref(), sim).await?;
-            }
-            scope.clone()
-        } else {
-            let names: Vec<String> = due
-                .iter()
-                .filter(|(_, at)| **at <= now)
-                .map(|(n, _)| n.clone())
-                .collect();
-            Scope::Names(names)
-        };
-        let report = reconciler.reconcile(pass_scope).await;
-        print_report(&report, false);
-        let now = tokio::time::Instant::now();
-        for r in &report.records {
-            match r.requeue {
-                Requeue::After(d) => {
-                    due.insert(r.name.clone(), now + d.max(Duration::from_secs(1)));
-                }
-                Requeue::AwaitChange => {
-                    due.remove(&r.name);
-                }
-            }
+    // --watch: the runtime runs the passes; this only prints them (and keeps the simulation's
+    // services in step with the store before every resync).
+    let runtime = Runtime::with_options(
+        reconciler,
+        RuntimeOptions {
+            resync: args.resync.max(Duration::from_secs(1)),
+            resync_scope: scope,
+            requeues: true,
+            min_requeue: Duration::from_secs(1),
+            transition_poll: None,
+        },
+    );
+    let hooks = WatchHooks {
+        store: store.clone(),
+        sim,
+    };
+    // No trigger source: passes come from the resync and the requeues.
+    let (_triggers, none) = tokio::sync::mpsc::unbounded_channel();
+    runtime
+        .run(none, &hooks, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `reconcile --watch` does around passes: seed the simulation before a resync, print
+/// changed and failed records after every pass.
+struct WatchHooks {
+    store: Arc<dyn Store>,
+    sim: Option<Arc<SimPlatform>>,
+}
+
+#[async_trait]
+impl Hooks for WatchHooks {
+    async fn before_pass(&self, _scope: &Scope, full: bool) {
+        if let (true, Some(sim)) = (full, &self.sim)
+            && let Err(e) = seed_sim(self.store.as_ref(), sim).await
+        {
+            eprintln!("cannot add the store's services to the simulation: {e:#}");
         }
-        let wake_at = due
-            .values()
-            .copied()
-            .min()
-            .unwrap_or(next_full)
-            .min(next_full);
-        tokio::select! {
-            _ = tokio::time::sleep_until(wake_at) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
-        }
+    }
+    async fn after_pass(&self, report: &PassReport, _full: bool) {
+        print_report(report, false);
     }
 }
 

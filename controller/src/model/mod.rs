@@ -575,10 +575,60 @@ pub struct Status {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
     /// Reconciler bookkeeping that must survive between passes (drift back-off, failure
-    /// counters). Not for display.
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    /// latch, missing-service re-check). Not for display.
+    #[serde(default, skip_serializing_if = "Memo::is_empty")]
+    pub memo: Memo,
+}
+
+/// `status.memo`: what the reconciler must remember between passes, written by it alone.
+///
+/// Stored as a JSON object with these keys (all optional; absent when unset):
+///
+/// | key                | value     | meaning                                              |
+/// |--------------------|-----------|------------------------------------------------------|
+/// | `lastSet`          | number    | the desiredCount snooze last set or adopted          |
+/// | `failedAt`         | timestamp | when the current `Failed` latch was set              |
+/// | `driftCorrections` | number    | drift corrections in the current drift episode       |
+/// | `driftCorrectedAt` | timestamp | when the last drift correction was sent              |
+/// | `missingCheckedAt` | timestamp | when the service was last seen MISSING/INACTIVE      |
+///
+/// Keys this version does not know (written by a newer one) are kept as they are in
+/// [`Memo::other`], so a rewrite never drops them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Memo {
+    /// The desiredCount snooze last set or adopted (drift is a difference from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_set: Option<u32>,
+    /// When the current `Failed` latch was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<Timestamp>,
+    /// Drift corrections sent in the current drift episode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_corrections: Option<u32>,
+    /// When the last drift correction was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_corrected_at: Option<Timestamp>,
+    /// When the service was last seen MISSING/INACTIVE (the re-check is due
+    /// `MISSING_RECHECK` later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_checked_at: Option<Timestamp>,
+    /// Keys of a newer version, kept unchanged.
+    #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
-    pub memo: serde_json::Map<String, serde_json::Value>,
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+impl Memo {
+    /// True when no key is set (the memo is then not stored at all).
+    pub fn is_empty(&self) -> bool {
+        self.last_set.is_none()
+            && self.failed_at.is_none()
+            && self.drift_corrections.is_none()
+            && self.drift_corrected_at.is_none()
+            && self.missing_checked_at.is_none()
+            && self.other.is_empty()
+    }
 }
 
 impl Status {

@@ -1,37 +1,29 @@
 //! The pure decision: [`decide`]`(record, observed, now) -> `[`Decision`].
 //!
 //! No I/O and no clock: everything comes in as arguments, so every rule of DESIGN.md §3 is a
-//! table test. The function first reduces its inputs to a [`Situation`] (STYLE.md §2), then
-//! builds the next [`Status`] for that situation.
-//!
-//! Bookkeeping that must survive between passes lives in `status.memo` under these keys:
-//!
-//! | key                | value                | meaning                                              |
-//! |--------------------|----------------------|------------------------------------------------------|
-//! | `lastSet`          | number               | the desiredCount snooze last set or adopted          |
-//! | `failedAt`         | timestamp            | when the current `Failed` latch was set              |
-//! | `driftCorrections` | number               | drift corrections in the current drift episode       |
-//! | `driftCorrectedAt` | timestamp            | when the last drift correction was sent              |
-//! | `missingCheckedAt` | timestamp            | when the service was last seen MISSING/INACTIVE      |
+//! table test. The inputs are first reduced to a [`Situation`] by the classifier
+//! ([`super::classify`], STYLE.md §2); then one small function per case builds the next
+//! [`Status`]: [`decide_invalid`], `service_gone`, `unobserved`, `failed_latched`, `asleep`
+//! and `awake` (itself `ready`, `waking` or `wake_failed`), and, for every case with a found
+//! service, `drift` last. Bookkeeping that must survive between passes is the typed
+//! [`crate::model::Memo`] in `status.memo`.
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-
+use super::classify::{
+    Invalidity, ServiceGoneReason, Situation, Want, Why, failed_latch, inactive_message, want,
+};
+pub use super::classify::{MISSING_RECHECK, SERVICE_FOUND, VALID};
 use crate::model::{
-    AddressKind, Condition, ConditionStatus, EndpointStatus, LastWake, Mode, Phase, Record,
+    AddressKind, Condition, ConditionStatus, EndpointStatus, LastWake, Phase, Record,
     ReplicaStatus, Status, Step, Timestamp, validate,
 };
 use crate::platform::{Health, Observed, ServiceObservation, TaskObservation, TaskStatus};
 
 /// Condition type: the service is Ready (True), waking or asleep (False).
 pub const READY: &str = "Ready";
-/// Condition type: the ECS service exists and is ACTIVE.
-pub const SERVICE_FOUND: &str = "ServiceFound";
 /// Condition type: desiredCount was changed outside snooze (True while correcting or backing off).
 pub const DRIFT: &str = "Drift";
-/// Condition type: the record parses and validates.
-pub const VALID: &str = "Valid";
 /// Reason of `Valid=False`: the record does not parse or validate.
 pub const VALIDATION_FAILED: &str = "ValidationFailed";
 /// Reason of `Valid=False`: another (older) record manages the same service
@@ -40,8 +32,6 @@ pub const TARGET_CONFLICT: &str = "TargetConflict";
 
 /// How long a transitional record (Waking, Sleeping) waits before it is looked at again.
 pub const TRANSITION_REQUEUE: Duration = Duration::from_secs(5);
-/// How long a record whose service is MISSING/INACTIVE waits before it is observed again.
-pub const MISSING_RECHECK: Duration = Duration::from_secs(600);
 /// How long a record whose observation failed waits before it is looked at again.
 pub const OBSERVE_RETRY: Duration = Duration::from_secs(30);
 /// Stopped tasks (not stopped by snooze) within one wake attempt after which it is `Failed`.
@@ -52,12 +42,6 @@ pub const DRIFT_BACKOFF_BASE: Duration = Duration::from_secs(30);
 pub const DRIFT_BACKOFF_MAX: Duration = Duration::from_secs(30 * 60);
 /// A drift episode ends (the correction count resets) this long after the last correction.
 pub const DRIFT_QUIET: Duration = Duration::from_secs(60 * 60);
-
-const MEMO_LAST_SET: &str = "lastSet";
-const MEMO_FAILED_AT: &str = "failedAt";
-const MEMO_DRIFT_CORRECTIONS: &str = "driftCorrections";
-const MEMO_DRIFT_CORRECTED_AT: &str = "driftCorrectedAt";
-const MEMO_MISSING_CHECKED_AT: &str = "missingCheckedAt";
 
 /// When to look at a record again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,44 +65,6 @@ impl std::fmt::Display for Requeue {
     }
 }
 
-/// What the inputs reduce to, before any status is built. One arm per case.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Situation {
-    /// The record fails validation (or did not parse): phase Invalid, nothing done.
-    Invalid {
-        /// Every problem, `path: reason`, joined by `; `.
-        message: String,
-    },
-    /// ECS reports the service MISSING, DRAINING or INACTIVE: a condition, no scaling.
-    ServiceGone {
-        /// `ServiceMissing` or `ServiceInactive`.
-        reason: &'static str,
-        /// e.g. `service demo-svc not found in cluster demo-cluster`.
-        message: String,
-    },
-    /// The platform could not observe this service this time: keep the last status.
-    Unobserved {
-        /// The platform error (with its code).
-        message: String,
-    },
-    /// A wake failed earlier and no newer wake request arrived: stay at 0.
-    FailedLatched {
-        /// Why it failed.
-        message: String,
-    },
-    /// The service should be awake.
-    Awake {
-        /// Why, in plain words: `mode on`, `wake requested`, `activity`, `task started`.
-        why: &'static str,
-    },
-    /// The service should be asleep.
-    Asleep {
-        /// Why, in plain words: `mode off`, `sleep requested`, `idle`, `no wake request`,
-        /// `replicas 0`.
-        why: &'static str,
-    },
-}
-
 /// The output of [`decide`]: what to do and what to publish.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
@@ -140,81 +86,6 @@ impl Decision {
     /// True for the phases that change by themselves soon (Waking, Sleeping).
     pub fn is_transitional(&self) -> bool {
         matches!(self.status.phase, Phase::Waking | Phase::Sleeping)
-    }
-}
-
-/// Whether and why the service should be awake, from `spec.mode`, the `desired` facts, task
-/// start times and `spec.idleTimeout`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Want {
-    /// Awake wanted.
-    pub awake: bool,
-    /// Why (see [`Situation::Awake`] / [`Situation::Asleep`]).
-    pub why: &'static str,
-    /// When the service goes to sleep if nothing else happens (`mode: auto` and awake only).
-    pub sleeps_at: Option<Timestamp>,
-}
-
-/// Awake wanted = `mode on`, or `mode auto` and `now < last wanted + idleTimeout` where "last
-/// wanted" is the latest of `wakeRequestedAt`, `lastActivityAt` and the start (or creation) of
-/// any task that ECS still wants running (a task started out of band counts as activity), unless
-/// `sleepRequestedAt` is at or after it.
-pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestamp) -> Want {
-    let asleep = |why| Want {
-        awake: false,
-        why,
-        sleeps_at: None,
-    };
-    match record.spec.mode {
-        Mode::Off => return asleep("mode off"),
-        Mode::On => {
-            return if record.spec.replicas == 0 {
-                asleep("replicas 0")
-            } else {
-                Want {
-                    awake: true,
-                    why: "mode on",
-                    sleeps_at: None,
-                }
-            };
-        }
-        Mode::Auto => {}
-    }
-    let d = &record.desired;
-    let task_started = service.and_then(|s| {
-        s.tasks
-            .iter()
-            .filter(|t| t.desired_status == TaskStatus::Running)
-            .filter_map(|t| t.started_at.or(t.created_at))
-            .max()
-    });
-    let candidates = [
-        (d.wake_requested_at, "wake requested"),
-        (d.last_activity_at, "activity"),
-        (task_started, "task started"),
-    ];
-    let Some((last, why)) = candidates
-        .iter()
-        .filter_map(|(t, why)| t.map(|t| (t, *why)))
-        .max_by_key(|(t, _)| *t)
-    else {
-        return asleep("no wake request");
-    };
-    if d.sleep_requested_at.is_some_and(|s| s >= last) {
-        return asleep("sleep requested");
-    }
-    if record.spec.replicas == 0 {
-        return asleep("replicas 0");
-    }
-    let sleeps_at = last.add(record.spec.idle_timeout.get());
-    if now < sleeps_at {
-        Want {
-            awake: true,
-            why,
-            sleeps_at: Some(sleeps_at),
-        }
-    } else {
-        asleep("idle")
     }
 }
 
@@ -324,7 +195,9 @@ pub fn readiness(record: &Record, service: &ServiceObservation, prefer: Option<&
 
 /// Decides the target desiredCount, the next status and the requeue for one record.
 ///
-/// Pure: `now` is the only time; the previous status is `record.status`.
+/// Pure: `now` is the only time; the previous status is `record.status`. Validates the record
+/// first (an invalid one gets [`decide_invalid`]); a pass, which has validated already in its
+/// triage, calls [`decide_valid`].
 pub fn decide(record: &Record, observed: &Observed, now: Timestamp) -> Decision {
     let errors = validate(record);
     if !errors.is_empty() {
@@ -336,56 +209,49 @@ pub fn decide(record: &Record, observed: &Observed, now: Timestamp) -> Decision 
         return decide_invalid(
             record.status.as_ref(),
             record.metadata.generation,
-            VALIDATION_FAILED,
+            Invalidity::ValidationFailed,
             &message,
             now,
         );
     }
+    decide_valid(record, observed, now)
+}
+
+/// [`decide`] for a record known to be valid: the observation first (ServiceGone,
+/// Unobserved), then for a found service the case from the classifier's rules
+/// ([`want`], [`failed_latch`]): FailedLatched, Awake or Asleep; drift last.
+pub fn decide_valid(record: &Record, observed: &Observed, now: Timestamp) -> Decision {
     let prev = record.status.clone().unwrap_or_default();
     let service = match observed {
         Observed::Found(s) => s,
         Observed::Missing { message } => {
-            return gone(record, &prev, "ServiceMissing", message, now);
+            return service_gone(record, &prev, ServiceGoneReason::Missing, message, now);
         }
         Observed::Inactive { status, message } => {
-            let message = if message.is_empty() {
-                format!("service is {status}")
-            } else {
-                message.clone()
-            };
-            return gone(record, &prev, "ServiceInactive", &message, now);
+            let message = inactive_message(status, message);
+            return service_gone(record, &prev, ServiceGoneReason::Inactive, &message, now);
         }
         Observed::Error(e) => return unobserved(record, &prev, &e.to_string(), now),
     };
-
     let want = want(record, Some(service), now);
-    let failed_at = memo_ts(&prev.memo, MEMO_FAILED_AT);
-    let latched = prev.phase == Phase::Failed
-        && failed_at.is_some_and(|f| {
-            let newer_wake = record.desired.wake_requested_at.is_some_and(|w| w > f);
-            let spec_changed = record.metadata.generation != prev.observed_generation;
-            want.awake && !newer_wake && !spec_changed
-        });
-    let situation = if latched {
-        Situation::FailedLatched {
-            message: prev.message.clone(),
-        }
+    let facts = Facts::of(service);
+    let decided = if let Some(message) = failed_latch(record, &want) {
+        failed_latched(record, &prev, &facts, message, now)
     } else if want.awake {
-        Situation::Awake { why: want.why }
+        awake(record, &prev, service, &facts, want, now)
     } else {
-        Situation::Asleep { why: want.why }
+        asleep(record, &prev, &facts, want.why, now)
     };
-    build(record, &prev, service, situation, want, now)
+    drift(record, &prev, service, decided, now)
 }
 
 /// The decision for a record that does not validate or parse (also used for
 /// `Entry::Malformed`), or that conflicts with another record: phase Invalid with the message,
-/// condition `Valid=False` with `reason` ([`VALIDATION_FAILED`] or [`TARGET_CONFLICT`]),
-/// nothing done.
+/// condition `Valid=False` with `reason`, nothing done.
 pub fn decide_invalid(
     prev: Option<&Status>,
     generation: u64,
-    reason: &str,
+    reason: Invalidity,
     message: &str,
     now: Timestamp,
 ) -> Decision {
@@ -410,7 +276,7 @@ pub fn decide_invalid(
         &mut s.conditions,
         VALID,
         ConditionStatus::False,
-        reason,
+        reason.as_str(),
         message,
         now,
     );
@@ -424,6 +290,7 @@ pub fn decide_invalid(
     );
     Decision {
         situation: Situation::Invalid {
+            reason,
             message: message.to_string(),
         },
         replicas: None,
@@ -433,10 +300,27 @@ pub fn decide_invalid(
     }
 }
 
-fn gone(
+/// The decision for a record whose service was not observed because it was MISSING/INACTIVE
+/// recently ([`Situation::Deferred`]): nothing changes; look again when the re-check is due.
+pub fn decide_deferred(prev: Option<&Status>, wait: Duration) -> Decision {
+    Decision {
+        situation: Situation::Deferred { wait },
+        replicas: None,
+        status: prev.cloned().unwrap_or_default(),
+        requeue: Requeue::After(wait),
+        reason: format!(
+            "service not found; next check in {}",
+            humantime::format_duration(Duration::from_secs(wait.as_secs()))
+        ),
+    }
+}
+
+/// ECS reports the service MISSING or INACTIVE: Failed when awake is wanted, else Asleep; a
+/// `ServiceFound=False` condition; look again after [`MISSING_RECHECK`].
+fn service_gone(
     record: &Record,
     prev: &Status,
-    reason: &'static str,
+    reason: ServiceGoneReason,
     message: &str,
     now: Timestamp,
 ) -> Decision {
@@ -449,14 +333,14 @@ fn gone(
     let mut s = base_status(record, prev, phase, now);
     s.replicas = ReplicaStatus::default();
     s.message = message.to_string();
-    s.memo.remove(MEMO_LAST_SET);
-    s.memo.remove(MEMO_FAILED_AT);
-    put_ts(&mut s.memo, MEMO_MISSING_CHECKED_AT, now);
+    s.memo.last_set = None;
+    s.memo.failed_at = None;
+    s.memo.missing_checked_at = Some(now);
     set_condition(
         &mut s.conditions,
         SERVICE_FOUND,
         ConditionStatus::False,
-        reason,
+        reason.as_str(),
         message,
         now,
     );
@@ -480,6 +364,8 @@ fn gone(
     }
 }
 
+/// The platform could not observe the service: keep the last status with the error in its
+/// message; look again after [`OBSERVE_RETRY`].
 fn unobserved(record: &Record, prev: &Status, message: &str, now: Timestamp) -> Decision {
     let phase = if prev.phase == Phase::Invalid {
         Phase::Asleep
@@ -527,7 +413,7 @@ fn base_status(record: &Record, prev: &Status, phase: Phase, now: Timestamp) -> 
         message: String::new(),
         memo: prev.memo.clone(),
     };
-    s.memo.remove(MEMO_MISSING_CHECKED_AT);
+    s.memo.missing_checked_at = None;
     set_condition(
         &mut s.conditions,
         VALID,
@@ -539,228 +425,58 @@ fn base_status(record: &Record, prev: &Status, phase: Phase, now: Timestamp) -> 
     s
 }
 
-fn build(
-    record: &Record,
-    prev: &Status,
-    service: &ServiceObservation,
-    situation: Situation,
-    want: Want,
-    now: Timestamp,
-) -> Decision {
-    let spec = &record.spec;
-    let running = service
-        .tasks
-        .iter()
-        .filter(|t| t.last_status == TaskStatus::Running && t.desired_status == TaskStatus::Running)
-        .count() as u32;
-    let pending = service
-        .tasks
-        .iter()
-        .filter(|t| t.desired_status == TaskStatus::Running && t.last_status < TaskStatus::Running)
-        .count() as u32;
-    // Tasks still running or stopping: listed ones, or counted by DescribeServices (a task
-    // being stopped is not returned by ListTasks(desiredStatus=RUNNING)).
-    let unstopped = service
-        .tasks
-        .iter()
-        .any(|t| t.last_status != TaskStatus::Stopped)
-        || service.running_count + service.pending_count > 0;
+/// Task counts of a found service, shared by its cases.
+struct Facts {
+    /// Tasks RUNNING with desiredStatus RUNNING.
+    running: u32,
+    /// Tasks with desiredStatus RUNNING not yet RUNNING.
+    pending: u32,
+    /// Tasks still running or stopping: listed ones, or counted by DescribeServices (a task
+    /// being stopped is not returned by ListTasks(desiredStatus=RUNNING)).
+    unstopped: bool,
+    /// The observed desiredCount.
+    desired: u32,
+}
 
-    // Drift bookkeeping, shared by every arm.
-    let last_set = memo_u32(&prev.memo, MEMO_LAST_SET);
-    let observed = service.desired_count;
-
-    let mut s;
-    let mut target: u32;
-    let mut requeue;
-    let reason: String;
-    match &situation {
-        Situation::FailedLatched { message } => {
-            target = 0;
-            s = base_status(record, prev, Phase::Failed, now);
-            s.message = message.clone();
-            set_condition(
-                &mut s.conditions,
-                READY,
-                ConditionStatus::False,
-                "WakeFailed",
-                message,
-                now,
-            );
-            requeue = if unstopped || observed > 0 {
-                Requeue::After(TRANSITION_REQUEUE)
-            } else {
-                Requeue::AwaitChange
-            };
-            reason = "failed; waiting for a new wake request".into();
-        }
-        Situation::Asleep { why } => {
-            target = 0;
-            let phase = if unstopped || observed > 0 {
-                Phase::Sleeping
-            } else {
-                Phase::Asleep
-            };
-            s = base_status(record, prev, phase, now);
-            s.memo.remove(MEMO_FAILED_AT);
-            let why_text = match *why {
-                "idle" => format!("idle for {}", spec.idle_timeout),
-                w => w.to_string(),
-            };
-            set_condition(
-                &mut s.conditions,
-                READY,
-                ConditionStatus::False,
-                "Asleep",
-                &why_text,
-                now,
-            );
-            requeue = if phase == Phase::Sleeping {
-                Requeue::After(TRANSITION_REQUEUE)
-            } else {
-                Requeue::AwaitChange
-            };
-            reason = why_text;
-        }
-        Situation::Awake { why } => {
-            target = spec.replicas;
-            // The attempt this status answers: kept while Waking/Ready, new otherwise.
-            let attempt = match (prev.phase, prev.wake_started_at) {
-                (Phase::Waking, Some(t)) => t,
-                (Phase::Ready, Some(t)) => t,
-                // A new attempt answers the wake request that ended the previous phase; an
-                // older request (e.g. before a failure, with the spec changed since) does not
-                // count, the attempt then starts now.
-                _ if *why == "wake requested" => record
-                    .desired
-                    .wake_requested_at
-                    .filter(|w| prev.phase_since.is_none_or(|since| *w >= since))
-                    .map_or(now, |w| w.min(now)),
-                _ => now,
-            };
-            let prefer = prev.endpoint.as_ref().map(|e| e.task_arn.as_str());
-            let failures = task_failures(service, attempt);
-            match readiness(record, service, prefer) {
-                Readiness::Ready { task_arn, ip } => {
-                    s = base_status(record, prev, Phase::Ready, now);
-                    s.step = Some(Step::Ready);
-                    s.wake_started_at = Some(attempt);
-                    s.endpoint = Some(endpoint_for(record, ip, task_arn));
-                    if prev.phase == Phase::Waking {
-                        let seconds = now.since(attempt).as_millis() as f64 / 1000.0;
-                        s.last_wake = Some(LastWake {
-                            requested_at: attempt,
-                            ready_at: now,
-                            seconds,
-                        });
-                        s.recent_wake_seconds.push(seconds);
-                        let excess = s.recent_wake_seconds.len().saturating_sub(10);
-                        s.recent_wake_seconds.drain(..excess);
-                    }
-                    set_condition(
-                        &mut s.conditions,
-                        READY,
-                        ConditionStatus::True,
-                        "TaskReady",
-                        "",
-                        now,
-                    );
-                    requeue = match want.sleeps_at {
-                        Some(at) => Requeue::After(at.since(now).max(Duration::from_secs(1))),
-                        None => Requeue::AwaitChange,
-                    };
-                    reason = if prev.phase == Phase::Ready {
-                        format!("awake: {why}")
-                    } else {
-                        "task ready".to_string()
-                    };
-                }
-                Readiness::NotReady { step, detail } => {
-                    let (step, detail) = if observed < target && step <= Step::Scaling {
-                        (Step::Scaling, format!("scaling to {target}"))
-                    } else {
-                        (step, detail)
-                    };
-                    // A task that died while Ready starts a fresh attempt now.
-                    let attempt = if prev.phase == Phase::Ready {
-                        now
-                    } else {
-                        attempt
-                    };
-                    let failures = if prev.phase == Phase::Ready {
-                        Vec::new()
-                    } else {
-                        failures
-                    };
-                    let timed_out = now.since(attempt) >= spec.wake_timeout.get();
-                    if failures.len() >= MAX_TASK_FAILURES || timed_out {
-                        let message = if failures.len() >= MAX_TASK_FAILURES {
-                            let newest = failures[0];
-                            format!(
-                                "tasks keep stopping ({} since {}): {}",
-                                failures.len(),
-                                attempt,
-                                stop_words(newest)
-                            )
-                        } else {
-                            let last = failures
-                                .first()
-                                .map(|t| format!("; last stopped task: {}", stop_words(t)))
-                                .unwrap_or_default();
-                            format!(
-                                "not ready within {} (stuck at {}: {detail}){last}",
-                                spec.wake_timeout,
-                                step.as_str()
-                            )
-                        };
-                        target = 0;
-                        s = base_status(record, prev, Phase::Failed, now);
-                        s.message = message.clone();
-                        put_ts(&mut s.memo, MEMO_FAILED_AT, now);
-                        set_condition(
-                            &mut s.conditions,
-                            READY,
-                            ConditionStatus::False,
-                            "WakeFailed",
-                            &message,
-                            now,
-                        );
-                        requeue = Requeue::After(TRANSITION_REQUEUE);
-                        reason = message;
-                    } else {
-                        s = base_status(record, prev, Phase::Waking, now);
-                        s.step = Some(step);
-                        s.wake_started_at = Some(attempt);
-                        s.message = detail.clone();
-                        set_condition(
-                            &mut s.conditions,
-                            READY,
-                            ConditionStatus::False,
-                            "Waking",
-                            &detail,
-                            now,
-                        );
-                        requeue = Requeue::After(TRANSITION_REQUEUE);
-                        reason = match prev.phase {
-                            Phase::Waking => format!("waking: {detail}"),
-                            Phase::Ready => readiness_lost(service, prev, &detail),
-                            _ => (*why).to_string(),
-                        };
-                    }
-                }
-            }
-            s.sleeps_at = want.sleeps_at;
-        }
-        Situation::Invalid { .. }
-        | Situation::ServiceGone { .. }
-        | Situation::Unobserved { .. } => {
-            unreachable!("handled before build")
+impl Facts {
+    fn of(service: &ServiceObservation) -> Self {
+        Facts {
+            running: service
+                .tasks
+                .iter()
+                .filter(|t| {
+                    t.last_status == TaskStatus::Running && t.desired_status == TaskStatus::Running
+                })
+                .count() as u32,
+            pending: service
+                .tasks
+                .iter()
+                .filter(|t| {
+                    t.desired_status == TaskStatus::Running && t.last_status < TaskStatus::Running
+                })
+                .count() as u32,
+            unstopped: service
+                .tasks
+                .iter()
+                .any(|t| t.last_status != TaskStatus::Stopped)
+                || service.running_count + service.pending_count > 0,
+            desired: service.desired_count,
         }
     }
+
+    /// Something is still to stop: tasks, or a desiredCount above 0.
+    fn stopping(&self) -> bool {
+        self.unstopped || self.desired > 0
+    }
+}
+
+/// The status of a found service once its case decided the phase: replica counts and
+/// `ServiceFound=True`.
+fn found_status(mut s: Status, facts: &Facts, target: u32, now: Timestamp) -> Status {
     s.replicas = ReplicaStatus {
         desired: target,
-        running,
-        pending,
+        running: facts.running,
+        pending: facts.pending,
     };
     set_condition(
         &mut s.conditions,
@@ -770,22 +486,303 @@ fn build(
         "",
         now,
     );
+    s
+}
 
-    // Drift: the observed desiredCount differs from what snooze last set, and from the target.
-    // Not after a spec change: what snooze last set may concern another service then (an
-    // edited `spec.target`), and the operator's edit is the newest word anyway.
+/// A wake failed and no newer request came: stay at 0 (Failed), looking again while tasks stop.
+fn failed_latched(
+    record: &Record,
+    prev: &Status,
+    facts: &Facts,
+    message: String,
+    now: Timestamp,
+) -> Decision {
+    let mut s = base_status(record, prev, Phase::Failed, now);
+    s.message = message.clone();
+    set_condition(
+        &mut s.conditions,
+        READY,
+        ConditionStatus::False,
+        "WakeFailed",
+        &message,
+        now,
+    );
+    Decision {
+        situation: Situation::FailedLatched { message },
+        replicas: Some(0),
+        status: found_status(s, facts, 0, now),
+        requeue: if facts.stopping() {
+            Requeue::After(TRANSITION_REQUEUE)
+        } else {
+            Requeue::AwaitChange
+        },
+        reason: "failed; waiting for a new wake request".into(),
+    }
+}
+
+/// Asleep wanted: scale to 0; Sleeping while tasks stop, then Asleep.
+fn asleep(record: &Record, prev: &Status, facts: &Facts, why: Why, now: Timestamp) -> Decision {
+    let phase = if facts.stopping() {
+        Phase::Sleeping
+    } else {
+        Phase::Asleep
+    };
+    let mut s = base_status(record, prev, phase, now);
+    s.memo.failed_at = None;
+    let why_text = match why {
+        Why::Idle => format!("idle for {}", record.spec.idle_timeout),
+        w => w.as_str().to_string(),
+    };
+    set_condition(
+        &mut s.conditions,
+        READY,
+        ConditionStatus::False,
+        "Asleep",
+        &why_text,
+        now,
+    );
+    Decision {
+        situation: Situation::Asleep { why },
+        replicas: Some(0),
+        status: found_status(s, facts, 0, now),
+        requeue: if phase == Phase::Sleeping {
+            Requeue::After(TRANSITION_REQUEUE)
+        } else {
+            Requeue::AwaitChange
+        },
+        reason: why_text,
+    }
+}
+
+/// Awake wanted: scale to `spec.replicas`; Ready when a task is ready, else Waking, or Failed
+/// when the attempt timed out or its tasks keep stopping.
+fn awake(
+    record: &Record,
+    prev: &Status,
+    service: &ServiceObservation,
+    facts: &Facts,
+    want: Want,
+    now: Timestamp,
+) -> Decision {
+    let why = want.why;
+    // The attempt this status answers: kept while Waking/Ready, new otherwise.
+    let attempt = match (prev.phase, prev.wake_started_at) {
+        (Phase::Waking, Some(t)) => t,
+        (Phase::Ready, Some(t)) => t,
+        // A new attempt answers the wake request that ended the previous phase; an older
+        // request (e.g. before a failure, with the spec changed since) does not count, the
+        // attempt then starts now.
+        _ if why == Why::WakeRequested => record
+            .desired
+            .wake_requested_at
+            .filter(|w| prev.phase_since.is_none_or(|since| *w >= since))
+            .map_or(now, |w| w.min(now)),
+        _ => now,
+    };
+    let prefer = prev.endpoint.as_ref().map(|e| e.task_arn.as_str());
+    match readiness(record, service, prefer) {
+        Readiness::Ready { task_arn, ip } => {
+            ready(record, prev, attempt, task_arn, ip, want, facts, now)
+        }
+        Readiness::NotReady { step, detail } => {
+            let target = record.spec.replicas;
+            let (step, detail) = if facts.desired < target && step <= Step::Scaling {
+                (Step::Scaling, format!("scaling to {target}"))
+            } else {
+                (step, detail)
+            };
+            // A task that died while Ready starts a fresh attempt now.
+            let (attempt, failures) = if prev.phase == Phase::Ready {
+                (now, Vec::new())
+            } else {
+                (attempt, task_failures(service, attempt))
+            };
+            let timed_out = now.since(attempt) >= record.spec.wake_timeout.get();
+            if failures.len() >= MAX_TASK_FAILURES || timed_out {
+                wake_failed(record, prev, attempt, &failures, step, &detail, want, facts, now)
+            } else {
+                waking(record, prev, service, attempt, step, detail, want, facts, now)
+            }
+        }
+    }
+}
+
+/// A task is ready: publish its address, record the wake's duration when this ends a Waking
+/// phase, look again at `sleepsAt`.
+#[allow(clippy::too_many_arguments)]
+fn ready(
+    record: &Record,
+    prev: &Status,
+    attempt: Timestamp,
+    task_arn: String,
+    ip: String,
+    want: Want,
+    facts: &Facts,
+    now: Timestamp,
+) -> Decision {
+    let why = want.why;
+    let mut s = base_status(record, prev, Phase::Ready, now);
+    s.step = Some(Step::Ready);
+    s.wake_started_at = Some(attempt);
+    s.endpoint = Some(endpoint_for(record, ip, task_arn));
+    if prev.phase == Phase::Waking {
+        let seconds = now.since(attempt).as_millis() as f64 / 1000.0;
+        s.last_wake = Some(LastWake {
+            requested_at: attempt,
+            ready_at: now,
+            seconds,
+        });
+        s.recent_wake_seconds.push(seconds);
+        let excess = s.recent_wake_seconds.len().saturating_sub(10);
+        s.recent_wake_seconds.drain(..excess);
+    }
+    set_condition(
+        &mut s.conditions,
+        READY,
+        ConditionStatus::True,
+        "TaskReady",
+        "",
+        now,
+    );
+    s.sleeps_at = want.sleeps_at;
+    let target = record.spec.replicas;
+    Decision {
+        situation: Situation::Awake { why },
+        replicas: Some(target),
+        status: found_status(s, facts, target, now),
+        requeue: match want.sleeps_at {
+            Some(at) => Requeue::After(at.since(now).max(Duration::from_secs(1))),
+            None => Requeue::AwaitChange,
+        },
+        reason: if prev.phase == Phase::Ready {
+            format!("awake: {why}")
+        } else {
+            "task ready".to_string()
+        },
+    }
+}
+
+/// Not ready yet: Waking at `step`, looking again after [`TRANSITION_REQUEUE`].
+#[allow(clippy::too_many_arguments)]
+fn waking(
+    record: &Record,
+    prev: &Status,
+    service: &ServiceObservation,
+    attempt: Timestamp,
+    step: Step,
+    detail: String,
+    want: Want,
+    facts: &Facts,
+    now: Timestamp,
+) -> Decision {
+    let why = want.why;
+    let mut s = base_status(record, prev, Phase::Waking, now);
+    s.step = Some(step);
+    s.wake_started_at = Some(attempt);
+    s.message = detail.clone();
+    set_condition(
+        &mut s.conditions,
+        READY,
+        ConditionStatus::False,
+        "Waking",
+        &detail,
+        now,
+    );
+    s.sleeps_at = want.sleeps_at;
+    let target = record.spec.replicas;
+    Decision {
+        situation: Situation::Awake { why },
+        replicas: Some(target),
+        status: found_status(s, facts, target, now),
+        requeue: Requeue::After(TRANSITION_REQUEUE),
+        reason: match prev.phase {
+            Phase::Waking => format!("waking: {detail}"),
+            Phase::Ready => readiness_lost(service, prev, &detail),
+            _ => why.as_str().to_string(),
+        },
+    }
+}
+
+/// The attempt failed (timed out, or its tasks keep stopping): Failed, scale to 0, latch
+/// (`memo.failedAt`) until a newer wake request or a spec change.
+#[allow(clippy::too_many_arguments)]
+fn wake_failed(
+    record: &Record,
+    prev: &Status,
+    attempt: Timestamp,
+    failures: &[&TaskObservation],
+    step: Step,
+    detail: &str,
+    want: Want,
+    facts: &Facts,
+    now: Timestamp,
+) -> Decision {
+    let message = if failures.len() >= MAX_TASK_FAILURES {
+        let newest = failures[0];
+        format!(
+            "tasks keep stopping ({} since {}): {}",
+            failures.len(),
+            attempt,
+            stop_words(newest)
+        )
+    } else {
+        let last = failures
+            .first()
+            .map(|t| format!("; last stopped task: {}", stop_words(t)))
+            .unwrap_or_default();
+        format!(
+            "not ready within {} (stuck at {}: {detail}){last}",
+            record.spec.wake_timeout,
+            step.as_str()
+        )
+    };
+    let mut s = base_status(record, prev, Phase::Failed, now);
+    s.message = message.clone();
+    s.memo.failed_at = Some(now);
+    set_condition(
+        &mut s.conditions,
+        READY,
+        ConditionStatus::False,
+        "WakeFailed",
+        &message,
+        now,
+    );
+    s.sleeps_at = want.sleeps_at;
+    Decision {
+        situation: Situation::Awake { why: want.why },
+        replicas: Some(0),
+        status: found_status(s, facts, 0, now),
+        requeue: Requeue::After(TRANSITION_REQUEUE),
+        reason: message,
+    }
+}
+
+/// Drift, last for every case with a found service: the observed desiredCount differs from
+/// what snooze last set (`memo.lastSet`) and from the target. The first correction is at once;
+/// later ones in one episode back off ([`drift_backoff`]), during which the service is left
+/// alone. Not after a spec change: what snooze last set may concern another service then (an
+/// edited `spec.target`), and the operator's edit is the newest word anyway.
+fn drift(
+    record: &Record,
+    prev: &Status,
+    service: &ServiceObservation,
+    mut d: Decision,
+    now: Timestamp,
+) -> Decision {
+    let Some(target) = d.replicas else {
+        return d;
+    };
+    let s = &mut d.status;
+    let observed = service.desired_count;
     let spec_changed = record.metadata.generation != prev.observed_generation;
-    let mut replicas = Some(target);
-    match last_set {
+    match prev.memo.last_set {
         Some(set) if !spec_changed && observed != set && observed != target => {
-            let corrections = memo_u32(&prev.memo, MEMO_DRIFT_CORRECTIONS).unwrap_or(0);
-            let corrected_at = memo_ts(&prev.memo, MEMO_DRIFT_CORRECTED_AT);
+            let corrected_at = prev.memo.drift_corrected_at;
             let corrections = match corrected_at {
                 Some(at) if now.since(at) >= DRIFT_QUIET => 0,
-                _ => corrections,
+                _ => prev.memo.drift_corrections.unwrap_or(0),
             };
-            let wait = drift_backoff(corrections);
-            let next = corrected_at.map_or(now, |at| at.add(wait));
+            let next = corrected_at.map_or(now, |at| at.add(drift_backoff(corrections)));
             if corrections == 0 || now >= next {
                 let msg = format!(
                     "desiredCount was changed to {observed} outside snooze; set back to {target}"
@@ -798,10 +795,9 @@ fn build(
                     &msg,
                     now,
                 );
-                s.memo
-                    .insert(MEMO_DRIFT_CORRECTIONS.into(), Value::from(corrections + 1));
-                put_ts(&mut s.memo, MEMO_DRIFT_CORRECTED_AT, now);
-                s.memo.insert(MEMO_LAST_SET.into(), Value::from(target));
+                s.memo.drift_corrections = Some(corrections + 1);
+                s.memo.drift_corrected_at = Some(now);
+                s.memo.last_set = Some(target);
             } else {
                 let msg = format!(
                     "desiredCount keeps being changed outside snooze (now {observed}, {corrections} corrections); \
@@ -815,8 +811,8 @@ fn build(
                     &msg,
                     now,
                 );
-                replicas = None;
-                requeue = Requeue::After(next.since(now).max(Duration::from_secs(1)));
+                d.replicas = None;
+                d.requeue = Requeue::After(next.since(now).max(Duration::from_secs(1)));
                 if s.phase == Phase::Waking && observed < target {
                     s.step = Some(Step::Requested);
                 }
@@ -831,22 +827,16 @@ fn build(
                 "",
                 now,
             );
-            s.memo.insert(MEMO_LAST_SET.into(), Value::from(target));
-            if let Some(at) = memo_ts(&prev.memo, MEMO_DRIFT_CORRECTED_AT)
+            s.memo.last_set = Some(target);
+            if let Some(at) = prev.memo.drift_corrected_at
                 && now.since(at) >= DRIFT_QUIET
             {
-                s.memo.remove(MEMO_DRIFT_CORRECTIONS);
-                s.memo.remove(MEMO_DRIFT_CORRECTED_AT);
+                s.memo.drift_corrections = None;
+                s.memo.drift_corrected_at = None;
             }
         }
     }
-    Decision {
-        situation,
-        replicas,
-        status: s,
-        requeue,
-        reason,
-    }
+    d
 }
 
 /// The published endpoint for a task address: `{scheme}://{ip}:{port}{path}`.
@@ -860,7 +850,9 @@ fn endpoint_for(record: &Record, ip: String, task_arn: String) -> EndpointStatus
     }
 }
 
-fn drift_backoff(corrections: u32) -> Duration {
+/// The wait before the next drift correction after `corrections` in one episode: none for the
+/// first, then [`DRIFT_BACKOFF_BASE`] doubling up to [`DRIFT_BACKOFF_MAX`].
+pub(crate) fn drift_backoff(corrections: u32) -> Duration {
     if corrections == 0 {
         return Duration::ZERO;
     }
@@ -1017,38 +1009,7 @@ pub fn set_condition(
     }
 }
 
-fn memo_u32(memo: &Map<String, Value>, key: &str) -> Option<u32> {
-    memo.get(key)
-        .and_then(Value::as_u64)
-        .map(|v| v.min(u32::MAX as u64) as u32)
-}
-
-/// A timestamp kept in `status.memo`.
-pub fn memo_ts(memo: &Map<String, Value>, key: &str) -> Option<Timestamp> {
-    memo.get(key)
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-}
-
-fn put_ts(memo: &mut Map<String, Value>, key: &str, t: Timestamp) {
-    memo.insert(key.into(), Value::from(t.to_rfc3339()));
-}
-
 /// When a record whose service was MISSING/INACTIVE was last checked (`status.memo`).
 pub fn missing_checked_at(status: &Status) -> Option<Timestamp> {
-    memo_ts(&status.memo, MEMO_MISSING_CHECKED_AT)
-}
-
-/// Adjusts a decided status after its `scale` call failed: snooze did not set the count, so
-/// the observed desiredCount stays the one to compare against (no false drift next pass), and
-/// the error is shown in `message`.
-pub fn note_scale_failed(status: &mut Status, observed_desired: u32, error: &str) {
-    status
-        .memo
-        .insert(MEMO_LAST_SET.into(), Value::from(observed_desired));
-    status.message = if status.message.is_empty() {
-        format!("scaling failed: {error}")
-    } else {
-        format!("{}; scaling failed: {error}", status.message)
-    };
+    status.memo.missing_checked_at
 }

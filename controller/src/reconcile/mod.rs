@@ -1,24 +1,35 @@
 //! Reconcile: compare each record with what the platform runs, act to close the difference,
 //! and publish what was seen (DESIGN.md §3).
 //!
-//! - [`decide`] — the pure decision `decide(record, observed, now) -> Decision`;
-//! - [`pass`] — [`Reconciler`]: read records, observe in one batched call, probe, decide,
-//!   act, publish; [`Reconciler::run_until_settled`] honours requeues within a budget;
+//! - [`classify`] — the pure classifier: a record's [`Triage`] before observing, its
+//!   [`Situation`] after;
+//! - [`decide`] — the pure decision `decide(record, observed, now) -> Decision`, one small
+//!   function per [`Situation`];
+//! - [`error_policy`] — what a failed action means (status, requeue), in one place;
+//! - [`pass`] — [`Reconciler`]: read records, triage, observe in one batched call, probe,
+//!   decide, act, publish;
+//! - [`runtime`] — [`Runtime`]: triggers, due-times, requeues with their [`Reason`], the
+//!   periodic resync and time budgets; the Lambda, `snoozectl dev` and `reconcile --watch`
+//!   only wire it;
 //! - [`probe`] — the HTTP readiness probe behind the [`Prober`] trait.
 //!
 //! Time comes from an injected [`Clock`] ([`SystemClock`] in production,
 //! [`crate::clock::SimClock`] in tests and benchmarks).
 
+pub mod classify;
 pub mod decide;
+pub mod error_policy;
 pub mod pass;
 pub mod probe;
+pub mod runtime;
 
-pub use decide::{
-    Decision, Readiness, Requeue, Situation, Want, decide, decide_invalid, readiness, want,
+pub use classify::{
+    Invalidity, ServiceGoneReason, Situation, Triage, Want, Why, classify, wake_unanswered, want,
 };
-pub use pass::{
-    PassOptions, PassReport, Reconciler, RecordReport, Scope, SettleReport, wake_unanswered,
-};
+pub use decide::{Decision, Readiness, Requeue, decide, decide_invalid, readiness};
+pub use error_policy::{Failed, OnError, error_policy};
+pub use pass::{PassOptions, PassReport, Reconciler, RecordReport, Scope, SettleReport};
+pub use runtime::{Hooks, NoHooks, Reason, Reasons, Runtime, RuntimeOptions, Trigger, due_at};
 pub use probe::{HttpProber, Prober, StaticProber};
 
 pub use crate::clock::{Clock, SystemClock};

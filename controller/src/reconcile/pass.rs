@@ -1,13 +1,21 @@
-//! The reconcile pass: read, validate, observe (one batched call), probe, decide, act, publish.
+//! The reconcile pass: read, triage, observe (one batched call), probe, decide, act, publish.
 //!
 //! ```text
-//! Reconciler::reconcile(Scope) ─▶ store.list / store.get ─▶ validate
+//! Reconciler::reconcile(Scope) ─▶ store.list / store.get
+//!                                 ─▶ classify::validity, owners, triage_valid    (pure)
 //!                                 ─▶ platform.observe(all targets)      (one call)
 //!                                 ─▶ prober.probe(running, healthy tasks with an address)
-//!                                 ─▶ per record, concurrently, in span "reconcile{service}":
+//!                                 ─▶ per record, concurrently, in span "reconcile{service, trigger}":
 //!                                      decide ─▶ scale (only when the count differs)
 //!                                             ─▶ publish status (only when it changed)
+//!                                      a failed call ─▶ error_policy
 //! ```
+//!
+//! The pass holds no rule of its own: the triage and the case are the classifier's
+//! ([`super::classify`]), the decision is [`super::decide`]'s, what a failure means is
+//! [`super::error_policy`]'s; when to run a pass (triggers, requeues, resync, budgets) is the
+//! runtime's ([`super::runtime`]). The pass reads, observes, calls those functions, acts and
+//! publishes.
 //!
 //! Before a scale-*down* the status is published with [`StatusGuard::FactsUnchanged`] (the
 //! `desired` facts as read): if a wake or activity landed in between, the write fails with
@@ -22,7 +30,7 @@
 //! (overlapping) pass published a newer status meanwhile, this pass leaves the record alone
 //! and asks to look again in a second. A failed observation publishes nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,9 +38,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::decide::{self, Decision, Requeue, decide, decide_invalid};
+use super::classify::{self, Owners, Triage};
+use super::decide::{self, Decision, Requeue, decide_deferred, decide_invalid, decide_valid};
+use super::error_policy::{Failed, error_policy};
+use super::runtime::{Reason, Reasons};
 use super::{Clock, Prober};
-use crate::model::{Entry, Mode, Phase, Record, Status, Timestamp, validate};
+use crate::model::{Entry, Phase, Record, Status, Timestamp};
 use crate::platform::{Health, Observed, Platform, TaskStatus};
 use crate::store::{self, StatusGuard, Store};
 
@@ -100,7 +111,7 @@ pub struct RecordReport {
     /// When to look again.
     pub requeue: Requeue,
     /// True when the record is in a phase that changes by itself soon (Waking, Sleeping) or the
-    /// pass was interrupted by a landing wake; [`Reconciler::run_until_settled`] re-runs those.
+    /// pass was interrupted by a landing wake; [`super::runtime::Runtime::settle`] re-runs those.
     pub transitional: bool,
     /// `(from, to)` desiredCount when the pass scaled the service.
     pub scaled: Option<(u32, u32)>,
@@ -203,7 +214,7 @@ impl PassReport {
     }
 }
 
-/// What [`Reconciler::run_until_settled`] did.
+/// What [`super::runtime::Runtime::settle`] did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SettleReport {
     /// Every pass, in order (the first over the given scope, then over requeued records).
@@ -219,25 +230,16 @@ pub struct SettleReport {
     pub error_codes: BTreeMap<String, u64>,
 }
 
-/// One record's way through the pass.
-enum Work {
-    /// Not found in the store (deleted); reported, nothing done.
-    Gone(String),
-    /// Could not be read.
+/// One record as read and triaged by a pass.
+enum Item {
+    /// The read failed.
     ReadFailed(String, store::Error),
-    /// Invalid or malformed: publish phase Invalid, nothing observed.
-    Invalid {
+    /// Read (`entry`: `None` when not found) and triaged.
+    Read {
         name: String,
-        prev: Option<Box<Status>>,
-        generation: u64,
-        /// `Valid=False` reason: [`decide::VALIDATION_FAILED`] or [`decide::TARGET_CONFLICT`].
-        reason: &'static str,
-        message: String,
+        entry: Option<Entry>,
+        triage: Triage,
     },
-    /// The service was MISSING recently: not observed again until the re-check time.
-    Deferred(Box<Record>, Duration),
-    /// Observe, decide, act.
-    Observe(Box<Record>),
 }
 
 impl Reconciler {
@@ -257,20 +259,28 @@ impl Reconciler {
         }
     }
 
-    /// One pass over `scope`. Never fails as a whole except when records cannot be read
-    /// (then [`PassReport::error`] says why and `records` is empty).
+    /// One pass over `scope`, for [`Reason::Manual`] (an operator's or a test's direct call;
+    /// the runtime passes its trigger with [`Reconciler::reconcile_for`]). Never fails as a
+    /// whole except when records cannot be read (then [`PassReport::error`] says why and
+    /// `records` is empty).
     pub async fn reconcile(&self, scope: Scope) -> PassReport {
-        self.reconcile_coded(scope).await.0
+        self.reconcile_for(scope, &Reasons::all(Reason::Manual))
+            .await
+            .0
     }
 
-    /// [`Reconciler::reconcile`], plus the code of every failure in the report (see
-    /// [`SettleReport::error_codes`]).
-    async fn reconcile_coded(&self, scope: Scope) -> (PassReport, Vec<String>) {
+    /// One pass over `scope` run for `reasons` (on the pass's span and each record's span as
+    /// `trigger`), plus the code of every failure in it (see [`SettleReport::error_codes`]).
+    pub async fn reconcile_for(&self, scope: Scope, reasons: &Reasons) -> (PassReport, Vec<String>) {
         let started = Instant::now();
         let now = self.clock.now();
-        let span = info_span!("reconcile_pass", scope = scope_label(&scope));
+        let span = info_span!(
+            "reconcile_pass",
+            scope = scope_label(&scope),
+            trigger = %reasons.pass
+        );
         async move {
-            let work = match self.read(scope).await {
+            let items = match self.read(scope, now).await {
                 Ok(w) => w,
                 Err(e) => {
                     warn!(error = %e, "reading records failed; pass skipped");
@@ -285,10 +295,14 @@ impl Reconciler {
             };
 
             // Observe every target in one batched call.
-            let to_observe: Vec<&Record> = work
+            let to_observe: Vec<&Record> = items
                 .iter()
-                .filter_map(|w| match w {
-                    Work::Observe(r) => Some(r.as_ref()),
+                .filter_map(|item| match item {
+                    Item::Read {
+                        entry: Some(Entry::Record(r)),
+                        triage: Triage::Observe,
+                        ..
+                    } => Some(r.as_ref()),
                     _ => None,
                 })
                 .collect();
@@ -320,20 +334,24 @@ impl Reconciler {
             self.probe(&to_observe, &mut observed).await;
 
             let mut observed = observed.into_iter();
-            let jobs: Vec<_> = work
+            let jobs: Vec<_> = items
                 .into_iter()
-                .map(|w| {
-                    let obs = match &w {
-                        Work::Observe(_) => observed.next(),
+                .map(|item| {
+                    let obs = match &item {
+                        Item::Read {
+                            entry: Some(Entry::Record(_)),
+                            triage: Triage::Observe,
+                            ..
+                        } => observed.next(),
                         _ => None,
                     };
-                    (w, obs)
+                    (item, obs)
                 })
                 .collect();
             let outcomes: Vec<(RecordReport, Vec<String>)> = futures::stream::iter(jobs)
-                .map(|(w, obs)| async move {
+                .map(|(item, obs)| async move {
                     let mut codes = Vec::new();
-                    let report = self.one(w, obs, now, &mut codes).await;
+                    let report = self.reconcile_item(item, obs, now, reasons, &mut codes).await;
                     (report, codes)
                 })
                 .buffer_unordered(self.options.concurrency.max(1))
@@ -361,83 +379,18 @@ impl Reconciler {
         .await
     }
 
-    /// Runs passes until no record is transitional (Waking, Sleeping) or `budget` (of the
-    /// reconciler's clock) would be exceeded by the next requeue. The first pass covers
-    /// `scope`; later ones the records that asked to be requeued plus every record whose wake
-    /// request no pass has answered yet ([`wake_unanswered`], found with one
-    /// [`Store::list`] per requeue round). So while one invocation lingers over a waking
-    /// service, a wake of another service that lands meanwhile is acted on at the next round
-    /// (within [`decide::TRANSITION_REQUEUE`], 5 s) instead of after this invocation ends.
-    /// A record whose latest pass here failed is not picked up that way: it keeps the retry
-    /// interval its failure asked for ([`decide::OBSERVE_RETRY`]) rather than failing every round.
+    /// Runs passes until no record is transitional, within `budget`: see
+    /// [`super::runtime::Runtime::settle`], which this calls with the trigger
+    /// [`Reason::Manual`].
     pub async fn run_until_settled(&self, scope: Scope, budget: Duration) -> SettleReport {
-        let deadline = self.clock.now().add(budget);
-        let mut passes = Vec::new();
-        let mut error_codes = BTreeMap::new();
-        let mut failing: HashSet<String> = HashSet::new();
-        let mut scope = scope;
-        loop {
-            let (report, codes) = self.reconcile_coded(scope).await;
-            tally(&mut error_codes, codes);
-            for r in &report.records {
-                if r.error.is_some() {
-                    failing.insert(r.name.clone());
-                } else {
-                    failing.remove(&r.name);
-                }
-            }
-            let pending: Vec<(String, Duration)> = report
-                .records
-                .iter()
-                .filter(|r| r.transitional)
-                .filter_map(|r| match r.requeue {
-                    Requeue::After(d) => Some((r.name.clone(), d)),
-                    Requeue::AwaitChange => None,
-                })
-                .collect();
-            passes.push(report);
-            let Some(wait) = pending.iter().map(|(_, d)| *d).min() else {
-                return SettleReport {
-                    passes,
-                    settled: true,
-                    pending: Vec::new(),
-                    error_codes,
-                };
-            };
-            let mut names: Vec<String> = pending.into_iter().map(|(n, _)| n).collect();
-            if self.clock.now().add(wait) > deadline {
-                return SettleReport {
-                    passes,
-                    settled: false,
-                    pending: names,
-                    error_codes,
-                };
-            }
-            self.clock.sleep(wait).await;
-            match self.store.list().await {
-                Ok(entries) => {
-                    for e in entries {
-                        if let Entry::Record(r) = e
-                            && wake_unanswered(&r)
-                            && !names.contains(&r.metadata.name)
-                            && !failing.contains(&r.metadata.name)
-                        {
-                            info!(service = %r.metadata.name, "wake request landed during the invocation; reconciling it now");
-                            names.push(r.metadata.name);
-                        }
-                    }
-                }
-                Err(e) => {
-                    warn!(error = %e, "looking for new wake requests failed; requeued records only");
-                    tally(&mut error_codes, vec![e.code().to_string()]);
-                }
-            }
-            scope = Scope::Names(names);
-        }
+        super::runtime::Runtime::new(self.clone())
+            .settle(scope, Reason::Manual, budget)
+            .await
     }
 
-    async fn read(&self, scope: Scope) -> Result<Vec<Work>, store::Error> {
-        let now = self.clock.now();
+    /// Reads the records of `scope` and triages each ([`classify::validity`], then in a full
+    /// pass [`classify::owners`] over the valid ones, then [`classify::triage_valid`]).
+    async fn read(&self, scope: Scope, now: Timestamp) -> Result<Vec<Item>, store::Error> {
         let full = scope == Scope::All;
         let entries: Vec<(String, Result<Option<Entry>, store::Error>)> = match scope {
             Scope::All => self
@@ -463,43 +416,49 @@ impl Reconciler {
                     .await
             }
         };
-        Ok(entries
+        // Step 1: validity (the one validation of the pass).
+        let checked: Vec<(String, Result<Option<Entry>, store::Error>, Option<Triage>)> = entries
             .into_iter()
-            .map(|(name, r)| match r {
-                Err(e) => Work::ReadFailed(name, e),
-                Ok(None) => Work::Gone(name),
-                Ok(Some(Entry::Malformed(m))) => Work::Invalid {
-                    message: format!("the stored item does not parse: {}", m.error),
-                    name: m.name,
-                    prev: m.status.map(Box::new),
-                    generation: 0,
-                    reason: decide::VALIDATION_FAILED,
-                },
-                Ok(Some(Entry::Record(r))) => {
-                    let errors = validate(&r);
-                    if !errors.is_empty() {
-                        Work::Invalid {
-                            name: r.metadata.name.clone(),
-                            prev: r.status.clone().map(Box::new),
-                            generation: r.metadata.generation,
-                            reason: decide::VALIDATION_FAILED,
-                            message: errors
-                                .iter()
-                                .map(|e| e.to_string())
-                                .collect::<Vec<_>>()
-                                .join("; "),
-                        }
-                    } else if let Some(wait) = missing_recheck(&r, now) {
-                        Work::Deferred(r, wait)
-                    } else if let Some(message) = latched_conflict(&r).filter(|_| !full) {
-                        conflict(&r, message)
-                    } else {
-                        Work::Observe(r)
+            .map(|(name, read)| {
+                let invalid = match &read {
+                    Ok(entry) => classify::validity(entry.as_ref()).err(),
+                    Err(_) => None,
+                };
+                (name, read, invalid)
+            })
+            .collect();
+        // Step 2: who owns each service (a full pass sees every record).
+        let owners = if full {
+            classify::owners(checked.iter().filter_map(|(_, read, invalid)| match read {
+                Ok(Some(Entry::Record(r))) if invalid.is_none() => Some(r.as_ref()),
+                _ => None,
+            }))
+        } else {
+            Owners::scoped()
+        };
+        // Step 3: conflicts, deferred re-checks, or observe.
+        Ok(checked
+            .into_iter()
+            .map(|(name, read, invalid)| match read {
+                Err(e) => Item::ReadFailed(name, e),
+                Ok(entry) => {
+                    let triage = match (invalid, &entry) {
+                        (Some(t), _) => t,
+                        (None, Some(Entry::Record(r))) => classify::triage_valid(r, &owners, now),
+                        (None, _) => Triage::Gone,
+                    };
+                    let name = match &entry {
+                        Some(e) => e.name().to_string(),
+                        None => name,
+                    };
+                    Item::Read {
+                        name,
+                        entry,
+                        triage,
                     }
                 }
             })
-            .collect::<Vec<_>>())
-        .map(|work| if full { mark_conflicts(work) } else { work })
+            .collect())
     }
 
     /// Runs the HTTP readiness probe for tasks that are RUNNING with desiredStatus RUNNING,
@@ -550,65 +509,81 @@ impl Reconciler {
         }
     }
 
-    async fn one(
+    /// One record of the pass, by its triage, in its `reconcile{service, trigger}` span.
+    async fn reconcile_item(
         &self,
-        work: Work,
+        item: Item,
         observed: Option<Observed>,
         now: Timestamp,
+        reasons: &Reasons,
         codes: &mut Vec<String>,
     ) -> RecordReport {
-        match work {
-            Work::Gone(name) => {
-                let _span = record_span(&name).entered();
-                let mut r = RecordReport::new(&name, None);
-                r.reason = "record not found (deleted?)".into();
-                debug!("record not found; nothing to do");
-                r
-            }
-            Work::ReadFailed(name, e) => {
-                let _span = record_span(&name).entered();
+        let (name, entry, triage) = match item {
+            Item::ReadFailed(name, e) => {
+                let trigger = reasons.of(&name);
+                let _span = record_span(&name, trigger).entered();
                 warn!(error = %e, "reading the record failed");
                 let mut r = RecordReport::new(&name, None);
                 r.reason = "read failed".into();
                 fail(&mut r, codes, &e.to_string(), e.code());
-                r.requeue = Requeue::After(decide::OBSERVE_RETRY);
-                r
+                r.requeue = error_policy(None, Failed::Read, &e.to_string()).requeue;
+                return r;
             }
-            Work::Invalid {
+            Item::Read {
                 name,
-                prev,
-                generation,
-                reason,
-                message,
-            } => {
-                let span = record_span(&name);
+                entry,
+                triage,
+            } => (name, entry, triage),
+        };
+        let trigger = reasons.of(&name);
+        let span = record_span(&name, trigger);
+        let prev: Option<&Status> = match &entry {
+            Some(Entry::Record(r)) => r.status.as_ref(),
+            Some(Entry::Malformed(m)) => m.status.as_ref(),
+            None => None,
+        };
+        let mut report = RecordReport::new(&name, prev.map(|s| s.phase));
+        match triage {
+            Triage::Gone => {
+                let _span = span.entered();
+                report.reason = "record not found (deleted?)".into();
+                debug!("record not found; nothing to do");
+                report
+            }
+            Triage::Deferred { wait } => {
+                let _span = span.entered();
+                let d = decide_deferred(prev, wait);
+                report.reason = d.reason;
+                report.requeue = d.requeue;
+                report
+            }
+            Triage::Invalid { reason, message } => {
                 async {
-                    let prev = prev.as_deref();
+                    let generation = match &entry {
+                        Some(Entry::Record(r)) => r.metadata.generation,
+                        _ => 0,
+                    };
                     let d = decide_invalid(prev, generation, reason, &message, now);
-                    let mut report = RecordReport::new(&name, prev.map(|s| s.phase));
-                    self.finish(&name, prev, &d, &mut report, codes).await;
+                    let deleted = self
+                        .publish_if_changed(&name, prev, &d.status, &mut report, codes)
+                        .await;
+                    report.settle(&d, deleted);
                     report
                 }
                 .instrument(span)
                 .await
             }
-            Work::Deferred(record, wait) => {
-                let name = record.metadata.name.clone();
-                let _span = record_span(&name).entered();
-                let phase = record.status.as_ref().map(|s| s.phase);
-                let mut r = RecordReport::new(&name, phase);
-                r.reason = format!(
-                    "service not found; next check in {}",
-                    humantime::format_duration(Duration::from_secs(wait.as_secs()))
-                );
-                r.requeue = Requeue::After(wait);
-                r
-            }
-            Work::Observe(record) => {
-                let name = record.metadata.name.clone();
-                let observed = observed.expect("one observation per observed record");
-                let span = record_span(&name);
-                self.act(&record, &observed, now, codes, FACTS_CHANGED_REDECIDES)
+            Triage::Observe => {
+                let (Some(Entry::Record(record)), Some(observed)) = (entry, observed) else {
+                    // Observe is given only to a record, and every observed record gets one
+                    // observation; a mismatch would be a bug in `reconcile_for`.
+                    let _span = span.entered();
+                    warn!("no observation for an observed record; looking again");
+                    report.reason = "not observed".into();
+                    report.requeue = Requeue::After(decide::OBSERVE_RETRY);
+                    return report;
+                };
+                self.reconcile_observed(&record, &observed, now, codes, FACTS_CHANGED_REDECIDES)
                     .instrument(span)
                     .await
             }
@@ -620,7 +595,7 @@ impl Reconciler {
     /// facts no longer want the scale-down, acted on at once against the same observation (up
     /// to `redecides` times), so e.g. an endpoint whose task stopped is withdrawn in this pass;
     /// otherwise nothing is scaled and the record is requeued after 1 s.
-    async fn act(
+    async fn reconcile_observed(
         &self,
         record: &Record,
         observed: &Observed,
@@ -632,8 +607,7 @@ impl Reconciler {
         let prev = record.status.as_ref();
         let mut report = RecordReport::new(name, prev.map(|s| s.phase));
         report.phase_since = prev.and_then(|s| s.phase_since);
-        let mut d = decide(record, observed, now);
-        let mut deleted = false;
+        let d = decide_valid(record, observed, now);
         if let Observed::Error(e) = observed {
             warn!(error = %e, "observation failed");
             fail(&mut report, codes, &e.to_string(), e.code());
@@ -667,13 +641,14 @@ impl Reconciler {
                 Err(e) => {
                     warn!(error = %e, "re-reading the record failed; nothing done");
                     fail(&mut report, codes, &e.to_string(), e.code());
-                    report.reason = d.reason;
-                    report.requeue = Requeue::After(decide::OBSERVE_RETRY);
+                    report.reason = d.reason.clone();
+                    report.requeue = error_policy(Some(&d), Failed::Reread, &e.to_string()).requeue;
                     return report;
                 }
             }
         }
-        match (d.replicas, current) {
+        let mut requeue = d.requeue;
+        let deleted = match (d.replicas, current) {
             (Some(to), Some(from)) if to < from => {
                 // Commit the decision first: a wake landing in between wins.
                 let guard = StatusGuard::FactsUnchanged(record.desired.clone());
@@ -684,13 +659,21 @@ impl Reconciler {
                             Ok(()) => {
                                 info!(from, to, reason = %d.reason, "scaled down");
                                 report.scaled = Some((from, to));
+                                false
                             }
                             Err(e) => {
                                 warn!(from, to, error = %e, "scale-down failed");
                                 fail(&mut report, codes, &e.to_string(), e.code());
-                                decide::note_scale_failed(&mut d.status, from, &e.to_string());
                                 report.published = false;
-                                deleted = self.publish(name, &d.status, &mut report, codes).await;
+                                let policy =
+                                    error_policy(Some(&d), Failed::Scale { from }, &e.to_string());
+                                requeue = policy.requeue;
+                                match policy.publish {
+                                    Some(status) => {
+                                        self.publish(name, &status, &mut report, codes).await
+                                    }
+                                    None => false,
+                                }
                             }
                         }
                     }
@@ -701,11 +684,17 @@ impl Reconciler {
                         // never leads to a scale-down in this pass.
                         if redecides > 0
                             && let Ok(Some(Entry::Record(fresh))) = self.store.get(name).await
-                            && decide(&fresh, observed, now)
+                            && decide_valid(&fresh, observed, now)
                                 .replicas
                                 .is_none_or(|again| again >= from)
                         {
-                            let again = self.act(&fresh, observed, now, codes, redecides - 1);
+                            let again = self.reconcile_observed(
+                                &fresh,
+                                observed,
+                                now,
+                                codes,
+                                redecides - 1,
+                            );
                             let mut report = Box::pin(again).await;
                             report.redecided = true;
                             return report;
@@ -724,67 +713,49 @@ impl Reconciler {
                     Err(e) => {
                         warn!(error = %e, "committing the scale-down failed; not scaling down");
                         fail(&mut report, codes, &e.to_string(), e.code());
-                        report.reason = d.reason;
-                        report.requeue = Requeue::After(decide::OBSERVE_RETRY);
+                        report.reason = d.reason.clone();
+                        report.requeue =
+                            error_policy(Some(&d), Failed::Commit, &e.to_string()).requeue;
                         return report;
                     }
                 }
             }
             (Some(to), Some(from)) if to > from => {
-                match self.platform.scale(&record.spec.target, to).await {
+                let status = match self.platform.scale(&record.spec.target, to).await {
                     Ok(()) => {
                         info!(from, to, reason = %d.reason, "scaled up");
                         report.scaled = Some((from, to));
+                        d.status.clone()
                     }
                     Err(e) => {
                         warn!(from, to, error = %e, "scale-up failed");
                         fail(&mut report, codes, &e.to_string(), e.code());
-                        decide::note_scale_failed(&mut d.status, from, &e.to_string());
+                        let policy = error_policy(Some(&d), Failed::Scale { from }, &e.to_string());
+                        requeue = policy.requeue;
+                        policy.publish.unwrap_or_else(|| d.status.clone())
                     }
-                }
-                deleted = self
-                    .finish_status(name, prev, &d.status, &mut report, codes)
-                    .await;
+                };
+                self.publish_if_changed(name, prev, &status, &mut report, codes)
+                    .await
             }
             // A failed observation publishes nothing: the status it would write is the last one
             // read plus a message, and an overlapping pass may have published a newer one.
-            _ if matches!(observed, Observed::Error(_)) => {}
+            _ if matches!(observed, Observed::Error(_)) => false,
             _ => {
-                deleted = self
-                    .finish_status(name, prev, &d.status, &mut report, codes)
+                self.publish_if_changed(name, prev, &d.status, &mut report, codes)
                     .await
             }
-        }
-        report.after = if deleted { None } else { Some(d.status.phase) };
-        report.phase_since = d.status.phase_since;
-        report.reason = d.reason.clone();
-        report.requeue = d.requeue;
-        report.transitional = d.is_transitional();
+        };
+        report.settle(&d, deleted);
+        report.requeue = requeue;
         if report.error.is_none() && report.changed() {
             info!(from = ?report.before, to = %d.status.phase, reason = %d.reason, "phase changed");
         }
         report
     }
 
-    async fn finish(
-        &self,
-        name: &str,
-        prev: Option<&Status>,
-        d: &Decision,
-        report: &mut RecordReport,
-        codes: &mut Vec<String>,
-    ) {
-        let deleted = self
-            .finish_status(name, prev, &d.status, report, codes)
-            .await;
-        report.after = if deleted { None } else { Some(d.status.phase) };
-        report.reason = d.reason.clone();
-        report.requeue = d.requeue;
-        report.transitional = d.is_transitional();
-    }
-
     /// Publishes `status` when it differs from `prev`. True when the record was deleted.
-    async fn finish_status(
+    async fn publish_if_changed(
         &self,
         name: &str,
         prev: Option<&Status>,
@@ -798,7 +769,8 @@ impl Reconciler {
         self.publish(name, status, report, codes).await
     }
 
-    /// Publishes with [`StatusGuard::Exists`]. True when the record was deleted.
+    /// Publishes with [`StatusGuard::Exists`]. True when the record was deleted. A failure is
+    /// reported ([`Failed::Publish`]: the decided requeue stands).
     async fn publish(
         &self,
         name: &str,
@@ -825,110 +797,19 @@ impl Reconciler {
     }
 }
 
-/// `Some(wait)` when the record's service was last seen MISSING/INACTIVE less than
-/// [`decide::MISSING_RECHECK`] ago and nothing (spec, wake request) changed since.
-/// In a full pass, records that manage the same service
-/// ([`crate::model::Target::identity`]) as an older one (earlier
-/// `metadata.creationTimestamp`, then name) become Invalid with reason
-/// [`decide::TARGET_CONFLICT`] instead of being acted on: two records on one service would
-/// scale it against each other.
-fn mark_conflicts(work: Vec<Work>) -> Vec<Work> {
-    let mut owners: HashMap<String, (Option<Timestamp>, String)> = HashMap::new();
-    for w in &work {
-        if let Work::Observe(r) | Work::Deferred(r, _) = w {
-            let claim = (r.metadata.creation_timestamp, r.metadata.name.clone());
-            let owner = owners
-                .entry(r.spec.target.identity())
-                .or_insert(claim.clone());
-            if claim < *owner {
-                *owner = claim;
-            }
-        }
-    }
-    work.into_iter()
-        .map(|w| {
-            let (Work::Observe(r) | Work::Deferred(r, _)) = &w else {
-                return w;
-            };
-            let identity = r.spec.target.identity();
-            let owner = &owners[&identity].1;
-            if *owner == r.metadata.name {
-                return w;
-            }
-            conflict(
-                r,
-                format!(
-                    "spec.target: {identity} is already managed by record {owner}; one service, \
-                     one record (delete this record or point it at another service)"
-                ),
-            )
-        })
-        .collect()
-}
-
-/// The Invalid work for a record in a [`decide::TARGET_CONFLICT`], with `message`.
-fn conflict(r: &Record, message: String) -> Work {
-    Work::Invalid {
-        name: r.metadata.name.clone(),
-        prev: r.status.clone().map(Box::new),
-        generation: r.metadata.generation,
-        reason: decide::TARGET_CONFLICT,
-        message,
-    }
-}
-
-/// The conflict message a scoped pass keeps: the record is Invalid for [`decide::TARGET_CONFLICT`]
-/// at its current generation (only a full pass sees the other records and can clear it).
-fn latched_conflict(r: &Record) -> Option<String> {
-    let s = r.status.as_ref()?;
-    let valid = s.conditions.iter().find(|c| c.type_ == decide::VALID)?;
-    (s.phase == Phase::Invalid
-        && s.observed_generation == r.metadata.generation
-        && valid.reason == decide::TARGET_CONFLICT)
-        .then(|| s.message.clone())
-}
-
-fn missing_recheck(r: &Record, now: Timestamp) -> Option<Duration> {
-    let s = r.status.as_ref()?;
-    let c = s.condition(decide::SERVICE_FOUND)?;
-    if c.status != crate::model::ConditionStatus::False {
-        return None;
-    }
-    let checked = decide::missing_checked_at(s)?;
-    if r.metadata.generation != s.observed_generation
-        || r.desired.wake_requested_at.is_some_and(|w| w > checked)
-    {
-        return None;
-    }
-    let next = checked.add(decide::MISSING_RECHECK);
-    (now < next).then(|| next.since(now))
-}
-
-/// True when `record` has a wake request that no pass has acted on yet: `spec.mode` is
-/// `auto`, it is neither awake nor waking (no status yet, or phase Asleep, Sleeping or Failed),
-/// and its `wakeRequestedAt` is later than `status.phaseSince` (when it entered that phase) and
-/// than any `sleepRequestedAt`. [`Reconciler::run_until_settled`] adds such records to its
-/// next requeue pass.
-pub fn wake_unanswered(record: &Record) -> bool {
-    let Some(wake) = record.desired.wake_requested_at else {
-        return false;
-    };
-    if record.spec.mode != Mode::Auto
-        || record.desired.sleep_requested_at.is_some_and(|s| s >= wake)
-    {
-        return false;
-    }
-    match &record.status {
-        None => true,
-        Some(s) => {
-            matches!(s.phase, Phase::Asleep | Phase::Sleeping | Phase::Failed)
-                && s.phase_since.is_none_or(|since| wake > since)
-        }
+impl RecordReport {
+    /// Fills the report from the decision acted on (`deleted`: the record vanished meanwhile).
+    fn settle(&mut self, d: &Decision, deleted: bool) {
+        self.after = if deleted { None } else { Some(d.status.phase) };
+        self.phase_since = d.status.phase_since;
+        self.reason = d.reason.clone();
+        self.requeue = d.requeue;
+        self.transitional = d.is_transitional();
     }
 }
 
 /// Adds `codes` to the counts in `into` ([`SettleReport::error_codes`]).
-fn tally(into: &mut BTreeMap<String, u64>, codes: Vec<String>) {
+pub(crate) fn tally(into: &mut BTreeMap<String, u64>, codes: Vec<String>) {
     for code in codes {
         *into.entry(code).or_insert(0) += 1;
     }
@@ -944,10 +825,10 @@ fn fail(report: &mut RecordReport, codes: &mut Vec<String>, message: &str, code:
     codes.push(code.to_string());
 }
 
-/// The span every reconcile of one record runs in: `reconcile{service=<name>}`, whatever
-/// happens to the record (observed, invalid, deferred, deleted or unreadable).
-fn record_span(name: &str) -> tracing::Span {
-    info_span!("reconcile", service = %name)
+/// The span every reconcile of one record runs in: `reconcile{service=<name>, trigger=<why>}`,
+/// whatever happens to the record (observed, invalid, deferred, deleted or unreadable).
+fn record_span(name: &str, trigger: Reason) -> tracing::Span {
+    info_span!("reconcile", service = %name, trigger = %trigger)
 }
 
 fn scope_label(scope: &Scope) -> String {
@@ -955,48 +836,5 @@ fn scope_label(scope: &Scope) -> String {
         Scope::All => "all".into(),
         Scope::Names(n) if n.len() <= 3 => n.join(","),
         Scope::Names(n) => format!("{} records", n.len()),
-    }
-}
-
-#[cfg(test)]
-mod wake_unanswered_tests {
-    use super::*;
-
-    #[test]
-    fn only_a_wake_newer_than_a_resting_phase_is_unanswered() {
-        let t0 = Timestamp::from_millis(1_795_946_400_000);
-        let t1 = t0.add(Duration::from_secs(5));
-        let phase = |p: Phase, since: Timestamp| Status {
-            phase: p,
-            phase_since: Some(since),
-            ..Status::default()
-        };
-        let rec = || Record::test("demo");
-        // Never reconciled, with a wake: unanswered.
-        assert!(wake_unanswered(&rec().woken_at(t1)));
-        // Asleep, Sleeping or Failed since t0, woken at t1: unanswered; woken before: answered.
-        for p in [Phase::Asleep, Phase::Sleeping, Phase::Failed] {
-            assert!(
-                wake_unanswered(&rec().woken_at(t1).with_status(phase(p, t0))),
-                "{p}"
-            );
-            assert!(
-                !wake_unanswered(&rec().woken_at(t0).with_status(phase(p, t1))),
-                "{p}"
-            );
-        }
-        // Already awake or waking, invalid: nothing to pick up.
-        for p in [Phase::Waking, Phase::Ready, Phase::Invalid] {
-            assert!(
-                !wake_unanswered(&rec().woken_at(t1).with_status(phase(p, t0))),
-                "{p}"
-            );
-        }
-        // No wake, a later sleep request, or a mode that ignores wakes.
-        assert!(!wake_unanswered(
-            &rec().with_status(phase(Phase::Asleep, t0))
-        ));
-        assert!(!wake_unanswered(&rec().woken_at(t1).sleep_requested_at(t1)));
-        assert!(!wake_unanswered(&rec().woken_at(t1).mode(Mode::Off)));
     }
 }

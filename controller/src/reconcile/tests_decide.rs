@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use super::classify::*;
 use super::decide::*;
+use super::error_policy::{Failed, error_policy};
 use crate::model::{
     AddressKind, ConditionStatus, HttpGet, HumanDuration, Mode, Phase, Readiness as ReadinessSpec,
     Record, Status, Step, Timestamp,
@@ -199,7 +201,7 @@ fn awake_wanted_follows_mode_facts_and_idle_timeout() {
     ];
     for (i, (r, now, awake, why)) in cases.into_iter().enumerate() {
         let w = want(&r, None, now);
-        assert_eq!((w.awake, w.why), (awake, why), "case {i}");
+        assert_eq!((w.awake, w.why.as_str()), (awake, why), "case {i}");
         if awake && r.spec.mode == Mode::Auto {
             let last = r.desired.last_wanted_at().unwrap();
             assert_eq!(
@@ -220,7 +222,7 @@ fn a_task_started_out_of_band_counts_as_activity_at_its_start() {
     t.started_at = Some(at(2 * MIN));
     let o = service(1, vec![t]);
     let w = want(&r, Some(found(&o)), at(10 * MIN));
-    assert_eq!((w.awake, w.why), (true, "task started"));
+    assert_eq!((w.awake, w.why.as_str()), (true, "task started"));
     assert_eq!(w.sleeps_at, Some(at(17 * MIN)));
     // The decision keeps it (no scale-down inside the first idle window)...
     let d = decide(&r, &o, at(10 * MIN));
@@ -477,7 +479,7 @@ fn a_full_wake_and_sleep_cycle() {
     assert_eq!(
         d.situation,
         Situation::Awake {
-            why: "wake requested"
+            why: Why::WakeRequested
         }
     );
     assert_eq!(d.replicas, Some(1));
@@ -549,7 +551,7 @@ fn a_full_wake_and_sleep_cycle() {
 
     // Idle: scale to 0; Sleeping while the task stops; endpoint withdrawn at once.
     let d = decide(&r, &ready, at(36 + 15 * MIN));
-    assert_eq!(d.situation, Situation::Asleep { why: "idle" });
+    assert_eq!(d.situation, Situation::Asleep { why: Why::Idle });
     assert_eq!(d.replicas, Some(0));
     assert_eq!(d.status.phase, Phase::Sleeping);
     assert_eq!(d.status.endpoint, None);
@@ -631,7 +633,7 @@ fn a_wake_request_while_tasks_are_stopping_goes_from_sleeping_to_waking() {
     assert_eq!(
         d.situation,
         Situation::Awake {
-            why: "wake requested"
+            why: Why::WakeRequested
         }
     );
     assert_eq!(
@@ -693,8 +695,8 @@ fn a_sleep_request_or_mode_off_during_a_wake_goes_from_waking_to_sleeping_or_asl
 
     // An explicit sleep request during the wake: back to 0, Sleeping while the task stops.
     for (rec, why) in [
-        (r.clone().sleep_requested_at(at(10)), "sleep requested"),
-        (r.clone().mode(Mode::Off).generation(2), "mode off"),
+        (r.clone().sleep_requested_at(at(10)), Why::SleepRequested),
+        (r.clone().mode(Mode::Off).generation(2), Why::ModeOff),
     ] {
         let d = decide(&rec, &provisioning, at(12));
         assert_eq!(d.situation, Situation::Asleep { why }, "{why}");
@@ -710,10 +712,10 @@ fn a_sleep_request_or_mode_off_during_a_wake_goes_from_waking_to_sleeping_or_asl
         let c = d.status.condition(READY).unwrap();
         assert_eq!(
             (c.status, c.reason.as_str(), c.message.as_str()),
-            (ConditionStatus::False, "Asleep", why),
+            (ConditionStatus::False, "Asleep", why.as_str()),
             "{why}"
         );
-        assert_eq!(d.reason, why);
+        assert_eq!(d.reason, why.as_str());
         assert_eq!(d.requeue, Requeue::After(TRANSITION_REQUEUE), "{why}");
         assert_eq!(d.status.observed_generation, rec.metadata.generation);
         // Once the task is gone: Asleep, nothing more to do.
@@ -931,7 +933,7 @@ fn not_ready_within_wake_timeout_fails_and_scales_back_to_zero() {
         cond(&d.status, READY),
         (ConditionStatus::False, "WakeFailed".into())
     );
-    assert_eq!(memo_ts(&d.status.memo, "failedAt"), Some(at(5 * MIN)));
+    assert_eq!(d.status.memo.failed_at, Some(at(5 * MIN)));
 }
 
 #[test]
@@ -1216,7 +1218,7 @@ fn an_invalid_record_gets_phase_invalid_with_path_and_reason_and_nothing_is_done
     let d = decide_invalid(
         None,
         0,
-        VALIDATION_FAILED,
+        Invalidity::ValidationFailed,
         "spec.idleTimout: unknown field",
         at(3),
     );
@@ -1319,7 +1321,13 @@ fn a_scale_failure_keeps_the_observed_count_for_drift() {
         .woken_at(at(5));
     let mut d = decide(&r, &asleep, at(6));
     assert_eq!(d.replicas, Some(1));
-    note_scale_failed(&mut d.status, 0, "UpdateService throttled: Rate exceeded");
+    d.status = error_policy(
+        Some(&d),
+        Failed::Scale { from: 0 },
+        "UpdateService throttled: Rate exceeded",
+    )
+    .publish
+    .expect("a failed scale publishes the decided status");
     assert!(
         d.status
             .message

@@ -53,21 +53,11 @@ impl StatusView {
     }
 }
 
-/// True when `record` has a wake request the reconciler has not answered yet: newer than
-/// `status.wakeStartedAt` or, when that is unset, newer than `status.phaseSince` (or no status
-/// at all). After `Failed` such a request starts a fresh attempt.
+/// True when `record` has a wake request the reconciler has not answered yet: the
+/// reconciler's own rule, [`crate::reconcile::classify::wake_unanswered`], so the page shows
+/// Waking exactly for the records the reconciler will wake.
 pub fn wake_pending(record: &Record) -> bool {
-    let Some(requested) = record.desired.wake_requested_at else {
-        return false;
-    };
-    match &record.status {
-        None => true,
-        Some(s) => match (s.wake_started_at, s.phase_since) {
-            (Some(started), _) => requested > started,
-            (None, Some(since)) => requested > since,
-            (None, None) => matches!(s.phase, Phase::Asleep),
-        },
-    }
+    crate::reconcile::classify::wake_unanswered(record)
 }
 
 /// What the wait page says during a wake step, in the words of the record's platform (a local

@@ -24,7 +24,7 @@ use std::time::Duration;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde_json::{Value, json};
 use snooze::model::{Entry, Phase, Target, Timestamp};
-use snooze::reconcile::{Reconciler, Scope, SettleReport};
+use snooze::reconcile::{Reason, Reconciler, Runtime, Scope, SettleReport};
 use tracing::{info, warn};
 
 use crate::metrics::Emf;
@@ -51,6 +51,14 @@ pub struct App {
     pub emit: Arc<dyn Fn(String) + Send + Sync>,
 }
 
+impl App {
+    /// The reconcile runtime for one invocation: [`Runtime::settle`] honours requeues within
+    /// the invocation's budget (the schedule is the resync).
+    pub fn runtime(&self) -> Runtime {
+        Runtime::new(self.reconciler.clone())
+    }
+}
+
 /// Handles one invocation. `deadline_ms` is the invocation's deadline (Unix epoch ms), used to
 /// cap the requeue budget so the function never times out mid-pass.
 ///
@@ -72,7 +80,7 @@ pub async fn handle(
     let (answer, settle, full) = match trigger {
         Trigger::Schedule => {
             info!("scheduled event: full pass");
-            let settle = app.reconciler.run_until_settled(Scope::All, budget).await;
+            let settle = app.runtime().settle(Scope::All, Reason::Schedule, budget).await;
             let answer = json!({"trigger": "schedule", "records": first_len(&settle), "settled": settle.settled});
             (answer, Some(settle), true)
         }
@@ -156,8 +164,12 @@ async fn stream(
         "stream batch: pass over named records"
     );
     let settle = app
-        .reconciler
-        .run_until_settled(Scope::Names(names.iter().cloned().collect()), budget)
+        .runtime()
+        .settle(
+            Scope::Names(names.iter().cloned().collect()),
+            Reason::Stream,
+            budget,
+        )
         .await;
     let pass_failed = settle.passes.first().and_then(|p| p.error.clone());
     let mut response = DynamoDbEventResponse::default();
@@ -213,8 +225,8 @@ async fn task_change(
         return Ok((json!({"trigger": "ecs-task", "records": []}), None));
     }
     let settle = app
-        .reconciler
-        .run_until_settled(Scope::Names(names.clone()), budget)
+        .runtime()
+        .settle(Scope::Names(names.clone()), Reason::TaskEvent, budget)
         .await;
     Ok((
         json!({"trigger": "ecs-task", "records": names, "settled": settle.settled}),

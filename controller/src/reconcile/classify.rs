@@ -1,0 +1,523 @@
+//! The classifier: one pure triage of a record, `(entry, observation, now) -> `[`Situation`].
+//!
+//! Every rule that sorts records lives here, free of I/O, so that the pass ([`super::pass`])
+//! only reads, observes, calls these functions, acts and publishes, and so that the wake
+//! endpoint and the reconciler share the same answers ([`wake_unanswered`]).
+//!
+//! A pass classifies in two steps, because observation is batched over all records of the
+//! pass:
+//!
+//! 1. the [`Triage`], before observing: [`validity`] (Gone, or Invalid: malformed or failing
+//!    validation; the only place a pass validates), [`owners`] over the valid records of a
+//!    full pass, then [`triage_valid`] (Invalid for a target conflict, Deferred while a
+//!    missing service waits for its re-check, or Observe);
+//! 2. [`classify`] `(record, observation, now)` for the observed ones: ServiceGone,
+//!    Unobserved, FailedLatched, Awake or Asleep, from [`want`] and [`failed_latch`].
+//!
+//! Every [`Situation`] has its own small function in [`super::decide`]; nothing is matched by
+//! string and no arm is unreachable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::model::{ConditionStatus, Entry, Mode, Phase, Record, Timestamp, validate};
+use crate::platform::{Observed, ServiceObservation, TaskStatus};
+
+/// How long a record whose service is MISSING/INACTIVE waits before it is observed again.
+pub const MISSING_RECHECK: Duration = Duration::from_secs(600);
+
+/// Condition type: the ECS service exists and is ACTIVE.
+pub const SERVICE_FOUND: &str = "ServiceFound";
+/// Condition type: the record parses and validates.
+pub const VALID: &str = "Valid";
+
+/// Why a service is wanted awake or asleep ([`Want::why`], [`Situation::Awake`],
+/// [`Situation::Asleep`]). [`Why::as_str`] gives the words reports and logs use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Why {
+    /// `spec.mode: on` (awake).
+    ModeOn,
+    /// A wake request within `idleTimeout` (awake).
+    WakeRequested,
+    /// Activity within `idleTimeout` (awake).
+    Activity,
+    /// A task that ECS still wants running started within `idleTimeout` (awake; a task started
+    /// out of band counts as activity).
+    TaskStarted,
+    /// `spec.mode: off` (asleep).
+    ModeOff,
+    /// A sleep request at or after the last wake request and activity (asleep).
+    SleepRequested,
+    /// Nothing wanted it within `idleTimeout` (asleep).
+    Idle,
+    /// Never woken, no activity, no task (asleep).
+    NoWakeRequest,
+    /// `spec.replicas: 0` (asleep).
+    ReplicasZero,
+}
+
+impl Why {
+    /// The plain words: `mode on`, `wake requested`, `activity`, `task started`, `mode off`,
+    /// `sleep requested`, `idle`, `no wake request`, `replicas 0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Why::ModeOn => "mode on",
+            Why::WakeRequested => "wake requested",
+            Why::Activity => "activity",
+            Why::TaskStarted => "task started",
+            Why::ModeOff => "mode off",
+            Why::SleepRequested => "sleep requested",
+            Why::Idle => "idle",
+            Why::NoWakeRequest => "no wake request",
+            Why::ReplicasZero => "replicas 0",
+        }
+    }
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a record is Invalid: the reason of its `Valid=False` condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Invalidity {
+    /// The record does not parse or validate (`ValidationFailed`).
+    ValidationFailed,
+    /// Another (older) record manages the same service (`TargetConflict`); found by full
+    /// passes, kept by scoped ones.
+    TargetConflict,
+}
+
+impl Invalidity {
+    /// The condition reason: `ValidationFailed` or `TargetConflict`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Invalidity::ValidationFailed => "ValidationFailed",
+            Invalidity::TargetConflict => "TargetConflict",
+        }
+    }
+}
+
+/// Why ECS reports no usable service: the reason of `ServiceFound=False`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ServiceGoneReason {
+    /// `ServiceMissing`: no such service.
+    Missing,
+    /// `ServiceInactive`: the service is DRAINING or INACTIVE.
+    Inactive,
+}
+
+impl ServiceGoneReason {
+    /// The condition reason: `ServiceMissing` or `ServiceInactive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceGoneReason::Missing => "ServiceMissing",
+            ServiceGoneReason::Inactive => "ServiceInactive",
+        }
+    }
+}
+
+/// Every case a record can be in during a pass. One arm per case; [`super::decide`] has one
+/// function per arm.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Situation {
+    /// The record does not parse or validate, or conflicts with another record: phase Invalid,
+    /// nothing observed or scaled.
+    Invalid {
+        /// The `Valid=False` reason.
+        reason: Invalidity,
+        /// Every problem, `path: reason`, joined by `; ` (or the conflict).
+        message: String,
+    },
+    /// The service was MISSING/INACTIVE less than [`MISSING_RECHECK`] ago and nothing changed
+    /// since: not observed again until the re-check.
+    Deferred {
+        /// Time left until the re-check.
+        wait: Duration,
+    },
+    /// ECS reports the service MISSING, DRAINING or INACTIVE: a condition, no scaling.
+    ServiceGone {
+        /// `ServiceMissing` or `ServiceInactive`.
+        reason: ServiceGoneReason,
+        /// e.g. `service demo-svc not found in cluster demo-cluster`.
+        message: String,
+    },
+    /// The platform could not observe this service this time: keep the last status.
+    Unobserved {
+        /// The platform error (with its code).
+        message: String,
+    },
+    /// A wake failed earlier and no newer wake request arrived: stay at 0.
+    FailedLatched {
+        /// Why it failed.
+        message: String,
+    },
+    /// The service should be awake.
+    Awake {
+        /// Why.
+        why: Why,
+    },
+    /// The service should be asleep.
+    Asleep {
+        /// Why.
+        why: Why,
+    },
+}
+
+/// Whether and why the service should be awake, from `spec.mode`, the `desired` facts, task
+/// start times and `spec.idleTimeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Want {
+    /// Awake wanted.
+    pub awake: bool,
+    /// Why.
+    pub why: Why,
+    /// When the service goes to sleep if nothing else happens (`mode: auto` and awake only).
+    pub sleeps_at: Option<Timestamp>,
+}
+
+/// Awake wanted = `mode on`, or `mode auto` and `now < last wanted + idleTimeout` where "last
+/// wanted" is the latest of `wakeRequestedAt`, `lastActivityAt` and the start (or creation) of
+/// any task that ECS still wants running (a task started out of band counts as activity), unless
+/// `sleepRequestedAt` is at or after it.
+pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestamp) -> Want {
+    let asleep = |why| Want {
+        awake: false,
+        why,
+        sleeps_at: None,
+    };
+    match record.spec.mode {
+        Mode::Off => return asleep(Why::ModeOff),
+        Mode::On => {
+            return if record.spec.replicas == 0 {
+                asleep(Why::ReplicasZero)
+            } else {
+                Want {
+                    awake: true,
+                    why: Why::ModeOn,
+                    sleeps_at: None,
+                }
+            };
+        }
+        Mode::Auto => {}
+    }
+    let d = &record.desired;
+    let task_started = service.and_then(|s| {
+        s.tasks
+            .iter()
+            .filter(|t| t.desired_status == TaskStatus::Running)
+            .filter_map(|t| t.started_at.or(t.created_at))
+            .max()
+    });
+    let candidates = [
+        (d.wake_requested_at, Why::WakeRequested),
+        (d.last_activity_at, Why::Activity),
+        (task_started, Why::TaskStarted),
+    ];
+    let Some((last, why)) = candidates
+        .iter()
+        .filter_map(|(t, why)| t.map(|t| (t, *why)))
+        .max_by_key(|(t, _)| *t)
+    else {
+        return asleep(Why::NoWakeRequest);
+    };
+    if d.sleep_requested_at.is_some_and(|s| s >= last) {
+        return asleep(Why::SleepRequested);
+    }
+    if record.spec.replicas == 0 {
+        return asleep(Why::ReplicasZero);
+    }
+    let sleeps_at = last.add(record.spec.idle_timeout.get());
+    if now < sleeps_at {
+        Want {
+            awake: true,
+            why,
+            sleeps_at: Some(sleeps_at),
+        }
+    } else {
+        asleep(Why::Idle)
+    }
+}
+
+/// What a pass does with a record before observing anything ([`validity`], then
+/// [`triage_valid`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Triage {
+    /// Not found in the store (deleted): nothing to decide or publish.
+    Gone,
+    /// Malformed, failing validation, or in a target conflict: [`Situation::Invalid`], decided
+    /// without observing.
+    Invalid {
+        /// The `Valid=False` reason.
+        reason: Invalidity,
+        /// Every problem, or the conflict.
+        message: String,
+    },
+    /// The service was MISSING/INACTIVE recently: [`Situation::Deferred`], not observed.
+    Deferred {
+        /// Time left until the re-check ([`MISSING_RECHECK`] after the last one).
+        wait: Duration,
+    },
+    /// Observe the record's service, then [`classify`] and decide.
+    Observe,
+}
+
+/// Which record owns each service in a full pass ([`owners`]); empty for a scoped pass, which
+/// sees too few records to judge and keeps a latched conflict instead.
+#[derive(Clone, Debug, Default)]
+pub struct Owners {
+    /// [`crate::model::Target::identity`] → the owning record's name.
+    by_identity: HashMap<String, String>,
+    full: bool,
+}
+
+/// The owner of every service among the valid records of a full pass (give only records
+/// that passed [`validity`]): the record with the earliest `metadata.creationTimestamp` (then
+/// name). Two records on one service would scale it against each other, so the others are
+/// Invalid ([`Invalidity::TargetConflict`]).
+pub fn owners<'a>(valid: impl IntoIterator<Item = &'a Record>) -> Owners {
+    let mut claims: HashMap<String, (Option<Timestamp>, String)> = HashMap::new();
+    for r in valid {
+        let claim = (r.metadata.creation_timestamp, r.metadata.name.clone());
+        let owner = claims.entry(r.spec.target.identity()).or_insert(claim.clone());
+        if claim < *owner {
+            *owner = claim;
+        }
+    }
+    Owners {
+        by_identity: claims.into_iter().map(|(k, (_, n))| (k, n)).collect(),
+        full: true,
+    }
+}
+
+impl Owners {
+    /// The owners of a scoped pass: none known.
+    pub fn scoped() -> Self {
+        Self::default()
+    }
+}
+
+/// The first step of the triage: a stored entry (`None`: not found) is Gone, Invalid
+/// (malformed or failing [`validate`], which runs here and only here in a pass), or a valid
+/// record.
+pub fn validity(entry: Option<&Entry>) -> Result<&Record, Triage> {
+    let r = match entry {
+        None => return Err(Triage::Gone),
+        Some(Entry::Malformed(m)) => {
+            return Err(Triage::Invalid {
+                reason: Invalidity::ValidationFailed,
+                message: format!("the stored item does not parse: {}", m.error),
+            });
+        }
+        Some(Entry::Record(r)) => r,
+    };
+    let errors = validate(r);
+    if errors.is_empty() {
+        Ok(r)
+    } else {
+        Err(Triage::Invalid {
+            reason: Invalidity::ValidationFailed,
+            message: errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+    }
+}
+
+/// The second step of the triage, for a record that passed [`validity`]: Invalid in a target
+/// conflict (a full pass judges it from `owners`; a scoped pass keeps a latched one), Deferred
+/// (service recently missing), or [`Triage::Observe`].
+pub fn triage_valid(r: &Record, owners: &Owners, now: Timestamp) -> Triage {
+    if owners.full {
+        let identity = r.spec.target.identity();
+        if let Some(owner) = owners.by_identity.get(&identity)
+            && *owner != r.metadata.name
+        {
+            return Triage::Invalid {
+                reason: Invalidity::TargetConflict,
+                message: format!(
+                    "spec.target: {identity} is already managed by record {owner}; one service, \
+                     one record (delete this record or point it at another service)"
+                ),
+            };
+        }
+    }
+    if let Some(wait) = missing_recheck(r, now) {
+        return Triage::Deferred { wait };
+    }
+    if !owners.full
+        && let Some(message) = latched_conflict(r)
+    {
+        return Triage::Invalid {
+            reason: Invalidity::TargetConflict,
+            message,
+        };
+    }
+    Triage::Observe
+}
+
+/// The case of a valid record given its observation (see [`triage`] for the rest):
+/// ServiceGone, Unobserved, FailedLatched, Awake or Asleep.
+pub fn classify(record: &Record, observed: &Observed, now: Timestamp) -> Situation {
+    match observed {
+        Observed::Found(service) => {
+            let want = want(record, Some(service), now);
+            if let Some(message) = failed_latch(record, &want) {
+                Situation::FailedLatched { message }
+            } else if want.awake {
+                Situation::Awake { why: want.why }
+            } else {
+                Situation::Asleep { why: want.why }
+            }
+        }
+        Observed::Missing { message } => Situation::ServiceGone {
+            reason: ServiceGoneReason::Missing,
+            message: message.clone(),
+        },
+        Observed::Inactive { status, message } => Situation::ServiceGone {
+            reason: ServiceGoneReason::Inactive,
+            message: inactive_message(status, message),
+        },
+        Observed::Error(e) => Situation::Unobserved {
+            message: e.to_string(),
+        },
+    }
+}
+
+/// The message of a DRAINING/INACTIVE service: ECS's own, or `service is <status>`.
+pub fn inactive_message(status: &str, message: &str) -> String {
+    if message.is_empty() {
+        format!("service is {status}")
+    } else {
+        message.to_string()
+    }
+}
+
+/// `Some(message)` while a `Failed` latch holds: the record is Failed, awake is still wanted,
+/// and neither a newer wake request nor a spec change (generation) arrived since
+/// `status.memo.failedAt`. The message is the failure's.
+pub fn failed_latch(record: &Record, want: &Want) -> Option<String> {
+    let prev = record.status.as_ref()?;
+    let failed_at = prev.memo.failed_at?;
+    let newer_wake = record
+        .desired
+        .wake_requested_at
+        .is_some_and(|w| w > failed_at);
+    let spec_changed = record.metadata.generation != prev.observed_generation;
+    (prev.phase == Phase::Failed && want.awake && !newer_wake && !spec_changed)
+        .then(|| prev.message.clone())
+}
+
+/// `Some(wait)` when the record's service was last seen MISSING/INACTIVE less than
+/// [`MISSING_RECHECK`] ago and nothing (spec, wake request) changed since.
+pub fn missing_recheck(r: &Record, now: Timestamp) -> Option<Duration> {
+    let s = r.status.as_ref()?;
+    let c = s.condition(SERVICE_FOUND)?;
+    if c.status != ConditionStatus::False {
+        return None;
+    }
+    let checked = s.memo.missing_checked_at?;
+    if r.metadata.generation != s.observed_generation
+        || r.desired.wake_requested_at.is_some_and(|w| w > checked)
+    {
+        return None;
+    }
+    let next = checked.add(MISSING_RECHECK);
+    (now < next).then(|| next.since(now))
+}
+
+/// The conflict message a scoped pass keeps: the record is Invalid for
+/// [`Invalidity::TargetConflict`] at its current generation (only a full pass sees the other
+/// records and can clear it).
+fn latched_conflict(r: &Record) -> Option<String> {
+    let s = r.status.as_ref()?;
+    let valid = s.conditions.iter().find(|c| c.type_ == VALID)?;
+    (s.phase == Phase::Invalid
+        && s.observed_generation == r.metadata.generation
+        && valid.reason == Invalidity::TargetConflict.as_str())
+    .then(|| s.message.clone())
+}
+
+/// True when `record` has a wake request that no pass has acted on yet: `spec.mode` is
+/// `auto`, it is neither awake nor waking (no status yet, or phase Asleep, Sleeping or Failed),
+/// and its `wakeRequestedAt` is later than `status.phaseSince` (when it entered that phase),
+/// than `status.wakeStartedAt` (the attempt a Failed status answered, where set) and than any
+/// `sleepRequestedAt`. A status with neither time counts only when Asleep.
+///
+/// The reconcile runtime adds such records to its next requeue round; the wake endpoint shows
+/// them as Waking at step `requested` ([`crate::wake::view_record`]).
+pub fn wake_unanswered(record: &Record) -> bool {
+    let Some(wake) = record.desired.wake_requested_at else {
+        return false;
+    };
+    if record.spec.mode != Mode::Auto
+        || record.desired.sleep_requested_at.is_some_and(|s| s >= wake)
+    {
+        return false;
+    }
+    match &record.status {
+        None => true,
+        Some(s) => {
+            let resting = matches!(s.phase, Phase::Asleep | Phase::Sleeping | Phase::Failed);
+            match (s.phase_since, s.wake_started_at) {
+                // Since when is unknown (a status not written by `decide`): only a record
+                // known to be Asleep is taken to wait for its wake.
+                (None, None) => s.phase == Phase::Asleep,
+                (since, started) => {
+                    resting
+                        && since.is_none_or(|since| wake > since)
+                        && started.is_none_or(|started| wake > started)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Status;
+
+    #[test]
+    fn only_a_wake_newer_than_a_resting_phase_is_unanswered() {
+        let t0 = Timestamp::from_millis(1_795_946_400_000);
+        let t1 = t0.add(Duration::from_secs(5));
+        let phase = |p: Phase, since: Timestamp| Status {
+            phase: p,
+            phase_since: Some(since),
+            ..Status::default()
+        };
+        let rec = || Record::test("demo");
+        // Never reconciled, with a wake: unanswered.
+        assert!(wake_unanswered(&rec().woken_at(t1)));
+        // Asleep, Sleeping or Failed since t0, woken at t1: unanswered; woken before: answered.
+        for p in [Phase::Asleep, Phase::Sleeping, Phase::Failed] {
+            assert!(
+                wake_unanswered(&rec().woken_at(t1).with_status(phase(p, t0))),
+                "{p}"
+            );
+            assert!(
+                !wake_unanswered(&rec().woken_at(t0).with_status(phase(p, t1))),
+                "{p}"
+            );
+        }
+        // Already awake or waking, invalid: nothing to pick up.
+        for p in [Phase::Waking, Phase::Ready, Phase::Invalid] {
+            assert!(
+                !wake_unanswered(&rec().woken_at(t1).with_status(phase(p, t0))),
+                "{p}"
+            );
+        }
+        // No wake, a later sleep request, or a mode that ignores wakes.
+        assert!(!wake_unanswered(
+            &rec().with_status(phase(Phase::Asleep, t0))
+        ));
+        assert!(!wake_unanswered(&rec().woken_at(t1).sleep_requested_at(t1)));
+        assert!(!wake_unanswered(&rec().woken_at(t1).mode(Mode::Off)));
+    }
+}

@@ -1,0 +1,431 @@
+//! The reconcile runtime: the one scheduler of passes (STYLE.md §13, kube-runtime's
+//! `applier`). It takes triggers, owns due-times, requeues (each with its reason), the periodic
+//! resync and time budgets, and runs [`Reconciler`] passes one at a time. The adapters only
+//! wire it:
+//!
+//! | runner | entry | triggers | resync | budget |
+//! |---|---|---|---|---|
+//! | reconciler Lambda | [`Runtime::settle`] | one per invocation: schedule, stream, task-event | the EventBridge schedule (1 min) | the invocation's (`SNOOZE_PASS_BUDGET`, capped by the deadline) |
+//! | `snoozectl dev` | [`Runtime::run`] | wake, store change (polled), process change | `DevOptions::resync` (10 s) | none |
+//! | `snoozectl reconcile --watch` | [`Runtime::run`] | none | `--resync` (60 s) | none |
+//!
+//! Every pass and every record's `reconcile` span carries the [`Reason`] it ran for
+//! (`trigger=schedule|stream|task-event|requeue|resync|wake|manual`).
+//!
+//! # Due-times that outlive a process
+//!
+//! A requeue held by the runtime lives only as long as the process (a Lambda invocation ends
+//! with its budget). What must happen later is therefore derived from the stored record, so that
+//! any runner finds it on its next full pass ([`due_at`]):
+//!
+//! | due-time | derived from |
+//! |---|---|
+//! | a transitional record (Waking, Sleeping) | `status.phase` (due at once) |
+//! | a wake no pass has answered | `desired.wakeRequestedAt` > `status.phaseSince` ([`classify::wake_unanswered`]; due at once) |
+//! | going to sleep when idle | `status.sleepsAt` |
+//! | the next drift correction | `status.memo.driftCorrectedAt` + the back-off of `driftCorrections` |
+//! | a missing service's re-check | `status.memo.missingCheckedAt` + [`classify::MISSING_RECHECK`] |
+//!
+//! The only requeues not derived from a record are retries after a failed call
+//! ([`super::error_policy`], 30 s) and the 1 s look-again after an overlapping write; both are
+//! also covered by the next full pass. The resolution each runner gives a record-derived
+//! due-time is its resync period: the Lambda's schedule (1 minute; within an invocation its
+//! requeues are exact), `snoozectl dev` exact (it keeps requeues in memory, resync 10 s),
+//! `reconcile --watch` exact (resync 60 s).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::classify;
+use super::decide::{Requeue, drift_backoff};
+use super::pass::{PassReport, Reconciler, Scope, SettleReport, tally};
+use crate::model::{Entry, Phase, Record, Timestamp};
+
+/// Why a pass, or one record in it, ran. Shown as `trigger=<word>` on spans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The periodic schedule (the Lambda's EventBridge rule): `schedule`.
+    Schedule,
+    /// A change of records (DynamoDB stream; the dev stack's polled change token): `stream`.
+    Stream,
+    /// A task or process changed (EventBridge ECS task state change; a local child process
+    /// started or exited): `task-event`.
+    TaskEvent,
+    /// The record asked to be looked at again ([`Requeue::After`]): `requeue`.
+    Requeue,
+    /// The runtime's periodic full pass: `resync`.
+    Resync,
+    /// A wake request (the dev wake endpoint; an unanswered wake found between two requeue
+    /// rounds of the Lambda): `wake`.
+    Wake,
+    /// A direct call (`snoozectl reconcile --once`, tests): `manual`.
+    Manual,
+}
+
+impl Reason {
+    /// The word on spans and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Schedule => "schedule",
+            Reason::Stream => "stream",
+            Reason::TaskEvent => "task-event",
+            Reason::Requeue => "requeue",
+            Reason::Resync => "resync",
+            Reason::Wake => "wake",
+            Reason::Manual => "manual",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The reasons of one pass: the pass's own, and per record where it differs (a pass over
+/// requeued records and newly found wakes has both).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reasons {
+    /// Why the pass ran.
+    pub pass: Reason,
+    /// Records that ran for another reason than [`Reasons::pass`].
+    pub records: HashMap<String, Reason>,
+}
+
+impl Reasons {
+    /// Every record for `reason`.
+    pub fn all(reason: Reason) -> Self {
+        Self {
+            pass: reason,
+            records: HashMap::new(),
+        }
+    }
+
+    /// The reason of record `name`.
+    pub fn of(&self, name: &str) -> Reason {
+        self.records.get(name).copied().unwrap_or(self.pass)
+    }
+}
+
+/// What makes [`Runtime::run`] run a pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// A pass over every record (e.g. a store change seen by polling, a process change).
+    All(Reason),
+    /// A pass over these records (e.g. a wake).
+    Records(Vec<String>, Reason),
+}
+
+/// How [`Runtime::run`] schedules passes. [`RuntimeOptions::default`]: resync every 60 s,
+/// requeues honoured as asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// A full pass this often (the first at once). Default 60 s.
+    pub resync: Duration,
+    /// What a resync covers. Default [`Scope::All`] (`reconcile --watch NAME...`: the names).
+    pub resync_scope: Scope,
+    /// Honour requeues ([`Requeue::After`]); off, only triggers and resyncs run passes (the
+    /// schedule-only design, for comparison in the dev benchmark). Default true.
+    pub requeues: bool,
+    /// Shortest requeue. Default 0 (`reconcile --watch`: 1 s).
+    pub min_requeue: Duration,
+    /// Longest wait before a transitional record (Waking, Sleeping) is looked at again,
+    /// whatever its requeue says. Default none (`snoozectl dev`: 1 s; local observation is
+    /// cheap).
+    pub transition_poll: Option<Duration>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            resync: Duration::from_secs(60),
+            resync_scope: Scope::All,
+            requeues: true,
+            min_requeue: Duration::ZERO,
+            transition_poll: None,
+        }
+    }
+}
+
+/// What a runner does around passes (printing lines, seeding a simulation, stopping
+/// unclaimed processes). Every method has a do-nothing default.
+#[async_trait]
+pub trait Hooks: Send + Sync {
+    /// Before a pass over `scope` (`full`: a resync or a trigger over every record).
+    async fn before_pass(&self, _scope: &Scope, _full: bool) {}
+    /// After a pass.
+    async fn after_pass(&self, _report: &PassReport, _full: bool) {}
+}
+
+/// [`Hooks`] that do nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
+
+/// Runs passes of one [`Reconciler`]: bounded ([`Runtime::settle`]) or until stopped
+/// ([`Runtime::run`]).
+#[derive(Clone)]
+pub struct Runtime {
+    reconciler: Reconciler,
+    options: RuntimeOptions,
+}
+
+impl Runtime {
+    /// A runtime with [`RuntimeOptions::default`].
+    pub fn new(reconciler: Reconciler) -> Self {
+        Self::with_options(reconciler, RuntimeOptions::default())
+    }
+
+    /// A runtime with `options`.
+    pub fn with_options(reconciler: Reconciler, options: RuntimeOptions) -> Self {
+        Self {
+            reconciler,
+            options,
+        }
+    }
+
+    /// The reconciler it runs.
+    pub fn reconciler(&self) -> &Reconciler {
+        &self.reconciler
+    }
+
+    /// Runs passes until no record is transitional (Waking, Sleeping) or `budget` (of the
+    /// reconciler's clock) would be exceeded by the next requeue: the Lambda's invocation. The
+    /// first pass covers `scope` for `reason`; later ones (reason `requeue`) the records that
+    /// asked to be requeued, plus (reason `wake`) every record whose wake request no pass has
+    /// answered yet ([`classify::wake_unanswered`], found with one store list per requeue
+    /// round). So while one invocation lingers over a waking service, a wake of another service
+    /// that lands meanwhile is acted on at the next round (within 5 s) instead of after this
+    /// invocation ends. A record whose latest pass here failed is not picked up that way: it
+    /// keeps the retry interval its failure asked for rather than failing every round.
+    pub async fn settle(&self, scope: Scope, reason: Reason, budget: Duration) -> SettleReport {
+        let clock = &self.reconciler.clock;
+        let deadline = clock.now().add(budget);
+        let mut passes = Vec::new();
+        let mut error_codes = BTreeMap::new();
+        let mut failing: HashSet<String> = HashSet::new();
+        let mut scope = scope;
+        let mut reasons = Reasons::all(reason);
+        loop {
+            let (report, codes) = self.reconciler.reconcile_for(scope, &reasons).await;
+            tally(&mut error_codes, codes);
+            for r in &report.records {
+                if r.error.is_some() {
+                    failing.insert(r.name.clone());
+                } else {
+                    failing.remove(&r.name);
+                }
+            }
+            let pending: Vec<(String, Duration)> = report
+                .records
+                .iter()
+                .filter(|r| r.transitional)
+                .filter_map(|r| match r.requeue {
+                    Requeue::After(d) => Some((r.name.clone(), d)),
+                    Requeue::AwaitChange => None,
+                })
+                .collect();
+            passes.push(report);
+            let Some(wait) = pending.iter().map(|(_, d)| *d).min() else {
+                return SettleReport {
+                    passes,
+                    settled: true,
+                    pending: Vec::new(),
+                    error_codes,
+                };
+            };
+            let mut names: Vec<String> = pending.into_iter().map(|(n, _)| n).collect();
+            if clock.now().add(wait) > deadline {
+                return SettleReport {
+                    passes,
+                    settled: false,
+                    pending: names,
+                    error_codes,
+                };
+            }
+            clock.sleep(wait).await;
+            reasons = Reasons::all(Reason::Requeue);
+            match self.reconciler.store.list().await {
+                Ok(entries) => {
+                    for e in entries {
+                        if let Entry::Record(r) = e
+                            && classify::wake_unanswered(&r)
+                            && !names.contains(&r.metadata.name)
+                            && !failing.contains(&r.metadata.name)
+                        {
+                            info!(service = %r.metadata.name, "wake request landed during the invocation; reconciling it now");
+                            reasons.records.insert(r.metadata.name.clone(), Reason::Wake);
+                            names.push(r.metadata.name);
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "looking for new wake requests failed; requeued records only");
+                    tally(&mut error_codes, vec![e.code().to_string()]);
+                }
+            }
+            scope = Scope::Names(names);
+        }
+    }
+
+    /// Runs passes until `stop` completes: at once and every [`RuntimeOptions::resync`] over
+    /// [`RuntimeOptions::resync_scope`] (reason `resync`), on every [`Trigger`] received
+    /// (triggers queued meanwhile are merged into one pass; any [`Trigger::All`] makes it a
+    /// full pass), and for each record when its requeue is due (reason `requeue`). Passes run
+    /// one at a time; `hooks` are called around each. Timers are tokio's (so tests can pause
+    /// time).
+    pub async fn run(
+        &self,
+        mut triggers: mpsc::UnboundedReceiver<Trigger>,
+        hooks: &dyn Hooks,
+        stop: impl Future<Output = ()>,
+    ) {
+        let opts = &self.options;
+        let mut due: HashMap<String, Instant> = HashMap::new();
+        let mut next_resync = Instant::now();
+        let mut triggers_open = true;
+        tokio::pin!(stop);
+        loop {
+            let timer = due
+                .values()
+                .copied()
+                .chain([next_resync])
+                .min()
+                .unwrap_or(next_resync);
+            let (scope, reasons) = tokio::select! {
+                _ = &mut stop => break,
+                t = triggers.recv(), if triggers_open => {
+                    let Some(first) = t else {
+                        triggers_open = false;
+                        continue;
+                    };
+                    let mut all = vec![first];
+                    while let Ok(t) = triggers.try_recv() {
+                        all.push(t);
+                    }
+                    merge(all)
+                }
+                _ = tokio::time::sleep_until(timer) => {
+                    let now = Instant::now();
+                    if now >= next_resync {
+                        next_resync = now + opts.resync;
+                        (opts.resync_scope.clone(), Reasons::all(Reason::Resync))
+                    } else {
+                        let mut names: Vec<String> = due
+                            .iter()
+                            .filter(|(_, at)| **at <= now)
+                            .map(|(n, _)| n.clone())
+                            .collect();
+                        if names.is_empty() {
+                            continue;
+                        }
+                        names.sort();
+                        for n in &names {
+                            due.remove(n);
+                        }
+                        (Scope::Names(names), Reasons::all(Reason::Requeue))
+                    }
+                }
+            };
+            let full = scope == opts.resync_scope || scope == Scope::All;
+            if full {
+                due.clear();
+            }
+            hooks.before_pass(&scope, full).await;
+            let (report, _) = self.reconciler.reconcile_for(scope, &reasons).await;
+            if opts.requeues {
+                let now = Instant::now();
+                for r in &report.records {
+                    match r.requeue {
+                        Requeue::After(d) => {
+                            let d = match opts.transition_poll {
+                                Some(cap) if r.transitional => d.min(cap),
+                                _ => d,
+                            };
+                            due.insert(r.name.clone(), now + d.max(opts.min_requeue));
+                        }
+                        Requeue::AwaitChange => {
+                            due.remove(&r.name);
+                        }
+                    }
+                }
+            }
+            hooks.after_pass(&report, full).await;
+        }
+    }
+}
+
+/// One pass for several queued triggers: every record if any trigger asks for all (with the
+/// first such trigger's reason), else the union of the named records, each with the reason
+/// it was first named for.
+fn merge(triggers: Vec<Trigger>) -> (Scope, Reasons) {
+    if let Some(reason) = triggers.iter().find_map(|t| match t {
+        Trigger::All(r) => Some(*r),
+        Trigger::Records(..) => None,
+    }) {
+        return (Scope::All, Reasons::all(reason));
+    }
+    let mut names = Vec::new();
+    let mut reasons: Option<Reasons> = None;
+    for t in triggers {
+        let Trigger::Records(list, reason) = t else {
+            continue;
+        };
+        let reasons = reasons.get_or_insert_with(|| Reasons::all(reason));
+        for n in list {
+            if !names.contains(&n) {
+                if reason != reasons.pass {
+                    reasons.records.insert(n.clone(), reason);
+                }
+                names.push(n);
+            }
+        }
+    }
+    (
+        Scope::Names(names),
+        reasons.unwrap_or_else(|| Reasons::all(Reason::Manual)),
+    )
+}
+
+/// When a record is next due for a pass, derived from the stored record alone (see the module
+/// docs): `Some(t)` with `t <= now` when it is due at once (transitional phase, unanswered
+/// wake), a later time for `sleepsAt`, a drift back-off or a missing service's re-check;
+/// `None` when nothing time-based is pending (asleep, invalid, a Failed latch).
+pub fn due_at(record: &Record, now: Timestamp) -> Option<Timestamp> {
+    if classify::wake_unanswered(record) {
+        return Some(now);
+    }
+    let s = record.status.as_ref()?;
+    if matches!(s.phase, Phase::Waking | Phase::Sleeping) {
+        return Some(now);
+    }
+    let mut due: Vec<Timestamp> = Vec::new();
+    if s.phase == Phase::Ready
+        && let Some(at) = s.sleeps_at
+    {
+        due.push(at);
+    }
+    if let (Some(at), Some(n)) = (s.memo.drift_corrected_at, s.memo.drift_corrections)
+        && s.conditions
+            .iter()
+            .any(|c| c.type_ == super::decide::DRIFT && c.reason == "DriftBackOff")
+    {
+        due.push(at.add(drift_backoff(n)));
+    }
+    if let Some(at) = s.memo.missing_checked_at {
+        due.push(at.add(classify::MISSING_RECHECK));
+    }
+    due.into_iter().min()
+}
+
+#[cfg(test)]
+mod tests;
