@@ -4,6 +4,9 @@
 //! name the SDK itself uses (`Scan`, `GetItem`, `UpdateItem`, ...), so no call site can be
 //! forgotten.
 //!
+//! [`OPERATIONS`] declares which operations each program calls (its IAM policy allows exactly
+//! those); the moto tests check the declaration against what the interceptors counted.
+//!
 //! ```no_run
 //! # async fn f(sdk: &aws_config::SdkConfig) {
 //! let calls = snooze::aws_calls::CallCounter::new();
@@ -61,6 +64,171 @@ impl Intercept for CallCounter {
         }
         Ok(())
     }
+}
+
+/// A program that calls AWS under an IAM principal of its own (the policies are in `infra/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Principal {
+    /// The reconciler Lambda (`lambdas/reconciler`).
+    Reconciler,
+    /// The wake Lambda (`lambdas/wake`).
+    Wake,
+    /// `snoozectl agent`, the activity sidecar in the managed service's task.
+    Agent,
+    /// The `snoozectl` verbs the ops workflow runs (`.github/workflows/ops.yml`: `get`, `wake`).
+    Ops,
+}
+
+impl Principal {
+    /// Every principal.
+    pub const ALL: [Principal; 4] = [Self::Reconciler, Self::Wake, Self::Agent, Self::Ops];
+
+    /// Its lowercase name, as in `infra/aws-operations.json` and `tests/infra/principals.py`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reconciler => "reconciler",
+            Self::Wake => "wake",
+            Self::Agent => "agent",
+            Self::Ops => "ops",
+        }
+    }
+}
+
+/// One AWS operation a principal's code calls: what its IAM policy must allow
+/// (`service:name`), and nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Operation {
+    /// Who calls it.
+    pub principal: Principal,
+    /// The IAM service prefix: `dynamodb`, `ecs`, `ec2`.
+    pub service: &'static str,
+    /// The operation as the SDK names it ([`CallCounter`], `EcsPlatform::calls`), e.g. `Scan`.
+    pub name: &'static str,
+    /// Which code calls it.
+    pub why: &'static str,
+}
+
+const fn op(
+    principal: Principal,
+    service: &'static str,
+    name: &'static str,
+    why: &'static str,
+) -> Operation {
+    Operation {
+        principal,
+        service,
+        name,
+        why,
+    }
+}
+
+/// Every AWS operation snooze's programs call, by principal: the code's own declaration, which
+/// the IAM contract test (`tests/infra/test_contract_iam.py`) reads from its export
+/// `infra/aws-operations.json` ([`operations_json`]; `controller/tests/aws_operations.rs`
+/// fails when that file is stale). The moto tests check it against the calls the SDK
+/// interceptors counted: the reconciler's ECS and EC2 operations in
+/// `controller/tests/ecs_moto.rs` (an end-to-end wake and sleep), each principal's DynamoDB
+/// operations in `controller/tests/aws_operations.rs`.
+pub const OPERATIONS: &[Operation] = {
+    use Principal::*;
+    &[
+        op(
+            Reconciler,
+            "dynamodb",
+            "GetItem",
+            "Store::get (a record named by a trigger)",
+        ),
+        op(Reconciler, "dynamodb", "Scan", "Store::list (full passes)"),
+        op(
+            Reconciler,
+            "dynamodb",
+            "UpdateItem",
+            "Store::publish_status",
+        ),
+        op(
+            Reconciler,
+            "ecs",
+            "DescribeServices",
+            "EcsPlatform::observe",
+        ),
+        op(
+            Reconciler,
+            "ecs",
+            "ListTasks",
+            "EcsPlatform::observe (tasks of a running service)",
+        ),
+        op(Reconciler, "ecs", "DescribeTasks", "EcsPlatform::observe"),
+        op(
+            Reconciler,
+            "ecs",
+            "DescribeTaskDefinition",
+            "EcsPlatform::observe (the app's port)",
+        ),
+        op(Reconciler, "ecs", "UpdateService", "EcsPlatform::scale"),
+        op(
+            Reconciler,
+            "ec2",
+            "DescribeNetworkInterfaces",
+            "EcsPlatform::observe (task addresses)",
+        ),
+        op(
+            Wake,
+            "dynamodb",
+            "GetItem",
+            "Store::get (the wake handler reads the record)",
+        ),
+        op(Wake, "dynamodb", "UpdateItem", "Store::record_wake"),
+        op(
+            Agent,
+            "dynamodb",
+            "GetItem",
+            "Store::record_activity (reads the debounce state)",
+        ),
+        op(Agent, "dynamodb", "UpdateItem", "Store::record_activity"),
+        op(
+            Ops,
+            "dynamodb",
+            "GetItem",
+            "snoozectl get NAME, snoozectl wake (Store::get)",
+        ),
+        op(Ops, "dynamodb", "Scan", "snoozectl get (Store::list)"),
+        op(
+            Ops,
+            "dynamodb",
+            "UpdateItem",
+            "snoozectl wake (Store::record_wake)",
+        ),
+    ]
+};
+
+/// The operations `principal` calls on the IAM services `services` (e.g. `["ecs", "ec2"]`),
+/// by SDK name.
+pub fn declared(
+    principal: Principal,
+    services: &[&str],
+) -> std::collections::BTreeSet<&'static str> {
+    OPERATIONS
+        .iter()
+        .filter(|o| o.principal == principal && services.contains(&o.service))
+        .map(|o| o.name)
+        .collect()
+}
+
+/// [`OPERATIONS`] as the JSON of `infra/aws-operations.json`: `{"principal": {"service:Name":
+/// "why", ...}, ...}` (IAM action names), pretty-printed, ending in a newline.
+pub fn operations_json() -> String {
+    let mut by: BTreeMap<&str, BTreeMap<String, &str>> = BTreeMap::new();
+    for p in Principal::ALL {
+        by.insert(p.name(), BTreeMap::new());
+    }
+    for o in OPERATIONS {
+        by.entry(o.principal.name())
+            .or_default()
+            .insert(format!("{}:{}", o.service, o.name), o.why);
+    }
+    let mut text = serde_json::to_string_pretty(&by).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 #[cfg(test)]

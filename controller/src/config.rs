@@ -1,8 +1,8 @@
 //! Settings read from environment variables, declared once as clap arguments (STYLE.md §15).
 //!
-//! A setting is a field of a `#[derive(clap::Args)]` struct with `#[arg(long, env = "VAR")]`,
+//! A setting is a field of a `#[derive(clap::Args)]` struct with `#[arg(long, env = ...)]`,
 //! its doc comment, its default and its value parser: the flag, the variable, the default and
-//! the help come from that one declaration, so `--help` and the generated reference
+//! the help come from that one declaration (tests: `controller/tests/config_env.rs`), so `--help` and the generated reference
 //! (`docs/reference/cli.md`) list it. Programs with a command line (`snoozectl`) let clap
 //! parse it as usual; programs without one (the Lambdas) read the same declaration from the
 //! environment only with [`from_env`], and tests inject values with [`from_lookup`] without
@@ -148,54 +148,5 @@ pub fn boolean(value: &str) -> Result<bool, String> {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
         _ => Err("use true or false".to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A test declaration: one required, one defaulted, one where empty means something.
-    #[derive(Debug, PartialEq, clap::Args)]
-    struct Settings {
-        /// The table.
-        #[arg(long, env = "T_TABLE")]
-        table: String,
-        /// A wait.
-        #[arg(long, env = "T_WAIT", default_value = "5s", value_parser = |v: &str| duration_at_most(v, std::time::Duration::from_secs(60)))]
-        wait: std::time::Duration,
-        /// A prefix; empty is a value.
-        #[arg(long, env = "T_PREFIX", num_args = 0..=1, default_missing_value = "")]
-        prefix: Option<String>,
-    }
-
-    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn values_defaults_empties_and_errors_name_the_variable() {
-        let s: Settings = from_lookup(lookup(&[("T_TABLE", " t "), ("T_WAIT", "")])).unwrap();
-        assert_eq!(
-            (s.table.as_str(), s.wait, s.prefix),
-            ("t", std::time::Duration::from_secs(5), None)
-        );
-        // A value that starts with '-' is a value, not a flag.
-        let e = from_lookup::<Settings>(lookup(&[("T_TABLE", "t"), ("T_WAIT", "-1")])).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid T_WAIT=\"-1\": not a duration; try 10s"
-        );
-        let s: Settings = from_lookup(lookup(&[("T_TABLE", "t"), ("T_PREFIX", "")])).unwrap();
-        assert_eq!(s.prefix.as_deref(), Some(""));
-        let e = from_lookup::<Settings>(lookup(&[("T_TABLE", "  ")])).unwrap_err();
-        assert_eq!(e.to_string(), "T_TABLE is not set: The table");
-        let e = from_lookup::<Settings>(lookup(&[("T_TABLE", "t"), ("T_WAIT", "2m")])).unwrap_err();
-        assert_eq!(e.to_string(), "invalid T_WAIT=\"2m\": at most 1m");
     }
 }

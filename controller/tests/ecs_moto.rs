@@ -1391,4 +1391,17 @@ async fn wake_ready_idle_asleep_end_to_end() {
         2,
         "exactly one scale-up and one scale-down"
     );
+    // The ECS and EC2 operations the reconciler declares (snooze::aws_calls::OPERATIONS, which
+    // the IAM contract test reads) are exactly the ones this wake and sleep made.
+    let made: std::collections::BTreeSet<&str> = platform
+        .calls()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(op, _)| op)
+        .collect();
+    assert_eq!(
+        made,
+        snooze::aws_calls::declared(snooze::aws_calls::Principal::Reconciler, &["ecs", "ec2"]),
+        "update snooze::aws_calls::OPERATIONS (and infra/aws-operations.json, the IAM policy)"
+    );
 }

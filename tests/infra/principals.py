@@ -7,13 +7,10 @@
 | agent      | `snoozectl agent` (activity sidecar)   | modules/demo-service `data.aws_iam_policy_document.task`      |
 | ops        | the snoozectl verbs ops.yml runs       | modules/github-oidc `data.aws_iam_policy_document.ops`        |
 
-What a principal calls is derived from the sources, never listed here:
-- its own sources, plus every library module (`crate::x` / `snooze::x`) they reach, transitively;
-- the SDK operations called in those sources;
-- when they use the ECS platform (`EcsPlatform`, `platform::ecs`): every ECS/EC2 operation the
-  platform's sources call;
-- when they build a store (`store::connect`, `DynamoStore`): the DynamoDB operations of the
-  `Store` methods they call, each method followed through the DynamoDB store's helpers.
+The AWS operations a principal calls are the code's own declaration, `snooze::aws_calls::OPERATIONS`
+(exported to infra/aws-operations.json, checked against the calls the moto tests made). Its
+sources (its own, plus every library module `crate::x` / `snooze::x` they reach, transitively)
+are still read for the env vars it reads and the Store methods it calls.
 """
 
 from __future__ import annotations
@@ -155,44 +152,22 @@ def dynamodb_store_code() -> str:
     return rust_src.code(f"{LIB}/store/dynamodb.rs", f"{LIB}/store/dynamodb")
 
 
-def dynamodb_ops_of(methods: set[str]) -> set[str]:
-    """DynamoDB operations the DynamoDB store performs for `methods` (helpers followed)."""
-    src = dynamodb_store_code()
-    body = rust_src.reachable_bodies(src, methods)
-    return rust_src.sdk_calls(body, rust_src.sdk_operations("aws-sdk-dynamodb"))
+# The AWS operations each principal calls: the code's own declaration
+# (`snooze::aws_calls::OPERATIONS`), exported by `controller/tests/aws_operations.rs` and checked
+# there against the calls the moto tests made.
+OPERATIONS_JSON = ROOT / "infra" / "aws-operations.json"
 
 
-def uses_dynamodb_store(code: str) -> bool:
-    return bool(re.search(r"\bstore\s*::\s*connect\b|\bDynamoStore\b|dynamodb://|\bconnect_store\b", code))
+def declared_operations() -> dict[str, dict[str, str]]:
+    """principal → {IAM action: which code calls it}, from infra/aws-operations.json."""
+    import json  # noqa: PLC0415
 
-
-def uses_ecs_platform(code: str) -> bool:
-    return bool(re.search(r"\bEcsPlatform\b|\bplatform\s*::\s*ecs\b", code))
-
-
-def ecs_platform_code() -> str:
-    return rust_src.code(f"{LIB}/platform/ecs.rs", f"{LIB}/platform/ecs")
+    return json.loads(OPERATIONS_JSON.read_text())
 
 
 def code_actions(p: Principal) -> tuple[set[str], dict[str, str]]:
-    """IAM actions the principal's code needs, with why each one is needed."""
-    code = p.code()
-    why: dict[str, str] = {}
-    services = {"dynamodb": "aws-sdk-dynamodb", "ecs": "aws-sdk-ecs", "ec2": "aws-sdk-ec2"}
-    for svc, crate in services.items():
-        for op in rust_src.sdk_calls(code, rust_src.sdk_operations(crate)):
-            why[rust_src.iam_action(svc, op)] = f"{op}() called in {p.name}'s sources"
-    if uses_ecs_platform(code):
-        platform = ecs_platform_code()
-        for svc in ("ecs", "ec2"):
-            for op in rust_src.sdk_calls(platform, rust_src.sdk_operations(services[svc])):
-                why[rust_src.iam_action(svc, op)] = f"{op}() called by the ECS platform"
-    methods = store_methods_called(code)
-    src = dynamodb_store_code()
-    for m in sorted(methods):
-        body = rust_src.reachable_bodies(src, {m})
-        for op in rust_src.sdk_calls(body, rust_src.sdk_operations("aws-sdk-dynamodb")):
-            why.setdefault(rust_src.iam_action("dynamodb", op), f"Store::{m} calls {op}()")
+    """IAM actions the principal's code calls (its declaration), with why each one is needed."""
+    why = dict(declared_operations().get(p.name, {}))
     return set(why), why
 
 

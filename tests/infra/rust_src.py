@@ -5,10 +5,8 @@ Nothing here knows what the code *should* call: it finds what the code *does* ca
 - `code(paths)`: the Rust sources under `paths` with comments and `#[cfg(test)]` items removed
   (doc comments and test fakes mention calls that never run in production).
 - `functions(src)`: every `fn` with its body, by name.
-- `sdk_operations(crate)`: the operation names of an AWS SDK crate, read from the crate's own
-  source in the cargo registry (`src/operation/<snake_name>/`), at the version in Cargo.lock.
-- `sdk_calls(src, ops)`: the SDK operations called in `src` (`client.update_item()`: the
-  fluent builders take no arguments, which tells them apart from `Iterator::scan(..)` and the like).
+- (The AWS operations each program calls are not read here: the code declares them,
+  `snooze::aws_calls::OPERATIONS`, exported to `infra/aws-operations.json`.)
 - `env_reads(src)`: environment variables read at run time (`std::env::var("X")`,
   `var_os`, clap `env = "X"`, any `"SNOOZE_*"` literal (lookup-closure configuration), and
   `RUST_LOG` when tracing's `EnvFilter` reads it).
@@ -16,8 +14,6 @@ Nothing here knows what the code *should* call: it finds what the code *does* ca
 
 from __future__ import annotations
 
-import functools
-import os
 import re
 from pathlib import Path
 
@@ -254,76 +250,6 @@ def string_constants(src: str) -> dict[str, str]:
 
 
 # --- the AWS SDK ------------------------------------------------------------------------------
-
-
-def _lock_version(package: str) -> str:
-    lock = (ROOT / "Cargo.lock").read_text()
-    versions = re.findall(rf'\[\[package\]\]\nname = "{re.escape(package)}"\nversion = "([^"]+)"', lock)
-    if len(versions) != 1:
-        raise AssertionError(f"expected one {package} in Cargo.lock, found {versions}")
-    return versions[0]
-
-
-@functools.cache
-def sdk_operations(crate: str) -> frozenset[str]:
-    """snake_case operation names of `crate` (e.g. `aws-sdk-ecs`) at its Cargo.lock version."""
-    version = _lock_version(crate)
-    cargo_home = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
-    candidates = sorted(cargo_home.glob(f"registry/src/*/{crate}-{version}/src/operation"))
-    if not candidates:
-        raise AssertionError(
-            f"{crate} {version} is not in the cargo registry under {cargo_home}: run `cargo fetch` "
-            "(the Rust stage does) before the infrastructure contract tests"
-        )
-    ops = frozenset(p.name for p in candidates[0].iterdir() if p.is_dir())
-    assert len(ops) > 10, f"{candidates[0]} lists only {sorted(ops)}"
-    return ops
-
-
-def _statement_after(src: str, i: int) -> str:
-    """From `i` to the end of the statement: the first `;` or unmatched `}` at depth 0."""
-    depth, n, j = 0, len(src), i
-    while j < n:
-        c = src[j]
-        if c in 'rb"' and _string_at(src, j):
-            j = _skip_string(src, j)
-            continue
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            if depth == 0:
-                break
-            depth -= 1
-        elif c == ";" and depth == 0:
-            break
-        j += 1
-    return src[i:j]
-
-
-def sdk_calls(src: str, ops: frozenset[str]) -> set[str]:
-    """The operations of `ops` called in `src` as SDK fluent builders: `.op_name()` on a
-    receiver named like a client (`self.client`, `ecs_client`, `self.ddb`), or whose statement sends the
-    request (`.send()`, `.into_paginator()`). This tells `client.query()` from `uri.query()`."""
-    found = set()
-    for m in re.finditer(r"\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)", src):
-        op = m.group(1)
-        if op not in ops:
-            continue
-        before = re.search(r"([A-Za-z_][A-Za-z0-9_.()]*)\s*$", src[max(0, m.start() - 120) : m.start()])
-        receiver = before.group(1) if before else ""
-        if re.search(r"client|ddb|dynamo|ecs|ec2|sdk", receiver.lower()) or re.search(
-            r"\.\s*(?:send|into_paginator)\s*\(", _statement_after(src, m.end())
-        ):
-            found.add(op)
-    return found
-
-
-def iam_action(service: str, op: str) -> str:
-    """`("dynamodb", "update_item")` -> `"dynamodb:UpdateItem"`."""
-    return f"{service}:" + "".join(part.capitalize() for part in op.split("_"))
-
-
-# --- environment ------------------------------------------------------------------------------
 
 
 def env_reads(src: str) -> set[str]:

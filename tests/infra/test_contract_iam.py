@@ -1,7 +1,8 @@
 """Contract: each principal's IAM policy allows exactly the AWS actions its code calls.
 
-Code side (derived, see principals.py): SDK operations in the principal's sources, in the ECS
-platform when it uses it, and in the DynamoDB store for the Store methods it calls.
+Code side: the operations the code declares for each principal (`snooze::aws_calls::OPERATIONS`,
+exported to infra/aws-operations.json; the moto tests check the declaration against the calls
+the SDK interceptors counted).
 Infrastructure side (derived from the Terraform that wires the function): what the Lambda
 service does with the function's role — write its logs, read the table's stream for the event
 source mapping, send to the on-failure queue / DLQ (and use that queue's KMS key), X-Ray.
@@ -33,10 +34,6 @@ NO_RESOURCE_LEVEL = {
     "xray:PutTelemetryRecords",
     "xray:PutTraceSegments",
 }
-
-# The Store method each principal must be found calling: if the derivation finds no such call,
-# the source layout moved and the derivation has to follow it (a test that finds nothing must fail).
-ANCHORS = {"reconciler": "publish_status", "wake": "record_wake", "agent": "record_activity", "ops": "record_wake"}
 
 P = pr.principals()
 
@@ -88,19 +85,13 @@ def policy(name: str) -> dict:
     return tf.module(p.tf_module).policy_document(p.policy)
 
 
-@pytest.mark.parametrize("name", sorted(P))
-def test_derivation_finds_the_code(name):
-    p = P[name]
-    unresolved = [r for r in p.roots if r.startswith("<")]
-    assert not unresolved, unresolved
-    assert any(rust_src.rust_files(s) for s in p.sources), f"{name}: no Rust sources at {p.roots}"
-    called = pr.store_methods_called(p.code())
-    assert ANCHORS[name] in called, (
-        f"{name}: found no call of Store::{ANCHORS[name]} in {p.sources} (found {sorted(called)}); "
-        "has the code moved? update principals.py"
-    )
-    if name == "reconciler":
-        assert pr.uses_ecs_platform(p.code()), f"reconciler sources {p.sources} never use the ECS platform"
+def test_every_principal_declares_its_operations():
+    """The export names exactly the principals the policies are checked for, each with actions."""
+    declared = pr.declared_operations()
+    assert set(declared) == set(P), f"infra/aws-operations.json has {sorted(declared)}, principals.py {sorted(P)}"
+    for name, actions in declared.items():
+        assert actions, f"{name}: no operation declared"
+        assert all(re.fullmatch(r"(dynamodb|ecs|ec2):[A-Z][A-Za-z]+", a) for a in actions), actions
 
 
 @pytest.mark.parametrize("name", sorted(P))
@@ -119,10 +110,8 @@ def test_policy_allows_exactly_what_the_code_calls(name):
 
 
 def test_wake_never_calls_ecs():
-    code = P["wake"].code()
-    assert not pr.uses_ecs_platform(code)
-    for crate in ("aws-sdk-ecs", "aws-sdk-ec2"):
-        assert not rust_src.sdk_calls(code, rust_src.sdk_operations(crate))
+    actions, _ = pr.code_actions(P["wake"])
+    assert not {a for a in actions if a.startswith(("ecs:", "ec2:"))}, actions
 
 
 def attribute_condition(statement: dict) -> set[str] | None:

@@ -5,30 +5,6 @@ from __future__ import annotations
 
 import rust_src as r
 
-DDB = r.sdk_operations("aws-sdk-dynamodb")
-ECS = r.sdk_operations("aws-sdk-ecs")
-
-
-def test_sdk_operations_come_from_the_crate():
-    assert {"get_item", "update_item", "scan", "query", "put_item"} <= DDB
-    assert {"describe_services", "list_tasks", "update_service"} <= ECS
-    assert r.iam_action("ecs", "describe_task_definition") == "ecs:DescribeTaskDefinition"
-
-
-def test_sdk_calls_tell_builders_from_other_methods():
-    src = """
-        let q = uri.query().unwrap_or("");
-        let it = xs.iter().scan(0, |a, b| Some(*a + b));
-        let out = self.client.get_item().table_name(t).send().await?;
-        let mut req = self.ddb
-            .update_item()
-            .table_name(t);
-        let pages = other.scan().table_name(t).into_paginator().items().send();
-        let later = || async { self.ecs.list_tasks().cluster(c).send().await };
-    """
-    assert r.sdk_calls(src, DDB) == {"get_item", "update_item", "scan"}
-    assert r.sdk_calls(src, ECS) == {"list_tasks"}
-
 
 def test_comments_strings_and_test_code_are_handled():
     src = r'''
@@ -46,7 +22,6 @@ def test_comments_strings_and_test_code_are_handled():
     assert "put_item" not in code and "delete_item" not in code and "scan" not in code
     assert "batch_write_item" not in code
     assert "client.query().send() // not a comment" in code, "strings survive"
-    assert r.sdk_calls(code, DDB) == {"get_item", "query"}
 
 
 def test_reachable_bodies_follow_helpers_not_foreign_methods():
@@ -62,8 +37,8 @@ def test_reachable_bodies_follow_helpers_not_foreign_methods():
         async fn write(a: &str) { client.update_item().send().await }
     """)
     body = r.reachable_bodies(src, {"record_wake"})
-    assert r.sdk_calls(body, DDB) == {"update_item"}, "map.get( is not Store::get"
-    assert r.sdk_calls(r.reachable_bodies(src, {"list"}), DDB) == {"scan"}
+    assert "update_item" in body and "get_item" not in body, "map.get( is not Store::get"
+    assert "scan" in r.reachable_bodies(src, {"list"})
 
 
 def test_env_reads():
