@@ -19,11 +19,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use snooze::model::{EcsTarget, Record, Target};
 use snooze::clock::SimClock;
-use snooze::platform::sim::{BucketConfig, MemoryStore, Op, SimConfig, SimPlatform};
+use snooze::model::{EcsTarget, Record, Target};
+use snooze::platform::sim::{BucketConfig, Op, SimConfig, SimPlatform};
 use snooze::reconcile::{Reconciler, Scope, StaticProber};
-use snooze::store::Store;
+use snooze::store::{MemoryStore, Store};
 
 const CLUSTERS: usize = 10;
 const LATENCY: Duration = Duration::from_millis(20);

@@ -51,13 +51,13 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseResult;
+use snooze::clock::SimClock;
 use snooze::model::Status;
 use snooze::model::{Entry, Mode, Phase, Record, Spec, Target, Timestamp};
-use snooze::clock::SimClock;
-use snooze::platform::sim::{Fault, MemoryStore, Op, SimConfig, SimPlatform};
+use snooze::platform::sim::{Fault, Op, SimConfig, SimPlatform};
 use snooze::platform::{Observed, Platform};
 use snooze::reconcile::{PassReport, Reconciler, RecordReport, Scope, StaticProber};
-use snooze::store::{self, Applied, StatusGuard, Store, Touch};
+use snooze::store::{self, Applied, MemoryStore, StatusGuard, Store, Touch};
 
 const NAMES: [&str; 3] = ["alpha", "beta", "gamma"];
 const CLUSTER: &str = "demo-cluster";

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use snooze::model::{Entry, Record, Status, Timestamp};
 use snooze::clock::SimClock;
-use snooze::platform::sim::{MemoryStore, SimConfig, SimPlatform};
+use snooze::model::{Entry, Record, Status, Timestamp};
+use snooze::platform::sim::{SimConfig, SimPlatform};
 use snooze::reconcile::{PassReport, Reconciler, Scope, StaticProber};
-use snooze::store::{self, Applied, StatusGuard, Store, Touch};
+use snooze::store::{self, Applied, MemoryStore, StatusGuard, Store, Touch};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};

@@ -1,27 +1,30 @@
 //! One conformance suite for every [`Store`]: each case below is a plain async function over a
 //! [`Fixture`], and the `conformance!` macro runs every case against SQLite (a fresh file in a
-//! temporary directory) and against DynamoDB on moto (a fresh table).
+//! temporary directory), against DynamoDB on moto (a fresh table) and against the in-memory
+//! store the simulations, the pass tests and the benchmarks stand on (a fresh [`MemoryStore`]).
 //!
 //! The DynamoDB cases run on a moto this binary starts from `.venv-moto` on a free port on
 //! 127.0.0.1, serving one request at a time so conditional writes are atomic as in DynamoDB
-//! (see [`moto`] for why the shared `MOTO_ENDPOINT` is not used). Without `.venv-moto` the
-//! DynamoDB cases FAIL; they are never skipped.
+//! ([`serialised_moto_endpoint`] says why the shared `MOTO_ENDPOINT` is not used). Without
+//! `.venv-moto` the DynamoDB cases FAIL; they are never skipped.
 //!
 //! Run: `cargo test -p snooze --test store_conformance` (or `scripts/test 10`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt;
 use snooze::model::{Desired, Entry, Record, Status, Timestamp};
 use snooze::store::{
-    Applied, ConnectOptions, DynamoStore, Error, SqliteStore, StatusGuard, Store, Touch,
+    Applied, ConnectOptions, DynamoStore, Error, MemoryStore, SqliteStore, StatusGuard, Store,
+    Touch,
 };
+use snooze_test_support::serialised_moto_endpoint;
 
 // ---------------------------------------------------------------------------------------------
 // Backends
@@ -30,6 +33,7 @@ use snooze::store::{
 enum Raw {
     Sqlite(PathBuf),
     Dynamo(aws_sdk_dynamodb::Client, String),
+    Memory(Arc<MemoryStore>),
 }
 
 /// A fresh, empty store for one test.
@@ -37,10 +41,11 @@ struct Fixture {
     /// The store under test.
     store: Arc<dyn Store>,
     /// A second, independent handle on the same data: another connection (SQLite) or another
-    /// client (DynamoDB), as a second process would have.
+    /// client (DynamoDB), as a second process would have; memory: the same store (there is no
+    /// other process).
     other: Arc<dyn Store>,
     raw: Raw,
-    /// Whether `change_token` must be `Some` (SQLite) or may be `None` (DynamoDB).
+    /// Whether `change_token` must be `Some` (SQLite, memory) or may be `None` (DynamoDB).
     has_change_token: bool,
     _dir: Option<tempfile::TempDir>,
 }
@@ -59,10 +64,21 @@ fn sqlite_fixture(_case: &str) -> Fixture {
     }
 }
 
+fn memory_fixture(_case: &str) -> Fixture {
+    let store = Arc::new(MemoryStore::new());
+    Fixture {
+        store: store.clone(),
+        other: store.clone(),
+        raw: Raw::Memory(store),
+        has_change_token: true,
+        _dir: None,
+    }
+}
+
 async fn dynamo_fixture(case: &str) -> Fixture {
     let opts = ConnectOptions {
         region: Some("us-east-1".into()),
-        endpoint_url: Some(moto().to_string()),
+        endpoint_url: Some(serialised_moto_endpoint().to_string()),
     };
     let table = unique(&format!("conf-{}", case.replace('_', "-")));
     let store = DynamoStore::new(snooze::store::dynamo_client(&opts).await, table.clone());
@@ -84,77 +100,6 @@ async fn dynamo_fixture(case: &str) -> Fixture {
     }
 }
 
-static MOTO: OnceLock<String> = OnceLock::new();
-
-/// The moto endpoint for this suite: a moto started by this test binary that handles one
-/// request at a time.
-///
-/// Why not the shared `MOTO_ENDPOINT`: moto's threaded server checks a `ConditionExpression`
-/// and applies the update in separate steps without a lock, so two concurrent conditional
-/// writes to one item can both pass (measured: a 100-hit wake burst wrote twice, and a CAS
-/// race lost an operator edit, in 3 of 10 runs). Real DynamoDB evaluates the condition and the
-/// write atomically per item. Serialising requests restores that guarantee while keeping the
-/// interleaving of concurrent writers at request granularity, which is what these cases test.
-/// moto comes from `.venv-moto` (installed by `scripts/test`, or `source scripts/lib.sh;
-/// start_moto`); if it is missing the DynamoDB cases fail, they are never skipped.
-fn moto() -> &'static str {
-    MOTO.get_or_init(start_moto)
-}
-
-fn start_moto() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    let python = root.join(".venv-moto/bin/python");
-    assert!(
-        python.exists(),
-        "{} does not exist: run scripts/test (it installs moto into .venv-moto), or \
-         `source scripts/lib.sh; start_moto`",
-        python.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    // One request at a time (see `moto`); the server exits when our end of its stdin closes,
-    // i.e. when this test process exits.
-    let script = "import os, sys, threading\n\
-                  from werkzeug.serving import run_simple\n\
-                  from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
-                  app = DomainDispatcherApplication(create_backend_app)\n\
-                  lock = threading.Lock()\n\
-                  def serialised(environ, start_response):\n\
-                  \x20   with lock:\n\
-                  \x20       return list(app(environ, start_response))\n\
-                  threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n\
-                  run_simple('127.0.0.1', int(sys.argv[1]), serialised, threaded=True)\n";
-    // moto logs every request on stderr; keep that out of the test output.
-    let log_path = std::env::temp_dir().join(format!("snooze-store-conformance-moto-{port}.log"));
-    let moto_log = std::fs::File::create(&log_path)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
-    let child = Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(port.to_string())
-        .env("MOTO_PORT", port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(moto_log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}", python.display()));
-    Box::leak(Box::new(child));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto did not listen on 127.0.0.1:{port} within 20 s; see {}",
-            log_path.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    format!("http://127.0.0.1:{port}")
-}
-
 fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     let nanos = std::time::SystemTime::now()
@@ -169,9 +114,9 @@ fn unique(prefix: &str) -> String {
 enum Breakage {
     /// `spec.replicas` becomes the string `"two"`.
     ReplicasAsString,
-    /// `spec` is removed (DynamoDB) or not JSON any more (SQLite).
+    /// `spec` is removed (DynamoDB, memory) or not JSON any more (SQLite).
     SpecGone,
-    /// Only the key is left (DynamoDB) / metadata is an array (SQLite).
+    /// Only the key is left (DynamoDB, memory: `metadata.name`) / metadata is an array (SQLite).
     Gutted,
     /// `wakeRequestedAt` becomes the number 12345.
     WakeAsNumber,
@@ -182,6 +127,29 @@ impl Fixture {
     /// parse error must name.
     async fn corrupt(&self, name: &str, how: Breakage) -> &'static str {
         match &self.raw {
+            Raw::Memory(store) => {
+                let mut path = "";
+                let found = store.edit_raw(name, |item| match how {
+                    Breakage::ReplicasAsString => {
+                        item["spec"]["replicas"] = "two".into();
+                        path = "spec.replicas";
+                    }
+                    Breakage::SpecGone => {
+                        item.as_object_mut().expect("an object").remove("spec");
+                        path = "spec";
+                    }
+                    Breakage::Gutted => {
+                        *item = serde_json::json!({ "metadata": { "name": name } });
+                        path = "apiVersion";
+                    }
+                    Breakage::WakeAsNumber => {
+                        item["desired"]["wakeRequestedAt"] = 12345.into();
+                        path = "wakeRequestedAt";
+                    }
+                });
+                assert!(found, "{name} is not stored");
+                path
+            }
             Raw::Sqlite(path) => {
                 let conn = rusqlite::Connection::open(path).expect("raw sqlite");
                 conn.busy_timeout(Duration::from_secs(5))
@@ -267,7 +235,7 @@ impl Fixture {
     /// Whether a single Scan page could not hold the whole table (DynamoDB only).
     async fn first_scan_page_is_partial(&self) -> Option<bool> {
         match &self.raw {
-            Raw::Sqlite(_) => None,
+            Raw::Sqlite(_) | Raw::Memory(_) => None,
             Raw::Dynamo(client, table) => {
                 let out = client
                     .scan()
@@ -1177,6 +1145,14 @@ macro_rules! conformance {
                 }
             )*
         }
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::memory_fixture(stringify!($case))).await;
+                }
+            )*
+        }
     };
 }
 
@@ -1206,7 +1182,7 @@ async fn connect_builds_each_store_from_its_url() {
     let url = format!("sqlite://{}/new/dir/snooze.db", dir.path().display());
     let opts = ConnectOptions {
         region: None,
-        endpoint_url: Some(moto().to_string()),
+        endpoint_url: Some(serialised_moto_endpoint().to_string()),
     };
     let sqlite = snooze::store::connect(&url, &opts)
         .await

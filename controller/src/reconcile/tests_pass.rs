@@ -7,13 +7,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::*;
+use crate::clock::SimClock;
 use crate::model::{
     Entry, HttpGet, HumanDuration, Phase, Readiness as ReadinessSpec, Record, Status, Step,
     Timestamp,
 };
-use crate::clock::SimClock;
-use crate::platform::sim::{Fault, MemoryStore, Op, SimConfig, SimPlatform};
-use crate::store::{self, Applied, StatusGuard, Store, Touch};
+use crate::platform::sim::{Fault, Op, SimConfig, SimPlatform};
+use crate::store::{self, Applied, MemoryStore, StatusGuard, Store, Touch};
 
 struct World {
     clock: Arc<SimClock>,

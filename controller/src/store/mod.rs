@@ -1,5 +1,6 @@
 //! Where records live: the [`Store`] trait and its implementations, [`sqlite`] (the embedded
-//! default) and [`dynamodb`].
+//! default), [`dynamodb`] and [`memory`] (in-process, for simulations, tests and benchmarks).
+//! All three run one conformance suite (`controller/tests/store_conformance.rs`).
 //!
 //! Every writer touches only its own section of a record (DESIGN.md §2):
 //!
@@ -21,9 +22,11 @@ use async_trait::async_trait;
 use crate::model::{Desired, Entry, Record, Status, Timestamp};
 
 pub mod dynamodb;
+pub mod memory;
 pub mod sqlite;
 
 pub use dynamodb::DynamoStore;
+pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
 /// Store errors. Messages are lowercase and name the record.

@@ -24,9 +24,8 @@
 //!   [`SimPlatform::remove_service`], [`SimPlatform::set_service_status`], and drift by someone
 //!   else with [`SimPlatform::set_desired_count_externally`].
 //!
-//! [`MemoryStore`] is the matching in-memory [`crate::store::Store`].
+//! [`crate::store::MemoryStore`] is the matching in-memory [`crate::store::Store`].
 
-mod store;
 #[cfg(test)]
 mod tests;
 
@@ -39,13 +38,11 @@ use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use futures::future::join_all;
 
-pub use store::MemoryStore;
-
 use super::{
     Error, Health, Observed, Platform, Result, ServiceObservation, TaskObservation, TaskStatus,
 };
-use crate::model::{Target, Timestamp};
 use crate::clock::SimClock;
+use crate::model::{Target, Timestamp};
 
 /// The simulated API operations, each with its own counter and token bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
