@@ -33,12 +33,12 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::activity;
-use crate::cli::apply::{apply_one, parse_all, read_sources};
+use crate::manifest::{parse_all, read_sources};
 use crate::model::{Entry, Phase, Record, Target, Timestamp};
 use crate::platform::Platform as _;
 use crate::platform::local::LocalPlatform;
 use crate::reconcile::{HttpProber, Reconciler, Requeue, Scope, SystemClock};
-use crate::store::{self, Store};
+use crate::store::{self, Store, apply_one};
 use crate::wake::{self, WakeConfig, WakeState};
 
 /// Default `--listen`.
@@ -54,7 +54,7 @@ pub struct DevOptions {
     pub manifests: Vec<PathBuf>,
     /// Address of the wake endpoint (`--listen`, default `127.0.0.1:8080`; port 0 picks one).
     pub listen: SocketAddr,
-    /// Store URL (the global `--store`, default [`crate::cli::DEFAULT_STORE`], the file every
+    /// Store URL (the global `--store`, default [`store::DEFAULT_STORE_URL`], the file every
     /// `snoozectl` verb uses, so they act on the running stack).
     pub store: String,
     /// Directory relative commands and `workingDir`s are resolved against (default: the
@@ -86,7 +86,7 @@ impl Default for DevOptions {
         Self {
             manifests: vec![PathBuf::from(DEFAULT_MANIFESTS)],
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
-            store: crate::cli::DEFAULT_STORE.into(),
+            store: store::DEFAULT_STORE_URL.into(),
             base_dir: crate::platform::local::default_base_dir(),
             resync: Duration::from_secs(10),
             events: true,

@@ -4,15 +4,17 @@
 //! Modules, one concept each (DESIGN.md §1): [`model`] (the record), [`clock`] (where time
 //! comes from), [`store`] (where records live), [`platform`] (what actually runs),
 //! [`reconcile`] (decide and act), [`wake`] (the wake endpoint and wait page), [`activity`]
-//! (counting connections), [`cli`] (`snoozectl`), [`dev`] (the local all-in-one stack).
+//! (counting connections), [`manifest`] (reading manifest files), [`cli`] (`snoozectl`),
+//! [`dev`] (the local all-in-one stack).
 
 pub mod activity;
 pub mod aws_calls;
-pub mod config;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod dev;
 pub mod error_chain;
+pub mod manifest;
 pub mod model;
 pub mod platform;
 pub mod reconcile;

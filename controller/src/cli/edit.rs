@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::{Failure, GlobalArgs};
+use crate::manifest::locate;
 use crate::model::{Entry, Metadata, Record, parse_manifests};
 use crate::store::{Applied, Error as StoreError};
 
@@ -250,7 +251,7 @@ fn check(text: &str, name: &str, line_shift: isize) -> Result<Record, Vec<String
                 // Line numbers refer to the file as the user saw it.
                 let location = e
                     .location
-                    .or_else(|| super::locate::find(text, e.document, &e.path));
+                    .or_else(|| locate::find(text, e.document, &e.path));
                 let mut line = String::new();
                 if let Some((l, c)) = location {
                     let l = l.saturating_add_signed(line_shift).max(1);

@@ -28,7 +28,8 @@
 //! list of problems return a [`Failure`], whose details are printed one per line). Print
 //! results on stdout through [`emit`] (a closed pipe is not a panic), diagnostics through
 //! `tracing` (stderr, `RUST_LOG`). Shared output helpers (relative times, tables, YAML/JSON
-//! views of entries) are in [`render`]; [`apply::apply_one`] creates or updates one record.
+//! views of entries) are in [`render`]; manifests are read by [`crate::manifest`] and
+//! [`crate::store::apply_one`] creates or updates one record.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -46,14 +47,10 @@ pub mod dev;
 pub mod edit;
 pub mod get;
 pub mod init;
-pub mod locate;
 pub mod reconcile;
 pub mod render;
 pub mod schema;
 pub mod wake;
-
-/// The default store: a SQLite file under `.snooze/` in the working directory.
-pub const DEFAULT_STORE: &str = "sqlite://.snooze/snooze.db";
 
 /// `snoozectl`: operate snooze service records.
 #[derive(Debug, Parser)]
@@ -71,7 +68,7 @@ pub struct Cli {
 #[derive(Clone, Debug, clap::Args)]
 pub struct GlobalArgs {
     /// Where records live: `sqlite://PATH` (embedded, the default) or `dynamodb://TABLE`.
-    #[arg(long, global = true, env = "SNOOZE_STORE", default_value = DEFAULT_STORE)]
+    #[arg(long, global = true, env = "SNOOZE_STORE", default_value = store::DEFAULT_STORE_URL)]
     pub store: String,
     /// AWS region for `dynamodb://` stores (default: the SDK's region chain).
     #[arg(long, global = true, env = "AWS_REGION")]

@@ -98,7 +98,8 @@ impl Error {
 /// `Result` with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What [`Store::apply`] did.
+/// What [`Store::apply`] did. Displayed as kubectl words it: `created`, `configured`,
+/// `unchanged`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
     /// A new record was stored with this `resourceVersion`.
@@ -107,6 +108,30 @@ pub enum Applied {
     Configured(u64),
     /// Spec and labels were identical; nothing written.
     Unchanged(u64),
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Applied::Created(_) => "created",
+            Applied::Configured(_) => "configured",
+            Applied::Unchanged(_) => "unchanged",
+        })
+    }
+}
+
+/// Creates or updates one record (`snoozectl apply`, `snoozectl dev` at start): absent →
+/// created; else a compare-and-swap [`Store::apply`] on the `resourceVersion` just read, so a
+/// change between the read and the write is [`Error::Conflict`], never overwritten. A
+/// malformed item is replaced at its version.
+///
+/// Errors: those of [`Store::get`] and [`Store::apply`].
+pub async fn apply_one(store: &dyn Store, record: &Record) -> Result<Applied> {
+    let expected = store.get(record.name()).await?.map(|entry| match entry {
+        Entry::Record(r) => r.metadata.resource_version,
+        Entry::Malformed(m) => m.resource_version,
+    });
+    store.apply(record, expected).await
 }
 
 /// What a debounced fact write did.
@@ -174,8 +199,9 @@ pub trait Store: Send + Sync {
     }
 }
 
-/// The default store URL when neither `--store` nor `SNOOZE_STORE` is given: a SQLite file
-/// under `.snooze/` in the current directory (created on first use).
+/// The default store URL when neither `--store` nor `SNOOZE_STORE` is given (`snoozectl`,
+/// `snoozectl dev`): a SQLite file under `.snooze/` in the current directory (created on first
+/// use).
 pub const DEFAULT_STORE_URL: &str = "sqlite://.snooze/snooze.db";
 
 /// How to reach AWS for a `dynamodb://` store. Ignored by `sqlite://`.
