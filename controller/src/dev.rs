@@ -24,12 +24,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::activity;
@@ -37,7 +37,10 @@ use crate::manifest::{parse_all, read_sources};
 use crate::model::{Entry, Phase, Record, Target, Timestamp};
 use crate::platform::Platform as _;
 use crate::platform::local::LocalPlatform;
-use crate::reconcile::{HttpProber, Reconciler, Requeue, Scope, SystemClock};
+use crate::reconcile::{
+    Hooks, HttpProber, PassInfo, PassReport, Reason, Reconciler, Runtime, RuntimeOptions, Scope,
+    SystemClock, Trigger,
+};
 use crate::store::{self, Store, apply_one};
 use crate::wake::{self, WakeConfig, WakeState};
 
@@ -308,14 +311,18 @@ impl Dev {
             Arc::new(SystemClock),
         );
 
-        let (wake_tx, wake_rx) = mpsc::unbounded_channel::<String>();
+        let (triggers, trigger_rx) = mpsc::unbounded_channel::<Trigger>();
         let mut config = opts.wake.clone();
         if config.default_service.is_none() {
             config.default_service = entries.first().map(|e| e.name().to_string());
         }
-        let state = WakeState::new(store.clone(), config).with_on_wake(move |name| {
-            let _ = wake_tx.send(name.to_string());
-        });
+        let mut state = WakeState::new(store.clone(), config);
+        if opts.events {
+            let wakes = triggers.clone();
+            state = state.with_on_wake(move |name| {
+                let _ = wakes.send(Trigger::Records(vec![name.to_string()], Reason::Wake));
+            });
+        }
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -333,15 +340,42 @@ impl Dev {
                 warn!(error = %e, "wake endpoint stopped");
             }
         }));
-        tasks.push(tokio::spawn(control_loop(
+        if opts.events {
+            tasks.push(tokio::spawn(watch_store(
+                store.clone(),
+                opts.change_poll,
+                triggers.clone(),
+                stop_rx.clone(),
+            )));
+            tasks.push(tokio::spawn(watch_processes(
+                platform.clone(),
+                triggers,
+                stop_rx.clone(),
+            )));
+        }
+        let runtime = Runtime::with_options(
             reconciler,
-            store.clone(),
-            platform.clone(),
-            wake_rx,
-            opts.clone(),
-            say.clone(),
-            stop_rx.clone(),
-        )));
+            RuntimeOptions {
+                resync: opts.resync,
+                resync_scope: Scope::All,
+                requeues: opts.events,
+                min_requeue: Duration::ZERO,
+                transition_poll: Some(opts.transition_poll),
+            },
+        );
+        let hooks = DevHooks {
+            store: store.clone(),
+            platform: platform.clone(),
+            say: say.clone(),
+            last_error: Mutex::new(HashMap::new()),
+        };
+        let mut runtime_stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = runtime_stop.wait_for(|s| *s).await;
+            };
+            runtime.run(trigger_rx, &hooks, stop).await;
+        }));
         tasks.push(tokio::spawn(activity_loop(
             store.clone(),
             opts.clone(),
@@ -415,84 +449,66 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()>) -> anyhow
     Ok(())
 }
 
-/// What woke the control loop.
-enum Trigger {
-    /// Run a pass over this scope.
-    Pass(Scope),
-    /// Time to poll the store's change token.
-    PollStore,
-    /// A timer fired with nothing due.
-    Nothing,
-}
-
-/// Reconciles on every trigger; passes run one at a time.
-async fn control_loop(
-    reconciler: Reconciler,
+/// Sends a full pass ([`Reason::Stream`]) whenever the store's change token moves (also by
+/// another process, e.g. `snoozectl apply`), polled every `every`.
+async fn watch_store(
     store: Arc<dyn Store>,
-    platform: LocalPlatform,
-    mut wakes: mpsc::UnboundedReceiver<String>,
-    opts: DevOptions,
-    say: Say,
+    every: Duration,
+    triggers: mpsc::UnboundedSender<Trigger>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut due: HashMap<String, Instant> = HashMap::new();
-    let mut next_resync = Instant::now();
     let mut token = store.change_token().await.ok().flatten();
-    let mut processes = platform.changes();
-    let mut poll = tokio::time::interval(opts.change_poll);
+    let mut poll = tokio::time::interval(every);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_error: HashMap<String, String> = HashMap::new();
     loop {
-        let timer = due
-            .values()
-            .copied()
-            .chain([next_resync])
-            .min()
-            .unwrap_or(next_resync);
-        let trigger = tokio::select! {
-            _ = stop.changed() => break,
-            Some(name) = wakes.recv(), if opts.events => {
-                let mut names = vec![name];
-                while let Ok(n) = wakes.try_recv() {
-                    names.push(n);
-                }
-                Trigger::Pass(Scope::Names(names))
-            }
-            Ok(()) = processes.changed(), if opts.events => Trigger::Pass(Scope::All),
-            _ = poll.tick(), if opts.events => Trigger::PollStore,
-            _ = tokio::time::sleep_until(timer) => {
-                let now = Instant::now();
-                if now >= next_resync {
-                    next_resync = now + opts.resync;
-                    Trigger::Pass(Scope::All)
-                } else {
-                    let names: Vec<String> =
-                        due.iter().filter(|(_, at)| **at <= now).map(|(n, _)| n.clone()).collect();
-                    for n in &names {
-                        due.remove(n);
-                    }
-                    if names.is_empty() { Trigger::Nothing } else { Trigger::Pass(Scope::Names(names)) }
-                }
-            }
-        };
-        let scope = match trigger {
-            Trigger::Pass(scope) => scope,
-            Trigger::Nothing => continue,
-            // A pass over everything only when the store changed (also by another process).
-            Trigger::PollStore => {
-                let now = store.change_token().await.ok().flatten();
-                if now == token {
-                    continue;
-                }
-                token = now;
-                Scope::All
-            }
-        };
-        let full = matches!(scope, Scope::All);
-        if full {
-            due.clear();
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = poll.tick() => {}
         }
-        let report = reconciler.reconcile(scope).await;
+        let now = store.change_token().await.ok().flatten();
+        if now != token {
+            token = now;
+            if triggers.send(Trigger::All(Reason::Stream)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Sends a full pass ([`Reason::TaskEvent`]) whenever a child process starts or exits.
+async fn watch_processes(
+    platform: LocalPlatform,
+    triggers: mpsc::UnboundedSender<Trigger>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut processes = platform.changes();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            changed = processes.changed() => {
+                if changed.is_err() || triggers.send(Trigger::All(Reason::TaskEvent)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// What the dev stack does after each pass: a line per phase transition and per new error,
+/// the last output of a service that failed, and (after a full pass that read every record)
+/// stopping processes no record claims.
+struct DevHooks {
+    store: Arc<dyn Store>,
+    platform: LocalPlatform,
+    say: Say,
+    /// The last error printed per record, so a repeated one is printed once.
+    last_error: Mutex<HashMap<String, String>>,
+}
+
+#[async_trait]
+impl Hooks for DevHooks {
+    async fn after_pass(&self, pass: &PassInfo, report: &PassReport) {
+        let say = &self.say;
         if let Some(e) = &report.error {
             say(&format!("{} reconcile pass failed: {e}", clock()));
         }
@@ -500,9 +516,10 @@ async fn control_loop(
             if r.changed() {
                 say(&format!("{} {r}", clock()));
                 if r.after == Some(Phase::Failed) {
-                    show_output(&store, &platform, &r.name, &say).await;
+                    show_output(&self.store, &self.platform, &r.name, say).await;
                 }
             }
+            let mut last_error = self.last_error.lock().expect("dev hooks lock");
             match &r.error {
                 Some(e) if last_error.get(&r.name) != Some(e) => {
                     say(&format!("{} {}  error: {e}", clock(), r.name));
@@ -513,27 +530,11 @@ async fn control_loop(
                     last_error.remove(&r.name);
                 }
             }
-            if !opts.events {
-                continue;
-            }
-            match r.requeue {
-                Requeue::After(d) => {
-                    let d = if r.transitional {
-                        d.min(opts.transition_poll)
-                    } else {
-                        d
-                    };
-                    due.insert(r.name.clone(), Instant::now() + d);
-                }
-                Requeue::AwaitChange => {
-                    due.remove(&r.name);
-                }
-            }
         }
         // After the transition lines, which follow the status they report as closely as
         // possible.
-        if full && report.error.is_none() {
-            stop_unclaimed(&store, &platform, &say).await;
+        if pass.full && report.error.is_none() {
+            stop_unclaimed(&self.store, &self.platform, say).await;
         }
     }
 }

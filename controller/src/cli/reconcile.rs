@@ -19,14 +19,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::GlobalArgs;
+use crate::clock::SimClock;
 use crate::model::{Entry, Target, Timestamp};
 use crate::platform::Platform;
 use crate::platform::ecs::EcsPlatform;
-use crate::clock::SimClock;
 use crate::platform::sim::{SimConfig, SimPlatform};
 use crate::reconcile::{
-    Clock, Hooks, HttpProber, PassReport, Prober, Reconciler, Runtime, RuntimeOptions, Scope,
-    StaticProber, SystemClock,
+    Clock, Hooks, HttpProber, PassInfo, PassReport, Prober, Reconciler, Runtime, RuntimeOptions,
+    Scope, StaticProber, SystemClock,
 };
 use crate::store::Store;
 
@@ -151,14 +151,14 @@ struct WatchHooks {
 
 #[async_trait]
 impl Hooks for WatchHooks {
-    async fn before_pass(&self, _scope: &Scope, full: bool) {
-        if let (true, Some(sim)) = (full, &self.sim)
+    async fn before_pass(&self, pass: &PassInfo) {
+        if let (true, Some(sim)) = (pass.full, &self.sim)
             && let Err(e) = seed_sim(self.store.as_ref(), sim).await
         {
             eprintln!("cannot add the store's services to the simulation: {e:#}");
         }
     }
-    async fn after_pass(&self, report: &PassReport, _full: bool) {
+    async fn after_pass(&self, _pass: &PassInfo, report: &PassReport) {
         print_report(report, false);
     }
 }

@@ -740,6 +740,42 @@ pub struct Malformed {
 }
 
 impl Record {
+    /// True when `record` has a wake request that no pass has acted on yet: `spec.mode` is
+    /// `auto`, it is neither awake nor waking (no status yet, or phase Asleep, Sleeping or Failed),
+    /// and its `wakeRequestedAt` is later than `status.phaseSince` (when it entered that phase),
+    /// than `status.wakeStartedAt` (the attempt a Failed status answered, where set) and than any
+    /// `sleepRequestedAt`. A status with neither time counts only when Asleep.
+    ///
+    /// One rule for the reconciler (`reconcile::classify::wake_unanswered`) and the wake endpoint's
+    /// pending-wake view.
+    pub fn wake_unanswered(&self) -> bool {
+        let record = self;
+        let Some(wake) = record.desired.wake_requested_at else {
+            return false;
+        };
+        if record.spec.mode != Mode::Auto
+            || record.desired.sleep_requested_at.is_some_and(|s| s >= wake)
+        {
+            return false;
+        }
+        match &record.status {
+            None => true,
+            Some(s) => {
+                let resting = matches!(s.phase, Phase::Asleep | Phase::Sleeping | Phase::Failed);
+                match (s.phase_since, s.wake_started_at) {
+                    // Since when is unknown (a status not written by `decide`): only a record
+                    // known to be Asleep is taken to wait for its wake.
+                    (None, None) => s.phase == Phase::Asleep,
+                    (since, started) => {
+                        resting
+                            && since.is_none_or(|since| wake > since)
+                            && started.is_none_or(|started| wake > started)
+                    }
+                }
+            }
+        }
+    }
+
     /// A record with the given name and spec, everything else default.
     pub fn new(name: impl Into<String>, spec: Spec) -> Self {
         Self {

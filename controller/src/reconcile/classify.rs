@@ -282,7 +282,9 @@ pub fn owners<'a>(valid: impl IntoIterator<Item = &'a Record>) -> Owners {
     let mut claims: HashMap<String, (Option<Timestamp>, String)> = HashMap::new();
     for r in valid {
         let claim = (r.metadata.creation_timestamp, r.metadata.name.clone());
-        let owner = claims.entry(r.spec.target.identity()).or_insert(claim.clone());
+        let owner = claims
+            .entry(r.spec.target.identity())
+            .or_insert(claim.clone());
         if claim < *owner {
             *owner = claim;
         }
@@ -443,39 +445,13 @@ fn latched_conflict(r: &Record) -> Option<String> {
     .then(|| s.message.clone())
 }
 
-/// True when `record` has a wake request that no pass has acted on yet: `spec.mode` is
-/// `auto`, it is neither awake nor waking (no status yet, or phase Asleep, Sleeping or Failed),
-/// and its `wakeRequestedAt` is later than `status.phaseSince` (when it entered that phase),
-/// than `status.wakeStartedAt` (the attempt a Failed status answered, where set) and than any
-/// `sleepRequestedAt`. A status with neither time counts only when Asleep.
-///
-/// The reconcile runtime adds such records to its next requeue round; the wake endpoint shows
-/// them as Waking at step `requested` ([`crate::wake::view_record`]).
+/// True when `record` has a wake request that no pass has acted on yet
+/// ([`Record::wake_unanswered`], the rule itself, kept with the record so that the wake
+/// endpoint uses it without reaching into the reconciler). The reconcile runtime adds such
+/// records to its next requeue round; the wake endpoint shows them as Waking at step
+/// `requested` ([`crate::wake::view_record`]).
 pub fn wake_unanswered(record: &Record) -> bool {
-    let Some(wake) = record.desired.wake_requested_at else {
-        return false;
-    };
-    if record.spec.mode != Mode::Auto
-        || record.desired.sleep_requested_at.is_some_and(|s| s >= wake)
-    {
-        return false;
-    }
-    match &record.status {
-        None => true,
-        Some(s) => {
-            let resting = matches!(s.phase, Phase::Asleep | Phase::Sleeping | Phase::Failed);
-            match (s.phase_since, s.wake_started_at) {
-                // Since when is unknown (a status not written by `decide`): only a record
-                // known to be Asleep is taken to wait for its wake.
-                (None, None) => s.phase == Phase::Asleep,
-                (since, started) => {
-                    resting
-                        && since.is_none_or(|since| wake > since)
-                        && started.is_none_or(|started| wake > started)
-                }
-            }
-        }
-    }
+    record.wake_unanswered()
 }
 
 #[cfg(test)]

@@ -599,9 +599,13 @@ fn awake(
             };
             let timed_out = now.since(attempt) >= record.spec.wake_timeout.get();
             if failures.len() >= MAX_TASK_FAILURES || timed_out {
-                wake_failed(record, prev, attempt, &failures, step, &detail, want, facts, now)
+                wake_failed(
+                    record, prev, attempt, &failures, step, &detail, want, facts, now,
+                )
             } else {
-                waking(record, prev, service, attempt, step, detail, want, facts, now)
+                waking(
+                    record, prev, service, attempt, step, detail, want, facts, now,
+                )
             }
         }
     }

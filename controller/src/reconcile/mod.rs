@@ -29,8 +29,10 @@ pub use classify::{
 pub use decide::{Decision, Readiness, Requeue, decide, decide_invalid, readiness};
 pub use error_policy::{Failed, OnError, error_policy};
 pub use pass::{PassOptions, PassReport, Reconciler, RecordReport, Scope, SettleReport};
-pub use runtime::{Hooks, NoHooks, Reason, Reasons, Runtime, RuntimeOptions, Trigger, due_at};
 pub use probe::{HttpProber, Prober, StaticProber};
+pub use runtime::{
+    Hooks, NoHooks, PassInfo, Reason, Reasons, Runtime, RuntimeOptions, Trigger, due_at,
+};
 
 pub use crate::clock::{Clock, SystemClock};
 

@@ -219,6 +219,8 @@ impl PassReport {
 pub struct SettleReport {
     /// Every pass, in order (the first over the given scope, then over requeued records).
     pub passes: Vec<PassReport>,
+    /// Why each of `passes` ran (same order).
+    pub reasons: Vec<Reasons>,
     /// True when no record was left in a transitional phase.
     pub settled: bool,
     /// Records still transitional when the budget ran out.
@@ -230,10 +232,15 @@ pub struct SettleReport {
     pub error_codes: BTreeMap<String, u64>,
 }
 
-/// One record as read and triaged by a pass.
+/// A record as read, with the Invalid triage of [`classify::validity`] when it failed it.
+type Checked = (String, Result<Option<Entry>, store::Error>, Option<Triage>);
+
+/// One record as read and triaged by a pass. Short-lived (one per record, for one pass) and
+/// moved, not copied, so the size of an entry is not worth a box per record.
+#[allow(clippy::large_enum_variant)]
 enum Item {
     /// The read failed.
-    ReadFailed(String, store::Error),
+    ReadFailed(String, Box<store::Error>),
     /// Read (`entry`: `None` when not found) and triaged.
     Read {
         name: String,
@@ -271,7 +278,11 @@ impl Reconciler {
 
     /// One pass over `scope` run for `reasons` (on the pass's span and each record's span as
     /// `trigger`), plus the code of every failure in it (see [`SettleReport::error_codes`]).
-    pub async fn reconcile_for(&self, scope: Scope, reasons: &Reasons) -> (PassReport, Vec<String>) {
+    pub async fn reconcile_for(
+        &self,
+        scope: Scope,
+        reasons: &Reasons,
+    ) -> (PassReport, Vec<String>) {
         let started = Instant::now();
         let now = self.clock.now();
         let span = info_span!(
@@ -351,7 +362,9 @@ impl Reconciler {
             let outcomes: Vec<(RecordReport, Vec<String>)> = futures::stream::iter(jobs)
                 .map(|(item, obs)| async move {
                     let mut codes = Vec::new();
-                    let report = self.reconcile_item(item, obs, now, reasons, &mut codes).await;
+                    let report = self
+                        .reconcile_item(item, obs, now, reasons, &mut codes)
+                        .await;
                     (report, codes)
                 })
                 .buffer_unordered(self.options.concurrency.max(1))
@@ -417,7 +430,7 @@ impl Reconciler {
             }
         };
         // Step 1: validity (the one validation of the pass).
-        let checked: Vec<(String, Result<Option<Entry>, store::Error>, Option<Triage>)> = entries
+        let checked: Vec<Checked> = entries
             .into_iter()
             .map(|(name, read)| {
                 let invalid = match &read {
@@ -440,7 +453,7 @@ impl Reconciler {
         Ok(checked
             .into_iter()
             .map(|(name, read, invalid)| match read {
-                Err(e) => Item::ReadFailed(name, e),
+                Err(e) => Item::ReadFailed(name, Box::new(e)),
                 Ok(entry) => {
                     let triage = match (invalid, &entry) {
                         (Some(t), _) => t,

@@ -155,14 +155,26 @@ impl Default for RuntimeOptions {
     }
 }
 
+/// One pass as [`Runtime::run`] starts it, for its [`Hooks`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassInfo {
+    /// The records it covers.
+    pub scope: Scope,
+    /// Why it runs (per record where they differ).
+    pub reasons: Reasons,
+    /// True for a resync or a trigger over every record (then every requeue was dropped and
+    /// is taken again from this pass's report).
+    pub full: bool,
+}
+
 /// What a runner does around passes (printing lines, seeding a simulation, stopping
 /// unclaimed processes). Every method has a do-nothing default.
 #[async_trait]
 pub trait Hooks: Send + Sync {
-    /// Before a pass over `scope` (`full`: a resync or a trigger over every record).
-    async fn before_pass(&self, _scope: &Scope, _full: bool) {}
-    /// After a pass.
-    async fn after_pass(&self, _report: &PassReport, _full: bool) {}
+    /// Before a pass.
+    async fn before_pass(&self, _pass: &PassInfo) {}
+    /// After a pass, with its report.
+    async fn after_pass(&self, _pass: &PassInfo, _report: &PassReport) {}
 }
 
 /// [`Hooks`] that do nothing.
@@ -211,12 +223,14 @@ impl Runtime {
         let clock = &self.reconciler.clock;
         let deadline = clock.now().add(budget);
         let mut passes = Vec::new();
+        let mut pass_reasons = Vec::new();
         let mut error_codes = BTreeMap::new();
         let mut failing: HashSet<String> = HashSet::new();
         let mut scope = scope;
         let mut reasons = Reasons::all(reason);
         loop {
             let (report, codes) = self.reconciler.reconcile_for(scope, &reasons).await;
+            pass_reasons.push(reasons.clone());
             tally(&mut error_codes, codes);
             for r in &report.records {
                 if r.error.is_some() {
@@ -238,6 +252,7 @@ impl Runtime {
             let Some(wait) = pending.iter().map(|(_, d)| *d).min() else {
                 return SettleReport {
                     passes,
+                    reasons: pass_reasons,
                     settled: true,
                     pending: Vec::new(),
                     error_codes,
@@ -247,6 +262,7 @@ impl Runtime {
             if clock.now().add(wait) > deadline {
                 return SettleReport {
                     passes,
+                    reasons: pass_reasons,
                     settled: false,
                     pending: names,
                     error_codes,
@@ -263,7 +279,9 @@ impl Runtime {
                             && !failing.contains(&r.metadata.name)
                         {
                             info!(service = %r.metadata.name, "wake request landed during the invocation; reconciling it now");
-                            reasons.records.insert(r.metadata.name.clone(), Reason::Wake);
+                            reasons
+                                .records
+                                .insert(r.metadata.name.clone(), Reason::Wake);
                             names.push(r.metadata.name);
                         }
                     }
@@ -340,8 +358,16 @@ impl Runtime {
             if full {
                 due.clear();
             }
-            hooks.before_pass(&scope, full).await;
-            let (report, _) = self.reconciler.reconcile_for(scope, &reasons).await;
+            let pass = PassInfo {
+                scope,
+                reasons,
+                full,
+            };
+            hooks.before_pass(&pass).await;
+            let (report, _) = self
+                .reconciler
+                .reconcile_for(pass.scope.clone(), &pass.reasons)
+                .await;
             if opts.requeues {
                 let now = Instant::now();
                 for r in &report.records {
@@ -359,7 +385,7 @@ impl Runtime {
                     }
                 }
             }
-            hooks.after_pass(&report, full).await;
+            hooks.after_pass(&pass, &report).await;
         }
     }
 }

@@ -54,10 +54,10 @@ impl StatusView {
 }
 
 /// True when `record` has a wake request the reconciler has not answered yet: the
-/// reconciler's own rule, [`crate::reconcile::classify::wake_unanswered`], so the page shows
-/// Waking exactly for the records the reconciler will wake.
+/// reconciler's own rule, [`Record::wake_unanswered`], so the page shows Waking exactly for the
+/// records the reconciler will wake.
 pub fn wake_pending(record: &Record) -> bool {
-    crate::reconcile::classify::wake_unanswered(record)
+    record.wake_unanswered()
 }
 
 /// What the wait page says during a wake step, in the words of the record's platform (a local

@@ -80,7 +80,10 @@ pub async fn handle(
     let (answer, settle, full) = match trigger {
         Trigger::Schedule => {
             info!("scheduled event: full pass");
-            let settle = app.runtime().settle(Scope::All, Reason::Schedule, budget).await;
+            let settle = app
+                .runtime()
+                .settle(Scope::All, Reason::Schedule, budget)
+                .await;
             let answer = json!({"trigger": "schedule", "records": first_len(&settle), "settled": settle.settled});
             (answer, Some(settle), true)
         }
