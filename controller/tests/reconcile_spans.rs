@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use snooze::clock::SimClock;
 use snooze::model::{Entry, Record, Status, Timestamp};
 use snooze::platform::sim::{SimConfig, SimPlatform};
-use snooze::reconcile::{PassReport, Reconciler, Scope, StaticProber};
+use snooze::reconcile::{PassReport, Reason, Reconciler, Runtime, Scope, StaticProber};
 use snooze::store::{self, Applied, MemoryStore, StatusGuard, Store, Touch};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
@@ -68,6 +68,8 @@ struct Capture {
     events: Arc<Mutex<Vec<Captured>>>,
     /// Every `reconcile` span created, by its `service` field.
     spans: Arc<Mutex<Vec<String>>>,
+    /// Every span created: its name and fields.
+    all_spans: Arc<Mutex<Vec<(&'static str, Fields)>>>,
 }
 
 impl<S> Layer<S> for Capture
@@ -83,6 +85,10 @@ where
                 .unwrap()
                 .push(f.0.get("service").cloned().unwrap_or_default());
         }
+        self.all_spans
+            .lock()
+            .unwrap()
+            .push((attrs.metadata().name(), f.clone()));
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(f);
         }
@@ -302,4 +308,64 @@ async fn every_event_about_a_record_is_in_its_reconcile_span() {
     );
     // The pass summary is not about one record: outside every record span.
     assert_eq!(find("pass done").span_service(), None);
+}
+
+/// Every pass span and every record's `reconcile` span carries the reason it ran
+/// (`trigger=...`), as kube-runtime puts `object.reason` on its spans: the invocation's trigger
+/// for the first pass, `requeue` for the runtime's later rounds.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn every_pass_and_record_span_names_its_trigger() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let clock = SimClock::default_start();
+    let sim = Arc::new(SimPlatform::new(clock.clone(), SimConfig::default()));
+    let memory = Arc::new(MemoryStore::new());
+    sim.add_service(CLUSTER, "alpha-svc");
+    sim.add_service(CLUSTER, "beta-svc");
+    memory.put(Record::test("alpha").woken_at(clock.now()));
+    memory.put(Record::test("beta"));
+    let reconciler = Reconciler::new(
+        memory.clone(),
+        sim.clone(),
+        Arc::new(StaticProber::new()),
+        clock.clone(),
+    );
+    let settle = Runtime::new(reconciler)
+        .settle(
+            Scope::Names(vec!["alpha".into(), "beta".into()]),
+            Reason::TaskEvent,
+            Duration::from_secs(120),
+        )
+        .await;
+    assert!(settle.settled && settle.passes.len() >= 2);
+    let spans = capture.all_spans.lock().unwrap().clone();
+    let trigger = |f: &Fields| f.0.get("trigger").cloned().unwrap_or_default();
+    let passes: Vec<String> = spans
+        .iter()
+        .filter(|(n, _)| *n == "reconcile_pass")
+        .map(|(_, f)| trigger(f))
+        .collect();
+    assert_eq!(passes.len(), settle.passes.len());
+    assert_eq!(passes[0], "task-event");
+    assert!(passes[1..].iter().all(|t| t == "requeue"), "{passes:?}");
+    let records: Vec<(String, String)> = spans
+        .iter()
+        .filter(|(n, _)| *n == "reconcile")
+        .map(|(_, f)| (f.0.get("service").cloned().unwrap_or_default(), trigger(f)))
+        .collect();
+    assert_eq!(
+        records[..2],
+        [
+            ("alpha".to_string(), "task-event".to_string()),
+            ("beta".to_string(), "task-event".to_string())
+        ]
+    );
+    assert!(
+        records[2..]
+            .iter()
+            .all(|(s, t)| s == "alpha" && t == "requeue"),
+        "{records:?}"
+    );
 }

@@ -158,7 +158,10 @@ async fn run_for(
     hooks.passes()
 }
 
-fn no_triggers() -> (mpsc::UnboundedSender<Trigger>, mpsc::UnboundedReceiver<Trigger>) {
+fn no_triggers() -> (
+    mpsc::UnboundedSender<Trigger>,
+    mpsc::UnboundedReceiver<Trigger>,
+) {
     mpsc::unbounded_channel()
 }
 
@@ -466,8 +469,15 @@ async fn every_requeue_a_record_asks_for_is_derived_from_the_stored_record() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     assert!(checked >= 10, "{checked}");
-    assert_eq!(w.phase("demo"), Some(Phase::Asleep), "slept after 120 s idle");
-    assert_eq!(due_at(&w.store.record("never").unwrap(), w.clock.now()), None);
+    assert_eq!(
+        w.phase("demo"),
+        Some(Phase::Asleep),
+        "slept after 120 s idle"
+    );
+    assert_eq!(
+        due_at(&w.store.record("never").unwrap(), w.clock.now()),
+        None
+    );
 }
 
 /// Wakes, activity, sleep requests and mode edits land at random times on three records while
@@ -557,7 +567,9 @@ async fn random_inputs_landing_while_passes_run_converge() {
             {
                 let ready_after = hooks.passes().iter().any(|p| {
                     w.clock.base.add(p.at) >= woke
-                        && p.after.iter().any(|(r, ph)| r == n && *ph == Some(Phase::Ready))
+                        && p.after
+                            .iter()
+                            .any(|(r, ph)| r == n && *ph == Some(Phase::Ready))
                 });
                 assert!(
                     ready_after,
