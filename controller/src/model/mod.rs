@@ -609,8 +609,7 @@ pub struct Memo {
     /// When the last drift correction was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_corrected_at: Option<Timestamp>,
-    /// When the service was last seen MISSING/INACTIVE (the re-check is due
-    /// `MISSING_RECHECK` later).
+    /// When the service was last seen MISSING/INACTIVE (its re-check is due 10 minutes later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing_checked_at: Option<Timestamp>,
     /// Keys of a newer version, kept unchanged.

@@ -489,6 +489,21 @@ fn found_status(mut s: Status, facts: &Facts, target: u32, now: Timestamp) -> St
     s
 }
 
+/// Phase Failed with `message`, and `Ready=False` for `WakeFailed`.
+fn failed_status(record: &Record, prev: &Status, message: &str, now: Timestamp) -> Status {
+    let mut s = base_status(record, prev, Phase::Failed, now);
+    s.message = message.to_string();
+    set_condition(
+        &mut s.conditions,
+        READY,
+        ConditionStatus::False,
+        "WakeFailed",
+        message,
+        now,
+    );
+    s
+}
+
 /// A wake failed and no newer request came: stay at 0 (Failed), looking again while tasks stop.
 fn failed_latched(
     record: &Record,
@@ -497,16 +512,7 @@ fn failed_latched(
     message: String,
     now: Timestamp,
 ) -> Decision {
-    let mut s = base_status(record, prev, Phase::Failed, now);
-    s.message = message.clone();
-    set_condition(
-        &mut s.conditions,
-        READY,
-        ConditionStatus::False,
-        "WakeFailed",
-        &message,
-        now,
-    );
+    let s = failed_status(record, prev, &message, now);
     Decision {
         situation: Situation::FailedLatched { message },
         replicas: Some(0),
@@ -740,17 +746,8 @@ fn wake_failed(
             step.as_str()
         )
     };
-    let mut s = base_status(record, prev, Phase::Failed, now);
-    s.message = message.clone();
+    let mut s = failed_status(record, prev, &message, now);
     s.memo.failed_at = Some(now);
-    set_condition(
-        &mut s.conditions,
-        READY,
-        ConditionStatus::False,
-        "WakeFailed",
-        &message,
-        now,
-    );
     s.sleeps_at = want.sleeps_at;
     Decision {
         situation: Situation::Awake { why: want.why },
