@@ -128,6 +128,11 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             transition_poll: None,
         },
     );
+    // The simulation must know the store's services before the first pass (a failure here
+    // ends the command, as before; later resyncs report it and go on).
+    if let Some(sim) = &sim {
+        seed_sim(store.as_ref(), sim).await?;
+    }
     let hooks = WatchHooks {
         store: store.clone(),
         sim,

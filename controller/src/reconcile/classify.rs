@@ -1,8 +1,10 @@
-//! The classifier: one pure triage of a record, `(entry, observation, now) -> `[`Situation`].
+//! The classifier: the pure triage of a record, before observing ([`Triage`]) and after
+//! ([`classify`]`(record, observed, now) -> `[`Situation`]).
 //!
 //! Every rule that sorts records lives here, free of I/O, so that the pass ([`super::pass`])
 //! only reads, observes, calls these functions, acts and publishes, and so that the wake
-//! endpoint and the reconciler share the same answers ([`wake_unanswered`]).
+//! endpoint and the reconciler share the same answers ([`wake_unanswered`]). The decision
+//! ([`super::decide`](mod@super::decide)) is built on these same functions.
 //!
 //! A pass classifies in two steps, because observation is batched over all records of the
 //! pass:
@@ -11,11 +13,14 @@
 //!    validation; the only place a pass validates), [`owners`] over the valid records of a
 //!    full pass, then [`triage_valid`] (Invalid for a target conflict, Deferred while a
 //!    missing service waits for its re-check, or Observe);
-//! 2. [`classify`] `(record, observation, now)` for the observed ones: ServiceGone,
-//!    Unobserved, FailedLatched, Awake or Asleep, from [`want`] and [`failed_latch`].
+//! 2. [`classify`] `(record, observation, now)` for the observed ones: ServiceGone or
+//!    Unobserved ([`observed_service`]), else FailedLatched, Awake or Asleep
+//!    ([`classify_found`], from [`want`] and [`failed_latch`]).
 //!
-//! Every [`Situation`] has its own small function in [`super::decide`]; nothing is matched by
-//! string and no arm is unreachable.
+//! Every [`Situation`] has its own small function in [`super::decide`](mod@super::decide), which matches the
+//! narrower [`Unfound`] and [`Found`] so that no arm is unreachable. Reasons are enums
+//! ([`Why`], [`Invalidity`], [`ServiceGoneReason`]); a reason read back from a stored
+//! condition is compared with the enum's own words ([`Invalidity::as_str`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -120,7 +125,7 @@ impl ServiceGoneReason {
     }
 }
 
-/// Every case a record can be in during a pass. One arm per case; [`super::decide`] has one
+/// Every case a record can be in during a pass. One arm per case; [`super::decide`](mod@super::decide) has one
 /// function per arm.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Situation {
@@ -265,7 +270,7 @@ pub enum Triage {
     Observe,
 }
 
-/// Which record owns each service in a full pass ([`owners`]); empty for a scoped pass, which
+/// Which record owns each service in a full pass ([`owners`]); none for a scoped pass, which
 /// sees too few records to judge and keeps a latched conflict instead.
 #[derive(Clone, Debug, Default)]
 pub struct Owners {
@@ -363,31 +368,96 @@ pub fn triage_valid(r: &Record, owners: &Owners, now: Timestamp) -> Triage {
     Triage::Observe
 }
 
-/// The case of a valid record given its observation (see [`triage`] for the rest):
-/// ServiceGone, Unobserved, FailedLatched, Awake or Asleep.
+/// The case of a valid record given its observation (see [`Triage`] for the cases known
+/// before observing): ServiceGone or Unobserved ([`observed_service`]), else FailedLatched,
+/// Awake or Asleep ([`classify_found`]). [`super::decide::decide_valid`] decides on the same two
+/// functions, so the classification and the decision cannot drift apart.
 pub fn classify(record: &Record, observed: &Observed, now: Timestamp) -> Situation {
-    match observed {
-        Observed::Found(service) => {
-            let want = want(record, Some(service), now);
-            if let Some(message) = failed_latch(record, &want) {
-                Situation::FailedLatched { message }
-            } else if want.awake {
-                Situation::Awake { why: want.why }
-            } else {
-                Situation::Asleep { why: want.why }
-            }
+    match observed_service(observed) {
+        Ok(service) => classify_found(record, service, now).into(),
+        Err(unfound) => unfound.into(),
+    }
+}
+
+/// An observation without a usable service: a case of its own.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Unfound {
+    /// [`Situation::ServiceGone`].
+    ServiceGone {
+        /// `ServiceMissing` or `ServiceInactive`.
+        reason: ServiceGoneReason,
+        /// ECS's message, or `service is <status>`.
+        message: String,
+    },
+    /// [`Situation::Unobserved`].
+    Unobserved {
+        /// The platform error (with its code).
+        message: String,
+    },
+}
+
+impl From<Unfound> for Situation {
+    fn from(u: Unfound) -> Self {
+        match u {
+            Unfound::ServiceGone { reason, message } => Situation::ServiceGone { reason, message },
+            Unfound::Unobserved { message } => Situation::Unobserved { message },
         }
-        Observed::Missing { message } => Situation::ServiceGone {
+    }
+}
+
+/// The service of an observation, or why there is none (MISSING, DRAINING/INACTIVE, or the
+/// observation failed).
+pub fn observed_service(observed: &Observed) -> Result<&ServiceObservation, Unfound> {
+    match observed {
+        Observed::Found(service) => Ok(service),
+        Observed::Missing { message } => Err(Unfound::ServiceGone {
             reason: ServiceGoneReason::Missing,
             message: message.clone(),
-        },
-        Observed::Inactive { status, message } => Situation::ServiceGone {
+        }),
+        Observed::Inactive { status, message } => Err(Unfound::ServiceGone {
             reason: ServiceGoneReason::Inactive,
             message: inactive_message(status, message),
-        },
-        Observed::Error(e) => Situation::Unobserved {
+        }),
+        Observed::Error(e) => Err(Unfound::Unobserved {
             message: e.to_string(),
-        },
+        }),
+    }
+}
+
+/// The case of a valid record whose service was found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Found {
+    /// [`Situation::FailedLatched`] ([`failed_latch`]).
+    FailedLatched {
+        /// Why the wake failed.
+        message: String,
+    },
+    /// [`Situation::Awake`], with the [`Want`] it rests on.
+    Awake(Want),
+    /// [`Situation::Asleep`], with the [`Want`] it rests on.
+    Asleep(Want),
+}
+
+impl From<Found> for Situation {
+    fn from(f: Found) -> Self {
+        match f {
+            Found::FailedLatched { message } => Situation::FailedLatched { message },
+            Found::Awake(w) => Situation::Awake { why: w.why },
+            Found::Asleep(w) => Situation::Asleep { why: w.why },
+        }
+    }
+}
+
+/// The case of a valid record whose service was found: a `Failed` latch that holds
+/// ([`failed_latch`]), else awake or asleep as [`want`] says.
+pub fn classify_found(record: &Record, service: &ServiceObservation, now: Timestamp) -> Found {
+    let want = want(record, Some(service), now);
+    if let Some(message) = failed_latch(record, &want) {
+        Found::FailedLatched { message }
+    } else if want.awake {
+        Found::Awake(want)
+    } else {
+        Found::Asleep(want)
     }
 }
 

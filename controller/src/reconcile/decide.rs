@@ -2,7 +2,7 @@
 //!
 //! No I/O and no clock: everything comes in as arguments, so every rule of DESIGN.md §3 is a
 //! table test. The inputs are first reduced to a [`Situation`] by the classifier
-//! ([`super::classify`], STYLE.md §2); then one small function per case builds the next
+//! ([`super::classify`](mod@super::classify), STYLE.md §2); then one small function per case builds the next
 //! [`Status`]: [`decide_invalid`], `service_gone`, `unobserved`, `failed_latched`, `asleep`
 //! and `awake` (itself `ready`, `waking` or `wake_failed`), and, for every case with a found
 //! service, `drift` last. Bookkeeping that must survive between passes is the typed
@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use super::classify::{
-    Invalidity, ServiceGoneReason, Situation, Want, Why, failed_latch, inactive_message, want,
+    Found, Invalidity, ServiceGoneReason, Situation, Unfound, Want, Why, classify_found,
+    observed_service, want,
 };
 pub use super::classify::{MISSING_RECHECK, SERVICE_FOUND, VALID};
 use crate::model::{
@@ -24,6 +25,8 @@ use crate::platform::{Health, Observed, ServiceObservation, TaskObservation, Tas
 pub const READY: &str = "Ready";
 /// Condition type: desiredCount was changed outside snooze (True while correcting or backing off).
 pub const DRIFT: &str = "Drift";
+/// Reason of `Drift=True` while corrections wait for their back-off.
+pub const DRIFT_BACK_OFF: &str = "DriftBackOff";
 /// Reason of `Valid=False`: the record does not parse or validate.
 pub const VALIDATION_FAILED: &str = "ValidationFailed";
 /// Reason of `Valid=False`: another (older) record manages the same service
@@ -217,30 +220,24 @@ pub fn decide(record: &Record, observed: &Observed, now: Timestamp) -> Decision 
     decide_valid(record, observed, now)
 }
 
-/// [`decide`] for a record known to be valid: the observation first (ServiceGone,
-/// Unobserved), then for a found service the case from the classifier's rules
-/// ([`want`], [`failed_latch`]): FailedLatched, Awake or Asleep; drift last.
+/// [`decide`] for a record known to be valid: one function per case of the classifier
+/// ([`observed_service`], then [`classify_found`]), drift last for a found service.
 pub fn decide_valid(record: &Record, observed: &Observed, now: Timestamp) -> Decision {
     let prev = record.status.clone().unwrap_or_default();
-    let service = match observed {
-        Observed::Found(s) => s,
-        Observed::Missing { message } => {
-            return service_gone(record, &prev, ServiceGoneReason::Missing, message, now);
+    let service = match observed_service(observed) {
+        Ok(service) => service,
+        Err(Unfound::ServiceGone { reason, message }) => {
+            return service_gone(record, &prev, reason, &message, now);
         }
-        Observed::Inactive { status, message } => {
-            let message = inactive_message(status, message);
-            return service_gone(record, &prev, ServiceGoneReason::Inactive, &message, now);
+        Err(Unfound::Unobserved { message }) => {
+            return unobserved(record, &prev, &message, now);
         }
-        Observed::Error(e) => return unobserved(record, &prev, &e.to_string(), now),
     };
-    let want = want(record, Some(service), now);
     let facts = Facts::of(service);
-    let decided = if let Some(message) = failed_latch(record, &want) {
-        failed_latched(record, &prev, &facts, message, now)
-    } else if want.awake {
-        awake(record, &prev, service, &facts, want, now)
-    } else {
-        asleep(record, &prev, &facts, want.why, now)
+    let decided = match classify_found(record, service, now) {
+        Found::FailedLatched { message } => failed_latched(record, &prev, &facts, message, now),
+        Found::Awake(want) => awake(record, &prev, service, &facts, want, now),
+        Found::Asleep(want) => asleep(record, &prev, &facts, want.why, now),
     };
     drift(record, &prev, service, decided, now)
 }
@@ -714,7 +711,9 @@ fn waking(
 }
 
 /// The attempt failed (timed out, or its tasks keep stopping): Failed, scale to 0, latch
-/// (`memo.failedAt`) until a newer wake request or a spec change.
+/// (`memo.failedAt`) until a newer wake request or a spec change. The case stays
+/// [`Situation::Awake`] (awake is what the inputs want; from the next pass the latch makes it
+/// [`Situation::FailedLatched`]).
 #[allow(clippy::too_many_arguments)]
 fn wake_failed(
     record: &Record,
@@ -808,7 +807,7 @@ fn drift(
                     &mut s.conditions,
                     DRIFT,
                     ConditionStatus::True,
-                    "DriftBackOff",
+                    DRIFT_BACK_OFF,
                     &msg,
                     now,
                 );

@@ -1,11 +1,11 @@
 //! Reconcile: compare each record with what the platform runs, act to close the difference,
 //! and publish what was seen (DESIGN.md §3).
 //!
-//! - [`classify`] — the pure classifier: a record's [`Triage`] before observing, its
+//! - [`classify`](mod@classify) — the pure classifier: a record's [`Triage`] before observing, its
 //!   [`Situation`] after;
-//! - [`decide`] — the pure decision `decide(record, observed, now) -> Decision`, one small
+//! - [`decide`](mod@decide) — the pure decision `decide(record, observed, now) -> Decision`, one small
 //!   function per [`Situation`];
-//! - [`error_policy`] — what a failed action means (status, requeue), in one place;
+//! - [`error_policy`](mod@error_policy) — what a failed action means (status, requeue), in one place;
 //! - [`pass`] — [`Reconciler`]: read records, triage, observe in one batched call, probe,
 //!   decide, act, publish;
 //! - [`runtime`] — [`Runtime`]: triggers, due-times, requeues with their [`Reason`], the

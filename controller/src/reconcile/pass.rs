@@ -12,8 +12,8 @@
 //! ```
 //!
 //! The pass holds no rule of its own: the triage and the case are the classifier's
-//! ([`super::classify`]), the decision is [`super::decide`]'s, what a failure means is
-//! [`super::error_policy`]'s; when to run a pass (triggers, requeues, resync, budgets) is the
+//! ([`super::classify`](mod@super::classify)), the decision is [`super::decide`](mod@super::decide)'s, what a failure means is
+//! [`super::error_policy`](mod@super::error_policy)'s; when to run a pass (triggers, requeues, resync, budgets) is the
 //! runtime's ([`super::runtime`]). The pass reads, observes, calls those functions, acts and
 //! publishes.
 //!

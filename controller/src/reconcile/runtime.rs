@@ -26,12 +26,14 @@
 //! | the next drift correction | `status.memo.driftCorrectedAt` + the back-off of `driftCorrections` |
 //! | a missing service's re-check | `status.memo.missingCheckedAt` + [`classify::MISSING_RECHECK`] |
 //!
-//! The only requeues not derived from a record are retries after a failed call
-//! ([`super::error_policy`], 30 s) and the 1 s look-again after an overlapping write; both are
-//! also covered by the next full pass. The resolution each runner gives a record-derived
-//! due-time is its resync period: the Lambda's schedule (1 minute; within an invocation its
-//! requeues are exact), `snoozectl dev` exact (it keeps requeues in memory, resync 10 s),
-//! `reconcile --watch` exact (resync 60 s).
+//! The requeues not derived from a record: the retry after a failed call
+//! ([`super::error_policy`](mod@super::error_policy), 30 s), the 1 s look-again after an overlapping write, and the 5 s
+//! look-again of a `Failed` record while its tasks still stop. The next full pass covers them.
+//! The resolution each runner gives a record-derived due-time: the Lambda's schedule (1 minute;
+//! within one invocation its requeues of transitional records are exact); `snoozectl dev`
+//! exact for what it changes or is told about (wakes, store changes, process events, its own
+//! requeues), else its 10 s resync; `reconcile --watch` exact for its own requeues, but it has no
+//! trigger source, so a change made elsewhere (a wake, an edit) waits for its `--resync` (60 s).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -128,7 +130,7 @@ pub enum Trigger {
 /// requeues honoured as asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuntimeOptions {
-    /// A full pass this often (the first at once). Default 60 s.
+    /// A full pass this often (the first at once). Default 60 s; at least [`MIN_RESYNC`].
     pub resync: Duration,
     /// What a resync covers. Default [`Scope::All`] (`reconcile --watch NAME...`: the names).
     pub resync_scope: Scope,
@@ -162,8 +164,9 @@ pub struct PassInfo {
     pub scope: Scope,
     /// Why it runs (per record where they differ).
     pub reasons: Reasons,
-    /// True for a resync or a trigger over every record (then every requeue was dropped and
-    /// is taken again from this pass's report).
+    /// True for a resync (over [`RuntimeOptions::resync_scope`]) or a trigger over every
+    /// record; when such a pass reads its records, every due-time is taken again from its
+    /// report.
     pub full: bool,
 }
 
@@ -308,6 +311,7 @@ impl Runtime {
         stop: impl Future<Output = ()>,
     ) {
         let opts = &self.options;
+        let resync = opts.resync.max(MIN_RESYNC);
         let mut due: HashMap<String, Instant> = HashMap::new();
         let mut next_resync = Instant::now();
         let mut triggers_open = true;
@@ -319,7 +323,7 @@ impl Runtime {
                 .chain([next_resync])
                 .min()
                 .unwrap_or(next_resync);
-            let (scope, reasons) = tokio::select! {
+            let pass = tokio::select! {
                 _ = &mut stop => break,
                 t = triggers.recv(), if triggers_open => {
                     let Some(first) = t else {
@@ -330,13 +334,18 @@ impl Runtime {
                     while let Ok(t) = triggers.try_recv() {
                         all.push(t);
                     }
-                    merge(all)
+                    let (scope, reasons) = merge(all);
+                    PassInfo { full: scope == Scope::All, scope, reasons }
                 }
                 _ = tokio::time::sleep_until(timer) => {
                     let now = Instant::now();
                     if now >= next_resync {
-                        next_resync = now + opts.resync;
-                        (opts.resync_scope.clone(), Reasons::all(Reason::Resync))
+                        next_resync = now + resync;
+                        PassInfo {
+                            scope: opts.resync_scope.clone(),
+                            reasons: Reasons::all(Reason::Resync),
+                            full: true,
+                        }
                     } else {
                         let mut names: Vec<String> = due
                             .iter()
@@ -350,24 +359,24 @@ impl Runtime {
                         for n in &names {
                             due.remove(n);
                         }
-                        (Scope::Names(names), Reasons::all(Reason::Requeue))
+                        PassInfo {
+                            scope: Scope::Names(names),
+                            reasons: Reasons::all(Reason::Requeue),
+                            full: false,
+                        }
                     }
                 }
-            };
-            let full = scope == opts.resync_scope || scope == Scope::All;
-            if full {
-                due.clear();
-            }
-            let pass = PassInfo {
-                scope,
-                reasons,
-                full,
             };
             hooks.before_pass(&pass).await;
             let (report, _) = self
                 .reconciler
                 .reconcile_for(pass.scope.clone(), &pass.reasons)
                 .await;
+            // A full pass that read every record of its scope replaces every due-time; one
+            // that could not read keeps them.
+            if pass.full && report.error.is_none() {
+                due.clear();
+            }
             if opts.requeues {
                 let now = Instant::now();
                 for r in &report.records {
@@ -390,18 +399,21 @@ impl Runtime {
     }
 }
 
+/// The shortest resync [`Runtime::run`] honours ([`RuntimeOptions::resync`] below it is
+/// raised to it), so a zero period cannot spin.
+pub const MIN_RESYNC: Duration = Duration::from_secs(1);
+
 /// One pass for several queued triggers: every record if any trigger asks for all (with the
-/// first such trigger's reason), else the union of the named records, each with the reason
-/// it was first named for.
+/// first such trigger's reason), else the union of the named records; each named record keeps
+/// the reason it was first named for (a wake merged into a full pass is still `wake` on its
+/// span).
 fn merge(triggers: Vec<Trigger>) -> (Scope, Reasons) {
-    if let Some(reason) = triggers.iter().find_map(|t| match t {
+    let full = triggers.iter().find_map(|t| match t {
         Trigger::All(r) => Some(*r),
         Trigger::Records(..) => None,
-    }) {
-        return (Scope::All, Reasons::all(reason));
-    }
-    let mut names = Vec::new();
-    let mut reasons: Option<Reasons> = None;
+    });
+    let mut names: Vec<String> = Vec::new();
+    let mut reasons: Option<Reasons> = full.map(Reasons::all);
     for t in triggers {
         let Trigger::Records(list, reason) = t else {
             continue;
@@ -416,16 +428,18 @@ fn merge(triggers: Vec<Trigger>) -> (Scope, Reasons) {
             }
         }
     }
-    (
-        Scope::Names(names),
-        reasons.unwrap_or_else(|| Reasons::all(Reason::Manual)),
-    )
+    let reasons = reasons.unwrap_or_else(|| Reasons::all(Reason::Manual));
+    match full {
+        Some(_) => (Scope::All, reasons),
+        None => (Scope::Names(names), reasons),
+    }
 }
 
 /// When a record is next due for a pass, derived from the stored record alone (see the module
 /// docs): `Some(t)` with `t <= now` when it is due at once (transitional phase, unanswered
 /// wake), a later time for `sleepsAt`, a drift back-off or a missing service's re-check;
-/// `None` when nothing time-based is pending (asleep, invalid, a Failed latch).
+/// `None` when nothing time-based is pending (asleep, invalid, a Failed latch: the look-again
+/// of a Failed record while its tasks stop is left to the next full pass).
 pub fn due_at(record: &Record, now: Timestamp) -> Option<Timestamp> {
     if classify::wake_unanswered(record) {
         return Some(now);
@@ -443,7 +457,7 @@ pub fn due_at(record: &Record, now: Timestamp) -> Option<Timestamp> {
     if let (Some(at), Some(n)) = (s.memo.drift_corrected_at, s.memo.drift_corrections)
         && s.conditions
             .iter()
-            .any(|c| c.type_ == super::decide::DRIFT && c.reason == "DriftBackOff")
+            .any(|c| c.type_ == super::decide::DRIFT && c.reason == super::decide::DRIFT_BACK_OFF)
     {
         due.push(at.add(drift_backoff(n)));
     }

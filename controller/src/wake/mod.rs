@@ -1068,7 +1068,7 @@ fn redirect_response(location: &str) -> Response<Bytes> {
 
 /// The axum router serving [`handle`] on every path of [`ROUTES`] (and, as a fallback, on
 /// stage-prefixed paths). Request bodies are bounded by tower-http's and http-body-util's body
-/// wrappers in [`serve`] rather than by router layers, so a request without a body (every
+/// wrappers in the handler rather than by router layers, so a request without a body (every
 /// `GET`) pays nothing for them (as layers, they cost the status JSON about 8 % of its
 /// throughput in `wake_bench`): over [`MAX_BODY_BYTES`] is 413 (a declared `Content-Length`
 /// over it at once, before any byte of the body is read), a body that stops arriving for

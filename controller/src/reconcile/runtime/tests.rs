@@ -308,14 +308,19 @@ fn queued_triggers_merge_into_one_pass() {
         (reasons.of("a"), reasons.of("b"), reasons.of("c")),
         (Reason::Wake, Reason::TaskEvent, Reason::Wake)
     );
-    // Any full trigger makes a full pass, for the first full trigger's reason.
+    // Any full trigger makes a full pass, for the first full trigger's reason; a record named
+    // by another trigger keeps its own reason.
     let (scope, reasons) = merge(vec![
         Trigger::Records(names(&["a"]), Reason::Wake),
         Trigger::All(Reason::Stream),
         Trigger::All(Reason::TaskEvent),
     ]);
     assert_eq!(scope, Scope::All);
-    assert_eq!(reasons, Reasons::all(Reason::Stream));
+    assert_eq!(reasons.pass, Reason::Stream);
+    assert_eq!(
+        (reasons.of("a"), reasons.of("b")),
+        (Reason::Wake, Reason::Stream)
+    );
 }
 
 #[test]
@@ -346,16 +351,30 @@ fn reasons_have_the_words_of_the_spans() {
     );
 }
 
-/// A store that records a wake of `other` when the runtime first looks for unanswered wakes
-/// (the store list between two requeue rounds): a wake landing during an invocation.
-struct WakeDuringSettle {
+/// A store whose `n`-th list (counting from 1) first records a wake of `other` (`wake_at`: a
+/// wake landing during an invocation, between two requeue rounds) or fails (`fail_at`).
+struct ListTap {
     inner: Arc<MemoryStore>,
     clock: Arc<TokioClock>,
     lists: Mutex<u32>,
+    wake_at: Option<u32>,
+    fail_at: Option<u32>,
+}
+
+impl ListTap {
+    fn new(w: &World, wake_at: Option<u32>, fail_at: Option<u32>) -> Arc<Self> {
+        Arc::new(Self {
+            inner: w.store.clone(),
+            clock: w.clock.clone(),
+            lists: Mutex::new(0),
+            wake_at,
+            fail_at,
+        })
+    }
 }
 
 #[async_trait]
-impl Store for WakeDuringSettle {
+impl Store for ListTap {
     async fn get(&self, name: &str) -> store::Result<Option<crate::model::Entry>> {
         self.inner.get(name).await
     }
@@ -365,10 +384,16 @@ impl Store for WakeDuringSettle {
             *n += 1;
             *n
         };
-        if n == 2 {
+        if self.wake_at == Some(n) {
             self.inner
                 .record_wake("other", self.clock.now(), Duration::ZERO)
                 .await?;
+        }
+        if self.fail_at == Some(n) {
+            return Err(store::Error::Backend {
+                operation: "Scan",
+                message: "InternalServerError: try again".into(),
+            });
         }
         self.inner.list().await
     }
@@ -398,13 +423,8 @@ async fn settle_names_why_each_pass_ran_and_picks_up_a_wake_that_lands_meanwhile
     w.add(Record::test("demo"));
     w.add(Record::test("other"));
     w.wake("demo").await;
-    let store = Arc::new(WakeDuringSettle {
-        inner: w.store.clone(),
-        clock: w.clock.clone(),
-        lists: Mutex::new(0),
-    });
     let reconciler = Reconciler {
-        store,
+        store: ListTap::new(&w, Some(2), None),
         ..w.reconciler.clone()
     };
     let s = Runtime::new(reconciler)
@@ -420,6 +440,84 @@ async fn settle_names_why_each_pass_ran_and_picks_up_a_wake_that_lands_meanwhile
     assert!(s.reasons[2..].iter().all(|r| r.pass == Reason::Requeue));
     assert_eq!(w.phase("demo"), Some(Phase::Ready));
     assert_eq!(w.phase("other"), Some(Phase::Ready));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_pass_that_cannot_read_keeps_the_due_requeues() {
+    // Resync every 3 s; the resync at 3 s cannot list the records. demo's requeue (Waking,
+    // due at 5 s) must survive it (cleared, the next look would be the resync at 6 s).
+    let w = world();
+    w.add(Record::test("demo"));
+    w.wake("demo").await;
+    let runtime = Runtime::with_options(
+        Reconciler {
+            store: ListTap::new(&w, None, Some(2)),
+            ..w.reconciler.clone()
+        },
+        RuntimeOptions {
+            resync: Duration::from_secs(3),
+            ..RuntimeOptions::default()
+        },
+    );
+    let (_tx, rx) = no_triggers();
+    let passes = run_for(&runtime, 6, rx).await;
+    let seen: Vec<(u64, Reason, usize)> = passes
+        .iter()
+        .map(|p| (p.at.as_secs(), p.reasons.pass, p.after.len()))
+        .collect();
+    assert_eq!(
+        seen[..3],
+        [
+            (0, Reason::Resync, 1),
+            (3, Reason::Resync, 0),
+            (5, Reason::Requeue, 1)
+        ],
+        "{passes:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_requeue_over_the_resync_scope_is_not_a_full_pass() {
+    // `reconcile --watch demo`: the resync covers only demo, and so does demo's requeue; only
+    // the resync is full.
+    let w = world();
+    w.add(Record::test("demo"));
+    w.wake("demo").await;
+    let (_tx, rx) = no_triggers();
+    let passes = run_for(
+        &w.runtime(RuntimeOptions {
+            resync_scope: Scope::Names(vec!["demo".into()]),
+            ..RuntimeOptions::default()
+        }),
+        30,
+        rx,
+    )
+    .await;
+    assert!(passes.len() >= 3, "{passes:?}");
+    for p in &passes {
+        assert_eq!(p.scope, Scope::Names(vec!["demo".into()]));
+        assert_eq!(p.full, p.reasons.pass == Reason::Resync, "{p:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_resync_is_raised_to_the_minimum() {
+    let w = world();
+    w.add(Record::test("demo"));
+    let (_tx, rx) = no_triggers();
+    let passes = run_for(
+        &w.runtime(RuntimeOptions {
+            resync: Duration::ZERO,
+            ..RuntimeOptions::default()
+        }),
+        5,
+        rx,
+    )
+    .await;
+    assert!(passes.len() >= 5, "{passes:?}");
+    for pair in passes.windows(2) {
+        assert_eq!(pair[1].at - pair[0].at, MIN_RESYNC, "{passes:?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -444,14 +542,31 @@ async fn every_requeue_a_record_asks_for_is_derived_from_the_stored_record() {
     let w = world();
     w.add(Record::test("demo").idle_timeout(Duration::from_secs(120)));
     w.add(Record::test("never"));
+    w.add(Record::test("broken"));
+    w.sim.fail_task_starts(
+        "demo-cluster",
+        "broken-svc",
+        Some((
+            "TaskFailedToStart",
+            "CannotPullContainerError: image not found",
+        )),
+    );
     w.wake("demo").await;
+    w.wake("broken").await;
     let mut checked = 0;
+    let mut failed_requeues = 0;
     for _ in 0..40 {
         let report = w.reconciler.reconcile(Scope::All).await;
         let now = w.clock.now();
         for r in &report.records {
             let record = w.store.record(&r.name).unwrap();
             match r.requeue {
+                // The documented exception: a Failed record's look-again while its tasks stop
+                // is left to the next full pass.
+                Requeue::After(_) if r.after == Some(Phase::Failed) => {
+                    assert_eq!(due_at(&record, now), None);
+                    failed_requeues += 1;
+                }
                 Requeue::After(d) if r.error.is_none() => {
                     let due = due_at(&record, now).unwrap_or_else(|| {
                         panic!("{}: requeue {d:?} not derivable from {record:?}", r.name)
@@ -469,6 +584,7 @@ async fn every_requeue_a_record_asks_for_is_derived_from_the_stored_record() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     assert!(checked >= 10, "{checked}");
+    assert!(failed_requeues >= 1, "the failing wake reached Failed");
     assert_eq!(
         w.phase("demo"),
         Some(Phase::Asleep),
