@@ -24,7 +24,7 @@ step() { # step NAME COMMAND...
   fi
 }
 
-HCL2=$(ensure_venv hcl2 'python-hcl2==8.1.4' 'pytest==9.2.0' 'pyyaml==6.0.3' 'jsonschema==4.26.0') || exit 1
+HCL2=$(ensure_venv hcl2 'python-hcl2==8.1.4' 'pytest==9.2.0' 'pyyaml==6.0.3' 'jsonschema==4.26.0' 'parliament==1.6.4') || exit 1
 
 parse_terraform() {
   "$HCL2/bin/python" - <<'EOF'

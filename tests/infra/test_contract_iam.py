@@ -5,7 +5,17 @@ exported to infra/aws-operations.json; the moto tests check the declaration agai
 the SDK interceptors counted).
 Infrastructure side (derived from the Terraform that wires the function): what the Lambda
 service does with the function's role — write its logs, read the table's stream for the event
-source mapping, send to the on-failure queue / DLQ (and use that queue's KMS key), X-Ray.
+source mapping, send to the on-failure queue / DLQ (and use that queue's KMS key), X-Ray — and
+what DynamoDB does with any principal's rights: use the customer managed key that encrypts the
+table (issue 13 class 12).
+
+Fine-grained access (issue 13 class 14): AWS counts the attributes a request returns among those
+`dynamodb:Attributes` restricts, and documents that a role so restricted must have `ReturnValues`
+pinned to NONE/UPDATED_OLD/UPDATED_NEW (and `Select` to SPECIFIC_ATTRIBUTES for reads), i.e. may
+never ask for the whole item
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html).
+`ReturnValuesOnConditionCheckFailure=ALL_OLD` returns the whole item too, and no condition key
+can allow it, so the code of a restricted role never sets it.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import re
 
 import pytest
 
+import policies
 import principals as pr
 import rust_src
 import tf
@@ -27,6 +38,7 @@ RECORD_ATTRIBUTES = {
 
 # Actions AWS does not scope to a resource ARN: the only ones allowed with "Resource": "*".
 NO_RESOURCE_LEVEL = {
+    "dynamodb:ListStreams",
     "ec2:DescribeNetworkInterfaces",
     "ecs:DescribeTaskDefinition",
     "ecs:ListTasks",  # scoped with the ecs:cluster condition key instead (checked below)
@@ -43,13 +55,32 @@ def lambda_of(name: str) -> dict | None:
     return m.resources["aws_lambda_function"].get(name)
 
 
+# What DynamoDB needs of a caller's rights on the table's customer managed key: reads decrypt,
+# writes encrypt under a data key, and DynamoDB checks the key (DescribeKey).
+TABLE_KEY_ACTIONS = {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"}
+
+
+def table_key() -> str | None:
+    """The table's customer managed key (the `kms_key_arn` expression), None without one."""
+    sse = tf.module("modules/snooze").resource("aws_dynamodb_table", "records").get("server_side_encryption")
+    return tf.one(sse).get("kms_key_arn") if sse and tf.one(sse).get("enabled") else None
+
+
+def touches_table(name: str) -> bool:
+    return any(a.startswith("dynamodb:") for a in pr.code_actions(P[name])[0])
+
+
 def infra_actions(name: str) -> dict[str, str]:
-    """Actions the Lambda service performs with the function's role, from the Terraform."""
+    """Actions AWS services perform with the principal's rights, from the Terraform: the Lambda
+    service with a function's role, DynamoDB with the table's key."""
+    why: dict[str, str] = {}
+    if touches_table(name) and table_key():
+        for a in TABLE_KEY_ACTIONS:
+            why[a] = "DynamoDB uses the table's customer managed key with the caller's rights"
     fn = lambda_of(name)
     if fn is None:
-        return {}
+        return why
     m = tf.module("modules/snooze")
-    why: dict[str, str] = {}
     ref = f"aws_lambda_function.{name}"
     if "logging_config" in fn or any(
         lg.get("name", "").startswith("/aws/lambda/") and name in lg.get("name", "")
@@ -129,6 +160,10 @@ def return_values_condition(statement: dict) -> set[str] | None:
     return None
 
 
+def screaming(variant: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", variant).upper()
+
+
 def written_attributes(method: str) -> tuple[set[str], set[str]]:
     """Top-level record attributes the DynamoDB store's `method` mentions, and the
     `ReturnValue` variants it asks for (SCREAMING_CASE)."""
@@ -137,8 +172,28 @@ def written_attributes(method: str) -> tuple[set[str], set[str]]:
     consts = rust_src.string_constants(src)
     strings = set(re.findall(r'"([A-Za-z]+)"', body)) | {consts[c] for c in re.findall(r"\b([A-Z][A-Z0-9_]+)\b", body) if c in consts}
     attrs = strings & RECORD_ATTRIBUTES
-    rv = {re.sub(r"(?<!^)([A-Z])", r"_\1", v).upper() for v in re.findall(r"ReturnValue::(\w+)", body)}
+    rv = {screaming(v) for v in re.findall(r"ReturnValue::(\w+)", body)}
     return attrs, rv
+
+
+def returned_values(method: str, src: str | None = None) -> dict[str, set[str]]:
+    """What the requests the DynamoDB store's `method` makes (transitively) ask to get back:
+    the `ReturnValues`, `ReturnValuesOnConditionCheckFailure` and `Select` variants
+    (SCREAMING_CASE); "<not a literal>" when the setter is called with anything but a variant."""
+    body = rust_src.reachable_bodies(src if src is not None else pr.dynamodb_store_code(), {method})
+    found: dict[str, set[str]] = {}
+    for param, enum in (
+        ("ReturnValues", "ReturnValue"),
+        ("ReturnValuesOnConditionCheckFailure", "ReturnValuesOnConditionCheckFailure"),
+        ("Select", "Select"),
+    ):
+        setter = screaming(param).lower()
+        calls = re.findall(rf"\.\s*(?:set_)?{setter}\s*\(\s*([^)]*)\)", body)
+        found[param] = {
+            screaming(m.group(1)) if (m := re.fullmatch(rf"(?:Some\s*\(\s*)?{enum}::(\w+)\s*\)?", c.strip())) else "<not a literal>"
+            for c in calls
+        }
+    return found
 
 
 FACT_WRITERS = {"wake": {"record_wake"}, "agent": {"record_activity"}, "ops": {"record_wake", "request_sleep"}}
@@ -169,8 +224,83 @@ def test_fact_writers_may_update_only_their_facts(name):
         assert return_values <= rv, f"{sorted(called)} ask for ReturnValues {return_values}, the policy allows {rv}"
 
 
+# Values of `ReturnValues` / `Select` that return only attributes the request names (AWS's
+# fine-grained access control page); the others return the whole item.
+NARROW_RETURN_VALUES = {"NONE", "UPDATED_OLD", "UPDATED_NEW"}
+WRITES_WITH_RETURN_VALUES = {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}
+READS_WITH_SELECT = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
+
+
+def condition(st: dict, key: str) -> dict | None:
+    found = [c for c in st.get("condition", []) if c["variable"] == key]
+    assert len(found) <= 1, f"{key} is conditioned twice: {found}"
+    return found[0] if found else None
+
+
+@pytest.mark.parametrize("mod,name", [
+    (mod, name)
+    for mod in ("modules/snooze", "modules/demo-service", "modules/github-oidc")
+    for name in tf.module(mod).data.get("aws_iam_policy_document", {})
+], ids=lambda x: x)
+def test_attribute_restrictions_pin_what_comes_back(mod, name):
+    """A statement that restricts dynamodb:Attributes also pins what a request may ask back, as
+    AWS documents: ReturnValues to NONE/UPDATED_OLD/UPDATED_NEW for writes, Select to
+    SPECIFIC_ATTRIBUTES for reads (otherwise ALL_OLD/ALL_NEW or ALL_ATTRIBUTES return
+    attributes outside the list)."""
+    for st in tf.statements(tf.module(mod).policy_document(name)):
+        if condition(st, "dynamodb:Attributes") is None:
+            continue
+        acts = set(st["actions"])
+        if acts & WRITES_WITH_RETURN_VALUES:
+            rv = condition(st, "dynamodb:ReturnValues")
+            assert rv is not None, f"{mod} {name} {st.get('sid')}: dynamodb:Attributes without dynamodb:ReturnValues"
+            assert rv["test"] in {"StringEquals", "StringEqualsIfExists"}, rv
+            assert set(rv["values"]) <= NARROW_RETURN_VALUES, rv
+        if acts & READS_WITH_SELECT:
+            sel = condition(st, "dynamodb:Select")
+            assert sel is not None, f"{mod} {name} {st.get('sid')}: dynamodb:Attributes on reads without dynamodb:Select"
+            assert sel["test"] in {"StringEquals", "StringEqualsIfExists"} and sel["values"] == ["SPECIFIC_ATTRIBUTES"], sel
+
+
+def attribute_restricted(name: str) -> bool:
+    return any(condition(st, "dynamodb:Attributes") for st in tf.statements(policy(name)))
+
+
+@pytest.mark.parametrize("name", sorted(FACT_WRITERS))
+def test_attribute_restricted_roles_never_ask_for_the_whole_item(name):
+    """The store writes a restricted role makes never ask for attributes it may not read:
+    ReturnValues only NONE/UPDATED_*, no ReturnValuesOnConditionCheckFailure=ALL_OLD (the whole
+    item, and no condition key can allow it), Select only SPECIFIC_ATTRIBUTES/COUNT."""
+    assert attribute_restricted(name), f"{name}: expected an attribute-restricted UpdateItem"
+    called = pr.store_methods_called(P[name].code()) & FACT_WRITERS[name]
+    assert called, name
+    for method in sorted(called):
+        asked = returned_values(method)
+        assert asked["ReturnValues"] <= NARROW_RETURN_VALUES, f"Store::{method} asks ReturnValues {asked['ReturnValues']}"
+        assert not asked["ReturnValuesOnConditionCheckFailure"] - {"NONE"}, (
+            f"Store::{method} asks ReturnValuesOnConditionCheckFailure {asked['ReturnValuesOnConditionCheckFailure']}: "
+            f"the whole item, which {name}'s role (dynamodb:Attributes) may not read"
+        )
+        assert asked["Select"] <= {"SPECIFIC_ATTRIBUTES", "COUNT"}, f"Store::{method} asks Select {asked['Select']}"
+
+
+def test_returned_values_reads_the_builders():
+    """returned_values() sees each way of asking (so the test above can fail)."""
+    example = (
+        "fn f() { c.update_item().return_values(ReturnValue::AllNew)"
+        ".return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)"
+        ".return_values(x); }"
+    )
+    asked = returned_values("f", example)
+    assert asked == {
+        "ReturnValues": {"ALL_NEW", "<not a literal>"},
+        "ReturnValuesOnConditionCheckFailure": {"ALL_OLD"},
+        "Select": set(),
+    }, asked
+
+
 def test_agent_touches_only_its_own_record():
-    statements = list(tf.statements(policy("agent")))
+    statements = [st for st in tf.statements(policy("agent")) if any(a.startswith("dynamodb:") for a in st["actions"])]
     assert statements
     for st in statements:
         lk = [c for c in st.get("condition", []) if c["variable"] == "dynamodb:LeadingKeys"]
@@ -201,7 +331,7 @@ def test_resources_are_scoped(mod, name):
                 conds = {c["variable"]: c for c in st.get("condition", [])}
                 assert "ecs:cluster" in conds and "cluster_arns" in str(conds["ecs:cluster"]["values"]), st
         for a in acts:
-            if a.startswith("dynamodb:"):
+            if a.startswith("dynamodb:") and a not in NO_RESOURCE_LEVEL:
                 assert all("aws_dynamodb_table.records.arn" in r or "var.table_arn" in r for r in st["resources"]), st
             if a in {"ecs:DescribeServices", "ecs:UpdateService"}:
                 assert st["resources"] == ["${local.service_arns}"], st
@@ -248,3 +378,60 @@ def test_no_wildcard_actions_anywhere():
     kms = tf.module("modules/snooze").locals["kms_admin_actions"]
     assert all("*" not in a for a in kms), kms
     assert checked > 20, f"only {checked} actions found: the walk misses the policies"
+
+
+# --- the table's key (issue 13 class 12) -------------------------------------------------------
+
+# Where each principal's policy lives, and how the key reaches it: the module's own local, or a
+# module input that envs/demo wires to the snooze module's output.
+KEY_INPUT = {"modules/demo-service": "demo_service", "modules/github-oidc": "github_oidc"}
+
+
+@pytest.mark.parametrize("name", sorted(P))
+def test_every_principal_that_touches_the_table_can_use_its_key(name):
+    """A principal that reads or writes the table may use the customer managed key that
+    encrypts it, through DynamoDB only (kms:ViaService), with every action DynamoDB needs."""
+    if not touches_table(name):
+        pytest.skip(f"{name} calls no DynamoDB action")
+    key = table_key()
+    assert key, "the record table is expected to use the module's customer managed key"
+    p = P[name]
+    rendered = policies.render_document(tf.module(p.tf_module), p.policy)
+    uses_table = any(
+        a.startswith("dynamodb:") and any(r.startswith(policies.TABLE_ARN) for r in st.get("Resource", []))
+        for st in rendered["Statement"] for a in st.get("Action", [])
+    )
+    assert uses_table, f"{name}: rendered policy allows nothing on the table"
+    via_dynamodb = [
+        st for st in rendered["Statement"]
+        if st["Effect"] == "Allow"
+        and st.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService") == [f"dynamodb.{policies.REGION}.amazonaws.com"]
+    ]
+    allowed = {a for st in via_dynamodb if policies.KEY_ARN in st.get("Resource", []) for a in st["Action"]}
+    assert TABLE_KEY_ACTIONS <= allowed, (
+        f"{name}: may not use the table's key through DynamoDB for {sorted(TABLE_KEY_ACTIONS - allowed)}"
+        " (every GetItem/UpdateItem/Scan would be AccessDenied)"
+    )
+    for st in via_dynamodb:
+        assert st.get("Resource") == [policies.KEY_ARN], f"{name}: key statement not scoped to the key: {st}"
+
+
+def test_the_key_in_the_policies_is_the_tables_key():
+    """The rendering above gives every key reference the same example ARN; here the references
+    themselves are checked to be the table's key: the snooze module's statements iterate the
+    local the table's SSE takes its key from, and envs/demo passes the module's table key output
+    (that same local) to the modules holding the other principals' policies."""
+    snooze = tf.module("modules/snooze")
+    key = table_key()
+    m = re.fullmatch(r"\$\{local\.(\w+)\[0\]\}", key or "")
+    assert m, f"the table's kms_key_arn is expected to be local.<keys>[0], is {key!r}"
+    keys_local = m.group(1)
+    for name in ("wake", "reconciler"):
+        fors = [tf.one(d["statement"])["for_each"] for d in snooze.policy_document(name).get("dynamic", [])]
+        assert f"${{local.{keys_local}}}" in fors, f"{name}: no statement over local.{keys_local}: {fors}"
+    assert snooze.outputs["table_kms_key_arn"]["value"] == key
+    env = tf.module("envs/demo")
+    for mod, call in KEY_INPUT.items():
+        assert env.modules[call].get("table_kms_key_arn") == "${module.snooze.table_kms_key_arn}", (mod, env.modules[call])
+        variable = tf.module(mod).variables["table_kms_key_arn"]
+        assert "default" not in variable, f"{mod}: table_kms_key_arn must be passed (null when the table has no CMK), not defaulted"

@@ -33,7 +33,8 @@ def test_record_table():
     assert t["billing_mode"] == "PAY_PER_REQUEST"
     assert tf.one(t["point_in_time_recovery"])["enabled"] is True
     sse = tf.one(t["server_side_encryption"])
-    assert sse["enabled"] is True and sse["kms_key_arn"] == "${aws_kms_key.snooze.arn}"
+    assert sse["enabled"] is True and sse["kms_key_arn"] == "${local.table_kms_key_arns[0]}"
+    assert SNOOZE.locals["table_kms_key_arns"] == ["${aws_kms_key.snooze.arn}"]
     assert t["stream_enabled"] is True and t["stream_view_type"] == "NEW_AND_OLD_IMAGES"
     assert SNOOZE.resource("aws_kms_key", "snooze")["enable_key_rotation"] is True
 
@@ -52,7 +53,9 @@ def test_lambdas(name):
 
 def test_reconciler_runs_one_pass_at_a_time_within_its_timeout():
     fn = SNOOZE.resource("aws_lambda_function", "reconciler")
-    assert fn["reserved_concurrent_executions"] == 1
+    # By default; null (no reservation) is allowed, see test_reserved_concurrency_* below.
+    assert fn["reserved_concurrent_executions"] == "${var.reconciler_reserved_concurrency}"
+    assert SNOOZE.variables["reconciler_reserved_concurrency"]["default"] == 1
     budget = SNOOZE.variables["pass_budget_seconds"]["default"]
     timeout = SNOOZE.variables["reconciler_timeout_seconds"]["default"]
     assert budget + 30 <= timeout, "the requeue budget must stay well under the function timeout"
@@ -246,3 +249,42 @@ def test_demo_record_item_is_created_once():
         "Terraform would overwrite status and wake facts on every apply"
     )
     json.dumps(tf.jsonencode_arg(item["item"]))
+
+
+# --- reserved concurrency (issue 13 class 13) ---------------------------------------------------
+
+# AWS: an account may reserve, over all its functions, at most its concurrency quota minus 100
+# (the unreserved pool never drops below 100;
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
+UNRESERVED_MINIMUM = 100
+RESERVATIONS = {"wake": "wake_reserved_concurrency", "reconciler": "reconciler_reserved_concurrency"}
+
+
+@pytest.mark.parametrize("fn,var", sorted(RESERVATIONS.items()))
+def test_reserved_concurrency_is_an_input_that_null_switches_off(fn, var):
+    """Both reservations come from a variable (a hard-coded one makes a low-quota account
+    unable to apply), null means none (the provider's unset value), and envs/demo exposes it."""
+    assert SNOOZE.resource("aws_lambda_function", fn)["reserved_concurrent_executions"] == f"${{var.{var}}}"
+    v = SNOOZE.variables[var]
+    assert v["type"] in ("number", "${number}") and v.get("nullable", True) is True, v
+    assert isinstance(v["default"], int) and v["default"] >= 1, v
+    cond = tf.one(v["validation"])["condition"]
+    assert f"var.{var} == null" in cond, f"{var}: null must pass the validation: {cond}"
+    assert "null" in v["description"], f"{var}: the description must say what null does"
+    env_var = ENV.variables[var]
+    assert env_var.get("nullable", True) is True and env_var["default"] == v["default"], env_var
+    assert ENV.modules["snooze"][var] == f"${{var.{var}}}"
+
+
+def test_readmes_state_the_real_reservation_rule():
+    """The quota the READMEs ask for is what AWS's rule gives for the defaults, and the old,
+    wrong arithmetic (10 kept unreserved, a quota of 31) is gone."""
+    reserved = sum(SNOOZE.variables[v]["default"] for v in RESERVATIONS.values())
+    quota = reserved + UNRESERVED_MINIMUM
+    for path in (ENV.path / "README.md", SNOOZE.path / "README.md"):
+        text = " ".join(path.read_text().split())
+        assert "minus 100" in text and f"at least {quota}" in text, f"{path}: must state quota - 100 and the quota {quota}"
+        for var in RESERVATIONS.values():
+            assert f"{var} = null" in text, f"{path}: must say how to switch {var} off"
+        assert "at least 31" not in text and "at least 10 unreserved" not in text, path
+        assert "compare-and-swap" in text, f"{path}: must say what keeps overlapping passes safe"

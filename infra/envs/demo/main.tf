@@ -17,7 +17,8 @@ module "snooze" {
   certificate_arn  = var.certificate_arn
   alarm_actions    = var.alarm_actions
 
-  wake_reserved_concurrency = var.wake_reserved_concurrency
+  wake_reserved_concurrency       = var.wake_reserved_concurrency
+  reconciler_reserved_concurrency = var.reconciler_reserved_concurrency
 }
 
 module "demo_service" {
@@ -31,6 +32,8 @@ module "demo_service" {
   table_arn    = module.snooze.table_arn
   kms_key_arn  = module.snooze.kms_key_arn
   image_tag    = var.image_tag
+
+  table_kms_key_arn = module.snooze.table_kms_key_arn
 }
 
 # The demo record, in the DynamoDB store's item layout (controller/src/store/dynamodb.rs:
@@ -93,4 +96,5 @@ module "github_oidc" {
   create_oidc_provider = var.create_github_oidc_provider
   ecr_repository_arn   = module.demo_service.ecr_repository_arn
   table_arn            = module.snooze.table_arn
+  table_kms_key_arn    = module.snooze.table_kms_key_arn
 }

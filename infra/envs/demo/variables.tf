@@ -22,9 +22,17 @@ variable "certificate_arn" {
 }
 
 variable "wake_reserved_concurrency" {
-  description = "Reserved concurrency of the wake Lambda (module snooze's variable of the same name, default 20); -1 reserves none, for accounts whose Lambda concurrency quota is below 31 (see README.md, step 6)."
+  description = "Reserved concurrency of the wake Lambda (module snooze's variable of the same name, default 20); null reserves none. AWS lets an account reserve only its concurrency quota minus 100 in total (see README.md, step 6)."
   type        = number
   default     = 20
+  nullable    = true
+}
+
+variable "reconciler_reserved_concurrency" {
+  description = "Reserved concurrency of the reconciler Lambda (module snooze's variable of the same name, default 1); null reserves none (see README.md, step 6)."
+  type        = number
+  default     = 1
+  nullable    = true
 }
 
 variable "alarm_actions" {

@@ -63,8 +63,9 @@ resource "aws_iam_role" "task" {
 }
 
 data "aws_iam_policy_document" "task" {
-  # When a debounced write's condition fails without returning the old item (the record is
-  # gone), the store reads the record to tell "deleted" from "debounced".
+  # When a debounced write's condition fails, the store reads the record's key (nothing else) to
+  # tell "debounced" from "deleted": the write itself asks for nothing back, since this role may
+  # not read the other attributes (see the module README of modules/snooze, fine-grained access).
   statement {
     sid       = "ReadOwnRecord"
     effect    = "Allow"
@@ -96,6 +97,25 @@ data "aws_iam_policy_document" "task" {
       test     = "StringEqualsIfExists"
       variable = "dynamodb:ReturnValues"
       values   = ["NONE", "UPDATED_OLD", "UPDATED_NEW"]
+    }
+  }
+
+  # The table is encrypted with a customer managed key: DynamoDB uses it with the task role's
+  # rights for every read and write (and the stream), so the role may use the key, but only
+  # through DynamoDB (kms:ViaService). One statement per key that encrypts the table (none when
+  # it uses an AWS owned key).
+  dynamic "statement" {
+    for_each = var.table_kms_key_arn == null ? [] : [var.table_kms_key_arn]
+    content {
+      sid       = "UseTableKeyThroughDynamoDB"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["dynamodb.${data.aws_region.current.region}.amazonaws.com"]
+      }
     }
   }
 }

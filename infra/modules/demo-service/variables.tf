@@ -112,6 +112,12 @@ variable "kms_key_arn" {
   type        = string
 }
 
+variable "table_kms_key_arn" {
+  description = "The customer managed KMS key encrypting the record table (the snooze module's `table_kms_key_arn` output); the task role may use it through DynamoDB only. null when the table uses an AWS owned key."
+  type        = string
+  nullable    = true
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

@@ -8,6 +8,7 @@
 
 data "aws_partition" "current" {}
 data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
 
 locals {
   issuer   = "token.actions.githubusercontent.com"
@@ -131,6 +132,25 @@ data "aws_iam_policy_document" "ops" {
       test     = "StringEqualsIfExists"
       variable = "dynamodb:ReturnValues"
       values   = ["NONE", "UPDATED_OLD", "UPDATED_NEW"]
+    }
+  }
+
+  # The table is encrypted with a customer managed key: DynamoDB uses it with the ops role's
+  # rights for every read and write (and the stream), so the role may use the key, but only
+  # through DynamoDB (kms:ViaService). One statement per key that encrypts the table (none when
+  # it uses an AWS owned key).
+  dynamic "statement" {
+    for_each = var.table_kms_key_arn == null ? [] : [var.table_kms_key_arn]
+    content {
+      sid       = "UseTableKeyThroughDynamoDB"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["dynamodb.${data.aws_region.current.region}.amazonaws.com"]
+      }
     }
   }
 }

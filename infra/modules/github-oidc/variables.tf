@@ -30,6 +30,12 @@ variable "table_arn" {
   type        = string
 }
 
+variable "table_kms_key_arn" {
+  description = "The customer managed KMS key encrypting the record table (the snooze module's `table_kms_key_arn` output); the ops role may use it through DynamoDB only. null when the table uses an AWS owned key."
+  type        = string
+  nullable    = true
+}
+
 variable "ops_environment" {
   description = "GitHub environment the ops workflow's job runs in (only that environment's jobs may assume the ops role)."
   type        = string

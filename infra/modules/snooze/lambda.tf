@@ -66,6 +66,25 @@ data "aws_iam_policy_document" "wake" {
     }
   }
 
+  # The table is encrypted with a customer managed key: DynamoDB uses it with this role's
+  # rights for every read and write (and the stream), so the role may use the key, but only
+  # through DynamoDB (kms:ViaService). One statement per key that encrypts the table (none when
+  # it uses an AWS owned key).
+  dynamic "statement" {
+    for_each = local.table_kms_key_arns
+    content {
+      sid       = "UseTableKeyThroughDynamoDB"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["dynamodb.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
   statement {
     sid       = "Logs"
     effect    = "Allow"
@@ -149,15 +168,36 @@ data "aws_iam_policy_document" "reconciler" {
   }
 
   statement {
-    sid    = "ReadTableStream"
-    effect = "Allow"
-    actions = [
-      "dynamodb:DescribeStream",
-      "dynamodb:GetRecords",
-      "dynamodb:GetShardIterator",
-      "dynamodb:ListStreams",
-    ]
+    sid       = "ReadTableStream"
+    effect    = "Allow"
+    actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
     resources = ["${aws_dynamodb_table.records.arn}/stream/*"]
+  }
+
+  statement {
+    sid       = "ListTableStreams"
+    effect    = "Allow"
+    actions   = ["dynamodb:ListStreams"]
+    resources = ["*"] # ListStreams has no resource-level permissions (a stream ARN never matches)
+  }
+
+  # The table is encrypted with a customer managed key: DynamoDB uses it with this role's
+  # rights for every read and write (and the stream), so the role may use the key, but only
+  # through DynamoDB (kms:ViaService). One statement per key that encrypts the table (none when
+  # it uses an AWS owned key).
+  dynamic "statement" {
+    for_each = local.table_kms_key_arns
+    content {
+      sid       = "UseTableKeyThroughDynamoDB"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["dynamodb.${local.region}.amazonaws.com"]
+      }
+    }
   }
 
   statement {
@@ -256,9 +296,10 @@ resource "aws_lambda_function" "reconciler" {
   source_code_hash = filebase64sha256(local.reconciler_zip)
   memory_size      = 256
   timeout          = var.reconciler_timeout_seconds
-  # One pass at a time: overlapping passes are safe (decisions re-read state, writes are
-  # conditional), but serialising them avoids duplicate UpdateService calls and throttling.
-  reserved_concurrent_executions = 1
+  # 1 (the default) runs one pass at a time, which avoids duplicate UpdateService calls and
+  # throttling; null reserves nothing (accounts whose quota leaves no room to reserve): passes
+  # may then overlap, and the status compare-and-swap keeps that safe.
+  reserved_concurrent_executions = var.reconciler_reserved_concurrency
   kms_key_arn                    = aws_kms_key.snooze.arn
 
   environment {

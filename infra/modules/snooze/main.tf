@@ -31,6 +31,11 @@ locals {
   ]
 
   tags = merge({ "app" = "snooze", "snooze:controller" = var.name }, var.tags)
+
+  # The customer managed keys that encrypt the record table: every role that reads or writes
+  # the table may use them through DynamoDB (lambda.tf, and the `table_kms_key_arn` output for
+  # the agent's and the ops workflow's roles). Empty when the table uses an AWS owned key.
+  table_kms_key_arns = [aws_kms_key.snooze.arn]
 }
 
 # --- encryption ---------------------------------------------------------------------------
@@ -133,7 +138,7 @@ resource "aws_dynamodb_table" "records" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.snooze.arn
+    kms_key_arn = local.table_kms_key_arns[0]
   }
 
   stream_enabled   = true

@@ -38,6 +38,11 @@ output "failure_queue_url" {
   value       = aws_sqs_queue.reconciler_failures.url
 }
 
+output "table_kms_key_arn" {
+  description = "The customer managed KMS key encrypting the record table (null when it uses an AWS owned key). Every role that reads or writes the table needs to use it through DynamoDB: pass it to the demo-service and github-oidc modules' `table_kms_key_arn`."
+  value       = local.table_kms_key_arns[0]
+}
+
 output "kms_key_arn" {
   description = "The KMS key encrypting the table, queue, logs and Lambda environment."
   value       = aws_kms_key.snooze.arn

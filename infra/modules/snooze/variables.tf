@@ -90,13 +90,26 @@ variable "wake_timeout_seconds" {
 }
 
 variable "wake_reserved_concurrency" {
-  description = "Reserved concurrency of the wake Lambda: caps what a flood of visitors can cost and keeps account concurrency for other functions. -1 reserves none (for accounts whose concurrency quota is too small to reserve any; see README)."
+  description = "Reserved concurrency of the wake Lambda: caps what a flood of visitors can cost and keeps it from starving other functions. null reserves none. AWS lets an account reserve in total only its concurrency quota minus 100 (the unreserved pool never drops below 100), so an account whose quota is 100 or less (new accounts often start at 10) must set null here and for `reconciler_reserved_concurrency` (see README)."
   type        = number
   default     = 20
+  nullable    = true
 
   validation {
-    condition     = var.wake_reserved_concurrency == -1 || var.wake_reserved_concurrency >= 1
-    error_message = "wake_reserved_concurrency is -1 (none) or at least 1."
+    condition     = var.wake_reserved_concurrency == null || try(var.wake_reserved_concurrency >= 1 && floor(var.wake_reserved_concurrency) == var.wake_reserved_concurrency, false)
+    error_message = "wake_reserved_concurrency is null (no reservation) or a whole number of at least 1 (0 would stop every visitor's request; -1 no longer means none: use null)."
+  }
+}
+
+variable "reconciler_reserved_concurrency" {
+  description = "Reserved concurrency of the reconciler Lambda: 1 runs one pass at a time (fewer duplicate ECS calls, less throttling). null reserves none: passes may then overlap, which the status compare-and-swap keeps safe (a stale pass's status write fails and is redone from fresh state). Counts against the same account limit as `wake_reserved_concurrency` (quota minus 100)."
+  type        = number
+  default     = 1
+  nullable    = true
+
+  validation {
+    condition     = var.reconciler_reserved_concurrency == null || try(var.reconciler_reserved_concurrency >= 1 && floor(var.reconciler_reserved_concurrency) == var.reconciler_reserved_concurrency, false)
+    error_message = "reconciler_reserved_concurrency is null (no reservation) or a whole number of at least 1 (0 would stop every pass)."
   }
 }
 
