@@ -79,6 +79,9 @@ class Rendered:
 
 def _value(ref: str, module: tf.Module, extra: dict[str, Any]) -> Any:
     ref = ref.strip()
+    indexed = re.fullmatch(r"(.+)\[(\d+)\]", ref)
+    if indexed:  # `local.keys[0]`: an element of a list-valued reference
+        return _value(indexed.group(1), module, extra)[int(indexed.group(2))]
     if ref in extra:
         return extra[ref]
     if ref in EXAMPLES:

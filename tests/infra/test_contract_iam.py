@@ -387,33 +387,54 @@ def test_no_wildcard_actions_anywhere():
 KEY_INPUT = {"modules/demo-service": "demo_service", "modules/github-oidc": "github_oidc"}
 
 
-@pytest.mark.parametrize("name", sorted(P))
-def test_every_principal_that_touches_the_table_can_use_its_key(name):
-    """A principal that reads or writes the table may use the customer managed key that
-    encrypts it, through DynamoDB only (kms:ViaService), with every action DynamoDB needs."""
-    if not touches_table(name):
-        pytest.skip(f"{name} calls no DynamoDB action")
+def encrypted_resources() -> list[tuple[str, str, str, set[str]]]:
+    """(resource ARN prefix, its key, the service that uses the key, the key actions it needs)
+    for every resource of modules/snooze encrypted with a customer managed key that a
+    principal's policy can name, rendered with tests/infra/policies.py's example values."""
+    snooze = tf.module("modules/snooze")
+    out = []
     key = table_key()
-    assert key, "the record table is expected to use the module's customer managed key"
+    if key:
+        out.append((policies.TABLE_ARN, policies.substitute(key, snooze), "dynamodb", TABLE_KEY_ACTIONS))
+    for qname, q in snooze.resources.get("aws_sqs_queue", {}).items():
+        if q.get("kms_master_key_id"):
+            arn = policies.substitute(f"${{aws_sqs_queue.{qname}.arn}}", snooze)
+            # A sender needs the data key (and to decrypt it) through SQS.
+            out.append((arn, policies.substitute(q["kms_master_key_id"], snooze), "sqs", {"kms:Decrypt", "kms:GenerateDataKey"}))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(P))
+def test_every_principal_that_touches_an_encrypted_resource_can_use_its_key(name):
+    """A principal allowed to act on a resource encrypted with a customer managed key (the
+    table and its stream, the failure queue) may use that key through that resource's service
+    only (kms:ViaService), with every action the service needs on its behalf: without it every
+    GetItem/UpdateItem/Scan (or SendMessage) is AccessDenied in a real account."""
     p = P[name]
     rendered = policies.render_document(tf.module(p.tf_module), p.policy)
-    uses_table = any(
-        a.startswith("dynamodb:") and any(r.startswith(policies.TABLE_ARN) for r in st.get("Resource", []))
-        for st in rendered["Statement"] for a in st.get("Action", [])
-    )
-    assert uses_table, f"{name}: rendered policy allows nothing on the table"
-    via_dynamodb = [
-        st for st in rendered["Statement"]
-        if st["Effect"] == "Allow"
-        and st.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService") == [f"dynamodb.{policies.REGION}.amazonaws.com"]
-    ]
-    allowed = {a for st in via_dynamodb if policies.KEY_ARN in st.get("Resource", []) for a in st["Action"]}
-    assert TABLE_KEY_ACTIONS <= allowed, (
-        f"{name}: may not use the table's key through DynamoDB for {sorted(TABLE_KEY_ACTIONS - allowed)}"
-        " (every GetItem/UpdateItem/Scan would be AccessDenied)"
-    )
-    for st in via_dynamodb:
-        assert st.get("Resource") == [policies.KEY_ARN], f"{name}: key statement not scoped to the key: {st}"
+    encrypted = encrypted_resources()
+    assert any(service == "dynamodb" for _, _, service, _ in encrypted), "the record table is expected to use a CMK"
+    touched = 0
+    for prefix, key, service, needed in encrypted:
+        uses = any(
+            st["Effect"] == "Allow" and not a.startswith("kms:") and any(r.startswith(prefix) for r in st.get("Resource", []))
+            for st in rendered["Statement"] for a in st.get("Action", [])
+        )
+        if not uses:
+            continue
+        touched += 1
+        via = [
+            st for st in rendered["Statement"]
+            if st["Effect"] == "Allow"
+            and st.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService") == [f"{service}.{policies.REGION}.amazonaws.com"]
+        ]
+        allowed = {a for st in via if key in st.get("Resource", []) for a in st["Action"]}
+        assert needed <= allowed, (
+            f"{name}: acts on {prefix} but may not use its key through {service} for {sorted(needed - allowed)}"
+        )
+        for st in via:
+            assert st.get("Resource") == [key], f"{name}: key statement not scoped to the key: {st}"
+    assert touched or not touches_table(name), f"{name}: calls DynamoDB but its rendered policy names no encrypted resource"
 
 
 def test_the_key_in_the_policies_is_the_tables_key():
