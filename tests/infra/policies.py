@@ -82,6 +82,11 @@ def _value(ref: str, module: tf.Module, extra: dict[str, Any]) -> Any:
     indexed = re.fullmatch(r"(.+)\[(\d+)\]", ref)
     if indexed:  # `local.keys[0]`: an element of a list-valued reference
         return _value(indexed.group(1), module, extra)[int(indexed.group(2))]
+    single = re.fullmatch(r"one\((.+)\)", ref)
+    if single:  # Terraform's one(): the only element of a list, null for an empty one
+        items = _value(single.group(1), module, extra)
+        assert isinstance(items, list) and len(items) <= 1, (ref, items)
+        return items[0] if items else None
     if ref in extra:
         return extra[ref]
     if ref in EXAMPLES:

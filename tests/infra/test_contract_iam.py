@@ -444,8 +444,8 @@ def test_the_key_in_the_policies_is_the_tables_key():
     (that same local) to the modules holding the other principals' policies."""
     snooze = tf.module("modules/snooze")
     key = table_key()
-    m = re.fullmatch(r"\$\{local\.(\w+)\[0\]\}", key or "")
-    assert m, f"the table's kms_key_arn is expected to be local.<keys>[0], is {key!r}"
+    m = re.fullmatch(r"\$\{one\(local\.(\w+)\)\}", key or "")
+    assert m, f"the table's kms_key_arn is expected to be one(local.<keys>), is {key!r}"
     keys_local = m.group(1)
     for name in ("wake", "reconciler"):
         fors = [tf.one(d["statement"])["for_each"] for d in snooze.policy_document(name).get("dynamic", [])]

@@ -33,7 +33,7 @@ def test_record_table():
     assert t["billing_mode"] == "PAY_PER_REQUEST"
     assert tf.one(t["point_in_time_recovery"])["enabled"] is True
     sse = tf.one(t["server_side_encryption"])
-    assert sse["enabled"] is True and sse["kms_key_arn"] == "${local.table_kms_key_arns[0]}"
+    assert sse["enabled"] is True and sse["kms_key_arn"] == "${one(local.table_kms_key_arns)}"
     assert SNOOZE.locals["table_kms_key_arns"] == ["${aws_kms_key.snooze.arn}"]
     assert t["stream_enabled"] is True and t["stream_view_type"] == "NEW_AND_OLD_IMAGES"
     assert SNOOZE.resource("aws_kms_key", "snooze")["enable_key_rotation"] is True

@@ -138,7 +138,7 @@ resource "aws_dynamodb_table" "records" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = local.table_kms_key_arns[0]
+    kms_key_arn = one(local.table_kms_key_arns)
   }
 
   stream_enabled   = true

@@ -40,7 +40,7 @@ output "failure_queue_url" {
 
 output "table_kms_key_arn" {
   description = "The customer managed KMS key encrypting the record table (null when it uses an AWS owned key). Every role that reads or writes the table needs to use it through DynamoDB: pass it to the demo-service and github-oidc modules' `table_kms_key_arn`."
-  value       = local.table_kms_key_arns[0]
+  value       = one(local.table_kms_key_arns) # null without a customer managed key
 }
 
 output "kms_key_arn" {
