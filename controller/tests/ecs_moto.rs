@@ -423,14 +423,15 @@ async fn service_with_zero_tasks_needs_no_task_calls() {
     w.create_service("idle", 0).await;
     let p = w.platform().await;
     let got = p.observe(&[w.target("idle")]).await.unwrap();
+    let obs = found(&got[0]);
     assert_eq!(
-        found(&got[0]),
-        &ServiceObservation {
-            desired_count: 0,
-            running_count: 0,
-            pending_count: 0,
-            tasks: vec![]
-        }
+        (
+            obs.desired_count,
+            obs.running_count,
+            obs.pending_count,
+            obs.tasks.len()
+        ),
+        (0, 0, 0, 0)
     );
     let c = p.calls();
     assert_eq!(

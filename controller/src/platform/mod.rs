@@ -100,6 +100,117 @@ pub struct ServiceObservation {
     /// Tasks of this service (`group == "service:<name>"`) with desiredStatus RUNNING, plus
     /// recently stopped ones (for stop reasons), newest first.
     pub tasks: Vec<TaskObservation>,
+    /// The service's deployments as DescribeServices returns them (`services[].deployments[]`),
+    /// in ECS's order (PRIMARY first). Present at once after an `UpdateService`, before any
+    /// task of the change is listed: a change of desiredCount alone updates the PRIMARY
+    /// deployment's `desiredCount` and `updatedAt`; a new task definition or
+    /// `forceNewDeployment` creates a new PRIMARY one (the old one becomes ACTIVE until its
+    /// tasks are gone). Empty for platforms without deployments (`local`) and for services
+    /// not using the ECS (rolling update) deployment controller. Deployments with a status
+    /// snooze does not know are left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<DeploymentObservation>,
+}
+
+impl ServiceObservation {
+    /// A service with these counts and tasks and no deployments.
+    pub fn new(
+        desired_count: u32,
+        running_count: u32,
+        pending_count: u32,
+        tasks: Vec<TaskObservation>,
+    ) -> Self {
+        Self {
+            desired_count,
+            running_count,
+            pending_count,
+            tasks,
+            deployments: Vec::new(),
+        }
+    }
+
+    /// The PRIMARY deployment (the most recent one), if ECS reported one.
+    pub fn primary_deployment(&self) -> Option<&DeploymentObservation> {
+        self.deployments
+            .iter()
+            .find(|d| d.status == DeploymentStatus::Primary)
+    }
+}
+
+/// ECS deployment `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentStatus {
+    /// `PRIMARY`: the most recent deployment of the service.
+    Primary,
+    /// `ACTIVE`: an older deployment that still has tasks, being replaced by the PRIMARY one.
+    Active,
+    /// `INACTIVE`: a deployment that has been completely replaced.
+    Inactive,
+}
+
+impl DeploymentStatus {
+    /// Parses an ECS deployment status (`"PRIMARY"`, case-insensitive); unknown values map to
+    /// `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "PRIMARY" => Self::Primary,
+            "ACTIVE" => Self::Active,
+            "INACTIVE" => Self::Inactive,
+            _ => return None,
+        })
+    }
+}
+
+/// ECS deployment `rolloutState` (only reported for the rolling update deployment type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RolloutState {
+    /// `IN_PROGRESS`: started, the service has not reached a steady state yet.
+    InProgress,
+    /// `COMPLETED`: the service reached a steady state.
+    Completed,
+    /// `FAILED`: the deployment circuit breaker stopped it; it launches no new tasks.
+    Failed,
+}
+
+impl RolloutState {
+    /// Parses an ECS rollout state (`"IN_PROGRESS"`, case-insensitive); unknown values map to
+    /// `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "IN_PROGRESS" => Self::InProgress,
+            "COMPLETED" => Self::Completed,
+            "FAILED" => Self::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One ECS service deployment (DescribeServices `services[].deployments[]`), reduced to what
+/// decisions need. Counts are numbers of tasks; times are UTC with millisecond precision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentObservation {
+    /// `id`, e.g. `ecs-svc/1234567890123456789`.
+    pub id: String,
+    /// `status`: PRIMARY, ACTIVE or INACTIVE.
+    pub status: DeploymentStatus,
+    /// `desiredCount`: tasks this deployment should run (for the PRIMARY one, the service's
+    /// most recent desiredCount).
+    pub desired_count: u32,
+    /// `runningCount`: tasks of this deployment in the RUNNING state.
+    pub running_count: u32,
+    /// `pendingCount`: tasks of this deployment in the PENDING state.
+    pub pending_count: u32,
+    /// `createdAt`: when the deployment was created (UpdateService with a new task
+    /// definition or `forceNewDeployment`, or the service's creation).
+    pub created_at: Option<Timestamp>,
+    /// `updatedAt`: when the deployment last changed, e.g. a new desiredCount by
+    /// UpdateService (whoever sent it: snooze, Application Auto Scaling, a pipeline).
+    pub updated_at: Option<Timestamp>,
+    /// `rolloutState`, when ECS reports one.
+    pub rollout_state: Option<RolloutState>,
 }
 
 /// ECS task lifecycle status (`lastStatus` / `desiredStatus`).

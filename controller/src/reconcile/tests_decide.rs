@@ -68,6 +68,7 @@ fn service(desired: u32, tasks: Vec<TaskObservation>) -> Observed {
         running_count: running,
         pending_count: 0,
         tasks,
+        ..ServiceObservation::default()
     })
 }
 fn found(o: &Observed) -> &ServiceObservation {

@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use crate::model::Timestamp;
-use crate::platform::{Health, Observed, ServiceObservation, TaskObservation, TaskStatus};
+use crate::platform::{
+    DeploymentObservation, DeploymentStatus, Health, Observed, RolloutState, ServiceObservation,
+    TaskObservation, TaskStatus,
+};
 
 /// Attachment `type` of a task's awsvpc network interface.
 pub const ENI_ATTACHMENT_TYPE: &str = "ElasticNetworkInterface";
@@ -41,6 +44,71 @@ pub struct ServiceView {
     /// `pendingCount`.
     #[serde(default)]
     pub pending_count: i32,
+    /// `deployments[]`.
+    #[serde(default)]
+    pub deployments: Vec<DeploymentView>,
+}
+
+/// The parts of an ECS `Deployment` (DescribeServices `services[].deployments[]`) that snooze
+/// reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentView {
+    /// `id`, e.g. `ecs-svc/1234567890123456789`.
+    #[serde(default)]
+    pub id: String,
+    /// `status`: `PRIMARY`, `ACTIVE` or `INACTIVE`.
+    #[serde(default)]
+    pub status: String,
+    /// `desiredCount`.
+    #[serde(default)]
+    pub desired_count: i32,
+    /// `runningCount`.
+    #[serde(default)]
+    pub running_count: i32,
+    /// `pendingCount`.
+    #[serde(default)]
+    pub pending_count: i32,
+    /// `createdAt`.
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    /// `updatedAt`.
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
+    /// `rolloutState`: `IN_PROGRESS`, `COMPLETED` or `FAILED`.
+    #[serde(default)]
+    pub rollout_state: Option<String>,
+}
+
+impl DeploymentView {
+    /// The observation of this deployment; `None` when its status is not one ECS documents.
+    pub fn observation(&self) -> Option<DeploymentObservation> {
+        Some(DeploymentObservation {
+            id: self.id.clone(),
+            status: DeploymentStatus::parse(&self.status)?,
+            desired_count: self.desired_count.max(0) as u32,
+            running_count: self.running_count.max(0) as u32,
+            pending_count: self.pending_count.max(0) as u32,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            rollout_state: self.rollout_state.as_deref().and_then(RolloutState::parse),
+        })
+    }
+}
+
+impl From<&aws_sdk_ecs::types::Deployment> for DeploymentView {
+    fn from(d: &aws_sdk_ecs::types::Deployment) -> Self {
+        Self {
+            id: d.id().unwrap_or_default().to_owned(),
+            status: d.status().unwrap_or_default().to_owned(),
+            desired_count: d.desired_count(),
+            running_count: d.running_count(),
+            pending_count: d.pending_count(),
+            created_at: sdk_time(d.created_at()),
+            updated_at: sdk_time(d.updated_at()),
+            rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
+        }
+    }
 }
 
 impl ServiceView {
@@ -70,6 +138,7 @@ impl From<&aws_sdk_ecs::types::Service> for ServiceView {
             desired_count: s.desired_count(),
             running_count: s.running_count(),
             pending_count: s.pending_count(),
+            deployments: s.deployments().iter().map(DeploymentView::from).collect(),
         }
     }
 }
@@ -568,6 +637,11 @@ pub fn service_observation(
         running_count: svc.running_count.max(0) as u32,
         pending_count: svc.pending_count.max(0) as u32,
         tasks: out,
+        deployments: svc
+            .deployments
+            .iter()
+            .filter_map(DeploymentView::observation)
+            .collect(),
     }
 }
 
@@ -632,6 +706,81 @@ mod tests {
         assert_eq!(
             (obs.desired_count, obs.running_count, obs.pending_count),
             (1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn deployments_in_ecs_order_unknown_status_left_out() {
+        use crate::platform::{DeploymentObservation, DeploymentStatus, RolloutState};
+        let obs = demo();
+        assert_eq!(
+            obs.deployments,
+            vec![
+                DeploymentObservation {
+                    id: "ecs-svc/4000000000000000002".into(),
+                    status: DeploymentStatus::Primary,
+                    desired_count: 1,
+                    running_count: 1,
+                    pending_count: 0,
+                    created_at: Some("2026-11-29T09:59:58.125Z".parse().unwrap()),
+                    updated_at: Some("2026-11-29T10:04:59.500Z".parse().unwrap()),
+                    rollout_state: Some(RolloutState::Completed),
+                },
+                DeploymentObservation {
+                    id: "ecs-svc/4000000000000000001".into(),
+                    status: DeploymentStatus::Active,
+                    desired_count: 0,
+                    running_count: 0,
+                    pending_count: 0,
+                    created_at: Some("2026-11-28T18:00:00Z".parse().unwrap()),
+                    updated_at: Some("2026-11-29T10:00:40.500Z".parse().unwrap()),
+                    rollout_state: None,
+                },
+            ]
+        );
+        assert_eq!(
+            obs.primary_deployment().map(|d| d.id.as_str()),
+            Some("ecs-svc/4000000000000000002")
+        );
+    }
+
+    #[test]
+    fn sdk_deployment_converts_like_its_json() {
+        use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
+        let svc = Service::builder()
+            .service_name("demo-svc")
+            .status("ACTIVE")
+            .desired_count(1)
+            .deployments(
+                Deployment::builder()
+                    .id("ecs-svc/1")
+                    .status("PRIMARY")
+                    .desired_count(1)
+                    .pending_count(1)
+                    .created_at(aws_smithy_types::DateTime::from_millis(1_795_000_000_000))
+                    .updated_at(aws_smithy_types::DateTime::from_millis(1_795_000_060_250))
+                    .rollout_state(DeploymentRolloutState::InProgress)
+                    .build(),
+            )
+            .build();
+        let view = ServiceView::from(&svc);
+        let obs = service_observation(&view, &[], &HashMap::new(), &HashMap::new());
+        let d = obs.primary_deployment().expect("PRIMARY deployment");
+        assert_eq!(
+            (d.desired_count, d.running_count, d.pending_count),
+            (1, 0, 1)
+        );
+        assert_eq!(
+            d.updated_at,
+            Some(Timestamp::from_millis(1_795_000_060_250))
+        );
+        assert_eq!(
+            d.created_at,
+            Some(Timestamp::from_millis(1_795_000_000_000))
+        );
+        assert_eq!(
+            d.rollout_state,
+            Some(crate::platform::RolloutState::InProgress)
         );
     }
 

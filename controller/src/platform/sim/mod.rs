@@ -7,6 +7,11 @@
 //!   reproducible. Tasks move PROVISIONING → PENDING → RUNNING (→ HEALTHY when the service has
 //!   a container health check) on the delays of [`SimConfig`]; an ENI with a private and a
 //!   public IP is attached at the end of PROVISIONING (the public IP can be made late).
+//! - **Deployments**: each service has one PRIMARY deployment, created with the service; every
+//!   desiredCount change (by snooze or by another writer) sets its `updatedAt` to now, as ECS
+//!   does for an UpdateService that changes only the desired count. Its `rolloutState` is
+//!   COMPLETED while running equals desired with nothing pending, IN_PROGRESS otherwise (a
+//!   simplification: decisions should rely on `updatedAt`, not on the rollout state).
 //! - **The ECS scheduler** starts tasks up to desiredCount, stops the newest ones on scale-in
 //!   (`ServiceSchedulerInitiated`, "Scaling activity initiated by ..."), and replaces tasks that
 //!   stopped by themselves.
@@ -39,7 +44,8 @@ use backon::{ExponentialBuilder, Retryable};
 use futures::future::join_all;
 
 use super::{
-    Error, Health, Observed, Platform, Result, ServiceObservation, TaskObservation, TaskStatus,
+    DeploymentObservation, DeploymentStatus, Error, Health, Observed, Platform, Result,
+    RolloutState, ServiceObservation, TaskObservation, TaskStatus,
 };
 use crate::clock::SimClock;
 use crate::model::{Target, Timestamp};
@@ -243,6 +249,19 @@ struct SimService {
     desired: u32,
     tasks: Vec<SimTask>,
     start_failure: Option<(String, String)>,
+    /// The PRIMARY deployment (the sim has one per service, as ECS after a scaling-only
+    /// UpdateService).
+    deployment: SimDeployment,
+}
+
+/// The service's PRIMARY deployment: created with the service, `updated_at` moved by every
+/// desiredCount change (whoever made it), as ECS does for an UpdateService that changes only
+/// the desired count.
+#[derive(Clone, Debug)]
+struct SimDeployment {
+    id: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
 }
 
 #[derive(Default)]
@@ -250,6 +269,7 @@ struct World {
     clusters: BTreeMap<String, BTreeMap<String, SimService>>,
     faults: HashMap<Op, VecDeque<Fault>>,
     next_task: u64,
+    next_deployment: u64,
 }
 
 /// The simulated ECS (see the module docs). Cheap to share: wrap it in an `Arc`.
@@ -320,21 +340,30 @@ impl SimPlatform {
         *self.pacing.lock().expect("sim pacing") = Self::make_buckets(&c);
     }
 
-    /// Adds an ACTIVE service with desiredCount 0 (replacing one of the same name).
+    /// Adds an ACTIVE service with desiredCount 0 (replacing one of the same name), with a
+    /// PRIMARY deployment created now.
     pub fn add_service(&self, cluster: &str, service: &str) {
-        self.world()
-            .clusters
-            .entry(cluster.into())
-            .or_default()
-            .insert(
-                service.into(),
-                SimService {
-                    status: "ACTIVE",
-                    desired: 0,
-                    tasks: Vec::new(),
-                    start_failure: None,
-                },
-            );
+        let now = self.clock.now();
+        let mut w = self.world();
+        w.next_deployment += 1;
+        let deployment = SimDeployment {
+            id: format!(
+                "ecs-svc/{:019}",
+                4_000_000_000_000_000_000 + w.next_deployment
+            ),
+            created_at: now,
+            updated_at: now,
+        };
+        w.clusters.entry(cluster.into()).or_default().insert(
+            service.into(),
+            SimService {
+                status: "ACTIVE",
+                desired: 0,
+                tasks: Vec::new(),
+                start_failure: None,
+                deployment,
+            },
+        );
     }
 
     /// Removes a service: ECS then reports it MISSING.
@@ -761,19 +790,36 @@ impl SimPlatform {
                         let obs: Vec<TaskObservation> =
                             s.tasks.iter().map(|t| t.observe(now, c)).collect();
                         let live = |t: &&TaskObservation| t.desired_status == TaskStatus::Running;
+                        // Like ECS: every task in the RUNNING state, also one being stopped.
+                        let running_count = obs
+                            .iter()
+                            .filter(|t| t.last_status == TaskStatus::Running)
+                            .count() as u32;
+                        let pending_count = obs
+                            .iter()
+                            .filter(live)
+                            .filter(|t| t.last_status < TaskStatus::Running)
+                            .count() as u32;
+                        let steady = running_count == s.desired && pending_count == 0;
                         Described::Active(ServiceObservation {
                             desired_count: s.desired,
-                            // Like ECS: every task in the RUNNING state, also one being stopped.
-                            running_count: obs
-                                .iter()
-                                .filter(|t| t.last_status == TaskStatus::Running)
-                                .count() as u32,
-                            pending_count: obs
-                                .iter()
-                                .filter(live)
-                                .filter(|t| t.last_status < TaskStatus::Running)
-                                .count() as u32,
+                            running_count,
+                            pending_count,
                             tasks: Vec::new(),
+                            deployments: vec![DeploymentObservation {
+                                id: s.deployment.id.clone(),
+                                status: DeploymentStatus::Primary,
+                                desired_count: s.desired,
+                                running_count,
+                                pending_count,
+                                created_at: Some(s.deployment.created_at),
+                                updated_at: Some(s.deployment.updated_at),
+                                rollout_state: Some(if steady {
+                                    RolloutState::Completed
+                                } else {
+                                    RolloutState::InProgress
+                                }),
+                            }],
                         })
                     })
                     .unwrap_or(Described::Missing);
@@ -1044,6 +1090,9 @@ fn set_desired(
     next_task: &mut u64,
 ) {
     settle(s, cluster, service, now, c, next_task);
+    if s.desired != desired {
+        s.deployment.updated_at = now;
+    }
     s.desired = desired;
     let mut live: Vec<usize> = (0..s.tasks.len())
         .filter(|i| s.tasks[*i].live_at(now, c))

@@ -248,3 +248,50 @@ async fn latency_is_added_per_call_and_calls_run_concurrently() {
     assert_eq!(sim.attempts(Op::DescribeServices), 4);
     assert_eq!(started.elapsed(), Duration::from_millis(20));
 }
+
+fn found(o: Observed) -> ServiceObservation {
+    match o {
+        Observed::Found(s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn primary_deployment_moves_with_every_desired_count_change() {
+    let (clock, sim) = sim(SimConfig::default());
+    let created = clock.now();
+    let d = found(one(&sim, "s").await).deployments;
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].status, DeploymentStatus::Primary);
+    assert_eq!(
+        (d[0].created_at, d[0].updated_at),
+        (Some(created), Some(created))
+    );
+    assert_eq!(d[0].rollout_state, Some(RolloutState::Completed));
+
+    clock.advance(Duration::from_secs(60));
+    sim.set_desired_count_externally("c", "s", 1);
+    let obs = found(one(&sim, "s").await);
+    let p = obs.primary_deployment().unwrap();
+    assert_eq!(p.id, d[0].id, "a scaling-only change keeps the deployment");
+    assert_eq!(
+        (p.created_at, p.updated_at),
+        (Some(created), Some(clock.now()))
+    );
+    assert_eq!((p.desired_count, p.pending_count), (1, 1));
+    assert_eq!(p.rollout_state, Some(RolloutState::InProgress));
+
+    // Observing again, or an UpdateService to the same count, does not move updatedAt.
+    let changed = clock.now();
+    clock.advance(Duration::from_secs(60));
+    sim.scale(&target("s"), 1).await.unwrap();
+    let p = found(one(&sim, "s").await).deployments.remove(0);
+    assert_eq!(p.updated_at, Some(changed));
+    assert_eq!(
+        (p.running_count, p.rollout_state),
+        (1, Some(RolloutState::Completed))
+    );
+    sim.scale(&target("s"), 0).await.unwrap();
+    let p = found(one(&sim, "s").await).deployments.remove(0);
+    assert_eq!(p.updated_at, Some(clock.now()));
+}
