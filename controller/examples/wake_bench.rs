@@ -296,7 +296,7 @@ async fn run_bench(args: Args) -> Result<()> {
     for name in ["demo", "burst", "spread"] {
         store.apply(&Record::test(name), None).await?;
         store
-            .publish_status(name, &waking, StatusGuard::Exists)
+            .publish_status(name, &waking, StatusGuard::exists())
             .await?;
     }
     let (mut child, addr) = start_server(&db)?;

@@ -196,7 +196,7 @@ fn main() -> Result<()> {
                     ..Status::default()
                 };
                 store
-                    .publish_status(&name, &status, StatusGuard::Exists)
+                    .publish_status(&name, &status, StatusGuard::exists())
                     .await?;
                 Ok(())
             })
@@ -238,7 +238,7 @@ async fn serve(db: PathBuf, port: u16, seed: bool) -> Result<()> {
                     ..Status::default()
                 };
                 store
-                    .publish_status(r.name(), &status, StatusGuard::Exists)
+                    .publish_status(r.name(), &status, StatusGuard::exists())
                     .await?;
             }
         }

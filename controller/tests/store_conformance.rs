@@ -459,7 +459,7 @@ async fn concurrent_writers_on_different_sections(f: Fixture) {
             }),
             b.record_wake("demo", at, Duration::ZERO),
             a.record_activity("demo", at, Duration::ZERO),
-            b.publish_status("demo", &status, StatusGuard::Exists),
+            b.publish_status("demo", &status, StatusGuard::exists()),
         );
         conflicts += c1 + c2;
         assert_eq!(wake.unwrap(), Touch::Written, "round {round}");
@@ -607,7 +607,7 @@ async fn fact_and_status_writes_never_create(f: Fixture) {
     );
     not_found(s.request_sleep("ghost", now).await, "sleep");
     not_found(
-        s.publish_status("ghost", &status_with("x"), StatusGuard::Exists)
+        s.publish_status("ghost", &status_with("x"), StatusGuard::exists())
             .await,
         "status",
     );
@@ -615,7 +615,7 @@ async fn fact_and_status_writes_never_create(f: Fixture) {
         s.publish_status(
             "ghost",
             &status_with("x"),
-            StatusGuard::FactsUnchanged(Desired::default()),
+            StatusGuard::exists().facts_unchanged(Desired::default()),
         )
         .await,
         "guarded status",
@@ -633,7 +633,7 @@ async fn deleted_records_are_never_resurrected(f: Fixture) {
     s.apply(&Record::test("demo"), None).await.unwrap();
     let now = Timestamp::now();
     s.record_wake("demo", now, Duration::ZERO).await.unwrap();
-    s.publish_status("demo", &status_with("ready"), StatusGuard::Exists)
+    s.publish_status("demo", &status_with("ready"), StatusGuard::exists())
         .await
         .unwrap();
     f.other.delete("demo", None).await.unwrap();
@@ -653,7 +653,7 @@ async fn deleted_records_are_never_resurrected(f: Fixture) {
         Err(Error::NotFound(_))
     ));
     assert!(matches!(
-        s.publish_status("demo", &status_with("stale"), StatusGuard::Exists)
+        s.publish_status("demo", &status_with("stale"), StatusGuard::exists())
             .await,
         Err(Error::NotFound(_))
     ));
@@ -684,7 +684,7 @@ async fn facts_unchanged_guard(f: Fixture) {
     s.publish_status(
         "demo",
         &status_with("one"),
-        StatusGuard::FactsUnchanged(read.clone()),
+        StatusGuard::exists().facts_unchanged(read.clone()),
     )
     .await
     .unwrap();
@@ -693,7 +693,7 @@ async fn facts_unchanged_guard(f: Fixture) {
         .await
         .unwrap();
     assert!(matches!(
-        s.publish_status("demo", &status_with("two"), StatusGuard::FactsUnchanged(read)).await,
+        s.publish_status("demo", &status_with("two"), StatusGuard::exists().facts_unchanged(read)).await,
         Err(Error::FactsChanged(n)) if n == "demo"
     ));
 
@@ -705,7 +705,7 @@ async fn facts_unchanged_guard(f: Fixture) {
     s.publish_status(
         "demo",
         &status_with("three"),
-        StatusGuard::FactsUnchanged(read.clone()),
+        StatusGuard::exists().facts_unchanged(read.clone()),
     )
     .await
     .unwrap();
@@ -719,7 +719,7 @@ async fn facts_unchanged_guard(f: Fixture) {
         s.publish_status(
             "demo",
             &status_with("sleeping"),
-            StatusGuard::FactsUnchanged(read.clone())
+            StatusGuard::exists().facts_unchanged(read.clone())
         )
         .await,
         Err(Error::FactsChanged(_))
@@ -730,15 +730,94 @@ async fn facts_unchanged_guard(f: Fixture) {
     let read = must_get(s, "demo").await.desired;
     f.other.request_sleep("demo", t(t0, 9_000)).await.unwrap();
     assert!(matches!(
-        s.publish_status("demo", &status_with("x"), StatusGuard::FactsUnchanged(read))
-            .await,
+        s.publish_status(
+            "demo",
+            &status_with("x"),
+            StatusGuard::exists().facts_unchanged(read)
+        )
+        .await,
         Err(Error::FactsChanged(_))
     ));
     // The unguarded write still goes through.
-    s.publish_status("demo", &status_with("four"), StatusGuard::Exists)
+    s.publish_status("demo", &status_with("four"), StatusGuard::exists())
         .await
         .unwrap();
     assert_eq!(must_get(s, "demo").await.status.unwrap().message, "four");
+}
+
+async fn status_compare_and_swap(f: Fixture) {
+    let s = &*f.store;
+    s.apply(&Record::test("demo"), None).await.unwrap();
+    let v0 = must_get(s, "demo").await.metadata.status_version;
+    assert_eq!(v0, 0, "no status written yet");
+
+    // Two passes read version 0; the first write wins, the second is refused and writes nothing.
+    s.publish_status("demo", &status_with("first"), StatusGuard::read(v0))
+        .await
+        .unwrap();
+    let refused = f
+        .other
+        .publish_status("demo", &status_with("stale"), StatusGuard::read(v0))
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::StatusChanged { name, expected: 0, found: 1 }) if name == "demo"),
+        "{refused:?}"
+    );
+    let got = must_get(s, "demo").await;
+    assert_eq!(got.status.unwrap().message, "first");
+    assert_eq!(got.metadata.status_version, 1);
+
+    // Spec edits and facts do not move the status version; each status write does, by one.
+    let mut edited = Record::test("demo");
+    edited.spec.replicas = 2;
+    s.apply(&edited, Some(got.metadata.resource_version))
+        .await
+        .unwrap();
+    s.record_wake("demo", Timestamp::now(), Duration::ZERO)
+        .await
+        .unwrap();
+    let read = must_get(s, "demo").await;
+    assert_eq!(read.metadata.status_version, 1);
+    f.other
+        .publish_status("demo", &status_with("second"), StatusGuard::read(1))
+        .await
+        .unwrap();
+    assert_eq!(must_get(s, "demo").await.metadata.status_version, 2);
+
+    // The version is checked before the facts; both guards together.
+    assert!(matches!(
+        s.publish_status(
+            "demo",
+            &status_with("x"),
+            StatusGuard::read(1).facts_unchanged(read.desired.clone())
+        )
+        .await,
+        Err(Error::StatusChanged {
+            expected: 1,
+            found: 2,
+            ..
+        })
+    ));
+    s.publish_status(
+        "demo",
+        &status_with("third"),
+        StatusGuard::read(2).facts_unchanged(read.desired),
+    )
+    .await
+    .unwrap();
+    let got = must_get(s, "demo").await;
+    assert_eq!(
+        (
+            got.status.unwrap().message.as_str(),
+            got.metadata.status_version
+        ),
+        ("third", 3)
+    );
+    // An unguarded write (seeding tools) still counts.
+    s.publish_status("demo", &status_with("fourth"), StatusGuard::exists())
+        .await
+        .unwrap();
+    assert_eq!(must_get(s, "demo").await.metadata.status_version, 4);
 }
 
 async fn delete_with_cas(f: Fixture) {
@@ -820,9 +899,13 @@ async fn malformed_items_are_listed_with_the_path(f: Fixture) {
     ] {
         s.apply(&Record::test(name), None).await.unwrap();
     }
-    s.publish_status("b-replicas", &status_with("was fine"), StatusGuard::Exists)
-        .await
-        .unwrap();
+    s.publish_status(
+        "b-replicas",
+        &status_with("was fine"),
+        StatusGuard::exists(),
+    )
+    .await
+    .unwrap();
     let cases = [
         ("b-replicas", Breakage::ReplicasAsString),
         ("c-spec", Breakage::SpecGone),
@@ -878,7 +961,7 @@ async fn malformed_items_are_listed_with_the_path(f: Fixture) {
 
     // The reconciler can still publish status onto a malformed record, and an operator can
     // repair it by applying over its version, or delete it.
-    s.publish_status("b-replicas", &status_with("Invalid"), StatusGuard::Exists)
+    s.publish_status("b-replicas", &status_with("Invalid"), StatusGuard::exists())
         .await
         .unwrap();
     assert_eq!(
@@ -937,9 +1020,13 @@ async fn reserved_words_never_break_writes(f: Fixture) {
             .unwrap();
         s.request_sleep(name, now).await.unwrap();
         let read = must_get(s, name).await.desired;
-        s.publish_status(name, &status_with(name), StatusGuard::FactsUnchanged(read))
-            .await
-            .unwrap();
+        s.publish_status(
+            name,
+            &status_with(name),
+            StatusGuard::exists().facts_unchanged(read),
+        )
+        .await
+        .unwrap();
         let got = must_get(s, name).await;
         assert_eq!(got.metadata.labels["ttl"], name);
         assert_eq!(got.status.unwrap().message, name);
@@ -972,7 +1059,7 @@ async fn two_handles_see_each_other(f: Fixture) {
             .wake_requested_at
             .is_some()
     );
-    b.publish_status("demo", &status_with("hi"), StatusGuard::Exists)
+    b.publish_status("demo", &status_with("hi"), StatusGuard::exists())
         .await
         .unwrap();
     let after_status = a.change_token().await.unwrap();
@@ -1073,6 +1160,10 @@ async fn every_field_round_trips(f: Fixture) {
             ready_at: t(t0, 41_200),
             seconds: 41.2,
         }),
+        last_failure: Some(snooze::model::LastFailure {
+            at: t(t0, 2),
+            message: "not ready within 5m (stuck at pending: task is PENDING)".into(),
+        }),
         recent_wake_seconds: vec![41.2, 0.125, 38.0],
         conditions: vec![snooze::model::Condition {
             type_: "Ready".into(),
@@ -1106,7 +1197,7 @@ async fn every_field_round_trips(f: Fixture) {
             .await
             .unwrap();
         s.request_sleep(&name, t(t0, 3)).await.unwrap();
-        s.publish_status(&name, &status, StatusGuard::Exists)
+        s.publish_status(&name, &status, StatusGuard::exists())
             .await
             .unwrap();
         let got = must_get(s, &name).await;
@@ -1170,6 +1261,7 @@ conformance!(
     fact_and_status_writes_never_create,
     deleted_records_are_never_resurrected,
     facts_unchanged_guard,
+    status_compare_and_swap,
     delete_with_cas,
     list_reads_every_page,
     malformed_items_are_listed_with_the_path,
@@ -1278,7 +1370,7 @@ async fn sqlite_processes_share_one_file() {
             .publish_status(
                 "demo",
                 &status_with(&format!("parent {round}")),
-                StatusGuard::Exists,
+                StatusGuard::exists(),
             )
             .await
             .unwrap();

@@ -139,7 +139,7 @@ async fn the_wait_page_the_status_json_and_the_redirect_over_http() {
         ..Status::default()
     };
     e.store
-        .publish_status("demo", &ready, StatusGuard::Exists)
+        .publish_status("demo", &ready, StatusGuard::exists())
         .await
         .unwrap();
     let r = c

@@ -265,6 +265,14 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
             if !st.message.is_empty() {
                 field(&mut out, 2, "Message", &st.message);
             }
+            if let Some(f) = &st.last_failure {
+                field(
+                    &mut out,
+                    2,
+                    "Last failure",
+                    format!("{} ({})", f.message, relative(f.at, now)),
+                );
+            }
             if st.conditions.is_empty() {
                 out.push_str("Conditions:           <none>\n");
             } else {

@@ -66,7 +66,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `get` table for `entries` at time `now`; `wide` adds MODE, TARGET and MESSAGE.
+/// The `get` table for `entries` at time `now`; `wide` adds MODE, TARGET and MESSAGE (the
+/// status message, else the kept `lastFailure` with its age).
 pub fn render_table(entries: &[Entry], now: Timestamp, wide: bool) -> String {
     let mut header = vec![
         "NAME",
@@ -130,11 +131,17 @@ fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
                     Mode::On => "on",
                     Mode::Off => "off",
                 };
-                cells.extend([
-                    mode.to_string(),
-                    target_summary(&r.spec.target),
-                    summary.message,
-                ]);
+                // Once the phase no longer says it (asleep again after a failed wake), the
+                // message shows the failure kept in `lastFailure`.
+                let message = match status.and_then(|s| s.last_failure.as_ref()) {
+                    Some(f) if summary.message.is_empty() => format!(
+                        "last failure {} ago: {}",
+                        short_duration(now.since(f.at)),
+                        f.message
+                    ),
+                    _ => summary.message,
+                };
+                cells.extend([mode.to_string(), target_summary(&r.spec.target), message]);
             }
         }
     }
@@ -173,6 +180,7 @@ mod tests {
             error: "spec.replicas: invalid type".into(),
             status: None,
             resource_version: 1,
+            status_version: 0,
         });
         let entries = vec![Entry::Record(Box::new(ready)), broken];
         let out = render_table(&entries, now, false);

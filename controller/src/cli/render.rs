@@ -285,6 +285,7 @@ mod tests {
             error: "spec: stored column is not JSON".into(),
             status: None,
             resource_version: 3,
+            status_version: 0,
         });
         let v: serde_json::Value = serde_json::from_str(&entry_json(&entry).unwrap()).unwrap();
         assert_eq!(v["metadata"]["name"], "broken");

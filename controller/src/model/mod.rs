@@ -77,6 +77,13 @@ fn is_zero(v: &u64) -> bool {
 }
 
 /// What an operator wants for one service. Unknown fields are errors.
+    /// Version of `status`, incremented by the store on every status write (0 = no status
+    /// written yet). The reconciler publishes a status only if this is still the version it
+    /// read ([`crate::store::StatusGuard`]), so a pass that computed its status from an older
+    /// read (an overlapping Lambda invocation, a second reconciler) cannot overwrite a newer
+    /// one. Ignored on `apply`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub status_version: u64,
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Spec {
@@ -584,6 +591,11 @@ pub struct Status {
 ///
 /// Stored as a JSON object with these keys (all optional; absent when unset):
 ///
+    /// The last failure (phase Failed): when it was first seen and why. Kept through the sleep
+    /// that follows (when the phase and `message` no longer say it) until the next successful
+    /// wake (phase Ready) clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<LastFailure>,
 /// | key                | value     | meaning                                              |
 /// |--------------------|-----------|------------------------------------------------------|
 /// | `lastSet`          | number    | the desiredCount snooze last set or adopted          |
@@ -693,6 +705,17 @@ pub struct Condition {
 
 /// Condition truth value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+/// A failure kept after its phase ended ([`Status::last_failure`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastFailure {
+    /// When the failure was first decided (the phase became Failed with this message).
+    pub at: Timestamp,
+    /// Why, in the words `status.message` had, e.g. `not ready within 5m (stuck at pending:
+    /// task is PENDING)` or `tasks keep stopping (3 since ...): ...`.
+    pub message: String,
+}
+
 pub enum ConditionStatus {
     /// Holds.
     True,
@@ -756,6 +779,9 @@ impl Record {
             || record.desired.sleep_requested_at.is_some_and(|s| s >= wake)
         {
             return false;
+    /// The status's version ([`Metadata::status_version`]), for the reconciler's guarded
+    /// status write; 0 when unknown.
+    pub status_version: u64,
         }
         match &record.status {
             None => true,

@@ -94,14 +94,19 @@ pub enum Invalidity {
     /// Another (older) record manages the same service (`TargetConflict`); found by full
     /// passes, kept by scoped ones.
     TargetConflict,
+    /// The reconciler's platform cannot serve the record's kind of target
+    /// (`UnsupportedTarget`), e.g. a `local` target in the table the AWS reconciler serves:
+    /// reported once, never retried as an error.
+    UnsupportedTarget,
 }
 
 impl Invalidity {
-    /// The condition reason: `ValidationFailed` or `TargetConflict`.
+    /// The condition reason: `ValidationFailed`, `TargetConflict` or `UnsupportedTarget`.
     pub fn as_str(self) -> &'static str {
         match self {
             Invalidity::ValidationFailed => "ValidationFailed",
             Invalidity::TargetConflict => "TargetConflict",
+            Invalidity::UnsupportedTarget => "UnsupportedTarget",
         }
     }
 }
@@ -394,6 +399,13 @@ pub enum Unfound {
         /// The platform error (with its code).
         message: String,
     },
+    /// [`Situation::Invalid`] with [`Invalidity::UnsupportedTarget`]: the platform answered
+    /// that it does not serve this kind of target ([`crate::platform::Error::Unsupported`]).
+    /// Not a failure to retry: the record cannot be served here until its spec changes.
+    Unsupported {
+        /// `spec.target is not served here: ...` with the platform's words.
+        message: String,
+    },
 }
 
 impl From<Unfound> for Situation {
@@ -401,12 +413,16 @@ impl From<Unfound> for Situation {
         match u {
             Unfound::ServiceGone { reason, message } => Situation::ServiceGone { reason, message },
             Unfound::Unobserved { message } => Situation::Unobserved { message },
+            Unfound::Unsupported { message } => Situation::Invalid {
+                reason: Invalidity::UnsupportedTarget,
+                message,
+            },
         }
     }
 }
 
-/// The service of an observation, or why there is none (MISSING, DRAINING/INACTIVE, or the
-/// observation failed).
+/// The service of an observation, or why there is none (MISSING, DRAINING/INACTIVE, a target
+/// the platform does not serve, or the observation failed).
 pub fn observed_service(observed: &Observed) -> Result<&ServiceObservation, Unfound> {
     match observed {
         Observed::Found(service) => Ok(service),
@@ -417,6 +433,9 @@ pub fn observed_service(observed: &Observed) -> Result<&ServiceObservation, Unfo
         Observed::Inactive { status, message } => Err(Unfound::ServiceGone {
             reason: ServiceGoneReason::Inactive,
             message: inactive_message(status, message),
+        }),
+        Observed::Error(crate::platform::Error::Unsupported(why)) => Err(Unfound::Unsupported {
+            message: format!("spec.target is not served by this reconciler: {why}"),
         }),
         Observed::Error(e) => Err(Unfound::Unobserved {
             message: e.to_string(),

@@ -16,7 +16,7 @@ use super::classify::{
 };
 pub use super::classify::{MISSING_RECHECK, SERVICE_FOUND, VALID};
 use crate::model::{
-    AddressKind, Condition, ConditionStatus, EndpointStatus, LastWake, Phase, Record,
+    AddressKind, Condition, ConditionStatus, EndpointStatus, LastFailure, LastWake, Phase, Record,
     ReplicaStatus, Status, Step, Timestamp, validate,
 };
 use crate::platform::{Health, Observed, ServiceObservation, TaskObservation, TaskStatus};
@@ -232,6 +232,15 @@ pub fn decide_valid(record: &Record, observed: &Observed, now: Timestamp) -> Dec
         Err(Unfound::Unobserved { message }) => {
             return unobserved(record, &prev, &message, now);
         }
+        Err(Unfound::Unsupported { message }) => {
+            return decide_invalid(
+                record.status.as_ref(),
+                record.metadata.generation,
+                Invalidity::UnsupportedTarget,
+                &message,
+                now,
+            );
+        }
     };
     let facts = Facts::of(service);
     let decided = match classify_found(record, service, now) {
@@ -263,6 +272,7 @@ pub fn decide_invalid(
         sleeps_at: None,
         wake_started_at: None,
         last_wake: prev.last_wake.clone(),
+        last_failure: prev.last_failure.clone(),
         recent_wake_seconds: prev.recent_wake_seconds.clone(),
         conditions: prev.conditions.clone(),
         message: message.to_string(),
@@ -330,6 +340,9 @@ fn service_gone(
     let mut s = base_status(record, prev, phase, now);
     s.replicas = ReplicaStatus::default();
     s.message = message.to_string();
+    if phase == Phase::Failed {
+        remember_failure(&mut s, prev, now);
+    }
     s.memo.last_set = None;
     s.memo.failed_at = None;
     s.memo.missing_checked_at = Some(now);
@@ -405,6 +418,7 @@ fn base_status(record: &Record, prev: &Status, phase: Phase, now: Timestamp) -> 
         sleeps_at: None,
         wake_started_at: None,
         last_wake: prev.last_wake.clone(),
+        last_failure: prev.last_failure.clone(),
         recent_wake_seconds: prev.recent_wake_seconds.clone(),
         conditions: prev.conditions.clone(),
         message: String::new(),
@@ -486,7 +500,8 @@ fn found_status(mut s: Status, facts: &Facts, target: u32, now: Timestamp) -> St
     s
 }
 
-/// Phase Failed with `message`, and `Ready=False` for `WakeFailed`.
+/// Phase Failed with `message`, `Ready=False` for `WakeFailed`, and the failure kept in
+/// `lastFailure` (its time is when this message was first decided).
 fn failed_status(record: &Record, prev: &Status, message: &str, now: Timestamp) -> Status {
     let mut s = base_status(record, prev, Phase::Failed, now);
     s.message = message.to_string();
@@ -517,6 +532,7 @@ fn failed_latched(
         requeue: if facts.stopping() {
             Requeue::After(TRANSITION_REQUEUE)
         } else {
+    remember_failure(&mut s, prev, now);
             Requeue::AwaitChange
         },
         reason: "failed; waiting for a new wake request".into(),
@@ -528,6 +544,21 @@ fn asleep(record: &Record, prev: &Status, facts: &Facts, why: Why, now: Timestam
     let phase = if facts.stopping() {
         Phase::Sleeping
     } else {
+/// Keeps the failure `s.message` says in `s.lastFailure`: the previous one when it says the
+/// same (so `at` stays when it was first decided), else a new one at `now`.
+fn remember_failure(s: &mut Status, prev: &Status, now: Timestamp) {
+    if prev
+        .last_failure
+        .as_ref()
+        .is_none_or(|f| f.message != s.message)
+    {
+        s.last_failure = Some(LastFailure {
+            at: now,
+            message: s.message.clone(),
+        });
+    }
+}
+
         Phase::Asleep
     };
     let mut s = base_status(record, prev, phase, now);
@@ -656,6 +687,8 @@ fn ready(
     Decision {
         situation: Situation::Awake { why },
         replicas: Some(target),
+    // A successful wake: an earlier failure is history now.
+    s.last_failure = None;
         status: found_status(s, facts, target, now),
         requeue: match want.sleeps_at {
             Some(at) => Requeue::After(at.since(now).max(Duration::from_secs(1))),

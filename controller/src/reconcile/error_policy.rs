@@ -27,7 +27,7 @@ pub enum Failed {
     /// Re-reading the record just before scaling or publishing (the overlap check).
     Reread,
     /// The status write that commits a scale-down before it is sent
-    /// ([`crate::store::StatusGuard::FactsUnchanged`]).
+    /// ([`crate::store::StatusGuard::facts_unchanged`]).
     Commit,
     /// Scaling the service; `from` is the observed desiredCount, which stays the one snooze
     /// last set since the call did not change it.

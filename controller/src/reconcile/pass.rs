@@ -17,10 +17,14 @@
 //! runtime's ([`super::runtime`]). The pass reads, observes, calls those functions, acts and
 //! publishes.
 //!
-//! Before a scale-*down* the status is published with [`StatusGuard::FactsUnchanged`] (the
-//! `desired` facts as read): if a wake or activity landed in between, the write fails with
-//! `FactsChanged` and the scale-down is skipped. Every other publish uses
-//! [`StatusGuard::Exists`], so a record deleted during the pass is never resurrected.
+//! Every status write is a compare-and-swap on the `statusVersion` the pass read
+//! ([`StatusGuard::read`]): a pass that computed its status from an older read (an overlapping
+//! Lambda invocation, a second reconciler on the same table) writes nothing
+//! (`StatusChanged`) and the record is looked at again in a second from a fresh read, so no
+//! status is lost or applied twice. A record deleted during the pass is never resurrected.
+//! Before a scale-*down* the status is also guarded by the `desired` facts as read
+//! ([`StatusGuard::facts_unchanged`]): if a wake or activity landed in between, the write fails
+//! with `FactsChanged` and the scale-down is skipped.
 //! One failing record never stops the pass: its error is in its [`RecordReport`].
 //!
 //! A status is written only when it differs from the stored one. No field is treated as
@@ -38,7 +42,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::classify::{self, Owners, Triage};
+use super::classify::{self, Owners, Situation, Triage};
 use super::decide::{self, Decision, Requeue, decide_deferred, decide_invalid, decide_valid};
 use super::error_policy::{Failed, error_policy};
 use super::runtime::{Reason, Reasons};
@@ -572,15 +576,28 @@ impl Reconciler {
             }
             Triage::Invalid { reason, message } => {
                 async {
-                    let generation = match &entry {
-                        Some(Entry::Record(r)) => r.metadata.generation,
-                        _ => 0,
+                    let (generation, status_version) = match &entry {
+                        Some(Entry::Record(r)) => {
+                            (r.metadata.generation, r.metadata.status_version)
+                        }
+                        Some(Entry::Malformed(m)) => (0, m.status_version),
+                        None => (0, 0),
                     };
                     let d = decide_invalid(prev, generation, reason, &message, now);
-                    let deleted = self
-                        .publish_if_changed(&name, prev, &d.status, &mut report, codes)
+                    let published = self
+                        .publish_if_changed(
+                            &name,
+                            prev,
+                            status_version,
+                            &d.status,
+                            &mut report,
+                            codes,
+                        )
                         .await;
-                    report.settle(&d, deleted);
+                    report.settle(&d, published == Published::Deleted);
+                    if published == Published::Stale {
+                        report.stale();
+                    }
                     report
                 }
                 .instrument(span)
@@ -621,7 +638,12 @@ impl Reconciler {
         let mut report = RecordReport::new(name, prev.map(|s| s.phase));
         report.phase_since = prev.and_then(|s| s.phase_since);
         let d = decide_valid(record, observed, now);
-        if let Observed::Error(e) = observed {
+        // A failed observation is an error of the pass; a target the platform does not serve is
+        // not (it is the record's Invalid status, published once).
+        let unobserved = matches!(d.situation, Situation::Unobserved { .. });
+        if let Observed::Error(e) = observed
+            && unobserved
+        {
             warn!(error = %e, "observation failed");
             fail(&mut report, codes, &e.to_string(), e.code());
         }
@@ -634,15 +656,13 @@ impl Reconciler {
         // e.g. lose a Failed latch and scale up again). The window left is between this read
         // and the write.
         let will_scale = matches!((d.replicas, current), (Some(to), Some(from)) if to != from);
-        let will_publish = prev != Some(&d.status) && !matches!(observed, Observed::Error(_));
+        let will_publish = prev != Some(&d.status) && !unobserved;
         if will_scale || will_publish {
             match self.store.get(name).await {
                 Ok(Some(Entry::Record(fresh))) if fresh.status.as_ref() == prev => {}
                 Ok(Some(_)) => {
                     info!("status changed since it was read (an overlapping pass?); looking again");
-                    report.reason = "status changed since read; requeued".into();
-                    report.requeue = Requeue::After(Duration::from_secs(1));
-                    report.transitional = true;
+                    report.stale();
                     return report;
                 }
                 Ok(None) => {
@@ -661,10 +681,11 @@ impl Reconciler {
             }
         }
         let mut requeue = d.requeue;
-        let deleted = match (d.replicas, current) {
+        let version = record.metadata.status_version;
+        let published = match (d.replicas, current) {
             (Some(to), Some(from)) if to < from => {
                 // Commit the decision first: a wake landing in between wins.
-                let guard = StatusGuard::FactsUnchanged(record.desired.clone());
+                let guard = StatusGuard::read(version).facts_unchanged(record.desired.clone());
                 match self.store.publish_status(name, &d.status, guard).await {
                     Ok(()) => {
                         report.published = true;
@@ -672,7 +693,7 @@ impl Reconciler {
                             Ok(()) => {
                                 info!(from, to, reason = %d.reason, "scaled down");
                                 report.scaled = Some((from, to));
-                                false
+                                Published::Written
                             }
                             Err(e) => {
                                 warn!(from, to, error = %e, "scale-down failed");
@@ -681,11 +702,13 @@ impl Reconciler {
                                 let policy =
                                     error_policy(Some(&d), Failed::Scale { from }, &e.to_string());
                                 requeue = policy.requeue;
+                                // The commit above wrote version + 1.
                                 match policy.publish {
                                     Some(status) => {
-                                        self.publish(name, &status, &mut report, codes).await
+                                        self.publish(name, version + 1, &status, &mut report, codes)
+                                            .await
                                     }
-                                    None => false,
+                                    None => Published::Failed,
                                 }
                             }
                         }
@@ -723,6 +746,11 @@ impl Reconciler {
                         report.reason = "record deleted".into();
                         return report;
                     }
+                    Err(store::Error::StatusChanged { .. }) => {
+                        info!("status changed since it was read; scale-down skipped");
+                        report.stale();
+                        return report;
+                    }
                     Err(e) => {
                         warn!(error = %e, "committing the scale-down failed; not scaling down");
                         fail(&mut report, codes, &e.to_string(), e.code());
@@ -748,69 +776,112 @@ impl Reconciler {
                         policy.publish.unwrap_or_else(|| d.status.clone())
                     }
                 };
-                self.publish_if_changed(name, prev, &status, &mut report, codes)
+                self.publish_if_changed(name, prev, version, &status, &mut report, codes)
                     .await
             }
             // A failed observation publishes nothing: the status it would write is the last one
             // read plus a message, and an overlapping pass may have published a newer one.
-            _ if matches!(observed, Observed::Error(_)) => false,
+            _ if unobserved => Published::Unchanged,
             _ => {
-                self.publish_if_changed(name, prev, &d.status, &mut report, codes)
+                self.publish_if_changed(name, prev, version, &d.status, &mut report, codes)
                     .await
             }
         };
-        report.settle(&d, deleted);
+        report.settle(&d, published == Published::Deleted);
         report.requeue = requeue;
+        if published == Published::Stale {
+            report.stale();
+            return report;
+        }
         if report.error.is_none() && report.changed() {
             info!(from = ?report.before, to = %d.status.phase, reason = %d.reason, "phase changed");
         }
         report
     }
 
-    /// Publishes `status` when it differs from `prev`. True when the record was deleted.
+    /// Publishes `status` when it differs from `prev` (else [`Published::Unchanged`]).
     async fn publish_if_changed(
         &self,
         name: &str,
         prev: Option<&Status>,
+        status_version: u64,
         status: &Status,
         report: &mut RecordReport,
         codes: &mut Vec<String>,
-    ) -> bool {
+    ) -> Published {
         if prev == Some(status) {
-            return false;
+            return Published::Unchanged;
         }
-        self.publish(name, status, report, codes).await
+        self.publish(name, status_version, status, report, codes)
+            .await
     }
 
-    /// Publishes with [`StatusGuard::Exists`]. True when the record was deleted. A failure is
-    /// reported ([`Failed::Publish`]: the decided requeue stands).
+    /// Publishes with [`StatusGuard::read`]`(status_version)`: only over the status this pass
+    /// read. A failure is reported ([`Failed::Publish`]: the decided requeue stands); a newer
+    /// status found is [`Published::Stale`] (not a failure: the record is looked at again).
     async fn publish(
         &self,
         name: &str,
+        status_version: u64,
         status: &Status,
         report: &mut RecordReport,
         codes: &mut Vec<String>,
-    ) -> bool {
+    ) -> Published {
         match self
             .store
-            .publish_status(name, status, StatusGuard::Exists)
+            .publish_status(name, status, StatusGuard::read(status_version))
             .await
         {
-            Ok(()) => report.published = true,
+            Ok(()) => {
+                report.published = true;
+                Published::Written
+            }
             Err(store::Error::NotFound(_)) => {
                 info!("record deleted during the pass; status not written");
-                return true;
+                Published::Deleted
+            }
+            Err(store::Error::StatusChanged { .. }) => {
+                info!("status changed since it was read (an overlapping pass?); not written");
+                Published::Stale
             }
             Err(e) => {
                 warn!(error = %e, "publishing status failed");
                 fail(report, codes, &e.to_string(), e.code());
+                Published::Failed
             }
         }
-        false
     }
 }
 
+/// What a status write came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Published {
+    /// Written.
+    Written,
+    /// Not needed: the status is the stored one.
+    Unchanged,
+    /// The record was deleted meanwhile.
+    Deleted,
+    /// Another writer published a status since this pass read the record (compare-and-swap on
+    /// `statusVersion`): nothing written; decide again from a fresh read.
+    Stale,
+    /// The write failed (reported).
+    Failed,
+}
+
+/// Requeue after this long when the status changed since the pass read it.
+const STALE_REQUEUE: Duration = Duration::from_secs(1);
+
 impl RecordReport {
+    /// The record's status changed since this pass read it (an overlapping pass published):
+    /// nothing more is done; look again in [`STALE_REQUEUE`] from a fresh read.
+    fn stale(&mut self) {
+        self.published = false;
+        self.reason = "status changed since read; requeued".into();
+        self.requeue = Requeue::After(STALE_REQUEUE);
+        self.transitional = true;
+    }
+
     /// Fills the report from the decision acted on (`deleted`: the record vanished meanwhile).
     fn settle(&mut self, d: &Decision, deleted: bool) {
         self.after = if deleted { None } else { Some(d.status.phase) };

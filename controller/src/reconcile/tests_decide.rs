@@ -1039,6 +1039,41 @@ fn failed_stays_at_zero_until_a_newer_wake_request() {
     assert_eq!((d.status.phase, d.replicas), (Phase::Asleep, Some(0)));
 }
 
+#[test]
+fn the_last_failure_is_kept_through_sleep_until_the_next_successful_wake() {
+    let r = Record::test("demo")
+        .asleep()
+        .woken_at(at(0))
+        .after(&service(0, vec![]), at(1));
+    let stuck = service(1, vec![task(ARN_A, TaskStatus::Provisioning, at(5))]);
+    let r = r.after(&stuck, at(5 * MIN));
+    let failed = r.status.clone().unwrap();
+    assert_eq!(failed.phase, Phase::Failed);
+    let kept = failed.last_failure.clone().expect("a failure is kept");
+    assert_eq!(
+        (kept.at, kept.message.as_str()),
+        (at(5 * MIN), failed.message.as_str())
+    );
+    // Latched, then asleep after the idle timeout: the phase and message no longer say why,
+    // lastFailure still does, with its first time.
+    let empty = service(0, vec![]);
+    let r = r.after(&empty, at(6 * MIN)).after(&empty, at(16 * MIN));
+    let asleep = r.status.clone().unwrap();
+    assert_eq!(asleep.phase, Phase::Asleep);
+    assert_eq!(asleep.message, "");
+    assert_eq!(asleep.last_failure, Some(kept.clone()));
+    // A wake that does not finish yet keeps it; the next successful wake clears it.
+    let r = r.woken_at(at(20 * MIN)).after(&empty, at(20 * MIN));
+    assert_eq!(r.status.as_ref().unwrap().phase, Phase::Waking);
+    assert_eq!(r.status.as_ref().unwrap().last_failure, Some(kept));
+    let r = r.after(
+        &service(1, vec![running(ARN_B, at(20 * MIN))]),
+        at(21 * MIN),
+    );
+    assert_eq!(r.status.as_ref().unwrap().phase, Phase::Ready);
+    assert_eq!(r.status.as_ref().unwrap().last_failure, None);
+}
+
 // ---- drift -----------------------------------------------------------------------------
 
 #[test]

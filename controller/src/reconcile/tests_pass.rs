@@ -135,12 +135,22 @@ async fn status_is_published_only_when_it_changed() {
     assert_eq!(w.store.publishes(), n);
 }
 
-/// A store that records a wake just before the first guarded (scale-down) status write.
+/// What [`WakeBeforeGuard`] does once, just before a status write of the pass.
+enum Interfere {
+    /// Records a wake before the first guarded (scale-down) write.
+    Wake,
+    /// Deletes the record before the first guarded write.
+    Delete,
+    /// Publishes this status (as an overlapping pass would) before the first write of any kind.
+    Publish(Status),
+}
+
+/// A store that interferes once between a pass's read and its write ([`Interfere`]).
 struct WakeBeforeGuard {
     inner: Arc<MemoryStore>,
     clock: Arc<SimClock>,
     fired: AtomicBool,
-    delete_instead: bool,
+    what: Interfere,
 }
 
 #[async_trait]
@@ -167,27 +177,39 @@ impl Store for WakeBeforeGuard {
         self.inner.request_sleep(n, at).await
     }
     async fn publish_status(&self, n: &str, s: &Status, g: StatusGuard) -> store::Result<()> {
-        if matches!(g, StatusGuard::FactsUnchanged(_)) && !self.fired.swap(true, Ordering::SeqCst) {
-            if self.delete_instead {
-                self.inner.delete(n, None).await?;
-            } else {
-                self.inner
-                    .record_wake(n, self.clock.now(), Duration::ZERO)
-                    .await?;
+        let due = g.facts.is_some() || matches!(self.what, Interfere::Publish(_));
+        if due && !self.fired.swap(true, Ordering::SeqCst) {
+            match &self.what {
+                Interfere::Delete => self.inner.delete(n, None).await?,
+                Interfere::Wake => {
+                    self.inner
+                        .record_wake(n, self.clock.now(), Duration::ZERO)
+                        .await?;
+                }
+                Interfere::Publish(newer) => {
+                    let read = match self.inner.get(n).await? {
+                        Some(Entry::Record(r)) => r.metadata.status_version,
+                        _ => 0,
+                    };
+                    self.inner
+                        .publish_status(n, newer, StatusGuard::read(read))
+                        .await?;
+                }
             }
         }
         self.inner.publish_status(n, s, g).await
     }
 }
 
-async fn ready_then_idle(delete_instead: bool) -> (World, Arc<WakeBeforeGuard>) {
+async fn ready_then_idle(what: Interfere) -> (World, Arc<WakeBeforeGuard>) {
     let memory = Arc::new(MemoryStore::new());
     let clock = SimClock::default_start();
     let guard = Arc::new(WakeBeforeGuard {
         inner: memory.clone(),
         clock: clock.clone(),
-        fired: AtomicBool::new(false),
-        delete_instead,
+        // Disarmed until the record is Ready.
+        fired: AtomicBool::new(true),
+        what,
     });
     let sim = Arc::new(SimPlatform::new(clock.clone(), SimConfig::default()));
     let prober = Arc::new(StaticProber::new());
@@ -206,12 +228,13 @@ async fn ready_then_idle(delete_instead: bool) -> (World, Arc<WakeBeforeGuard>) 
     w.pass().await;
     assert_eq!(w.phase("demo"), Some(Phase::Ready));
     w.advance(60);
+    guard.fired.store(false, Ordering::SeqCst);
     (w, guard)
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_wake_landing_before_the_scale_down_wins() {
-    let (w, _) = ready_then_idle(false).await;
+    let (w, _) = ready_then_idle(Interfere::Wake).await;
     let r = w.pass().await;
     let rep = r.record("demo").unwrap();
     assert_eq!(rep.scaled, None);
@@ -233,7 +256,7 @@ async fn a_wake_landing_before_the_scale_down_wins() {
 
 #[tokio::test(start_paused = true)]
 async fn a_record_deleted_during_the_pass_is_not_resurrected() {
-    let (w, _) = ready_then_idle(true).await;
+    let (w, _) = ready_then_idle(Interfere::Delete).await;
     let r = w.pass().await;
     let rep = r.record("demo").unwrap();
     assert_eq!(rep.after, None);
@@ -241,6 +264,98 @@ async fn a_record_deleted_during_the_pass_is_not_resurrected() {
     assert_eq!(rep.scaled, None);
     assert!(w.store.record("demo").is_none());
     assert!(w.store.get("demo").await.unwrap().is_none());
+}
+
+/// The status an overlapping pass published between this pass's read and its write.
+fn newer_status() -> Status {
+    Status {
+        phase: Phase::Failed,
+        message: "published by an overlapping pass".into(),
+        ..Status::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_status_published_since_the_read_is_never_overwritten_or_scaled_on() {
+    // The scale-down's commit: refused (compare-and-swap on statusVersion), nothing scaled,
+    // the newer status stays, and the record is looked at again from a fresh read.
+    let (w, _) = ready_then_idle(Interfere::Publish(newer_status())).await;
+    let r = w.pass().await;
+    let rep = r.record("demo").unwrap();
+    assert_eq!(
+        (rep.scaled, rep.published, &rep.error),
+        (None, false, &None),
+        "{rep:?}"
+    );
+    assert_eq!(rep.requeue, Requeue::After(Duration::from_secs(1)));
+    assert!(rep.transitional);
+    assert_eq!(w.sim.desired_count("demo-cluster", "demo-svc"), Some(1));
+    assert_eq!(w.store.status("demo").unwrap(), newer_status());
+
+    // A plain publish (a first status) is refused the same way.
+    let memory = Arc::new(MemoryStore::new());
+    let clock = SimClock::default_start();
+    let store = Arc::new(WakeBeforeGuard {
+        inner: memory.clone(),
+        clock: clock.clone(),
+        fired: AtomicBool::new(false),
+        what: Interfere::Publish(newer_status()),
+    });
+    let w = world_with(SimConfig::default(), store, memory);
+    w.add(Record::test("demo"));
+    let r = w.pass().await;
+    let rep = r.record("demo").unwrap();
+    assert!(!rep.published, "{rep:?}");
+    assert_eq!(w.store.status("demo").unwrap(), newer_status());
+    // The next pass reads the newer status and decides from it.
+    w.pass().await;
+    assert_eq!(w.phase("demo"), Some(Phase::Asleep));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_target_the_platform_does_not_serve_is_invalid_once_and_not_an_error() {
+    let w = world();
+    let mut r = Record::test("laptop");
+    r.spec.target = crate::model::Target::Local(crate::model::LocalTarget {
+        command: "./app".into(),
+        args: vec![],
+        env: Default::default(),
+        working_dir: None,
+        port: 8081,
+    });
+    w.add(r);
+    w.add(Record::test("demo"));
+    let report = w.pass().await;
+    let rep = report.record("laptop").unwrap();
+    assert_eq!(rep.error, None, "not a failure to retry: {rep:?}");
+    assert!(rep.published);
+    assert_eq!(rep.requeue, Requeue::AwaitChange);
+    assert_eq!(report.errors().count(), 0);
+    let status = w.store.status("laptop").unwrap();
+    assert_eq!(status.phase, Phase::Invalid);
+    let valid = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Valid")
+        .unwrap();
+    assert_eq!(valid.reason, "UnsupportedTarget");
+    assert!(
+        status
+            .message
+            .starts_with("spec.target is not served by this reconciler: "),
+        "{}",
+        status.message
+    );
+    assert_eq!(w.phase("demo"), Some(Phase::Asleep));
+    // Once: the next passes write nothing for it.
+    let n = w.store.publishes();
+    for _ in 0..3 {
+        w.advance(60);
+        let report = w.pass().await;
+        assert!(!report.record("laptop").unwrap().published);
+        assert_eq!(report.errors().count(), 0);
+    }
+    assert_eq!(w.store.publishes(), n);
 }
 
 #[tokio::test(start_paused = true)]

@@ -46,7 +46,9 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::{Applied, Error, Result, StatusGuard, Store, Touch};
-use crate::model::{Desired, Entry, Malformed, Metadata, Record, Spec, Status, Timestamp};
+use crate::model::{
+    Desired, Entry, Malformed, Metadata, Record, Spec, Status, Timestamp, dotted, read_stored,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -75,6 +77,8 @@ struct StoredItem {
     resource_version: u64,
     #[serde(default)]
     wake_requested_at: Option<Timestamp>,
+    status_version: u64,
+    #[serde(default)]
     #[serde(default)]
     last_activity_at: Option<Timestamp>,
     #[serde(default)]
@@ -109,6 +113,7 @@ fn item_to_entry(item: &Item) -> Entry {
                 generation: s.generation,
                 resource_version: s.resource_version,
                 creation_timestamp: s.metadata.creation_timestamp,
+                status_version: s.status_version,
             },
             spec: s.spec,
             desired: Desired {
@@ -137,11 +142,8 @@ fn item_to_entry(item: &Item) -> Entry {
                 status: item
                     .get("status")
                     .and_then(|v| serde_dynamo::from_attribute_value::<_, Status>(v.clone()).ok()),
-                resource_version: item
-                    .get("resourceVersion")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0),
+                resource_version: rv_of(item),
+                status_version: status_version_of(item),
             })
         }
     }
@@ -205,7 +207,16 @@ macro_rules! condition_failed {
 }
 
 fn rv_of(item: &Item) -> u64 {
-    item.get("resourceVersion")
+    number_of(item, "resourceVersion")
+}
+
+fn status_version_of(item: &Item) -> u64 {
+    number_of(item, "statusVersion")
+}
+
+/// A numeric top-level attribute, 0 when absent or not a number.
+fn number_of(item: &Item, attribute: &str) -> u64 {
+    item.get(attribute)
         .and_then(|v| v.as_n().ok())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
@@ -667,12 +678,21 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(name)))
-            .update_expression("SET #status = :status")
+            .update_expression("SET #status = :status ADD #statusVersion :one")
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", to_av(status, "status")?)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let StatusGuard::FactsUnchanged(read) = &guard {
+        match guard.status_version {
+            // An item that never had a status has no statusVersion attribute (read as 0).
+            Some(0) => condition.push_str(" AND attribute_not_exists(#statusVersion)"),
+            Some(v) => {
+                condition.push_str(" AND #statusVersion = :readVersion");
+                req = req.expression_attribute_values(":readVersion", n(v));
+            }
+            None => {}
+        }
+        if let Some(read) = &guard.facts {
             for (alias, attribute, value) in [
                 ("#w", "wakeRequestedAt", read.wake_requested_at),
                 ("#a", "lastActivityAt", read.last_activity_at),
@@ -693,13 +713,21 @@ impl Store for DynamoStore {
             Ok(_) => Ok(()),
             Err(e) => {
                 match condition_failed!(e, UpdateItemError::ConditionalCheckFailedException) {
-                    Some(returned) => match (&guard, self.old_item(name, returned).await?) {
-                        (StatusGuard::FactsUnchanged(_), Some(_)) => {
-                            Err(Error::FactsChanged(name.to_string()))
-                        }
-                        _ => Err(Error::NotFound(name.to_string())),
+                    Some(returned) => match self.old_item(name, returned).await? {
+                        None => Err(Error::NotFound(name.to_string())),
+                        Some(old) => match guard.status_version {
+                            Some(expected) if status_version_of(&old) != expected => {
+                                Err(Error::StatusChanged {
+                                    name: name.to_string(),
+                                    expected,
+                                    found: status_version_of(&old),
+                                })
+                            }
+                            _ => Err(Error::FactsChanged(name.to_string())),
+                        },
                     },
                     None => Err(self.aws_err("UpdateItem", e)),
+            .expression_attribute_values(":one", n(1))
                 }
             }
         }
@@ -714,6 +742,7 @@ mod tests {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
+            .expression_attribute_names("#statusVersion", "statusVersion")
             .collect()
     }
 

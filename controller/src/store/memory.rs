@@ -87,6 +87,7 @@ impl MemoryStore {
                 error: error.to_string(),
                 status: None,
                 resource_version: 1,
+                status_version: 0,
             }),
         );
     }
@@ -234,6 +235,10 @@ fn parse_entry(name: &str, raw: Json) -> Entry {
                 .pointer("/metadata/resourceVersion")
                 .and_then(Json::as_u64)
                 .unwrap_or(0),
+            status_version: raw
+                .pointer("/metadata/statusVersion")
+                .and_then(Json::as_u64)
+                .unwrap_or(0),
             error,
             raw,
         }),
@@ -294,6 +299,7 @@ impl Store for MemoryStore {
                 r.status = None;
                 r.metadata.generation = 1;
                 r.metadata.resource_version = 1;
+                r.metadata.status_version = 0;
                 r.metadata.creation_timestamp = Some(Timestamp::now());
                 map.insert(name, Entry::Record(Box::new(r)));
                 Applied::Created(1)
@@ -320,6 +326,7 @@ impl Store for MemoryStore {
                     labels: record.metadata.labels.clone(),
                     generation: generation + 1,
                     resource_version: v + 1,
+                    status_version: m.status_version,
                     creation_timestamp: stored_meta("creationTimestamp")
                         .and_then(|t| serde_json::from_value(t.clone()).ok()),
                 };
@@ -415,30 +422,46 @@ impl Store for MemoryStore {
     async fn publish_status(&self, name: &str, status: &Status, guard: StatusGuard) -> Result<()> {
         self.pause().await;
         let mut map = self.lock();
+        let check_version = |found: u64| match guard.status_version {
+            Some(expected) if expected != found => Err(Error::StatusChanged {
+                name: name.to_string(),
+                expected,
+                found,
+            }),
+            _ => Ok(()),
+        };
         match map.get_mut(name) {
             None => return Err(Error::NotFound(name.to_string())),
             Some(entry @ Entry::Malformed(_)) => {
                 let Entry::Malformed(m) = &mut *entry else {
                     unreachable!("matched as malformed")
                 };
-                if let StatusGuard::FactsUnchanged(d) = &guard
+                check_version(m.status_version)?;
+                if let Some(d) = &guard.facts
                     && !raw_facts_are(&m.raw, d)
                 {
                     return Err(Error::FactsChanged(name.to_string()));
                 }
                 m.status = Some(status.clone());
+                m.status_version += 1;
+                let version = m.status_version;
                 if let Some(item) = m.raw.as_object_mut() {
                     item.insert("status".into(), to_json(status));
+                    if let Some(meta) = item.get_mut("metadata").and_then(Json::as_object_mut) {
+                        meta.insert("statusVersion".into(), version.into());
+                    }
                 }
                 reparse(entry);
             }
             Some(Entry::Record(r)) => {
-                if let StatusGuard::FactsUnchanged(d) = &guard
+                check_version(r.metadata.status_version)?;
+                if let Some(d) = &guard.facts
                     && *d != r.desired
                 {
                     return Err(Error::FactsChanged(name.to_string()));
                 }
                 r.status = Some(status.clone());
+                r.metadata.status_version += 1;
             }
         }
         drop(map);

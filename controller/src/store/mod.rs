@@ -50,9 +50,22 @@ pub enum Error {
         /// The version found (0 when unknown).
         found: u64,
     },
-    /// [`Store::publish_status`] with [`StatusGuard::FactsUnchanged`] found newer facts.
+    /// [`Store::publish_status`] with [`StatusGuard::facts`] found newer facts.
     #[error("service {0:?}: wake/activity facts changed since they were read")]
     FactsChanged(String),
+    /// [`Store::publish_status`] with [`StatusGuard::status_version`] found another status
+    /// version: someone (an overlapping pass) published a status since it was read.
+    #[error(
+        "service {name:?}: status changed since it was read (expected statusVersion {expected}, found {found}); re-read and decide again"
+    )]
+    StatusChanged {
+        /// Record name.
+        name: String,
+        /// The version the writer read.
+        expected: u64,
+        /// The version found (0 when unknown).
+        found: u64,
+    },
     /// The store URL or configuration is unusable.
     #[error("invalid store configuration: {0}")]
     Config(String),
@@ -75,13 +88,14 @@ impl Error {
     ///   `ResourceNotFoundException`, `ProvisionedThroughputExceededException`), else
     ///   `StoreBackend` (no answer from the service, SQLite errors);
     /// - every other variant: its name (`NotFound`, `AlreadyExists`, `Conflict`,
-    ///   `FactsChanged`, `Config`).
+    ///   `FactsChanged`, `StatusChanged`, `Config`).
     pub fn code(&self) -> &str {
         match self {
             Self::NotFound(_) => "NotFound",
             Self::AlreadyExists(_) => "AlreadyExists",
             Self::Conflict { .. } => "Conflict",
             Self::FactsChanged(_) => "FactsChanged",
+            Self::StatusChanged { .. } => "StatusChanged",
             Self::Config(_) => "Config",
             Self::Backend { message, .. } => message
                 .split_once(": ")
@@ -143,14 +157,42 @@ pub enum Touch {
     Debounced,
 }
 
-/// The condition on a [`Store::publish_status`] write besides "the record exists".
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StatusGuard {
-    /// Only that the record still exists (never resurrect a deleted record).
-    Exists,
-    /// Also that the `desired` facts are exactly as read (used before a scale-down, so a wake
-    /// landing in between wins). Fails with [`Error::FactsChanged`].
-    FactsUnchanged(Desired),
+/// The conditions on a [`Store::publish_status`] write besides "the record exists" (a deleted
+/// record is never resurrected).
+///
+/// Build it with [`StatusGuard::exists`] (no other condition: seeding tools and tests) or
+/// [`StatusGuard::read`] (the reconciler: the status must still be the one it read), and add
+/// [`StatusGuard::facts_unchanged`] before a scale-down.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatusGuard {
+    /// Compare-and-swap on the status: write only if the stored `statusVersion`
+    /// ([`crate::model::Metadata::status_version`]) is still this one (0 = no status written
+    /// yet), else [`Error::StatusChanged`]. `None`: no such condition.
+    pub status_version: Option<u64>,
+    /// Also require the `desired` facts to be exactly these (used before a scale-down, so a
+    /// wake landing in between wins), else [`Error::FactsChanged`]. `None`: no such condition.
+    pub facts: Option<Desired>,
+}
+
+impl StatusGuard {
+    /// Only that the record still exists.
+    pub fn exists() -> Self {
+        Self::default()
+    }
+
+    /// Only if the status is still at `status_version` (the version read with the record).
+    pub fn read(status_version: u64) -> Self {
+        Self {
+            status_version: Some(status_version),
+            facts: None,
+        }
+    }
+
+    /// Also only if the `desired` facts are exactly `facts`.
+    pub fn facts_unchanged(mut self, facts: Desired) -> Self {
+        self.facts = Some(facts);
+        self
+    }
 }
 
 /// The record store. All methods are safe to call concurrently from several processes.
@@ -187,8 +229,10 @@ pub trait Store: Send + Sync {
     /// Sets `sleepRequestedAt = at` (an explicit operator sleep). Never creates a record.
     async fn request_sleep(&self, name: &str, at: Timestamp) -> Result<()>;
 
-    /// Replaces `status` (the reconciler's section) under `guard`. Never creates a record:
-    /// [`Error::NotFound`] when it was deleted.
+    /// Replaces `status` (the reconciler's section) under `guard` and increments
+    /// `statusVersion` (so after a write guarded by [`StatusGuard::read`]`(v)` it is `v + 1`).
+    /// Never creates a record: [`Error::NotFound`] when it was deleted; a failed guard is
+    /// [`Error::StatusChanged`] or [`Error::FactsChanged`] (checked in that order).
     async fn publish_status(&self, name: &str, status: &Status, guard: StatusGuard) -> Result<()>;
 
     /// A cheap value that changes whenever any record changes, also by another process on the

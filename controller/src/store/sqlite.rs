@@ -20,6 +20,7 @@
 //! | `last_activity_at`   | TEXT    | `desired.lastActivityAt`                        | record_activity |
 //! | `sleep_requested_at` | TEXT    | `desired.sleepRequestedAt`                      | request_sleep |
 //! | `status`             | TEXT    | JSON of [`Status`], NULL until the first publish | publish_status |
+//! | `status_version`     | INTEGER | `metadata.statusVersion` (+1 per status write, CAS) | publish_status |
 //!
 //! Timestamps are stored in [`Timestamp`]'s fixed-width RFC 3339 form. Table `changes` has one
 //! row (`id = 1`) whose `counter` every committed write increments: that is the
@@ -62,7 +63,8 @@ CREATE TABLE IF NOT EXISTS records (
     wake_requested_at  TEXT,
     last_activity_at   TEXT,
     sleep_requested_at TEXT,
-    status             TEXT
+    status             TEXT,
+    status_version     INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS changes (
     id      INTEGER PRIMARY KEY CHECK (id = 1),
@@ -71,7 +73,11 @@ CREATE TABLE IF NOT EXISTS changes (
 INSERT OR IGNORE INTO changes (id, counter) VALUES (1, 0);
 ";
 
-const COLUMNS: [&str; 12] = [
+/// Columns added after the first release, with their definitions: [`SqliteStore::open`] adds
+/// the ones an older file lacks.
+const ADDED_COLUMNS: [(&str, &str); 1] = [("status_version", "INTEGER NOT NULL DEFAULT 0")];
+
+const COLUMNS: [&str; 13] = [
     "name",
     "api_version",
     "kind",
@@ -84,6 +90,7 @@ const COLUMNS: [&str; 12] = [
     "last_activity_at",
     "sleep_requested_at",
     "status",
+    "status_version",
 ];
 
 /// Columns whose TEXT holds JSON.
@@ -144,6 +151,21 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(with_path)?;
         tx.execute_batch(SCHEMA).map_err(with_path)?;
+        for (column, definition) in ADDED_COLUMNS {
+            let present: bool = tx
+                .query_row(
+                    "SELECT count(*) > 0 FROM pragma_table_info('records') WHERE name = ?1",
+                    [column],
+                    |r| r.get(0),
+                )
+                .map_err(with_path)?;
+            if !present {
+                tx.execute_batch(&format!(
+                    "ALTER TABLE records ADD COLUMN {column} {definition}"
+                ))
+                .map_err(with_path)?;
+            }
+        }
         tx.commit().map_err(with_path)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -285,6 +307,10 @@ fn row_to_entry(values: &[SqlValue]) -> Entry {
         SqlValue::Integer(i) => u64::try_from(*i).unwrap_or(0),
         _ => 0,
     };
+    let status_version = match col("status_version") {
+        SqlValue::Integer(i) => u64::try_from(*i).unwrap_or(0),
+        _ => 0,
+    };
     let status_value = match col("status") {
         SqlValue::Null => None,
         v => Some(sql_to_json("status", v)),
@@ -299,6 +325,7 @@ fn row_to_entry(values: &[SqlValue]) -> Entry {
             error,
             status: status.clone(),
             resource_version,
+            status_version,
         })
     };
 
@@ -332,6 +359,9 @@ fn row_to_entry(values: &[SqlValue]) -> Entry {
         "resourceVersion".into(),
         sql_to_json("resource_version", col("resource_version")),
     );
+    if status_version > 0 {
+        metadata.insert("statusVersion".into(), json!(status_version));
+    }
     if !matches!(col("created_at"), SqlValue::Null) {
         metadata.insert(
             "creationTimestamp".into(),
@@ -562,10 +592,11 @@ impl Store for SqliteStore {
         let name = name.to_string();
         let status = to_json_text(status, OP)?;
         self.write(OP, move |tx| {
-            let facts: Option<[Option<String>; 3]> = tx
+            type Row = ([Option<String>; 3], i64);
+            let row: Option<Row> = tx
                 .query_row(
-                    "SELECT wake_requested_at, last_activity_at, sleep_requested_at \
-                     FROM records WHERE name = ?1",
+                    "SELECT wake_requested_at, last_activity_at, sleep_requested_at, \
+                     status_version FROM records WHERE name = ?1",
                     [&name],
                     |r| {
                         let text = |i| -> rusqlite::Result<Option<String>> {
@@ -575,15 +606,25 @@ impl Store for SqliteStore {
                                 other => Some(format!("{other:?}")),
                             })
                         };
-                        Ok([text(0)?, text(1)?, text(2)?])
+                        Ok(([text(0)?, text(1)?, text(2)?], r.get(3)?))
                     },
                 )
                 .optional()
                 .map_err(sql_err(OP))?;
-            let Some(facts) = facts else {
+            let Some((facts, version)) = row else {
                 return Err(Error::NotFound(name));
             };
-            if let StatusGuard::FactsUnchanged(read) = &guard {
+            let found = u64::try_from(version).unwrap_or(0);
+            if let Some(expected) = guard.status_version
+                && expected != found
+            {
+                return Err(Error::StatusChanged {
+                    name,
+                    expected,
+                    found,
+                });
+            }
+            if let Some(read) = &guard.facts {
                 let want = [
                     read.wake_requested_at,
                     read.last_activity_at,
@@ -595,7 +636,8 @@ impl Store for SqliteStore {
                 }
             }
             tx.execute(
-                "UPDATE records SET status = ?1 WHERE name = ?2",
+                "UPDATE records SET status = ?1, status_version = status_version + 1 \
+                 WHERE name = ?2",
                 params![status, name],
             )
             .map_err(sql_err(OP))?;
@@ -612,5 +654,61 @@ impl Store for SqliteStore {
             Ok(Some(n as u64))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file written before `status_version` existed opens, keeps its rows, and its status
+    /// starts at version 0 for the compare-and-swap.
+    #[tokio::test]
+    async fn a_file_from_before_the_status_version_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&SCHEMA.replace(
+                "status             TEXT,\n    status_version     INTEGER NOT NULL DEFAULT 0",
+                "status             TEXT",
+            ))
+            .unwrap();
+            let cols: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('records') WHERE name = 'status_version'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(cols, 0, "the old schema has no status_version");
+            let spec = serde_json::to_string(&Record::test("demo").spec).unwrap();
+            conn.execute(
+                "INSERT INTO records (name, api_version, kind, metadata, spec, generation, \
+                 resource_version, status) VALUES ('demo', 'snooze/v1', 'Service', '{}', ?1, 1, 1, \
+                 '{\"phase\":\"Asleep\"}')",
+                [spec],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let Some(Entry::Record(r)) = store.get("demo").await.unwrap() else {
+            panic!("the old row does not read back")
+        };
+        assert_eq!(r.metadata.status_version, 0);
+        assert!(r.status.is_some());
+        store
+            .publish_status("demo", &Status::default(), StatusGuard::read(0))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .publish_status("demo", &Status::default(), StatusGuard::read(0))
+                .await,
+            Err(Error::StatusChanged { found: 1, .. })
+        ));
+        // Opening again does not add the column twice.
+        drop(store);
+        SqliteStore::open(&path).unwrap();
     }
 }

@@ -169,6 +169,7 @@ fn entries() -> Vec<Entry> {
             error: "spec: missing field `target`".into(),
             status: None,
             resource_version: 1,
+            status_version: 0,
         }),
     ]
 }

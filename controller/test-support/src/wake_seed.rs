@@ -26,7 +26,7 @@ pub async fn seed(store: &dyn Store) {
     for r in [Record::test("demo"), Record::test("up"), locked] {
         store.apply(&r, None).await.unwrap();
         store
-            .publish_status(r.name(), &asleep, StatusGuard::Exists)
+            .publish_status(r.name(), &asleep, StatusGuard::exists())
             .await
             .unwrap();
     }
@@ -41,7 +41,7 @@ pub async fn seed(store: &dyn Store) {
         ..Status::default()
     };
     store
-        .publish_status("up", &ready, StatusGuard::Exists)
+        .publish_status("up", &ready, StatusGuard::exists())
         .await
         .unwrap();
 }
