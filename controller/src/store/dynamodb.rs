@@ -378,7 +378,32 @@ impl DynamoStore {
         }
     }
 
+    /// Whether the record exists: a consistent `GetItem` that projects only the key, so a role
+    /// whose policy limits the attributes it may read (`dynamodb:Attributes`) can make it.
+    async fn record_exists(&self, name: &str) -> Result<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(name)))
+            .projection_expression("#name")
+            .expression_attribute_names("#name", "name")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.aws_err("GetItem", e))?;
+        Ok(out.item.is_some())
+    }
+
     /// Sets one fact attribute (`wakeRequestedAt` ...), debounced when `debounce` is given.
+    ///
+    /// The callers (wake, the activity agent, snoozectl) run under roles whose `UpdateItem` may
+    /// touch only `name` and their own fact (`dynamodb:Attributes`). AWS counts the attributes a
+    /// request returns among those it touches and documents that such a role may not ask for the
+    /// whole item back (`ReturnValues` `ALL_OLD`/`ALL_NEW`); `ReturnValuesOnConditionCheckFailure`
+    /// `ALL_OLD` returns the whole item as well and has no condition key to allow it. So the write
+    /// asks for nothing back, and a failed condition is told apart by [`Self::record_exists`]
+    /// (key only): the record is there, so the fact was debounced; or it is gone.
     async fn touch(
         &self,
         attribute: &'static str,
@@ -395,8 +420,7 @@ impl DynamoStore {
             .update_expression("SET #f = :at")
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#f", attribute)
-            .expression_attribute_values(":at", s(at.to_rfc3339()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            .expression_attribute_values(":at", s(at.to_rfc3339()));
         req = match debounce {
             Some(d) => req
                 // A fact that is not a string (hand-edited) compares false with `<`; it is
@@ -413,8 +437,8 @@ impl DynamoStore {
             Ok(_) => Ok(Touch::Written),
             Err(e) => {
                 match condition_failed!(e, UpdateItemError::ConditionalCheckFailedException) {
-                    Some(returned) => match self.old_item(name, returned).await? {
-                        Some(_) if debounce.is_some() => Ok(Touch::Debounced),
+                    Some(_) => match self.record_exists(name).await? {
+                        true if debounce.is_some() => Ok(Touch::Debounced),
                         // Without a debounce the only condition is existence; an item seen now was
                         // (re)created after the write failed.
                         _ => Err(Error::NotFound(name.to_string())),
