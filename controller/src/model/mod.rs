@@ -623,6 +623,10 @@ pub struct Memo {
     pub drift_corrected_at: Option<Timestamp>,
     /// When the service was last seen MISSING/INACTIVE (its re-check is due 10 minutes later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+/// | `scaledDownAt`     | timestamp | when snooze last sent a scale-down to 0              |
+/// | `scaledUpAt`       | timestamp | when someone else last raised desiredCount           |
+/// | `contestedSince`   | timestamp | since when another writer undoes snooze's scale-downs |
+/// | `contestRounds`    | number    | rounds of that contest                               |
     pub missing_checked_at: Option<Timestamp>,
     /// Keys of a newer version, kept unchanged.
     #[serde(flatten)]
@@ -644,6 +648,19 @@ impl Memo {
 
 impl Status {
     /// The condition of the given type, if present.
+    /// When snooze last sent a scale-down to 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaled_down_at: Option<Timestamp>,
+    /// When someone else last raised desiredCount (the PRIMARY deployment's `updatedAt`); it
+    /// counts as activity, so a deploy's start is never taken for drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaled_up_at: Option<Timestamp>,
+    /// Since when another writer keeps raising desiredCount right after snooze's scale-downs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contested_since: Option<Timestamp>,
+    /// Rounds of that contest so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contest_rounds: Option<u32>,
     pub fn condition(&self, type_: &str) -> Option<&Condition> {
         self.conditions.iter().find(|c| c.type_ == type_)
     }
@@ -658,6 +675,10 @@ pub struct ReplicaStatus {
     /// Tasks RUNNING.
     pub running: u32,
     /// Tasks not yet RUNNING (PROVISIONING, PENDING, ACTIVATING).
+            && self.scaled_down_at.is_none()
+            && self.scaled_up_at.is_none()
+            && self.contested_since.is_none()
+            && self.contest_rounds.is_none()
     pub pending: u32,
 }
 

@@ -50,6 +50,10 @@ pub enum Why {
     /// A task that ECS still wants running started within `idleTimeout` (awake; a task started
     /// out of band counts as activity).
     TaskStarted,
+    /// Someone else raised desiredCount within `idleTimeout` (a deploy, a person, Application
+    /// Auto Scaling): awake, from the PRIMARY deployment's `updatedAt`, which ECS shows at once,
+    /// before any task of the change is listed ([`scaled_up_outside`]).
+    ScaledUp,
     /// `spec.mode: off` (asleep).
     ModeOff,
     /// A sleep request at or after the last wake request and activity (asleep).
@@ -63,7 +67,8 @@ pub enum Why {
 }
 
 impl Why {
-    /// The plain words: `mode on`, `wake requested`, `activity`, `task started`, `mode off`,
+    /// The plain words: `mode on`, `wake requested`, `activity`, `task started`, `scaled up
+    /// outside snooze`, `mode off`,
     /// `sleep requested`, `idle`, `no wake request`, `replicas 0`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,6 +76,7 @@ impl Why {
             Why::WakeRequested => "wake requested",
             Why::Activity => "activity",
             Why::TaskStarted => "task started",
+            Why::ScaledUp => "scaled up outside snooze",
             Why::ModeOff => "mode off",
             Why::SleepRequested => "sleep requested",
             Why::Idle => "idle",
@@ -190,9 +196,12 @@ pub struct Want {
 }
 
 /// Awake wanted = `mode on`, or `mode auto` and `now < last wanted + idleTimeout` where "last
-/// wanted" is the latest of `wakeRequestedAt`, `lastActivityAt` and the start (or creation) of
-/// any task that ECS still wants running (a task started out of band counts as activity), unless
-/// `sleepRequestedAt` is at or after it.
+/// wanted" is the latest of `wakeRequestedAt`, `lastActivityAt`, the start (or creation) of
+/// any task that ECS still wants running (a task started out of band counts as activity) and
+/// a raise of desiredCount by someone else ([`scaled_up_outside`], remembered in
+/// `memo.scaledUpAt`), unless `sleepRequestedAt` is at or after it. While another writer
+/// contests the service ([`contest`]) and it is up, it sleeps no earlier than
+/// [`Contest::retry_at`].
 pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestamp) -> Want {
     let asleep = |why| Want {
         awake: false,
@@ -222,10 +231,15 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
             .filter_map(|t| t.started_at.or(t.created_at))
             .max()
     });
+    let memo = record.status.as_ref().map(|s| &s.memo);
+    let scaled_up = service
+        .and_then(|s| scaled_up_outside(record, s))
+        .max(memo.and_then(|m| m.scaled_up_at));
     let candidates = [
         (d.wake_requested_at, Why::WakeRequested),
         (d.last_activity_at, Why::Activity),
         (task_started, Why::TaskStarted),
+        (scaled_up, Why::ScaledUp),
     ];
     let Some((last, why)) = candidates
         .iter()
@@ -240,7 +254,14 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
     if record.spec.replicas == 0 {
         return asleep(Why::ReplicasZero);
     }
-    let sleeps_at = last.add(record.spec.idle_timeout.get());
+    let mut sleeps_at = last.add(record.spec.idle_timeout.get());
+    // While another writer undoes snooze's scale-downs, the next attempt waits for
+    // CONTEST_RETRY after the last one (the service is left up meanwhile).
+    if let Some(s) = service.filter(|s| s.desired_count > 0)
+        && let Some(c) = contest(record, s, now)
+    {
+        sleeps_at = sleeps_at.max(c.retry_at());
+    }
     if now < sleeps_at {
         Want {
             awake: true,
@@ -250,6 +271,97 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
     } else {
         asleep(Why::Idle)
     }
+}
+
+/// A raise of desiredCount within this long after snooze's scale-down to 0, with no wake or
+/// activity since, is another writer undoing it: a round of a [`Contest`].
+pub const CONTEST_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// While contested, snooze tries a scale-down at most once per this period.
+pub const CONTEST_RETRY: Duration = Duration::from_secs(60 * 60);
+
+/// When someone other than snooze raised the service's desiredCount: the PRIMARY
+/// deployment's `updatedAt`, when the observed desiredCount is above what snooze last set
+/// (`memo.lastSet`; none yet counts as 0). ECS shows the deployment at once after an
+/// `UpdateService`, seconds before the change's tasks are listed, so a deploy (or a person in
+/// the console) starting a sleeping service is activity from the first pass, never drift.
+/// `None` for snooze's own changes, platforms without deployments, and a lowered count.
+pub fn scaled_up_outside(record: &Record, service: &ServiceObservation) -> Option<Timestamp> {
+    let last_set = record
+        .status
+        .as_ref()
+        .and_then(|s| s.memo.last_set)
+        .unwrap_or(0);
+    if service.desired_count <= last_set {
+        return None;
+    }
+    service
+        .primary_deployment()
+        .filter(|d| d.desired_count > 0)
+        .and_then(|d| d.updated_at.or(d.created_at))
+}
+
+/// Another writer keeps raising desiredCount right after snooze scales the service to 0
+/// (Application Auto Scaling with a minimum capacity of 1, a pipeline, a person): snooze and
+/// it would take turns forever. Recognised at the first round ([`CONTEST_WINDOW`]); while it
+/// lasts the service is left up and snooze tries to scale it down at most once per
+/// [`CONTEST_RETRY`]; it ends when a scale-down stays for [`CONTEST_WINDOW`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Contest {
+    /// Rounds so far (1 at the first).
+    pub rounds: u32,
+    /// When the first round's raise happened.
+    pub since: Timestamp,
+    /// snooze's last scale-down to 0 (`memo.scaledDownAt`).
+    pub scaled_down_at: Timestamp,
+    /// The other writer's last raise.
+    pub raised_at: Timestamp,
+    /// True when this observation shows a new round.
+    pub new_round: bool,
+}
+
+impl Contest {
+    /// The earliest next scale-down attempt: [`CONTEST_RETRY`] after the last one.
+    pub fn retry_at(&self) -> Timestamp {
+        self.scaled_down_at.add(CONTEST_RETRY)
+    }
+}
+
+/// The contest over `record`'s service given this observation, if any ([`Contest`]): a new
+/// round when desiredCount was raised by someone else ([`scaled_up_outside`]) within
+/// [`CONTEST_WINDOW`] after snooze's last scale-down (`memo.scaledDownAt`, with
+/// `memo.lastSet` 0) and no wake request or activity came since; else the one in
+/// `memo.contestedSince` until a scale-down has stayed for [`CONTEST_WINDOW`].
+pub fn contest(record: &Record, service: &ServiceObservation, now: Timestamp) -> Option<Contest> {
+    let memo = &record.status.as_ref()?.memo;
+    let down = memo.scaled_down_at?;
+    let d = &record.desired;
+    let wanted_since = [d.wake_requested_at, d.last_activity_at]
+        .into_iter()
+        .flatten()
+        .any(|t| t > down);
+    if let Some(raised) = scaled_up_outside(record, service)
+        && memo.last_set == Some(0)
+        && raised >= down
+        && raised.since(down) <= CONTEST_WINDOW
+        && !wanted_since
+    {
+        return Some(Contest {
+            rounds: memo.contest_rounds.unwrap_or(0) + 1,
+            since: memo.contested_since.unwrap_or(raised),
+            scaled_down_at: down,
+            raised_at: raised,
+            new_round: true,
+        });
+    }
+    let since = memo.contested_since?;
+    let stayed_down = service.desired_count == 0 && now >= down.add(CONTEST_WINDOW);
+    (!stayed_down).then(|| Contest {
+        rounds: memo.contest_rounds.unwrap_or(1),
+        since,
+        scaled_down_at: down,
+        raised_at: memo.scaled_up_at.unwrap_or(since),
+        new_round: false,
+    })
 }
 
 /// What a pass does with a record before observing anything ([`validity`], then

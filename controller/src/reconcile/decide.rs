@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use super::classify::{
-    Found, Invalidity, ServiceGoneReason, Situation, Unfound, Want, Why, classify_found,
-    observed_service, want,
+    CONTEST_RETRY, Contest, Found, Invalidity, ServiceGoneReason, Situation, Unfound, Want, Why,
+    classify_found, contest, observed_service, scaled_up_outside, want,
 };
 pub use super::classify::{MISSING_RECHECK, SERVICE_FOUND, VALID};
 use crate::model::{
@@ -27,6 +27,8 @@ pub const READY: &str = "Ready";
 pub const DRIFT: &str = "Drift";
 /// Reason of `Drift=True` while corrections wait for their back-off.
 pub const DRIFT_BACK_OFF: &str = "DriftBackOff";
+/// Reason of `Drift=True` while another writer undoes snooze's scale-downs ([`Contest`]).
+pub const CONTESTED: &str = "ContestedByAnotherWriter";
 /// Reason of `Valid=False`: the record does not parse or validate.
 pub const VALIDATION_FAILED: &str = "ValidationFailed";
 /// Reason of `Valid=False`: another (older) record manages the same service
@@ -248,7 +250,8 @@ pub fn decide_valid(record: &Record, observed: &Observed, now: Timestamp) -> Dec
         Found::Awake(want) => awake(record, &prev, service, &facts, want, now),
         Found::Asleep(want) => asleep(record, &prev, &facts, want.why, now),
     };
-    drift(record, &prev, service, decided, now)
+    let decided = drift(record, &prev, service, decided, now);
+    other_writer(record, service, decided, now)
 }
 
 /// The decision for a record that does not validate or parse (also used for
@@ -543,7 +546,6 @@ fn failed_latched(
 fn asleep(record: &Record, prev: &Status, facts: &Facts, why: Why, now: Timestamp) -> Decision {
     let phase = if facts.stopping() {
         Phase::Sleeping
-    } else {
 /// Keeps the failure `s.message` says in `s.lastFailure`: the previous one when it says the
 /// same (so `at` stays when it was first decided), else a new one at `now`.
 fn remember_failure(s: &mut Status, prev: &Status, now: Timestamp) {
@@ -559,6 +561,7 @@ fn remember_failure(s: &mut Status, prev: &Status, now: Timestamp) {
     }
 }
 
+    } else {
         Phase::Asleep
     };
     let mut s = base_status(record, prev, phase, now);
@@ -899,6 +902,66 @@ fn task_failures(service: &ServiceObservation, since: Timestamp) -> Vec<&TaskObs
     let mut v: Vec<&TaskObservation> = service
         .tasks
         .iter()
+/// Last for every case with a found service: what snooze remembers of other writers of
+/// desiredCount (`memo.scaledUpAt` for a raise by someone else, which counts as activity;
+/// `memo.scaledDownAt` for its own scale-down) and the [`Contest`], if one is on: then
+/// `Drift=True` with reason [`CONTESTED`] names what happens and when snooze tries again.
+fn other_writer(
+    record: &Record,
+    service: &ServiceObservation,
+    mut d: Decision,
+    now: Timestamp,
+) -> Decision {
+    let prev_memo = record.status.as_ref().map(|s| &s.memo);
+    let s = &mut d.status;
+    if let Some(raised) = scaled_up_outside(record, service) {
+        s.memo.scaled_up_at = Some(raised).max(prev_memo.and_then(|m| m.scaled_up_at));
+    }
+    if d.replicas == Some(0) && service.desired_count > 0 {
+        s.memo.scaled_down_at = Some(now);
+    }
+    match contest(record, service, now) {
+        Some(c) => {
+            s.memo.contested_since = Some(c.since);
+            s.memo.contest_rounds = Some(c.rounds);
+            let next = match s.memo.scaled_down_at {
+                Some(at) if at > c.scaled_down_at => at.add(CONTEST_RETRY),
+                _ => c.retry_at(),
+            };
+            set_condition(
+                &mut s.conditions,
+                DRIFT,
+                ConditionStatus::True,
+                CONTESTED,
+                &contest_message(&c, next),
+                now,
+            );
+        }
+        None => {
+            s.memo.contested_since = None;
+            s.memo.contest_rounds = None;
+        }
+    }
+    d
+}
+
+/// The `Drift=True` message of a [`Contest`].
+fn contest_message(c: &Contest, next: Timestamp) -> String {
+    let times = if c.rounds == 1 { "once" } else { "times" };
+    let rounds = if c.rounds == 1 {
+        String::new()
+    } else {
+        format!("{} ", c.rounds)
+    };
+    format!(
+        "another writer (Application Auto Scaling, a pipeline, a person) raised desiredCount \
+         again right after snooze scaled the service to 0 ({rounds}{times} since {}, last at {}); \
+         snooze leaves it up and scales it down at most once an hour (next attempt at {next}). \
+         See docs/runbooks/drift-and-flapping.md",
+        c.since, c.raised_at
+    )
+}
+
         .filter(|t| t.last_status == TaskStatus::Stopped)
         .filter(|t| t.stopped_at.is_some_and(|at| at >= since))
         .filter(|t| {

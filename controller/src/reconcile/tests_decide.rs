@@ -71,6 +71,24 @@ fn service(desired: u32, tasks: Vec<TaskObservation>) -> Observed {
         ..ServiceObservation::default()
     })
 }
+/// `o` with a PRIMARY deployment of `desired` tasks last updated at `updated`, as ECS shows it
+/// right after an UpdateService.
+fn deployed(o: Observed, desired: u32, updated: Timestamp) -> Observed {
+    let Observed::Found(mut s) = o else {
+        panic!("not found")
+    };
+    s.deployments = vec![crate::platform::DeploymentObservation {
+        id: "ecs-svc/1".into(),
+        status: crate::platform::DeploymentStatus::Primary,
+        desired_count: desired,
+        running_count: 0,
+        pending_count: 0,
+        created_at: Some(t0()),
+        updated_at: Some(updated),
+        rollout_state: None,
+    }];
+    Observed::Found(s)
+}
 fn found(o: &Observed) -> &ServiceObservation {
     match o {
         Observed::Found(s) => s,
@@ -1072,6 +1090,106 @@ fn the_last_failure_is_kept_through_sleep_until_the_next_successful_wake() {
     );
     assert_eq!(r.status.as_ref().unwrap().phase, Phase::Ready);
     assert_eq!(r.status.as_ref().unwrap().last_failure, None);
+}
+
+#[test]
+fn an_out_of_band_start_before_its_tasks_are_listed_is_activity_not_drift() {
+    // Asleep, snooze last set 0. A deploy sets desiredCount 1 at 100 s; for a few seconds ECS
+    // lists no task, only the updated deployment.
+    let r = Record::test("demo").asleep().after(&service(0, vec![]), at(1));
+    assert_eq!(r.status.as_ref().unwrap().memo.last_set, Some(0));
+    let no_task_yet = deployed(service(1, vec![]), 1, at(100));
+    let d = decide(&r, &no_task_yet, at(103));
+    assert_eq!(d.replicas, Some(1), "the deploy is not scaled away: {d:?}");
+    assert_eq!(d.situation, Situation::Awake { why: Why::ScaledUp });
+    assert_ne!(cond(&d.status, DRIFT).0, ConditionStatus::True);
+    assert_eq!(d.status.memo.scaled_up_at, Some(at(100)));
+    assert_eq!(d.status.sleeps_at, Some(at(100 + 15 * MIN)));
+    // Still no task on the next pass: the remembered raise keeps it awake.
+    let r = r.after(&no_task_yet, at(103));
+    let d = decide(&r, &deployed(service(1, vec![]), 1, at(100)), at(110));
+    assert_eq!(d.replicas, Some(1));
+    // It sleeps after the idle timeout like any wake.
+    let up = deployed(service(1, vec![running(ARN_A, at(100))]), 1, at(100));
+    let r = r.after(&up, at(200));
+    assert_eq!(r.status.as_ref().unwrap().phase, Phase::Ready);
+    let d = decide(&r, &up, at(100 + 30 + 15 * MIN));
+    assert_eq!(d.replicas, Some(0));
+    // A lowered count, or snooze's own raise, is no outside raise.
+    let mine = Record::test("demo").asleep().woken_at(at(0)).after(&service(0, vec![]), at(1));
+    assert_eq!(mine.status.as_ref().unwrap().memo.last_set, Some(1));
+    assert_eq!(scaled_up_outside(&mine, found(&deployed(service(1, vec![]), 1, at(2)))), None);
+}
+
+/// One simulated hour-by-minute run of a service whose other writer (like Application Auto
+/// Scaling with min capacity 1) sets desiredCount back to 1 a minute after every scale-down to
+/// 0, until `stops_at`. Returns the times snooze scaled down and the last status.
+fn fight(stops_at: Timestamp, until: Timestamp) -> (Vec<Timestamp>, Status, Vec<Status>) {
+    let mut r = Record::test("demo").woken_at(at(0));
+    let mut desired = 0u32;
+    let mut updated = t0();
+    let mut downs = Vec::new();
+    let mut statuses = Vec::new();
+    let mut now = at(1);
+    while now < until {
+        let tasks = if desired > 0 {
+            vec![running(ARN_A, updated)]
+        } else {
+            vec![]
+        };
+        let o = deployed(service(desired, tasks), desired, updated);
+        let d = decide(&r, &o, now);
+        if let Some(n) = d.replicas
+            && n != desired
+        {
+            if n == 0 {
+                downs.push(now);
+            }
+            desired = n;
+            updated = now;
+        }
+        r.status = Some(d.status.clone());
+        statuses.push(d.status);
+        now = now.add(Duration::from_secs(60));
+        // The other writer, a minute later.
+        if desired == 0 && now < stops_at && now.since(updated) >= Duration::from_secs(60) {
+            desired = 1;
+            updated = now;
+        }
+    }
+    (downs, r.status.unwrap(), statuses)
+}
+
+#[test]
+fn another_writer_raising_desired_count_is_a_contest_backed_off_to_once_an_hour() {
+    let hour = 60 * MIN;
+    let (downs, last, statuses) = fight(at(5 * hour), at(6 * hour));
+    // The first scale-down after the idle timeout, then at most one per hour.
+    // (awake from the task's start at 31 s; passes every minute from 1 s)
+    assert_eq!(downs[0], at(16 * MIN + 1), "{downs:?}");
+    for pair in downs.windows(2) {
+        assert!(
+            pair[1].since(pair[0]) >= Duration::from_secs(hour),
+            "scale-downs at {} and {}: {downs:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    let expected: Vec<Timestamp> = (0..6).map(|h| at(h * hour + 16 * MIN + 1)).collect();
+    assert_eq!(downs, expected, "one attempt an hour, the last one stays");
+    // Recognised at the first round: the condition names it.
+    let contested = statuses
+        .iter()
+        .find(|s| s.memo.contest_rounds.is_some())
+        .expect("the contest is recognised");
+    let drift = contested.condition(DRIFT).unwrap();
+    assert_eq!((drift.status, drift.reason.as_str()), (ConditionStatus::True, CONTESTED));
+    assert!(drift.message.contains("another writer"), "{}", drift.message);
+    assert!(drift.message.contains("at most once an hour"), "{}", drift.message);
+    // The other writer stopped at 5 h: the last scale-down stays and the contest ends.
+    assert_eq!(last.phase, Phase::Asleep);
+    assert_eq!(last.memo.contest_rounds, None, "{:?}", last.memo);
+    assert_eq!(last.condition(DRIFT).unwrap().status, ConditionStatus::False);
 }
 
 // ---- drift -----------------------------------------------------------------------------
