@@ -20,6 +20,38 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// How to give snooze AWS credentials, for the one line that says there were none.
+pub const CREDENTIALS_HINT: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
+     AWS_PROFILE (run `aws sso login` first for an SSO profile); for an emulator such as moto, \
+     pass --endpoint-url";
+
+/// One line for an AWS call that failed because the SDK's credentials chain gave no
+/// credentials: `None` when `err` failed otherwise. Found by type (a
+/// [`CredentialsError`](aws_credential_types::provider::error::CredentialsError) in the
+/// `source()` chain), not by message: "no AWS credentials were found; set ..." when no source
+/// had any (also a provider that timed out, such as instance metadata off EC2), else "AWS
+/// credentials could not be loaded: <why>; set ..." (a broken profile, an expired SSO session).
+pub fn credentials_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(credentials) = e.downcast_ref::<CredentialsError>() {
+            return Some(match credentials {
+                CredentialsError::CredentialsNotLoaded(_)
+                | CredentialsError::ProviderTimedOut(_) => {
+                    format!("no AWS credentials were found; {CREDENTIALS_HINT}")
+                }
+                other => format!(
+                    "AWS credentials could not be loaded: {}; {CREDENTIALS_HINT}",
+                    chain(other)
+                ),
+            });
+        }
+        cur = e.source();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,5 +68,30 @@ mod tests {
         ));
         assert_eq!(chain(&e), "dispatch failure: connection refused");
         assert!(!chain(&e).contains("Outer("));
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("dispatch failure")]
+    struct Dispatch(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+    #[test]
+    fn a_credentials_error_anywhere_in_the_chain_is_one_line() {
+        use aws_credential_types::provider::error::CredentialsError;
+        let none = Dispatch(Box::new(CredentialsError::not_loaded(
+            "failed to load IMDS session token",
+        )));
+        let line = credentials_problem(&none).unwrap();
+        assert!(line.starts_with("no AWS credentials were found; set AWS_ACCESS_KEY_ID"));
+        assert!(!line.contains("IMDS"), "{line}");
+        let broken = Dispatch(Box::new(CredentialsError::invalid_configuration(
+            "profile `dev` not found",
+        )));
+        let line = credentials_problem(&broken).unwrap();
+        assert!(
+            line.starts_with("AWS credentials could not be loaded: "),
+            "{line}"
+        );
+        let other = Dispatch(Box::new(std::io::Error::other("connection refused")));
+        assert_eq!(credentials_problem(&other), None);
     }
 }

@@ -1247,3 +1247,83 @@ fn dynamodb_store_on_moto_init_apply_get_wake() {
     );
     assert!(ctl.names().is_empty());
 }
+
+/// `snoozectl --store dynamodb://TABLE` with every credential source switched off (issue 13,
+/// class 9): one line that says no AWS credentials were found and how to provide them, exit 1,
+/// no SDK warnings with debug structs, no colour codes in a pipe (also with `RUST_LOG` set).
+///
+/// Not `--endpoint-url`: with it and no `AWS_ACCESS_KEY_ID`, snoozectl gives the emulator
+/// `test`/`test` credentials by design. The SDK's own `AWS_ENDPOINT_URL` points at a closed
+/// port instead, so nothing could reach AWS even if credentials were found; with instance
+/// metadata off nothing waits on a network either.
+#[test]
+fn missing_aws_credentials_are_one_clear_line_without_colour() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let run = |rust_log: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--store", "dynamodb://snooze-no-credentials", "get"]);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AWS_") || key.starts_with("SNOOZE_") || key == "RUST_LOG" {
+                cmd.env_remove(key);
+            }
+        }
+        let missing = home.path().join("missing");
+        cmd.env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", missing.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", missing.join("credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+            .current_dir(home.path())
+            .stdin(Stdio::null());
+        if let Some(filter) = rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
+        let started = Instant::now();
+        let out = cmd.output().expect("run snoozectl");
+        assert!(started.elapsed() < Duration::from_secs(20), "too slow");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+
+    let out = run(None).fails(1);
+    let err = &out.stderr;
+    assert!(
+        !err.contains('\x1b'),
+        "no colour codes into a pipe: {err:?}"
+    );
+    assert!(!err.contains("WARN"), "no SDK warnings by default: {err}");
+    assert!(!err.contains('{'), "no debug structs: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("credentials")).collect();
+    assert_eq!(lines.len(), 1, "one line about credentials: {err}");
+    assert!(
+        lines[0].contains(
+            "no AWS credentials were found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+             or AWS_PROFILE (run `aws sso login` first for an SSO profile); for an emulator \
+             such as moto, pass --endpoint-url"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("IMDS") && !err.contains("metadata"),
+        "nothing about instance metadata: {err}"
+    );
+
+    // RUST_LOG still turns the SDK's logs on; they are plain text in a pipe as well.
+    let out = run(Some("debug")).fails(1);
+    assert!(
+        out.stderr.contains("DEBUG"),
+        "RUST_LOG is honoured: {out:#?}"
+    );
+    assert!(
+        !out.stderr.contains('\x1b'),
+        "no colour codes into a pipe: {:?}",
+        out.stderr
+    );
+}

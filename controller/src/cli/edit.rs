@@ -41,6 +41,22 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot read service {name:?}"))?
         .ok_or_else(|| StoreError::NotFound(name.clone()))?;
+    if let Entry::Record(r) = &entry
+        && !r.unknown_fields.is_empty()
+    {
+        return Err(Failure::new(
+            format!(
+                "service {name:?} has fields this version of snoozectl does not know: {}",
+                r.unknown_fields.join(", ")
+            ),
+            vec![
+                "a newer snooze wrote them and saving here would drop them: edit it with that \
+                 release, or apply a manifest (which replaces the whole spec)"
+                    .into(),
+            ],
+        )
+        .into());
+    }
     let (body, version, problem) = match &entry {
         Entry::Record(r) => (operator_view(r)?, r.metadata.resource_version, None),
         Entry::Malformed(m) => (
@@ -164,6 +180,7 @@ pub fn operator_view(r: &Record) -> anyhow::Result<String> {
         spec: r.spec.clone(),
         desired: Default::default(),
         status: None,
+        unknown_fields: Vec::new(),
     };
     Ok(serde_yaml_ng::to_string(&view)?)
 }

@@ -166,7 +166,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Entry point of the `snoozectl` binary: parses arguments (usage errors exit 2), initialises
-/// tracing on stderr (filter from `RUST_LOG`, default `warn`), runs the verb on a tokio
+/// tracing on stderr (filter from `RUST_LOG`, default [`DEFAULT_LOG_FILTER`]; colours only on a
+/// terminal), runs the verb on a tokio
 /// runtime and maps the outcome to an exit code (0 ok, 1 error).
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -250,12 +251,23 @@ pub fn print_error(e: &anyhow::Error) {
     }
 }
 
+/// The log filter when `RUST_LOG` is not set: warnings, except the AWS SDK's own (`aws_config`,
+/// `aws_runtime`, `aws_smithy_*`, `aws_sdk_*`: its warnings while it looks for credentials, a
+/// missing config file, each source it tries, with debug structs) that would come before the
+/// one error line that says what is wrong. `RUST_LOG` replaces it whole (e.g.
+/// `RUST_LOG=warn,aws_config=debug` to see the credentials chain at work).
+pub const DEFAULT_LOG_FILTER: &str =
+    "warn,aws_config=error,aws_runtime=error,aws_smithy=error,aws_sdk=error";
+
 fn init_tracing() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal, never into a pipe or a file.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

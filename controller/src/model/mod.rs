@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use parse::{ManifestError, parse_manifests, parse_record_value};
+pub(crate) use parse::dotted;
+pub use parse::{ManifestError, parse_manifests, parse_record_value, read_stored};
 pub use time::{HumanDuration, Timestamp};
 pub use validate::{FieldError, MAX_REPLICAS_CEILING, validate, validate_name};
 
@@ -32,7 +33,8 @@ pub const KIND: &str = "Service";
 
 /// One managed service: the whole record as operators see it (`snoozectl get -o yaml`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 #[schemars(title = "snooze Service record")]
 pub struct Record {
     /// Always `snooze/v1`.
@@ -49,12 +51,20 @@ pub struct Record {
     /// What the reconciler last observed and decided. Absent until the first reconcile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// Fields of the stored item that this version does not know (dotted paths such as
+    /// `spec.routing`, outside `status`), found when a store read it; never stored. A newer
+    /// snooze wrote them: the record is managed on what this version understands and the
+    /// reconciler reports them as the `UnknownFields` condition. Always empty for a manifest,
+    /// where an unknown field is an error ([`parse_manifests`]).
+    #[serde(skip)]
+    pub unknown_fields: Vec<String>,
 }
 
 /// Identity and bookkeeping. `name` and `labels` come from the operator; the other fields
 /// are maintained by the store and ignored on `apply`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Metadata {
     /// The record's key: a DNS label (`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`), at most 63 characters.
     pub name: String,
@@ -67,6 +77,13 @@ pub struct Metadata {
     /// Opaque version for compare-and-swap, incremented by the store on every spec write.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub resource_version: u64,
+    /// Version of `status`, incremented by the store on every status write (0 = no status
+    /// written yet). The reconciler publishes a status only if this is still the version it
+    /// read ([`crate::store::StatusGuard`]), so a pass that computed its status from an older
+    /// read (an overlapping Lambda invocation, a second reconciler) cannot overwrite a newer
+    /// one. Ignored on `apply`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub status_version: u64,
     /// When the record was first stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creation_timestamp: Option<Timestamp>,
@@ -76,16 +93,11 @@ fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
-/// What an operator wants for one service. Unknown fields are errors.
-    /// Version of `status`, incremented by the store on every status write (0 = no status
-    /// written yet). The reconciler publishes a status only if this is still the version it
-    /// read ([`crate::store::StatusGuard`]), so a pass that computed its status from an older
-    /// read (an overlapping Lambda invocation, a second reconciler) cannot overwrite a newer
-    /// one. Ignored on `apply`.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub status_version: u64,
+/// What an operator wants for one service. Unknown fields are errors in a manifest; in a stored
+/// record (written by a newer snooze) they are kept and reported ([`Record::unknown_fields`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Spec {
     /// Where the service runs: exactly one of `ecs` or `local`, written as a one-key map
     /// (`target: {ecs: {cluster: c, service: s}}`).
@@ -177,7 +189,8 @@ impl Target {
 
 /// An ECS service by cluster and service name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct EcsTarget {
     /// Cluster name or ARN, e.g. `demo-cluster`.
     pub cluster: String,
@@ -187,7 +200,8 @@ pub struct EcsTarget {
 
 /// A process that `snoozectl dev` starts for "desiredCount 1" and stops for 0.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct LocalTarget {
     /// Program to run; a relative path is resolved against `workingDir`, then `PATH`.
     pub command: String,
@@ -249,7 +263,8 @@ pub enum Mode {
 /// `spec.endpoint`: the URL visitors are redirected to is
 /// `{scheme}://{task address}:{port}{path}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct EndpointSpec {
     /// `http` (default) or `https`.
     #[serde(default)]
@@ -322,7 +337,8 @@ pub enum AddressKind {
 
 /// `spec.readiness`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Readiness {
     /// An HTTP GET that must answer 2xx/3xx before the service is Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -331,7 +347,8 @@ pub struct Readiness {
 
 /// An HTTP readiness probe against the task's address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct HttpGet {
     /// Path, starting with `/`. Default `/`.
     #[serde(default = "default_path")]
@@ -354,7 +371,8 @@ fn default_probe_timeout() -> HumanDuration {
 
 /// `spec.wake`: how the wake endpoint treats this service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct WakeSpec {
     /// `false` switches the wake endpoint off for this service. Default `true`.
     #[serde(default = "default_true")]
@@ -403,7 +421,8 @@ pub enum Access {
 
 /// `spec.page`: the wait page's look.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct PageSpec {
     /// Title shown on the wait page; default: the record's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -430,7 +449,8 @@ pub enum Theme {
 /// (`lastActivityAt`) and `snoozectl wake/sleep`. Stored as top-level attributes so IAM
 /// `dynamodb:Attributes` can scope each writer to its own attribute.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Desired {
     /// Last wake request (wake endpoint, `snoozectl wake`), debounced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -571,6 +591,11 @@ pub struct Status {
     /// The last completed wake and how long it took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_wake: Option<LastWake>,
+    /// The last failure (phase Failed): when it was first seen and why. Kept through the sleep
+    /// that follows (when the phase and `message` no longer say it) until the next successful
+    /// wake (phase Ready) clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<LastFailure>,
     /// Durations in seconds of the most recent completed wakes (newest last, at most 10); the
     /// wait page's ETA is their median.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -591,11 +616,6 @@ pub struct Status {
 ///
 /// Stored as a JSON object with these keys (all optional; absent when unset):
 ///
-    /// The last failure (phase Failed): when it was first seen and why. Kept through the sleep
-    /// that follows (when the phase and `message` no longer say it) until the next successful
-    /// wake (phase Ready) clears it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_failure: Option<LastFailure>,
 /// | key                | value     | meaning                                              |
 /// |--------------------|-----------|------------------------------------------------------|
 /// | `lastSet`          | number    | the desiredCount snooze last set or adopted          |
@@ -603,6 +623,10 @@ pub struct Status {
 /// | `driftCorrections` | number    | drift corrections in the current drift episode       |
 /// | `driftCorrectedAt` | timestamp | when the last drift correction was sent              |
 /// | `missingCheckedAt` | timestamp | when the service was last seen MISSING/INACTIVE      |
+/// | `scaledDownAt`     | timestamp | when snooze last sent a scale-down to 0              |
+/// | `scaledUpAt`       | timestamp | when someone else last raised desiredCount           |
+/// | `contestedSince`   | timestamp | since when another writer undoes snooze's scale-downs |
+/// | `contestRounds`    | number    | rounds of that contest                               |
 ///
 /// Keys this version does not know (written by a newer one) are kept as they are in
 /// [`Memo::other`], so a rewrite never drops them.
@@ -623,11 +647,20 @@ pub struct Memo {
     pub drift_corrected_at: Option<Timestamp>,
     /// When the service was last seen MISSING/INACTIVE (its re-check is due 10 minutes later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-/// | `scaledDownAt`     | timestamp | when snooze last sent a scale-down to 0              |
-/// | `scaledUpAt`       | timestamp | when someone else last raised desiredCount           |
-/// | `contestedSince`   | timestamp | since when another writer undoes snooze's scale-downs |
-/// | `contestRounds`    | number    | rounds of that contest                               |
     pub missing_checked_at: Option<Timestamp>,
+    /// When snooze last sent a scale-down to 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaled_down_at: Option<Timestamp>,
+    /// When someone else last raised desiredCount (the PRIMARY deployment's `updatedAt`); it
+    /// counts as activity, so a deploy's start is never taken for drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaled_up_at: Option<Timestamp>,
+    /// Since when another writer keeps raising desiredCount right after snooze's scale-downs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contested_since: Option<Timestamp>,
+    /// Rounds of that contest so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contest_rounds: Option<u32>,
     /// Keys of a newer version, kept unchanged.
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
@@ -642,25 +675,16 @@ impl Memo {
             && self.drift_corrections.is_none()
             && self.drift_corrected_at.is_none()
             && self.missing_checked_at.is_none()
+            && self.scaled_down_at.is_none()
+            && self.scaled_up_at.is_none()
+            && self.contested_since.is_none()
+            && self.contest_rounds.is_none()
             && self.other.is_empty()
     }
 }
 
 impl Status {
     /// The condition of the given type, if present.
-    /// When snooze last sent a scale-down to 0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scaled_down_at: Option<Timestamp>,
-    /// When someone else last raised desiredCount (the PRIMARY deployment's `updatedAt`); it
-    /// counts as activity, so a deploy's start is never taken for drift.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scaled_up_at: Option<Timestamp>,
-    /// Since when another writer keeps raising desiredCount right after snooze's scale-downs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contested_since: Option<Timestamp>,
-    /// Rounds of that contest so far.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contest_rounds: Option<u32>,
     pub fn condition(&self, type_: &str) -> Option<&Condition> {
         self.conditions.iter().find(|c| c.type_ == type_)
     }
@@ -675,10 +699,6 @@ pub struct ReplicaStatus {
     /// Tasks RUNNING.
     pub running: u32,
     /// Tasks not yet RUNNING (PROVISIONING, PENDING, ACTIVATING).
-            && self.scaled_down_at.is_none()
-            && self.scaled_up_at.is_none()
-            && self.contested_since.is_none()
-            && self.contest_rounds.is_none()
     pub pending: u32,
 }
 
@@ -706,6 +726,17 @@ pub struct LastWake {
     pub seconds: f64,
 }
 
+/// A failure kept after its phase ended ([`Status::last_failure`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastFailure {
+    /// When the failure was first decided (the phase became Failed with this message).
+    pub at: Timestamp,
+    /// Why, in the words `status.message` had, e.g. `not ready within 5m (stuck at pending:
+    /// task is PENDING)` or `tasks keep stopping (3 since ...): ...`.
+    pub message: String,
+}
+
 /// A Kubernetes-style condition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -726,17 +757,6 @@ pub struct Condition {
 
 /// Condition truth value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-/// A failure kept after its phase ended ([`Status::last_failure`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LastFailure {
-    /// When the failure was first decided (the phase became Failed with this message).
-    pub at: Timestamp,
-    /// Why, in the words `status.message` had, e.g. `not ready within 5m (stuck at pending:
-    /// task is PENDING)` or `tasks keep stopping (3 since ...): ...`.
-    pub message: String,
-}
-
 pub enum ConditionStatus {
     /// Holds.
     True,
@@ -780,6 +800,9 @@ pub struct Malformed {
     pub status: Option<Status>,
     /// The store's version, for `delete`.
     pub resource_version: u64,
+    /// The status's version ([`Metadata::status_version`]), for the reconciler's guarded
+    /// status write; 0 when unknown.
+    pub status_version: u64,
 }
 
 impl Record {
@@ -800,9 +823,6 @@ impl Record {
             || record.desired.sleep_requested_at.is_some_and(|s| s >= wake)
         {
             return false;
-    /// The status's version ([`Metadata::status_version`]), for the reconciler's guarded
-    /// status write; 0 when unknown.
-    pub status_version: u64,
         }
         match &record.status {
             None => true,
@@ -834,6 +854,7 @@ impl Record {
             spec,
             desired: Desired::default(),
             status: None,
+            unknown_fields: Vec::new(),
         }
     }
 

@@ -72,9 +72,28 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Record>, Vec<Mani
     let mut errors: Vec<ManifestError> = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let document = i + 1;
-        match serde_path_to_error::deserialize::<_, Option<Record>>(doc) {
+        // The record types accept fields they do not know (a stored record written by a newer
+        // snooze must still be read); a manifest may not have any: each one serde_ignored
+        // reports is an error, at its key.
+        let mut unknown: Vec<Vec<String>> = Vec::new();
+        let read = {
+            let mut found = |path: serde_ignored::Path| unknown.push(segments_of(&path));
+            serde_path_to_error::deserialize::<_, Option<Record>>(serde_ignored::Deserializer::new(
+                doc, &mut found,
+            ))
+        };
+        unknown.retain(|path| strict(path));
+        let unknown_error = |path: &[String]| ManifestError {
+            source: source.to_string(),
+            document,
+            location: key_location(text, i, path),
+            path: dotted(path),
+            message: unknown_field_message(path),
+        };
+        match read {
             Ok(None) => {}
             Ok(Some(record)) => {
+                errors.extend(unknown.iter().map(|path| unknown_error(path)));
                 for e in validate(&record) {
                     errors.push(ManifestError {
                         source: source.to_string(),
@@ -118,9 +137,11 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Record>, Vec<Mani
                     .nth(i)
                     .and_then(|doc| serde_yaml_ng::Value::deserialize(doc).ok());
                 let first = Problem { path, message };
-                let more = value
+                let (more, more_unknown) = value
                     .map(|v| further_problems(v, &first))
                     .unwrap_or_default();
+                // Unknown fields before the first problem, in document order, then it.
+                errors.extend(unknown.iter().map(|path| unknown_error(path)));
                 errors.push(ManifestError {
                     source: source.to_string(),
                     document,
@@ -135,6 +156,13 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Record>, Vec<Mani
                     path: p.path,
                     message: p.message,
                 }));
+                let mut reported = unknown;
+                for path in more_unknown {
+                    if !reported.contains(&path) {
+                        errors.push(unknown_error(&path));
+                        reported.push(path);
+                    }
+                }
             }
         }
     }
@@ -191,17 +219,24 @@ const PLACEHOLDERS: [&str; 2] = [
 /// or a problem cannot be got past. What taking a value out causes (a required field now
 /// missing, an enum left without its variant) is not reported: a valid stand-in from
 /// [`PLACEHOLDERS`] takes the value's place instead.
-fn further_problems(mut doc: serde_yaml_ng::Value, first: &Problem) -> Vec<Problem> {
+///
+/// Also returns the unknown fields (path segments) met on the way, which the first reading may
+/// not have reached.
+fn further_problems(
+    mut doc: serde_yaml_ng::Value,
+    first: &Problem,
+) -> (Vec<Problem>, Vec<Vec<String>>) {
     let placeholders: Vec<serde_yaml_ng::Value> = PLACEHOLDERS
         .iter()
         .filter_map(|p| serde_yaml_ng::from_str(p).ok())
         .collect();
     let mut problems: Vec<Problem> = Vec::new();
+    let mut unknown: Vec<Vec<String>> = Vec::new();
     let mut removed: Vec<Vec<String>> = Vec::new();
     let mut replaced: Vec<Vec<String>> = Vec::new();
     let mut take_out = first_segments(&doc, first);
     if take_out.is_none() {
-        return problems;
+        return (problems, unknown);
     }
     for _ in 0..MAX_FURTHER_PROBLEMS {
         if let Some(at) = take_out.take() {
@@ -210,7 +245,19 @@ fn further_problems(mut doc: serde_yaml_ng::Value, first: &Problem) -> Vec<Probl
             }
             removed.push(at);
         }
-        let e = match serde_path_to_error::deserialize::<_, Record>(doc.clone()) {
+        let read = {
+            let mut found = |path: serde_ignored::Path| {
+                let path = segments_of(&path);
+                if strict(&path) && !unknown.contains(&path) {
+                    unknown.push(path);
+                }
+            };
+            serde_path_to_error::deserialize::<_, Record>(serde_ignored::Deserializer::new(
+                doc.clone(),
+                &mut found,
+            ))
+        };
+        let e = match read {
             Ok(record) => {
                 problems.extend(validate(&record).into_iter().map(|e| Problem {
                     path: e.path,
@@ -252,7 +299,7 @@ fn further_problems(mut doc: serde_yaml_ng::Value, first: &Problem) -> Vec<Probl
         problems.push(problem);
         take_out = Some(segments);
     }
-    problems
+    (problems, unknown)
 }
 
 /// The path segments of the first problem, read again from the plain document.
@@ -370,15 +417,284 @@ fn set_at(
 
 /// Parses a stored record (plain JSON, as converted from a DynamoDB item or a SQLite row).
 /// The error names the path of the offending field. Does not [`validate`].
+///
+/// Fields this version does not know (outside `status`) are not errors: a newer snooze wrote
+/// them. They are listed in [`Record::unknown_fields`] and the record is read without them.
 pub fn parse_record_value(value: serde_json::Value) -> Result<Record, String> {
-    serde_path_to_error::deserialize::<_, Record>(value).map_err(|e| {
-        let path = e.path().to_string();
-        if path.is_empty() || path == "." {
-            e.into_inner().to_string()
-        } else {
-            format!("{path}: {}", e.into_inner())
+    match read_stored::<_, Record>(value) {
+        Ok((mut record, unknown)) => {
+            record.unknown_fields = unknown
+                .iter()
+                .filter(|p| strict(p))
+                .map(|p| dotted(p))
+                .collect();
+            // Sorted, so the condition listing them does not change from one read to the next.
+            record.unknown_fields.sort();
+            Ok(record)
         }
-    })
+        Err(e) => {
+            let path = e.path().to_string();
+            Err(if path.is_empty() || path == "." {
+                e.into_inner().to_string()
+            } else {
+                format!("{path}: {}", e.into_inner())
+            })
+        }
+    }
+}
+
+/// Reads a stored value of type `T` from any deserializer, the way every store reads its items:
+/// unknown fields are skipped and returned (as path segments, e.g. `["spec", "routing"]`, in
+/// the order met), any other problem is an error with its path. The caller picks which unknown
+/// fields to report (a store's own bookkeeping attributes are not the record's fields).
+pub fn read_stored<'de, D, T>(
+    deserializer: D,
+) -> Result<(T, Vec<Vec<String>>), serde_path_to_error::Error<D::Error>>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let mut unknown = Vec::new();
+    let mut found = |path: serde_ignored::Path| unknown.push(segments_of(&path));
+    let value = serde_path_to_error::deserialize::<_, T>(serde_ignored::Deserializer::new(
+        deserializer,
+        &mut found,
+    ))?;
+    Ok((value, unknown))
+}
+
+/// The segments of a path serde_ignored reports: mapping keys and `[index]`es (the `Option`
+/// and newtype steps it also names are not in the document).
+fn segments_of(path: &serde_ignored::Path) -> Vec<String> {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => Vec::new(),
+        Path::Seq { parent, index } => {
+            let mut s = segments_of(parent);
+            s.push(format!("[{index}]"));
+            s
+        }
+        Path::Map { parent, key } => {
+            let mut s = segments_of(parent);
+            s.push(key.clone());
+            s
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => segments_of(parent),
+    }
+}
+
+/// True for an unknown field that is an error in a manifest and reported in a stored record:
+/// any outside `status`, which is the reconciler's own (rewritten by every pass, so a newer
+/// version's status fields are neither kept nor worth a condition).
+fn strict(path: &[String]) -> bool {
+    path.first().is_some_and(|first| first != "status")
+}
+
+/// `spec.wake.ignoreUserAgents[0]` for its segments (as serde_path_to_error writes paths).
+pub(crate) fn dotted(segments: &[String]) -> String {
+    let mut out = String::new();
+    for segment in segments {
+        if !out.is_empty() && !segment.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(segment);
+    }
+    out
+}
+
+/// serde's own words for an unknown field (`unknown field `idleTimout`, expected one of
+/// `endpoint`, ...`), with the fields known at its place taken from the record's JSON Schema.
+fn unknown_field_message(path: &[String]) -> String {
+    let Some((key, parent)) = path.split_last() else {
+        return "unknown field".into();
+    };
+    let schema = super::json_schema();
+    let mut nodes = vec![&schema];
+    for segment in parent {
+        nodes = nodes
+            .into_iter()
+            .flat_map(|n| schema_variants(&schema, n))
+            .filter_map(|n| match index(segment) {
+                Some(_) => n.get("items"),
+                None => n.get("properties")?.get(segment.as_str()),
+            })
+            .collect();
+    }
+    let mut known: Vec<&str> = nodes
+        .into_iter()
+        .flat_map(|n| schema_variants(&schema, n))
+        .filter_map(|n| n.get("properties")?.as_object())
+        .flat_map(|props| props.keys().map(String::as_str))
+        .collect();
+    known.sort_unstable();
+    known.dedup();
+    let quoted: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+    match quoted.as_slice() {
+        [] => format!("unknown field `{key}`, there are no fields"),
+        [one] => format!("unknown field `{key}`, expected {one}"),
+        [a, b] => format!("unknown field `{key}`, expected {a} or {b}"),
+        more => format!("unknown field `{key}`, expected one of {}", more.join(", ")),
+    }
+}
+
+/// A schema node and, recursively, what it refers to (`$ref` into `$defs`) or is made of
+/// (`oneOf`, `anyOf`, `allOf`).
+fn schema_variants<'a>(
+    root: &'a serde_json::Value,
+    node: &'a serde_json::Value,
+) -> Vec<&'a serde_json::Value> {
+    let mut out = vec![node];
+    if let Some(name) = node
+        .get("$ref")
+        .and_then(|r| r.as_str())
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+        && let Some(def) = root.get("$defs").and_then(|d| d.get(name))
+    {
+        out.extend(schema_variants(root, def));
+    }
+    for combinator in ["oneOf", "anyOf", "allOf"] {
+        for member in node
+            .get(combinator)
+            .and_then(|m| m.as_array())
+            .into_iter()
+            .flatten()
+        {
+            out.extend(schema_variants(root, member));
+        }
+    }
+    out
+}
+
+/// The line and column of the key at `segments` in document `index` of `text`, where serde
+/// would have placed an unknown-field error: serde_yaml_ng locates an error raised while a key
+/// is read at that key ([`KeyAt`] raises one there).
+fn key_location(text: &str, index: usize, segments: &[String]) -> Option<(usize, usize)> {
+    use serde::de::DeserializeSeed as _;
+    let doc = serde_yaml_ng::Deserializer::from_str(text).nth(index)?;
+    match KeyAt(segments).deserialize(doc) {
+        Err(e) => e.location().map(|l| (l.line(), l.column())),
+        Ok(()) => None,
+    }
+}
+
+/// Reads a YAML document down `self.0` and fails on reading its last key.
+struct KeyAt<'a>(&'a [String]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyAt<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyAt<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        use serde::de::IgnoredAny;
+        let split = self.0.split_first();
+        loop {
+            let key = match split {
+                Some((first, rest)) => map.next_key_seed(Key {
+                    name: first,
+                    last: rest.is_empty(),
+                })?,
+                None => map.next_key::<IgnoredAny>()?.map(|_| false),
+            };
+            match (key, split) {
+                (None, _) => return Ok(()),
+                (Some(true), Some((_, rest))) => map.next_value_seed(KeyAt(rest))?,
+                (Some(_), _) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let split = self.0.split_first();
+        let target = split.and_then(|(first, _)| index(first));
+        let mut i = 0;
+        loop {
+            let more = match (target, split) {
+                (Some(t), Some((_, rest))) if t == i => seq.next_element_seed(KeyAt(rest))?,
+                _ => seq.next_element::<serde::de::IgnoredAny>()?.map(|_| ()),
+            };
+            if more.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, d)
+    }
+}
+
+/// A mapping key: `Ok(true)` when it is `name` (an error instead when it is the `last` one
+/// looked for), `Ok(false)` for any other.
+struct Key<'a> {
+    name: &'a str,
+    last: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key<'_> {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Key<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping key")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
+        match (v == self.name, self.last) {
+            (true, true) => Err(E::custom("the key looked for")),
+            (found, _) => Ok(found),
+        }
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
 }
 
 #[cfg(test)]
@@ -515,6 +831,83 @@ mod tests {
             assert!(errs[0].contains(message), "{errs:?}");
             assert!(!errs[0].contains('?'), "no unknown path segment: {errs:?}");
         }
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_at_their_key_wherever_they_are() {
+        // Nested, inside an externally tagged enum, and one after a problem that stops reading.
+        let text = GOOD
+            .replace(
+                "    ecs: {cluster: c, service: s}
+",
+                "    ecs: {cluster: c, service: s, capacity: 2}
+",
+            )
+            .replace(
+                "  target:",
+                "  wake:
+    enabled: true
+    pinned: yes
+  replicas: many
+  routing: {host: a}
+  target:",
+            );
+        let errs = errors(&text);
+        assert_eq!(
+            errs,
+            [
+                "f.yaml:8:5: spec.wake.pinned: unknown field `pinned`, expected one of \
+                 `access`, `enabled`, `ignoreUserAgents`, `preservePath`, `tokenSha256`",
+                "f.yaml:9:13: spec.replicas: invalid type: string \"many\", expected i64",
+                "f.yaml:10:3: spec.routing: unknown field `routing`, expected one of `endpoint`, \
+                 `idleTimeout`, `maxReplicas`, `mode`, `page`, `readiness`, `replicas`, `target`, \
+                 `wake`, `wakeTimeout`",
+                "f.yaml:12:36: spec.target.ecs.capacity: unknown field `capacity`, expected \
+                 `cluster` or `service`",
+            ],
+            "{errs:#?}"
+        );
+        // The reconciler's own section is not checked (as before).
+        assert!(
+            parse_manifests(
+                &format!("{GOOD}status: {{phase: Asleep, later: 1}}\n"),
+                "f.yaml"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_stored_record_with_unknown_fields_is_read_and_they_are_listed() {
+        let stored = serde_json::json!({
+            "apiVersion": "snooze/v1",
+            "kind": "Service",
+            "metadata": {"name": "demo", "generation": 2, "group": "web"},
+            "spec": {
+                "target": {"ecs": {"cluster": "c", "service": "s"}},
+                "replicas": 2,
+                "routing": {"host": "demo.example.com"},
+                "wake": {"enabled": false, "schedule": {"timezone": "UTC"}},
+            },
+            "status": {"phase": "Asleep", "newerStatusField": 1},
+        });
+        let r = parse_record_value(stored).unwrap();
+        assert_eq!(r.spec.replicas, 2);
+        assert!(!r.spec.wake.enabled, "what it knows is read");
+        assert_eq!(
+            r.unknown_fields,
+            ["metadata.group", "spec.routing", "spec.wake.schedule"],
+            "status is the reconciler's own and not listed"
+        );
+        // A known field of the wrong type is still an error.
+        let bad = serde_json::json!({"apiVersion": "snooze/v1", "kind": "Service",
+            "metadata": {"name": "demo"}, "spec": {"target": {"ecs": {"cluster": "c", "service": "s"}},
+            "replicas": "many", "routing": {}}});
+        assert!(
+            parse_record_value(bad)
+                .unwrap_err()
+                .starts_with("spec.replicas: ")
+        );
     }
 
     #[test]

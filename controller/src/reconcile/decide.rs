@@ -436,7 +436,34 @@ fn base_status(record: &Record, prev: &Status, phase: Phase, now: Timestamp) -> 
         "",
         now,
     );
+    unknown_fields(record, &mut s, now);
     s
+}
+
+/// Condition type: the stored record has fields this version does not know.
+pub const UNKNOWN_FIELDS: &str = "UnknownFields";
+
+/// `UnknownFields=True` (reason `FieldsNotUnderstood`, the paths in its message) while the
+/// stored record has fields this version does not know ([`Record::unknown_fields`]: a newer
+/// snooze wrote them, e.g. after a rollback); gone when it has none. The record is managed on
+/// what this version understands; the fields stay stored as they are (a pass writes status only).
+fn unknown_fields(record: &Record, s: &mut Status, now: Timestamp) {
+    if record.unknown_fields.is_empty() {
+        s.conditions.retain(|c| c.type_ != UNKNOWN_FIELDS);
+        return;
+    }
+    let message = format!(
+        "not understood by this version of snooze, kept as stored and not acted on: {}",
+        record.unknown_fields.join(", ")
+    );
+    set_condition(
+        &mut s.conditions,
+        UNKNOWN_FIELDS,
+        ConditionStatus::True,
+        "FieldsNotUnderstood",
+        &message,
+        now,
+    );
 }
 
 /// Task counts of a found service, shared by its cases.
@@ -508,6 +535,7 @@ fn found_status(mut s: Status, facts: &Facts, target: u32, now: Timestamp) -> St
 fn failed_status(record: &Record, prev: &Status, message: &str, now: Timestamp) -> Status {
     let mut s = base_status(record, prev, Phase::Failed, now);
     s.message = message.to_string();
+    remember_failure(&mut s, prev, now);
     set_condition(
         &mut s.conditions,
         READY,
@@ -517,6 +545,21 @@ fn failed_status(record: &Record, prev: &Status, message: &str, now: Timestamp) 
         now,
     );
     s
+}
+
+/// Keeps the failure `s.message` says in `s.lastFailure`: the previous one when it says the
+/// same (so `at` stays when it was first decided), else a new one at `now`.
+fn remember_failure(s: &mut Status, prev: &Status, now: Timestamp) {
+    if prev
+        .last_failure
+        .as_ref()
+        .is_none_or(|f| f.message != s.message)
+    {
+        s.last_failure = Some(LastFailure {
+            at: now,
+            message: s.message.clone(),
+        });
+    }
 }
 
 /// A wake failed and no newer request came: stay at 0 (Failed), looking again while tasks stop.
@@ -535,7 +578,6 @@ fn failed_latched(
         requeue: if facts.stopping() {
             Requeue::After(TRANSITION_REQUEUE)
         } else {
-    remember_failure(&mut s, prev, now);
             Requeue::AwaitChange
         },
         reason: "failed; waiting for a new wake request".into(),
@@ -546,21 +588,6 @@ fn failed_latched(
 fn asleep(record: &Record, prev: &Status, facts: &Facts, why: Why, now: Timestamp) -> Decision {
     let phase = if facts.stopping() {
         Phase::Sleeping
-/// Keeps the failure `s.message` says in `s.lastFailure`: the previous one when it says the
-/// same (so `at` stays when it was first decided), else a new one at `now`.
-fn remember_failure(s: &mut Status, prev: &Status, now: Timestamp) {
-    if prev
-        .last_failure
-        .as_ref()
-        .is_none_or(|f| f.message != s.message)
-    {
-        s.last_failure = Some(LastFailure {
-            at: now,
-            message: s.message.clone(),
-        });
-    }
-}
-
     } else {
         Phase::Asleep
     };
@@ -663,6 +690,8 @@ fn ready(
 ) -> Decision {
     let why = want.why;
     let mut s = base_status(record, prev, Phase::Ready, now);
+    // A successful wake: an earlier failure is history now.
+    s.last_failure = None;
     s.step = Some(Step::Ready);
     s.wake_started_at = Some(attempt);
     s.endpoint = Some(endpoint_for(record, ip, task_arn));
@@ -690,8 +719,6 @@ fn ready(
     Decision {
         situation: Situation::Awake { why },
         replicas: Some(target),
-    // A successful wake: an earlier failure is history now.
-    s.last_failure = None;
         status: found_status(s, facts, target, now),
         requeue: match want.sleeps_at {
             Some(at) => Requeue::After(at.since(now).max(Duration::from_secs(1))),
@@ -875,33 +902,6 @@ fn drift(
     d
 }
 
-/// The published endpoint for a task address: `{scheme}://{ip}:{port}{path}`.
-fn endpoint_for(record: &Record, ip: String, task_arn: String) -> EndpointStatus {
-    let e = &record.spec.endpoint;
-    let port = record.spec.endpoint_port();
-    EndpointStatus {
-        url: format!("{}://{}:{}{}", e.scheme.as_str(), ip, port, e.path),
-        ip,
-        task_arn,
-    }
-}
-
-/// The wait before the next drift correction after `corrections` in one episode: none for the
-/// first, then [`DRIFT_BACKOFF_BASE`] doubling up to [`DRIFT_BACKOFF_MAX`].
-pub(crate) fn drift_backoff(corrections: u32) -> Duration {
-    if corrections == 0 {
-        return Duration::ZERO;
-    }
-    let factor = 1u32 << (corrections - 1).min(16);
-    (DRIFT_BACKOFF_BASE * factor).min(DRIFT_BACKOFF_MAX)
-}
-
-/// Tasks that stopped by themselves (not scaled in by snooze or stopped by a user) at or after
-/// `since`, newest first.
-fn task_failures(service: &ServiceObservation, since: Timestamp) -> Vec<&TaskObservation> {
-    let mut v: Vec<&TaskObservation> = service
-        .tasks
-        .iter()
 /// Last for every case with a found service: what snooze remembers of other writers of
 /// desiredCount (`memo.scaledUpAt` for a raise by someone else, which counts as activity;
 /// `memo.scaledDownAt` for its own scale-down) and the [`Contest`], if one is on: then
@@ -962,6 +962,33 @@ fn contest_message(c: &Contest, next: Timestamp) -> String {
     )
 }
 
+/// The published endpoint for a task address: `{scheme}://{ip}:{port}{path}`.
+fn endpoint_for(record: &Record, ip: String, task_arn: String) -> EndpointStatus {
+    let e = &record.spec.endpoint;
+    let port = record.spec.endpoint_port();
+    EndpointStatus {
+        url: format!("{}://{}:{}{}", e.scheme.as_str(), ip, port, e.path),
+        ip,
+        task_arn,
+    }
+}
+
+/// The wait before the next drift correction after `corrections` in one episode: none for the
+/// first, then [`DRIFT_BACKOFF_BASE`] doubling up to [`DRIFT_BACKOFF_MAX`].
+pub(crate) fn drift_backoff(corrections: u32) -> Duration {
+    if corrections == 0 {
+        return Duration::ZERO;
+    }
+    let factor = 1u32 << (corrections - 1).min(16);
+    (DRIFT_BACKOFF_BASE * factor).min(DRIFT_BACKOFF_MAX)
+}
+
+/// Tasks that stopped by themselves (not scaled in by snooze or stopped by a user) at or after
+/// `since`, newest first.
+fn task_failures(service: &ServiceObservation, since: Timestamp) -> Vec<&TaskObservation> {
+    let mut v: Vec<&TaskObservation> = service
+        .tasks
+        .iter()
         .filter(|t| t.last_status == TaskStatus::Stopped)
         .filter(|t| t.stopped_at.is_some_and(|at| at >= since))
         .filter(|t| {

@@ -63,7 +63,8 @@ pub struct DynamoStore {
 }
 
 /// The stored item as serde_dynamo reads it (attribute names as in the module docs).
-/// Unknown top-level attributes are ignored; unknown fields inside `spec` are errors.
+/// Unknown top-level attributes are ignored (another writer's); unknown fields inside `spec`
+/// and `metadata` (a newer snooze's) are skipped and reported in [`Record::unknown_fields`].
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StoredItem {
@@ -76,9 +77,9 @@ struct StoredItem {
     generation: u64,
     resource_version: u64,
     #[serde(default)]
-    wake_requested_at: Option<Timestamp>,
     status_version: u64,
     #[serde(default)]
+    wake_requested_at: Option<Timestamp>,
     #[serde(default)]
     last_activity_at: Option<Timestamp>,
     #[serde(default)]
@@ -88,7 +89,7 @@ struct StoredItem {
 }
 
 #[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct StoredMetadata {
     #[serde(default)]
     labels: BTreeMap<String, String>,
@@ -103,8 +104,8 @@ fn dynamo_deserializer(item: &Item) -> serde_dynamo::Deserializer {
 
 /// Converts a stored item into an [`Entry`]; never fails, never panics.
 fn item_to_entry(item: &Item) -> Entry {
-    match serde_path_to_error::deserialize::<_, StoredItem>(dynamo_deserializer(item)) {
-        Ok(s) => Entry::Record(Box::new(Record {
+    match read_stored::<_, StoredItem>(dynamo_deserializer(item)) {
+        Ok((s, unknown)) => Entry::Record(Box::new(Record {
             api_version: s.api_version,
             kind: s.kind,
             metadata: Metadata {
@@ -112,8 +113,8 @@ fn item_to_entry(item: &Item) -> Entry {
                 labels: s.metadata.labels,
                 generation: s.generation,
                 resource_version: s.resource_version,
-                creation_timestamp: s.metadata.creation_timestamp,
                 status_version: s.status_version,
+                creation_timestamp: s.metadata.creation_timestamp,
             },
             spec: s.spec,
             desired: Desired {
@@ -122,6 +123,19 @@ fn item_to_entry(item: &Item) -> Entry {
                 sleep_requested_at: s.sleep_requested_at,
             },
             status: s.status,
+            // Sorted: an item's attributes come in no particular order, and the condition
+            // that lists them must not change from one read to the next.
+            unknown_fields: {
+                let mut paths: Vec<String> = unknown
+                    .iter()
+                    .filter(|path| {
+                        path.len() > 1 && matches!(path[0].as_str(), "spec" | "metadata")
+                    })
+                    .map(|path| dotted(path))
+                    .collect();
+                paths.sort();
+                paths
+            },
         })),
         Err(e) => {
             let path = e.path().to_string();
@@ -184,6 +198,12 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
     SdkError<E, R>: RequestId,
 {
+    if let Some(line) = crate::error_chain::credentials_problem(&err) {
+        return Error::Backend {
+            operation,
+            message: line,
+        };
+    }
     let message = match err.code() {
         Some(code) => format!(
             "{code}: {} (request id {})",
@@ -705,7 +725,9 @@ impl Store for DynamoStore {
             .update_expression("SET #status = :status ADD #statusVersion :one")
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#statusVersion", "statusVersion")
             .expression_attribute_values(":status", to_av(status, "status")?)
+            .expression_attribute_values(":one", n(1))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match guard.status_version {
             // An item that never had a status has no statusVersion attribute (read as 0).
@@ -751,7 +773,6 @@ impl Store for DynamoStore {
                         },
                     },
                     None => Err(self.aws_err("UpdateItem", e)),
-            .expression_attribute_values(":one", n(1))
                 }
             }
         }
@@ -766,7 +787,6 @@ mod tests {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
-            .expression_attribute_names("#statusVersion", "statusVersion")
             .collect()
     }
 
