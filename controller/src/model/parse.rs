@@ -156,13 +156,14 @@ pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Record>, Vec<Mani
                     path: p.path,
                     message: p.message,
                 }));
-                let mut reported = unknown;
-                for path in more_unknown {
-                    if !reported.contains(&path) {
-                        errors.push(unknown_error(&path));
-                        reported.push(path);
-                    }
-                }
+                // Unknown fields the first reading did not reach, in document order.
+                let mut later: Vec<ManifestError> = more_unknown
+                    .iter()
+                    .filter(|path| !unknown.contains(path))
+                    .map(|path| unknown_error(path))
+                    .collect();
+                later.sort_by_key(|e| e.location);
+                errors.extend(later);
             }
         }
     }
@@ -862,7 +863,7 @@ mod tests {
                 "f.yaml:10:3: spec.routing: unknown field `routing`, expected one of `endpoint`, \
                  `idleTimeout`, `maxReplicas`, `mode`, `page`, `readiness`, `replicas`, `target`, \
                  `wake`, `wakeTimeout`",
-                "f.yaml:12:36: spec.target.ecs.capacity: unknown field `capacity`, expected \
+                "f.yaml:12:35: spec.target.ecs.capacity: unknown field `capacity`, expected \
                  `cluster` or `service`",
             ],
             "{errs:#?}"
