@@ -17,6 +17,9 @@
 //!   an explicit later sleep request, `mode: off` or `replicas: 0` (when inputs landed during
 //!   the pass: only when every state the pass could have read wanted the service awake);
 //! - the published status observes a generation the record had while the pass ran;
+//! - no status update lost or doubled: every status write replaces exactly the status the
+//!   writing pass read (or its own previous write), one `statusVersion` earlier, even when two
+//!   passes overlap (the status compare-and-swap);
 //! - a wake or activity that lands between a pass's read of a record and its scale-down
 //!   commit wins: no scale-down (the commit is a status write that fails when the facts
 //!   changed since the read);
@@ -262,6 +265,21 @@ struct StoreTap {
     reads: Mutex<Vec<(u64, Option<String>)>>,
     /// (place in the order of events, name) of every successful status write.
     publishes: Mutex<Vec<(u64, String)>>,
+    /// Per record, the `statusVersion` this pass last read (or wrote).
+    status_versions: Mutex<BTreeMap<String, u64>>,
+    /// Status writes that replaced a status this pass had not read: lost (or doubled) updates.
+    lost_updates: Mutex<Vec<String>>,
+}
+
+impl StoreTap {
+    fn saw(&self, e: &Entry) {
+        if let Entry::Record(r) = e {
+            self.status_versions
+                .lock()
+                .unwrap()
+                .insert(r.metadata.name.clone(), r.metadata.status_version);
+        }
+    }
 }
 
 #[async_trait]
@@ -270,12 +288,16 @@ impl Store for StoreTap {
         let e = self.inner.get(name).await?;
         let at = self.seq.tick();
         self.reads.lock().unwrap().push((at, Some(name.into())));
+        if let Some(e) = &e {
+            self.saw(e);
+        }
         Ok(e)
     }
     async fn list(&self) -> store::Result<Vec<Entry>> {
         let e = self.inner.list().await?;
         let at = self.seq.tick();
         self.reads.lock().unwrap().push((at, None));
+        e.iter().for_each(|e| self.saw(e));
         Ok(e)
     }
     async fn apply(&self, r: &Record, expected: Option<u64>) -> store::Result<Applied> {
@@ -297,6 +319,18 @@ impl Store for StoreTap {
         self.inner.publish_status(n, s, g).await?;
         let at = self.seq.tick();
         self.publishes.lock().unwrap().push((at, n.into()));
+        // Judged on the store, not on the guard: the status this write replaced must be the one
+        // this pass read (or its own previous write), exactly one version earlier.
+        let written = self.inner.record(n).map_or(0, |r| r.metadata.status_version);
+        let mut read = self.status_versions.lock().unwrap();
+        let base = read.get(n).copied();
+        if base.is_none_or(|v| v + 1 != written) {
+            self.lost_updates.lock().unwrap().push(format!(
+                "{n}: a status computed from statusVersion {base:?} replaced version {}",
+                written.saturating_sub(1)
+            ));
+        }
+        read.insert(n.into(), written);
         Ok(())
     }
 }
@@ -466,6 +500,8 @@ impl World {
             seq: self.seq.clone(),
             reads: Mutex::new(Vec::new()),
             publishes: Mutex::new(Vec::new()),
+            status_versions: Mutex::new(BTreeMap::new()),
+            lost_updates: Mutex::new(Vec::new()),
         });
         let platform = Arc::new(Tap {
             sim: self.sim.clone(),
@@ -730,6 +766,8 @@ impl World {
     fn after_passes(&self, passes: &[Pass], states: &States) -> TestCaseResult {
         self.note_scales(passes)?;
         for pass in passes {
+            let lost = pass.store.lost_updates.lock().unwrap().clone();
+            prop_assert!(lost.is_empty(), "lost or doubled status updates: {lost:?}");
             self.judge(&pass.report, states)?;
         }
         self.no_flapping()
