@@ -22,7 +22,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use parse::dotted;
-pub use parse::{ManifestError, parse_manifests, parse_record_value, read_stored};
+pub use parse::{FieldPath, ManifestError, parse_manifests, parse_record_value, read_stored};
 pub use time::{HumanDuration, Timestamp};
 pub use validate::{FieldError, MAX_REPLICAS_CEILING, validate, validate_name};
 

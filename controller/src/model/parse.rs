@@ -444,13 +444,16 @@ pub fn parse_record_value(value: serde_json::Value) -> Result<Record, String> {
     }
 }
 
+/// The segments of a field's path: mapping keys and `[index]`es, e.g. `["spec", "routing"]`.
+pub type FieldPath = Vec<String>;
+
 /// Reads a stored value of type `T` from any deserializer, the way every store reads its items:
 /// unknown fields are skipped and returned (as path segments, e.g. `["spec", "routing"]`, in
 /// the order met), any other problem is an error with its path. The caller picks which unknown
 /// fields to report (a store's own bookkeeping attributes are not the record's fields).
 pub fn read_stored<'de, D, T>(
     deserializer: D,
-) -> Result<(T, Vec<Vec<String>>), serde_path_to_error::Error<D::Error>>
+) -> Result<(T, Vec<FieldPath>), serde_path_to_error::Error<D::Error>>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
