@@ -11,9 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Target, Timestamp};
 
+pub mod batch;
 pub mod ecs;
 pub mod local;
+pub mod pages;
 pub mod sim;
+
+pub use pages::{PageGuard, PaginationError};
 
 /// Platform errors. AWS errors carry their code and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +46,10 @@ pub enum Error {
     /// This platform does not handle this kind of target (e.g. `local` given an ECS target).
     #[error("target not supported by this platform: {0}")]
     Unsupported(String),
+    /// A paginated call did not end (a continuation token repeated, or too many pages); what
+    /// it listed so far is not used.
+    #[error(transparent)]
+    Pagination(#[from] PaginationError),
 }
 
 impl Error {
@@ -53,12 +61,14 @@ impl Error {
     ///   so one value covers every throttle that outlived its retries; the AWS code stays in
     ///   the message;
     /// - for [`Error::Call`] its `code` (e.g. `AccessDeniedException`, `ServerException`);
-    /// - for [`Error::Unsupported`] `Unsupported`.
+    /// - for [`Error::Unsupported`] `Unsupported`;
+    /// - for [`Error::Pagination`] `PaginationRepeatedToken` or `PaginationPageLimit`.
     pub fn code(&self) -> &str {
         match self {
             Self::Throttled { .. } => "ThrottlingException",
             Self::Call { code, .. } => code,
             Self::Unsupported(_) => "Unsupported",
+            Self::Pagination(e) => e.code(),
         }
     }
 }
@@ -293,6 +303,12 @@ pub struct TaskObservation {
     pub public_ip: Option<String>,
     /// The ENI's private IP.
     pub private_ip: Option<String>,
+    /// True when the task's ENI could not be described in this observation because EC2 does
+    /// not know it yet (`InvalidNetworkInterfaceID.NotFound`): `public_ip` is then *unknown
+    /// for now*, not absent, and `private_ip` is the task attachment's. Look again next pass;
+    /// a service that was Ready on this task should keep its endpoint meanwhile.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub address_unknown: bool,
     /// Result of the record's HTTP readiness probe, when one is defined and was run.
     pub probe: Option<ProbeResult>,
 }
@@ -313,6 +329,7 @@ impl TaskObservation {
             eni_id: None,
             public_ip: None,
             private_ip: None,
+            address_unknown: false,
             probe: None,
         }
     }

@@ -619,7 +619,10 @@ impl Store for DynamoStore {
     async fn list(&self) -> Result<Vec<Entry>> {
         let mut entries = Vec::new();
         let mut start: Option<Item> = None;
-        let mut pages = 0u32;
+        // A LastEvaluatedKey seen before, or too many pages, is an error, never a loop or a
+        // partial list taken as the whole table.
+        let mut guard =
+            crate::platform::PageGuard::new("Scan", crate::platform::pages::SCAN_MAX_PAGES);
         loop {
             let out = self
                 .client
@@ -630,13 +633,17 @@ impl Store for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| self.aws_err("Scan", e))?;
-            pages += 1;
             entries.extend(out.items().iter().map(item_to_entry));
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+            let next = out.last_evaluated_key.filter(|k| !k.is_empty());
+            start = guard.next(next).map_err(|e| Error::Backend {
+                operation: "Scan",
+                message: e.to_string(),
+            })?;
+            if start.is_none() {
+                break;
             }
         }
+        let pages = guard.pages();
         tracing::debug!(pages, records = entries.len(), "scanned table");
         entries.sort_by(|a, b| a.name().cmp(b.name()));
         Ok(entries)

@@ -16,8 +16,17 @@
 //! 4. `DescribeTaskDefinition` for task definitions not seen before (cached per ARN for the
 //!    platform's lifetime: a revision never changes), to know which essential containers
 //!    define a health check; and `DescribeNetworkInterfaces` for all task ENIs, by filter
-//!    `network-interface-id` (200 ids per call), so an ENI EC2 does not know yet is simply
-//!    absent and its task is reported without a public address (looked at again next pass).
+//!    `network-interface-id` (200 ids per call), so an ENI EC2 does not know yet is normally
+//!    just absent. When EC2 instead fails the whole batch with
+//!    `InvalidNetworkInterfaceID.NotFound`, the batch is asked again without the ids the error
+//!    names (one by one when it names none), so the other tasks keep their addresses; the
+//!    tasks of the missing ENIs are reported with [`crate::platform::TaskObservation::address_unknown`]
+//!    (looked at again next pass).
+//!
+//! **Pagination.** Every paginated call (`ListTasks`, `DescribeNetworkInterfaces`) follows its
+//! tokens through a [`PageGuard`]: a token returned twice, or more pages than
+//! [`crate::platform::pages`] allows, makes the service [`Observed::Error`] with
+//! [`Error::Pagination`] (never a loop, never a partial list taken as complete).
 //!
 //! **Errors.** Every call is retried on throttling (by code *or* message: ECS reports
 //! `ClientException: Rate exceeded`) and transient failures with jittered exponential backoff
@@ -43,7 +52,9 @@ use futures::StreamExt;
 use tracing::{debug, info, warn};
 
 use crate::model::{EcsTarget, Target};
-use crate::platform::{Error, Observed, Platform, Result};
+use crate::platform::batch::{eni_ids_in, lookup_without_missing};
+use crate::platform::pages::{DESCRIBE_ENIS_MAX_PAGES, LIST_TASKS_MAX_PAGES};
+use crate::platform::{Error, Observed, PageGuard, PaginationError, Platform, Result};
 use convert::{
     DescribeServicesView, EniView, HealthChecked, ServiceState, ServiceView, TaskDefinitionView,
     TaskView,
@@ -182,6 +193,37 @@ pub struct EcsPlatform {
 /// Task definition revisions whose health checks [`EcsPlatform`] remembers before it starts
 /// over (each entry is a few hundred bytes).
 pub const HEALTH_CHECK_CACHE_CAP: usize = 1024;
+
+/// Why a lookup stopped: a failed call, or pages that did not end.
+#[derive(Clone, Debug)]
+enum Stop {
+    Call(CallError),
+    Pages(PaginationError),
+}
+
+impl From<CallError> for Stop {
+    fn from(e: CallError) -> Self {
+        Self::Call(e)
+    }
+}
+
+impl From<PaginationError> for Stop {
+    fn from(e: PaginationError) -> Self {
+        Self::Pages(e)
+    }
+}
+
+impl Stop {
+    fn into_platform(self) -> Error {
+        match self {
+            Self::Call(e) => e.into_platform(),
+            Self::Pages(e) => {
+                warn!(operation = e.operation(), code = e.code(), error = %e, "paginated AWS call did not end");
+                Error::Pagination(e)
+            }
+        }
+    }
+}
 
 /// (cluster, service) as named by the target.
 type Key = (String, String);
@@ -324,20 +366,22 @@ impl EcsPlatform {
         })
     }
 
-    /// Task ARNs of `service` with `status`: all pages, or only the first one.
+    /// Task ARNs of `service` with `status`: all pages (through a [`PageGuard`]), or only
+    /// the first one.
     async fn list_tasks(
         &self,
         cluster: &str,
         service: &str,
         status: DesiredStatus,
         all_pages: bool,
-    ) -> Result<Vec<String>, CallError> {
+    ) -> Result<Vec<String>, Stop> {
         let page_size = if all_pages {
             LIST_TASKS_PAGE
         } else {
             STOPPED_TASKS_PAGE
         };
         let mut arns = Vec::new();
+        let mut guard = PageGuard::new(Operation::ListTasks.name(), LIST_TASKS_MAX_PAGES);
         let mut token: Option<String> = None;
         loop {
             let out = self
@@ -353,11 +397,15 @@ impl EcsPlatform {
                 })
                 .await?;
             arns.extend(out.task_arns().iter().cloned());
-            token = out
+            if !all_pages {
+                return Ok(arns);
+            }
+            let next = out
                 .next_token()
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned);
-            if token.is_none() || !all_pages {
+            token = guard.next(next)?;
+            if token.is_none() {
                 return Ok(arns);
             }
         }
@@ -412,13 +460,34 @@ impl EcsPlatform {
         Ok(checked)
     }
 
-    /// The ENIs EC2 knows among `ids` (all pages). Unknown ids are simply absent.
-    async fn describe_enis(&self, ids: &[String]) -> Result<Vec<EniView>, CallError> {
+    /// The ENIs EC2 describes among `ids`, and the ids it does not know yet. A batch that
+    /// fails with `InvalidNetworkInterfaceID.NotFound` is asked again without the ids the
+    /// error names (one by one when it names none: [`lookup_without_missing`]), so one ENI
+    /// that is not visible yet never hides the others.
+    async fn describe_enis(&self, ids: &[String]) -> Result<(Vec<EniView>, Vec<String>), Stop> {
+        lookup_without_missing(
+            ids,
+            |ask| self.describe_enis_pages(ask),
+            |e: &Stop| match e {
+                Stop::Call(c) if c.is_eni_not_found() => Some(eni_ids_in(&c.message)),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// One DescribeNetworkInterfaces lookup of `ids` (filter `network-interface-id`), all
+    /// pages through a [`PageGuard`].
+    async fn describe_enis_pages(&self, ids: Vec<String>) -> Result<Vec<EniView>, Stop> {
         let filter = aws_sdk_ec2::types::Filter::builder()
             .name("network-interface-id")
-            .set_values(Some(ids.to_vec()))
+            .set_values(Some(ids))
             .build();
         let mut enis = Vec::new();
+        let mut guard = PageGuard::new(
+            Operation::DescribeNetworkInterfaces.name(),
+            DESCRIBE_ENIS_MAX_PAGES,
+        );
         let mut token: Option<String> = None;
         loop {
             let out = self
@@ -430,18 +499,13 @@ impl EcsPlatform {
                         .set_next_token(token.clone())
                         .send()
                 })
-                .await;
-            let out = match out {
-                Ok(out) => out,
-                // Only possible if EC2 validates filter values; treat like an absent ENI.
-                Err(e) if e.is_eni_not_found() => return Ok(enis),
-                Err(e) => return Err(e),
-            };
+                .await?;
             enis.extend(out.network_interfaces().iter().map(EniView::from));
-            token = out
+            let next = out
                 .next_token()
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned);
+            token = guard.next(next)?;
             if token.is_none() {
                 return Ok(enis);
             }
@@ -451,7 +515,7 @@ impl EcsPlatform {
     /// Observes distinct ECS services; the core of [`Platform::observe`].
     async fn observe_services(&self, keys: &[Key]) -> HashMap<Key, Observed> {
         let mut done: HashMap<Key, Observed> = HashMap::new();
-        let fail = |done: &mut HashMap<Key, Observed>, key: &Key, e: &CallError| {
+        let fail = |done: &mut HashMap<Key, Observed>, key: &Key, e: &Stop| {
             done.entry(key.clone())
                 .or_insert_with(|| Observed::Error(e.clone().into_platform()));
         };
@@ -501,7 +565,7 @@ impl EcsPlatform {
                             },
                         );
                     }
-                    Err(e) => fail(&mut done, &key, e),
+                    Err(e) => fail(&mut done, &key, &Stop::Call(e.clone())),
                 }
             }
         }
@@ -519,7 +583,7 @@ impl EcsPlatform {
                 running.into_iter().chain(stopped)
             })
             .collect();
-        let listed: Vec<(Key, Result<Vec<String>, CallError>)> = futures::stream::iter(list_jobs)
+        let listed: Vec<(Key, Result<Vec<String>, Stop>)> = futures::stream::iter(list_jobs)
             .map(
                 |(key, status, all): (Key, DesiredStatus, bool)| async move {
                     let r = self.list_tasks(&key.0, &key.1, status, all).await;
@@ -570,6 +634,7 @@ impl EcsPlatform {
                 Ok(found) => tasks.extend(found.into_iter().map(|t| (t.task_arn.clone(), t))),
                 Err(e) => {
                     let chunk: HashSet<&String> = chunk.iter().collect();
+                    let e = Stop::Call(e);
                     for (key, arns) in &arns_of {
                         if key.0 == *cluster && arns.iter().any(|a| chunk.contains(a)) {
                             fail(&mut done, key, &e);
@@ -626,7 +691,7 @@ impl EcsPlatform {
                 (chunk, r)
             })
             .buffer_unordered(CONCURRENCY)
-            .collect::<Vec<(Vec<String>, Result<Vec<EniView>, CallError>)>>();
+            .collect::<Vec<(Vec<String>, Result<(Vec<EniView>, Vec<String>), Stop>)>>();
         let (def_answers, eni_answers) = futures::join!(defs_fut, enis_fut);
         let mut checked: HashMap<String, HealthChecked> = HashMap::new();
         for (def, r) in def_answers {
@@ -635,6 +700,7 @@ impl EcsPlatform {
                     checked.insert(def, c);
                 }
                 Err(e) => {
+                    let e = Stop::Call(e);
                     for (key, ts) in &own {
                         if ts
                             .iter()
@@ -647,13 +713,20 @@ impl EcsPlatform {
             }
         }
         let mut enis: HashMap<String, EniView> = HashMap::new();
+        let mut unknown_enis: HashSet<String> = HashSet::new();
         for (chunk, r) in eni_answers {
             match r {
-                Ok(found) => enis.extend(
-                    found
-                        .into_iter()
-                        .map(|e| (e.network_interface_id.clone(), e)),
-                ),
+                Ok((found, unknown)) => {
+                    if !unknown.is_empty() {
+                        debug!(enis = ?unknown, "EC2 does not know these ENIs yet; their tasks' public IPs are unknown this pass");
+                    }
+                    unknown_enis.extend(unknown);
+                    enis.extend(
+                        found
+                            .into_iter()
+                            .map(|e| (e.network_interface_id.clone(), e)),
+                    );
+                }
                 Err(e) => {
                     for (key, ts) in &own {
                         if ts
@@ -673,7 +746,13 @@ impl EcsPlatform {
                 continue;
             }
             let svc = &active[key];
-            let obs = convert::service_observation(svc, ts, &checked, &enis);
+            let mut obs = convert::service_observation(svc, ts, &checked, &enis);
+            for t in &mut obs.tasks {
+                t.address_unknown = t
+                    .eni_id
+                    .as_ref()
+                    .is_some_and(|id| unknown_enis.contains(id));
+            }
             debug!(cluster = %key.0, service = %key.1, desired_count = obs.desired_count,
                    running = obs.running_count, pending = obs.pending_count, tasks = obs.tasks.len(), "observed");
             done.insert(key.clone(), Observed::Found(obs));

@@ -614,7 +614,7 @@ impl SimPlatform {
             .when(|e| match e {
                 Error::Throttled { .. } => true,
                 Error::Call { retryable, .. } => *retryable,
-                Error::Unsupported(_) => false,
+                Error::Unsupported(_) | Error::Pagination(_) => false,
             })
             .await
     }
