@@ -142,7 +142,7 @@ enum Interfere {
     /// Deletes the record before the first guarded write.
     Delete,
     /// Publishes this status (as an overlapping pass would) before the first write of any kind.
-    Publish(Status),
+    Publish(Box<Status>),
 }
 
 /// A store that interferes once between a pass's read and its write ([`Interfere`]).
@@ -279,7 +279,7 @@ fn newer_status() -> Status {
 async fn a_status_published_since_the_read_is_never_overwritten_or_scaled_on() {
     // The scale-down's commit: refused (compare-and-swap on statusVersion), nothing scaled,
     // the newer status stays, and the record is looked at again from a fresh read.
-    let (w, _) = ready_then_idle(Interfere::Publish(newer_status())).await;
+    let (w, _) = ready_then_idle(Interfere::Publish(Box::new(newer_status()))).await;
     let r = w.pass().await;
     let rep = r.record("demo").unwrap();
     assert_eq!(
@@ -299,7 +299,7 @@ async fn a_status_published_since_the_read_is_never_overwritten_or_scaled_on() {
         inner: memory.clone(),
         clock: clock.clone(),
         fired: AtomicBool::new(false),
-        what: Interfere::Publish(newer_status()),
+        what: Interfere::Publish(Box::new(newer_status())),
     });
     let w = world_with(SimConfig::default(), store, memory);
     w.add(Record::test("demo"));
