@@ -57,7 +57,7 @@ use proptest::test_runner::TestCaseResult;
 use snooze::clock::SimClock;
 use snooze::model::Status;
 use snooze::model::{Entry, Mode, Phase, Record, Spec, Target, Timestamp};
-use snooze::platform::sim::{Fault, Op, SimConfig, SimPlatform};
+use snooze::platform::sim::{Fault, Op, OtherWriter, SimConfig, SimPlatform};
 use snooze::platform::{Observed, Platform};
 use snooze::reconcile::{PassReport, Reconciler, RecordReport, Scope, StaticProber};
 use snooze::store::{self, Applied, MemoryStore, StatusGuard, Store, Touch};
@@ -124,6 +124,16 @@ enum Action {
     FailStarts(usize, bool),
     Kill(usize),
     Drift(usize, u32),
+    /// ECS throttling in its real shape, `ClientException: Rate exceeded`.
+    RateExceeded(Op, usize),
+    /// The next ListTasks listing repeats its token (true) or never ends (false).
+    EndlessPages(bool),
+    /// EC2 does not know a new task's ENI for this many seconds.
+    EniNotFound(u64),
+    /// Tasks appear this many seconds after the desiredCount change.
+    StartDelay(u64),
+    /// Another writer (min capacity 1, after this many seconds) on the service, or none.
+    OtherWriter(usize, Option<u64>),
 }
 
 fn input() -> impl Strategy<Value = Input> {
@@ -159,7 +169,22 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (op, 1usize..4).prop_map(|(o, n)| Action::ServerErrors(o, n)),
         1 => (idx.clone(), any::<bool>()).prop_map(|(i, on)| Action::FailStarts(i, on)),
         1 => idx.clone().prop_map(Action::Kill),
-        1 => (idx, 0u32..=2).prop_map(|(i, n)| Action::Drift(i, n)),
+        1 => (idx.clone(), 0u32..=2).prop_map(|(i, n)| Action::Drift(i, n)),
+        1 => (op_again(), 1usize..15).prop_map(|(o, n)| Action::RateExceeded(o, n)),
+        1 => any::<bool>().prop_map(Action::EndlessPages),
+        1 => prop_oneof![Just(0u64), 1u64..30].prop_map(Action::EniNotFound),
+        1 => prop_oneof![Just(0u64), 1u64..10].prop_map(Action::StartDelay),
+        1 => (idx, proptest::option::of(5u64..120)).prop_map(|(i, a)| Action::OtherWriter(i, a)),
+    ]
+}
+
+fn op_again() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        Just(Op::DescribeServices),
+        Just(Op::ListTasks),
+        Just(Op::DescribeTasks),
+        Just(Op::DescribeNetworkInterfaces),
+        Just(Op::UpdateService)
     ]
 }
 
@@ -321,7 +346,10 @@ impl Store for StoreTap {
         self.publishes.lock().unwrap().push((at, n.into()));
         // Judged on the store, not on the guard: the status this write replaced must be the one
         // this pass read (or its own previous write), exactly one version earlier.
-        let written = self.inner.record(n).map_or(0, |r| r.metadata.status_version);
+        let written = self
+            .inner
+            .record(n)
+            .map_or(0, |r| r.metadata.status_version);
         let mut read = self.status_versions.lock().unwrap();
         let base = read.get(n).copied();
         if base.is_none_or(|v| v + 1 != written) {
@@ -660,6 +688,29 @@ impl World {
                     .set_desired_count_externally(CLUSTER, &service(NAMES[*i]), *n);
                 self.happened(*i);
             }
+            Action::RateExceeded(op, n) => self.sim.fail_next(*op, *n, Fault::RateExceeded),
+            Action::EndlessPages(repeat) => {
+                let f = if *repeat {
+                    Fault::RepeatToken
+                } else {
+                    Fault::EndlessTokens
+                };
+                self.sim.fail_next(Op::ListTasks, 1, f);
+            }
+            Action::EniNotFound(s) => self
+                .sim
+                .reconfigure(|c| c.eni_not_found = Duration::from_secs(*s)),
+            Action::StartDelay(s) => self
+                .sim
+                .reconfigure(|c| c.task_start_delay = Duration::from_secs(*s)),
+            Action::OtherWriter(i, after) => {
+                let w = after.map(|a| OtherWriter {
+                    min: 1,
+                    after: Duration::from_secs(a),
+                });
+                self.sim.set_other_writer(CLUSTER, &service(NAMES[*i]), w);
+                self.happened(*i);
+            }
         }
         self.nothing_lost()
     }
@@ -893,11 +944,19 @@ impl World {
         Ok(())
     }
 
-    /// Faults stop: no injected call faults, tasks start normally again.
+    /// Faults stop: no injected call faults, tasks start normally again, ENIs are known at
+    /// once, tasks appear at once and no other writer changes desiredCount. (An other writer
+    /// that keeps going is a fight the reconciler backs off from, not one it wins: the
+    /// convergence check needs it gone.)
     fn stop_faults(&self) {
         self.sim.clear_faults();
+        self.sim.reconfigure(|c| {
+            c.eni_not_found = Duration::ZERO;
+            c.task_start_delay = Duration::ZERO;
+        });
         for name in NAMES {
             self.sim.fail_task_starts(CLUSTER, &service(name), None);
+            self.sim.set_other_writer(CLUSTER, &service(name), None);
         }
     }
 

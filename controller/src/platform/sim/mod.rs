@@ -43,6 +43,10 @@ use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use futures::future::join_all;
 
+use super::PageGuard;
+use super::batch::{eni_ids_in, lookup_without_missing};
+use super::ecs::errors::ENI_NOT_FOUND;
+use super::pages::LIST_TASKS_MAX_PAGES;
 use super::{
     DeploymentObservation, DeploymentStatus, Error, Health, Observed, Platform, Result,
     RolloutState, ServiceObservation, TaskObservation, TaskStatus,
@@ -165,6 +169,17 @@ pub struct SimConfig {
     pub client_pacing: bool,
     /// How long stopped tasks stay listed. Default 1 h (as in ECS).
     pub stopped_retention: Duration,
+    /// Delay between a desiredCount increase and its tasks appearing: the PRIMARY deployment
+    /// shows the change at once, ListTasks/DescribeTasks and the running/pending counts only
+    /// this long after (as ECS, where a task is listed a few seconds after UpdateService).
+    /// Default 0.
+    pub task_start_delay: Duration,
+    /// How long after a task's ENI attachment appears EC2 still does not know the ENI: a
+    /// DescribeNetworkInterfaces batch that contains such an ENI fails as a whole with
+    /// `InvalidNetworkInterfaceID.NotFound` naming it; the observation asks again without it
+    /// ([`crate::platform::batch::lookup_without_missing`]) and marks its task
+    /// [`TaskObservation::address_unknown`]. Default 0.
+    pub eni_not_found: Duration,
 }
 
 impl Default for SimConfig {
@@ -182,15 +197,30 @@ impl Default for SimConfig {
             max_in_flight: 16,
             client_pacing: false,
             stopped_retention: Duration::from_secs(3600),
+            task_start_delay: Duration::ZERO,
+            eni_not_found: Duration::ZERO,
         }
     }
 }
 
-/// A fault injected into the next calls of one operation.
+/// A fault injected into the next calls of one operation ([`SimPlatform::fail_next`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// `ThrottlingException: Rate exceeded` (retried).
     Throttle,
+    /// ECS's real throttling shape, `ClientException: Rate exceeded` (HTTP 400), classified
+    /// by the ECS platform's own [`crate::platform::ecs::errors::classify`] (so throttling,
+    /// retried).
+    RateExceeded,
+    /// Pagination that does not end: the next ListTasks listing (all its pages) returns its
+    /// first page's `nextToken` again on every later page. The listing stops with
+    /// [`Error::Pagination`] (`PaginationRepeatedToken`) through the shared
+    /// [`crate::platform::PageGuard`]. Only for [`Op::ListTasks`]; one fault per listing.
+    RepeatToken,
+    /// Pagination that does not end: the next ListTasks listing returns a new `nextToken` on
+    /// every page, for ever; it stops at [`crate::platform::pages::LIST_TASKS_MAX_PAGES`]
+    /// with `PaginationPageLimit`. Only for [`Op::ListTasks`]; one fault per listing.
+    EndlessTokens,
     /// HTTP 500 `ServerException` (retried).
     ServerError,
     /// `AccessDeniedException` (permanent, not retried).
@@ -206,6 +236,25 @@ pub struct OpCount {
     pub throttled: u64,
     /// Attempts that failed otherwise (injected 5xx or client errors).
     pub failed: u64,
+}
+
+impl Fault {
+    fn is_pagination(self) -> bool {
+        matches!(self, Self::RepeatToken | Self::EndlessTokens)
+    }
+}
+
+/// Another writer of a service's desiredCount, e.g. Application Auto Scaling with a minimum
+/// capacity ([`SimPlatform::set_other_writer`]): whenever desiredCount is below `min`, it sets
+/// it back to `min` `after` the change that took it below (the PRIMARY deployment's
+/// `updatedAt`), whoever made it. Its writes are not snooze's API calls
+/// ([`SimPlatform::other_writes`] counts them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OtherWriter {
+    /// The desiredCount it keeps at least, e.g. 1.
+    pub min: u32,
+    /// How long after a change below `min` it writes, e.g. 30 s.
+    pub after: Duration,
 }
 
 impl OpCount {
@@ -252,6 +301,8 @@ struct SimService {
     /// The PRIMARY deployment (the sim has one per service, as ECS after a scaling-only
     /// UpdateService).
     deployment: SimDeployment,
+    other_writer: Option<OtherWriter>,
+    other_writes: u64,
 }
 
 /// The service's PRIMARY deployment: created with the service, `updated_at` moved by every
@@ -362,6 +413,8 @@ impl SimPlatform {
                 tasks: Vec::new(),
                 start_failure: None,
                 deployment,
+                other_writer: None,
+                other_writes: 0,
             },
         );
     }
@@ -393,6 +446,22 @@ impl SimPlatform {
         if let Some(s) = clusters.get_mut(cluster).and_then(|c| c.get_mut(service)) {
             set_desired(s, cluster, service, desired, now, &config, next_task);
         }
+    }
+
+    /// Sets (or with `None` removes) another writer of the service's desiredCount (see
+    /// [`OtherWriter`]).
+    pub fn set_other_writer(&self, cluster: &str, service: &str, writer: Option<OtherWriter>) {
+        if let Some(s) = self.world().service_mut(cluster, service) {
+            s.other_writer = writer;
+        }
+    }
+
+    /// desiredCount changes the service's [`OtherWriter`] made so far (as of the last time the
+    /// service was looked at).
+    pub fn other_writes(&self, cluster: &str, service: &str) -> u64 {
+        self.world()
+            .service_mut(cluster, service)
+            .map_or(0, |s| s.other_writes)
     }
 
     /// `Some((stopCode, stoppedReason))`: tasks started from now on stop before RUNNING with
@@ -562,7 +631,11 @@ impl SimPlatform {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        let fault = self.world().faults.get_mut(&op).and_then(|q| q.pop_front());
+        let fault = self
+            .world()
+            .faults
+            .get_mut(&op)
+            .and_then(|q| q.pop_front_if(|f| !f.is_pagination()));
         let throttled = |message: &str| Error::Throttled {
             operation: op.as_str(),
             message: format!("ThrottlingException: {message}"),
@@ -572,6 +645,26 @@ impl SimPlatform {
                 self.count(op, |c| c.throttled += 1);
                 return Err(throttled("Rate exceeded"));
             }
+            Some(Fault::RateExceeded) => {
+                use crate::platform::ecs::errors::{CallError, FailureKind, classify};
+                let (code, message) = ("ClientException", "Rate exceeded");
+                let class = classify(Some(code), Some(message), Some(400), FailureKind::Service);
+                let e = CallError {
+                    operation: op.as_str(),
+                    code: code.into(),
+                    message: message.into(),
+                    request_id: None,
+                    class,
+                }
+                .into_platform();
+                if matches!(e, Error::Throttled { .. }) {
+                    self.count(op, |c| c.throttled += 1);
+                } else {
+                    self.count(op, |c| c.failed += 1);
+                }
+                return Err(e);
+            }
+            Some(Fault::RepeatToken | Fault::EndlessTokens) => unreachable!("not popped here"),
             Some(Fault::ServerError) => {
                 self.count(op, |c| c.failed += 1);
                 return Err(Error::Call {
@@ -724,16 +817,37 @@ impl SimPlatform {
             .filter_map(|(name, t)| t.eni_id.clone().map(|e| (name.clone(), e)))
             .collect();
         let described = join_all(enis.chunks(200).map(|chunk| async move {
-            match self.call(Op::DescribeNetworkInterfaces).await {
-                Ok(()) => Ok(self.describe_enis(cluster, chunk)),
-                Err(e) => Err((chunk, e)),
-            }
+            let ids: Vec<String> = chunk.iter().map(|(_, e)| e.clone()).collect();
+            let looked = lookup_without_missing(
+                &ids,
+                |ask: Vec<String>| async move {
+                    self.call(Op::DescribeNetworkInterfaces).await?;
+                    let ask: Vec<(String, String)> = chunk
+                        .iter()
+                        .filter(|(_, e)| ask.contains(e))
+                        .cloned()
+                        .collect();
+                    self.describe_enis(cluster, &ask)
+                },
+                |e: &Error| match e {
+                    Error::Call { code, message, .. } if code == ENI_NOT_FOUND => {
+                        Some(eni_ids_in(message))
+                    }
+                    _ => None,
+                },
+            )
+            .await;
+            looked.map_err(|e| (chunk, e))
         }))
         .await;
         let mut public: HashMap<String, String> = HashMap::new();
+        let mut unknown_enis: std::collections::HashSet<String> = Default::default();
         for r in described {
             match r {
-                Ok(v) => public.extend(v),
+                Ok((v, unknown)) => {
+                    public.extend(v);
+                    unknown_enis.extend(unknown);
+                }
                 Err((chunk, e)) => {
                     for (name, _) in chunk {
                         failed.insert(name.clone(), e.clone());
@@ -746,6 +860,7 @@ impl SimPlatform {
         let mut by_service: HashMap<String, Vec<TaskObservation>> = HashMap::new();
         for (name, mut t) in tasks {
             t.public_ip = t.eni_id.as_ref().and_then(|e| public.get(e).cloned());
+            t.address_unknown = t.eni_id.as_ref().is_some_and(|e| unknown_enis.contains(e));
             by_service.entry(name).or_default().push(t);
         }
         for (name, mut obs) in active {
@@ -761,21 +876,41 @@ impl SimPlatform {
         out
     }
 
-    /// `ListTasks` for one service, all pages (one call per 100 ARNs, at least one).
+    /// `ListTasks` for one service, all pages (one call per 100 ARNs, at least one), the
+    /// tokens followed through the shared [`PageGuard`] (a [`Fault::RepeatToken`] or
+    /// [`Fault::EndlessTokens`] queued for [`Op::ListTasks`] makes this listing's pages not
+    /// end). Tasks not started yet ([`SimConfig::task_start_delay`]) are not listed.
     async fn list_tasks(&self, cluster: &str, service: &str, stopped: bool) -> Result<Vec<String>> {
         let arns = self.with_service(cluster, service, |s, now, c| {
             s.tasks
                 .iter()
+                .filter(|t| t.created_at <= now)
                 .map(|t| t.observe(now, c))
                 .filter(|t| (t.desired_status == TaskStatus::Running) != stopped)
                 .map(|t| t.arn)
                 .collect::<Vec<_>>()
         });
         let arns = arns.unwrap_or_default();
-        for _ in 0..arns.len().div_ceil(100).max(1) {
+        let fault = self
+            .world()
+            .faults
+            .get_mut(&Op::ListTasks)
+            .and_then(|q| q.pop_front_if(|f| f.is_pagination()));
+        let pages = arns.len().div_ceil(100).max(1);
+        let mut guard = PageGuard::new(Op::ListTasks.as_str(), LIST_TASKS_MAX_PAGES);
+        let mut page = 0usize;
+        loop {
             self.call(Op::ListTasks).await?;
+            page += 1;
+            let next = match fault {
+                Some(Fault::RepeatToken) => Some("page-1".to_string()),
+                Some(Fault::EndlessTokens) => Some(format!("page-{page}")),
+                _ => (page < pages).then(|| format!("page-{page}")),
+            };
+            if guard.next(next)?.is_none() {
+                return Ok(arns);
+            }
         }
-        Ok(arns)
     }
 
     fn describe_services(&self, cluster: &str, names: &[String]) -> Vec<(String, Described)> {
@@ -787,8 +922,12 @@ impl SimPlatform {
                         if s.status != "ACTIVE" {
                             return Described::NotActive(s.status);
                         }
-                        let obs: Vec<TaskObservation> =
-                            s.tasks.iter().map(|t| t.observe(now, c)).collect();
+                        let obs: Vec<TaskObservation> = s
+                            .tasks
+                            .iter()
+                            .filter(|t| t.created_at <= now)
+                            .map(|t| t.observe(now, c))
+                            .collect();
                         let live = |t: &&TaskObservation| t.desired_status == TaskStatus::Running;
                         // Like ECS: every task in the RUNNING state, also one being stopped.
                         let running_count = obs
@@ -836,30 +975,60 @@ impl SimPlatform {
         arns.iter()
             .filter_map(|(name, arn)| {
                 self.with_service(cluster, name, |s, now, c| {
-                    s.tasks.iter().find(|t| &t.arn == arn).map(|t| {
-                        let mut o = t.observe(now, c);
-                        o.public_ip = None; // only DescribeNetworkInterfaces tells
-                        (name.clone(), o)
-                    })
+                    s.tasks
+                        .iter()
+                        .find(|t| &t.arn == arn && t.created_at <= now)
+                        .map(|t| {
+                            let mut o = t.observe(now, c);
+                            o.public_ip = None; // only DescribeNetworkInterfaces tells
+                            (name.clone(), o)
+                        })
                 })
                 .flatten()
             })
             .collect()
     }
 
-    fn describe_enis(&self, cluster: &str, enis: &[(String, String)]) -> Vec<(String, String)> {
-        enis.iter()
-            .filter_map(|(name, eni)| {
-                self.with_service(cluster, name, |s, now, c| {
-                    s.tasks
-                        .iter()
-                        .map(|t| t.observe(now, c))
-                        .find(|t| t.eni_id.as_deref() == Some(eni.as_str()))
-                        .and_then(|t| t.public_ip.map(|ip| (eni.clone(), ip)))
-                })
-                .flatten()
-            })
-            .collect()
+    /// DescribeNetworkInterfaces for `enis` (service, ENI id): (ENI id, public IP) of those
+    /// with a public IP, or `InvalidNetworkInterfaceID.NotFound` naming the ENIs EC2 does not
+    /// know yet ([`SimConfig::eni_not_found`]).
+    fn describe_enis(
+        &self,
+        cluster: &str,
+        enis: &[(String, String)],
+    ) -> Result<Vec<(String, String)>> {
+        let mut unknown = Vec::new();
+        let mut found = Vec::new();
+        for (name, eni) in enis {
+            let seen = self.with_service(cluster, name, |s, now, c| {
+                s.tasks
+                    .iter()
+                    .find(|t| &t.eni_id == eni)
+                    .map(|t| (now >= t.eni_at(c).add(c.eni_not_found), t.observe(now, c)))
+            });
+            match seen.flatten() {
+                Some((false, _)) => unknown.push(eni.clone()),
+                Some((true, t)) => found.extend(t.public_ip.map(|ip| (eni.clone(), ip))),
+                None => {}
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(found);
+        }
+        let message = if unknown.len() == 1 {
+            format!("The networkInterface ID '{}' does not exist", unknown[0])
+        } else {
+            format!(
+                "The networkInterface IDs '{}' do not exist",
+                unknown.join(", ")
+            )
+        };
+        Err(Error::Call {
+            operation: Op::DescribeNetworkInterfaces.as_str(),
+            code: ENI_NOT_FOUND.into(),
+            message,
+            retryable: false,
+        })
     }
 
     /// Runs `f` on a settled service (scheduler caught up to now); `None` when it does not exist.
@@ -1007,7 +1176,7 @@ fn launch(s: &mut SimService, cluster: &str, at: Timestamp, c: &SimConfig, next_
     let n = *next_task;
     s.tasks.push(SimTask {
         arn: format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/{n:032x}"),
-        created_at: at,
+        created_at: at.add(c.task_start_delay),
         fail_start: s.start_failure.clone(),
         stop: None,
         replaced: false,
@@ -1028,6 +1197,31 @@ fn launch(s: &mut SimService, cluster: &str, at: Timestamp, c: &SimConfig, next_
 /// The ECS scheduler catching up to `now`: replaces tasks that stopped by themselves while the
 /// service wants more, and forgets old stopped tasks.
 fn settle(
+    s: &mut SimService,
+    cluster: &str,
+    service: &str,
+    now: Timestamp,
+    c: &SimConfig,
+    next_task: &mut u64,
+) {
+    schedule(s, cluster, service, now, c, next_task);
+    // Another writer puts desiredCount back up `after` the change that took it below `min`.
+    if let Some(w) = s.other_writer
+        && s.status == "ACTIVE"
+        && s.desired < w.min
+    {
+        let at = s.deployment.updated_at.add(w.after);
+        if at <= now {
+            schedule(s, cluster, service, at, c, next_task);
+            apply_desired(s, cluster, w.min, at, c, next_task);
+            s.other_writes += 1;
+            schedule(s, cluster, service, now, c, next_task);
+        }
+    }
+}
+
+/// The scheduler part of [`settle`].
+fn schedule(
     s: &mut SimService,
     cluster: &str,
     _service: &str,
@@ -1090,21 +1284,41 @@ fn set_desired(
     next_task: &mut u64,
 ) {
     settle(s, cluster, service, now, c, next_task);
+    apply_desired(s, cluster, desired, now, c, next_task);
+}
+
+/// A new desiredCount at `now` on a settled service: the PRIMARY deployment moves, the
+/// scheduler starts tasks (visible after [`SimConfig::task_start_delay`]) or stops the newest.
+fn apply_desired(
+    s: &mut SimService,
+    cluster: &str,
+    desired: u32,
+    now: Timestamp,
+    c: &SimConfig,
+    next_task: &mut u64,
+) {
     if s.desired != desired {
         s.deployment.updated_at = now;
     }
     s.desired = desired;
+    // Tasks not started yet count as live (the scheduler already launched them).
+    let unstarted = |t: &SimTask| t.created_at > now && t.stop.is_none();
     let mut live: Vec<usize> = (0..s.tasks.len())
-        .filter(|i| s.tasks[*i].live_at(now, c))
+        .filter(|i| s.tasks[*i].live_at(now, c) || unstarted(&s.tasks[*i]))
         .collect();
     while (live.len() as u32) < desired {
         launch(s, cluster, now, c, next_task);
         live.push(s.tasks.len() - 1);
     }
-    // Scale in: stop the newest tasks first.
+    // Scale in: stop the newest tasks first; one not started yet never appears.
     live.sort_by_key(|i| std::cmp::Reverse((s.tasks[*i].created_at, *i)));
     let excess = live.len().saturating_sub(desired as usize);
+    let mut never = Vec::new();
     for i in live.into_iter().take(excess) {
+        if s.tasks[i].created_at > now {
+            never.push(i);
+            continue;
+        }
         s.tasks[i].stop = Some(Stop {
             at: now,
             code: "ServiceSchedulerInitiated".into(),
@@ -1113,6 +1327,10 @@ fn set_desired(
                 i as u64 + 4_000_000_000_000_000_000
             ),
         });
+    }
+    never.sort_unstable();
+    for i in never.into_iter().rev() {
+        s.tasks.remove(i);
     }
 }
 

@@ -295,3 +295,127 @@ async fn primary_deployment_moves_with_every_desired_count_change() {
     let p = found(one(&sim, "s").await).deployments.remove(0);
     assert_eq!(p.updated_at, Some(clock.now()));
 }
+
+#[tokio::test(start_paused = true)]
+async fn rate_exceeded_client_exception_is_throttling_and_retried() {
+    let (_clock, sim) = sim(SimConfig::default());
+    sim.fail_next(Op::DescribeServices, 2, Fault::RateExceeded);
+    assert!(matches!(one(&sim, "s").await, Observed::Found(_)));
+    let c = sim.counters()[&Op::DescribeServices];
+    assert_eq!((c.attempts, c.throttled), (3, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn listings_whose_tokens_do_not_end_are_pagination_errors() {
+    let (_clock, sim) = sim(SimConfig::default());
+    sim.scale(&target("s"), 1).await.unwrap();
+    sim.fail_next(Op::ListTasks, 1, Fault::RepeatToken);
+    match one(&sim, "s").await {
+        Observed::Error(Error::Pagination(crate::platform::PaginationError::RepeatedToken {
+            operation: "ListTasks",
+            page: 2,
+            ..
+        })) => {}
+        other => panic!("{other:?}"),
+    }
+    sim.fail_next(Op::ListTasks, 1, Fault::EndlessTokens);
+    let e = one(&sim, "s").await;
+    assert!(
+        matches!(&e, Observed::Error(e) if e.code() == "PaginationPageLimit"),
+        "{e:?}"
+    );
+    // One fault per listing: the next pass observes normally.
+    assert!(matches!(one(&sim, "s").await, Observed::Found(_)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_eni_ec2_does_not_know_yet_is_unknown_only_for_its_own_task() {
+    let clock = SimClock::default_start();
+    let sim = SimPlatform::new(
+        clock.clone(),
+        SimConfig {
+            eni_not_found: Duration::from_secs(20),
+            ..SimConfig::default()
+        },
+    );
+    sim.add_service("c", "old");
+    sim.add_service("c", "new");
+    sim.scale(&target("old"), 1).await.unwrap();
+    clock.advance(Duration::from_secs(60));
+    sim.scale(&target("new"), 1).await.unwrap();
+    clock.advance(Duration::from_secs(15)); // new's ENI attached 5 s ago, EC2 does not know it
+    let got = sim.observe(&[target("old"), target("new")]).await.unwrap();
+    let old = &found(got[0].clone()).tasks[0];
+    assert!(old.public_ip.is_some() && !old.address_unknown);
+    let new = &found(got[1].clone()).tasks[0];
+    assert!(new.public_ip.is_none() && new.address_unknown && new.private_ip.is_some());
+    // One batch failed, then the same batch without the unknown ENI.
+    assert_eq!(sim.attempts(Op::DescribeNetworkInterfaces), 2);
+    clock.advance(Duration::from_secs(20));
+    let got = sim.observe(&[target("new")]).await.unwrap();
+    let new = &found(got[0].clone()).tasks[0];
+    assert!(new.public_ip.is_some() && !new.address_unknown);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tasks_appear_after_the_start_delay_the_deployment_at_once() {
+    let (clock, sim) = sim(SimConfig {
+        task_start_delay: Duration::from_secs(5),
+        ..SimConfig::default()
+    });
+    sim.set_desired_count_externally("c", "s", 1);
+    let obs = found(one(&sim, "s").await);
+    assert_eq!(
+        (obs.desired_count, obs.tasks.len(), obs.pending_count),
+        (1, 0, 0)
+    );
+    assert_eq!(
+        obs.primary_deployment().unwrap().updated_at,
+        Some(clock.now())
+    );
+    clock.advance(Duration::from_secs(5));
+    let obs = found(one(&sim, "s").await);
+    assert_eq!((obs.tasks.len(), obs.pending_count), (1, 1));
+    // Scaled back in before its task appeared: the task never appears.
+    sim.set_desired_count_externally("c", "s", 2);
+    sim.set_desired_count_externally("c", "s", 1);
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(found(one(&sim, "s").await).tasks.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_writer_puts_desired_count_back_after_its_delay() {
+    let (clock, sim) = sim(SimConfig::default());
+    sim.scale(&target("s"), 1).await.unwrap();
+    sim.set_other_writer(
+        "c",
+        "s",
+        Some(OtherWriter {
+            min: 1,
+            after: Duration::from_secs(30),
+        }),
+    );
+    clock.advance(Duration::from_secs(60));
+    sim.scale(&target("s"), 0).await.unwrap();
+    let down = clock.now();
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(found(one(&sim, "s").await).desired_count, 0);
+    clock.advance(Duration::from_secs(1));
+    let obs = found(one(&sim, "s").await);
+    assert_eq!(obs.desired_count, 1);
+    assert_eq!(
+        obs.primary_deployment().unwrap().updated_at,
+        Some(down.add(Duration::from_secs(30)))
+    );
+    assert_eq!(
+        obs.tasks.len(),
+        2,
+        "the scaled-in task stopping, a new one starting"
+    );
+    assert_eq!(sim.other_writes("c", "s"), 1);
+    assert_eq!(
+        sim.scale_calls(),
+        2,
+        "the other writer's write is not snooze's call"
+    );
+}
