@@ -113,16 +113,29 @@ pub enum Readiness {
     },
 }
 
-/// The readiness predicate. `prefer` keeps the published task when it is still ready.
-pub fn readiness(record: &Record, service: &ServiceObservation, prefer: Option<&str>) -> Readiness {
+/// The readiness predicate. `published` (the endpoint the status published, if any) keeps its
+/// task when that is still ready, and keeps its address while the platform could not look the
+/// task's address up this time ([`TaskObservation::address_unknown`], e.g. EC2 not knowing a
+/// new network interface yet): a task that kept running is never taken out of Ready for that.
+pub fn readiness(
+    record: &Record,
+    service: &ServiceObservation,
+    published: Option<&EndpointStatus>,
+) -> Readiness {
+    let prefer = published.map(|e| e.task_arn.as_str());
     let probe_required = record
         .spec
         .readiness
         .as_ref()
         .is_some_and(|r| r.http_get.is_some());
-    let address = |t: &TaskObservation| match record.spec.endpoint.address {
-        AddressKind::Public => t.public_ip.clone(),
-        AddressKind::Private => t.private_ip.clone(),
+    // The published task whose address is unknown for now: it stays as it was.
+    let kept = |t: &TaskObservation| t.address_unknown && prefer == Some(t.arn.as_str());
+    let address = |t: &TaskObservation| {
+        match record.spec.endpoint.address {
+            AddressKind::Public => t.public_ip.clone(),
+            AddressKind::Private => t.private_ip.clone(),
+        }
+        .or_else(|| kept(t).then(|| published.map(|e| e.ip.clone())).flatten())
     };
     if service.desired_count == 0 {
         return Readiness::NotReady {
@@ -149,7 +162,8 @@ pub fn readiness(record: &Record, service: &ServiceObservation, prefer: Option<&
                         "UNKNOWN"
                     };
                     (Step::Running, format!("container health is {h}"))
-                } else if probe_required && !t.probe.as_ref().is_some_and(|p| p.passed) {
+                } else if probe_required && !kept(t) && !t.probe.as_ref().is_some_and(|p| p.passed)
+                {
                     let detail = match &t.probe {
                         Some(p) => format!("readiness probe failed: {}", p.detail),
                         None if address(t).is_none() => "no address to probe yet".to_string(),
@@ -643,8 +657,7 @@ fn awake(
             .map_or(now, |w| w.min(now)),
         _ => now,
     };
-    let prefer = prev.endpoint.as_ref().map(|e| e.task_arn.as_str());
-    match readiness(record, service, prefer) {
+    match readiness(record, service, prev.endpoint.as_ref()) {
         Readiness::Ready { task_arn, ip } => {
             ready(record, prev, attempt, task_arn, ip, want, facts, now)
         }

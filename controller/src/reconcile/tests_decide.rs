@@ -916,6 +916,40 @@ fn the_endpoint_stays_on_its_task_while_that_task_is_ready() {
 }
 
 #[test]
+fn a_ready_task_whose_address_is_unknown_for_now_stays_ready_with_no_new_wake() {
+    for r in [Record::test("demo"), Record::test("demo").probe()] {
+        let mut up = running(ARN_A, at(5));
+        up.probe = Some(ProbeResult {
+            passed: true,
+            detail: "200".into(),
+        });
+        let r = r
+            .asleep()
+            .woken_at(at(0))
+            .after(&service(0, vec![]), at(1))
+            .after(&service(1, vec![up.clone()]), at(40));
+        let ready = r.status.clone().unwrap();
+        assert_eq!(ready.phase, Phase::Ready);
+        // EC2 does not know the task's network interface this time (one member of a batched
+        // lookup): its public IP is unknown for now, not gone; no probe ran without an address.
+        let mut unknown = up;
+        unknown.public_ip = None;
+        unknown.probe = None;
+        unknown.address_unknown = true;
+        let d = decide(&r, &service(1, vec![unknown.clone()]), at(60));
+        assert_eq!(d.status.phase, Phase::Ready, "{d:?}");
+        assert_eq!(d.status.endpoint, ready.endpoint);
+        assert_eq!(d.status.last_wake, ready.last_wake, "no fabricated wake");
+        assert_eq!(d.status.recent_wake_seconds, ready.recent_wake_seconds);
+        // Another task's unknown address is not borrowed.
+        let mut other = unknown;
+        other.arn = ARN_B.into();
+        let d = decide(&r, &service(1, vec![other]), at(60));
+        assert_ne!(d.status.phase, Phase::Ready);
+    }
+}
+
+#[test]
 fn recent_wake_seconds_keep_the_last_ten() {
     let mut s = Status {
         phase: Phase::Waking,
@@ -1096,7 +1130,9 @@ fn the_last_failure_is_kept_through_sleep_until_the_next_successful_wake() {
 fn an_out_of_band_start_before_its_tasks_are_listed_is_activity_not_drift() {
     // Asleep, snooze last set 0. A deploy sets desiredCount 1 at 100 s; for a few seconds ECS
     // lists no task, only the updated deployment.
-    let r = Record::test("demo").asleep().after(&service(0, vec![]), at(1));
+    let r = Record::test("demo")
+        .asleep()
+        .after(&service(0, vec![]), at(1));
     assert_eq!(r.status.as_ref().unwrap().memo.last_set, Some(0));
     let no_task_yet = deployed(service(1, vec![]), 1, at(100));
     let d = decide(&r, &no_task_yet, at(103));
@@ -1116,9 +1152,15 @@ fn an_out_of_band_start_before_its_tasks_are_listed_is_activity_not_drift() {
     let d = decide(&r, &up, at(100 + 30 + 15 * MIN));
     assert_eq!(d.replicas, Some(0));
     // A lowered count, or snooze's own raise, is no outside raise.
-    let mine = Record::test("demo").asleep().woken_at(at(0)).after(&service(0, vec![]), at(1));
+    let mine = Record::test("demo")
+        .asleep()
+        .woken_at(at(0))
+        .after(&service(0, vec![]), at(1));
     assert_eq!(mine.status.as_ref().unwrap().memo.last_set, Some(1));
-    assert_eq!(scaled_up_outside(&mine, found(&deployed(service(1, vec![]), 1, at(2)))), None);
+    assert_eq!(
+        scaled_up_outside(&mine, found(&deployed(service(1, vec![]), 1, at(2)))),
+        None
+    );
 }
 
 /// One simulated hour-by-minute run of a service whose other writer (like Application Auto
@@ -1183,13 +1225,27 @@ fn another_writer_raising_desired_count_is_a_contest_backed_off_to_once_an_hour(
         .find(|s| s.memo.contest_rounds.is_some())
         .expect("the contest is recognised");
     let drift = contested.condition(DRIFT).unwrap();
-    assert_eq!((drift.status, drift.reason.as_str()), (ConditionStatus::True, CONTESTED));
-    assert!(drift.message.contains("another writer"), "{}", drift.message);
-    assert!(drift.message.contains("at most once an hour"), "{}", drift.message);
+    assert_eq!(
+        (drift.status, drift.reason.as_str()),
+        (ConditionStatus::True, CONTESTED)
+    );
+    assert!(
+        drift.message.contains("another writer"),
+        "{}",
+        drift.message
+    );
+    assert!(
+        drift.message.contains("at most once an hour"),
+        "{}",
+        drift.message
+    );
     // The other writer stopped at 5 h: the last scale-down stays and the contest ends.
     assert_eq!(last.phase, Phase::Asleep);
     assert_eq!(last.memo.contest_rounds, None, "{:?}", last.memo);
-    assert_eq!(last.condition(DRIFT).unwrap().status, ConditionStatus::False);
+    assert_eq!(
+        last.condition(DRIFT).unwrap().status,
+        ConditionStatus::False
+    );
 }
 
 // ---- drift -----------------------------------------------------------------------------
