@@ -64,7 +64,9 @@ impl App {
 ///
 /// Never returns an error for a payload it does not understand (that would make Lambda retry it
 /// forever); stream records that failed for a transient reason are reported in
-/// `batchItemFailures` so only they are retried.
+/// `batchItemFailures` so only they are retried. A stream record that cannot be read does not
+/// drop the rest of its batch: it is reconciled by its key when the key can be read, else logged
+/// and skipped (never retried: the same bytes come back; see [`Trigger::classify`]).
 ///
 /// Errors: only for an ECS task state change when the records cannot be listed (the store's
 /// error), so that Lambda retries the event and then puts it in the dead-letter queue instead of
@@ -141,6 +143,7 @@ async fn stream(
     budget: Duration,
 ) -> (Value, Option<SettleReport>) {
     let mut names = BTreeSet::new();
+    let mut unreadable = 0u32;
     for change in changes {
         match &change.kind {
             ChangeKind::Reconcile(name) => {
@@ -153,8 +156,22 @@ async fn stream(
             ChangeKind::ExpiredByTtl(name) => {
                 info!(service = %name, "record expired by TTL; its service is no longer managed and is left as it is")
             }
-            ChangeKind::Unreadable(why) => warn!("skipping stream record: {why}"),
+            // Skipped, not reported in `batchItemFailures`: a retry delivers the same bytes and
+            // cannot succeed, it would only hold up the shard until the retries run out. The
+            // schedule's full pass reconciles every record anyway.
+            ChangeKind::Unreadable(why) => {
+                unreadable += 1;
+                warn!(sequence = %change.sequence_number, "skipping stream record: {why}");
+            }
         }
+    }
+    if unreadable > 0 {
+        let function = [("Function", app.function.as_str())];
+        (app.emit)(
+            Emf::new(chrono::Utc::now().timestamp_millis(), &function)
+                .metric("UnreadableStreamRecords", "Count", f64::from(unreadable))
+                .to_line(),
+        );
     }
     if names.is_empty() {
         return (

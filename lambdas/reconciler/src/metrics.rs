@@ -13,12 +13,14 @@
 //! | `WakeToReady`         | Seconds      | `Service`   | a wake completed during the invocation                 |
 //! | `AwsCalls`            | Count        | `Operation` | per AWS operation called (ECS, EC2, DynamoDB)          |
 //! | `Errors`              | Count        | `Code`      | per error code seen (`platform::Error::code`, `store::Error::code`, e.g. `ThrottlingException`) |
+//! | `UnreadableStreamRecords` | Count    | `Function`  | a stream batch had records that do not parse and have no readable key (skipped, see [`crate::trigger::Trigger::classify`]) |
 //!
 //! `OldestWakingSeconds` comes from the pass's own report (each record's `status.phaseSince`
 //! as its last pass of the invocation left it): no extra read of the table.
 //!
 //! An invocation that ran no pass (an unknown payload, a stream batch of removals or of the
-//! reconciler's own status writes, a task event for an unmanaged service) emits nothing.
+//! reconciler's own status writes, a task event for an unmanaged service) emits nothing but
+//! `UnreadableStreamRecords` when it applies.
 //!
 //! Format: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
 

@@ -3,7 +3,7 @@
 //! Events are only hints that say *which* records to look at (DESIGN.md §3); nothing in an
 //! event is trusted as state. [`Trigger::classify`] is pure and fixture-tested.
 
-use aws_lambda_events::dynamodb::{Event as StreamEvent, EventRecord};
+use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use serde_json::Value;
@@ -42,7 +42,9 @@ pub enum ChangeKind {
     ExpiredByTtl(String),
     /// REMOVE by an operator (`snoozectl delete`). The service is no longer managed.
     Deleted(String),
-    /// A stream record without a usable `name` key: reported, never retried.
+    /// A stream record that does not parse and has no readable `name` key: logged, counted
+    /// (`UnreadableStreamRecords`) and skipped, never reported for retry (a retry delivers the
+    /// same bytes; see [`Trigger::classify`]).
     Unreadable(String),
 }
 
@@ -89,14 +91,16 @@ struct TaskDetail {
 impl Trigger {
     /// Classifies a raw invocation payload. Never fails: what it cannot use is [`Trigger::Unknown`].
     pub fn classify(payload: &Value) -> Trigger {
-        if payload.get("Records").is_some() {
-            return match serde_json::from_value::<StreamEvent>(payload.clone()) {
-                Ok(event) if event.records.iter().all(is_dynamodb) => {
-                    Trigger::Stream(event.records.iter().map(stream_change).collect())
-                }
-                Ok(_) => Trigger::Unknown("a Records batch that is not from DynamoDB".into()),
-                Err(e) => Trigger::Unknown(format!("a Records batch that does not parse: {e}")),
+        if let Some(records) = payload.get("Records") {
+            // Record by record, so that one record that does not parse cannot drop the rest of
+            // its batch (see [`raw_stream_change`]).
+            let Some(records) = records.as_array() else {
+                return Trigger::Unknown("a Records batch that is not a list".into());
             };
+            if !records.iter().all(is_dynamodb) {
+                return Trigger::Unknown("a Records batch that is not from DynamoDB".into());
+            }
+            return Trigger::Stream(records.iter().map(raw_stream_change).collect());
         }
         if payload.get("detail-type").is_some() {
             let event = match serde_json::from_value::<EventBridgeEvent>(payload.clone()) {
@@ -117,10 +121,56 @@ impl Trigger {
     }
 }
 
-fn is_dynamodb(r: &EventRecord) -> bool {
-    r.event_source
-        .as_deref()
-        .is_none_or(|s| s == "aws:dynamodb")
+/// A record of a `Records` batch is from DynamoDB unless its `eventSource` says otherwise.
+fn is_dynamodb(r: &Value) -> bool {
+    r.get("eventSource")
+        .is_none_or(|s| s.is_null() || s.as_str() == Some("aws:dynamodb"))
+}
+
+/// One raw stream record. A record that parses is classified by [`stream_change`]. One that
+/// does not (a field of the wrong type, a truncated image, ...) is still reconciled when its key
+/// can be read from the raw JSON: the pass re-reads the item by key and trusts nothing else in
+/// the record, so the rest of the record is not needed. A record without a readable key is
+/// [`ChangeKind::Unreadable`]: skipped with a log line, never reported in `batchItemFailures`,
+/// because a retry delivers the same bytes and can never succeed (it would only hold up its shard
+/// until the retries run out and then land in the failure queue); the schedule's full pass
+/// reconciles every record anyway (docs/architecture.md, "Triggers").
+fn raw_stream_change(raw: &Value) -> StreamChange {
+    let error = match serde_json::from_value::<EventRecord>(raw.clone()) {
+        Ok(record) => return stream_change(&record),
+        Err(e) => e,
+    };
+    let dynamodb = raw.get("dynamodb");
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let event_id = text(raw.get("eventID"));
+    let sequence_number = text(dynamodb.and_then(|d| d.get("SequenceNumber")))
+        .or_else(|| event_id.clone())
+        .unwrap_or_default();
+    let name = text(
+        dynamodb
+            .and_then(|d| d.get("Keys"))
+            .and_then(|k| k.get("name"))
+            .and_then(|n| n.get("S")),
+    );
+    let kind = match name {
+        Some(name) if raw.get("eventName").and_then(Value::as_str) == Some("REMOVE") => {
+            ChangeKind::Deleted(name)
+        }
+        Some(name) => ChangeKind::Reconcile(name),
+        None => ChangeKind::Unreadable(format!(
+            "stream record {} (sequence number {}) does not parse and has no readable name key: {error}",
+            event_id.as_deref().unwrap_or("without eventID"),
+            if sequence_number.is_empty() {
+                "unknown"
+            } else {
+                &sequence_number
+            },
+        )),
+    };
+    StreamChange {
+        sequence_number,
+        kind,
+    }
 }
 
 fn task_change(detail: Value) -> Trigger {
@@ -242,6 +292,38 @@ mod tests {
                 ("500", ChangeKind::ExpiredByTtl("pr-42".into())),
             ]
         );
+    }
+
+    #[test]
+    fn a_record_that_does_not_parse_does_not_drop_its_batch() {
+        let mut batch = fixture("stream-batch.json");
+        let records = batch["Records"].as_array_mut().unwrap();
+        records[0]["dynamodb"]["ApproximateCreationDateTime"] = serde_json::json!("yesterday");
+        records[3]["eventName"] = serde_json::json!(["REMOVE"]);
+        records[3]["dynamodb"]["Keys"]["name"]["S"] = serde_json::json!("old-preview");
+        records[3]["eventName"] = serde_json::json!(null);
+        records.push(serde_json::json!({"eventID": "e9", "dynamodb": {"Keys": {"name": {"N": 7}}, "SequenceNumber": "900"}}));
+        records.push(serde_json::json!(17));
+        let Trigger::Stream(changes) = Trigger::classify(&batch) else {
+            panic!("not a stream batch");
+        };
+        let kinds: Vec<_> = changes.iter().map(|c| c.kind.clone()).collect();
+        assert_eq!(kinds[0], ChangeKind::Reconcile("demo".into()));
+        assert_eq!(kinds[1], ChangeKind::Reconcile("demo".into()));
+        assert_eq!(kinds[2], ChangeKind::OwnStatusWrite("demo".into()));
+        assert_eq!(kinds[3], ChangeKind::Reconcile("old-preview".into()));
+        assert_eq!(kinds[4], ChangeKind::ExpiredByTtl("pr-42".into()));
+        assert!(
+            matches!(&kinds[5], ChangeKind::Unreadable(why) if why.contains("e9") && why.contains("900")),
+            "{:?}",
+            kinds[5]
+        );
+        assert!(
+            matches!(&kinds[6], ChangeKind::Unreadable(_)),
+            "{:?}",
+            kinds[6]
+        );
+        assert_eq!(changes[0].sequence_number, "100");
     }
 
     #[test]

@@ -223,6 +223,41 @@ async fn stream_batch_wakes_the_named_record_and_fails_only_the_broken_one() {
     );
 }
 
+/// Issue 13, class 5: one record of a batch that does not parse (here, one with a field of the
+/// wrong type but a readable key, and one that is garbage) must not drop the rest of the batch.
+/// The readable-key record is reconciled by its key; the garbage one is skipped with a log line
+/// and counted, not reported for retry (the same bytes would come back).
+#[tokio::test]
+async fn a_stream_record_that_does_not_parse_does_not_drop_its_batch() {
+    let h = harness(&unique("unparsable")).await;
+    h.wake("demo").await;
+    h.wake("other").await;
+    let mut batch = fixture("stream-batch.json");
+    let records = batch["Records"].as_array_mut().unwrap();
+    // A wake on "other" whose eventName has the wrong type: the record does not parse.
+    let mut odd = records[1].clone();
+    odd["eventName"] = json!(42);
+    odd["dynamodb"]["Keys"]["name"]["S"] = json!("other");
+    odd["dynamodb"]["SequenceNumber"] = json!("150");
+    records.insert(0, odd);
+    // Garbage: no key to read at all.
+    records.insert(
+        1,
+        json!({"eventID": "e-bad", "eventSource": "aws:dynamodb", "dynamodb": "truncated"}),
+    );
+
+    let out = handle(&h.app, batch, None).await.unwrap();
+    assert_eq!(out, json!({"batchItemFailures": []}), "{out}");
+    // Processed in the same invocation: both wakes reached Ready.
+    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Ready));
+    assert_eq!(phase(&h.store, "other").await, Some(Phase::Ready));
+    let unreadable: Vec<f64> = docs(&h)
+        .iter()
+        .filter_map(|d| d.get("UnreadableStreamRecords").and_then(Value::as_f64))
+        .collect();
+    assert_eq!(unreadable, vec![1.0]);
+}
+
 #[tokio::test]
 async fn duplicate_stream_batches_change_nothing() {
     let h = harness(&unique("dup")).await;
