@@ -16,7 +16,8 @@ Usage: scripts/bench-lambda-init [--runs N]   (needs MOTO_ENDPOINT or starts not
 
 `--check` (stage 20 of scripts/test) is a smoke test instead: one real wake
 (`POST /api/v1/services/demo/wake`) through `snooze-wake`, then a scheduled event through
-`snooze-reconciler`, at log level info. It asserts each answer, that the wake's fact
+`snooze-reconciler`, at log level info, after an event whose body claims base64 but is not
+(which must be a 400 from snooze-wake, not an invocation error). It asserts each answer, that the wake's fact
 (`wakeRequestedAt`) was written to the record on moto, and that every line each binary wrote to
 stdout is one JSON object (what CloudWatch Logs needs to parse the logs and the EMF metrics).
 The benchmark itself times the side-effect-free status read (`GET /api/v1/services/demo`), so
@@ -287,7 +288,12 @@ def check(release, env, python, status_event, schedule):
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
 
     expect("seeded record has no wake yet", "wakeRequestedAt" not in record(), record())
+    bad = wake_event(status_event)  # issue 13 class 8: a body that claims base64 but is not
+    bad.update(body="%%% not base64 %%%", isBase64Encoded=True)
     runs = [
+        ("rust snooze-wake (malformed event)", [str(release / "snooze-wake")], bad,
+         lambda r: r.get("statusCode") == 400 and "base64" in r.get("body", ""),
+         "malformed event rejected"),
         ("rust snooze-wake", [str(release / "snooze-wake")], wake_event(status_event),
          lambda r: r.get("statusCode") in (200, 202) and '"name":"demo"' in r.get("body", ""),
          "wake recorded"),
@@ -305,7 +311,9 @@ def check(release, env, python, status_event, schedule):
                f"{lines} lines" + "".join(f"\n     {p}" for p in problems))
         expect(f"{name} logged {logged!r}", logged in messages(stdout), messages(stdout)[:10])
         stored = record()
-        if name == "rust snooze-wake":
+        if name == "rust snooze-wake (malformed event)":
+            expect("the malformed event wrote nothing", "wakeRequestedAt" not in stored, stored)
+        elif name == "rust snooze-wake":
             expect("the wake was written to the record on moto", "wakeRequestedAt" in stored, stored)
         else:
             expect("the pass published the record's status on moto", "status" in stored,

@@ -19,7 +19,10 @@
 //! ```
 //!
 //! That exact wrapper is what `controller/tests/wake_http.rs` drives with API Gateway v2 event
-//! fixtures (through `lambda_http`'s own adapter), so the Lambda needs no other glue: keep
+//! fixtures (through `lambda_http`'s own adapter). The wake Lambda (`lambdas/wake`) runs it
+//! behind one more step: it takes the raw event and checks what `lambda_http`'s conversion would
+//! panic on (a body marked base64 that is not, a URI that cannot be built) first, answering a
+//! malformed event 400 itself (`snooze_wake::event`). Keep
 //! `lambda_http`'s default stage handling (do not set `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH`;
 //! either way works, see [`route`]). HTML and JSON responses go back as text, `Set-Cookie` as
 //! API Gateway's `cookies` array.

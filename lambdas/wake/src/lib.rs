@@ -1,9 +1,20 @@
-//! The wake Lambda's adapter: `lambda_http` request in, [`snooze::wake::handle`] in the middle,
-//! `lambda_http` response out. The wake logic lives in the library; this crate only converts.
+//! The wake Lambda's adapter: the raw event in, checked by [`event::check`] (a malformed event
+//! is a 400, never a panic), converted by `lambda_http`, [`snooze::wake::handle`] in the middle,
+//! `lambda_http`'s response out in the shape of the event's origin ([`handle_event`]). The wake
+//! logic lives in the library; this crate only converts.
+
+pub mod event;
+
+use std::convert::Infallible;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Adapter, Body, LambdaEvent, Request, Response, Service, service_fn};
+use serde_json::Value;
 use snooze::wake::{WakeConfig, WakeState, handle};
+use tracing::{error, warn};
+
+use crate::event::Origin;
 
 /// The wake Lambda's configuration, read from the environment at cold start
 /// ([`Config::from_env`]); each setting is a clap argument with its env var
@@ -56,5 +67,38 @@ pub async fn serve(state: &WakeState, req: Request) -> Response<Body> {
         Ok(s) if s.is_empty() => Body::Empty,
         Ok(s) => Body::Text(s),
         Err(e) => Body::Binary(e.into_bytes()),
+    })
+}
+
+/// Handles one raw invocation payload: [`event::check`] first (a malformed event is answered
+/// 400 in its origin's shape, [`event::bad_request`]), then `lambda_http`'s [`Adapter`] around
+/// [`serve`], whose response is serialized in the origin's shape. Never fails and never panics
+/// on any payload: this is what `main` runs under `lambda_runtime::run`.
+pub async fn handle_event(state: &Arc<WakeState>, event: LambdaEvent<Value>) -> Value {
+    let LambdaEvent { payload, context } = event;
+    let origin = Origin::of(&payload);
+    let request = match event::check(&payload) {
+        Ok(r) => r,
+        Err(reason) => {
+            warn!(request_id = %context.request_id, ?origin, reason, "malformed event rejected");
+            return event::bad_request(origin, &reason);
+        }
+    };
+    let state = state.clone();
+    let mut adapter = Adapter::from(service_fn(move |req: Request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(serve(&state, req).await) }
+    }));
+    let response = match adapter.call(LambdaEvent::new(request, context)).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    serde_json::to_value(response).unwrap_or_else(|e| {
+        error!(error = %e, "the response could not be serialized");
+        event::answer(
+            origin,
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({"error": "internal", "message": "the response could not be encoded"}),
+        )
     })
 }
