@@ -30,7 +30,9 @@ fn segments(path: &str) -> Vec<Seg> {
             out.push(Seg::Key(key.to_string()));
         }
         while let Some(end) = rest.find(']') {
-            if let Ok(n) = rest[1..end].parse() {
+            // `get`, not slicing: a key may hold `]` right after another one, or a multi-byte
+            // character before it (issue 13: `labels.{{}}[[]]` panicked here).
+            if let Some(n) = rest.get(1..end).and_then(|i| i.parse().ok()) {
                 out.push(Seg::Index(n));
             }
             rest = &rest[end + 1..];
@@ -139,6 +141,25 @@ impl<'de> Visitor<'de> for Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13 (found by `controller/tests/fuzz_input.rs`): label keys with brackets, a `]`
+    /// right after another, or a multi-byte character before one panicked in `segments`.
+    #[test]
+    fn odd_bracketed_keys_do_not_panic() {
+        for path in [
+            "metadata.labels.{{}}[[]]",
+            "a.]é]",
+            "a[]]",
+            "x[é]",
+            "[",
+            "]",
+            "a[1]é]",
+        ] {
+            let _ = segments(path);
+            let _ = find(DOC, 1, path);
+        }
+        assert!(matches!(segments("a[1]")[..], [Seg::Key(_), Seg::Index(1)]));
+    }
 
     const DOC: &str = "\
 apiVersion: snooze/v1
