@@ -28,6 +28,9 @@
 //!   scale-down's pass did not see; scales are ordered by when their UpdateService took
 //!   effect;
 //!
+//! - no endless fight with another writer: two scale-downs to 0 of one service less than an
+//!   hour apart only with an input to its record in between;
+//!
 //! after every step:
 //! - no acknowledged write lost: every operator edit the store acknowledged is in the stored
 //!   spec unless a later acknowledged edit changed the same field (and `resourceVersion` and
@@ -59,6 +62,7 @@ use snooze::model::Status;
 use snooze::model::{Entry, Mode, Phase, Record, Spec, Target, Timestamp};
 use snooze::platform::sim::{Fault, Op, OtherWriter, SimConfig, SimPlatform};
 use snooze::platform::{Observed, Platform};
+use snooze::reconcile::classify::CONTEST_RETRY;
 use snooze::reconcile::{PassReport, Reconciler, RecordReport, Scope, StaticProber};
 use snooze::store::{self, Applied, MemoryStore, StatusGuard, Store, Touch};
 
@@ -409,6 +413,9 @@ struct World {
     /// (place in the order of events, name) of every wake or activity that changed a
     /// record's facts.
     facts: RefCell<Vec<(u64, String)>>,
+    /// Per record, every scale-down to 0: (where its pass started, where it took effect, clock
+    /// time).
+    zero_downs: RefCell<BTreeMap<String, Vec<(u64, u64, Timestamp)>>>,
     stats: Cell<Stats>,
 }
 
@@ -490,6 +497,7 @@ impl World {
             seq,
             last: RefCell::new(Vec::new()),
             facts: RefCell::new(Vec::new()),
+            zero_downs: RefCell::new(BTreeMap::new()),
             stats: Cell::new(Stats::default()),
         }
     }
@@ -798,6 +806,13 @@ impl World {
                         read,
                         commit
                     );
+                    if to == 0 {
+                        self.zero_downs
+                            .borrow_mut()
+                            .entry(rep.name.clone())
+                            .or_default()
+                            .push((pass.start, at, self.clock.now()));
+                    }
                     Event::Down {
                         pass_start: pass.start,
                     }
@@ -821,7 +836,39 @@ impl World {
             prop_assert!(lost.is_empty(), "lost or doubled status updates: {lost:?}");
             self.judge(&pass.report, states)?;
         }
-        self.no_flapping()
+        self.no_flapping()?;
+        self.no_endless_fight()
+    }
+
+    /// No endless fight with another writer: two scale-downs to 0 of one service less than
+    /// an hour apart only with an input to its record in between (after the first one's pass
+    /// started, as in [`World::no_flapping`]: a wake, activity, sleep,
+    /// edit, drift, kill: something that wanted it up or changed it). The other writer's own
+    /// raises are no input: against them snooze tries at most once an hour.
+    fn no_endless_fight(&self) -> TestCaseResult {
+        let history = self.history.borrow();
+        for (name, downs) in self.zero_downs.borrow().iter() {
+            for pair in downs.windows(2) {
+                // Inputs after the first scale-down's pass started (it may not have seen them)
+                // and before the second took effect.
+                let ((since, _, t1), (_, until, t2)) = (pair[0], pair[1]);
+                if t2.since(t1) >= Duration::from_secs(3600) {
+                    continue;
+                }
+                let input_between = history.get(name).is_some_and(|h| {
+                    h.iter()
+                        .any(|(at, e)| *e == Event::Input && since < *at && *at < until)
+                });
+                prop_assert!(
+                    input_between,
+                    "{}: scaled to 0 at {} and again at {} with no input in between",
+                    name,
+                    t1,
+                    t2
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The invariants of one pass's report.
@@ -1002,7 +1049,8 @@ impl World {
     /// state within a bounded number of passes.
     async fn converge_awake(&self) -> Result<(), TestCaseError> {
         self.stop_faults();
-        self.clock.advance(Duration::from_secs(1));
+        self.clock
+            .advance(Duration::from_secs(1).max(self.contest_wait()));
         // Visitors keep coming (a wait page reloaded after a failure records a new wake
         // request; a failed wake is retried only then).
         self.visit_all().await;
@@ -1019,8 +1067,26 @@ impl World {
             .map(|n| self.store.record(n).unwrap().spec.idle_timeout.get())
             .max()
             .unwrap();
-        self.clock.advance(longest + Duration::from_secs(1));
+        self.clock
+            .advance((longest + Duration::from_secs(1)).max(self.contest_wait()));
         self.converge_with("to asleep", false).await
+    }
+
+    /// After another writer stopped: snooze's next scale-down of a contested service comes at
+    /// its hourly attempt ([`CONTEST_RETRY`]), so the clock moves past it first (zero when no
+    /// record is contested).
+    fn contest_wait(&self) -> Duration {
+        let contested = NAMES.iter().any(|n| {
+            self.store
+                .record(n)
+                .and_then(|r| r.status)
+                .is_some_and(|s| s.memo.contested_since.is_some())
+        });
+        if contested {
+            CONTEST_RETRY + Duration::from_secs(1)
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// Whether `name` is where a convergence ends. Wanted awake (`mode: on`, or `mode: auto`

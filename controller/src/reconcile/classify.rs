@@ -193,6 +193,8 @@ pub struct Want {
     pub why: Why,
     /// When the service goes to sleep if nothing else happens (`mode: auto` and awake only).
     pub sleeps_at: Option<Timestamp>,
+    /// Another writer contests the service's desiredCount ([`contest`]) and it is up.
+    pub contested: bool,
 }
 
 /// Awake wanted = `mode on`, or `mode auto` and `now < last wanted + idleTimeout` where "last
@@ -207,6 +209,7 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
         awake: false,
         why,
         sleeps_at: None,
+        contested: false,
     };
     match record.spec.mode {
         Mode::Off => return asleep(Why::ModeOff),
@@ -218,6 +221,7 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
                     awake: true,
                     why: Why::ModeOn,
                     sleeps_at: None,
+                    contested: false,
                 }
             };
         }
@@ -257,9 +261,10 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
     let mut sleeps_at = last.add(record.spec.idle_timeout.get());
     // While another writer undoes snooze's scale-downs, the next attempt waits for
     // CONTEST_RETRY after the last one (the service is left up meanwhile).
-    if let Some(s) = service.filter(|s| s.desired_count > 0)
-        && let Some(c) = contest(record, s, now)
-    {
+    let contested = service
+        .filter(|s| s.desired_count > 0)
+        .and_then(|s| contest(record, s, now));
+    if let Some(c) = contested {
         sleeps_at = sleeps_at.max(c.retry_at());
     }
     if now < sleeps_at {
@@ -267,6 +272,7 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
             awake: true,
             why,
             sleeps_at: Some(sleeps_at),
+            contested: contested.is_some(),
         }
     } else {
         asleep(Why::Idle)

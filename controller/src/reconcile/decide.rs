@@ -662,7 +662,7 @@ fn awake(
             ready(record, prev, attempt, task_arn, ip, want, facts, now)
         }
         Readiness::NotReady { step, detail } => {
-            let target = record.spec.replicas;
+            let target = awake_target(record, want, facts);
             let (step, detail) = if facts.desired < target && step <= Step::Scaling {
                 (Step::Scaling, format!("scaling to {target}"))
             } else {
@@ -685,6 +685,19 @@ fn awake(
                 )
             }
         }
+    }
+}
+
+/// The desiredCount of an awake service: `spec.replicas`, except when the only thing that
+/// wants it awake is someone else's raise ([`Why::ScaledUp`], or in a contest the task that
+/// raise started): then snooze keeps it up at that count (at most `spec.replicas`) and does
+/// not escalate it: a deploy or another writer set what it wanted, and in a contest snooze
+/// neither scales the service away nor up. A wake request or activity gets `spec.replicas`.
+fn awake_target(record: &Record, want: Want, facts: &Facts) -> u32 {
+    match want.why {
+        Why::ScaledUp => record.spec.replicas.min(facts.desired.max(1)),
+        Why::TaskStarted if want.contested => record.spec.replicas.min(facts.desired.max(1)),
+        _ => record.spec.replicas,
     }
 }
 
@@ -728,7 +741,7 @@ fn ready(
         now,
     );
     s.sleeps_at = want.sleeps_at;
-    let target = record.spec.replicas;
+    let target = awake_target(record, want, facts);
     Decision {
         situation: Situation::Awake { why },
         replicas: Some(target),
@@ -772,7 +785,7 @@ fn waking(
         now,
     );
     s.sleeps_at = want.sleeps_at;
-    let target = record.spec.replicas;
+    let target = awake_target(record, want, facts);
     Decision {
         situation: Situation::Awake { why },
         replicas: Some(target),
@@ -918,7 +931,9 @@ fn drift(
 /// Last for every case with a found service: what snooze remembers of other writers of
 /// desiredCount (`memo.scaledUpAt` for a raise by someone else, which counts as activity;
 /// `memo.scaledDownAt` for its own scale-down) and the [`Contest`], if one is on: then
-/// `Drift=True` with reason [`CONTESTED`] names what happens and when snooze tries again.
+/// `Drift=True` with reason [`CONTESTED`] names what happens and when snooze tries again; no
+/// scale-down is sent before [`Contest::retry_at`] in any case (a Failed latch, a drift
+/// correction), so a contest costs at most one scale-down an hour.
 fn other_writer(
     record: &Record,
     service: &ServiceObservation,
@@ -926,6 +941,24 @@ fn other_writer(
     now: Timestamp,
 ) -> Decision {
     let prev_memo = record.status.as_ref().map(|s| &s.memo);
+    let contested = contest(record, service, now);
+    // While contested, no scale-down before the retry time, whatever the case wants (a Failed
+    // latch or a drift correction too): the other writer's count is adopted and left alone.
+    if let Some(c) = &contested
+        && d.replicas.is_some_and(|n| n < service.desired_count)
+        && now < c.retry_at()
+    {
+        d.replicas = None;
+        let wait = c.retry_at().since(now).max(Duration::from_secs(1));
+        d.requeue = match d.requeue {
+            Requeue::After(r) if r < wait => Requeue::After(r),
+            _ => Requeue::After(wait),
+        };
+        let s = &mut d.status;
+        s.memo.last_set = Some(service.desired_count);
+        s.memo.drift_corrections = prev_memo.and_then(|m| m.drift_corrections);
+        s.memo.drift_corrected_at = prev_memo.and_then(|m| m.drift_corrected_at);
+    }
     let s = &mut d.status;
     if let Some(raised) = scaled_up_outside(record, service) {
         s.memo.scaled_up_at = Some(raised).max(prev_memo.and_then(|m| m.scaled_up_at));
@@ -933,7 +966,7 @@ fn other_writer(
     if d.replicas == Some(0) && service.desired_count > 0 {
         s.memo.scaled_down_at = Some(now);
     }
-    match contest(record, service, now) {
+    match contested {
         Some(c) => {
             s.memo.contested_since = Some(c.since);
             s.memo.contest_rounds = Some(c.rounds);

@@ -1203,6 +1203,51 @@ fn fight(stops_at: Timestamp, until: Timestamp) -> (Vec<Timestamp>, Status, Vec<
 }
 
 #[test]
+fn a_contest_holds_back_the_scale_down_of_a_failed_wake_too() {
+    let hour = 60 * MIN;
+    // A wake that fails (stuck) scales to 0 at 5 min; another writer raises it 30 s later.
+    let r = Record::test("demo")
+        .asleep()
+        .woken_at(at(0))
+        .after(&service(0, vec![]), at(1));
+    let stuck = deployed(
+        service(1, vec![task(ARN_A, TaskStatus::Provisioning, at(5))]),
+        1,
+        at(1),
+    );
+    let r = r.after(&stuck, at(5 * MIN));
+    assert_eq!(r.status.as_ref().unwrap().phase, Phase::Failed);
+    assert_eq!(
+        r.status.as_ref().unwrap().memo.scaled_down_at,
+        Some(at(5 * MIN))
+    );
+    let raised = deployed(
+        service(
+            1,
+            vec![task(ARN_B, TaskStatus::Provisioning, at(5 * MIN + 30))],
+        ),
+        1,
+        at(5 * MIN + 30),
+    );
+    let mut r = r;
+    for m in [6, 7, 20, 64] {
+        let d = decide(&r, &raised, at(m * MIN));
+        assert_eq!(
+            d.replicas, None,
+            "minute {m}: no scale-down before the hour: {d:?}"
+        );
+        assert_eq!(
+            cond(&d.status, DRIFT),
+            (ConditionStatus::True, CONTESTED.into())
+        );
+        assert_eq!(d.status.memo.contest_rounds, Some(1), "minute {m}");
+        r.status = Some(d.status);
+    }
+    let d = decide(&r, &raised, at(5 * MIN + hour));
+    assert_eq!(d.replicas, Some(0), "the hourly attempt");
+}
+
+#[test]
 fn another_writer_raising_desired_count_is_a_contest_backed_off_to_once_an_hour() {
     let hour = 60 * MIN;
     let (downs, last, statuses) = fight(at(5 * hour), at(6 * hour));
