@@ -16,6 +16,7 @@ pub mod dev;
 pub mod error_chain;
 pub mod manifest;
 pub mod model;
+pub mod pages;
 pub mod platform;
 pub mod reconcile;
 pub mod store;

@@ -331,12 +331,12 @@ async fn list_tasks_with_endless_new_tokens_stops_at_the_page_limit() {
         got[0],
         Observed::Error(Error::Pagination(PaginationError::TooManyPages {
             operation: "ListTasks",
-            limit: snooze::platform::pages::LIST_TASKS_MAX_PAGES,
+            limit: snooze::pages::LIST_TASKS_MAX_PAGES,
         }))
     );
     assert_eq!(
         *n.lock().unwrap(),
-        snooze::platform::pages::LIST_TASKS_MAX_PAGES as u64
+        snooze::pages::LIST_TASKS_MAX_PAGES as u64
     );
 }
 

@@ -21,6 +21,10 @@ use std::path::{Path, PathBuf};
 /// (module, modules it must not use).
 const FORBIDDEN: &[(&str, &[&str])] = &[
     ("model", &["reconcile", "wake", "cli", "dev"]),
+    (
+        "pages",
+        &["reconcile", "wake", "cli", "dev", "store", "platform"],
+    ),
     ("clock", &["reconcile", "wake", "cli", "dev"]),
     ("store", &["reconcile", "wake", "cli", "dev"]),
     ("platform", &["reconcile", "wake", "cli", "dev"]),

@@ -28,6 +28,8 @@
 //!   scale-down's pass did not see; scales are ordered by when their UpdateService took
 //!   effect;
 //!
+//! - no endpoint withdrawn from a service whose task kept running (Ready goes back to Waking
+//!   only when the published task stopped);
 //! - no endless fight with another writer: two scale-downs to 0 of one service less than an
 //!   hour apart only with an input to its record in between;
 //!
@@ -413,9 +415,8 @@ struct World {
     /// (place in the order of events, name) of every wake or activity that changed a
     /// record's facts.
     facts: RefCell<Vec<(u64, String)>>,
-    /// Per record, every scale-down to 0: (where its pass started, where it took effect, clock
-    /// time).
-    zero_downs: RefCell<BTreeMap<String, Vec<(u64, u64, Timestamp)>>>,
+    /// Per record, every scale-down to 0.
+    zero_downs: RefCell<BTreeMap<String, Vec<ZeroDown>>>,
     stats: Cell<Stats>,
 }
 
@@ -458,6 +459,9 @@ fn service(name: &str) -> String {
 
 /// Per record, every state (spec and facts) a pass may have read.
 type States = BTreeMap<String, Vec<Record>>;
+
+/// A scale-down to 0: (where its pass started, where it took effect, clock time).
+type ZeroDown = (u64, u64, Timestamp);
 
 impl World {
     fn new() -> Self {
@@ -921,6 +925,23 @@ impl World {
             // later sleep request): the pass leaves the last status as it was for a second.
             // When the landed input wants the service, the pass decides again and withdraws a
             // stopped task's address at once (`a_step_back_withdraws_the_address_of_a_stopped_task`).
+            // No endpoint withdrawn from a service whose task kept running: a record that was
+            // Ready on its task goes back to Waking only when that task stopped (a lookup that
+            // could not see the task's address this time, e.g. EC2 not knowing its network
+            // interface yet, is not a stop), and keeps its endpoint while it stays Ready.
+            if !stepped_back(rep) && s.phase != Phase::Ready {
+                let running = self.sim.running_tasks(CLUSTER, &service(&rep.name));
+                for was in seen.iter().filter_map(|x| x.status.as_ref()) {
+                    if let (Phase::Ready, Some(e)) = (was.phase, &was.endpoint) {
+                        prop_assert!(
+                            !(s.phase == Phase::Waking && running.contains(&e.task_arn)),
+                            "{}: Ready -> Waking while its task {} kept running",
+                            rep.name,
+                            e.task_arn
+                        );
+                    }
+                }
+            }
             if stepped_back_for_a_wake(rep) {
             } else if s.phase == Phase::Ready {
                 let running = self.sim.running_tasks(CLUSTER, &service(&rep.name));
@@ -1033,10 +1054,14 @@ impl World {
                 passes,
                 report.records
             );
-            let wait = report
-                .next_requeue()
-                .unwrap_or(Duration::from_secs(60))
-                .clamp(Duration::from_secs(1), Duration::from_secs(60));
+            // A record held up by a contest waits for its hourly attempt: the clock jumps there.
+            let wait = match self.contest_retry_in() {
+                Some(retry) => retry,
+                None => report
+                    .next_requeue()
+                    .unwrap_or(Duration::from_secs(60))
+                    .clamp(Duration::from_secs(1), Duration::from_secs(60)),
+            };
             self.clock.advance(wait);
             if visitors {
                 self.visit_all().await;
@@ -1049,8 +1074,7 @@ impl World {
     /// state within a bounded number of passes.
     async fn converge_awake(&self) -> Result<(), TestCaseError> {
         self.stop_faults();
-        self.clock
-            .advance(Duration::from_secs(1).max(self.contest_wait()));
+        self.clock.advance(Duration::from_secs(1));
         // Visitors keep coming (a wait page reloaded after a failure records a new wake
         // request; a failed wake is retried only then).
         self.visit_all().await;
@@ -1067,26 +1091,24 @@ impl World {
             .map(|n| self.store.record(n).unwrap().spec.idle_timeout.get())
             .max()
             .unwrap();
-        self.clock
-            .advance((longest + Duration::from_secs(1)).max(self.contest_wait()));
+        self.clock.advance(longest + Duration::from_secs(1));
         self.converge_with("to asleep", false).await
     }
 
-    /// After another writer stopped: snooze's next scale-down of a contested service comes at
-    /// its hourly attempt ([`CONTEST_RETRY`]), so the clock moves past it first (zero when no
-    /// record is contested).
-    fn contest_wait(&self) -> Duration {
-        let contested = NAMES.iter().any(|n| {
-            self.store
-                .record(n)
-                .and_then(|r| r.status)
-                .is_some_and(|s| s.memo.contested_since.is_some())
-        });
-        if contested {
-            CONTEST_RETRY + Duration::from_secs(1)
-        } else {
-            Duration::ZERO
-        }
+    /// How long until the first hourly attempt of a record in a contest with another writer
+    /// ([`CONTEST_RETRY`] after its last scale-down): until then it is held up, even after the
+    /// other writer stopped. `None` when no record is contested.
+    fn contest_retry_in(&self) -> Option<Duration> {
+        let now = self.clock.now();
+        NAMES
+            .iter()
+            .filter_map(|n| self.store.record(n).and_then(|r| r.status))
+            .filter(|s| s.memo.contested_since.is_some())
+            .filter_map(|s| s.memo.scaled_down_at)
+            .map(|down| down.add(CONTEST_RETRY))
+            .filter(|at| *at > now)
+            .map(|at| at.since(now))
+            .min()
     }
 
     /// Whether `name` is where a convergence ends. Wanted awake (`mode: on`, or `mode: auto`

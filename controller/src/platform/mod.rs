@@ -14,10 +14,9 @@ use crate::model::{Target, Timestamp};
 pub mod batch;
 pub mod ecs;
 pub mod local;
-pub mod pages;
 pub mod sim;
 
-pub use pages::{PageGuard, PaginationError};
+pub use crate::pages::{PageGuard, PaginationError};
 
 /// Platform errors. AWS errors carry their code and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

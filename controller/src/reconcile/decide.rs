@@ -949,11 +949,8 @@ fn other_writer(
         && now < c.retry_at()
     {
         d.replicas = None;
-        let wait = c.retry_at().since(now).max(Duration::from_secs(1));
-        d.requeue = match d.requeue {
-            Requeue::After(r) if r < wait => Requeue::After(r),
-            _ => Requeue::After(wait),
-        };
+        // Nothing changes by itself before the attempt (an input triggers a pass anyway).
+        d.requeue = Requeue::After(c.retry_at().since(now).max(Duration::from_secs(1)));
         let s = &mut d.status;
         s.memo.last_set = Some(service.desired_count);
         s.memo.drift_corrections = prev_memo.and_then(|m| m.drift_corrections);

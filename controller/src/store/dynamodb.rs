@@ -621,8 +621,7 @@ impl Store for DynamoStore {
         let mut start: Option<Item> = None;
         // A LastEvaluatedKey seen before, or too many pages, is an error, never a loop or a
         // partial list taken as the whole table.
-        let mut guard =
-            crate::platform::PageGuard::new("Scan", crate::platform::pages::SCAN_MAX_PAGES);
+        let mut guard = crate::pages::PageGuard::new("Scan", crate::pages::SCAN_MAX_PAGES);
         loop {
             let out = self
                 .client

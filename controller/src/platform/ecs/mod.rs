@@ -52,8 +52,8 @@ use futures::StreamExt;
 use tracing::{debug, info, warn};
 
 use crate::model::{EcsTarget, Target};
+use crate::pages::{DESCRIBE_ENIS_MAX_PAGES, LIST_TASKS_MAX_PAGES};
 use crate::platform::batch::{eni_ids_in, lookup_without_missing};
-use crate::platform::pages::{DESCRIBE_ENIS_MAX_PAGES, LIST_TASKS_MAX_PAGES};
 use crate::platform::{Error, Observed, PageGuard, PaginationError, Platform, Result};
 use convert::{
     DescribeServicesView, EniView, HealthChecked, ServiceState, ServiceView, TaskDefinitionView,

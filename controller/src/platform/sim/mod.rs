@@ -46,13 +46,13 @@ use futures::future::join_all;
 use super::PageGuard;
 use super::batch::{eni_ids_in, lookup_without_missing};
 use super::ecs::errors::ENI_NOT_FOUND;
-use super::pages::LIST_TASKS_MAX_PAGES;
 use super::{
     DeploymentObservation, DeploymentStatus, Error, Health, Observed, Platform, Result,
     RolloutState, ServiceObservation, TaskObservation, TaskStatus,
 };
 use crate::clock::SimClock;
 use crate::model::{Target, Timestamp};
+use crate::pages::LIST_TASKS_MAX_PAGES;
 
 /// The simulated API operations, each with its own counter and token bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -218,7 +218,7 @@ pub enum Fault {
     /// [`crate::platform::PageGuard`]. Only for [`Op::ListTasks`]; one fault per listing.
     RepeatToken,
     /// Pagination that does not end: the next ListTasks listing returns a new `nextToken` on
-    /// every page, for ever; it stops at [`crate::platform::pages::LIST_TASKS_MAX_PAGES`]
+    /// every page, for ever; it stops at [`crate::pages::LIST_TASKS_MAX_PAGES`]
     /// with `PaginationPageLimit`. Only for [`Op::ListTasks`]; one fault per listing.
     EndlessTokens,
     /// HTTP 500 `ServerException` (retried).

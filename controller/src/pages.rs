@@ -2,8 +2,9 @@
 //! `nextToken` seen before, or more pages than the call can plausibly have) stops with a
 //! [`PaginationError`] instead of looping, and never passes a partial list off as complete.
 //!
-//! Used by ECS `ListTasks` and EC2 `DescribeNetworkInterfaces` ([`super::ecs`]), the
-//! simulated `ListTasks` ([`super::sim`]) and the DynamoDB store's `Scan`.
+//! Used by ECS `ListTasks` and EC2 `DescribeNetworkInterfaces` ([`crate::platform::ecs`]), the
+//! simulated `ListTasks` ([`crate::platform::sim`]) and the DynamoDB store's `Scan`
+//! ([`crate::store`]); a module of its own below both, so neither depends on the other.
 //!
 //! The SDK's own paginators (`into_paginator()`) are not used: by default they *stop quietly*
 //! when a token repeats (`stop_on_duplicate_token`), which is exactly the partial-but-complete
