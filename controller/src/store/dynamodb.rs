@@ -102,8 +102,32 @@ fn dynamo_deserializer(item: &Item) -> serde_dynamo::Deserializer {
     serde_dynamo::Deserializer::from_attribute_value(serde_dynamo::AttributeValue::M(item.into()))
 }
 
+/// Whether `v` (and everything inside it) has a type this SDK knows: an
+/// `AttributeValue::Unknown` (a type newer than the SDK) would make serde_dynamo's
+/// conversion panic, so such an item is reported as malformed instead.
+fn is_known(v: &AttributeValue) -> bool {
+    match v {
+        AttributeValue::M(m) => m.values().all(is_known),
+        AttributeValue::L(l) => l.iter().all(is_known),
+        other => !other.is_unknown(),
+    }
+}
+
 /// Converts a stored item into an [`Entry`]; never fails, never panics.
 fn item_to_entry(item: &Item) -> Entry {
+    if let Some((name, _)) = item.iter().find(|(_, v)| !is_known(v)) {
+        return Entry::Malformed(Malformed {
+            name: match item.get("name") {
+                Some(AttributeValue::S(s)) => s.clone(),
+                _ => String::new(),
+            },
+            raw: item_to_json(item),
+            error: format!("{name}: holds a DynamoDB type this version cannot read"),
+            status: None,
+            resource_version: rv_of(item),
+            status_version: status_version_of(item),
+        });
+    }
     match read_stored::<_, StoredItem>(dynamo_deserializer(item)) {
         Ok((s, unknown)) => Entry::Record(Box::new(Record {
             api_version: s.api_version,
@@ -168,8 +192,12 @@ fn item_to_json(item: &Item) -> Json {
     let map: BTreeMap<&String, Json> = item
         .iter()
         .map(|(k, v)| {
-            let j = serde_dynamo::from_attribute_value::<_, Json>(v.clone())
-                .unwrap_or_else(|_| Json::String(format!("{v:?}")));
+            let j = if is_known(v) {
+                serde_dynamo::from_attribute_value::<_, Json>(v.clone())
+                    .unwrap_or_else(|_| Json::String(format!("{v:?}")))
+            } else {
+                Json::String(format!("{v:?}"))
+            };
             (k, j)
         })
         .collect();
