@@ -172,7 +172,9 @@ impl CallError {
             });
         let message = match (kind, err.message()) {
             (FailureKind::Service, Some(m)) if !m.is_empty() => m.to_owned(),
-            _ => crate::error_chain::chain(err),
+            // No credentials: one line saying how to provide them, not the provider chain.
+            _ => crate::error_chain::credentials_problem(err)
+                .unwrap_or_else(|| crate::error_chain::chain(err)),
         };
         let class = classify(Some(&code), Some(&message), http_status, kind);
         Self {
@@ -217,6 +219,26 @@ mod tests {
     use super::*;
     use ErrorClass::*;
     use FailureKind::*;
+
+    #[test]
+    fn missing_credentials_are_one_line_saying_how_to_provide_them() {
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let err: SdkError<aws_sdk_ecs::operation::list_tasks::ListTasksError> =
+            SdkError::dispatch_failure(ConnectorError::other(
+                Box::new(CredentialsError::not_loaded(
+                    "no providers in chain provided credentials",
+                )),
+                None,
+            ));
+        let e = CallError::from_sdk("ListTasks", &err);
+        assert!(
+            e.message.starts_with("no AWS credentials were found; "),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains('\n'), "{}", e.message);
+    }
 
     /// (code, message, HTTP status, kind) → class.
     type Case = (
