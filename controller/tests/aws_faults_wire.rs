@@ -451,3 +451,32 @@ async fn a_scan_whose_last_evaluated_key_repeats_is_an_error_not_a_loop() {
     );
     assert_eq!(calls(&f, "Scan").len(), 2);
 }
+
+#[tokio::test]
+async fn a_listed_task_that_describe_tasks_reports_missing_fails_only_its_service() {
+    let base = world(
+        |service, _| (200, json!({"taskArns": [task_arn(service)]}).to_string()),
+        all_enis,
+    );
+    let (http, _f) = fake(move |req: &Req| {
+        if req.op == "DescribeTasks" {
+            // ECS right after a task starts: listed, but not described yet.
+            let mut v: Value = serde_json::from_str(&describe_tasks(req)).unwrap();
+            v["tasks"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|t| !t["taskArn"].as_str().unwrap().contains("/s2"));
+            v["failures"] = json!([{"arn": task_arn("s2"), "reason": "MISSING"}]);
+            return (200, v.to_string());
+        }
+        base(req)
+    });
+    let p = platform(http);
+    let got = p.observe(&[target("s1"), target("s2")]).await.unwrap();
+    assert_eq!(found(&got[0]).tasks.len(), 1, "the other service is whole");
+    match &got[1] {
+        // Not a service without its task (a Ready record would leave Ready): unobserved.
+        Observed::Error(e) => assert!(e.to_string().contains("MISSING"), "{e}"),
+        other => panic!("expected an error for s2, got {other:?}"),
+    }
+}

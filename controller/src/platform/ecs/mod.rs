@@ -583,20 +583,32 @@ impl EcsPlatform {
                 running.into_iter().chain(stopped)
             })
             .collect();
-        let listed: Vec<(Key, Result<Vec<String>, Stop>)> = futures::stream::iter(list_jobs)
+        type Listed = (Key, bool, Result<Vec<String>, Stop>);
+        let listed: Vec<Listed> = futures::stream::iter(list_jobs)
             .map(
                 |(key, status, all): (Key, DesiredStatus, bool)| async move {
+                    let running = status == DesiredStatus::Running;
                     let r = self.list_tasks(&key.0, &key.1, status, all).await;
-                    (key, r)
+                    (key, running, r)
                 },
             )
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
         let mut arns_of: HashMap<Key, Vec<String>> = HashMap::new();
-        for (key, r) in listed {
+        // The ARNs listed as wanted RUNNING: each must come back from DescribeTasks.
+        let mut running_of: HashMap<Key, Vec<String>> = HashMap::new();
+        for (key, running, r) in listed {
             match r {
-                Ok(arns) => arns_of.entry(key).or_default().extend(arns),
+                Ok(arns) => {
+                    if running {
+                        running_of
+                            .entry(key.clone())
+                            .or_default()
+                            .extend(arns.clone());
+                    }
+                    arns_of.entry(key).or_default().extend(arns)
+                }
                 Err(e) => fail(&mut done, &key, &e),
             }
         }
@@ -641,6 +653,32 @@ impl EcsPlatform {
                         }
                     }
                 }
+            }
+        }
+
+        // A task ListTasks gave as wanted RUNNING that DescribeTasks did not return (it is in
+        // the answer's `failures` as MISSING: ECS is eventually consistent right after a task
+        // starts): the service's task list is incomplete this time. Its observation fails
+        // (the record keeps its last status and is looked at again) instead of showing a
+        // service without that task, which would take a Ready service out of Ready.
+        for (key, arns) in &running_of {
+            if done.contains_key(key) {
+                continue;
+            }
+            if let Some(missing) = arns.iter().find(|a| !tasks.contains_key(*a)) {
+                let e = CallError {
+                    operation: Operation::DescribeTasks.name(),
+                    code: "MISSING".into(),
+                    message: format!(
+                        "listed task {} was not described (MISSING); the task list of service \
+                         {} is incomplete this time",
+                        missing.rsplit('/').next().unwrap_or(missing),
+                        key.1
+                    ),
+                    request_id: None,
+                    class: ErrorClass::Transient,
+                };
+                fail(&mut done, key, &Stop::Call(e));
             }
         }
 
