@@ -12,7 +12,9 @@
 //!    stop reasons can be reported.
 //! 3. `DescribeTasks`, 100 tasks per call per cluster (the ARNs of all services of a cluster
 //!    together, each once). Tasks are matched to services by `group == "service:<name>"`,
-//!    never by the ListTasks call that found them (moto ignores `serviceName`).
+//!    never by the ListTasks call that found them (moto ignores `serviceName`). A task listed
+//!    as RUNNING that DescribeTasks reports MISSING (ECS's eventual consistency right after a
+//!    start) makes that service [`Observed::Error`] for this pass, never a service without it.
 //! 4. `DescribeTaskDefinition` for task definitions not seen before (cached per ARN for the
 //!    platform's lifetime: a revision never changes), to know which essential containers
 //!    define a health check; and `DescribeNetworkInterfaces` for all task ENIs, by filter
