@@ -1256,6 +1256,64 @@ fn dynamodb_store_on_moto_init_apply_get_wake() {
 /// `test`/`test` credentials by design. The SDK's own `AWS_ENDPOINT_URL` points at a closed
 /// port instead, so nothing could reach AWS even if credentials were found; with instance
 /// metadata off nothing waits on a network either.
+/// Operators mostly sign in through IAM Identity Center (SSO) profiles or a
+/// `credential_process`: snoozectl is built with both (aws-config's `sso` and
+/// `credentials-process` features), so such a profile is used, never refused with "this
+/// behavior requires cargo feature(s)".
+#[test]
+fn sso_and_credential_process_profiles_are_supported() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile proc]\n\
+         credential_process = echo '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"secret\"}'\n\
+         [profile sso]\n\
+         sso_start_url = https://example.awsapps.com/start\n\
+         sso_region = us-east-1\n\
+         sso_account_id = 123456789012\n\
+         sso_role_name = Dev\n",
+    )
+    .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let run = |profile: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--store", "dynamodb://snooze-profiles", "get"]);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AWS_") || key.starts_with("SNOOZE_") || key == "RUST_LOG" {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+            .env("AWS_PROFILE", profile)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+            .current_dir(home.path())
+            .stdin(Stdio::null());
+        let out = cmd.output().expect("run snoozectl");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // The process's credentials are used: the request goes out (to a closed port).
+    let err = run("proc");
+    assert!(!err.contains("cargo feature"), "{err}");
+    assert!(
+        !err.contains("credentials"),
+        "credentials were loaded: {err}"
+    );
+    // The SSO profile is understood; without a cached sign-in it says so in one line.
+    let err = run("sso");
+    assert!(!err.contains("cargo feature"), "{err}");
+    assert!(
+        err.contains("AWS credentials could not be loaded"),
+        "one line about the SSO sign-in: {err}"
+    );
+}
+
 #[test]
 fn missing_aws_credentials_are_one_clear_line_without_colour() {
     let home = tempfile::tempdir().expect("temp dir");

@@ -159,6 +159,7 @@ pub fn parse_all(sources: &[Source]) -> Result<Vec<Record>, Vec<String>> {
 /// that knows only its field path gets the position of that path in its YAML document
 /// ([`locate::find`]). Problems are in the order [`parse_manifests`] gives them.
 fn parse_located(text: &str, source: &str) -> Result<Vec<Record>, Vec<ManifestError>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     parse_manifests(text, source).map_err(|errs| {
         errs.into_iter()
             .map(|mut e| {

@@ -66,8 +66,11 @@ const SERDE_MESSAGES: [&str; 7] = [
 ///
 /// Returns all records, or every error found (syntax errors with line and column, type errors and
 /// unknown fields with their path, and [`validate`] errors). Empty documents are skipped; a file
-/// with no record at all is an error. `source` names the file in messages.
+/// with no record at all is an error. `source` names the file in messages. A leading UTF-8 byte
+/// order mark is ignored.
 pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Record>, Vec<ManifestError>> {
+    // A UTF-8 byte order mark (Windows editors, PowerShell's Out-File) is not content.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records = Vec::new();
     let mut errors: Vec<ManifestError> = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
@@ -703,6 +706,15 @@ impl<'de> serde::de::Visitor<'de> for Key<'_> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_byte_order_mark_is_not_content() {
+        let text = "\u{feff}apiVersion: snooze/v1\nkind: Service\nmetadata:\n  name: demo\n\
+                    spec:\n  target:\n    ecs: {cluster: c, service: s}\n";
+        let records = parse_manifests(text, "bom.yaml").expect("parses");
+        assert_eq!(records[0].metadata.name, "demo");
+    }
+
     use super::*;
 
     const GOOD: &str = "apiVersion: snooze/v1\nkind: Service\nmetadata:\n  name: demo\nspec:\n  target:\n    ecs: {cluster: c, service: s}\n";

@@ -932,8 +932,10 @@ fn drift(
 /// desiredCount (`memo.scaledUpAt` for a raise by someone else, which counts as activity;
 /// `memo.scaledDownAt` for its own scale-down) and the [`Contest`], if one is on: then
 /// `Drift=True` with reason [`CONTESTED`] names what happens and when snooze tries again; no
-/// scale-down is sent before [`Contest::retry_at`] in any case (a Failed latch, a drift
-/// correction), so a contest costs at most one scale-down an hour.
+/// scale-down is sent before [`Contest::retry_at`] in any case (idle, `mode: off`, a Failed
+/// latch, a drift correction; the status message says until when), so a contest costs at most
+/// one scale-down an hour. An operator's `snoozectl sleep` after the last attempt is not held
+/// back: it is that hour's attempt.
 fn other_writer(
     record: &Record,
     service: &ServiceObservation,
@@ -944,11 +946,30 @@ fn other_writer(
     let contested = contest(record, service, now);
     // While contested, no scale-down before the retry time, whatever the case wants (a Failed
     // latch or a drift correction too): the other writer's count is adopted and left alone.
+    // An operator's explicit sleep after the last attempt is not held back: it is this hour's
+    // attempt.
+    let sleep_asked = |c: &Contest| {
+        record
+            .desired
+            .sleep_requested_at
+            .is_some_and(|t| t > c.scaled_down_at)
+    };
     if let Some(c) = &contested
         && d.replicas.is_some_and(|n| n < service.desired_count)
         && now < c.retry_at()
+        && !sleep_asked(c)
     {
         d.replicas = None;
+        let held = format!(
+            "desiredCount held at {} by another writer; next scale-down attempt at {}",
+            service.desired_count,
+            c.retry_at()
+        );
+        d.status.message = if d.status.message.is_empty() {
+            held
+        } else {
+            format!("{}; {held}", d.status.message)
+        };
         // Nothing changes by itself before the attempt (an input triggers a pass anyway).
         d.requeue = Requeue::After(c.retry_at().since(now).max(Duration::from_secs(1)));
         let s = &mut d.status;

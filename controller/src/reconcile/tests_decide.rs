@@ -1248,6 +1248,42 @@ fn a_contest_holds_back_the_scale_down_of_a_failed_wake_too() {
 }
 
 #[test]
+fn in_a_contest_mode_off_is_held_with_a_message_and_an_explicit_sleep_is_not() {
+    // Ready, idle scale-down at 16 min, another writer raises it at 17 min: contested.
+    let (_, _, statuses) = fight(at(18 * MIN), at(19 * MIN));
+    let contested = statuses.last().unwrap().clone();
+    assert_eq!(
+        contested.memo.contest_rounds,
+        Some(1),
+        "{:?}",
+        contested.memo
+    );
+    let up = deployed(
+        service(1, vec![running(ARN_B, at(17 * MIN))]),
+        1,
+        at(17 * MIN),
+    );
+    let mut r = Record::test("demo").woken_at(at(0));
+    r.status = Some(contested);
+    // mode: off: held until the hourly attempt, and the message says so.
+    let mut off = r.clone();
+    off.spec.mode = crate::model::Mode::Off;
+    let d = decide(&off, &up, at(20 * MIN));
+    assert_eq!(d.replicas, None);
+    assert!(
+        d.status.message.contains(
+            "held at 1 by another writer; next scale-down attempt at 2026-11-29T11:16:01"
+        ),
+        "{}",
+        d.status.message
+    );
+    // An explicit sleep after the last attempt is that hour's attempt: scaled down now.
+    let d = decide(&r.sleep_requested_at(at(19 * MIN)), &up, at(20 * MIN));
+    assert_eq!(d.replicas, Some(0), "{d:?}");
+    assert_eq!(d.status.memo.scaled_down_at, Some(at(20 * MIN)));
+}
+
+#[test]
 fn another_writer_raising_desired_count_is_a_contest_backed_off_to_once_an_hour() {
     let hour = 60 * MIN;
     let (downs, last, statuses) = fight(at(5 * hour), at(6 * hour));
