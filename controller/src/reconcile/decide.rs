@@ -694,10 +694,15 @@ fn awake(
 /// not escalate it: a deploy or another writer set what it wanted, and in a contest snooze
 /// neither scales the service away nor up. A wake request or activity gets `spec.replicas`.
 fn awake_target(record: &Record, want: Want, facts: &Facts) -> u32 {
-    match want.why {
-        Why::ScaledUp => record.spec.replicas.min(facts.desired.max(1)),
-        Why::TaskStarted if want.contested => record.spec.replicas.min(facts.desired.max(1)),
-        _ => record.spec.replicas,
+    let only_someone_elses = match want.why {
+        Why::ScaledUp => true,
+        Why::TaskStarted => want.contested,
+        _ => false,
+    };
+    if only_someone_elses {
+        record.spec.replicas.min(facts.desired.max(1))
+    } else {
+        record.spec.replicas
     }
 }
 
