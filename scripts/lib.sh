@@ -63,8 +63,43 @@ stop_services() {
   done
 }
 
-# build_workspace : builds every target of the workspace exactly as stage 10's
-# `cargo test --workspace --all-targets` does (same feature unification), so after stage 10 it
-# is a no-op. Building a subset (`-p x --bin y`) would resolve features differently and
-# recompile large crates such as the AWS SDKs.
-build_workspace() { (cd "$SNOOZE_ROOT" && cargo build --quiet --workspace --all-targets); }
+# The two feature sets the Rust code is built and tested with (README, "Cargo feature aws"):
+# - the local half: snooze without the cargo feature `aws` (what scripts/dev builds), the demo
+#   app, and every target of theirs except those that require `aws`;
+# - the AWS half: snooze with `aws` and the Lambdas: their libraries and binaries, the Lambdas'
+#   tests, and snooze's test targets that require `aws` (listed in controller/Cargo.toml).
+# controller/workspace-hack pins shared dependencies' features so both halves compile each
+# dependency once (scripts/check-one-build checks it). Stage 10 builds both; after it, the
+# build_* functions below only link.
+LOCAL_HALF=(-p snooze -p snooze-demo-app -p snooze-test-support -p snooze-workspace-hack)
+# What `cargo test` runs of the local half. Not --all-targets: that would compile the examples a
+# second time, as tests; build_local builds them as the programs the later stages run.
+LOCAL_TESTS=(--lib --bins --tests --benches)
+AWS_HALF=(-p snooze -p snooze-wake -p snooze-reconciler --features snooze/aws)
+
+# aws_targets : prints the AWS half's cargo target selection (see above).
+aws_targets() {
+  python3 - "$SNOOZE_ROOT" <<'PY'
+import pathlib, sys, tomllib
+root = pathlib.Path(sys.argv[1])
+args = ["--lib", "--bins"]
+snooze = tomllib.loads((root / "controller/Cargo.toml").read_text())
+args += [f"--test={t['name']}" for t in snooze.get("test", []) if "aws" in t.get("required-features", [])]
+for crate in ("lambdas/wake", "lambdas/reconciler"):
+    args += [f"--test={p.stem}" for p in sorted((root / crate / "tests").glob("*.rs"))]
+print(" ".join(args))
+PY
+}
+
+# build_local : scripts/dev's own build (`scripts/dev --build-only`) and the local half's
+# examples (wake_server, ...): target/debug/snoozectl is scripts/dev's binary (no `aws`) after it.
+build_local() {
+  (cd "$SNOOZE_ROOT" && cargo build --quiet "${LOCAL_HALF[@]}" --examples \
+    && scripts/dev --build-only --quiet)
+}
+
+# build_aws : the Lambda binaries and a snoozectl with `aws` (target/debug/snoozectl is that one
+# afterwards: for what reads DynamoDB or ECS).
+build_aws() {
+  (cd "$SNOOZE_ROOT" && cargo build --quiet "${AWS_HALF[@]}" --bins)
+}

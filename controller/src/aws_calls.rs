@@ -1,68 +1,76 @@
 //! Counting the AWS operations an SDK client sends, for the reconciler Lambda's "AWS calls by
-//! operation" metric: an SDK interceptor ([`CallCounter`]) added to a client's config counts each
-//! operation once per call (retries of the same call are not counted again), by the operation
-//! name the SDK itself uses (`Scan`, `GetItem`, `UpdateItem`, ...), so no call site can be
-//! forgotten.
+//! operation" metric: an SDK interceptor (`CallCounter`, cargo feature `aws`) added to a
+//! client's config counts each operation once per call (retries of the same call are not
+//! counted again), by the operation name the SDK itself uses (`Scan`, `GetItem`,
+//! `UpdateItem`, ...), so no call site can be forgotten.
 //!
 //! [`OPERATIONS`] declares which operations each program calls (its IAM policy allows exactly
 //! those); the moto tests check the declaration against what the interceptors counted.
-//!
-//! ```no_run
-//! # async fn f(sdk: &aws_config::SdkConfig) {
-//! let calls = snooze::aws_calls::CallCounter::new();
-//! let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
-//!     .interceptor(calls.clone())
-//!     .build();
-//! let client = aws_sdk_dynamodb::Client::from_conf(conf);
-//! // ... calls.snapshot() → {"GetItem": 1, "Scan": 3}
-//! # }
-//! ```
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
+#[cfg(feature = "aws")]
+pub use counter::CallCounter;
 
-/// An SDK interceptor that counts operations by name; cheap to clone (shared counts).
-#[derive(Clone, Debug, Default)]
-pub struct CallCounter {
-    counts: Arc<Mutex<BTreeMap<String, u64>>>,
-}
+#[cfg(feature = "aws")]
+mod counter {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
 
-impl CallCounter {
-    /// A counter with every count at zero.
-    pub fn new() -> Self {
-        Self::default()
+    use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+    use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+    /// An SDK interceptor that counts operations by name; cheap to clone (shared counts).
+    ///
+    /// ```no_run
+    /// # async fn f(sdk: &aws_config::SdkConfig) {
+    /// let calls = snooze::aws_calls::CallCounter::new();
+    /// let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+    ///     .interceptor(calls.clone())
+    ///     .build();
+    /// let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    /// // ... calls.snapshot() → {"GetItem": 1, "Scan": 3}
+    /// # }
+    /// ```
+    #[derive(Clone, Debug, Default)]
+    pub struct CallCounter {
+        counts: Arc<Mutex<BTreeMap<String, u64>>>,
     }
 
-    /// Operations sent so far: operation name → number of calls since this counter was made.
-    pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-}
-
-impl Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "snooze::aws_calls::CallCounter"
-    }
-
-    fn read_before_serialization(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let operation = cfg
-            .load::<Metadata>()
-            .map_or("Unknown", |m| m.name())
-            .to_string();
-        if let Ok(mut counts) = self.counts.lock() {
-            *counts.entry(operation).or_default() += 1;
+    impl CallCounter {
+        /// A counter with every count at zero.
+        pub fn new() -> Self {
+            Self::default()
         }
-        Ok(())
+
+        /// Operations sent so far: operation name → number of calls since this counter was made.
+        pub fn snapshot(&self) -> BTreeMap<String, u64> {
+            self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+        }
+    }
+
+    impl Intercept for CallCounter {
+        fn name(&self) -> &'static str {
+            "snooze::aws_calls::CallCounter"
+        }
+
+        fn read_before_serialization(
+            &self,
+            _context: &BeforeSerializationInterceptorContextRef<'_>,
+            _runtime_components: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let operation = cfg
+                .load::<Metadata>()
+                .map_or("Unknown", |m| m.name())
+                .to_string();
+            if let Ok(mut counts) = self.counts.lock() {
+                *counts.entry(operation).or_default() += 1;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -231,7 +239,7 @@ pub fn operations_json() -> String {
     text
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "aws"))]
 mod tests {
     use super::*;
 

@@ -20,6 +20,7 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+#[cfg(feature = "aws")]
 /// How to give snooze AWS credentials, for the one line that says there were none.
 pub const CREDENTIALS_HINT: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
      AWS_PROFILE (run `aws sso login` first for an SSO profile); for an emulator such as moto, \
@@ -31,6 +32,7 @@ pub const CREDENTIALS_HINT: &str = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_
 /// `source()` chain), not by message: "no AWS credentials were found; set ..." when no source
 /// had any (also a provider that timed out, such as instance metadata off EC2), else "AWS
 /// credentials could not be loaded: <why>; set ..." (a broken profile, an expired SSO session).
+#[cfg(feature = "aws")]
 pub fn credentials_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     use aws_credential_types::provider::error::CredentialsError;
     let mut cur = Some(err);
@@ -70,10 +72,12 @@ mod tests {
         assert!(!chain(&e).contains("Outer("));
     }
 
+    #[cfg(feature = "aws")]
     #[derive(Debug, thiserror::Error)]
     #[error("dispatch failure")]
     struct Dispatch(#[source] Box<dyn std::error::Error + Send + Sync>);
 
+    #[cfg(feature = "aws")]
     #[test]
     fn a_credentials_error_anywhere_in_the_chain_is_one_line() {
         use aws_credential_types::provider::error::CredentialsError;

@@ -7,5 +7,5 @@ set -euo pipefail
 source "$SNOOZE_ROOT/scripts/lib.sh"
 start_moto
 cd "$SNOOZE_ROOT"
-build_workspace
+build_aws
 python3 scripts/bench_lambda_init.py --profile debug --check

@@ -5,6 +5,6 @@ set -euo pipefail
 source "$SNOOZE_ROOT/scripts/lib.sh"
 start_moto
 cd "$SNOOZE_ROOT"
-build_workspace
+build_aws
 venv=$(ensure_venv lambda 'cargo-lambda==1.9.2' 'ziglang==0.15.2')
 python3 tests/lambda/watch_invoke.py --moto "$MOTO_ENDPOINT" --cargo-lambda "$venv/bin/cargo-lambda"

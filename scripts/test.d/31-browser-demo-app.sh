@@ -7,7 +7,7 @@ cd "$SNOOZE_ROOT"
 ensure_apt chromium chromium
 command -v node >/dev/null || ensure_apt nodejs node
 command -v npm >/dev/null || ensure_apt npm npm
-build_workspace
+build_local
 # npm ci only when the lock file changed since the last install.
 stamp="tests/browser/node_modules/.installed-$(sha256sum tests/browser/package-lock.json | cut -c1-16)"
 if [ ! -f "$stamp" ]; then

@@ -9,7 +9,7 @@ cd "$SNOOZE_ROOT"
 venv=$(ensure_venv openapi 'schemathesis==4.32.5' 'openapi-spec-validator==0.7.2')
 "$venv/bin/openapi-spec-validator" infra/api/openapi.yaml
 
-build_workspace
+build_local
 work=$(mktemp -d)
 log="$work/server.log"
 # wait=N is capped at 2 s here so generated waits stay short (the document allows up to 25).

@@ -61,7 +61,7 @@ contract_tests() {
   # The demo-record test reads the Terraform item with the real store code (snoozectl against
   # moto); after stage 10 this build only links.
   start_moto || return 1
-  build_workspace || return 1
+  build_aws || return 1
   # pytest exits 5 when it collected no test: that is a failure here, said plainly.
   CHECKOV_VENV="$SNOOZE_ROOT/.venv-checkov" "$HCL2/bin/python" -m pytest tests/infra -q -p no:cacheprovider
   local rc=$?

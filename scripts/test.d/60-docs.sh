@@ -25,7 +25,7 @@ step() { # step NAME COMMAND...
   fi
 }
 
-build_workspace || exit 1
+build_local || exit 1
 CTL="${CARGO_TARGET_DIR:-$SNOOZE_ROOT/target}/debug/snoozectl"
 
 step "generated references are current" scripts/gen-docs --snoozectl "$CTL" check

@@ -5,10 +5,8 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-
 use super::GlobalArgs;
-use crate::store::{self, DynamoStore, StoreUrl};
+use crate::store::StoreUrl;
 
 /// Arguments of `snoozectl init` (none).
 #[derive(Debug, clap::Args)]
@@ -23,7 +21,10 @@ pub async fn run(global: &GlobalArgs, _args: Args) -> anyhow::Result<ExitCode> {
             let what = if existed { "already exists" } else { "created" };
             super::emit(format!("sqlite store {} {what}\n", path.display()))?;
         }
+        #[cfg(feature = "aws")]
         StoreUrl::Dynamo(table) => {
+            use crate::store::{self, DynamoStore};
+            use anyhow::Context as _;
             let client = store::dynamo_client(&global.connect_options()).await;
             let created = DynamoStore::new(client, table.clone())
                 .create_table()
@@ -31,6 +32,10 @@ pub async fn run(global: &GlobalArgs, _args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot create DynamoDB table {table:?}"))?;
             let what = if created { "created" } else { "already exists" };
             super::emit(format!("dynamodb table {table} {what}\n"))?;
+        }
+        #[cfg(not(feature = "aws"))]
+        StoreUrl::Dynamo(table) => {
+            anyhow::bail!(crate::without_aws(&format!("store dynamodb://{table}")))
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -178,6 +178,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
+    if let Some(line) = needs_missing_aws(&cli) {
+        // Like a usage error: this binary cannot do what the command line asks (exit 2).
+        eprintln!("error: {line}");
+        return ExitCode::from(2);
+    }
     init_tracing();
     let result = tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")
@@ -188,6 +193,30 @@ pub fn main() -> ExitCode {
             print_error(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// In a build without the cargo feature `aws`: the one line ([`crate::without_aws`]) for a
+/// command line that needs it (a `dynamodb://` store for a verb that opens the store, or
+/// `reconcile --platform ecs`, the default platform), which `main` prints before exiting 2.
+/// `None` in a build with the feature, and for anything else.
+pub fn needs_missing_aws(cli: &Cli) -> Option<String> {
+    if crate::HAS_AWS {
+        return None;
+    }
+    if let Command::Reconcile(args) = &cli.command
+        && args.platform == reconcile::PlatformKind::Ecs
+    {
+        return Some(crate::without_aws(
+            "reconcile --platform ecs (the default; --platform sim needs no AWS)",
+        ));
+    }
+    let opens_store = !matches!(cli.command, Command::Schema(_));
+    match store::StoreUrl::parse(&cli.global.store) {
+        Ok(store::StoreUrl::Dynamo(table)) if opens_store => {
+            Some(crate::without_aws(&format!("store dynamodb://{table}")))
+        }
+        _ => None,
     }
 }
 

@@ -22,11 +22,10 @@ use super::GlobalArgs;
 use crate::clock::SimClock;
 use crate::model::{Entry, Target, Timestamp};
 use crate::platform::Platform;
-use crate::platform::ecs::EcsPlatform;
 use crate::platform::sim::{SimConfig, SimPlatform};
 use crate::reconcile::{
-    Clock, Hooks, HttpProber, PassInfo, PassReport, Prober, Reconciler, Runtime, RuntimeOptions,
-    Scope, StaticProber, SystemClock,
+    Clock, Hooks, PassInfo, PassReport, Prober, Reconciler, Runtime, RuntimeOptions, Scope,
+    StaticProber,
 };
 use crate::store::Store;
 
@@ -67,13 +66,19 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         clock,
         sim,
     } = match args.platform {
+        #[cfg(not(feature = "aws"))]
+        PlatformKind::Ecs => anyhow::bail!(crate::without_aws("--platform ecs")),
+        #[cfg(feature = "aws")]
         PlatformKind::Ecs => {
-            let ecs =
-                EcsPlatform::from_options(global.region.clone(), global.endpoint_url.clone()).await;
+            let ecs = crate::platform::ecs::EcsPlatform::from_options(
+                global.region.clone(),
+                global.endpoint_url.clone(),
+            )
+            .await;
             Wiring {
                 platform: Arc::new(ecs),
-                prober: Arc::new(HttpProber::new()?),
-                clock: Arc::new(SystemClock),
+                prober: Arc::new(crate::reconcile::HttpProber::new()?),
+                clock: Arc::new(crate::reconcile::SystemClock),
                 sim: None,
             }
         }

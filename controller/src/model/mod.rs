@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "aws")]
 pub(crate) use parse::dotted;
 pub use parse::{FieldPath, ManifestError, parse_manifests, parse_record_value, read_stored};
 pub use time::{HumanDuration, Timestamp};

@@ -1,5 +1,6 @@
 //! Where records live: the [`Store`] trait and its implementations, [`sqlite`] (the embedded
-//! default), [`dynamodb`] and [`memory`] (in-process, for simulations, tests and benchmarks).
+//! default), `dynamodb` (cargo feature `aws`) and [`memory`] (in-process, for simulations,
+//! tests and benchmarks).
 //! All three run one conformance suite (`controller/tests/store_conformance.rs`).
 //!
 //! Every writer touches only its own section of a record (DESIGN.md §2):
@@ -21,10 +22,12 @@ use async_trait::async_trait;
 
 use crate::model::{Desired, Entry, Record, Status, Timestamp};
 
+#[cfg(feature = "aws")]
 pub mod dynamodb;
 pub mod memory;
 pub mod sqlite;
 
+#[cfg(feature = "aws")]
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
@@ -306,11 +309,13 @@ impl StoreUrl {
 
 /// Builds the store named by `url`: `sqlite://PATH` (the file and its directory are created
 /// when missing) or `dynamodb://TABLE` (the table must exist; see
-/// [`DynamoStore::create_table`]). Used by `snoozectl` (`--store`, env `SNOOZE_STORE`), the
+/// `DynamoStore::create_table`). Used by `snoozectl` (`--store`, env `SNOOZE_STORE`), the
 /// Lambdas and `snoozectl dev`.
 ///
-/// Errors: [`Error::Config`] for a URL of another form, [`Error::Backend`] when the SQLite
-/// file cannot be opened. Connecting to DynamoDB makes no request.
+/// Errors: [`Error::Config`] for a URL of another form, and for `dynamodb://` in a build
+/// without the cargo feature `aws` (the message is [`crate::without_aws`]'s line);
+/// [`Error::Backend`] when the SQLite file cannot be opened. Connecting to DynamoDB makes no
+/// request.
 pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Arc<dyn Store>> {
     match StoreUrl::parse(url)? {
         StoreUrl::Sqlite(path) => {
@@ -322,13 +327,22 @@ pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Arc<dyn Store>>
                 })??;
             Ok(Arc::new(store))
         }
+        #[cfg(feature = "aws")]
         StoreUrl::Dynamo(table) => {
             let client = dynamo_client(opts).await;
             Ok(Arc::new(DynamoStore::new(client, table)))
         }
+        #[cfg(not(feature = "aws"))]
+        StoreUrl::Dynamo(table) => {
+            let _ = opts;
+            Err(Error::Config(crate::without_aws(&format!(
+                "store dynamodb://{table}"
+            ))))
+        }
     }
 }
 
+#[cfg(feature = "aws")]
 /// A DynamoDB client configured from `opts` and the SDK's usual chain (env, profile, role).
 ///
 /// With `opts.endpoint_url` set (an emulator): no `AWS_ACCESS_KEY_ID` in the environment means
@@ -337,6 +351,7 @@ pub async fn dynamo_client(opts: &ConnectOptions) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&aws_sdk_config(opts).await)
 }
 
+#[cfg(feature = "aws")]
 /// The shared AWS configuration behind [`dynamo_client`] (same rules), for other SDK clients.
 pub async fn aws_sdk_config(opts: &ConnectOptions) -> aws_config::SdkConfig {
     use aws_sdk_dynamodb::config::{Credentials, Region};

@@ -1,9 +1,11 @@
 //! AWS error classification: is it throttling, worth retrying now, or permanent?
 //!
 //! [`classify`] is a pure function of an error's code, message, HTTP status and kind, so the
-//! rules are table-tested; [`CallError::from_sdk`] extracts those facts from an SDK error.
+//! rules are table-tested; `CallError::from_sdk` (cargo feature `aws`) extracts those facts from an SDK error.
 
+#[cfg(feature = "aws")]
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+#[cfg(feature = "aws")]
 use aws_sdk_ecs::operation::RequestId;
 
 use crate::platform::Error;
@@ -149,6 +151,7 @@ impl std::fmt::Display for CallError {
 
 impl CallError {
     /// Extracts code, message, request id and HTTP status from an SDK error and classifies it.
+    #[cfg(feature = "aws")]
     pub fn from_sdk<E>(operation: &'static str, err: &SdkError<E>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -220,6 +223,7 @@ mod tests {
     use ErrorClass::*;
     use FailureKind::*;
 
+    #[cfg(feature = "aws")]
     #[test]
     fn missing_credentials_are_one_line_saying_how_to_provide_them() {
         use aws_credential_types::provider::error::CredentialsError;

@@ -1,0 +1,824 @@
+//! [`EcsPlatform`]: the ECS platform over the AWS SDK (see the parent module for how it
+//! observes and acts).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::types::DesiredStatus;
+use backon::{ExponentialBuilder, Retryable};
+use futures::StreamExt;
+use tracing::{debug, info, warn};
+
+use super::convert::{
+    DescribeServicesView, EniView, HealthChecked, ServiceState, ServiceView, TaskDefinitionView,
+    TaskView,
+};
+use super::errors::{CallError, ErrorClass};
+use crate::model::{EcsTarget, Target};
+use crate::pages::{DESCRIBE_ENIS_MAX_PAGES, LIST_TASKS_MAX_PAGES};
+use crate::platform::batch::{eni_ids_in, lookup_without_missing};
+use crate::platform::{Error, Observed, PageGuard, PaginationError, Platform, Result};
+
+/// Services per DescribeServices call (the API's maximum).
+pub const DESCRIBE_SERVICES_BATCH: usize = 10;
+/// Tasks per DescribeTasks call (the API's maximum).
+pub const DESCRIBE_TASKS_BATCH: usize = 100;
+/// ENI ids per DescribeNetworkInterfaces call: the values of one `network-interface-id`
+/// filter (EC2 rejects more than 200 filter values per call with `FilterLimitExceeded`).
+pub const ENI_BATCH: usize = 200;
+/// `maxResults` of DescribeNetworkInterfaces (the API's maximum; EC2 asks for paginated
+/// requests, unpaginated ones are throttled and time out more readily).
+pub const ENI_PAGE: i32 = 1000;
+/// `maxResults` of ListTasks for running tasks (the API's maximum).
+pub const LIST_TASKS_PAGE: i32 = 100;
+/// `maxResults` of the one ListTasks page of recently stopped tasks.
+pub const STOPPED_TASKS_PAGE: i32 = 20;
+/// Calls in flight at once within one observation stage.
+pub const CONCURRENCY: usize = 8;
+
+/// The AWS operations this platform calls, for [`EcsPlatform::calls`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// ECS DescribeServices.
+    DescribeServices,
+    /// ECS ListTasks.
+    ListTasks,
+    /// ECS DescribeTasks.
+    DescribeTasks,
+    /// ECS DescribeTaskDefinition.
+    DescribeTaskDefinition,
+    /// EC2 DescribeNetworkInterfaces.
+    DescribeNetworkInterfaces,
+    /// ECS UpdateService.
+    UpdateService,
+}
+
+impl Operation {
+    /// All operations, in counter order.
+    pub const ALL: [Operation; 6] = [
+        Self::DescribeServices,
+        Self::ListTasks,
+        Self::DescribeTasks,
+        Self::DescribeTaskDefinition,
+        Self::DescribeNetworkInterfaces,
+        Self::UpdateService,
+    ];
+
+    /// The AWS name, e.g. `DescribeServices`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DescribeServices => "DescribeServices",
+            Self::ListTasks => "ListTasks",
+            Self::DescribeTasks => "DescribeTasks",
+            Self::DescribeTaskDefinition => "DescribeTaskDefinition",
+            Self::DescribeNetworkInterfaces => "DescribeNetworkInterfaces",
+            Self::UpdateService => "UpdateService",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Retry of throttled and transient calls: jittered exponential backoff (backon).
+///
+/// Delays start at `min_delay` and double up to `max_delay`; each gets a random jitter of up
+/// to its own length; at most `max_retries` retries and `total_delay` of sleeping per call.
+/// Default: 200 ms, 3 s, 4 retries, 8 s (a throttled call gives up after about 6 s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First delay. Default 200 ms.
+    pub min_delay: Duration,
+    /// Largest delay before jitter. Default 3 s.
+    pub max_delay: Duration,
+    /// Retries after the first attempt. Default 4.
+    pub max_retries: usize,
+    /// Upper bound on the sum of delays of one call. Default 8 s.
+    pub total_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(3),
+            max_retries: 4,
+            total_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.max_retries)
+            .with_total_delay(Some(self.total_delay))
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    calls: [AtomicU64; 6],
+    throttled: [AtomicU64; 6],
+}
+
+impl Counters {
+    fn snapshot(counts: &[AtomicU64; 6]) -> BTreeMap<&'static str, u64> {
+        Operation::ALL
+            .iter()
+            .map(|op| (op.name(), counts[op.index()].load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+/// The [`Platform`] for ECS Fargate services (`spec.target.ecs`).
+///
+/// Cheap to share behind an `Arc`; keeps a cache of task definitions' health checks (at most
+/// [`HEALTH_CHECK_CACHE_CAP`] revisions) and per-operation call counters for its whole life (a
+/// warm Lambda keeps both).
+pub struct EcsPlatform {
+    ecs: aws_sdk_ecs::Client,
+    ec2: aws_sdk_ec2::Client,
+    retry: RetryPolicy,
+    counters: Counters,
+    health_checks: Mutex<HashMap<String, HealthChecked>>,
+}
+
+/// Task definition revisions whose health checks [`EcsPlatform`] remembers before it starts
+/// over (each entry is a few hundred bytes).
+pub const HEALTH_CHECK_CACHE_CAP: usize = 1024;
+
+/// Why a lookup stopped: a failed call, or pages that did not end.
+#[derive(Clone, Debug)]
+enum Stop {
+    Call(CallError),
+    Pages(PaginationError),
+}
+
+impl From<CallError> for Stop {
+    fn from(e: CallError) -> Self {
+        Self::Call(e)
+    }
+}
+
+impl From<PaginationError> for Stop {
+    fn from(e: PaginationError) -> Self {
+        Self::Pages(e)
+    }
+}
+
+impl Stop {
+    fn into_platform(self) -> Error {
+        match self {
+            Self::Call(e) => e.into_platform(),
+            Self::Pages(e) => {
+                warn!(operation = e.operation(), code = e.code(), error = %e, "paginated AWS call did not end");
+                Error::Pagination(e)
+            }
+        }
+    }
+}
+
+/// (cluster, service) as named by the target.
+type Key = (String, String);
+/// A call over one chunk of a cluster's names: (cluster, chunk, answer).
+type ChunkAnswer<T> = (String, Vec<String>, Result<T, CallError>);
+
+impl EcsPlatform {
+    /// A platform over these clients. Their own SDK retry is switched off (this platform
+    /// retries with [`RetryPolicy`] and counts every request); everything else about them
+    /// (region, endpoint, credentials, timeouts) is kept.
+    pub fn new(ecs: aws_sdk_ecs::Client, ec2: aws_sdk_ec2::Client) -> Self {
+        let no_retry = aws_smithy_types::retry::RetryConfig::disabled();
+        let ecs = aws_sdk_ecs::Client::from_conf(
+            ecs.config()
+                .to_builder()
+                .retry_config(no_retry.clone())
+                .build(),
+        );
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            ec2.config().to_builder().retry_config(no_retry).build(),
+        );
+        Self {
+            ecs,
+            ec2,
+            retry: RetryPolicy::default(),
+            counters: Counters::default(),
+            health_checks: Mutex::default(),
+        }
+    }
+
+    /// A platform from a loaded AWS configuration (one `SdkConfig` can serve the store too).
+    pub fn from_sdk_config(conf: &aws_config::SdkConfig) -> Self {
+        Self::new(
+            aws_sdk_ecs::Client::new(conf),
+            aws_sdk_ec2::Client::new(conf),
+        )
+    }
+
+    /// A platform from the usual AWS configuration chain (env, profile, IMDS/ECS/Lambda
+    /// credentials), with optional overrides:
+    /// - `region` (flag `--region`): otherwise `AWS_REGION`/`AWS_DEFAULT_REGION`/profile;
+    /// - `endpoint_url` (flag `--endpoint-url`, for emulators such as moto): sent to both ECS
+    ///   and EC2. With an endpoint and no region configured the region is `us-east-1`; with an
+    ///   endpoint and no `AWS_ACCESS_KEY_ID`/`AWS_PROFILE` in the environment the credentials
+    ///   are the static `test`/`test`.
+    ///
+    /// Timeouts: 3 s to connect, 5 s per request (a timed-out request is retried like a
+    /// throttled one, so one call takes at most about 5 × 5 s + 6 s of backoff).
+    pub async fn from_options(region: Option<String>, endpoint_url: Option<String>) -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .build(),
+            );
+        let env_region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
+        match (region, &endpoint_url, env_region) {
+            (Some(r), _, _) => loader = loader.region(aws_config::Region::new(r)),
+            (None, Some(_), None) => loader = loader.region(aws_config::Region::new("us-east-1")),
+            _ => {}
+        }
+        if let Some(url) = endpoint_url {
+            loader = loader.endpoint_url(url);
+            if env("AWS_ACCESS_KEY_ID").is_none() && env("AWS_PROFILE").is_none() {
+                loader = loader.test_credentials();
+            }
+        }
+        Self::from_sdk_config(&loader.load().await)
+    }
+
+    /// Replaces the retry policy (tests use short delays).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// AWS requests sent so far, per operation (every attempt counts, retries included), e.g.
+    /// `{"DescribeServices": 1, "DescribeTasks": 2, ...}`; every operation is present.
+    pub fn calls(&self) -> BTreeMap<&'static str, u64> {
+        Counters::snapshot(&self.counters.calls)
+    }
+
+    /// Requests answered with throttling so far, per operation.
+    pub fn throttled(&self) -> BTreeMap<&'static str, u64> {
+        Counters::snapshot(&self.counters.throttled)
+    }
+
+    /// One AWS call with counting and retry: `f` builds and sends the request.
+    async fn call<T, E, F, Fut>(&self, op: Operation, mut f: F) -> Result<T, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let attempt = || {
+            self.counters.calls[op.index()].fetch_add(1, Ordering::Relaxed);
+            let sent = f();
+            async move {
+                sent.await.map_err(|e| {
+                    let e = CallError::from_sdk(op.name(), &e);
+                    if e.class == ErrorClass::Throttling {
+                        self.counters.throttled[op.index()].fetch_add(1, Ordering::Relaxed);
+                    }
+                    e
+                })
+            }
+        };
+        attempt
+            .retry(self.retry.backoff())
+            .sleep(tokio::time::sleep)
+            .when(|e: &CallError| e.class.retry_now())
+            .notify(|e: &CallError, after: Duration| {
+                warn!(operation = e.operation, code = %e.code, message = %e.message,
+                      request_id = e.request_id.as_deref().unwrap_or("-"),
+                      retry_in_ms = after.as_millis() as u64, "AWS call failed; retrying");
+            })
+            .await
+    }
+
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<DescribeServicesView, CallError> {
+        let out = self
+            .call(Operation::DescribeServices, || {
+                self.ecs
+                    .describe_services()
+                    .cluster(cluster)
+                    .set_services(Some(services.to_vec()))
+                    .send()
+            })
+            .await?;
+        Ok(DescribeServicesView {
+            services: out.services().iter().map(ServiceView::from).collect(),
+            failures: out.failures().iter().map(Into::into).collect(),
+        })
+    }
+
+    /// Task ARNs of `service` with `status`: all pages (through a [`PageGuard`]), or only
+    /// the first one.
+    async fn list_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        status: DesiredStatus,
+        all_pages: bool,
+    ) -> Result<Vec<String>, Stop> {
+        let page_size = if all_pages {
+            LIST_TASKS_PAGE
+        } else {
+            STOPPED_TASKS_PAGE
+        };
+        let mut arns = Vec::new();
+        let mut guard = PageGuard::new(Operation::ListTasks.name(), LIST_TASKS_MAX_PAGES);
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .call(Operation::ListTasks, || {
+                    self.ecs
+                        .list_tasks()
+                        .cluster(cluster)
+                        .service_name(service)
+                        .desired_status(status.clone())
+                        .max_results(page_size)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
+            arns.extend(out.task_arns().iter().cloned());
+            if !all_pages {
+                return Ok(arns);
+            }
+            let next = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            token = guard.next(next)?;
+            if token.is_none() {
+                return Ok(arns);
+            }
+        }
+    }
+
+    async fn describe_tasks(
+        &self,
+        cluster: &str,
+        arns: &[String],
+    ) -> Result<Vec<TaskView>, CallError> {
+        let out = self
+            .call(Operation::DescribeTasks, || {
+                self.ecs
+                    .describe_tasks()
+                    .cluster(cluster)
+                    .set_tasks(Some(arns.to_vec()))
+                    .send()
+            })
+            .await?;
+        Ok(out.tasks().iter().map(TaskView::from).collect())
+    }
+
+    async fn health_checked(&self, task_definition: &str) -> Result<HealthChecked, CallError> {
+        if let Some(hit) = self
+            .health_checks
+            .lock()
+            .expect("health-check cache lock")
+            .get(task_definition)
+        {
+            return Ok(hit.clone());
+        }
+        let out = self
+            .call(Operation::DescribeTaskDefinition, || {
+                self.ecs
+                    .describe_task_definition()
+                    .task_definition(task_definition)
+                    .send()
+            })
+            .await?;
+        let checked = out
+            .task_definition()
+            .map(|d| TaskDefinitionView::from(d).health_checked())
+            .unwrap_or_default();
+        let mut cache = self.health_checks.lock().expect("health-check cache lock");
+        if cache.len() >= HEALTH_CHECK_CACHE_CAP {
+            // Task definition revisions are immutable, so starting over only costs a
+            // DescribeTaskDefinition per revision in use; it keeps a warm Lambda's memory
+            // bounded across many deployments.
+            cache.clear();
+        }
+        cache.insert(task_definition.to_owned(), checked.clone());
+        Ok(checked)
+    }
+
+    /// The ENIs EC2 describes among `ids`, and the ids it does not know yet. A batch that
+    /// fails with `InvalidNetworkInterfaceID.NotFound` is asked again without the ids the
+    /// error names (one by one when it names none: [`lookup_without_missing`]), so one ENI
+    /// that is not visible yet never hides the others.
+    async fn describe_enis(&self, ids: &[String]) -> Result<(Vec<EniView>, Vec<String>), Stop> {
+        lookup_without_missing(
+            ids,
+            |ask| self.describe_enis_pages(ask),
+            |e: &Stop| match e {
+                Stop::Call(c) if c.is_eni_not_found() => Some(eni_ids_in(&c.message)),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// One DescribeNetworkInterfaces lookup of `ids` (filter `network-interface-id`), all
+    /// pages through a [`PageGuard`].
+    async fn describe_enis_pages(&self, ids: Vec<String>) -> Result<Vec<EniView>, Stop> {
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("network-interface-id")
+            .set_values(Some(ids))
+            .build();
+        let mut enis = Vec::new();
+        let mut guard = PageGuard::new(
+            Operation::DescribeNetworkInterfaces.name(),
+            DESCRIBE_ENIS_MAX_PAGES,
+        );
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .call(Operation::DescribeNetworkInterfaces, || {
+                    self.ec2
+                        .describe_network_interfaces()
+                        .filters(filter.clone())
+                        .max_results(ENI_PAGE)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
+            enis.extend(out.network_interfaces().iter().map(EniView::from));
+            let next = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            token = guard.next(next)?;
+            if token.is_none() {
+                return Ok(enis);
+            }
+        }
+    }
+
+    /// Observes distinct ECS services; the core of [`Platform::observe`].
+    async fn observe_services(&self, keys: &[Key]) -> HashMap<Key, Observed> {
+        let mut done: HashMap<Key, Observed> = HashMap::new();
+        let fail = |done: &mut HashMap<Key, Observed>, key: &Key, e: &Stop| {
+            done.entry(key.clone())
+                .or_insert_with(|| Observed::Error(e.clone().into_platform()));
+        };
+
+        // 1. DescribeServices, 10 per call per cluster.
+        let mut by_cluster: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (cluster, service) in keys {
+            by_cluster
+                .entry(cluster.as_str())
+                .or_default()
+                .push(service.clone());
+        }
+        let jobs: Vec<(String, Vec<String>)> = by_cluster
+            .iter()
+            .flat_map(|(cluster, services)| {
+                services
+                    .chunks(DESCRIBE_SERVICES_BATCH)
+                    .map(|chunk| (cluster.to_string(), chunk.to_vec()))
+            })
+            .collect();
+        let answers: Vec<ChunkAnswer<DescribeServicesView>> = futures::stream::iter(jobs)
+            .map(|(cluster, chunk)| async move {
+                let r = self.describe_services(&cluster, &chunk).await;
+                (cluster, chunk, r)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut active: BTreeMap<Key, ServiceView> = BTreeMap::new();
+        for (cluster, chunk, answer) in answers {
+            for service in chunk {
+                let key = (cluster.clone(), service.clone());
+                match &answer {
+                    Ok(view) => match super::convert::service_state(&cluster, &service, view) {
+                        ServiceState::Active(v) => {
+                            active.insert(key, v);
+                        }
+                        ServiceState::Gone(obs) => {
+                            done.insert(key, obs);
+                        }
+                    },
+                    Err(e) if e.code == "ClusterNotFoundException" => {
+                        done.insert(
+                            key,
+                            Observed::Missing {
+                                message: format!("cluster {cluster} not found"),
+                            },
+                        );
+                    }
+                    Err(e) => fail(&mut done, &key, &Stop::Call(e.clone())),
+                }
+            }
+        }
+
+        // 2. ListTasks for services that have or want tasks (+ one page of stopped ones).
+        let list_jobs: Vec<(Key, DesiredStatus, bool)> = active
+            .iter()
+            .flat_map(|(key, svc)| {
+                let running = svc
+                    .has_or_wants_tasks()
+                    .then(|| (key.clone(), DesiredStatus::Running, true));
+                let stopped = svc
+                    .wants_tasks()
+                    .then(|| (key.clone(), DesiredStatus::Stopped, false));
+                running.into_iter().chain(stopped)
+            })
+            .collect();
+        type Listed = (Key, bool, Result<Vec<String>, Stop>);
+        let listed: Vec<Listed> = futures::stream::iter(list_jobs)
+            .map(
+                |(key, status, all): (Key, DesiredStatus, bool)| async move {
+                    let running = status == DesiredStatus::Running;
+                    let r = self.list_tasks(&key.0, &key.1, status, all).await;
+                    (key, running, r)
+                },
+            )
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut arns_of: HashMap<Key, Vec<String>> = HashMap::new();
+        // The ARNs listed as wanted RUNNING: each must come back from DescribeTasks.
+        let mut running_of: HashMap<Key, Vec<String>> = HashMap::new();
+        for (key, running, r) in listed {
+            match r {
+                Ok(arns) => {
+                    if running {
+                        running_of
+                            .entry(key.clone())
+                            .or_default()
+                            .extend(arns.clone());
+                    }
+                    arns_of.entry(key).or_default().extend(arns)
+                }
+                Err(e) => fail(&mut done, &key, &e),
+            }
+        }
+
+        // 3. DescribeTasks, 100 per call per cluster, each ARN once.
+        let mut cluster_arns: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for (key, arns) in &arns_of {
+            if !done.contains_key(key) {
+                cluster_arns
+                    .entry(key.0.as_str())
+                    .or_default()
+                    .extend(arns.iter().map(String::as_str));
+            }
+        }
+        let task_jobs: Vec<(String, Vec<String>)> = cluster_arns
+            .iter()
+            .flat_map(|(cluster, arns)| {
+                let arns: Vec<String> = arns.iter().map(|a| a.to_string()).collect();
+                arns.chunks(DESCRIBE_TASKS_BATCH)
+                    .map(|c| (cluster.to_string(), c.to_vec()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let described: Vec<ChunkAnswer<Vec<TaskView>>> = futures::stream::iter(task_jobs)
+            .map(|(cluster, chunk): (String, Vec<String>)| async move {
+                let r = self.describe_tasks(&cluster, &chunk).await;
+                (cluster, chunk, r)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut tasks: HashMap<String, TaskView> = HashMap::new();
+        for (cluster, chunk, r) in described {
+            match r {
+                Ok(found) => tasks.extend(found.into_iter().map(|t| (t.task_arn.clone(), t))),
+                Err(e) => {
+                    let chunk: HashSet<&String> = chunk.iter().collect();
+                    let e = Stop::Call(e);
+                    for (key, arns) in &arns_of {
+                        if key.0 == *cluster && arns.iter().any(|a| chunk.contains(a)) {
+                            fail(&mut done, key, &e);
+                        }
+                    }
+                }
+            }
+        }
+
+        // A task ListTasks gave as wanted RUNNING that DescribeTasks did not return (it is in
+        // the answer's `failures` as MISSING: ECS is eventually consistent right after a task
+        // starts): the service's task list is incomplete this time. Its observation fails
+        // (the record keeps its last status and is looked at again) instead of showing a
+        // service without that task, which would take a Ready service out of Ready.
+        for (key, arns) in &running_of {
+            if done.contains_key(key) {
+                continue;
+            }
+            if let Some(missing) = arns.iter().find(|a| !tasks.contains_key(*a)) {
+                let e = CallError {
+                    operation: Operation::DescribeTasks.name(),
+                    code: "MISSING".into(),
+                    message: format!(
+                        "listed task {} was not described (MISSING); the task list of service \
+                         {} is incomplete this time",
+                        missing.rsplit('/').next().unwrap_or(missing),
+                        key.1
+                    ),
+                    request_id: None,
+                    class: ErrorClass::Transient,
+                };
+                fail(&mut done, key, &Stop::Call(e));
+            }
+        }
+
+        // Each service's own tasks (by group), for the services still in play.
+        let own: BTreeMap<Key, Vec<&TaskView>> = active
+            .keys()
+            .filter(|k| !done.contains_key(*k))
+            .map(|key| {
+                let mut seen = HashSet::new();
+                let mine = arns_of
+                    .get(key)
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| seen.insert(a.as_str()))
+                    .filter_map(|a| tasks.get(a))
+                    .filter(|t| t.belongs_to(&key.1))
+                    .collect();
+                (key.clone(), mine)
+            })
+            .collect();
+
+        // 4. Task definitions (cached) and ENIs, concurrently.
+        let defs: BTreeSet<String> = own
+            .values()
+            .flatten()
+            .filter_map(|t| t.task_definition_arn.clone())
+            .collect();
+        let eni_ids: Vec<String> = own
+            .values()
+            .flatten()
+            .filter_map(|t| t.eni_id())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let eni_jobs: Vec<Vec<String>> =
+            eni_ids.chunks(ENI_BATCH).map(<[String]>::to_vec).collect();
+        let defs_fut = futures::stream::iter(defs)
+            .map(|d: String| async move {
+                let r = self.health_checked(&d).await;
+                (d, r)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<(String, Result<HealthChecked, CallError>)>>();
+        let enis_fut = futures::stream::iter(eni_jobs)
+            .map(|chunk: Vec<String>| async move {
+                let r = self.describe_enis(&chunk).await;
+                (chunk, r)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<(Vec<String>, Result<(Vec<EniView>, Vec<String>), Stop>)>>();
+        let (def_answers, eni_answers) = futures::join!(defs_fut, enis_fut);
+        let mut checked: HashMap<String, HealthChecked> = HashMap::new();
+        for (def, r) in def_answers {
+            match r {
+                Ok(c) => {
+                    checked.insert(def, c);
+                }
+                Err(e) => {
+                    let e = Stop::Call(e);
+                    for (key, ts) in &own {
+                        if ts
+                            .iter()
+                            .any(|t| t.task_definition_arn.as_deref() == Some(def.as_str()))
+                        {
+                            fail(&mut done, key, &e);
+                        }
+                    }
+                }
+            }
+        }
+        let mut enis: HashMap<String, EniView> = HashMap::new();
+        let mut unknown_enis: HashSet<String> = HashSet::new();
+        for (chunk, r) in eni_answers {
+            match r {
+                Ok((found, unknown)) => {
+                    if !unknown.is_empty() {
+                        debug!(enis = ?unknown, "EC2 does not know these ENIs yet; their tasks' public IPs are unknown this pass");
+                    }
+                    unknown_enis.extend(unknown);
+                    enis.extend(
+                        found
+                            .into_iter()
+                            .map(|e| (e.network_interface_id.clone(), e)),
+                    );
+                }
+                Err(e) => {
+                    for (key, ts) in &own {
+                        if ts
+                            .iter()
+                            .any(|t| t.eni_id().is_some_and(|id| chunk.iter().any(|c| c == id)))
+                        {
+                            fail(&mut done, key, &e);
+                        }
+                    }
+                }
+            }
+        }
+
+        // 5. Assemble (pure).
+        for (key, ts) in &own {
+            if done.contains_key(key) {
+                continue;
+            }
+            let svc = &active[key];
+            let mut obs = super::convert::service_observation(svc, ts, &checked, &enis);
+            for t in &mut obs.tasks {
+                t.address_unknown = t
+                    .eni_id
+                    .as_ref()
+                    .is_some_and(|id| unknown_enis.contains(id));
+            }
+            debug!(cluster = %key.0, service = %key.1, desired_count = obs.desired_count,
+                   running = obs.running_count, pending = obs.pending_count, tasks = obs.tasks.len(), "observed");
+            done.insert(key.clone(), Observed::Found(obs));
+        }
+        done
+    }
+}
+
+#[async_trait]
+impl Platform for EcsPlatform {
+    #[tracing::instrument(name = "ecs_observe", skip_all, fields(targets = targets.len()))]
+    async fn observe(&self, targets: &[Target]) -> Result<Vec<Observed>> {
+        let mut keys: Vec<Key> = targets
+            .iter()
+            .filter_map(|t| match t {
+                Target::Ecs(EcsTarget { cluster, service }) => {
+                    Some((cluster.clone(), service.clone()))
+                }
+                Target::Local(_) => None,
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let observed = self.observe_services(&keys).await;
+        Ok(targets
+            .iter()
+            .map(|t| match t {
+                Target::Ecs(EcsTarget { cluster, service }) => observed
+                    .get(&(cluster.clone(), service.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| Observed::Missing {
+                        message: format!("service {service} not found in cluster {cluster}"),
+                    }),
+                Target::Local(l) => Observed::Error(Error::Unsupported(format!(
+                    "the ecs platform cannot run local command {:?}",
+                    l.command
+                ))),
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(name = "ecs_scale", skip_all, fields(replicas))]
+    async fn scale(&self, target: &Target, replicas: u32) -> Result<()> {
+        let Target::Ecs(EcsTarget { cluster, service }) = target else {
+            return Err(Error::Unsupported(
+                "the ecs platform only scales ECS services".into(),
+            ));
+        };
+        let desired = i32::try_from(replicas).map_err(|_| Error::Call {
+            operation: Operation::UpdateService.name(),
+            code: "InvalidParameter".into(),
+            message: format!("desiredCount {replicas} is out of range"),
+            retryable: false,
+        })?;
+        info!(cluster = %cluster, service = %service, desired_count = desired, "UpdateService");
+        self.call(Operation::UpdateService, || {
+            self.ecs
+                .update_service()
+                .cluster(cluster)
+                .service(service)
+                .desired_count(desired)
+                .send()
+        })
+        .await
+        .map(drop)
+        .map_err(CallError::into_platform)
+    }
+}
