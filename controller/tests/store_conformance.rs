@@ -8,7 +8,7 @@
 //! ([`serialised_moto_endpoint`] says why the shared `MOTO_ENDPOINT` is not used). Without
 //! `.venv-moto` the DynamoDB cases FAIL; they are never skipped.
 //!
-//! Run: `cargo test -p snooze --test store_conformance` (or `scripts/test 10`).
+//! Run: `cargo test -p snooze --features aws --test store_conformance` (or `scripts/test 10`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

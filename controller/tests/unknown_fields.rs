@@ -4,7 +4,7 @@
 //! they are (a pass writes only `status`), on SQLite and on DynamoDB (moto). `apply` of the same
 //! manifest stays strict: an error naming the field.
 //!
-//! Run: `cargo test -p snooze --test unknown_fields` (the DynamoDB case starts moto from
+//! Run: `cargo test -p snooze --features aws --test unknown_fields` (the DynamoDB case starts moto from
 //! `.venv-moto`, like the store conformance suite).
 
 use std::sync::Arc;

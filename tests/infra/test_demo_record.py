@@ -148,7 +148,7 @@ def snoozectl() -> Path:
 
     exe = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "snoozectl"
     if not exe.exists():
-        pytest.fail(f"{exe} is missing: `cargo build -p snooze --bin snoozectl` (stage 50 does)")
+        pytest.fail(f"{exe} is missing: `cargo build -p snooze --features aws --bin snoozectl` (stage 50 does)")
     return exe
 
 

@@ -9,7 +9,7 @@
 //!   <f> failures` (run with `--nocapture` to see it).
 //!
 //! Case counts: 128 by default (the normal `cargo test`), `PROPTEST_CASES` for a long run,
-//! e.g. `PROPTEST_CASES=10000 cargo test -p snooze --test fuzz_input -- --nocapture`
+//! e.g. `PROPTEST_CASES=10000 cargo test -p snooze --features aws --test fuzz_input -- --nocapture`
 //! (`scripts/fuzz-long` runs every fuzz test that way and prints the figures).
 
 use std::time::Instant;
