@@ -32,14 +32,17 @@
 //!
 //! **Errors.** Every call is retried on throttling (by code *or* message: ECS reports
 //! `ClientException: Rate exceeded`) and transient failures with jittered exponential backoff
-//! ([`RetryPolicy`], backon); the SDK's own retry is disabled so the counts in
-//! [`EcsPlatform::calls`] are real requests. Permanent client errors are not retried and
+//! (`RetryPolicy`, backon); the SDK's own retry is disabled so the counts in
+//! `EcsPlatform::calls` are real requests. Permanent client errors are not retried and
 //! become [`Error::Call`] with `retryable: false`. A failure that concerns some targets is
 //! [`Observed::Error`] for those only. Every error carries code, message and request id.
 //!
 //! Everything here but [`errors`]' classification needs the cargo feature `aws` (the crate
 //! docs): the simulated platform shares that classification, so a build without AWS still
 //! simulates ECS's errors as ECS reports them.
+
+#[cfg(doc)]
+use crate::platform::{Error, Observed, PageGuard};
 
 #[cfg(feature = "aws")]
 pub mod convert;
