@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use snooze::model::{EndpointStatus, Entry, Phase, Record, Status, Step};
 use snooze::store::{SqliteStore, StatusGuard, Store};
-use snooze::wake::{ROUTES, WakeConfig, WakeState, router};
+use snooze::wake::{ROUTES, WakeState, router};
 use snooze_test_support::wake_seed;
 
 struct Env {
@@ -22,13 +22,7 @@ struct Env {
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("snooze.db")).unwrap());
-    wake_seed::seed(store.as_ref()).await;
-    let config = WakeConfig {
-        default_service: Some("demo".into()),
-        ..WakeConfig::default()
-    };
-    let state = Arc::new(WakeState::new(store.clone(), config));
+    let (store, state) = wake_seed::sqlite_state(dir.path()).await;
     Env {
         _dir: dir,
         store,

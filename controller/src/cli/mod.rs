@@ -67,7 +67,8 @@ pub struct Cli {
 /// Options shared by every verb (flags or environment variables).
 #[derive(Clone, Debug, clap::Args)]
 pub struct GlobalArgs {
-    /// Where records live: `sqlite://PATH` (embedded, the default) or `dynamodb://TABLE`.
+    /// Where records live: `sqlite://PATH` (embedded, the default) or `dynamodb://TABLE` (needs
+    /// a snoozectl built with the cargo feature `aws`).
     #[arg(long, global = true, env = "SNOOZE_STORE", default_value = store::DEFAULT_STORE_URL)]
     pub store: String,
     /// AWS region for `dynamodb://` stores (default: the SDK's region chain).

@@ -47,7 +47,8 @@ pub struct Args {
     /// Keep running passes: requeued records when due, every record every `--resync`.
     #[arg(long)]
     pub watch: bool,
-    /// The platform: `ecs` (AWS) or `sim` (simulated, in process).
+    /// The platform: `ecs` (AWS; needs a snoozectl built with the cargo feature `aws`) or `sim`
+    /// (simulated, in process).
     #[arg(long, value_enum, default_value = "ecs", env = "SNOOZE_PLATFORM")]
     pub platform: PlatformKind,
     /// With `--watch`: how often every record is reconciled, e.g. `60s`.

@@ -1,12 +1,29 @@
 //! The records the wake endpoint's API Gateway fixtures (`controller/tests/fixtures/apigw/`)
 //! name, shared by the endpoint's tests (`controller/tests/wake_http.rs`) and the wake Lambda's
-//! adapter tests (`lambdas/wake/tests/apigw.rs`). It lives here, not in the library, so the
-//! production wake Lambda carries no code that writes specs or status.
+//! tests (`lambdas/wake/tests/`). It lives here, not in the library, so the production wake
+//! Lambda carries no code that writes specs or status.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use snooze::model::{Access, EndpointStatus, Phase, Record, Status, Step, Timestamp};
-use snooze::store::{StatusGuard, Store};
+use snooze::store::{SqliteStore, StatusGuard, Store};
+use snooze::wake::{WakeConfig, WakeState};
+
+/// The setup those tests share: a SQLite store `snooze.db` in `dir`, [`seed`]ed, and the wake
+/// endpoint's state over it with `demo` as the default service (what the fixtures' bare `/`
+/// answers for). Panics on store errors.
+pub async fn sqlite_state(dir: &Path) -> (Arc<SqliteStore>, Arc<WakeState>) {
+    let store = Arc::new(SqliteStore::open(dir.join("snooze.db")).unwrap());
+    seed(store.as_ref()).await;
+    let config = WakeConfig {
+        default_service: Some("demo".into()),
+        ..WakeConfig::default()
+    };
+    let state = Arc::new(WakeState::new(store.clone(), config));
+    (store, state)
+}
 
 /// SHA-256 of the token `letmein`, the access token of the `locked` record.
 pub const LETMEIN_SHA256: &str = "1c8bfe8f801d79745c4631d09fff36c82aa37fc4cce4fc946683d7b336b63032";

@@ -14,19 +14,12 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use snooze::store::SqliteStore;
-use snooze::wake::{WakeConfig, WakeState, handle};
+use snooze::wake::{WakeState, handle};
 use snooze_test_support::{fuzz, wake_seed};
 
 /// The records the fixtures name: `demo` and `locked` (token) asleep, `up` Ready.
 async fn state(dir: &Path) -> Arc<WakeState> {
-    let store = Arc::new(SqliteStore::open(dir.join("snooze.db")).unwrap());
-    wake_seed::seed(store.as_ref()).await;
-    let config = WakeConfig {
-        default_service: Some("demo".into()),
-        ..WakeConfig::default()
-    };
-    Arc::new(WakeState::new(store, config))
+    wake_seed::sqlite_state(dir).await.1
 }
 
 #[tokio::test]

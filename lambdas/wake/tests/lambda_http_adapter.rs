@@ -16,7 +16,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
 use serde_json::{Value, json};
 use snooze::store::{SqliteStore, Store};
-use snooze::wake::{WakeConfig, WakeState, handle};
+use snooze::wake::{WakeState, handle};
 use snooze_test_support::wake_seed;
 
 struct Env {
@@ -28,13 +28,7 @@ struct Env {
 /// A SQLite store with the fixtures' records (`demo` and `locked` asleep, `up` Ready).
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("snooze.db")).unwrap());
-    wake_seed::seed(store.as_ref()).await;
-    let config = WakeConfig {
-        default_service: Some("demo".into()),
-        ..WakeConfig::default()
-    };
-    let state = Arc::new(WakeState::new(store.clone(), config));
+    let (store, state) = wake_seed::sqlite_state(dir.path()).await;
     Env {
         _dir: dir,
         store,
