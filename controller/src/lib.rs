@@ -3,6 +3,7 @@
 //!
 //! Modules, one concept each (DESIGN.md §1): [`model`] (the record), [`clock`] (where time
 //! comes from), [`store`] (where records live), [`platform`] (what actually runs),
+//! [`router`] (where a stable address points), [`proxy`] (`snoozectl dev`'s reverse proxy),
 //! [`reconcile`] (decide and act), [`wake`] (the wake endpoint and wait page), [`activity`]
 //! (counting connections), [`manifest`] (reading manifest files), [`cli`] (`snoozectl`),
 //! [`dev`] (the local all-in-one stack).
@@ -28,7 +29,9 @@ pub mod manifest;
 pub mod model;
 pub mod pages;
 pub mod platform;
+pub mod proxy;
 pub mod reconcile;
+pub mod router;
 pub mod store;
 pub mod wake;
 

@@ -28,7 +28,7 @@ fn record() -> Record {
 
 /// The fields a newer version wrote into the stored spec (a new top-level field, and a new
 /// field inside a known one).
-const UNKNOWN: [&str; 2] = ["spec.routing", "spec.wake.schedule"];
+const UNKNOWN: [&str; 2] = ["spec.lifecycle", "spec.wake.schedule"];
 
 /// One pass over `store` on a simulated ECS that has the record's service at desiredCount 0;
 /// then checks what the pass did and what it stored.
@@ -69,7 +69,7 @@ async fn one_pass_manages_the_record(store: Arc<dyn Store>) {
 /// The manifest a newer version would apply: rejected here, naming the fields.
 #[test]
 fn apply_of_the_newer_manifest_is_an_error_naming_the_fields() {
-    let text = "apiVersion: snooze/v1\nkind: Service\nmetadata:\n  name: demo\nspec:\n  target:\n    ecs: {cluster: demo-cluster, service: demo-svc}\n  mode: 'on'\n  replicas: 2\n  routing: {host: demo.example.com}\n  wake:\n    schedule: {timezone: UTC}\n";
+    let text = "apiVersion: snooze/v1\nkind: Service\nmetadata:\n  name: demo\nspec:\n  target:\n    ecs: {cluster: demo-cluster, service: demo-svc}\n  mode: 'on'\n  replicas: 2\n  lifecycle: {host: demo.example.com}\n  wake:\n    schedule: {timezone: UTC}\n";
     let errors: Vec<String> = parse_manifests(text, "newer.yaml")
         .unwrap_err()
         .iter()
@@ -77,7 +77,7 @@ fn apply_of_the_newer_manifest_is_an_error_naming_the_fields() {
         .collect();
     assert_eq!(errors.len(), 2, "{errors:#?}");
     assert!(
-        errors[0].starts_with("newer.yaml:10:3: spec.routing: unknown field `routing`"),
+        errors[0].starts_with("newer.yaml:10:3: spec.lifecycle: unknown field `lifecycle`"),
         "{errors:#?}"
     );
     assert!(
@@ -103,7 +103,7 @@ async fn sqlite_keeps_unknown_spec_fields_and_the_record_is_managed() {
         serde_json::from_str(&text).expect("spec is JSON")
     };
     let mut spec = spec_of();
-    spec["routing"] = serde_json::json!({"host": "demo.example.com"});
+    spec["lifecycle"] = serde_json::json!({"host": "demo.example.com"});
     spec["wake"]["schedule"] = serde_json::json!({"timezone": "UTC"});
     conn.execute(
         "UPDATE records SET spec = ?1 WHERE name = 'demo'",
@@ -141,12 +141,12 @@ async fn dynamodb_keeps_unknown_spec_fields_and_the_record_is_managed() {
         .update_item()
         .table_name(&table)
         .key("name", key.clone())
-        .update_expression("SET #spec.#routing = :routing, #spec.#wake.#schedule = :schedule")
+        .update_expression("SET #spec.#lifecycle = :lifecycle, #spec.#wake.#schedule = :schedule")
         .expression_attribute_names("#spec", "spec")
-        .expression_attribute_names("#routing", "routing")
+        .expression_attribute_names("#lifecycle", "lifecycle")
         .expression_attribute_names("#wake", "wake")
         .expression_attribute_names("#schedule", "schedule")
-        .expression_attribute_values(":routing", host.clone())
+        .expression_attribute_values(":lifecycle", host.clone())
         .expression_attribute_values(":schedule", schedule.clone())
         .send()
         .await
@@ -172,7 +172,7 @@ async fn dynamodb_keeps_unknown_spec_fields_and_the_record_is_managed() {
     let after = spec_of().await;
     assert_eq!(after, before, "the stored spec is untouched by the pass");
     let spec = after.as_m().expect("spec is a map");
-    assert_eq!(spec.get("routing"), Some(&host));
+    assert_eq!(spec.get("lifecycle"), Some(&host));
     let wake = spec["wake"].as_m().expect("wake is a map");
     assert_eq!(wake.get("schedule"), Some(&schedule));
 }

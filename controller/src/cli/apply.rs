@@ -82,8 +82,8 @@ fn nothing_applied(what: &str, details: Vec<String>) -> Failure {
     Failure::new(format!("{n} {what}; nothing was applied"), details)
 }
 
-/// Records among `records` whose target ([`crate::model::Target::identity`]) a stored record
-/// of another name already has, one message each (`service/copy: spec.target:
+/// Records among `records` with a claim ([`crate::model::Spec::claims`]: the target, or in
+/// route mode the stable address) that a stored record of another name already has, one message each (`service/copy: spec.target:
 /// ecs:demo-cluster/web is already managed by service/web`). A stored record that `records`
 /// replace counts with its new target. Two records on one service would scale it against each
 /// other; the reconciler reports such a pair as Invalid too, this catches it before it lands.
@@ -93,18 +93,27 @@ pub fn target_conflicts(records: &[Record], stored: &[crate::model::Entry]) -> V
         if let crate::model::Entry::Record(r) = entry
             && !records.iter().any(|n| n.name() == r.name())
         {
-            owners.insert(r.spec.target.identity(), r.name());
+            for (claim, _) in r.spec.claims() {
+                owners.insert(claim, r.name());
+            }
         }
     }
     records
         .iter()
         .filter_map(|r| {
-            let owner = owners.get(&r.spec.target.identity())?;
-            Some(format!(
-                "service/{}: spec.target: {} is already managed by service/{owner}",
-                r.name(),
-                r.spec.target.identity()
-            ))
+            r.spec.claims().into_iter().find_map(|(claim, path)| {
+                let owner = owners.get(&claim)?;
+                Some(match claim.strip_prefix("host:") {
+                    Some(host) => format!(
+                        "service/{}: {path}: {host} is already the address of service/{owner}",
+                        r.name()
+                    ),
+                    None => format!(
+                        "service/{}: {path}: {claim} is already managed by service/{owner}",
+                        r.name()
+                    ),
+                })
+            })
         })
         .collect()
 }

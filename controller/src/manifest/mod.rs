@@ -120,20 +120,32 @@ pub fn parse_all(sources: &[Source]) -> Result<Vec<Record>, Vec<String>> {
             Ok(parsed) => {
                 for record in parsed {
                     let name = record.name().to_string();
-                    let target = record.spec.target.identity();
+                    let claims = record.spec.claims();
+                    let taken = claims
+                        .iter()
+                        .find_map(|(c, path)| targets.get(c).map(|owner| (c, *path, owner)));
                     if let Some(first) = seen.get(&name) {
                         errors.push(format!(
                             "{}: metadata.name: service {name:?} is also defined in {first}",
                             source.name
                         ));
-                    } else if let Some((other, file)) = targets.get(&target) {
+                    } else if let Some((claim, path, (other, file))) = taken {
+                        let what = match claim.strip_prefix("host:") {
+                            Some(host) => format!(
+                                "the address of service {other:?} ({file}): {host}; one address, one record"
+                            ),
+                            None => format!(
+                                "the target of service {other:?} ({file}): {claim}; one service, one record"
+                            ),
+                        };
                         errors.push(format!(
-                            "{}: spec.target: service {name:?} has the target of service \
-                             {other:?} ({file}): {target}; one service, one record",
+                            "{}: {path}: service {name:?} has {what}",
                             source.name
                         ));
                     } else {
-                        targets.insert(target, (name.clone(), source.name.clone()));
+                        for (claim, _) in claims {
+                            targets.insert(claim, (name.clone(), source.name.clone()));
+                        }
                         seen.insert(name, source.name.clone());
                         records.push(record);
                     }

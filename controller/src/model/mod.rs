@@ -136,6 +136,10 @@ pub struct Spec {
     /// The wait page's look.
     #[serde(default)]
     pub page: PageSpec,
+    /// How visitors reach the service: by a redirect to the task's own address (default), or
+    /// at one stable address that snooze routes ([`RoutingSpec`]).
+    #[serde(default, skip_serializing_if = "RoutingSpec::is_default")]
+    pub routing: RoutingSpec,
 }
 
 fn default_replicas() -> u32 {
@@ -152,6 +156,28 @@ impl Spec {
     /// `maxReplicas` or its default, 10.
     pub fn max_replicas(&self) -> u32 {
         self.max_replicas.unwrap_or(10)
+    }
+
+    /// The stable address of a route-mode record, normalised ([`normalize_host`]): `Some` only
+    /// when `spec.routing.mode` is `route` and `spec.routing.host` is a DNS name.
+    pub fn route_host(&self) -> Option<String> {
+        match self.routing.mode {
+            RoutingMode::Route => self.routing.host.as_deref().and_then(normalize_host),
+            RoutingMode::Redirect => None,
+        }
+    }
+
+    /// What this spec claims for itself alone, as `(identity, field path)`: its target
+    /// ([`Target::identity`], at `spec.target`) and, in route mode, its stable address
+    /// (`host:{host}`, at `spec.routing.host`). Two records with a claim in common would fight
+    /// over it (scale one service against each other, or route one host to two services), so
+    /// `apply` refuses the second and the reconciler reports it as Invalid.
+    pub fn claims(&self) -> Vec<(String, &'static str)> {
+        let mut claims = vec![(self.target.identity(), "spec.target")];
+        if let Some(host) = self.route_host() {
+            claims.push((format!("host:{host}"), "spec.routing.host"));
+        }
+        claims
     }
 
     /// The port visitors are sent to (and the readiness probe's default): `spec.endpoint.port`,
@@ -295,6 +321,71 @@ impl Default for EndpointSpec {
             address: AddressKind::Public,
         }
     }
+}
+
+/// `spec.routing`: how visitors reach the service.
+///
+/// `redirect` (the default): the wake endpoint redirects a visitor to the task's own address
+/// (`status.endpoint.url`) once it is Ready; that address changes with every wake. `route`:
+/// snooze owns one stable address for the service, `host`; while the service is not Ready,
+/// requests to it reach the wake endpoint (wait page, or the JSON answer for API clients), and
+/// once it is Ready the router points the same address at the service (`status.route` says
+/// where it points now). Locally `snoozectl dev` is that router
+/// (`http://{host}:{listen port}/`); on AWS a shared load balancer is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct RoutingSpec {
+    /// `redirect` (default) or `route`.
+    #[serde(default)]
+    pub mode: RoutingMode,
+    /// The stable address: a DNS name such as `demo.example.com` (`demo.localhost` for
+    /// `snoozectl dev`), at most 253 characters, labels of letters, digits and `-`; compared
+    /// without case, port or trailing dot. Required for `route`; one record per host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+impl RoutingSpec {
+    /// True for the default (`redirect`, no host): then the field is not written.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// `spec.routing.mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoutingMode {
+    /// Redirect visitors to the task's own address once it is Ready.
+    #[default]
+    Redirect,
+    /// Serve the service at `spec.routing.host`, switched between the wake endpoint and the
+    /// service by the router.
+    Route,
+}
+
+/// A host name as snooze compares it: the `Host` header or `spec.routing.host` without a port
+/// (`demo.localhost:8080`), without a trailing dot, in lower case. `None` when what is left is
+/// not a DNS name (1–253 characters; labels of 1–63 letters, digits and `-`, not starting or
+/// ending with `-`), e.g. an IPv6 literal, an empty string or `a..b`.
+pub fn normalize_host(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let without_port = match raw.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        Some(_) => return None,
+        None => raw,
+    };
+    let host = without_port.strip_suffix('.').unwrap_or(without_port);
+    let host = host.to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    (!host.is_empty() && host.len() <= 253 && host.split('.').all(label_ok)).then_some(host)
 }
 
 /// `spec.endpoint.port` when none is given for an ECS service.
@@ -583,6 +674,9 @@ pub struct Status {
     /// The published address; present only while its task is running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<EndpointStatus>,
+    /// Where the stable address points now (`spec.routing.mode: route` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteStatus>,
     /// When the service will be put to sleep if nothing else happens (`mode: auto` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sleeps_at: Option<Timestamp>,
@@ -713,6 +807,42 @@ pub struct EndpointStatus {
     pub url: String,
     /// The task this address belongs to; withdrawn when that task stops.
     pub task_arn: String,
+}
+
+/// Where a route-mode record's stable address points ([`Status::route`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteStatus {
+    /// The stable address (`spec.routing.host`, normalised).
+    pub host: String,
+    /// `wake` (the wake endpoint answers: wait page, JSON) or `service`.
+    pub to: RouteTo,
+    /// The service address the route forwards to while `to` is `service`, `{ip}:{port}`
+    /// (`127.0.0.1:8081` locally).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// When the address was pointed there (kept while it stays).
+    pub since: Timestamp,
+}
+
+/// What a stable address points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteTo {
+    /// The wake endpoint: asleep, waking, or going to sleep.
+    Wake,
+    /// The service itself: it is Ready.
+    Service,
+}
+
+impl RouteTo {
+    /// `wake` or `service`, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteTo::Wake => "wake",
+            RouteTo::Service => "service",
+        }
+    }
 }
 
 /// Timing of a completed wake.
@@ -888,6 +1018,7 @@ impl Spec {
             readiness: None,
             wake: WakeSpec::default(),
             page: PageSpec::default(),
+            routing: RoutingSpec::default(),
         }
     }
 }
@@ -954,6 +1085,14 @@ pub mod fixtures {
         /// Sets `spec.wakeTimeout`.
         pub fn wake_timeout(mut self, d: std::time::Duration) -> Self {
             self.spec.wake_timeout = HumanDuration(d);
+            self
+        }
+        /// Sets `spec.routing` to `route` at `host`.
+        pub fn routed_at(mut self, host: &str) -> Self {
+            self.spec.routing = RoutingSpec {
+                mode: RoutingMode::Route,
+                host: Some(host.into()),
+            };
             self
         }
         /// Replaces the status.

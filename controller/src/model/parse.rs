@@ -865,7 +865,7 @@ mod tests {
     enabled: true
     pinned: yes
   replicas: many
-  routing: {host: a}
+  lifecycle: {host: a}
   target:",
             );
         let errs = errors(&text);
@@ -875,9 +875,9 @@ mod tests {
                 "f.yaml:8:5: spec.wake.pinned: unknown field `pinned`, expected one of \
                  `access`, `enabled`, `ignoreUserAgents`, `preservePath`, `tokenSha256`",
                 "f.yaml:9:13: spec.replicas: invalid type: string \"many\", expected i64",
-                "f.yaml:10:3: spec.routing: unknown field `routing`, expected one of `endpoint`, \
-                 `idleTimeout`, `maxReplicas`, `mode`, `page`, `readiness`, `replicas`, `target`, \
-                 `wake`, `wakeTimeout`",
+                "f.yaml:10:3: spec.lifecycle: unknown field `lifecycle`, expected one of \
+                 `endpoint`, `idleTimeout`, `maxReplicas`, `mode`, `page`, `readiness`, \
+                 `replicas`, `routing`, `target`, `wake`, `wakeTimeout`",
                 "f.yaml:12:35: spec.target.ecs.capacity: unknown field `capacity`, expected \
                  `cluster` or `service`",
             ],
@@ -902,7 +902,7 @@ mod tests {
             "spec": {
                 "target": {"ecs": {"cluster": "c", "service": "s"}},
                 "replicas": 2,
-                "routing": {"host": "demo.example.com"},
+                "lifecycle": {"host": "demo.example.com"},
                 "wake": {"enabled": false, "schedule": {"timezone": "UTC"}},
             },
             "status": {"phase": "Asleep", "newerStatusField": 1},
@@ -912,13 +912,13 @@ mod tests {
         assert!(!r.spec.wake.enabled, "what it knows is read");
         assert_eq!(
             r.unknown_fields,
-            ["metadata.group", "spec.routing", "spec.wake.schedule"],
+            ["metadata.group", "spec.lifecycle", "spec.wake.schedule"],
             "status is the reconciler's own and not listed"
         );
         // A known field of the wrong type is still an error.
         let bad = serde_json::json!({"apiVersion": "snooze/v1", "kind": "Service",
             "metadata": {"name": "demo"}, "spec": {"target": {"ecs": {"cluster": "c", "service": "s"}},
-            "replicas": "many", "routing": {}}});
+            "replicas": "many", "lifecycle": {}}});
         assert!(
             parse_record_value(bad)
                 .unwrap_err()

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::{API_VERSION, Access, KIND, Record, Target};
+use super::{API_VERSION, Access, KIND, Record, RoutingMode, Target, normalize_host};
 
 /// Highest value `spec.maxReplicas` may raise the replica limit to.
 pub const MAX_REPLICAS_CEILING: u32 = 1000;
@@ -63,6 +63,31 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `spec.routing`: `route` needs a host; a host must be a DNS name without port, scheme or path.
+fn check_routing(errors: &mut Vec<FieldError>, r: &Record) {
+    let routing = &r.spec.routing;
+    match (&routing.host, routing.mode) {
+        (None, RoutingMode::Route) => errors.push(FieldError::new(
+            "spec.routing.host",
+            "mode route needs a host: the stable address, e.g. demo.example.com (demo.localhost \
+             for snoozectl dev)",
+        )),
+        (None, RoutingMode::Redirect) => {}
+        (Some(host), _) => {
+            let bare = !host.contains(':') && !host.contains('/');
+            if !bare || normalize_host(host).is_none() {
+                errors.push(FieldError::new(
+                    "spec.routing.host",
+                    format!(
+                        "{host:?} is not a DNS name; give a host name only (letters, digits, '-' \
+                         and '.'), without scheme, port or path, e.g. demo.example.com"
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 fn check_range(
@@ -193,6 +218,7 @@ pub fn validate(r: &Record) -> Vec<FieldError> {
     if let Some(port) = s.endpoint.port {
         check_port(&mut e, "spec.endpoint.port", port);
     }
+    check_routing(&mut e, r);
     check_path(&mut e, "spec.endpoint.path", &s.endpoint.path);
     if let Some(get) = s.readiness.as_ref().and_then(|r| r.http_get.as_ref()) {
         check_path(&mut e, "spec.readiness.httpGet.path", &get.path);

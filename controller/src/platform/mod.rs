@@ -119,6 +119,11 @@ pub struct ServiceObservation {
     /// snooze does not know are left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deployments: Vec<DeploymentObservation>,
+    /// Where the record's stable address points now, as the router observed it (records in
+    /// `spec.routing.mode: route` only; `None`: no route, or not observed). Filled by the pass
+    /// from [`crate::router::Router::observe`], never by a platform.
+    #[serde(skip)]
+    pub route: Option<crate::router::RouteTarget>,
 }
 
 impl ServiceObservation {
@@ -135,6 +140,7 @@ impl ServiceObservation {
             pending_count,
             tasks,
             deployments: Vec::new(),
+            route: None,
         }
     }
 

@@ -397,7 +397,8 @@ pub enum Triage {
 /// sees too few records to judge and keeps a latched conflict instead.
 #[derive(Clone, Debug, Default)]
 pub struct Owners {
-    /// [`crate::model::Target::identity`] → the owning record's name.
+    /// A claim ([`crate::model::Spec::claims`]: a target identity or `host:{host}`) → the
+    /// owning record's name.
     by_identity: HashMap<String, String>,
     full: bool,
 }
@@ -409,12 +410,12 @@ pub struct Owners {
 pub fn owners<'a>(valid: impl IntoIterator<Item = &'a Record>) -> Owners {
     let mut claims: HashMap<String, (Option<Timestamp>, String)> = HashMap::new();
     for r in valid {
-        let claim = (r.metadata.creation_timestamp, r.metadata.name.clone());
-        let owner = claims
-            .entry(r.spec.target.identity())
-            .or_insert(claim.clone());
-        if claim < *owner {
-            *owner = claim;
+        for (identity, _) in r.spec.claims() {
+            let claim = (r.metadata.creation_timestamp, r.metadata.name.clone());
+            let owner = claims.entry(identity).or_insert(claim.clone());
+            if claim < *owner {
+                *owner = claim;
+            }
         }
     }
     Owners {
@@ -464,17 +465,25 @@ pub fn validity(entry: Option<&Entry>) -> Result<&Record, Triage> {
 /// (service recently missing), or [`Triage::Observe`].
 pub fn triage_valid(r: &Record, owners: &Owners, now: Timestamp) -> Triage {
     if owners.full {
-        let identity = r.spec.target.identity();
-        if let Some(owner) = owners.by_identity.get(&identity)
-            && *owner != r.metadata.name
-        {
-            return Triage::Invalid {
-                reason: Invalidity::TargetConflict,
-                message: format!(
-                    "spec.target: {identity} is already managed by record {owner}; one service, \
-                     one record (delete this record or point it at another service)"
-                ),
-            };
+        for (identity, path) in r.spec.claims() {
+            if let Some(owner) = owners.by_identity.get(&identity)
+                && *owner != r.metadata.name
+            {
+                let message = match identity.strip_prefix("host:") {
+                    Some(host) => format!(
+                        "{path}: {host} is already the address of record {owner}; one address, \
+                         one record (give this record another host)"
+                    ),
+                    None => format!(
+                        "{path}: {identity} is already managed by record {owner}; one service, \
+                         one record (delete this record or point it at another service)"
+                    ),
+                };
+                return Triage::Invalid {
+                    reason: Invalidity::TargetConflict,
+                    message,
+                };
+            }
         }
     }
     if let Some(wait) = missing_recheck(r, now) {

@@ -17,9 +17,10 @@ use super::classify::{
 pub use super::classify::{MISSING_RECHECK, SERVICE_FOUND, VALID};
 use crate::model::{
     AddressKind, Condition, ConditionStatus, EndpointStatus, LastFailure, LastWake, Phase, Record,
-    ReplicaStatus, Status, Step, Timestamp, validate,
+    ReplicaStatus, RouteStatus, RouteTo, Status, Step, Timestamp, validate,
 };
 use crate::platform::{Health, Observed, ServiceObservation, TaskObservation, TaskStatus};
+use crate::router::RouteTarget;
 
 /// Condition type: the service is Ready (True), waking or asleep (False).
 pub const READY: &str = "Ready";
@@ -29,6 +30,11 @@ pub const DRIFT: &str = "Drift";
 pub const DRIFT_BACK_OFF: &str = "DriftBackOff";
 /// Reason of `Drift=True` while another writer undoes snooze's scale-downs ([`Contest`]).
 pub const CONTESTED: &str = "ContestedByAnotherWriter";
+/// Condition type: where a route-mode record's stable address points (True: at the service;
+/// False: at the wake endpoint). Absent in redirect mode.
+pub const ROUTED: &str = "Routed";
+/// Reason of `Routed` when the route was found changed by someone else and is set back.
+pub const ROUTE_CHANGED: &str = "RouteChangedOutside";
 /// Reason of `Valid=False`: the record does not parse or validate.
 pub const VALIDATION_FAILED: &str = "ValidationFailed";
 /// Reason of `Valid=False`: another (older) record manages the same service
@@ -79,6 +85,10 @@ pub struct Decision {
     /// service, failed observation, drift back-off). The pass calls `scale` only when this is
     /// `Some(n)` and `n` differs from the observed desiredCount.
     pub replicas: Option<u32>,
+    /// Where to point the record's stable address (route mode), or `None` to leave it as it
+    /// is. The pass points it before it scales or publishes: at the wake endpoint before a
+    /// scale-down, at the service only when `status` is Ready ([`route`]).
+    pub route: Option<RouteTarget>,
     /// The next status (publish it when it differs from the stored one).
     pub status: Status,
     /// When to look again.
@@ -243,10 +253,12 @@ pub fn decide_valid(record: &Record, observed: &Observed, now: Timestamp) -> Dec
     let service = match observed_service(observed) {
         Ok(service) => service,
         Err(Unfound::ServiceGone { reason, message }) => {
-            return service_gone(record, &prev, reason, &message, now);
+            let d = service_gone(record, &prev, reason, &message, now);
+            return route(record, None, d, now);
         }
         Err(Unfound::Unobserved { message }) => {
-            return unobserved(record, &prev, &message, now);
+            let d = unobserved(record, &prev, &message, now);
+            return route(record, None, d, now);
         }
         Err(Unfound::Unsupported { message }) => {
             return decide_invalid(
@@ -265,7 +277,8 @@ pub fn decide_valid(record: &Record, observed: &Observed, now: Timestamp) -> Dec
         Found::Asleep(want) => asleep(record, &prev, &facts, want.why, now),
     };
     let decided = drift(record, &prev, service, decided, now);
-    other_writer(record, service, decided, now)
+    let decided = other_writer(record, service, decided, now);
+    route(record, service.route.as_ref(), decided, now)
 }
 
 /// The decision for a record that does not validate or parse (also used for
@@ -286,6 +299,7 @@ pub fn decide_invalid(
         step: None,
         replicas: prev.replicas,
         endpoint: None,
+        route: prev.route.clone(),
         sleeps_at: None,
         wake_started_at: None,
         last_wake: prev.last_wake.clone(),
@@ -318,6 +332,7 @@ pub fn decide_invalid(
             message: message.to_string(),
         },
         replicas: None,
+        route: None,
         status: s,
         requeue: Requeue::AwaitChange,
         reason: "invalid".into(),
@@ -330,6 +345,7 @@ pub fn decide_deferred(prev: Option<&Status>, wait: Duration) -> Decision {
     Decision {
         situation: Situation::Deferred { wait },
         replicas: None,
+        route: None,
         status: prev.cloned().unwrap_or_default(),
         requeue: Requeue::After(wait),
         reason: format!(
@@ -385,6 +401,7 @@ fn service_gone(
             message: message.to_string(),
         },
         replicas: None,
+        route: None,
         status: s,
         requeue: Requeue::After(MISSING_RECHECK),
         reason: message.to_string(),
@@ -417,6 +434,7 @@ fn unobserved(record: &Record, prev: &Status, message: &str, now: Timestamp) -> 
             message: message.to_string(),
         },
         replicas: None,
+        route: None,
         status: s,
         requeue: Requeue::After(OBSERVE_RETRY),
         reason: format!("observe failed: {message}"),
@@ -432,6 +450,7 @@ fn base_status(record: &Record, prev: &Status, phase: Phase, now: Timestamp) -> 
         step: None,
         replicas: ReplicaStatus::default(),
         endpoint: None,
+        route: prev.route.clone(),
         sleeps_at: None,
         wake_started_at: None,
         last_wake: prev.last_wake.clone(),
@@ -588,6 +607,7 @@ fn failed_latched(
     Decision {
         situation: Situation::FailedLatched { message },
         replicas: Some(0),
+        route: None,
         status: found_status(s, facts, 0, now),
         requeue: if facts.stopping() {
             Requeue::After(TRANSITION_REQUEUE)
@@ -622,6 +642,7 @@ fn asleep(record: &Record, prev: &Status, facts: &Facts, why: Why, now: Timestam
     Decision {
         situation: Situation::Asleep { why },
         replicas: Some(0),
+        route: None,
         status: found_status(s, facts, 0, now),
         requeue: if phase == Phase::Sleeping {
             Requeue::After(TRANSITION_REQUEUE)
@@ -750,6 +771,7 @@ fn ready(
     Decision {
         situation: Situation::Awake { why },
         replicas: Some(target),
+        route: None,
         status: found_status(s, facts, target, now),
         requeue: match want.sleeps_at {
             Some(at) => Requeue::After(at.since(now).max(Duration::from_secs(1))),
@@ -794,6 +816,7 @@ fn waking(
     Decision {
         situation: Situation::Awake { why },
         replicas: Some(target),
+        route: None,
         status: found_status(s, facts, target, now),
         requeue: Requeue::After(TRANSITION_REQUEUE),
         reason: match prev.phase {
@@ -845,6 +868,7 @@ fn wake_failed(
     Decision {
         situation: Situation::Awake { why: want.why },
         replicas: Some(0),
+        route: None,
         status: found_status(s, facts, 0, now),
         requeue: Requeue::After(TRANSITION_REQUEUE),
         reason: message,
@@ -1012,6 +1036,103 @@ fn other_writer(
         }
     }
     d
+}
+
+/// Last for every valid record: where its stable address should point (`spec.routing.mode:
+/// route`; in redirect mode `status.route` and the `Routed` condition are removed).
+///
+/// The rule: at the service (`{endpoint ip}:{endpoint port}`) only when the decided phase is
+/// Ready with a published endpoint; at the wake endpoint in every other phase, so the route is
+/// back at the wake endpoint in the same pass that decides a scale-down (the pass points it
+/// before it scales). `observed` is the router's view (`None`: no route or not observed, then
+/// compared with what `status.route` says was set). A route that differs from both what
+/// snooze last set and what it wants was changed by someone else: it is set back, and the
+/// `Routed` condition says so (reason [`ROUTE_CHANGED`]). `status.route.since` moves only
+/// when the route does.
+pub fn route(
+    record: &Record,
+    observed: Option<&RouteTarget>,
+    mut d: Decision,
+    now: Timestamp,
+) -> Decision {
+    let s = &mut d.status;
+    let Some(host) = record.spec.route_host() else {
+        s.route = None;
+        s.conditions.retain(|c| c.type_ != ROUTED);
+        return d;
+    };
+    let want = match (s.phase, &s.endpoint) {
+        (Phase::Ready, Some(e)) if d.replicas != Some(0) => {
+            RouteTarget::Service(backend_address(&e.ip, record.spec.endpoint_port()))
+        }
+        _ => RouteTarget::Wake,
+    };
+    let prev = record
+        .status
+        .as_ref()
+        .and_then(|p| p.route.as_ref())
+        .filter(|r| r.host == host);
+    let was = prev.map(|r| match (r.to, &r.backend) {
+        (RouteTo::Service, Some(b)) => RouteTarget::Service(b.clone()),
+        _ => RouteTarget::Wake,
+    });
+    let changed_outside = match (observed, &was) {
+        (Some(o), Some(w)) => o != w && *o != want,
+        _ => false,
+    };
+    let current = observed.or(was.as_ref());
+    d.route = (current != Some(&want)).then(|| want.clone());
+    let (to, backend) = match &want {
+        RouteTarget::Wake => (RouteTo::Wake, None),
+        RouteTarget::Service(b) => (RouteTo::Service, Some(b.clone())),
+    };
+    let since = match prev {
+        Some(p) if was.as_ref() == Some(&want) => p.since,
+        _ => now,
+    };
+    s.route = Some(RouteStatus {
+        host: host.clone(),
+        to,
+        backend,
+        since,
+    });
+    let (status, reason, message) = if changed_outside {
+        let o = observed.map(RouteTarget::describe).unwrap_or_default();
+        (
+            if to == RouteTo::Service {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            },
+            ROUTE_CHANGED,
+            format!(
+                "{host} was pointed at {o} outside snooze; set back to {}",
+                want.describe()
+            ),
+        )
+    } else if to == RouteTo::Service {
+        (ConditionStatus::True, "RoutedToService", String::new())
+    } else {
+        (
+            ConditionStatus::False,
+            "RoutedToWakeEndpoint",
+            format!("{host} shows the wait page until the service is Ready"),
+        )
+    };
+    set_condition(&mut s.conditions, ROUTED, status, reason, &message, now);
+    if d.route.is_some() && d.reason.is_empty() {
+        d.reason = format!("route {host} to {}", want.describe());
+    }
+    d
+}
+
+/// `{ip}:{port}`, with an IPv6 address in brackets.
+pub fn backend_address(ip: &str, port: u16) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
 }
 
 /// The `Drift=True` message of a [`Contest`].

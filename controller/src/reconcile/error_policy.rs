@@ -35,6 +35,10 @@ pub enum Failed {
         /// The observed desiredCount.
         from: u32,
     },
+    /// Pointing a route-mode record's stable address ([`crate::router::Router::point`]):
+    /// nothing else is done for the record (no scale-down may start while the address still
+    /// reaches the service, and no status may say it points where it does not).
+    Route,
     /// Publishing the status.
     Publish,
 }
@@ -69,6 +73,10 @@ pub fn error_policy(decision: Option<&Decision>, failed: Failed, error: &str) ->
                 status
             }),
             requeue: decided,
+        },
+        Failed::Route => OnError {
+            publish: None,
+            requeue: Requeue::After(super::decide::TRANSITION_REQUEUE),
         },
         Failed::Publish => OnError {
             publish: None,

@@ -5,8 +5,10 @@
 //!                                 ─▶ classify::validity, owners, triage_valid    (pure)
 //!                                 ─▶ platform.observe(all targets)      (one call)
 //!                                 ─▶ prober.probe(running, healthy tasks with an address)
+//!                                 ─▶ router.observe(route-mode hosts)   (one call)
 //!                                 ─▶ per record, concurrently, in span "reconcile{service, trigger}":
-//!                                      decide ─▶ scale (only when the count differs)
+//!                                      decide ─▶ point the route (only when it differs)
+//!                                             ─▶ scale (only when the count differs)
 //!                                             ─▶ publish status (only when it changed)
 //!                                      a failed call ─▶ error_policy
 //! ```
@@ -49,6 +51,7 @@ use super::runtime::{Reason, Reasons};
 use super::{Clock, Prober};
 use crate::model::{Entry, Phase, Record, Status, Timestamp};
 use crate::platform::{Health, Observed, Platform, TaskStatus};
+use crate::router::{NoRouter, Router};
 use crate::store::{self, StatusGuard, Store};
 
 /// How often one record is read and decided again within a pass when a wake or activity lands
@@ -97,6 +100,9 @@ pub struct Reconciler {
     pub prober: Arc<dyn Prober>,
     /// Where time comes from.
     pub clock: Arc<dyn Clock>,
+    /// Where stable addresses point (route-mode records); [`NoRouter`] unless set with
+    /// [`Reconciler::with_router`].
+    pub router: Arc<dyn Router>,
     /// Concurrency limits.
     pub options: PassOptions,
 }
@@ -266,8 +272,16 @@ impl Reconciler {
             platform,
             prober,
             clock,
+            router: Arc::new(NoRouter),
             options: PassOptions::default(),
         }
+    }
+
+    /// The same reconciler with `router` for route-mode records (e.g. `snoozectl dev`'s
+    /// [`crate::router::LocalRouter`]).
+    pub fn with_router(mut self, router: Arc<dyn Router>) -> Self {
+        self.router = router;
+        self
     }
 
     /// One pass over `scope`, for [`Reason::Manual`] (an operator's or a test's direct call;
@@ -294,6 +308,7 @@ impl Reconciler {
             scope = scope_label(&scope),
             trigger = %reasons.pass
         );
+        let full = scope == Scope::All;
         async move {
             let items = match self.read(scope, now).await {
                 Ok(w) => w,
@@ -347,6 +362,10 @@ impl Reconciler {
                 }
             };
             self.probe(&to_observe, &mut observed).await;
+            self.observe_routes(&to_observe, &mut observed).await;
+            if full {
+                self.retain_routes(&items).await;
+            }
 
             let mut observed = observed.into_iter();
             let jobs: Vec<_> = items
@@ -526,6 +545,55 @@ impl Reconciler {
         }
     }
 
+    /// Adds the router's view of each route-mode record's stable address to its observation
+    /// ([`crate::platform::ServiceObservation::route`]), in one call. When the router cannot
+    /// be read, the routes stay unknown and the decision compares with what the status says
+    /// was set (pointing again is harmless).
+    async fn observe_routes(&self, records: &[&Record], observed: &mut [Observed]) {
+        let wanted: Vec<(usize, String)> = records
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| matches!(observed[*i], Observed::Found(_)))
+            .filter_map(|(i, r)| r.spec.route_host().map(|h| (i, h)))
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let hosts: Vec<String> = wanted.iter().map(|(_, h)| h.clone()).collect();
+        match self.router.observe(&hosts).await {
+            Ok(routes) => {
+                for ((i, _), route) in wanted.into_iter().zip(routes) {
+                    if let Observed::Found(s) = &mut observed[i] {
+                        s.route = route;
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "observing routes failed; compared with the status"),
+        }
+    }
+
+    /// After a full read: removes the routes of hosts no record claims any more (deleted
+    /// records, edited hosts). Not when an item is malformed or unreadable (its host is
+    /// unknown).
+    async fn retain_routes(&self, items: &[Item]) {
+        let mut keep = std::collections::BTreeSet::new();
+        for item in items {
+            match item {
+                Item::Read {
+                    entry: Some(Entry::Record(r)),
+                    ..
+                } => keep.extend(r.spec.route_host()),
+                Item::Read { entry: None, .. } => {}
+                _ => return,
+            }
+        }
+        match self.router.retain(&keep).await {
+            Ok(gone) if !gone.is_empty() => info!(hosts = ?gone, "removed routes no record claims"),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "removing unclaimed routes failed"),
+        }
+    }
+
     /// One record of the pass, by its triage, in its `reconcile{service, trigger}` span.
     async fn reconcile_item(
         &self,
@@ -657,7 +725,7 @@ impl Reconciler {
         // and the write.
         let will_scale = matches!((d.replicas, current), (Some(to), Some(from)) if to != from);
         let will_publish = prev != Some(&d.status) && !unobserved;
-        if will_scale || will_publish {
+        if will_scale || will_publish || d.route.is_some() {
             match self.store.get(name).await {
                 Ok(Some(Entry::Record(fresh))) if fresh.status.as_ref() == prev => {}
                 Ok(Some(_)) => {
@@ -676,6 +744,20 @@ impl Reconciler {
                     fail(&mut report, codes, &e.to_string(), e.code());
                     report.reason = d.reason.clone();
                     report.requeue = error_policy(Some(&d), Failed::Reread, &e.to_string()).requeue;
+                    return report;
+                }
+            }
+        }
+        // The route first: back at the wake endpoint before a scale-down starts, at the
+        // service before the status says Ready (the decision points there only when Ready).
+        if let (Some(target), Some(host)) = (&d.route, record.spec.route_host()) {
+            match self.router.point(name, &host, target).await {
+                Ok(()) => info!(%host, to = %target.describe(), "route pointed"),
+                Err(e) => {
+                    warn!(%host, error = %e, "pointing the route failed; nothing else done");
+                    fail(&mut report, codes, &e.to_string(), e.code());
+                    report.reason = d.reason.clone();
+                    report.requeue = error_policy(Some(&d), Failed::Route, &e.to_string()).requeue;
                     return report;
                 }
             }

@@ -1630,3 +1630,261 @@ fn a_scale_failure_keeps_the_observed_count_for_drift() {
     assert_eq!(d.replicas, Some(1));
     assert_eq!(cond(&d.status, DRIFT).0, ConditionStatus::False);
 }
+
+// ---- route mode (spec.routing.mode: route) --------------------------------------------
+
+use crate::model::RouteTo;
+use crate::router::RouteTarget;
+
+/// `o` with the router's view of the stable address.
+fn routed(o: Observed, to: Option<RouteTarget>) -> Observed {
+    let Observed::Found(mut s) = o else {
+        panic!("not found")
+    };
+    s.route = to;
+    Observed::Found(s)
+}
+
+const SVC: &str = "203.0.113.10:80";
+
+fn svc() -> RouteTarget {
+    RouteTarget::Service(SVC.into())
+}
+
+#[test]
+fn route_mode_points_the_address_at_the_service_only_when_ready() {
+    let r = Record::test("demo")
+        .routed_at("Demo.Example.com.")
+        .asleep()
+        .woken_at(at(0));
+    // Asleep with no route yet: the address is pointed at the wake endpoint.
+    let d = decide(&r, &routed(service(0, vec![]), None), at(1));
+    assert_eq!(d.status.phase, Phase::Waking);
+    assert_eq!(d.route, Some(RouteTarget::Wake));
+    let route = d.status.route.clone().unwrap();
+    assert_eq!(
+        (route.host.as_str(), route.to, route.backend, route.since),
+        ("demo.example.com", RouteTo::Wake, None, at(1))
+    );
+    assert_eq!(
+        cond(&d.status, ROUTED),
+        (ConditionStatus::False, "RoutedToWakeEndpoint".into())
+    );
+    let r = r.after(&routed(service(0, vec![]), None), at(1));
+    // Waking, the route already at the wake endpoint: nothing to point.
+    let o = routed(
+        service(1, vec![task(ARN_A, TaskStatus::Pending, at(2))]),
+        Some(RouteTarget::Wake),
+    );
+    let d = decide(&r, &o, at(20));
+    assert_eq!((d.status.phase, d.route), (Phase::Waking, None));
+    assert_eq!(d.status.route.as_ref().unwrap().since, at(1), "kept");
+    let r = r.after(&o, at(20));
+    // Ready: the address goes to the service, in the same decision.
+    let o = routed(
+        service(1, vec![running(ARN_A, at(2))]),
+        Some(RouteTarget::Wake),
+    );
+    let d = decide(&r, &o, at(41));
+    assert_eq!(d.status.phase, Phase::Ready);
+    assert_eq!(d.route, Some(svc()));
+    let route = d.status.route.clone().unwrap();
+    assert_eq!(
+        (route.to, route.backend.as_deref(), route.since),
+        (RouteTo::Service, Some(SVC), at(41))
+    );
+    assert_eq!(
+        cond(&d.status, ROUTED),
+        (ConditionStatus::True, "RoutedToService".into())
+    );
+    // Once routed, a steady Ready record points nothing and writes nothing new.
+    let r = r.after(&o, at(41));
+    let o = routed(service(1, vec![running(ARN_A, at(2))]), Some(svc()));
+    let d = decide(&r, &o, at(60));
+    assert_eq!(d.route, None);
+    assert_eq!(Some(&d.status), r.status.as_ref(), "a fixed point");
+}
+
+#[test]
+fn route_mode_points_the_address_back_in_the_decision_that_scales_down() {
+    let t = at(0);
+    let r = Record::test("demo")
+        .routed_at("demo.example.com")
+        .asleep()
+        .woken_at(t);
+    let r = r.after(&routed(service(0, vec![]), None), at(1));
+    let up = routed(
+        service(1, vec![running(ARN_A, at(2))]),
+        Some(RouteTarget::Wake),
+    );
+    let r = r.after(&up, at(41));
+    assert_eq!(
+        r.status.as_ref().unwrap().route.as_ref().unwrap().to,
+        RouteTo::Service
+    );
+    // Idle: the scale-down and the route back to the wake endpoint are one decision (the pass
+    // points the route first).
+    let o = routed(service(1, vec![running(ARN_A, at(2))]), Some(svc()));
+    let d = decide(&r, &o, at(41 + 16 * MIN));
+    assert_eq!(d.replicas, Some(0));
+    assert_eq!(d.route, Some(RouteTarget::Wake));
+    assert_eq!(d.status.route.as_ref().unwrap().to, RouteTo::Wake);
+    // An explicit sleep, a failed wake, mode off: never routed to the service either.
+    let asleep_req = r.clone().sleep_requested_at(at(50));
+    let d = decide(&asleep_req, &o, at(51));
+    assert_eq!(
+        (d.replicas, d.route.clone()),
+        (Some(0), Some(RouteTarget::Wake))
+    );
+    let off = r.clone().mode(Mode::Off);
+    assert_eq!(decide(&off, &o, at(51)).route, Some(RouteTarget::Wake));
+}
+
+#[test]
+fn a_route_changed_outside_snooze_is_set_back_and_reported() {
+    let r = Record::test("demo")
+        .routed_at("demo.example.com")
+        .asleep()
+        .woken_at(at(0));
+    let r = r.after(&routed(service(0, vec![]), None), at(1));
+    let up = routed(
+        service(1, vec![running(ARN_A, at(2))]),
+        Some(RouteTarget::Wake),
+    );
+    let r = r.after(&up, at(41));
+    // Someone pointed the address back at the wake endpoint while the service is Ready.
+    let o = routed(
+        service(1, vec![running(ARN_A, at(2))]),
+        Some(RouteTarget::Wake),
+    );
+    let d = decide(&r, &o, at(60));
+    assert_eq!(d.route, Some(svc()));
+    let (status, reason) = cond(&d.status, ROUTED);
+    assert_eq!(
+        (status, reason.as_str()),
+        (ConditionStatus::True, ROUTE_CHANGED)
+    );
+    assert!(
+        d.status
+            .condition(ROUTED)
+            .unwrap()
+            .message
+            .contains("outside snooze"),
+        "{:?}",
+        d.status.condition(ROUTED)
+    );
+    // Pointed elsewhere (another backend) while asleep: set back to the wake endpoint.
+    let asleep = Record::test("demo")
+        .routed_at("demo.example.com")
+        .asleep()
+        .after(&routed(service(0, vec![]), None), at(1));
+    let o = routed(
+        service(0, vec![]),
+        Some(RouteTarget::Service("198.51.100.1:80".into())),
+    );
+    let d = decide(&asleep, &o, at(5));
+    assert_eq!(d.route, Some(RouteTarget::Wake));
+    assert_eq!(cond(&d.status, ROUTED).1, ROUTE_CHANGED);
+}
+
+#[test]
+fn redirect_mode_has_no_route_and_a_missing_service_routes_to_the_wake_endpoint() {
+    let d = decide(&Record::test("demo").asleep(), &service(0, vec![]), at(1));
+    assert_eq!((&d.route, &d.status.route), (&None, &None));
+    assert!(d.status.condition(ROUTED).is_none());
+    let gone = Observed::Missing {
+        message: "service demo-svc not found in cluster demo-cluster".into(),
+    };
+    let r = Record::test("demo").routed_at("demo.example.com").asleep();
+    let d = decide(&r, &gone, at(1));
+    assert_eq!(d.route, Some(RouteTarget::Wake));
+}
+
+mod route_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn arb_task() -> impl Strategy<Value = TaskObservation> {
+        (
+            prop_oneof![
+                Just(TaskStatus::Provisioning),
+                Just(TaskStatus::Pending),
+                Just(TaskStatus::Running),
+                Just(TaskStatus::Stopping),
+            ],
+            any::<bool>(),
+            0u64..120,
+        )
+            .prop_map(|(last, stop_wanted, created)| {
+                let mut t = task(ARN_A, last, at(created));
+                if stop_wanted {
+                    t.desired_status = TaskStatus::Stopped;
+                }
+                t
+            })
+    }
+
+    fn arb_route() -> impl Strategy<Value = Option<RouteTarget>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(RouteTarget::Wake)),
+            Just(Some(svc())),
+            Just(Some(RouteTarget::Service("198.51.100.9:80".into()))),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the facts, the previous status and the route as observed: the decision
+        /// never points the address at a service that is not Ready or that it scales down, and
+        /// a status never says the address points at the service unless it is Ready.
+        #[test]
+        fn never_routed_to_a_service_that_is_not_ready_or_being_scaled_down(
+            desired in 0u32..3,
+            tasks in proptest::collection::vec(arb_task(), 0..3),
+            observed_route in arb_route(),
+            woken in proptest::option::of(0u64..2000),
+            active in proptest::option::of(0u64..2000),
+            slept in proptest::option::of(0u64..2000),
+            mode in prop_oneof![Just(Mode::Auto), Just(Mode::On), Just(Mode::Off)],
+            prev_steps in 0usize..4,
+            now in 0u64..3000,
+        ) {
+            let mut r = Record::test("demo").routed_at("demo.example.com").mode(mode).asleep();
+            r.desired.wake_requested_at = woken.map(at);
+            r.desired.last_activity_at = active.map(at);
+            r.desired.sleep_requested_at = slept.map(at);
+            let o = routed(service(desired, tasks), observed_route);
+            // A few earlier decisions on the same facts give a realistic previous status.
+            for i in 0..prev_steps {
+                r = r.after(&o, at(now.saturating_sub(10 * (prev_steps - i) as u64)));
+            }
+            let d = decide(&r, &o, at(now));
+            let ready = d.status.phase == Phase::Ready;
+            let scaling_down = d.replicas == Some(0);
+            if let Some(RouteTarget::Service(_)) = &d.route {
+                prop_assert!(ready && !scaling_down, "routed to a service that is {:?}", d.status.phase);
+            }
+            let route = d.status.route.as_ref().expect("route mode always has a route status");
+            if route.to == RouteTo::Service {
+                prop_assert!(ready, "status says routed while {:?}", d.status.phase);
+            }
+            if d.replicas == Some(0) && desired > 0 {
+                prop_assert_eq!(route.to, RouteTo::Wake);
+                prop_assert!(
+                    d.route.is_none() || d.route == Some(RouteTarget::Wake),
+                    "a scale-down points the route back, not elsewhere"
+                );
+            }
+            // What the decision points at is what the status publishes.
+            match (&d.route, route.to) {
+                (Some(RouteTarget::Wake), to) => prop_assert_eq!(to, RouteTo::Wake),
+                (Some(RouteTarget::Service(b)), to) => {
+                    prop_assert_eq!(to, RouteTo::Service);
+                    prop_assert_eq!(route.backend.as_deref(), Some(b.as_str()));
+                }
+                (None, _) => {}
+            }
+        }
+    }
+}

@@ -726,3 +726,160 @@ async fn two_records_on_one_service_the_newer_is_invalid_and_does_nothing() {
     );
     assert_eq!(w.sim.desired_count("first-cluster", "first-svc"), Some(1));
 }
+
+// ---- route mode: the order of route, scale and publish -------------------------------
+
+/// A router over [`crate::router::LocalRouter`] that records, at each `point`, the sim's
+/// desiredCount and the stored status's route at that moment, and can be made to fail.
+struct WatchingRouter {
+    inner: crate::router::LocalRouter,
+    sim: Arc<SimPlatform>,
+    store: Arc<MemoryStore>,
+    failing: AtomicBool,
+    log: std::sync::Mutex<
+        Vec<(
+            crate::router::RouteTarget,
+            Option<u32>,
+            Option<crate::model::RouteTo>,
+        )>,
+    >,
+}
+
+#[async_trait]
+impl crate::router::Router for WatchingRouter {
+    async fn observe(
+        &self,
+        hosts: &[String],
+    ) -> Result<Vec<Option<crate::router::RouteTarget>>, crate::platform::Error> {
+        self.inner.observe(hosts).await
+    }
+    async fn point(
+        &self,
+        name: &str,
+        host: &str,
+        target: &crate::router::RouteTarget,
+    ) -> Result<(), crate::platform::Error> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(crate::platform::Error::Call {
+                operation: "Route",
+                code: "ServiceUnavailable".into(),
+                message: "router down".into(),
+                retryable: true,
+            });
+        }
+        let desired = self.sim.desired_count("demo-cluster", "demo-svc");
+        let published = self.store.status(name).and_then(|s| s.route).map(|r| r.to);
+        self.log
+            .lock()
+            .unwrap()
+            .push((target.clone(), desired, published));
+        self.inner.point(name, host, target).await
+    }
+    async fn retain(
+        &self,
+        keep: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<String>, crate::platform::Error> {
+        self.inner.retain(keep).await
+    }
+}
+
+fn routed_world() -> (World, Arc<WatchingRouter>) {
+    let mut w = world();
+    let router = Arc::new(WatchingRouter {
+        inner: crate::router::LocalRouter::new(),
+        sim: w.sim.clone(),
+        store: w.store.clone(),
+        failing: AtomicBool::new(false),
+        log: Default::default(),
+    });
+    w.reconciler = w.reconciler.clone().with_router(router.clone());
+    (w, router)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_route_goes_to_the_service_after_ready_and_back_before_the_scale_down() {
+    use crate::model::RouteTo;
+    use crate::router::RouteTarget;
+    let (w, router) = routed_world();
+    w.add(Record::test("demo").routed_at("demo.example.com"));
+    w.pass().await;
+    w.wake("demo").await;
+    for _ in 0..10 {
+        w.pass().await;
+        w.advance(5);
+    }
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    let s = w.store.status("demo").unwrap();
+    assert_eq!(s.route.as_ref().unwrap().to, RouteTo::Service);
+    {
+        let log = router.log.lock().unwrap();
+        let to_service = log
+            .iter()
+            .find(|(t, _, _)| matches!(t, RouteTarget::Service(_)))
+            .expect("pointed at the service");
+        assert_eq!(
+            to_service.2,
+            Some(RouteTo::Wake),
+            "the status said wake until the route was there: {log:?}"
+        );
+    }
+    // Idle: the route is back at the wake endpoint while desiredCount is still 1.
+    w.advance(16 * 60);
+    let r = w.pass().await;
+    assert_eq!(r.record("demo").unwrap().scaled, Some((1, 0)));
+    let log = router.log.lock().unwrap();
+    let (last, desired, _) = log.last().unwrap();
+    assert_eq!(*last, RouteTarget::Wake);
+    assert_eq!(
+        *desired,
+        Some(1),
+        "pointed back before the scale-down: {log:?}"
+    );
+    assert_eq!(
+        w.store.status("demo").unwrap().route.unwrap().to,
+        RouteTo::Wake
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_route_that_cannot_be_pointed_stops_the_scale_down_and_converges_after() {
+    use crate::model::RouteTo;
+    let (w, router) = routed_world();
+    w.add(Record::test("demo").routed_at("demo.example.com"));
+    w.pass().await;
+    w.wake("demo").await;
+    for _ in 0..10 {
+        w.pass().await;
+        w.advance(5);
+    }
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    router.failing.store(true, Ordering::SeqCst);
+    w.advance(16 * 60);
+    let r = w.pass().await;
+    let rep = r.record("demo").unwrap();
+    assert!(
+        rep.error.as_deref().unwrap_or("").contains("router down"),
+        "{rep:?}"
+    );
+    assert_eq!(
+        rep.scaled, None,
+        "no scale-down while the route still reaches the service"
+    );
+    assert_eq!(w.sim.desired_count("demo-cluster", "demo-svc"), Some(1));
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    router.failing.store(false, Ordering::SeqCst);
+    for _ in 0..6 {
+        w.advance(5);
+        w.pass().await;
+    }
+    assert_eq!(w.phase("demo"), Some(Phase::Asleep));
+    assert_eq!(w.sim.desired_count("demo-cluster", "demo-svc"), Some(0));
+    assert_eq!(
+        w.store.status("demo").unwrap().route.unwrap().to,
+        RouteTo::Wake
+    );
+    assert_eq!(
+        router.inner.lookup("demo.example.com").unwrap().target,
+        crate::router::RouteTarget::Wake
+    );
+}

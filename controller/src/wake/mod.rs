@@ -59,7 +59,9 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::model::{Access, Entry, Mode, Phase, Record, Theme, Timestamp, validate_name};
+use crate::model::{
+    Access, Entry, Mode, Phase, Record, Scheme, Theme, Timestamp, normalize_host, validate_name,
+};
 use crate::store::{self, Store, Touch};
 use page::{Content, Notice, PageData, Tone, WaitPage};
 use route::Target;
@@ -88,7 +90,7 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Query keys the handler reads or reserves; each may appear at most once (else 400), so a
 /// proxy and the handler can never disagree about which value counts.
-pub const RESERVED_QUERY_KEYS: &[&str] = &["name", "service", "token", "wait", "retry"];
+pub const RESERVED_QUERY_KEYS: &[&str] = &["name", "service", "token", "wait", "retry", "seen"];
 
 /// Query keys removed from the query forwarded to the service on redirect.
 const PRIVATE_QUERY_KEYS: &[&str] = &["token", "retry"];
@@ -134,7 +136,35 @@ pub struct WakeConfig {
     /// button. Default 60 s ([`DEFAULT_FAILED_RETRY_AFTER`]); not read from the env.
     #[arg(skip = DEFAULT_FAILED_RETRY_AFTER)]
     pub failed_retry_after: Duration,
+    /// How often a held status request (`?wait=N&seen=KEY`, the wait page's) reads the record
+    /// again while nothing changed (humantime, 50ms..=5s). Each read is one store read: a
+    /// held request of 20 s costs at most 20 s / this (80 DynamoDB reads at 250 ms).
+    #[arg(long = "status-watch-every", env = "SNOOZE_STATUS_WATCH_EVERY", value_name = "DURATION",
+          default_value = "250ms", value_parser = watch_every)]
+    pub watch_every: Duration,
+    /// Scheme of the stable addresses of route-mode records (`https` behind a load balancer;
+    /// `http` for `snoozectl dev`). Not read from the env.
+    #[arg(skip = Scheme::Https)]
+    pub stable_scheme: Scheme,
+    /// Port of the stable addresses when not the scheme's default (`snoozectl dev`: its listen
+    /// port). Not read from the env.
+    #[arg(skip)]
+    pub stable_port: Option<u16>,
 }
+
+/// Value parser of [`WakeConfig::watch_every`].
+fn watch_every(v: &str) -> Result<Duration, String> {
+    let d = crate::config::duration_at_most(v, Duration::from_secs(5))?;
+    if d < Duration::from_millis(50) {
+        return Err("at least 50ms".into());
+    }
+    Ok(d)
+}
+
+/// The path on a route-mode record's stable address that the wake endpoint always answers
+/// (never the service): its status JSON, held open with `?wait=N&seen=KEY` like
+/// `GET /api/v1/services/{name}`. The wait page on the stable address polls it.
+pub const STABLE_STATUS_PATH: &str = "/.well-known/snooze/status";
 
 /// Default of [`WakeConfig::failed_retry_after`].
 pub const DEFAULT_FAILED_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -149,6 +179,9 @@ impl Default for WakeConfig {
             cookie_secure: true,
             public_path_prefix: None,
             failed_retry_after: DEFAULT_FAILED_RETRY_AFTER,
+            watch_every: Duration::from_millis(250),
+            stable_scheme: Scheme::Https,
+            stable_port: None,
         }
     }
 }
@@ -161,6 +194,15 @@ impl WakeConfig {
     /// Errors: [`Error::Invalid`] naming the variable, its value and what would be accepted.
     pub fn from_env() -> Result<Self, Error> {
         crate::config::from_env()
+    }
+
+    /// The stable address of `host` (normalised): `{stable_scheme}://{host}[:{stable_port}]/`,
+    /// e.g. `https://demo.example.com/` or `http://demo.localhost:8080/`.
+    pub fn stable_url(&self, host: &str) -> String {
+        match self.stable_port {
+            Some(port) => format!("{}://{host}:{port}/", self.stable_scheme.as_str()),
+            None => format!("{}://{host}/", self.stable_scheme.as_str()),
+        }
     }
 
     /// Like [`WakeConfig::from_env`] with an explicit lookup (tests, other sources).
@@ -249,6 +291,17 @@ impl Query {
         })
     }
 
+    /// Like [`Query::parse`] without the one-value rule: on a stable address the query is the
+    /// service's own, and a repeated key is none of the wake endpoint's business.
+    fn parse_lenient(raw: &str) -> Self {
+        Self {
+            pairs: form_urlencoded::parse(raw.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+            raw: raw.to_string(),
+        }
+    }
+
     fn get(&self, key: &str) -> Option<&str> {
         self.pairs
             .iter()
@@ -281,6 +334,10 @@ struct Ctx<'a> {
     headers: &'a HeaderMap,
     now: Timestamp,
     nonce: String,
+    /// The request came to a route-mode record's stable address (by `Host`), not to
+    /// `/s/{name}`: the page reloads itself instead of redirecting, and polls
+    /// [`STABLE_STATUS_PATH`].
+    via_host: bool,
 }
 
 /// Handles one request. Never panics on any input and never returns 5xx for bad input (503
@@ -303,6 +360,7 @@ pub async fn handle(state: &WakeState, req: Request<Bytes>) -> Response<Bytes> {
         headers: &parts.headers,
         now: Timestamp::now(),
         nonce: hex::encode(rand::random::<[u8; 16]>()),
+        via_host: false,
     };
     let allowed: &[Method] = match routed.target {
         Target::Wake(_) => &[Method::POST],
@@ -363,6 +421,73 @@ pub async fn handle(state: &WakeState, req: Request<Bytes>) -> Response<Bytes> {
         Target::Status(name) => api_status(state, &ctx, name).await,
         Target::Wake(name) => api_wake(state, &ctx, name).await,
     }
+}
+
+/// Handles one request that came to the stable address of route-mode record `name` while the
+/// address points at the wake endpoint (the router resolved the `Host`; see
+/// [`crate::router`]). Never panics, never 5xx for bad input:
+///
+/// | request | answer |
+/// |---|---|
+/// | `GET/HEAD` [`STABLE_STATUS_PATH`]`[?wait=N&seen=KEY]` | the status JSON, held like `GET /api/v1/services/{name}` |
+/// | `GET/HEAD` any other path | a wake (debounced; not for bots or `HEAD`) and the wait page, which reloads this same URL once the address points at the service |
+/// | any other method | a wake, then `503` with the status JSON and `Retry-After` (an API client retries the same request) |
+///
+/// A request body is never read here; the local server answers one over [`MAX_BODY_BYTES`]
+/// with 413 before it gets this far, so a large upload to a sleeping service does not wake it.
+pub async fn handle_host(state: &WakeState, req: Request<Bytes>, name: &str) -> Response<Bytes> {
+    let (parts, _body) = req.into_parts();
+    let path = parts.uri.path();
+    let method = &parts.method;
+    let head = method == Method::HEAD;
+    let ctx = Ctx {
+        head,
+        prefix: None,
+        rel: path,
+        query: Query::parse_lenient(parts.uri.query().unwrap_or("")),
+        headers: &parts.headers,
+        now: Timestamp::now(),
+        nonce: hex::encode(rand::random::<[u8; 16]>()),
+        via_host: true,
+    };
+    let read = method == Method::GET || head;
+    if path == STABLE_STATUS_PATH {
+        if !read {
+            return api_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this address answers GET, HEAD",
+                None,
+                head,
+            );
+        }
+        return api_status(state, &ctx, name).await;
+    }
+    if read {
+        return page(state, &ctx, name, path).await;
+    }
+    // An API client (POST, PUT, ...): wake, and say when to try again.
+    let mut resp = api_wake(state, &ctx, name).await;
+    if resp.status() == StatusCode::ACCEPTED || resp.status() == StatusCode::OK {
+        *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        if !resp.headers().contains_key(header::RETRY_AFTER) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+    }
+    resp
+}
+
+/// The host a request was sent to, normalised ([`normalize_host`]): the `Host` header, else
+/// the URI's authority (HTTP/2). `None` when neither names a DNS host (an IP literal, a
+/// malformed header).
+pub fn request_host(parts: &http::request::Parts) -> Option<String> {
+    parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .and_then(normalize_host)
 }
 
 /// Whether a request may see a token-protected record; the token to remember when it came
@@ -495,6 +620,22 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
             );
         }
     };
+    // A route-mode record lives at its stable address: `/s/{name}` sends the visitor there
+    // (path and query kept), where the same wait page, or the service, answers.
+    if !ctx.via_host
+        && let Some(host) = record.spec.route_host()
+        && safe_preserved_path(rest)
+    {
+        let base = state.config.stable_url(&host);
+        let path = rest.strip_prefix('/').unwrap_or(rest);
+        let q = ctx.query.raw_without(&["retry"]);
+        let target = if q.is_empty() {
+            format!("{base}{path}")
+        } else {
+            format!("{base}{path}?{q}")
+        };
+        return redirect_response(&target);
+    }
     let theme = record.spec.page.theme;
     let mut cookies = vec![];
     match authorize(&record, name, ctx) {
@@ -586,8 +727,13 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
             Err(e) => return store_failed(&e, true, ctx),
         }
     }
-    let v = view_record(&record, ctx.now);
-    if let (true, Some(url)) = (v.ready, v.url.as_deref()) {
+    let mut v = view_record(&record, ctx.now);
+    if ctx.via_host && v.ready {
+        // The status says the address points at the service, yet this request reached the
+        // wake endpoint: the route is being switched. Keep polling instead of reloading.
+        v = status::not_yet_routed(v, &record);
+    }
+    if let (false, true, Some(url)) = (ctx.via_host, v.ready, v.url.as_deref()) {
         let q = ctx.query.raw_without(PRIVATE_QUERY_KEYS);
         if let Some(target) = redirect_target(url, preserve, rest, &q) {
             let mut resp = redirect_response(&target);
@@ -598,11 +744,32 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
     }
     let polling = v.in_progress() && !bot && !ctx.head;
     let own_query = ctx.query.raw_without(&["retry"]);
-    let refresh_url = route::self_url(ctx.rel, &own_query);
     let retry_query = if own_query.is_empty() {
         "retry=1".to_string()
     } else {
         format!("{own_query}&retry=1")
+    };
+    // On a stable address the page's URLs are absolute paths on the same host: the path is
+    // the service's own, and the status lives at a fixed path.
+    let (refresh_url, retry_url, poll_url) = if ctx.via_host {
+        let with = |q: &str| {
+            if q.is_empty() {
+                ctx.rel.to_string()
+            } else {
+                format!("{}?{q}", ctx.rel)
+            }
+        };
+        (
+            with(&own_query),
+            with(&retry_query),
+            STABLE_STATUS_PATH.to_string(),
+        )
+    } else {
+        (
+            route::self_url(ctx.rel, &own_query),
+            route::self_url(ctx.rel, &retry_query),
+            route::status_url(ctx.rel, name),
+        )
     };
     let heading = match v.phase {
         Phase::Waking => format!("{title} is waking up"),
@@ -618,8 +785,8 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
         content: Content::Wait(WaitPage {
             service_title: title,
             refresh: polling.then(|| (v.retry_after_seconds.unwrap_or(2), refresh_url.clone())),
-            poll_url: polling.then(|| route::status_url(ctx.rel, name)),
-            retry_url: route::self_url(ctx.rel, &retry_query),
+            poll_url: polling.then_some(poll_url),
+            retry_url,
             view: v,
         }),
     };
@@ -729,7 +896,68 @@ async fn api_status(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<By
             ctx.head,
         );
     }
-    json_response(StatusCode::OK, &view(&entry, ctx.now), ctx.head)
+    let mut v = view(&entry, ctx.now);
+    if let Entry::Record(r) = &entry {
+        v.address = r.spec.route_host().map(|h| state.config.stable_url(&h));
+    }
+    let wait = match ctx.query.get("wait").map(|w| w.trim().parse::<u64>()) {
+        None => 0,
+        Some(Ok(n)) if n <= state.config.max_wait.as_secs() => n,
+        Some(_) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_wait",
+                format!(
+                    "wait must be a whole number of seconds from 0 to {}",
+                    state.config.max_wait.as_secs()
+                ),
+                None,
+                ctx.head,
+            );
+        }
+    };
+    if wait > 0
+        && !ctx.head
+        && let Some(seen) = ctx.query.get("seen")
+        && seen == v.change_key
+    {
+        v = watch_view(state, name, seen, Duration::from_secs(wait))
+            .await
+            .unwrap_or(v);
+    }
+    json_response(StatusCode::OK, &v, ctx.head)
+}
+
+/// Re-reads the record every [`WakeConfig::watch_every`] until its view's
+/// [`StatusView::change_key`] differs from `seen`, or `wait` is over; the last view read
+/// (`None` if no read succeeded). At most `wait / watch_every` store reads.
+async fn watch_view(
+    state: &WakeState,
+    name: &str,
+    seen: &str,
+    wait: Duration,
+) -> Option<StatusView> {
+    let every = state.config.watch_every;
+    let last = std::sync::Mutex::new(None::<StatusView>);
+    let read = || async {
+        let entry = match state.store.get(name).await {
+            Ok(Some(e)) => e,
+            _ => return Err(()),
+        };
+        let mut v = view(&entry, Timestamp::now());
+        if let Entry::Record(r) = &entry {
+            v.address = r.spec.route_host().map(|h| state.config.stable_url(&h));
+        }
+        let changed = v.change_key != seen;
+        *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+        if changed { Ok(()) } else { Err(()) }
+    };
+    let times = (wait.as_millis() / every.as_millis().max(1)) as usize;
+    let policy = ConstantBuilder::default()
+        .with_delay(every)
+        .with_max_times(times);
+    let _ = tokio::time::timeout(wait, read.retry(policy)).await;
+    last.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn api_wake(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<Bytes> {
@@ -739,7 +967,8 @@ async fn api_wake(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<Byte
         return api_error(StatusCode::BAD_REQUEST, "invalid_name", reason, None, false);
     }
     let max = state.config.max_wait.as_secs();
-    let wait = match ctx.query.get("wait") {
+    // On a stable address the query is the service's own: no `wait` there.
+    let wait = match ctx.query.get("wait").filter(|_| !ctx.via_host) {
         None => 0,
         Some(w) => match w.trim().parse::<u64>() {
             Ok(n) if n <= max => n,
@@ -822,10 +1051,16 @@ async fn api_wake(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<Byte
         Err(e) => return store_failed(&e, false, ctx),
     }
     let mut v = view_record(&record, ctx.now);
+    v.address = record
+        .spec
+        .route_host()
+        .map(|h| state.config.stable_url(&h));
     if wait > 0 && !v.ready {
+        let address = v.address.take();
         v = wait_until_ready(state, name, Duration::from_secs(wait))
             .await
             .unwrap_or(v);
+        v.address = address;
     }
     let code = if v.ready {
         StatusCode::OK
@@ -931,6 +1166,7 @@ fn bad_request(target: &Target<'_>, rel: &str, msg: &str, head: bool) -> Respons
         headers: &EMPTY_HEADERS,
         now: Timestamp::now(),
         nonce: hex::encode(rand::random::<[u8; 16]>()),
+        via_host: false,
     };
     error_response(
         target,
@@ -1096,8 +1332,21 @@ async fn serve(
     axum::extract::State(state): axum::extract::State<Arc<WakeState>>,
     req: axum::extract::Request,
 ) -> axum::response::Response {
-    use http_body_util::BodyExt as _;
     let (parts, body) = req.into_parts();
+    match read_body(body).await {
+        Ok(bytes) => handle(&state, Request::from_parts(parts, bytes))
+            .await
+            .map(axum::body::Body::from),
+        Err(refused) => refused,
+    }
+}
+
+/// Reads a request body for the wake endpoint, bounded: over [`MAX_BODY_BYTES`] is a `413`
+/// response (at once for a declared `Content-Length`, before any byte is read), a body that
+/// stops arriving for [`BODY_READ_TIMEOUT`] is a `408` (both with `Connection: close`). A
+/// request without a body costs nothing.
+pub async fn read_body(body: axum::body::Body) -> Result<Bytes, axum::response::Response> {
+    use http_body_util::BodyExt as _;
     let refuse = |status: StatusCode, text: &'static str| {
         let mut resp = axum::response::Response::new(axum::body::Body::from(text));
         *resp.status_mut() = status;
@@ -1109,29 +1358,57 @@ async fn serve(
     // The body's size hint is exact for a declared `Content-Length`: refuse a body declared
     // too large before waiting for a byte of it.
     if axum::body::HttpBody::size_hint(&body).lower() > MAX_BODY_BYTES as u64 {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        return Err(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large\n",
+        ));
     }
-    let bytes = if axum::body::HttpBody::is_end_stream(&body) {
-        Bytes::new()
+    if axum::body::HttpBody::is_end_stream(&body) {
+        Ok(Bytes::new())
     } else {
         let bounded = tower_http::timeout::TimeoutBody::new(
             BODY_READ_TIMEOUT,
             http_body_util::Limited::new(body, MAX_BODY_BYTES),
         );
         match bounded.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<tower_http::timeout::TimeoutError>() => {
-                return refuse(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request body not received in time\n",
-                );
-            }
-            Err(_) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.is::<tower_http::timeout::TimeoutError>() => Err(refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time\n",
+            )),
+            Err(_) => Err(refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large\n",
+            )),
         }
+    }
+}
+
+/// The `404` page for a `Host` that is no record's stable address. It names no record (a
+/// stranger learns nothing about what else is served here).
+pub fn unknown_host_response(head: bool) -> Response<Bytes> {
+    let ctx = Ctx {
+        head,
+        prefix: None,
+        rel: "/",
+        query: Query {
+            pairs: vec![],
+            raw: String::new(),
+        },
+        headers: &EMPTY_HEADERS,
+        now: Timestamp::now(),
+        nonce: hex::encode(rand::random::<[u8; 16]>()),
+        via_host: false,
     };
-    handle(&state, Request::from_parts(parts, bytes))
-        .await
-        .map(axum::body::Body::from)
+    notice_response(
+        StatusCode::NOT_FOUND,
+        "Nothing here",
+        "There is no service at this address. Check the address.",
+        Tone::Error,
+        Theme::Auto,
+        &ctx,
+        vec![],
+    )
 }
 
 #[cfg(test)]

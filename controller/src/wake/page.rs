@@ -122,9 +122,12 @@ li.failed .dot::after{content:"!";color:var(--bad);font-size:13px;font-weight:80
 .icon svg{width:24px;height:24px}
 "#;
 
-/// The script: polls the status JSON with backoff (1 s, ×1.5, at most 5 s), updates the steps,
-/// elapsed time and ETA, and reloads the page when the phase leaves Waking/Sleeping (the
-/// server then redirects to the service when Ready, or renders the failure).
+/// The script: asks for the status JSON with `?wait=20&seen={changeKey}`, which the server
+/// holds until something changes (at most 20 s), and asks again at once; updates the steps,
+/// elapsed time and ETA; reloads the page when the phase leaves Waking/Sleeping (the server
+/// then redirects to the service when Ready, renders the failure, or, on a stable address,
+/// proxies to the service). A server that answers at once without a change (or an error) is
+/// asked again with backoff (1 s, ×1.5, at most 5 s).
 pub const SCRIPT: &str = r#"
 (function () {
   "use strict";
@@ -156,10 +159,13 @@ pub const SCRIPT: &str = r#"
     document.body.setAttribute("data-step", s.step || "");
     tick();
   }
+  var key = d.key || "";
   function schedule() { setTimeout(poll, delay); delay = Math.min(5000, delay * 1.5); }
   function reload() { done = true; window.location.reload(); }
   function poll() {
-    fetch(d.poll, { cache: "no-store", credentials: "same-origin", headers: { "Accept": "application/json" } })
+    var asked = Date.now(), sent = key;
+    var url = d.poll + (d.poll.indexOf("?") < 0 ? "?" : "&") + "wait=20&seen=" + encodeURIComponent(sent);
+    fetch(url, { cache: "no-store", credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) {
         if (r.status === 403 || r.status === 404) { reload(); return null; }
         if (!r.ok) { throw new Error("status " + r.status); }
@@ -168,13 +174,15 @@ pub const SCRIPT: &str = r#"
       .then(function (s) {
         if (!s) { return; }
         if (s.phase !== "Waking" && s.phase !== "Sleeping") { reload(); return; }
-        apply(s); schedule();
+        if (s.changeKey) { key = s.changeKey; }
+        apply(s);
+        if (key !== sent || Date.now() - asked > 1000) { delay = 1000; setTimeout(poll, 0); } else { schedule(); }
       })
       .catch(function () { schedule(); });
   }
   setInterval(tick, 1000);
   tick();
-  schedule();
+  setTimeout(poll, 0);
 })();
 "#;
 
@@ -232,7 +240,7 @@ fn layout(
                 link rel="icon" href="data:,";
                 style nonce=(data.nonce) { (PreEscaped(STYLE)) }
             }
-            body data-poll=[body_attrs.poll] data-elapsed=[body_attrs.elapsed] data-typical=[body_attrs.typical] data-phase=[body_attrs.phase] data-step=[body_attrs.step] {
+            body data-poll=[body_attrs.poll] data-elapsed=[body_attrs.elapsed] data-typical=[body_attrs.typical] data-phase=[body_attrs.phase] data-step=[body_attrs.step] data-key=[body_attrs.key] {
                 main.card {
                     div.brand { (PreEscaped(MOON)) "snooze" }
                     (card)
@@ -252,6 +260,7 @@ struct BodyAttrs {
     typical: Option<u64>,
     phase: Option<&'static str>,
     step: Option<&'static str>,
+    key: Option<String>,
     script: bool,
 }
 
@@ -351,6 +360,7 @@ pub fn render(data: &PageData) -> String {
                 typical: w.view.typical_wake_seconds,
                 phase: Some(w.view.phase.as_str()),
                 step: w.view.step.map(|s| s.as_str()),
+                key: Some(w.view.change_key.clone()),
                 script: w.poll_url.is_some(),
             };
             layout(data, w.refresh.as_ref(), attrs, wait_card(w)).into_string()
@@ -378,6 +388,9 @@ mod tests {
             eta_seconds: Some(30),
             typical_wake_seconds: Some(42),
             retry_after_seconds: Some(2),
+            routed: None,
+            address: None,
+            change_key: "Waking.pending.0.-.00000000".into(),
         }
     }
 

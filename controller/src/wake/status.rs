@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::model::{Entry, Phase, Record, Step, Target, Timestamp};
+use crate::model::{Entry, Phase, Record, RouteTo, Step, Target, Timestamp};
 
 /// What the wait page and the status JSON show for one service. Built by [`view`]; serialised
 /// (camelCase) as the body of `GET /api/v1/services/{name}` and `POST .../wake`.
@@ -44,6 +44,19 @@ pub struct StatusView {
     /// 2 s until 30 s, then 5 s. `null` when nothing changes without an action (Ready, Asleep,
     /// Failed, Invalid).
     pub retry_after_seconds: Option<u64>,
+    /// Route mode only (`spec.routing.mode: route`): whether the stable address points at the
+    /// service now (`status.route.to`). A route-mode record is `ready` only when it does; while
+    /// Ready but not yet routed it shows as `Waking` at step `healthy`. Absent in redirect mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routed: Option<bool>,
+    /// Route mode only: the stable address, e.g. `https://demo.example.com/` (filled by the
+    /// wake endpoint, which knows its scheme and port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Changes whenever anything a waiting visitor sees changes (phase, step, readiness,
+    /// route, message): give it back as `?seen=` with `?wait=N` to hold the status request
+    /// until it changes.
+    pub change_key: String,
 }
 
 impl StatusView {
@@ -62,8 +75,11 @@ pub fn wake_pending(record: &Record) -> bool {
 
 /// What the wait page says during a wake step, in the words of the record's platform (a local
 /// process pulls no image and has no network interface).
-fn step_message(step: Step, target: &Target) -> &'static str {
+fn step_message(step: Step, target: &Target, routed_mode: bool) -> &'static str {
     let local = matches!(target, Target::Local(_));
+    if routed_mode && step == Step::Healthy {
+        return "Healthy: pointing the address at the service.";
+    }
     match step {
         Step::Requested => "Wake requested; waiting for the controller to start the service.",
         Step::Scaling if local => "Scaling up: starting the process.",
@@ -122,8 +138,45 @@ pub fn view(entry: &Entry, now: Timestamp) -> StatusView {
             eta_seconds: None,
             typical_wake_seconds: None,
             retry_after_seconds: None,
+            routed: None,
+            address: None,
+            change_key: change_key(Phase::Invalid, None, false, None, INVALID_MESSAGE),
         },
     }
+}
+
+/// [`StatusView::change_key`]: `{phase}.{step}.{ready}.{routed}.{hash of the message}`.
+fn change_key(
+    phase: Phase,
+    step: Option<Step>,
+    ready: bool,
+    routed: Option<bool>,
+    message: &str,
+) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(message.as_bytes());
+    format!(
+        "{}.{}.{}.{}.{}",
+        phase.as_str(),
+        step.map_or("-", Step::as_str),
+        u8::from(ready),
+        routed.map_or("-", |r| if r { "1" } else { "0" }),
+        hex::encode(&digest[..4])
+    )
+}
+
+/// `v` as a route-mode visitor at the wake endpoint sees it while the address is still being
+/// pointed at the service: `Waking` at step `healthy`, not ready.
+pub fn not_yet_routed(mut v: StatusView, r: &Record) -> StatusView {
+    v.phase = Phase::Waking;
+    v.step = Some(Step::Healthy);
+    v.ready = false;
+    v.url = None;
+    v.routed = Some(false);
+    v.message = step_message(Step::Healthy, &r.spec.target, true).to_string();
+    v.retry_after_seconds = Some(1);
+    v.change_key = change_key(v.phase, v.step, v.ready, v.routed, &v.message);
+    v
 }
 
 /// What visitors read for a record that does not parse or validate. The details (paths,
@@ -142,12 +195,18 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         .filter(|e| usable_endpoint(&e.url).is_some())
         .map(|e| e.url.clone());
     let invalid = published == Some(Phase::Invalid) || !crate::model::validate(r).is_empty();
+    let route_mode = r.spec.route_host().is_some();
+    let routed = route_mode.then(|| {
+        status.route.as_ref().is_some_and(|rt| {
+            rt.to == RouteTo::Service && Some(&rt.host) == r.spec.route_host().as_ref()
+        })
+    });
 
     let (phase, step, since) = if invalid {
         (Phase::Invalid, None, status.phase_since)
     } else {
         match status.phase {
-            Phase::Ready if endpoint.is_some() => {
+            Phase::Ready if endpoint.is_some() && routed != Some(false) => {
                 (Phase::Ready, Some(Step::Ready), status.phase_since)
             }
             Phase::Ready => (
@@ -204,16 +263,21 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         Phase::Ready => "Ready.".to_string(),
         Phase::Failed if !status.message.trim().is_empty() => status.message.trim().to_string(),
         Phase::Failed => "The last wake attempt failed.".to_string(),
-        Phase::Waking => step_message(step.unwrap_or(Step::Requested), &r.spec.target).to_string(),
+        Phase::Waking => {
+            step_message(step.unwrap_or(Step::Requested), &r.spec.target, route_mode).to_string()
+        }
         Phase::Asleep if published.is_none() => "Asleep.".to_string(),
         Phase::Asleep => "Asleep.".to_string(),
         Phase::Sleeping => "Going to sleep; a new request wakes it again.".to_string(),
     };
     StatusView {
+        change_key: change_key(phase, step, ready, routed, &message),
         name: r.metadata.name.clone(),
         phase,
         ready,
-        url: if ready { endpoint } else { None },
+        routed,
+        address: None,
+        url: if ready && !route_mode { endpoint } else { None },
         step,
         message,
         since,

@@ -642,6 +642,7 @@ pub fn service_observation(
             .iter()
             .filter_map(DeploymentView::observation)
             .collect(),
+        route: None,
     }
 }
 

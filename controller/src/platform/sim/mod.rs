@@ -959,6 +959,7 @@ impl SimPlatform {
                                     RolloutState::InProgress
                                 }),
                             }],
+                            route: None,
                         })
                     })
                     .unwrap_or(Described::Missing);

@@ -6,10 +6,11 @@
 //! |---|---|---|
 //! | store | SQLite file (default `sqlite://.snooze/snooze.db`, shared with the other verbs) | DynamoDB |
 //! | platform | [`LocalPlatform`]: the record's `spec.target.local` as a child process | ECS |
-//! | wake endpoint | [`wake::router`] served by axum on `--listen` | Lambda behind API Gateway |
+//! | wake endpoint | [`wake::router`] served by axum on `--listen` ([`front`]) | Lambda behind API Gateway |
+//! | router (route mode) | [`LocalRouter`], read by the [`front`] door: `http://{host}:{port}/` by `Host`, a reverse proxy once Ready | a shared load balancer |
 //! | reconciler | [`Reconciler`] with [`LocalPlatform`] and a no-keep-alive HTTP prober | Lambda |
 //! | triggers | a wake (`on_wake`), a store change (polled [`Store::change_token`]), a child starting or exiting ([`LocalPlatform::changes`]), requeues, a periodic resync | DynamoDB stream, ECS events, schedule |
-//! | activity | [`activity::read_established`] on each Ready local service's port | `snoozectl agent` sidecar |
+//! | activity | redirect mode: [`activity::read_established`] on each Ready local service's port; route mode: requests and open streams through the proxy ([`front::ProxyActivity`]) | `snoozectl agent` sidecar |
 //!
 //! It prints one line per phase transition (`12:00:01 demo  Asleep → Waking (wake requested)`)
 //! and, at start, the URL to open per service. [`run`] returns when its `shutdown` future
@@ -32,17 +33,20 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
+pub mod front;
+
 use crate::activity;
 use crate::manifest::{parse_all, read_sources};
-use crate::model::{Entry, Phase, Record, Target, Timestamp};
+use crate::model::{Entry, Phase, Record, RouteTo, Scheme, Target, Timestamp};
 use crate::platform::Platform as _;
 use crate::platform::local::LocalPlatform;
 use crate::reconcile::{
     Hooks, HttpProber, PassInfo, PassReport, Reason, Reconciler, Runtime, RuntimeOptions, Scope,
     SystemClock, Trigger,
 };
+use crate::router::{LocalRouter, RouteTarget, Router as _};
 use crate::store::{self, Store, apply_one};
-use crate::wake::{self, WakeConfig, WakeState};
+use crate::wake::{WakeConfig, WakeState};
 
 /// Default `--listen`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -80,7 +84,9 @@ pub struct DevOptions {
     /// SIGTERM → SIGKILL grace for child processes (default 5 s).
     pub grace: Duration,
     /// The wake endpoint's configuration (default: [`WakeConfig::default`] with insecure
-    /// cookies, since the local endpoint is plain HTTP, and the first service as `GET /`).
+    /// cookies, since the local endpoint is plain HTTP, status watches that read the SQLite
+    /// store every 100 ms, and the first service as `GET /`). Stable addresses are always
+    /// `http://{host}:{listen port}/`.
     pub wake: WakeConfig,
 }
 
@@ -100,6 +106,7 @@ impl Default for DevOptions {
             grace: crate::platform::local::DEFAULT_GRACE,
             wake: WakeConfig {
                 cookie_secure: false,
+                watch_every: Duration::from_millis(100),
                 ..WakeConfig::default()
             },
         }
@@ -303,19 +310,47 @@ impl Dev {
                 debug!(service = r.name(), desired, "restored desiredCount");
             }
         }
+        // The routes of route-mode records start where their status says they point (the
+        // wake endpoint when it says nothing): the first pass then finds no drift, and points
+        // a route at a restored process only once it is Ready again.
+        let routes = LocalRouter::new();
+        for e in &entries {
+            if let Entry::Record(r) = e
+                && let Some(host) = r.spec.route_host()
+            {
+                let target = match r.status.as_ref().and_then(|s| s.route.as_ref()) {
+                    Some(rt) if rt.host == host && rt.to == RouteTo::Service => rt
+                        .backend
+                        .clone()
+                        .map_or(RouteTarget::Wake, RouteTarget::Service),
+                    _ => RouteTarget::Wake,
+                };
+                routes
+                    .point(r.name(), &host, &target)
+                    .await
+                    .with_context(|| format!("cannot route {host}"))?;
+            }
+        }
         let prober = HttpProber::new().context("cannot build the HTTP client")?;
         let reconciler = Reconciler::new(
             store.clone(),
             Arc::new(platform.clone()),
             Arc::new(prober),
             Arc::new(SystemClock),
-        );
+        )
+        .with_router(Arc::new(routes.clone()));
 
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", opts.listen))?;
+        let addr = listener.local_addr().context("listener address")?;
         let (triggers, trigger_rx) = mpsc::unbounded_channel::<Trigger>();
         let mut config = opts.wake.clone();
         if config.default_service.is_none() {
             config.default_service = entries.first().map(|e| e.name().to_string());
         }
+        config.stable_scheme = Scheme::Http;
+        config.stable_port = Some(addr.port());
         let mut state = WakeState::new(store.clone(), config);
         if opts.events {
             let wakes = triggers.clone();
@@ -323,14 +358,12 @@ impl Dev {
                 let _ = wakes.send(Trigger::Records(vec![name.to_string()], Reason::Wake));
             });
         }
-        let listener = tokio::net::TcpListener::bind(opts.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", opts.listen))?;
-        let addr = listener.local_addr().context("listener address")?;
+        let state = Arc::new(state);
 
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        let app = wake::router(Arc::new(state));
+        let front = Arc::new(front::Front::new(state.clone(), routes.clone()));
+        let app = front::app(front.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let mut server_stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -379,6 +412,7 @@ impl Dev {
         tasks.push(tokio::spawn(activity_loop(
             store.clone(),
             opts.clone(),
+            front.activity.clone(),
             stop_rx,
         )));
 
@@ -399,7 +433,13 @@ impl Dev {
                 ),
                 Target::Ecs(t) => format!("ECS {}/{}: not run locally", t.cluster, t.service),
             };
-            say(&format!("  open http://{addr}/s/{}   ({what})", r.name()));
+            match r.spec.route_host() {
+                Some(host) => say(&format!(
+                    "  open {}   ({what})",
+                    state.config.stable_url(&host)
+                )),
+                None => say(&format!("  open http://{addr}/s/{}   ({what})", r.name())),
+            }
         }
         say("Ctrl-C stops everything.");
         Ok(Dev {
@@ -554,15 +594,25 @@ async fn show_output(store: &Arc<dyn Store>, platform: &LocalPlatform, name: &st
     }
 }
 
-/// Counts connections to every Ready local service and records them as activity.
-async fn activity_loop(store: Arc<dyn Store>, opts: DevOptions, mut stop: watch::Receiver<bool>) {
+/// Records activity of every Ready local service, every `activity_every`: for a route-mode
+/// record, a request or stream through the proxy open at any time since the last look
+/// ([`front::ProxyActivity`]; the proxy's idle pooled connections and the readiness probes do
+/// not count); for a redirect-mode record, established connections to its port.
+async fn activity_loop(
+    store: Arc<dyn Store>,
+    opts: DevOptions,
+    proxied: front::ProxyActivity,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(opts.activity_every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_look = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = ticks.tick() => {}
         }
+        let since = std::mem::replace(&mut last_look, std::time::Instant::now());
         let entries = match store.list().await {
             Ok(e) => e,
             Err(e) => {
@@ -576,6 +626,20 @@ async fn activity_loop(store: Arc<dyn Store>, opts: DevOptions, mut stop: watch:
                 continue;
             };
             if r.status.as_ref().map(|s| s.phase) != Some(Phase::Ready) {
+                continue;
+            }
+            if r.spec.route_host().is_some() {
+                if proxied.active_since(r.name(), since)
+                    && let Err(e) = activity::record_with_backoff(
+                        store.as_ref(),
+                        r.name(),
+                        Timestamp::now(),
+                        opts.activity_debounce,
+                    )
+                    .await
+                {
+                    warn!(service = r.name(), error = %e, "activity: cannot record");
+                }
                 continue;
             }
             let connections = match activity::read_established(t.port) {
