@@ -20,24 +20,7 @@ use async_trait::async_trait;
 
 use crate::platform::Error;
 
-/// Where a stable address points, as a router sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum RouteTarget {
-    /// The wake endpoint (wait page, JSON answer, wake request).
-    Wake,
-    /// The service, at `{ip}:{port}` (`127.0.0.1:8081` locally).
-    Service(String),
-}
-
-impl RouteTarget {
-    /// `wake` or `service {backend}`, for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            RouteTarget::Wake => "the wake endpoint".into(),
-            RouteTarget::Service(b) => format!("the service at {b}"),
-        }
-    }
-}
+pub use crate::model::RouteTarget;
 
 /// Changes and observes routes. Errors are [`crate::platform::Error`]s (operation `Route`), so
 /// the pass and its error policy treat them like a platform call's.

@@ -125,7 +125,7 @@ async fn connect(
     addr: SocketAddr,
 ) -> (
     hyper::client::conn::http1::SendRequest<
-        http_body_util::combinators::BoxBody<Bytes, Infallible>,
+        http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>,
     >,
     tokio::task::JoinHandle<()>,
 ) {
@@ -309,7 +309,7 @@ async fn an_sse_stream_is_passed_on_while_it_is_open_and_the_guard_lasts_as_long
     let (mut send, _conn) = connect(front.addr).await;
     let req = http::Request::get("/events")
         .header(header::HOST, "demo.localhost")
-        .body(Empty::new().boxed())
+        .body(Empty::new().boxed_unsync())
         .unwrap();
     let resp = timeout(WAIT, send.send_request(req))
         .await
@@ -383,7 +383,7 @@ async fn a_client_that_hangs_up_mid_stream_releases_the_guard_and_the_backend() 
 
     let (mut send, conn) = connect(front.addr).await;
     let req = http::Request::get("/forever")
-        .body(Empty::new().boxed())
+        .body(Empty::new().boxed_unsync())
         .unwrap();
     let resp = timeout(WAIT, send.send_request(req))
         .await
@@ -424,6 +424,10 @@ async fn a_websocket_is_passed_through_both_ways() {
     let (seen_tx, seen_rx) = oneshot::channel::<(String, String, String)>();
     tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
+        #[allow(
+            clippy::result_large_err,
+            reason = "the shape of tungstenite's handshake callback"
+        )]
         let callback = move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
                              resp| {
             let h = |name: &str| {
@@ -473,7 +477,10 @@ async fn a_websocket_is_passed_through_both_ways() {
     }
 
     ws.close(None).await.unwrap();
+    // The close handshake; then the backend closes its socket (the proxy passes that on)
+    // and the client closes its own (by dropping it): both directions are closed.
     while let Ok(Some(Ok(_))) = timeout(WAIT, ws.next()).await {}
+    drop(ws);
     probe.dropped("a closed WebSocket").await;
 }
 
@@ -541,7 +548,7 @@ async fn a_20_mib_upload_is_streamed_and_arrives_intact() {
     let (mut send, _conn) = connect(front.addr).await;
     let req = http::Request::post("/upload")
         .header(header::HOST, "demo.localhost")
-        .body(StreamBody::new(chunks).boxed())
+        .body(StreamBody::new(chunks).boxed_unsync())
         .unwrap();
     let resp = timeout(WAIT, send.send_request(req))
         .await

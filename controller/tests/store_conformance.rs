@@ -1142,6 +1142,7 @@ async fn every_field_round_trips(f: Fixture) {
         phase: snooze::model::Phase::Ready,
         phase_since: Some(t0),
         observed_generation: 7,
+        route: None,
         step: Some(snooze::model::Step::Ready),
         replicas: snooze::model::ReplicaStatus {
             desired: 1,

@@ -1,7 +1,12 @@
-# Stage: the whole local loop in headless Chromium (tests/browser/dev_stack.mjs): `snoozectl dev`
-# on a free port with a temporary store runs the demo app; wait page → redirect → dashboard
-# (theme, SSE, action) → page closed → Asleep after the 1m idle timeout, process gone → a new
-# visit wakes it. Screenshots: target/screenshots/dev-stack-{wait,dashboard}.png. About 2 min.
+# Stage: the whole local loop in headless Chromium, route mode (tests/browser/dev_stack.mjs):
+# `snoozectl dev` on a free port with a temporary store serves records with a stable address
+# (`routing: {mode: route, host: NAME.localhost}`) by Host header. demo: http://demo.localhost:PORT/
+# shows the wait page, then the same URL (never a redirect) is the proxied dashboard (theme, SSE,
+# action); /s/demo answers 302 to it; an unknown host is a 404 → page closed → Asleep after the
+# 1m idle timeout, process gone → the same URL wakes it again. Meanwhile: slow (app up after 45 s)
+# opened by 6 visitors at once prints `route→page moved: p50/p99/max` against status.route.since
+# (asserts max < 3 s); echo checks X-Forwarded-Host. Screenshots:
+# target/screenshots/dev-stack-{wait,dashboard}.png. About 2 min.
 set -euo pipefail
 source "$SNOOZE_ROOT/scripts/lib.sh"
 cd "$SNOOZE_ROOT"

@@ -1,9 +1,23 @@
-// Headless Chromium against the whole local loop: `snoozectl dev` started on a free port with
-// a temporary store and a manifest running the real demo app (idleTimeout 1m, the validated
-// minimum). Open the wake URL → the wait page shows progress → redirected to the demo app →
-// dashboard renders, theme toggle works, SSE log lines arrive, an action button works → close
-// the page → after the idle timeout the app process is gone and `snoozectl get` shows Asleep →
-// a new visit wakes it again. Screenshots: target/screenshots/dev-stack-{wait,dashboard}.png.
+// Headless Chromium against the whole local loop in route mode: `snoozectl dev` started on a
+// free port with a temporary store and manifests whose records have a stable address
+// (`routing: {mode: route, host: NAME.localhost}`), served by the `Host` header on the same port.
+//
+//  1. demo (the real demo app, idleTimeout 1m): open http://demo.localhost:PORT/ → the wait page
+//     shows progress → the same URL, reloaded, is the dashboard reverse-proxied to the app (every
+//     main-frame navigation stays on that one URL, every request on its origin): theme toggle,
+//     SSE log lines through the proxy, an action button. `/s/demo` on 127.0.0.1:PORT answers 302
+//     to the stable address; an unknown host (nothing.localhost) is a 404 that names no record.
+//  2. While demo's idle timeout runs: slow (the demo app behind `sleep 45`) opened by K=6
+//     visitors at once (one browser context each); for each, when its dashboard document arrived
+//     (Navigation Timing of that document) against `status.route.since` (when the reconciler
+//     pointed the address at the service). Prints `route→page moved: p50 … ms, p99 … ms, max … ms
+//     over 6 pages (wake took … s)`; asserts max < 3 s only (the target 0.5 s is reported).
+//  3. echo (a node server printing the request it got): the proxied request carries
+//     X-Forwarded-Host and the original path and query.
+//  4. demo's page closed → after the idle timeout the app process is gone, `snoozectl get` shows
+//     Asleep and the address points at the wake page again → the same URL wakes it again (wait
+//     page, then dashboard).
+// Screenshots: target/screenshots/dev-stack-{wait,dashboard}.png.
 //
 //   cargo build -p snooze --bin snoozectl -p snooze-demo-app && (cd tests/browser && npm ci)
 //   node tests/browser/dev_stack.mjs
@@ -12,15 +26,20 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { TARGET, launch, shotsDir, stepLogger, watchProblems } from './lib.mjs';
+import { TARGET, launch, launchBrowser, shotsDir, stepLogger, watchProblems } from './lib.mjs';
 
 const SNOOZECTL = join(TARGET, 'debug', 'snoozectl');
 const APP = join(TARGET, 'debug', 'snooze-demo-app');
 const DEADLINE_MS = 330_000;
+/** Visitors opening the slow service at once. */
+const K = 6;
+/** The slow service's start-up delay (seconds) before its app listens. */
+const SLOW_START_S = 45;
 const step = stepLogger('dev_stack');
 
 function freePort() {
@@ -51,60 +70,131 @@ async function until(what, ms, f) {
   }
 }
 
+/**
+ * GET `path` from 127.0.0.1:`port` with the `Host` header `host` (node's fetch does not let a
+ * caller set Host); no redirects followed. Resolves with { status, headers, body }.
+ */
+function httpGet(port, host, path, timeoutMs = 5_000) {
+  return new Promise((ok, fail) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', headers: { Host: host, Accept: 'text/html' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => ok({ status: res.statusCode, headers: res.headers, body }));
+      res.on('error', fail);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET http://${host}${path}: no answer within ${timeoutMs} ms`)));
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+/** Milliseconds since the epoch of an RFC 3339 timestamp, keeping sub-millisecond digits. */
+function epochMs(ts) {
+  const m = /^(.+T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(ts ?? '');
+  assert.ok(m, `not an RFC 3339 timestamp: ${ts}`);
+  return Date.parse(m[1] + m[3]) + (m[2] ? Number(m[2]) * 1000 : 0);
+}
+
+/** The main frame's navigations of `page` as { url, at } (node's Date.now() on framenavigated). */
+function recordNavigations(page) {
+  const navs = [];
+  page.on('framenavigated', (f) => { if (f === page.mainFrame()) navs.push({ url: f.url(), at: Date.now() }); });
+  return navs;
+}
+
+/** Nearest-rank percentile of ascending `xs`. */
+const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.max(0, Math.ceil((p / 100) * xs.length) - 1))];
+
 async function main() {
   for (const bin of [SNOOZECTL, APP]) assert.ok(existsSync(bin), `${bin} missing (cargo build -p snooze --bin snoozectl -p snooze-demo-app)`);
   const work = mkdtempSync(join(tmpdir(), 'snooze-dev-stack-'));
-  const [listen, appPort] = [await freePort(), await freePort()];
+  const [listen, appPort, slowPort, echoPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const store = `sqlite://${work}/dev.db`;
   mkdirSync(join(work, 'manifests'));
-  // The app starts 2 s late so the wait page has progress to show; it writes its pid.
-  writeFileSync(join(work, 'manifests', 'demo.yaml'), `apiVersion: snooze/v1
+  const manifest = (name, host, target, extra = '') => writeFileSync(join(work, 'manifests', `${name}.yaml`), `apiVersion: snooze/v1
 kind: Service
-metadata: {name: demo}
+metadata: {name: ${name}}
 spec:
   target:
     local:
+${target.replace(/^\n/, "").trimEnd()}
+  routing: {mode: route, host: ${host}}
+  idleTimeout: 1m
+  endpoint: {port: ${target.match(/port: (\d+)/)[1]}, path: /}
+  readiness:
+    httpGet: {path: /health, timeout: 2s}
+${extra}`);
+  // demo starts 2 s late so the wait page has progress to show; it writes its pid.
+  manifest('demo', 'demo.localhost', `
       command: sh
       args: ["-c", "echo $$ > app.pid; sleep 2; exec \\"$APP\\""]
       env: {APP: "${APP}", APP_NAME: "snooze demo", APP_ENV: dev-stack, SSE_KEEPALIVE: 2s, HEARTBEAT_INTERVAL: 3s}
-      port: ${appPort}
-  idleTimeout: 1m
-  wakeTimeout: 1m
-  endpoint: {port: ${appPort}, path: /}
-  readiness:
-    httpGet: {path: /health, timeout: 2s}
-  page: {title: Demo app}
+      port: ${appPort}`, '  wakeTimeout: 1m\n  page: {title: Demo app}\n');
+  // slow: the same app ${SLOW_START_S} s late, for the route→page latency of K visitors.
+  manifest('slow', 'slow.localhost', `
+      command: sh
+      args: ["-c", "echo $$ > slow.pid; sleep ${SLOW_START_S}; exec \\"$APP\\""]
+      env: {APP: "${APP}", APP_NAME: "slow demo", APP_ENV: route-latency, SSE_KEEPALIVE: 2s}
+      port: ${slowPort}`, '  wakeTimeout: 2m\n  page: {title: Slow app}\n');
+  // echo: answers every request with what it received (method, url, headers) as JSON.
+  writeFileSync(join(work, 'echo.mjs'), `import { createServer } from 'node:http';
+import { writeFileSync } from 'node:fs';
+writeFileSync(${JSON.stringify(join(work, 'echo.pid'))}, String(process.pid));
+createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ echo: true, method: req.method, url: req.url, headers: req.headers }));
+}).listen(Number(process.env.PORT), '127.0.0.1');
 `);
+  manifest('echo', 'echo.localhost', `
+      command: ${JSON.stringify(process.execPath)}
+      args: [${JSON.stringify(join(work, 'echo.mjs'))}]
+      port: ${echoPort}`, '  wakeTimeout: 1m\n');
+
   const dev = spawn(SNOOZECTL, ['--store', store, 'dev', '--manifests', 'manifests', '--listen', `127.0.0.1:${listen}`],
     { cwd: work, env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = [];
   createInterface({ input: dev.stdout }).on('line', (l) => { lines.push(l); console.log(`  [dev] ${l}`); });
   const base = `http://127.0.0.1:${listen}`;
-  const appUrl = `http://127.0.0.1:${appPort}/`;
-  const pid = () => { try { return Number(readFileSync(join(work, 'app.pid'), 'utf8').trim()); } catch { return 0; } };
+  const demoUrl = `http://demo.localhost:${listen}/`;
+  const slowUrl = `http://slow.localhost:${listen}/`;
+  const pidOf = (file) => () => { try { return Number(readFileSync(join(work, file), 'utf8').trim()); } catch { return 0; } };
+  const pid = pidOf('app.pid');
   const get = () => execFileSync(SNOOZECTL, ['--store', store, 'get'], { encoding: 'utf8' });
+  const record = (name) => JSON.parse(execFileSync(SNOOZECTL, ['--store', store, 'get', name, '-o', 'json'], { encoding: 'utf8' }));
   let browser;
   try {
-    await until('the stack to print its URL', 20_000, () => lines.some((l) => l.includes(`open ${base}/s/demo`)));
-    await until('demo Asleep', 20_000, () => /^demo\s+Asleep/m.test(get()));
-    step('stack up, demo Asleep');
+    await until('the stack to print the stable addresses', 20_000, () => ['demo', 'slow', 'echo'].every(
+      (n) => lines.some((l) => l.includes(`open http://${n}.localhost:${listen}/ `))));
+    assert.ok(!lines.some((l) => l.includes(`${base}/s/`)), 'route-mode records print their stable address, not /s/NAME');
+    await until('demo, slow and echo Asleep', 20_000, () => ['demo', 'slow', 'echo'].every((n) => new RegExp(`^${n}\\s+Asleep`, 'm').test(get())));
+    step('stack up, demo, slow and echo Asleep');
+    const unknown = await httpGet(listen, `nothing.localhost:${listen}`, '/');
+    assert.equal(unknown.status, 404, 'an unknown host is a 404');
+    assert.doesNotMatch(unknown.body, /demo|slow|echo/i, 'the 404 page names no record');
+    step('nothing.localhost: 404 naming no record');
 
-    // 1. The wake URL: the wait page shows progress, then the app.
+    // 1. The stable address: the wait page shows progress, then the same URL is the app.
     browser = await launch({ colorScheme: 'light' });
     let { page } = browser;
     let problems = watchProblems(page);
-    const resp = await page.goto(`${base}/s/demo`);
+    let navs = recordNavigations(page);
+    const requests = [];
+    page.on('request', (r) => requests.push(r.url()));
+    const resp = await page.goto(demoUrl);
     assert.equal(resp.status(), 200, 'the wait page');
     assert.equal(await page.locator('h1').textContent(), 'Demo app is waking up');
     await page.waitForSelector('ol.steps li.current[data-step="pending"]', { timeout: 15_000 });
     assert.ok((await page.locator('ol.steps li.done').count()) >= 2, 'earlier steps are marked done');
     await page.screenshot({ path: join(shotsDir(), 'dev-stack-wait.png'), fullPage: true });
     step('wait page at step pending; screenshot taken');
-    await page.waitForURL(appUrl, { timeout: 30_000 });
-    step(`redirected to ${page.url()}`);
 
-    // 2. The dashboard: renders, SSE live, theme toggle, an action's log line.
-    await page.waitForSelector('#live[data-state="live"]', { timeout: 10_000 });
+    // 2. The dashboard at the same URL: renders, SSE live through the proxy, theme, an action.
+    await page.waitForSelector('#live[data-state="live"]', { timeout: 30_000 });
+    step(`dashboard at ${page.url()} after ${navs.length} main-frame navigation(s)`);
+    assert.equal(page.url(), demoUrl, 'the address bar never changes');
+    assert.ok(navs.length >= 2, `the wait page, then the dashboard by a reload (${JSON.stringify(navs)})`);
+    assert.deepEqual(navs.map((n) => n.url).filter((u) => u !== demoUrl), [], 'every main-frame navigation is the stable address');
     assert.equal(await page.textContent('h1'), 'snooze demo');
     assert.equal((await page.textContent('#app-env')).trim(), 'dev-stack');
     await page.waitForSelector('#log .log-line .badge.src-heartbeat', { timeout: 10_000 });
@@ -122,16 +212,31 @@ spec:
     await page.waitForTimeout(1_700); // let the new-line flash settle
     await page.screenshot({ path: join(shotsDir(), 'dev-stack-dashboard.png'), fullPage: true });
     assert.deepEqual(problems, [], 'no console errors on the wait page or the dashboard');
+    assert.deepEqual(requests.filter((u) => !u.startsWith(demoUrl)), [], 'every request stays on the stable address');
+    assert.ok(requests.includes(`${demoUrl}api/logs/stream`), 'the SSE stream goes through the stable address');
+    assert.deepEqual(navs.map((n) => n.url).filter((u) => u !== demoUrl), [], 'no navigation elsewhere');
     assert.match(get(), /^demo\s+Ready/m);
+    const ready = record('demo').status;
+    assert.equal(ready.phase, 'Ready');
+    assert.equal(ready.route?.to, 'service', `status.route points at the service: ${JSON.stringify(ready.route)}`);
+    epochMs(ready.route.since);
     const appPid = pid();
     assert.ok(appPid > 0 && alive(appPid), 'the app process runs');
-    step('dashboard works (theme, SSE, action); screenshot taken');
+    step(`dashboard works (theme, SSE, action; ${requests.length} requests, all on ${demoUrl}); route since ${ready.route.since}; screenshot taken`);
+    const legacy = await httpGet(listen, `127.0.0.1:${listen}`, '/s/demo');
+    assert.equal(legacy.status, 302, '/s/demo of a route-mode record redirects');
+    assert.equal(legacy.headers.location, demoUrl, '/s/demo redirects to the stable address');
+    step(`/s/demo: 302 to ${legacy.headers.location}`);
 
-    // 3. Close the page: after the idle timeout the app is gone and the record Asleep.
+    // 3. Close the page; while demo's idle timeout runs, measure slow and check echo.
     await browser.close();
     browser = undefined;
     const closed = Date.now();
-    await until('demo Asleep after the idle timeout', 120_000, () => /^demo\s+Asleep/m.test(get()));
+    await measureSlow({ slowUrl, record, pid: pidOf('slow.pid') });
+    await checkEcho({ listen, record });
+
+    // 4. After the idle timeout demo's app is gone, the record Asleep, the address on the wait page.
+    await until('demo Asleep after the idle timeout', Math.max(1_000, closed + 120_000 - Date.now()), () => /^demo\s+Asleep/m.test(get()));
     const idle = (Date.now() - closed) / 1000;
     step(`Asleep ${idle.toFixed(0)} s after the page closed`);
     assert.ok(idle >= 30, `not asleep before the idle timeout (${idle} s)`);
@@ -139,17 +244,25 @@ spec:
     // The line is printed after the pass that published the status: wait for it too.
     await until('a transition line for the sleep', 10_000,
       () => lines.some((l) => /demo\s+Ready → (Sleeping|Asleep)/.test(l)));
+    const asleep = record('demo').status;
+    assert.equal(asleep.route?.to, 'wake', `asleep, the address points at the wake page: ${JSON.stringify(asleep.route)}`);
+    assert.ok(epochMs(asleep.route.since) > epochMs(ready.route.since), 'route.since moved with the switch back');
 
-    // 4. A new visit wakes it again.
+    // 5. The same URL wakes it again: the wait page, then the dashboard, same address.
     browser = await launch({ colorScheme: 'dark' });
     ({ page } = browser);
     problems = watchProblems(page);
-    await page.goto(`${base}/s/demo`);
-    await page.waitForURL(appUrl, { timeout: 30_000 });
-    await page.waitForSelector('#live[data-state="live"]', { timeout: 10_000 });
+    navs = recordNavigations(page);
+    const again = await page.goto(demoUrl);
+    assert.equal(again.status(), 200);
+    assert.equal(await page.locator('h1').textContent(), 'Demo app is waking up', 'the wait page again');
+    await page.waitForSelector('#live[data-state="live"]', { timeout: 30_000 });
+    assert.equal(page.url(), demoUrl);
+    assert.deepEqual(navs.map((n) => n.url).filter((u) => u !== demoUrl), [], 'every main-frame navigation is the stable address');
     assert.ok(pid() !== appPid && alive(pid()), 'a new app process');
     assert.deepEqual(problems, []);
-    step('a new visit woke it again');
+    assert.equal(record('demo').status.route?.to, 'service');
+    step('the same URL woke it again');
   } finally {
     if (browser) await browser.close();
     const code = await new Promise((done) => {
@@ -159,11 +272,96 @@ spec:
       dev.kill('SIGTERM');
     });
     step(`snoozectl dev exited with ${code}`);
-    const last = pid();
+    const last = ['app.pid', 'slow.pid', 'echo.pid'].map((f) => pidOf(f)()).filter((p) => p && alive(p));
     rmSync(work, { recursive: true, force: true });
     assert.equal(code, 0, 'snoozectl dev exits 0 on SIGTERM');
-    assert.ok(!last || !alive(last), 'no app process outlives snoozectl dev');
+    assert.deepEqual(last, [], 'no app process outlives snoozectl dev');
   }
+}
+
+/**
+ * K visitors (one browser context each) open the slow service at once; each page's dashboard
+ * document is compared with `status.route.since`. "Moved" is when that document's response had
+ * arrived (performance.timeOrigin + responseEnd, corrected by the page's own Date.now() offset
+ * from the performance clock): what the browser had, not when node heard of it.
+ */
+async function measureSlow({ slowUrl, record, pid }) {
+  const browser = await launchBrowser();
+  try {
+    const visitors = [];
+    for (let i = 0; i < K; i++) {
+      const context = await browser.newContext({ viewport: { width: 1100, height: 820 } });
+      const page = await context.newPage();
+      visitors.push({ page, navs: recordNavigations(page), problems: watchProblems(page) });
+    }
+    const opened = Date.now();
+    const first = await Promise.all(visitors.map(({ page }) => page.goto(slowUrl)));
+    for (const r of first) assert.equal(r.status(), 200, 'slow: the wait page');
+    assert.equal(await visitors[0].page.locator('h1').textContent(), 'Slow app is waking up');
+    step(`slow opened by ${K} visitors; the app listens after ${SLOW_START_S} s`);
+    await Promise.all(visitors.map(({ page }) => page.waitForSelector('#app-env', { timeout: (SLOW_START_S + 45) * 1000 })));
+    const seen = Date.now();
+    const st = record('slow').status;
+    assert.equal(st.phase, 'Ready');
+    assert.equal(st.route?.to, 'service', `slow: status.route points at the service: ${JSON.stringify(st.route)}`);
+    const since = epochMs(st.route.since);
+    const rows = [];
+    for (const { page, navs, problems } of visitors) {
+      assert.equal(await page.textContent('h1'), 'slow demo');
+      assert.equal(page.url(), slowUrl);
+      assert.deepEqual(navs.map((n) => n.url).filter((u) => u !== slowUrl), [], 'slow: every main-frame navigation is the stable address');
+      const t = await page.evaluate(() => {
+        const n = performance.getEntriesByType('navigation')[0];
+        return {
+          origin: performance.timeOrigin, responseStart: n.responseStart, responseEnd: n.responseEnd,
+          type: n.type, skew: Date.now() - (performance.timeOrigin + performance.now()),
+        };
+      });
+      assert.deepEqual(problems, [], 'slow: no console errors');
+      rows.push({
+        moved: t.origin + t.responseEnd + t.skew - since,
+        started: t.origin + t.skew - since,
+        firstByte: t.origin + t.responseStart + t.skew - since,
+        node: navs.at(-1).at - since,
+        navs: navs.length, type: t.type,
+      });
+    }
+    const sorted = (k) => rows.map((r) => r[k]).sort((a, b) => a - b);
+    const fmt = (xs) => `p50 ${pct(xs, 50).toFixed(0)} ms, p99 ${pct(xs, 99).toFixed(0)} ms, max ${xs.at(-1).toFixed(0)} ms`;
+    const moved = sorted('moved');
+    const wake = (since - opened) / 1000;
+    console.log(`route→page moved: ${fmt(moved)} over ${K} pages (wake took ${wake.toFixed(1)} s)`);
+    console.log(`  min ${moved[0].toFixed(0)} ms; reload started ${fmt(sorted('started'))}; first byte ${fmt(sorted('firstByte'))}; `
+      + `node framenavigated ${fmt(sorted('node'))}`);
+    console.log(`  per page (ms after route.since): ${rows.map((r) => `${r.moved.toFixed(0)} (${r.navs} navs, ${r.type})`).join(', ')}`);
+    const phaseAt = st.phaseSince ? epochMs(st.phaseSince) : NaN;
+    console.log(`  route.since ${st.route.since}; phase Ready since ${st.phaseSince} (${(since - phaseAt).toFixed(0)} ms before the route); `
+      + `lastWake ${st.lastWake ? `${st.lastWake.seconds} s` : 'absent'}; pages opened ${new Date(opened).toISOString()}, `
+      + `all dashboards seen by ${((seen - since) / 1000).toFixed(1)} s after the route`);
+    assert.ok(wake >= SLOW_START_S - 1, `slow was not routed before its app could listen (${wake} s)`);
+    assert.ok(moved.at(-1) < 3_000, `every page on the dashboard within 3 s of the route switch (max ${moved.at(-1).toFixed(0)} ms)`);
+    assert.ok(pid() > 0 && alive(pid()), 'the slow app runs');
+    step('slow: route→page latency measured');
+  } finally {
+    await browser.close();
+  }
+}
+
+/** echo: the proxied request carries X-Forwarded-Host and the original path and query. */
+async function checkEcho({ listen, record }) {
+  const host = `echo.localhost:${listen}`;
+  const got = await until('echo to answer through the stable address', 30_000, async () => {
+    const r = await httpGet(listen, host, '/hello/there?x=1&y=two').catch(() => null);
+    if (!r) return null;
+    if (r.status !== 200 || !String(r.headers['content-type']).startsWith('application/json')) return null;
+    const j = JSON.parse(r.body);
+    return j.echo ? j : null;
+  });
+  step(`echo saw ${got.method} ${got.url}, host ${got.headers.host}, x-forwarded-host ${got.headers['x-forwarded-host']}, `
+    + `x-forwarded-proto ${got.headers['x-forwarded-proto']}, x-forwarded-for ${got.headers['x-forwarded-for']}`);
+  assert.equal(got.url, '/hello/there?x=1&y=two', 'path and query reach the service unchanged');
+  assert.equal(got.headers['x-forwarded-host'], host, 'X-Forwarded-Host is the address the visitor asked for');
+  assert.equal(record('echo').status.route?.to, 'service');
 }
 
 const guard = setTimeout(() => { console.error(`dev_stack: timed out after ${DEADLINE_MS / 1000} s`); process.exit(1); }, DEADLINE_MS);

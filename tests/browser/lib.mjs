@@ -1,6 +1,6 @@
 // Shared helpers for the headless Chromium tests (playwright-core + Debian chromium).
 //
-//   import { launch, startProcess, startTaskServer, shotsDir, stepLogger } from './lib.mjs';
+//   import { launch, launchBrowser, startProcess, startTaskServer, shotsDir, stepLogger } from './lib.mjs';
 //
 // Env: CHROMIUM (default /usr/bin/chromium), CARGO_TARGET_DIR (default <repo>/target).
 import assert from 'node:assert/strict';
@@ -33,6 +33,8 @@ export function stepLogger(name) {
   return (msg) => console.log(`[${name} +${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
 }
 
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
+
 /**
  * Launches Chromium with a fresh profile directory (removed by `close()`).
  * Options are passed to launchPersistentContext (viewport, colorScheme, javaScriptEnabled, ...).
@@ -43,7 +45,7 @@ export async function launch(options = {}) {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: CHROMIUM_ARGS,
     viewport: { width: 1100, height: 820 },
     ...options,
   });
@@ -53,6 +55,15 @@ export async function launch(options = {}) {
     rmSync(profile, { recursive: true, force: true });
   };
   return { context, page, close };
+}
+
+/**
+ * Launches Chromium without a persistent profile, for tests that want several independent
+ * visitors: `browser.newContext(options)` gives each its own cookies and cache. Returns the
+ * playwright Browser; `browser.close()` ends it.
+ */
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }
 
 /**

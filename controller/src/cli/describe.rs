@@ -145,6 +145,12 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
             e.path
         ),
     );
+    match (s.routing.mode, s.routing.host.as_deref()) {
+        (crate::model::RoutingMode::Route, Some(host)) => {
+            field(&mut out, 2, "Routing", format!("route at {host}"))
+        }
+        _ => field(&mut out, 2, "Routing", "redirect to the task's address"),
+    }
     match s.readiness.as_ref().and_then(|r| r.http_get.as_ref()) {
         Some(g) => {
             let port = g.port.map(|p| format!(" on port {p}")).unwrap_or_default();
@@ -243,6 +249,19 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
                     format!("{} (task {})", e.url, e.task_arn),
                 ),
                 None => field(&mut out, 2, "Endpoint", "<none>"),
+            }
+            if let Some(rt) = &st.route {
+                let to = match (rt.to, &rt.backend) {
+                    (crate::model::RouteTo::Service, Some(b)) => format!("the service at {b}"),
+                    (crate::model::RouteTo::Service, None) => "the service".to_string(),
+                    (crate::model::RouteTo::Wake, _) => "the wake endpoint".to_string(),
+                };
+                field(
+                    &mut out,
+                    2,
+                    "Route",
+                    format!("{} → {to} (since {})", rt.host, when(Some(rt.since), now)),
+                );
             }
             if let Some(t) = st.sleeps_at {
                 field(&mut out, 2, "Sleeps at", when(Some(t), now));

@@ -67,7 +67,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The `get` table for `entries` at time `now`; `wide` adds MODE, TARGET and MESSAGE (the
-/// status message, else the kept `lastFailure` with its age).
+/// status message, else the kept `lastFailure` with its age). ENDPOINT is the task's URL, or
+/// for a route-mode record its stable address with `(routed)` or `(wait page)`.
 pub fn render_table(entries: &[Entry], now: Timestamp, wide: bool) -> String {
     let mut header = vec![
         "NAME",
@@ -100,11 +101,18 @@ fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
             cells.push(status.map_or_else(dash, |s| {
                 format!("{}/{}", s.replicas.desired, s.replicas.running)
             }));
-            cells.push(
-                status
+            // Route mode: the stable address and where it points; else the task's own URL.
+            cells.push(match r.spec.route_host() {
+                Some(host) => match status.and_then(|s| s.route.as_ref()) {
+                    Some(rt) if rt.to == crate::model::RouteTo::Service => {
+                        format!("{host} (routed)")
+                    }
+                    _ => format!("{host} (wait page)"),
+                },
+                None => status
                     .and_then(|s| s.endpoint.as_ref())
                     .map_or_else(dash, |e| e.url.clone()),
-            );
+            });
             cells.push(match r.spec.mode {
                 Mode::On => "never".into(),
                 Mode::Off => dash(),

@@ -845,6 +845,25 @@ impl RouteTo {
     }
 }
 
+/// Where a stable address points, as a router sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RouteTarget {
+    /// The wake endpoint (wait page, JSON answer, wake request).
+    Wake,
+    /// The service, at `{ip}:{port}` (`127.0.0.1:8081` locally).
+    Service(String),
+}
+
+impl RouteTarget {
+    /// `wake` or `service {backend}`, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            RouteTarget::Wake => "the wake endpoint".into(),
+            RouteTarget::Service(b) => format!("the service at {b}"),
+        }
+    }
+}
+
 /// Timing of a completed wake.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -123,7 +123,7 @@ pub struct ServiceObservation {
     /// `spec.routing.mode: route` only; `None`: no route, or not observed). Filled by the pass
     /// from [`crate::router::Router::observe`], never by a platform.
     #[serde(skip)]
-    pub route: Option<crate::router::RouteTarget>,
+    pub route: Option<crate::model::RouteTarget>,
 }
 
 impl ServiceObservation {

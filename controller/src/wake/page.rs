@@ -30,6 +30,8 @@ pub struct PageData {
 }
 
 /// The two kinds of page.
+// One short-lived value per response: not worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Content {
     /// The wait page for a service that is waking (or asleep, failed, going to sleep).

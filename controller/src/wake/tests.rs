@@ -867,3 +867,218 @@ fn a_visit_after_an_operator_sleep_is_never_debounced() {
     });
     assert_eq!(wake_debounce(&config, &failed), RETRY_DEBOUNCE);
 }
+
+// ---- route mode: the stable address ---------------------------------------------------
+
+fn routed_entries() -> Vec<Entry> {
+    let rec = |r: Record| Entry::Record(Box::new(r));
+    let mut ready = ready_status("http://203.0.113.10:80/");
+    ready.route = Some(crate::model::RouteStatus {
+        host: "up.example.com".into(),
+        to: crate::model::RouteTo::Service,
+        backend: Some("203.0.113.10:80".into()),
+        since: "2026-11-29T10:00:00Z".parse().unwrap(),
+    });
+    vec![
+        rec(Record::test("demo").routed_at("demo.example.com").asleep()),
+        rec(Record::test("up")
+            .routed_at("up.example.com")
+            .with_status(ready)),
+        rec(Record::test("plain").asleep()),
+    ]
+}
+
+fn routed_state(store: Arc<Fake>) -> WakeState {
+    WakeState::new(
+        store,
+        WakeConfig {
+            stable_scheme: Scheme::Http,
+            stable_port: Some(8080),
+            ..WakeConfig::default()
+        },
+    )
+}
+
+#[test]
+fn hosts_compare_without_port_case_or_trailing_dot() {
+    for raw in [
+        "demo.localhost",
+        "demo.localhost:8080",
+        "DEMO.Localhost",
+        "demo.localhost.",
+        "Demo.LOCALHOST.:8080",
+    ] {
+        assert_eq!(
+            normalize_host(raw).as_deref(),
+            Some("demo.localhost"),
+            "{raw}"
+        );
+    }
+    for bad in [
+        "",
+        ":8080",
+        "[::1]:8080",
+        "a..b",
+        "-a.b",
+        "a b",
+        "demo.localhost:x",
+        "a/b",
+    ] {
+        assert_eq!(normalize_host(bad), None, "{bad:?}");
+    }
+    let parts = |host: &str| req_h("GET", "/", &[("host", host)]).into_parts().0;
+    assert_eq!(
+        request_host(&parts("Demo.Localhost.:8080")).as_deref(),
+        Some("demo.localhost")
+    );
+    assert_eq!(request_host(&parts("[::1]:8080")), None);
+}
+
+#[tokio::test]
+async fn a_route_mode_record_at_s_name_is_sent_to_its_stable_address() {
+    let store = Fake::with(routed_entries());
+    let s = routed_state(store.clone());
+    let resp = get(&s, "/s/demo/app/x?y=1&retry=1").await;
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    assert_eq!(
+        header(&resp, "location"),
+        "http://demo.example.com:8080/app/x?y=1"
+    );
+    assert_eq!(
+        store.written_wakes(),
+        0,
+        "the stable address wakes, not /s/"
+    );
+    // A redirect-mode record is unchanged: the wait page at /s/.
+    assert_eq!(get(&s, "/s/plain").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_stable_address_shows_the_wait_page_that_reloads_the_same_url() {
+    let store = Fake::with(routed_entries());
+    let s = routed_state(store.clone());
+    let r = req_h("GET", "/dashboard?tab=2", &[("host", "demo.example.com")]);
+    let resp = handle_host(&s, r, "demo").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = body(&resp);
+    assert_eq!(store.written_wakes(), 1, "a visit wakes");
+    assert_eq!(
+        attr(&html, "data-poll").as_deref(),
+        Some(STABLE_STATUS_PATH)
+    );
+    assert!(
+        html.contains(r#"content="1; url=/dashboard?tab=2""#),
+        "the no-script refresh reloads the same URL: {html}"
+    );
+    assert!(
+        !html.contains("203.0.113.10"),
+        "never the task's own address"
+    );
+    // An API client gets 503 + Retry-After and the status JSON; its wake counts.
+    let store = Fake::with(routed_entries());
+    let s = routed_state(store.clone());
+    let resp = handle_host(&s, req_h("POST", "/api/items?wait=x", &[]), "demo").await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!header(&resp, "retry-after").is_empty());
+    let v: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(v["phase"], "Waking");
+    assert_eq!(v["routed"], false);
+    assert_eq!(v["address"], "http://demo.example.com:8080/");
+    assert_eq!(store.written_wakes(), 1);
+}
+
+#[tokio::test]
+async fn the_status_of_a_stable_address_says_whether_it_is_routed() {
+    let store = Fake::with(routed_entries());
+    let s = routed_state(store.clone());
+    let status = |name: &'static str| {
+        let s = &s;
+        async move {
+            let resp = handle_host(s, req_h("GET", STABLE_STATUS_PATH, &[]), name).await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            serde_json::from_slice::<serde_json::Value>(resp.body()).unwrap()
+        }
+    };
+    let up = status("up").await;
+    assert_eq!(
+        (up["phase"].as_str(), up["ready"].as_bool()),
+        (Some("Ready"), Some(true))
+    );
+    assert_eq!(up["routed"], true);
+    assert!(
+        up.get("url").is_none(),
+        "route mode never exposes the task's address"
+    );
+    // Ready but the route not switched yet: still Waking at `healthy`.
+    let mut r = store.record("up");
+    r.status.as_mut().unwrap().route.as_mut().unwrap().to = crate::model::RouteTo::Wake;
+    store.set_status("up", r.status.unwrap());
+    let v = status("up").await;
+    assert_eq!(
+        (v["phase"].as_str(), v["step"].as_str()),
+        (Some("Waking"), Some("healthy"))
+    );
+    assert_eq!(v["routed"], false);
+    assert_eq!(store.written_wakes(), 0, "reading the status never wakes");
+}
+
+#[tokio::test]
+async fn a_held_status_request_answers_when_the_status_changes() {
+    let store = Fake::with(routed_entries());
+    let mut s = routed_state(store.clone());
+    s.config.watch_every = Duration::from_millis(50);
+    let first = handle_host(&s, req_h("GET", STABLE_STATUS_PATH, &[]), "demo").await;
+    let v: serde_json::Value = serde_json::from_slice(first.body()).unwrap();
+    let key = v["changeKey"].as_str().unwrap().to_string();
+    // Unchanged: held for the whole wait (1 s), then the same view.
+    let started = std::time::Instant::now();
+    let uri = format!("{STABLE_STATUS_PATH}?wait=1&seen={key}");
+    let resp = handle_host(&s, req_h("GET", &uri, &[]), "demo").await;
+    let v: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(v["changeKey"].as_str(), Some(key.as_str()));
+    assert!(started.elapsed() >= Duration::from_millis(900), "held");
+    let reads = store.calls().iter().filter(|c| *c == "get").count();
+    assert!(
+        reads <= 2 + 1000 / 50,
+        "bounded reads per held request: {reads}"
+    );
+    // Changed while held: answered with the new view.
+    let store2 = store.clone();
+    let changer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        store2.set_status(
+            "demo",
+            Status {
+                phase: Phase::Waking,
+                step: Some(Step::Pending),
+                ..Status::default()
+            },
+        );
+    });
+    let resp = handle_host(
+        &s,
+        req_h(
+            "GET",
+            &format!("{STABLE_STATUS_PATH}?wait=5&seen={key}"),
+            &[],
+        ),
+        "demo",
+    )
+    .await;
+    changer.await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(v["step"], "pending");
+    assert_ne!(v["changeKey"].as_str(), Some(key.as_str()));
+    // A wait beyond the limit is a 400.
+    let resp = get(&s, "/api/v1/services/demo?wait=999&seen=x").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn the_unknown_host_page_names_no_record() {
+    let resp = unknown_host_response(false);
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let html = body(&resp);
+    assert!(html.contains("There is no service at this address"));
+    assert!(!html.contains("demo"));
+}
