@@ -729,6 +729,13 @@ async fn two_records_on_one_service_the_newer_is_invalid_and_does_nothing() {
 
 // ---- route mode: the order of route, scale and publish -------------------------------
 
+/// At a `point`: the target, the sim's desiredCount and the stored route then.
+type PointSeen = (
+    crate::router::RouteTarget,
+    Option<u32>,
+    Option<crate::model::RouteTo>,
+);
+
 /// A router over [`crate::router::LocalRouter`] that records, at each `point`, the sim's
 /// desiredCount and the stored status's route at that moment, and can be made to fail.
 struct WatchingRouter {
@@ -736,13 +743,7 @@ struct WatchingRouter {
     sim: Arc<SimPlatform>,
     store: Arc<MemoryStore>,
     failing: AtomicBool,
-    log: std::sync::Mutex<
-        Vec<(
-            crate::router::RouteTarget,
-            Option<u32>,
-            Option<crate::model::RouteTo>,
-        )>,
-    >,
+    log: std::sync::Mutex<Vec<PointSeen>>,
 }
 
 #[async_trait]
