@@ -628,32 +628,25 @@ async fn activity_loop(
             if r.status.as_ref().map(|s| s.phase) != Some(Phase::Ready) {
                 continue;
             }
-            if r.spec.route_host().is_some() {
-                if proxied.active_since(r.name(), since)
-                    && let Err(e) = activity::record_with_backoff(
-                        store.as_ref(),
-                        r.name(),
-                        Timestamp::now(),
-                        opts.activity_debounce,
-                    )
-                    .await
-                {
-                    warn!(service = r.name(), error = %e, "activity: cannot record");
-                }
-                continue;
-            }
-            let connections = match activity::read_established(t.port) {
-                Ok(n) => n,
-                Err(e) => {
-                    warn!(service = r.name(), error = %e, "activity: cannot read /proc/net/tcp");
-                    continue;
+            // Route mode: requests and streams through the proxy; redirect mode: connections.
+            let active = if r.spec.route_host().is_some() {
+                proxied.active_since(r.name(), since)
+            } else {
+                match activity::read_established(t.port) {
+                    Ok(connections) => {
+                        debug!(
+                            service = r.name(),
+                            connections, "activity: counted connections"
+                        );
+                        connections > 0
+                    }
+                    Err(e) => {
+                        warn!(service = r.name(), error = %e, "activity: cannot read /proc/net/tcp");
+                        continue;
+                    }
                 }
             };
-            debug!(
-                service = r.name(),
-                connections, "activity: counted connections"
-            );
-            if connections > 0
+            if active
                 && let Err(e) = activity::record_with_backoff(
                     store.as_ref(),
                     r.name(),
