@@ -11,17 +11,22 @@
 //! | [`Failed::Reread`]: the re-read before acting        | nothing published              | after [`OBSERVE_RETRY`] |
 //! | [`Failed::Commit`]: the guarded write before a scale-down | nothing published, no scale | after [`OBSERVE_RETRY`] |
 //! | [`Failed::Scale`]: `UpdateService`                   | the decided one, with `memo.lastSet` = the observed count (no false drift next pass) and `scaling failed: …` in its message | as decided |
+//! | [`Failed::Route`]: pointing the stable address       | the last published status (the decided one if none), its route unchanged, `Routed` False with reason [`ROUTE_FAILED`] and the error | after [`TRANSITION_REQUEUE`] |
 //! | [`Failed::Publish`]: the status write                | (it failed)                    | as decided              |
 //!
 //! A failed observation is not an action: it is a [`super::Situation::Unobserved`] and is
 //! decided like any other case.
 
-use super::decide::{Decision, OBSERVE_RETRY, Requeue};
-use crate::model::Status;
+use super::decide::{Decision, OBSERVE_RETRY, ROUTED, Requeue, TRANSITION_REQUEUE, set_condition};
+use crate::model::{ConditionStatus, Status, Timestamp};
+
+/// Reason of the `Routed` condition when the router could not point the stable address (the
+/// condition's message has the error, e.g. a reconciler without a router for route mode).
+pub const ROUTE_FAILED: &str = "RouteFailed";
 
 /// An action of a pass that failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failed {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Failed<'a> {
     /// Reading the record (a scoped pass's consistent get).
     Read,
     /// Re-reading the record just before scaling or publishing (the overlap check).
@@ -38,7 +43,12 @@ pub enum Failed {
     /// Pointing a route-mode record's stable address ([`crate::router::Router::point`]):
     /// nothing else is done for the record (no scale-down may start while the address still
     /// reaches the service, and no status may say it points where it does not).
-    Route,
+    Route {
+        /// The record's last published status (`None` for a record never reconciled).
+        previous: Option<&'a Status>,
+        /// When the pass decided (the condition's transition time).
+        now: Timestamp,
+    },
     /// Publishing the status.
     Publish,
 }
@@ -54,7 +64,7 @@ pub struct OnError {
 
 /// The policy for `failed` with `error` (its message, with code), given the pass's decision
 /// for the record (`None` when the failure came before any decision, i.e. [`Failed::Read`]).
-pub fn error_policy(decision: Option<&Decision>, failed: Failed, error: &str) -> OnError {
+pub fn error_policy(decision: Option<&Decision>, failed: Failed<'_>, error: &str) -> OnError {
     let decided = decision.map_or(Requeue::After(OBSERVE_RETRY), |d| d.requeue);
     match failed {
         Failed::Read | Failed::Reread | Failed::Commit => OnError {
@@ -74,9 +84,26 @@ pub fn error_policy(decision: Option<&Decision>, failed: Failed, error: &str) ->
             }),
             requeue: decided,
         },
-        Failed::Route => OnError {
-            publish: None,
-            requeue: Requeue::After(super::decide::TRANSITION_REQUEUE),
+        Failed::Route { previous, now } => OnError {
+            // What is published stays true: nothing was scaled and the address still points
+            // where it pointed; only the failure is new, so an operator sees why.
+            publish: previous.or(decision.map(|d| &d.status)).map(|base| {
+                let mut status = base.clone();
+                status.route = previous.and_then(|p| p.route.clone());
+                let host = decision
+                    .and_then(|d| d.status.route.as_ref())
+                    .map_or("the stable address", |r| r.host.as_str());
+                set_condition(
+                    &mut status.conditions,
+                    ROUTED,
+                    ConditionStatus::False,
+                    ROUTE_FAILED,
+                    &format!("pointing {host} failed: {error}"),
+                    now,
+                );
+                status
+            }),
+            requeue: Requeue::After(TRANSITION_REQUEUE),
         },
         Failed::Publish => OnError {
             publish: None,

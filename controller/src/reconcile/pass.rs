@@ -757,7 +757,20 @@ impl Reconciler {
                     warn!(%host, error = %e, "pointing the route failed; nothing else done");
                     fail(&mut report, codes, &e.to_string(), e.code());
                     report.reason = d.reason.clone();
-                    report.requeue = error_policy(Some(&d), Failed::Route, &e.to_string()).requeue;
+                    let policy = error_policy(
+                        Some(&d),
+                        Failed::Route {
+                            previous: prev,
+                            now,
+                        },
+                        &e.to_string(),
+                    );
+                    report.requeue = policy.requeue;
+                    if let Some(status) = &policy.publish {
+                        let version = record.metadata.status_version;
+                        self.publish_if_changed(name, prev, version, status, &mut report, codes)
+                            .await;
+                    }
                     return report;
                 }
             }

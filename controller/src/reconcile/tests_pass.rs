@@ -868,6 +868,15 @@ async fn a_route_that_cannot_be_pointed_stops_the_scale_down_and_converges_after
     );
     assert_eq!(w.sim.desired_count("demo-cluster", "demo-svc"), Some(1));
     assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    let s = w.store.status("demo").unwrap();
+    assert_eq!(
+        s.route.as_ref().unwrap().to,
+        RouteTo::Service,
+        "the status still says where the address points"
+    );
+    let routed = s.condition("Routed").unwrap();
+    assert_eq!(routed.reason, "RouteFailed", "{routed:?}");
+    assert!(routed.message.contains("router down"), "{routed:?}");
     router.failing.store(false, Ordering::SeqCst);
     for _ in 0..6 {
         w.advance(5);
@@ -882,5 +891,33 @@ async fn a_route_that_cannot_be_pointed_stops_the_scale_down_and_converges_after
     assert_eq!(
         router.inner.lookup("demo.example.com").unwrap().target,
         crate::router::RouteTarget::Wake
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn route_mode_without_a_router_is_reported_in_the_status_and_scales_nothing() {
+    // The default reconciler has no router (AWS before the load balancer router exists).
+    let w = world();
+    w.add(Record::test("demo").routed_at("demo.example.com"));
+    let r = w.pass().await;
+    let rep = r.record("demo").unwrap();
+    assert!(
+        rep.error.as_deref().unwrap_or("").contains("needs a router"),
+        "{rep:?}"
+    );
+    let s = w.store.status("demo").expect("a status that says why");
+    assert_eq!(s.route, None, "nothing was pointed");
+    let routed = s.condition("Routed").unwrap();
+    assert_eq!(routed.status, crate::model::ConditionStatus::False);
+    assert_eq!(routed.reason, "RouteFailed");
+    assert!(routed.message.contains("needs a router"), "{routed:?}");
+    // A wake changes nothing while the address cannot be pointed.
+    w.wake("demo").await;
+    w.pass().await;
+    assert_eq!(w.sim.scale_calls(), 0);
+    let again = w.store.status("demo").unwrap();
+    assert_eq!(
+        again.condition("Routed").unwrap().last_transition_time,
+        routed.last_transition_time
     );
 }

@@ -463,10 +463,11 @@ pub async fn handle_host(state: &WakeState, req: Request<Bytes>, name: &str) -> 
         }
         return api_status(state, &ctx, name).await;
     }
-    if read {
+    if read && !(method == Method::GET && asks_for_json(&parts.headers)) {
         return page(state, &ctx, name, path).await;
     }
-    // An API client (POST, PUT, ...): wake, and say when to try again.
+    // An API client (POST, PUT, ..., or a GET that asks for JSON and not HTML): wake, and say
+    // when to try again.
     let mut resp = api_wake(state, &ctx, name).await;
     if resp.status() == StatusCode::ACCEPTED || resp.status() == StatusCode::OK {
         *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -476,6 +477,28 @@ pub async fn handle_host(state: &WakeState, req: Request<Bytes>, name: &str) -> 
         }
     }
     resp
+}
+
+/// True when a request's `Accept` header names a JSON media type (`application/json` or a
+/// `+json` suffix) and no HTML one (`text/html`, `application/xhtml+xml`): an API client, which
+/// gets a `503` with the status JSON instead of the wait page. A request without `Accept`, or
+/// with `*/*` alone, is a browser's (or curl's) and gets the page.
+pub fn asks_for_json(headers: &http::HeaderMap) -> bool {
+    let types = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|range| range.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect::<Vec<_>>();
+    let json = types
+        .iter()
+        .any(|t| t == "application/json" || t.ends_with("+json"));
+    let html = types
+        .iter()
+        .any(|t| t == "text/html" || t == "application/xhtml+xml");
+    json && !html
 }
 
 /// The host a request was sent to, normalised ([`normalize_host`]): the `Host` header, else

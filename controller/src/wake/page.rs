@@ -272,11 +272,18 @@ fn wait_card(w: &WaitPage) -> Markup {
     let failed = v.phase == Phase::Failed;
     let current = v.step;
     let at = current.map(|s| Step::ALL.iter().position(|x| *x == s).unwrap_or(0));
+    // Route mode: this page is at the service's own address and turns into the service.
+    let same_address = v.routed.is_some();
     let (heading, lead) = match v.phase {
+        Phase::Waking if same_address => (
+            format!("{title} is waking up"),
+            "It was asleep to save resources. This page turns into it as soon as it is ready.",
+        ),
         Phase::Waking => (
             format!("{title} is waking up"),
             "It was asleep to save resources. You will be taken there as soon as it is ready.",
         ),
+        Phase::Ready if same_address => (format!("{title} is ready"), "Opening it now."),
         Phase::Ready => (format!("{title} is ready"), "Taking you there now."),
         Phase::Failed => (
             format!("{title} could not be started"),

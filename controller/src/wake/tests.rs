@@ -985,6 +985,27 @@ async fn the_stable_address_shows_the_wait_page_that_reloads_the_same_url() {
     assert_eq!(v["routed"], false);
     assert_eq!(v["address"], "http://demo.example.com:8080/");
     assert_eq!(store.written_wakes(), 1);
+    // A GET that asks for JSON is an API client too; one that also takes HTML is a browser.
+    for (accept, json) in [
+        ("application/json", true),
+        ("application/problem+json, */*;q=0.1", true),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", false),
+        ("text/html, application/json", false),
+        ("*/*", false),
+    ] {
+        let store = Fake::with(routed_entries());
+        let s = routed_state(store.clone());
+        let resp = handle_host(&s, req_h("GET", "/api/items", &[("accept", accept)]), "demo").await;
+        let ct = header(&resp, "content-type");
+        if json {
+            assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{accept}");
+            assert!(ct.starts_with("application/json"), "{accept}: {ct}");
+        } else {
+            assert_eq!(resp.status(), StatusCode::OK, "{accept}");
+            assert!(ct.starts_with("text/html"), "{accept}: {ct}");
+        }
+        assert_eq!(store.written_wakes(), 1, "{accept}: the visit wakes");
+    }
 }
 
 #[tokio::test]

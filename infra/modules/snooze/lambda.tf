@@ -132,6 +132,7 @@ resource "aws_lambda_function" "wake" {
       SNOOZE_DEFAULT_SERVICE    = var.default_service
       SNOOZE_WAKE_DEBOUNCE      = var.wake_debounce
       SNOOZE_WAKE_MAX_WAIT      = var.wake_max_wait
+      SNOOZE_STATUS_WATCH_EVERY = var.status_watch_every
       SNOOZE_COOKIE_SECURE      = "true" # the API is served over HTTPS only
       SNOOZE_PUBLIC_PATH_PREFIX = var.public_path_prefix
       RUST_LOG                  = var.log_level

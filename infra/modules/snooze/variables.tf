@@ -37,6 +37,17 @@ variable "wake_debounce" {
   default     = "30s"
 }
 
+variable "status_watch_every" {
+  description = "How often a held status request (the wait page's long poll, `?wait=N&seen=KEY`) re-reads its record (env SNOOZE_STATUS_WATCH_EVERY, humantime, 50ms..5s). Each re-read is one DynamoDB read: a request held 20 s costs 20 s / this. 1s here (250ms is the binary's default) keeps a waiting visitor at 20 reads per held request; the page then sees Ready at most 1 s late."
+  type        = string
+  default     = "1s"
+
+  validation {
+    condition     = can(regex("^([0-9]+ms|[1-5]s)$", var.status_watch_every))
+    error_message = "status_watch_every is a humantime duration from 50ms to 5s, e.g. 1s or 250ms."
+  }
+}
+
 variable "wake_max_wait" {
   description = "Upper bound of `POST /api/v1/services/{name}/wake?wait=N` (env SNOOZE_WAKE_MAX_WAIT, humantime). Must stay under the wake Lambda's timeout and API Gateway's 29 s integration timeout."
   type        = string
