@@ -326,7 +326,7 @@ impl Dev {
                     _ => RouteTarget::Wake,
                 };
                 routes
-                    .point(r.name(), &host, &target)
+                    .point(r.name(), &host, &target, None)
                     .await
                     .with_context(|| format!("cannot route {host}"))?;
             }

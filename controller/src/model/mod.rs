@@ -850,8 +850,23 @@ impl RouteTo {
 pub enum RouteTarget {
     /// The wake endpoint (wait page, JSON answer, wake request).
     Wake,
-    /// The service, at `{ip}:{port}` (`127.0.0.1:8081` locally).
+    /// The service, at its backend: the service's load balancer target group ARN when ECS
+    /// reports one for the endpoint port (the `alb` router), else the task's `{ip}:{port}`
+    /// (`127.0.0.1:8081` locally).
     Service(String),
+}
+
+/// What a router saw of one stable address ([`crate::router::Router::observe`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RouteObservation {
+    /// Not observed: the record is not in route mode, or observing failed. `decide` then goes
+    /// by what `status.route` says was set.
+    #[default]
+    Unknown,
+    /// The router has no route for the host: never created, or removed by someone else.
+    Absent,
+    /// The route exists and points here.
+    At(RouteTarget),
 }
 
 impl RouteTarget {

@@ -119,11 +119,25 @@ pub struct ServiceObservation {
     /// snooze does not know are left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deployments: Vec<DeploymentObservation>,
+    /// The service's load balancer attachments (ECS `services[].loadBalancers[]`), in ECS's
+    /// order; empty for platforms without load balancers (`local`) and services without one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancerObservation>,
     /// Where the record's stable address points now, as the router observed it (records in
-    /// `spec.routing.mode: route` only; `None`: no route, or not observed). Filled by the pass
-    /// from [`crate::router::Router::observe`], never by a platform.
+    /// `spec.routing.mode: route` only). Filled by the pass from
+    /// [`crate::router::Router::observe`], never by a platform.
     #[serde(skip)]
-    pub route: Option<crate::model::RouteTarget>,
+    pub route: crate::model::RouteObservation,
+}
+
+/// One of a service's load balancer attachments (ECS `loadBalancers[]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerObservation {
+    /// The target group ECS registers the service's tasks in.
+    pub target_group_arn: String,
+    /// The container port registered (`None` when ECS did not say).
+    pub container_port: Option<u16>,
 }
 
 impl ServiceObservation {
@@ -140,8 +154,20 @@ impl ServiceObservation {
             pending_count,
             tasks,
             deployments: Vec::new(),
-            route: None,
+            load_balancers: Vec::new(),
+            route: crate::model::RouteObservation::Unknown,
         }
+    }
+
+    /// The target group serving `port` (the record's endpoint port): the attachment with that
+    /// container port, else the only attachment; `None` when there is none or the choice is
+    /// ambiguous (several attachments, none on `port`).
+    pub fn target_group_for(&self, port: u16) -> Option<&str> {
+        let lbs = &self.load_balancers;
+        lbs.iter()
+            .find(|lb| lb.container_port == Some(port))
+            .or_else(|| (lbs.len() == 1).then(|| &lbs[0]))
+            .map(|lb| lb.target_group_arn.as_str())
     }
 
     /// The PRIMARY deployment (the most recent one), if ECS reported one.

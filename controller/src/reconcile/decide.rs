@@ -20,7 +20,7 @@ use crate::model::{
     ReplicaStatus, RouteStatus, RouteTo, Status, Step, Timestamp, validate,
 };
 use crate::platform::{Health, Observed, ServiceObservation, TaskObservation, TaskStatus};
-use crate::router::RouteTarget;
+use crate::router::{RouteObservation, RouteTarget};
 
 /// Condition type: the service is Ready (True), waking or asleep (False).
 pub const READY: &str = "Ready";
@@ -254,11 +254,11 @@ pub fn decide_valid(record: &Record, observed: &Observed, now: Timestamp) -> Dec
         Ok(service) => service,
         Err(Unfound::ServiceGone { reason, message }) => {
             let d = service_gone(record, &prev, reason, &message, now);
-            return route(record, None, d, now);
+            return route(record, &RouteObservation::Unknown, None, d, now);
         }
         Err(Unfound::Unobserved { message }) => {
             let d = unobserved(record, &prev, &message, now);
-            return route(record, None, d, now);
+            return route(record, &RouteObservation::Unknown, None, d, now);
         }
         Err(Unfound::Unsupported { message }) => {
             return decide_invalid(
@@ -278,7 +278,8 @@ pub fn decide_valid(record: &Record, observed: &Observed, now: Timestamp) -> Dec
     };
     let decided = drift(record, &prev, service, decided, now);
     let decided = other_writer(record, service, decided, now);
-    route(record, service.route.as_ref(), decided, now)
+    let group = service.target_group_for(record.spec.endpoint_port());
+    route(record, &service.route, group, decided, now)
 }
 
 /// The decision for a record that does not validate or parse (also used for
@@ -1041,17 +1042,23 @@ fn other_writer(
 /// Last for every valid record: where its stable address should point (`spec.routing.mode:
 /// route`; in redirect mode `status.route` and the `Routed` condition are removed).
 ///
-/// The rule: at the service (`{endpoint ip}:{endpoint port}`) only when the decided phase is
-/// Ready with a published endpoint; at the wake endpoint in every other phase, so the route is
-/// back at the wake endpoint in the same pass that decides a scale-down (the pass points it
-/// before it scales). `observed` is the router's view (`None`: no route or not observed, then
-/// compared with what `status.route` says was set). A route that differs from both what
-/// snooze last set and what it wants was changed by someone else: it is set back, and the
-/// `Routed` condition says so (reason [`ROUTE_CHANGED`]). `status.route.since` moves only
-/// when the route does.
+/// The rule: at the service only when the decided phase is Ready with a published endpoint;
+/// at the wake endpoint in every other phase, so the route is back at the wake endpoint in
+/// the same pass that decides a scale-down (the pass points it before it scales). The
+/// service's backend is `target_group` (its load balancer target group for the endpoint
+/// port, [`crate::platform::ServiceObservation::target_group_for`]) when there is one, else
+/// `{endpoint ip}:{endpoint port}`.
+///
+/// `observed` is the router's view: [`RouteObservation::Unknown`] is compared with what
+/// `status.route` says was set; [`RouteObservation::Absent`] means the route must be created.
+/// A route that differs from both what snooze last set and what it wants (or that is gone
+/// although snooze set it) was changed by someone else: it is set back, and the `Routed`
+/// condition says so (reason [`ROUTE_CHANGED`]). `status.route.since` moves only when the
+/// route does.
 pub fn route(
     record: &Record,
-    observed: Option<&RouteTarget>,
+    observed: &RouteObservation,
+    target_group: Option<&str>,
     mut d: Decision,
     now: Timestamp,
 ) -> Decision {
@@ -1063,7 +1070,10 @@ pub fn route(
     };
     let want = match (s.phase, &s.endpoint) {
         (Phase::Ready, Some(e)) if d.replicas != Some(0) => {
-            RouteTarget::Service(backend_address(&e.ip, record.spec.endpoint_port()))
+            RouteTarget::Service(target_group.map_or_else(
+                || backend_address(&e.ip, record.spec.endpoint_port()),
+                str::to_string,
+            ))
         }
         _ => RouteTarget::Wake,
     };
@@ -1076,11 +1086,11 @@ pub fn route(
         (RouteTo::Service, Some(b)) => RouteTarget::Service(b.clone()),
         _ => RouteTarget::Wake,
     });
-    let changed_outside = match (observed, &was) {
-        (Some(o), Some(w)) => o != w && *o != want,
-        _ => false,
+    let (current, changed_outside) = match observed {
+        RouteObservation::At(o) => (Some(o), was.as_ref().is_some_and(|w| w != o) && *o != want),
+        RouteObservation::Absent => (None, was.is_some()),
+        RouteObservation::Unknown => (was.as_ref(), false),
     };
-    let current = observed.or(was.as_ref());
     d.route = (current != Some(&want)).then(|| want.clone());
     let (to, backend) = match &want {
         RouteTarget::Wake => (RouteTo::Wake, None),
@@ -1097,7 +1107,17 @@ pub fn route(
         since,
     });
     let (status, reason, message) = if changed_outside {
-        let o = observed.map(RouteTarget::describe).unwrap_or_default();
+        let message = match observed {
+            RouteObservation::At(o) => format!(
+                "{host} was pointed at {} outside snooze; set back to {}",
+                o.describe(),
+                want.describe()
+            ),
+            _ => format!(
+                "the route of {host} was removed outside snooze; created again, to {}",
+                want.describe()
+            ),
+        };
         (
             if to == RouteTo::Service {
                 ConditionStatus::True
@@ -1105,10 +1125,7 @@ pub fn route(
                 ConditionStatus::False
             },
             ROUTE_CHANGED,
-            format!(
-                "{host} was pointed at {o} outside snooze; set back to {}",
-                want.describe()
-            ),
+            message,
         )
     } else if to == RouteTo::Service {
         (ConditionStatus::True, "RoutedToService", String::new())

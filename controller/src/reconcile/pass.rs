@@ -51,7 +51,7 @@ use super::runtime::{Reason, Reasons};
 use super::{Clock, Prober};
 use crate::model::{Entry, Phase, Record, Status, Timestamp};
 use crate::platform::{Health, Observed, Platform, TaskStatus};
-use crate::router::{NoRouter, Router};
+use crate::router::{NoRouter, RouteObservation, Router};
 use crate::store::{self, StatusGuard, Store};
 
 /// How often one record is read and decided again within a pass when a wake or activity lands
@@ -564,7 +564,10 @@ impl Reconciler {
             Ok(routes) => {
                 for ((i, _), route) in wanted.into_iter().zip(routes) {
                     if let Observed::Found(s) = &mut observed[i] {
-                        s.route = route;
+                        s.route = match route {
+                            Some(target) => RouteObservation::At(target),
+                            None => RouteObservation::Absent,
+                        };
                     }
                 }
             }
@@ -751,7 +754,11 @@ impl Reconciler {
         // The route first: back at the wake endpoint before a scale-down starts, at the
         // service before the status says Ready (the decision points there only when Ready).
         if let (Some(target), Some(host)) = (&d.route, record.spec.route_host()) {
-            match self.router.point(name, &host, target).await {
+            let group = match observed {
+                Observed::Found(s) => s.target_group_for(record.spec.endpoint_port()),
+                _ => None,
+            };
+            match self.router.point(name, &host, target, group).await {
                 Ok(()) => info!(%host, to = %target.describe(), "route pointed"),
                 Err(e) => {
                     warn!(%host, error = %e, "pointing the route failed; nothing else done");

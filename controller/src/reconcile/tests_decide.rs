@@ -1634,14 +1634,25 @@ fn a_scale_failure_keeps_the_observed_count_for_drift() {
 // ---- route mode (spec.routing.mode: route) --------------------------------------------
 
 use crate::model::RouteTo;
-use crate::router::RouteTarget;
+use crate::platform::LoadBalancerObservation;
+use crate::router::{RouteObservation, RouteTarget};
 
-/// `o` with the router's view of the stable address.
+/// `o` with the router's view of the stable address (`None`: the router has no route).
 fn routed(o: Observed, to: Option<RouteTarget>) -> Observed {
+    observed_route(
+        o,
+        match to {
+            Some(t) => RouteObservation::At(t),
+            None => RouteObservation::Absent,
+        },
+    )
+}
+
+fn observed_route(o: Observed, route: RouteObservation) -> Observed {
     let Observed::Found(mut s) = o else {
         panic!("not found")
     };
-    s.route = to;
+    s.route = route;
     Observed::Found(s)
 }
 
@@ -1798,6 +1809,92 @@ fn redirect_mode_has_no_route_and_a_missing_service_routes_to_the_wake_endpoint(
     let r = Record::test("demo").routed_at("demo.example.com").asleep();
     let d = decide(&r, &gone, at(1));
     assert_eq!(d.route, Some(RouteTarget::Wake));
+}
+
+#[test]
+fn a_route_removed_outside_snooze_is_created_again_and_an_unobserved_one_trusts_the_status() {
+    let r = Record::test("demo")
+        .routed_at("demo.example.com")
+        .asleep()
+        .woken_at(at(0));
+    let r = r.after(&routed(service(0, vec![]), None), at(1));
+    let up = routed(
+        service(1, vec![running(ARN_A, at(2))]),
+        Some(RouteTarget::Wake),
+    );
+    let r = r.after(&up, at(41));
+    let ready = service(1, vec![running(ARN_A, at(2))]);
+    // The router has no route although snooze set one: created again, reported.
+    let d = decide(
+        &r,
+        &observed_route(ready.clone(), RouteObservation::Absent),
+        at(60),
+    );
+    assert_eq!(d.route, Some(svc()));
+    assert_eq!(cond(&d.status, ROUTED).1, ROUTE_CHANGED);
+    assert!(
+        d.status
+            .condition(ROUTED)
+            .unwrap()
+            .message
+            .contains("removed outside snooze"),
+        "{:?}",
+        d.status.condition(ROUTED)
+    );
+    // Not observed (the router's observe failed): the status is trusted, nothing pointed.
+    let d = decide(
+        &r,
+        &observed_route(ready, RouteObservation::Unknown),
+        at(60),
+    );
+    assert_eq!(d.route, None);
+    assert_eq!(cond(&d.status, ROUTED).1, "RoutedToService");
+}
+
+#[test]
+fn a_service_behind_a_target_group_is_routed_to_the_group_of_its_endpoint_port() {
+    const TG_WEB: &str = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/1";
+    const TG_ADMIN: &str =
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/admin/2";
+    let r = Record::test("demo")
+        .routed_at("demo.example.com")
+        .asleep()
+        .woken_at(at(0));
+    let r = r.after(&routed(service(0, vec![]), None), at(1));
+    let with_groups = |o: Observed, groups: &[(&str, Option<u16>)]| {
+        let Observed::Found(mut s) = o else { panic!() };
+        s.load_balancers = groups
+            .iter()
+            .map(|(arn, port)| LoadBalancerObservation {
+                target_group_arn: arn.to_string(),
+                container_port: *port,
+            })
+            .collect();
+        Observed::Found(s)
+    };
+    let port = r.spec.endpoint_port();
+    let up = with_groups(
+        routed(
+            service(1, vec![running(ARN_A, at(2))]),
+            Some(RouteTarget::Wake),
+        ),
+        &[(TG_ADMIN, Some(port + 1)), (TG_WEB, Some(port))],
+    );
+    let d = decide(&r, &up, at(41));
+    assert_eq!(d.route, Some(RouteTarget::Service(TG_WEB.into())));
+    assert_eq!(
+        d.status.route.as_ref().unwrap().backend.as_deref(),
+        Some(TG_WEB)
+    );
+    // Two groups, neither on the endpoint port: ambiguous, so the task's address.
+    let ambiguous = with_groups(
+        routed(
+            service(1, vec![running(ARN_A, at(2))]),
+            Some(RouteTarget::Wake),
+        ),
+        &[(TG_ADMIN, Some(port + 1)), (TG_WEB, Some(port + 2))],
+    );
+    assert_eq!(decide(&r, &ambiguous, at(41)).route, Some(svc()));
 }
 
 mod route_properties {

@@ -759,6 +759,7 @@ impl crate::router::Router for WatchingRouter {
         name: &str,
         host: &str,
         target: &crate::router::RouteTarget,
+        target_group: Option<&str>,
     ) -> Result<(), crate::platform::Error> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(crate::platform::Error::Call {
@@ -774,7 +775,7 @@ impl crate::router::Router for WatchingRouter {
             .lock()
             .unwrap()
             .push((target.clone(), desired, published));
-        self.inner.point(name, host, target).await
+        self.inner.point(name, host, target, target_group).await
     }
     async fn retain(
         &self,
@@ -902,7 +903,10 @@ async fn route_mode_without_a_router_is_reported_in_the_status_and_scales_nothin
     let r = w.pass().await;
     let rep = r.record("demo").unwrap();
     assert!(
-        rep.error.as_deref().unwrap_or("").contains("needs a router"),
+        rep.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("needs a router"),
         "{rep:?}"
     );
     let s = w.store.status("demo").expect("a status that says why");

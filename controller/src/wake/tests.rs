@@ -989,13 +989,21 @@ async fn the_stable_address_shows_the_wait_page_that_reloads_the_same_url() {
     for (accept, json) in [
         ("application/json", true),
         ("application/problem+json, */*;q=0.1", true),
-        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", false),
+        (
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            false,
+        ),
         ("text/html, application/json", false),
         ("*/*", false),
     ] {
         let store = Fake::with(routed_entries());
         let s = routed_state(store.clone());
-        let resp = handle_host(&s, req_h("GET", "/api/items", &[("accept", accept)]), "demo").await;
+        let resp = handle_host(
+            &s,
+            req_h("GET", "/api/items", &[("accept", accept)]),
+            "demo",
+        )
+        .await;
         let ct = header(&resp, "content-type");
         if json {
             assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{accept}");

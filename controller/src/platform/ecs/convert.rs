@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use crate::model::Timestamp;
 use crate::platform::{
-    DeploymentObservation, DeploymentStatus, Health, Observed, RolloutState, ServiceObservation,
-    TaskObservation, TaskStatus,
+    DeploymentObservation, DeploymentStatus, Health, LoadBalancerObservation, Observed,
+    RolloutState, ServiceObservation, TaskObservation, TaskStatus,
 };
 
 /// Attachment `type` of a task's awsvpc network interface.
@@ -47,6 +47,22 @@ pub struct ServiceView {
     /// `deployments[]`.
     #[serde(default)]
     pub deployments: Vec<DeploymentView>,
+    /// `loadBalancers[]`: the target groups ECS registers the tasks in.
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancerView>,
+}
+
+/// One entry of an ECS service's `loadBalancers[]` (only target-group attachments: a Classic
+/// Load Balancer's `loadBalancerName` is not read).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerView {
+    /// `targetGroupArn`; absent for a Classic Load Balancer.
+    #[serde(default)]
+    pub target_group_arn: Option<String>,
+    /// `containerPort`.
+    #[serde(default)]
+    pub container_port: Option<i32>,
 }
 
 /// The parts of an ECS `Deployment` (DescribeServices `services[].deployments[]`) that snooze
@@ -139,6 +155,14 @@ impl From<&aws_sdk_ecs::types::Service> for ServiceView {
             running_count: s.running_count(),
             pending_count: s.pending_count(),
             deployments: s.deployments().iter().map(DeploymentView::from).collect(),
+            load_balancers: s
+                .load_balancers()
+                .iter()
+                .map(|lb| LoadBalancerView {
+                    target_group_arn: lb.target_group_arn().map(str::to_owned),
+                    container_port: lb.container_port(),
+                })
+                .collect(),
         }
     }
 }
@@ -642,7 +666,17 @@ pub fn service_observation(
             .iter()
             .filter_map(DeploymentView::observation)
             .collect(),
-        route: None,
+        load_balancers: svc
+            .load_balancers
+            .iter()
+            .filter_map(|lb| {
+                Some(LoadBalancerObservation {
+                    target_group_arn: lb.target_group_arn.clone()?,
+                    container_port: lb.container_port.and_then(|p| u16::try_from(p).ok()),
+                })
+            })
+            .collect(),
+        route: Default::default(),
     }
 }
 

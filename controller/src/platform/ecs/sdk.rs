@@ -125,6 +125,46 @@ impl RetryPolicy {
     }
 }
 
+/// One AWS call with `retry`: `f` builds and sends the request (once per attempt, after
+/// `on_attempt`); a failed attempt is classified ([`CallError::from_sdk`]), shown to
+/// `on_error`, logged, and retried when throttled or transient. Shared by every SDK client of
+/// the crate that retries by this policy (the ECS platform, the `alb` router).
+pub(crate) async fn retried<T, E, F, Fut>(
+    retry: &RetryPolicy,
+    operation: &'static str,
+    on_attempt: impl Fn() -> u64,
+    on_error: impl Fn(&CallError),
+    mut f: F,
+) -> Result<T, CallError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, SdkError<E>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let attempt = || {
+        on_attempt();
+        let sent = f();
+        let on_error = &on_error;
+        async move {
+            sent.await.map_err(|e| {
+                let e = CallError::from_sdk(operation, &e);
+                on_error(&e);
+                e
+            })
+        }
+    };
+    attempt
+        .retry(retry.backoff())
+        .sleep(tokio::time::sleep)
+        .when(|e: &CallError| e.class.retry_now())
+        .notify(|e: &CallError, after: Duration| {
+            warn!(operation = e.operation, code = %e.code, message = %e.message,
+                  request_id = e.request_id.as_deref().unwrap_or("-"),
+                  retry_in_ms = after.as_millis() as u64, "AWS call failed; retrying");
+        })
+        .await
+}
+
 #[derive(Default)]
 struct Counters {
     calls: [AtomicU64; 6],
@@ -278,35 +318,25 @@ impl EcsPlatform {
     }
 
     /// One AWS call with counting and retry: `f` builds and sends the request.
-    async fn call<T, E, F, Fut>(&self, op: Operation, mut f: F) -> Result<T, CallError>
+    async fn call<T, E, F, Fut>(&self, op: Operation, f: F) -> Result<T, CallError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = std::result::Result<T, SdkError<E>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let attempt = || {
-            self.counters.calls[op.index()].fetch_add(1, Ordering::Relaxed);
-            let sent = f();
-            async move {
-                sent.await.map_err(|e| {
-                    let e = CallError::from_sdk(op.name(), &e);
-                    if e.class == ErrorClass::Throttling {
-                        self.counters.throttled[op.index()].fetch_add(1, Ordering::Relaxed);
-                    }
-                    e
-                })
-            }
-        };
-        attempt
-            .retry(self.retry.backoff())
-            .sleep(tokio::time::sleep)
-            .when(|e: &CallError| e.class.retry_now())
-            .notify(|e: &CallError, after: Duration| {
-                warn!(operation = e.operation, code = %e.code, message = %e.message,
-                      request_id = e.request_id.as_deref().unwrap_or("-"),
-                      retry_in_ms = after.as_millis() as u64, "AWS call failed; retrying");
-            })
-            .await
+        let counters = &self.counters;
+        retried(
+            &self.retry,
+            op.name(),
+            || counters.calls[op.index()].fetch_add(1, Ordering::Relaxed),
+            |e| {
+                if e.class == ErrorClass::Throttling {
+                    counters.throttled[op.index()].fetch_add(1, Ordering::Relaxed);
+                }
+            },
+            f,
+        )
+        .await
     }
 
     async fn describe_services(

@@ -959,7 +959,8 @@ impl SimPlatform {
                                     RolloutState::InProgress
                                 }),
                             }],
-                            route: None,
+                            load_balancers: Vec::new(),
+                            route: Default::default(),
                         })
                     })
                     .unwrap_or(Described::Missing);

@@ -4,8 +4,9 @@
 //!
 //! | implementation | where | what "point" means |
 //! |---|---|---|
-//! | [`NoRouter`] | redirect mode only (the Lambda until the `alb` router exists) | nothing: every route-mode record reports the error |
+//! | [`NoRouter`] | redirect mode only | nothing: every route-mode record reports the error |
 //! | [`LocalRouter`] | `snoozectl dev` | an in-memory table its HTTP server reads per request (`Host` → wake page or reverse proxy) |
+//! | `alb::AlbRouter` (cargo feature `aws`) | the reconciler Lambda behind one shared Application Load Balancer | one listener rule per host, a weighted forward to the wake endpoint's and the service's target groups, weights switched 100/0 ↔ 0/100 |
 //!
 //! Where an address should point is part of the pure decision (`reconcile::decide`): at the
 //! service only while it is Ready; back at the wake endpoint before a scale-down starts. The
@@ -20,7 +21,12 @@ use async_trait::async_trait;
 
 use crate::platform::Error;
 
-pub use crate::model::RouteTarget;
+pub mod rules;
+
+#[cfg(feature = "aws")]
+pub mod alb;
+
+pub use crate::model::{RouteObservation, RouteTarget};
 
 /// Changes and observes routes. Errors are [`crate::platform::Error`]s (operation `Route`), so
 /// the pass and its error policy treat them like a platform call's.
@@ -31,8 +37,18 @@ pub trait Router: Send + Sync {
     async fn observe(&self, hosts: &[String]) -> Result<Vec<Option<RouteTarget>>, Error>;
 
     /// Points `host`, the address of record `name`, at `target` (creating the route when
-    /// missing). Idempotent.
-    async fn point(&self, name: &str, host: &str, target: &RouteTarget) -> Result<(), Error>;
+    /// missing). Idempotent. `target_group` is the service's load balancer target group for
+    /// its endpoint port when ECS reports one
+    /// ([`crate::platform::ServiceObservation::target_group_for`]): a router that keeps the
+    /// service's group referenced while the address points at the wake endpoint (the `alb`
+    /// router) needs it to create the route; others ignore it.
+    async fn point(
+        &self,
+        name: &str,
+        host: &str,
+        target: &RouteTarget,
+        target_group: Option<&str>,
+    ) -> Result<(), Error>;
 
     /// Removes every route whose host is not in `keep` (a full pass: records deleted or moved
     /// to another host); returns the hosts removed.
@@ -50,7 +66,13 @@ impl Router for NoRouter {
         Ok(vec![None; hosts.len()])
     }
 
-    async fn point(&self, _name: &str, host: &str, _target: &RouteTarget) -> Result<(), Error> {
+    async fn point(
+        &self,
+        _name: &str,
+        host: &str,
+        _target: &RouteTarget,
+        _target_group: Option<&str>,
+    ) -> Result<(), Error> {
         Err(Error::Call {
             operation: "Route",
             code: "NoRouter".into(),
@@ -122,7 +144,13 @@ impl Router for LocalRouter {
             .collect())
     }
 
-    async fn point(&self, name: &str, host: &str, target: &RouteTarget) -> Result<(), Error> {
+    async fn point(
+        &self,
+        name: &str,
+        host: &str,
+        target: &RouteTarget,
+        _target_group: Option<&str>,
+    ) -> Result<(), Error> {
         self.set(
             host,
             LocalRoute {
@@ -156,11 +184,11 @@ mod tests {
         let r = LocalRouter::new();
         let hosts = vec!["demo.localhost".to_string(), "api.localhost".to_string()];
         assert_eq!(r.observe(&hosts).await.unwrap(), vec![None, None]);
-        r.point("demo", "demo.localhost", &RouteTarget::Wake)
+        r.point("demo", "demo.localhost", &RouteTarget::Wake, None)
             .await
             .unwrap();
         let svc = RouteTarget::Service("127.0.0.1:8081".into());
-        r.point("api", "api.localhost", &svc).await.unwrap();
+        r.point("api", "api.localhost", &svc, None).await.unwrap();
         assert_eq!(
             r.observe(&hosts).await.unwrap(),
             vec![Some(RouteTarget::Wake), Some(svc.clone())]
@@ -174,7 +202,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_router_route_mode_is_an_error_that_says_what_to_do() {
         let e = NoRouter
-            .point("demo", "demo.example.com", &RouteTarget::Wake)
+            .point("demo", "demo.example.com", &RouteTarget::Wake, None)
             .await
             .unwrap_err();
         assert!(e.to_string().contains("needs a router"), "{e}");
