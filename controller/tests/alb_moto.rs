@@ -593,3 +593,33 @@ async fn a_rule_created_meanwhile_by_another_writer_is_modified_not_duplicated()
     assert_eq!(rules.len(), 1, "{rules:?}");
     assert_eq!(rules[0].2, w.weights(0, 100));
 }
+
+#[tokio::test]
+async fn target_health_is_read_per_group_and_a_missing_group_is_an_error() {
+    let w = World::new().await;
+    w.elb
+        .register_targets()
+        .target_group_arn(&w.service)
+        .targets(
+            elb::types::TargetDescription::builder()
+                .id("10.0.0.5")
+                .port(8080)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let router = w.router().await;
+    let health = router
+        .target_health(&[w.service.clone(), w.wake.clone()])
+        .await
+        .unwrap()
+        .expect("the alb router reports target health");
+    assert_eq!(health.len(), 2);
+    let task = &health[0]["10.0.0.5"];
+    assert!(task.is_healthy(), "{task:?}");
+    assert!(health[1].is_empty(), "no targets in the wake group here");
+    let gone = w.service.replace("/demo-", "/gone-");
+    let e = router.target_health(&[gone]).await.unwrap_err();
+    assert!(e.to_string().contains("TargetGroupNotFound"), "{e}");
+}

@@ -342,6 +342,32 @@ pub struct TaskObservation {
     pub address_unknown: bool,
     /// Result of the record's HTTP readiness probe, when one is defined and was run.
     pub probe: Option<ProbeResult>,
+    /// The load balancer's view of this task in the service's target group (route mode behind
+    /// the `alb` router): filled by the pass from [`crate::router::Router::target_health`],
+    /// never by a platform; `None` when no router reports one. When present it replaces the
+    /// HTTP readiness probe: the task is ready only when it is `healthy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_health: Option<TargetHealth>,
+}
+
+/// A task's state in a load balancer target group (ELBv2 `TargetHealth`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetHealth {
+    /// ELBv2's `State` (`initial`, `healthy`, `unhealthy`, `unused`, `draining`,
+    /// `unavailable`), or `unregistered` when the task's address is not a target of the group
+    /// (yet).
+    pub state: String,
+    /// ELBv2's `Reason` and `Description`, when it gave them (e.g. `Target.ResponseCodeMismatch:
+    /// Health checks failed with these codes: [404]`).
+    pub reason: Option<String>,
+}
+
+impl TargetHealth {
+    /// Whether the load balancer sends traffic to the task.
+    pub fn is_healthy(&self) -> bool {
+        self.state == "healthy"
+    }
 }
 
 impl TaskObservation {
@@ -362,6 +388,7 @@ impl TaskObservation {
             private_ip: None,
             address_unknown: false,
             probe: None,
+            target_health: None,
         }
     }
 }

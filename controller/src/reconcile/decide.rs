@@ -107,7 +107,9 @@ impl Decision {
 /// Readiness of a service, a predicate over observed data (tested ready / pending / missing).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Readiness {
-    /// A task is serving: RUNNING with desiredStatus RUNNING, healthy, probed, with an address.
+    /// A task is serving: RUNNING with desiredStatus RUNNING, healthy, probed (or `healthy` in
+    /// the service's load balancer target group, which then replaces the probe), with an
+    /// address.
     Ready {
         /// The task's ARN.
         task_arn: String,
@@ -172,7 +174,17 @@ pub fn readiness(
                         "UNKNOWN"
                     };
                     (Step::Running, format!("container health is {h}"))
-                } else if probe_required && !kept(t) && !t.probe.as_ref().is_some_and(|p| p.passed)
+                } else if let Some(h) = t.target_health.as_ref().filter(|h| !h.is_healthy()) {
+                    // Behind a load balancer its health check is the readiness probe.
+                    let detail = match &h.reason {
+                        Some(r) => format!("load balancer health check: {} ({r})", h.state),
+                        None => format!("load balancer health check: {}", h.state),
+                    };
+                    (Step::Running, detail)
+                } else if probe_required
+                    && t.target_health.is_none()
+                    && !kept(t)
+                    && !t.probe.as_ref().is_some_and(|p| p.passed)
                 {
                     let detail = match &t.probe {
                         Some(p) => format!("readiness probe failed: {}", p.detail),

@@ -361,6 +361,7 @@ impl Reconciler {
                     }
                 }
             };
+            self.observe_target_health(&to_observe, &mut observed).await;
             self.probe(&to_observe, &mut observed).await;
             self.observe_routes(&to_observe, &mut observed).await;
             if full {
@@ -497,9 +498,75 @@ impl Reconciler {
             .collect())
     }
 
+    /// Adds the load balancer's view of each task to the observations of route-mode records
+    /// whose service has a target group for its endpoint port
+    /// ([`crate::platform::TaskObservation::target_health`]), one router call for all groups.
+    /// A task whose private address is not a target of the group is `unregistered`. When the
+    /// router reports nothing (`Ok(None)`: no load balancer) the tasks are left without it;
+    /// when it fails, every such task is `unavailable` with the error, so no service becomes
+    /// Ready on a health check nobody could read.
+    async fn observe_target_health(&self, records: &[&Record], observed: &mut [Observed]) {
+        let wanted: Vec<(usize, String)> = records
+            .iter()
+            .zip(observed.iter())
+            .enumerate()
+            .filter(|(_, (r, _))| r.spec.route_host().is_some())
+            .filter_map(|(i, (r, o))| match o {
+                Observed::Found(s) if !s.tasks.is_empty() => s
+                    .target_group_for(r.spec.endpoint_port())
+                    .map(|g| (i, g.to_string())),
+                _ => None,
+            })
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let mut groups: Vec<String> = wanted.iter().map(|(_, g)| g.clone()).collect();
+        groups.sort();
+        groups.dedup();
+        let health = match self.router.target_health(&groups).await {
+            Ok(Some(h)) if h.len() == groups.len() => Ok(h),
+            Ok(Some(_)) => Err("the router answered for a different number of groups".to_string()),
+            Ok(None) => return,
+            Err(e) => {
+                warn!(error = %e, "reading target health failed; no task is ready by it this pass");
+                Err(e.to_string())
+            }
+        };
+        for (i, group) in wanted {
+            let Observed::Found(s) = &mut observed[i] else {
+                continue;
+            };
+            let of_group = health.as_ref().map(|h| {
+                let k = groups.binary_search(&group).unwrap_or_default();
+                &h[k]
+            });
+            for t in &mut s.tasks {
+                t.target_health =
+                    Some(match (&of_group, &t.private_ip) {
+                        (Err(e), _) => crate::platform::TargetHealth {
+                            state: "unavailable".into(),
+                            reason: Some(e.to_string()),
+                        },
+                        (Ok(targets), Some(ip)) => targets.get(ip).cloned().unwrap_or_else(|| {
+                            crate::platform::TargetHealth {
+                                state: "unregistered".into(),
+                                reason: Some(format!("{ip} is not a target of {group} yet")),
+                            }
+                        }),
+                        (Ok(_), None) => crate::platform::TargetHealth {
+                            state: "unregistered".into(),
+                            reason: Some("the task has no private address yet".into()),
+                        },
+                    });
+            }
+        }
+    }
+
     /// Runs the HTTP readiness probe for tasks that are RUNNING with desiredStatus RUNNING,
     /// healthy (or without a health check) and have an address, on records that define
-    /// `spec.readiness.httpGet`.
+    /// `spec.readiness.httpGet`, unless the load balancer's health check stands in for it
+    /// ([`Self::observe_target_health`]).
     async fn probe(&self, records: &[&Record], observed: &mut [Observed]) {
         let mut jobs = Vec::new();
         for (i, (r, o)) in records.iter().zip(observed.iter()).enumerate() {
@@ -510,6 +577,7 @@ impl Reconciler {
             for (j, t) in s.tasks.iter().enumerate() {
                 let ok = t.last_status == TaskStatus::Running
                     && t.desired_status == TaskStatus::Running
+                    && t.target_health.is_none()
                     && matches!(t.health, None | Some(Health::Healthy));
                 let ip = match r.spec.endpoint.address {
                     crate::model::AddressKind::Public => t.public_ip.as_ref(),

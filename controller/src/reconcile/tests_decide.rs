@@ -10,8 +10,8 @@ use crate::model::{
     Record, Status, Step, Timestamp,
 };
 use crate::platform::{
-    Error as PlatformError, Health, Observed, ProbeResult, ServiceObservation, TaskObservation,
-    TaskStatus,
+    Error as PlatformError, Health, Observed, ProbeResult, ServiceObservation, TargetHealth,
+    TaskObservation, TaskStatus,
 };
 
 const ARN_A: &str = "arn:aws:ecs:us-east-1:123456789012:task/demo-cluster/aaaa";
@@ -449,6 +449,49 @@ fn never_ready_without_a_running_healthy_probed_addressed_task() {
             Some({
                 let mut t = base();
                 t.public_ip = None;
+                t
+            }),
+            None,
+        ),
+        (
+            "load balancer health check not passed yet",
+            Record::test("d"),
+            1,
+            Some({
+                let mut t = base();
+                t.target_health = Some(TargetHealth {
+                    state: "initial".into(),
+                    reason: Some("Elb.RegistrationInProgress".into()),
+                });
+                t
+            }),
+            Some(Step::Running),
+        ),
+        (
+            "not a target of the group (yet)",
+            Record::test("d").probe(),
+            1,
+            Some({
+                let mut t = base();
+                t.probe = probe_ok.clone();
+                t.target_health = Some(TargetHealth {
+                    state: "unregistered".into(),
+                    reason: None,
+                });
+                t
+            }),
+            Some(Step::Running),
+        ),
+        (
+            "healthy in the target group: the load balancer's check replaces the probe",
+            Record::test("d").probe(),
+            1,
+            Some({
+                let mut t = base();
+                t.target_health = Some(TargetHealth {
+                    state: "healthy".into(),
+                    reason: None,
+                });
                 t
             }),
             None,

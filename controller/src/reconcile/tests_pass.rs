@@ -744,6 +744,8 @@ struct WatchingRouter {
     store: Arc<MemoryStore>,
     failing: AtomicBool,
     log: std::sync::Mutex<Vec<PointSeen>>,
+    /// What `target_health` answers: `None` = no load balancer; `Some(Err)` = a failed read.
+    health: std::sync::Mutex<Option<Result<crate::router::TargetStates, String>>>,
 }
 
 #[async_trait]
@@ -783,6 +785,21 @@ impl crate::router::Router for WatchingRouter {
     ) -> Result<Vec<String>, crate::platform::Error> {
         self.inner.retain(keep).await
     }
+    async fn target_health(
+        &self,
+        groups: &[String],
+    ) -> Result<Option<Vec<crate::router::TargetStates>>, crate::platform::Error> {
+        match self.health.lock().unwrap().clone() {
+            None => Ok(None),
+            Some(Ok(states)) => Ok(Some(vec![states; groups.len()])),
+            Some(Err(message)) => Err(crate::platform::Error::Call {
+                operation: "DescribeTargetHealth",
+                code: "ServiceUnavailable".into(),
+                message,
+                retryable: true,
+            }),
+        }
+    }
 }
 
 fn routed_world() -> (World, Arc<WatchingRouter>) {
@@ -793,6 +810,7 @@ fn routed_world() -> (World, Arc<WatchingRouter>) {
         store: w.store.clone(),
         failing: AtomicBool::new(false),
         log: Default::default(),
+        health: Default::default(),
     });
     w.reconciler = w.reconciler.clone().with_router(router.clone());
     (w, router)
@@ -923,5 +941,79 @@ async fn route_mode_without_a_router_is_reported_in_the_status_and_scales_nothin
     assert_eq!(
         again.condition("Routed").unwrap().last_transition_time,
         routed.last_transition_time
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn behind_a_load_balancer_ready_waits_for_a_healthy_target_and_routes_to_the_group() {
+    use crate::model::RouteTo;
+    use crate::platform::{LoadBalancerObservation, Observed, Platform, TargetHealth};
+    const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/demo/1";
+    let (w, router) = routed_world();
+    let record = Record::test("demo").routed_at("demo.example.com");
+    let port = record.spec.endpoint_port();
+    w.add(record);
+    w.sim.set_load_balancers(
+        "demo-cluster",
+        "demo-svc",
+        vec![LoadBalancerObservation {
+            target_group_arn: TG.into(),
+            container_port: Some(port),
+        }],
+    );
+    let state = |s: &str| TargetHealth {
+        state: s.into(),
+        reason: None,
+    };
+    // The load balancer has not registered any target: running tasks are not ready.
+    *router.health.lock().unwrap() = Some(Ok(Default::default()));
+    w.pass().await;
+    w.wake("demo").await;
+    for _ in 0..12 {
+        w.pass().await;
+        w.advance(5);
+    }
+    assert_eq!(w.phase("demo"), Some(Phase::Waking));
+    let s = w.store.status("demo").unwrap();
+    assert!(
+        s.message
+            .contains("load balancer health check: unregistered"),
+        "{s:?}"
+    );
+    assert_eq!(s.route.as_ref().unwrap().to, RouteTo::Wake);
+    // A failed read of target health never makes it Ready either.
+    *router.health.lock().unwrap() = Some(Err("DescribeTargetHealth down".into()));
+    w.pass().await;
+    assert_eq!(w.phase("demo"), Some(Phase::Waking));
+    // Every task's address is a healthy target: Ready, and the address goes to the group.
+    let ips: Vec<String> = w
+        .sim
+        .observe(&[crate::model::Target::Ecs(crate::model::EcsTarget {
+            cluster: "demo-cluster".into(),
+            service: "demo-svc".into(),
+        })])
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|o| match o {
+            Observed::Found(s) => s.tasks.into_iter().filter_map(|t| t.private_ip).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert!(!ips.is_empty());
+    *router.health.lock().unwrap() = Some(Ok(ips
+        .into_iter()
+        .map(|ip| (ip, state("healthy")))
+        .collect()));
+    w.pass().await;
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    let route = w.store.status("demo").unwrap().route.unwrap();
+    assert_eq!(
+        (route.to, route.backend.as_deref()),
+        (RouteTo::Service, Some(TG))
+    );
+    assert_eq!(
+        router.inner.lookup("demo.example.com").unwrap().target,
+        crate::router::RouteTarget::Service(TG.into())
     );
 }

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | [`Router::observe`] | every pass with route-mode records | `DescribeRules` (all pages of the listener) + `DescribeTags` (20 rules per call) |
 //! | [`Router::point`] | only when the decision changes the route | the same reads, then one `ModifyRule` (weights, and the host condition put back), or `CreateRule` with the lowest free priority |
+//! | [`Router::target_health`] | every pass, for route-mode services with tasks | `DescribeTargetHealth`, one per target group, 8 at a time |
 //! | [`Router::retain`] | a full pass | the same reads, then `DeleteRule` for each snooze rule whose host no record claims, and for a second rule of one host |
 //!
 //! A `PriorityInUse` answer to `CreateRule` (another writer took the priority between the read
@@ -34,7 +35,9 @@ use super::rules::{
     self, ActionView, HOST_TAG, RECORD_TAG, RuleView, forward_for, free_priority, owned,
     service_group,
 };
-use super::{RouteTarget, Router};
+use super::{RouteTarget, Router, TargetStates};
+use crate::platform::TargetHealth;
+use futures::StreamExt;
 
 use crate::platform::ecs::RetryPolicy;
 use crate::platform::ecs::errors::CallError;
@@ -50,6 +53,8 @@ pub const DESCRIBE_RULES_MAX_PAGES: usize = 10;
 pub const DESCRIBE_TAGS_BATCH: usize = 20;
 /// CreateRule attempts when another writer takes the chosen priority first.
 pub const CREATE_ATTEMPTS: usize = 5;
+/// DescribeTargetHealth calls in flight at once (one per target group).
+pub const HEALTH_CONCURRENCY: usize = 8;
 
 /// The `alb` router: listener rules of one shared load balancer.
 ///
@@ -333,6 +338,43 @@ impl Router for AlbRouter {
             Some(rule) => self.modify(&rule.arn, host, &forward).await,
             None => self.create(name, host, &forward, rules).await,
         }
+    }
+
+    async fn target_health(&self, groups: &[String]) -> Result<Option<Vec<TargetStates>>, Error> {
+        let answers: Vec<Result<TargetStates, CallError>> = futures::stream::iter(groups.to_vec())
+            .map(|group| async move {
+                let out = self
+                    .call("DescribeTargetHealth", || {
+                        self.elb
+                            .describe_target_health()
+                            .target_group_arn(&group)
+                            .send()
+                    })
+                    .await?;
+                Ok(out
+                    .target_health_descriptions()
+                    .iter()
+                    .filter_map(|d| {
+                        let id = d.target()?.id()?.to_string();
+                        let h = d.target_health()?;
+                        let reason = match (h.reason(), h.description()) {
+                            (Some(r), Some(d)) => Some(format!("{}: {d}", r.as_str())),
+                            (Some(r), None) => Some(r.as_str().to_string()),
+                            (None, d) => d.map(str::to_string),
+                        };
+                        let state = h.state().map_or("unknown", |s| s.as_str()).to_string();
+                        Some((id, TargetHealth { state, reason }))
+                    })
+                    .collect())
+            })
+            .buffered(HEALTH_CONCURRENCY)
+            .collect()
+            .await;
+        answers
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+            .map_err(CallError::into_platform)
     }
 
     async fn retain(&self, keep: &BTreeSet<String>) -> Result<Vec<String>, Error> {

@@ -53,7 +53,18 @@ pub trait Router: Send + Sync {
     /// Removes every route whose host is not in `keep` (a full pass: records deleted or moved
     /// to another host); returns the hosts removed.
     async fn retain(&self, keep: &BTreeSet<String>) -> Result<Vec<String>, Error>;
+
+    /// The load balancer's health of the targets of each of `groups` (target group ARNs, in
+    /// the same order): target id (the task's private IP for `ip` target groups) → state.
+    /// `Ok(None)`: this router has no load balancer (the default), so readiness does not
+    /// depend on one.
+    async fn target_health(&self, _groups: &[String]) -> Result<Option<Vec<TargetStates>>, Error> {
+        Ok(None)
+    }
 }
+
+/// Target id → its health in one target group ([`Router::target_health`]).
+pub type TargetStates = BTreeMap<String, crate::platform::TargetHealth>;
 
 /// The router of a deployment without one (redirect mode only): observes nothing, and a
 /// route-mode record gets a clear error from [`Router::point`].

@@ -303,6 +303,7 @@ struct SimService {
     deployment: SimDeployment,
     other_writer: Option<OtherWriter>,
     other_writes: u64,
+    load_balancers: Vec<crate::platform::LoadBalancerObservation>,
 }
 
 /// The service's PRIMARY deployment: created with the service, `updated_at` moved by every
@@ -415,6 +416,7 @@ impl SimPlatform {
                 deployment,
                 other_writer: None,
                 other_writes: 0,
+                load_balancers: Vec::new(),
             },
         );
     }
@@ -423,6 +425,18 @@ impl SimPlatform {
     pub fn remove_service(&self, cluster: &str, service: &str) {
         if let Some(c) = self.world().clusters.get_mut(cluster) {
             c.remove(service);
+        }
+    }
+
+    /// Attaches the service to load balancer target groups (ECS `loadBalancers`).
+    pub fn set_load_balancers(
+        &self,
+        cluster: &str,
+        service: &str,
+        load_balancers: Vec<crate::platform::LoadBalancerObservation>,
+    ) {
+        if let Some(s) = self.world().service_mut(cluster, service) {
+            s.load_balancers = load_balancers;
         }
     }
 
@@ -959,7 +973,7 @@ impl SimPlatform {
                                     RolloutState::InProgress
                                 }),
                             }],
-                            load_balancers: Vec::new(),
+                            load_balancers: s.load_balancers.clone(),
                             route: Default::default(),
                         })
                     })
