@@ -185,6 +185,12 @@ pub const OPERATIONS: &[Operation] = {
             "GetItem",
             "Store::get (the wake handler reads the record)",
         ),
+        op(
+            Wake,
+            "dynamodb",
+            "Scan",
+            "Store::list (wake::HostIndex: which record claims a Host, for load balancer events; at most twice a minute per warm instance)",
+        ),
         op(Wake, "dynamodb", "UpdateItem", "Store::record_wake"),
         op(
             Agent,

@@ -44,6 +44,7 @@
 //! API Gateway stage prefixes and relative URLs, [`token`] for `access: token`.
 
 pub mod bots;
+pub mod hosts;
 pub mod page;
 pub mod route;
 pub mod status;
@@ -66,6 +67,7 @@ use crate::store::{self, Store, Touch};
 use page::{Content, Notice, PageData, Tone, WaitPage};
 use route::Target;
 
+pub use hosts::HostIndex;
 pub use route::ROUTES;
 pub use status::{StatusView, view, view_record, wake_pending};
 
@@ -241,12 +243,16 @@ pub struct WakeState {
     pub config: WakeConfig,
     /// Runs after a wake was written; `snoozectl dev` uses it to reconcile at once.
     pub on_wake: Option<OnWake>,
+    /// Which record claims a `Host`, for requests routed by host rather than by path (the
+    /// wake Lambda behind the shared load balancer); read from `store` on first use.
+    pub hosts: HostIndex,
 }
 
 impl WakeState {
     /// A state without a hook.
     pub fn new(store: Arc<dyn Store>, config: WakeConfig) -> Self {
         Self {
+            hosts: HostIndex::new(store.clone()),
             store,
             config,
             on_wake: None,
@@ -1178,19 +1184,7 @@ fn error_response(
 }
 
 fn bad_request(target: &Target<'_>, rel: &str, msg: &str, head: bool) -> Response<Bytes> {
-    let ctx = Ctx {
-        head,
-        prefix: None,
-        rel,
-        query: Query {
-            pairs: vec![],
-            raw: String::new(),
-        },
-        headers: &EMPTY_HEADERS,
-        now: Timestamp::now(),
-        nonce: hex::encode(rand::random::<[u8; 16]>()),
-        via_host: false,
-    };
+    let ctx = Ctx::bare(head, rel);
     error_response(
         target,
         rel,
@@ -1203,6 +1197,49 @@ fn bad_request(target: &Target<'_>, rel: &str, msg: &str, head: bool) -> Respons
 }
 
 static EMPTY_HEADERS: std::sync::LazyLock<HeaderMap> = std::sync::LazyLock::new(HeaderMap::new);
+
+impl Ctx<'_> {
+    /// The context of an answer that does not depend on the request (no query, no headers).
+    fn bare(head: bool, rel: &str) -> Ctx<'_> {
+        Ctx {
+            head,
+            prefix: None,
+            rel,
+            query: Query {
+                pairs: vec![],
+                raw: String::new(),
+            },
+            headers: &EMPTY_HEADERS,
+            now: Timestamp::now(),
+            nonce: hex::encode(rand::random::<[u8; 16]>()),
+            via_host: false,
+        }
+    }
+}
+
+/// A request that reaches the wake endpoint by `Host` rather than by path (the wake Lambda
+/// behind the shared load balancer, whose default action sends it every host without a rule
+/// of its own and every stable address whose rule points at the wake endpoint): a host that a
+/// route-mode record claims ([`WakeState::hosts`]) is that record's stable address
+/// ([`handle_host`]); any other host (the load balancer's own DNS name, the wake endpoint's
+/// domain) is served by path ([`handle`]: `/s/{name}`, the API). When the record store cannot
+/// be read to tell: `503` with `Retry-After`.
+pub async fn handle_by_host(state: &WakeState, req: Request<Bytes>) -> Response<Bytes> {
+    let (parts, body) = req.into_parts();
+    let found = match request_host(&parts) {
+        Some(host) => state.hosts.lookup(&host).await,
+        None => Ok(None),
+    };
+    let req = Request::from_parts(parts, body);
+    match found {
+        Ok(Some(name)) => handle_host(state, req, &name).await,
+        Ok(None) => handle(state, req).await,
+        Err(e) => {
+            let head = req.method() == Method::HEAD;
+            store_failed(&e, !asks_for_json(req.headers()), &Ctx::bare(head, "/"))
+        }
+    }
+}
 
 fn notice_response(
     code: StatusCode,
@@ -1410,19 +1447,7 @@ pub async fn read_body(body: axum::body::Body) -> Result<Bytes, axum::response::
 /// The `404` page for a `Host` that is no record's stable address. It names no record (a
 /// stranger learns nothing about what else is served here).
 pub fn unknown_host_response(head: bool) -> Response<Bytes> {
-    let ctx = Ctx {
-        head,
-        prefix: None,
-        rel: "/",
-        query: Query {
-            pairs: vec![],
-            raw: String::new(),
-        },
-        headers: &EMPTY_HEADERS,
-        now: Timestamp::now(),
-        nonce: hex::encode(rand::random::<[u8; 16]>()),
-        via_host: false,
-    };
+    let ctx = Ctx::bare(head, "/");
     notice_response(
         StatusCode::NOT_FOUND,
         "Nothing here",

@@ -43,9 +43,10 @@ resource "aws_iam_role" "wake" {
 
 data "aws_iam_policy_document" "wake" {
   statement {
-    sid       = "ReadRecords"
-    effect    = "Allow"
-    actions   = ["dynamodb:GetItem"]
+    sid    = "ReadRecords"
+    effect = "Allow"
+    # Scan: the host index of load balancer events (wake::HostIndex), at most twice a minute.
+    actions   = ["dynamodb:GetItem", "dynamodb:Scan"]
     resources = [aws_dynamodb_table.records.arn]
   }
 

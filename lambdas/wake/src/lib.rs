@@ -9,9 +9,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use lambda_http::{Adapter, Body, LambdaEvent, Request, Response, Service, service_fn};
+use lambda_http::request::RequestContext;
+use lambda_http::{Adapter, Body, LambdaEvent, Request, RequestExt, Response, Service, service_fn};
 use serde_json::Value;
-use snooze::wake::{WakeConfig, WakeState, handle};
+use snooze::wake::{WakeConfig, WakeState, handle, handle_by_host};
 use tracing::{error, warn};
 
 use crate::event::Origin;
@@ -50,11 +51,14 @@ impl Config {
     }
 }
 
-/// Converts an API Gateway request (as `lambda_http` decoded it: base64 bodies already
-/// decoded, the `cookies` array already folded into the `Cookie` header), runs the wake handler
-/// and converts the answer. UTF-8 bodies (HTML, JSON) go back as text, anything else as binary
+/// Converts an API Gateway or load balancer request (as `lambda_http` decoded it: base64 bodies
+/// already decoded, the `cookies` array already folded into the `Cookie` header), runs the wake
+/// handler and converts the answer. A request from an Application Load Balancer is served by
+/// its `Host` ([`handle_by_host`]: a route-mode record's stable address, else the path
+/// routes); one from API Gateway by its path ([`handle`]). UTF-8 bodies (HTML, JSON) go back as text, anything else as binary
 /// (API Gateway then base64-encodes it). Never fails: the handler answers every input.
 pub async fn serve(state: &WakeState, req: Request) -> Response<Body> {
+    let by_host = matches!(req.request_context_ref(), Some(RequestContext::Alb(_)));
     let (parts, body) = req.into_parts();
     let body = match body {
         Body::Empty => Bytes::new(),
@@ -62,7 +66,12 @@ pub async fn serve(state: &WakeState, req: Request) -> Response<Body> {
         Body::Binary(b) => Bytes::from(b),
         _ => Bytes::new(),
     };
-    let resp = handle(state, http::Request::from_parts(parts, body)).await;
+    let req = http::Request::from_parts(parts, body);
+    let resp = if by_host {
+        handle_by_host(state, req).await
+    } else {
+        handle(state, req).await
+    };
     resp.map(|b| match String::from_utf8(b.to_vec()) {
         Ok(s) if s.is_empty() => Body::Empty,
         Ok(s) => Body::Text(s),
