@@ -108,7 +108,7 @@ impl Principal {
 pub struct Operation {
     /// Who calls it.
     pub principal: Principal,
-    /// The IAM service prefix: `dynamodb`, `ecs`, `ec2`.
+    /// The IAM service prefix: `dynamodb`, `ecs`, `ec2`, `elasticloadbalancing`.
     pub service: &'static str,
     /// The operation as the SDK names it ([`CallCounter`], `EcsPlatform::calls`), e.g. `Scan`.
     pub name: &'static str,
@@ -178,6 +178,42 @@ pub const OPERATIONS: &[Operation] = {
             "ec2",
             "DescribeNetworkInterfaces",
             "EcsPlatform::observe (task addresses)",
+        ),
+        op(
+            Reconciler,
+            "elasticloadbalancing",
+            "DescribeRules",
+            "AlbRouter: reading the listener's rules (route mode, when SNOOZE_ALB_LISTENER_ARN is set)",
+        ),
+        op(
+            Reconciler,
+            "elasticloadbalancing",
+            "DescribeTags",
+            "AlbRouter: which rules are snooze's (tag snooze:host)",
+        ),
+        op(
+            Reconciler,
+            "elasticloadbalancing",
+            "CreateRule",
+            "AlbRouter::point (a route-mode host without a rule; tagged on create)",
+        ),
+        op(
+            Reconciler,
+            "elasticloadbalancing",
+            "ModifyRule",
+            "AlbRouter::point (switching the weights)",
+        ),
+        op(
+            Reconciler,
+            "elasticloadbalancing",
+            "DeleteRule",
+            "AlbRouter::retain (rules of deleted records)",
+        ),
+        op(
+            Reconciler,
+            "elasticloadbalancing",
+            "DescribeTargetHealth",
+            "AlbRouter::target_health (readiness in route mode)",
         ),
         op(
             Wake,

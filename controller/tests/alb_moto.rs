@@ -623,3 +623,49 @@ async fn target_health_is_read_per_group_and_a_missing_group_is_an_error() {
     let e = router.target_health(&[gone]).await.unwrap_err();
     assert!(e.to_string().contains("TargetGroupNotFound"), "{e}");
 }
+
+/// The ELBv2 operations the reconciler declares (snooze::aws_calls::OPERATIONS, which the IAM
+/// contract test reads) are exactly the ones the router makes over a rule's whole life.
+#[tokio::test]
+async fn the_operations_the_reconciler_declares_are_the_ones_the_router_calls() {
+    let w = World::new().await;
+    let counter = snooze::aws_calls::CallCounter::new();
+    let router = AlbRouter::from_sdk_config(
+        &sdk_config(moto_endpoint()).await,
+        Some(&counter),
+        w.listener.clone(),
+        w.wake.clone(),
+    );
+    let hosts = vec![HOST.to_string()];
+    router.observe(&hosts).await.unwrap();
+    router
+        .point("demo", HOST, &RouteTarget::Wake, Some(&w.service))
+        .await
+        .unwrap();
+    router
+        .target_health(std::slice::from_ref(&w.service))
+        .await
+        .unwrap();
+    router
+        .point("demo", HOST, &RouteTarget::Service(w.service.clone()), None)
+        .await
+        .unwrap();
+    router.retain(&BTreeSet::new()).await.unwrap();
+    let made: BTreeSet<String> = counter
+        .snapshot()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(op, _)| op)
+        .collect();
+    let declared: BTreeSet<String> = snooze::aws_calls::declared(
+        snooze::aws_calls::Principal::Reconciler,
+        &["elasticloadbalancing"],
+    )
+    .into_iter()
+    .map(str::to_string)
+    .collect();
+    assert_eq!(
+        made, declared,
+        "update snooze::aws_calls::OPERATIONS (and infra/aws-operations.json, the IAM policy)"
+    );
+}

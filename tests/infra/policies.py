@@ -23,6 +23,7 @@ import tf
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+LISTENER_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/app/snooze/50dc6c495c0c9188/f2f7dc8efc522ab2"
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/snooze"
 
 # Reference -> example value (a string, or a list where the reference is a list).
@@ -59,6 +60,8 @@ FOR_EACH: dict[str, list] = {
     "${var.xray_tracing ? [1] : []}": [1],
     "${local.table_kms_key_arns}": [KEY_ARN],
     "${var.table_kms_key_arn == null ? [] : [var.table_kms_key_arn]}": [KEY_ARN],
+    "${local.route_listener_arns}": [LISTENER_ARN],
+    "${local.route_rule_arns}": [LISTENER_ARN.replace(":listener/", ":listener-rule/") + "/*"],
 }
 
 # Resource types whose `policy` argument is not an IAM policy language document.

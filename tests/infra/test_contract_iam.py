@@ -40,6 +40,9 @@ RECORD_ATTRIBUTES = {
 NO_RESOURCE_LEVEL = {
     "dynamodb:ListStreams",
     "ec2:DescribeNetworkInterfaces",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetHealth",
     "ecs:DescribeTaskDefinition",
     "ecs:ListTasks",  # scoped with the ecs:cluster condition key instead (checked below)
     "ecr:GetAuthorizationToken",
@@ -77,6 +80,8 @@ def infra_actions(name: str) -> dict[str, str]:
     if touches_table(name) and table_key():
         for a in TABLE_KEY_ACTIONS:
             why[a] = "DynamoDB uses the table's customer managed key with the caller's rights"
+    if "elasticloadbalancing:CreateRule" in pr.declared_operations().get(name, {}):
+        why["elasticloadbalancing:AddTags"] = "CreateRule with Tags is also authorized as AddTags (tag on create)"
     fn = lambda_of(name)
     if fn is None:
         return why
@@ -122,7 +127,7 @@ def test_every_principal_declares_its_operations():
     assert set(declared) == set(P), f"infra/aws-operations.json has {sorted(declared)}, principals.py {sorted(P)}"
     for name, actions in declared.items():
         assert actions, f"{name}: no operation declared"
-        assert all(re.fullmatch(r"(dynamodb|ecs|ec2):[A-Z][A-Za-z]+", a) for a in actions), actions
+        assert all(re.fullmatch(r"(dynamodb|ecs|ec2|elasticloadbalancing):[A-Z][A-Za-z]+", a) for a in actions), actions
 
 
 @pytest.mark.parametrize("name", sorted(P))

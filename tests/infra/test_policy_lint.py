@@ -61,6 +61,20 @@ ALLOWED = [
         "the statement is scoped to the managed clusters with the ecs:cluster condition key.",
     ),
     Allowed(
+        r"modules/snooze data\.aws_iam_policy_document\.reconciler", "RESOURCE_MISMATCH",
+        r"^\[(\{'action': 'elasticloadbalancing:(CreateRule|DeleteRule|ModifyRule)', 'required_format': 'arn:\*:elasticloadbalancing:\*:\*:listener(-rule)?/net/[*/]+'\}(, )?)+\]$",
+        "Route mode's shared load balancer is an Application Load Balancer: the statements name its "
+        "listener (listener/app/...) and its rules (listener-rule/app/...) only; parliament lists "
+        "the Network Load Balancer forms the actions also accept.",
+    ),
+    Allowed(
+        r"modules/snooze data\.aws_iam_policy_document\.reconciler", "UNKNOWN_CONDITION_FOR_ACTION",
+        r"^Unknown condition elasticloadbalancing:CreateAction for action elasticloadbalancing:AddTags$",
+        "elasticloadbalancing:CreateAction is AWS's condition key for tagging on create (the AWS Load "
+        "Balancer Controller's policy uses it the same way); parliament's action database predates it. "
+        "Without it the role could tag someone else's rule as its own and then change it.",
+    ),
+    Allowed(
         KEY_POLICY, "RESOURCE_STAR", r"kms:",
         "A key policy's Resource \"*\" means the key the policy is attached to, nothing else.",
     ),

@@ -116,6 +116,26 @@ impl AlbRouter {
         }
     }
 
+    /// A router over a client built from `conf` ([`crate::platform::ecs::load_sdk_config`]),
+    /// its operations counted by `counter` when given (the reconciler's "AWS calls by
+    /// operation" metric).
+    pub fn from_sdk_config(
+        conf: &aws_config::SdkConfig,
+        counter: Option<&crate::aws_calls::CallCounter>,
+        listener_arn: String,
+        wake_target_group: String,
+    ) -> Self {
+        let mut builder = elb::config::Builder::from(conf);
+        if let Some(c) = counter {
+            builder = builder.interceptor(c.clone());
+        }
+        Self::new(
+            elb::Client::from_conf(builder.build()),
+            listener_arn,
+            wake_target_group,
+        )
+    }
+
     /// Replaces the retry policy (tests use short delays).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;

@@ -242,6 +242,62 @@ data "aws_iam_policy_document" "reconciler" {
     resources = ["*"] # Describe* on EC2 has no resource-level permissions
   }
 
+  # Route mode (ADR 0007): the rules of the shared load balancer's listener, when one is given
+  # (var.alb_listener_arn; none otherwise). The router changes only rules it tagged.
+  dynamic "statement" {
+    for_each = local.route_listener_arns
+    content {
+      sid    = "ReadListenerRulesAndTargetHealth"
+      effect = "Allow"
+      actions = [
+        "elasticloadbalancing:DescribeRules",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:DescribeTargetHealth",
+      ]
+      resources = ["*"] # Describe* on ELBv2 has no resource-level permissions
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.route_listener_arns
+    content {
+      sid       = "CreateRulesOnTheListener"
+      effect    = "Allow"
+      actions   = ["elasticloadbalancing:CreateRule"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.route_rule_arns
+    content {
+      sid       = "TagItsRulesOnCreate"
+      effect    = "Allow"
+      actions   = ["elasticloadbalancing:AddTags"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "elasticloadbalancing:CreateAction"
+        values   = ["CreateRule"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.route_rule_arns
+    content {
+      sid       = "SwitchAndRemoveOwnRules"
+      effect    = "Allow"
+      actions   = ["elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyRule"]
+      resources = [statement.value]
+      condition {
+        test     = "StringLike" # the tag exists (any value)
+        variable = "aws:ResourceTag/snooze:host"
+        values   = ["*"]
+      }
+    }
+  }
+
   statement {
     sid       = "OnFailureDestination"
     effect    = "Allow"
@@ -306,9 +362,11 @@ resource "aws_lambda_function" "reconciler" {
 
   environment {
     variables = {
-      SNOOZE_TABLE       = aws_dynamodb_table.records.name
-      SNOOZE_PASS_BUDGET = "${var.pass_budget_seconds}s"
-      RUST_LOG           = var.log_level
+      SNOOZE_TABLE                 = aws_dynamodb_table.records.name
+      SNOOZE_PASS_BUDGET           = "${var.pass_budget_seconds}s"
+      SNOOZE_ALB_LISTENER_ARN      = var.alb_listener_arn
+      SNOOZE_WAKE_TARGET_GROUP_ARN = var.alb_wake_target_group_arn
+      RUST_LOG                     = var.log_level
     }
   }
 

@@ -32,6 +32,11 @@ locals {
 
   tags = merge({ "app" = "snooze", "snooze:controller" = var.name }, var.tags)
 
+  # The shared load balancer listener of route mode (ADR 0007), when given: the reconciler may
+  # read its rules and change the rules it created.
+  route_listener_arns = var.alb_listener_arn == "" ? [] : [var.alb_listener_arn]
+  route_rule_arns     = [for l in local.route_listener_arns : "${replace(l, ":listener/", ":listener-rule/")}/*"]
+
   # The customer managed keys that encrypt the record table: every role that reads or writes
   # the table may use them through DynamoDB (lambda.tf, and the `table_kms_key_arn` output for
   # the agent's and the ops workflow's roles). Empty when the table uses an AWS owned key.

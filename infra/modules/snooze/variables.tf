@@ -178,6 +178,28 @@ variable "certificate_arn" {
   default     = null
 }
 
+variable "alb_listener_arn" {
+  description = "Route mode on AWS (ADR 0007): ARN of the shared Application Load Balancer's HTTPS listener whose rules the reconciler switches (env SNOOZE_ALB_LISTENER_ARN). Empty: no router; route-mode records report RouteFailed. Needs `alb_wake_target_group_arn`."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alb_listener_arn == "" || can(regex("^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/", var.alb_listener_arn))
+    error_message = "alb_listener_arn is an Application Load Balancer listener ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/...), or empty."
+  }
+}
+
+variable "alb_wake_target_group_arn" {
+  description = "Route mode on AWS: ARN of the wake Lambda's target group, the listener's default action (env SNOOZE_WAKE_TARGET_GROUP_ARN). Set together with `alb_listener_arn`."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alb_wake_target_group_arn == "" || can(regex("^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/", var.alb_wake_target_group_arn))
+    error_message = "alb_wake_target_group_arn is a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/...), or empty."
+  }
+}
+
 variable "alarm_actions" {
   description = "ARNs (e.g. SNS topics) notified when an alarm fires or recovers."
   type        = list(string)

@@ -14,6 +14,25 @@ pub struct Config {
     #[arg(long = "pass-budget", env = "SNOOZE_PASS_BUDGET", value_name = "DURATION",
           default_value = "60s", value_parser = budget)]
     pub budget: Duration,
+    /// ARN of the shared load balancer's listener whose rules route mode switches (the `alb`
+    /// router, ADR 0007); set by Terraform from its `alb_listener_arn`. Unset or empty: no
+    /// router, and route-mode records report `Routed` False, `RouteFailed`.
+    #[arg(
+        long = "alb-listener-arn",
+        env = "SNOOZE_ALB_LISTENER_ARN",
+        value_name = "ARN",
+        requires = "wake_target_group_arn"
+    )]
+    pub alb_listener_arn: Option<String>,
+    /// ARN of the wake Lambda's target group on that listener (its default action, and one of
+    /// the two groups of every route-mode rule); required with `SNOOZE_ALB_LISTENER_ARN`.
+    #[arg(
+        long = "wake-target-group-arn",
+        env = "SNOOZE_WAKE_TARGET_GROUP_ARN",
+        value_name = "ARN",
+        requires = "alb_listener_arn"
+    )]
+    pub wake_target_group_arn: Option<String>,
     /// Endpoint of an AWS emulator for all clients (tests only).
     #[arg(long, env = "SNOOZE_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -82,5 +101,35 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(e.to_string().contains("SNOOZE_PASS_BUDGET"), "{e}");
+        // The alb router: both ARNs or neither; empty is unset (Terraform's default).
+        let c = Config::from_lookup(env(&[
+            ("SNOOZE_TABLE", "t"),
+            ("SNOOZE_ALB_LISTENER_ARN", "arn:l"),
+            ("SNOOZE_WAKE_TARGET_GROUP_ARN", "arn:g"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                c.alb_listener_arn.as_deref(),
+                c.wake_target_group_arn.as_deref()
+            ),
+            (Some("arn:l"), Some("arn:g"))
+        );
+        let c = Config::from_lookup(env(&[
+            ("SNOOZE_TABLE", "t"),
+            ("SNOOZE_ALB_LISTENER_ARN", ""),
+            ("SNOOZE_WAKE_TARGET_GROUP_ARN", ""),
+        ]))
+        .unwrap();
+        assert_eq!(c.alb_listener_arn, None);
+        let e = Config::from_lookup(env(&[
+            ("SNOOZE_TABLE", "t"),
+            ("SNOOZE_ALB_LISTENER_ARN", "arn:l"),
+        ]))
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("SNOOZE_WAKE_TARGET_GROUP_ARN"),
+            "{e}"
+        );
     }
 }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use snooze::aws_calls::CallCounter;
-use snooze::platform::ecs::EcsPlatform;
+use snooze::platform::ecs::{EcsPlatform, load_sdk_config};
 use snooze::reconcile::{HttpProber, Reconciler, SystemClock};
+use snooze::router::alb::AlbRouter;
 use snooze::store::{ConnectOptions, DynamoStore};
 use snooze_reconciler::config::Config;
 use snooze_reconciler::handler::{App, handle};
@@ -33,10 +34,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let store_calls = CallCounter::new();
     let store = Arc::new(DynamoStore::counted(&config.table, &opts, &store_calls).await);
-    let platform = Arc::new(EcsPlatform::from_options(None, config.endpoint_url.clone()).await);
+    let sdk = load_sdk_config(None, config.endpoint_url.clone()).await;
+    let platform = Arc::new(EcsPlatform::from_sdk_config(&sdk));
+    let router_calls = CallCounter::new();
+    let router = match (config.alb_listener_arn, config.wake_target_group_arn) {
+        (Some(listener), Some(wake_group)) => Some(Arc::new(AlbRouter::from_sdk_config(
+            &sdk,
+            Some(&router_calls),
+            listener,
+            wake_group,
+        ))),
+        _ => None,
+    };
     let counter = platform.clone();
     let calls = move || {
         let mut all = store_calls.snapshot();
+        all.extend(router_calls.snapshot());
         all.extend(
             counter
                 .calls()
@@ -45,13 +58,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         );
         all
     };
+    let mut reconciler = Reconciler::new(
+        store,
+        platform,
+        Arc::new(HttpProber::new()?),
+        Arc::new(SystemClock),
+    );
+    if let Some(router) = router {
+        reconciler = reconciler.with_router(router);
+    }
     let app = App {
-        reconciler: Reconciler::new(
-            store,
-            platform,
-            Arc::new(HttpProber::new()?),
-            Arc::new(SystemClock),
-        ),
+        reconciler,
         budget: config.budget,
         function: config.function,
         calls: Some(Arc::new(calls)),

@@ -125,6 +125,45 @@ impl RetryPolicy {
     }
 }
 
+/// The AWS configuration of snooze's SDK clients (ECS, EC2, ELBv2): the usual chain (env,
+/// profile, IMDS/ECS/Lambda credentials), the SDK's own retry off (callers retry with
+/// [`RetryPolicy`] and count every request), with optional overrides:
+/// - `region` (flag `--region`): otherwise `AWS_REGION`/`AWS_DEFAULT_REGION`/profile;
+/// - `endpoint_url` (flag `--endpoint-url`, for emulators such as moto): sent to every client.
+///   With an endpoint and no region configured the region is `us-east-1`; with an endpoint
+///   and no `AWS_ACCESS_KEY_ID`/`AWS_PROFILE` in the environment the credentials are the
+///   static `test`/`test`.
+///
+/// Timeouts: 3 s to connect, 5 s per request (a timed-out request is retried like a throttled
+/// one, so one call takes at most about 5 × 5 s + 6 s of backoff).
+pub async fn load_sdk_config(
+    region: Option<String>,
+    endpoint_url: Option<String>,
+) -> aws_config::SdkConfig {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .build(),
+        );
+    let env_region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
+    match (region, &endpoint_url, env_region) {
+        (Some(r), _, _) => loader = loader.region(aws_config::Region::new(r)),
+        (None, Some(_), None) => loader = loader.region(aws_config::Region::new("us-east-1")),
+        _ => {}
+    }
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+        if env("AWS_ACCESS_KEY_ID").is_none() && env("AWS_PROFILE").is_none() {
+            loader = loader.test_credentials();
+        }
+    }
+    loader.load().await
+}
+
 /// One AWS call with `retry`: `f` builds and sends the request (once per attempt, after
 /// `on_attempt`); a failed attempt is classified ([`CallError::from_sdk`]), shown to
 /// `on_error`, logged, and retried when throttled or transient. Shared by every SDK client of
@@ -265,39 +304,10 @@ impl EcsPlatform {
         )
     }
 
-    /// A platform from the usual AWS configuration chain (env, profile, IMDS/ECS/Lambda
-    /// credentials), with optional overrides:
-    /// - `region` (flag `--region`): otherwise `AWS_REGION`/`AWS_DEFAULT_REGION`/profile;
-    /// - `endpoint_url` (flag `--endpoint-url`, for emulators such as moto): sent to both ECS
-    ///   and EC2. With an endpoint and no region configured the region is `us-east-1`; with an
-    ///   endpoint and no `AWS_ACCESS_KEY_ID`/`AWS_PROFILE` in the environment the credentials
-    ///   are the static `test`/`test`.
-    ///
-    /// Timeouts: 3 s to connect, 5 s per request (a timed-out request is retried like a
-    /// throttled one, so one call takes at most about 5 × 5 s + 6 s of backoff).
+    /// A platform from the usual AWS configuration chain ([`load_sdk_config`]: `region` from
+    /// the flag `--region`, `endpoint_url` from `--endpoint-url`, sent to both ECS and EC2).
     pub async fn from_options(region: Option<String>, endpoint_url: Option<String>) -> Self {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(5))
-                    .build(),
-            );
-        let env_region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
-        match (region, &endpoint_url, env_region) {
-            (Some(r), _, _) => loader = loader.region(aws_config::Region::new(r)),
-            (None, Some(_), None) => loader = loader.region(aws_config::Region::new("us-east-1")),
-            _ => {}
-        }
-        if let Some(url) = endpoint_url {
-            loader = loader.endpoint_url(url);
-            if env("AWS_ACCESS_KEY_ID").is_none() && env("AWS_PROFILE").is_none() {
-                loader = loader.test_credentials();
-            }
-        }
-        Self::from_sdk_config(&loader.load().await)
+        Self::from_sdk_config(&load_sdk_config(region, endpoint_url).await)
     }
 
     /// Replaces the retry policy (tests use short delays).
