@@ -1406,3 +1406,276 @@ async fn wake_ready_idle_asleep_end_to_end() {
         "update snooze::aws_calls::OPERATIONS (and infra/aws-operations.json, the IAM policy)"
     );
 }
+
+/// Route mode on a shared load balancer, end to end on moto (ECS, EC2, ELBv2, DynamoDB): the
+/// listener rule is created at the wake endpoint with the service's target group referenced;
+/// a visit to the stable address (as a load balancer event reaches the wake Lambda) wakes the
+/// service; it is not Ready until its task is a healthy target; then the rule forwards to the
+/// service; idle, the rule goes back to the wake endpoint and the service to 0; Asleep.
+#[tokio::test]
+async fn route_mode_on_a_shared_load_balancer_end_to_end() {
+    use aws_sdk_elasticloadbalancingv2 as elb;
+    use snooze::clock::SimClock;
+    use snooze::model::{Phase, Record, RouteTo, Timestamp};
+    use snooze::reconcile::{Reconciler, Scope, StaticProber};
+    use snooze::router::alb::AlbRouter;
+    use snooze::store::{ConnectOptions, DynamoStore};
+    use snooze::wake::{WakeConfig, WakeState, handle_by_host};
+
+    const HOST: &str = "demo.example.com";
+    let w = World::new("route").await;
+
+    // The shared load balancer: a listener whose default action is the wake group, and the
+    // service's target group, which the ECS service registers its tasks in.
+    let conf = sdk_config(moto_endpoint()).await;
+    let lb = elb::Client::new(&conf);
+    let vpc = w
+        .ec2
+        .describe_subnets()
+        .subnet_ids(&w.subnet)
+        .send()
+        .await
+        .unwrap()
+        .subnets()[0]
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let lb_arn = lb
+        .create_load_balancer()
+        .name(unique("alb"))
+        .subnets(&w.subnet)
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    let group = |name: String| {
+        let lb = lb.clone();
+        let vpc = vpc.clone();
+        async move {
+            lb.create_target_group()
+                .name(name)
+                .protocol(elb::types::ProtocolEnum::Http)
+                .port(80)
+                .vpc_id(vpc)
+                .target_type(elb::types::TargetTypeEnum::Ip)
+                .send()
+                .await
+                .unwrap()
+                .target_groups()[0]
+                .target_group_arn()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let wake_group = group(unique("wake")).await;
+    let service_group = group(unique("svc")).await;
+    let listener = lb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(elb::types::ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            elb::types::Action::builder()
+                .r#type(elb::types::ActionTypeEnum::Forward)
+                .target_group_arn(&wake_group)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .listeners()[0]
+        .listener_arn()
+        .unwrap()
+        .to_string();
+    w.ecs
+        .create_service()
+        .cluster(&w.cluster)
+        .service_name("demo-svc")
+        .task_definition(&w.family)
+        .desired_count(0)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(w.network())
+        .load_balancers(
+            aws_sdk_ecs::types::LoadBalancer::builder()
+                .target_group_arn(&service_group)
+                .container_name("web")
+                .container_port(80)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let weights = || {
+        let lb = lb.clone();
+        let listener = listener.clone();
+        async move {
+            let rules = lb
+                .describe_rules()
+                .listener_arn(&listener)
+                .send()
+                .await
+                .unwrap();
+            let rule = rules
+                .rules()
+                .iter()
+                .find(|r| r.is_default() != Some(true))
+                .expect("the host's rule");
+            rule.actions()[0]
+                .forward_config()
+                .unwrap()
+                .target_groups()
+                .iter()
+                .map(|t| {
+                    (
+                        t.target_group_arn().unwrap().to_string(),
+                        t.weight().unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // The store and the reconciler with the alb router.
+    let table = unique("snooze-route");
+    let opts = ConnectOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto_endpoint().to_owned()),
+    };
+    DynamoStore::new(snooze::store::dynamo_client(&opts).await, &table)
+        .create_table()
+        .await
+        .unwrap();
+    let store = snooze::store::connect(&format!("dynamodb://{table}"), &opts)
+        .await
+        .unwrap();
+    let platform = Arc::new(w.platform().await);
+    let router = Arc::new(AlbRouter::from_sdk_config(
+        &conf,
+        None,
+        listener.clone(),
+        wake_group.clone(),
+    ));
+    let clock = SimClock::new(Timestamp::now());
+    let reconciler = Reconciler::new(
+        store.clone(),
+        platform.clone(),
+        Arc::new(StaticProber::new()),
+        clock.clone(),
+    )
+    .with_router(router.clone());
+    let mut record = Record::test("demo")
+        .idle_timeout(Duration::from_secs(60))
+        .routed_at(HOST);
+    record.spec.target = w.target("demo-svc");
+    store.apply(&record, None).await.unwrap();
+    let pass = || async {
+        let report = reconciler.reconcile(Scope::All).await;
+        let r = report.record("demo").expect("demo").clone();
+        eprintln!(
+            "pass: {:?} -> {:?} ({}) scaled {:?} error {:?}",
+            r.before, r.after, r.reason, r.scaled, r.error
+        );
+        assert!(r.error.is_none(), "{r:?}");
+        r
+    };
+
+    // Asleep: the rule exists, at the wake endpoint, the service's group kept referenced.
+    assert_eq!(pass().await.after, Some(Phase::Asleep));
+    assert_eq!(
+        weights().await,
+        vec![(wake_group.clone(), 100), (service_group.clone(), 0)]
+    );
+
+    // A visitor opens the stable address: the load balancer sends it to the wake endpoint.
+    let wake = WakeState::new(store.clone(), WakeConfig::default());
+    let visit = http::Request::builder()
+        .uri("/dashboard")
+        .header("host", "Demo.Example.com")
+        .header("accept", "text/html")
+        .header("user-agent", "Mozilla/5.0")
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let page = handle_by_host(&wake, visit).await;
+    assert_eq!(page.status(), 200);
+    let r = pass().await;
+    assert_eq!(
+        (r.after, r.scaled),
+        (Some(Phase::Waking), Some((0, 1))),
+        "{r:?}"
+    );
+
+    // The task runs, but is not a target yet: not Ready, the rule still at the wake endpoint.
+    let (started, _) = w.schedule("demo-svc", true).await;
+    assert_eq!(started.len(), 1);
+    for _ in 0..2 {
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(pass().await.after, Some(Phase::Waking));
+    }
+    let status = entry_status(store.get("demo").await.unwrap());
+    assert!(
+        status.message.contains("load balancer health check"),
+        "{}",
+        status.message
+    );
+    assert_eq!(weights().await[0].1, 100);
+
+    // ECS registers the task (its private address) in the group, which reports it healthy.
+    let observed = platform.observe(&[w.target("demo-svc")]).await.unwrap();
+    let Observed::Found(s) = &observed[0] else {
+        panic!("{observed:?}")
+    };
+    assert_eq!(
+        s.target_group_for(80),
+        Some(service_group.as_str()),
+        "ECS reports the service's load balancer"
+    );
+    let ip = s.tasks[0].private_ip.clone().expect("a private address");
+    lb.register_targets()
+        .target_group_arn(&service_group)
+        .targets(
+            elb::types::TargetDescription::builder()
+                .id(&ip)
+                .port(80)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(pass().await.after, Some(Phase::Ready));
+    assert_eq!(
+        weights().await,
+        vec![(wake_group.clone(), 0), (service_group.clone(), 100)],
+        "the stable address reaches the service"
+    );
+    let route = entry_status(store.get("demo").await.unwrap())
+        .route
+        .unwrap();
+    assert_eq!(
+        (route.to, route.backend.as_deref()),
+        (RouteTo::Service, Some(service_group.as_str()))
+    );
+
+    // Idle: the rule goes back to the wake endpoint in the pass that scales to 0.
+    clock.advance(Duration::from_secs(90));
+    let r = pass().await;
+    assert_eq!(r.scaled, Some((1, 0)), "{r:?}");
+    assert_eq!(
+        weights().await,
+        vec![(wake_group.clone(), 100), (service_group.clone(), 0)]
+    );
+    let (_, stopped) = w.schedule("demo-svc", true).await;
+    assert_eq!(stopped, started);
+    let mut phase = r.after;
+    for _ in 0..5 {
+        if phase == Some(Phase::Asleep) {
+            break;
+        }
+        clock.advance(Duration::from_secs(5));
+        phase = pass().await.after;
+    }
+    assert_eq!(phase, Some(Phase::Asleep));
+}

@@ -541,24 +541,23 @@ impl Reconciler {
                 let k = groups.binary_search(&group).unwrap_or_default();
                 &h[k]
             });
+            // The reasons reach the wait page: no ARN, address or AWS message in them (the
+            // error itself is in the log above).
+            let unregistered = || crate::platform::TargetHealth {
+                state: "unregistered".into(),
+                reason: Some("the task is not a target of the service's target group yet".into()),
+            };
             for t in &mut s.tasks {
-                t.target_health =
-                    Some(match (&of_group, &t.private_ip) {
-                        (Err(e), _) => crate::platform::TargetHealth {
-                            state: "unavailable".into(),
-                            reason: Some(e.to_string()),
-                        },
-                        (Ok(targets), Some(ip)) => targets.get(ip).cloned().unwrap_or_else(|| {
-                            crate::platform::TargetHealth {
-                                state: "unregistered".into(),
-                                reason: Some(format!("{ip} is not a target of {group} yet")),
-                            }
-                        }),
-                        (Ok(_), None) => crate::platform::TargetHealth {
-                            state: "unregistered".into(),
-                            reason: Some("the task has no private address yet".into()),
-                        },
-                    });
+                t.target_health = Some(match (&of_group, &t.private_ip) {
+                    (Err(_), _) => crate::platform::TargetHealth {
+                        state: "unavailable".into(),
+                        reason: Some("the load balancer's target health could not be read".into()),
+                    },
+                    (Ok(targets), Some(ip)) => {
+                        targets.get(ip).cloned().unwrap_or_else(unregistered)
+                    }
+                    (Ok(_), None) => unregistered(),
+                });
             }
         }
     }
