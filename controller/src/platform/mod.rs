@@ -364,6 +364,9 @@ pub struct TargetHealth {
 }
 
 impl TargetHealth {
+    /// The state of a task whose target health could not be read this pass.
+    pub const UNAVAILABLE: &'static str = "unavailable";
+
     /// Whether the load balancer sends traffic to the task.
     pub fn is_healthy(&self) -> bool {
         self.state == "healthy"

@@ -19,7 +19,9 @@ use crate::model::{
     AddressKind, Condition, ConditionStatus, EndpointStatus, LastFailure, LastWake, Phase, Record,
     ReplicaStatus, RouteStatus, RouteTo, Status, Step, Timestamp, validate,
 };
-use crate::platform::{Health, Observed, ServiceObservation, TaskObservation, TaskStatus};
+use crate::platform::{
+    Health, Observed, ServiceObservation, TargetHealth, TaskObservation, TaskStatus,
+};
 use crate::router::{RouteObservation, RouteTarget};
 
 /// Condition type: the service is Ready (True), waking or asleep (False).
@@ -174,7 +176,13 @@ pub fn readiness(
                         "UNKNOWN"
                     };
                     (Step::Running, format!("container health is {h}"))
-                } else if let Some(h) = t.target_health.as_ref().filter(|h| !h.is_healthy()) {
+                } else if let Some(h) = t.target_health.as_ref().filter(|h| {
+                    // A target health nobody could read does not take the published task out
+                    // of Ready (as an address EC2 does not know for now does not).
+                    let unread_but_published =
+                        h.state == TargetHealth::UNAVAILABLE && prefer == Some(t.arn.as_str());
+                    !h.is_healthy() && !unread_but_published
+                }) {
                     // Behind a load balancer its health check is the readiness probe.
                     let detail = match &h.reason {
                         Some(r) => format!("load balancer health check: {} ({r})", h.state),

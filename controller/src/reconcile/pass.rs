@@ -550,7 +550,7 @@ impl Reconciler {
             for t in &mut s.tasks {
                 t.target_health = Some(match (&of_group, &t.private_ip) {
                     (Err(_), _) => crate::platform::TargetHealth {
-                        state: "unavailable".into(),
+                        state: crate::platform::TargetHealth::UNAVAILABLE.into(),
                         reason: Some("the load balancer's target health could not be read".into()),
                     },
                     (Ok(targets), Some(ip)) => {

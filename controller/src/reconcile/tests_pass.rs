@@ -1016,4 +1016,18 @@ async fn behind_a_load_balancer_ready_waits_for_a_healthy_target_and_routes_to_t
         router.inner.lookup("demo.example.com").unwrap().target,
         crate::router::RouteTarget::Service(TG.into())
     );
+    // Once Ready, a target health that cannot be read does not take the service out of it.
+    *router.health.lock().unwrap() = Some(Err("DescribeTargetHealth down".into()));
+    w.advance(5);
+    w.pass().await;
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    // An unhealthy target does: back to the wait page (a fresh attempt).
+    *router.health.lock().unwrap() = Some(Ok(Default::default()));
+    w.advance(5);
+    w.pass().await;
+    assert_ne!(w.phase("demo"), Some(Phase::Ready));
+    assert_eq!(
+        router.inner.lookup("demo.example.com").unwrap().target,
+        crate::router::RouteTarget::Wake
+    );
 }
