@@ -4,7 +4,8 @@
 cargo-lambda (from .venv-lambda, the same virtualenv `scripts/package` uses) serves the Runtime
 API on 127.0.0.1 (`cargo lambda watch --only-lambda-apis`: it does not build anything; the
 debug binaries of stage 10 are started here with the variables it asks for), and
-`cargo lambda invoke` sends one event to each function, against DynamoDB and ECS on moto:
+`cargo lambda invoke` sends events to each function, against DynamoDB and ECS on moto (the
+wake Lambda an API Gateway wake and a load balancer event for a route-mode record's host):
 
 1. `snooze-wake` gets an API Gateway v2 `POST /api/v1/services/demo/wake`: the answer is a 202
    with the status JSON, and the record's `wakeRequestedAt` is written in the table.
@@ -146,6 +147,26 @@ def main() -> int:
             raise SystemExit(f"wake: no wakeRequestedAt in the table: {record}")
         print(f"wake: 202, wakeRequestedAt {record['desired']['wakeRequestedAt']}, "
               f"{json_lines(wake_logs)} JSON log lines")
+
+        # Route mode behind the shared load balancer: an ALB event for a stable address, served
+        # by Host (the wake Lambda finds the record in its host index, a Scan of the table).
+        site = (manifest.replace("name: demo", "name: site").replace("service: demo-svc", "service: site-svc")
+                + "  routing:\n    mode: route\n    host: site.example.com\n")
+        snoozectl(target, args.moto, table, "apply", "-f", "-", stdin=site)
+        alb_event = {
+            "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/snooze-wake/6d0ecf831eec9f09"}},
+            "httpMethod": "GET", "path": "/dashboard", "queryStringParameters": {},
+            "headers": {"host": "Site.Example.com", "accept": "text/html", "user-agent": "Mozilla/5.0",
+                        "x-forwarded-proto": "https", "x-forwarded-port": "443"},
+            "body": "", "isBase64Encoded": False,
+        }
+        answer = invoke(args.cargo_lambda, port, target / "debug/snooze-wake", env, alb_event, tmp / "wake-alb.log")
+        if answer.get("statusCode") != 200 or "statusDescription" not in answer or "waking up" not in answer.get("body", ""):
+            raise SystemExit(f"wake (ALB): expected the wait page in the ALB's shape, got {str(answer)[:400]}")
+        record = json.loads(snoozectl(target, args.moto, table, "get", "site", "-o", "json"))
+        if not record.get("desired", {}).get("wakeRequestedAt"):
+            raise SystemExit(f"wake (ALB): no wakeRequestedAt for site: {record}")
+        print(f"wake (ALB event, Host site.example.com): 200 wait page, wakeRequestedAt {record['desired']['wakeRequestedAt']}")
 
         schedule = json.loads((ROOT / "lambdas/reconciler/tests/fixtures/schedule.json").read_text())
         rec_logs = tmp / "reconciler.log"
