@@ -3,6 +3,10 @@
 
 locals {
   record_name = "demo"
+
+  # Route mode (ADR 0007) when a host is given: the shared load balancer, the demo service
+  # behind it, and the reconciler switching its rule.
+  route_mode = var.route_host != ""
 }
 
 module "snooze" {
@@ -19,6 +23,21 @@ module "snooze" {
 
   wake_reserved_concurrency       = var.wake_reserved_concurrency
   reconciler_reserved_concurrency = var.reconciler_reserved_concurrency
+
+  alb_listener_arn          = local.route_mode ? module.route_alb[0].listener_arn : ""
+  alb_wake_target_group_arn = local.route_mode ? module.route_alb[0].wake_target_group_arn : ""
+}
+
+# The shared load balancer of route mode (only with var.route_host).
+module "route_alb" {
+  source = "../../modules/route-alb"
+  count  = local.route_mode ? 1 : 0
+
+  name               = "snooze-routes"
+  vpc_id             = module.demo_service.vpc_id
+  subnet_ids         = module.demo_service.public_subnet_ids
+  certificate_arn    = var.route_certificate_arn
+  wake_function_name = module.snooze.wake_function_name
 }
 
 module "demo_service" {
@@ -34,6 +53,9 @@ module "demo_service" {
   image_tag    = var.image_tag
 
   table_kms_key_arn = module.snooze.table_kms_key_arn
+
+  load_balancer_security_group_id = local.route_mode ? module.route_alb[0].security_group_id : ""
+  allowed_ingress_cidrs           = local.route_mode ? [] : ["0.0.0.0/0"]
 }
 
 # The demo record, in the DynamoDB store's item layout (controller/src/store/dynamodb.rs:

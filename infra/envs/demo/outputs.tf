@@ -42,3 +42,8 @@ output "github_ops_role_arn" {
   description = "Repository variable AWS_OPS_ROLE_ARN (null without github_repository)."
   value       = one(module.github_oidc[*].ops_role_arn)
 }
+
+output "route_dns_name" {
+  description = "Route mode: point `route_host` at this name (CNAME or Route 53 alias); null in redirect mode."
+  value       = local.route_mode ? module.route_alb[0].dns_name : null
+}

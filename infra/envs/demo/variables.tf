@@ -52,3 +52,20 @@ variable "create_github_oidc_provider" {
   type        = bool
   default     = true
 }
+
+variable "route_host" {
+  description = "Route mode (ADR 0007): the demo service's stable HTTPS host, e.g. `demo.example.com`. Empty (default): redirect mode. When set, a shared load balancer is created (module route-alb), the demo service goes behind it, and the reconciler switches its rule; give the record `spec.routing` (README.md, route mode) and point the host's DNS at the output `route_dns_name`."
+  type        = string
+  default     = ""
+}
+
+variable "route_certificate_arn" {
+  description = "ACM certificate (this region) covering `route_host`; required with it."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.route_certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:", var.route_certificate_arn))
+    error_message = "route_certificate_arn is an ACM certificate ARN, or empty."
+  }
+}

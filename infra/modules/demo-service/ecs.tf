@@ -6,6 +6,9 @@ locals {
 
   image = "${aws_ecr_repository.demo.repository_url}:${var.image_tag}"
 
+  # Route mode (ADR 0007) when the shared load balancer's security group is given.
+  route_mode = var.load_balancer_security_group_id != ""
+
   log_options = {
     awslogs-group         = aws_cloudwatch_log_group.task.name
     awslogs-region        = data.aws_region.current.region
@@ -116,6 +119,17 @@ resource "aws_ecs_service" "demo" {
     assign_public_ip = true # no NAT gateway, by design: see network.tf
   }
 
+  # Route mode: ECS registers each task in the service's target group; the shared load
+  # balancer's rule for the record's host forwards to it once snooze switches the weights.
+  dynamic "load_balancer" {
+    for_each = local.route_mode ? [1] : []
+    content {
+      target_group_arn = aws_lb_target_group.app[0].arn
+      container_name   = "app"
+      container_port   = var.app_port
+    }
+  }
+
   deployment_circuit_breaker {
     enable   = true
     rollback = true
@@ -126,4 +140,28 @@ resource "aws_ecs_service" "demo" {
   lifecycle {
     ignore_changes = [desired_count]
   }
+}
+
+# Route mode: the service's target group. It stays referenced by the record's listener rule
+# while the service sleeps (weight 0), so the load balancer health-checks each new task at once.
+resource "aws_lb_target_group" "app" {
+  #checkov:skip=CKV_AWS_378:HTTP between the load balancer and the task inside the VPC; TLS ends at the load balancer (ADR 0007), as in the redirect mode's plain-HTTP task address.
+  count                = local.route_mode ? 1 : 0
+  name                 = "${var.name}-app"
+  target_type          = "ip"
+  protocol             = "HTTP"
+  port                 = var.app_port
+  vpc_id               = aws_vpc.demo.id
+  deregistration_delay = 10 # a sleeping service's task goes at once; requests were already routed away
+
+  health_check {
+    path                = "/health"
+    matcher             = "200"
+    interval            = 10
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+
+  tags = local.tags
 }

@@ -74,6 +74,17 @@ resource "aws_vpc_security_group_ingress_rule" "app" {
   tags              = local.tags
 }
 
+resource "aws_vpc_security_group_ingress_rule" "from_load_balancer" {
+  count                        = local.route_mode ? 1 : 0
+  security_group_id            = aws_security_group.task.id
+  description                  = "route mode: the shared load balancer (visitors and its health checks)"
+  ip_protocol                  = "tcp"
+  from_port                    = var.app_port
+  to_port                      = var.app_port
+  referenced_security_group_id = var.load_balancer_security_group_id
+  tags                         = local.tags
+}
+
 resource "aws_vpc_security_group_egress_rule" "https" {
   security_group_id = aws_security_group.task.id
   description       = "ECR image pulls, DynamoDB (activity agent) and CloudWatch Logs over the internet gateway"

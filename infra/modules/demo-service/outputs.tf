@@ -32,3 +32,13 @@ output "ecr_repository_arn" {
   description = "ARN of the demo ECR repository (for the release workflow's push role)."
   value       = aws_ecr_repository.demo.arn
 }
+
+output "public_subnet_ids" {
+  description = "The public subnets (one per zone): the shared load balancer's subnets in route mode."
+  value       = aws_subnet.public[*].id
+}
+
+output "target_group_arn" {
+  description = "Route mode: the service's target group (in its loadBalancers); null in redirect mode."
+  value       = local.route_mode ? aws_lb_target_group.app[0].arn : null
+}

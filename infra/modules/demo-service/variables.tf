@@ -71,6 +71,12 @@ variable "allowed_ingress_cidrs" {
   default     = ["0.0.0.0/0"]
 }
 
+variable "load_balancer_security_group_id" {
+  description = "Route mode (ADR 0007): the shared load balancer's security group (module route-alb's `security_group_id`). When set, the service gets a target group (type ip, health check on /health) in its loadBalancers and its tasks admit the app port from that group; empty: redirect mode, visitors reach the task's public IP (`allowed_ingress_cidrs`)."
+  type        = string
+  default     = ""
+}
+
 variable "vpc_cidr" {
   description = "CIDR of the demo VPC (one public /24 subnet per zone is carved from it)."
   type        = string
