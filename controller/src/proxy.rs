@@ -134,9 +134,11 @@ impl Proxy {
             Some(_) => parts.extensions.remove::<OnUpgrade>(),
             None => None,
         };
+        let json = crate::wake::asks_for_json(&parts.headers);
+        let bad_gateway = |failure: &Failure| bad_gateway(service, backend, failure, json);
         let Some(uri) = backend_uri(backend, &parts.uri) else {
             // A path axum accepted always parses again; stay total anyway.
-            return bad_gateway(service, backend, &Failure::Other("bad request path".into()));
+            return bad_gateway(&Failure::Other("bad request path".into()));
         };
         let mut headers = std::mem::take(&mut parts.headers);
         let host = headers
@@ -153,7 +155,7 @@ impl Proxy {
 
         let response = match self.client.request(out).await {
             Ok(r) => r,
-            Err(e) => return bad_gateway(service, backend, &classify(&e)),
+            Err(e) => return bad_gateway(&classify(&e)),
         };
 
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
@@ -168,26 +170,20 @@ impl Proxy {
 
         // 101 Switching Protocols: join the two upgraded connections.
         let Some(visitor_upgrade) = visitor_upgrade else {
-            return bad_gateway(
-                service,
-                backend,
-                &Failure::Other(
-                    "it switched protocols (101) although the request asked for no upgrade".into(),
-                ),
-            );
+            return bad_gateway(&Failure::Other(
+                "it switched protocols (101) although the request asked for no upgrade".into(),
+            ));
         };
         let mut response = response;
         let backend_upgrade = hyper::upgrade::on(&mut response);
         let backend_io = match tokio::time::timeout(UPGRADE_HANDOVER_TIMEOUT, backend_upgrade).await
         {
             Ok(Ok(io)) => io,
-            Ok(Err(e)) => return bad_gateway(service, backend, &classify(&e)),
+            Ok(Err(e)) => return bad_gateway(&classify(&e)),
             Err(_) => {
-                return bad_gateway(
-                    service,
-                    backend,
-                    &Failure::Other("its upgraded connection was not handed over".into()),
-                );
+                return bad_gateway(&Failure::Other(
+                    "its upgraded connection was not handed over".into(),
+                ));
             }
         };
         let (mut parts, _) = response.into_parts();
@@ -378,9 +374,9 @@ impl Failure {
             Self::ClosedBeforeResponse => {
                 "it closed the connection before sending a response (did the process stop?)".into()
             }
-            Self::Reset => {
-                "the connection was reset before a response came (did the process stop?)".into()
-            }
+            Self::Reset => "the connection was reset before a response came (did the process \
+                            stop, or refuse the request without reading all of its body?)"
+                .into(),
             Self::Other(why) => why.clone(),
         }
     }
@@ -414,32 +410,47 @@ fn classify(err: &(dyn StdError + 'static)) -> Failure {
 }
 
 /// `502 Bad Gateway` with a notice page: heading `{service} did not answer`, text
-/// `{service} did not answer: {reason}.`; `no-store`, with the pages' CSP.
-fn bad_gateway(service: &str, backend: SocketAddr, failure: &Failure) -> Response {
+/// `{service} did not answer: {reason}.`; `no-store`, with the pages' CSP. For a client that
+/// asks for JSON (`json`, [`crate::wake::asks_for_json`]) the same as
+/// `{"error": "bad_gateway", "message": "{service} did not answer: {reason}."}`.
+fn bad_gateway(service: &str, backend: SocketAddr, failure: &Failure, json: bool) -> Response {
     let reason = failure.reason(backend);
     tracing::warn!(service = %service, %backend, reason = %reason, "proxy: backend did not answer");
     let heading = format!("{service} did not answer");
-    let data = PageData {
-        title: heading.clone(),
-        theme: Theme::Auto,
-        nonce: hex::encode(rand::random::<[u8; 16]>()),
-        content: Content::Notice(Notice {
-            heading,
-            text: format!("{service} did not answer: {reason}."),
-            tone: Tone::Error,
-        }),
+    let message = format!("{service} did not answer: {reason}.");
+    let mut resp = if json {
+        let body = serde_json::json!({"error": "bad_gateway", "message": message});
+        let mut resp = Response::new(Body::from(body.to_string()));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp
+    } else {
+        let data = PageData {
+            title: heading.clone(),
+            theme: Theme::Auto,
+            nonce: hex::encode(rand::random::<[u8; 16]>()),
+            content: Content::Notice(Notice {
+                heading,
+                text: message,
+                tone: Tone::Error,
+            }),
+        };
+        let mut resp = Response::new(Body::from(page::render(&data)));
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&content_security_policy(&data.nonce)) {
+            h.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        resp
     };
-    let mut resp = Response::new(Body::from(page::render(&data)));
     *resp.status_mut() = StatusCode::BAD_GATEWAY;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(&content_security_policy(&data.nonce)) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 

@@ -912,6 +912,30 @@ true"#,
     assert_eq!(ctl.record("demo").metadata.resource_version, 1);
 }
 
+/// An editor whose change also rewrites the reopened file's problem comments (a `sed` over the
+/// whole file) changes nothing the second time: the edit ends instead of reopening for ever.
+#[test]
+fn edit_changing_only_the_problem_comments_ends() {
+    let ctl = Ctl::new();
+    ctl.run(&["apply", "-f", &ctl.write("m.yaml", &manifest("demo"))])
+        .ok();
+    let script = editor(
+        &ctl,
+        r#"n=$(cat "$STATE/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$STATE/count"
+[ $n -gt 5 ] && exit 3
+sed -i 's/idleTimeout:.*/idleTimeout: 10s/' "$1""#,
+    );
+    let out = edit(&ctl, "demo", &script).fails(1);
+    assert!(
+        out.stderr
+            .starts_with("error: edit cancelled, no valid changes were saved to service \"demo\""),
+        "{out:?}"
+    );
+    let runs = std::fs::read_to_string(ctl.dir.path().join("count")).unwrap();
+    assert_eq!(runs.trim(), "2", "opened once, reopened once: {out:?}");
+    assert_eq!(ctl.record("demo").metadata.resource_version, 1);
+}
+
 #[test]
 fn edit_conflict_is_reported_and_nothing_is_overwritten() {
     let ctl = Ctl::new();

@@ -670,4 +670,22 @@ async fn a_port_nobody_listens_on_is_a_502_that_says_why() {
         "{page}"
     );
     assert!(page.contains("<h1>demo did not answer</h1>"), "{page}");
+    // An API client gets the same reason as JSON.
+    let resp = client()
+        .get(front.url("/api/x"))
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"], "bad_gateway");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("demo did not answer: connection refused"),
+        "{v}"
+    );
 }

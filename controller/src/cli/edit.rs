@@ -85,7 +85,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         run_editor(&editor, &path).await?;
         let edited = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        if edited == written {
+        // Unchanged means the record text after our header: a change of comments alone (the
+        // header's problem lines included) changes nothing, else an editor that touches them
+        // would reopen the file for ever.
+        if strip_header(&edited) == strip_header(&written) {
             // Like kubectl: closing the reopened file unchanged leaves the problems unsolved.
             if let Some(errors) = last_errors {
                 return Err(Failure::new(
