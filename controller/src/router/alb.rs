@@ -41,8 +41,8 @@ use futures::StreamExt;
 
 use crate::platform::ecs::RetryPolicy;
 use crate::platform::ecs::errors::CallError;
-use crate::platform::ecs::retried;
-use crate::platform::{Error, PageGuard, PaginationError};
+use crate::platform::ecs::{Stop, retried};
+use crate::platform::{Error, PageGuard};
 
 /// `PageSize` of DescribeRules (the API's maximum).
 pub const DESCRIBE_RULES_PAGE: i32 = 400;
@@ -69,33 +69,6 @@ pub struct AlbRouter {
     retry: RetryPolicy,
     page_size: i32,
     requests: AtomicU64,
-}
-
-/// Why reading the listener stopped.
-enum Stop {
-    Call(CallError),
-    Pages(PaginationError),
-}
-
-impl From<CallError> for Stop {
-    fn from(e: CallError) -> Self {
-        Self::Call(e)
-    }
-}
-
-impl From<PaginationError> for Stop {
-    fn from(e: PaginationError) -> Self {
-        Self::Pages(e)
-    }
-}
-
-impl From<Stop> for Error {
-    fn from(s: Stop) -> Self {
-        match s {
-            Stop::Call(e) => e.into_platform(),
-            Stop::Pages(e) => Error::Pagination(e),
-        }
-    }
 }
 
 impl AlbRouter {

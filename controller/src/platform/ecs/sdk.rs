@@ -236,9 +236,10 @@ pub struct EcsPlatform {
 /// over (each entry is a few hundred bytes).
 pub const HEALTH_CHECK_CACHE_CAP: usize = 1024;
 
-/// Why a lookup stopped: a failed call, or pages that did not end.
+/// Why a lookup stopped: a failed call, or pages that did not end (shared with the `alb`
+/// router, whose reads page the same way).
 #[derive(Clone, Debug)]
-enum Stop {
+pub(crate) enum Stop {
     Call(CallError),
     Pages(PaginationError),
 }
@@ -252,6 +253,12 @@ impl From<CallError> for Stop {
 impl From<PaginationError> for Stop {
     fn from(e: PaginationError) -> Self {
         Self::Pages(e)
+    }
+}
+
+impl From<Stop> for Error {
+    fn from(s: Stop) -> Self {
+        s.into_platform()
     }
 }
 
