@@ -47,3 +47,8 @@ output "route_dns_name" {
   description = "Route mode: point `route_host` at this name (CNAME or Route 53 alias); null in redirect mode."
   value       = local.route_mode ? module.route_alb[0].dns_name : null
 }
+
+output "route_listener_arn" {
+  description = "Route mode: the shared load balancer's HTTPS listener (for scripts/aws-smoke --listener-arn); null in redirect mode."
+  value       = local.route_mode ? module.route_alb[0].listener_arn : null
+}
