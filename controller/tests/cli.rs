@@ -1409,3 +1409,58 @@ fn missing_aws_credentials_are_one_clear_line_without_colour() {
         out.stderr
     );
 }
+
+/// `snoozectl reconcile --alb-listener-arn … --wake-target-group-arn …` runs the passes with
+/// the alb router (here against moto, on a listener that does not exist: the route-mode
+/// record's status names ELBv2's answer, not "needs a router"); one flag without the other is
+/// a usage error, and so is the router with the simulated platform.
+#[test]
+fn reconcile_with_the_alb_router_flags() {
+    let mut ctl = Ctl::new();
+    let table = format!("snooze-alb-{}", std::process::id());
+    ctl.store = format!("dynamodb://{table}");
+    ctl.extra = vec!["--endpoint-url".into(), moto_endpoint().into()];
+    ctl.run(&["init"]).ok();
+    let routed = format!(
+        "{}  routing: {{mode: route, host: demo.example.com}}\n",
+        manifest("demo")
+    );
+    ctl.run_stdin(&["apply", "-f", "-"], &routed).ok();
+    let listener = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/nope/50dc6c495c0c9188/f2f7dc8efc522ab2";
+    let group =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/wake/6d0ecf831eec9f09";
+    ctl.run(&[
+        "reconcile",
+        "--once",
+        "--alb-listener-arn",
+        listener,
+        "--wake-target-group-arn",
+        group,
+    ]);
+    let status = ctl.record("demo").status.expect("a published status");
+    let routed = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Routed")
+        .expect("a Routed condition");
+    assert_eq!(routed.reason, "RouteFailed", "{routed:?}");
+    assert!(
+        !routed.message.contains("needs a router") && routed.message.contains("ListenerNotFound"),
+        "the alb router answered: {routed:?}"
+    );
+    let out = ctl
+        .run(&["reconcile", "--once", "--alb-listener-arn", listener])
+        .fails(2);
+    assert!(out.stderr.contains("--wake-target-group-arn"), "{out:?}");
+    ctl.run(&[
+        "reconcile",
+        "--once",
+        "--platform",
+        "sim",
+        "--alb-listener-arn",
+        listener,
+        "--wake-target-group-arn",
+        group,
+    ])
+    .fails(1);
+}

@@ -51,6 +51,25 @@ pub struct Args {
     /// (simulated, in process).
     #[arg(long, value_enum, default_value = "ecs", env = "SNOOZE_PLATFORM")]
     pub platform: PlatformKind,
+    /// Route mode on AWS: the shared load balancer's listener whose rules the passes switch
+    /// (the `alb` router, as the reconciler Lambda's `SNOOZE_ALB_LISTENER_ARN`); needs
+    /// `--wake-target-group-arn` and `--platform ecs`. Without it, route-mode records report
+    /// `RouteFailed` and nothing else is done for them.
+    #[arg(
+        long,
+        env = "SNOOZE_ALB_LISTENER_ARN",
+        value_name = "ARN",
+        requires = "wake_target_group_arn"
+    )]
+    pub alb_listener_arn: Option<String>,
+    /// The wake Lambda's target group on that listener (`SNOOZE_WAKE_TARGET_GROUP_ARN`).
+    #[arg(
+        long,
+        env = "SNOOZE_WAKE_TARGET_GROUP_ARN",
+        value_name = "ARN",
+        requires = "alb_listener_arn"
+    )]
+    pub wake_target_group_arn: Option<String>,
     /// With `--watch`: how often every record is reconciled, e.g. `60s`.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub resync: Duration,
@@ -94,7 +113,15 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let reconciler = Reconciler::new(store.clone(), platform, prober, clock);
+    let mut reconciler = Reconciler::new(store.clone(), platform, prober, clock);
+    if let (Some(listener), Some(wake_group)) =
+        (&args.alb_listener_arn, &args.wake_target_group_arn)
+    {
+        if args.platform != PlatformKind::Ecs {
+            anyhow::bail!("--alb-listener-arn needs --platform ecs (the load balancer is in AWS)");
+        }
+        reconciler = reconciler.with_router(alb_router(global, listener, wake_group).await?);
+    }
     let scope = if args.names.is_empty() {
         Scope::All
     } else {
@@ -244,4 +271,32 @@ impl Clock for WallSimClock {
     async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await;
     }
+}
+
+/// The `alb` router for `--alb-listener-arn` (needs the cargo feature `aws`).
+#[cfg(feature = "aws")]
+async fn alb_router(
+    global: &GlobalArgs,
+    listener: &str,
+    wake_group: &str,
+) -> anyhow::Result<Arc<dyn crate::router::Router>> {
+    let conf =
+        crate::platform::ecs::load_sdk_config(global.region.clone(), global.endpoint_url.clone())
+            .await;
+    Ok(Arc::new(crate::router::alb::AlbRouter::from_sdk_config(
+        &conf,
+        None,
+        listener.to_string(),
+        wake_group.to_string(),
+    )))
+}
+
+/// Without the cargo feature `aws`: the one line that says how to get a build with it.
+#[cfg(not(feature = "aws"))]
+async fn alb_router(
+    _global: &GlobalArgs,
+    _listener: &str,
+    _wake_group: &str,
+) -> anyhow::Result<Arc<dyn crate::router::Router>> {
+    anyhow::bail!(crate::without_aws("--alb-listener-arn"))
 }
