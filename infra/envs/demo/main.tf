@@ -38,6 +38,9 @@ module "route_alb" {
   subnet_ids         = module.demo_service.public_subnet_ids
   certificate_arn    = var.route_certificate_arn
   wake_function_name = module.snooze.wake_function_name
+  wake_function_arn  = module.snooze.wake_function_arn
+
+  deletion_protection = var.route_deletion_protection
 }
 
 module "demo_service" {
@@ -54,7 +57,9 @@ module "demo_service" {
 
   table_kms_key_arn = module.snooze.table_kms_key_arn
 
+  route_mode                      = local.route_mode
   load_balancer_security_group_id = local.route_mode ? module.route_alb[0].security_group_id : ""
+  load_balancer_listener_arn      = local.route_mode ? module.route_alb[0].listener_arn : ""
   allowed_ingress_cidrs           = local.route_mode ? [] : ["0.0.0.0/0"]
 }
 

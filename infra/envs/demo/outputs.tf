@@ -52,3 +52,8 @@ output "route_listener_arn" {
   description = "Route mode: the shared load balancer's HTTPS listener (for scripts/aws-smoke --listener-arn); null in redirect mode."
   value       = local.route_mode ? module.route_alb[0].listener_arn : null
 }
+
+output "route_zone_id" {
+  description = "Route mode: the load balancer's hosted zone, for a Route 53 alias record of `route_host`; null in redirect mode."
+  value       = local.route_mode ? module.route_alb[0].zone_id : null
+}

@@ -69,3 +69,9 @@ variable "route_certificate_arn" {
     error_message = "route_certificate_arn is an ACM certificate ARN, or empty."
   }
 }
+
+variable "route_deletion_protection" {
+  description = "Deletion protection on the shared load balancer of route mode (module route-alb). Set false and apply before turning route mode off (README.md, route mode)."
+  type        = bool
+  default     = true
+}

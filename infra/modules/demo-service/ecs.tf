@@ -6,8 +6,8 @@ locals {
 
   image = "${aws_ecr_repository.demo.repository_url}:${var.image_tag}"
 
-  # Route mode (ADR 0007) when the shared load balancer's security group is given.
-  route_mode = var.load_balancer_security_group_id != ""
+  # Route mode (ADR 0007): a plain input, known at plan time (it drives `count`).
+  route_mode = var.route_mode
 
   log_options = {
     awslogs-group         = aws_cloudwatch_log_group.task.name
@@ -140,6 +140,9 @@ resource "aws_ecs_service" "demo" {
   lifecycle {
     ignore_changes = [desired_count]
   }
+
+  # ECS accepts the target group in loadBalancers only once a load balancer uses it.
+  depends_on = [aws_lb_listener_rule.keep_target_group]
 }
 
 # Route mode: the service's target group. It stays referenced by the record's listener rule
@@ -161,6 +164,30 @@ resource "aws_lb_target_group" "app" {
     timeout             = 5
     healthy_threshold   = 2
     unhealthy_threshold = 3
+  }
+
+  tags = local.tags
+}
+
+# Route mode: a rule of the shared listener that matches no real host, so the service's target
+# group is attached to the load balancer from the start (ECS refuses a target group no load
+# balancer uses; snooze's own rule for the record's host, with both groups, comes with the first
+# pass). The lowest priority, out of the way of the rules snooze allocates from 1 upwards; no
+# snooze:host tag, so snooze never touches it.
+resource "aws_lb_listener_rule" "keep_target_group" {
+  count        = local.route_mode ? 1 : 0
+  listener_arn = var.load_balancer_listener_arn
+  priority     = 50000
+
+  condition {
+    host_header {
+      values = ["${var.name}-keep-target-group.invalid"]
+    }
+  }
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.app[0].arn
   }
 
   tags = local.tags

@@ -71,6 +71,18 @@ variable "allowed_ingress_cidrs" {
   default     = ["0.0.0.0/0"]
 }
 
+variable "route_mode" {
+  description = "Route mode (ADR 0007): the service behind the shared load balancer (a target group in its loadBalancers, the app port open to the load balancer only). A plain bool known at plan time (it drives `count`); needs `load_balancer_security_group_id` and `load_balancer_listener_arn`."
+  type        = bool
+  default     = false
+}
+
+variable "load_balancer_listener_arn" {
+  description = "Route mode: the shared load balancer's HTTPS listener (module route-alb's `listener_arn`). The service's target group is attached to it by a rule that matches nothing, because ECS accepts a target group in loadBalancers only once a load balancer uses it, and snooze's own rule for the host appears only after the first pass."
+  type        = string
+  default     = ""
+}
+
 variable "load_balancer_security_group_id" {
   description = "Route mode (ADR 0007): the shared load balancer's security group (module route-alb's `security_group_id`). When set, the service gets a target group (type ip, health check on /health) in its loadBalancers and its tasks admit the app port from that group; empty: redirect mode, visitors reach the task's public IP (`allowed_ingress_cidrs`)."
   type        = string

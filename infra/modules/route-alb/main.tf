@@ -81,10 +81,6 @@ resource "aws_lb_target_group" "wake" {
   tags        = local.tags
 }
 
-data "aws_lambda_function" "wake" {
-  function_name = var.wake_function_name
-}
-
 resource "aws_lambda_permission" "alb" {
   statement_id  = "AllowSharedLoadBalancer"
   action        = "lambda:InvokeFunction"
@@ -95,7 +91,7 @@ resource "aws_lambda_permission" "alb" {
 
 resource "aws_lb_target_group_attachment" "wake" {
   target_group_arn = aws_lb_target_group.wake.arn
-  target_id        = data.aws_lambda_function.wake.arn
+  target_id        = var.wake_function_arn
   depends_on       = [aws_lambda_permission.alb]
 }
 

@@ -21,10 +21,20 @@ variable "subnet_ids" {
 variable "certificate_arn" {
   description = "ACM certificate (same region) for the HTTPS listener: it must cover every route-mode host (`spec.routing.host`), e.g. a wildcard `*.preview.example.com`."
   type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN in this region (route mode needs HTTPS)."
+  }
 }
 
 variable "wake_function_name" {
-  description = "Name of the wake Lambda (module snooze's output `wake_function_name`): the listener's default action, for every host without a rule of its own and every asleep route-mode host."
+  description = "Name of the wake Lambda (module snooze's output `wake_function_name`), for its invoke permission."
+  type        = string
+}
+
+variable "wake_function_arn" {
+  description = "ARN of the wake Lambda (module snooze's output `wake_function_arn`): the listener's default action, for every host without a rule of its own and every asleep route-mode host."
   type        = string
 }
 

@@ -47,3 +47,8 @@ output "kms_key_arn" {
   description = "The KMS key encrypting the table, queue, logs and Lambda environment."
   value       = aws_kms_key.snooze.arn
 }
+
+output "wake_function_arn" {
+  description = "The wake Lambda's ARN (route mode: the shared load balancer's Lambda target, module route-alb's `wake_function_arn`)."
+  value       = aws_lambda_function.wake.arn
+}
