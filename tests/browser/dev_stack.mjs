@@ -299,7 +299,18 @@ async function measureSlow({ slowUrl, record, pid }) {
     for (const r of first) assert.equal(r.status(), 200, 'slow: the wait page');
     assert.equal(await visitors[0].page.locator('h1').textContent(), 'Slow app is waking up');
     step(`slow opened by ${K} visitors; the app listens after ${SLOW_START_S} s`);
-    await Promise.all(visitors.map(({ page }) => page.waitForSelector('#app-env', { timeout: (SLOW_START_S + 45) * 1000 })));
+    try {
+      await Promise.all(visitors.map(({ page }) => page.waitForSelector('#app-env', { timeout: (SLOW_START_S + 45) * 1000 })));
+    } catch (e) {
+      // Say what each page shows and what the record says, so a failure can be understood.
+      console.log(`slow: not every page showed the app; record status ${JSON.stringify(record('slow').status)}`);
+      for (const [i, { page, navs, problems }] of visitors.entries()) {
+        const h1 = await page.locator('h1').first().textContent({ timeout: 1000 }).catch(() => '(no h1)');
+        const body = await page.evaluate(() => document.body ? document.body.innerText.slice(0, 300) : '').catch((x) => `(${x})`);
+        console.log(`  page ${i}: url ${page.url()}, h1 ${JSON.stringify(h1)}, ${navs.length} navigation(s), problems ${JSON.stringify(problems)}, text ${JSON.stringify(body)}`);
+      }
+      throw e;
+    }
     const seen = Date.now();
     const st = record('slow').status;
     assert.equal(st.phase, 'Ready');
