@@ -748,10 +748,8 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
         || failed_since.is_some_and(|t| ctx.now.since(t) >= state.config.failed_retry_after);
     let write = !ctx.head && !bot && (!failed || pending || retry);
     if write {
-        let debounce = wake_debounce(&state.config, &record);
-        match record_wake(state, name, ctx.now, debounce).await {
-            Ok(true) => record.desired.wake_requested_at = Some(ctx.now),
-            Ok(false) => {}
+        match wake_and_see(state, name, &mut record, ctx.now).await {
+            Ok(()) => {}
             Err(store::Error::NotFound(_)) => return unknown_service(name, ctx),
             Err(e) => return store_failed(&e, true, ctx),
         }
@@ -844,6 +842,26 @@ pub fn wake_debounce(config: &WakeConfig, record: &Record) -> Duration {
         _ if failed && !wake_pending(record) => RETRY_DEBOUNCE,
         _ => config.debounce,
     }
+}
+
+/// Records a wake for `record` (read by this request) and leaves in `record` what the answer
+/// must show: the wake just written, or, when the write was debounced, the record as stored
+/// now. A debounced write means a wake newer than this request's read may be stored (visitors
+/// arriving together: the first one's wake debounces the others'); answering from the older
+/// read would show them `Asleep`, and their page would not poll, so it would never move on.
+async fn wake_and_see(
+    state: &WakeState,
+    name: &str,
+    record: &mut Record,
+    now: Timestamp,
+) -> Result<(), store::Error> {
+    let debounce = wake_debounce(&state.config, record);
+    if record_wake(state, name, now, debounce).await? {
+        record.desired.wake_requested_at = Some(now);
+    } else if let Some(Entry::Record(stored)) = load(state, name).await? {
+        *record = *stored;
+    }
+    Ok(())
 }
 
 /// Writes the wake; `Ok(true)` when written (and the hook ran), `Ok(false)` when debounced.
@@ -1064,10 +1082,8 @@ async fn api_wake(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<Byte
             false,
         );
     }
-    let debounce = wake_debounce(&state.config, &record);
-    match record_wake(state, name, ctx.now, debounce).await {
-        Ok(true) => record.desired.wake_requested_at = Some(ctx.now),
-        Ok(false) => {}
+    match wake_and_see(state, name, &mut record, ctx.now).await {
+        Ok(()) => {}
         Err(store::Error::NotFound(_)) => {
             return api_error(
                 StatusCode::NOT_FOUND,

@@ -15,6 +15,9 @@ use crate::store::{Applied, StatusGuard};
 pub(crate) struct Fake {
     records: Mutex<BTreeMap<String, Entry>>,
     calls: Mutex<Vec<String>>,
+    /// Answered by the next `get` instead of the stored entry (a read from before another
+    /// writer's change).
+    stale_once: Mutex<Option<Entry>>,
 }
 
 impl Fake {
@@ -60,6 +63,9 @@ impl Fake {
 impl Store for Fake {
     async fn get(&self, name: &str) -> store::Result<Option<Entry>> {
         self.log("get");
+        if let Some(stale) = self.stale_once.lock().unwrap().take() {
+            return Ok(Some(stale));
+        }
         Ok(self.records.lock().unwrap().get(name).cloned())
     }
     async fn list(&self) -> store::Result<Vec<Entry>> {
@@ -1110,4 +1116,53 @@ fn the_unknown_host_page_names_no_record() {
     let html = body(&resp);
     assert!(html.contains("There is no service at this address"));
     assert!(!html.contains("demo"));
+}
+
+/// Visitors arriving together: this one read the record before another visitor's wake was
+/// written, and its own wake is debounced by that one. Its page must still say Waking and poll
+/// (answered from the older read it said Asleep and never moved on).
+#[tokio::test]
+async fn a_wake_debounced_by_a_concurrent_visitor_still_shows_the_wait_page_that_polls() {
+    for via_host in [false, true] {
+        let mut stored = Record::test("demo").routed_at("demo.example.com");
+        stored.status = Some(Status {
+            phase: Phase::Asleep,
+            ..Status::default()
+        });
+        let stale = stored.clone();
+        stored.desired.wake_requested_at = Some(Timestamp::now().sub(Duration::from_millis(50)));
+        let store = Fake::with(vec![Entry::Record(Box::new(stored))]);
+        *store.stale_once.lock().unwrap() = Some(Entry::Record(Box::new(stale)));
+        let s = routed_state(store.clone());
+        let resp = if via_host {
+            handle_host(
+                &s,
+                req_h("GET", "/", &[("host", "demo.example.com")]),
+                "demo",
+            )
+            .await
+        } else {
+            // A redirect-mode visit of the same record: /s/ redirects route mode, so a plain one.
+            let mut plain = Record::test("plain");
+            plain.status = Some(Status {
+                phase: Phase::Asleep,
+                ..Status::default()
+            });
+            let stale = plain.clone();
+            plain.desired.wake_requested_at = Some(Timestamp::now().sub(Duration::from_millis(50)));
+            let store = Fake::with(vec![Entry::Record(Box::new(plain))]);
+            *store.stale_once.lock().unwrap() = Some(Entry::Record(Box::new(stale)));
+            let s = state(store.clone());
+            let resp = get(&s, "/s/plain").await;
+            assert_eq!(store.written_wakes(), 0, "debounced");
+            resp
+        };
+        assert_eq!(resp.status(), StatusCode::OK);
+        let html = body(&resp);
+        assert!(html.contains("is waking up"), "via_host {via_host}: {html}");
+        assert!(
+            attr(&html, "data-poll").is_some(),
+            "via_host {via_host}: the page polls"
+        );
+    }
 }
