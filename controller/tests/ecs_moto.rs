@@ -1259,24 +1259,12 @@ async fn wake_ready_idle_asleep_end_to_end() {
     use snooze::clock::SimClock;
     use snooze::model::{Phase, Record, Timestamp};
     use snooze::reconcile::{Reconciler, Scope, StaticProber};
-    use snooze::store::{ConnectOptions, DynamoStore};
 
     let w = World::new("e2e").await;
     w.create_service("demo-svc", 0).await;
 
     // The store: a fresh table on the same moto (DynamoDB needs no proxy).
-    let table = unique("snooze-e2e");
-    let opts = ConnectOptions {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(moto_endpoint().to_owned()),
-    };
-    DynamoStore::new(snooze::store::dynamo_client(&opts).await, &table)
-        .create_table()
-        .await
-        .unwrap();
-    let store = snooze::store::connect(&format!("dynamodb://{table}"), &opts)
-        .await
-        .unwrap();
+    let store = fresh_store("snooze-e2e").await;
 
     let platform = Arc::new(w.platform().await);
     let clock = SimClock::new(Timestamp::now());
@@ -1419,7 +1407,6 @@ async fn route_mode_on_a_shared_load_balancer_end_to_end() {
     use snooze::model::{Phase, Record, RouteTo, Timestamp};
     use snooze::reconcile::{Reconciler, Scope, StaticProber};
     use snooze::router::alb::AlbRouter;
-    use snooze::store::{ConnectOptions, DynamoStore};
     use snooze::wake::{WakeConfig, WakeState, handle_by_host};
 
     const HOST: &str = "demo.example.com";
@@ -1539,18 +1526,7 @@ async fn route_mode_on_a_shared_load_balancer_end_to_end() {
     };
 
     // The store and the reconciler with the alb router.
-    let table = unique("snooze-route");
-    let opts = ConnectOptions {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(moto_endpoint().to_owned()),
-    };
-    DynamoStore::new(snooze::store::dynamo_client(&opts).await, &table)
-        .create_table()
-        .await
-        .unwrap();
-    let store = snooze::store::connect(&format!("dynamodb://{table}"), &opts)
-        .await
-        .unwrap();
+    let store = fresh_store("snooze-route").await;
     let platform = Arc::new(w.platform().await);
     let router = Arc::new(AlbRouter::from_sdk_config(
         &conf,
@@ -1678,4 +1654,22 @@ async fn route_mode_on_a_shared_load_balancer_end_to_end() {
         phase = pass().await.after;
     }
     assert_eq!(phase, Some(Phase::Asleep));
+}
+
+/// A record store over a fresh DynamoDB table (`{prefix}-…`) on the same moto (DynamoDB needs no
+/// proxy).
+async fn fresh_store(prefix: &str) -> Arc<dyn snooze::store::Store> {
+    use snooze::store::{ConnectOptions, DynamoStore};
+    let table = unique(prefix);
+    let opts = ConnectOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto_endpoint().to_owned()),
+    };
+    DynamoStore::new(snooze::store::dynamo_client(&opts).await, &table)
+        .create_table()
+        .await
+        .unwrap();
+    snooze::store::connect(&format!("dynamodb://{table}"), &opts)
+        .await
+        .unwrap()
 }

@@ -943,10 +943,7 @@ async fn api_status(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<By
             ctx.head,
         );
     }
-    let mut v = view(&entry, ctx.now);
-    if let Entry::Record(r) = &entry {
-        v.address = r.spec.route_host().map(|h| state.config.stable_url(&h));
-    }
+    let mut v = stable_view(state, &entry, ctx.now);
     let wait = match ctx.query.get("wait").map(|w| w.trim().parse::<u64>()) {
         None => 0,
         Some(Ok(n)) if n <= state.config.max_wait.as_secs() => n,
@@ -975,6 +972,16 @@ async fn api_status(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<By
     json_response(StatusCode::OK, &v, ctx.head)
 }
 
+/// [`view`] of `entry` with its stable address filled in ([`StatusView::address`], route mode
+/// only; the wake endpoint knows its scheme and port).
+fn stable_view(state: &WakeState, entry: &Entry, now: Timestamp) -> StatusView {
+    let mut v = view(entry, now);
+    if let Entry::Record(r) = entry {
+        v.address = r.spec.route_host().map(|h| state.config.stable_url(&h));
+    }
+    v
+}
+
 /// Re-reads the record every [`WakeConfig::watch_every`] until its view's
 /// [`StatusView::change_key`] differs from `seen`, or `wait` is over; the last view read
 /// (`None` if no read succeeded). At most `wait / watch_every` store reads.
@@ -991,10 +998,7 @@ async fn watch_view(
             Ok(Some(e)) => e,
             _ => return Err(()),
         };
-        let mut v = view(&entry, Timestamp::now());
-        if let Entry::Record(r) = &entry {
-            v.address = r.spec.route_host().map(|h| state.config.stable_url(&h));
-        }
+        let v = stable_view(state, &entry, Timestamp::now());
         let changed = v.change_key != seen;
         *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
         if changed { Ok(()) } else { Err(()) }
