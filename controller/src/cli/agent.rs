@@ -1,7 +1,8 @@
 //! `snoozectl agent`: the in-task activity agent (DESIGN.md §6), run as a sidecar container in
-//! the service's task. It shares the app's network namespace (awsvpc), counts established TCP
-//! connections to the app port and records them as `lastActivityAt` of its record
-//! ([`crate::activity::run_agent`]).
+//! the service's task. It shares the app's network namespace (awsvpc), counts the TCP
+//! connections to the app port that moved data since its previous sample (or, with
+//! `--count established`, every established one) and records them as `lastActivityAt` of its
+//! record ([`crate::activity::run_agent`], ADR 0008).
 //!
 //! | setting  | flag         | env                      | default                    |
 //! |----------|--------------|--------------------------|----------------------------|
@@ -10,6 +11,7 @@
 //! | app port | `--port`     | `SNOOZE_PORT`            | required                   |
 //! | interval | `--interval` | `SNOOZE_AGENT_INTERVAL`  | `15s`                      |
 //! | debounce | `--debounce` | `SNOOZE_AGENT_DEBOUNCE`  | `30s`                      |
+//! | count    | `--count`    | `SNOOZE_AGENT_COUNT`     | `moved`                    |
 //!
 //! Exits 0 on SIGTERM or Ctrl-C; store errors never stop it.
 
@@ -40,6 +42,12 @@ pub struct Args {
     /// below the record's `idleTimeout`, whose minimum is 1m).
     #[arg(long, env = "SNOOZE_AGENT_DEBOUNCE", default_value = "30s")]
     pub debounce: HumanDuration,
+    /// What counts as activity: `moved`, connections that sent or received data since the
+    /// previous sample (idle keep-alive connections and load-balancer health checks do not
+    /// count; falls back to `established`, with a warning, where the kernel's sock_diag cannot
+    /// be read); `established`, every established connection.
+    #[arg(long, env = "SNOOZE_AGENT_COUNT", value_enum, default_value_t = activity::Count::Moved)]
+    pub count: activity::Count,
 }
 
 /// Runs the agent until SIGTERM or Ctrl-C; exit code 0. Fails (exit 1) only when the store
@@ -62,6 +70,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         args.port,
         args.interval.get(),
         args.debounce.get(),
+        args.count,
         shutdown_signal(),
     )
     .await;

@@ -88,6 +88,7 @@ resource "aws_ecs_task_definition" "demo" {
         { name = "SNOOZE_PORT", value = tostring(var.app_port) },
         { name = "SNOOZE_AGENT_INTERVAL", value = var.agent_interval },
         { name = "SNOOZE_AGENT_DEBOUNCE", value = var.agent_debounce },
+        { name = "SNOOZE_AGENT_COUNT", value = var.agent_count },
         { name = "RUST_LOG", value = "info" },
       ]
       dependsOn        = [{ containerName = "app", condition = "START" }]

@@ -54,6 +54,17 @@ variable "agent_interval" {
   }
 }
 
+variable "agent_count" {
+  description = "What the activity agent counts as activity (env SNOOZE_AGENT_COUNT): `moved`, connections that moved data since its previous sample (idle keep-alive connections and load-balancer health checks do not count; ADR 0008), or `established`, every established connection (ADR 0003)."
+  type        = string
+  default     = "moved"
+
+  validation {
+    condition     = contains(["moved", "established"], var.agent_count)
+    error_message = "agent_count is moved or established."
+  }
+}
+
 variable "agent_debounce" {
   description = "Activity writes closer together than this are skipped (env SNOOZE_AGENT_DEBOUNCE, humantime). Keep it well below the record's idleTimeout (at least 1m)."
   type        = string

@@ -1,16 +1,26 @@
-//! Activity: counting the established TCP connections to a service's port and recording them
-//! as `desired.lastActivityAt` (DESIGN.md §6).
+//! Activity: counting the TCP connections to a service's port and recording them as
+//! `desired.lastActivityAt` (DESIGN.md §6).
 //!
-//! Visitors are redirected to the task, so later traffic never passes the wake endpoint; idle is
-//! measured where the app runs. The same code serves two callers:
+//! Visitors are redirected to the task (or, in route mode on AWS, forwarded to it by the shared
+//! load balancer), so later traffic never passes the wake endpoint; idle is measured where the
+//! app runs. The same code serves two callers:
 //!
 //! - the in-task agent, `snoozectl agent` ([`run_agent`]), a sidecar that shares the app's
-//!   network namespace (awsvpc) and reads `/proc/net/tcp` and `/proc/net/tcp6`;
-//! - `snoozectl dev`, which measures its child processes the same way ([`read_established`]).
+//!   network namespace (awsvpc). By default ([`Count::Moved`], ADR 0008) it counts the
+//!   connections that sent or received data since its previous sample, read through the
+//!   kernel's sock_diag interface ([`moved`]); idle keep-alive connections and the load
+//!   balancer's health checks do not count. [`Count::Established`] counts every ESTABLISHED
+//!   connection from `/proc/net/tcp` and `/proc/net/tcp6` (ADR 0003), and is the fallback
+//!   when sock_diag is unavailable;
+//! - `snoozectl dev`, which measures its child processes by ESTABLISHED connections
+//!   ([`read_established`]).
 //!
 //! Only sockets in state ESTABLISHED (`01`) whose **local** port is the app port count: the
 //! server side of a visitor's connection. LISTEN, TIME_WAIT and the client side of outgoing
 //! connections do not. Uptime is never activity.
+
+#[cfg(target_os = "linux")]
+pub mod moved;
 
 use std::future::Future;
 use std::io;
@@ -132,6 +142,41 @@ pub fn read_listening(port: u16) -> io::Result<bool> {
     Ok(has_listener(port, &v4, &v6))
 }
 
+/// What the agent counts as activity (`snoozectl agent --count`, env `SNOOZE_AGENT_COUNT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Count {
+    /// Connections that sent or received data since the previous sample (default; ADR 0008).
+    /// Falls back to `established`, with a warning, where the kernel's sock_diag interface
+    /// cannot be read (and on systems other than Linux).
+    #[default]
+    Moved,
+    /// Every ESTABLISHED connection, idle ones included (ADR 0003).
+    Established,
+}
+
+/// Margin added to the time since the previous sample when the agent asks which connections
+/// moved data, so that data moved just after a sample is not lost to timer jitter (the kernel
+/// reports idle times in milliseconds, on a jiffy clock).
+pub const MOVED_WINDOW_SLACK: Duration = Duration::from_secs(1);
+
+/// Counts activity on the local `port` the way `count` says: for [`Count::Moved`] the
+/// connections that moved data within `window`. Errors are those of the reader used.
+pub fn read_activity(count: Count, port: u16, window: Duration) -> io::Result<usize> {
+    match count {
+        Count::Established => read_established(port),
+        #[cfg(target_os = "linux")]
+        Count::Moved => moved::read_moved(port, window),
+        #[cfg(not(target_os = "linux"))]
+        Count::Moved => {
+            let _ = window;
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "counting connections that moved data needs Linux (sock_diag)",
+            ))
+        }
+    }
+}
+
 /// Records activity for `service` at `at`, retrying backend errors with jittered exponential
 /// backoff (200 ms doubling up to 5 s, 5 retries). A missing record is not retried.
 pub async fn record_with_backoff(
@@ -154,8 +199,11 @@ pub async fn record_with_backoff(
 
 /// The in-task activity agent (`snoozectl agent`).
 ///
-/// Every `every` (default [`DEFAULT_INTERVAL`]) it counts ESTABLISHED connections to the local
-/// `port` ([`read_established`]); when there is at least one it writes
+/// Every `every` (default [`DEFAULT_INTERVAL`]) it counts connections to the local `port` as
+/// `count` says ([`read_activity`]; for [`Count::Moved`] the window is the time since the
+/// previous sample plus [`MOVED_WINDOW_SLACK`], so every byte moved is seen by exactly the next
+/// sample, and a reader error switches the agent to [`Count::Established`] for good, with one
+/// warning); when there is at least one it writes
 /// `lastActivityAt = now` for `service` ([`Store::record_activity`], debounced by `debounce`,
 /// never creating the record). Store errors are logged and retried with backoff
 /// ([`record_with_backoff`]); when the retries run out the agent logs and carries on with the
@@ -167,19 +215,31 @@ pub async fn run_agent(
     port: u16,
     every: Duration,
     debounce: Duration,
+    mut count: Count,
     shutdown: impl Future<Output = ()>,
 ) {
-    info!(service = %service, port, every = ?every, "activity agent started");
+    info!(service = %service, port, every = ?every, count = ?count, "activity agent started");
     tokio::pin!(shutdown);
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut previous: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             _ = ticks.tick() => {}
         }
+        let now = tokio::time::Instant::now();
+        let window = previous.map_or(every, |p| now - p).max(every) + MOVED_WINDOW_SLACK;
+        previous = Some(now);
+        let mut counted = read_activity(count, port, window);
+        if let (Count::Moved, Err(e)) = (count, &counted) {
+            warn!(service = %service, port, error = %e,
+                "cannot read which connections moved data (sock_diag); counting every established connection from now on (ADR 0008)");
+            count = Count::Established;
+            counted = read_activity(count, port, window);
+        }
         let tick = async {
-            let connections = match read_established(port) {
+            let connections = match counted {
                 Ok(n) => n,
                 Err(e) => {
                     warn!(service = %service, port, error = %e, "cannot read /proc/net/tcp");
@@ -426,6 +486,7 @@ mod tests {
             port,
             Duration::from_millis(50),
             Duration::from_secs(30),
+            Count::Established,
             async {
                 stop_rx.await.ok();
             },
@@ -477,6 +538,7 @@ mod tests {
             port,
             Duration::from_millis(30),
             Duration::ZERO,
+            Count::Established,
             async {
                 stop_rx.await.ok();
             },
@@ -504,11 +566,68 @@ mod tests {
             port,
             Duration::from_millis(10),
             Duration::ZERO,
+            Count::Established,
             tokio::time::sleep(Duration::from_millis(300)),
         ));
         tokio::time::timeout(Duration::from_secs(2), agent)
             .await
             .expect("shutdown wins over backoff")
+            .unwrap();
+    }
+
+    /// The default count (ADR 0008): a kept-alive connection that moves nothing stops counting
+    /// one window after its last data, and counts again as soon as data moves.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn agent_counting_moved_data_ignores_an_idle_kept_alive_connection() {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let store = Arc::new(FakeStore::new(0));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let agent = tokio::spawn(run_agent(
+            store.clone(),
+            "demo".into(),
+            port,
+            Duration::from_millis(50),
+            Duration::ZERO,
+            Count::Moved,
+            async {
+                stop_rx.await.ok();
+            },
+        ));
+        let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let mut buf = [0u8; 64];
+        assert!(server.read(&mut buf).unwrap() > 0);
+        wait_for("the request counted", || store.calls() >= 1).await;
+
+        // Quiet for longer than the window (interval + MOVED_WINDOW_SLACK): the agent stops
+        // recording although the connection stays open.
+        tokio::time::sleep(MOVED_WINDOW_SLACK + Duration::from_millis(400)).await;
+        let settled = store.calls();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            store.calls(),
+            settled,
+            "an idle kept-alive connection is not activity"
+        );
+        assert_eq!(
+            read_established(port).unwrap(),
+            1,
+            "the connection is still open"
+        );
+
+        // The app sends on it (an SSE event): activity again.
+        server.write_all(b"data: tick\n\n").unwrap();
+        client.read_exact(&mut buf[..12]).unwrap();
+        wait_for("the stream's data counted", || store.calls() > settled).await;
+
+        stop_tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), agent)
+            .await
+            .expect("agent exits on shutdown")
             .unwrap();
     }
 }
