@@ -346,6 +346,9 @@ impl Store for StoreTap {
     async fn request_sleep(&self, name: &str, at: Timestamp) -> store::Result<()> {
         self.inner.request_sleep(name, at).await
     }
+    async fn force_wake(&self, name: &str, at: Timestamp) -> store::Result<()> {
+        self.inner.force_wake(name, at).await
+    }
     async fn publish_status(&self, n: &str, s: &Status, g: StatusGuard) -> store::Result<()> {
         self.inner.publish_status(n, s, g).await?;
         let at = self.seq.tick();

@@ -203,6 +203,9 @@ impl Store for Unreadable {
     async fn request_sleep(&self, name: &str, at: Timestamp) -> store::Result<()> {
         self.inner.request_sleep(name, at).await
     }
+    async fn force_wake(&self, name: &str, at: Timestamp) -> store::Result<()> {
+        self.inner.force_wake(name, at).await
+    }
     async fn publish_status(
         &self,
         name: &str,

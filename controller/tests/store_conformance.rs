@@ -606,6 +606,7 @@ async fn fact_and_status_writes_never_create(f: Fixture) {
         "activity",
     );
     not_found(s.request_sleep("ghost", now).await, "sleep");
+    not_found(s.force_wake("ghost", now).await, "forced wake");
     not_found(
         s.publish_status("ghost", &status_with("x"), StatusGuard::exists())
             .await,
@@ -738,6 +739,22 @@ async fn facts_unchanged_guard(f: Fixture) {
         .await,
         Err(Error::FactsChanged(_))
     ));
+    // So does an operator's forced wake, which is stored and read back.
+    let read = must_get(s, "demo").await.desired;
+    f.other.force_wake("demo", t(t0, 9_500)).await.unwrap();
+    assert!(matches!(
+        s.publish_status(
+            "demo",
+            &status_with("x"),
+            StatusGuard::exists().facts_unchanged(read)
+        )
+        .await,
+        Err(Error::FactsChanged(_))
+    ));
+    assert_eq!(
+        must_get(s, "demo").await.desired.wake_forced_at,
+        Some(t(t0, 9_500))
+    );
     // The unguarded write still goes through.
     s.publish_status("demo", &status_with("four"), StatusGuard::exists())
         .await

@@ -33,7 +33,7 @@ import tf
 # IAM's dynamodb:Attributes can name them).
 RECORD_ATTRIBUTES = {
     "name", "apiVersion", "kind", "metadata", "spec", "status", "generation", "resourceVersion",
-    "wakeRequestedAt", "lastActivityAt", "sleepRequestedAt",
+    "wakeRequestedAt", "lastActivityAt", "sleepRequestedAt", "wakeForcedAt",
 }
 
 # Actions AWS does not scope to a resource ARN: the only ones allowed with "Resource": "*".
@@ -201,7 +201,7 @@ def returned_values(method: str, src: str | None = None) -> dict[str, set[str]]:
     return found
 
 
-FACT_WRITERS = {"wake": {"record_wake"}, "agent": {"record_activity"}, "ops": {"record_wake", "request_sleep"}}
+FACT_WRITERS = {"wake": {"record_wake"}, "agent": {"record_activity"}, "ops": {"record_wake", "request_sleep", "force_wake"}}
 
 
 @pytest.mark.parametrize("name", sorted(FACT_WRITERS))

@@ -458,6 +458,9 @@ mod tests {
         async fn request_sleep(&self, _: &str, _: Timestamp) -> store::Result<()> {
             Err(not_used())
         }
+        async fn force_wake(&self, _: &str, _: Timestamp) -> store::Result<()> {
+            Err(not_used())
+        }
         async fn publish_status(&self, _: &str, _: &Status, _: StatusGuard) -> store::Result<()> {
             Err(not_used())
         }

@@ -215,6 +215,9 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
         "Sleep requested",
         when(d.sleep_requested_at, now),
     );
+    if d.wake_forced_at.is_some() {
+        field(&mut out, 2, "Wake forced", when(d.wake_forced_at, now));
+    }
 
     match &r.status {
         None => out.push_str("Status:               <none> (not reconciled yet)\n"),

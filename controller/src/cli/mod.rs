@@ -131,8 +131,9 @@ pub enum Command {
     Edit(edit::Args),
     /// Delete a record.
     Delete(delete::Args),
-    /// Ask for a service to be woken now (sets desired.wakeRequestedAt).
-    Wake(wake::Args),
+    /// Ask for a service to be woken now (sets desired.wakeRequestedAt; with --force also
+    /// desired.wakeForcedAt, which wakes it inside quiet hours).
+    Wake(wake::WakeArgs),
     /// Ask for a service to be put to sleep now (sets desired.sleepRequestedAt).
     Sleep(wake::Args),
     /// Print the JSON Schema of a record.

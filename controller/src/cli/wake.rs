@@ -8,21 +8,38 @@ use super::GlobalArgs;
 use crate::model::{Entry, Mode, Timestamp};
 use crate::store::Store;
 
-/// Arguments of `snoozectl wake` and `snoozectl sleep`.
+/// Arguments of `snoozectl sleep`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The record to wake or put to sleep.
+    /// The record to put to sleep.
     pub name: String,
 }
 
-/// Runs `snoozectl wake`: sets `desired.wakeRequestedAt` to now (no debounce). Prints
-/// `service/NAME wake requested`. Errors when the record does not exist.
-pub async fn run_wake(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+/// Arguments of `snoozectl wake`.
+#[derive(Debug, clap::Args)]
+pub struct WakeArgs {
+    /// The record to wake.
+    pub name: String,
+    /// Wake it even inside quiet hours (`spec.schedule.asleep`): also sets
+    /// `desired.wakeForcedAt`, shown as a forced wake in `get`/`describe`. It stays awake until
+    /// `idleTimeout` after the wake or later activity, or until a `snoozectl sleep`.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs `snoozectl wake`: sets `desired.wakeRequestedAt` to now (no debounce) and, with
+/// `--force`, `desired.wakeForcedAt`. Prints `service/NAME wake requested` (`... (forced)`).
+/// Errors when the record does not exist.
+pub async fn run_wake(global: &GlobalArgs, args: WakeArgs) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
-    store
-        .record_wake(&args.name, Timestamp::now(), Duration::ZERO)
-        .await?;
-    super::emit(format!("service/{} wake requested\n", args.name))?;
+    let now = Timestamp::now();
+    store.record_wake(&args.name, now, Duration::ZERO).await?;
+    if args.force {
+        store.force_wake(&args.name, now).await?;
+        super::emit(format!("service/{} wake requested (forced)\n", args.name))?;
+    } else {
+        super::emit(format!("service/{} wake requested\n", args.name))?;
+    }
     warn_pinned(store.as_ref(), &args.name, Mode::Off, "stays asleep").await;
     Ok(ExitCode::SUCCESS)
 }

@@ -553,6 +553,12 @@ pub struct Desired {
     /// Last explicit sleep request (`snoozectl sleep`). Wins over earlier wakes and activity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sleep_requested_at: Option<Timestamp>,
+    /// Last forced wake (`snoozectl wake --force`, written together with `wakeRequestedAt`):
+    /// awake even inside quiet hours (`spec.schedule.asleep`) until a newer sleep request, or
+    /// until `idleTimeout` after it and any later activity. Only operators write it; the wake
+    /// endpoint never does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_forced_at: Option<Timestamp>,
 }
 
 impl Desired {
@@ -561,6 +567,7 @@ impl Desired {
         self.wake_requested_at.is_none()
             && self.last_activity_at.is_none()
             && self.sleep_requested_at.is_none()
+            && self.wake_forced_at.is_none()
     }
     /// The latest of `wakeRequestedAt` and `lastActivityAt`: when the service was last wanted.
     pub fn last_wanted_at(&self) -> Option<Timestamp> {
@@ -1104,6 +1111,12 @@ pub mod fixtures {
         /// Sets `desired.sleepRequestedAt`.
         pub fn sleep_requested_at(mut self, t: Timestamp) -> Self {
             self.desired.sleep_requested_at = Some(t);
+            self
+        }
+        /// Sets `desired.wakeForcedAt` and `desired.wakeRequestedAt` (`snoozectl wake --force`).
+        pub fn forced_at(mut self, t: Timestamp) -> Self {
+            self.desired.wake_forced_at = Some(t);
+            self.desired.wake_requested_at = Some(t);
             self
         }
         /// Sets `spec.mode`.

@@ -64,6 +64,9 @@ pub enum Why {
     NoWakeRequest,
     /// `spec.replicas: 0` (asleep).
     ReplicasZero,
+    /// An operator's `snoozectl wake --force` (`desired.wakeForcedAt`) newer than every sleep
+    /// request, with it or later activity within `idleTimeout` (awake; wins over quiet hours).
+    Forced,
 }
 
 impl Why {
@@ -82,6 +85,7 @@ impl Why {
             Why::Idle => "idle",
             Why::NoWakeRequest => "no wake request",
             Why::ReplicasZero => "replicas 0",
+            Why::Forced => "wake forced",
         }
     }
 }
@@ -228,6 +232,23 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
         Mode::Auto => {}
     }
     let d = &record.desired;
+    // Row 3 of the precedence table: an operator's forced wake, newer than every sleep request,
+    // holds while it or later activity is within idleTimeout.
+    if let Some(forced) = d.wake_forced_at
+        && d.sleep_requested_at.is_none_or(|s| s < forced)
+        && record.spec.replicas > 0
+    {
+        let last = d.last_activity_at.map_or(forced, |a| a.max(forced));
+        let sleeps_at = last.add(record.spec.idle_timeout.get());
+        if now < sleeps_at {
+            return Want {
+                awake: true,
+                why: Why::Forced,
+                sleeps_at: Some(sleeps_at),
+                contested: false,
+            };
+        }
+    }
     let task_started = service.and_then(|s| {
         s.tasks
             .iter()

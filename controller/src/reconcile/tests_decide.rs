@@ -234,6 +234,41 @@ fn awake_wanted_follows_mode_facts_and_idle_timeout() {
 }
 
 #[test]
+fn a_forced_wake_holds_until_idle_after_it_or_later_activity_and_yields_to_a_newer_sleep() {
+    let idle = 15 * MIN;
+    let forced = Record::test("d").forced_at(at(0));
+    let w = want(&forced, None, at(60));
+    assert_eq!((w.awake, w.why), (true, Why::Forced));
+    assert_eq!(w.sleeps_at, Some(at(idle)));
+    assert!(
+        !want(&forced, None, at(idle)).awake,
+        "idle after the forced wake"
+    );
+    // Later activity extends it, and it is still shown as forced.
+    let active = forced.clone().active_at(at(10 * MIN));
+    let w = want(&active, None, at(idle + 60));
+    assert_eq!((w.awake, w.why), (true, Why::Forced));
+    assert_eq!(w.sleeps_at, Some(at(10 * MIN + idle)));
+    // A sleep request after it wins (row 6 below row 3 only because row 3 requires it to be
+    // newer than every sleep request).
+    let slept = forced.clone().sleep_requested_at(at(120));
+    let w = want(&slept, None, at(180));
+    assert_eq!((w.awake, w.why), (false, Why::SleepRequested));
+    // A sleep request before it does not.
+    let w = want(
+        &Record::test("d")
+            .sleep_requested_at(at(0))
+            .forced_at(at(60)),
+        None,
+        at(120),
+    );
+    assert_eq!((w.awake, w.why), (true, Why::Forced));
+    // Pins still win: mode off, replicas 0.
+    assert!(!want(&forced.clone().mode(Mode::Off), None, at(60)).awake);
+    assert!(!want(&forced.replicas(0), None, at(60)).awake);
+}
+
+#[test]
 fn a_task_started_out_of_band_counts_as_activity_at_its_start() {
     // Never woken by snooze, but someone deployed: a task started at 10:02.
     let r = Record::test("demo").asleep();

@@ -176,6 +176,9 @@ impl Store for WakeBeforeGuard {
     async fn request_sleep(&self, n: &str, at: Timestamp) -> store::Result<()> {
         self.inner.request_sleep(n, at).await
     }
+    async fn force_wake(&self, n: &str, at: Timestamp) -> store::Result<()> {
+        self.inner.force_wake(n, at).await
+    }
     async fn publish_status(&self, n: &str, s: &Status, g: StatusGuard) -> store::Result<()> {
         let due = g.facts.is_some() || matches!(self.what, Interfere::Publish(_));
         if due && !self.fired.swap(true, Ordering::SeqCst) {

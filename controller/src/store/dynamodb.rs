@@ -17,6 +17,7 @@
 //! | `wakeRequestedAt`  | S    | `desired.wakeRequestedAt`                          | record_wake |
 //! | `lastActivityAt`   | S    | `desired.lastActivityAt`                           | record_activity |
 //! | `sleepRequestedAt` | S    | `desired.sleepRequestedAt`                         | request_sleep |
+//! | `wakeForcedAt`     | S    | `desired.wakeForcedAt`                             | force_wake |
 //! | `status`           | M    | the [`Status`]                                     | publish_status |
 //!
 //! Timestamps are [`Timestamp`]'s fixed-width RFC 3339 strings, so `<` on the strings compares
@@ -85,6 +86,8 @@ struct StoredItem {
     #[serde(default)]
     sleep_requested_at: Option<Timestamp>,
     #[serde(default)]
+    wake_forced_at: Option<Timestamp>,
+    #[serde(default)]
     status: Option<Status>,
 }
 
@@ -145,6 +148,7 @@ fn item_to_entry(item: &Item) -> Entry {
                 wake_requested_at: s.wake_requested_at,
                 last_activity_at: s.last_activity_at,
                 sleep_requested_at: s.sleep_requested_at,
+                wake_forced_at: s.wake_forced_at,
             },
             status: s.status,
             // Sorted: an item's attributes come in no particular order, and the condition
@@ -747,6 +751,11 @@ impl Store for DynamoStore {
             .map(|_| ())
     }
 
+    #[tracing::instrument(level = "debug", skip(self), fields(table = %self.table))]
+    async fn force_wake(&self, name: &str, at: Timestamp) -> Result<()> {
+        self.touch("wakeForcedAt", name, at, None).await.map(|_| ())
+    }
+
     #[tracing::instrument(level = "debug", skip(self, status), fields(table = %self.table))]
     async fn publish_status(&self, name: &str, status: &Status, guard: StatusGuard) -> Result<()> {
         use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -777,6 +786,7 @@ impl Store for DynamoStore {
                 ("#w", "wakeRequestedAt", read.wake_requested_at),
                 ("#a", "lastActivityAt", read.last_activity_at),
                 ("#s", "sleepRequestedAt", read.sleep_requested_at),
+                ("#fw", "wakeForcedAt", read.wake_forced_at),
             ] {
                 req = req.expression_attribute_names(alias, attribute);
                 match value {

@@ -40,6 +40,7 @@ enum Fact {
     Wake,
     Activity,
     Sleep,
+    Forced,
 }
 
 impl Fact {
@@ -48,6 +49,7 @@ impl Fact {
             Fact::Wake => "wakeRequestedAt",
             Fact::Activity => "lastActivityAt",
             Fact::Sleep => "sleepRequestedAt",
+            Fact::Forced => "wakeForcedAt",
         }
     }
     fn slot(self, d: &mut Desired) -> &mut Option<Timestamp> {
@@ -55,6 +57,7 @@ impl Fact {
             Fact::Wake => &mut d.wake_requested_at,
             Fact::Activity => &mut d.last_activity_at,
             Fact::Sleep => &mut d.sleep_requested_at,
+            Fact::Forced => &mut d.wake_forced_at,
         }
     }
 }
@@ -262,6 +265,7 @@ fn raw_facts_are(raw: &Json, read: &Desired) -> bool {
         (Fact::Wake, read.wake_requested_at),
         (Fact::Activity, read.last_activity_at),
         (Fact::Sleep, read.sleep_requested_at),
+        (Fact::Forced, read.wake_forced_at),
     ]
     .into_iter()
     .all(|(fact, want)| {
@@ -417,6 +421,11 @@ impl Store for MemoryStore {
     async fn request_sleep(&self, name: &str, at: Timestamp) -> Result<()> {
         self.pause().await;
         self.touch(name, Fact::Sleep, at, None).map(|_| ())
+    }
+
+    async fn force_wake(&self, name: &str, at: Timestamp) -> Result<()> {
+        self.pause().await;
+        self.touch(name, Fact::Forced, at, None).map(|_| ())
     }
 
     async fn publish_status(&self, name: &str, status: &Status, guard: StatusGuard) -> Result<()> {

@@ -11,6 +11,7 @@
 //! | [`Store::record_wake`]     | `wakeRequestedAt`                   | record exists; debounced               |
 //! | [`Store::record_activity`] | `lastActivityAt`                    | record exists; debounced               |
 //! | [`Store::request_sleep`]   | `sleepRequestedAt`                  | record exists                          |
+//! | [`Store::force_wake`]      | `wakeForcedAt`                      | record exists                          |
 //! | [`Store::publish_status`]  | `status`                            | record exists (+ facts unchanged)      |
 //! | [`Store::delete`]          | the whole item                      | compare-and-swap on `resourceVersion`  |
 
@@ -231,6 +232,10 @@ pub trait Store: Send + Sync {
 
     /// Sets `sleepRequestedAt = at` (an explicit operator sleep). Never creates a record.
     async fn request_sleep(&self, name: &str, at: Timestamp) -> Result<()>;
+
+    /// Sets `wakeForcedAt = at` (an operator's `snoozectl wake --force`, which also records a
+    /// wake request with [`Store::record_wake`]). Never creates a record: [`Error::NotFound`].
+    async fn force_wake(&self, name: &str, at: Timestamp) -> Result<()>;
 
     /// Replaces `status` (the reconciler's section) under `guard` and increments
     /// `statusVersion` (so after a write guarded by [`StatusGuard::read`]`(v)` it is `v + 1`).

@@ -19,6 +19,7 @@
 //! | `wake_requested_at`  | TEXT    | `desired.wakeRequestedAt`                       | record_wake |
 //! | `last_activity_at`   | TEXT    | `desired.lastActivityAt`                        | record_activity |
 //! | `sleep_requested_at` | TEXT    | `desired.sleepRequestedAt`                      | request_sleep |
+//! | `wake_forced_at`     | TEXT    | `desired.wakeForcedAt`                          | force_wake |
 //! | `status`             | TEXT    | JSON of [`Status`], NULL until the first publish | publish_status |
 //! | `status_version`     | INTEGER | `metadata.statusVersion` (+1 per status write, CAS) | publish_status |
 //!
@@ -63,6 +64,7 @@ CREATE TABLE IF NOT EXISTS records (
     wake_requested_at  TEXT,
     last_activity_at   TEXT,
     sleep_requested_at TEXT,
+    wake_forced_at     TEXT,
     status             TEXT,
     status_version     INTEGER NOT NULL DEFAULT 0
 );
@@ -75,9 +77,12 @@ INSERT OR IGNORE INTO changes (id, counter) VALUES (1, 0);
 
 /// Columns added after the first release, with their definitions: [`SqliteStore::open`] adds
 /// the ones an older file lacks.
-const ADDED_COLUMNS: [(&str, &str); 1] = [("status_version", "INTEGER NOT NULL DEFAULT 0")];
+const ADDED_COLUMNS: [(&str, &str); 2] = [
+    ("status_version", "INTEGER NOT NULL DEFAULT 0"),
+    ("wake_forced_at", "TEXT"),
+];
 
-const COLUMNS: [&str; 13] = [
+const COLUMNS: [&str; 14] = [
     "name",
     "api_version",
     "kind",
@@ -89,6 +94,7 @@ const COLUMNS: [&str; 13] = [
     "wake_requested_at",
     "last_activity_at",
     "sleep_requested_at",
+    "wake_forced_at",
     "status",
     "status_version",
 ];
@@ -373,6 +379,7 @@ fn row_to_entry(values: &[SqlValue]) -> Entry {
         ("wake_requested_at", "wakeRequestedAt"),
         ("last_activity_at", "lastActivityAt"),
         ("sleep_requested_at", "sleepRequestedAt"),
+        ("wake_forced_at", "wakeForcedAt"),
     ] {
         if !matches!(col(column), SqlValue::Null) {
             desired.insert(field.into(), sql_to_json(column, col(column)));
@@ -581,6 +588,12 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn force_wake(&self, name: &str, at: Timestamp) -> Result<()> {
+        self.touch("sqlite force_wake", "wake_forced_at", name, at, None)
+            .await
+            .map(|_| ())
+    }
+
     async fn request_sleep(&self, name: &str, at: Timestamp) -> Result<()> {
         self.touch("sqlite request_sleep", "sleep_requested_at", name, at, None)
             .await
@@ -592,11 +605,11 @@ impl Store for SqliteStore {
         let name = name.to_string();
         let status = to_json_text(status, OP)?;
         self.write(OP, move |tx| {
-            type Row = ([Option<String>; 3], i64);
+            type Row = ([Option<String>; 4], i64);
             let row: Option<Row> = tx
                 .query_row(
                     "SELECT wake_requested_at, last_activity_at, sleep_requested_at, \
-                     status_version FROM records WHERE name = ?1",
+                     wake_forced_at, status_version FROM records WHERE name = ?1",
                     [&name],
                     |r| {
                         let text = |i| -> rusqlite::Result<Option<String>> {
@@ -606,7 +619,7 @@ impl Store for SqliteStore {
                                 other => Some(format!("{other:?}")),
                             })
                         };
-                        Ok(([text(0)?, text(1)?, text(2)?], r.get(3)?))
+                        Ok(([text(0)?, text(1)?, text(2)?, text(3)?], r.get(4)?))
                     },
                 )
                 .optional()
@@ -629,6 +642,7 @@ impl Store for SqliteStore {
                     read.wake_requested_at,
                     read.last_activity_at,
                     read.sleep_requested_at,
+                    read.wake_forced_at,
                 ]
                 .map(|t| t.map(Timestamp::to_rfc3339));
                 if want != facts {

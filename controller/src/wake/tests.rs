@@ -110,6 +110,10 @@ impl Store for Fake {
         self.log("request_sleep");
         Ok(())
     }
+    async fn force_wake(&self, _: &str, _: Timestamp) -> store::Result<()> {
+        self.log("force_wake");
+        Ok(())
+    }
     async fn publish_status(&self, _: &str, _: &Status, _: StatusGuard) -> store::Result<()> {
         self.log("publish_status");
         Ok(())

@@ -126,7 +126,7 @@ data "aws_iam_policy_document" "ops" {
     condition {
       test     = "ForAllValues:StringEquals"
       variable = "dynamodb:Attributes"
-      values   = ["name", "sleepRequestedAt", "wakeRequestedAt"]
+      values   = ["name", "sleepRequestedAt", "wakeForcedAt", "wakeRequestedAt"]
     }
     condition {
       test     = "StringEqualsIfExists"

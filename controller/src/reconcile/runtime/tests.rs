@@ -412,6 +412,9 @@ impl Store for ListTap {
     async fn request_sleep(&self, n: &str, at: Timestamp) -> store::Result<()> {
         self.inner.request_sleep(n, at).await
     }
+    async fn force_wake(&self, n: &str, at: Timestamp) -> store::Result<()> {
+        self.inner.force_wake(n, at).await
+    }
     async fn publish_status(&self, n: &str, s: &Status, g: StatusGuard) -> store::Result<()> {
         self.inner.publish_status(n, s, g).await
     }
