@@ -825,3 +825,36 @@ fn valid_edges_are_accepted() {
     let lower = read("schedule: {awake: [\"mon-WED,fri 08:00-18:00\"]}");
     assert_eq!(lower.awake[0].to_string(), "Mon-Wed,Fri 08:00-18:00");
 }
+
+#[test]
+fn the_example_of_the_docs_reports_these_problems() {
+    // docs/schedules-draft.md, "What is rejected".
+    let yaml = r#"
+schedule:
+  timeZone: Europe/Berlln
+  awake:
+    - Mon-Fri 08:00-18:00
+    - Wed 17:00-19:00
+    - Mon 25:00-26:00
+    - Fri-Mon 22:00-06:00
+    - Sun 09:00-09:00
+  asleep:
+    - Mon-Sun 17:00-06:00
+  except:
+    - {from: 2026-12-24, to: 2026-12-01}
+  prewarm: 2h
+"#;
+    let expected = r#"
+schedule.timeZone: "Europe/Berlln" is not a time zone of the IANA database; use a name such as Europe/Berlin, America/New_York or UTC
+schedule.awake[1]: "Wed 17:00-19:00" overlaps awake[0] ("Mon-Fri 08:00-18:00") at Wed 17:00
+schedule.awake[2]: "Mon 25:00-26:00": 25:00 is not a time of day; use 00:00 to 23:59
+schedule.awake[2]: "Mon 25:00-26:00": 26:00 is not a time of day; use 00:00 to 23:59, or 24:00 for the end of the day
+schedule.awake[3]: "Fri-Mon 22:00-06:00": the day range Fri-Mon runs backwards (ranges do not wrap past Sun); write Mon,Fri-Sun
+schedule.awake[4]: "Sun 09:00-09:00": the window is empty (it starts and ends at 09:00); for a whole day write 00:00-24:00
+schedule.asleep[0]: "Mon-Sun 17:00-06:00" overlaps awake[0] ("Mon-Fri 08:00-18:00") at Mon 17:00; quiet hours may not overlap an awake window
+schedule.asleep[0]: "Mon-Sun 17:00-06:00" overlaps awake[1] ("Wed 17:00-19:00") at Wed 17:00; quiet hours may not overlap an awake window
+schedule.except[0].to: 2026-12-01 is before from (2026-12-24)
+schedule.prewarm: 2h is above the maximum of 1h; to keep the service awake longer, start the awake window earlier
+"#;
+    assert_eq!(problems(yaml), expected.trim().lines().collect::<Vec<_>>());
+}
