@@ -3,7 +3,8 @@
 //!
 //! Modules, one concept each (DESIGN.md §1): [`model`] (the record), [`clock`] (where time
 //! comes from), [`store`] (where records live), [`platform`] (what actually runs),
-//! [`router`] (where a stable address points), [`proxy`] (`snoozectl dev`'s reverse proxy),
+//! [`router`] (where a stable address points), [`schedule`] (awake and quiet hours in a time
+//! zone, as a pure function of now), [`proxy`] (`snoozectl dev`'s reverse proxy),
 //! [`reconcile`] (decide and act), [`wake`] (the wake endpoint and wait page), [`activity`]
 //! (counting connections), [`manifest`] (reading manifest files), [`cli`] (`snoozectl`),
 //! [`dev`] (the local all-in-one stack).
@@ -32,6 +33,7 @@ pub mod platform;
 pub mod proxy;
 pub mod reconcile;
 pub mod router;
+pub mod schedule;
 pub mod store;
 pub mod wake;
 
