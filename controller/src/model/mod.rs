@@ -140,6 +140,12 @@ pub struct Spec {
     /// at one stable address that snooze routes ([`RoutingSpec`]).
     #[serde(default, skip_serializing_if = "RoutingSpec::is_default")]
     pub routing: RoutingSpec,
+    /// When the service is kept awake (awake windows, woken early by the pre-warm lead so it is
+    /// Ready at their start), when wake requests are refused (asleep windows, quiet hours) and
+    /// on which dates the awake windows are off; in one IANA time zone. A mapping, or one line
+    /// like `Mon-Fri 08:00-18:00 Europe/Berlin` ([`crate::schedule::Schedule`]). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::schedule::Schedule>,
 }
 
 fn default_replicas() -> u32 {
@@ -1060,6 +1066,7 @@ impl Spec {
             wake: WakeSpec::default(),
             page: PageSpec::default(),
             routing: RoutingSpec::default(),
+            schedule: None,
         }
     }
 }

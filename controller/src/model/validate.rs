@@ -251,6 +251,9 @@ pub fn validate(r: &Record) -> Vec<FieldError> {
     {
         e.push(FieldError::new("spec.page.title", "at most 200 characters"));
     }
+    if let Some(schedule) = &s.schedule {
+        e.extend(schedule.validate("spec.schedule"));
+    }
     e
 }
 

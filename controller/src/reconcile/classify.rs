@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use crate::model::{ConditionStatus, Entry, Mode, Phase, Record, Timestamp, validate};
 use crate::platform::{Observed, ServiceObservation, TaskStatus};
+use crate::schedule::{PrewarmLead, ScheduleState};
 
 /// How long a record whose service is MISSING/INACTIVE waits before it is observed again.
 pub const MISSING_RECHECK: Duration = Duration::from_secs(600);
@@ -67,6 +68,12 @@ pub enum Why {
     /// An operator's `snoozectl wake --force` (`desired.wakeForcedAt`) newer than every sleep
     /// request, with it or later activity within `idleTimeout` (awake; wins over quiet hours).
     Forced,
+    /// Inside an asleep window of `spec.schedule` (asleep; wake requests refused).
+    QuietHours,
+    /// Inside an awake window of `spec.schedule` (awake).
+    AwakeWindow,
+    /// Within the pre-warm lead before an awake window of `spec.schedule` (awake).
+    Prewarm,
 }
 
 impl Why {
@@ -86,6 +93,9 @@ impl Why {
             Why::NoWakeRequest => "no wake request",
             Why::ReplicasZero => "replicas 0",
             Why::Forced => "wake forced",
+            Why::QuietHours => "quiet hours",
+            Why::AwakeWindow => "awake window",
+            Why::Prewarm => "pre-warm",
         }
     }
 }
@@ -188,7 +198,7 @@ pub enum Situation {
 }
 
 /// Whether and why the service should be awake, from `spec.mode`, the `desired` facts, task
-/// start times and `spec.idleTimeout`.
+/// start times, `spec.schedule` and `spec.idleTimeout`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Want {
     /// Awake wanted.
@@ -199,21 +209,86 @@ pub struct Want {
     pub sleeps_at: Option<Timestamp>,
     /// Another writer contests the service's desiredCount ([`contest`]) and it is up.
     pub contested: bool,
+    /// Inside quiet hours ([`Why::QuietHours`]): when they end and the service can be woken
+    /// again. Wake requests are refused until then (the wake endpoint, `snoozectl wake`
+    /// without `--force`).
+    pub quiet_until: Option<Timestamp>,
 }
 
-/// Awake wanted = `mode on`, or `mode auto` and `now < last wanted + idleTimeout` where "last
-/// wanted" is the latest of `wakeRequestedAt`, `lastActivityAt`, the start (or creation) of
-/// any task that ECS still wants running (a task started out of band counts as activity) and
-/// a raise of desiredCount by someone else ([`scaled_up_outside`], remembered in
-/// `memo.scaledUpAt`), unless `sleepRequestedAt` is at or after it. While another writer
-/// contests the service ([`contest`]) and it is up, it sleeps no earlier than
-/// [`Contest::retry_at`].
+/// The schedule of a record as seen at `now` ([`schedule_at`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScheduleView {
+    /// Where `now` is in the schedule, with the pre-warm lead applied.
+    pub state: ScheduleState,
+    /// The pre-warm lead used, and where it came from.
+    pub lead: PrewarmLead,
+}
+
+/// `spec.schedule` at `now`, with the pre-warm lead from the record's own recent wakes
+/// (`status.recentWakeSeconds`) plus `runner_period` (how long the runner may take to come
+/// back to a record that asked for no requeue: the Lambda's 1-minute schedule; 0 for
+/// runners that requeue exactly). `None` without a schedule.
+pub fn schedule_at(
+    record: &Record,
+    now: Timestamp,
+    runner_period: Duration,
+) -> Option<ScheduleView> {
+    let schedule = record.spec.schedule.as_ref()?;
+    let recent = record
+        .status
+        .as_ref()
+        .map(|s| s.recent_wake_seconds.as_slice())
+        .unwrap_or_default();
+    let lead = schedule.prewarm_lead(recent, runner_period);
+    Some(ScheduleView {
+        state: schedule.state_with_lead(now, lead.lead),
+        lead,
+    })
+}
+
+/// [`want_in`] for a runner that requeues exactly (no runner period).
 pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestamp) -> Want {
+    want_in(record, service, now, Duration::ZERO)
+}
+
+/// Awake wanted: the precedence table of DESIGN.md §10, first matching row wins (rows 4 and 8,
+/// the guardrails, are not built yet):
+///
+/// 1. `mode off`: asleep. 2. `mode on`: awake (unless `replicas: 0`).
+/// 3. a forced wake (`wakeForcedAt`) newer than every sleep request, with it or later activity
+///    within `idleTimeout`: awake.
+/// 5. inside quiet hours (`spec.schedule.asleep`, unless an awake window's pre-warm lead has
+///    begun): asleep, with [`Want::quiet_until`].
+/// 6. a sleep request at or after the last wake request, activity, task start or outside
+///    raise, and after the start of the current awake window (or of its pre-warm lead): asleep.
+/// 7. inside an awake window or its pre-warm lead ([`schedule_at`] with `runner_period`):
+///    awake until the window ends (or later, by row 9).
+/// 9. `now < last wanted + idleTimeout` where "last wanted" is the latest of `wakeRequestedAt`,
+///    `lastActivityAt`, the start (or creation) of any task that ECS still wants running (a
+///    task started out of band counts as activity) and a raise of desiredCount by someone else
+///    ([`scaled_up_outside`], remembered in `memo.scaledUpAt`): awake. While another writer
+///    contests the service ([`contest`]) and it is up, it sleeps no earlier than
+///    [`Contest::retry_at`].
+/// 10. otherwise asleep.
+pub fn want_in(
+    record: &Record,
+    service: Option<&ServiceObservation>,
+    now: Timestamp,
+    runner_period: Duration,
+) -> Want {
     let asleep = |why| Want {
         awake: false,
         why,
         sleeps_at: None,
         contested: false,
+        quiet_until: None,
+    };
+    let awake = |why, sleeps_at| Want {
+        awake: true,
+        why,
+        sleeps_at,
+        contested: false,
+        quiet_until: None,
     };
     match record.spec.mode {
         Mode::Off => return asleep(Why::ModeOff),
@@ -221,19 +296,14 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
             return if record.spec.replicas == 0 {
                 asleep(Why::ReplicasZero)
             } else {
-                Want {
-                    awake: true,
-                    why: Why::ModeOn,
-                    sleeps_at: None,
-                    contested: false,
-                }
+                awake(Why::ModeOn, None)
             };
         }
         Mode::Auto => {}
     }
     let d = &record.desired;
-    // Row 3 of the precedence table: an operator's forced wake, newer than every sleep request,
-    // holds while it or later activity is within idleTimeout.
+    // Row 3: an operator's forced wake, newer than every sleep request, holds while it or later
+    // activity is within idleTimeout.
     if let Some(forced) = d.wake_forced_at
         && d.sleep_requested_at.is_none_or(|s| s < forced)
         && record.spec.replicas > 0
@@ -241,14 +311,25 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
         let last = d.last_activity_at.map_or(forced, |a| a.max(forced));
         let sleeps_at = last.add(record.spec.idle_timeout.get());
         if now < sleeps_at {
-            return Want {
-                awake: true,
-                why: Why::Forced,
-                sleeps_at: Some(sleeps_at),
-                contested: false,
-            };
+            return awake(Why::Forced, Some(sleeps_at));
         }
     }
+    let schedule = schedule_at(record, now, runner_period);
+    // Row 5: quiet hours.
+    if let Some(quiet) = schedule.and_then(|s| s.state.quiet()) {
+        return Want {
+            quiet_until: Some(quiet.end),
+            ..asleep(Why::QuietHours)
+        };
+    }
+    // The awake window (or the one whose pre-warm lead has begun) and when it began to count.
+    let window = schedule.and_then(|s| {
+        let lead = s.lead.lead;
+        s.state.awake.map(|o| (o, o.start, Why::AwakeWindow)).or(s
+            .state
+            .prewarming
+            .map(|o| (o, o.start.sub(lead), Why::Prewarm)))
+    });
     let task_started = service.and_then(|s| {
         s.tasks
             .iter()
@@ -266,20 +347,33 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
         (task_started, Why::TaskStarted),
         (scaled_up, Why::ScaledUp),
     ];
-    let Some((last, why)) = candidates
+    let last = candidates
         .iter()
         .filter_map(|(t, why)| t.map(|t| (t, *why)))
-        .max_by_key(|(t, _)| *t)
-    else {
+        .max_by_key(|(t, _)| *t);
+    if last.is_none() && window.is_none() {
         return asleep(Why::NoWakeRequest);
-    };
-    if d.sleep_requested_at.is_some_and(|s| s >= last) {
+    }
+    // Row 6: an explicit sleep newer than everything that wanted the service awake.
+    if let Some(slept) = d.sleep_requested_at
+        && last.is_none_or(|(t, _)| slept >= t)
+        && window.is_none_or(|(_, began, _)| slept >= began)
+    {
         return asleep(Why::SleepRequested);
     }
     if record.spec.replicas == 0 {
         return asleep(Why::ReplicasZero);
     }
-    let mut sleeps_at = last.add(record.spec.idle_timeout.get());
+    let idle_until = last.map(|(t, why)| (t.add(record.spec.idle_timeout.get()), why));
+    // Row 7: inside an awake window or its pre-warm lead.
+    if let Some((o, _, why)) = window {
+        let sleeps_at = idle_until.map_or(o.end, |(t, _)| t.max(o.end));
+        return awake(why, Some(sleeps_at));
+    }
+    // Row 9: a wake request or activity within idleTimeout.
+    let Some((mut sleeps_at, why)) = idle_until else {
+        return asleep(Why::NoWakeRequest);
+    };
     // While another writer undoes snooze's scale-downs, the next attempt waits for
     // CONTEST_RETRY after the last one (the service is left up meanwhile).
     let contested = service
@@ -290,10 +384,8 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
     }
     if now < sleeps_at {
         Want {
-            awake: true,
-            why,
-            sleeps_at: Some(sleeps_at),
             contested: contested.is_some(),
+            ..awake(why, Some(sleeps_at))
         }
     } else {
         asleep(Why::Idle)
@@ -527,7 +619,7 @@ pub fn triage_valid(r: &Record, owners: &Owners, now: Timestamp) -> Triage {
 /// functions, so the classification and the decision cannot drift apart.
 pub fn classify(record: &Record, observed: &Observed, now: Timestamp) -> Situation {
     match observed_service(observed) {
-        Ok(service) => classify_found(record, service, now).into(),
+        Ok(service) => classify_found(record, service, now, Duration::ZERO).into(),
         Err(unfound) => unfound.into(),
     }
 }
@@ -616,9 +708,15 @@ impl From<Found> for Situation {
 }
 
 /// The case of a valid record whose service was found: a `Failed` latch that holds
-/// ([`failed_latch`]), else awake or asleep as [`want`] says.
-pub fn classify_found(record: &Record, service: &ServiceObservation, now: Timestamp) -> Found {
-    let want = want(record, Some(service), now);
+/// ([`failed_latch`]), else awake or asleep as [`want_in`] says (with the runner's period for
+/// the pre-warm lead).
+pub fn classify_found(
+    record: &Record,
+    service: &ServiceObservation,
+    now: Timestamp,
+    runner_period: Duration,
+) -> Found {
+    let want = want_in(record, Some(service), now, runner_period);
     if let Some(message) = failed_latch(record, &want) {
         Found::FailedLatched { message }
     } else if want.awake {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::classify::{
     CONTEST_RETRY, Contest, Found, Invalidity, ServiceGoneReason, Situation, Unfound, Want, Why,
-    classify_found, contest, observed_service, scaled_up_outside, want,
+    classify_found, contest, observed_service, scaled_up_outside, schedule_at, want,
 };
 pub use super::classify::{MISSING_RECHECK, SERVICE_FOUND, VALID};
 use crate::model::{
@@ -263,12 +263,51 @@ pub fn decide(record: &Record, observed: &Observed, now: Timestamp) -> Decision 
             now,
         );
     }
-    decide_valid(record, observed, now)
+    decide_valid(record, observed, now, Duration::ZERO)
 }
 
 /// [`decide`] for a record known to be valid: one function per case of the classifier
-/// ([`observed_service`], then [`classify_found`]), drift last for a found service.
-pub fn decide_valid(record: &Record, observed: &Observed, now: Timestamp) -> Decision {
+/// ([`observed_service`], then [`classify_found`]), drift last for a found service, and a
+/// requeue no later than the schedule's next boundary ([`schedule_requeue`]).
+/// `runner_period`: how long the runner may take to come back to a record that asked for no
+/// requeue (the Lambda: its 1-minute schedule; `snoozectl dev`, `reconcile --watch`: zero);
+/// pre-warm leads grow by it so the service is Ready at a window's start there too.
+pub fn decide_valid(
+    record: &Record,
+    observed: &Observed,
+    now: Timestamp,
+    runner_period: Duration,
+) -> Decision {
+    let decided = decide_found(record, observed, now, runner_period);
+    schedule_requeue(record, decided, now, runner_period)
+}
+
+/// The requeue of `decided`, brought forward to the next boundary of `spec.schedule` (a
+/// window's start or end, or a pre-warm lead's beginning), so that a runner that requeues
+/// exactly acts on time; unchanged without a schedule.
+pub fn schedule_requeue(
+    record: &Record,
+    mut decided: Decision,
+    now: Timestamp,
+    runner_period: Duration,
+) -> Decision {
+    let boundary = schedule_at(record, now, runner_period).and_then(|s| s.state.next_boundary);
+    if let Some(at) = boundary {
+        let wait = at.since(now).max(Duration::from_secs(1));
+        decided.requeue = match decided.requeue {
+            Requeue::After(d) => Requeue::After(d.min(wait)),
+            Requeue::AwaitChange => Requeue::After(wait),
+        };
+    }
+    decided
+}
+
+fn decide_found(
+    record: &Record,
+    observed: &Observed,
+    now: Timestamp,
+    runner_period: Duration,
+) -> Decision {
     let prev = record.status.clone().unwrap_or_default();
     let service = match observed_service(observed) {
         Ok(service) => service,
@@ -291,7 +330,7 @@ pub fn decide_valid(record: &Record, observed: &Observed, now: Timestamp) -> Dec
         }
     };
     let facts = Facts::of(service);
-    let decided = match classify_found(record, service, now) {
+    let decided = match classify_found(record, service, now, runner_period) {
         Found::FailedLatched { message } => failed_latched(record, &prev, &facts, message, now),
         Found::Awake(want) => awake(record, &prev, service, &facts, want, now),
         Found::Asleep(want) => asleep(record, &prev, &facts, want.why, now),

@@ -77,6 +77,11 @@ pub struct PassOptions {
     pub probe_concurrency: usize,
     /// Consistent gets at once for [`Scope::Names`]. Default 16.
     pub read_concurrency: usize,
+    /// How long this runner may take to come back to a record that asked for no requeue: the
+    /// reconciler Lambda's schedule period (60 s); zero (the default) for runners that requeue
+    /// exactly (`snoozectl dev`, `reconcile --watch`). Added to schedules' pre-warm leads
+    /// ([`super::decide::decide_valid`]).
+    pub runner_period: Duration,
 }
 
 impl Default for PassOptions {
@@ -85,6 +90,7 @@ impl Default for PassOptions {
             concurrency: 32,
             probe_concurrency: 32,
             read_concurrency: 16,
+            runner_period: Duration::ZERO,
         }
     }
 }
@@ -775,7 +781,7 @@ impl Reconciler {
         let prev = record.status.as_ref();
         let mut report = RecordReport::new(name, prev.map(|s| s.phase));
         report.phase_since = prev.and_then(|s| s.phase_since);
-        let d = decide_valid(record, observed, now);
+        let d = decide_valid(record, observed, now, self.options.runner_period);
         // A failed observation is an error of the pass; a target the platform does not serve is
         // not (it is the record's Invalid status, published once).
         let unobserved = matches!(d.situation, Situation::Unobserved { .. });
@@ -889,7 +895,7 @@ impl Reconciler {
                         // never leads to a scale-down in this pass.
                         if redecides > 0
                             && let Ok(Some(Entry::Record(fresh))) = self.store.get(name).await
-                            && decide_valid(&fresh, observed, now)
+                            && decide_valid(&fresh, observed, now, self.options.runner_period)
                                 .replicas
                                 .is_none_or(|again| again >= from)
                         {

@@ -2063,3 +2063,102 @@ mod route_properties {
         }
     }
 }
+
+// ---- schedules (precedence rows 5, 6, 7) ---------------------------------------------------
+
+use crate::schedule::Schedule;
+
+/// 2026-11-30 is a Monday.
+fn mon(hms: &str) -> Timestamp {
+    format!("2026-11-30T{hms}Z").parse().unwrap()
+}
+
+fn scheduled(prewarm: &str) -> Record {
+    let mut r = Record::test("d");
+    r.spec.schedule = Some(
+        Schedule::test("UTC")
+            .awake("Mon-Fri 09:00-17:00")
+            .asleep("Mon-Sun 22:00-06:00")
+            .prewarm(prewarm),
+    );
+    r
+}
+
+#[test]
+fn an_awake_window_and_its_prewarm_lead_want_the_service_awake_until_the_window_ends() {
+    let r = scheduled("90s");
+    let w = want(&r, None, mon("08:58:29"));
+    assert_eq!((w.awake, w.why), (false, Why::NoWakeRequest));
+    let w = want(&r, None, mon("08:58:30"));
+    assert_eq!((w.awake, w.why), (true, Why::Prewarm));
+    assert_eq!(w.sleeps_at, Some(mon("17:00:00")));
+    let w = want(&r, None, mon("10:00:00"));
+    assert_eq!((w.awake, w.why), (true, Why::AwakeWindow));
+    assert_eq!(w.sleeps_at, Some(mon("17:00:00")));
+    // After the window, the idle timeout of the last activity still applies (row 9).
+    assert!(!want(&r, None, mon("17:00:00")).awake);
+    let active = r.clone().active_at(mon("16:55:00"));
+    let w = want(&active, None, mon("17:05:00"));
+    assert_eq!((w.awake, w.why), (true, Why::Activity));
+    assert_eq!(w.sleeps_at, Some(mon("17:10:00")));
+    // Activity late in the window keeps it past the end.
+    assert_eq!(
+        want(&active, None, mon("16:56:00")).sleeps_at,
+        Some(mon("17:10:00"))
+    );
+    // A runner that comes back only every minute starts the lead a minute earlier.
+    let w = want_in(&r, None, mon("08:57:30"), Duration::from_secs(60));
+    assert_eq!((w.awake, w.why), (true, Why::Prewarm));
+    assert!(!want(&r, None, mon("08:57:30")).awake);
+}
+
+#[test]
+fn quiet_hours_refuse_wakes_and_activity_but_not_a_forced_wake() {
+    let r = scheduled("off").woken_at(mon("22:59:00"));
+    let w = want(&r, None, mon("23:00:00"));
+    assert_eq!((w.awake, w.why), (false, Why::QuietHours));
+    assert_eq!(w.quiet_until, Some("2026-12-01T06:00:00Z".parse().unwrap()));
+    let w = want(&r.clone().active_at(mon("23:00:00")), None, mon("23:00:30"));
+    assert_eq!(w.why, Why::QuietHours);
+    let forced = scheduled("off").forced_at(mon("22:59:00"));
+    let w = want(&forced, None, mon("23:00:00"));
+    assert_eq!((w.awake, w.why), (true, Why::Forced));
+    assert_eq!(w.quiet_until, None);
+    // After quiet hours end the plain wake request is long idle.
+    assert!(!want(&r, None, "2026-12-01T06:00:00Z".parse().unwrap()).awake);
+}
+
+#[test]
+fn an_operator_sleep_inside_a_window_wins_until_the_next_window_starts() {
+    let r = scheduled("off").sleep_requested_at(mon("10:30:00"));
+    let w = want(&r, None, mon("11:00:00"));
+    assert_eq!((w.awake, w.why), (false, Why::SleepRequested));
+    // A visitor after the sleep request wakes it again (row 6 needs the sleep to be newer).
+    let visited = r.clone().woken_at(mon("11:00:00"));
+    let w = want(&visited, None, mon("11:01:00"));
+    assert_eq!((w.awake, w.why), (true, Why::AwakeWindow));
+    // The next window (Tuesday) starts after the sleep request: awake.
+    let w = want(&r, None, "2026-12-01T09:00:00Z".parse().unwrap());
+    assert_eq!((w.awake, w.why), (true, Why::AwakeWindow));
+    // A sleep request before the window started does not hold it back.
+    let early = scheduled("off").sleep_requested_at(mon("08:00:00"));
+    assert!(want(&early, None, mon("09:00:00")).awake);
+}
+
+#[test]
+fn a_scheduled_record_is_requeued_at_the_next_boundary() {
+    let r = scheduled("90s").asleep();
+    let d = decide(&r, &service(0, vec![]), mon("08:00:00"));
+    assert_eq!((d.status.phase, d.replicas), (Phase::Asleep, Some(0)));
+    // The pre-warm lead begins at 08:58:30.
+    assert_eq!(d.requeue, Requeue::After(Duration::from_secs(58 * 60 + 30)));
+    // Without a schedule: nothing to wait for.
+    let plain = Record::test("d").asleep();
+    assert_eq!(
+        decide(&plain, &service(0, vec![]), mon("08:00:00")).requeue,
+        Requeue::AwaitChange
+    );
+    // At 08:58:30 the service is scaled up.
+    let d = decide(&r, &service(0, vec![]), mon("08:58:30"));
+    assert_eq!(d.replicas, Some(1));
+}

@@ -548,6 +548,15 @@ fn authorize(record: &Record, name: &str, ctx: &Ctx<'_>) -> Authz {
     Authz::Denied
 }
 
+/// Inside quiet hours (`spec.schedule.asleep`, and no forced wake holds): when they end, in
+/// the schedule's zone for people (`Tue 2026-12-01 06:00 CET`). The precedence function decides
+/// ([`crate::reconcile::want`], row 5).
+pub fn quiet_until(r: &Record, now: Timestamp) -> Option<String> {
+    let until = crate::reconcile::want(r, None, now).quiet_until?;
+    let schedule = r.spec.schedule.as_ref()?;
+    Some(schedule.local_time(until))
+}
+
 /// Why a record cannot be woken, if it cannot.
 fn switched_off(r: &Record) -> bool {
     r.spec.mode == Mode::Off || !r.spec.wake.enabled
@@ -710,6 +719,18 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("{title} is switched off"),
             "Waking it from this page is turned off. An operator can switch it back on.",
+            Tone::Info,
+            theme,
+            ctx,
+            cookies,
+        );
+    }
+    if let Some(until) = quiet_until(&record, ctx.now) {
+        return notice_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("{title} is asleep until {until}"),
+            "These are its quiet hours: it cannot be woken from this page before then. An \
+             operator can still wake it with snoozectl wake --force.",
             Tone::Info,
             theme,
             ctx,
@@ -1082,6 +1103,18 @@ async fn api_wake(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<Byte
             StatusCode::CONFLICT,
             "switched_off",
             "waking this service is switched off (spec.mode off or spec.wake.enabled false)",
+            Some(view_record(&record, ctx.now)),
+            false,
+        );
+    }
+    if let Some(until) = quiet_until(&record, ctx.now) {
+        return api_error(
+            StatusCode::CONFLICT,
+            "quiet_hours",
+            format!(
+                "asleep until {until} (quiet hours, spec.schedule.asleep); an operator can \
+                 wake it with snoozectl wake --force"
+            ),
             Some(view_record(&record, ctx.now)),
             false,
         );

@@ -389,6 +389,7 @@ mod tests {
             name: "demo".into(),
             phase,
             ready: false,
+            quiet_until: None,
             url: None,
             step,
             message: message.into(),

@@ -22,6 +22,10 @@ pub struct StatusView {
     pub phase: Phase,
     /// True only when the service can be visited now (phase `Ready` with an endpoint URL).
     pub ready: bool,
+    /// Inside quiet hours (`spec.schedule.asleep`): when they end; wake requests are refused
+    /// (409 `quiet_hours`) until then. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet_until: Option<Timestamp>,
     /// The published endpoint (`status.endpoint.url`); present only when `ready`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -130,6 +134,7 @@ pub fn view(entry: &Entry, now: Timestamp) -> StatusView {
             name: m.name.clone(),
             phase: Phase::Invalid,
             ready: false,
+            quiet_until: None,
             url: None,
             step: None,
             message: INVALID_MESSAGE.into(),
@@ -244,6 +249,10 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         .map(|w| w.seconds)
         .filter(|s| s.is_finite() && *s >= 0.0));
     let waking = phase == Phase::Waking;
+    // Quiet hours (precedence row 5), for a service that is not up.
+    let quiet = (!invalid && matches!(phase, Phase::Asleep | Phase::Sleeping))
+        .then(|| crate::reconcile::want(r, None, now).quiet_until)
+        .flatten();
     let eta = match (waking, typical, elapsed) {
         (true, Some(t), Some(e)) => Some((t - e.as_secs_f64()).max(0.0).round() as u64),
         (true, Some(t), None) => Some(t.round() as u64),
@@ -266,8 +275,13 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         Phase::Waking => {
             step_message(step.unwrap_or(Step::Requested), &r.spec.target, route_mode).to_string()
         }
-        Phase::Asleep if published.is_none() => "Asleep.".to_string(),
-        Phase::Asleep => "Asleep.".to_string(),
+        Phase::Asleep => match (quiet, r.spec.schedule.as_ref()) {
+            (Some(until), Some(s)) => format!(
+                "Asleep until {} (quiet hours); it cannot be woken before then.",
+                s.local_time(until)
+            ),
+            _ => "Asleep.".to_string(),
+        },
         Phase::Sleeping => "Going to sleep; a new request wakes it again.".to_string(),
     };
     StatusView {
@@ -275,6 +289,7 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         name: r.metadata.name.clone(),
         phase,
         ready,
+        quiet_until: quiet,
         routed,
         address: None,
         url: if ready && !route_mode { endpoint } else { None },

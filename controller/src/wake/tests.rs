@@ -328,6 +328,50 @@ async fn switched_off_invalid_and_malformed_records_are_never_woken() {
     assert_eq!(j["ready"], false);
 }
 
+/// A record whose quiet hours cover every minute of every day (row 5 of the precedence).
+fn always_quiet(name: &str) -> Record {
+    let mut r = Record::test(name).asleep();
+    r.spec.schedule =
+        Some(crate::schedule::Schedule::test("Europe/Berlin").asleep("Mon-Sun 00:00-24:00"));
+    r
+}
+
+#[tokio::test]
+async fn quiet_hours_refuse_wakes_and_say_until_when_unless_an_operator_forced_one() {
+    let fake = Fake::with(vec![
+        Entry::Record(Box::new(always_quiet("quiet"))),
+        Entry::Record(Box::new(always_quiet("forced").forced_at(Timestamp::now()))),
+    ]);
+    let s = state(fake.clone());
+    let r = get(&s, "/s/quiet").await;
+    assert_eq!(r.status(), 503);
+    let html = body(&r);
+    assert!(html.contains("quiet is asleep until"), "{html}");
+    assert!(html.contains("snoozectl wake --force"), "{html}");
+    let r = handle(&s, req("POST", "/api/v1/services/quiet/wake")).await;
+    assert_eq!(r.status(), 409);
+    let j: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+    assert_eq!(j["error"], "quiet_hours", "{j}");
+    assert!(
+        j["message"].as_str().unwrap().starts_with("asleep until "),
+        "{j}"
+    );
+    assert!(j["status"]["quietUntil"].is_string(), "{j}");
+    assert_eq!(fake.writes(), Vec::<String>::new(), "nothing is woken");
+    // The status route says so too, without side effects.
+    let j: serde_json::Value =
+        serde_json::from_slice(get(&s, "/api/v1/services/quiet").await.body()).unwrap();
+    assert!(j["quietUntil"].is_string(), "{j}");
+    assert!(
+        j["message"].as_str().unwrap().contains("quiet hours"),
+        "{j}"
+    );
+    // An operator's forced wake lets visitors through: the page is the wait page.
+    let r = get(&s, "/s/forced").await;
+    assert_eq!(r.status(), 200, "{}", body(&r));
+    assert!(!body(&r).contains("asleep until"));
+}
+
 #[tokio::test]
 async fn head_and_bots_get_the_page_but_never_wake() {
     let fake = Fake::with(entries());

@@ -364,6 +364,7 @@ resource "aws_lambda_function" "reconciler" {
     variables = {
       SNOOZE_TABLE                 = aws_dynamodb_table.records.name
       SNOOZE_PASS_BUDGET           = "${var.pass_budget_seconds}s"
+      SNOOZE_SCHEDULE_PERIOD       = "${var.schedule_period_seconds}s"
       SNOOZE_ALB_LISTENER_ARN      = var.alb_listener_arn
       SNOOZE_WAKE_TARGET_GROUP_ARN = var.alb_wake_target_group_arn
       RUST_LOG                     = var.log_level

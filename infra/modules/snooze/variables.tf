@@ -77,6 +77,17 @@ variable "schedule_expression" {
   default     = "rate(1 minute)"
 }
 
+variable "schedule_period_seconds" {
+  description = "Period of `schedule_expression` in seconds (env SNOOZE_SCHEDULE_PERIOD of the reconciler): schedules' pre-warm leads grow by it, so a service is Ready when an awake window starts although the pass runs only this often. Change both together."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.schedule_period_seconds >= 60 && var.schedule_period_seconds <= 3600
+    error_message = "schedule_period_seconds is between 60 and 3600 (EventBridge schedules run at most once a minute)."
+  }
+}
+
 variable "pass_budget_seconds" {
   description = "Seconds one reconciler invocation may keep requeueing records in transitional phases (env SNOOZE_PASS_BUDGET). Must stay well under `reconciler_timeout_seconds`."
   type        = number

@@ -14,6 +14,13 @@ pub struct Config {
     #[arg(long = "pass-budget", env = "SNOOZE_PASS_BUDGET", value_name = "DURATION",
           default_value = "60s", value_parser = budget)]
     pub budget: Duration,
+    /// Period of the EventBridge schedule that invokes the full pass (Terraform
+    /// `schedule_period_seconds`, which must match `schedule_expression`), a humantime duration.
+    /// Records that asked for no requeue are looked at again only this much later, so
+    /// schedules' pre-warm leads grow by it (a service is Ready at a window's start).
+    #[arg(long = "schedule-period", env = "SNOOZE_SCHEDULE_PERIOD", value_name = "DURATION",
+          default_value = "60s", value_parser = budget)]
+    pub schedule_period: Duration,
     /// ARN of the shared load balancer's listener whose rules route mode switches (the `alb`
     /// router, ADR 0007); set by Terraform from its `alb_listener_arn`. Unset or empty: no
     /// router, and route-mode records report `Routed` False, `RouteFailed`.

@@ -67,6 +67,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if let Some(router) = router {
         reconciler = reconciler.with_router(router);
     }
+    reconciler.options.runner_period = config.schedule_period;
     let app = App {
         reconciler,
         budget: config.budget,
