@@ -44,6 +44,117 @@ fn field(out: &mut String, indent: usize, label: &str, value: impl std::fmt::Dis
     let _ = writeln!(out, "{:indent$}{label:<20}{value}", "");
 }
 
+/// The `Schedule:` section: zone, windows, exceptions, where `now` is, the next three
+/// transitions in the record's zone and in UTC, and the pre-warm lead with its source (for a
+/// runner that requeues exactly; the Lambda adds its schedule period).
+fn describe_schedule(out: &mut String, r: &Record, now: Timestamp) {
+    let Some(s) = &r.spec.schedule else { return };
+    out.push_str("Schedule:\n");
+    field(out, 2, "Time zone", &s.time_zone);
+    let list = |ws: &[crate::schedule::Window]| {
+        if ws.is_empty() {
+            "<none>".to_string()
+        } else {
+            ws.iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    field(out, 2, "Awake", list(&s.awake));
+    field(out, 2, "Asleep (quiet)", list(&s.asleep));
+    if !s.except.is_empty() {
+        let except = s
+            .except
+            .iter()
+            .map(|e| {
+                let range = if e.last() == e.from {
+                    e.from.to_string()
+                } else {
+                    format!("{} to {}", e.from, e.last())
+                };
+                if e.reason.is_empty() {
+                    range
+                } else {
+                    format!("{range} ({})", e.reason)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        field(out, 2, "Except", except);
+    }
+    let Some(view) = crate::reconcile::schedule_at(r, now, std::time::Duration::ZERO) else {
+        return;
+    };
+    let state = view.state;
+    let now_text = if let Some(o) = state.quiet() {
+        format!("quiet hours until {}", s.local_time(o.end))
+    } else if let Some(o) = state.awake {
+        format!("inside awake[{}] until {}", o.window, s.local_time(o.end))
+    } else if let Some(o) = state.prewarming {
+        format!(
+            "pre-warming for awake[{}] at {}",
+            o.window,
+            s.local_time(o.start)
+        )
+    } else {
+        "outside every window".to_string()
+    };
+    field(out, 2, "Now", now_text);
+    let lead = view.lead;
+    let source = match lead.source {
+        crate::schedule::LeadSource::Off => "prewarm: off".to_string(),
+        crate::schedule::LeadSource::Fixed => "fixed in spec.schedule.prewarm".to_string(),
+        crate::schedule::LeadSource::Measured {
+            percentile,
+            samples,
+        } => format!("p{percentile} of the last {samples} wake(s)"),
+        crate::schedule::LeadSource::Default => "default (no wake measured yet)".to_string(),
+    };
+    field(
+        out,
+        2,
+        "Pre-warm lead",
+        format!(
+            "{}: {source}; the reconciler Lambda adds its schedule period",
+            humantime::format_duration(lead.lead)
+        ),
+    );
+    let transitions = s.transitions(now, 3);
+    if transitions.is_empty() {
+        field(out, 2, "Next transitions", "<none>");
+        return;
+    }
+    out.push_str("  Next transitions:\n");
+    for t in transitions {
+        let what = t
+            .changes
+            .iter()
+            .map(|c| match c {
+                crate::schedule::Change::AwakeStarts { window, .. } => {
+                    format!("awake[{window}] starts")
+                }
+                crate::schedule::Change::AwakeEnds { window } => format!("awake[{window}] ends"),
+                crate::schedule::Change::AsleepStarts { window, .. } => {
+                    format!("asleep[{window}] starts")
+                }
+                crate::schedule::Change::AsleepEnds { window } => format!("asleep[{window}] ends"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            out,
+            "    {} ({} UTC, in {}): {what}",
+            s.local_time(t.at),
+            t.at.to_rfc3339()
+                .get(..16)
+                .unwrap_or_default()
+                .replace('T', " "),
+            super::render::short_duration(t.at.since(now)),
+        );
+    }
+}
+
 fn describe_record(r: &Record, now: Timestamp) -> String {
     let mut out = String::new();
     let m = &r.metadata;
@@ -199,6 +310,10 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
             format!("{:?}", s.page.theme).to_lowercase()
         ),
     );
+
+    if r.spec.schedule.is_some() {
+        describe_schedule(&mut out, r, now);
+    }
 
     let d = &r.desired;
     out.push_str("Desired:\n");

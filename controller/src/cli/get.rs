@@ -1,6 +1,7 @@
 //! `snoozectl get [NAME] [-o wide|yaml|json]`: lists records.
 //!
-//! The table has `NAME PHASE DESIRED/RUNNING ENDPOINT SLEEPS-IN AGE`; `-o wide` adds `MODE`,
+//! The table has `NAME PHASE DESIRED/RUNNING ENDPOINT SLEEPS-IN AGE` (and `SCHEDULE`, the next
+//! scheduled change, before `AGE` when a listed record has `spec.schedule`); `-o wide` adds `MODE`,
 //! `TARGET` and `MESSAGE`. `-o yaml` prints full records (several as a `---`-separated stream),
 //! `-o json` one object for `NAME` or an array otherwise. Items that do not parse or validate
 //! are listed too, as phase `Invalid` with the reason; they are never dropped.
@@ -78,11 +79,49 @@ pub fn render_table(entries: &[Entry], now: Timestamp, wide: bool) -> String {
         "SLEEPS-IN",
         "AGE",
     ];
+    let scheduled = entries
+        .iter()
+        .any(|e| matches!(e, Entry::Record(r) if r.spec.schedule.is_some()));
+    if scheduled {
+        header.insert(5, "SCHEDULE");
+    }
     if wide {
         header.extend(["MODE", "TARGET", "MESSAGE"]);
     }
-    let rows: Vec<Vec<String>> = entries.iter().map(|e| row(e, now, wide)).collect();
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let mut cells = row(e, now, wide);
+            if scheduled {
+                cells.insert(5, schedule_cell(e, now));
+            }
+            cells
+        })
+        .collect();
     table(&header, &rows)
+}
+
+/// The SCHEDULE cell: the next scheduled change (`awake in 2h`, `quiet ends in 40m`); for a
+/// schedule that never changes, where it always is (`awake`, `quiet`, else `-`); `-` for a
+/// record without a schedule.
+fn schedule_cell(entry: &Entry, now: Timestamp) -> String {
+    let Entry::Record(r) = entry else {
+        return "-".into();
+    };
+    let Some(schedule) = &r.spec.schedule else {
+        return "-".into();
+    };
+    match schedule.next_change(now) {
+        Some((at, what)) => format!("{what} in {}", short_duration(at.since(now))),
+        None => {
+            let state = schedule.state(now);
+            match (state.awake, state.asleep) {
+                (Some(_), _) => "awake".into(),
+                (_, Some(_)) => "quiet".into(),
+                _ => "-".into(),
+            }
+        }
+    }
 }
 
 fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
@@ -234,5 +273,40 @@ mod tests {
                 .ends_with("spec.replicas: invalid type"),
             "{wide}"
         );
+    }
+
+    #[test]
+    fn a_schedule_column_appears_when_a_record_has_a_schedule() {
+        use crate::schedule::Schedule;
+        // Monday 2026-11-30 07:00 UTC.
+        let now: Timestamp = "2026-11-30T07:00:00Z".parse().unwrap();
+        let mut office = Record::test("office");
+        office.spec.schedule = Some(
+            Schedule::test("Europe/Berlin")
+                .awake("Mon-Fri 09:00-17:00")
+                .asleep("Mon-Sun 22:00-06:00"),
+        );
+        let mut always = Record::test("always");
+        always.spec.schedule = Some(Schedule::test("UTC").awake("Mon-Sun 00:00-24:00"));
+        let plain = Record::test("plain");
+        let rec = |r: Record| Entry::Record(Box::new(r));
+        let out = render_table(&[rec(office), rec(always), rec(plain.clone())], now, false);
+        let cells = |i: usize| -> Vec<String> {
+            out.lines()
+                .nth(i)
+                .unwrap()
+                .split_whitespace()
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(cells(0)[5], "SCHEDULE", "{out}");
+        // 09:00 CET is 08:00 UTC: an hour from now.
+        assert_eq!(cells(1)[5..8], ["awake", "in", "60m"], "{out}");
+        // A window that ends as the next begins never changes.
+        assert_eq!(cells(2)[5], "awake", "{out}");
+        assert_eq!(cells(3)[5], "-", "{out}");
+        // Without any scheduled record the column is not there.
+        let out = render_table(&[rec(plain)], now, false);
+        assert!(!out.contains("SCHEDULE"), "{out}");
     }
 }

@@ -33,6 +33,16 @@ pub struct WakeArgs {
 pub async fn run_wake(global: &GlobalArgs, args: WakeArgs) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
     let now = Timestamp::now();
+    if !args.force
+        && let Ok(Some(Entry::Record(r))) = store.get(&args.name).await
+        && let Some(until) = crate::wake::quiet_until(&r, now)
+    {
+        anyhow::bail!(
+            "service/{} is in its quiet hours until {until}: not woken (snoozectl wake --force {} wakes it anyway)",
+            args.name,
+            args.name
+        );
+    }
     store.record_wake(&args.name, now, Duration::ZERO).await?;
     if args.force {
         store.force_wake(&args.name, now).await?;

@@ -143,7 +143,7 @@ pub struct Spec {
     /// When the service is kept awake (awake windows, woken early by the pre-warm lead so it is
     /// Ready at their start), when wake requests are refused (asleep windows, quiet hours) and
     /// on which dates the awake windows are off; in one IANA time zone. A mapping, or one line
-    /// like `Mon-Fri 08:00-18:00 Europe/Berlin` ([`crate::schedule::Schedule`]). Default: none.
+    /// like `Mon-Fri 08:00-18:00 Europe/Berlin`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<crate::schedule::Schedule>,
 }

@@ -89,7 +89,7 @@ pub struct Schedule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub except: Vec<Exception>,
     /// How early to wake before an awake window starts, so that the service is Ready at its
-    /// start: `auto` (default), `off`, or a fixed lead such as `90s` ([`Prewarm`]).
+    /// start: `auto` (default), `off`, or a fixed lead such as `90s`.
     #[serde(default, skip_serializing_if = "Prewarm::is_auto")]
     pub prewarm: Prewarm,
 }
@@ -353,6 +353,30 @@ impl Schedule {
             state = next;
         }
         out
+    }
+
+    /// The next transition after `now` that changes whether the schedule wants the service
+    /// awake or quiet, and what it is in a word or two, for `snoozectl get`: `awake`, `quiet`
+    /// (a window starts), `awake ends`, `quiet ends`. A window that ends as another of the same
+    /// kind starts (`Mon-Sun 00:00-24:00` at midnight) changes nothing and is skipped. `None`
+    /// when nothing changes within the next 16 transitions (no windows, or always inside one).
+    pub fn next_change(&self, now: Timestamp) -> Option<(Timestamp, &'static str)> {
+        self.transitions(now, 16).into_iter().find_map(|t| {
+            let count = |f: fn(&Change) -> bool| t.changes.iter().filter(|c| f(c)).count();
+            let awake = count(|c| matches!(c, Change::AwakeStarts { .. }))
+                .cmp(&count(|c| matches!(c, Change::AwakeEnds { .. })));
+            let quiet = count(|c| matches!(c, Change::AsleepStarts { .. }))
+                .cmp(&count(|c| matches!(c, Change::AsleepEnds { .. })));
+            use std::cmp::Ordering::{Greater, Less};
+            let what = match (awake, quiet) {
+                (Greater, _) => "awake",
+                (_, Greater) => "quiet",
+                (Less, _) => "awake ends",
+                (_, Less) => "quiet ends",
+                _ => return None,
+            };
+            Some((t.at, what))
+        })
     }
 
     /// `t` in the schedule's zone, for people: `Mon 2026-03-30 08:00 CEST`.

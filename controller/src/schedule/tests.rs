@@ -828,7 +828,7 @@ fn valid_edges_are_accepted() {
 
 #[test]
 fn the_example_of_the_docs_reports_these_problems() {
-    // docs/schedules-draft.md, "What is rejected".
+    // docs/operator-guide.md, "Schedules", "What is rejected".
     let yaml = r#"
 schedule:
   timeZone: Europe/Berlln
