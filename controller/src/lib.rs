@@ -33,7 +33,6 @@ pub mod platform;
 pub mod proxy;
 pub mod reconcile;
 pub mod router;
-pub mod schedule;
 pub mod store;
 pub mod wake;
 

@@ -976,7 +976,9 @@ async fn dev_prewarms_a_scheduled_service_to_ready_before_its_window_starts() {
             "  schedule: {{timeZone: UTC, awake: [\"{window}\"], prewarm: 60s}}\n  idleTimeout:"
         ),
     );
-    let dev = DevStack::start(&manifest);
+    // With the periodic resync an hour away, only the requeue at the schedule's boundary (the
+    // pre-warm lead's beginning) can start the service in time.
+    let dev = DevStack::start_with(&manifest, &["--resync", "1h"]);
     eprintln!(
         "window {window} UTC starts in {:.1} s",
         start as f64 - epoch_now()

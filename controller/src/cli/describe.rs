@@ -51,7 +51,7 @@ fn describe_schedule(out: &mut String, r: &Record, now: Timestamp) {
     let Some(s) = &r.spec.schedule else { return };
     out.push_str("Schedule:\n");
     field(out, 2, "Time zone", &s.time_zone);
-    let list = |ws: &[crate::schedule::Window]| {
+    let list = |ws: &[crate::model::schedule::Window]| {
         if ws.is_empty() {
             "<none>".to_string()
         } else {
@@ -83,7 +83,8 @@ fn describe_schedule(out: &mut String, r: &Record, now: Timestamp) {
             .join(", ");
         field(out, 2, "Except", except);
     }
-    let Some(view) = crate::reconcile::schedule_at(r, now, std::time::Duration::ZERO) else {
+    let Some(view) = crate::model::schedule::schedule_view(r, now, std::time::Duration::ZERO)
+    else {
         return;
     };
     let state = view.state;
@@ -103,13 +104,13 @@ fn describe_schedule(out: &mut String, r: &Record, now: Timestamp) {
     field(out, 2, "Now", now_text);
     let lead = view.lead;
     let source = match lead.source {
-        crate::schedule::LeadSource::Off => "prewarm: off".to_string(),
-        crate::schedule::LeadSource::Fixed => "fixed in spec.schedule.prewarm".to_string(),
-        crate::schedule::LeadSource::Measured {
+        crate::model::schedule::LeadSource::Off => "prewarm: off".to_string(),
+        crate::model::schedule::LeadSource::Fixed => "fixed in spec.schedule.prewarm".to_string(),
+        crate::model::schedule::LeadSource::Measured {
             percentile,
             samples,
         } => format!("p{percentile} of the last {samples} wake(s)"),
-        crate::schedule::LeadSource::Default => "default (no wake measured yet)".to_string(),
+        crate::model::schedule::LeadSource::Default => "default (no wake measured yet)".to_string(),
     };
     field(
         out,
@@ -131,14 +132,18 @@ fn describe_schedule(out: &mut String, r: &Record, now: Timestamp) {
             .changes
             .iter()
             .map(|c| match c {
-                crate::schedule::Change::AwakeStarts { window, .. } => {
+                crate::model::schedule::Change::AwakeStarts { window, .. } => {
                     format!("awake[{window}] starts")
                 }
-                crate::schedule::Change::AwakeEnds { window } => format!("awake[{window}] ends"),
-                crate::schedule::Change::AsleepStarts { window, .. } => {
+                crate::model::schedule::Change::AwakeEnds { window } => {
+                    format!("awake[{window}] ends")
+                }
+                crate::model::schedule::Change::AsleepStarts { window, .. } => {
                     format!("asleep[{window}] starts")
                 }
-                crate::schedule::Change::AsleepEnds { window } => format!("asleep[{window}] ends"),
+                crate::model::schedule::Change::AsleepEnds { window } => {
+                    format!("asleep[{window}] ends")
+                }
             })
             .collect::<Vec<_>>()
             .join(", ");

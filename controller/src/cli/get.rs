@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn a_schedule_column_appears_when_a_record_has_a_schedule() {
-        use crate::schedule::Schedule;
+        use crate::model::schedule::Schedule;
         // Monday 2026-11-30 07:00 UTC.
         let now: Timestamp = "2026-11-30T07:00:00Z".parse().unwrap();
         let mut office = Record::test("office");

@@ -13,6 +13,7 @@
 //! path, e.g. `spec.idleTimeout: "15 mintues" is not a duration; try 15m, 90s or 1h`.
 
 mod parse;
+pub mod schedule;
 mod time;
 mod validate;
 
@@ -145,7 +146,7 @@ pub struct Spec {
     /// on which dates the awake windows are off; in one IANA time zone. A mapping, or one line
     /// like `Mon-Fri 08:00-18:00 Europe/Berlin`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schedule: Option<crate::schedule::Schedule>,
+    pub schedule: Option<crate::model::schedule::Schedule>,
 }
 
 fn default_replicas() -> u32 {
@@ -1039,6 +1040,39 @@ impl Record {
     /// The record's name.
     pub fn name(&self) -> &str {
         &self.metadata.name
+    }
+
+    /// Row 3 of the precedence (`crate::reconcile::want_in`): while an operator's forced wake
+    /// (`desired.wakeForcedAt`) is newer than every sleep request, the time it holds until: the
+    /// later of the forced wake and `lastActivityAt`, plus `spec.idleTimeout`. `None` without
+    /// one, or when a sleep request came after it. (It may lie in the past.)
+    pub fn forced_until(&self) -> Option<Timestamp> {
+        let d = &self.desired;
+        let forced = d.wake_forced_at?;
+        if d.sleep_requested_at.is_some_and(|s| s >= forced) {
+            return None;
+        }
+        let last = d.last_activity_at.map_or(forced, |a| a.max(forced));
+        Some(last.add(self.spec.idle_timeout.get()))
+    }
+
+    /// Quiet hours as a visitor meets them (rows 1–5 of the precedence): `mode: auto`, no
+    /// forced wake holding at `now`, and `now` inside an asleep window of `spec.schedule` whose
+    /// end is not cut short by an awake window's pre-warm lead: when they end. The wake
+    /// endpoint and `snoozectl wake` refuse wakes until then; the reconciler keeps the service
+    /// asleep. `runner_period` as in [`schedule::schedule_view`].
+    pub fn quiet_until(
+        &self,
+        now: Timestamp,
+        runner_period: std::time::Duration,
+    ) -> Option<Timestamp> {
+        if self.spec.mode != Mode::Auto || self.forced_until().is_some_and(|t| now < t) {
+            return None;
+        }
+        schedule::schedule_view(self, now, runner_period)?
+            .state
+            .quiet()
+            .map(|q| q.end)
     }
 
     /// The wait page title: `spec.page.title`, else the name.

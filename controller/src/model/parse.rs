@@ -877,7 +877,7 @@ mod tests {
                 "f.yaml:9:13: spec.replicas: invalid type: string \"many\", expected i64",
                 "f.yaml:10:3: spec.lifecycle: unknown field `lifecycle`, expected one of \
                  `endpoint`, `idleTimeout`, `maxReplicas`, `mode`, `page`, `readiness`, \
-                 `replicas`, `routing`, `target`, `wake`, `wakeTimeout`",
+                 `replicas`, `routing`, `schedule`, `target`, `wake`, `wakeTimeout`",
                 "f.yaml:12:35: spec.target.ecs.capacity: unknown field `capacity`, expected \
                  `cluster` or `service`",
             ],

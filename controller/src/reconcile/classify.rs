@@ -26,9 +26,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::model::schedule::schedule_view;
 use crate::model::{ConditionStatus, Entry, Mode, Phase, Record, Timestamp, validate};
 use crate::platform::{Observed, ServiceObservation, TaskStatus};
-use crate::schedule::{PrewarmLead, ScheduleState};
 
 /// How long a record whose service is MISSING/INACTIVE waits before it is observed again.
 pub const MISSING_RECHECK: Duration = Duration::from_secs(600);
@@ -215,37 +215,6 @@ pub struct Want {
     pub quiet_until: Option<Timestamp>,
 }
 
-/// The schedule of a record as seen at `now` ([`schedule_at`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ScheduleView {
-    /// Where `now` is in the schedule, with the pre-warm lead applied.
-    pub state: ScheduleState,
-    /// The pre-warm lead used, and where it came from.
-    pub lead: PrewarmLead,
-}
-
-/// `spec.schedule` at `now`, with the pre-warm lead from the record's own recent wakes
-/// (`status.recentWakeSeconds`) plus `runner_period` (how long the runner may take to come
-/// back to a record that asked for no requeue: the Lambda's 1-minute schedule; 0 for
-/// runners that requeue exactly). `None` without a schedule.
-pub fn schedule_at(
-    record: &Record,
-    now: Timestamp,
-    runner_period: Duration,
-) -> Option<ScheduleView> {
-    let schedule = record.spec.schedule.as_ref()?;
-    let recent = record
-        .status
-        .as_ref()
-        .map(|s| s.recent_wake_seconds.as_slice())
-        .unwrap_or_default();
-    let lead = schedule.prewarm_lead(recent, runner_period);
-    Some(ScheduleView {
-        state: schedule.state_with_lead(now, lead.lead),
-        lead,
-    })
-}
-
 /// [`want_in`] for a runner that requeues exactly (no runner period).
 pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestamp) -> Want {
     want_in(record, service, now, Duration::ZERO)
@@ -261,7 +230,7 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
 ///    begun): asleep, with [`Want::quiet_until`].
 /// 6. a sleep request at or after the last wake request, activity, task start or outside
 ///    raise, and after the start of the current awake window (or of its pre-warm lead): asleep.
-/// 7. inside an awake window or its pre-warm lead ([`schedule_at`] with `runner_period`):
+/// 7. inside an awake window or its pre-warm lead ([`schedule_view`] with `runner_period`):
 ///    awake until the window ends (or later, by row 9).
 /// 9. `now < last wanted + idleTimeout` where "last wanted" is the latest of `wakeRequestedAt`,
 ///    `lastActivityAt`, the start (or creation) of any task that ECS still wants running (a
@@ -304,17 +273,13 @@ pub fn want_in(
     let d = &record.desired;
     // Row 3: an operator's forced wake, newer than every sleep request, holds while it or later
     // activity is within idleTimeout.
-    if let Some(forced) = d.wake_forced_at
-        && d.sleep_requested_at.is_none_or(|s| s < forced)
+    if let Some(sleeps_at) = record.forced_until()
+        && now < sleeps_at
         && record.spec.replicas > 0
     {
-        let last = d.last_activity_at.map_or(forced, |a| a.max(forced));
-        let sleeps_at = last.add(record.spec.idle_timeout.get());
-        if now < sleeps_at {
-            return awake(Why::Forced, Some(sleeps_at));
-        }
+        return awake(Why::Forced, Some(sleeps_at));
     }
-    let schedule = schedule_at(record, now, runner_period);
+    let schedule = schedule_view(record, now, runner_period);
     // Row 5: quiet hours.
     if let Some(quiet) = schedule.and_then(|s| s.state.quiet()) {
         return Want {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::classify::{
     CONTEST_RETRY, Contest, Found, Invalidity, ServiceGoneReason, Situation, Unfound, Want, Why,
-    classify_found, contest, observed_service, scaled_up_outside, schedule_at, want,
+    classify_found, contest, observed_service, scaled_up_outside, want,
 };
 pub use super::classify::{MISSING_RECHECK, SERVICE_FOUND, VALID};
 use crate::model::{
@@ -291,7 +291,8 @@ pub fn schedule_requeue(
     now: Timestamp,
     runner_period: Duration,
 ) -> Decision {
-    let boundary = schedule_at(record, now, runner_period).and_then(|s| s.state.next_boundary);
+    let boundary = crate::model::schedule::schedule_view(record, now, runner_period)
+        .and_then(|s| s.state.next_boundary);
     if let Some(at) = boundary {
         let wait = at.since(now).max(Duration::from_secs(1));
         decided.requeue = match decided.requeue {

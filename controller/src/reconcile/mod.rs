@@ -24,8 +24,8 @@ pub mod probe;
 pub mod runtime;
 
 pub use classify::{
-    Invalidity, ScheduleView, ServiceGoneReason, Situation, Triage, Want, Why, classify,
-    schedule_at, wake_unanswered, want, want_in,
+    Invalidity, ServiceGoneReason, Situation, Triage, Want, Why, classify, wake_unanswered, want,
+    want_in,
 };
 pub use decide::{Decision, Readiness, Requeue, decide, decide_invalid, readiness};
 pub use error_policy::{Failed, OnError, error_policy};

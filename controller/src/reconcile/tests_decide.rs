@@ -2066,7 +2066,7 @@ mod route_properties {
 
 // ---- schedules (precedence rows 5, 6, 7) ---------------------------------------------------
 
-use crate::schedule::Schedule;
+use crate::model::schedule::Schedule;
 
 /// 2026-11-30 is a Monday.
 fn mon(hms: &str) -> Timestamp {

@@ -550,9 +550,9 @@ fn authorize(record: &Record, name: &str, ctx: &Ctx<'_>) -> Authz {
 
 /// Inside quiet hours (`spec.schedule.asleep`, and no forced wake holds): when they end, in
 /// the schedule's zone for people (`Tue 2026-12-01 06:00 CET`). The precedence function decides
-/// ([`crate::reconcile::want`], row 5).
+/// ([`Record::quiet_until`], rows 1–5 of the precedence).
 pub fn quiet_until(r: &Record, now: Timestamp) -> Option<String> {
-    let until = crate::reconcile::want(r, None, now).quiet_until?;
+    let until = r.quiet_until(now, Duration::ZERO)?;
     let schedule = r.spec.schedule.as_ref()?;
     Some(schedule.local_time(until))
 }

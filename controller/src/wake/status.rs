@@ -251,7 +251,7 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
     let waking = phase == Phase::Waking;
     // Quiet hours (precedence row 5), for a service that is not up.
     let quiet = (!invalid && matches!(phase, Phase::Asleep | Phase::Sleeping))
-        .then(|| crate::reconcile::want(r, None, now).quiet_until)
+        .then(|| r.quiet_until(now, Duration::ZERO))
         .flatten();
     let eta = match (waking, typical, elapsed) {
         (true, Some(t), Some(e)) => Some((t - e.as_secs_f64()).max(0.0).round() as u64),

@@ -332,7 +332,7 @@ async fn switched_off_invalid_and_malformed_records_are_never_woken() {
 fn always_quiet(name: &str) -> Record {
     let mut r = Record::test(name).asleep();
     r.spec.schedule =
-        Some(crate::schedule::Schedule::test("Europe/Berlin").asleep("Mon-Sun 00:00-24:00"));
+        Some(crate::model::schedule::Schedule::test("Europe/Berlin").asleep("Mon-Sun 00:00-24:00"));
     r
 }
 

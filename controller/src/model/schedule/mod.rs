@@ -643,3 +643,34 @@ pub mod fixtures {
         }
     }
 }
+
+/// The schedule of a record as seen at `now` ([`schedule_view`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScheduleView {
+    /// Where `now` is in the schedule, with the pre-warm lead applied.
+    pub state: ScheduleState,
+    /// The pre-warm lead used, and where it came from.
+    pub lead: PrewarmLead,
+}
+
+/// `spec.schedule` at `now`, with the pre-warm lead from the record's own recent wakes
+/// (`status.recentWakeSeconds`) plus `runner_period` (how long the runner may take to come
+/// back to a record that asked for no requeue: the Lambda's 1-minute schedule; 0 for
+/// runners that requeue exactly). `None` without a schedule.
+pub fn schedule_view(
+    record: &crate::model::Record,
+    now: Timestamp,
+    runner_period: Duration,
+) -> Option<ScheduleView> {
+    let schedule = record.spec.schedule.as_ref()?;
+    let recent = record
+        .status
+        .as_ref()
+        .map(|s| s.recent_wake_seconds.as_slice())
+        .unwrap_or_default();
+    let lead = schedule.prewarm_lead(recent, runner_period);
+    Some(ScheduleView {
+        state: schedule.state_with_lead(now, lead.lead),
+        lead,
+    })
+}
