@@ -96,6 +96,20 @@ mod tests {
         let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_PASS_BUDGET", "20s")]))
             .unwrap();
         assert_eq!(c.budget, Duration::from_secs(20));
+        // The schedule's period, added to pre-warm leads: 60 s unless Terraform says otherwise.
+        assert_eq!(c.schedule_period, Duration::from_secs(60));
+        let c = Config::from_lookup(env(&[
+            ("SNOOZE_TABLE", "t"),
+            ("SNOOZE_SCHEDULE_PERIOD", "5m"),
+        ]))
+        .unwrap();
+        assert_eq!(c.schedule_period, Duration::from_secs(300));
+        let e = Config::from_lookup(env(&[
+            ("SNOOZE_TABLE", "t"),
+            ("SNOOZE_SCHEDULE_PERIOD", "hourly"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("SNOOZE_SCHEDULE_PERIOD"), "{e}");
         assert!(
             Config::from_lookup(env(&[]))
                 .unwrap_err()
