@@ -197,10 +197,25 @@ pub async fn record_with_backoff(
         .await
 }
 
+/// What the agent watches and how: `snoozectl agent`'s settings ([`run_agent`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// The record whose `lastActivityAt` it writes (`--service`, `SNOOZE_SERVICE`).
+    pub service: String,
+    /// The app's TCP port (`--port`, `SNOOZE_PORT`).
+    pub port: u16,
+    /// Sampling interval (`--interval`, `SNOOZE_AGENT_INTERVAL`; default [`DEFAULT_INTERVAL`]).
+    pub every: Duration,
+    /// Activity writes closer together than this are skipped by the store (`--debounce`).
+    pub debounce: Duration,
+    /// What counts as activity (`--count`, `SNOOZE_AGENT_COUNT`).
+    pub count: Count,
+}
+
 /// The in-task activity agent (`snoozectl agent`).
 ///
-/// Every `every` (default [`DEFAULT_INTERVAL`]) it counts connections to the local `port` as
-/// `count` says ([`read_activity`]; for [`Count::Moved`] the window is the time since the
+/// Every `config.every` (default [`DEFAULT_INTERVAL`]) it counts connections to the local
+/// `config.port` as `config.count` says ([`read_activity`]; for [`Count::Moved`] the window is the time since the
 /// previous sample plus [`MOVED_WINDOW_SLACK`], so every byte moved is seen by exactly the next
 /// sample, and a reader error switches the agent to [`Count::Established`] for good, with one
 /// warning); when there is at least one it writes
@@ -211,13 +226,16 @@ pub async fn record_with_backoff(
 /// `shutdown` completes (e.g. SIGTERM), also in the middle of a retry.
 pub async fn run_agent(
     store: Arc<dyn Store>,
-    service: String,
-    port: u16,
-    every: Duration,
-    debounce: Duration,
-    mut count: Count,
+    config: AgentConfig,
     shutdown: impl Future<Output = ()>,
 ) {
+    let AgentConfig {
+        service,
+        port,
+        every,
+        debounce,
+        mut count,
+    } = config;
     info!(service = %service, port, every = ?every, count = ?count, "activity agent started");
     tokio::pin!(shutdown);
     let mut ticks = tokio::time::interval(every);
@@ -466,6 +484,22 @@ mod tests {
         }
     }
 
+    fn agent_config(
+        service: &str,
+        port: u16,
+        every: Duration,
+        debounce: Duration,
+        count: Count,
+    ) -> AgentConfig {
+        AgentConfig {
+            service: service.into(),
+            port,
+            every,
+            debounce,
+            count,
+        }
+    }
+
     async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !cond() {
@@ -485,11 +519,13 @@ mod tests {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let agent = tokio::spawn(run_agent(
             store.clone(),
-            "demo".into(),
-            port,
-            Duration::from_millis(50),
-            Duration::from_secs(30),
-            Count::Established,
+            agent_config(
+                "demo",
+                port,
+                Duration::from_millis(50),
+                Duration::from_secs(30),
+                Count::Established,
+            ),
             async {
                 stop_rx.await.ok();
             },
@@ -537,11 +573,13 @@ mod tests {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let agent = tokio::spawn(run_agent(
             store.clone(),
-            "gone".into(),
-            port,
-            Duration::from_millis(30),
-            Duration::ZERO,
-            Count::Established,
+            agent_config(
+                "gone",
+                port,
+                Duration::from_millis(30),
+                Duration::ZERO,
+                Count::Established,
+            ),
             async {
                 stop_rx.await.ok();
             },
@@ -565,11 +603,13 @@ mod tests {
         let store = Arc::new(FakeStore::new(usize::MAX));
         let agent = tokio::spawn(run_agent(
             store,
-            "demo".into(),
-            port,
-            Duration::from_millis(10),
-            Duration::ZERO,
-            Count::Established,
+            agent_config(
+                "demo",
+                port,
+                Duration::from_millis(10),
+                Duration::ZERO,
+                Count::Established,
+            ),
             tokio::time::sleep(Duration::from_millis(300)),
         ));
         tokio::time::timeout(Duration::from_secs(2), agent)
@@ -590,11 +630,13 @@ mod tests {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let agent = tokio::spawn(run_agent(
             store.clone(),
-            "demo".into(),
-            port,
-            Duration::from_millis(50),
-            Duration::ZERO,
-            Count::Moved,
+            agent_config(
+                "demo",
+                port,
+                Duration::from_millis(50),
+                Duration::ZERO,
+                Count::Moved,
+            ),
             async {
                 stop_rx.await.ok();
             },

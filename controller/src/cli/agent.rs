@@ -64,16 +64,14 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         global.store = format!("dynamodb://{}", table.trim());
     }
     let store = global.connect().await?;
-    activity::run_agent(
-        store,
-        args.service,
-        args.port,
-        args.interval.get(),
-        args.debounce.get(),
-        args.count,
-        shutdown_signal(),
-    )
-    .await;
+    let config = activity::AgentConfig {
+        service: args.service,
+        port: args.port,
+        every: args.interval.get(),
+        debounce: args.debounce.get(),
+        count: args.count,
+    };
+    activity::run_agent(store, config, shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
 }
 
