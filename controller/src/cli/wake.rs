@@ -21,8 +21,8 @@ pub struct WakeArgs {
     /// The record to wake.
     pub name: String,
     /// Wake it even inside quiet hours (`spec.schedule.asleep`): also sets
-    /// `desired.wakeForcedAt`, shown as a forced wake in `get`/`describe`. It stays awake until
-    /// `idleTimeout` after the wake or later activity, or until a `snoozectl sleep`.
+    /// `desired.wakeForcedAt`, shown as a forced wake in `describe`. It stays awake until
+    /// `idleTimeout` after the wake or later visits and activity, or until a `snoozectl sleep`.
     #[arg(long)]
     pub force: bool,
 }

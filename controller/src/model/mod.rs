@@ -1044,15 +1044,18 @@ impl Record {
 
     /// Row 3 of the precedence (`crate::reconcile::want_in`): while an operator's forced wake
     /// (`desired.wakeForcedAt`) is newer than every sleep request, the time it holds until: the
-    /// later of the forced wake and `lastActivityAt`, plus `spec.idleTimeout`. `None` without
-    /// one, or when a sleep request came after it. (It may lie in the past.)
+    /// latest of the forced wake, `lastActivityAt` and `wakeRequestedAt` (visitors let in
+    /// during the forced wake keep it going), plus `spec.idleTimeout`. `None` without one, or
+    /// when a sleep request came after it. (It may lie in the past.)
     pub fn forced_until(&self) -> Option<Timestamp> {
         let d = &self.desired;
         let forced = d.wake_forced_at?;
         if d.sleep_requested_at.is_some_and(|s| s >= forced) {
             return None;
         }
-        let last = d.last_activity_at.map_or(forced, |a| a.max(forced));
+        let last = forced
+            .max(d.last_activity_at.unwrap_or(forced))
+            .max(d.wake_requested_at.unwrap_or(forced));
         Some(last.add(self.spec.idle_timeout.get()))
     }
 
@@ -1069,10 +1072,8 @@ impl Record {
         if self.spec.mode != Mode::Auto || self.forced_until().is_some_and(|t| now < t) {
             return None;
         }
-        schedule::schedule_view(self, now, runner_period)?
-            .state
-            .quiet()
-            .map(|q| q.end)
+        let schedule = self.spec.schedule.as_ref()?;
+        schedule::schedule_view(self, now, runner_period)?.quiet_until(schedule, now)
     }
 
     /// The wait page title: `spec.page.title`, else the name.

@@ -281,9 +281,12 @@ pub fn want_in(
     }
     let schedule = schedule_view(record, now, runner_period);
     // Row 5: quiet hours.
-    if let Some(quiet) = schedule.and_then(|s| s.state.quiet()) {
+    if let Some(until) = schedule
+        .zip(record.spec.schedule.as_ref())
+        .and_then(|(view, s)| view.quiet_until(s, now))
+    {
         return Want {
-            quiet_until: Some(quiet.end),
+            quiet_until: Some(until),
             ..asleep(Why::QuietHours)
         };
     }

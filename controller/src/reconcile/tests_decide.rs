@@ -2162,3 +2162,31 @@ fn a_scheduled_record_is_requeued_at_the_next_boundary() {
     let d = decide(&r, &service(0, vec![]), mon("08:58:30"));
     assert_eq!(d.replicas, Some(1));
 }
+
+#[test]
+fn visitors_let_in_during_a_forced_wake_keep_it_going_and_quiet_hours_end_at_the_lead() {
+    // Quiet 22:00-06:00; forced at 23:00; a visitor's wake at 23:10 extends it.
+    let r = scheduled("off")
+        .forced_at(mon("23:00:00"))
+        .woken_at(mon("23:10:00"));
+    let w = want(&r, None, mon("23:20:00"));
+    assert_eq!((w.awake, w.why), (true, Why::Forced));
+    assert_eq!(w.sleeps_at, Some(mon("23:25:00")));
+    assert_eq!(want(&r, None, mon("23:25:00")).why, Why::QuietHours);
+    // Quiet hours that end as a window starts end for visitors when the lead begins.
+    let mut early = Record::test("d");
+    early.spec.schedule = Some(
+        Schedule::test("UTC")
+            .awake("Mon-Fri 09:00-17:00")
+            .asleep("Mon-Sun 22:00-09:00")
+            .prewarm("90s"),
+    );
+    let w = want(&early, None, mon("08:00:00"));
+    assert_eq!(w.why, Why::QuietHours);
+    assert_eq!(w.quiet_until, Some(mon("08:58:30")));
+    assert_eq!(
+        early.quiet_until(mon("08:00:00"), Duration::ZERO),
+        Some(mon("08:58:30"))
+    );
+    assert_eq!(want(&early, None, mon("08:58:30")).why, Why::Prewarm);
+}

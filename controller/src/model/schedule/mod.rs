@@ -653,6 +653,19 @@ pub struct ScheduleView {
     pub lead: PrewarmLead,
 }
 
+impl ScheduleView {
+    /// Inside quiet hours: when they end for the service, which is the asleep window's end or,
+    /// when an awake window's pre-warm lead begins before that, the beginning of that lead.
+    pub fn quiet_until(&self, schedule: &Schedule, now: Timestamp) -> Option<Timestamp> {
+        let quiet = self.state.quiet()?;
+        let lead_begins = schedule
+            .next_awake_start(now)
+            .map(|start| start.sub(self.lead.lead))
+            .filter(|t| *t > now);
+        Some(lead_begins.map_or(quiet.end, |t| t.min(quiet.end)))
+    }
+}
+
 /// `spec.schedule` at `now`, with the pre-warm lead from the record's own recent wakes
 /// (`status.recentWakeSeconds`) plus `runner_period` (how long the runner may take to come
 /// back to a record that asked for no requeue: the Lambda's 1-minute schedule; 0 for

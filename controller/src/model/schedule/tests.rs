@@ -858,3 +858,42 @@ schedule.prewarm: 2h is above the maximum of 1h; to keep the service awake longe
 "#;
     assert_eq!(problems(yaml), expected.trim().lines().collect::<Vec<_>>());
 }
+
+#[test]
+fn too_many_windows_unsafe_reasons_and_a_zero_lead_are_refused_quickly() {
+    // 400 identical windows: one error, at once (comparing them all reported ~80,000 overlaps).
+    let many = vec!["Mon 08:00-09:00"; 400].join("\", \"");
+    let started = std::time::Instant::now();
+    let p = problems(&format!("schedule: {{awake: [\"{many}\"]}}"));
+    assert_eq!(
+        p,
+        [
+            "schedule.awake: 400 windows; at most 32 allowed (a window may name several days, e.g. Mon-Fri)"
+        ]
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Overlaps: each window reports its first only.
+    let p = problems(
+        "schedule: {awake: [\"Mon 08:00-09:00\", \"Mon 08:00-09:00\", \"Mon 08:00-09:00\"]}",
+    );
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert_eq!(
+        problems("schedule: {except: [{from: 2026-12-24, reason: \"x\\e[2Jy\"}]}"),
+        ["schedule.except[0].reason: contains control or bidirectional-override characters"]
+    );
+    assert_eq!(
+        problems("schedule: {except: [{from: 2026-12-24, reason: \"a\\u202Eb\"}]}").len(),
+        1
+    );
+    let long = "x".repeat(201);
+    assert_eq!(
+        problems(&format!(
+            "schedule: {{except: [{{from: 2026-12-24, reason: {long}}}]}}"
+        )),
+        ["schedule.except[0].reason: at most 200 characters"]
+    );
+    assert_eq!(
+        problems("schedule: {prewarm: 0s}"),
+        ["schedule.prewarm: 0s is below 1s; write off for no pre-warm"]
+    );
+}

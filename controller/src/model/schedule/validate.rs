@@ -1,5 +1,7 @@
 //! [`Schedule::validate`]: every problem of a schedule at once, each at its path.
 
+use std::time::Duration;
+
 use crate::model::{FieldError, HumanDuration};
 
 use super::window::{DAY_MINUTES, day_name};
@@ -40,6 +42,32 @@ impl Schedule {
                 ),
             ));
         }
+        let before = errors.len();
+        for (list, windows) in [("awake", &self.awake), ("asleep", &self.asleep)] {
+            if windows.len() > MAX_WINDOWS {
+                errors.push(FieldError::new(
+                    format!("{path}.{list}"),
+                    format!(
+                        "{} windows; at most {MAX_WINDOWS} allowed (a window may name several \
+                         days, e.g. Mon-Fri)",
+                        windows.len()
+                    ),
+                ));
+            }
+        }
+        if self.except.len() > MAX_EXCEPTIONS {
+            errors.push(FieldError::new(
+                format!("{path}.except"),
+                format!(
+                    "{} exceptions; at most {MAX_EXCEPTIONS} allowed (one may span many dates)",
+                    self.except.len()
+                ),
+            ));
+        }
+        if errors.len() > before {
+            // Too many to compare: report that alone rather than a flood of overlaps.
+            return errors;
+        }
         let awake = check_list(&mut errors, path, "awake", &self.awake);
         let asleep = check_list(&mut errors, path, "asleep", &self.asleep);
         for (j, quiet) in asleep.iter().enumerate() {
@@ -47,6 +75,7 @@ impl Schedule {
                 if let (Some(quiet), Some(wake)) = (quiet, wake)
                     && let Some(at) = first_overlap(quiet, wake)
                 {
+                    // One overlap per quiet window is enough to fix it.
                     errors.push(FieldError::new(
                         format!("{path}.asleep[{j}]"),
                         format!(
@@ -58,6 +87,9 @@ impl Schedule {
                         ),
                     ));
                 }
+                if errors.len() > MAX_OVERLAP_ERRORS {
+                    break;
+                }
             }
         }
         for (i, e) in self.except.iter().enumerate() {
@@ -67,6 +99,31 @@ impl Schedule {
                 errors.push(FieldError::new(
                     format!("{path}.except[{i}].to"),
                     format!("{to} is before from ({})", e.from),
+                ));
+            }
+        }
+        if let Prewarm::Lead(lead) = self.prewarm
+            && lead.get() < Duration::from_secs(1)
+        {
+            errors.push(FieldError::new(
+                format!("{path}.prewarm"),
+                format!("{lead} is below 1s; write off for no pre-warm"),
+            ));
+        }
+        for (i, e) in self.except.iter().enumerate() {
+            if e.reason.chars().count() > MAX_REASON_CHARS {
+                errors.push(FieldError::new(
+                    format!("{path}.except[{i}].reason"),
+                    format!("at most {MAX_REASON_CHARS} characters"),
+                ));
+            } else if e
+                .reason
+                .chars()
+                .any(|c| c.is_control() || is_bidi_control(c))
+            {
+                errors.push(FieldError::new(
+                    format!("{path}.except[{i}].reason"),
+                    "contains control or bidirectional-override characters",
                 ));
             }
         }
@@ -84,6 +141,21 @@ impl Schedule {
         }
         errors
     }
+}
+
+/// Most windows in `awake` or in `asleep` (one window may name several days).
+pub const MAX_WINDOWS: usize = 32;
+/// Most entries in `except` (one may span many dates).
+pub const MAX_EXCEPTIONS: usize = 64;
+/// Longest `except[].reason`, in characters.
+pub const MAX_REASON_CHARS: usize = 200;
+/// Overlap errors reported before the rest are left out (each window reports its first).
+const MAX_OVERLAP_ERRORS: usize = 50;
+
+/// Unicode bidirectional controls (U+202A..U+202E, U+2066..U+2069), which can make text shown
+/// in a terminal read differently from what it is.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Checks each window of `list` on its own and against the earlier ones; returns the grid of
@@ -116,6 +188,8 @@ fn check_list(
                             week_minute(minute)
                         ),
                     ));
+                    // The first overlap of a window is enough to fix it.
+                    break;
                 }
             }
         }
