@@ -147,6 +147,29 @@ pub struct Spec {
     /// like `Mon-Fri 08:00-18:00 Europe/Berlin`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<crate::model::schedule::Schedule>,
+    /// The groups this service belongs to (a preview environment, a stack): each a DNS label
+    /// (`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`), no name twice. A wake request on any member,
+    /// or activity on a member visitors reach (one no other member of that group depends on),
+    /// keeps every member of that member's own groups awake ([`crate::group`]; not
+    /// transitively through a member's other groups). Default: none (`[]`, not written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Names of records in one of this record's `groups` that must be Ready before this one is
+    /// scaled up (and are scaled down only after it); transitively. Each a record name, not
+    /// this record's own, no name twice, and only with `groups`. A name outside every shared
+    /// group, a missing record or a dependency cycle makes the record Invalid (reported by the
+    /// reconciler, which sees the whole table). Default: none (`[]`, not written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// `true`: this member never holds its groups back: no other member waits for it to be
+    /// Ready (to scale up or to send its visitors on), and its failure does not fail the group.
+    /// Its own visitors still wait for it. Only with `groups`. Default `false` (not written).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub optional: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn default_replicas() -> u32 {
@@ -1102,6 +1125,9 @@ impl Spec {
             page: PageSpec::default(),
             routing: RoutingSpec::default(),
             schedule: None,
+            groups: Vec::new(),
+            depends_on: Vec::new(),
+            optional: false,
         }
     }
 }
@@ -1182,6 +1208,21 @@ pub mod fixtures {
                 mode: RoutingMode::Route,
                 host: Some(host.into()),
             };
+            self
+        }
+        /// Sets `spec.groups`.
+        pub fn in_groups(mut self, groups: &[&str]) -> Self {
+            self.spec.groups = groups.iter().map(|g| g.to_string()).collect();
+            self
+        }
+        /// Sets `spec.dependsOn`.
+        pub fn depends_on(mut self, names: &[&str]) -> Self {
+            self.spec.depends_on = names.iter().map(|n| n.to_string()).collect();
+            self
+        }
+        /// Sets `spec.optional`.
+        pub fn optional(mut self, optional: bool) -> Self {
+            self.spec.optional = optional;
             self
         }
         /// Replaces the status.

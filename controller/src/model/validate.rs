@@ -131,7 +131,9 @@ fn check_port(errors: &mut Vec<FieldError>, path: &str, port: u16) {
 /// Rules: `apiVersion: snooze/v1`, `kind: Service`, `metadata.name` a DNS label,
 /// `spec.replicas` in 0..=`maxReplicas` (default 10, at most 1000), `idleTimeout` 1m–24h,
 /// `wakeTimeout` 30s–30m, ports 1–65535, paths start with one `/`, `wake.access: token` needs a
-/// 64-hex-digit `tokenSha256`, a readiness probe timeout of 100ms–30s, non-empty target fields.
+/// 64-hex-digit `tokenSha256`, a readiness probe timeout of 100ms–30s, non-empty target fields,
+/// group names and `dependsOn` names DNS labels listed once, no dependency on itself,
+/// `dependsOn` and `optional` only with `groups`.
 pub fn validate(r: &Record) -> Vec<FieldError> {
     let mut e = Vec::new();
     if r.api_version != API_VERSION {
@@ -254,7 +256,47 @@ pub fn validate(r: &Record) -> Vec<FieldError> {
     if let Some(schedule) = &s.schedule {
         e.extend(schedule.validate("spec.schedule"));
     }
+    check_groups(&mut e, r);
     e
+}
+
+/// `spec.groups`, `spec.dependsOn`, `spec.optional`, as far as one record shows them: names
+/// are DNS labels, none twice, no dependency on itself, `dependsOn` and `optional` only with
+/// `groups`. What needs the other records (a dependency outside every shared group, a missing
+/// one, a cycle) is checked by [`crate::group::Groups::problems`].
+fn check_groups(errors: &mut Vec<FieldError>, r: &Record) {
+    let s = &r.spec;
+    let mut names = |field: &str, list: &[String]| {
+        for (i, name) in list.iter().enumerate() {
+            let path = format!("spec.{field}[{i}]");
+            if let Err(msg) = validate_name(name) {
+                errors.push(FieldError::new(path, msg));
+            } else if list[..i].contains(name) {
+                errors.push(FieldError::new(path, format!("{name:?} is listed twice")));
+            } else if field == "dependsOn" && *name == r.metadata.name {
+                errors.push(FieldError::new(
+                    path,
+                    format!("{name:?} is this record; a record cannot depend on itself"),
+                ));
+            }
+        }
+    };
+    names("groups", &s.groups);
+    names("dependsOn", &s.depends_on);
+    if s.groups.is_empty() {
+        if !s.depends_on.is_empty() {
+            errors.push(FieldError::new(
+                "spec.dependsOn",
+                "needs spec.groups: a record depends only on members of its own groups",
+            ));
+        }
+        if s.optional {
+            errors.push(FieldError::new(
+                "spec.optional",
+                "needs spec.groups: only a group member can be optional",
+            ));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -276,6 +318,39 @@ mod tests {
         assert!(validate_name("a/b").unwrap_err().contains("'/'"));
         assert!(validate_name("-a").is_err());
         assert!(validate_name("").is_err());
+    }
+
+    #[test]
+    fn group_fields_are_checked_with_paths() {
+        let errs =
+            |r: &Record| -> Vec<String> { validate(r).iter().map(|e| e.to_string()).collect() };
+        let ok = Record::test("web")
+            .in_groups(&["preview-1", "shared"])
+            .depends_on(&["api", "db"])
+            .optional(true);
+        assert_eq!(errs(&ok), Vec::<String>::new());
+        let bad = Record::test("web")
+            .in_groups(&["preview-1", "Preview_2", "preview-1", ""])
+            .depends_on(&["api", "web", "api", "-x"]);
+        assert_eq!(
+            errs(&bad),
+            vec![
+                "spec.groups[1]: \"Preview_2\" contains 'P'; use lowercase letters, digits and '-' (a DNS label)",
+                "spec.groups[2]: \"preview-1\" is listed twice",
+                "spec.groups[3]: name is empty",
+                "spec.dependsOn[1]: \"web\" is this record; a record cannot depend on itself",
+                "spec.dependsOn[2]: \"api\" is listed twice",
+                "spec.dependsOn[3]: \"-x\" must start and end with a letter or digit",
+            ]
+        );
+        let lonely = Record::test("web").depends_on(&["api"]).optional(true);
+        assert_eq!(
+            errs(&lonely),
+            vec![
+                "spec.dependsOn: needs spec.groups: a record depends only on members of its own groups",
+                "spec.optional: needs spec.groups: only a group member can be optional",
+            ]
+        );
     }
 
     #[test]

@@ -74,12 +74,20 @@ pub enum Why {
     AwakeWindow,
     /// Within the pre-warm lead before an awake window of `spec.schedule` (awake).
     Prewarm,
+    /// A wake request on a member of one of its groups, or activity on a member visitors
+    /// reach, within that member's `idleTimeout` (awake; row 9 widened by
+    /// [`crate::group::GroupWant`]).
+    Group,
+    /// A member that depends on it (directly or not) is wanted awake (awake; see
+    /// [`crate::group::GroupWant`]).
+    Dependent,
 }
 
 impl Why {
     /// The plain words: `mode on`, `wake requested`, `activity`, `task started`, `scaled up
     /// outside snooze`, `mode off`,
-    /// `sleep requested`, `idle`, `no wake request`, `replicas 0`.
+    /// `sleep requested`, `idle`, `no wake request`, `replicas 0`, `wake forced`, `quiet hours`,
+    /// `awake window`, `pre-warm`, `wanted by its group`, `needed by a dependent`.
     pub fn as_str(self) -> &'static str {
         match self {
             Why::ModeOn => "mode on",
@@ -96,6 +104,8 @@ impl Why {
             Why::QuietHours => "quiet hours",
             Why::AwakeWindow => "awake window",
             Why::Prewarm => "pre-warm",
+            Why::Group => "wanted by its group",
+            Why::Dependent => "needed by a dependent",
         }
     }
 }

@@ -98,6 +98,17 @@ fn step_message(step: Step, target: &Target, routed_mode: bool) -> &'static str 
     }
 }
 
+/// How long a wake of this service typically takes, in seconds: the median of
+/// `status.recentWakeSeconds`, else `status.lastWake.seconds`; `None` before the first completed
+/// wake. The wait page's ETA and a group's ETA ([`crate::group::Groups::eta`]) start from it.
+pub fn typical_wake_seconds(status: &crate::model::Status) -> Option<f64> {
+    median(&status.recent_wake_seconds).or(status
+        .last_wake
+        .as_ref()
+        .map(|w| w.seconds)
+        .filter(|s| s.is_finite() && *s >= 0.0))
+}
+
 /// The median of `xs` (non-finite and negative values ignored); `None` when empty.
 fn median(xs: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = xs
@@ -243,11 +254,7 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
     };
     let ready = phase == Phase::Ready;
     let elapsed = since.map(|s| now.since(s));
-    let typical = median(&status.recent_wake_seconds).or(status
-        .last_wake
-        .as_ref()
-        .map(|w| w.seconds)
-        .filter(|s| s.is_finite() && *s >= 0.0));
+    let typical = typical_wake_seconds(&status);
     let waking = phase == Phase::Waking;
     // Quiet hours (precedence row 5), for a service that is not up.
     let quiet = (!invalid && matches!(phase, Phase::Asleep | Phase::Sleeping))

@@ -1,0 +1,760 @@
+//! Groups (issue 18, ADR 0009): services that wake, become ready and sleep as one, as pure
+//! rules over the whole table ([`Groups::of`]); not wired into the pass yet.
+//!
+//! A record joins groups with `spec.groups`, orders its start with `spec.dependsOn` (records
+//! of a group it shares) and may be `spec.optional`. The rules:
+//!
+//! - **Cross-record validation** ([`Groups::problems`]): a `dependsOn` naming a missing record
+//!   or one that shares no group with the record, and dependency cycles (every record on a
+//!   cycle, with the cycle in order). The pass makes exactly those records Invalid.
+//! - **Wanted by the group** ([`Groups::wanted_by_groups`], [`Groups::widen`], all at once
+//!   [`Groups::wants`]): row 9 of the precedence (DESIGN.md §10) widened. A wake request on any
+//!   member, or activity on a member visitors reach ([`Groups::is_entry`]), counts for every
+//!   member of *that member's own* groups, within that member's `idleTimeout`; not
+//!   transitively through the receiving member's other groups. What a wanted member depends
+//!   on (transitively, across groups) is wanted with it ([`Groups::needed_by_dependents`]),
+//!   or it could never start. Rows above 9 (mode, forced wake, quiet hours, `replicas: 0`)
+//!   still apply per record; a sleep request (row 6) wins only over signals older than it.
+//! - **Start order** ([`Groups::may_scale_up`]): a member is scaled up once everything it
+//!   depends on, transitively, is Ready; members without a dependency between them start in
+//!   parallel. Nobody waits for an optional member.
+//! - **Visitors** ([`Groups::ready_for_visitor`]): a member's visitor is sent on (redirect or
+//!   route) once the member and everything it depends on, optional members excepted, are
+//!   Ready. An optional member's own visitors wait for it.
+//! - **Stop order** ([`Groups::may_scale_down`]): dependents are scaled down before what they
+//!   depend on.
+//! - **The group's ETA** ([`Groups::eta`]): the longest path, along the dependency order, of
+//!   the remaining wake times of members not yet Ready.
+//!
+//! # Activity between members
+//!
+//! An API's connection pool to its database is not a visitor. The approach, for the integrator
+//! to keep: **only activity on members visitors reach spreads to the group**, where the members
+//! visitors reach are a group's *entries*: the members no other member of that group depends
+//! on ([`Groups::is_entry`]). A member that others call is declared as their dependency (which
+//! it must be anyway to start first), so its incoming connections, which come from the group,
+//! never keep the group awake; they still count for the member itself (its own row 9), as
+//! they always did, and stop once its callers sleep. This is decided here, from the records,
+//! so the activity agent, the local proxy and the shared load balancer need no change.
+//! Excluding the group's own task addresses (`status.endpoint.ip`) was not chosen: that
+//! address is the public one for most services while peers connect from the private one, on
+//! AWS in route mode every connection (visitor or peer through the stable address) comes from
+//! the load balancer (ADR 0008), locally everything comes from 127.0.0.1, and the agent would
+//! need to read other records. Wake requests spread from every member: they come from
+//! visitors and operators, never from a peer's connections.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+use crate::model::{FieldError, Record, Timestamp};
+use crate::reconcile::{Want, Why};
+
+/// What one record contributes to the groups it is in.
+#[derive(Clone, Debug)]
+struct Member {
+    /// `spec.groups`, as written.
+    groups: Vec<String>,
+    /// `spec.dependsOn`, as written.
+    depends_on: Vec<String>,
+    /// `spec.optional`.
+    optional: bool,
+    /// `desired.wakeRequestedAt`, when newer than its own sleep request.
+    wake: Option<Timestamp>,
+    /// `desired.lastActivityAt`, when newer than its own sleep request.
+    activity: Option<Timestamp>,
+    /// `desired.sleepRequestedAt`.
+    sleep: Option<Timestamp>,
+    /// The latest of `wakeRequestedAt`, `lastActivityAt`, `wakeForcedAt` (unfiltered).
+    last_signal: Option<Timestamp>,
+    /// `spec.idleTimeout`.
+    idle: Duration,
+    /// `spec.replicas` is 0: never awake by its groups.
+    replicas_zero: bool,
+}
+
+/// Group membership and the dependency graph of a whole table ([`Groups::of`]).
+#[derive(Clone, Debug, Default)]
+pub struct Groups {
+    members: BTreeMap<String, Member>,
+    /// Group name → its members' names, sorted.
+    groups: BTreeMap<String, Vec<String>>,
+    /// Record → the records it depends on, sorted, only the usable edges (the other record is
+    /// in the table and shares a group with it).
+    edges: BTreeMap<String, Vec<String>>,
+    /// The reverse of `edges`.
+    reverse: BTreeMap<String, Vec<String>>,
+}
+
+/// Why a member's groups want it awake ([`Groups::wanted_by_groups`],
+/// [`Groups::needed_by_dependents`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// A wake request or activity on another member of one of its groups.
+    Member {
+        /// The group they share.
+        group: String,
+        /// The member that was asked for or used.
+        member: String,
+        /// [`Why::WakeRequested`] or [`Why::Activity`].
+        signal: Why,
+    },
+    /// A record that depends on it (directly or not) is wanted awake.
+    Dependent {
+        /// That record.
+        member: String,
+        /// Why it is wanted awake.
+        why: Why,
+    },
+}
+
+/// A record's groups want it awake: from `at` until `until`, because of `cause`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupWant {
+    /// When the signal was given (a wake request or activity on the member; for a dependent,
+    /// its latest wake request, activity or forced wake, or its group's signal). `None` for a
+    /// dependent awake without any (pinned by `mode: on` or an awake window): then a sleep
+    /// request on this record wins over it.
+    pub at: Option<Timestamp>,
+    /// Wanted until then (the member's signal plus the member's `idleTimeout`, or the
+    /// dependent's `sleepsAt`); `None`: as long as the dependent stays awake (it has no end).
+    pub until: Option<Timestamp>,
+    /// Why.
+    pub cause: Cause,
+}
+
+impl GroupWant {
+    /// [`Why::Group`] for a member's signal, [`Why::Dependent`] for a dependent's need.
+    pub fn why(&self) -> Why {
+        match self.cause {
+            Cause::Member { .. } => Why::Group,
+            Cause::Dependent { .. } => Why::Dependent,
+        }
+    }
+
+    /// Holds at `now`.
+    fn holds(&self, now: Timestamp) -> bool {
+        self.until.is_none_or(|u| now < u)
+    }
+
+    /// Lasts at least as long as `other` (no end beats any end).
+    fn outlasts(&self, other: &GroupWant) -> bool {
+        match (self.until, other.until) {
+            (None, _) => other.until.is_some() || self.at > other.at,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => a > b || (a == b && self.at > other.at),
+        }
+    }
+}
+
+impl fmt::Display for GroupWant {
+    /// `wake requested on web (group preview-1)`, `activity on web (group preview-1)`, `needed
+    /// by api (wanted by its group)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cause {
+            Cause::Member {
+                group,
+                member,
+                signal,
+            } => write!(f, "{signal} on {member} (group {group})"),
+            Cause::Dependent { member, why } => write!(f, "needed by {member} ({why})"),
+        }
+    }
+}
+
+/// A record's want after its groups ([`Groups::wants`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupDecision {
+    /// The widened [`Want`]: the record's own, made awake or held longer by its groups.
+    pub want: Want,
+    /// What the groups changed, if anything (for the status message and the wait page).
+    pub by: Option<GroupWant>,
+}
+
+/// The ETA of a group's wake ([`Groups::eta`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupEta {
+    /// Seconds until every required member is Ready: the longest path, along the dependency
+    /// order, of the remaining wake times of members not yet Ready. 0 when all are Ready.
+    pub seconds: f64,
+    /// Members not Ready without a measured wake time (counted as 0 s), sorted.
+    pub unmeasured: Vec<String>,
+}
+
+/// How long this record's wake has left, in seconds: its typical wake
+/// ([`crate::wake::status::typical_wake_seconds`]) minus `elapsed` since the wake started (not
+/// below 0); `None` before its first completed wake. The `remaining` of [`Groups::eta`].
+pub fn remaining_wake_seconds(record: &Record, elapsed: Option<Duration>) -> Option<f64> {
+    let typical = crate::wake::status::typical_wake_seconds(record.status.as_ref()?)?;
+    Some((typical - elapsed.map_or(0.0, |e| e.as_secs_f64())).max(0.0))
+}
+
+impl Groups {
+    /// Membership and dependencies of `records`: the whole table as a pass lists it. Give every
+    /// record that parses, also those failing validation, so that a dependency on one of them
+    /// is not reported missing (it is simply never Ready). A name given twice keeps the first.
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
+        let mut g = Groups::default();
+        for r in records {
+            let name = r.metadata.name.clone();
+            if g.members.contains_key(&name) {
+                continue;
+            }
+            let d = &r.desired;
+            let newer =
+                |t: Option<Timestamp>| t.filter(|t| d.sleep_requested_at.is_none_or(|s| s < *t));
+            let member = Member {
+                groups: dedup(&r.spec.groups),
+                depends_on: r.spec.depends_on.clone(),
+                optional: r.spec.optional,
+                wake: newer(d.wake_requested_at),
+                activity: newer(d.last_activity_at),
+                sleep: d.sleep_requested_at,
+                last_signal: d.last_wanted_at().max(d.wake_forced_at),
+                idle: r.spec.idle_timeout.get(),
+                replicas_zero: r.spec.replicas == 0,
+            };
+            for group in &member.groups {
+                g.groups
+                    .entry(group.clone())
+                    .or_default()
+                    .push(name.clone());
+            }
+            g.members.insert(name, member);
+        }
+        for members in g.groups.values_mut() {
+            members.sort();
+        }
+        let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut reverse: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, m) in &g.members {
+            for dep in dedup(&m.depends_on) {
+                if dep != *name && g.share_group(name, &dep) {
+                    edges.entry(name.clone()).or_default().push(dep.clone());
+                    reverse.entry(dep).or_default().push(name.clone());
+                }
+            }
+        }
+        for v in edges.values_mut().chain(reverse.values_mut()) {
+            v.sort();
+        }
+        g.edges = edges;
+        g.reverse = reverse;
+        g
+    }
+
+    /// The names of the groups, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.groups.keys().map(String::as_str)
+    }
+
+    /// The members of `group`, sorted (empty for an unknown group).
+    pub fn members(&self, group: &str) -> &[String] {
+        self.groups.get(group).map_or(&[], Vec::as_slice)
+    }
+
+    /// The groups of record `name` (`spec.groups`, without repeats; empty when it has none or
+    /// is not in the table).
+    pub fn groups_of(&self, name: &str) -> &[String] {
+        self.members.get(name).map_or(&[], |m| m.groups.as_slice())
+    }
+
+    /// True when records `a` and `b` are both in the table and share a group.
+    pub fn share_group(&self, a: &str, b: &str) -> bool {
+        match (self.members.get(a), self.members.get(b)) {
+            (Some(a), Some(b)) => a.groups.iter().any(|g| b.groups.contains(g)),
+            _ => false,
+        }
+    }
+
+    /// True when `member` is one of `group`'s entries, the members visitors reach: in the
+    /// group, and no other member of the group depends on it (directly). Only an entry's
+    /// activity spreads to the group (see the module docs).
+    pub fn is_entry(&self, member: &str, group: &str) -> bool {
+        self.members(group).iter().any(|m| m == member)
+            && !self.reverse.get(member).is_some_and(|ds| {
+                ds.iter()
+                    .any(|d| self.groups_of(d).iter().any(|g| g == group))
+            })
+    }
+
+    /// What record `name` depends on, directly or not (the usable `dependsOn` edges only),
+    /// sorted; without itself even on a cycle.
+    pub fn dependencies(&self, name: &str) -> Vec<String> {
+        closure(&self.edges, name)
+    }
+
+    /// What depends on record `name`, directly or not, sorted; without itself.
+    pub fn dependents(&self, name: &str) -> Vec<String> {
+        closure(&self.reverse, name)
+    }
+
+    /// Every record whose groups or dependencies are wrong given the other records, with each
+    /// problem as the pass reports it (`Valid=False`, reason `ValidationFailed`):
+    ///
+    /// - `spec.dependsOn[i]: no record "db" in the table`;
+    /// - `spec.dependsOn[i]: "db" shares no group with this record (it is in: shared; this
+    ///   record is in: preview-1)`;
+    /// - `spec.dependsOn: dependency cycle web → api → web; nothing on it is scaled up`, for
+    ///   every record on a cycle (each listing the cycle from itself; the shortest through it).
+    ///
+    /// Records without problems are absent. Per-record rules (names, self-dependency) are
+    /// [`crate::model::validate`]'s.
+    pub fn problems(&self) -> BTreeMap<String, Vec<FieldError>> {
+        let mut out: BTreeMap<String, Vec<FieldError>> = BTreeMap::new();
+        for (name, m) in &self.members {
+            for (i, dep) in m.depends_on.iter().enumerate() {
+                let path = format!("spec.dependsOn[{i}]");
+                if dep == name || m.depends_on[..i].contains(dep) {
+                    continue;
+                }
+                match self.members.get(dep) {
+                    None => out.entry(name.clone()).or_default().push(FieldError::new(
+                        path,
+                        format!("no record {dep:?} in the table"),
+                    )),
+                    Some(other) if !self.share_group(name, dep) => {
+                        let list = |gs: &[String]| {
+                            if gs.is_empty() {
+                                "no group".to_string()
+                            } else {
+                                gs.join(", ")
+                            }
+                        };
+                        out.entry(name.clone()).or_default().push(FieldError::new(
+                            path,
+                            format!(
+                                "{dep:?} shares no group with this record (it is in: {}; this \
+                                 record is in: {})",
+                                list(&other.groups),
+                                list(&m.groups)
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            if let Some(cycle) = self.cycle_through(name) {
+                out.entry(name.clone()).or_default().push(FieldError::new(
+                    "spec.dependsOn",
+                    format!(
+                        "dependency cycle {}; nothing on it is scaled up",
+                        cycle.join(" → ")
+                    ),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The shortest dependency cycle through `name`, from `name` back to it, if any.
+    fn cycle_through(&self, name: &str) -> Option<Vec<String>> {
+        let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut queue: VecDeque<&str> = VecDeque::from([name]);
+        while let Some(at) = queue.pop_front() {
+            for next in self.edges.get(at).into_iter().flatten() {
+                if next == name {
+                    // Back from `at` to `name` along the BFS tree, then turned around.
+                    let mut path = vec![name.to_string(), at.to_string()];
+                    let mut cur = at;
+                    while cur != name {
+                        let Some(p) = parent.get(cur) else { break };
+                        cur = p;
+                        path.push(cur.to_string());
+                    }
+                    path.reverse();
+                    return Some(path);
+                }
+                if !parent.contains_key(next.as_str()) {
+                    parent.insert(next, at);
+                    queue.push_back(next);
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether record `name` may be scaled up now: `Ok` once everything it depends on,
+    /// transitively, is Ready (`ready(name)`), optional members excepted; else the names it
+    /// waits for (not Ready), sorted. Members without a dependency between them never wait
+    /// for each other, so they start in parallel.
+    pub fn may_scale_up(
+        &self,
+        name: &str,
+        ready: &dyn Fn(&str) -> bool,
+    ) -> Result<(), Vec<String>> {
+        let waiting: Vec<String> = self
+            .dependencies(name)
+            .into_iter()
+            .filter(|d| !self.is_optional(d) && !ready(d))
+            .collect();
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(waiting)
+        }
+    }
+
+    /// Whether record `name`'s visitor may be sent on (redirected or routed): `Ok` once it and
+    /// everything it depends on, optional members excepted, are Ready; else the names not
+    /// Ready, sorted (itself included). An optional member's own visitor waits for it.
+    pub fn ready_for_visitor(
+        &self,
+        name: &str,
+        ready: &dyn Fn(&str) -> bool,
+    ) -> Result<(), Vec<String>> {
+        let mut waiting = match self.may_scale_up(name, ready) {
+            Ok(()) => Vec::new(),
+            Err(w) => w,
+        };
+        if !ready(name) {
+            waiting.push(name.to_string());
+            waiting.sort();
+        }
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(waiting)
+        }
+    }
+
+    /// Whether record `name` may be scaled down now: `Ok` once nothing that depends on it,
+    /// directly or not, is still running (`running(name)`: desiredCount above 0 or tasks
+    /// not yet stopped); else those dependents, sorted. Optional dependents count too: they
+    /// stop first like any other.
+    pub fn may_scale_down(
+        &self,
+        name: &str,
+        running: &dyn Fn(&str) -> bool,
+    ) -> Result<(), Vec<String>> {
+        let waiting: Vec<String> = self
+            .dependents(name)
+            .into_iter()
+            .filter(|d| running(d))
+            .collect();
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(waiting)
+        }
+    }
+
+    /// The start order of `group` for `snoozectl describe`: its members in waves, each wave
+    /// the members whose longest chain of dependencies (within the table) has that length, so
+    /// a wave starts when the ones before it are Ready; names sorted in a wave. Members on a
+    /// cycle come in a last wave of their own.
+    pub fn start_order(&self, group: &str) -> Vec<Vec<String>> {
+        let mut depth: BTreeMap<String, Option<usize>> = BTreeMap::new();
+        let mut waves: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        let mut cyclic = Vec::new();
+        for m in self.members(group) {
+            match self.depth(m, &mut depth, &mut BTreeSet::new()) {
+                Some(d) => waves.entry(d).or_default().push(m.clone()),
+                None => cyclic.push(m.clone()),
+            }
+        }
+        let mut out: Vec<Vec<String>> = waves.into_values().collect();
+        if !cyclic.is_empty() {
+            out.push(cyclic);
+        }
+        out
+    }
+
+    /// The length of the longest dependency chain below `name`; `None` on a cycle.
+    fn depth(
+        &self,
+        name: &str,
+        memo: &mut BTreeMap<String, Option<usize>>,
+        path: &mut BTreeSet<String>,
+    ) -> Option<usize> {
+        if let Some(d) = memo.get(name) {
+            return *d;
+        }
+        if !path.insert(name.to_string()) {
+            return None;
+        }
+        let mut d = Some(0);
+        for dep in self.edges.get(name).into_iter().flatten() {
+            d = match (d, self.depth(dep, memo, path)) {
+                (Some(a), Some(b)) => Some(a.max(b + 1)),
+                _ => None,
+            };
+        }
+        path.remove(name);
+        memo.insert(name.to_string(), d);
+        d
+    }
+
+    /// The ETA of `group`'s wake: for each required member (all members when every one is
+    /// optional), its remaining wake time (`remaining(name)`, 0 once `ready(name)`; see
+    /// [`remaining_wake_seconds`]) plus the longest such sum over what it waits for
+    /// (non-optional dependencies, transitively, also outside the group); the largest of them.
+    pub fn eta(
+        &self,
+        group: &str,
+        ready: &dyn Fn(&str) -> bool,
+        remaining: &dyn Fn(&str) -> Option<f64>,
+    ) -> GroupEta {
+        let members = self.members(group);
+        let required: Vec<&String> = members.iter().filter(|m| !self.is_optional(m)).collect();
+        let counted: Vec<&String> = if required.is_empty() {
+            members.iter().collect()
+        } else {
+            required
+        };
+        let mut memo: BTreeMap<String, f64> = BTreeMap::new();
+        let mut unmeasured = BTreeSet::new();
+        let mut seconds: f64 = 0.0;
+        for m in counted {
+            let f = self.finish(
+                m,
+                ready,
+                remaining,
+                &mut memo,
+                &mut unmeasured,
+                &mut BTreeSet::new(),
+            );
+            seconds = seconds.max(f);
+        }
+        GroupEta {
+            seconds,
+            unmeasured: unmeasured.into_iter().collect(),
+        }
+    }
+
+    /// When `name` is Ready, in seconds from now, if its dependencies start it as soon as they
+    /// are Ready. A cycle's back edge counts 0.
+    fn finish(
+        &self,
+        name: &str,
+        ready: &dyn Fn(&str) -> bool,
+        remaining: &dyn Fn(&str) -> Option<f64>,
+        memo: &mut BTreeMap<String, f64>,
+        unmeasured: &mut BTreeSet<String>,
+        path: &mut BTreeSet<String>,
+    ) -> f64 {
+        if let Some(f) = memo.get(name) {
+            return *f;
+        }
+        if ready(name) || !path.insert(name.to_string()) {
+            return 0.0;
+        }
+        let own = remaining(name).unwrap_or_else(|| {
+            unmeasured.insert(name.to_string());
+            0.0
+        });
+        let mut before: f64 = 0.0;
+        for dep in self.edges.get(name).into_iter().flatten() {
+            if !self.is_optional(dep) {
+                before = before.max(self.finish(dep, ready, remaining, memo, unmeasured, path));
+            }
+        }
+        path.remove(name);
+        let f = before + own;
+        memo.insert(name.to_string(), f);
+        f
+    }
+
+    /// `spec.optional` of record `name` (false when not in the table).
+    pub fn is_optional(&self, name: &str) -> bool {
+        self.members.get(name).is_some_and(|m| m.optional)
+    }
+
+    /// Row 9 widened by record `name`'s groups: `own` (its [`crate::reconcile::want_in`]) with
+    /// `group` applied at `now`.
+    ///
+    /// - An awake `own` stays awake for its own reason; when the group holds longer, `sleepsAt`
+    ///   moves to the group's end (`None` when the group has none).
+    /// - An asleep `own` becomes awake ([`Why::Group`] or [`Why::Dependent`], until the group's
+    ///   end) when it is asleep for row 6 (a sleep request: `group` only exists when its signal
+    ///   is newer, see [`GroupWant::at`]), idle or never asked for. Rows 1, 5 and `replicas: 0`
+    ///   keep it asleep (also a `replicas: 0` record asleep for lack of wanting): they apply per
+    ///   record.
+    /// - A `group` that no longer holds at `now` changes nothing.
+    pub fn widen(&self, name: &str, own: Want, group: Option<&GroupWant>, now: Timestamp) -> Want {
+        let Some(g) = group.filter(|g| g.holds(now)) else {
+            return own;
+        };
+        if own.awake {
+            let sleeps_at = match (own.sleeps_at, g.until) {
+                // Pinned (mode on): no end to move.
+                (None, _) => None,
+                (Some(_), None) => None,
+                (Some(s), Some(u)) => Some(s.max(u)),
+            };
+            return Want { sleeps_at, ..own };
+        }
+        match own.why {
+            Why::ModeOff | Why::ReplicasZero | Why::QuietHours => own,
+            Why::SleepRequested | Why::Idle | Why::NoWakeRequest
+                if self.members.get(name).is_some_and(|m| m.replicas_zero) =>
+            {
+                own
+            }
+            Why::SleepRequested | Why::Idle | Why::NoWakeRequest => Want {
+                awake: true,
+                why: g.why(),
+                sleeps_at: g.until,
+                contested: false,
+                quiet_until: None,
+            },
+            // Reasons for awake: an asleep want never carries them.
+            Why::ModeOn
+            | Why::WakeRequested
+            | Why::Activity
+            | Why::TaskStarted
+            | Why::ScaledUp
+            | Why::Forced
+            | Why::AwakeWindow
+            | Why::Prewarm
+            | Why::Group
+            | Why::Dependent => own,
+        }
+    }
+
+    /// For every record whose groups want it awake at `now` by a member's signal: a wake
+    /// request on another member of one of its groups, or activity on another member that is
+    /// an entry of that group ([`Groups::is_entry`]), within that member's `idleTimeout`,
+    /// newer than the member's own sleep request and than this record's. The latest-ending one
+    /// (ties: the later signal, then the first group and member by name). Records wanted by no
+    /// group are absent. Not transitive: a record wanted this way passes nothing on to its
+    /// other groups ([`Groups::needed_by_dependents`] brings in what it depends on).
+    pub fn wanted_by_groups(&self, now: Timestamp) -> BTreeMap<String, GroupWant> {
+        let mut out: BTreeMap<String, GroupWant> = BTreeMap::new();
+        for (name, r) in &self.members {
+            for group in &r.groups {
+                for other in self.members(group) {
+                    if other == name {
+                        continue;
+                    }
+                    let Some(m) = self.members.get(other) else {
+                        continue;
+                    };
+                    let entry = self.is_entry(other, group);
+                    let signals = [
+                        (m.wake, Why::WakeRequested),
+                        (m.activity.filter(|_| entry), Why::Activity),
+                    ];
+                    for (at, signal) in signals {
+                        let Some(at) = at else { continue };
+                        if r.sleep.is_some_and(|s| s >= at) {
+                            continue;
+                        }
+                        let want = GroupWant {
+                            at: Some(at),
+                            until: Some(at.add(m.idle)),
+                            cause: Cause::Member {
+                                group: group.clone(),
+                                member: other.clone(),
+                                signal,
+                            },
+                        };
+                        if want.holds(now) && out.get(name).is_none_or(|b| want.outlasts(b)) {
+                            out.insert(name.clone(), want);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// For every record that a record wanted awake (in `wants`: the wants widened by
+    /// [`Groups::wanted_by_groups`]) depends on, directly or not: held awake as long as that
+    /// dependent is (its `sleepsAt`, none when it has none), unless this record's own sleep
+    /// request is newer than the dependent's latest signal (`spread`: the dependent's group
+    /// signal, if any). The longest-lasting one; records needed by none are absent.
+    pub fn needed_by_dependents(
+        &self,
+        wants: &BTreeMap<String, Want>,
+        spread: &BTreeMap<String, GroupWant>,
+    ) -> BTreeMap<String, GroupWant> {
+        let mut out: BTreeMap<String, GroupWant> = BTreeMap::new();
+        for (name, want) in wants.iter().filter(|(_, w)| w.awake) {
+            let own = self.members.get(name).and_then(|m| m.last_signal);
+            let at = own.max(spread.get(name).and_then(|g| g.at));
+            for dep in self.dependencies(name) {
+                let Some(d) = self.members.get(&dep) else {
+                    continue;
+                };
+                if d.sleep.is_some_and(|s| at.is_none_or(|a| s >= a)) {
+                    continue;
+                }
+                let need = GroupWant {
+                    at,
+                    until: want.sleeps_at,
+                    cause: Cause::Dependent {
+                        member: name.clone(),
+                        why: want.why,
+                    },
+                };
+                if out.get(&dep).is_none_or(|b| need.outlasts(b)) {
+                    out.insert(dep, need);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every record's want with its groups, from each record's own want (`own`: name →
+    /// [`crate::reconcile::want_in`] of that record): [`Groups::wanted_by_groups`] widens the
+    /// own wants ([`Groups::widen`]), then [`Groups::needed_by_dependents`] widens them again. Records
+    /// absent from `own` are absent from the answer. `by` is what the groups changed: the
+    /// dependent's need if it changed the want, else the member's signal if that did.
+    pub fn wants(
+        &self,
+        own: &BTreeMap<String, Want>,
+        now: Timestamp,
+    ) -> BTreeMap<String, GroupDecision> {
+        let spread = self.wanted_by_groups(now);
+        let first: BTreeMap<String, Want> = own
+            .iter()
+            .map(|(n, w)| (n.clone(), self.widen(n, *w, spread.get(n), now)))
+            .collect();
+        let pulled = self.needed_by_dependents(&first, &spread);
+        first
+            .iter()
+            .map(|(n, w1)| {
+                let w2 = self.widen(n, *w1, pulled.get(n), now);
+                let by = if w2 != *w1 {
+                    pulled.get(n).cloned()
+                } else if own.get(n) != Some(w1) {
+                    spread.get(n).cloned()
+                } else {
+                    None
+                };
+                (n.clone(), GroupDecision { want: w2, by })
+            })
+            .collect()
+    }
+}
+
+/// `list` without repeats, in its order.
+fn dedup(list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for x in list {
+        if !out.contains(x) {
+            out.push(x.clone());
+        }
+    }
+    out
+}
+
+/// Everything reachable from `start` along `graph`, sorted, without `start`.
+fn closure(graph: &BTreeMap<String, Vec<String>>, start: &str) -> Vec<String> {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut stack: Vec<&str> = vec![start];
+    while let Some(at) = stack.pop() {
+        for next in graph.get(at).into_iter().flatten() {
+            if next != start && seen.insert(next.clone()) {
+                stack.push(next);
+            }
+        }
+    }
+    seen.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_prop;
