@@ -442,7 +442,7 @@ impl Groups {
     /// The start order of `group` for `snoozectl describe`: its members in waves, each wave
     /// the members whose longest chain of dependencies (within the table) has that length, so
     /// a wave starts when the ones before it are Ready; names sorted in a wave. Members on a
-    /// cycle come in a last wave of their own.
+    /// cycle, or depending on one, come in a last wave of their own.
     pub fn start_order(&self, group: &str) -> Vec<Vec<String>> {
         let mut depth: BTreeMap<String, Option<usize>> = BTreeMap::new();
         let mut waves: BTreeMap<usize, Vec<String>> = BTreeMap::new();
