@@ -150,8 +150,8 @@ pub struct Spec {
     /// The groups this service belongs to (a preview environment, a stack): each a DNS label
     /// (`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`), no name twice. A wake request on any member,
     /// or activity on a member visitors reach (one no other member of that group depends on),
-    /// keeps every member of that member's own groups awake ([`crate::group`]; not
-    /// transitively through a member's other groups). Default: none (`[]`, not written).
+    /// keeps every member of that member's own groups awake (not transitively through a
+    /// member's other groups; ADR 0009). Default: none (`[]`, not written).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
     /// Names of records in one of this record's `groups` that must be Ready before this one is
