@@ -732,6 +732,11 @@ pub struct Status {
     /// wait page's ETA is their median.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_wake_seconds: Vec<f64>,
+    /// The record's groups as the reconciler's last pass saw them (only for a record with
+    /// `spec.groups`): every member with its phase and step, what this record waits for, and
+    /// the group's ETA. Read by the wait page, the JSON status and `snoozectl describe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupStatus>,
     /// Conditions, one per `type`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -742,6 +747,62 @@ pub struct Status {
     /// latch, missing-service re-check). Not for display.
     #[serde(default, skip_serializing_if = "Memo::is_empty")]
     pub memo: Memo,
+}
+
+/// `status.group`: a member's view of its groups, written by the reconciler (ADR 0009).
+///
+/// Shape (JSON, camelCase): `{"waitingFor": ["db"], "heldBy": [], "readyBy": "2026-…Z",
+/// "members": [{"name": "db", "wave": 0, "phase": "Waking", "step": "running", "message": "…"},
+/// …]}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupStatus {
+    /// What this record's visitors wait for besides the record itself: its dependencies
+    /// (`spec.dependsOn`, transitively, optional members excepted) that are not Ready, sorted.
+    /// While it is not empty the record is not scaled up (phase Waking) and, when Ready, its
+    /// visitors are not sent on. Empty (not written) when nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_for: Vec<String>,
+    /// Records that depend on this one and still run: it is scaled down only after they
+    /// stop, sorted. Empty (not written) when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_by: Vec<String>,
+    /// When every required member of the record's groups should be Ready: now plus the
+    /// longest path, along the dependency order, of the members' remaining wake times (each a
+    /// member's median `recentWakeSeconds` minus what has elapsed of its wake), whole seconds.
+    /// `None` while a member that is not Ready has no measured wake; the pass's time when all
+    /// are Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_by: Option<Timestamp>,
+    /// The members of the record's groups and the records they depend on (itself included), in
+    /// start order: by `wave`, then name.
+    #[serde(default)]
+    pub members: Vec<GroupMemberStatus>,
+}
+
+/// One member in [`GroupStatus::members`], as the pass decided it (or as stored, for a
+/// member the pass did not decide).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMemberStatus {
+    /// The member's record name.
+    pub name: String,
+    /// Its start wave: 0 for a member depending on nothing, else one more than the highest wave
+    /// of what it depends on; members on a dependency cycle get the last wave plus one.
+    #[serde(default)]
+    pub wave: u32,
+    /// Its phase; `None` (not written) when it has no status yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// Its wake progress while Waking (`ready` when Ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Step>,
+    /// Its status message (why it failed, what it waits for), one line; empty when none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// `spec.optional`: nobody waits for it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub optional: bool,
 }
 
 /// `status.memo`: what the reconciler must remember between passes, written by it alone.

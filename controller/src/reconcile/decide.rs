@@ -367,6 +367,7 @@ pub fn decide_invalid(
         last_failure: prev.last_failure.clone(),
         recent_wake_seconds: prev.recent_wake_seconds.clone(),
         conditions: prev.conditions.clone(),
+        group: None,
         message: message.to_string(),
         memo: prev.memo.clone(),
     };
@@ -518,6 +519,8 @@ fn base_status(record: &Record, prev: &Status, phase: Phase, now: Timestamp) -> 
         last_failure: prev.last_failure.clone(),
         recent_wake_seconds: prev.recent_wake_seconds.clone(),
         conditions: prev.conditions.clone(),
+        // Filled in by the pass, which sees the record's groups.
+        group: None,
         message: String::new(),
         memo: prev.memo.clone(),
     };
