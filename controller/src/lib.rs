@@ -3,10 +3,9 @@
 //!
 //! Modules, one concept each (DESIGN.md §1): [`model`] (the record), [`clock`] (where time
 //! comes from), [`store`] (where records live), [`platform`] (what actually runs),
-//! [`router`] (where a stable address points), [`schedule`] (awake and quiet hours in a time
-//! zone, as a pure function of now), [`group`] (services that wake and sleep as one: pure
-//! rules, not yet wired into the pass), [`proxy`] (`snoozectl dev`'s reverse proxy),
-//! [`reconcile`] (decide and act), [`wake`] (the wake endpoint and wait page), [`activity`]
+//! [`router`] (where a stable address points), [`proxy`] (`snoozectl dev`'s reverse proxy),
+//! [`reconcile`] (decide and act; with [`reconcile::group`], services that wake and sleep as
+//! one), [`wake`] (the wake endpoint and wait page), [`activity`]
 //! (counting connections), [`manifest`] (reading manifest files), [`cli`] (`snoozectl`),
 //! [`dev`] (the local all-in-one stack).
 //!
@@ -27,7 +26,6 @@ pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod error_chain;
-pub mod group;
 pub mod manifest;
 pub mod model;
 pub mod pages;

@@ -263,7 +263,7 @@ pub fn validate(r: &Record) -> Vec<FieldError> {
 /// `spec.groups`, `spec.dependsOn`, `spec.optional`, as far as one record shows them: names
 /// are DNS labels, none twice, no dependency on itself, `dependsOn` and `optional` only with
 /// `groups`. What needs the other records (a dependency outside every shared group, a missing
-/// one, a cycle) is checked by [`crate::group::Groups::problems`].
+/// one, a cycle) is checked by [`crate::reconcile::group::Groups::problems`].
 fn check_groups(errors: &mut Vec<FieldError>, r: &Record) {
     let s = &r.spec;
     let mut names = |field: &str, list: &[String]| {

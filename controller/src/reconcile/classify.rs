@@ -76,10 +76,10 @@ pub enum Why {
     Prewarm,
     /// A wake request on a member of one of its groups, or activity on a member visitors
     /// reach, within that member's `idleTimeout` (awake; row 9 widened by
-    /// [`crate::group::GroupWant`]).
+    /// [`crate::reconcile::group::GroupWant`]).
     Group,
     /// A member that depends on it (directly or not) is wanted awake (awake; see
-    /// [`crate::group::GroupWant`]).
+    /// [`crate::reconcile::group::GroupWant`]).
     Dependent,
 }
 

@@ -19,6 +19,7 @@
 pub mod classify;
 pub mod decide;
 pub mod error_policy;
+pub mod group;
 pub mod pass;
 pub mod probe;
 pub mod runtime;

@@ -100,7 +100,7 @@ fn step_message(step: Step, target: &Target, routed_mode: bool) -> &'static str 
 
 /// How long a wake of this service typically takes, in seconds: the median of
 /// `status.recentWakeSeconds`, else `status.lastWake.seconds`; `None` before the first completed
-/// wake. The wait page's ETA and a group's ETA ([`crate::group::Groups::eta`]) start from it.
+/// wake. The wait page's ETA and a group's ETA ([`crate::reconcile::group::Groups::eta`]) start from it.
 pub fn typical_wake_seconds(status: &crate::model::Status) -> Option<f64> {
     median(&status.recent_wake_seconds).or(status
         .last_wake
