@@ -1041,6 +1041,14 @@ pub enum Entry {
 }
 
 impl Entry {
+    /// The record, when the entry parsed (`None` for [`Entry::Malformed`]).
+    pub fn record(&self) -> Option<&Record> {
+        match self {
+            Entry::Record(r) => Some(r),
+            Entry::Malformed(_) => None,
+        }
+    }
+
     /// The record's name (the key), whichever the variant.
     pub fn name(&self) -> &str {
         match self {

@@ -876,8 +876,9 @@ mod tests {
                  `access`, `enabled`, `ignoreUserAgents`, `preservePath`, `tokenSha256`",
                 "f.yaml:9:13: spec.replicas: invalid type: string \"many\", expected i64",
                 "f.yaml:10:3: spec.lifecycle: unknown field `lifecycle`, expected one of \
-                 `endpoint`, `idleTimeout`, `maxReplicas`, `mode`, `page`, `readiness`, \
-                 `replicas`, `routing`, `schedule`, `target`, `wake`, `wakeTimeout`",
+                 `dependsOn`, `endpoint`, `groups`, `idleTimeout`, `maxReplicas`, `mode`, \
+                 `optional`, `page`, `readiness`, `replicas`, `routing`, `schedule`, `target`, \
+                 `wake`, `wakeTimeout`",
                 "f.yaml:12:35: spec.target.ecs.capacity: unknown field `capacity`, expected \
                  `cluster` or `service`",
             ],

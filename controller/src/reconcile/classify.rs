@@ -694,8 +694,22 @@ pub fn classify_found(
     now: Timestamp,
     runner_period: Duration,
 ) -> Found {
-    let want = want_in(record, Some(service), now, runner_period);
-    if let Some(message) = failed_latch(record, &want) {
+    classify_want(
+        record,
+        want_in(record, Some(service), now, runner_period),
+        None,
+    )
+}
+
+/// [`classify_found`] for a `want` already known (e.g. widened by the record's groups);
+/// `member_wake`: a wake request on another member of its groups that reaches it, which
+/// releases a `Failed` latch older than it like the record's own.
+pub fn classify_want(record: &Record, want: Want, member_wake: Option<Timestamp>) -> Found {
+    let latch = failed_latch(record, &want).filter(|_| {
+        let failed_at = record.status.as_ref().and_then(|s| s.memo.failed_at);
+        member_wake.is_none_or(|w| failed_at.is_none_or(|f| w <= f))
+    });
+    if let Some(message) = latch {
         Found::FailedLatched { message }
     } else if want.awake {
         Found::Awake(want)

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use super::classify::{
     CONTEST_RETRY, Contest, Found, Invalidity, ServiceGoneReason, Situation, Unfound, Want, Why,
-    classify_found, contest, observed_service, scaled_up_outside, want,
+    classify_want, contest, observed_service, scaled_up_outside, want, want_in,
 };
 pub use super::classify::{MISSING_RECHECK, SERVICE_FOUND, VALID};
 use crate::model::{
-    AddressKind, Condition, ConditionStatus, EndpointStatus, LastFailure, LastWake, Phase, Record,
-    ReplicaStatus, RouteStatus, RouteTo, Status, Step, Timestamp, validate,
+    AddressKind, Condition, ConditionStatus, EndpointStatus, GroupStatus, LastFailure, LastWake,
+    Phase, Record, ReplicaStatus, RouteStatus, RouteTo, Status, Step, Timestamp, validate,
 };
 use crate::platform::{
     Health, Observed, ServiceObservation, TargetHealth, TaskObservation, TaskStatus,
@@ -278,7 +278,44 @@ pub fn decide_valid(
     now: Timestamp,
     runner_period: Duration,
 ) -> Decision {
-    let decided = decide_found(record, observed, now, runner_period);
+    decide_in_group(record, observed, now, runner_period, &GroupInput::default())
+}
+
+/// What a record's groups bring to its decision (ADR 0009), computed by the pass from the
+/// whole table ([`super::group::Groups`]); the default (no groups) changes nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GroupInput {
+    /// The record's want widened by its groups ([`super::group::Groups::wants`]); `None`: its
+    /// own ([`super::classify::want_in`]).
+    pub want: Option<Want>,
+    /// A wake request on another member of one of its groups that reaches this record
+    /// ([`super::group::Cause::Member`] with [`Why::WakeRequested`]): like a wake request on
+    /// the record itself, it releases a `Failed` latch older than it.
+    pub member_wake: Option<Timestamp>,
+    /// Its dependencies (transitively, optional ones excepted) that are not Ready, sorted
+    /// ([`super::group::Groups::may_scale_up`]): while not empty the record is not scaled up
+    /// (it stays Waking, waiting for them) and, when Ready, its visitors are not sent on.
+    pub waiting_for: Vec<String>,
+    /// Records depending on it that still run, sorted
+    /// ([`super::group::Groups::may_scale_down`]): while not empty it is not scaled down (it
+    /// stays awake for them, [`Why::Dependent`]).
+    pub held_by: Vec<String>,
+}
+
+/// [`decide_valid`] for a member of groups: the want comes from `group` when it has one; a
+/// scale-up waits for [`GroupInput::waiting_for`] (the record is Waking at step `scaling` with
+/// `waiting for X to be Ready`, no wake attempt started, so its wake timeout and measured wake
+/// time start when it is scaled); a scale-down waits for [`GroupInput::held_by`] (decided as
+/// awake for them instead). `status.group` gets `waitingFor` and `heldBy`; the pass adds the
+/// members and the ETA.
+pub fn decide_in_group(
+    record: &Record,
+    observed: &Observed,
+    now: Timestamp,
+    runner_period: Duration,
+    group: &GroupInput,
+) -> Decision {
+    let decided = decide_found(record, observed, now, runner_period, group);
     schedule_requeue(record, decided, now, runner_period)
 }
 
@@ -308,6 +345,7 @@ fn decide_found(
     observed: &Observed,
     now: Timestamp,
     runner_period: Duration,
+    group: &GroupInput,
 ) -> Decision {
     let prev = record.status.clone().unwrap_or_default();
     let service = match observed_service(observed) {
@@ -331,15 +369,96 @@ fn decide_found(
         }
     };
     let facts = Facts::of(service);
-    let decided = match classify_found(record, service, now, runner_period) {
+    let want = group
+        .want
+        .unwrap_or_else(|| want_in(record, Some(service), now, runner_period));
+    let mut decided = match classify_want(record, want, group.member_wake) {
         Found::FailedLatched { message } => failed_latched(record, &prev, &facts, message, now),
+        Found::Awake(want)
+            if !group.waiting_for.is_empty()
+                && facts.desired < awake_target(record, want, &facts) =>
+        {
+            waiting_for_dependencies(record, &prev, &facts, want, &group.waiting_for, now)
+        }
         Found::Awake(want) => awake(record, &prev, service, &facts, want, now),
+        Found::Asleep(want) if !group.held_by.is_empty() && facts.desired > 0 => {
+            let held = Want {
+                awake: true,
+                why: Why::Dependent,
+                sleeps_at: None,
+                contested: false,
+                quiet_until: None,
+            };
+            let mut d = awake(record, &prev, service, &facts, held, now);
+            // Left at what runs now: held up for its dependents, not scaled by them.
+            d.replicas = None;
+            d.status.replicas.desired = facts.desired;
+            d.reason = format!(
+                "{}; sleeps once {} stopped",
+                want.why,
+                words_list(&group.held_by)
+            );
+            d
+        }
         Found::Asleep(want) => asleep(record, &prev, &facts, want.why, now),
     };
+    if !record.spec.groups.is_empty() {
+        decided.status.group = Some(GroupStatus {
+            waiting_for: group.waiting_for.clone(),
+            held_by: group.held_by.clone(),
+            ..GroupStatus::default()
+        });
+    }
     let decided = drift(record, &prev, service, decided, now);
     let decided = other_writer(record, service, decided, now);
     let group = service.target_group_for(record.spec.endpoint_port());
     route(record, &service.route, group, decided, now)
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn words_list(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Awake is wanted but dependencies are not Ready: Waking at step `scaling`, desiredCount left
+/// as it is, no wake attempt started yet (`wakeStartedAt` unset, so the wake timeout and the
+/// measured wake time start when it is scaled), looking again after [`TRANSITION_REQUEUE`].
+fn waiting_for_dependencies(
+    record: &Record,
+    prev: &Status,
+    facts: &Facts,
+    want: Want,
+    waiting_for: &[String],
+    now: Timestamp,
+) -> Decision {
+    let mut s = base_status(record, prev, Phase::Waking, now);
+    let detail = format!("waiting for {} to be Ready", words_list(waiting_for));
+    s.step = Some(Step::Scaling);
+    s.message = detail.clone();
+    s.sleeps_at = want.sleeps_at;
+    set_condition(
+        &mut s.conditions,
+        READY,
+        ConditionStatus::False,
+        "WaitingForDependencies",
+        &detail,
+        now,
+    );
+    Decision {
+        situation: Situation::Awake { why: want.why },
+        replicas: None,
+        route: None,
+        status: found_status(s, facts, facts.desired, now),
+        requeue: Requeue::After(TRANSITION_REQUEUE),
+        reason: match prev.phase {
+            Phase::Waking if prev.message == detail => format!("waking: {detail}"),
+            _ => format!("{}; {detail}", want.why),
+        },
+    }
 }
 
 /// The decision for a record that does not validate or parse (also used for
@@ -732,6 +851,9 @@ fn awake(
     let attempt = match (prev.phase, prev.wake_started_at) {
         (Phase::Waking, Some(t)) => t,
         (Phase::Ready, Some(t)) => t,
+        // Waking without an attempt: it waited for its dependencies (a group member), and its
+        // own wake starts now, when it is scaled.
+        (Phase::Waking, None) => now,
         // A new attempt answers the wake request that ended the previous phase; an older
         // request (e.g. before a failure, with the spec changed since) does not count, the
         // attempt then starts now.
@@ -1132,7 +1254,10 @@ pub fn route(
         return d;
     };
     let want = match (s.phase, &s.endpoint) {
-        (Phase::Ready, Some(e)) if d.replicas != Some(0) => {
+        (Phase::Ready, Some(e))
+            if d.replicas != Some(0)
+                && s.group.as_ref().is_none_or(|g| g.waiting_for.is_empty()) =>
+        {
             RouteTarget::Service(target_group.map_or_else(
                 || backend_address(&e.ip, record.spec.endpoint_port()),
                 str::to_string,

@@ -47,7 +47,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
-use crate::model::{FieldError, Record, Timestamp};
+use super::classify::{observed_service, want_in};
+use super::decide::{Decision, GroupInput, decide_in_group};
+use crate::model::{FieldError, GroupMemberStatus, GroupStatus, Phase, Record, Status, Timestamp};
+use crate::platform::{Observed, TaskStatus};
 use crate::reconcile::{Want, Why};
 
 /// What one record contributes to the groups it is in.
@@ -460,6 +463,12 @@ impl Groups {
         out
     }
 
+    /// The start wave of record `name`: the length of its longest chain of dependencies (0
+    /// when it depends on nothing); `None` when it is on a dependency cycle or depends on one.
+    pub fn wave(&self, name: &str) -> Option<usize> {
+        self.depth(name, &mut BTreeMap::new(), &mut BTreeSet::new())
+    }
+
     /// The length of the longest dependency chain below `name`; `None` on a cycle.
     fn depth(
         &self,
@@ -727,6 +736,258 @@ impl Groups {
             })
             .collect()
     }
+}
+
+/// The table as a pass read it, for the group rules of that pass: every record's groups and
+/// the stored status of each (for the members the pass does not decide itself).
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    /// Membership and dependencies of every record read ([`Groups::of`]).
+    pub groups: Groups,
+    /// Record name → its stored status (`None`: not reconciled yet).
+    pub stored: BTreeMap<String, Option<Status>>,
+}
+
+impl Table {
+    /// The table of `records` (every record that parses, valid or not).
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a Record> + Clone) -> Self {
+        Table {
+            groups: Groups::of(records.clone()),
+            stored: records
+                .into_iter()
+                .map(|r| (r.metadata.name.clone(), r.status.clone()))
+                .collect(),
+        }
+    }
+
+    /// True when some record of the table is in a group.
+    pub fn has_groups(&self) -> bool {
+        self.groups.names().next().is_some()
+    }
+
+    /// The records a pass over `names` must decide with them: their groups' members, and what
+    /// those depend on or is depended on by them (transitively), sorted, `names` included.
+    pub fn closure(&self, names: &[String]) -> Vec<String> {
+        let mut out: BTreeSet<String> = names.iter().cloned().collect();
+        for n in names {
+            for g in self.groups.groups_of(n) {
+                out.extend(self.groups.members(g).iter().cloned());
+            }
+        }
+        let firsts: Vec<String> = out.iter().cloned().collect();
+        for n in firsts {
+            out.extend(self.groups.dependencies(&n));
+            out.extend(self.groups.dependents(&n));
+        }
+        out.into_iter().collect()
+    }
+}
+
+/// Decides every record of a pass that was observed (`records`: each with its observation),
+/// with its groups: the wants widened by the groups ([`Groups::wants`]), then each record in
+/// start order (by [`Groups::wave`], so a dependency that becomes Ready in this pass lets its
+/// dependents be scaled up in the same pass) with what it waits for
+/// ([`Groups::may_scale_up`], on the phases decided so far and, for records the pass does not
+/// decide, the stored ones) and who holds its sleep ([`Groups::may_scale_down`], on the
+/// observations); then every grouped record's `status.group` gets its members and the ETA.
+/// Returns, in the order of `records`, each decision with the [`GroupInput`] it was made with
+/// (for a decision made again later in the pass). Records without groups, or a `table`
+/// without any, are decided exactly as [`super::decide::decide_valid`] decides them.
+pub fn decide_all(
+    records: &[(&Record, &Observed)],
+    table: Option<&Table>,
+    now: Timestamp,
+    runner_period: Duration,
+) -> Vec<(Decision, GroupInput)> {
+    let Some(table) = table.filter(|t| t.has_groups()) else {
+        return records
+            .iter()
+            .map(|(r, o)| {
+                let input = GroupInput::default();
+                (decide_in_group(r, o, now, runner_period, &input), input)
+            })
+            .collect();
+    };
+    let groups = &table.groups;
+    let own: BTreeMap<String, Want> = records
+        .iter()
+        .filter_map(|(r, o)| {
+            let service = observed_service(o).ok()?;
+            Some((
+                r.metadata.name.clone(),
+                want_in(r, Some(service), now, runner_period),
+            ))
+        })
+        .collect();
+    let wants = groups.wants(&own, now);
+    let spread = groups.wanted_by_groups(now);
+    // Running by its observation (or, not observed in this pass, by its stored status).
+    let observed_running: BTreeMap<&str, bool> = records
+        .iter()
+        .map(|(r, o)| {
+            let running = match o {
+                Observed::Found(s) => {
+                    s.desired_count > 0
+                        || s.running_count + s.pending_count > 0
+                        || s.tasks.iter().any(|t| t.last_status != TaskStatus::Stopped)
+                }
+                _ => false,
+            };
+            (r.metadata.name.as_str(), running)
+        })
+        .collect();
+    let running = |n: &str| match observed_running.get(n) {
+        Some(r) => *r,
+        None => table
+            .stored
+            .get(n)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| {
+                s.replicas.desired > 0
+                    || s.replicas.running > 0
+                    || matches!(s.phase, Phase::Waking | Phase::Ready | Phase::Sleeping)
+            }),
+    };
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_by_key(|&i| {
+        let name = &records[i].0.metadata.name;
+        (groups.wave(name).unwrap_or(usize::MAX), name.clone())
+    });
+    let mut decided: BTreeMap<String, Status> = BTreeMap::new();
+    let mut out: Vec<Option<(Decision, GroupInput)>> = vec![None; records.len()];
+    for i in order {
+        let (record, observed) = records[i];
+        let name = record.metadata.name.as_str();
+        let ready = |n: &str| {
+            decided
+                .get(n)
+                .or_else(|| table.stored.get(n).and_then(Option::as_ref))
+                .is_some_and(|s| s.phase == Phase::Ready)
+        };
+        let input = if record.spec.groups.is_empty() && groups.dependents(name).is_empty() {
+            GroupInput::default()
+        } else {
+            GroupInput {
+                want: wants.get(name).map(|d| d.want),
+                member_wake: spread.get(name).and_then(|g| match &g.cause {
+                    Cause::Member {
+                        signal: Why::WakeRequested,
+                        ..
+                    } => g.at,
+                    _ => None,
+                }),
+                waiting_for: groups.may_scale_up(name, &ready).err().unwrap_or_default(),
+                held_by: groups
+                    .may_scale_down(name, &running)
+                    .err()
+                    .unwrap_or_default(),
+            }
+        };
+        let d = decide_in_group(record, observed, now, runner_period, &input);
+        decided.insert(name.to_string(), d.status.clone());
+        out[i] = Some((d, input));
+    }
+    let mut out: Vec<(Decision, GroupInput)> = out.into_iter().flatten().collect();
+    for (i, (d, _)) in out.iter_mut().enumerate() {
+        let record = records[i].0;
+        if let Some(mut g) = d.status.group.take() {
+            summarize(table, &decided, record, &mut g, now);
+            d.status.group = Some(g);
+        }
+    }
+    out
+}
+
+/// Fills `g` (a grouped record's `status.group` as decided) with the members of the record's
+/// groups and what they depend on (`decided` statuses first, else stored ones), in start
+/// order, and the group's ETA ([`GroupStatus::ready_by`]): only while a member is Waking and
+/// no required member is Failed, and only when every member not Ready has a measured wake.
+/// Once the ETA has passed, the one published before is kept (the page then says it takes
+/// longer than usual), so a late wake does not rewrite the status on every pass.
+fn summarize(
+    table: &Table,
+    decided: &BTreeMap<String, Status>,
+    record: &Record,
+    g: &mut GroupStatus,
+    now: Timestamp,
+) {
+    let groups = &table.groups;
+    let name = record.metadata.name.as_str();
+    let status_of = |n: &str| {
+        decided
+            .get(n)
+            .or_else(|| table.stored.get(n).and_then(Option::as_ref))
+    };
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for group in groups.groups_of(name) {
+        for m in groups.members(group) {
+            names.insert(m.clone());
+            names.extend(groups.dependencies(m));
+        }
+    }
+    let waves: BTreeMap<&str, Option<usize>> =
+        names.iter().map(|n| (n.as_str(), groups.wave(n))).collect();
+    let after_last = waves.values().flatten().max().map_or(0, |w| w + 1);
+    let mut members: Vec<GroupMemberStatus> = names
+        .iter()
+        .map(|n| {
+            let s = status_of(n);
+            GroupMemberStatus {
+                name: n.clone(),
+                wave: waves[n.as_str()].unwrap_or(after_last) as u32,
+                phase: s.map(|s| s.phase),
+                step: s.and_then(|s| s.step),
+                message: s.map(|s| s.message.clone()).unwrap_or_default(),
+                optional: groups.is_optional(n),
+            }
+        })
+        .collect();
+    members.sort_by(|a, b| (a.wave, &a.name).cmp(&(b.wave, &b.name)));
+    g.members = members;
+    g.ready_by = None;
+    let waking = g.members.iter().any(|m| m.phase == Some(Phase::Waking));
+    let failed = g
+        .members
+        .iter()
+        .any(|m| !m.optional && m.phase == Some(Phase::Failed));
+    if !waking || failed {
+        return;
+    }
+    let ready = |n: &str| status_of(n).is_some_and(|s| s.phase == Phase::Ready);
+    let remaining = |n: &str| {
+        let s = status_of(n)?;
+        let elapsed = match (s.phase, s.wake_started_at) {
+            (Phase::Waking, Some(t)) => Some(now.since(t)),
+            _ => None,
+        };
+        let typical = crate::wake::status::typical_wake_seconds(s)?;
+        Some((typical - elapsed.map_or(0.0, |e| e.as_secs_f64())).max(0.0))
+    };
+    let mut seconds: f64 = 0.0;
+    for group in groups.groups_of(name) {
+        let eta = groups.eta(group, &ready, &remaining);
+        if !eta.unmeasured.is_empty() {
+            return;
+        }
+        seconds = seconds.max(eta.seconds);
+    }
+    let prev = record
+        .status
+        .as_ref()
+        .and_then(|s| s.group.as_ref())
+        .and_then(|g| g.ready_by);
+    g.ready_by = match prev {
+        // Overdue: keep the ETA that passed.
+        Some(p) if seconds == 0.0 && p <= now => Some(p),
+        _ => {
+            // Whole seconds of an absolute time (started + typical), so the same estimate
+            // gives the same value in every pass.
+            let at = now.as_millis() as f64 + seconds * 1000.0;
+            Some(Timestamp::from_millis(
+                ((at / 1000.0).round() * 1000.0) as i64,
+            ))
+        }
+    };
 }
 
 /// `list` without repeats, in its order.

@@ -52,4 +52,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests_decide;
 #[cfg(test)]
+mod tests_group_pass;
+#[cfg(test)]
 mod tests_pass;

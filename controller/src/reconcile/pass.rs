@@ -45,8 +45,11 @@ use futures::StreamExt;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::classify::{self, Owners, Situation, Triage};
-use super::decide::{self, Decision, Requeue, decide_deferred, decide_invalid, decide_valid};
+use super::decide::{
+    self, Decision, GroupInput, Requeue, decide_deferred, decide_in_group, decide_invalid,
+};
 use super::error_policy::{Failed, error_policy};
+use super::group::{self, Table};
 use super::runtime::{Reason, Reasons};
 use super::{Clock, Prober};
 use crate::model::{Entry, Phase, Record, Status, Timestamp};
@@ -316,7 +319,7 @@ impl Reconciler {
         );
         let full = scope == Scope::All;
         async move {
-            let items = match self.read(scope, now).await {
+            let (items, table) = match self.read(scope, now).await {
                 Ok(w) => w,
                 Err(e) => {
                     warn!(error = %e, "reading records failed; pass skipped");
@@ -374,7 +377,19 @@ impl Reconciler {
                 self.retain_routes(&items).await;
             }
 
-            let mut observed = observed.into_iter();
+            // Decide every observed record (pure), its groups' members together, in start
+            // order; then act on each record concurrently.
+            let decisions = group::decide_all(
+                &to_observe
+                    .iter()
+                    .copied()
+                    .zip(observed.iter())
+                    .collect::<Vec<_>>(),
+                table.as_ref(),
+                now,
+                self.options.runner_period,
+            );
+            let mut observed = observed.into_iter().zip(decisions);
             let jobs: Vec<_> = items
                 .into_iter()
                 .map(|item| {
@@ -433,38 +448,87 @@ impl Reconciler {
 
     /// Reads the records of `scope` and triages each ([`classify::validity`], then in a full
     /// pass [`classify::owners`] over the valid ones, then [`classify::triage_valid`]).
-    async fn read(&self, scope: Scope, now: Timestamp) -> Result<Vec<Item>, store::Error> {
+    ///
+    /// Groups (ADR 0009): the table's groups come from the full list; a scoped pass that reads
+    /// a record in a group lists the table too and takes in the record's group members and
+    /// what they depend on or is depended on by them ([`Table::closure`]), so a stream event
+    /// for one member reconciles its whole group. Records whose `dependsOn` is wrong given the
+    /// others ([`group::Groups::problems`]: missing, outside the group, a cycle) are Invalid.
+    async fn read(
+        &self,
+        scope: Scope,
+        now: Timestamp,
+    ) -> Result<(Vec<Item>, Option<Table>), store::Error> {
         let full = scope == Scope::All;
+        let mut table: Option<Table> = None;
         let entries: Vec<(String, Result<Option<Entry>, store::Error>)> = match scope {
-            Scope::All => self
-                .store
-                .list()
-                .await?
-                .into_iter()
-                .map(|e| (e.name().to_string(), Ok(Some(e))))
-                .collect(),
+            Scope::All => {
+                let listed = self.store.list().await?;
+                let t = Table::of(listed.iter().filter_map(Entry::record));
+                table = t.has_groups().then_some(t);
+                listed
+                    .into_iter()
+                    .map(|e| (e.name().to_string(), Ok(Some(e))))
+                    .collect()
+            }
             Scope::Names(names) => {
                 let mut seen = HashSet::new();
                 let names: Vec<String> = names
                     .into_iter()
                     .filter(|n| seen.insert(n.clone()))
                     .collect();
-                futures::stream::iter(names)
-                    .map(|n| async move {
-                        let r = self.store.get(&n).await;
-                        (n, r)
-                    })
-                    .buffered(self.options.read_concurrency.max(1))
-                    .collect()
-                    .await
+                let mut got: Vec<(String, Result<Option<Entry>, store::Error>)> =
+                    futures::stream::iter(names)
+                        .map(|n| async move {
+                            let r = self.store.get(&n).await;
+                            (n, r)
+                        })
+                        .buffered(self.options.read_concurrency.max(1))
+                        .collect::<Vec<_>>()
+                        .await;
+                let grouped = got.iter().any(|(_, r)| {
+                    matches!(r, Ok(Some(Entry::Record(rec))) if !rec.spec.groups.is_empty())
+                });
+                if grouped {
+                    let listed = self.store.list().await?;
+                    let t = Table::of(listed.iter().filter_map(Entry::record));
+                    let named: Vec<String> = got.iter().map(|(n, _)| n.clone()).collect();
+                    let more: HashSet<String> = t
+                        .closure(&named)
+                        .into_iter()
+                        .filter(|n| !named.contains(n))
+                        .collect();
+                    got.extend(
+                        listed
+                            .into_iter()
+                            .filter(|e| more.contains(e.name()))
+                            .map(|e| (e.name().to_string(), Ok(Some(e)))),
+                    );
+                    table = Some(t);
+                }
+                got
             }
         };
+        let problems = table
+            .as_ref()
+            .map(|t| t.groups.problems())
+            .unwrap_or_default();
         // Step 1: validity (the one validation of the pass).
         let checked: Vec<Checked> = entries
             .into_iter()
             .map(|(name, read)| {
                 let invalid = match &read {
-                    Ok(entry) => classify::validity(entry.as_ref()).err(),
+                    Ok(entry) => classify::validity(entry.as_ref()).err().or_else(|| {
+                        let errors = problems.get(entry.as_ref()?.name())?;
+                        Some(Triage::Invalid {
+                            reason: classify::Invalidity::ValidationFailed,
+                            message: errors
+                                .iter()
+                                .map(|e| e.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        })
+                    }),
                     Err(_) => None,
                 };
                 (name, read, invalid)
@@ -480,7 +544,7 @@ impl Reconciler {
             Owners::scoped()
         };
         // Step 3: conflicts, deferred re-checks, or observe.
-        Ok(checked
+        let items = checked
             .into_iter()
             .map(|(name, read, invalid)| match read {
                 Err(e) => Item::ReadFailed(name, Box::new(e)),
@@ -501,7 +565,8 @@ impl Reconciler {
                     }
                 }
             })
-            .collect())
+            .collect();
+        Ok((items, table))
     }
 
     /// Adds the load balancer's view of each task to the observations of route-mode records
@@ -674,7 +739,7 @@ impl Reconciler {
     async fn reconcile_item(
         &self,
         item: Item,
-        observed: Option<Observed>,
+        observed: Option<(Observed, (Decision, GroupInput))>,
         now: Timestamp,
         reasons: &Reasons,
         codes: &mut Vec<String>,
@@ -748,7 +813,9 @@ impl Reconciler {
                 .await
             }
             Triage::Observe => {
-                let (Some(Entry::Record(record)), Some(observed)) = (entry, observed) else {
+                let (Some(Entry::Record(record)), Some((observed, (decided, input)))) =
+                    (entry, observed)
+                else {
                     // Observe is given only to a record, and every observed record gets one
                     // observation; a mismatch would be a bug in `reconcile_for`.
                     let _span = span.entered();
@@ -757,9 +824,19 @@ impl Reconciler {
                     report.requeue = Requeue::After(decide::OBSERVE_RETRY);
                     return report;
                 };
-                self.reconcile_observed(&record, &observed, now, codes, FACTS_CHANGED_REDECIDES)
-                    .instrument(span)
-                    .await
+                self.reconcile_observed(
+                    &record,
+                    &observed,
+                    Decided {
+                        decision: decided,
+                        input: &input,
+                    },
+                    now,
+                    codes,
+                    FACTS_CHANGED_REDECIDES,
+                )
+                .instrument(span)
+                .await
             }
         }
     }
@@ -773,6 +850,7 @@ impl Reconciler {
         &self,
         record: &Record,
         observed: &Observed,
+        decided: Decided<'_>,
         now: Timestamp,
         codes: &mut Vec<String>,
         redecides: u8,
@@ -781,7 +859,7 @@ impl Reconciler {
         let prev = record.status.as_ref();
         let mut report = RecordReport::new(name, prev.map(|s| s.phase));
         report.phase_since = prev.and_then(|s| s.phase_since);
-        let d = decide_valid(record, observed, now, self.options.runner_period);
+        let Decided { decision: d, input } = decided;
         // A failed observation is an error of the pass; a target the platform does not serve is
         // not (it is the record's Invalid status, published once).
         let unobserved = matches!(d.situation, Situation::Unobserved { .. });
@@ -895,13 +973,23 @@ impl Reconciler {
                         // never leads to a scale-down in this pass.
                         if redecides > 0
                             && let Ok(Some(Entry::Record(fresh))) = self.store.get(name).await
-                            && decide_valid(&fresh, observed, now, self.options.runner_period)
-                                .replicas
-                                .is_none_or(|again| again >= from)
+                            && let again = redecide(
+                                &fresh,
+                                observed,
+                                &d,
+                                input,
+                                now,
+                                self.options.runner_period,
+                            )
+                            && again.replicas.is_none_or(|again| again >= from)
                         {
                             let again = self.reconcile_observed(
                                 &fresh,
                                 observed,
+                                Decided {
+                                    decision: again,
+                                    input,
+                                },
                                 now,
                                 codes,
                                 redecides - 1,
@@ -1026,6 +1114,32 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// A record's decision, made with the rest of the pass ([`group::decide_all`]), and the
+/// group input it was made with (to decide again with after a landed wake).
+struct Decided<'a> {
+    decision: Decision,
+    input: &'a GroupInput,
+}
+
+/// The decision for `fresh` (the record read again after a wake or activity landed), with the
+/// same group input and observation as `first`, and `first`'s group members and ETA (which
+/// the record's own facts do not change).
+fn redecide(
+    fresh: &Record,
+    observed: &Observed,
+    first: &Decision,
+    input: &GroupInput,
+    now: Timestamp,
+    runner_period: Duration,
+) -> Decision {
+    let mut again = decide_in_group(fresh, observed, now, runner_period, input);
+    if let (Some(g), Some(was)) = (again.status.group.as_mut(), first.status.group.as_ref()) {
+        g.members = was.members.clone();
+        g.ready_by = was.ready_by;
+    }
+    again
 }
 
 /// What a status write came to.

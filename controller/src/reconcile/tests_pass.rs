@@ -15,12 +15,12 @@ use crate::model::{
 use crate::platform::sim::{Fault, Op, SimConfig, SimPlatform};
 use crate::store::{self, Applied, MemoryStore, StatusGuard, Store, Touch};
 
-struct World {
-    clock: Arc<SimClock>,
-    sim: Arc<SimPlatform>,
-    store: Arc<MemoryStore>,
-    prober: Arc<StaticProber>,
-    reconciler: Reconciler,
+pub(super) struct World {
+    pub(super) clock: Arc<SimClock>,
+    pub(super) sim: Arc<SimPlatform>,
+    pub(super) store: Arc<MemoryStore>,
+    pub(super) prober: Arc<StaticProber>,
+    pub(super) reconciler: Reconciler,
 }
 
 fn world_with(config: SimConfig, store: Arc<dyn Store>, memory: Arc<MemoryStore>) -> World {
@@ -37,32 +37,32 @@ fn world_with(config: SimConfig, store: Arc<dyn Store>, memory: Arc<MemoryStore>
     }
 }
 
-fn world() -> World {
+pub(super) fn world() -> World {
     let store = Arc::new(MemoryStore::new());
     world_with(SimConfig::default(), store.clone(), store)
 }
 
 impl World {
     /// Adds a record `name` (service `{name}-svc` in `demo-cluster`) and its sim service.
-    fn add(&self, r: Record) {
+    pub(super) fn add(&self, r: Record) {
         if let crate::model::Target::Ecs(t) = &r.spec.target {
             self.sim.add_service(&t.cluster, &t.service);
         }
         self.store.put(r);
     }
-    async fn wake(&self, name: &str) {
+    pub(super) async fn wake(&self, name: &str) {
         self.store
             .record_wake(name, self.clock.now(), Duration::ZERO)
             .await
             .unwrap();
     }
-    async fn pass(&self) -> PassReport {
+    pub(super) async fn pass(&self) -> PassReport {
         self.reconciler.reconcile(Scope::All).await
     }
-    fn phase(&self, name: &str) -> Option<Phase> {
+    pub(super) fn phase(&self, name: &str) -> Option<Phase> {
         self.store.status(name).map(|s| s.phase)
     }
-    fn advance(&self, secs: u64) {
+    pub(super) fn advance(&self, secs: u64) {
         self.clock.advance(Duration::from_secs(secs));
     }
 }
