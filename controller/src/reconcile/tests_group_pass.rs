@@ -372,3 +372,198 @@ async fn a_group_of_twenty_with_a_chain_of_depth_three_wakes_in_the_expected_pas
     }
     assert_eq!(w.sim.scale_calls(), 20, "one scale-up each");
 }
+
+mod prop {
+    //! Property test of groups through the pass: random acyclic dependencies among five
+    //! members of one group, random wakes and activity on random members at random times,
+    //! passes every 5 s; then no input until everything sleeps.
+
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::super::group::Groups;
+    use super::super::tests_pass::world;
+    use super::*;
+    use crate::model::{Phase, Record, Timestamp};
+    use crate::store::Store;
+
+    const N: usize = 5;
+    const IDLE: Duration = Duration::from_secs(120);
+
+    #[derive(Clone, Debug)]
+    enum Input {
+        Wake(usize),
+        Activity(usize),
+    }
+
+    fn input() -> impl Strategy<Value = Input> {
+        prop_oneof![
+            (0..N).prop_map(Input::Wake),
+            (0..N).prop_map(Input::Activity),
+        ]
+    }
+
+    fn name(i: usize) -> String {
+        format!("m{i}")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn groups_keep_their_order_and_converge(
+            edges in proptest::collection::vec(any::<bool>(), N * (N - 1) / 2),
+            inputs in proptest::collection::vec((input(), 1u64..40), 1..10),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(check(edges, inputs))?;
+        }
+    }
+
+    async fn check(edges: Vec<bool>, inputs: Vec<(Input, u64)>) -> Result<(), TestCaseError> {
+        let w = world();
+        let mut k = 0;
+        let mut records = Vec::new();
+        for i in 0..N {
+            let mut r = Record::test(&name(i)).idle_timeout(IDLE);
+            r.spec.groups = vec!["g".into()];
+            for j in 0..i {
+                if edges[k] {
+                    r.spec.depends_on.push(name(j));
+                }
+                k += 1;
+            }
+            records.push(r.clone());
+            w.add(r);
+        }
+        let groups = Groups::of(&records);
+        let entries: BTreeSet<String> = (0..N)
+            .map(name)
+            .filter(|n| groups.is_entry(n, "g"))
+            .collect();
+        // Latest time the group was in use (a wake on any member, activity on an entry).
+        let mut in_use_until: Option<Timestamp> = None;
+        // Latest input on anything.
+        let mut last_input: Option<Timestamp> = None;
+        let mut scaled_down_at: BTreeMap<String, Timestamp> = BTreeMap::new();
+        let running = |n: &str| {
+            w.sim
+                .desired_count("demo-cluster", &format!("{n}-svc"))
+                .unwrap_or(0)
+                > 0
+                || !w
+                    .sim
+                    .running_tasks("demo-cluster", &format!("{n}-svc"))
+                    .is_empty()
+        };
+
+        let pass = async |w: &World,
+                          in_use_until: Option<Timestamp>,
+                          last_input: Option<Timestamp>,
+                          scaled_down_at: &mut BTreeMap<String, Timestamp>|
+               -> Result<(), TestCaseError> {
+            let before: BTreeMap<String, bool> =
+                (0..N).map(|i| (name(i), running(&name(i)))).collect();
+            let now = w.clock.now();
+            let r = w.pass().await;
+            for rep in &r.records {
+                let Some((from, to)) = rep.scaled else {
+                    continue;
+                };
+                if to > from {
+                    for dep in groups.dependencies(&rep.name) {
+                        prop_assert_eq!(
+                            w.phase(&dep),
+                            Some(Phase::Ready),
+                            "{} scaled up at {} while {} is not Ready",
+                            rep.name,
+                            now,
+                            dep
+                        );
+                    }
+                    if let Some(down) = scaled_down_at.get(&rep.name) {
+                        prop_assert!(
+                            last_input.is_some_and(|t| t > *down),
+                            "{} scaled down at {} and up again at {} with no input between",
+                            rep.name,
+                            down,
+                            now
+                        );
+                    }
+                } else {
+                    prop_assert!(
+                        in_use_until.is_none_or(|u| now >= u),
+                        "{} scaled down at {} while the group is in use until {:?}",
+                        rep.name,
+                        now,
+                        in_use_until
+                    );
+                    for d in groups.dependents(&rep.name) {
+                        prop_assert!(
+                            !before[&d],
+                            "{} scaled down at {} while {} still ran",
+                            rep.name,
+                            now,
+                            d
+                        );
+                    }
+                    scaled_down_at.insert(rep.name.clone(), now);
+                }
+            }
+            Ok(())
+        };
+
+        for (inp, steps) in inputs {
+            let now = w.clock.now();
+            match inp {
+                Input::Wake(i) => {
+                    w.wake(&name(i)).await;
+                    in_use_until = in_use_until.max(Some(now.add(IDLE)));
+                }
+                Input::Activity(i) => {
+                    w.store
+                        .record_activity(&name(i), now, Duration::ZERO)
+                        .await
+                        .unwrap();
+                    if entries.contains(&name(i)) {
+                        in_use_until = in_use_until.max(Some(now.add(IDLE)));
+                    }
+                }
+            }
+            last_input = Some(now);
+            for _ in 0..steps {
+                pass(&w, in_use_until, last_input, &mut scaled_down_at).await?;
+                w.advance(5);
+            }
+        }
+        // No more input: everything is asleep within the idle timeout plus the wakes and
+        // stops in progress (at most 5 waves of 30 s, and stops of 20 s each).
+        for _ in 0..((IDLE.as_secs() + 8 * 60) / 5) {
+            pass(&w, in_use_until, last_input, &mut scaled_down_at).await?;
+            if (0..N).all(|i| w.phase(&name(i)) == Some(Phase::Asleep)) {
+                for i in 0..N {
+                    prop_assert_eq!(
+                        w.sim
+                            .desired_count("demo-cluster", &format!("{}-svc", name(i))),
+                        Some(0)
+                    );
+                }
+                return Ok(());
+            }
+            w.advance(5);
+        }
+        let phases: Vec<_> = (0..N).map(|i| (name(i), w.phase(&name(i)))).collect();
+        prop_assert!(
+            false,
+            "not all asleep after the inputs stopped: {:?}",
+            phases
+        );
+        Ok(())
+    }
+}
