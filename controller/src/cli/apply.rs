@@ -46,10 +46,16 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let store = global.connect_or_create().await?;
-    let conflicts = target_conflicts(&records, &store.list().await?);
+    let stored = store.list().await?;
+    let conflicts = target_conflicts(&records, &stored);
     if !conflicts.is_empty() {
         let what = "record{s} would manage a service another record manages";
         return Err(nothing_applied(what, conflicts).into());
+    }
+    let problems = group_problems(&records, &stored);
+    if !problems.is_empty() {
+        let what = "problem{s} with groups";
+        return Err(nothing_applied(what, problems).into());
     }
     let mut failures = Vec::new();
     for record in &records {
@@ -116,4 +122,85 @@ pub fn target_conflicts(records: &[Record], stored: &[crate::model::Entry]) -> V
             })
         })
         .collect()
+}
+
+/// Problems of `spec.dependsOn` across records that applying `records` over `stored` would
+/// create ([`crate::reconcile::group::Groups::problems`] on the table as it would be), for the
+/// applied records only, one message each (`service/web: spec.dependsOn: dependency cycle web →
+/// api → web; nothing on it is scaled up`). A dependency on a record that does not exist yet is
+/// not one of them: it may be applied next (until then the record is Invalid, with the reason,
+/// and nothing of it is scaled). Records already stored keep what they have: the reconciler
+/// reports those.
+pub fn group_problems(records: &[Record], stored: &[crate::model::Entry]) -> Vec<String> {
+    let table: Vec<&Record> = records
+        .iter()
+        .chain(stored.iter().filter_map(|e| match e {
+            crate::model::Entry::Record(r) if !records.iter().any(|n| n.name() == r.name()) => {
+                Some(r.as_ref())
+            }
+            _ => None,
+        }))
+        .collect();
+    let names: std::collections::BTreeSet<&str> = table.iter().map(|r| r.name()).collect();
+    let problems = crate::reconcile::group::Groups::of(table.iter().copied()).problems();
+    records
+        .iter()
+        .flat_map(|r| {
+            problems
+                .get(r.name())
+                .into_iter()
+                .flatten()
+                .filter(|e| {
+                    // "no record X in the table": may come next.
+                    !r.spec.depends_on.iter().enumerate().any(|(i, d)| {
+                        e.path == format!("spec.dependsOn[{i}]") && !names.contains(d.as_str())
+                    })
+                })
+                .map(move |e| format!("service/{}: {e}", r.name()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Entry;
+
+    fn member(name: &str, groups: &[&str], deps: &[&str]) -> Record {
+        let mut r = Record::test(name);
+        r.spec.groups = groups.iter().map(|s| s.to_string()).collect();
+        r.spec.depends_on = deps.iter().map(|s| s.to_string()).collect();
+        r
+    }
+
+    #[test]
+    fn a_cycle_closed_by_the_applied_record_is_refused_with_the_cycle() {
+        let stored = vec![
+            Entry::Record(Box::new(member("api", &["p"], &["db"]))),
+            Entry::Record(Box::new(member("web", &["p"], &["api"]))),
+        ];
+        assert_eq!(
+            group_problems(&[member("db", &["p"], &["web"])], &stored),
+            vec![
+                "service/db: spec.dependsOn: dependency cycle db → web → api → db; nothing on it \
+                 is scaled up"
+            ]
+        );
+        // The stored records on the cycle are not named: they are not being applied.
+        // Replacing a stored record with one that breaks the cycle is fine.
+        let fixed = member("web", &["p"], &[]);
+        assert!(group_problems(&[member("db", &["p"], &["web"]), fixed], &stored).is_empty());
+    }
+
+    #[test]
+    fn a_dependency_outside_the_group_is_refused_and_one_not_there_yet_is_not() {
+        let stored = vec![Entry::Record(Box::new(member("db", &["shared"], &[])))];
+        assert_eq!(
+            group_problems(&[member("api", &["p"], &["db", "cache"])], &stored),
+            vec![
+                "service/api: spec.dependsOn[0]: \"db\" shares no group with this record (it \
+                 is in: shared; this record is in: p)"
+            ]
+        );
+    }
 }
