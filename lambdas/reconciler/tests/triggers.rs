@@ -223,6 +223,48 @@ async fn stream_batch_wakes_the_named_record_and_fails_only_the_broken_one() {
     );
 }
 
+/// Issue 18: a stream event for one member of a group reconciles its whole group: web's wake
+/// wakes db first (web depends on it), and web is scaled only once db is Ready, all within
+/// the invocation.
+#[tokio::test]
+async fn a_stream_event_for_one_member_wakes_its_group_in_dependency_order() {
+    let h = harness(&unique("group")).await;
+    for (name, deps) in [("db", vec![]), ("web", vec!["db".to_string()])] {
+        h.sim.add_service("demo-cluster", &format!("{name}-svc"));
+        let mut r = Record::test(name);
+        r.spec.groups = vec!["preview".into()];
+        r.spec.depends_on = deps;
+        h.store.apply(&r, None).await.expect("apply");
+    }
+    h.wake("web").await;
+    let mut event = fixture("stream-batch.json")["Records"][1].clone();
+    event["dynamodb"]["Keys"]["name"]["S"] = json!("web");
+    let out = handle(&h.app, json!({ "Records": [event] }), None)
+        .await
+        .unwrap();
+    assert_eq!(out, json!({"batchItemFailures": []}));
+    assert_eq!(phase(&h.store, "db").await, Some(Phase::Ready));
+    assert_eq!(phase(&h.store, "web").await, Some(Phase::Ready));
+    let db = status(&h.store, "db").await.unwrap();
+    let web = status(&h.store, "web").await.unwrap();
+    let db_ready = db.last_wake.unwrap().ready_at;
+    let web_started = web.last_wake.as_ref().unwrap().requested_at;
+    assert!(
+        web_started >= db_ready,
+        "web's wake started at {web_started}, before db was Ready at {db_ready}"
+    );
+    let members: Vec<String> = web
+        .group
+        .unwrap()
+        .members
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(members, vec!["db", "web"]);
+    // Not in the group: not reconciled.
+    assert_eq!(phase(&h.store, "other").await, None);
+}
+
 /// Issue 13, class 5: one record of a batch that does not parse (here, one with a field of the
 /// wrong type but a readable key, and one that is garbage) must not drop the rest of the batch.
 /// The readable-key record is reconciled by its key; the garbage one is skipped with a log line
