@@ -1,5 +1,6 @@
 //! Groups (issue 18, ADR 0009): services that wake, become ready and sleep as one, as pure
-//! rules over the whole table ([`Groups::of`]); not wired into the pass yet.
+//! rules over the whole table ([`Groups::of`]), and how a pass decides a group's members
+//! together ([`decide_all`]).
 //!
 //! A record joins groups with `spec.groups`, orders its start with `spec.dependsOn` (records
 //! of a group it shares) and may be `spec.optional`. The rules:
@@ -28,9 +29,9 @@
 //!
 //! # Activity between members
 //!
-//! An API's connection pool to its database is not a visitor. The approach, for the integrator
-//! to keep: **only activity on members visitors reach spreads to the group**, where the members
-//! visitors reach are a group's *entries*: the members no other member of that group depends
+//! An API's connection pool to its database is not a visitor. The approach: **only activity
+//! on members visitors reach spreads to the group**, where the members visitors reach are a
+//! group's *entries*: the members no other member of that group depends
 //! on ([`Groups::is_entry`]). A member that others call is declared as their dependency (which
 //! it must be anyway to start first), so its incoming connections, which come from the group,
 //! never keep the group awake; they still count for the member itself (its own row 9), as
