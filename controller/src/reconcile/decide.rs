@@ -297,16 +297,17 @@ pub struct GroupInput {
     /// (it stays Waking, waiting for them) and, when Ready, its visitors are not sent on.
     pub waiting_for: Vec<String>,
     /// Records depending on it that still run, sorted
-    /// ([`super::group::Groups::may_scale_down`]): while not empty it is not scaled down (it
-    /// stays awake for them, [`Why::Dependent`]).
+    /// ([`super::group::Groups::may_scale_down`]): while not empty an idle record is not
+    /// scaled down (it stays awake for them, [`Why::Dependent`]); an operator's sleep
+    /// (`mode: off`, a sleep request, quiet hours, `replicas: 0`) is not held.
     pub held_by: Vec<String>,
 }
 
 /// [`decide_valid`] for a member of groups: the want comes from `group` when it has one; a
 /// scale-up waits for [`GroupInput::waiting_for`] (the record is Waking at step `scaling` with
 /// `waiting for X to be Ready`, no wake attempt started, so its wake timeout and measured wake
-/// time start when it is scaled); a scale-down waits for [`GroupInput::held_by`] (decided as
-/// awake for them instead). `status.group` gets `waitingFor` and `heldBy`; the pass adds the
+/// time start when it is scaled); the scale-down of an idle record waits for
+/// [`GroupInput::held_by`] (decided as awake for them instead). `status.group` gets `waitingFor` and `heldBy`; the pass adds the
 /// members and the ETA.
 pub fn decide_in_group(
     record: &Record,
@@ -381,7 +382,13 @@ fn decide_found(
             waiting_for_dependencies(record, &prev, &facts, want, &group.waiting_for, now)
         }
         Found::Awake(want) => awake(record, &prev, service, &facts, want, now),
-        Found::Asleep(want) if !group.held_by.is_empty() && facts.desired > 0 => {
+        // Idle (or never asked for) while a dependent still runs: stays up until it stopped.
+        // An operator's word (mode off, a sleep request, quiet hours, replicas 0) is not held.
+        Found::Asleep(want)
+            if !group.held_by.is_empty()
+                && facts.desired > 0
+                && matches!(want.why, Why::Idle | Why::NoWakeRequest) =>
+        {
             let held = Want {
                 awake: true,
                 why: Why::Dependent,

@@ -276,6 +276,40 @@ async fn a_failed_member_is_named_to_the_group_and_the_others_sleep_when_idle() 
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_operators_sleep_on_a_dependency_is_not_held_and_its_dependents_visitors_wait() {
+    let w = world();
+    preview(&w);
+    w.wake("web").await;
+    run(&w, 60, |w| all(w, Phase::Ready)).await;
+    w.advance(60);
+    w.store.request_sleep("db", w.clock.now()).await.unwrap();
+    let r = w.pass().await;
+    assert_eq!(
+        r.record("db").unwrap().scaled,
+        Some((1, 0)),
+        "not held for api and web"
+    );
+    w.advance(5);
+    w.pass().await;
+    // web is still up (its own wake), but its visitors wait for db again.
+    assert_eq!(w.phase("web"), Some(Phase::Ready));
+    let g = w.store.status("web").unwrap().group.unwrap();
+    assert_eq!(g.waiting_for, vec!["db".to_string()]);
+    // The next visitor's wake brings db back.
+    w.wake("web").await;
+    run(&w, 60, |w| all(w, Phase::Ready)).await;
+    assert!(
+        w.store
+            .status("web")
+            .unwrap()
+            .group
+            .unwrap()
+            .waiting_for
+            .is_empty()
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_dependency_cycle_makes_its_records_invalid_and_scales_nothing() {
     let w = world();
     w.add(member("a", &["g"], &["b"]));
