@@ -186,10 +186,10 @@ pub struct GroupEta {
 }
 
 /// How long this record's wake has left, in seconds: its typical wake
-/// ([`crate::wake::status::typical_wake_seconds`]) minus `elapsed` since the wake started (not
+/// ([`crate::model::Status::typical_wake_seconds`]) minus `elapsed` since the wake started (not
 /// below 0); `None` before its first completed wake. The `remaining` of [`Groups::eta`].
 pub fn remaining_wake_seconds(record: &Record, elapsed: Option<Duration>) -> Option<f64> {
-    let typical = crate::wake::status::typical_wake_seconds(record.status.as_ref()?)?;
+    let typical = record.status.as_ref()?.typical_wake_seconds()?;
     Some((typical - elapsed.map_or(0.0, |e| e.as_secs_f64())).max(0.0))
 }
 
@@ -961,7 +961,7 @@ fn summarize(
             (Phase::Waking, Some(t)) => Some(now.since(t)),
             _ => None,
         };
-        let typical = crate::wake::status::typical_wake_seconds(s)?;
+        let typical = s.typical_wake_seconds()?;
         Some((typical - elapsed.map_or(0.0, |e| e.as_secs_f64())).max(0.0))
     };
     let mut seconds: f64 = 0.0;

@@ -98,36 +98,6 @@ fn step_message(step: Step, target: &Target, routed_mode: bool) -> &'static str 
     }
 }
 
-/// How long a wake of this service typically takes, in seconds: the median of
-/// `status.recentWakeSeconds`, else `status.lastWake.seconds`; `None` before the first completed
-/// wake. The wait page's ETA and a group's ETA ([`crate::reconcile::group::Groups::eta`]) start from it.
-pub fn typical_wake_seconds(status: &crate::model::Status) -> Option<f64> {
-    median(&status.recent_wake_seconds).or(status
-        .last_wake
-        .as_ref()
-        .map(|w| w.seconds)
-        .filter(|s| s.is_finite() && *s >= 0.0))
-}
-
-/// The median of `xs` (non-finite and negative values ignored); `None` when empty.
-fn median(xs: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = xs
-        .iter()
-        .copied()
-        .filter(|x| x.is_finite() && *x >= 0.0)
-        .collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
-
 /// An absolute `http`/`https` URL with a host, or `None`. The only redirect targets are
 /// built from URLs that pass this check.
 pub fn usable_endpoint(url: &str) -> Option<http::Uri> {
@@ -254,7 +224,7 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
     };
     let ready = phase == Phase::Ready;
     let elapsed = since.map(|s| now.since(s));
-    let typical = typical_wake_seconds(&status);
+    let typical = status.typical_wake_seconds();
     let waking = phase == Phase::Waking;
     // Quiet hours (precedence row 5), for a service that is not up.
     let quiet = (!invalid && matches!(phase, Phase::Asleep | Phase::Sleeping))
