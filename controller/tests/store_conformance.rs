@@ -1152,6 +1152,9 @@ async fn every_field_round_trips(f: Fixture) {
     full.spec.page.title = Some("Ünïcode & <b>tags</b>".into());
     full.spec.page.theme = snooze::model::Theme::Dark;
     full.metadata.labels.insert("empty".into(), "".into());
+    full.spec.groups = vec!["preview".into(), "shared-db".into()];
+    full.spec.depends_on = vec!["api".into()];
+    full.spec.optional = true;
     manifests.push(full);
 
     let t0 = Timestamp::now();
@@ -1183,6 +1186,29 @@ async fn every_field_round_trips(f: Fixture) {
             message: "not ready within 5m (stuck at pending: task is PENDING)".into(),
         }),
         recent_wake_seconds: vec![41.2, 0.125, 38.0],
+        group: Some(snooze::model::GroupStatus {
+            waiting_for: vec!["api".into()],
+            held_by: vec!["web".into()],
+            ready_by: Some(t(t0, 90_000)),
+            members: vec![
+                snooze::model::GroupMemberStatus {
+                    name: "api".into(),
+                    wave: 0,
+                    phase: Some(snooze::model::Phase::Waking),
+                    step: Some(snooze::model::Step::Pending),
+                    message: "task is PENDING".into(),
+                    optional: false,
+                },
+                snooze::model::GroupMemberStatus {
+                    name: "web".into(),
+                    wave: 1,
+                    phase: None,
+                    step: None,
+                    message: String::new(),
+                    optional: true,
+                },
+            ],
+        }),
         conditions: vec![snooze::model::Condition {
             type_: "Ready".into(),
             status: snooze::model::ConditionStatus::True,
