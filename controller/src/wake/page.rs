@@ -136,7 +136,8 @@ ul.members .why{flex-basis:100%;color:var(--bad);font-size:14px;overflow-wrap:an
 /// The script: asks for the status JSON with `?wait=20&seen={changeKey}`, which the server
 /// holds until something changes (at most 20 s), and asks again at once; updates the steps,
 /// elapsed time and ETA (a group's `etaSeconds` for a record with groups) and re-renders the
-/// group's member list from the JSON (text only: `textContent`, never markup); reloads the page when the phase leaves Waking/Sleeping (the server
+/// group's member list from the JSON (text only: `textContent`, never markup; a group that
+/// appears or goes away reloads the page instead); reloads the page when the phase leaves Waking/Sleeping (the server
 /// then redirects to the service when Ready, renders the failure, or, on a stable address,
 /// proxies to the service). A server that answers at once without a change (or an error) is
 /// asked again with backoff (1 s, ×1.5, at most 5 s).
@@ -217,6 +218,8 @@ pub const SCRIPT: &str = r#"
       .then(function (s) {
         if (!s) { return; }
         if (s.phase !== "Waking" && s.phase !== "Sleeping") { reload(); return; }
+        // A group appeared or went away: the server renders the member list (or drops it).
+        if (!s.group !== !document.getElementById("members")) { reload(); return; }
         if (s.changeKey) { key = s.changeKey; }
         apply(s);
         if (key !== sent || Date.now() - asked > 1000) { delay = 1000; setTimeout(poll, 0); } else { schedule(); }
