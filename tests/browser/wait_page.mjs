@@ -13,7 +13,7 @@
 //  5. a group of two (web depends on api): the page lists both members with their own steps and
 //     the group's ETA; web Ready while api still wakes keeps the page ("Waiting for api"), no
 //     redirect; api Ready sends the visitor on.
-// Screenshots: target/screenshots/wait-page-{light,dark,failed,nojs,off}.png.
+// Screenshots: target/screenshots/wait-page-{light,dark,failed,nojs,off,group}.png.
 //
 //   cargo build -p snooze --example wake_server && (cd tests/browser && npm ci) && node tests/browser/wait_page.mjs
 import assert from 'node:assert/strict';
@@ -223,6 +223,8 @@ try {
       });
       await page.waitForSelector('#members li[data-member="api"][data-step="pending"]', { timeout: 9000 });
       assert.equal(await memberStep('web'), 'scaling');
+      const display = await page.locator('#members li[data-member="web"]').evaluate((el) => getComputedStyle(el).display);
+      assert.equal(display, 'flex', 'the member list is styled');
       assert.equal(await page.locator('#members li[data-member="api"] .state').textContent(), 'starting containers');
       assert.match(await page.locator('#message').textContent(), /Waiting for api to be ready/);
       assert.match(await page.locator('#eta').textContent(), /about \d+ s left/, 'the group\'s ETA');

@@ -269,7 +269,7 @@ fn group_list(g: &GroupView) -> Markup {
     html! {
         section.group aria-label="Services started together" {
             h2 { "Started together" }
-            ul #members aria-live="polite" {
+            ul.members #members aria-live="polite" {
                 @for m in &g.members {
                     li class=(m.phase.map_or("unknown", Phase::as_str).to_lowercase()) data-member=(m.name) data-step=(m.step.map_or("", Step::as_str)) {
                         span.name { (m.name) @if m.optional { " (optional)" } }
