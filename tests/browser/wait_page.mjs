@@ -240,8 +240,21 @@ try {
       assert.match(page.url(), /\/s\/web\/cart\?id=7$/, 'web Ready but api waking: no redirect');
       assert.match(await page.locator('#message').textContent(), /Waiting for api/);
       assert.equal(record('web').status.phase, 'Ready');
+      assert.equal(await page.locator('#members li[data-member="api"] .state').textContent(), 'running', 'the script re-rendered the row');
       await page.screenshot({ path: join(shotsDir(), 'wait-page-group.png') });
       step('group: web Ready, api still waking → the page stays ("Waiting for api")');
+
+      const why = 'Task stopped: exit 1 <img src=x onerror=alert(1)>';
+      publish('web', 'Ready', {
+        step: 'ready', url: `${task.url}/`,
+        group: { waitingFor: ['api'], members: [member('api', 0, 'Failed', 'running', why), member('web', 1, 'Ready', 'ready')] },
+      });
+      await page.waitForSelector('#members li[data-member="api"].failed .why', { timeout: 9000 });
+      assert.equal(await page.locator('#members li[data-member="api"] .why').textContent(), why, 'which member failed and why, as text');
+      assert.equal(await page.locator('#members img').count(), 0, 'no markup from the message');
+      assert.equal(await page.locator('#eta').textContent(), 'no estimate yet', 'readyBy unknown');
+      assert.match(page.url(), /\/s\/web\/cart\?id=7$/);
+      step('group: a failed member is named with its reason (as text)');
 
       publish('api', 'Ready', { step: 'ready', url: `${task.url}/` });
       publish('web', 'Ready', {
