@@ -1183,6 +1183,19 @@ async fn every_field_round_trips(f: Fixture) {
             message: "not ready within 5m (stuck at pending: task is PENDING)".into(),
         }),
         recent_wake_seconds: vec![41.2, 0.125, 38.0],
+        group: Some(snooze::model::GroupStatus {
+            waiting_for: vec!["api".into()],
+            held_by: vec!["web".into()],
+            ready_by: Some(t(t0, 60_000)),
+            members: vec![snooze::model::GroupMemberStatus {
+                name: "api".into(),
+                wave: 0,
+                phase: Some(snooze::model::Phase::Waking),
+                step: Some(snooze::model::Step::Pending),
+                message: "Ünïcode & <b>tags</b>".into(),
+                optional: true,
+            }],
+        }),
         conditions: vec![snooze::model::Condition {
             type_: "Ready".into(),
             status: snooze::model::ConditionStatus::True,
