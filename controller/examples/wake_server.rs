@@ -4,6 +4,7 @@
 //! ```text
 //! wake_server serve   --db PATH [--port 0] [--seed]   # prints "listening http://127.0.0.1:PORT"
 //! wake_server publish --db PATH NAME --phase Waking [--step pending] [--url URL] [--message M] [--recent 30,42]
+//!                     [--group '{"waitingFor":["api"],"members":[{"name":"api","phase":"Waking"},…]}']
 //! wake_server get     --db PATH NAME                 # the record as JSON
 //! ```
 //!
@@ -17,7 +18,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use snooze::model::{
-    Access, EndpointStatus, Entry, LastWake, Mode, Phase, Record, Status, Step, Theme, Timestamp,
+    Access, EndpointStatus, Entry, GroupStatus, LastWake, Mode, Phase, Record, Status, Step, Theme,
+    Timestamp,
 };
 use snooze::store::{Error as StoreError, SqliteStore, StatusGuard, Store};
 use snooze::wake::{WakeConfig, WakeState, router};
@@ -38,7 +40,8 @@ enum Cmd {
         /// Port; 0 picks a free one.
         #[arg(long, default_value_t = 0)]
         port: u16,
-        /// Store the example records (demo, dark, locked, off, flaky) first.
+        /// Store the example records (demo, dark, locked, off, flaky, and the group `shop`: web
+        /// depends on api) first.
         #[arg(long)]
         seed: bool,
         /// Tokio worker threads (1 for the one-core benchmark).
@@ -64,6 +67,11 @@ enum Cmd {
         /// Past wake durations in seconds, comma-separated.
         #[arg(long, value_delimiter = ',')]
         recent: Vec<f64>,
+        /// `status.group` as JSON (camelCase, as the reconciler writes it: `waitingFor`,
+        /// `heldBy`, `readyBy`, `members` with `name`, `wave`, `phase`, `step`, `message`,
+        /// `optional`); absent: no group.
+        #[arg(long, value_parser = parse_group)]
+        group: Option<Box<GroupStatus>>,
     },
     /// Print a record as JSON.
     Get {
@@ -89,7 +97,18 @@ pub fn seed_records() -> Vec<Record> {
     off.spec.mode = Mode::Off;
     let mut flaky = Record::test("flaky");
     flaky.spec.page.title = Some("Flaky service".into());
-    vec![demo, dark, locked, off, flaky]
+    let mut api = Record::test("api");
+    api.spec.groups = vec!["shop".into()];
+    let mut web = Record::test("web");
+    web.spec.page.title = Some("Web shop".into());
+    web.spec.groups = vec!["shop".into()];
+    web.spec.depends_on = vec!["api".into()];
+    vec![demo, dark, locked, off, flaky, api, web]
+}
+
+/// `--group`: a [`GroupStatus`] from its JSON; a clear error for anything else.
+fn parse_group(s: &str) -> Result<Box<GroupStatus>, String> {
+    serde_json::from_str(s).map_err(|e| format!("not a status.group JSON object: {e}"))
 }
 
 fn parse_phase(s: &str) -> Result<Phase> {
@@ -140,6 +159,7 @@ fn main() -> Result<()> {
             url,
             message,
             recent,
+            group,
         } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -193,6 +213,7 @@ fn main() -> Result<()> {
                         recent
                     },
                     message,
+                    group: group.map(|g| *g),
                     ..Status::default()
                 };
                 store

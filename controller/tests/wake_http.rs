@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use snooze::model::{EndpointStatus, Entry, Phase, Record, Status, Step};
+use snooze::model::{
+    EndpointStatus, Entry, GroupMemberStatus, GroupStatus, Phase, Record, Status, Step, Timestamp,
+};
 use snooze::store::{SqliteStore, StatusGuard, Store};
 use snooze::wake::{ROUTES, WakeState, router};
 use snooze_test_support::wake_seed;
@@ -181,6 +183,92 @@ async fn the_wait_page_the_status_json_and_the_redirect_over_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+}
+
+#[tokio::test]
+async fn a_group_member_shows_its_group_and_waits_for_its_dependency_over_http() {
+    let e = env().await;
+    let addr = serve(e.state.clone()).await;
+    let c = client();
+    let base = format!("http://{addr}");
+    let member =
+        |name: &str, wave: u32, phase: Phase, step: Step, message: &str| GroupMemberStatus {
+            name: name.into(),
+            wave,
+            phase: Some(phase),
+            step: Some(step),
+            message: message.into(),
+            optional: false,
+        };
+    let ready_by = Timestamp::now().add(Duration::from_secs(60));
+    let mut web = Status {
+        phase: Phase::Ready,
+        step: Some(Step::Ready),
+        endpoint: Some(EndpointStatus {
+            ip: "127.0.0.1".into(),
+            url: "http://127.0.0.1:8080/".into(),
+            task_arn: "t".into(),
+        }),
+        group: Some(GroupStatus {
+            waiting_for: vec!["api".into()],
+            held_by: vec![],
+            ready_by: Some(ready_by),
+            members: vec![
+                member(
+                    "api",
+                    0,
+                    Phase::Waking,
+                    Step::Running,
+                    "health checks\nmore",
+                ),
+                member("demo", 1, Phase::Ready, Step::Ready, ""),
+            ],
+        }),
+        ..Status::default()
+    };
+    e.store
+        .publish_status("demo", &web, StatusGuard::exists())
+        .await
+        .unwrap();
+    let j: Value = c
+        .get(format!("{base}/api/v1/services/demo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (j["phase"].as_str(), j["ready"].as_bool(), j.get("url")),
+        (Some("Waking"), Some(false), None)
+    );
+    let g = &j["group"];
+    assert_eq!(g["waitingFor"], serde_json::json!(["api"]));
+    assert_eq!(
+        g["members"],
+        serde_json::json!([
+            {"name": "api", "phase": "Waking", "step": "running", "message": "health checks",
+             "optional": false, "wave": 0},
+            {"name": "demo", "phase": "Ready", "step": "ready", "message": "",
+             "optional": false, "wave": 1},
+        ])
+    );
+    let eta = g["etaSeconds"].as_u64().expect("etaSeconds");
+    assert!((58..=60).contains(&eta), "{eta}");
+    assert_eq!(g["readyBy"].as_str(), Some(ready_by.to_rfc3339().as_str()));
+    let r = c.get(format!("{base}/s/demo")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "no redirect while api is not Ready");
+
+    let gs = web.group.as_mut().unwrap();
+    gs.waiting_for.clear();
+    gs.members[0] = member("api", 0, Phase::Ready, Step::Ready, "");
+    e.store
+        .publish_status("demo", &web, StatusGuard::exists())
+        .await
+        .unwrap();
+    let r = c.get(format!("{base}/s/demo")).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "http://127.0.0.1:8080/");
 }
 
 /// Sends `head` (and nothing more) on a raw connection; the status line of the answer.

@@ -1,7 +1,8 @@
 # Stage: the wait page in headless Chromium (tests/browser/wait_page.mjs) against the example
 # wake server over a temporary SQLite store: progress through the steps as the status changes,
-# redirect when Ready, Failed + Try again, token cookie, the no-JavaScript refresh.
-# Screenshots: target/screenshots/wait-page-{light,dark,failed,nojs}.png.
+# redirect when Ready, Failed + Try again, token cookie, the no-JavaScript refresh, a group of
+# two (web waits for api before its visitors are sent on).
+# Screenshots: target/screenshots/wait-page-{light,dark,failed,nojs,off,group}.png.
 set -euo pipefail
 source "$SNOOZE_ROOT/scripts/lib.sh"
 cd "$SNOOZE_ROOT"

@@ -9,8 +9,11 @@
 //     records a fresh wake;
 //  3. access: token — the cookie set on the first visit makes the poll and the redirect work;
 //  4. without JavaScript the page refreshes itself (<meta http-equiv=refresh>) and still ends
-//     on the task.
-// Screenshots: target/screenshots/wait-page-{light,dark,failed,nojs,off}.png.
+//     on the task;
+//  5. a group of two (web depends on api): the page lists both members with their own steps and
+//     the group's ETA; web Ready while api still wakes keeps the page ("Waiting for api"), no
+//     redirect; api Ready sends the visitor on.
+// Screenshots: target/screenshots/wait-page-{light,dark,failed,nojs,off,group}.png.
 //
 //   cargo build -p snooze --example wake_server && (cd tests/browser && npm ci) && node tests/browser/wait_page.mjs
 import assert from 'node:assert/strict';
@@ -43,6 +46,7 @@ function publish(name, phase, opts = {}) {
   if (opts.url) args.push('--url', opts.url);
   if (opts.message) args.push('--message', opts.message);
   if (opts.recent) args.push('--recent', opts.recent.join(','));
+  if (opts.group) args.push('--group', JSON.stringify(opts.group));
   execFileSync(BIN, args, { env, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 function record(name) {
@@ -201,6 +205,69 @@ try {
       await close();
     }
   }
+
+  // ------------------------------------------------------------------ 5. a group: web needs api
+  {
+    const { page, close } = await launch({ colorScheme: 'light' });
+    const problems = watchProblems(page);
+    const member = (name, wave, phase, stepName, message = '') => ({ name, wave, phase, step: stepName, message });
+    const readyBy = (s) => new Date(Date.now() + s * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const memberStep = (name) => page.locator(`#members li[data-member="${name}"]`).getAttribute('data-step');
+    try {
+      await page.goto(`${base}/s/web/cart?id=7`);
+      await expectStep(page, 'requested');
+      publish('api', 'Waking', { step: 'pending' });
+      publish('web', 'Waking', {
+        step: 'scaling',
+        group: { waitingFor: ['api'], readyBy: readyBy(40), members: [member('api', 0, 'Waking', 'pending'), member('web', 1, 'Waking', 'scaling')] },
+      });
+      await page.waitForSelector('#members li[data-member="api"][data-step="pending"]', { timeout: 9000 });
+      assert.equal(await memberStep('web'), 'scaling');
+      const display = await page.locator('#members li[data-member="web"]').evaluate((el) => getComputedStyle(el).display);
+      assert.equal(display, 'flex', 'the member list is styled');
+      assert.equal(await page.locator('#members li[data-member="api"] .state').textContent(), 'starting containers');
+      assert.match(await page.locator('#message').textContent(), /Waiting for api to be ready/);
+      assert.match(await page.locator('#eta').textContent(), /about \d+ s left/, 'the group\'s ETA');
+      step('group: both members listed with their own steps, one ETA');
+
+      publish('web', 'Ready', {
+        step: 'ready', url: `${task.url}/`,
+        group: { waitingFor: ['api'], readyBy: readyBy(20), members: [member('api', 0, 'Waking', 'running'), member('web', 1, 'Ready', 'ready')] },
+      });
+      await page.waitForSelector('#members li[data-member="api"][data-step="running"]', { timeout: 9000 });
+      assert.equal(await memberStep('web'), 'ready');
+      await page.waitForTimeout(2500);
+      assert.match(page.url(), /\/s\/web\/cart\?id=7$/, 'web Ready but api waking: no redirect');
+      assert.match(await page.locator('#message').textContent(), /Waiting for api/);
+      assert.equal(record('web').status.phase, 'Ready');
+      assert.equal(await page.locator('#members li[data-member="api"] .state').textContent(), 'running', 'the script re-rendered the row');
+      await page.screenshot({ path: join(shotsDir(), 'wait-page-group.png') });
+      step('group: web Ready, api still waking → the page stays ("Waiting for api")');
+
+      const why = 'Task stopped: exit 1 <img src=x onerror=alert(1)>';
+      publish('web', 'Ready', {
+        step: 'ready', url: `${task.url}/`,
+        group: { waitingFor: ['api'], members: [member('api', 0, 'Failed', 'running', why), member('web', 1, 'Ready', 'ready')] },
+      });
+      await page.waitForSelector('#members li[data-member="api"].failed .why', { timeout: 9000 });
+      assert.equal(await page.locator('#members li[data-member="api"] .why').textContent(), why, 'which member failed and why, as text');
+      assert.equal(await page.locator('#members img').count(), 0, 'no markup from the message');
+      assert.equal(await page.locator('#eta').textContent(), 'no estimate yet', 'readyBy unknown');
+      assert.match(page.url(), /\/s\/web\/cart\?id=7$/);
+      step('group: a failed member is named with its reason (as text)');
+
+      publish('api', 'Ready', { step: 'ready', url: `${task.url}/` });
+      publish('web', 'Ready', {
+        step: 'ready', url: `${task.url}/`,
+        group: { readyBy: readyBy(0), members: [member('api', 0, 'Ready', 'ready'), member('web', 1, 'Ready', 'ready')] },
+      });
+      await page.waitForURL(`${task.url}/cart?id=7`, { timeout: 9000 });
+      step('group: api Ready → the visitor is sent on');
+      assertNoProblems(problems, 'group');
+    } finally {
+      await close();
+    }
+  }
 } catch (e) {
   failures += 1;
   console.error(e);
@@ -212,4 +279,4 @@ if (failures) {
   console.error('wait_page: FAILED');
   process.exit(1);
 }
-console.log('wait_page: 4 passed, 0 failed');
+console.log('wait_page: 5 passed, 0 failed');

@@ -899,6 +899,14 @@ impl Status {
             .filter(|s| s.is_finite() && *s >= 0.0))
     }
 
+    /// True when visitors may be let in: the phase is `Ready` and the record waits for no
+    /// member of its groups (`status.group.waitingFor` empty or no `status.group`). A Ready
+    /// record whose dependency is not Ready (again) keeps its visitors on the wait page; the
+    /// wake endpoint decides "ready" (redirect, the page's ready state) with this alone.
+    pub fn ready_for_visitors(&self) -> bool {
+        self.phase == Phase::Ready && self.group.as_ref().is_none_or(|g| g.waiting_for.is_empty())
+    }
+
     /// The condition of the given type, if present.
     pub fn condition(&self, type_: &str) -> Option<&Condition> {
         self.conditions.iter().find(|c| c.type_ == type_)
@@ -1327,6 +1335,25 @@ pub mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn visitors_are_let_in_only_when_ready_and_waiting_for_nothing() {
+        let ready = Status {
+            phase: Phase::Ready,
+            ..Status::default()
+        };
+        assert!(ready.ready_for_visitors(), "no groups");
+        let mut grouped = ready.clone();
+        grouped.group = Some(GroupStatus::default());
+        assert!(grouped.ready_for_visitors(), "a group, nothing to wait for");
+        grouped.group.as_mut().unwrap().waiting_for = vec!["api".into()];
+        assert!(!grouped.ready_for_visitors(), "waiting for api");
+        let waking = Status {
+            phase: Phase::Waking,
+            ..Status::default()
+        };
+        assert!(!waking.ready_for_visitors());
+    }
 
     #[test]
     fn a_target_is_the_same_by_name_or_by_arn() {

@@ -1261,10 +1261,7 @@ pub fn route(
         return d;
     };
     let want = match (s.phase, &s.endpoint) {
-        (Phase::Ready, Some(e))
-            if d.replicas != Some(0)
-                && s.group.as_ref().is_none_or(|g| g.waiting_for.is_empty()) =>
-        {
+        (Phase::Ready, Some(e)) if d.replicas != Some(0) && s.ready_for_visitors() => {
             RouteTarget::Service(target_group.map_or_else(
                 || backend_address(&e.ip, record.spec.endpoint_port()),
                 str::to_string,

@@ -35,6 +35,10 @@
 //! | `POST /api/v1/services/{name}/wake[?wait=N]` | records a wake; 202 + status JSON (200 when Ready); `wait` ≤ [`WakeConfig::max_wait`] |
 //! | `GET /healthz` | `ok` |
 //!
+//! "Ready" here is [`StatusView::ready`]: phase Ready with a usable endpoint and, for a member
+//! of a group, nothing it waits for ([`crate::model::Status::ready_for_visitors`]); a Ready
+//! member whose dependency is not Ready gets the wait page, which lists the group's members.
+//!
 //! The handler never writes anything but `wakeRequestedAt` ([`Store::record_wake`], which never
 //! creates a record), and writes nothing for `HEAD`, bots ([`bots`]), unknown names, switched-off
 //! or invalid records, a wrong token, or a record that turned `Failed` less than

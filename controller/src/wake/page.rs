@@ -11,7 +11,7 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::status::StatusView;
+use super::status::{GroupView, MemberView, StatusView};
 use crate::model::{Phase, Step, Theme};
 
 /// Everything a page shows, rendered whole by [`render`].
@@ -122,11 +122,22 @@ li.failed .dot::after{content:"!";color:var(--bad);font-size:13px;font-weight:80
 .icon{width:44px;height:44px;border-radius:12px;display:flex;align-items:center;justify-content:center;background:var(--accent-soft);color:var(--accent);margin-top:18px}
 .icon.error{background:var(--bad-soft);color:var(--bad)}
 .icon svg{width:24px;height:24px}
+.group{margin:18px 0 0;padding-top:14px;border-top:1px solid var(--line)}
+.group h2{margin:0 0 6px;font-size:13px;font-weight:650;color:var(--muted);letter-spacing:.04em;text-transform:uppercase}
+ul.members{list-style:none;margin:0;padding:0}
+ul.members li{display:flex;flex-wrap:wrap;justify-content:space-between;gap:4px 12px;padding:4px 0;font-size:15px}
+ul.members .name{font-weight:600;overflow-wrap:anywhere}
+ul.members .state{color:var(--muted)}
+ul.members li.ready .state{color:var(--accent)}
+ul.members li.failed .state,ul.members li.invalid .state{color:var(--bad);font-weight:650}
+ul.members .why{flex-basis:100%;color:var(--bad);font-size:14px;overflow-wrap:anywhere}
 "#;
 
 /// The script: asks for the status JSON with `?wait=20&seen={changeKey}`, which the server
 /// holds until something changes (at most 20 s), and asks again at once; updates the steps,
-/// elapsed time and ETA; reloads the page when the phase leaves Waking/Sleeping (the server
+/// elapsed time and ETA (a group's `etaSeconds` for a record with groups) and re-renders the
+/// group's member list from the JSON (text only: `textContent`, never markup; a group that
+/// appears or goes away reloads the page instead); reloads the page when the phase leaves Waking/Sleeping (the server
 /// then redirects to the service when Ready, renders the failure, or, on a stable address,
 /// proxies to the service). A server that answers at once without a change (or an error) is
 /// asked again with backoff (1 s, ×1.5, at most 5 s).
@@ -138,13 +149,43 @@ pub const SCRIPT: &str = r#"
   var order = ["requested", "scaling", "provisioning", "pending", "running", "healthy", "ready"];
   var delay = 1000, started = Date.now() - (Number(d.elapsed) || 0) * 1000;
   var typical = Number(d.typical) || 0, done = false;
+  var grouped = d.group === "1", etaAt = d.groupEta ? Date.now() + Number(d.groupEta) * 1000 : 0;
+  var labels = { requested: "wake requested", scaling: "scaling up", provisioning: "provisioning", pending: "starting containers", running: "running", healthy: "health checks passed", ready: "ready" };
   function text(id, value) { var el = document.getElementById(id); if (el) { el.textContent = value; } }
   function fmt(s) { s = Math.max(0, Math.round(s)); var m = Math.floor(s / 60), r = s % 60; return m ? m + " min " + (r < 10 ? "0" : "") + r + " s" : s + " s"; }
   function tick() {
     if (done) { return; }
     var e = (Date.now() - started) / 1000;
     text("elapsed", fmt(e));
-    if (typical) { var left = typical - e; text("eta", left > 1 ? "about " + fmt(left) + " left" : "any moment now"); }
+    if (grouped) {
+      if (etaAt) { var g = (etaAt - Date.now()) / 1000; text("eta", g > 1 ? "about " + fmt(g) + " left" : "any moment now"); }
+      else { text("eta", "no estimate yet"); }
+    } else if (typical) { var left = typical - e; text("eta", left > 1 ? "about " + fmt(left) + " left" : "any moment now"); }
+  }
+  function memberState(m) {
+    if (m.phase === "Ready") { return "ready"; }
+    if (m.phase === "Failed") { return "failed"; }
+    if (m.phase === "Invalid") { return "invalid"; }
+    if (m.phase === "Waking") { return labels[m.step] || "waking"; }
+    if (m.phase === "Sleeping") { return "going to sleep"; }
+    if (m.phase === "Asleep") { return "asleep"; }
+    return "unknown";
+  }
+  function renderGroup(g) {
+    var list = document.getElementById("members");
+    if (!list || !g) { return; }
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    for (var i = 0; i < g.members.length; i++) {
+      var m = g.members[i], li = document.createElement("li"), st = memberState(m);
+      li.className = (m.phase || "unknown").toLowerCase();
+      li.setAttribute("data-member", m.name);
+      li.setAttribute("data-step", m.step || "");
+      var n = document.createElement("span"); n.className = "name"; n.textContent = m.name + (m.optional ? " (optional)" : ""); li.appendChild(n);
+      var s = document.createElement("span"); s.className = "state"; s.textContent = st; li.appendChild(s);
+      if (m.phase === "Failed" && m.message) { var w = document.createElement("span"); w.className = "why"; w.textContent = m.message; li.appendChild(w); }
+      list.appendChild(li);
+    }
+    etaAt = typeof g.etaSeconds === "number" ? Date.now() + g.etaSeconds * 1000 : 0;
   }
   function apply(s) {
     var at = order.indexOf(s.step || "requested");
@@ -159,6 +200,7 @@ pub const SCRIPT: &str = r#"
     if (typeof s.elapsedSeconds === "number") { started = Date.now() - s.elapsedSeconds * 1000; }
     if (typeof s.typicalWakeSeconds === "number") { typical = s.typicalWakeSeconds; }
     document.body.setAttribute("data-step", s.step || "");
+    if (s.group) { grouped = true; renderGroup(s.group); }
     tick();
   }
   var key = d.key || "";
@@ -176,6 +218,8 @@ pub const SCRIPT: &str = r#"
       .then(function (s) {
         if (!s) { return; }
         if (s.phase !== "Waking" && s.phase !== "Sleeping") { reload(); return; }
+        // A group appeared or went away: the server renders the member list (or drops it).
+        if (!s.group !== !document.getElementById("members")) { reload(); return; }
         if (s.changeKey) { key = s.changeKey; }
         apply(s);
         if (key !== sent || Date.now() - asked > 1000) { delay = 1000; setTimeout(poll, 0); } else { schedule(); }
@@ -201,6 +245,42 @@ fn step_label(step: Step) -> &'static str {
         Step::Running => "Running",
         Step::Healthy => "Health checks passed",
         Step::Ready => "Ready",
+    }
+}
+
+/// What the member list says of one member: its step while Waking (lower case, as in
+/// [`step_label`]), else its phase; the script's `memberState` says the same.
+fn member_state(m: &MemberView) -> String {
+    match (m.phase, m.step) {
+        (Some(Phase::Ready), _) => "ready".into(),
+        (Some(Phase::Failed), _) => "failed".into(),
+        (Some(Phase::Invalid), _) => "invalid".into(),
+        (Some(Phase::Waking), Some(step)) => step_label(step).to_lowercase(),
+        (Some(Phase::Waking), None) => "waking".into(),
+        (Some(Phase::Sleeping), _) => "going to sleep".into(),
+        (Some(Phase::Asleep), _) => "asleep".into(),
+        (None, _) => "unknown".into(),
+    }
+}
+
+/// The member list of a record with groups: every member in start order with its own state,
+/// and, for a Failed member, why (an Invalid member's reasons are not shown).
+fn group_list(g: &GroupView) -> Markup {
+    html! {
+        section.group aria-label="Services started together" {
+            h2 { "Started together" }
+            ul.members #members aria-live="polite" {
+                @for m in &g.members {
+                    li class=(m.phase.map_or("unknown", Phase::as_str).to_lowercase()) data-member=(m.name) data-step=(m.step.map_or("", Step::as_str)) {
+                        span.name { (m.name) @if m.optional { " (optional)" } }
+                        span.state { (member_state(m)) }
+                        @if m.phase == Some(Phase::Failed) && !m.message.is_empty() {
+                            span.why { (m.message) }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -242,7 +322,7 @@ fn layout(
                 link rel="icon" href="data:,";
                 style nonce=(data.nonce) { (PreEscaped(STYLE)) }
             }
-            body data-poll=[body_attrs.poll] data-elapsed=[body_attrs.elapsed] data-typical=[body_attrs.typical] data-phase=[body_attrs.phase] data-step=[body_attrs.step] data-key=[body_attrs.key] {
+            body data-poll=[body_attrs.poll] data-elapsed=[body_attrs.elapsed] data-typical=[body_attrs.typical] data-phase=[body_attrs.phase] data-step=[body_attrs.step] data-key=[body_attrs.key] data-group=[body_attrs.group.then_some("1")] data-group-eta=[body_attrs.group_eta] {
                 main.card {
                     div.brand { (PreEscaped(MOON)) "snooze" }
                     (card)
@@ -263,6 +343,10 @@ struct BodyAttrs {
     phase: Option<&'static str>,
     step: Option<&'static str>,
     key: Option<String>,
+    /// The record has groups: the ETA is the group's.
+    group: bool,
+    /// The group's `etaSeconds` when known.
+    group_eta: Option<u64>,
     script: bool,
 }
 
@@ -332,13 +416,21 @@ fn wait_card(w: &WaitPage) -> Markup {
             div.meta {
                 span { "Elapsed " b #elapsed { (human_seconds(v.elapsed_seconds.unwrap_or(0))) } }
                 span #eta {
-                    @match (v.eta_seconds, v.typical_wake_seconds) {
-                        (Some(eta), _) if eta > 1 => { "about " (human_seconds(eta)) " left" }
-                        (Some(_), _) => { "any moment now" }
-                        _ => { "first wake: no estimate yet" }
+                    @match (&v.group, v.eta_seconds) {
+                        (Some(g), _) => @match g.eta_seconds {
+                            Some(eta) if eta > 1 => { "about " (human_seconds(eta)) " left" }
+                            Some(_) => { "any moment now" }
+                            None => { "no estimate yet" }
+                        },
+                        (None, Some(eta)) if eta > 1 => { "about " (human_seconds(eta)) " left" }
+                        (None, Some(_)) => { "any moment now" }
+                        (None, None) => { "first wake: no estimate yet" }
                     }
                 }
             }
+        }
+        @if let Some(g) = &v.group {
+            (group_list(g))
         }
         @if failed {
             div.actions { a.button href=(w.retry_url) { "Try again" } }
@@ -370,6 +462,8 @@ pub fn render(data: &PageData) -> String {
                 phase: Some(w.view.phase.as_str()),
                 step: w.view.step.map(|s| s.as_str()),
                 key: Some(w.view.change_key.clone()),
+                group: w.view.group.is_some(),
+                group_eta: w.view.group.as_ref().and_then(|g| g.eta_seconds),
                 script: w.poll_url.is_some(),
             };
             layout(data, w.refresh.as_ref(), attrs, wait_card(w)).into_string()
@@ -400,6 +494,7 @@ mod tests {
             retry_after_seconds: Some(2),
             routed: None,
             address: None,
+            group: None,
             change_key: "Waking.pending.0.-.00000000".into(),
         }
     }
@@ -505,5 +600,59 @@ mod tests {
         );
         assert!(html.contains("a &amp; b"));
         assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn a_group_lists_every_member_with_its_step_and_one_eta() {
+        use super::super::status::MemberView;
+        let m = |name: &str, phase: Phase, step: Option<Step>, message: &str| MemberView {
+            name: name.into(),
+            phase: Some(phase),
+            step,
+            message: message.into(),
+            optional: false,
+            wave: 0,
+        };
+        let mut v = view(
+            Phase::Waking,
+            Some(Step::Healthy),
+            "Waiting for api to be ready.",
+        );
+        v.group = Some(GroupView {
+            members: vec![
+                m("api", Phase::Waking, Some(Step::Running), ""),
+                m("db", Phase::Failed, Some(Step::Pending), "<b>exit 1</b>"),
+                // GroupView::new blanks an Invalid member's message; the page shows none anyway.
+                m("cache", Phase::Invalid, None, ""),
+                m("web", Phase::Ready, Some(Step::Ready), ""),
+            ],
+            waiting_for: vec!["api".into(), "db".into()],
+            eta_seconds: Some(95),
+            ready_by: None,
+        });
+        let html = render(&wait(v, "Web"));
+        assert!(
+            html.contains(r#"<li class="waking" data-member="api" data-step="running"><span class="name">api</span><span class="state">running</span></li>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<span class="state">failed</span><span class="why">&lt;b&gt;exit 1&lt;/b&gt;</span>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-member="cache" data-step=""><span class="name">cache</span><span class="state">invalid</span></li>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<span class="state">ready</span>"#));
+        assert!(
+            html.contains("about 1 min 35 s left"),
+            "the group's ETA: {html}"
+        );
+        assert!(!html.contains("about 30 s left"), "not the record's own");
+        assert!(
+            html.contains(r#"data-group="1" data-group-eta="95""#),
+            "{html}"
+        );
+        assert!(html.contains("Waiting for api to be ready."));
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::model::{Entry, Phase, Record, RouteTo, Step, Target, Timestamp};
+use crate::model::{Entry, GroupStatus, Phase, Record, RouteTo, Step, Target, Timestamp};
 
 /// What the wait page and the status JSON show for one service. Built by [`view`]; serialised
 /// (camelCase) as the body of `GET /api/v1/services/{name}` and `POST .../wake`.
@@ -20,7 +20,10 @@ pub struct StatusView {
     /// `Failed`; a record that does not parse or validate is `Invalid`; `Ready` without a
     /// usable endpoint URL is `Waking` (step `healthy`).
     pub phase: Phase,
-    /// True only when the service can be visited now (phase `Ready` with an endpoint URL).
+    /// True only when the service can be visited now: phase `Ready` with an endpoint URL and
+    /// nothing in its groups to wait for ([`crate::model::Status::ready_for_visitors`]). A
+    /// Ready record whose dependency is not Ready shows as `Waking` (step `healthy`) with the
+    /// message "Waiting for … to be ready."
     pub ready: bool,
     /// Inside quiet hours (`spec.schedule.asleep`): when they end; wake requests are refused
     /// (409 `quiet_hours`) until then. Absent otherwise.
@@ -57,10 +60,84 @@ pub struct StatusView {
     /// wake endpoint, which knows its scheme and port).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The record's groups as the reconciler's last pass saw them (`status.group`); absent for
+    /// a record without groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupView>,
     /// Changes whenever anything a waiting visitor sees changes (phase, step, readiness,
-    /// route, message): give it back as `?seen=` with `?wait=N` to hold the status request
-    /// until it changes.
+    /// route, message, the group's members, what it waits for and when it should be ready):
+    /// give it back as `?seen=` with `?wait=N` to hold the status request until it changes.
     pub change_key: String,
+}
+
+/// `group` in the status JSON: what a visitor of one member sees of its groups, from
+/// `status.group` ([`GroupStatus`]) and the time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupView {
+    /// Every member of the record's groups and the records they depend on (the record itself
+    /// included), in start order: by wave, then name.
+    pub members: Vec<MemberView>,
+    /// The dependencies this record's visitors still wait for (not Ready), sorted; empty when
+    /// none. The record is `ready` only when this is empty.
+    pub waiting_for: Vec<String>,
+    /// Whole seconds from now until the whole group should be Ready (`readyBy` minus now,
+    /// rounded, at least 0); `null` when `readyBy` is unknown (a member that is not Ready has
+    /// no measured wake yet).
+    pub eta_seconds: Option<u64>,
+    /// When every required member should be Ready (`status.group.readyBy`); `null` when unknown.
+    pub ready_by: Option<Timestamp>,
+}
+
+/// One member in [`GroupView::members`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    /// The member's record name.
+    pub name: String,
+    /// Its phase as the reconciler last saw it; `null` when it has no status yet.
+    pub phase: Option<Phase>,
+    /// Its wake progress (`ready` when Ready); `null` when no wake is in progress.
+    pub step: Option<Step>,
+    /// The first line of its status message (why it failed, what it waits for), trimmed;
+    /// empty when none, and always empty for an `Invalid` member (its reasons are for
+    /// operators, not for the public page).
+    pub message: String,
+    /// `spec.optional`: nobody waits for it.
+    pub optional: bool,
+    /// Its start wave: 0 for a member depending on nothing, else one more than the highest wave
+    /// of what it depends on.
+    pub wave: u32,
+}
+
+impl GroupView {
+    /// The visitor's view of `g` at `now` (see the field docs for the rules).
+    pub fn new(g: &GroupStatus, now: Timestamp) -> Self {
+        let members = (g.members.iter())
+            .map(|m| MemberView {
+                name: m.name.clone(),
+                phase: m.phase,
+                step: m.step,
+                message: if m.phase == Some(Phase::Invalid) {
+                    String::new()
+                } else {
+                    m.message.lines().next().unwrap_or("").trim().to_string()
+                },
+                optional: m.optional,
+                wave: m.wave,
+            })
+            .collect();
+        let eta_seconds = g.ready_by.map(|t| {
+            let ms = t.as_millis().saturating_sub(now.as_millis()).max(0);
+            ((ms + 500) / 1000) as u64
+        });
+        GroupView {
+            members,
+            waiting_for: g.waiting_for.clone(),
+            eta_seconds,
+            ready_by: g.ready_by,
+        }
+    }
 }
 
 impl StatusView {
@@ -126,21 +203,50 @@ pub fn view(entry: &Entry, now: Timestamp) -> StatusView {
             retry_after_seconds: None,
             routed: None,
             address: None,
-            change_key: change_key(Phase::Invalid, None, false, None, INVALID_MESSAGE),
+            group: None,
+            change_key: change_key(Phase::Invalid, None, false, None, INVALID_MESSAGE, None),
         },
     }
 }
 
-/// [`StatusView::change_key`]: `{phase}.{step}.{ready}.{routed}.{hash of the message}`.
+/// [`StatusView::change_key`]: `{phase}.{step}.{ready}.{routed}.{hash}`, the hash over the
+/// message and, for a record with groups, the group's members (name, phase, step, message),
+/// `waitingFor` and `readyBy` (not `etaSeconds`, which changes with the clock alone).
 fn change_key(
     phase: Phase,
     step: Option<Step>,
     ready: bool,
     routed: Option<bool>,
     message: &str,
+    group: Option<&GroupView>,
 ) -> String {
     use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(message.as_bytes());
+    let mut hash = sha2::Sha256::new();
+    hash.update(message.as_bytes());
+    if let Some(g) = group {
+        for m in &g.members {
+            hash.update(b"\0member\0");
+            for part in [
+                m.name.as_str(),
+                m.phase.map_or("-", Phase::as_str),
+                m.step.map_or("-", Step::as_str),
+                m.message.as_str(),
+            ] {
+                hash.update(part.as_bytes());
+                hash.update(b"\0");
+            }
+        }
+        hash.update(b"\0waiting\0");
+        hash.update(g.waiting_for.join(",").as_bytes());
+        hash.update(b"\0readyBy\0");
+        hash.update(
+            g.ready_by
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+    }
+    let digest = hash.finalize();
     format!(
         "{}.{}.{}.{}.{}",
         phase.as_str(),
@@ -161,8 +267,24 @@ pub fn not_yet_routed(mut v: StatusView, r: &Record) -> StatusView {
     v.routed = Some(false);
     v.message = step_message(Step::Healthy, &r.spec.target, true).to_string();
     v.retry_after_seconds = Some(1);
-    v.change_key = change_key(v.phase, v.step, v.ready, v.routed, &v.message);
+    v.change_key = change_key(
+        v.phase,
+        v.step,
+        v.ready,
+        v.routed,
+        &v.message,
+        v.group.as_ref(),
+    );
     v
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn words_list(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// What visitors read for a record that does not parse or validate. The details (paths,
@@ -188,11 +310,15 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         })
     });
 
+    let group = status.group.as_ref().map(|g| GroupView::new(g, now));
+    let waiting_for = group.as_ref().map_or(&[][..], |g| &g.waiting_for[..]);
     let (phase, step, since) = if invalid {
         (Phase::Invalid, None, status.phase_since)
     } else {
         match status.phase {
-            Phase::Ready if endpoint.is_some() && routed != Some(false) => {
+            Phase::Ready
+                if endpoint.is_some() && routed != Some(false) && status.ready_for_visitors() =>
+            {
                 (Phase::Ready, Some(Step::Ready), status.phase_since)
             }
             Phase::Ready => (
@@ -249,6 +375,9 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         Phase::Ready => "Ready.".to_string(),
         Phase::Failed if !status.message.trim().is_empty() => status.message.trim().to_string(),
         Phase::Failed => "The last wake attempt failed.".to_string(),
+        Phase::Waking if !waiting_for.is_empty() => {
+            format!("Waiting for {} to be ready.", words_list(waiting_for))
+        }
         Phase::Waking => {
             step_message(step.unwrap_or(Step::Requested), &r.spec.target, route_mode).to_string()
         }
@@ -262,7 +391,8 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         Phase::Sleeping => "Going to sleep; a new request wakes it again.".to_string(),
     };
     StatusView {
-        change_key: change_key(phase, step, ready, routed, &message),
+        change_key: change_key(phase, step, ready, routed, &message, group.as_ref()),
+        group,
         name: r.metadata.name.clone(),
         phase,
         ready,
@@ -283,7 +413,7 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EndpointStatus, LastWake, Status};
+    use crate::model::{EndpointStatus, GroupMemberStatus, LastWake, Status};
 
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -436,5 +566,143 @@ mod tests {
             (v.phase, v.step, v.retry_after_seconds),
             (Phase::Asleep, None, None)
         );
+    }
+
+    fn member(name: &str, wave: u32, phase: Phase, step: Step, message: &str) -> GroupMemberStatus {
+        GroupMemberStatus {
+            name: name.into(),
+            wave,
+            phase: Some(phase),
+            step: Some(step),
+            message: message.into(),
+            optional: false,
+        }
+    }
+
+    /// `web` (Ready, endpoint published) in a group with `api` (wave 0, still waking).
+    fn web_waiting_for_api(ready_by: Option<&str>) -> Status {
+        Status {
+            phase: Phase::Ready,
+            step: Some(Step::Ready),
+            phase_since: Some(t("2026-11-29T10:00:20Z")),
+            endpoint: Some(EndpointStatus {
+                ip: "203.0.113.10".into(),
+                url: "http://203.0.113.10:80/".into(),
+                task_arn: "arn:task".into(),
+            }),
+            group: Some(GroupStatus {
+                waiting_for: vec!["api".into()],
+                held_by: vec![],
+                ready_by: ready_by.map(t),
+                members: vec![
+                    member(
+                        "api",
+                        0,
+                        Phase::Waking,
+                        Step::Pending,
+                        "Pending.\nsecond line",
+                    ),
+                    member("web", 1, Phase::Ready, Step::Ready, ""),
+                ],
+            }),
+            ..Status::default()
+        }
+    }
+
+    #[test]
+    fn the_status_json_shows_the_group_in_start_order_with_one_eta() {
+        let now = t("2026-11-29T10:00:30Z");
+        let r = Record::test("web").with_status(web_waiting_for_api(Some("2026-11-29T10:00:55Z")));
+        let json = serde_json::to_value(view_record(&r, now)).unwrap();
+        assert_eq!(
+            json["group"],
+            serde_json::json!({
+                "members": [
+                    {"name": "api", "phase": "Waking", "step": "pending", "message": "Pending.",
+                     "optional": false, "wave": 0},
+                    {"name": "web", "phase": "Ready", "step": "ready", "message": "",
+                     "optional": false, "wave": 1},
+                ],
+                "waitingFor": ["api"],
+                "etaSeconds": 25,
+                "readyBy": "2026-11-29T10:00:55.000Z",
+            })
+        );
+        // readyBy in the past: 0, never negative; unknown: null.
+        let json = serde_json::to_value(view_record(&r, t("2026-11-29T10:01:30Z"))).unwrap();
+        assert_eq!(json["group"]["etaSeconds"], 0);
+        let r = Record::test("web").with_status(web_waiting_for_api(None));
+        let json = serde_json::to_value(view_record(&r, now)).unwrap();
+        assert!(json["group"]["etaSeconds"].is_null(), "{json}");
+        assert!(json["group"]["readyBy"].is_null(), "{json}");
+        // A record without groups has no `group` key at all.
+        let json = serde_json::to_value(view_record(&Record::test("demo").asleep(), now)).unwrap();
+        assert!(json.get("group").is_none(), "{json}");
+    }
+
+    #[test]
+    fn a_ready_member_whose_dependency_is_not_ready_keeps_its_visitors_waiting() {
+        let now = t("2026-11-29T10:00:30Z");
+        let s = web_waiting_for_api(None);
+        assert!(!s.ready_for_visitors());
+        let v = view_record(&Record::test("web").with_status(s.clone()), now);
+        assert_eq!(
+            (v.phase, v.step, v.ready, v.url.as_deref()),
+            (Phase::Waking, Some(Step::Healthy), false, None)
+        );
+        assert_eq!(v.message, "Waiting for api to be ready.");
+        assert!(v.in_progress(), "the page keeps polling");
+        // api Ready: nothing to wait for, visitors are let in.
+        let mut done = s;
+        let g = done.group.as_mut().unwrap();
+        g.waiting_for.clear();
+        g.members[0] = member("api", 0, Phase::Ready, Step::Ready, "");
+        assert!(done.ready_for_visitors());
+        let v2 = view_record(&Record::test("web").with_status(done), now);
+        assert!(v2.ready);
+        assert_eq!(v2.phase, Phase::Ready);
+        assert_eq!(v2.url.as_deref(), Some("http://203.0.113.10:80/"));
+        assert_ne!(v.change_key, v2.change_key);
+    }
+
+    #[test]
+    fn the_change_key_covers_the_group() {
+        let now = t("2026-11-29T10:00:30Z");
+        let s = web_waiting_for_api(Some("2026-11-29T10:00:55Z"));
+        let key =
+            |s: &Status| view_record(&Record::test("web").with_status(s.clone()), now).change_key;
+        let before = key(&s);
+        let mut moved = s.clone();
+        moved.group.as_mut().unwrap().members[0].step = Some(Step::Running);
+        assert_ne!(key(&moved), before, "a member's step");
+        let mut later = s.clone();
+        later.group.as_mut().unwrap().ready_by = Some(t("2026-11-29T10:01:10Z"));
+        assert_ne!(key(&later), before, "readyBy");
+        // The clock alone (etaSeconds) does not change it.
+        let r = Record::test("web").with_status(s);
+        assert_eq!(
+            view_record(&r, t("2026-11-29T10:00:31Z")).change_key,
+            before
+        );
+    }
+
+    #[test]
+    fn an_invalid_member_shows_invalid_without_its_reasons() {
+        let mut s = web_waiting_for_api(None);
+        s.group.as_mut().unwrap().members[0] = GroupMemberStatus {
+            name: "api".into(),
+            wave: 0,
+            phase: Some(Phase::Invalid),
+            step: None,
+            message: "spec.target.cluster: arn:aws:ecs:secret".into(),
+            optional: false,
+        };
+        let v = view_record(
+            &Record::test("web").with_status(s),
+            t("2026-11-29T10:00:30Z"),
+        );
+        let g = v.group.unwrap();
+        assert_eq!(g.members[0].phase, Some(Phase::Invalid));
+        assert_eq!(g.members[0].message, "");
     }
 }

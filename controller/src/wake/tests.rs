@@ -1214,3 +1214,53 @@ async fn a_wake_debounced_by_a_concurrent_visitor_still_shows_the_wait_page_that
         );
     }
 }
+
+#[tokio::test]
+async fn a_ready_member_waiting_for_its_dependency_shows_the_page_then_redirects() {
+    use crate::model::{GroupMemberStatus, GroupStatus};
+    let member = |name: &str, wave: u32, phase: Phase, step: Step| GroupMemberStatus {
+        name: name.into(),
+        wave,
+        phase: Some(phase),
+        step: Some(step),
+        message: String::new(),
+        optional: false,
+    };
+    let mut status = ready_status("http://203.0.113.10:80/");
+    status.group = Some(GroupStatus {
+        waiting_for: vec!["api".into()],
+        members: vec![
+            member("api", 0, Phase::Waking, Step::Pending),
+            member("web", 1, Phase::Ready, Step::Ready),
+        ],
+        ..GroupStatus::default()
+    });
+    let fake = Fake::with(vec![Entry::Record(Box::new(
+        Record::test("web").with_status(status.clone()),
+    ))]);
+    let s = state(fake.clone());
+    let r = get(&s, "/s/web/x").await;
+    assert_eq!(r.status(), 200, "no redirect while api is not Ready");
+    let html = body(&r);
+    assert!(html.contains("Waiting for api to be ready."), "{html}");
+    assert!(
+        html.contains(r#"data-member="api" data-step="pending""#),
+        "{html}"
+    );
+    assert!(attr(&html, "data-poll").is_some(), "the page polls");
+    let r = get(&s, "/api/v1/services/web").await;
+    let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+    assert_eq!(
+        (v["ready"].as_bool(), v["phase"].as_str()),
+        (Some(false), Some("Waking"))
+    );
+    assert_eq!(v["group"]["waitingFor"], serde_json::json!(["api"]));
+
+    let g = status.group.as_mut().unwrap();
+    g.waiting_for.clear();
+    g.members[0] = member("api", 0, Phase::Ready, Step::Ready);
+    fake.set_status("web", status);
+    let r = get(&s, "/s/web/x").await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(header(&r, "location"), "http://203.0.113.10:80/x");
+}
