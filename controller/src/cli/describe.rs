@@ -622,8 +622,9 @@ fn table_lines(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
 ///
 /// The ETA (`Ready by`) is computed like the reconciler's `status.group.readyBy`
 /// ([`Groups::eta`] over the members' measured wake times, [`remaining_wake_seconds`]), shown
-/// only while a member is Waking; `unknown` when a member that is not Ready has no measured
-/// wake yet.
+/// only while a member is Waking and no required (non-optional) member is Failed (then the
+/// failed members are named instead); `unknown` when a member that is not Ready has no
+/// measured wake yet.
 pub fn describe_group(view: &GroupView, now: Timestamp) -> String {
     let mut out = String::new();
     let groups = &view.groups;
@@ -651,7 +652,15 @@ pub fn describe_group(view: &GroupView, now: Timestamp) -> String {
         .members
         .iter()
         .any(|m| phase_of(&m.metadata.name) == Some(Phase::Waking));
-    let ready_by = if waking {
+    let failed: Vec<&str> = view
+        .members
+        .iter()
+        .filter(|m| !m.spec.optional && phase_of(&m.metadata.name) == Some(Phase::Failed))
+        .map(|m| m.metadata.name.as_str())
+        .collect();
+    let ready_by = if !failed.is_empty() {
+        format!("<none> (failed: {})", failed.join(", "))
+    } else if waking {
         let eta = groups.eta(&view.name, &|n| phase_of(n) == Some(Phase::Ready), &|n| {
             let r = member(n)?;
             let s = r.status.as_ref()?;
@@ -886,6 +895,23 @@ mod tests {
         assert_eq!(
             rows[5],
             ["3", "web", "Waking", "scaling", "api", "no"],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_group_with_a_failed_member_has_no_eta() {
+        let mut worker = member("worker", &["db"], Phase::Failed);
+        worker.spec.optional = true;
+        let table = entries(vec![
+            member("db", &[], Phase::Failed),
+            member("api", &["db"], Phase::Waking),
+            worker,
+        ]);
+        let view = GroupView::of(&table, "g").unwrap();
+        let text = describe_group(&view, Timestamp::now());
+        assert!(
+            text.contains("Ready by:           <none> (failed: db)\n"),
             "{text}"
         );
     }

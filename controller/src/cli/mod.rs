@@ -223,9 +223,11 @@ impl GroupView {
 /// The verbs. See the module docs for how to add one.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// List records: NAME PHASE DESIRED/RUNNING ENDPOINT SLEEPS-IN AGE.
+    /// List records: NAME PHASE DESIRED/RUNNING ENDPOINT SLEEPS-IN AGE (group/NAME: a group's
+    /// members in start order).
     Get(get::Args),
-    /// Show one record in readable form: spec, desired facts, status, conditions.
+    /// Show one record in readable form: spec, desired facts, status, conditions (group/NAME:
+    /// a group's start order, ETA, problems and members).
     Describe(describe::Args),
     /// Create or update records from manifest files (validates everything first).
     Apply(apply::Args),
@@ -233,10 +235,12 @@ pub enum Command {
     Edit(edit::Args),
     /// Delete a record.
     Delete(delete::Args),
-    /// Ask for a service to be woken now (sets desired.wakeRequestedAt; with --force also
-    /// desired.wakeForcedAt, which wakes it inside quiet hours).
+    /// Ask for a service, or every member of group/NAME, to be woken now (sets
+    /// desired.wakeRequestedAt; with --force also desired.wakeForcedAt, which wakes it inside
+    /// quiet hours).
     Wake(wake::WakeArgs),
-    /// Ask for a service to be put to sleep now (sets desired.sleepRequestedAt).
+    /// Ask for a service, or every member of group/NAME, to be put to sleep now (sets
+    /// desired.sleepRequestedAt).
     Sleep(wake::Args),
     /// Print the JSON Schema of a record.
     Schema(schema::Args),
