@@ -577,7 +577,12 @@ fn get_describe_wake_sleep_delete() {
         .unwrap()
         .split_whitespace()
         .collect();
-    assert_eq!(header[6..], ["MODE", "TARGET", "MESSAGE"], "{}", out.stdout);
+    assert_eq!(
+        header[6..],
+        ["MODE", "TARGET", "GROUP", "MESSAGE"],
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("auto   ecs demo-cluster/demo-svc"),
         "{}",
@@ -654,6 +659,304 @@ fn get_describe_wake_sleep_delete() {
         "{out:?}"
     );
     assert!(ctl.names().is_empty());
+}
+
+/// A manifest of record `name` in `groups` depending on `depends_on`, with `extra` spec lines.
+fn group_manifest(name: &str, groups: &[&str], depends_on: &[&str], extra: &str) -> String {
+    let mut m = manifest(name);
+    m.push_str(&format!("  groups: [{}]\n", groups.join(", ")));
+    if !depends_on.is_empty() {
+        m.push_str(&format!("  dependsOn: [{}]\n", depends_on.join(", ")));
+    }
+    m.push_str(extra);
+    m
+}
+
+/// The preview-1 group of the operator guide (db; api and an optional worker on db; web on
+/// api, also in group front) and `solo`, in no group.
+fn group_ctl() -> Ctl {
+    let ctl = Ctl::new();
+    let docs = [
+        group_manifest("db", &["preview-1"], &[], ""),
+        group_manifest("api", &["preview-1"], &["db"], ""),
+        group_manifest("worker", &["preview-1"], &["db"], "  optional: true\n"),
+        group_manifest("web", &["preview-1", "front"], &["api"], ""),
+        manifest("solo"),
+    ];
+    let file = ctl.write("group.yaml", &docs.join("---\n"));
+    ctl.run(&["apply", "-f", &file]).ok();
+    ctl
+}
+
+/// Table rows of `get` output, cells split on whitespace (header included).
+fn rows(stdout: &str) -> Vec<Vec<String>> {
+    stdout
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn wake_and_sleep_of_a_group_reach_every_member_in_start_order() {
+    let ctl = group_ctl();
+    let out = ctl.run(&["wake", "group/preview-1"]).ok();
+    assert_eq!(
+        out.stdout,
+        "service/db wake requested\nservice/api wake requested\n\
+         service/worker wake requested\nservice/web wake requested\n"
+    );
+    for name in ["db", "api", "worker", "web"] {
+        assert!(
+            ctl.record(name).desired.wake_requested_at.is_some(),
+            "{name}"
+        );
+    }
+    assert!(ctl.record("solo").desired.wake_requested_at.is_none());
+
+    let out = ctl.run(&["wake", "--force", "group/front"]).ok();
+    assert_eq!(out.stdout, "service/web wake requested (forced)\n");
+    assert!(ctl.record("web").desired.wake_forced_at.is_some());
+    assert!(ctl.record("api").desired.wake_forced_at.is_none());
+
+    let out = ctl.run(&["sleep", "group/preview-1"]).ok();
+    assert_eq!(
+        out.stdout,
+        "service/db sleep requested\nservice/api sleep requested\n\
+         service/worker sleep requested\nservice/web sleep requested\n"
+    );
+    assert!(ctl.record("worker").desired.sleep_requested_at.is_some());
+    assert!(ctl.record("solo").desired.sleep_requested_at.is_none());
+
+    // A plain NAME and service/NAME still name one record.
+    assert_eq!(
+        ctl.run(&["wake", "solo"]).ok().stdout,
+        "service/solo wake requested\n"
+    );
+    assert_eq!(
+        ctl.run(&["sleep", "service/solo"]).ok().stdout,
+        "service/solo sleep requested\n"
+    );
+    assert_eq!(
+        ctl.run(&["wake", "--force", "service/solo"]).ok().stdout,
+        "service/solo wake requested (forced)\n"
+    );
+
+    // An unknown group is an error like an unknown record (exit 1); another kind is a usage
+    // error (exit 2).
+    for verb in ["wake", "sleep", "get", "describe"] {
+        let out = ctl.run(&[verb, "group/nope"]).fails(1);
+        assert_eq!(
+            out.stderr, "error: group \"nope\" not found: no record has it in spec.groups\n",
+            "{verb}"
+        );
+    }
+    let out = ctl.run(&["wake", "pod/solo"]).fails(2);
+    assert!(out.stderr.contains("unknown kind \"pod\""), "{out:?}");
+    ctl.run(&["get", "group/"]).fails(2);
+}
+
+#[test]
+fn a_group_wake_skips_members_in_their_quiet_hours_and_says_so() {
+    let ctl = Ctl::new();
+    let quiet = "  schedule:\n    timeZone: UTC\n    asleep: [\"Mon-Sun 00:00-24:00\"]\n";
+    let docs = [
+        group_manifest("db", &["g"], &[], ""),
+        group_manifest("web", &["g"], &["db"], quiet),
+        group_manifest("night", &["n"], &[], quiet),
+    ];
+    ctl.run(&["apply", "-f", &ctl.write("g.yaml", &docs.join("---\n"))])
+        .ok();
+    let out = ctl.run(&["wake", "group/g"]).ok();
+    assert_eq!(out.stdout, "service/db wake requested\n");
+    assert!(
+        out.stderr
+            .starts_with("note: service/web is in its quiet hours until Mon 00:00: not woken")
+            || out
+                .stderr
+                .contains("service/web is in its quiet hours until"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("wake --force group/g"), "{out:?}");
+    assert!(ctl.record("web").desired.wake_requested_at.is_none());
+    assert!(ctl.record("db").desired.wake_requested_at.is_some());
+
+    // Every member quiet: nothing woken, exit 1 with the reason per member.
+    let out = ctl.run(&["wake", "group/n"]).fails(1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr
+            .starts_with("error: no member of group/n was woken")
+            && out
+                .stderr
+                .contains("  service/night is in its quiet hours until"),
+        "{out:?}"
+    );
+    // --force wakes every member anyway.
+    let out = ctl.run(&["wake", "--force", "group/g"]).ok();
+    assert_eq!(
+        out.stdout,
+        "service/db wake requested (forced)\nservice/web wake requested (forced)\n"
+    );
+    assert_eq!(out.stderr, "");
+    assert!(ctl.record("web").desired.wake_forced_at.is_some());
+}
+
+#[test]
+fn get_shows_groups_and_lists_a_group_in_start_order() {
+    let ctl = group_ctl();
+    let out = ctl.run(&["get", "-o", "wide"]).ok();
+    let table = rows(&out.stdout);
+    assert_eq!(table[0][8], "GROUP", "{}", out.stdout);
+    let group_of = |name: &str| {
+        table
+            .iter()
+            .find(|r| r[0] == name)
+            // The last cell: MESSAGE is empty and TARGET is two words.
+            .and_then(|r| r.last().cloned())
+            .unwrap()
+    };
+    assert_eq!(group_of("web"), "preview-1,front", "{}", out.stdout);
+    assert_eq!(group_of("db"), "preview-1", "{}", out.stdout);
+    assert_eq!(group_of("solo"), "-", "{}", out.stdout);
+    // Only in wide output.
+    assert!(!ctl.run(&["get"]).ok().stdout.contains("GROUP"));
+
+    let out = ctl.run(&["get", "group/preview-1"]).ok();
+    let names: Vec<String> = rows(&out.stdout).iter().map(|r| r[0].clone()).collect();
+    assert_eq!(
+        names,
+        ["NAME", "db", "api", "worker", "web"],
+        "{}",
+        out.stdout
+    );
+
+    let out = ctl.run(&["get", "group/front", "-o", "wide"]).ok();
+    let table = rows(&out.stdout);
+    assert_eq!(table.len(), 2, "{}", out.stdout);
+    assert_eq!(
+        (table[1][0].as_str(), table[1].last().unwrap().as_str()),
+        ("web", "preview-1,front")
+    );
+
+    // JSON: an array of the member records; YAML: a stream of them.
+    let out = ctl.run(&["get", "group/preview-1", "-o", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["db", "api", "worker", "web"]);
+    let out = ctl.run(&["get", "group/front", "-o", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "an array even for one");
+    let out = ctl.run(&["get", "group/preview-1", "-o", "yaml"]).ok();
+    assert_eq!(out.stdout.matches("---\n").count(), 3, "{}", out.stdout);
+}
+
+#[test]
+fn describe_shows_a_group_and_a_members_groups() {
+    let ctl = group_ctl();
+    ctl.run(&["wake", "web"]).ok();
+    ctl.run(&["reconcile", "--once", "--platform", "sim"]).ok();
+
+    let out = ctl.run(&["describe", "group/preview-1"]).ok();
+    let text = &out.stdout;
+    for want in [
+        "Group:              preview-1",
+        "Members:            4 (1 optional)",
+        "Start order:        1. db  2. api, worker  3. web",
+        "Ready by:           unknown (no measured wake yet: api, db, web)",
+        "Problems:           <none>",
+    ] {
+        assert!(text.contains(want), "{want:?} in\n{text}");
+    }
+    let members: Vec<Vec<String>> = rows(text)
+        .into_iter()
+        .skip_while(|r| r.first().map(String::as_str) != Some("WAVE"))
+        .collect();
+    assert_eq!(
+        members[0],
+        [
+            "WAVE",
+            "NAME",
+            "PHASE",
+            "STEP",
+            "DEPENDS-ON",
+            "OPTIONAL",
+            "MESSAGE"
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        members[1][..6],
+        ["1", "db", "Waking", "scaling", "-", "no"],
+        "{text}"
+    );
+    assert_eq!(
+        members[3][..6],
+        ["2", "worker", "Waking", "scaling", "db", "yes"],
+        "{text}"
+    );
+    assert_eq!(
+        members[4][..6],
+        ["3", "web", "Waking", "scaling", "api", "no"],
+        "{text}"
+    );
+    assert!(
+        text.contains("waiting for api and db to be Ready"),
+        "{text}"
+    );
+
+    let out = ctl.run(&["describe", "web"]).ok();
+    let text = &out.stdout;
+    for want in [
+        "Groups:\n  Groups:             preview-1, front\n  Depends on:         api\n",
+        "  Start order:\n    preview-1: 1. db  2. api, worker  3. web\n    front: 1. web\n",
+        "  Waiting for:        api, db\n",
+        "  Held by:            <none>\n",
+    ] {
+        assert!(text.contains(want), "{want:?} in\n{text}");
+    }
+    let members: Vec<Vec<String>> = rows(text)
+        .into_iter()
+        .skip_while(|r| r.first().map(String::as_str) != Some("WAVE"))
+        .take(5)
+        .collect();
+    let names: Vec<&str> = members.iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(names, ["NAME", "db", "api", "worker", "web"], "{text}");
+    assert_eq!(members[1][2..4], ["Waking", "scaling"], "{text}");
+    // A record without groups has no Groups section.
+    assert!(
+        !ctl.run(&["describe", "solo"])
+            .ok()
+            .stdout
+            .contains("Groups:")
+    );
+    // db is held by what runs on it once it is asked to sleep: who holds it is shown.
+    let db = ctl.run(&["describe", "service/db"]).ok().stdout;
+    assert!(db.contains("  Held by:            "), "{db}");
+}
+
+#[test]
+fn describe_of_a_group_lists_its_problems() {
+    let ctl = Ctl::new();
+    // A dependency on a record not there yet is accepted by apply; the group shows it.
+    let docs = [
+        group_manifest("api", &["g"], &["db"], ""),
+        group_manifest("web", &["g"], &["api"], ""),
+    ];
+    ctl.run(&["apply", "-f", &ctl.write("g.yaml", &docs.join("---\n"))])
+        .ok();
+    let out = ctl.run(&["describe", "group/g"]).ok();
+    assert!(
+        out.stdout.contains(
+            "Problems:\n  service/api: spec.dependsOn[0]: no record \"db\" in the table\n"
+        ),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -1,40 +1,70 @@
 //! `snoozectl describe NAME`: one record in readable form: spec, desired facts (with "3m ago"),
 //! status and a conditions table. A record failing validation lists every error; an item that
-//! does not parse shows the parse error and the raw stored item.
+//! does not parse shows the parse error and the raw stored item. A record with `spec.groups`
+//! gets a `Groups:` section (its groups, dependsOn, each group's start order in waves, what it
+//! waits for and who holds its sleep from `status.group`, and every member's phase and step).
+//!
+//! `snoozectl describe group/NAME`: group NAME: its members in start order with wave, phase,
+//! step, dependsOn and optional, the group's ETA and its problems (dependency cycles, missing
+//! dependencies: [`Groups::problems`]).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::GlobalArgs;
 use super::render::{relative, table, when};
-use crate::model::{Access, Entry, Malformed, Mode, Record, Target, Timestamp, validate};
+use super::{GlobalArgs, GroupView, Ref};
+use crate::model::{Access, Entry, Malformed, Mode, Phase, Record, Target, Timestamp, validate};
+use crate::reconcile::group::{Groups, remaining_wake_seconds};
 use crate::store::Error as StoreError;
 
 /// Arguments of `snoozectl describe`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The record to describe.
-    pub name: String,
+    /// The record to describe (`NAME` or `service/NAME`), or `group/NAME`: group NAME.
+    pub name: Ref,
 }
 
-/// Runs `snoozectl describe`.
+/// Runs `snoozectl describe`. For a record with groups it reads the whole table (for the
+/// start order and the members' phases).
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
+    let now = Timestamp::now();
+    let name = match args.name {
+        Ref::Service(name) => name,
+        Ref::Group(group) => {
+            let view = GroupView::read(store.as_ref(), &group).await?;
+            super::emit(describe_group(&view, now))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let entry = store
-        .get(&args.name)
+        .get(&name)
         .await
-        .with_context(|| format!("cannot read service {:?}", args.name))?
-        .ok_or_else(|| StoreError::NotFound(args.name.clone()))?;
-    super::emit(describe(&entry, Timestamp::now()))?;
+        .with_context(|| format!("cannot read service {name:?}"))?
+        .ok_or_else(|| StoreError::NotFound(name.clone()))?;
+    let table = match &entry {
+        Entry::Record(r) if !r.spec.groups.is_empty() => {
+            store.list().await.context("cannot list services")?
+        }
+        _ => Vec::new(),
+    };
+    super::emit(describe_in(&entry, &table, now))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The text `describe` prints for `entry` at time `now`.
+/// The text `describe` prints for `entry` at time `now`, without the rest of the table (a
+/// record's `Groups:` section then shows only what the record itself holds).
 pub fn describe(entry: &Entry, now: Timestamp) -> String {
+    describe_in(entry, &[], now)
+}
+
+/// The text `describe` prints for `entry` at time `now`; `table` is every stored entry (from
+/// `list`), used for the `Groups:` section of a record with `spec.groups`.
+pub fn describe_in(entry: &Entry, table: &[Entry], now: Timestamp) -> String {
     match entry {
-        Entry::Record(r) => describe_record(r, now),
+        Entry::Record(r) => describe_record(r, table, now),
         Entry::Malformed(m) => describe_malformed(m, now),
     }
 }
@@ -160,7 +190,7 @@ fn describe_schedule(out: &mut String, r: &Record, now: Timestamp) {
     }
 }
 
-fn describe_record(r: &Record, now: Timestamp) -> String {
+fn describe_record(r: &Record, entries: &[Entry], now: Timestamp) -> String {
     let mut out = String::new();
     let m = &r.metadata;
     field(&mut out, 0, "Name", &m.name);
@@ -319,6 +349,9 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
     if r.spec.schedule.is_some() {
         describe_schedule(&mut out, r, now);
     }
+    if !r.spec.groups.is_empty() {
+        describe_groups_of(&mut out, r, entries, now);
+    }
 
     let d = &r.desired;
     out.push_str("Desired:\n");
@@ -442,6 +475,269 @@ fn describe_record(r: &Record, now: Timestamp) -> String {
     out
 }
 
+/// Every record of `table` that parses (malformed items are in no group).
+fn records(table: &[Entry]) -> Vec<&Record> {
+    table
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => Some(r.as_ref()),
+            Entry::Malformed(_) => None,
+        })
+        .collect()
+}
+
+/// A start order as one line: `1. api, db  2. web`; a last wave of members on (or behind) a
+/// dependency cycle is `cycle: a, b`. `<none>` when empty.
+pub fn waves_line(groups: &Groups, waves: &[Vec<String>]) -> String {
+    if waves.is_empty() {
+        return "<none>".into();
+    }
+    waves
+        .iter()
+        .enumerate()
+        .map(|(i, wave)| {
+            let names = wave.join(", ");
+            match wave.first().map(|n| groups.wave(n)) {
+                Some(None) => format!("cycle: {names}"),
+                _ => format!("{}. {names}", i + 1),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// A member's wave for people: 1-based, `cycle` when it is on (or behind) a dependency cycle.
+fn wave_cell(groups: &Groups, name: &str) -> String {
+    groups
+        .wave(name)
+        .map_or_else(|| "cycle".to_string(), |w| (w + 1).to_string())
+}
+
+/// `(phase, step, message)` of `record` for a members table: `-` before its first reconcile
+/// and when it has no step; `Invalid` with the reason when it fails validation.
+fn phase_step(record: Option<&Record>) -> (String, String, String) {
+    let Some(r) = record else {
+        return ("<missing>".into(), "-".into(), String::new());
+    };
+    let summary = super::render::summarise(&Entry::Record(Box::new(r.clone())));
+    let step = r
+        .status
+        .as_ref()
+        .and_then(|s| s.step)
+        .map_or_else(|| "-".to_string(), |s| s.as_str().to_string());
+    (summary.phase, step, summary.message)
+}
+
+/// The `Groups:` section of a grouped record: its groups and dependsOn, each group's start
+/// order (from `table`), what it waits for, who holds its sleep and the group's ETA (from
+/// `status.group`, as the reconciler last published it), then every member of its groups and
+/// what they depend on, with wave, phase and step (from `table`; `status.group.members` when
+/// `table` is empty).
+fn describe_groups_of(out: &mut String, r: &Record, table: &[Entry], now: Timestamp) {
+    let all = records(table);
+    let groups = Groups::of(all.iter().copied());
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "<none>".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    out.push_str("Groups:\n");
+    field(out, 2, "Groups", r.spec.groups.join(", "));
+    field(out, 2, "Depends on", list(&r.spec.depends_on));
+    if r.spec.optional {
+        field(out, 2, "Optional", "yes (nobody waits for it)");
+    }
+    if !all.is_empty() {
+        out.push_str("  Start order:\n");
+        for g in &r.spec.groups {
+            let _ = writeln!(
+                out,
+                "    {g}: {}",
+                waves_line(&groups, &groups.start_order(g))
+            );
+        }
+    }
+    let published = r.status.as_ref().and_then(|s| s.group.as_ref());
+    match published {
+        None => field(
+            out,
+            2,
+            "Status",
+            "<none> (not reconciled with its groups yet)",
+        ),
+        Some(g) => {
+            field(out, 2, "Waiting for", list(&g.waiting_for));
+            field(out, 2, "Held by", list(&g.held_by));
+            if let Some(t) = g.ready_by {
+                field(out, 2, "Group ready by", when(Some(t), now));
+            }
+        }
+    }
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    if all.is_empty() {
+        for m in published.map(|g| g.members.as_slice()).unwrap_or_default() {
+            rows.push(vec![
+                (m.wave + 1).to_string(),
+                m.name.clone(),
+                m.phase.map_or_else(|| "-".to_string(), |p| p.to_string()),
+                m.step
+                    .map_or_else(|| "-".to_string(), |s| s.as_str().to_string()),
+                m.message.clone(),
+            ]);
+        }
+    } else {
+        let mut names: Vec<String> = Vec::new();
+        for g in groups.groups_of(&r.metadata.name) {
+            for m in groups.members(g) {
+                names.push(m.clone());
+                names.extend(groups.dependencies(m));
+            }
+        }
+        names.sort();
+        names.dedup();
+        names.sort_by_key(|n| (groups.wave(n).unwrap_or(usize::MAX), n.clone()));
+        for n in names {
+            let (phase, step, message) =
+                phase_step(all.iter().copied().find(|x| x.metadata.name == n));
+            rows.push(vec![wave_cell(&groups, &n), n, phase, step, message]);
+        }
+    }
+    if !rows.is_empty() {
+        out.push_str("  Members:\n");
+        for line in table_lines(&["WAVE", "NAME", "PHASE", "STEP", "MESSAGE"], &rows) {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+}
+
+fn table_lines(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    table(header, rows).lines().map(String::from).collect()
+}
+
+/// The text `describe group/NAME` prints at time `now`: the group's name, member count,
+/// start order, ETA and problems, then one row per member in start order (wave, name, phase,
+/// step, dependsOn, optional, message).
+///
+/// The ETA (`Ready by`) is computed like the reconciler's `status.group.readyBy`
+/// ([`Groups::eta`] over the members' measured wake times, [`remaining_wake_seconds`]), shown
+/// only while a member is Waking and no required (non-optional) member is Failed (then the
+/// failed members are named instead); `unknown` when a member that is not Ready has no
+/// measured wake yet.
+pub fn describe_group(view: &GroupView, now: Timestamp) -> String {
+    let mut out = String::new();
+    let groups = &view.groups;
+    let optional = view.members.iter().filter(|m| m.spec.optional).count();
+    field(&mut out, 0, "Group", &view.name);
+    field(
+        &mut out,
+        0,
+        "Members",
+        if optional > 0 {
+            format!("{} ({optional} optional)", view.members.len())
+        } else {
+            view.members.len().to_string()
+        },
+    );
+    field(
+        &mut out,
+        0,
+        "Start order",
+        waves_line(groups, &groups.start_order(&view.name)),
+    );
+    let member = |n: &str| view.members.iter().find(|m| m.metadata.name == n);
+    let phase_of = |n: &str| member(n).and_then(|m| m.status.as_ref()).map(|s| s.phase);
+    let waking = view
+        .members
+        .iter()
+        .any(|m| phase_of(&m.metadata.name) == Some(Phase::Waking));
+    let failed: Vec<&str> = view
+        .members
+        .iter()
+        .filter(|m| !m.spec.optional && phase_of(&m.metadata.name) == Some(Phase::Failed))
+        .map(|m| m.metadata.name.as_str())
+        .collect();
+    let ready_by = if !failed.is_empty() {
+        format!("<none> (failed: {})", failed.join(", "))
+    } else if waking {
+        let eta = groups.eta(&view.name, &|n| phase_of(n) == Some(Phase::Ready), &|n| {
+            let r = member(n)?;
+            let s = r.status.as_ref()?;
+            let elapsed = match (s.phase, s.wake_started_at) {
+                (Phase::Waking, Some(t)) => Some(now.since(t)),
+                _ => None,
+            };
+            remaining_wake_seconds(r, elapsed)
+        });
+        if eta.unmeasured.is_empty() {
+            when(
+                Some(now.add(std::time::Duration::from_secs_f64(eta.seconds))),
+                now,
+            )
+        } else {
+            format!(
+                "unknown (no measured wake yet: {})",
+                eta.unmeasured.join(", ")
+            )
+        }
+    } else {
+        "<none> (no member is waking)".to_string()
+    };
+    field(&mut out, 0, "Ready by", ready_by);
+    let problems: Vec<String> = groups
+        .problems()
+        .into_iter()
+        .filter(|(n, _)| member(n).is_some())
+        .flat_map(|(n, errs)| errs.into_iter().map(move |e| format!("service/{n}: {e}")))
+        .collect();
+    if problems.is_empty() {
+        field(&mut out, 0, "Problems", "<none>");
+    } else {
+        out.push_str("Problems:\n");
+        for p in problems {
+            let _ = writeln!(out, "  {p}");
+        }
+    }
+    out.push_str("Members:\n");
+    let rows: Vec<Vec<String>> = view
+        .members
+        .iter()
+        .map(|m| {
+            let (phase, step, message) = phase_step(Some(m));
+            let depends = if m.spec.depends_on.is_empty() {
+                "-".to_string()
+            } else {
+                m.spec.depends_on.join(",")
+            };
+            vec![
+                wave_cell(groups, &m.metadata.name),
+                m.metadata.name.clone(),
+                phase,
+                step,
+                depends,
+                if m.spec.optional { "yes" } else { "no" }.to_string(),
+                message,
+            ]
+        })
+        .collect();
+    for line in table_lines(
+        &[
+            "WAVE",
+            "NAME",
+            "PHASE",
+            "STEP",
+            "DEPENDS-ON",
+            "OPTIONAL",
+            "MESSAGE",
+        ],
+        &rows,
+    ) {
+        let _ = writeln!(out, "  {line}");
+    }
+    out
+}
+
 fn describe_malformed(m: &Malformed, now: Timestamp) -> String {
     let mut out = String::new();
     field(&mut out, 0, "Name", &m.name);
@@ -520,6 +816,182 @@ mod tests {
                 "PENDING"
             ]
         );
+    }
+
+    /// A member of group `g` depending on `deps`, in `phase` (at step `scaling` when Waking).
+    fn member(name: &str, deps: &[&str], phase: Phase) -> Record {
+        let mut r = Record::test(name).with_status(Status {
+            phase,
+            step: (phase == Phase::Waking).then_some(crate::model::Step::Scaling),
+            ..Status::default()
+        });
+        r.spec.groups = vec!["g".into()];
+        r.spec.depends_on = deps.iter().map(|d| d.to_string()).collect();
+        r
+    }
+
+    fn entries(records: Vec<Record>) -> Vec<Entry> {
+        records
+            .into_iter()
+            .map(|r| Entry::Record(Box::new(r)))
+            .collect()
+    }
+
+    #[test]
+    fn describe_group_lists_members_in_start_order_with_problems() {
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let mut worker = member("worker", &["db"], Phase::Asleep);
+        worker.spec.optional = true;
+        let table = entries(vec![
+            member("web", &["api"], Phase::Waking),
+            member("api", &["db"], Phase::Waking),
+            member("db", &[], Phase::Ready),
+            worker,
+            member("lost", &["gone"], Phase::Invalid),
+        ]);
+        let view = GroupView::of(&table, "g").unwrap();
+        let text = describe_group(&view, now);
+        assert!(
+            text.contains("Members:            5 (1 optional)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Start order:        1. db, lost  2. api, worker  3. web\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Ready by:           unknown (no measured wake yet: api, lost, web)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Problems:\n  service/lost: spec.dependsOn[0]: no record \"gone\" in the table\n"
+            ),
+            "{text}"
+        );
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("WAVE"))
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows[0],
+            [
+                "WAVE",
+                "NAME",
+                "PHASE",
+                "STEP",
+                "DEPENDS-ON",
+                "OPTIONAL",
+                "MESSAGE"
+            ]
+        );
+        assert_eq!(rows[1], ["1", "db", "Ready", "-", "-", "no"], "{text}");
+        assert_eq!(
+            rows[4],
+            ["2", "worker", "Asleep", "-", "db", "yes"],
+            "{text}"
+        );
+        assert_eq!(
+            rows[5],
+            ["3", "web", "Waking", "scaling", "api", "no"],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_group_with_a_failed_member_has_no_eta() {
+        let mut worker = member("worker", &["db"], Phase::Failed);
+        worker.spec.optional = true;
+        let table = entries(vec![
+            member("db", &[], Phase::Failed),
+            member("api", &["db"], Phase::Waking),
+            worker,
+        ]);
+        let view = GroupView::of(&table, "g").unwrap();
+        let text = describe_group(&view, Timestamp::now());
+        assert!(
+            text.contains("Ready by:           <none> (failed: db)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_its_own_last_wave() {
+        let table = entries(vec![
+            member("a", &["b"], Phase::Asleep),
+            member("b", &["a"], Phase::Asleep),
+            member("c", &[], Phase::Asleep),
+        ]);
+        let view = GroupView::of(&table, "g").unwrap();
+        let text = describe_group(&view, Timestamp::now());
+        assert!(
+            text.contains("Start order:        1. c  cycle: a, b\n"),
+            "{text}"
+        );
+        assert!(text.contains("dependency cycle a → b → a"), "{text}");
+        assert!(
+            text.contains("Ready by:           <none> (no member is waking)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_grouped_record_has_a_groups_section() {
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let mut web = member("web", &["api"], Phase::Waking);
+        web.spec.groups.push("front".into());
+        if let Some(s) = web.status.as_mut() {
+            s.group = Some(crate::model::GroupStatus {
+                waiting_for: vec!["api".into()],
+                ready_by: Some(now.add(Duration::from_secs(30))),
+                ..Default::default()
+            });
+        }
+        let table = entries(vec![
+            web.clone(),
+            member("api", &["db"], Phase::Waking),
+            member("db", &[], Phase::Ready),
+        ]);
+        let text = describe_in(&Entry::Record(Box::new(web)), &table, now);
+        let section: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "Groups:")
+            .take_while(|l| *l != "Desired:")
+            .collect();
+        fn cells(l: &str) -> Vec<&str> {
+            l.split_whitespace().collect()
+        }
+        assert_eq!(
+            section[1..4],
+            [
+                "  Groups:             g, front",
+                "  Depends on:         api",
+                "  Start order:",
+            ],
+            "{text}"
+        );
+        assert_eq!(section[4], "    g: 1. db  2. api  3. web", "{text}");
+        assert_eq!(section[5], "    front: 1. web", "{text}");
+        assert_eq!(section[6], "  Waiting for:        api", "{text}");
+        assert_eq!(section[7], "  Held by:            <none>", "{text}");
+        assert!(
+            section[8].starts_with("  Group ready by:     ") && section[8].ends_with("(in 30s)"),
+            "{text}"
+        );
+        assert_eq!(
+            cells(section[10]),
+            ["WAVE", "NAME", "PHASE", "STEP", "MESSAGE"]
+        );
+        assert_eq!(cells(section[11]), ["1", "db", "Ready", "-"], "{text}");
+        assert_eq!(
+            cells(section[13]),
+            ["3", "web", "Waking", "scaling"],
+            "{text}"
+        );
+        // Not grouped: no section.
+        let plain = describe(&Entry::Record(Box::new(Record::test("plain"))), now);
+        assert!(!plain.contains("Groups:"), "{plain}");
     }
 
     #[test]

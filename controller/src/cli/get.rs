@@ -1,8 +1,10 @@
-//! `snoozectl get [NAME] [-o wide|yaml|json]`: lists records.
+//! `snoozectl get [NAME | group/NAME] [-o wide|yaml|json]`: lists records.
 //!
 //! The table has `NAME PHASE DESIRED/RUNNING ENDPOINT SLEEPS-IN AGE` (and `SCHEDULE`, the next
 //! scheduled change, before `AGE` when a listed record has `spec.schedule`); `-o wide` adds `MODE`,
-//! `TARGET` and `MESSAGE`. `-o yaml` prints full records (several as a `---`-separated stream),
+//! `TARGET`, `GROUP` (the record's `spec.groups`, comma-separated, `-` when none) and `MESSAGE`.
+//! `group/NAME` lists the members of group NAME in start order (the same table; `-o yaml|json`
+//! the member records as a stream or an array). `-o yaml` prints full records (several as a `---`-separated stream),
 //! `-o json` one object for `NAME` or an array otherwise. Items that do not parse or validate
 //! are listed too, as phase `Invalid` with the reason; they are never dropped.
 
@@ -10,16 +12,17 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::GlobalArgs;
 use super::render::{self, short_duration, summarise, table, target_summary};
+use super::{GlobalArgs, GroupView, Ref};
 use crate::model::{Entry, Mode, Phase, Timestamp};
 use crate::store::Error as StoreError;
 
 /// Arguments of `snoozectl get`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Show only this record (exit 1 when it does not exist).
-    pub name: Option<String>,
+    /// Show only this record (`NAME` or `service/NAME`; exit 1 when it does not exist), or
+    /// `group/NAME`: the members of group NAME in start order (exit 1 when it has none).
+    pub name: Option<Ref>,
     /// Output format: a table (default), `wide` (more columns), `yaml` or `json` (full records).
     #[arg(short, long, value_enum)]
     pub output: Option<Output>,
@@ -28,7 +31,7 @@ pub struct Args {
 /// `-o` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
-    /// The table plus MODE, TARGET and MESSAGE.
+    /// The table plus MODE, TARGET, GROUP and MESSAGE.
     Wide,
     /// Full records as YAML documents.
     Yaml,
@@ -40,16 +43,22 @@ pub enum Output {
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
     let entries = match &args.name {
-        Some(name) => {
+        Some(Ref::Service(name)) => {
             let entry = store
                 .get(name)
                 .await
                 .with_context(|| format!("cannot read service {name:?}"))?;
             vec![entry.ok_or_else(|| StoreError::NotFound(name.clone()))?]
         }
+        Some(Ref::Group(group)) => GroupView::read(store.as_ref(), group)
+            .await?
+            .members
+            .into_iter()
+            .map(|r| Entry::Record(Box::new(r)))
+            .collect(),
         None => store.list().await.context("cannot list services")?,
     };
-    let single = args.name.is_some();
+    let single = matches!(args.name, Some(Ref::Service(_)));
     let now = Timestamp::now();
     match args.output {
         Some(Output::Yaml) if single => super::emit(render::entry_yaml(&entries[0])?)?,
@@ -67,8 +76,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `get` table for `entries` at time `now`; `wide` adds MODE, TARGET and MESSAGE (the
-/// status message, else the kept `lastFailure` with its age). ENDPOINT is the task's URL, or
+/// The `get` table for `entries` at time `now`; `wide` adds MODE, TARGET, GROUP (the record's
+/// `spec.groups` joined with `,`, `-` when none) and MESSAGE (the status message, else the
+/// kept `lastFailure` with its age). ENDPOINT is the task's URL, or
 /// for a route-mode record its stable address with `(routed)` or `(wait page)`.
 pub fn render_table(entries: &[Entry], now: Timestamp, wide: bool) -> String {
     let mut header = vec![
@@ -86,7 +96,7 @@ pub fn render_table(entries: &[Entry], now: Timestamp, wide: bool) -> String {
         header.insert(5, "SCHEDULE");
     }
     if wide {
-        header.extend(["MODE", "TARGET", "MESSAGE"]);
+        header.extend(["MODE", "TARGET", "GROUP", "MESSAGE"]);
     }
     let rows: Vec<Vec<String>> = entries
         .iter()
@@ -132,7 +142,7 @@ fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
         Entry::Malformed(_) => {
             cells.extend([dash(), dash(), dash(), dash()]);
             if wide {
-                cells.extend([dash(), dash(), summary.message]);
+                cells.extend([dash(), dash(), dash(), summary.message]);
             }
         }
         Entry::Record(r) => {
@@ -188,7 +198,17 @@ fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
                     ),
                     _ => summary.message,
                 };
-                cells.extend([mode.to_string(), target_summary(&r.spec.target), message]);
+                let groups = if r.spec.groups.is_empty() {
+                    dash()
+                } else {
+                    r.spec.groups.join(",")
+                };
+                cells.extend([
+                    mode.to_string(),
+                    target_summary(&r.spec.target),
+                    groups,
+                    message,
+                ]);
             }
         }
     }
@@ -272,6 +292,32 @@ mod tests {
                 .unwrap()
                 .ends_with("spec.replicas: invalid type"),
             "{wide}"
+        );
+    }
+
+    #[test]
+    fn wide_output_has_a_group_column() {
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let mut web = Record::test("web");
+        web.spec.groups = vec!["preview-1".into(), "front".into()];
+        let plain = Record::test("plain");
+        let entries = vec![Entry::Record(Box::new(web)), Entry::Record(Box::new(plain))];
+        let wide = render_table(&entries, now, true);
+        let lines: Vec<Vec<&str>> = wide
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            lines[0][6..],
+            ["MODE", "TARGET", "GROUP", "MESSAGE"],
+            "{wide}"
+        );
+        assert_eq!(lines[1].last(), Some(&"preview-1,front"), "{wide}");
+        assert_eq!(lines[2].last(), Some(&"-"), "{wide}");
+        let narrow = render_table(&entries, now, false);
+        assert!(
+            !narrow.contains("GROUP") && !narrow.contains("preview-1"),
+            "{narrow}"
         );
     }
 

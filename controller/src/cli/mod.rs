@@ -37,6 +37,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 
+use crate::model::{Entry, Record};
+use crate::reconcile::group::Groups;
 use crate::store::{self, ConnectOptions, Store};
 
 pub mod agent;
@@ -118,12 +120,114 @@ impl GlobalArgs {
     }
 }
 
+/// What a verb's NAME argument names: one record (`NAME` or `service/NAME`, kubectl style) or
+/// every member of a group (`group/NAME`: the records whose `spec.groups` contains NAME).
+/// Parsed by clap (`FromStr`), so another kind (`pod/x`) or an empty name is a usage error
+/// (exit 2). Record and group names are DNS labels, so a `/` never belongs to a name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ref {
+    /// One record, by name.
+    Service(String),
+    /// The members of a group, by the group's name.
+    Group(String),
+}
+
+impl std::str::FromStr for Ref {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, name) = match s.split_once('/') {
+            None => ("service", s),
+            Some(split) => split,
+        };
+        if name.is_empty() {
+            return Err(format!(
+                "{s:?} has no name: use NAME, service/NAME or group/NAME"
+            ));
+        }
+        match kind {
+            "service" | "services" | "svc" => Ok(Ref::Service(name.to_string())),
+            "group" | "groups" => Ok(Ref::Group(name.to_string())),
+            other => Err(format!(
+                "unknown kind {other:?} in {s:?}: use NAME, service/NAME or group/NAME"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Ref {
+    /// `service/NAME` or `group/NAME`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ref::Service(n) => write!(f, "service/{n}"),
+            Ref::Group(n) => write!(f, "group/{n}"),
+        }
+    }
+}
+
+/// A group as read from the whole table: its members in start order and the table's group
+/// graph ([`Groups::of`] over every record that parses), for `get`, `describe`, `wake` and
+/// `sleep` of `group/NAME`.
+#[derive(Clone, Debug)]
+pub struct GroupView {
+    /// The group's name.
+    pub name: String,
+    /// Membership and dependencies of the whole table.
+    pub groups: Groups,
+    /// The records whose `spec.groups` contains the group, in start order
+    /// ([`Groups::start_order`]: by wave, names sorted within a wave; members on a dependency
+    /// cycle last).
+    pub members: Vec<Record>,
+}
+
+impl GroupView {
+    /// The group `name` among `entries` (a whole `list`; malformed items are in no group).
+    /// `None` when no record is in it.
+    pub fn of(entries: &[Entry], name: &str) -> Option<Self> {
+        let records: Vec<&Record> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Record(r) => Some(r.as_ref()),
+                Entry::Malformed(_) => None,
+            })
+            .collect();
+        let groups = Groups::of(records.iter().copied());
+        let members: Vec<Record> = groups
+            .start_order(name)
+            .concat()
+            .iter()
+            .filter_map(|m| records.iter().find(|r| &r.metadata.name == m))
+            .map(|r| (*r).clone())
+            .collect();
+        if members.is_empty() {
+            return None;
+        }
+        Some(Self {
+            name: name.to_string(),
+            groups,
+            members,
+        })
+    }
+
+    /// Reads the whole table and returns group `name`. Errors (exit 1, like a missing record)
+    /// when no record is in the group: `group "NAME" not found: no record has it in
+    /// spec.groups`.
+    pub async fn read(store: &dyn Store, name: &str) -> anyhow::Result<Self> {
+        let entries = store.list().await.context("cannot list services")?;
+        Self::of(&entries, name).ok_or_else(|| {
+            anyhow::anyhow!("group {name:?} not found: no record has it in spec.groups")
+        })
+    }
+}
+
 /// The verbs. See the module docs for how to add one.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// List records: NAME PHASE DESIRED/RUNNING ENDPOINT SLEEPS-IN AGE.
+    /// List records: NAME PHASE DESIRED/RUNNING ENDPOINT SLEEPS-IN AGE (group/NAME: a group's
+    /// members in start order).
     Get(get::Args),
-    /// Show one record in readable form: spec, desired facts, status, conditions.
+    /// Show one record in readable form: spec, desired facts, status, conditions (group/NAME:
+    /// a group's start order, ETA, problems and members).
     Describe(describe::Args),
     /// Create or update records from manifest files (validates everything first).
     Apply(apply::Args),
@@ -131,10 +235,12 @@ pub enum Command {
     Edit(edit::Args),
     /// Delete a record.
     Delete(delete::Args),
-    /// Ask for a service to be woken now (sets desired.wakeRequestedAt; with --force also
-    /// desired.wakeForcedAt, which wakes it inside quiet hours).
+    /// Ask for a service, or every member of group/NAME, to be woken now (sets
+    /// desired.wakeRequestedAt; with --force also desired.wakeForcedAt, which wakes it inside
+    /// quiet hours).
     Wake(wake::WakeArgs),
-    /// Ask for a service to be put to sleep now (sets desired.sleepRequestedAt).
+    /// Ask for a service, or every member of group/NAME, to be put to sleep now (sets
+    /// desired.sleepRequestedAt).
     Sleep(wake::Args),
     /// Print the JSON Schema of a record.
     Schema(schema::Args),
@@ -301,4 +407,53 @@ fn init_tracing() {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Phase, Status};
+
+    #[test]
+    fn refs_name_a_record_or_a_group() {
+        let parse = |s: &str| s.parse::<Ref>();
+        assert_eq!(parse("demo"), Ok(Ref::Service("demo".into())));
+        assert_eq!(parse("service/demo"), Ok(Ref::Service("demo".into())));
+        assert_eq!(parse("group/preview-1"), Ok(Ref::Group("preview-1".into())));
+        assert!(
+            parse("pod/demo")
+                .unwrap_err()
+                .contains("unknown kind \"pod\"")
+        );
+        assert!(parse("group/").unwrap_err().contains("has no name"));
+        assert!(parse("").unwrap_err().contains("has no name"));
+        assert_eq!(Ref::Group("g".into()).to_string(), "group/g");
+    }
+
+    #[test]
+    fn a_group_view_has_its_members_in_start_order() {
+        let member = |name: &str, deps: &[&str]| {
+            let mut r = Record::test(name).with_status(Status {
+                phase: Phase::Asleep,
+                ..Status::default()
+            });
+            r.spec.groups = vec!["g".into()];
+            r.spec.depends_on = deps.iter().map(|d| d.to_string()).collect();
+            Entry::Record(Box::new(r))
+        };
+        let entries = vec![
+            member("a-web", &["m-api"]),
+            member("m-api", &["z-db"]),
+            member("z-db", &[]),
+            Entry::Record(Box::new(Record::test("other"))),
+        ];
+        let view = GroupView::of(&entries, "g").expect("members");
+        let names: Vec<&str> = view
+            .members
+            .iter()
+            .map(|r| r.metadata.name.as_str())
+            .collect();
+        assert_eq!(names, ["z-db", "m-api", "a-web"]);
+        assert!(GroupView::of(&entries, "nope").is_none());
+    }
 }

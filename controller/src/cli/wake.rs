@@ -1,56 +1,124 @@
 //! `snoozectl wake NAME` and `snoozectl sleep NAME`: record an operator's wish in the
 //! record's `desired` facts; the reconciler acts on it. Neither creates a record.
+//!
+//! NAME is a record (`NAME`, `service/NAME`) or a group (`group/NAME`): then the wish is
+//! recorded on every member of the group (the records whose `spec.groups` contains NAME), in
+//! start order, one output line per member, exactly as for a single record; quiet hours are
+//! checked per member (see [`run_wake`]).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::GlobalArgs;
-use crate::model::{Entry, Mode, Timestamp};
+use super::{Failure, GlobalArgs, GroupView, Ref};
+use crate::model::{Entry, Mode, Record, Timestamp};
 use crate::store::Store;
 
 /// Arguments of `snoozectl sleep`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The record to put to sleep.
-    pub name: String,
+    /// The record to put to sleep (`NAME` or `service/NAME`), or `group/NAME`: every member of
+    /// group NAME.
+    pub name: Ref,
 }
 
 /// Arguments of `snoozectl wake`.
 #[derive(Debug, clap::Args)]
 pub struct WakeArgs {
-    /// The record to wake.
-    pub name: String,
+    /// The record to wake (`NAME` or `service/NAME`), or `group/NAME`: every member of group
+    /// NAME.
+    pub name: Ref,
     /// Wake it even inside quiet hours (`spec.schedule.asleep`): also sets
     /// `desired.wakeForcedAt`, shown as a forced wake in `describe`. It stays awake until
     /// `idleTimeout` after the wake or later visits and activity, or until a `snoozectl sleep`.
+    /// For a group: every member.
     #[arg(long)]
     pub force: bool,
 }
 
+/// Why `wake` did not wake `record` at `now` without `--force`: its quiet hours
+/// (`service/NAME is in its quiet hours until <local time>`); `None` when nothing keeps it.
+fn quiet_reason(record: &Record, now: Timestamp) -> Option<String> {
+    crate::wake::quiet_until(record, now).map(|until| {
+        format!(
+            "service/{} is in its quiet hours until {until}",
+            record.metadata.name
+        )
+    })
+}
+
 /// Runs `snoozectl wake`: sets `desired.wakeRequestedAt` to now (no debounce) and, with
 /// `--force`, `desired.wakeForcedAt`. Prints `service/NAME wake requested` (`... (forced)`).
-/// Errors when the record does not exist.
+/// Errors when the record does not exist, and (without `--force`) when it is in its quiet
+/// hours.
+///
+/// For `group/NAME`: the same for every member, in start order, one line each. A member in
+/// its quiet hours is not woken (without `--force`): a `note:` line on stderr names it and
+/// why; the others are woken (exit 0). When no member was woken the command fails (exit 1)
+/// listing each member and why; also when no record is in the group.
 pub async fn run_wake(global: &GlobalArgs, args: WakeArgs) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
     let now = Timestamp::now();
+    let name = match args.name {
+        Ref::Service(name) => name,
+        Ref::Group(group) => return wake_group(store.as_ref(), &group, args.force, now).await,
+    };
     if !args.force
-        && let Ok(Some(Entry::Record(r))) = store.get(&args.name).await
-        && let Some(until) = crate::wake::quiet_until(&r, now)
+        && let Ok(Some(Entry::Record(r))) = store.get(&name).await
+        && let Some(reason) = quiet_reason(&r, now)
     {
-        anyhow::bail!(
-            "service/{} is in its quiet hours until {until}: not woken (snoozectl wake --force {} wakes it anyway)",
-            args.name,
-            args.name
-        );
+        anyhow::bail!("{reason}: not woken (snoozectl wake --force {name} wakes it anyway)");
     }
-    store.record_wake(&args.name, now, Duration::ZERO).await?;
-    if args.force {
-        store.force_wake(&args.name, now).await?;
-        super::emit(format!("service/{} wake requested (forced)\n", args.name))?;
+    wake_one(store.as_ref(), &name, args.force, now).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Records the wake on record `name` (and the forced wake with `force`), prints its line and
+/// the note of [`warn_pinned`].
+async fn wake_one(
+    store: &dyn Store,
+    name: &str,
+    force: bool,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    store.record_wake(name, now, Duration::ZERO).await?;
+    if force {
+        store.force_wake(name, now).await?;
+        super::emit(format!("service/{name} wake requested (forced)\n"))?;
     } else {
-        super::emit(format!("service/{} wake requested\n", args.name))?;
+        super::emit(format!("service/{name} wake requested\n"))?;
     }
-    warn_pinned(store.as_ref(), &args.name, Mode::Off, "stays asleep").await;
+    warn_pinned(store, name, Mode::Off, "stays asleep").await;
+    Ok(())
+}
+
+/// `wake group/NAME`: see [`run_wake`].
+async fn wake_group(
+    store: &dyn Store,
+    group: &str,
+    force: bool,
+    now: Timestamp,
+) -> anyhow::Result<ExitCode> {
+    let view = GroupView::read(store, group).await?;
+    let mut skipped = Vec::new();
+    for member in &view.members {
+        let name = &member.metadata.name;
+        match quiet_reason(member, now).filter(|_| !force) {
+            Some(reason) => skipped.push(format!("{reason}: not woken")),
+            None => wake_one(store, name, force, now).await?,
+        }
+    }
+    if skipped.len() == view.members.len() {
+        return Err(Failure::new(
+            format!(
+                "no member of group/{group} was woken (snoozectl wake --force group/{group} wakes them anyway)"
+            ),
+            skipped,
+        )
+        .into());
+    }
+    for line in skipped {
+        eprintln!("note: {line} (snoozectl wake --force group/{group} wakes it anyway)");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -71,11 +139,24 @@ async fn warn_pinned(store: &dyn Store, name: &str, pinned: Mode, what: &str) {
 
 /// Runs `snoozectl sleep`: sets `desired.sleepRequestedAt` to now, which wins over earlier
 /// wakes and activity. Prints `service/NAME sleep requested`. Errors when the record does not
-/// exist.
+/// exist. For `group/NAME`: the same for every member, in start order, one line each; errors
+/// when no record is in the group.
 pub async fn run_sleep(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
-    store.request_sleep(&args.name, Timestamp::now()).await?;
-    super::emit(format!("service/{} sleep requested\n", args.name))?;
-    warn_pinned(store.as_ref(), &args.name, Mode::On, "stays awake").await;
+    let now = Timestamp::now();
+    let names = match args.name {
+        Ref::Service(name) => vec![name],
+        Ref::Group(group) => GroupView::read(store.as_ref(), &group)
+            .await?
+            .members
+            .into_iter()
+            .map(|r| r.metadata.name)
+            .collect(),
+    };
+    for name in &names {
+        store.request_sleep(name, now).await?;
+        super::emit(format!("service/{name} sleep requested\n"))?;
+        warn_pinned(store.as_ref(), name, Mode::On, "stays awake").await;
+    }
     Ok(ExitCode::SUCCESS)
 }
