@@ -15,6 +15,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which of its two roles the binary plays (env `APP_ROLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AppRole {
+    /// The dashboard (HTML page, metrics, actions, live log); the default.
+    Dashboard,
+    /// A tiny JSON API: `GET /api/greeting` and `GET /health`, nothing else. The local demo
+    /// runs it as `demo-api`, the member of group `demo` that the dashboard depends on.
+    Api,
+}
+
 /// The demo app's configuration.
 ///
 /// Each field is read from the environment variable named in its docs, or from the flag of the
@@ -29,6 +39,23 @@ pub struct Config {
     /// TCP port to listen on; `0` picks a free port (logged at start). Env `PORT`; default `8080`.
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
+
+    /// What this process serves: `dashboard` (the page and its routes) or `api` (only
+    /// `GET /api/greeting` and `GET /health`). Env `APP_ROLE`; default `dashboard`.
+    #[arg(long, env = "APP_ROLE", value_enum, default_value_t = AppRole::Dashboard)]
+    pub role: AppRole,
+
+    /// Base URL of a demo app running with `APP_ROLE=api` (`http://127.0.0.1:8082`). When set,
+    /// the dashboard shows a card with that API's greeting, fetched server side from
+    /// `{API_URL}/api/greeting` on every page load (and proxied at the dashboard's own
+    /// `GET /api/greeting`), or the error when the API does not answer within
+    /// `API_TIMEOUT`. Must be an `http://` or `https://` URL. Env `API_URL`; unset: no card.
+    #[arg(long, env = "API_URL", value_parser = parse_api_url)]
+    pub api_url: Option<reqwest::Url>,
+
+    /// Timeout of each call to `API_URL`. Env `API_TIMEOUT` (humantime); default `2s`.
+    #[arg(long, env = "API_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub api_timeout: Duration,
 
     /// Name shown on the dashboard and in `/api/metrics`. Env `APP_NAME`; default `snooze demo`.
     #[arg(long, env = "APP_NAME", default_value = "snooze demo")]
@@ -86,6 +113,18 @@ fn parse_duration(s: &str) -> Result<Duration, humantime::DurationError> {
     humantime::parse_duration(s)
 }
 
+/// `API_URL`: an absolute `http`/`https` URL with a host.
+fn parse_api_url(s: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(s.trim())
+        .map_err(|e| format!("{s:?} is not a URL ({e}); expected e.g. http://127.0.0.1:8082"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "{s:?} is not an http:// or https:// URL with a host; expected e.g. http://127.0.0.1:8082"
+        ));
+    }
+    Ok(url)
+}
+
 impl Config {
     /// The address to bind: `host:port`.
     pub fn listen_addr(&self) -> SocketAddr {
@@ -98,6 +137,9 @@ impl Config {
         Config {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
+            role: AppRole::Dashboard,
+            api_url: None,
+            api_timeout: Duration::from_secs(2),
             app_name: "snooze demo".into(),
             app_env: "test".into(),
             app_version: env!("CARGO_PKG_VERSION").into(),
@@ -118,6 +160,14 @@ impl Config {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
+    }
+
+    /// The URL of the API's greeting: `{API_URL}/api/greeting` (one `/` between them), or
+    /// None when `API_URL` is unset.
+    pub fn greeting_url(&self) -> Option<String> {
+        self.api_url
+            .as_ref()
+            .map(|u| format!("{}/api/greeting", u.as_str().trim_end_matches('/')))
     }
 
     /// The Git SHA cut to 12 characters for display.
@@ -156,6 +206,33 @@ mod tests {
         assert!(Config::try_parse_from(["snooze-demo-app", "--sse-keepalive", "soon"]).is_err());
         let empty = Config::try_parse_from(["snooze-demo-app", "--ecs-metadata-uri", ""]).unwrap();
         assert_eq!(empty.ecs_metadata_base(), None);
+    }
+
+    #[test]
+    fn role_and_api_url_parse_and_bad_ones_are_refused() {
+        let c = Config::try_parse_from(["snooze-demo-app"]).unwrap();
+        assert_eq!((c.role, c.greeting_url()), (AppRole::Dashboard, None));
+        let c = Config::try_parse_from([
+            "snooze-demo-app",
+            "--role",
+            "api",
+            "--api-url",
+            "http://127.0.0.1:8082/",
+        ])
+        .unwrap();
+        assert_eq!(c.role, AppRole::Api);
+        assert_eq!(
+            c.greeting_url().as_deref(),
+            Some("http://127.0.0.1:8082/api/greeting")
+        );
+        for bad in ["127.0.0.1:8082", "ftp://example.com", "not a url"] {
+            let e = Config::try_parse_from(["snooze-demo-app", "--api-url", bad]).unwrap_err();
+            assert!(
+                e.to_string().contains("expected e.g. http://"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(Config::try_parse_from(["snooze-demo-app", "--role", "db"]).is_err());
     }
 
     #[test]

@@ -14,11 +14,17 @@
 //! | `POST /action` | `{"action":"deploy"}` → [`ActionResult`]; unknown action → 400 `{"error":..,"allowed":[..]}`; bad JSON → 400, wrong content type → 415 |
 //! | `GET /static/app.js`, `/static/app.css`, `/static/favicon.svg` | the page's assets |
 //!
+//! | `GET /api/greeting` | only with `API_URL`: the API's [`Greeting`] fetched server side (502 `{"error":..,"url":..}` when it does not answer) |
+//!
+//! With `APP_ROLE=api` the binary serves only the tiny JSON API of [`api`] (`/api/greeting`,
+//! `/health`) instead: the local demo runs it as `demo-api`, which the dashboard depends on.
+//!
 //! Configuration comes from the environment ([`Config`]). [`run`] binds, serves, and shuts
 //! down gracefully when its signal fires: open SSE streams are ended so they cannot hold
 //! shutdown, and after `SHUTDOWN_GRACE` the server stops waiting.
 
 pub mod actions;
+pub mod api;
 pub mod config;
 pub mod ecs;
 pub mod logs;
@@ -46,7 +52,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
 pub use actions::{Action, ActionResult};
-pub use config::{Config, LogFormat};
+pub use api::{ApiAnswer, Greeting};
+pub use config::{AppRole, Config, LogFormat};
 pub use ecs::EcsMetadata;
 pub use logs::{Level, LogBook, LogEntry, Source};
 pub use system::SystemSnapshot;
@@ -85,6 +92,9 @@ pub struct App {
     started: Instant,
     started_at: DateTime<Utc>,
     shutdown: watch::Sender<bool>,
+    /// The client of the calls to `API_URL` (timeout `API_TIMEOUT`), or why it could not be
+    /// built (then each call is an [`ApiAnswer::Failed`] saying so).
+    api_client: std::result::Result<reqwest::Client, String>,
 }
 
 /// The JSON of `GET /api/metrics`.
@@ -131,7 +141,12 @@ impl App {
         } else {
             EcsMetadata::NotConfigured
         };
+        let api_client = reqwest::Client::builder()
+            .timeout(config.api_timeout)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", ecs::error_chain(&e)));
         Arc::new(App {
+            api_client,
             config,
             logs: LogBook::new(),
             demo: Mutex::new(actions::DemoState::default()),
@@ -253,7 +268,19 @@ impl App {
         }
     }
 
-    fn page_data(&self) -> page::PageData {
+    /// Calls the API at `API_URL` (`GET {API_URL}/api/greeting`); None when `API_URL` is unset.
+    pub async fn api_answer(&self) -> Option<ApiAnswer> {
+        let url = self.config.greeting_url()?;
+        Some(match &self.api_client {
+            Ok(client) => api::fetch_greeting(client, url).await,
+            Err(error) => ApiAnswer::Failed {
+                url,
+                error: error.clone(),
+            },
+        })
+    }
+
+    fn page_data(&self, api: Option<ApiAnswer>) -> page::PageData {
         let c = &self.config;
         page::PageData {
             app_name: c.app_name.clone(),
@@ -265,15 +292,30 @@ impl App {
             system: SystemSnapshot::read(),
             ecs: self.ecs_metadata(),
             logs: self.logs.last(logs::SNAPSHOT_LEN),
+            api,
         }
     }
 }
 
-/// The router of every route in the crate docs, with latency recording and security
-/// headers (`Content-Security-Policy: default-src 'self'`, `X-Content-Type-Options`).
+/// The router of the configured role (`APP_ROLE`): the dashboard's routes in the crate docs,
+/// or the API's of [`api`]; either with latency recording, a JSON 404 and security headers
+/// (`Content-Security-Policy: default-src 'self'`, `X-Content-Type-Options`).
 pub fn router(app: Arc<App>) -> Router {
+    let routes = match app.config.role {
+        AppRole::Dashboard => dashboard_routes(),
+        AppRole::Api => api::routes(),
+    };
+    routes
+        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))) })
+        .layer(middleware::from_fn_with_state(app.clone(), record_request))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(app)
+}
+
+fn dashboard_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/", get(dashboard))
+        .route("/api/greeting", get(api_greeting))
         .route("/health", get(health))
         .route("/api/metrics", get(metrics))
         .route("/api/logs", get(recent_logs))
@@ -296,10 +338,6 @@ pub fn router(app: Arc<App>) -> Router {
             "/static/favicon.svg",
             get(|| asset("image/svg+xml", include_str!("../static/favicon.svg"))),
         )
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))) })
-        .layer(middleware::from_fn_with_state(app.clone(), record_request))
-        .layer(middleware::from_fn(security_headers))
-        .with_state(app)
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -341,10 +379,24 @@ async fn security_headers(req: Request, next: Next) -> Response {
 }
 
 async fn dashboard(State(app): State<Arc<App>>) -> maud::Markup {
-    page::render(&app.page_data())
+    let api = app.api_answer().await;
+    page::render(&app.page_data(api))
 }
 
-async fn health() -> Json<serde_json::Value> {
+/// The dashboard's `GET /api/greeting`: the API's answer passed on, or 404 when `API_URL` is
+/// unset.
+async fn api_greeting(State(app): State<Arc<App>>) -> Response {
+    match app.api_answer().await {
+        Some(answer) => answer.into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no API configured (API_URL is not set)"})),
+        )
+            .into_response(),
+    }
+}
+
+pub(crate) async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 

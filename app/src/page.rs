@@ -5,6 +5,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::actions::Action;
+use crate::api::ApiAnswer;
 use crate::ecs::EcsMetadata;
 use crate::logs::LogEntry;
 use crate::system::SystemSnapshot;
@@ -30,6 +31,8 @@ pub struct PageData {
     pub ecs: EcsMetadata,
     /// Recent log entries, oldest first (the SSE snapshot replaces them when the script runs).
     pub logs: Vec<LogEntry>,
+    /// The API's answer for this page load (`API_URL`); None when `API_URL` is unset (no card).
+    pub api: Option<ApiAnswer>,
 }
 
 /// `3d 4h`, `2h 5m`, `4m 12s`, `9s`.
@@ -141,6 +144,26 @@ fn ecs_rows(ecs: &EcsMetadata) -> Markup {
     }
 }
 
+/// The API card's body: the greeting and who served it, or the error line.
+fn api_rows(api: &ApiAnswer) -> Markup {
+    html! {
+        @match api {
+            ApiAnswer::Answered { url, greeting } => {
+                dl.kv id="api" data-state="answered" {
+                    dt { "Greeting" } dd id="api-greeting" { (greeting.greeting) }
+                    dt { "Served by" } dd id="api-served-by" { (greeting.served_by) }
+                    dt { "Called" } dd.mono id="api-url" { (url) }
+                }
+            }
+            ApiAnswer::Failed { url, error } => {
+                p.error id="api" data-state="failed" {
+                    "The API at " code { (url) } " did not give a greeting: " span id="api-error" { (error) }
+                }
+            }
+        }
+    }
+}
+
 /// Renders the whole dashboard page.
 pub fn render(d: &PageData) -> Markup {
     let mem = &d.system.memory;
@@ -228,6 +251,15 @@ pub fn render(d: &PageData) -> Markup {
                                     "Fire an action: it is logged and streamed to every open dashboard."
                                 }
                             }
+                            @if let Some(api) = &d.api {
+                                section.card aria-labelledby="api-title" {
+                                    div.card-head {
+                                        h2 id="api-title" { "API" }
+                                        span.muted.small { "GET /api/greeting, server side" }
+                                    }
+                                    (api_rows(api))
+                                }
+                            }
                             section.card aria-labelledby="ecs-title" {
                                 div.card-head { h2 id="ecs-title" { "ECS task" } }
                                 (ecs_rows(&d.ecs))
@@ -283,6 +315,7 @@ mod tests {
             },
             ecs: EcsMetadata::NotConfigured,
             logs: book.last(200),
+            api: None,
         }
     }
 
@@ -301,6 +334,30 @@ mod tests {
         assert!(
             !html.contains("<script>") && !html.contains("<style") && !html.contains("style=\"")
         );
+    }
+
+    #[test]
+    fn the_api_card_shows_the_greeting_or_the_error_and_is_absent_without_api_url() {
+        let html = render(&data()).into_string();
+        assert!(!html.contains("id=\"api\""), "no API_URL, no card");
+        let mut d = data();
+        d.api = Some(ApiAnswer::Answered {
+            url: "http://127.0.0.1:8082/api/greeting".into(),
+            greeting: crate::api::Greeting {
+                greeting: "Hello from <api>".into(),
+                served_by: "api (pid 7 on h)".into(),
+            },
+        });
+        let html = render(&d).into_string();
+        assert!(html.contains(r#"id="api" data-state="answered""#), "{html}");
+        assert!(html.contains("Hello from &lt;api&gt;") && html.contains("api (pid 7 on h)"));
+        d.api = Some(ApiAnswer::Failed {
+            url: "http://127.0.0.1:8082/api/greeting".into(),
+            error: "the API did not answer: connection refused".into(),
+        });
+        let html = render(&d).into_string();
+        assert!(html.contains(r#"id="api" data-state="failed""#), "{html}");
+        assert!(html.contains("the API did not answer: connection refused"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
-use snooze_demo_app::{App, Config, EcsMetadata, Level, Source, logs, serve};
+use snooze_demo_app::{App, AppRole, Config, EcsMetadata, Level, Source, logs, serve};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -501,6 +501,151 @@ async fn heartbeat_entries_are_added_periodically() {
         beat.message
     );
     s.stop().await;
+}
+
+async fn get_json(url: &str) -> (u16, Value) {
+    let r = client().get(url).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn get_text(url: &str) -> (u16, String) {
+    let r = client().get(url).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_api_role_serves_only_the_greeting_and_health() {
+    let api = Running::start(Config {
+        role: AppRole::Api,
+        app_name: "demo API".into(),
+        ..Config::for_tests()
+    })
+    .await;
+    let (status, greeting) = get_json(&api.url("/api/greeting")).await;
+    assert_eq!(status, 200);
+    assert_eq!(greeting["greeting"], "Hello from demo API");
+    let served_by = greeting["servedBy"].as_str().unwrap();
+    assert!(
+        served_by.starts_with(&format!("demo API (pid {} on ", std::process::id())),
+        "{served_by}"
+    );
+    assert_eq!(
+        get_json(&api.url("/health")).await,
+        (200, json!({"status": "ok"}))
+    );
+    // The dashboard's routes are not served by the API.
+    for path in ["/", "/api/metrics", "/api/logs", "/static/app.js"] {
+        assert_eq!(
+            get_json(&api.url(path)).await,
+            (404, json!({"error": "not found"})),
+            "{path}"
+        );
+    }
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_apis_greeting_fetched_server_side() {
+    let api = Running::start(Config {
+        role: AppRole::Api,
+        app_name: "demo API".into(),
+        ..Config::for_tests()
+    })
+    .await;
+    let dash = Running::start(Config {
+        api_url: Some(api.base.parse().unwrap()),
+        ..Config::for_tests()
+    })
+    .await;
+    let (status, html) = get_text(&dash.url("/")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="api" data-state="answered""#), "{html}");
+    assert!(html.contains("Hello from demo API"), "{html}");
+    assert!(html.contains(&format!("{}/api/greeting", api.base)));
+    // The dashboard passes the API's answer on at its own /api/greeting.
+    let (status, greeting) = get_json(&dash.url("/api/greeting")).await;
+    assert_eq!(status, 200);
+    assert_eq!(greeting["greeting"], "Hello from demo API");
+    assert!(
+        greeting["servedBy"]
+            .as_str()
+            .unwrap()
+            .starts_with("demo API (pid ")
+    );
+    dash.stop().await;
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_says_so_when_the_api_does_not_answer() {
+    // A port nothing listens on: bound, then released.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let dash = Running::start(Config {
+        api_url: Some(format!("http://{addr}").parse().unwrap()),
+        ..Config::for_tests()
+    })
+    .await;
+    let (status, html) = get_text(&dash.url("/")).await;
+    assert_eq!(status, 200, "the page still renders");
+    assert!(html.contains(r#"id="api" data-state="failed""#), "{html}");
+    assert!(html.contains("the API did not answer: "), "{html}");
+    let (status, body) = get_json(&dash.url("/api/greeting")).await;
+    assert_eq!(status, 502);
+    assert_eq!(body["url"], format!("http://{addr}/api/greeting"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the API did not answer: "),
+        "{body}"
+    );
+
+    // An API that never answers: the timeout bounds the page.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow = Running::start(Config {
+        api_url: Some(
+            format!("http://{}", silent.local_addr().unwrap())
+                .parse()
+                .unwrap(),
+        ),
+        api_timeout: Duration::from_millis(300),
+        ..Config::for_tests()
+    })
+    .await;
+    let t0 = Instant::now();
+    let (status, html) = get_text(&slow.url("/")).await;
+    assert_eq!(status, 200);
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert!(html.contains("the API did not answer in time"), "{html}");
+
+    // An answer that is not a greeting (the dashboard's metrics, say).
+    let wrong = Running::start(Config {
+        api_url: Some(dash.base.parse().unwrap()),
+        ..Config::for_tests()
+    })
+    .await;
+    // dash's /api/greeting answers 502, so wrong's call sees that status.
+    let (status, body) = get_json(&wrong.url("/api/greeting")).await;
+    assert_eq!(status, 502);
+    assert_eq!(body["error"], "the API answered 502 Bad Gateway");
+    wrong.stop().await;
+    slow.stop().await;
+    dash.stop().await;
+    drop(silent);
+}
+
+#[tokio::test]
+async fn without_api_url_there_is_no_card_and_no_greeting() {
+    let dash = Running::start(Config::for_tests()).await;
+    let (status, html) = get_text(&dash.url("/")).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains(r#"id="api""#));
+    let (status, body) = get_json(&dash.url("/api/greeting")).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "no API configured (API_URL is not set)");
+    dash.stop().await;
 }
 
 /// A fake ECS task metadata endpoint v4 on 127.0.0.1; returns its base URI.

@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use http::{Method, Request};
 use proptest::prelude::*;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use snooze::manifest::{Source, parse_all};
 use snooze::model::{Record, Status, parse_manifests, parse_record_value};
@@ -37,7 +38,9 @@ fn manifests() -> Vec<(String, Value)> {
         .iter()
         .map(|p| {
             let text = std::fs::read_to_string(root.join(p)).unwrap();
-            let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
+            // manifests/local/demo.yaml holds two documents (the demo group): the first one.
+            let first = serde_yaml_ng::Deserializer::from_str(&text).next().unwrap();
+            let doc = Value::deserialize(first).unwrap();
             (text, doc)
         })
         .collect()

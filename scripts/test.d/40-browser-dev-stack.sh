@@ -1,8 +1,11 @@
 # Stage: the whole local loop in headless Chromium, route mode (tests/browser/dev_stack.mjs):
 # `snoozectl dev` on a free port with a temporary store serves records with a stable address
-# (`routing: {mode: route, host: NAME.localhost}`) by Host header. demo: http://demo.localhost:PORT/
-# shows the wait page, then the same URL (never a redirect) is the proxied dashboard (theme, SSE,
-# action); /s/demo answers 302 to it; an unknown host is a 404 → page closed → Asleep after the
+# (`routing: {mode: route, host: NAME.localhost}`) by Host header. demo is a group of two like
+# manifests/local/demo.yaml (demo dependsOn demo-api, the app with APP_ROLE=api):
+# http://demo.localhost:PORT/ shows the wait page while status.group lists demo-api (wave 0) and
+# demo (wave 1), then the same URL (never a redirect) is the proxied dashboard (theme, SSE,
+# action; its API card shows demo-api's greeting), demo-api Ready before demo's process started;
+# /s/demo answers 302 to it; an unknown host is a 404 → page closed → Asleep after the
 # 1m idle timeout, process gone → the same URL wakes it again. Meanwhile: slow (app up after 45 s)
 # opened by 6 visitors at once prints `route→page moved: p50/p99/max` against status.route.since
 # (asserts max < 3 s); echo checks X-Forwarded-Host. Screenshots:

@@ -6,7 +6,7 @@
 #   4. the documented local commands run: each ```sh block marked <!-- test --> in the operator
 #      guide and the README, in order, against a fresh temp SQLite store, with its documented
 #      output compared (timestamps and durations normalised); each block has a 60 s limit
-#   (after checking that the ports the walkthrough documents, 18181 and 8081, are free)
+#   (after checking that the ports the walkthrough documents, 18181, 8081 and 8082, are free)
 # Every step runs even when an earlier one failed; the stage fails if any did.
 set -uo pipefail
 source "$SNOOZE_ROOT/scripts/lib.sh"
@@ -40,11 +40,11 @@ if [ ${#docs_with_tests[@]} -eq 0 ]; then
   failed+=("documented commands")
 else
   # The guide's local-stack walkthrough uses the ports it documents: the wake endpoint on
-  # 18181 and the demo app on 8081. Say so at once when something (often `scripts/dev`)
-  # holds one, instead of a 90 s timeout.
+  # 18181 and the demo group on 8081 (the dashboard) and 8082 (its API). Say so at once when
+  # something (often `scripts/dev`) holds one, instead of a 90 s timeout.
   ports_free() {
     local port busy=0
-    for port in 18181 8081; do
+    for port in 18181 8081 8082; do
       if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         echo "port $port on 127.0.0.1 is in use (a running scripts/dev?); the documented walkthrough needs it free" >&2
         busy=1

@@ -2,11 +2,18 @@
 // free port with a temporary store and manifests whose records have a stable address
 // (`routing: {mode: route, host: NAME.localhost}`), served by the `Host` header on the same port.
 //
-//  1. demo (the real demo app, idleTimeout 1m): open http://demo.localhost:PORT/ → the wait page
-//     shows progress → the same URL, reloaded, is the dashboard reverse-proxied to the app (every
-//     main-frame navigation stays on that one URL, every request on its origin): theme toggle,
-//     SSE log lines through the proxy, an action button. `/s/demo` on 127.0.0.1:PORT answers 302
-//     to the stable address; an unknown host (nothing.localhost) is a 404 that names no record.
+//  1. demo (the real demo app, idleTimeout 1m) is a group of two, like manifests/local/demo.yaml:
+//     it depends on demo-api (the same binary with APP_ROLE=api, 2 s late to start, no address of
+//     its own; both in group demo) and shows its greeting (API_URL). Open
+//     http://demo.localhost:PORT/ → the wait page shows progress, and the record's status.group
+//     (`snoozectl get demo -o json`) lists both members in start order → the same URL, reloaded,
+//     is the dashboard reverse-proxied to the app (every main-frame navigation stays on that one
+//     URL, every request on its origin), its API card showing demo-api's greeting: theme toggle,
+//     SSE log lines through the proxy, an action button. Both records Ready, demo-api Ready
+//     before the dashboard's process started (its status.lastWake.readyAt against the time the
+//     dashboard's process wrote at start) and before demo (the stack's log order).
+//     `/s/demo` on 127.0.0.1:PORT answers 302 to the stable address; an unknown host
+//     (nothing.localhost) is a 404 that names no record.
 //  2. While demo's idle timeout runs: slow (the demo app behind `sleep 45`) opened by K=6
 //     visitors at once (one browser context each); for each, when its dashboard document arrived
 //     (Navigation Timing of that document) against `status.route.since` (when the reconciler
@@ -16,7 +23,7 @@
 //     X-Forwarded-Host and the original path and query.
 //  4. demo's page closed → after the idle timeout the app process is gone, `snoozectl get` shows
 //     Asleep and the address points at the wake page again → the same URL wakes it again (wait
-//     page, then dashboard).
+//     page, then dashboard with the API's greeting).
 // Screenshots: target/screenshots/dev-stack-{wait,dashboard}.png.
 //
 //   cargo build -p snooze --bin snoozectl -p snooze-demo-app && (cd tests/browser && npm ci)
@@ -109,9 +116,10 @@ const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.max(0, Math.ceil((p / 100
 async function main() {
   for (const bin of [SNOOZECTL, APP]) assert.ok(existsSync(bin), `${bin} missing (cargo build -p snooze --bin snoozectl -p snooze-demo-app)`);
   const work = mkdtempSync(join(tmpdir(), 'snooze-dev-stack-'));
-  const [listen, appPort, slowPort, echoPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [listen, appPort, apiPort, slowPort, echoPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const store = `sqlite://${work}/dev.db`;
   mkdirSync(join(work, 'manifests'));
+  // `host` null: no stable address (redirect mode).
   const manifest = (name, host, target, extra = '') => writeFileSync(join(work, 'manifests', `${name}.yaml`), `apiVersion: snooze/v1
 kind: Service
 metadata: {name: ${name}}
@@ -119,18 +127,24 @@ spec:
   target:
     local:
 ${target.replace(/^\n/, "").trimEnd()}
-  routing: {mode: route, host: ${host}}
-  idleTimeout: 1m
+${host ? `  routing: {mode: route, host: ${host}}\n` : ''}  idleTimeout: 1m
   endpoint: {port: ${target.match(/port: (\d+)/)[1]}, path: /}
   readiness:
     httpGet: {path: /health, timeout: 2s}
 ${extra}`);
-  // demo starts 2 s late so the wait page has progress to show; it writes its pid.
+  // demo starts 2 s late so the wait page has progress to show; it writes its pid and when it
+  // started (ms since the epoch). It depends on demo-api, in group demo, and shows its greeting.
   manifest('demo', 'demo.localhost', `
       command: sh
-      args: ["-c", "echo $$ > app.pid; sleep 2; exec \\"$APP\\""]
-      env: {APP: "${APP}", APP_NAME: "snooze demo", APP_ENV: dev-stack, SSE_KEEPALIVE: 2s, HEARTBEAT_INTERVAL: 3s}
-      port: ${appPort}`, '  wakeTimeout: 1m\n  page: {title: Demo app}\n');
+      args: ["-c", "echo $$ > app.pid; date +%s%3N > app.started; sleep 2; exec \\"$APP\\""]
+      env: {APP: "${APP}", APP_NAME: "snooze demo", APP_ENV: dev-stack, SSE_KEEPALIVE: 2s, HEARTBEAT_INTERVAL: 3s, API_URL: "http://127.0.0.1:${apiPort}"}
+      port: ${appPort}`, '  wakeTimeout: 1m\n  page: {title: Demo app}\n  groups: [demo]\n  dependsOn: [demo-api]\n');
+  // demo-api: the same binary as the API, 2 s late, so demo visibly waits for it; no address.
+  manifest('demo-api', null, `
+      command: sh
+      args: ["-c", "echo $$ > api.pid; sleep 2; exec \\"$APP\\""]
+      env: {APP: "${APP}", APP_ROLE: api, APP_NAME: "snooze demo API", APP_ENV: dev-stack}
+      port: ${apiPort}`, '  wakeTimeout: 1m\n  groups: [demo]\n');
   // slow: the same app ${SLOW_START_S} s late, for the route→page latency of K visitors.
   manifest('slow', 'slow.localhost', `
       command: sh
@@ -166,9 +180,10 @@ createServer((req, res) => {
   try {
     await until('the stack to print the stable addresses', 20_000, () => ['demo', 'slow', 'echo'].every(
       (n) => lines.some((l) => l.includes(`open http://${n}.localhost:${listen}/ `))));
-    assert.ok(!lines.some((l) => l.includes(`${base}/s/`)), 'route-mode records print their stable address, not /s/NAME');
-    await until('demo, slow and echo Asleep', 20_000, () => ['demo', 'slow', 'echo'].every((n) => new RegExp(`^${n}\\s+Asleep`, 'm').test(get())));
-    step('stack up, demo, slow and echo Asleep');
+    assert.deepEqual(lines.filter((l) => l.includes(`${base}/s/`)).map((l) => l.trim().split(/\s+/)[1]), [`${base}/s/demo-api`],
+      'route-mode records print their stable address, not /s/NAME; demo-api (no address) its /s/ link');
+    await until('demo, demo-api, slow and echo Asleep', 20_000, () => ['demo', 'demo-api', 'slow', 'echo'].every((n) => new RegExp(`^${n}\\s+Asleep`, 'm').test(get())));
+    step('stack up, demo, demo-api, slow and echo Asleep');
     const unknown = await httpGet(listen, `nothing.localhost:${listen}`, '/');
     assert.equal(unknown.status, 404, 'an unknown host is a 404');
     assert.doesNotMatch(unknown.body, /demo|slow|echo/i, 'the 404 page names no record');
@@ -184,6 +199,12 @@ createServer((req, res) => {
     const resp = await page.goto(demoUrl);
     assert.equal(resp.status(), 200, 'the wait page');
     assert.equal(await page.locator('h1').textContent(), 'Demo app is waking up');
+    // The group: demo's status lists both members in start order while it waits for demo-api.
+    const group = await until('demo\'s status.group', 10_000, () => record('demo').status?.group);
+    assert.deepEqual(group.members.map((m) => [m.name, m.wave]), [['demo-api', 0], ['demo', 1]],
+      `status.group lists both members in start order: ${JSON.stringify(group)}`);
+    assert.deepEqual(record('demo-api').status.group.members.map((m) => m.name), ['demo-api', 'demo'], 'demo-api sees the same group');
+    step(`wait page; status.group: ${group.members.map((m) => `${m.name} (wave ${m.wave}, ${m.phase ?? '-'}${m.step ? `/${m.step}` : ''})`).join(', ')}`);
     await page.waitForSelector('ol.steps li.current[data-step="pending"]', { timeout: 15_000 });
     assert.ok((await page.locator('ol.steps li.done').count()) >= 2, 'earlier steps are marked done');
     await page.screenshot({ path: join(shotsDir(), 'dev-stack-wait.png'), fullPage: true });
@@ -197,6 +218,10 @@ createServer((req, res) => {
     assert.deepEqual(navs.map((n) => n.url).filter((u) => u !== demoUrl), [], 'every main-frame navigation is the stable address');
     assert.equal(await page.textContent('h1'), 'snooze demo');
     assert.equal((await page.textContent('#app-env')).trim(), 'dev-stack');
+    // The API card: the greeting demo fetched from demo-api (server side) for this page.
+    assert.equal(await page.getAttribute('#api', 'data-state'), 'answered', `the API card: ${await page.textContent('#api')}`);
+    assert.equal((await page.textContent('#api-greeting')).trim(), 'Hello from snooze demo API');
+    assert.match(await page.textContent('#api-served-by'), /^snooze demo API \(pid \d+ on /);
     await page.waitForSelector('#log .log-line .badge.src-heartbeat', { timeout: 10_000 });
     const before = await page.getAttribute('html', 'data-theme');
     await page.click('#theme-toggle');
@@ -216,6 +241,21 @@ createServer((req, res) => {
     assert.ok(requests.includes(`${demoUrl}api/logs/stream`), 'the SSE stream goes through the stable address');
     assert.deepEqual(navs.map((n) => n.url).filter((u) => u !== demoUrl), [], 'no navigation elsewhere');
     assert.match(get(), /^demo\s+Ready/m);
+    assert.match(get(), /^demo-api\s+Ready/m);
+    // Order: demo-api was Ready before the dashboard's process started, and the stack logged
+    // demo waiting for it, then demo-api Ready, then demo Ready.
+    const api = record('demo-api').status;
+    const dashStarted = Number(readFileSync(join(work, 'app.started'), 'utf8').trim());
+    assert.ok(api.lastWake?.readyAt, `demo-api has a last wake: ${JSON.stringify(api.lastWake)}`);
+    assert.ok(epochMs(api.lastWake.readyAt) <= dashStarted,
+      `demo-api Ready (${api.lastWake.readyAt}) before demo's process started (${new Date(dashStarted).toISOString()})`);
+    const at = (re) => lines.findIndex((l) => re.test(l));
+    const [waiting, apiReady, demoReady] = [
+      at(/ demo\s+Asleep → Waking \(wake requested; waiting for demo-api to be Ready\)/),
+      at(/ demo-api\s+Waking → Ready/), at(/ demo\s+Waking → Ready/)];
+    assert.ok(waiting >= 0 && waiting < apiReady && apiReady < demoReady,
+      `log order: demo waiting (${waiting}), demo-api Ready (${apiReady}), demo Ready (${demoReady})`);
+    step(`demo-api Ready at ${api.lastWake.readyAt}, demo's process started ${((dashStarted - epochMs(api.lastWake.readyAt)) / 1000).toFixed(2)} s later`);
     const ready = record('demo').status;
     assert.equal(ready.phase, 'Ready');
     assert.equal(ready.route?.to, 'service', `status.route points at the service: ${JSON.stringify(ready.route)}`);
@@ -258,6 +298,7 @@ createServer((req, res) => {
     assert.equal(await page.locator('h1').textContent(), 'Demo app is waking up', 'the wait page again');
     await page.waitForSelector('#live[data-state="live"]', { timeout: 30_000 });
     assert.equal(page.url(), demoUrl);
+    assert.equal((await page.textContent('#api-greeting')).trim(), 'Hello from snooze demo API', 'the API answers after the wake again');
     assert.deepEqual(navs.map((n) => n.url).filter((u) => u !== demoUrl), [], 'every main-frame navigation is the stable address');
     assert.ok(pid() !== appPid && alive(pid()), 'a new app process');
     assert.deepEqual(problems, []);
@@ -272,7 +313,7 @@ createServer((req, res) => {
       dev.kill('SIGTERM');
     });
     step(`snoozectl dev exited with ${code}`);
-    const last = ['app.pid', 'slow.pid', 'echo.pid'].map((f) => pidOf(f)()).filter((p) => p && alive(p));
+    const last = ['app.pid', 'api.pid', 'slow.pid', 'echo.pid'].map((f) => pidOf(f)()).filter((p) => p && alive(p));
     rmSync(work, { recursive: true, force: true });
     assert.equal(code, 0, 'snoozectl dev exits 0 on SIGTERM');
     assert.deepEqual(last, [], 'no app process outlives snoozectl dev');
