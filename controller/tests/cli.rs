@@ -952,7 +952,7 @@ fn describe_of_a_group_lists_its_problems() {
     let out = ctl.run(&["describe", "group/g"]).ok();
     assert!(
         out.stdout.contains(
-            "Problems:\n  service/api: spec.dependsOn[0]: no record \"db\" in the table\n"
+            "Problems:\n  service/api: spec.dependsOn: there is no record \"db\"; api waits for it\n"
         ),
         "{}",
         out.stdout

@@ -685,12 +685,22 @@ pub fn describe_group(view: &GroupView, now: Timestamp) -> String {
         "<none> (no member is waking)".to_string()
     };
     field(&mut out, 0, "Ready by", ready_by);
-    let problems: Vec<String> = groups
+    let mut problems: Vec<String> = groups
         .problems()
         .into_iter()
         .filter(|(n, _)| member(n).is_some())
         .flat_map(|(n, errs)| errs.into_iter().map(move |e| format!("service/{n}: {e}")))
         .collect();
+    // A dependency that is no record: not invalid (the member waits for it), but the group
+    // cannot become Ready until it is applied or the dependsOn is edited.
+    for r in &view.members {
+        let n = r.name();
+        for dep in groups.absent(n) {
+            problems.push(format!(
+                "service/{n}: spec.dependsOn: there is no record {dep:?}; {n} waits for it"
+            ));
+        }
+    }
     if problems.is_empty() {
         field(&mut out, 0, "Problems", "<none>");
     } else {
@@ -865,7 +875,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "Problems:\n  service/lost: spec.dependsOn[0]: no record \"gone\" in the table\n"
+                "Problems:\n  service/lost: spec.dependsOn: there is no record \"gone\"; lost waits for it\n"
             ),
             "{text}"
         );

@@ -157,8 +157,8 @@ pub struct Spec {
     /// Names of records in one of this record's `groups` that must be Ready before this one is
     /// scaled up (and are scaled down only after it); transitively. Each a record name, not
     /// this record's own, no name twice, and only with `groups`. A name outside every shared
-    /// group, a missing record or a dependency cycle makes the record Invalid (reported by the
-    /// reconciler, which sees the whole table). Default: none (`[]`, not written).
+    /// group or a dependency cycle makes the record Invalid (reported by the reconciler, which
+    /// sees the whole table); a name that is no record is waited for (never Ready). Default: none (`[]`, not written).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
     /// `true`: this member never holds its groups back: no other member waits for it to be

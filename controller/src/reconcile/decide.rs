@@ -296,6 +296,9 @@ pub struct GroupInput {
     /// ([`super::group::Groups::may_scale_up`]): while not empty the record is not scaled up
     /// (it stays Waking, waiting for them) and, when Ready, its visitors are not sent on.
     pub waiting_for: Vec<String>,
+    /// The names in `waiting_for` that are no record of the table (deleted, or not applied
+    /// yet; [`super::group::Groups::missing`]): the status message says so.
+    pub missing: Vec<String>,
     /// Records depending on it that still run, sorted
     /// ([`super::group::Groups::may_scale_down`]): while not empty an idle record is not
     /// scaled down (it stays awake for them, [`Why::Dependent`]); an operator's sleep
@@ -379,7 +382,7 @@ fn decide_found(
             if !group.waiting_for.is_empty()
                 && facts.desired < awake_target(record, want, &facts) =>
         {
-            waiting_for_dependencies(record, &prev, &facts, want, &group.waiting_for, now)
+            waiting_for_dependencies(record, &prev, &facts, want, group, now)
         }
         Found::Awake(want) => awake(record, &prev, service, &facts, want, now),
         // Idle (or never asked for) while a dependent still runs: stays up until it stopped.
@@ -439,11 +442,14 @@ fn waiting_for_dependencies(
     prev: &Status,
     facts: &Facts,
     want: Want,
-    waiting_for: &[String],
+    group: &GroupInput,
     now: Timestamp,
 ) -> Decision {
     let mut s = base_status(record, prev, Phase::Waking, now);
-    let detail = format!("waiting for {} to be Ready", words_list(waiting_for));
+    let mut detail = format!("waiting for {} to be Ready", words_list(&group.waiting_for));
+    if !group.missing.is_empty() {
+        detail += &format!(" (there is no record {})", words_list(&group.missing));
+    }
     s.step = Some(Step::Scaling);
     s.message = detail.clone();
     s.sleeps_at = want.sleeps_at;

@@ -88,6 +88,9 @@ pub struct Groups {
     edges: BTreeMap<String, Vec<String>>,
     /// The reverse of `edges`.
     reverse: BTreeMap<String, Vec<String>>,
+    /// Record → the names in its `dependsOn` that are no record of the table (deleted, or not
+    /// applied yet), sorted: never Ready, so the record waits for them ([`Groups::missing`]).
+    absent: BTreeMap<String, Vec<String>>,
 }
 
 /// Why a member's groups want it awake ([`Groups::wanted_by_groups`],
@@ -233,13 +236,16 @@ impl Groups {
         let mut reverse: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, m) in &g.members {
             for dep in dedup(&m.depends_on) {
+                if dep != *name && !g.members.contains_key(&dep) {
+                    g.absent.entry(name.clone()).or_default().push(dep.clone());
+                }
                 if dep != *name && g.share_group(name, &dep) {
                     edges.entry(name.clone()).or_default().push(dep.clone());
                     reverse.entry(dep).or_default().push(name.clone());
                 }
             }
         }
-        for v in edges.values_mut().chain(reverse.values_mut()) {
+        for v in (edges.values_mut().chain(reverse.values_mut())).chain(g.absent.values_mut()) {
             v.sort();
         }
         g.edges = edges;
@@ -296,12 +302,14 @@ impl Groups {
     /// Every record whose groups or dependencies are wrong given the other records, with each
     /// problem as the pass reports it (`Valid=False`, reason `ValidationFailed`):
     ///
-    /// - `spec.dependsOn[i]: no record "db" in the table`;
     /// - `spec.dependsOn[i]: "db" shares no group with this record (it is in: shared; this
     ///   record is in: preview-1)`;
     /// - `spec.dependsOn: dependency cycle web → api → web; nothing on it is scaled up`, for
     ///   every record on a cycle (each listing the cycle from itself; the shortest through it).
     ///
+    /// A dependency on a name that is no record of the table is not a problem: the record is
+    /// valid and waits for it ([`Groups::missing`]), so its idle and sleep rules still apply
+    /// (a deleted dependency must not leave its dependents running unmanaged).
     /// Records without problems are absent. Per-record rules (names, self-dependency) are
     /// [`crate::model::validate`]'s.
     pub fn problems(&self) -> BTreeMap<String, Vec<FieldError>> {
@@ -313,10 +321,7 @@ impl Groups {
                     continue;
                 }
                 match self.members.get(dep) {
-                    None => out.entry(name.clone()).or_default().push(FieldError::new(
-                        path,
-                        format!("no record {dep:?} in the table"),
-                    )),
+                    None => {}
                     Some(other) if !self.share_group(name, dep) => {
                         let list = |gs: &[String]| {
                             if gs.is_empty() {
@@ -387,16 +392,34 @@ impl Groups {
         name: &str,
         ready: &dyn Fn(&str) -> bool,
     ) -> Result<(), Vec<String>> {
-        let waiting: Vec<String> = self
-            .dependencies(name)
-            .into_iter()
+        let waiting: BTreeSet<String> = (self.dependencies(name).into_iter())
             .filter(|d| !self.is_optional(d) && !ready(d))
+            .chain(self.missing(name))
             .collect();
+        let waiting: Vec<String> = waiting.into_iter().collect();
         if waiting.is_empty() {
             Ok(())
         } else {
             Err(waiting)
         }
+    }
+
+    /// The names in record `name`'s own `dependsOn` that are no record of the table, sorted.
+    pub fn absent(&self, name: &str) -> &[String] {
+        self.absent.get(name).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The dependencies record `name` waits for that are no record of the table: names in
+    /// its own `dependsOn` or in that of a record it depends on (transitively, optional
+    /// members' own dependencies excepted) with no record of that name, sorted. They count as
+    /// never Ready in [`Groups::may_scale_up`].
+    pub fn missing(&self, name: &str) -> Vec<String> {
+        let from = std::iter::once(name.to_string())
+            .chain((self.dependencies(name).into_iter()).filter(|d| !self.is_optional(d)));
+        let out: BTreeSet<String> = from
+            .flat_map(|n| self.absent.get(&n).cloned().unwrap_or_default())
+            .collect();
+        out.into_iter().collect()
     }
 
     /// Whether record `name`'s visitor may be sent on (redirected or routed): `Ok` once it and
@@ -878,6 +901,7 @@ pub fn decide_all(
                     _ => None,
                 }),
                 waiting_for: groups.may_scale_up(name, &ready).err().unwrap_or_default(),
+                missing: groups.missing(name),
                 held_by: groups
                     .may_scale_down(name, &running)
                     .err()

@@ -310,6 +310,70 @@ async fn an_operators_sleep_on_a_dependency_is_not_held_and_its_dependents_visit
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_deleted_dependency_is_waited_for_and_its_running_dependents_still_sleep_when_idle() {
+    let w = world();
+    preview(&w);
+    w.wake("web").await;
+    run(&w, 60, |w| all(w, Phase::Ready)).await;
+    // The operator deletes db while web, api and worker run (its service stays as it is: the
+    // record is gone, so nothing manages it).
+    w.store.delete("db", None).await.unwrap();
+    w.advance(5);
+    w.pass().await;
+    for n in ["api", "worker", "web"] {
+        assert_eq!(
+            w.phase(n),
+            Some(Phase::Ready),
+            "{n}: not Invalid, still managed"
+        );
+    }
+    let web = w.store.status("web").unwrap();
+    assert_eq!(
+        web.group.unwrap().waiting_for,
+        vec!["db".to_string()],
+        "visitors wait"
+    );
+    // An explicit sleep works on a member whose dependency is gone...
+    w.store
+        .request_sleep("worker", w.clock.now())
+        .await
+        .unwrap();
+    w.advance(5);
+    let r = w.pass().await;
+    assert_eq!(r.record("worker").unwrap().scaled, Some((1, 0)));
+    // ... and the others sleep after idleTimeout, dependents first.
+    w.advance(16 * 60);
+    let mut order = Vec::new();
+    for _ in 0..20 {
+        let r = w.pass().await;
+        order.extend(
+            (r.records.iter())
+                .filter(|x| x.scaled.is_some_and(|(_, to)| to == 0))
+                .map(|x| x.name.clone()),
+        );
+        w.advance(5);
+    }
+    assert_eq!(order, ["web", "api"]);
+    // A new wake waits for db and says that there is no such record; nothing is scaled up.
+    w.wake("web").await;
+    let calls = w.sim.scale_calls();
+    for _ in 0..3 {
+        w.pass().await;
+        w.advance(5);
+    }
+    assert_eq!(w.sim.scale_calls(), calls);
+    assert_eq!(w.phase("api"), Some(Phase::Waking));
+    assert_eq!(
+        w.store.status("api").unwrap().message,
+        "waiting for db to be Ready (there is no record db)"
+    );
+    assert_eq!(
+        w.store.status("web").unwrap().message,
+        "waiting for api and db to be Ready (there is no record db)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_dependency_cycle_makes_its_records_invalid_and_scales_nothing() {
     let w = world();
     w.add(member("a", &["g"], &["b"]));

@@ -76,7 +76,7 @@ fn a_valid_table_has_no_problems() {
 }
 
 #[test]
-fn a_dependency_outside_every_shared_group_or_missing_is_named() {
+fn a_dependency_outside_every_shared_group_is_named_and_a_missing_one_is_waited_for() {
     let records = vec![
         member("web", &["preview"], &["db", "ghost"]),
         member("db", &["shared"], &[]),
@@ -89,9 +89,34 @@ fn a_dependency_outside_every_shared_group_or_missing_is_named() {
         [
             "spec.dependsOn[0]: \"db\" shares no group with this record (it is in: shared; this \
              record is in: preview)",
-            "spec.dependsOn[1]: no record \"ghost\" in the table",
         ]
     );
+    // A missing dependency is not a problem: the record waits for it (never Ready), also
+    // through what depends on it.
+    let groups = Groups::of(records.iter());
+    assert_eq!(groups.missing("web"), ["ghost"]);
+    assert_eq!(
+        groups.may_scale_up("web", &|_| true),
+        Err(vec!["ghost".to_string()])
+    );
+    let mut chain = vec![
+        member("front", &["p"], &["mid"]),
+        member("mid", &["p"], &["gone"]),
+    ];
+    let g = Groups::of(chain.iter());
+    assert_eq!(g.missing("front"), ["gone"]);
+    assert_eq!(
+        g.may_scale_up("front", &|_| true),
+        Err(vec!["gone".to_string()])
+    );
+    assert!(problems(&chain).is_empty());
+    // ... unless what brings it in is optional: nobody waits for an optional member.
+    chain[1].spec.optional = true;
+    assert_eq!(
+        Groups::of(chain.iter()).missing("front"),
+        Vec::<String>::new()
+    );
+    assert_eq!(Groups::of(chain.iter()).missing("mid"), ["gone"]);
     assert_eq!(
         got["api"],
         [
