@@ -849,7 +849,7 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
 
 /// The debounce of a wake write for `record`: [`WakeConfig::debounce`], except when the last
 /// wake no longer counts: [`RETRY_DEBOUNCE`] when the record is `Failed` with no newer wake
-/// pending, and the time from the last wake to an operator's newer `sleepRequestedAt` (at most
+/// pending or waits for a group member that is `Failed` ([`status::failed_dependencies`]), and the time from the last wake to an operator's newer `sleepRequestedAt` (at most
 /// [`RETRY_DEBOUNCE`]) — so a visit after a failure or after `snoozectl sleep`, however soon,
 /// always wakes, while a burst of hits is still one write.
 pub fn wake_debounce(config: &WakeConfig, record: &Record) -> Duration {
@@ -865,6 +865,13 @@ pub fn wake_debounce(config: &WakeConfig, record: &Record) -> Duration {
         (Some(slept), Some(woken)) if slept >= woken => RETRY_DEBOUNCE.min(slept.since(woken)),
         (Some(_), None) => RETRY_DEBOUNCE,
         _ if failed && !wake_pending(record) => RETRY_DEBOUNCE,
+        // A dependency it waits for failed: the next visit is the retry of the group (a
+        // member's wake releases the dependency's Failed latch in the pass).
+        _ if (record.status.as_ref())
+            .is_some_and(|s| !status::failed_dependencies(s).is_empty()) =>
+        {
+            RETRY_DEBOUNCE
+        }
         _ => config.debounce,
     }
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::model::{Entry, GroupStatus, Phase, Record, RouteTo, Step, Target, Timestamp};
+use crate::model::{
+    Entry, GroupMemberStatus, GroupStatus, Phase, Record, RouteTo, Step, Target, Timestamp,
+};
 
 /// What the wait page and the status JSON show for one service. Built by [`view`]; serialised
 /// (camelCase) as the body of `GET /api/v1/services/{name}` and `POST .../wake`.
@@ -278,6 +280,53 @@ pub fn not_yet_routed(mut v: StatusView, r: &Record) -> StatusView {
     v
 }
 
+/// The required members `status` waits for (`status.group.waitingFor`) whose phase is
+/// `Failed`, in start order: its visitors' wait cannot end until one of them is retried (a new
+/// wake on any member does it; the wake endpoint writes it without the usual debounce,
+/// [`super::wake_debounce`]).
+pub fn failed_dependencies(status: &crate::model::Status) -> Vec<&GroupMemberStatus> {
+    let Some(g) = status.group.as_ref() else {
+        return Vec::new();
+    };
+    (g.members.iter())
+        .filter(|m| m.phase == Some(Phase::Failed) && g.waiting_for.contains(&m.name))
+        .collect()
+}
+
+/// What a member's visitor reads while it waits for `waiting_for`: `Waiting for api to be
+/// ready.`; when a dependency failed, which one and why, and that a reload tries again
+/// (`Waiting for db, which failed: not ready within 5m (...). Reload this page to try again.`);
+/// when one is Invalid, that an operator must fix it (without its message, which is for
+/// operators).
+fn waiting_message(status: &crate::model::Status, waiting_for: &[String]) -> String {
+    let failed = failed_dependencies(status);
+    if let Some(m) = failed.first() {
+        let why = m.message.lines().next().unwrap_or("").trim();
+        let why = if why.is_empty() {
+            "its last wake attempt failed"
+        } else {
+            why
+        };
+        return format!(
+            "Waiting for {}, which failed: {why}. Reload this page to try again.",
+            m.name
+        );
+    }
+    let invalid: Vec<String> = (status.group.iter().flat_map(|g| g.members.iter()))
+        .filter(|m| m.phase == Some(Phase::Invalid) && waiting_for.contains(&m.name))
+        .map(|m| m.name.clone())
+        .collect();
+    if !invalid.is_empty() {
+        return format!(
+            "Waiting for {} to be ready; the configuration of {} has errors, so an operator \
+             must fix it first.",
+            words_list(waiting_for),
+            words_list(&invalid)
+        );
+    }
+    format!("Waiting for {} to be ready.", words_list(waiting_for))
+}
+
 /// `a`, `a and b`, `a, b and c`.
 fn words_list(names: &[String]) -> String {
     match names {
@@ -375,9 +424,7 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         Phase::Ready => "Ready.".to_string(),
         Phase::Failed if !status.message.trim().is_empty() => status.message.trim().to_string(),
         Phase::Failed => "The last wake attempt failed.".to_string(),
-        Phase::Waking if !waiting_for.is_empty() => {
-            format!("Waiting for {} to be ready.", words_list(waiting_for))
-        }
+        Phase::Waking if !waiting_for.is_empty() => waiting_message(&status, waiting_for),
         Phase::Waking => {
             step_message(step.unwrap_or(Step::Requested), &r.spec.target, route_mode).to_string()
         }
@@ -704,5 +751,36 @@ mod tests {
         let g = v.group.unwrap();
         assert_eq!(g.members[0].phase, Some(Phase::Invalid));
         assert_eq!(g.members[0].message, "");
+        assert_eq!(
+            v.message,
+            "Waiting for api to be ready; the configuration of api has errors, so an operator \
+             must fix it first."
+        );
+    }
+
+    #[test]
+    fn a_failed_dependency_is_named_with_its_reason_and_a_reload_retries() {
+        let mut s = web_waiting_for_api(None);
+        assert!(failed_dependencies(&s).is_empty());
+        s.group.as_mut().unwrap().members[0] = member(
+            "api",
+            0,
+            Phase::Failed,
+            Step::Pending,
+            "not ready within 5m (stuck at pending: task is PENDING)\nsecond line",
+        );
+        assert_eq!(failed_dependencies(&s).len(), 1);
+        let v = view_record(
+            &Record::test("web").with_status(s.clone()),
+            t("2026-11-29T10:00:30Z"),
+        );
+        assert_eq!(
+            v.message,
+            "Waiting for api, which failed: not ready within 5m (stuck at pending: task is \
+             PENDING). Reload this page to try again."
+        );
+        // An optional member is never waited for: its failure is not this record's wait.
+        s.group.as_mut().unwrap().waiting_for.clear();
+        assert!(failed_dependencies(&s).is_empty());
     }
 }

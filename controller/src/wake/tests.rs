@@ -920,6 +920,34 @@ fn a_visit_after_an_operator_sleep_is_never_debounced() {
         ..Status::default()
     });
     assert_eq!(wake_debounce(&config, &failed), RETRY_DEBOUNCE);
+    // Waiting for a group member that failed: the visit is the group's retry.
+    let member = |phase| crate::model::GroupMemberStatus {
+        name: "db".into(),
+        wave: 0,
+        phase: Some(phase),
+        step: None,
+        message: "tasks keep stopping".into(),
+        optional: false,
+    };
+    let waiting = |phase| {
+        Record::test("web").woken_at(t0).with_status(Status {
+            phase: Phase::Waking,
+            group: Some(crate::model::GroupStatus {
+                waiting_for: vec!["db".into()],
+                members: vec![member(phase)],
+                ..Default::default()
+            }),
+            ..Status::default()
+        })
+    };
+    assert_eq!(
+        wake_debounce(&config, &waiting(Phase::Failed)),
+        RETRY_DEBOUNCE
+    );
+    assert_eq!(
+        wake_debounce(&config, &waiting(Phase::Waking)),
+        config.debounce
+    );
 }
 
 // ---- route mode: the stable address ---------------------------------------------------
