@@ -201,3 +201,44 @@ pub async fn run_sleep(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCo
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Phase, Status};
+    use crate::reconcile::group::Groups;
+
+    fn member(name: &str, deps: &[&str]) -> Record {
+        let mut r = Record::test(name);
+        r.spec.groups = vec!["g".into()];
+        r.spec.depends_on = deps.iter().map(|d| d.to_string()).collect();
+        r
+    }
+
+    #[test]
+    fn a_member_is_invalid_by_the_groups_problems_or_its_status() {
+        let (xa, xb, xc) = (
+            member("xa", &["xb"]),
+            member("xb", &["xa"]),
+            member("xc", &[]),
+        );
+        let problems = Groups::of([&xa, &xb, &xc]).problems();
+        assert_eq!(
+            invalid_reason(&xa, &problems).as_deref(),
+            Some(
+                "service/xa is Invalid: spec.dependsOn: dependency cycle xa → xb → xa; nothing \
+                 on it is scaled up"
+            )
+        );
+        assert_eq!(invalid_reason(&xc, &problems), None);
+        let reported = xc.clone().with_status(Status {
+            phase: Phase::Invalid,
+            message: "spec.target: claimed twice".into(),
+            ..Status::default()
+        });
+        assert_eq!(
+            invalid_reason(&reported, &problems).as_deref(),
+            Some("service/xc is Invalid: spec.target: claimed twice")
+        );
+    }
+}
