@@ -959,6 +959,156 @@ fn describe_of_a_group_lists_its_problems() {
     );
 }
 
+/// Makes record `name`'s stored `spec.dependsOn` `deps`, behind apply's back (as a store
+/// written by an older release, or by hand, may hold).
+fn store_depends_on(ctl: &Ctl, name: &str, deps: &[&str]) {
+    let db = rusqlite::Connection::open(ctl.sqlite_path()).unwrap();
+    let list = serde_json::to_string(deps).unwrap();
+    db.execute(
+        "UPDATE records SET spec = json_set(spec, '$.dependsOn', json(?1)) WHERE name = ?2",
+        rusqlite::params![list, name],
+    )
+    .unwrap();
+}
+
+#[test]
+fn apply_refuses_a_change_that_breaks_another_record_and_tolerates_old_problems() {
+    let ctl = Ctl::new();
+    let docs = [
+        group_manifest("xa", &["xg"], &["xb"], ""),
+        group_manifest("xb", &["xg"], &[], ""),
+    ];
+    ctl.run(&["apply", "-f", &ctl.write("x.yaml", &docs.join("---\n"))])
+        .ok();
+    // Moving xb to another group leaves xa (not applied) depending on a record it shares no
+    // group with: refused, naming xa.
+    let moved = ctl.write("xb.yaml", &group_manifest("xb", &["yg"], &[], ""));
+    let out = ctl.run(&["apply", "-f", &moved]).fails(1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: 1 problem with groups; nothing was applied\n  service/xa: spec.dependsOn[0]: \
+         \"xb\" shares no group with this record (it is in: yg; this record is in: xg) (caused \
+         by this apply)\n"
+    );
+    assert_eq!(ctl.record("xb").spec.groups, ["xg"]);
+
+    // A cycle already stored is not the fault of an apply that does not touch it: a record
+    // depending on it is created, with a note.
+    store_depends_on(&ctl, "xb", &["xa"]);
+    let xc = ctl.write("xc.yaml", &group_manifest("xc", &["xg"], &["xa"], ""));
+    let out = ctl.run(&["apply", "-f", &xc]).ok();
+    assert_eq!(out.stdout, "service/xc created\n");
+    assert_eq!(
+        out.stderr,
+        "note: service/xc: depends on xa, xb, on a dependency cycle: it will wait until the cycle \
+         is broken\n"
+    );
+}
+
+#[test]
+fn edit_refuses_what_apply_refuses_across_records() {
+    let ctl = Ctl::new();
+    let docs = [
+        group_manifest("xa", &["xg"], &["xb"], ""),
+        group_manifest("xb", &["xg"], &[], ""),
+    ];
+    ctl.run(&["apply", "-f", &ctl.write("x.yaml", &docs.join("---\n"))])
+        .ok();
+    // xb depends on xa: a cycle. The file is reopened with the problems; closing
+    // it unchanged fails as for any other validation error.
+    let script = editor(
+        &ctl,
+        "if grep -q 'was not saved' \"$1\"; then cp \"$1\" \"$STATE/reopened.yaml\"; exit 0; fi\n\
+         sed -i 's/^spec:/spec:\\n  dependsOn: [xa]/' \"$1\"",
+    );
+    let out = edit(&ctl, "xb", &script).fails(1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr
+            .starts_with("error: edit cancelled, no valid changes were saved to service \"xb\"\n")
+            && out.stderr.contains(
+                "  service/xa: spec.dependsOn: dependency cycle xa → xb → xa; nothing on it is \
+                 scaled up (caused by this edit)\n"
+            )
+            && out
+                .stderr
+                .contains("  service/xb: spec.dependsOn: dependency cycle xb → xa → xb"),
+        "{out:?}"
+    );
+    let reopened = std::fs::read_to_string(ctl.path("reopened.yaml")).unwrap();
+    assert!(reopened.contains("(caused by this edit)"), "{reopened}");
+    assert!(ctl.record("xb").spec.depends_on.is_empty());
+
+    // group/NAME is a usage error for edit and delete.
+    for verb in ["edit", "delete"] {
+        let out = ctl.run(&[verb, "group/xg"]).fails(2);
+        assert!(
+            out.stderr
+                .contains("group/NAME is not supported by this verb"),
+            "{verb}: {out:?}"
+        );
+    }
+    assert_eq!(ctl.names().len(), 2);
+}
+
+#[test]
+fn delete_names_the_records_that_still_depend_on_it() {
+    let ctl = Ctl::new();
+    let docs = [
+        group_manifest("pa", &["p"], &[], ""),
+        group_manifest("pz", &["p"], &["pa"], ""),
+        group_manifest("pw", &["p"], &["pa"], ""),
+    ];
+    ctl.run(&["apply", "-f", &ctl.write("p.yaml", &docs.join("---\n"))])
+        .ok();
+    let out = ctl.run(&["delete", "service/pa"]).ok();
+    assert_eq!(out.stdout, "service \"pa\" deleted\n");
+    assert_eq!(
+        out.stderr,
+        "note: service/pw depends on pa (spec.dependsOn); it will wait for pa until pa exists \
+         again or its dependsOn is edited\n\
+         note: service/pz depends on pa (spec.dependsOn); it will wait for pa until pa exists \
+         again or its dependsOn is edited\n"
+    );
+    // Nothing depends on pw: no note.
+    assert_eq!(ctl.run(&["delete", "pw"]).ok().stderr, "");
+}
+
+#[test]
+fn a_group_wake_skips_invalid_members_and_fails_when_all_are() {
+    let ctl = Ctl::new();
+    let docs = [
+        group_manifest("xa", &["xg"], &["xb"], ""),
+        group_manifest("xb", &["xg"], &[], ""),
+    ];
+    ctl.run(&["apply", "-f", &ctl.write("x.yaml", &docs.join("---\n"))])
+        .ok();
+    store_depends_on(&ctl, "xb", &["xa"]);
+    let out = ctl.run(&["wake", "group/xg"]).fails(1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr
+            .starts_with("error: no member of group/xg was woken: every member is Invalid\n")
+            && out
+                .stderr
+                .contains("  service/xa is Invalid: spec.dependsOn: dependency cycle"),
+        "{out:?}"
+    );
+    assert!(ctl.record("xa").desired.wake_requested_at.is_none());
+
+    // One valid member: it is woken, the others are named (exit 0).
+    let xc = ctl.write("xc.yaml", &group_manifest("xc", &["xg"], &[], ""));
+    ctl.run(&["apply", "-f", &xc]).ok();
+    let out = ctl.run(&["wake", "group/xg"]).ok();
+    assert_eq!(out.stdout, "service/xc wake requested\n");
+    assert!(
+        out.stderr.contains("note: service/xa is Invalid: ")
+            && out.stderr.contains("note: service/xb is Invalid: "),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn reconcile_once_on_the_sim_platform_wakes_named_records_without_false_drift() {
     let ctl = Ctl::new();

@@ -52,10 +52,13 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         let what = "record{s} would manage a service another record manages";
         return Err(nothing_applied(what, conflicts).into());
     }
-    let problems = group_problems(&records, &stored);
-    if !problems.is_empty() {
+    let check = group_problems(&records, &stored, "apply");
+    if !check.added.is_empty() {
         let what = "problem{s} with groups";
-        return Err(nothing_applied(what, problems).into());
+        return Err(nothing_applied(what, check.added).into());
+    }
+    for note in &check.notes {
+        eprintln!("note: {note}");
     }
     let mut failures = Vec::new();
     for record in &records {
@@ -124,41 +127,108 @@ pub fn target_conflicts(records: &[Record], stored: &[crate::model::Entry]) -> V
         .collect()
 }
 
-/// Problems of `spec.dependsOn` across records that applying `records` over `stored` would
-/// create ([`crate::reconcile::group::Groups::problems`] on the table as it would be), for the
-/// applied records only, one message each (`service/web: spec.dependsOn: dependency cycle web →
-/// api → web; nothing on it is scaled up`). A dependency on a record that does not exist yet is
-/// not one of them: it may be applied next (until then the record is Invalid, with the reason,
-/// and nothing of it is scaled). Records already stored keep what they have: the reconciler
-/// reports those.
-pub fn group_problems(records: &[Record], stored: &[crate::model::Entry]) -> Vec<String> {
-    let table: Vec<&Record> = records
-        .iter()
-        .chain(stored.iter().filter_map(|e| match e {
-            crate::model::Entry::Record(r) if !records.iter().any(|n| n.name() == r.name()) => {
-                Some(r.as_ref())
-            }
-            _ => None,
-        }))
-        .collect();
+/// What [`group_problems`] found: the problems a change would add (it is refused for them)
+/// and the notes worth printing about problems it leaves as they were.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GroupCheck {
+    /// Problems the change adds, to the changed records or to any other stored record, one
+    /// message each (`service/web: spec.dependsOn: dependency cycle web → api → web; nothing on
+    /// it is scaled up`; a record not being changed gets ` (caused by this <verb>)` appended).
+    /// Non-empty means: refuse the change.
+    pub added: Vec<String>,
+    /// `note:` lines (without the prefix) for the changed records: problems they already had
+    /// before the change, and dependencies on a record that is on a dependency cycle (they will
+    /// wait until the cycle is broken).
+    pub notes: Vec<String>,
+}
+
+/// The cross-record problems of `table` ([`crate::reconcile::group::Groups::problems`]) as
+/// `service/NAME: path: message` lines, keyed by record name, without the dependencies on a
+/// record that is not in the table (they may be applied next, so they are never refused).
+fn table_problems(table: &[&Record]) -> BTreeMap<String, Vec<String>> {
     let names: std::collections::BTreeSet<&str> = table.iter().map(|r| r.name()).collect();
     let problems = crate::reconcile::group::Groups::of(table.iter().copied()).problems();
-    records
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in table {
+        for e in problems.get(r.name()).into_iter().flatten() {
+            let missing = r.spec.depends_on.iter().enumerate().any(|(i, d)| {
+                e.path == format!("spec.dependsOn[{i}]") && !names.contains(d.as_str())
+            });
+            if !missing {
+                out.entry(r.name().to_string())
+                    .or_default()
+                    .push(format!("service/{}: {e}", r.name()));
+            }
+        }
+    }
+    out
+}
+
+/// Problems of `spec.dependsOn` across records that writing `records` over `stored` would
+/// add: the problems of the whole table ([`crate::reconcile::group::Groups::problems`]) are
+/// compared before (the stored records) and after (the stored records with `records`
+/// substituted or added), and every problem that is new after, on any record, changed or not,
+/// is in [`GroupCheck::added`]; `verb` (`apply`, `edit`) names the change in the message of a
+/// record that is not being changed. Problems that existed before are not the change's fault:
+/// they are only noted. A dependency on a record that does not exist yet is never a problem
+/// here: it may be applied next.
+pub fn group_problems(
+    records: &[Record],
+    stored: &[crate::model::Entry],
+    verb: &str,
+) -> GroupCheck {
+    let before: Vec<&Record> = stored
         .iter()
-        .flat_map(|r| {
-            problems
-                .get(r.name())
-                .into_iter()
-                .flatten()
-                .filter(|e| {
-                    // "no record X in the table": may come next.
-                    !r.spec.depends_on.iter().enumerate().any(|(i, d)| {
-                        e.path == format!("spec.dependsOn[{i}]") && !names.contains(d.as_str())
-                    })
-                })
-                .map(move |e| format!("service/{}: {e}", r.name()))
+        .filter_map(|e| match e {
+            crate::model::Entry::Record(r) => Some(r.as_ref()),
+            crate::model::Entry::Malformed(_) => None,
         })
-        .collect()
+        .collect();
+    let changed = |name: &str| records.iter().any(|n| n.name() == name);
+    let after: Vec<&Record> = records
+        .iter()
+        .chain(before.iter().copied().filter(|r| !changed(r.name())))
+        .collect();
+    let old = table_problems(&before);
+    let new = table_problems(&after);
+    let mut check = GroupCheck::default();
+    for (name, lines) in &new {
+        let had = old.get(name);
+        for line in lines {
+            if had.is_some_and(|h| h.contains(line)) {
+                if changed(name) {
+                    check
+                        .notes
+                        .push(format!("{line} (already so before this {verb})"));
+                }
+            } else if changed(name) {
+                check.added.push(line.clone());
+            } else {
+                check.added.push(format!("{line} (caused by this {verb})"));
+            }
+        }
+    }
+    // A record that depends on a cycle is not Invalid itself, but it waits for ever.
+    let groups = crate::reconcile::group::Groups::of(after.iter().copied());
+    for r in records {
+        let on_cycle: Vec<String> = groups
+            .dependencies(r.name())
+            .into_iter()
+            .filter(|d| {
+                new.get(d)
+                    .is_some_and(|ls| ls.iter().any(|l| l.contains("dependency cycle")))
+            })
+            .collect();
+        if !on_cycle.is_empty() && !new.contains_key(r.name()) {
+            check.notes.push(format!(
+                "service/{}: depends on {}, on a dependency cycle: it will wait until the cycle \
+                 is broken",
+                r.name(),
+                on_cycle.join(", ")
+            ));
+        }
+    }
+    check
 }
 
 #[cfg(test)]
@@ -180,27 +250,83 @@ mod tests {
             Entry::Record(Box::new(member("web", &["p"], &["api"]))),
         ];
         assert_eq!(
-            group_problems(&[member("db", &["p"], &["web"])], &stored),
+            group_problems(&[member("db", &["p"], &["web"])], &stored, "apply").added,
             vec![
+                "service/api: spec.dependsOn: dependency cycle api → db → web → api; nothing on \
+                 it is scaled up (caused by this apply)",
                 "service/db: spec.dependsOn: dependency cycle db → web → api → db; nothing on it \
-                 is scaled up"
+                 is scaled up",
+                "service/web: spec.dependsOn: dependency cycle web → api → db → web; nothing on \
+                 it is scaled up (caused by this apply)",
             ]
         );
-        // The stored records on the cycle are not named: they are not being applied.
+        // The stored records on the cycle are named too: the apply puts them on it.
         // Replacing a stored record with one that breaks the cycle is fine.
         let fixed = member("web", &["p"], &[]);
-        assert!(group_problems(&[member("db", &["p"], &["web"]), fixed], &stored).is_empty());
+        assert_eq!(
+            group_problems(&[member("db", &["p"], &["web"]), fixed], &stored, "apply"),
+            GroupCheck::default()
+        );
     }
 
     #[test]
     fn a_dependency_outside_the_group_is_refused_and_one_not_there_yet_is_not() {
         let stored = vec![Entry::Record(Box::new(member("db", &["shared"], &[])))];
         assert_eq!(
-            group_problems(&[member("api", &["p"], &["db", "cache"])], &stored),
+            group_problems(&[member("api", &["p"], &["db", "cache"])], &stored, "apply").added,
             vec![
                 "service/api: spec.dependsOn[0]: \"db\" shares no group with this record (it \
                  is in: shared; this record is in: p)"
             ]
         );
+    }
+
+    #[test]
+    fn a_problem_added_to_a_record_not_applied_is_refused_and_names_it() {
+        let stored = vec![
+            Entry::Record(Box::new(member("xa", &["xg"], &["xb"]))),
+            Entry::Record(Box::new(member("xb", &["xg"], &[]))),
+        ];
+        // Moving xb out of xg leaves xa depending on a record it shares no group with.
+        assert_eq!(
+            group_problems(&[member("xb", &["yg"], &[])], &stored, "apply").added,
+            vec![
+                "service/xa: spec.dependsOn[0]: \"xb\" shares no group with this record (it \
+                 is in: yg; this record is in: xg) (caused by this apply)"
+            ]
+        );
+        // Closing a cycle names both records; the one not applied says why.
+        assert_eq!(
+            group_problems(&[member("xb", &["xg"], &["xa"])], &stored, "edit").added,
+            vec![
+                "service/xa: spec.dependsOn: dependency cycle xa → xb → xa; nothing on it is \
+                 scaled up (caused by this edit)",
+                "service/xb: spec.dependsOn: dependency cycle xb → xa → xb; nothing on it is \
+                 scaled up",
+            ]
+        );
+    }
+
+    #[test]
+    fn problems_that_were_there_before_are_only_noted() {
+        // A cycle xa ↔ xb already stored (written before apply checked it).
+        let stored = vec![
+            Entry::Record(Box::new(member("xa", &["xg"], &["xb"]))),
+            Entry::Record(Box::new(member("xb", &["xg"], &["xa"]))),
+        ];
+        let check = group_problems(&[member("xc", &["xg"], &["xa"])], &stored, "apply");
+        assert_eq!(check.added, Vec::<String>::new());
+        assert_eq!(
+            check.notes,
+            vec![
+                "service/xc: depends on xa, xb, on a dependency cycle: it will wait until the \
+                 cycle is broken"
+            ]
+        );
+        // Re-applying a record on the cycle unchanged is not refused either, only noted.
+        let check = group_problems(&[member("xa", &["xg"], &["xb"])], &stored, "apply");
+        assert_eq!(check.added, Vec::<String>::new());
+        assert_eq!(check.notes.len(), 1, "{check:?}");
+        assert!(check.notes[0].ends_with("(already so before this apply)"));
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The file holds `apiVersion`, `kind`, `metadata.name`, `metadata.labels` and `spec` (the
 //! sections operators own). After the editor exits the file is parsed and validated (and its
-//! target checked against the other records: one service, one record); on a
+//! target and groups checked against the other records as `apply` checks them: one service,
+//! one record; no change that adds a `spec.dependsOn` problem to any record); on a
 //! problem it is reopened with the errors as `#` comments at the top (kubectl style), until it
 //! is valid or left unchanged ("Edit cancelled, no changes made."; exit 1 when the reopened file
 //! with its problems is closed unchanged, as kubectl does). The save is a
@@ -22,7 +23,8 @@ use crate::store::{Applied, Error as StoreError};
 /// Arguments of `snoozectl edit`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The record to edit.
+    /// The record to edit (`NAME` or `service/NAME`; `group/NAME` is a usage error).
+    #[arg(value_parser = super::parse_service)]
     pub name: String,
 }
 
@@ -114,9 +116,17 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         let checked = match check(&edited, name, 0) {
             Ok(record) => {
                 let stored = store.list().await.context("cannot list records")?;
-                let conflicts =
+                let mut conflicts =
                     super::apply::target_conflicts(std::slice::from_ref(&record), &stored);
+                // The same cross-record group checks as `apply`: nothing that adds a problem
+                // to this record or another one.
+                let groups =
+                    super::apply::group_problems(std::slice::from_ref(&record), &stored, "edit");
+                conflicts.extend(groups.added);
                 if conflicts.is_empty() {
+                    for note in &groups.notes {
+                        eprintln!("note: {note}");
+                    }
                     Ok(record)
                 } else {
                     Err(conflicts)

@@ -155,6 +155,19 @@ impl std::str::FromStr for Ref {
     }
 }
 
+/// Parses a verb's NAME argument that names one record only (`delete`, `edit`): `NAME` or
+/// `service/NAME`, as [`Ref`]; `group/NAME` is refused (clap makes it a usage error, exit 2)
+/// with `group/NAME is not supported by VERB` wording, since these verbs act on one record.
+pub fn parse_service(s: &str) -> Result<String, String> {
+    match s.parse::<Ref>()? {
+        Ref::Service(name) => Ok(name),
+        Ref::Group(_) => Err(format!(
+            "{s:?}: group/NAME is not supported by this verb; name one record (NAME or \
+             service/NAME), or list the group's members with `snoozectl get {s}`"
+        )),
+    }
+}
+
 impl std::fmt::Display for Ref {
     /// `service/NAME` or `group/NAME`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -428,6 +441,12 @@ mod tests {
         assert!(parse("group/").unwrap_err().contains("has no name"));
         assert!(parse("").unwrap_err().contains("has no name"));
         assert_eq!(Ref::Group("g".into()).to_string(), "group/g");
+        assert_eq!(parse_service("service/demo"), Ok("demo".into()));
+        assert!(
+            parse_service("group/g")
+                .unwrap_err()
+                .contains("group/NAME is not supported")
+        );
     }
 
     #[test]

@@ -53,7 +53,9 @@ fn quiet_reason(record: &Record, now: Timestamp) -> Option<String> {
 ///
 /// For `group/NAME`: the same for every member, in start order, one line each. A member in
 /// its quiet hours is not woken (without `--force`): a `note:` line on stderr names it and
-/// why; the others are woken (exit 0). When no member was woken the command fails (exit 1)
+/// why; so is an Invalid member (its status says Invalid, or the group's problems name it),
+/// with or without `--force`. The others are woken (exit 0). When no member was woken the
+/// command fails (exit 1)
 /// listing each member and why; also when no record is in the group.
 pub async fn run_wake(global: &GlobalArgs, args: WakeArgs) -> anyhow::Result<ExitCode> {
     let store = global.connect().await?;
@@ -91,7 +93,34 @@ async fn wake_one(
     Ok(())
 }
 
-/// `wake group/NAME`: see [`run_wake`].
+/// Why member `record` of a group cannot be woken: it is Invalid, by its last status
+/// (`status.phase` Invalid, with `status.message`) or by the group's problems as the table is
+/// now (`problems`, from [`crate::reconcile::group::Groups::problems`]: the reconciler reports
+/// those as Invalid on its next pass). `service/NAME is Invalid: <reason>`; `None` when valid.
+fn invalid_reason(
+    record: &Record,
+    problems: &std::collections::BTreeMap<String, Vec<crate::model::FieldError>>,
+) -> Option<String> {
+    let name = &record.metadata.name;
+    if let Some(errors) = problems.get(name).filter(|e| !e.is_empty()) {
+        let reasons: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        return Some(format!("service/{name} is Invalid: {}", reasons.join("; ")));
+    }
+    match &record.status {
+        Some(status) if status.phase == crate::model::Phase::Invalid => Some(format!(
+            "service/{name} is Invalid: {}",
+            if status.message.is_empty() {
+                "see snoozectl describe"
+            } else {
+                &status.message
+            }
+        )),
+        _ => None,
+    }
+}
+
+/// `wake group/NAME`: see [`run_wake`]. Invalid members ([`invalid_reason`]) are skipped like
+/// members in their quiet hours, even with `--force`.
 async fn wake_group(
     store: &dyn Store,
     group: &str,
@@ -99,25 +128,37 @@ async fn wake_group(
     now: Timestamp,
 ) -> anyhow::Result<ExitCode> {
     let view = GroupView::read(store, group).await?;
-    let mut skipped = Vec::new();
+    let problems = view.groups.problems();
+    let hint = format!("snoozectl wake --force group/{group} wakes it anyway");
+    // (reason, whether --force would wake it)
+    let mut skipped: Vec<(String, bool)> = Vec::new();
     for member in &view.members {
         let name = &member.metadata.name;
-        match quiet_reason(member, now).filter(|_| !force) {
-            Some(reason) => skipped.push(format!("{reason}: not woken")),
-            None => wake_one(store, name, force, now).await?,
+        if let Some(reason) = invalid_reason(member, &problems) {
+            skipped.push((format!("{reason}: not woken"), false));
+        } else if let Some(reason) = quiet_reason(member, now).filter(|_| !force) {
+            skipped.push((format!("{reason}: not woken"), true));
+        } else {
+            wake_one(store, name, force, now).await?;
         }
     }
     if skipped.len() == view.members.len() {
-        return Err(Failure::new(
+        let summary = if skipped.iter().any(|(_, quiet)| *quiet) {
             format!(
-                "no member of group/{group} was woken (snoozectl wake --force group/{group} wakes them anyway)"
-            ),
-            skipped,
-        )
-        .into());
+                "no member of group/{group} was woken (snoozectl wake --force group/{group} \
+                 wakes them anyway)"
+            )
+        } else {
+            format!("no member of group/{group} was woken: every member is Invalid")
+        };
+        return Err(Failure::new(summary, skipped.into_iter().map(|(r, _)| r).collect()).into());
     }
-    for line in skipped {
-        eprintln!("note: {line} (snoozectl wake --force group/{group} wakes it anyway)");
+    for (line, quiet) in skipped {
+        if quiet {
+            eprintln!("note: {line} ({hint})");
+        } else {
+            eprintln!("note: {line}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -159,4 +200,45 @@ pub async fn run_sleep(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCo
         warn_pinned(store.as_ref(), name, Mode::On, "stays awake").await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Phase, Status};
+    use crate::reconcile::group::Groups;
+
+    fn member(name: &str, deps: &[&str]) -> Record {
+        let mut r = Record::test(name);
+        r.spec.groups = vec!["g".into()];
+        r.spec.depends_on = deps.iter().map(|d| d.to_string()).collect();
+        r
+    }
+
+    #[test]
+    fn a_member_is_invalid_by_the_groups_problems_or_its_status() {
+        let (xa, xb, xc) = (
+            member("xa", &["xb"]),
+            member("xb", &["xa"]),
+            member("xc", &[]),
+        );
+        let problems = Groups::of([&xa, &xb, &xc]).problems();
+        assert_eq!(
+            invalid_reason(&xa, &problems).as_deref(),
+            Some(
+                "service/xa is Invalid: spec.dependsOn: dependency cycle xa → xb → xa; nothing \
+                 on it is scaled up"
+            )
+        );
+        assert_eq!(invalid_reason(&xc, &problems), None);
+        let reported = xc.clone().with_status(Status {
+            phase: Phase::Invalid,
+            message: "spec.target: claimed twice".into(),
+            ..Status::default()
+        });
+        assert_eq!(
+            invalid_reason(&reported, &problems).as_deref(),
+            Some("service/xc is Invalid: spec.target: claimed twice")
+        );
+    }
 }
