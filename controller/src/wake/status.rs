@@ -63,7 +63,7 @@ pub struct StatusView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// The record's groups as the reconciler's last pass saw them (`status.group`); absent for
-    /// a record without groups.
+    /// a record without groups, and for one that is Invalid (the pass writes no group for it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupView>,
     /// Changes whenever anything a waiting visitor sees changes (phase, step, readiness,
