@@ -529,7 +529,7 @@ pub fn decide_invalid(
         route: None,
         status: s,
         requeue: Requeue::AwaitChange,
-        reason: "invalid".into(),
+        reason: format!("invalid: {}", message.lines().next().unwrap_or_default()),
     }
 }
 
