@@ -142,12 +142,12 @@ pub struct GroupCheck {
     pub notes: Vec<String>,
 }
 
-/// The cross-record problems of `table` ([`crate::reconcile::group::Groups::problems`]) as
+/// The cross-record problems of `table` ([`crate::model::group::Groups::problems`]) as
 /// `service/NAME: path: message` lines, keyed by record name, without the dependencies on a
 /// record that is not in the table (they may be applied next, so they are never refused).
 fn table_problems(table: &[&Record]) -> BTreeMap<String, Vec<String>> {
     let names: std::collections::BTreeSet<&str> = table.iter().map(|r| r.name()).collect();
-    let problems = crate::reconcile::group::Groups::of(table.iter().copied()).problems();
+    let problems = crate::model::group::Groups::of(table.iter().copied()).problems();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in table {
         for e in problems.get(r.name()).into_iter().flatten() {
@@ -165,7 +165,7 @@ fn table_problems(table: &[&Record]) -> BTreeMap<String, Vec<String>> {
 }
 
 /// Problems of `spec.dependsOn` across records that writing `records` over `stored` would
-/// add: the problems of the whole table ([`crate::reconcile::group::Groups::problems`]) are
+/// add: the problems of the whole table ([`crate::model::group::Groups::problems`]) are
 /// compared before (the stored records) and after (the stored records with `records`
 /// substituted or added), and every problem that is new after, on any record, changed or not,
 /// is in [`GroupCheck::added`]; `verb` (`apply`, `edit`) names the change in the message of a
@@ -209,7 +209,7 @@ pub fn group_problems(
         }
     }
     // A record that depends on a cycle is not Invalid itself, but it waits for ever.
-    let groups = crate::reconcile::group::Groups::of(after.iter().copied());
+    let groups = crate::model::group::Groups::of(after.iter().copied());
     for r in records {
         let on_cycle: Vec<String> = groups
             .dependencies(r.name())

@@ -15,8 +15,8 @@ use anyhow::Context as _;
 
 use super::render::{relative, table, when};
 use super::{GlobalArgs, GroupView, Ref};
+use crate::model::group::{Groups, remaining_wake_seconds};
 use crate::model::{Access, Entry, Malformed, Mode, Phase, Record, Target, Timestamp, validate};
-use crate::reconcile::group::{Groups, remaining_wake_seconds};
 use crate::store::Error as StoreError;
 
 /// Arguments of `snoozectl describe`.

@@ -37,8 +37,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 
+use crate::model::group::Groups;
 use crate::model::{Entry, Record};
-use crate::reconcile::group::Groups;
 use crate::store::{self, ConnectOptions, Store};
 
 pub mod agent;

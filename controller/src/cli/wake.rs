@@ -95,7 +95,7 @@ async fn wake_one(
 
 /// Why member `record` of a group cannot be woken: it is Invalid, by its last status
 /// (`status.phase` Invalid, with `status.message`) or by the group's problems as the table is
-/// now (`problems`, from [`crate::reconcile::group::Groups::problems`]: the reconciler reports
+/// now (`problems`, from [`crate::model::group::Groups::problems`]: the reconciler reports
 /// those as Invalid on its next pass). `service/NAME is Invalid: <reason>`; `None` when valid.
 fn invalid_reason(
     record: &Record,
@@ -205,8 +205,8 @@ pub async fn run_sleep(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::group::Groups;
     use crate::model::{Phase, Status};
-    use crate::reconcile::group::Groups;
 
     fn member(name: &str, deps: &[&str]) -> Record {
         let mut r = Record::test(name);

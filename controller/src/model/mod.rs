@@ -12,6 +12,7 @@
 //! Parsing ([`parse_manifests`]) and validation ([`validate`]) report every problem with its
 //! path, e.g. `spec.idleTimeout: "15 mintues" is not a duration; try 15m, 90s or 1h`.
 
+pub mod group;
 mod parse;
 pub mod schedule;
 mod time;
