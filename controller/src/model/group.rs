@@ -488,3 +488,13 @@ pub(crate) fn closure(graph: &BTreeMap<String, Vec<String>>, start: &str) -> Vec
     }
     seen.into_iter().collect()
 }
+
+/// Names as the status messages and the wait page say them (`waiting for a, b and c to be
+/// Ready`): `a`, `a and b`, `a, b and c`; empty for none.
+pub fn words_list(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}

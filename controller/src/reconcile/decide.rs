@@ -406,7 +406,7 @@ fn decide_found(
             d.reason = format!(
                 "{}; sleeps once {} stopped",
                 want.why,
-                words_list(&group.held_by)
+                crate::model::group::words_list(&group.held_by)
             );
             d
         }
@@ -425,15 +425,6 @@ fn decide_found(
     route(record, &service.route, group, decided, now)
 }
 
-/// `a`, `a and b`, `a, b and c`.
-fn words_list(names: &[String]) -> String {
-    match names {
-        [] => String::new(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
-}
-
 /// Awake is wanted but dependencies are not Ready: Waking at step `scaling`, desiredCount left
 /// as it is, no wake attempt started yet (`wakeStartedAt` unset, so the wake timeout and the
 /// measured wake time start when it is scaled), looking again after [`TRANSITION_REQUEUE`].
@@ -446,9 +437,15 @@ fn waiting_for_dependencies(
     now: Timestamp,
 ) -> Decision {
     let mut s = base_status(record, prev, Phase::Waking, now);
-    let mut detail = format!("waiting for {} to be Ready", words_list(&group.waiting_for));
+    let mut detail = format!(
+        "waiting for {} to be Ready",
+        crate::model::group::words_list(&group.waiting_for)
+    );
     if !group.missing.is_empty() {
-        detail += &format!(" (there is no record {})", words_list(&group.missing));
+        detail += &format!(
+            " (there is no record {})",
+            crate::model::group::words_list(&group.missing)
+        );
     }
     s.step = Some(Step::Scaling);
     s.message = detail.clone();

@@ -320,20 +320,14 @@ fn waiting_message(status: &crate::model::Status, waiting_for: &[String]) -> Str
         return format!(
             "Waiting for {} to be ready; the configuration of {} has errors, so an operator \
              must fix it first.",
-            words_list(waiting_for),
-            words_list(&invalid)
+            crate::model::group::words_list(waiting_for),
+            crate::model::group::words_list(&invalid)
         );
     }
-    format!("Waiting for {} to be ready.", words_list(waiting_for))
-}
-
-/// `a`, `a and b`, `a, b and c`.
-fn words_list(names: &[String]) -> String {
-    match names {
-        [] => String::new(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
+    format!(
+        "Waiting for {} to be ready.",
+        crate::model::group::words_list(waiting_for)
+    )
 }
 
 /// What visitors read for a record that does not parse or validate. The details (paths,
