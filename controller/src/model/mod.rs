@@ -13,6 +13,7 @@
 //! path, e.g. `spec.idleTimeout: "15 mintues" is not a duration; try 15m, 90s or 1h`.
 
 pub mod group;
+pub mod ledger;
 mod parse;
 pub mod schedule;
 mod time;
@@ -167,6 +168,54 @@ pub struct Spec {
     /// Its own visitors still wait for it. Only with `groups`. Default `false` (not written).
     #[serde(default, skip_serializing_if = "is_false")]
     pub optional: bool,
+    /// Guardrail: the longest the service stays awake in one stretch, even with activity
+    /// (row 8 of the precedence). When reached it is put to sleep with the `MaxAwake`
+    /// condition, and only the next wake request (not activity) starts a new stretch. Awake
+    /// windows of `spec.schedule`, `mode: on` and a forced wake are not capped. Range
+    /// 1m..=31d. Default: off (not written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_awake: Option<HumanDuration>,
+    /// Guardrail: the most the service may cost in one calendar month (UTC), in US dollars,
+    /// e.g. `25` or `12.50` (row 4 of the precedence). Once this month's cost in
+    /// `status.ledger` reaches it, the service sleeps and wake requests are refused until the
+    /// next month (the wait page and JSON say so); `snoozectl wake --force` overrides it and is
+    /// recorded. A number of 0 or more. Only priced targets (ECS) have a cost; on a local
+    /// target it never applies. Default: none (not written).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_opt_dollars"
+    )]
+    pub budget: Option<f64>,
+}
+
+/// Deserializes `spec.budget`: a number of dollars, or a string holding one (`"12.50"`, `"$12.50"`);
+/// anything else is `"abc" is not an amount of dollars; give a number such as 25 or 12.50`.
+/// A negative amount passes here and is rejected by [`validate`] with its path.
+fn de_opt_dollars<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Amount {
+        Number(f64),
+        Text(String),
+    }
+    let bad = |shown: &str| {
+        serde::de::Error::custom(format!(
+            "{shown} is not an amount of dollars; give a number such as 25 or 12.50"
+        ))
+    };
+    match Amount::deserialize(d).map_err(|_| bad("the value"))? {
+        Amount::Number(n) if n.is_finite() => Ok(Some(n)),
+        Amount::Number(n) => Err(bad(&n.to_string())),
+        Amount::Text(t) => {
+            let trimmed = t.trim();
+            let digits = trimmed.strip_prefix('$').unwrap_or(trimmed).trim();
+            match digits.parse::<f64>() {
+                Ok(n) if n.is_finite() => Ok(Some(n)),
+                _ => Err(bad(&format!("{t:?}"))),
+            }
+        }
+    }
 }
 
 fn is_false(v: &bool) -> bool {
@@ -738,6 +787,12 @@ pub struct Status {
     /// the group's ETA. Read by the wait page, the JSON status and `snoozectl describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupStatus>,
+    /// What the service was billed and saved, per calendar month (UTC), counted by the
+    /// reconciler from the tasks it observes ([`ledger::Ledger`]). Survives restarts; an
+    /// operator's edit of the spec never resets it. Read by `snoozectl cost`, `get -o wide`
+    /// (SAVED) and the budget guardrail.
+    #[serde(default, skip_serializing_if = "ledger::Ledger::is_empty")]
+    pub ledger: ledger::Ledger,
     /// Conditions, one per `type`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -855,6 +910,14 @@ pub struct Memo {
     /// Rounds of that contest so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contest_rounds: Option<u32>,
+    /// When the current awake stretch began (the pass that first wanted the service awake
+    /// after it was asleep); `spec.maxAwake` counts from here. Cleared when it is asleep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awake_since: Option<Timestamp>,
+    /// When `spec.maxAwake` last ended a stretch: until a wake request newer than this, the
+    /// service stays asleep (activity alone does not start a new stretch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_awake_at: Option<Timestamp>,
     /// Keys of a newer version, kept unchanged.
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
@@ -873,6 +936,8 @@ impl Memo {
             && self.scaled_up_at.is_none()
             && self.contested_since.is_none()
             && self.contest_rounds.is_none()
+            && self.awake_since.is_none()
+            && self.max_awake_at.is_none()
             && self.other.is_empty()
     }
 }
@@ -1228,6 +1293,8 @@ impl Spec {
             groups: Vec::new(),
             depends_on: Vec::new(),
             optional: false,
+            max_awake: None,
+            budget: None,
         }
     }
 }

@@ -217,6 +217,23 @@ pub fn validate(r: &Record) -> Vec<FieldError> {
         Duration::from_secs(30),
         Duration::from_secs(30 * 60),
     );
+    if let Some(max_awake) = s.max_awake {
+        check_range(
+            &mut e,
+            "spec.maxAwake",
+            max_awake.get(),
+            Duration::from_secs(60),
+            Duration::from_secs(31 * 24 * 3600),
+        );
+    }
+    if let Some(budget) = s.budget
+        && !(budget >= 0.0)
+    {
+        e.push(FieldError::new(
+            "spec.budget",
+            format!("{budget} is negative; give the monthly budget in dollars, 0 or more"),
+        ));
+    }
     if let Some(port) = s.endpoint.port {
         check_port(&mut e, "spec.endpoint.port", port);
     }

@@ -128,6 +128,56 @@ pub struct ServiceObservation {
     /// [`crate::router::Router::observe`], never by a platform.
     #[serde(skip)]
     pub route: crate::model::RouteObservation,
+    /// The size of the service's task (from its PRIMARY deployment's task definition, read
+    /// once per revision): what one task of it costs per second while always on. `None` when
+    /// not known (a local process, a task definition that could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<TaskSize>,
+}
+
+/// CPU architecture of a task (ECS `runtimePlatform.cpuArchitecture`; Fargate's default is
+/// `X86_64`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// `X86_64` (the default when a task definition names none).
+    #[default]
+    X86_64,
+    /// `ARM64` (Graviton).
+    Arm64,
+}
+
+impl Arch {
+    /// Parses ECS's `cpuArchitecture` (`"ARM64"`, `"X86_64"`, case-insensitive); unknown
+    /// values map to `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "x86_64" => Some(Self::X86_64),
+            "arm64" => Some(Self::Arm64),
+            _ => None,
+        }
+    }
+
+    /// `x86_64` or `arm64`, as the price table names them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Arm64 => "arm64",
+        }
+    }
+}
+
+/// What Fargate bills a task by: its task-level CPU and memory (ECS task `cpu` in CPU units /
+/// 1024, `memory` in MiB / 1024) and its architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSize {
+    /// vCPUs, e.g. 0.25 for `cpu: "256"`.
+    pub vcpu: f64,
+    /// Memory in GB as Fargate prices it (GiB), e.g. 0.5 for `memory: "512"`.
+    pub memory_gb: f64,
+    /// CPU architecture.
+    pub arch: Arch,
 }
 
 /// One of a service's load balancer attachments (ECS `loadBalancers[]`).
@@ -156,6 +206,7 @@ impl ServiceObservation {
             deployments: Vec::new(),
             load_balancers: Vec::new(),
             route: crate::model::RouteObservation::Unknown,
+            size: None,
         }
     }
 
@@ -320,6 +371,14 @@ pub struct TaskObservation {
     pub health: Option<Health>,
     /// When the task was created (`createdAt`).
     pub created_at: Option<Timestamp>,
+    /// When the image pull began (`pullStartedAt`): Fargate bills the task from here. `None`
+    /// before the pull (PROVISIONING), or when the platform does not report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_started_at: Option<Timestamp>,
+    /// The task's size (its own `cpu`/`memory`, its task definition's architecture), what it
+    /// is billed by; `None` when not known (a local process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<TaskSize>,
     /// When the task reached RUNNING (`startedAt`).
     pub started_at: Option<Timestamp>,
     /// When the task stopped (`stoppedAt`).
@@ -382,6 +441,8 @@ impl TaskObservation {
             desired_status: desired,
             health: None,
             created_at: None,
+            pull_started_at: None,
+            size: None,
             started_at: None,
             stopped_at: None,
             stop_code: None,

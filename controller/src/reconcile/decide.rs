@@ -497,6 +497,7 @@ pub fn decide_invalid(
         recent_wake_seconds: prev.recent_wake_seconds.clone(),
         conditions: prev.conditions.clone(),
         group: None,
+        ledger: prev.ledger.clone(),
         message: message.to_string(),
         memo: prev.memo.clone(),
     };
@@ -650,6 +651,8 @@ fn base_status(record: &Record, prev: &Status, phase: Phase, now: Timestamp) -> 
         conditions: prev.conditions.clone(),
         // Filled in by the pass, which sees the record's groups.
         group: None,
+        // Counted by the pass from what it observed.
+        ledger: prev.ledger.clone(),
         message: String::new(),
         memo: prev.memo.clone(),
     };

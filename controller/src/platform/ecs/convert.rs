@@ -677,6 +677,7 @@ pub fn service_observation(
             })
             .collect(),
         route: Default::default(),
+        size: None,
     }
 }
 

@@ -975,6 +975,7 @@ impl SimPlatform {
                             }],
                             load_balancers: s.load_balancers.clone(),
                             route: Default::default(),
+                            size: None,
                         })
                     })
                     .unwrap_or(Described::Missing);
