@@ -81,13 +81,20 @@ pub enum Why {
     /// A member that depends on it (directly or not) is wanted awake (awake; see
     /// [`crate::reconcile::group::GroupWant`]).
     Dependent,
+    /// The current awake stretch has lasted `spec.maxAwake` and no wake request came since
+    /// (asleep; row 8, a guardrail).
+    MaxAwake,
+    /// This month's cost reached `spec.budget` (asleep; row 4, a guardrail; wake requests
+    /// refused until the next month).
+    OverBudget,
 }
 
 impl Why {
     /// The plain words: `mode on`, `wake requested`, `activity`, `task started`, `scaled up
     /// outside snooze`, `mode off`,
     /// `sleep requested`, `idle`, `no wake request`, `replicas 0`, `wake forced`, `quiet hours`,
-    /// `awake window`, `pre-warm`, `wanted by its group`, `needed by a dependent`.
+    /// `awake window`, `pre-warm`, `wanted by its group`, `needed by a dependent`, `max awake
+    /// reached`, `monthly budget reached`.
     pub fn as_str(self) -> &'static str {
         match self {
             Why::ModeOn => "mode on",
@@ -106,6 +113,8 @@ impl Why {
             Why::Prewarm => "pre-warm",
             Why::Group => "wanted by its group",
             Why::Dependent => "needed by a dependent",
+            Why::MaxAwake => "max awake reached",
+            Why::OverBudget => "monthly budget reached",
         }
     }
 }

@@ -167,7 +167,12 @@ impl Groups {
             return Want { sleeps_at, ..own };
         }
         match own.why {
-            Why::ModeOff | Why::ReplicasZero | Why::QuietHours => own,
+            // Per record, ahead of row 9 in the precedence: a group does not lift them.
+            Why::ModeOff
+            | Why::ReplicasZero
+            | Why::QuietHours
+            | Why::MaxAwake
+            | Why::OverBudget => own,
             Why::SleepRequested | Why::Idle | Why::NoWakeRequest
                 if self.members.get(name).is_some_and(|m| m.replicas_zero) =>
             {
