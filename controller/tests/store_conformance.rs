@@ -1155,6 +1155,8 @@ async fn every_field_round_trips(f: Fixture) {
     full.spec.groups = vec!["preview".into(), "shared-db".into()];
     full.spec.depends_on = vec!["api".into()];
     full.spec.optional = true;
+    full.spec.max_awake = Some(snooze::model::HumanDuration::from_mins(8 * 60));
+    full.spec.budget = Some(12.5);
     manifests.push(full);
 
     let t0 = Timestamp::now();
@@ -1209,6 +1211,33 @@ async fn every_field_round_trips(f: Fixture) {
                 },
             ],
         }),
+        ledger: snooze::model::ledger::Ledger {
+            counted_until: Some(t(t0, 60_000)),
+            months: vec![
+                snooze::model::ledger::LedgerMonth {
+                    month: "2026-11".into(),
+                    task_seconds: 5400.5,
+                    always_on_seconds: 86_400.0,
+                    cost: Some(0.0704),
+                    always_on_cost: Some(1.17),
+                    wakes: 3,
+                    wake_seconds: vec![41.2, 38.0],
+                    forced_over_budget: 1,
+                    budget_reached_at: Some(t(t0, 3)),
+                },
+                snooze::model::ledger::LedgerMonth {
+                    month: "2026-12".into(),
+                    task_seconds: 60.0,
+                    ..Default::default()
+                },
+            ],
+            tasks: vec![snooze::model::ledger::LedgerTask {
+                arn: "arn:aws:ecs:us-east-1:123456789012:task/c/abc".into(),
+                billed_from: t(t0, 4),
+                counted_until: t(t0, 60_000),
+                stopped: true,
+            }],
+        },
         conditions: vec![snooze::model::Condition {
             type_: "Ready".into(),
             status: snooze::model::ConditionStatus::True,
