@@ -2,7 +2,8 @@
 //!
 //! The table has `NAME PHASE DESIRED/RUNNING ENDPOINT SLEEPS-IN AGE` (and `SCHEDULE`, the next
 //! scheduled change, before `AGE` when a listed record has `spec.schedule`); `-o wide` adds `MODE`,
-//! `TARGET`, `GROUP` (the record's `spec.groups`, comma-separated, `-` when none) and `MESSAGE`.
+//! `TARGET`, `GROUP` (the record's `spec.groups`, comma-separated, `-` when none), `SAVED`
+//! (this month's saving from `status.ledger`, as in `snoozectl cost`) and `MESSAGE`.
 //! `group/NAME` lists the members of group NAME in start order (the same table; `-o yaml|json`
 //! the member records as a stream or an array). `-o yaml` prints full records (several as a `---`-separated stream),
 //! `-o json` one object for `NAME` or an array otherwise. Items that do not parse or validate
@@ -31,7 +32,7 @@ pub struct Args {
 /// `-o` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
-    /// The table plus MODE, TARGET, GROUP and MESSAGE.
+    /// The table plus MODE, TARGET, GROUP, SAVED and MESSAGE.
     Wide,
     /// Full records as YAML documents.
     Yaml,
@@ -77,7 +78,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The `get` table for `entries` at time `now`; `wide` adds MODE, TARGET, GROUP (the record's
-/// `spec.groups` joined with `,`, `-` when none) and MESSAGE (the status message, else the
+/// `spec.groups` joined with `,`, `-` when none), SAVED (this month's saving in dollars from
+/// `status.ledger`, or the task time saved for an unpriced target; `-` when nothing was
+/// counted this month) and MESSAGE (the status message, else the
 /// kept `lastFailure` with its age). ENDPOINT is the task's URL, or
 /// for a route-mode record its stable address with `(routed)` or `(wait page)`.
 pub fn render_table(entries: &[Entry], now: Timestamp, wide: bool) -> String {
@@ -96,7 +99,7 @@ pub fn render_table(entries: &[Entry], now: Timestamp, wide: bool) -> String {
         header.insert(5, "SCHEDULE");
     }
     if wide {
-        header.extend(["MODE", "TARGET", "GROUP", "MESSAGE"]);
+        header.extend(["MODE", "TARGET", "GROUP", "SAVED", "MESSAGE"]);
     }
     let rows: Vec<Vec<String>> = entries
         .iter()
@@ -142,7 +145,7 @@ fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
         Entry::Malformed(_) => {
             cells.extend([dash(), dash(), dash(), dash()]);
             if wide {
-                cells.extend([dash(), dash(), dash(), summary.message]);
+                cells.extend([dash(), dash(), dash(), dash(), summary.message]);
             }
         }
         Entry::Record(r) => {
@@ -203,10 +206,20 @@ fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
                 } else {
                     r.spec.groups.join(",")
                 };
+                let month = crate::model::ledger::month_key(now);
+                let saved = status
+                    .and_then(|s| s.ledger.month(&month))
+                    .map_or_else(dash, |m| match m.saved() {
+                        Some(dollars) => super::cost::dollars(dollars),
+                        None => {
+                            short_duration(std::time::Duration::from_secs_f64(m.saved_seconds()))
+                        }
+                    });
                 cells.extend([
                     mode.to_string(),
                     target_summary(&r.spec.target),
                     groups,
+                    saved,
                     message,
                 ]);
             }
@@ -296,9 +309,25 @@ mod tests {
     }
 
     #[test]
-    fn wide_output_has_a_group_column() {
+    fn wide_output_has_group_and_saved_columns() {
+        use crate::model::ledger::{Ledger, LedgerMonth, month_key};
         let now = Timestamp::from_millis(1_800_000_000_000);
-        let mut web = Record::test("web");
+        let month = |m: &str| LedgerMonth {
+            month: m.into(),
+            task_seconds: 3600.0,
+            always_on_seconds: 86_400.0,
+            cost: Some(0.05),
+            always_on_cost: Some(1.15),
+            ..LedgerMonth::default()
+        };
+        let mut web = Record::test("web").with_status(Status {
+            ledger: Ledger {
+                // Last month's figures are not this month's saving.
+                months: vec![month("2000-01"), month(&month_key(now))],
+                ..Ledger::default()
+            },
+            ..Status::default()
+        });
         web.spec.groups = vec!["preview-1".into(), "front".into()];
         let plain = Record::test("plain");
         let entries = vec![Entry::Record(Box::new(web)), Entry::Record(Box::new(plain))];
@@ -309,11 +338,15 @@ mod tests {
             .collect();
         assert_eq!(
             lines[0][6..],
-            ["MODE", "TARGET", "GROUP", "MESSAGE"],
+            ["MODE", "TARGET", "GROUP", "SAVED", "MESSAGE"],
             "{wide}"
         );
-        assert_eq!(lines[1].last(), Some(&"preview-1,front"), "{wide}");
-        assert_eq!(lines[2].last(), Some(&"-"), "{wide}");
+        assert_eq!(
+            lines[1][lines[1].len() - 2..],
+            ["preview-1,front", "$1.10"],
+            "{wide}"
+        );
+        assert_eq!(lines[2][lines[2].len() - 2..], ["-", "-"], "{wide}");
         let narrow = render_table(&entries, now, false);
         assert!(
             !narrow.contains("GROUP") && !narrow.contains("preview-1"),

@@ -43,6 +43,7 @@ use crate::store::{self, ConnectOptions, Store};
 
 pub mod agent;
 pub mod apply;
+pub mod cost;
 pub mod delete;
 pub mod describe;
 pub mod dev;
@@ -255,6 +256,9 @@ pub enum Command {
     /// Ask for a service, or every member of group/NAME, to be put to sleep now (sets
     /// desired.sleepRequestedAt).
     Sleep(wake::Args),
+    /// Show what services were billed and saved in a month (UTC), from their ledgers: AWAKE
+    /// COST ALWAYS-ON SAVED WAKES MEDIAN-WAKE and a total.
+    Cost(cost::Args),
     /// Print the JSON Schema of a record.
     Schema(schema::Args),
     /// Run the in-task activity agent: record connections to the app port as activity.
@@ -278,6 +282,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delete(args) => delete::run(global, args).await,
         Command::Wake(args) => wake::run_wake(global, args).await,
         Command::Sleep(args) => wake::run_sleep(global, args).await,
+        Command::Cost(args) => cost::run(global, args).await,
         Command::Schema(args) => schema::run(global, args).await,
         Command::Agent(args) => agent::run(global, args).await,
         Command::Dev(args) => dev::run(global, args).await,
