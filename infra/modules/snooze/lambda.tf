@@ -20,16 +20,18 @@ data "aws_iam_policy_document" "lambda_assume" {
 }
 
 resource "aws_cloudwatch_log_group" "wake" {
+  #checkov:skip=CKV_AWS_158:A customer managed key is a module input (create_kms_key or kms_key_arn); by default CloudWatch Logs encrypts the group with its own keys, at no charge.
   name              = "/aws/lambda/${local.wake_function_name}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.snooze.arn
+  kms_key_id        = one(local.kms_key_arns)
   tags              = local.tags
 }
 
 resource "aws_cloudwatch_log_group" "reconciler" {
+  #checkov:skip=CKV_AWS_158:A customer managed key is a module input (create_kms_key or kms_key_arn); by default CloudWatch Logs encrypts the group with its own keys, at no charge.
   name              = "/aws/lambda/${local.reconciler_function_name}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.snooze.arn
+  kms_key_id        = one(local.kms_key_arns)
   tags              = local.tags
 }
 
@@ -67,12 +69,11 @@ data "aws_iam_policy_document" "wake" {
     }
   }
 
-  # The table is encrypted with a customer managed key: DynamoDB uses it with this role's
-  # rights for every read and write (and the stream), so the role may use the key, but only
-  # through DynamoDB (kms:ViaService). One statement per key that encrypts the table (none when
-  # it uses an AWS owned key).
+  # With a customer managed key, DynamoDB uses it with this role's rights for every read and
+  # write (and the stream), so the role may use the key, but only through DynamoDB
+  # (kms:ViaService). One statement per key (none with the default AWS owned key).
   dynamic "statement" {
-    for_each = local.table_kms_key_arns
+    for_each = local.kms_key_arns
     content {
       sid       = "UseTableKeyThroughDynamoDB"
       effect    = "Allow"
@@ -111,6 +112,7 @@ resource "aws_iam_role_policy" "wake" {
 }
 
 resource "aws_lambda_function" "wake" {
+  #checkov:skip=CKV_AWS_173:The environment holds no secret (table name, durations); a customer managed key is a module input (create_kms_key or kms_key_arn), by default Lambda encrypts it with the AWS managed key aws/lambda.
   #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway, where a DLQ never receives anything (the reconciler has one).
   #checkov:skip=CKV_AWS_117:Lambdas outside a VPC by design: they call only public AWS APIs; a VPC would need a NAT gateway or interface endpoints and isolates nothing here.
   #checkov:skip=CKV_AWS_272:No AWS Signer profile: zips are built from the commit by the release workflow and deployed by SHA; code signing is left to adopters who run Signer.
@@ -125,7 +127,7 @@ resource "aws_lambda_function" "wake" {
   memory_size                    = 256
   timeout                        = var.wake_timeout_seconds
   reserved_concurrent_executions = var.wake_reserved_concurrency
-  kms_key_arn                    = aws_kms_key.snooze.arn
+  kms_key_arn                    = one(local.kms_key_arns) # null: the AWS managed key aws/lambda
 
   environment {
     variables = {
@@ -183,12 +185,11 @@ data "aws_iam_policy_document" "reconciler" {
     resources = ["*"] # ListStreams has no resource-level permissions (a stream ARN never matches)
   }
 
-  # The table is encrypted with a customer managed key: DynamoDB uses it with this role's
-  # rights for every read and write (and the stream), so the role may use the key, but only
-  # through DynamoDB (kms:ViaService). One statement per key that encrypts the table (none when
-  # it uses an AWS owned key).
+  # With a customer managed key, DynamoDB uses it with this role's rights for every read and
+  # write (and the stream), so the role may use the key, but only through DynamoDB
+  # (kms:ViaService). One statement per key (none with the default AWS owned key).
   dynamic "statement" {
-    for_each = local.table_kms_key_arns
+    for_each = local.kms_key_arns
     content {
       sid       = "UseTableKeyThroughDynamoDB"
       effect    = "Allow"
@@ -305,15 +306,19 @@ data "aws_iam_policy_document" "reconciler" {
     resources = [aws_sqs_queue.reconciler_failures.arn]
   }
 
-  statement {
-    sid       = "OnFailureDestinationEncryption"
-    effect    = "Allow"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.snooze.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["sqs.${local.region}.amazonaws.com"]
+  # The queue's customer managed key, when there is one (none with the default SSE-SQS).
+  dynamic "statement" {
+    for_each = local.kms_key_arns
+    content {
+      sid       = "OnFailureDestinationEncryption"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sqs.${local.region}.amazonaws.com"]
+      }
     }
   }
 
@@ -342,6 +347,7 @@ resource "aws_iam_role_policy" "reconciler" {
 }
 
 resource "aws_lambda_function" "reconciler" {
+  #checkov:skip=CKV_AWS_173:The environment holds no secret (table name, durations, ARNs); a customer managed key is a module input (create_kms_key or kms_key_arn), by default Lambda encrypts it with the AWS managed key aws/lambda.
   #checkov:skip=CKV_AWS_117:Lambdas outside a VPC by design: they call only public AWS APIs; a VPC would need a NAT gateway or interface endpoints and isolates nothing here.
   #checkov:skip=CKV_AWS_272:No AWS Signer profile: zips are built from the commit by the release workflow and deployed by SHA; code signing is left to adopters who run Signer.
   function_name    = local.reconciler_function_name
@@ -358,7 +364,7 @@ resource "aws_lambda_function" "reconciler" {
   # throttling; null reserves nothing (accounts whose quota leaves no room to reserve): passes
   # may then overlap, and the status compare-and-swap keeps that safe.
   reserved_concurrent_executions = var.reconciler_reserved_concurrency
-  kms_key_arn                    = aws_kms_key.snooze.arn
+  kms_key_arn                    = one(local.kms_key_arns) # null: the AWS managed key aws/lambda
 
   environment {
     variables = {
