@@ -457,6 +457,98 @@ fn oldest_waking_seconds(settle: &SettleReport, now: Timestamp) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use snooze::reconcile::{PassReport, RecordReport, Requeue};
+
+    fn report(name: &str, before: Phase, after: Phase, reason: &str) -> RecordReport {
+        RecordReport {
+            name: name.into(),
+            before: Some(before),
+            after: Some(after),
+            reason: reason.into(),
+            requeue: Requeue::AwaitChange,
+            transitional: false,
+            scaled: None,
+            published: true,
+            error: None,
+            redecided: false,
+            phase_since: None,
+        }
+    }
+
+    fn settle(passes: Vec<Vec<RecordReport>>) -> SettleReport {
+        SettleReport {
+            passes: passes
+                .into_iter()
+                .map(|records| PassReport {
+                    started_at: Timestamp::from_millis(0),
+                    duration: Duration::ZERO,
+                    records,
+                    error: None,
+                })
+                .collect(),
+            reasons: Vec::new(),
+            settled: true,
+            pending: Vec::new(),
+            error_codes: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn guardrail_hits_are_events_not_states() {
+        let max = Why::MaxAwake.as_str();
+        let budget = Why::OverBudget.as_str();
+        // A stretch cut at maxAwake (Ready -> Sleeping), seen again in a requeue pass: one hit.
+        // A record held asleep by its budget on a scheduled pass: no hit (a state, every minute).
+        let s = settle(vec![
+            vec![
+                report("a", Phase::Ready, Phase::Sleeping, max),
+                report("b", Phase::Asleep, Phase::Asleep, budget),
+                report("c", Phase::Ready, Phase::Ready, "activity"),
+            ],
+            vec![report("a", Phase::Sleeping, Phase::Asleep, max)],
+        ]);
+        let hits = guardrail_hits(&s, true);
+        assert_eq!(hits, BTreeMap::from([("maxAwake", vec!["a"])]));
+        // The same budget decision in a stream invocation (a wake request): a wake refused.
+        let hits = guardrail_hits(&s, false);
+        assert_eq!(
+            hits,
+            BTreeMap::from([("budget", vec!["b"]), ("maxAwake", vec!["a"])])
+        );
+        // A service put to sleep because its month's cost reached the budget: a hit anywhere.
+        let s = settle(vec![vec![report(
+            "d",
+            Phase::Ready,
+            Phase::Sleeping,
+            budget,
+        )]]);
+        assert_eq!(
+            guardrail_hits(&s, true),
+            BTreeMap::from([("budget", vec!["d"])])
+        );
+    }
+
+    #[test]
+    fn oldest_waking_age_comes_from_the_last_report_of_each_record() {
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let mut a = report("a", Phase::Asleep, Phase::Waking, "wake requested");
+        a.phase_since = Some(at("2026-11-29T10:00:00Z"));
+        let mut b = report("b", Phase::Asleep, Phase::Waking, "wake requested");
+        b.phase_since = Some(at("2026-11-29T10:00:40Z"));
+        let mut a_ready = report("a", Phase::Waking, Phase::Ready, "task started");
+        a_ready.phase_since = Some(at("2026-11-29T10:01:00Z"));
+        let now = at("2026-11-29T10:02:00Z");
+        assert_eq!(
+            oldest_waking_seconds(&settle(vec![vec![a.clone(), b.clone()]]), now),
+            120.0
+        );
+        // a became Ready in a later pass: b is the oldest Waking one.
+        assert_eq!(
+            oldest_waking_seconds(&settle(vec![vec![a, b], vec![a_ready]]), now),
+            80.0
+        );
+        assert_eq!(oldest_waking_seconds(&settle(vec![]), now), 0.0);
+    }
 
     #[test]
     fn budget_is_capped_by_the_deadline() {
