@@ -22,7 +22,6 @@ resource "aws_apigatewayv2_api" "wake" {
 }
 
 resource "aws_cloudwatch_log_group" "api_access" {
-  #checkov:skip=CKV_AWS_158:A customer managed key is a module input (create_kms_key or kms_key_arn); by default CloudWatch Logs encrypts the group with its own keys, at no charge.
   name              = "/aws/apigateway/${var.name}-wake"
   retention_in_days = var.log_retention_days
   kms_key_id        = one(local.kms_key_arns)

@@ -20,7 +20,6 @@ data "aws_iam_policy_document" "lambda_assume" {
 }
 
 resource "aws_cloudwatch_log_group" "wake" {
-  #checkov:skip=CKV_AWS_158:A customer managed key is a module input (create_kms_key or kms_key_arn); by default CloudWatch Logs encrypts the group with its own keys, at no charge.
   name              = "/aws/lambda/${local.wake_function_name}"
   retention_in_days = var.log_retention_days
   kms_key_id        = one(local.kms_key_arns)
@@ -28,7 +27,6 @@ resource "aws_cloudwatch_log_group" "wake" {
 }
 
 resource "aws_cloudwatch_log_group" "reconciler" {
-  #checkov:skip=CKV_AWS_158:A customer managed key is a module input (create_kms_key or kms_key_arn); by default CloudWatch Logs encrypts the group with its own keys, at no charge.
   name              = "/aws/lambda/${local.reconciler_function_name}"
   retention_in_days = var.log_retention_days
   kms_key_id        = one(local.kms_key_arns)
@@ -112,7 +110,6 @@ resource "aws_iam_role_policy" "wake" {
 }
 
 resource "aws_lambda_function" "wake" {
-  #checkov:skip=CKV_AWS_173:The environment holds no secret (table name, durations); a customer managed key is a module input (create_kms_key or kms_key_arn), by default Lambda encrypts it with the AWS managed key aws/lambda.
   #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway, where a DLQ never receives anything (the reconciler has one).
   #checkov:skip=CKV_AWS_117:Lambdas outside a VPC by design: they call only public AWS APIs; a VPC would need a NAT gateway or interface endpoints and isolates nothing here.
   #checkov:skip=CKV_AWS_272:No AWS Signer profile: zips are built from the commit by the release workflow and deployed by SHA; code signing is left to adopters who run Signer.
@@ -347,7 +344,6 @@ resource "aws_iam_role_policy" "reconciler" {
 }
 
 resource "aws_lambda_function" "reconciler" {
-  #checkov:skip=CKV_AWS_173:The environment holds no secret (table name, durations, ARNs); a customer managed key is a module input (create_kms_key or kms_key_arn), by default Lambda encrypts it with the AWS managed key aws/lambda.
   #checkov:skip=CKV_AWS_117:Lambdas outside a VPC by design: they call only public AWS APIs; a VPC would need a NAT gateway or interface endpoints and isolates nothing here.
   #checkov:skip=CKV_AWS_272:No AWS Signer profile: zips are built from the commit by the release workflow and deployed by SHA; code signing is left to adopters who run Signer.
   function_name    = local.reconciler_function_name

@@ -178,9 +178,10 @@ resource "aws_dynamodb_table" "records" {
 resource "aws_sqs_queue" "reconciler_failures" {
   name                      = "${var.name}-reconciler-failures"
   message_retention_seconds = 1209600 # 14 days, the maximum
+  tags                      = local.tags
+
   # The customer managed key when there is one, else SSE-SQS (SQS-owned keys, free). null, not
   # false, beside a key: the provider refuses both arguments set.
   kms_master_key_id       = one(local.kms_key_arns)
   sqs_managed_sse_enabled = length(local.kms_key_arns) > 0 ? null : true
-  tags                      = local.tags
 }
