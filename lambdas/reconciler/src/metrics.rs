@@ -133,6 +133,9 @@ mod tests {
         assert_eq!(v["Function"], "f", "a dimension's value is not overwritten");
         let m = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(m["Dimensions"], json!([["Function"]]));
-        assert_eq!(m["Metrics"], json!([{"Name": "WakeToReady", "Unit": "Seconds"}]));
+        assert_eq!(
+            m["Metrics"],
+            json!([{"Name": "WakeToReady", "Unit": "Seconds"}])
+        );
     }
 }

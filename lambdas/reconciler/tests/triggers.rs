@@ -187,7 +187,10 @@ async fn scheduled_event_reconciles_every_record_and_emits_metrics_of_its_failur
         "WakingRecords",
         "OldestWakingSeconds",
     ] {
-        assert!(docs.iter().all(|d| d.get(gone).is_none()), "{gone}: {lines:?}");
+        assert!(
+            docs.iter().all(|d| d.get(gone).is_none()),
+            "{gone}: {lines:?}"
+        );
     }
 }
 
@@ -276,8 +279,12 @@ async fn the_days_first_scheduled_pass_emits_the_months_savings_once() {
     // A scheduled event 59 s after midnight is the day's first too (a 60 s schedule); the
     // next one, 60 s after, is not.
     h.lines.lock().unwrap().clear();
-    handle(&h.app, at("2026-12-02T00:00:59Z"), None).await.unwrap();
-    handle(&h.app, at("2026-12-02T00:01:59Z"), None).await.unwrap();
+    handle(&h.app, at("2026-12-02T00:00:59Z"), None)
+        .await
+        .unwrap();
+    handle(&h.app, at("2026-12-02T00:01:59Z"), None)
+        .await
+        .unwrap();
     assert_eq!(saved(&h).len(), 1);
 }
 
@@ -293,7 +300,10 @@ async fn a_completed_wake_emits_wake_to_ready_without_a_service_dimension() {
         .unwrap();
     assert_eq!(phase(&h.store, "demo").await, Some(Phase::Ready));
     let docs = docs(&h);
-    let wakes: Vec<&Value> = docs.iter().filter(|d| d.get("WakeToReady").is_some()).collect();
+    let wakes: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d.get("WakeToReady").is_some())
+        .collect();
     assert_eq!(wakes.len(), 1, "{docs:?}");
     assert_eq!(wakes[0]["Service"], "demo");
     assert_eq!(wakes[0]["Function"], "test-reconciler");
