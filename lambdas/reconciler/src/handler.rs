@@ -388,7 +388,7 @@ async fn emit_metrics(
 fn guardrail_hits(settle: &SettleReport, full: bool) -> BTreeMap<&'static str, Vec<&str>> {
     let mut hits: BTreeMap<&'static str, BTreeSet<&str>> = BTreeMap::new();
     for r in settle.passes.iter().flat_map(|p| p.records.iter()) {
-        if !(r.changed() || !full) {
+        if full && !r.changed() {
             continue;
         }
         for (why, name) in [(Why::MaxAwake, "maxAwake"), (Why::OverBudget, "budget")] {
