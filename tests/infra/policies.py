@@ -8,7 +8,10 @@ example values from EXAMPLES below (one account, one region); a reference withou
 fails the rendering, so a new one must be given a realistic value here before it can be linted.
 
 Every optional statement is rendered (`dynamic "statement"` blocks with every branch of their
-`for_each` on, as FOR_EACH says): the linter sees the largest policy each role can get.
+`for_each` on, as FOR_EACH says): the linter sees the largest policy each role can get. The KMS
+key is a choice of the snooze module (a customer managed key, or by default none: keys AWS
+holds), so `rendered()` also gives each document that depends on it as it is without one
+(NO_CMK: those collections empty), variant "no customer managed key".
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ EXAMPLES: dict[str, Any] = {
     "aws_dynamodb_table.records.arn": TABLE_ARN,
     "var.table_arn": TABLE_ARN,
     "aws_kms_key.snooze.arn": KEY_ARN,
+    "aws_kms_key.snooze[0].arn": KEY_ARN,
     "var.table_kms_key_arn": KEY_ARN,
     "aws_sqs_queue.reconciler_failures.arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:snooze-reconciler-failures",
     "aws_cloudwatch_log_group.wake.arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/snooze-wake",
@@ -47,7 +51,7 @@ EXAMPLES: dict[str, Any] = {
     "local.cluster_arns": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/demo-cluster"],
     "local.service_arns": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/demo-cluster/*"],
     "local.task_arns": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/demo-cluster/*"],
-    "local.table_kms_key_arns": [KEY_ARN],
+    "local.kms_key_arns": [KEY_ARN],
     "local.issuer": "token.actions.githubusercontent.com",
     "local.provider": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
     "var.record_name": "demo",
@@ -58,10 +62,17 @@ EXAMPLES: dict[str, Any] = {
 # `for_each` of a `dynamic "statement"` -> the collection rendered (every optional statement on).
 FOR_EACH: dict[str, list] = {
     "${var.xray_tracing ? [1] : []}": [1],
-    "${local.table_kms_key_arns}": [KEY_ARN],
+    "${local.kms_key_arns}": [KEY_ARN],
     "${var.table_kms_key_arn == null ? [] : [var.table_kms_key_arn]}": [KEY_ARN],
     "${local.route_listener_arns}": [LISTENER_ARN],
     "${local.route_rule_arns}": [LISTENER_ARN.replace(":listener/", ":listener-rule/") + "/*"],
+}
+
+# The `for_each` collections that hold the customer managed key: empty without one (the snooze
+# module's default, `create_kms_key = false` and `kms_key_arn = null`).
+NO_CMK: dict[str, list] = {
+    "${local.kms_key_arns}": [],
+    "${var.table_kms_key_arn == null ? [] : [var.table_kms_key_arn]}": [],
 }
 
 # Resource types whose `policy` argument is not an IAM policy language document.
@@ -74,6 +85,11 @@ REF = re.compile(r"\$\{([^${}]+)\}")
 class Rendered:
     where: str  # e.g. "modules/snooze data.aws_iam_policy_document.wake"
     document: dict
+    variant: str = ""  # "" (every optional statement) or "no customer managed key"
+
+    @property
+    def id(self) -> str:
+        return f"{self.where} ({self.variant})" if self.variant else self.where
 
     @property
     def text(self) -> str:
@@ -160,8 +176,10 @@ def _statement(st: dict, module: tf.Module, extra: dict[str, Any]) -> dict:
     return out
 
 
-def render_document(module: tf.Module, name: str) -> dict:
-    """`data.aws_iam_policy_document.<name>` of `module` as IAM JSON."""
+def render_document(module: tf.Module, name: str, for_each: dict[str, list] | None = None) -> dict:
+    """`data.aws_iam_policy_document.<name>` of `module` as IAM JSON; `for_each` overrides
+    FOR_EACH (e.g. NO_CMK)."""
+    collections = {**FOR_EACH, **(for_each or {})}
     doc = module.policy_document(name)
     unknown = set(doc) - {"statement", "dynamic", "version"}
     assert not unknown, f"{name}: policy document arguments this renderer does not know: {sorted(unknown)}"
@@ -169,11 +187,11 @@ def render_document(module: tf.Module, name: str) -> dict:
     for dyn in doc.get("dynamic", []):
         block = tf.one(dyn["statement"])
         for_each = block["for_each"]
-        assert for_each in FOR_EACH, (
+        assert for_each in collections, (
             f"{module.path.relative_to(tf.ROOT)} {name}: dynamic statement over {for_each!r}: "
             "add the collection to render to tests/infra/policies.py FOR_EACH"
         )
-        for value in FOR_EACH[for_each]:
+        for value in collections[for_each]:
             for content in block.get("content", []):
                 statements.append(_statement(content, module, {"statement.value": value}))
     return {"Version": doc.get("version", "2012-10-17"), "Statement": statements}
@@ -190,7 +208,12 @@ def rendered() -> list[Rendered]:
     for rel in MODULES:
         module = tf.module(rel)
         for name in sorted(module.data.get("aws_iam_policy_document", {})):
-            out.append(Rendered(f"{rel} data.aws_iam_policy_document.{name}", render_document(module, name)))
+            where = f"{rel} data.aws_iam_policy_document.{name}"
+            full = render_document(module, name)
+            out.append(Rendered(where, full))
+            without = render_document(module, name, NO_CMK)
+            if without != full:
+                out.append(Rendered(where, without, "no customer managed key"))
         for rtype, named in sorted(module.resources.items()):
             if rtype in NOT_IAM:
                 continue

@@ -64,9 +64,10 @@ TABLE_KEY_ACTIONS = {"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:Gener
 
 
 def table_key() -> str | None:
-    """The table's customer managed key (the `kms_key_arn` expression), None without one."""
+    """The table's customer managed key (the `kms_key_arn` expression; it may be null at apply,
+    `create_kms_key`/`kms_key_arn`), None when the Terraform never gives it one."""
     sse = tf.module("modules/snooze").resource("aws_dynamodb_table", "records").get("server_side_encryption")
-    return tf.one(sse).get("kms_key_arn") if sse and tf.one(sse).get("enabled") else None
+    return tf.one(sse).get("kms_key_arn") if sse and tf.one(sse).get("enabled") not in (None, False) else None
 
 
 def touches_table(name: str) -> bool:

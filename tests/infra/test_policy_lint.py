@@ -122,7 +122,8 @@ def allowance(r: policies.Rendered, f) -> Allowed | None:
 
 def test_every_policy_document_is_rendered():
     where = [r.where for r in RENDERED]
-    assert len(where) == len(set(where)), where
+    ids = [r.id for r in RENDERED]
+    assert len(ids) == len(set(ids)), ids
     for expected in (
         "modules/snooze data.aws_iam_policy_document.wake",
         "modules/snooze data.aws_iam_policy_document.reconciler",
@@ -136,12 +137,25 @@ def test_every_policy_document_is_rendered():
         assert "${" not in r.text, f"{r.where}: an unrendered reference is left:\n{r.text}"
 
 
-@pytest.mark.parametrize("r", RENDERED, ids=lambda r: r.where)
+@pytest.mark.parametrize("r", RENDERED, ids=lambda r: r.id)
 def test_parliament_finds_nothing_unexplained(r):
     unexplained = [
         f"{f.issue}: {f.detail} at {f.location}" for f in findings(r) if allowance(r, f) is None
     ]
     assert not unexplained, f"{r.where}:\n  " + "\n  ".join(unexplained) + f"\n{r.text}"
+
+
+def test_both_kms_choices_are_rendered():
+    """The snooze module's roles are linted with a customer managed key (key statements on) and
+    without one (the default: no kms: action at all, since keys AWS holds need no grant)."""
+    variants = {(r.where, r.variant): r.document for r in RENDERED}
+    for role in ("wake", "reconciler"):
+        where = f"modules/snooze data.aws_iam_policy_document.{role}"
+        with_key = variants[(where, "")]
+        without = variants[(where, "no customer managed key")]
+        kms = lambda doc: {a for st in doc["Statement"] for a in st.get("Action", []) if a.startswith("kms:")}  # noqa: E731
+        assert kms(with_key) >= {"kms:Decrypt", "kms:GenerateDataKey"}, with_key
+        assert kms(without) == set(), without
 
 
 def test_every_allowance_is_still_needed():

@@ -32,11 +32,64 @@ def test_record_table():
     assert t["attribute"] == [{"name": "name", "type": "S"}]
     assert t["billing_mode"] == "PAY_PER_REQUEST"
     assert tf.one(t["point_in_time_recovery"])["enabled"] is True
+    # Encrypted either way: with the customer managed key when there is one, else (enabled =
+    # false) with DynamoDB's AWS owned key.
     sse = tf.one(t["server_side_encryption"])
-    assert sse["enabled"] is True and sse["kms_key_arn"] == "${one(local.table_kms_key_arns)}"
-    assert SNOOZE.locals["table_kms_key_arns"] == ["${aws_kms_key.snooze.arn}"]
+    assert sse["enabled"] == "${length(local.kms_key_arns) > 0}" and sse["kms_key_arn"] == "${one(local.kms_key_arns)}"
     assert t["stream_enabled"] is True and t["stream_view_type"] == "NEW_AND_OLD_IMAGES"
     assert SNOOZE.resource("aws_kms_key", "snooze")["enable_key_rotation"] is True
+
+
+# --- the KMS choice (issue 19): keys AWS holds by default, a customer managed key as an input ---
+
+KMS_KEYS = "${one(local.kms_key_arns)}"
+
+
+def test_kms_key_is_a_module_input_off_by_default():
+    """No key is created unless asked ($1 a month); a team's own key can be given instead; not
+    both."""
+    create, given = SNOOZE.variables["create_kms_key"], SNOOZE.variables["kms_key_arn"]
+    assert create["default"] is False and given["default"] is None
+    for rtype in ("aws_kms_key", "aws_kms_alias"):
+        assert SNOOZE.resource(rtype, "snooze")["count"] == "${var.create_kms_key ? 1 : 0}", rtype
+    assert SNOOZE.locals["kms_key_arns"] == (
+        "${var.create_kms_key ? [aws_kms_key.snooze[0].arn] : (var.kms_key_arn == null ? [] : [var.kms_key_arn])}"
+    )
+    table = SNOOZE.resource("aws_dynamodb_table", "records")
+    cond = tf.one(tf.one(table["lifecycle"])["precondition"])["condition"]
+    assert "var.create_kms_key" in cond and "var.kms_key_arn != null" in cond, cond
+
+
+def test_every_encrypted_resource_takes_the_key_choice():
+    """Every resource that a key encrypts takes it from local.kms_key_arns (null without one,
+    which each of them reads as "the service's own key"), and nothing else names the key."""
+    uses = {
+        ("aws_dynamodb_table", "records"): None,  # checked in test_record_table
+        ("aws_sqs_queue", "reconciler_failures"): "kms_master_key_id",
+        ("aws_cloudwatch_log_group", "wake"): "kms_key_id",
+        ("aws_cloudwatch_log_group", "reconciler"): "kms_key_id",
+        ("aws_cloudwatch_log_group", "api_access"): "kms_key_id",
+        ("aws_lambda_function", "wake"): "kms_key_arn",
+        ("aws_lambda_function", "reconciler"): "kms_key_arn",
+    }
+    for (rtype, name), arg in uses.items():
+        if arg:
+            assert SNOOZE.resource(rtype, name)[arg] == KMS_KEYS, (rtype, name)
+    # Without a key the queue uses SSE-SQS; with one, the provider must not see both.
+    queue = SNOOZE.resource("aws_sqs_queue", "reconciler_failures")
+    assert queue["sqs_managed_sse_enabled"] == "${length(local.kms_key_arns) > 0 ? null : true}"
+    # No other resource names a key: a new one must make the same choice.
+    for rtype, named in SNOOZE.resources.items():
+        for name, res in named.items():
+            for value in tf.all_strings(res):
+                if (rtype, name) in (("aws_kms_alias", "snooze"),):
+                    continue
+                assert "aws_kms_key." not in value, f"{rtype}.{name} names the key directly: {value}"
+    assert SNOOZE.outputs["kms_key_arn"]["value"] == KMS_KEYS
+    assert SNOOZE.outputs["table_kms_key_arn"]["value"] == KMS_KEYS
+    # The demo task's log group follows the module's choice (null: CloudWatch Logs' encryption).
+    assert DEMO.variables["kms_key_arn"].get("nullable", True) is True
+    assert ENV.modules["demo_service"]["kms_key_arn"] == "${module.snooze.kms_key_arn}"
 
 
 @pytest.mark.parametrize("name", ["wake", "reconciler"])
@@ -141,23 +194,24 @@ def test_api_stage_logs_and_throttles():
     assert throttle["throttling_burst_limit"] and throttle["throttling_rate_limit"]
 
 
-def test_alarms_cover_errors_and_stuck_records():
+def test_alarms_are_the_three_that_should_wake_someone():
+    """Issue 19: each alarm costs $0.10 a month; three stay (alarms.tf says why the others
+    went): the wake Lambda failing, the failure queue, failures inside reconcile passes."""
     alarms = SNOOZE.resources["aws_cloudwatch_metric_alarm"]
-    assert alarms["lambda_errors"]["metric_name"] == "Errors"
-    assert {a["metric_name"] for a in alarms.values()} >= {"Errors", "OldestWakingSeconds", "PassDuration", "ApproximateNumberOfMessagesVisible"}
-    # Stuck: the age of the oldest Waking record, its worst value in 5 minutes, against a
-    # threshold that must stay above the longest wakeTimeout (30m at most).
-    stuck = alarms["waking_stuck"]
-    assert (stuck["metric_name"], stuck["statistic"], stuck["period"]) == ("OldestWakingSeconds", "Maximum", 300)
-    assert stuck["threshold"] == "${var.stuck_waking_seconds}"
-    assert stuck["treat_missing_data"] == "missing", "a period without a full pass must not clear the alarm"
-    assert 300 < SNOOZE.variables["stuck_waking_seconds"]["default"] <= 1800 + 600
+    assert set(alarms) == {"wake_errors", "failed_stream_batches", "reconcile_errors"}
+    wake = alarms["wake_errors"]
+    assert (wake["namespace"], wake["metric_name"]) == ("AWS/Lambda", "Errors")
+    assert tf.one(wake["dimensions"]) == {"FunctionName": "${aws_lambda_function.wake.function_name}"}
     # Reconcile failures never fail the invocation, so AWS/Lambda Errors cannot see them: the
-    # reconciler's own total, by Function, is alarmed.
+    # reconciler's own total, by Function, is alarmed. It is emitted only when something
+    # failed, so a period without it is a period without failures.
     errors = alarms["reconcile_errors"]
     assert errors["namespace"] == "${local.metric_namespace}" and errors["metric_name"] == "Errors"
     assert set(tf.one(errors["dimensions"])) == {"Function"}
     assert (errors["statistic"], errors["comparison_operator"], errors["threshold"]) == ("Sum", "GreaterThanThreshold", 0)
+    assert errors["treat_missing_data"] == "notBreaching"
+    for a in alarms.values():
+        assert a["alarm_actions"] == "${var.alarm_actions}" and a["ok_actions"] == "${var.alarm_actions}"
 
 
 def test_failed_async_events_are_retried_then_dead_lettered():

@@ -137,8 +137,9 @@ variable "log_retention_days" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key for the task log group (the snooze module's `kms_key_arn` output allows CloudWatch Logs to use it)."
+  description = "Customer managed KMS key for the task log group (the snooze module's `kms_key_arn` output, whose key policy lets CloudWatch Logs use it); null: CloudWatch Logs' own encryption."
   type        = string
+  nullable    = true
 }
 
 variable "table_kms_key_arn" {

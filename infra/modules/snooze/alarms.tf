@@ -1,25 +1,45 @@
-# Alarms: Lambda errors, failed stream batches and async events, reconcile failures, records
-# stuck in Waking, and a reconciler that stopped running.
+# Alarms: only those that should wake someone, because visitors cannot wake their services or
+# the reconciler keeps failing. Each costs $0.10 a month (docs/cost.md, "Fixed cost of the
+# controller"), so there are three:
+#
+# - `wake_errors`: the wake Lambda fails (crash, timeout, bad deployment): visitors get errors
+#   instead of a wait page. Nothing else sees it: the wake path has no queue to fail into.
+# - `failed_stream_batches`: the reconciler failed an event for good (a stream batch after its
+#   retries, an ECS task event or a scheduled event after Lambda's retry): wakes that are not
+#   acted on, or a reconciler that crashes or times out on every invocation. Every failed
+#   invocation of the reconciler ends here, so it replaces an alarm on its AWS/Lambda Errors.
+# - `reconcile_errors`: failures inside passes (AccessDenied, throttling that outlived its
+#   retries, store errors) that never fail the invocation; they keep services from waking,
+#   sleeping or being pre-warmed.
+#
+# Dropped (issue 19), and why:
+# - AWS/Lambda Errors of the reconciler: a single failure is retried by Lambda and is no reason
+#   to wake anyone; one that persists reaches the failure queue (above).
+# - Records stuck in Waking (metric `OldestWakingSeconds`, emitted every minute, $0.30 a
+#   month): a wake ends in Ready or Failed within the record's wakeTimeout unless passes fail
+#   (reconcile_errors) or crash (failure queue); a wake that ends Failed (the service's own
+#   start failed) is published as a phase-change event for the service's team.
+# - The reconciler not running (no scheduled pass for 5 minutes): wakes do not need the
+#   schedule (the table's stream invokes the reconciler); what stops is putting idle services
+#   to sleep and pre-warming, which costs money by the hour and wakes nobody. A reconciler that
+#   crashes or is throttled past its retries lands in the failure queue; what is left is a
+#   disabled rule or a removed permission, which an operator did. Teams that want it add an
+#   alarm on AWS/Lambda `Invocations` of the reconciler (README, "Alarms").
 #
 # The reconciler writes CloudWatch Embedded Metric Format lines to its log (namespace
-# `snooze`); CloudWatch turns them into metrics without any API call from the function.
-# The metric names alarmed on here are listed in README.md ("Metrics").
+# `snooze`), only when something happens; the metric names alarmed on here are listed in
+# README.md ("Metrics").
 
 locals {
   metric_namespace = "snooze"
 }
 
-resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
-  for_each = {
-    wake       = aws_lambda_function.wake.function_name
-    reconciler = aws_lambda_function.reconciler.function_name
-  }
-
-  alarm_name          = "${each.value}-errors"
-  alarm_description   = "snooze: the ${each.key} Lambda returned errors (see its log group)."
+resource "aws_cloudwatch_metric_alarm" "wake_errors" {
+  alarm_name          = "${aws_lambda_function.wake.function_name}-errors"
+  alarm_description   = "snooze: the wake Lambda returned errors (crash, timeout): visitors cannot wake their services (see its log group)."
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
-  dimensions          = { FunctionName = each.value }
+  dimensions          = { FunctionName = aws_lambda_function.wake.function_name }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
@@ -50,38 +70,11 @@ resource "aws_cloudwatch_metric_alarm" "failed_stream_batches" {
   tags                = local.tags
 }
 
-# Every full (scheduled) pass emits `OldestWakingSeconds`: how long the oldest record in phase
-# Waking has been in it (now - status.phaseSince; 0 when none is Waking). A working reconciler
-# ends every wake in Ready or Failed within the record's wakeTimeout (default 5m, at most 30m),
-# so an age above `stuck_waking_seconds` means a record is stuck (its observations keep
-# failing, or its passes never finish). One 5-minute period with a large enough Maximum fires.
-resource "aws_cloudwatch_metric_alarm" "waking_stuck" {
-  alarm_name          = "${var.name}-records-stuck-waking"
-  alarm_description   = "snooze: a record has been in phase Waking for more than ${var.stuck_waking_seconds} s (metric OldestWakingSeconds, emitted by every full reconcile pass)."
-  namespace           = local.metric_namespace
-  metric_name         = "OldestWakingSeconds"
-  dimensions          = { Function = aws_lambda_function.reconciler.function_name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = var.stuck_waking_seconds
-  comparison_operator = "GreaterThanThreshold"
-  # No datapoint means no full pass finished in the period: that says nothing about stuck
-  # records (neither "stuck" nor "fine"), so it must not clear the alarm as notBreaching would.
-  # "missing" keeps the last state and goes to INSUFFICIENT_DATA when every period is empty;
-  # a reconciler that stopped running is the `reconciler_idle` alarm's business.
-  treat_missing_data = "missing"
-  actions_enabled    = true
-  alarm_actions      = var.alarm_actions
-  ok_actions         = var.alarm_actions
-  tags               = local.tags
-}
-
-# Every invocation that ran a pass emits `Errors` with the `Function` dimension: the failures
-# inside its passes (AccessDenied, throttling that outlived its retries, store errors; 0 when
-# none). These never fail the invocation, so AWS/Lambda Errors does not see them. Errors in two
-# of the last three 5-minute periods fire: a lone throttle spike does not, a permanent failure
-# (every pass fails) does within 10 minutes. `Errors` by `Code` says which.
+# An invocation whose passes had failures emits `Errors` with the `Function` dimension (their
+# number; nothing at all when none failed, so the metric costs only in hours with failures).
+# These never fail the invocation, so AWS/Lambda Errors does not see them. Errors in two of the
+# last three 5-minute periods fire: a lone throttle spike does not, a permanent failure (every
+# pass fails) does within 10 minutes. `Errors` by `Code` says which.
 resource "aws_cloudwatch_metric_alarm" "reconcile_errors" {
   alarm_name          = "${var.name}-reconcile-errors"
   alarm_description   = "snooze: reconcile passes report failures (metric Errors by Function; Errors by Code and the reconciler's log say which)."
@@ -94,29 +87,7 @@ resource "aws_cloudwatch_metric_alarm" "reconcile_errors" {
   datapoints_to_alarm = 2
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching" # no pass, no failure; not running at all is `reconciler_idle`
-  actions_enabled     = true
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-  tags                = local.tags
-}
-
-# Every invocation that ran a pass emits `PassDuration` (every scheduled one does); none for 5
-# minutes means the schedule is not
-# reconciling anything (disabled rule, broken deployment, throttled function).
-resource "aws_cloudwatch_metric_alarm" "reconciler_idle" {
-  alarm_name          = "${var.name}-reconciler-not-running"
-  alarm_description   = "snooze: no reconcile pass reported for 5 minutes (metric PassDuration)."
-  namespace           = local.metric_namespace
-  metric_name         = "PassDuration"
-  dimensions          = { Function = aws_lambda_function.reconciler.function_name }
-  statistic           = "SampleCount"
-  period              = 60
-  evaluation_periods  = 5
-  datapoints_to_alarm = 5
-  threshold           = 1
-  comparison_operator = "LessThanThreshold"
-  treat_missing_data  = "breaching"
+  treat_missing_data  = "notBreaching" # emitted only when something failed: no value, no failure
   actions_enabled     = true
   alarm_actions       = var.alarm_actions
   ok_actions          = var.alarm_actions

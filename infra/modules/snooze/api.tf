@@ -24,7 +24,7 @@ resource "aws_apigatewayv2_api" "wake" {
 resource "aws_cloudwatch_log_group" "api_access" {
   name              = "/aws/apigateway/${var.name}-wake"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.snooze.arn
+  kms_key_id        = one(local.kms_key_arns)
   tags              = local.tags
 }
 

@@ -22,14 +22,14 @@ data "aws_iam_policy_document" "lambda_assume" {
 resource "aws_cloudwatch_log_group" "wake" {
   name              = "/aws/lambda/${local.wake_function_name}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.snooze.arn
+  kms_key_id        = one(local.kms_key_arns)
   tags              = local.tags
 }
 
 resource "aws_cloudwatch_log_group" "reconciler" {
   name              = "/aws/lambda/${local.reconciler_function_name}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.snooze.arn
+  kms_key_id        = one(local.kms_key_arns)
   tags              = local.tags
 }
 
@@ -67,12 +67,11 @@ data "aws_iam_policy_document" "wake" {
     }
   }
 
-  # The table is encrypted with a customer managed key: DynamoDB uses it with this role's
-  # rights for every read and write (and the stream), so the role may use the key, but only
-  # through DynamoDB (kms:ViaService). One statement per key that encrypts the table (none when
-  # it uses an AWS owned key).
+  # With a customer managed key, DynamoDB uses it with this role's rights for every read and
+  # write (and the stream), so the role may use the key, but only through DynamoDB
+  # (kms:ViaService). One statement per key (none with the default AWS owned key).
   dynamic "statement" {
-    for_each = local.table_kms_key_arns
+    for_each = local.kms_key_arns
     content {
       sid       = "UseTableKeyThroughDynamoDB"
       effect    = "Allow"
@@ -125,7 +124,7 @@ resource "aws_lambda_function" "wake" {
   memory_size                    = 256
   timeout                        = var.wake_timeout_seconds
   reserved_concurrent_executions = var.wake_reserved_concurrency
-  kms_key_arn                    = aws_kms_key.snooze.arn
+  kms_key_arn                    = one(local.kms_key_arns) # null: the AWS managed key aws/lambda
 
   environment {
     variables = {
@@ -183,12 +182,11 @@ data "aws_iam_policy_document" "reconciler" {
     resources = ["*"] # ListStreams has no resource-level permissions (a stream ARN never matches)
   }
 
-  # The table is encrypted with a customer managed key: DynamoDB uses it with this role's
-  # rights for every read and write (and the stream), so the role may use the key, but only
-  # through DynamoDB (kms:ViaService). One statement per key that encrypts the table (none when
-  # it uses an AWS owned key).
+  # With a customer managed key, DynamoDB uses it with this role's rights for every read and
+  # write (and the stream), so the role may use the key, but only through DynamoDB
+  # (kms:ViaService). One statement per key (none with the default AWS owned key).
   dynamic "statement" {
-    for_each = local.table_kms_key_arns
+    for_each = local.kms_key_arns
     content {
       sid       = "UseTableKeyThroughDynamoDB"
       effect    = "Allow"
@@ -305,15 +303,19 @@ data "aws_iam_policy_document" "reconciler" {
     resources = [aws_sqs_queue.reconciler_failures.arn]
   }
 
-  statement {
-    sid       = "OnFailureDestinationEncryption"
-    effect    = "Allow"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.snooze.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["sqs.${local.region}.amazonaws.com"]
+  # The queue's customer managed key, when there is one (none with the default SSE-SQS).
+  dynamic "statement" {
+    for_each = local.kms_key_arns
+    content {
+      sid       = "OnFailureDestinationEncryption"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sqs.${local.region}.amazonaws.com"]
+      }
     }
   }
 
@@ -358,7 +360,7 @@ resource "aws_lambda_function" "reconciler" {
   # throttling; null reserves nothing (accounts whose quota leaves no room to reserve): passes
   # may then overlap, and the status compare-and-swap keeps that safe.
   reserved_concurrent_executions = var.reconciler_reserved_concurrency
-  kms_key_arn                    = aws_kms_key.snooze.arn
+  kms_key_arn                    = one(local.kms_key_arns) # null: the AWS managed key aws/lambda
 
   environment {
     variables = {

@@ -40,12 +40,12 @@ output "failure_queue_url" {
 
 output "table_kms_key_arn" {
   description = "The customer managed KMS key encrypting the record table (null when it uses an AWS owned key). Every role that reads or writes the table needs to use it through DynamoDB: pass it to the demo-service and github-oidc modules' `table_kms_key_arn`."
-  value       = one(local.table_kms_key_arns) # null without a customer managed key
+  value       = one(local.kms_key_arns) # null without a customer managed key
 }
 
 output "kms_key_arn" {
-  description = "The KMS key encrypting the table, queue, logs and Lambda environment."
-  value       = aws_kms_key.snooze.arn
+  description = "The customer managed KMS key encrypting the table, queue, logs and Lambda environment (`create_kms_key` or `kms_key_arn`); null by default (AWS owned and AWS managed keys). Pass it to the demo-service module's `kms_key_arn` (its task log group)."
+  value       = one(local.kms_key_arns)
 }
 
 output "wake_function_arn" {

@@ -217,14 +217,21 @@ variable "alarm_actions" {
   default     = []
 }
 
-variable "stuck_waking_seconds" {
-  description = "Age in seconds of the oldest record in phase Waking (metric OldestWakingSeconds) above which the stuck-waking alarm fires. A wake ends in Ready or Failed within the record's spec.wakeTimeout (default 5m, at most 30m): keep this above the longest wakeTimeout you use plus a schedule tick."
-  type        = number
-  default     = 600
+variable "create_kms_key" {
+  description = "Create a customer managed KMS key (alias `alias/<name>`, rotation on, $1 a month) that encrypts the record table, the on-failure queue, the log groups and the Lambda environment, for teams whose policy requires one. false (the default): keys AWS holds, at no charge (an AWS owned key for the table, SSE-SQS, CloudWatch Logs' encryption, aws/lambda). Not together with `kms_key_arn`."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "kms_key_arn" {
+  description = "ARN of your own customer managed KMS key (same region) for the record table, the on-failure queue, the log groups and the Lambda environment; null (the default) for keys AWS holds, or see `create_kms_key`. Its key policy must let this account's IAM policies use it and CloudWatch Logs encrypt this account's log groups (as the key `create_kms_key` makes does, main.tf)."
+  type        = string
+  default     = null
 
   validation {
-    condition     = var.stuck_waking_seconds >= 120 && var.stuck_waking_seconds <= 7200
-    error_message = "stuck_waking_seconds must be between 120 and 7200 (the longest wakeTimeout is 30m)."
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$", var.kms_key_arn))
+    error_message = "kms_key_arn is a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), or null."
   }
 }
 

@@ -17,7 +17,9 @@ pub struct Config {
     /// Period of the EventBridge schedule that invokes the full pass (Terraform
     /// `schedule_period_seconds`, which must match `schedule_expression`), a humantime duration.
     /// Records that asked for no requeue are looked at again only this much later, so
-    /// schedules' pre-warm leads grow by it (a service is Ready at a window's start).
+    /// schedules' pre-warm leads grow by it (a service is Ready at a window's start). The
+    /// scheduled event less than this after 00:00 UTC emits the daily `SavedDollarsThisMonth`
+    /// metric ([`crate::metrics`]).
     #[arg(long = "schedule-period", env = "SNOOZE_SCHEDULE_PERIOD", value_name = "DURATION",
           default_value = "60s", value_parser = budget)]
     pub schedule_period: Duration,

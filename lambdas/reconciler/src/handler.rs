@@ -24,7 +24,7 @@ use std::time::Duration;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde_json::{Value, json};
 use snooze::model::{Entry, Phase, Target, Timestamp};
-use snooze::reconcile::{Reason, Reconciler, Runtime, Scope, SettleReport};
+use snooze::reconcile::{Reason, Reconciler, Runtime, Scope, SettleReport, Why};
 use tracing::{info, warn};
 
 use crate::metrics::Emf;
@@ -45,7 +45,12 @@ pub struct App {
     pub budget: Duration,
     /// Metric dimension `Function`.
     pub function: String,
-    /// AWS call counters of the platform, for the `AwsCalls` metric.
+    /// Period of the schedule that invokes the full pass ([`Config::schedule_period`]): the
+    /// scheduled event whose time falls within this much after 00:00 UTC emits the daily
+    /// `SavedDollarsThisMonth` ([`crate::metrics`]).
+    pub schedule_period: Duration,
+    /// AWS call counters of the platform: logged after every invocation that ran a pass, and
+    /// the `AwsCalls` metric of an invocation whose passes had failures.
     pub calls: Option<CallCounter>,
     /// Where EMF lines go: stdout in Lambda, a buffer in tests.
     pub emit: Arc<dyn Fn(String) + Send + Sync>,
@@ -79,9 +84,11 @@ pub async fn handle(
     let budget = capped_budget(app.budget, deadline_ms);
     let calls_before = app.calls.as_ref().map(|c| c());
     let trigger = Trigger::classify(&payload);
+    let mut daily = None;
     let (answer, settle, full) = match trigger {
         Trigger::Schedule => {
             info!("scheduled event: full pass");
+            daily = first_of_the_day(app, &payload);
             let settle = app
                 .runtime()
                 .settle(Scope::All, Reason::Schedule, budget)
@@ -105,7 +112,26 @@ pub async fn handle(
     if let Some(settle) = &settle {
         emit_metrics(app, settle, full, calls_before).await;
     }
+    if let Some(at) = daily {
+        emit_savings(app, at).await;
+    }
     Ok(answer)
+}
+
+/// `Some(now)` when this scheduled event is the day's first: its time (the event's `time`, the
+/// time EventBridge scheduled it, else the clock) is less than one schedule period after 00:00
+/// UTC. One event per period arrives, so exactly one per day qualifies; Lambda's retry of the
+/// same event carries the same time and emits the same figure again (same hour, same cost).
+fn first_of_the_day(app: &App, payload: &Value) -> Option<Timestamp> {
+    let now = app.reconciler.clock.now();
+    let at = payload
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .unwrap_or(now);
+    let since_midnight = at.as_millis().rem_euclid(86_400_000);
+    let period = i64::try_from(app.schedule_period.as_millis()).unwrap_or(i64::MAX);
+    (since_midnight < period.max(1)).then_some(now)
 }
 
 fn capped_budget(budget: Duration, deadline_ms: Option<i64>) -> Duration {
@@ -254,25 +280,36 @@ async fn task_change(
     ))
 }
 
+/// The metrics of one invocation that ran a pass ([`crate::metrics`]): only what happened. A
+/// quiet pass (no failure, no completed wake, no guardrail) emits none; what it did goes to the
+/// log line `invocation done` (records, Waking records and the oldest one's age on a full pass,
+/// AWS calls by operation).
 async fn emit_metrics(
     app: &App,
     settle: &SettleReport,
     full: bool,
     calls_before: Option<BTreeMap<String, u64>>,
 ) {
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = app.reconciler.clock.now().as_millis();
     let emit = |line: String| (app.emit)(line);
     let function = [("Function", app.function.as_str())];
+    let calls: BTreeMap<String, u64> = match (&app.calls, calls_before) {
+        (Some(counter), Some(before)) => counter()
+            .into_iter()
+            .map(|(op, n)| {
+                let delta = n.saturating_sub(before.get(&op).copied().unwrap_or(0));
+                (op, delta)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+        _ => BTreeMap::new(),
+    };
     let duration_ms: f64 = settle
         .passes
         .iter()
         .map(|p| p.duration.as_secs_f64() * 1000.0)
         .sum();
     let errors_total: u64 = settle.error_codes.values().sum();
-    let mut doc = Emf::new(now, &function)
-        .metric("PassDuration", "Milliseconds", duration_ms)
-        .metric("RecordsReconciled", "Count", first_len(settle) as f64)
-        .metric("Errors", "Count", errors_total as f64);
     if full {
         let waking = settle.passes.last().map_or(0, |p| {
             p.records
@@ -280,15 +317,37 @@ async fn emit_metrics(
                 .filter(|r| r.after == Some(Phase::Waking))
                 .count()
         });
-        doc = doc.metric("WakingRecords", "Count", waking as f64).metric(
-            "OldestWakingSeconds",
-            "Seconds",
-            oldest_waking_seconds(settle, app.reconciler.clock.now()),
-        );
+        let oldest = oldest_waking_seconds(settle, app.reconciler.clock.now());
+        info!(records = first_len(settle), duration_ms, errors = errors_total, waking, oldest_waking_seconds = oldest, aws_calls = ?calls, "invocation done");
+    } else {
+        info!(records = first_len(settle), duration_ms, errors = errors_total, aws_calls = ?calls, "invocation done");
     }
-    emit(doc.to_line());
 
-    // Wake-to-ready for records that became Ready in this invocation.
+    // Failures: the total (the reconcile-errors alarm), by code, and the calls that were made.
+    if errors_total > 0 {
+        emit(
+            Emf::new(now, &function)
+                .metric("Errors", "Count", errors_total as f64)
+                .to_line(),
+        );
+        for (code, n) in &settle.error_codes {
+            emit(
+                Emf::new(now, &[("Code", code.as_str())])
+                    .metric("Errors", "Count", *n as f64)
+                    .to_line(),
+            );
+        }
+        for (op, n) in &calls {
+            emit(
+                Emf::new(now, &[("Operation", op.as_str())])
+                    .metric("AwsCalls", "Count", *n as f64)
+                    .to_line(),
+            );
+        }
+    }
+
+    // Wake-to-ready for records that became Ready in this invocation: one metric for all
+    // services, the service named in the line (Logs Insights groups by it).
     let became_ready: BTreeSet<&str> = settle
         .passes
         .iter()
@@ -301,34 +360,81 @@ async fn emit_metrics(
             && let Some(w) = r.status.as_ref().and_then(|s| s.last_wake.as_ref())
         {
             emit(
-                Emf::new(now, &[("Service", name)])
+                Emf::new(now, &function)
                     .metric("WakeToReady", "Seconds", w.seconds)
+                    .property("Service", Value::String(name.to_string()))
                     .to_line(),
             );
         }
     }
 
-    if let (Some(counter), Some(before)) = (&app.calls, calls_before) {
-        for (op, n) in counter() {
-            let delta = n.saturating_sub(before.get(&op).copied().unwrap_or(0));
-            if delta > 0 {
-                emit(
-                    Emf::new(now, &[("Operation", op.as_str())])
-                        .metric("AwsCalls", "Count", delta as f64)
-                        .to_line(),
-                );
-            }
-        }
-    }
-
-    for (code, n) in &settle.error_codes {
+    // Guardrail hits, one per record and guardrail in the invocation.
+    for (guardrail, services) in guardrail_hits(settle, full) {
         emit(
-            Emf::new(now, &[("Code", code.as_str())])
-                .metric("Errors", "Count", *n as f64)
+            Emf::new(now, &[("Guardrail", guardrail)])
+                .metric("GuardrailHits", "Count", services.len() as f64)
+                .property("Services", json!(services))
                 .to_line(),
         );
     }
 }
+
+/// The guardrails ([`Why::MaxAwake`] as `maxAwake`, [`Why::OverBudget`] as `budget`) that
+/// decided a record in this invocation, with the records they decided, when that was an event:
+/// the record's phase changed for it (a stretch cut at `maxAwake`, a service put to sleep over
+/// budget), or, in an invocation that is not the schedule's full pass (a stream event: a wake
+/// request), it held a record asleep (a wake refused over budget). A record held asleep by its
+/// budget on every scheduled pass is not a new hit each minute.
+fn guardrail_hits(settle: &SettleReport, full: bool) -> BTreeMap<&'static str, Vec<&str>> {
+    let mut hits: BTreeMap<&'static str, BTreeSet<&str>> = BTreeMap::new();
+    for r in settle.passes.iter().flat_map(|p| p.records.iter()) {
+        if full && !r.changed() {
+            continue;
+        }
+        for (why, name) in [(Why::MaxAwake, "maxAwake"), (Why::OverBudget, "budget")] {
+            if r.reason.contains(why.as_str()) {
+                hits.entry(name).or_default().insert(r.name.as_str());
+            }
+        }
+    }
+    hits.into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect()
+}
+
+/// The daily `SavedDollarsThisMonth`: what every record's ledger saved (`status.ledger`,
+/// [`snooze::model::ledger::LedgerMonth::saved`]) in the month the previous UTC day falls in,
+/// summed over the records that have a price (local targets have none). One read of the table
+/// a day (the day's first scheduled pass, [`first_of_the_day`]); a failed read logs and emits
+/// nothing.
+async fn emit_savings(app: &App, now: Timestamp) {
+    let entries = match app.reconciler.store.list().await {
+        Ok(e) => e,
+        Err(e) => {
+            warn!(error = %e, "listing records for the daily savings metric failed; not emitted today");
+            return;
+        }
+    };
+    let yesterday = Timestamp::from_millis(now.as_millis() - 86_400_000);
+    let month = snooze::model::ledger::month_key(yesterday);
+    let saved: f64 = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => r.status.as_ref()?.ledger.month(&month)?.saved(),
+            Entry::Malformed(_) => None,
+        })
+        .sum();
+    info!(month = %month, saved, "daily savings");
+    (app.emit)(
+        Emf::new(now.as_millis(), &[("Function", app.function.as_str())])
+            .metric(SAVED_METRIC, "None", saved)
+            .property("Month", Value::String(month))
+            .to_line(),
+    );
+}
+
+/// The daily savings metric's name.
+const SAVED_METRIC: &str = "SavedDollarsThisMonth";
 
 /// The age in seconds at `now` of the oldest record in phase Waking after the invocation's
 /// passes (`status.phaseSince` as each record's last pass left it, see
@@ -351,6 +457,98 @@ fn oldest_waking_seconds(settle: &SettleReport, now: Timestamp) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use snooze::reconcile::{PassReport, RecordReport, Requeue};
+
+    fn report(name: &str, before: Phase, after: Phase, reason: &str) -> RecordReport {
+        RecordReport {
+            name: name.into(),
+            before: Some(before),
+            after: Some(after),
+            reason: reason.into(),
+            requeue: Requeue::AwaitChange,
+            transitional: false,
+            scaled: None,
+            published: true,
+            error: None,
+            redecided: false,
+            phase_since: None,
+        }
+    }
+
+    fn settle(passes: Vec<Vec<RecordReport>>) -> SettleReport {
+        SettleReport {
+            passes: passes
+                .into_iter()
+                .map(|records| PassReport {
+                    started_at: Timestamp::from_millis(0),
+                    duration: Duration::ZERO,
+                    records,
+                    error: None,
+                })
+                .collect(),
+            reasons: Vec::new(),
+            settled: true,
+            pending: Vec::new(),
+            error_codes: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn guardrail_hits_are_events_not_states() {
+        let max = Why::MaxAwake.as_str();
+        let budget = Why::OverBudget.as_str();
+        // A stretch cut at maxAwake (Ready -> Sleeping), seen again in a requeue pass: one hit.
+        // A record held asleep by its budget on a scheduled pass: no hit (a state, every minute).
+        let s = settle(vec![
+            vec![
+                report("a", Phase::Ready, Phase::Sleeping, max),
+                report("b", Phase::Asleep, Phase::Asleep, budget),
+                report("c", Phase::Ready, Phase::Ready, "activity"),
+            ],
+            vec![report("a", Phase::Sleeping, Phase::Asleep, max)],
+        ]);
+        let hits = guardrail_hits(&s, true);
+        assert_eq!(hits, BTreeMap::from([("maxAwake", vec!["a"])]));
+        // The same budget decision in a stream invocation (a wake request): a wake refused.
+        let hits = guardrail_hits(&s, false);
+        assert_eq!(
+            hits,
+            BTreeMap::from([("budget", vec!["b"]), ("maxAwake", vec!["a"])])
+        );
+        // A service put to sleep because its month's cost reached the budget: a hit anywhere.
+        let s = settle(vec![vec![report(
+            "d",
+            Phase::Ready,
+            Phase::Sleeping,
+            budget,
+        )]]);
+        assert_eq!(
+            guardrail_hits(&s, true),
+            BTreeMap::from([("budget", vec!["d"])])
+        );
+    }
+
+    #[test]
+    fn oldest_waking_age_comes_from_the_last_report_of_each_record() {
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let mut a = report("a", Phase::Asleep, Phase::Waking, "wake requested");
+        a.phase_since = Some(at("2026-11-29T10:00:00Z"));
+        let mut b = report("b", Phase::Asleep, Phase::Waking, "wake requested");
+        b.phase_since = Some(at("2026-11-29T10:00:40Z"));
+        let mut a_ready = report("a", Phase::Waking, Phase::Ready, "task started");
+        a_ready.phase_since = Some(at("2026-11-29T10:01:00Z"));
+        let now = at("2026-11-29T10:02:00Z");
+        assert_eq!(
+            oldest_waking_seconds(&settle(vec![vec![a.clone(), b.clone()]]), now),
+            120.0
+        );
+        // a became Ready in a later pass: b is the oldest Waking one.
+        assert_eq!(
+            oldest_waking_seconds(&settle(vec![vec![a, b], vec![a_ready]]), now),
+            80.0
+        );
+        assert_eq!(oldest_waking_seconds(&settle(vec![]), now), 0.0);
+    }
 
     #[test]
     fn budget_is_capped_by_the_deadline() {

@@ -72,6 +72,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         reconciler,
         budget: config.budget,
         function: config.function,
+        schedule_period: config.schedule_period,
         calls: Some(Arc::new(calls)),
         emit: Arc::new(|line| println!("{line}")),
     };

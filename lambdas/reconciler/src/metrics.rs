@@ -1,22 +1,27 @@
 //! CloudWatch Embedded Metric Format (EMF) lines: a JSON object per line on stdout that
 //! CloudWatch Logs turns into metrics. No metrics client library is needed.
 //!
-//! Namespace `snooze`. Metrics emitted by the reconciler Lambda:
+//! Namespace `snooze`. The reconciler emits a metric only when something happens: a quiet
+//! pass emits none. Every custom metric (each name with each set of dimension values) costs
+//! $0.30 a month pro rata by the hours in which it receives a value, so a metric sent every
+//! minute costs $0.30 a month and one sent in one hour a day $0.012 (`docs/cost.md`). Whether
+//! the reconciler runs, how long it takes and whether it fails as a whole are AWS's own Lambda
+//! metrics (`AWS/Lambda` `Invocations`, `Duration`, `Errors`), which cost nothing.
 //!
-//! | metric                | unit         | dimensions  | when                                                   |
-//! |-----------------------|--------------|-------------|--------------------------------------------------------|
-//! | `PassDuration`        | Milliseconds | `Function`  | every invocation that ran a pass                       |
-//! | `RecordsReconciled`   | Count        | `Function`  | every invocation that ran a pass (records of its first pass) |
-//! | `Errors`              | Count        | `Function`  | every invocation that ran a pass: all failures, 0 when none |
-//! | `WakingRecords`       | Count        | `Function`  | full (scheduled) passes only: records Waking at its end |
-//! | `OldestWakingSeconds` | Seconds      | `Function`  | full (scheduled) passes only: age of the oldest Waking record (now − `status.phaseSince`), 0 when none |
-//! | `WakeToReady`         | Seconds      | `Service`   | a wake completed during the invocation                 |
-//! | `AwsCalls`            | Count        | `Operation` | per AWS operation called (ECS, EC2, DynamoDB)          |
-//! | `Errors`              | Count        | `Code`      | per error code seen (`platform::Error::code`, `store::Error::code`, e.g. `ThrottlingException`) |
-//! | `UnreadableStreamRecords` | Count    | `Function`  | a stream batch had records that do not parse and have no readable key (skipped, see [`crate::trigger::Trigger::classify`]) |
+//! | metric                    | unit    | dimensions  | when                                                    |
+//! |---------------------------|---------|-------------|---------------------------------------------------------|
+//! | `Errors`                  | Count   | `Function`  | an invocation whose passes had failures: their number (the reconcile-errors alarm) |
+//! | `Errors`                  | Count   | `Code`      | the same invocation: per error code (`platform::Error::code`, `store::Error::code`, e.g. `ThrottlingException`) |
+//! | `AwsCalls`                | Count   | `Operation` | the same invocation: calls per AWS operation (ECS, EC2, DynamoDB, ELB), retries included |
+//! | `WakeToReady`             | Seconds | `Function`  | a wake completed during the invocation: `status.lastWake.seconds`; the line names the record (`Service`, not a dimension) |
+//! | `GuardrailHits`           | Count   | `Guardrail` (`maxAwake`, `budget`) | a guardrail decided a record: its phase changed for it, or a wake request was refused (see `handler::guardrail_hits`); the line lists the records (`Services`) |
+//! | `SavedDollarsThisMonth`   | None (US dollars) | `Function` | once a day, the first scheduled pass after 00:00 UTC: the saved amount of every record's `status.ledger` for the month the previous day falls in (on the 1st: the whole previous month), priced records only; the line names the month (`Month`) |
+//! | `UnreadableStreamRecords` | Count   | `Function`  | a stream batch had records that do not parse and have no readable key (skipped, see [`crate::trigger::Trigger::classify`]) |
 //!
-//! `OldestWakingSeconds` comes from the pass's own report (each record's `status.phaseSince`
-//! as its last pass of the invocation left it): no extra read of the table.
+//! Calls per operation, the number of records, the pass duration and, on a full pass, the
+//! records Waking and the age of the oldest (now − `status.phaseSince`, from the pass's own
+//! report) are in the log line `invocation done` of every invocation that ran a pass (CloudWatch
+//! Logs Insights reads them; a log line costs its bytes, not $0.30).
 //!
 //! An invocation that ran no pass (an unknown payload, a stream batch of removals or of the
 //! reconciler's own status writes, a task event for an unmanaged service) emits nothing but
@@ -35,6 +40,7 @@ pub struct Emf {
     timestamp_ms: i64,
     dimensions: Vec<(String, String)>,
     metrics: Vec<(String, &'static str, f64)>,
+    properties: Vec<(String, Value)>,
 }
 
 impl Emf {
@@ -48,12 +54,21 @@ impl Emf {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             metrics: Vec::new(),
+            properties: Vec::new(),
         }
     }
 
     /// Adds a metric. `unit` is a CloudWatch unit name: `Count`, `Seconds`, `Milliseconds`.
     pub fn metric(mut self, name: &str, unit: &'static str, value: f64) -> Self {
         self.metrics.push((name.to_string(), unit, value));
+        self
+    }
+
+    /// Adds a property: a field of the log line that is not a metric nor a dimension (free;
+    /// CloudWatch Logs Insights reads it), e.g. the record a `WakeToReady` is about. A property
+    /// named like a dimension or a metric of the document is ignored.
+    pub fn property(mut self, key: &str, value: Value) -> Self {
+        self.properties.push((key.to_string(), value));
         self
     }
 
@@ -75,6 +90,9 @@ impl Emf {
         );
         for (k, v) in &self.dimensions {
             root.insert(k.clone(), Value::String(v.clone()));
+        }
+        for (k, v) in &self.properties {
+            root.entry(k.clone()).or_insert_with(|| v.clone());
         }
         for (n, _, v) in &self.metrics {
             root.insert(n.clone(), json!(v));
@@ -101,5 +119,23 @@ mod tests {
         assert_eq!(m["Metrics"], json!([{"Name": "AwsCalls", "Unit": "Count"}]));
         assert_eq!(v["Operation"], "DescribeServices");
         assert_eq!(v["AwsCalls"], 3.0);
+    }
+
+    #[test]
+    fn properties_are_fields_but_neither_metrics_nor_dimensions() {
+        let line = Emf::new(1, &[("Function", "f")])
+            .metric("WakeToReady", "Seconds", 41.0)
+            .property("Service", json!("demo"))
+            .property("Function", json!("not me"))
+            .to_line();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["Service"], "demo");
+        assert_eq!(v["Function"], "f", "a dimension's value is not overwritten");
+        let m = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(m["Dimensions"], json!([["Function"]]));
+        assert_eq!(
+            m["Metrics"],
+            json!([{"Name": "WakeToReady", "Unit": "Seconds"}])
+        );
     }
 }

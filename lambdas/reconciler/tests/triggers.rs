@@ -8,12 +8,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use snooze::clock::SimClock;
+use snooze::model::ledger::LedgerMonth;
 use snooze::model::{Entry, Phase, Record, Status, Target, Timestamp};
 use snooze::platform::sim::{Fault, Op, RetryConfig, SimConfig, SimPlatform};
 use snooze::platform::{self, Observed, Platform};
 use snooze::reconcile::{Reconciler, StaticProber};
 use snooze::store::dynamodb::DynamoStore;
-use snooze::store::{ConnectOptions, Store, dynamo_client};
+use snooze::store::{ConnectOptions, StatusGuard, Store, dynamo_client};
 use snooze_reconciler::handler::{App, handle};
 use snooze_test_support::moto_endpoint;
 
@@ -96,6 +97,7 @@ async fn harness(table: &str) -> Harness {
         ),
         budget: Duration::from_secs(120),
         function: "test-reconciler".into(),
+        schedule_period: Duration::from_secs(60),
         calls: Some(Arc::new(move || {
             let mut all = store_calls.snapshot();
             all.extend(
@@ -143,7 +145,7 @@ fn unique(prefix: &str) -> String {
 }
 
 #[tokio::test]
-async fn scheduled_event_reconciles_every_record_and_emits_metrics() {
+async fn scheduled_event_reconciles_every_record_and_emits_metrics_of_its_failures() {
     let h = harness(&unique("sched")).await;
     let out = handle(&h.app, fixture("schedule.json"), None)
         .await
@@ -153,20 +155,20 @@ async fn scheduled_event_reconciles_every_record_and_emits_metrics() {
     assert_eq!(phase(&h.store, "demo").await, Some(Phase::Asleep));
     assert_eq!(phase(&h.store, "other").await, Some(Phase::Asleep));
     let lines = h.lines.lock().unwrap().clone();
-    let docs: Vec<Value> = lines
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let pass = docs
-        .iter()
-        .find(|d| d.get("PassDuration").is_some())
-        .expect("PassDuration metric");
-    assert_eq!(pass["Function"], "test-reconciler");
-    assert_eq!(pass["RecordsReconciled"], 3.0);
-    assert_eq!(pass["WakingRecords"], 0.0);
-    assert_eq!(pass["OldestWakingSeconds"], 0.0);
+    let docs = docs(&h);
     // The broken record's failure, counted without a Code dimension for the errors alarm.
-    assert_eq!(pass["Errors"], 1.0);
+    let total: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d.get("Errors").is_some() && d.get("Function").is_some())
+        .collect();
+    assert_eq!(total.len(), 1, "{lines:?}");
+    assert_eq!(total[0]["Function"], "test-reconciler");
+    assert_eq!(total[0]["Errors"], 1.0);
+    assert_eq!(
+        errors_by_code(&docs),
+        vec![("ServerException".to_string(), 1.0)]
+    );
+    // An invocation with failures also says which calls it made.
     assert!(
         docs.iter()
             .any(|d| d["Operation"] == "DescribeServices" && d["AwsCalls"].as_f64() >= Some(1.0)),
@@ -178,10 +180,141 @@ async fn scheduled_event_reconciles_every_record_and_emits_metrics() {
             .any(|d| d["Operation"] == "Scan" && d["AwsCalls"].as_f64() >= Some(1.0)),
         "{lines:?}"
     );
-    assert!(
-        docs.iter().any(|d| d["Code"] == "ServerException"),
-        "{lines:?}"
+    // Per-pass gauges are gone: Lambda's own metrics and the log line carry them.
+    for gone in [
+        "PassDuration",
+        "RecordsReconciled",
+        "WakingRecords",
+        "OldestWakingSeconds",
+    ] {
+        assert!(
+            docs.iter().all(|d| d.get(gone).is_none()),
+            "{gone}: {lines:?}"
+        );
+    }
+}
+
+/// Issue 19: a scheduled pass where nothing happens (no failure, no wake completed, no
+/// guardrail, not the day's first) emits no custom metric at all: each one emitted every minute
+/// would cost $0.30 a month.
+#[tokio::test]
+async fn a_quiet_scheduled_pass_emits_no_metric() {
+    let h = harness(&unique("quiet")).await;
+    h.store.delete("broken", None).await.unwrap();
+    for _ in 0..3 {
+        handle(&h.app, fixture("schedule.json"), None)
+            .await
+            .unwrap();
+        h.clock.advance(Duration::from_secs(60));
+    }
+    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Asleep));
+    let lines = h.lines.lock().unwrap().clone();
+    assert!(lines.is_empty(), "{lines:?}");
+}
+
+/// Issue 19: the first scheduled event after 00:00 UTC (its `time`, within one schedule
+/// period of midnight) emits `SavedDollarsThisMonth`, the sum of the records' ledgers for the
+/// month of the previous day; every other scheduled event does not.
+#[tokio::test]
+async fn the_days_first_scheduled_pass_emits_the_months_savings_once() {
+    let h = harness(&unique("saved")).await;
+    h.store.delete("broken", None).await.unwrap();
+    // Ledgers as the reconciler would have written them: demo saved $1.25 in November and
+    // $9 in October, other $0.50 in November; a local-like month without money counts nothing.
+    let ledgers = [
+        ("demo", vec![("2026-10", 10.0, 1.0), ("2026-11", 2.0, 0.75)]),
+        ("other", vec![("2026-11", 0.75, 0.25)]),
+    ];
+    for (name, months) in ledgers {
+        let mut status = Status::default();
+        for (month, always_on, cost) in months {
+            status.ledger.months.push(LedgerMonth {
+                month: month.into(),
+                always_on_cost: Some(always_on),
+                cost: Some(cost),
+                ..LedgerMonth::default()
+            });
+        }
+        h.store
+            .publish_status(name, &status, StatusGuard::exists())
+            .await
+            .unwrap();
+    }
+    let at = |time: &str| {
+        let mut event = fixture("schedule.json");
+        event["time"] = json!(time);
+        event
+    };
+    let saved = |h: &Harness| -> Vec<(f64, String)> {
+        docs(h)
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.get("SavedDollarsThisMonth")?.as_f64()?,
+                    d["Month"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    };
+    // 00:00:00 on the 1st of December: November's total (1.25 + 0.50), once.
+    h.clock.set("2026-12-01T00:00:02.000Z".parse().unwrap());
+    for time in [
+        "2026-12-01T00:00:00Z",
+        "2026-12-01T00:01:00Z",
+        "2026-12-01T12:00:00Z",
+    ] {
+        handle(&h.app, at(time), None).await.unwrap();
+    }
+    assert_eq!(saved(&h), vec![(1.75, "2026-11".to_string())]);
+    let line = docs(&h)
+        .into_iter()
+        .find(|d| d.get("SavedDollarsThisMonth").is_some())
+        .unwrap();
+    assert_eq!(line["Function"], "test-reconciler");
+    assert_eq!(
+        line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Function"]]),
+        "one metric, no per-service dimension"
     );
+    // A scheduled event 59 s after midnight is the day's first too (a 60 s schedule); the
+    // next one, 60 s after, is not.
+    h.lines.lock().unwrap().clear();
+    handle(&h.app, at("2026-12-02T00:00:59Z"), None)
+        .await
+        .unwrap();
+    handle(&h.app, at("2026-12-02T00:01:59Z"), None)
+        .await
+        .unwrap();
+    assert_eq!(saved(&h).len(), 1);
+}
+
+/// Issue 19: completed wakes emit `WakeToReady` under one metric (dimension `Function`), the
+/// record named in the line, not as a dimension (one metric per service would cost each).
+#[tokio::test]
+async fn a_completed_wake_emits_wake_to_ready_without_a_service_dimension() {
+    let h = harness(&unique("waketime")).await;
+    h.store.delete("broken", None).await.unwrap();
+    h.wake("demo").await;
+    handle(&h.app, fixture("stream-batch.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Ready));
+    let docs = docs(&h);
+    let wakes: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d.get("WakeToReady").is_some())
+        .collect();
+    assert_eq!(wakes.len(), 1, "{docs:?}");
+    assert_eq!(wakes[0]["Service"], "demo");
+    assert_eq!(wakes[0]["Function"], "test-reconciler");
+    assert_eq!(
+        wakes[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Function"]])
+    );
+    let seconds = wakes[0]["WakeToReady"].as_f64().unwrap();
+    assert!(seconds > 0.0, "{seconds}");
+    // Nothing failed: the wake is the only metric.
+    assert_eq!(docs.len(), 1, "{docs:?}");
 }
 
 #[tokio::test]
@@ -439,11 +572,11 @@ async fn throttling_that_outlives_its_retries_is_counted_as_throttling_exception
         ],
         "{docs:?}"
     );
-    let pass = docs
+    let total = docs
         .iter()
-        .find(|d| d.get("PassDuration").is_some())
+        .find(|d| d.get("Errors").is_some() && d.get("Function").is_some())
         .unwrap();
-    assert_eq!(pass["Errors"], 3.0);
+    assert_eq!(total["Errors"], 3.0);
 }
 
 #[tokio::test]
@@ -466,50 +599,6 @@ async fn a_task_event_whose_records_cannot_be_listed_fails_the_invocation() {
     assert_eq!(err.code(), "ResourceNotFoundException", "{err}");
     // Payloads that are not task events still never fail the invocation.
     assert!(handle(&app, fixture("unknown.json"), None).await.is_ok());
-}
-
-#[tokio::test]
-async fn full_passes_report_the_age_of_the_oldest_waking_record() {
-    let mut h = harness(&unique("age")).await;
-    // Tasks take an hour to start, and each invocation makes one pass (no requeues).
-    h.sim.reconfigure(|c| c.pending = Duration::from_secs(3600));
-    h.app.budget = Duration::ZERO;
-    h.wake("demo").await;
-    handle(&h.app, fixture("schedule.json"), None)
-        .await
-        .unwrap();
-    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Waking));
-    // A second record starts waking 40 s later: the age reported is the older one's.
-    h.clock.advance(Duration::from_secs(40));
-    h.wake("other").await;
-    handle(&h.app, fixture("schedule.json"), None)
-        .await
-        .unwrap();
-    h.clock.advance(Duration::from_secs(60));
-    h.lines.lock().unwrap().clear();
-    handle(&h.app, fixture("schedule.json"), None)
-        .await
-        .unwrap();
-    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Waking));
-    assert_eq!(phase(&h.store, "other").await, Some(Phase::Waking));
-    let docs = docs(&h);
-    let pass = docs
-        .iter()
-        .find(|d| d.get("PassDuration").is_some())
-        .unwrap();
-    assert_eq!(pass["OldestWakingSeconds"], 100.0, "{pass}");
-    assert_eq!(pass["WakingRecords"], 2.0);
-    // Stream passes are partial: no age (it would miss records they did not look at).
-    h.lines.lock().unwrap().clear();
-    handle(&h.app, fixture("stream-batch.json"), None)
-        .await
-        .unwrap();
-    let docs = self::docs(&h);
-    let pass = docs
-        .iter()
-        .find(|d| d.get("PassDuration").is_some())
-        .unwrap();
-    assert!(pass.get("OldestWakingSeconds").is_none(), "{pass}");
 }
 
 /// The sim, plus a wake of `name` written to the store during the `at`-th observation (while
