@@ -61,7 +61,7 @@ pub const MAX_MESSAGE_CHARS: usize = 1024;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
-    /// The shape's version ([`VERSION`], 1).
+    /// The shape's version: 1. A field is only ever added within a version.
     pub version: u32,
     /// The record's name (`metadata.name`).
     pub name: String,
@@ -79,7 +79,7 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase_since: Option<Timestamp>,
     /// `status.message` as published, when not empty (e.g. what a failed wake stopped at); at
-    /// most [`MAX_MESSAGE_CHARS`] characters.
+    /// most 1,024 characters (longer ones are cut and end with `…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// The guardrail that made the change, when one did (`maxAwake`, `budget`); absent
@@ -96,9 +96,9 @@ pub struct Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Guardrail {
-    /// `spec.maxAwake` was reached ([`Why::MaxAwake`]).
+    /// `spec.maxAwake` was reached (reason `max awake reached`).
     MaxAwake,
-    /// This month's cost reached `spec.budget` ([`Why::OverBudget`]).
+    /// This month's cost reached `spec.budget` (reason `monthly budget reached`).
     Budget,
 }
 
