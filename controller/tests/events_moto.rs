@@ -74,12 +74,7 @@ fn world(n: usize) -> (Reconciler, Arc<MemoryStore>) {
         }
         store.put(r);
     }
-    let reconciler = Reconciler::new(
-        store.clone(),
-        sim,
-        Arc::new(StaticProber::new()),
-        clock,
-    );
+    let reconciler = Reconciler::new(store.clone(), sim, Arc::new(StaticProber::new()), clock);
     (reconciler, store)
 }
 
@@ -124,7 +119,11 @@ async fn twenty_five_changes_are_three_put_events_calls_delivered_by_a_rule() {
 
     let (reconciler, _store) = world(25);
     let calls = CallCounter::new();
-    let sink = Arc::new(EventBridgeSink::from_sdk_config(&conf, bus.clone(), Some(&calls)));
+    let sink = Arc::new(EventBridgeSink::from_sdk_config(
+        &conf,
+        bus.clone(),
+        Some(&calls),
+    ));
     let runtime = Runtime::new(reconciler.clone()).with_events(sink);
     let (report, codes) = reconciler
         .reconcile_for(Scope::All, &Reasons::all(Reason::Schedule))
@@ -134,7 +133,12 @@ async fn twenty_five_changes_are_three_put_events_calls_delivered_by_a_rule() {
     let lost = runtime.publish_events(&report).await;
     assert!(lost.is_empty(), "{lost:?}");
     // One pass, 25 changes: 3 calls (10, 10, 5), never one per record.
-    assert_eq!(calls.snapshot().get("PutEvents"), Some(&3), "{:?}", calls.snapshot());
+    assert_eq!(
+        calls.snapshot().get("PutEvents"),
+        Some(&3),
+        "{:?}",
+        calls.snapshot()
+    );
     // What the code calls on EventBridge is what snooze::aws_calls declares (the IAM policy).
     let made: std::collections::BTreeSet<String> = calls.snapshot().into_keys().collect();
     let want: std::collections::BTreeSet<String> = declared(Principal::Reconciler, &["events"])
@@ -157,7 +161,10 @@ async fn twenty_five_changes_are_three_put_events_calls_delivered_by_a_rule() {
         assert_eq!(d["source"], SOURCE);
         assert_eq!(d["detail-type"], DETAIL_TYPE);
         let e: Event = serde_json::from_value(d["detail"].clone()).unwrap();
-        assert_eq!(e, Event::from_report(report.record(&e.name).unwrap(), report.started_at).unwrap());
+        assert_eq!(
+            e,
+            Event::from_report(report.record(&e.name).unwrap(), report.started_at).unwrap()
+        );
         assert_eq!((e.from, e.to), (None, Phase::Asleep));
         names.push(e.name);
     }
@@ -186,12 +193,20 @@ async fn a_bus_that_does_not_exist_fails_no_pass() {
         let phase = store.record(name).and_then(|r| r.status).map(|s| s.phase);
         assert_eq!(phase, Some(Phase::Asleep), "{name}");
     }
-    assert!(settle.passes.iter().all(|p| p.error.is_none() && p.errors().count() == 0));
+    assert!(
+        settle
+            .passes
+            .iter()
+            .all(|p| p.error.is_none() && p.errors().count() == 0)
+    );
     // The three events were lost and counted; the failed call was tried at most twice.
     assert_eq!(
         settle.error_codes,
         [(EVENT_NOT_PUBLISHED.to_string(), 3)].into_iter().collect()
     );
     let put = calls.snapshot().get("PutEvents").copied().unwrap_or(0);
-    assert_eq!(put, 1, "one call for the pass (the SDK's retry is not counted again)");
+    assert_eq!(
+        put, 1,
+        "one call for the pass (the SDK's retry is not counted again)"
+    );
 }

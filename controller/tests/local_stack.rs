@@ -716,19 +716,34 @@ async fn dev_reacts_to_wakes_and_to_changes_from_other_terminals_at_once() {
             assert_eq!(e["detail-type"], "Service Phase Changed");
             assert_eq!(e["detail"]["name"], "demo");
             assert_eq!(e["detail"]["version"], 1);
-            assert_eq!(e["detail"]["target"], serde_json::json!({"local": {"port": port}}));
+            assert_eq!(
+                e["detail"]["target"],
+                serde_json::json!({"local": {"port": port}})
+            );
             let phase = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
             (phase(&e["detail"]["from"]), phase(&e["detail"]["to"]))
         })
         .collect();
-    assert_eq!(changes[0], ("-".to_string(), "Asleep".to_string()), "{changes:?}");
+    assert_eq!(
+        changes[0],
+        ("-".to_string(), "Asleep".to_string()),
+        "{changes:?}"
+    );
     for pair in changes.windows(2) {
         assert_eq!(pair[0].1, pair[1].0, "{changes:?}");
     }
     let woke = ("Asleep".to_string(), "Waking".to_string());
     let ready = ("Waking".to_string(), "Ready".to_string());
-    assert_eq!(changes.iter().filter(|c| **c == woke).count(), 2, "{changes:?}");
-    assert_eq!(changes.iter().filter(|c| **c == ready).count(), 2, "{changes:?}");
+    assert_eq!(
+        changes.iter().filter(|c| **c == woke).count(),
+        2,
+        "{changes:?}"
+    );
+    assert_eq!(
+        changes.iter().filter(|c| **c == ready).count(),
+        2,
+        "{changes:?}"
+    );
 }
 
 #[tokio::test]

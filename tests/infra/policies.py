@@ -62,6 +62,7 @@ FOR_EACH: dict[str, list] = {
     "${var.table_kms_key_arn == null ? [] : [var.table_kms_key_arn]}": [KEY_ARN],
     "${local.route_listener_arns}": [LISTENER_ARN],
     "${local.route_rule_arns}": [LISTENER_ARN.replace(":listener/", ":listener-rule/") + "/*"],
+    "${local.event_bus_arns}": [f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"],
 }
 
 # Resource types whose `policy` argument is not an IAM policy language document.

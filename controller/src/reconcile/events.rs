@@ -231,7 +231,9 @@ pub fn batches(entries: Vec<Entry>) -> Vec<Vec<Entry>> {
     for e in entries {
         let size = e.size();
         match out.last_mut() {
-            Some(last) if last.len() < MAX_ENTRIES_PER_CALL && bytes + size <= MAX_BYTES_PER_CALL => {
+            Some(last)
+                if last.len() < MAX_ENTRIES_PER_CALL && bytes + size <= MAX_BYTES_PER_CALL =>
+            {
                 bytes += size;
                 last.push(e);
             }
@@ -477,8 +479,9 @@ impl<P: PutEvents> EventSink for BatchedSink<P> {
         if !refused.is_empty() {
             let codes: Vec<&str> = refused.iter().map(|(_, c)| c.as_str()).collect();
             warn!(events = refused.len(), codes = ?codes, "PutEvents refused some events; sending them once more");
-            let (again, lost_again, more_calls) =
-                self.send(refused.into_iter().map(|(e, _)| e).collect()).await;
+            let (again, lost_again, more_calls) = self
+                .send(refused.into_iter().map(|(e, _)| e).collect())
+                .await;
             calls += more_calls;
             lost += lost_again;
             for (e, code) in &again {
@@ -592,11 +595,7 @@ mod eventbridge {
             let answers: Vec<Option<String>> = out
                 .entries()
                 .iter()
-                .map(|r| {
-                    r.error_code()
-                        .map(str::to_string)
-                        .filter(|c| !c.is_empty())
-                })
+                .map(|r| r.error_code().map(str::to_string).filter(|c| !c.is_empty()))
                 .collect();
             if answers.len() != n {
                 return Err(format!(

@@ -151,7 +151,8 @@ mod tests {
         assert_eq!(c.alb_listener_arn, None);
         // Events: off unless a bus is named; empty is unset.
         assert_eq!(c.event_bus, None);
-        let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_EVENT_BUS", "")])).unwrap();
+        let c =
+            Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_EVENT_BUS", "")])).unwrap();
         assert_eq!(c.event_bus, None);
         let c = Config::from_lookup(env(&[
             ("SNOOZE_TABLE", "t"),

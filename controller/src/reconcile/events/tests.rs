@@ -1,9 +1,8 @@
 //! Tests of the event shape (built from a report: from → to, guardrails, what is left out),
 //! the batching of `PutEvents` calls, the one retry of refused entries, the JSON-lines sink,
-//! and the committed JSON Schema and example of docs/reference/events.md.
+//! (the committed JSON Schema and examples of docs/reference/events.md: controller/tests/events_doc.rs).
 
 use std::collections::VecDeque;
-use std::path::Path;
 use std::sync::Mutex;
 
 use super::*;
@@ -36,7 +35,12 @@ fn report(name: &str, before: Option<Phase>, after: Option<Phase>, reason: &str)
 
 fn event(name: &str) -> Event {
     Event::from_report(
-        &report(name, Some(Phase::Asleep), Some(Phase::Waking), "wake requested"),
+        &report(
+            name,
+            Some(Phase::Asleep),
+            Some(Phase::Waking),
+            "wake requested",
+        ),
         t("2026-12-01T10:00:00.000Z"),
     )
     .unwrap()
@@ -45,7 +49,12 @@ fn event(name: &str) -> Event {
 #[test]
 fn an_event_is_built_from_a_published_phase_change() {
     let at = t("2026-12-01T10:00:00.000Z");
-    let mut r = report("demo", Some(Phase::Asleep), Some(Phase::Waking), "wake requested");
+    let mut r = report(
+        "demo",
+        Some(Phase::Asleep),
+        Some(Phase::Waking),
+        "wake requested",
+    );
     r.message = Some("scaling to 1".into());
     let e = Event::from_report(&r, at).expect("a published change is an event");
     assert_eq!(e.version, VERSION);
@@ -72,8 +81,11 @@ fn an_event_is_built_from_a_published_phase_change() {
         })
     );
     // A record's first status: `from` is null; an empty message is left out.
-    let first = Event::from_report(&report("new", None, Some(Phase::Asleep), "no wake request"), at)
-        .unwrap();
+    let first = Event::from_report(
+        &report("new", None, Some(Phase::Asleep), "no wake request"),
+        at,
+    )
+    .unwrap();
     let json = serde_json::to_value(&first).unwrap();
     assert_eq!(json["from"], serde_json::Value::Null);
     assert!(json.get("message").is_none(), "{json}");
@@ -83,10 +95,20 @@ fn an_event_is_built_from_a_published_phase_change() {
 fn no_event_without_a_published_phase_change() {
     let at = t("2026-12-01T10:00:00.000Z");
     // The same phase (a steady record, or a Waking record at another step).
-    let same = report("demo", Some(Phase::Ready), Some(Phase::Ready), "awake: activity");
+    let same = report(
+        "demo",
+        Some(Phase::Ready),
+        Some(Phase::Ready),
+        "awake: activity",
+    );
     assert_eq!(Event::from_report(&same, at), None);
     // A change the pass did not write (a lost compare-and-swap, a failed write).
-    let mut unwritten = report("demo", Some(Phase::Ready), Some(Phase::Sleeping), "idle for 15m");
+    let mut unwritten = report(
+        "demo",
+        Some(Phase::Ready),
+        Some(Phase::Sleeping),
+        "idle for 15m",
+    );
     unwritten.published = false;
     assert_eq!(Event::from_report(&unwritten, at), None);
     // The record was deleted during the pass.
@@ -97,7 +119,12 @@ fn no_event_without_a_published_phase_change() {
         started_at: at,
         duration: std::time::Duration::ZERO,
         records: vec![
-            report("a", Some(Phase::Asleep), Some(Phase::Waking), "wake requested"),
+            report(
+                "a",
+                Some(Phase::Asleep),
+                Some(Phase::Waking),
+                "wake requested",
+            ),
             same,
             unwritten,
             report("b", Some(Phase::Waking), Some(Phase::Ready), "task ready"),
@@ -112,8 +139,16 @@ fn no_event_without_a_published_phase_change() {
 fn a_guardrail_hit_names_its_guardrail() {
     let at = t("2026-12-01T10:00:00.000Z");
     let cases = [
-        (Why::MaxAwake.as_str(), Some(Guardrail::MaxAwake), Some("maxAwake")),
-        (Why::OverBudget.as_str(), Some(Guardrail::Budget), Some("budget")),
+        (
+            Why::MaxAwake.as_str(),
+            Some(Guardrail::MaxAwake),
+            Some("maxAwake"),
+        ),
+        (
+            Why::OverBudget.as_str(),
+            Some(Guardrail::Budget),
+            Some("budget"),
+        ),
         ("idle for 15m", None, None),
         ("sleep requested", None, None),
     ];
@@ -122,7 +157,11 @@ fn a_guardrail_hit_names_its_guardrail() {
         let e = Event::from_report(&r, at).unwrap();
         assert_eq!(e.guardrail, guardrail, "{reason}");
         let json = serde_json::to_value(&e).unwrap();
-        assert_eq!(json.get("guardrail").and_then(|g| g.as_str()), word, "{reason}");
+        assert_eq!(
+            json.get("guardrail").and_then(|g| g.as_str()),
+            word,
+            "{reason}"
+        );
     }
 }
 
@@ -151,7 +190,9 @@ fn a_long_message_is_cut() {
 
 #[test]
 fn batches_hold_at_most_ten_entries_and_256_kib() {
-    let entries: Vec<Entry> = (0..25).map(|i| event(&format!("s{i:02}")).entry()).collect();
+    let entries: Vec<Entry> = (0..25)
+        .map(|i| event(&format!("s{i:02}")).entry())
+        .collect();
     let sizes: Vec<usize> = batches(entries.clone()).iter().map(Vec::len).collect();
     assert_eq!(sizes, [10, 10, 5]);
     // In order, nothing lost or repeated.
@@ -300,57 +341,8 @@ fn an_events_file_that_cannot_be_opened_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no-such-dir").join("events.jsonl");
     let e = JsonLinesSink::open(&path).unwrap_err();
-    assert!(format!("{e:#}").contains(&path.display().to_string()), "{e:#}");
-}
-
-fn repo(path: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-/// The event's JSON Schema as committed in docs/reference/event.schema.json. Regenerate with
-/// `UPDATE_GENERATED=1 cargo test -p snooze --lib reconcile::events`.
-#[test]
-fn the_committed_schema_is_current() {
-    let path = repo("docs/reference/event.schema.json");
-    let generated =
-        serde_json::to_string_pretty(&schemars::schema_for!(Event)).unwrap() + "\n";
-    if std::env::var_os("UPDATE_GENERATED").is_some() {
-        std::fs::write(&path, &generated).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
-        committed == generated,
-        "docs/reference/event.schema.json is stale; regenerate it with\n    \
-         UPDATE_GENERATED=1 cargo test -p snooze --lib reconcile::events"
+        format!("{e:#}").contains(&path.display().to_string()),
+        "{e:#}"
     );
-}
-
-/// The examples of docs/reference/events.md (its ```json blocks) are events as the code
-/// writes them: each parses, and serialises back to the same JSON.
-#[test]
-fn the_documented_examples_are_events() {
-    let doc = std::fs::read_to_string(repo("docs/reference/events.md")).unwrap();
-    let blocks: Vec<&str> = doc
-        .split("```json\n")
-        .skip(1)
-        .map(|b| b.split("```").next().unwrap())
-        .collect();
-    assert!(blocks.len() >= 2, "expected JSON examples in events.md");
-    let mut guardrail = false;
-    for b in blocks {
-        let v: serde_json::Value =
-            serde_json::from_str(b).unwrap_or_else(|e| panic!("{e}: {b}"));
-        let detail = if v.get("detail").is_some() {
-            let line: JsonLine = serde_json::from_value(v.clone()).unwrap();
-            assert_eq!((line.source.as_str(), line.detail_type.as_str()), (SOURCE, DETAIL_TYPE));
-            v["detail"].clone()
-        } else {
-            v
-        };
-        let e: Event = serde_json::from_value(detail.clone()).unwrap_or_else(|e| panic!("{e}: {b}"));
-        assert_eq!(serde_json::to_value(&e).unwrap(), detail, "{b}");
-        assert_eq!(e.guardrail, Guardrail::of_reason(&e.reason), "{b}");
-        guardrail |= e.guardrail.is_some();
-    }
-    assert!(guardrail, "events.md shows a guardrail hit");
 }

@@ -751,7 +751,11 @@ async fn a_failing_sink_fails_no_pass_and_is_counted() {
         .await;
     assert!(s.settled, "{:?}", s.pending);
     assert_eq!(w.phase("demo"), Some(Phase::Ready));
-    assert!(s.passes.iter().all(|p| p.errors().count() == 0 && p.error.is_none()));
+    assert!(
+        s.passes
+            .iter()
+            .all(|p| p.errors().count() == 0 && p.error.is_none())
+    );
     // Asleep → Waking and Waking → Ready were lost: two codes.
     assert_eq!(
         s.error_codes,
