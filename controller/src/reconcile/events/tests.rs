@@ -215,16 +215,19 @@ fn batches_hold_at_most_ten_entries_and_256_kib() {
     }
 }
 
+/// One scripted answer of [`FakePut`]: per entry, refused with a code or not; or the call fails.
+type Answer = Result<Vec<Option<&'static str>>, &'static str>;
+
 /// A fake `PutEvents`: answers each call from a script (per entry: refused with a code or
 /// not), recording the names sent in each call. An empty script accepts everything.
 #[derive(Default)]
 struct FakePut {
-    script: Mutex<VecDeque<Result<Vec<Option<&'static str>>, &'static str>>>,
+    script: Mutex<VecDeque<Answer>>,
     calls: Mutex<Vec<Vec<String>>>,
 }
 
 impl FakePut {
-    fn answering(script: Vec<Result<Vec<Option<&'static str>>, &'static str>>) -> Self {
+    fn answering(script: Vec<Answer>) -> Self {
         Self {
             script: Mutex::new(script.into()),
             calls: Mutex::default(),
