@@ -145,8 +145,9 @@ pub struct RecordReport {
     /// Since when the record is in phase `after` (`status.phaseSince` as the pass decided it,
     /// or as read when the pass left the status alone); `None` when not known.
     pub phase_since: Option<Timestamp>,
-    /// `status.message` of the status the pass decided (empty when it says nothing), for the
-    /// record's event ([`super::events::Event::message`]); `None` when no decision was made.
+    /// `status.message` of the status the pass wrote (else of the one it decided; empty when
+    /// it says nothing), for the record's event ([`super::events::Event::message`]); `None`
+    /// when no decision was made.
     pub message: Option<String>,
     /// What the record manages (`spec.target`, without a local target's command), for its
     /// event; `None` when the record could not be read as one.
@@ -1110,6 +1111,7 @@ impl Reconciler {
         {
             Ok(()) => {
                 report.published = true;
+                report.message = Some(status.message.clone());
                 Published::Written
             }
             Err(store::Error::NotFound(_)) => {
@@ -1188,7 +1190,11 @@ impl RecordReport {
     fn settle(&mut self, d: &Decision, deleted: bool) {
         self.after = if deleted { None } else { Some(d.status.phase) };
         self.phase_since = d.status.phase_since;
-        self.message = Some(d.status.message.clone());
+        // The message of what was written when a policy wrote another status than the
+        // decided one (a failed scale: `scaling failed: ...`), else the decided one.
+        if self.message.is_none() {
+            self.message = Some(d.status.message.clone());
+        }
         self.reason = d.reason.clone();
         self.requeue = d.requeue;
         self.transitional = d.is_transitional();

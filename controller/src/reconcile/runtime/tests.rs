@@ -736,6 +736,19 @@ async fn settle_publishes_each_pass_phase_changes_in_one_publish() {
     let ready = sink.events().pop().unwrap();
     assert_eq!(ready.phase_since, w.status("demo").unwrap().phase_since);
     assert_eq!(ready.reason, "task ready");
+    assert_eq!(
+        ready.target,
+        Some(crate::reconcile::events::EventTarget::Ecs {
+            cluster: "demo-cluster".into(),
+            service: "demo-svc".into()
+        })
+    );
+    // What a Waking service waits for is its message.
+    let waking = &sink.events()[0];
+    assert!(
+        waking.message.as_deref().is_some_and(|m| !m.is_empty()),
+        "{waking:?}"
+    );
     assert!(s.error_codes.is_empty(), "{:?}", s.error_codes);
 }
 
