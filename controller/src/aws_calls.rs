@@ -108,7 +108,7 @@ impl Principal {
 pub struct Operation {
     /// Who calls it.
     pub principal: Principal,
-    /// The IAM service prefix: `dynamodb`, `ecs`, `ec2`, `elasticloadbalancing`.
+    /// The IAM service prefix: `dynamodb`, `ecs`, `ec2`, `elasticloadbalancing`, `events`.
     pub service: &'static str,
     /// The operation as the SDK names it ([`CallCounter`], `EcsPlatform::calls`), e.g. `Scan`.
     pub name: &'static str,
@@ -136,7 +136,8 @@ const fn op(
 /// fails when that file is stale). The moto tests check it against the calls the SDK
 /// interceptors counted: the reconciler's ECS and EC2 operations in
 /// `controller/tests/ecs_moto.rs` (an end-to-end wake and sleep), each principal's DynamoDB
-/// operations in `controller/tests/aws_operations.rs`.
+/// operations in `controller/tests/aws_operations.rs`, the reconciler's EventBridge operation in
+/// `controller/tests/events_moto.rs`.
 pub const OPERATIONS: &[Operation] = {
     use Principal::*;
     &[
@@ -214,6 +215,12 @@ pub const OPERATIONS: &[Operation] = {
             "elasticloadbalancing",
             "DescribeTargetHealth",
             "AlbRouter::target_health (readiness in route mode)",
+        ),
+        op(
+            Reconciler,
+            "events",
+            "PutEvents",
+            "EventBridgeSink: the phase-change events of each pass (when SNOOZE_EVENT_BUS is set; on that bus only)",
         ),
         op(
             Wake,

@@ -30,7 +30,7 @@ fn every_principal_declares_something_and_nothing_twice() {
     for o in OPERATIONS {
         assert!(seen.insert((o.principal, o.service, o.name)), "{o:?} twice");
         assert!(
-            ["dynamodb", "ecs", "ec2", "elasticloadbalancing"].contains(&o.service),
+            ["dynamodb", "ecs", "ec2", "elasticloadbalancing", "events"].contains(&o.service),
             "{o:?}"
         );
     }

@@ -654,7 +654,11 @@ async fn a_restarted_dev_stack_resumes_a_ready_service_and_keeps_operator_edits(
 async fn dev_reacts_to_wakes_and_to_changes_from_other_terminals_at_once() {
     // With the periodic resync an hour away, only events can make these transitions.
     let port = free_port();
-    let dev = DevStack::start_with(&demo_manifest("demo", port, "30m"), &["--resync", "1h"]);
+    // Every phase change also goes to a JSON-lines file (docs/reference/events.md).
+    let dev = DevStack::start_with(
+        &demo_manifest("demo", port, "30m"),
+        &["--resync", "1h", "--events-file", "events.jsonl"],
+    );
     dev.wait_phase("demo", "Asleep", Duration::from_secs(20))
         .await;
     let quick = Duration::from_secs(5);
@@ -692,6 +696,54 @@ async fn dev_reacts_to_wakes_and_to_changes_from_other_terminals_at_once() {
     dev.apply(&off);
     dev.wait_phase("demo", "Asleep", quick).await;
     eprintln!("apply mode: off → Asleep in {:?}", t.elapsed());
+
+    // The events file: one parseable line per change, in order, each starting where the one
+    // before ended, from the record's first status to the last Asleep (the line is written
+    // just after the pass that published it).
+    let events = until("the last event written", quick, async || {
+        let text = std::fs::read_to_string(dev.dir.path().join("events.jsonl")).ok()?;
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        (lines.last()?["detail"]["to"] == "Asleep" && lines.len() > 4).then_some(lines)
+    })
+    .await;
+    let changes: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e["source"], "snooze");
+            assert_eq!(e["detail-type"], "Service Phase Changed");
+            assert_eq!(e["detail"]["name"], "demo");
+            assert_eq!(e["detail"]["version"], 1);
+            assert_eq!(
+                e["detail"]["target"],
+                serde_json::json!({"local": {"port": port}})
+            );
+            let phase = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+            (phase(&e["detail"]["from"]), phase(&e["detail"]["to"]))
+        })
+        .collect();
+    assert_eq!(
+        changes[0],
+        ("-".to_string(), "Asleep".to_string()),
+        "{changes:?}"
+    );
+    for pair in changes.windows(2) {
+        assert_eq!(pair[0].1, pair[1].0, "{changes:?}");
+    }
+    let woke = ("Asleep".to_string(), "Waking".to_string());
+    let ready = ("Waking".to_string(), "Ready".to_string());
+    assert_eq!(
+        changes.iter().filter(|c| **c == woke).count(),
+        2,
+        "{changes:?}"
+    );
+    assert_eq!(
+        changes.iter().filter(|c| **c == ready).count(),
+        2,
+        "{changes:?}"
+    );
 }
 
 #[tokio::test]

@@ -1259,6 +1259,8 @@ fn the_harness_sees_a_full_cycle() {
                 error: None,
                 redecided: false,
                 phase_since: None,
+                message: None,
+                target: None,
             }],
             error: None,
         };

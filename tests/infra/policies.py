@@ -66,6 +66,7 @@ FOR_EACH: dict[str, list] = {
     "${var.table_kms_key_arn == null ? [] : [var.table_kms_key_arn]}": [KEY_ARN],
     "${local.route_listener_arns}": [LISTENER_ARN],
     "${local.route_rule_arns}": [LISTENER_ARN.replace(":listener/", ":listener-rule/") + "/*"],
+    "${local.event_bus_arns}": [f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"],
 }
 
 # The `for_each` collections that hold the customer managed key: empty without one (the snooze

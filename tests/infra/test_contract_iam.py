@@ -128,7 +128,7 @@ def test_every_principal_declares_its_operations():
     assert set(declared) == set(P), f"infra/aws-operations.json has {sorted(declared)}, principals.py {sorted(P)}"
     for name, actions in declared.items():
         assert actions, f"{name}: no operation declared"
-        assert all(re.fullmatch(r"(dynamodb|ecs|ec2|elasticloadbalancing):[A-Z][A-Za-z]+", a) for a in actions), actions
+        assert all(re.fullmatch(r"(dynamodb|ecs|ec2|elasticloadbalancing|events):[A-Z][A-Za-z]+", a) for a in actions), actions
 
 
 @pytest.mark.parametrize("name", sorted(P))

@@ -187,6 +187,36 @@ def test_triggers():
     assert all("source_arn" in p for p in perms.values()), "every invoke permission is scoped to its source"
 
 
+def test_phase_change_events_go_to_the_configured_bus_only():
+    """The reconciler publishes to var.event_bus_name (its env var), may PutEvents on that bus
+    only and with source snooze only; the rule to SNS exists only when a topic is given."""
+    fn = SNOOZE.resource("aws_lambda_function", "reconciler")
+    assert tf.env_vars(fn)["SNOOZE_EVENT_BUS"] == "${var.event_bus_name}"
+    assert SNOOZE.variables["event_bus_name"]["default"] == "default"
+    bus = SNOOZE.locals["event_bus_arns"]
+    assert "var.event_bus_name" in bus and ":event-bus/" in bus, bus
+    puts = [st for st in tf.statements(SNOOZE.policy_document("reconciler")) if "events:PutEvents" in st["actions"]]
+    assert len(puts) == 1, puts
+    put = puts[0]
+    assert put["actions"] == ["events:PutEvents"] and put["resources"] == ["${statement.value}"], put
+    assert put["condition"] == [{"test": "StringEquals", "variable": "events:source", "values": ["snooze"]}], put
+    dyn = [d for d in SNOOZE.policy_document("reconciler")["dynamic"] if "events:PutEvents" in str(d)]
+    assert tf.one(dyn[0]["statement"])["for_each"] == "${local.event_bus_arns}"
+    # The optional rule: off by default (no topic), every snooze event when on.
+    assert SNOOZE.variables["events_sns_topic_arn"]["default"] is None
+    assert "var.events_sns_topic_arn != null" in SNOOZE.locals["events_to_sns"]
+    rule = SNOOZE.resource("aws_cloudwatch_event_rule", "phase_changes_to_sns")
+    assert rule["count"] == "${local.events_to_sns ? 1 : 0}"
+    assert rule["event_bus_name"] == "${var.event_bus_name}"
+    pattern = tf.jsonencode_arg(rule["event_pattern"])
+    code = (tf.ROOT / "controller/src/reconcile/events.rs").read_text()
+    consts = dict(re.findall(r'pub const (SOURCE|DETAIL_TYPE): &str = "([^"]+)";', code))
+    assert pattern == {"source": [consts["SOURCE"]], "detail-type": [consts["DETAIL_TYPE"]]}, (pattern, consts)
+    target = SNOOZE.resource("aws_cloudwatch_event_target", "phase_changes_to_sns")
+    assert target["count"] == rule["count"] and target["arn"] == "${var.events_sns_topic_arn}"
+    assert target["event_bus_name"] == "${var.event_bus_name}"
+
+
 def test_api_stage_logs_and_throttles():
     stage = SNOOZE.resource("aws_apigatewayv2_stage", "default")
     assert tf.one(stage["access_log_settings"])["destination_arn"] == "${aws_cloudwatch_log_group.api_access.arn}"

@@ -1,7 +1,7 @@
 //! `snoozectl dev`: the whole loop on this machine, no AWS ([`crate::dev`]).
 //!
 //! ```text
-//! snoozectl [--store sqlite://.snooze/snooze.db] dev [--manifests DIR]... [--listen 127.0.0.1:8080] [--resync 10s]
+//! snoozectl [--store sqlite://.snooze/snooze.db] dev [--manifests DIR]... [--listen 127.0.0.1:8080] [--resync 10s] [--events-file PATH]
 //! ```
 //!
 //! The stack uses the global `--store` (env `SNOOZE_STORE`), whose default is the same SQLite
@@ -36,6 +36,10 @@ pub struct Args {
     /// Wakes, store changes and process events trigger a pass at once whatever this is.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub resync: std::time::Duration,
+    /// Append every phase change to this file as one JSON line (the event of
+    /// docs/reference/events.md in EventBridge's envelope); created when missing.
+    #[arg(long, env = "SNOOZE_EVENTS_FILE", value_name = "PATH")]
+    pub events_file: Option<PathBuf>,
     /// The wake endpoint's settings (flags or their `SNOOZE_*` variables).
     #[command(flatten)]
     pub wake: WakeConfig,
@@ -53,6 +57,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         resync: args.resync.max(std::time::Duration::from_secs(1)),
         store: global.store.clone(),
         wake: args.wake,
+        events_file: args.events_file,
         ..DevOptions::default()
     };
     dev::run(opts, super::agent::shutdown_signal()).await?;

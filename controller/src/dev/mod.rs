@@ -40,6 +40,7 @@ use crate::manifest::{parse_all, read_sources};
 use crate::model::{Entry, Phase, Record, RouteTo, Scheme, Target, Timestamp};
 use crate::platform::Platform as _;
 use crate::platform::local::LocalPlatform;
+use crate::reconcile::events::JsonLinesSink;
 use crate::reconcile::{
     Hooks, HttpProber, PassInfo, PassReport, Reason, Reconciler, Runtime, RuntimeOptions, Scope,
     SystemClock, Trigger,
@@ -83,6 +84,10 @@ pub struct DevOptions {
     pub activity_debounce: Duration,
     /// SIGTERM → SIGKILL grace for child processes (default 5 s).
     pub grace: Duration,
+    /// A file every phase change is appended to as one JSON line (`--events-file`, env
+    /// `SNOOZE_EVENTS_FILE`; [`crate::reconcile::events::JsonLinesSink`], the shape of
+    /// docs/reference/events.md). Default none: no events.
+    pub events_file: Option<PathBuf>,
     /// The wake endpoint's configuration (default: [`WakeConfig::default`] with insecure
     /// cookies, since the local endpoint is plain HTTP, status watches that read the SQLite
     /// store every 100 ms, and the first service as `GET /`). Stable addresses are always
@@ -104,6 +109,7 @@ impl Default for DevOptions {
             activity_every: Duration::from_secs(2),
             activity_debounce: Duration::from_secs(10),
             grace: crate::platform::local::DEFAULT_GRACE,
+            events_file: None,
             wake: WakeConfig {
                 cookie_secure: false,
                 watch_every: Duration::from_millis(100),
@@ -232,6 +238,11 @@ impl Dev {
         let store = store::connect(&opts.store, &store::ConnectOptions::default())
             .await
             .with_context(|| format!("cannot open store {}", opts.store))?;
+        // Opened before anything starts, so a path that cannot be written is a start-up error.
+        let events: Option<Arc<JsonLinesSink>> = match &opts.events_file {
+            Some(path) => Some(Arc::new(JsonLinesSink::open(path)?)),
+            None => None,
+        };
         let records = if opts.manifests.is_empty() {
             Vec::new()
         } else {
@@ -386,7 +397,7 @@ impl Dev {
                 stop_rx.clone(),
             )));
         }
-        let runtime = Runtime::with_options(
+        let mut runtime = Runtime::with_options(
             reconciler,
             RuntimeOptions {
                 resync: opts.resync,
@@ -396,6 +407,9 @@ impl Dev {
                 transition_poll: Some(opts.transition_poll),
             },
         );
+        if let Some(sink) = &events {
+            runtime = runtime.with_events(sink.clone());
+        }
         let hooks = DevHooks {
             store: store.clone(),
             platform: platform.clone(),
@@ -440,6 +454,12 @@ impl Dev {
                 )),
                 None => say(&format!("  open http://{addr}/s/{}   ({what})", r.name())),
             }
+        }
+        if let Some(sink) = &events {
+            say(&format!(
+                "  phase changes are appended to {} (one JSON line each)",
+                sink.path().display()
+            ));
         }
         say("Ctrl-C stops everything.");
         Ok(Dev {

@@ -11,6 +11,9 @@
 //! - [`runtime`] — [`Runtime`]: triggers, due-times, requeues with their [`Reason`], the
 //!   periodic resync and time budgets; the Lambda, `snoozectl dev` and `reconcile --watch`
 //!   only wire it;
+//! - [`events`] — the event of every phase change ([`events::Event`]) and where events go
+//!   ([`events::EventSink`]: EventBridge, a JSON-lines file), called by the runtime after each
+//!   pass;
 //! - [`probe`] — the HTTP readiness probe behind the [`Prober`] trait.
 //!
 //! Time comes from an injected [`Clock`] ([`SystemClock`] in production,
@@ -19,6 +22,7 @@
 pub mod classify;
 pub mod decide;
 pub mod error_policy;
+pub mod events;
 pub mod group;
 pub mod pass;
 pub mod probe;

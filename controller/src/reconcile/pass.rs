@@ -49,6 +49,7 @@ use super::decide::{
     self, Decision, GroupInput, Requeue, decide_deferred, decide_in_group, decide_invalid,
 };
 use super::error_policy::{Failed, error_policy};
+use super::events::EventTarget;
 use super::group::{self, Table};
 use super::runtime::{Reason, Reasons};
 use super::{Clock, Prober};
@@ -144,6 +145,13 @@ pub struct RecordReport {
     /// Since when the record is in phase `after` (`status.phaseSince` as the pass decided it,
     /// or as read when the pass left the status alone); `None` when not known.
     pub phase_since: Option<Timestamp>,
+    /// `status.message` of the status the pass wrote (else of the one it decided; empty when
+    /// it says nothing), for the record's event ([`super::events::Event::message`]); `None`
+    /// when no decision was made.
+    pub message: Option<String>,
+    /// What the record manages (`spec.target`, without a local target's command), for its
+    /// event; `None` when the record could not be read as one.
+    pub target: Option<EventTarget>,
 }
 
 impl RecordReport {
@@ -160,6 +168,8 @@ impl RecordReport {
             error: None,
             redecided: false,
             phase_since: None,
+            message: None,
+            target: None,
         }
     }
 
@@ -769,6 +779,9 @@ impl Reconciler {
             None => None,
         };
         let mut report = RecordReport::new(&name, prev.map(|s| s.phase));
+        if let Some(Entry::Record(r)) = &entry {
+            report.target = Some(EventTarget::from(&r.spec.target));
+        }
         match triage {
             Triage::Gone => {
                 let _span = span.entered();
@@ -859,6 +872,7 @@ impl Reconciler {
         let prev = record.status.as_ref();
         let mut report = RecordReport::new(name, prev.map(|s| s.phase));
         report.phase_since = prev.and_then(|s| s.phase_since);
+        report.target = Some(EventTarget::from(&record.spec.target));
         let Decided { decision: d, input } = decided;
         // A failed observation is an error of the pass; a target the platform does not serve is
         // not (it is the record's Invalid status, published once).
@@ -1097,6 +1111,7 @@ impl Reconciler {
         {
             Ok(()) => {
                 report.published = true;
+                report.message = Some(status.message.clone());
                 Published::Written
             }
             Err(store::Error::NotFound(_)) => {
@@ -1175,6 +1190,11 @@ impl RecordReport {
     fn settle(&mut self, d: &Decision, deleted: bool) {
         self.after = if deleted { None } else { Some(d.status.phase) };
         self.phase_since = d.status.phase_since;
+        // The message of what was written when a policy wrote another status than the
+        // decided one (a failed scale: `scaling failed: ...`), else the decided one.
+        if self.message.is_none() {
+            self.message = Some(d.status.message.clone());
+        }
         self.reason = d.reason.clone();
         self.requeue = d.requeue;
         self.transitional = d.is_transitional();

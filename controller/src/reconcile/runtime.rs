@@ -12,6 +12,12 @@
 //! Every pass and every record's `reconcile` span carries the [`Reason`] it ran for
 //! (`trigger=schedule|stream|task-event|requeue|resync|wake|manual`).
 //!
+//! After every pass, the runtime publishes the pass's phase changes as events to its sink
+//! ([`Runtime::with_events`], [`super::events`]): the Lambda's EventBridge bus
+//! (`SNOOZE_EVENT_BUS`), `snoozectl dev --events-file`. One publish per pass, whatever the
+//! runner; a failed publish is logged (and counted in [`SettleReport::error_codes`] by
+//! [`Runtime::settle`]) and never stops or fails a pass.
+//!
 //! # Due-times that outlive a process
 //!
 //! A requeue held by the runtime lives only as long as the process (a Lambda invocation ends
@@ -38,6 +44,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -47,6 +54,7 @@ use tracing::{info, warn};
 
 use super::classify;
 use super::decide::{Requeue, drift_backoff};
+use super::events::{EVENT_NOT_PUBLISHED, Event, EventSink, NoEvents};
 use super::pass::{PassReport, Reconciler, Scope, SettleReport, tally};
 use crate::model::{Entry, Phase, Record, Timestamp};
 
@@ -192,6 +200,7 @@ impl Hooks for NoHooks {}
 pub struct Runtime {
     reconciler: Reconciler,
     options: RuntimeOptions,
+    events: Arc<dyn EventSink>,
 }
 
 impl Runtime {
@@ -205,7 +214,37 @@ impl Runtime {
         Self {
             reconciler,
             options,
+            events: Arc::new(NoEvents),
         }
+    }
+
+    /// The same runtime publishing the events of every pass to `sink`
+    /// ([`super::events`]; default [`NoEvents`]).
+    pub fn with_events(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.events = sink;
+        self
+    }
+
+    /// Publishes the events of `report` (its published phase changes, [`Event::of_pass`]) to
+    /// the sink, once for the whole pass. Never fails: returns one [`EVENT_NOT_PUBLISHED`]
+    /// code per event the sink could not deliver (its reasons are in the log).
+    pub async fn publish_events(&self, report: &PassReport) -> Vec<String> {
+        let events = Event::of_pass(report);
+        if events.is_empty() {
+            return Vec::new();
+        }
+        let d = self.events.publish(&events).await;
+        if d.failed > 0 {
+            warn!(
+                events = events.len(),
+                failed = d.failed,
+                calls = d.calls,
+                "some events were not published"
+            );
+        } else if d.sent > 0 {
+            info!(events = d.sent, calls = d.calls, "events published");
+        }
+        vec![EVENT_NOT_PUBLISHED.to_string(); d.failed]
     }
 
     /// The reconciler it runs.
@@ -235,6 +274,7 @@ impl Runtime {
             let (report, codes) = self.reconciler.reconcile_for(scope, &reasons).await;
             pass_reasons.push(reasons.clone());
             tally(&mut error_codes, codes);
+            tally(&mut error_codes, self.publish_events(&report).await);
             for r in &report.records {
                 if r.error.is_some() {
                     failing.insert(r.name.clone());
@@ -394,6 +434,8 @@ impl Runtime {
                     }
                 }
             }
+            // Counted in the log only: `run` keeps no error counts.
+            self.publish_events(&report).await;
             hooks.after_pass(&pass, &report).await;
         }
     }

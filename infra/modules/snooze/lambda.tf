@@ -296,6 +296,23 @@ data "aws_iam_policy_document" "reconciler" {
     }
   }
 
+  # Phase-change events (docs/reference/events.md): PutEvents on the configured bus only, and
+  # only events whose source is snooze. None when var.event_bus_name is empty.
+  dynamic "statement" {
+    for_each = local.event_bus_arns
+    content {
+      sid       = "PublishPhaseChangeEvents"
+      effect    = "Allow"
+      actions   = ["events:PutEvents"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "events:source"
+        values   = ["snooze"]
+      }
+    }
+  }
+
   statement {
     sid       = "OnFailureDestination"
     effect    = "Allow"
@@ -369,6 +386,7 @@ resource "aws_lambda_function" "reconciler" {
       SNOOZE_SCHEDULE_PERIOD       = "${var.schedule_period_seconds}s"
       SNOOZE_ALB_LISTENER_ARN      = var.alb_listener_arn
       SNOOZE_WAKE_TARGET_GROUP_ARN = var.alb_wake_target_group_arn
+      SNOOZE_EVENT_BUS             = var.event_bus_name
       RUST_LOG                     = var.log_level
     }
   }

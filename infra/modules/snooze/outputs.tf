@@ -52,3 +52,8 @@ output "wake_function_arn" {
   description = "The wake Lambda's ARN (route mode: the shared load balancer's Lambda target, module route-alb's `wake_function_arn`)."
   value       = aws_lambda_function.wake.arn
 }
+
+output "events_sns_rule_arn" {
+  description = "The EventBridge rule sending phase-change events to `events_sns_topic_arn` (null without one): the aws:SourceArn to allow in the topic's access policy."
+  value       = one(aws_cloudwatch_event_rule.phase_changes_to_sns[*].arn)
+}

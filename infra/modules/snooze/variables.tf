@@ -211,6 +211,28 @@ variable "alb_wake_target_group_arn" {
   }
 }
 
+variable "event_bus_name" {
+  description = "EventBridge event bus the reconciler publishes every phase change to (env SNOOZE_EVENT_BUS; source `snooze`, detail-type `Service Phase Changed`, docs/reference/events.md): a bus name in this account and region (`default`, the account's default bus), or a bus ARN. The reconciler may call events:PutEvents on this bus only. Empty: no events and no PutEvents right."
+  type        = string
+  default     = "default"
+
+  validation {
+    condition     = var.event_bus_name == "" || can(regex("^([A-Za-z0-9._-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]+)$", var.event_bus_name))
+    error_message = "event_bus_name is an event bus name (letters, digits, . _ -), an event bus ARN (arn:aws:events:REGION:ACCOUNT:event-bus/NAME), or empty."
+  }
+}
+
+variable "events_sns_topic_arn" {
+  description = "Optional: an SNS topic that receives every phase-change event, through an EventBridge rule on `event_bus_name` this module creates. The topic's access policy must allow events.amazonaws.com to sns:Publish (condition aws:SourceArn = output `events_sns_rule_arn`), and the key policy of a topic encrypted with a customer managed key must let events.amazonaws.com use that key (see README.md). null: no rule."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.events_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+(\\.fifo)?$", var.events_sns_topic_arn))
+    error_message = "events_sns_topic_arn is an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), or null."
+  }
+}
+
 variable "alarm_actions" {
   description = "ARNs (e.g. SNS topics) notified when an alarm fires or recovers."
   type        = list(string)

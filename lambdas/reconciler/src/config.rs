@@ -42,6 +42,12 @@ pub struct Config {
         requires = "alb_listener_arn"
     )]
     pub wake_target_group_arn: Option<String>,
+    /// The EventBridge bus (name or ARN) that every phase change is published to as an event
+    /// (source `snooze`, detail-type `Service Phase Changed`, docs/reference/events.md); set by
+    /// Terraform from `event_bus_name` (default `default`, the account's default bus). Unset or
+    /// empty: no events.
+    #[arg(long = "event-bus", env = "SNOOZE_EVENT_BUS", value_name = "BUS")]
+    pub event_bus: Option<String>,
     /// Endpoint of an AWS emulator for all clients (tests only).
     #[arg(long, env = "SNOOZE_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -145,6 +151,17 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.alb_listener_arn, None);
+        // Events: off unless a bus is named; empty is unset.
+        assert_eq!(c.event_bus, None);
+        let c =
+            Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_EVENT_BUS", "")])).unwrap();
+        assert_eq!(c.event_bus, None);
+        let c = Config::from_lookup(env(&[
+            ("SNOOZE_TABLE", "t"),
+            ("SNOOZE_EVENT_BUS", "default"),
+        ]))
+        .unwrap();
+        assert_eq!(c.event_bus.as_deref(), Some("default"));
         let e = Config::from_lookup(env(&[
             ("SNOOZE_TABLE", "t"),
             ("SNOOZE_ALB_LISTENER_ARN", "arn:l"),

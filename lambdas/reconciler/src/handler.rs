@@ -24,6 +24,7 @@ use std::time::Duration;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde_json::{Value, json};
 use snooze::model::{Entry, Phase, Target, Timestamp};
+use snooze::reconcile::events::EventSink;
 use snooze::reconcile::{Reason, Reconciler, Runtime, Scope, SettleReport, Why};
 use tracing::{info, warn};
 
@@ -54,13 +55,17 @@ pub struct App {
     pub calls: Option<CallCounter>,
     /// Where EMF lines go: stdout in Lambda, a buffer in tests.
     pub emit: Arc<dyn Fn(String) + Send + Sync>,
+    /// Where the passes' phase changes go ([`snooze::reconcile::events`]): the EventBridge
+    /// bus of [`Config::event_bus`], or [`snooze::reconcile::events::NoEvents`]. A lost event
+    /// is counted as an error of code `EventNotPublished`.
+    pub events: Arc<dyn EventSink>,
 }
 
 impl App {
     /// The reconcile runtime for one invocation: [`Runtime::settle`] honours requeues within
-    /// the invocation's budget (the schedule is the resync).
+    /// the invocation's budget (the schedule is the resync), and publishes each pass's events.
     pub fn runtime(&self) -> Runtime {
-        Runtime::new(self.reconciler.clone())
+        Runtime::new(self.reconciler.clone()).with_events(self.events.clone())
     }
 }
 

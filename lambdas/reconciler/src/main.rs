@@ -8,6 +8,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use snooze::aws_calls::CallCounter;
 use snooze::platform::ecs::{EcsPlatform, load_sdk_config};
+use snooze::reconcile::events::{EventBridgeSink, EventSink, NoEvents};
 use snooze::reconcile::{HttpProber, Reconciler, SystemClock};
 use snooze::router::alb::AlbRouter;
 use snooze::store::{ConnectOptions, DynamoStore};
@@ -37,6 +38,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = load_sdk_config(None, config.endpoint_url.clone()).await;
     let platform = Arc::new(EcsPlatform::from_sdk_config(&sdk));
     let router_calls = CallCounter::new();
+    let events_calls = CallCounter::new();
+    let events: Arc<dyn EventSink> = match config.event_bus.clone() {
+        Some(bus) => Arc::new(EventBridgeSink::from_sdk_config(
+            &sdk,
+            bus,
+            Some(&events_calls),
+        )),
+        None => Arc::new(NoEvents),
+    };
     let router = match (config.alb_listener_arn, config.wake_target_group_arn) {
         (Some(listener), Some(wake_group)) => Some(Arc::new(AlbRouter::from_sdk_config(
             &sdk,
@@ -50,6 +60,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let calls = move || {
         let mut all = store_calls.snapshot();
         all.extend(router_calls.snapshot());
+        all.extend(events_calls.snapshot());
         all.extend(
             counter
                 .calls()
@@ -75,6 +86,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         schedule_period: config.schedule_period,
         calls: Some(Arc::new(calls)),
         emit: Arc::new(|line| println!("{line}")),
+        events,
     };
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

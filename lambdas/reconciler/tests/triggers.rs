@@ -12,6 +12,7 @@ use snooze::model::ledger::LedgerMonth;
 use snooze::model::{Entry, Phase, Record, Status, Target, Timestamp};
 use snooze::platform::sim::{Fault, Op, RetryConfig, SimConfig, SimPlatform};
 use snooze::platform::{self, Observed, Platform};
+use snooze::reconcile::events::MemorySink;
 use snooze::reconcile::{Reconciler, StaticProber};
 use snooze::store::dynamodb::DynamoStore;
 use snooze::store::{ConnectOptions, StatusGuard, Store, dynamo_client};
@@ -53,6 +54,8 @@ struct Harness {
     sim: Arc<SimPlatform>,
     clock: Arc<SimClock>,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The events the app published.
+    events: Arc<MemorySink>,
 }
 
 async fn harness(table: &str) -> Harness {
@@ -88,6 +91,7 @@ async fn harness(table: &str) -> Harness {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
     let counted = sim.clone();
+    let events = Arc::new(MemorySink::new());
     let app = App {
         reconciler: Reconciler::new(
             store.clone(),
@@ -109,6 +113,7 @@ async fn harness(table: &str) -> Harness {
             all
         })),
         emit: Arc::new(move |l| sink.lock().unwrap().push(l)),
+        events: events.clone(),
     };
     Harness {
         app,
@@ -116,6 +121,7 @@ async fn harness(table: &str) -> Harness {
         sim,
         clock,
         lines,
+        events,
     }
 }
 
@@ -720,4 +726,42 @@ async fn events_in_reverse_order_or_duplicated_change_nothing() {
         assert_eq!(status(&h.store, "demo").await, settled, "status unchanged");
     }
     assert_eq!(h.sim.desired_count("demo-cluster", "demo-svc"), Some(1));
+}
+
+/// The handler's runtime publishes every pass's phase changes to the app's sink: a stream
+/// batch that wakes `demo` gives its None → Waking and Waking → Ready, each in its pass's one
+/// publish; the record whose observation failed publishes nothing.
+#[tokio::test]
+async fn the_handler_publishes_the_phase_changes_of_its_passes() {
+    let h = harness(&unique("events")).await;
+    h.wake("demo").await;
+    h.wake("broken").await;
+    let mut batch = fixture("stream-batch.json");
+    let mut broken = batch["Records"][1].clone();
+    broken["dynamodb"]["Keys"]["name"]["S"] = json!("broken");
+    broken["dynamodb"]["SequenceNumber"] = json!("600");
+    batch["Records"].as_array_mut().unwrap().push(broken);
+    handle(&h.app, batch, None).await.unwrap();
+    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Ready));
+    let demo: Vec<(Option<Phase>, Phase)> = h
+        .events
+        .events()
+        .iter()
+        .filter(|e| e.name == "demo")
+        .map(|e| (e.from, e.to))
+        .collect();
+    assert_eq!(
+        demo,
+        [(None, Phase::Waking), (Some(Phase::Waking), Phase::Ready)]
+    );
+    assert!(
+        h.events.events().iter().all(|e| e.name != "broken"),
+        "{:?}",
+        h.events.events()
+    );
+    for publish in h.events.publishes() {
+        let mut names: Vec<&str> = publish.iter().map(|e| e.name.as_str()).collect();
+        names.dedup();
+        assert_eq!(names.len(), publish.len(), "one event per record per pass");
+    }
 }

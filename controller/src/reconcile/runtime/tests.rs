@@ -698,3 +698,112 @@ async fn random_inputs_landing_while_passes_run_converge() {
         }
     }
 }
+
+/// `(name, from, to)` of events.
+fn changes(events: &[crate::reconcile::events::Event]) -> Vec<(String, Option<Phase>, Phase)> {
+    events
+        .iter()
+        .map(|e| (e.name.clone(), e.from, e.to))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn settle_publishes_each_pass_phase_changes_in_one_publish() {
+    use crate::reconcile::events::MemorySink;
+    let w = world();
+    w.add(Record::test("demo"));
+    w.add(Record::test("other").asleep());
+    w.wake("demo").await;
+    let sink = Arc::new(MemorySink::new());
+    let s = Runtime::new(w.reconciler.clone())
+        .with_events(sink.clone())
+        .settle(Scope::All, Reason::Schedule, Duration::from_secs(120))
+        .await;
+    assert!(s.settled, "{:?}", s.pending);
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    // One publish per pass that changed a phase; `other` stays Asleep: no event.
+    let publishes = sink.publishes();
+    let changed_passes = s.passes.iter().filter(|p| p.changed().count() > 0).count();
+    assert_eq!(publishes.len(), changed_passes, "{publishes:?}");
+    assert_eq!(
+        changes(&sink.events()),
+        [
+            ("demo".to_string(), None, Phase::Waking),
+            ("demo".to_string(), Some(Phase::Waking), Phase::Ready),
+        ]
+    );
+    // Each event is the pass's: its time, and the status it published.
+    let ready = sink.events().pop().unwrap();
+    assert_eq!(ready.phase_since, w.status("demo").unwrap().phase_since);
+    assert_eq!(ready.reason, "task ready");
+    assert_eq!(
+        ready.target,
+        Some(crate::reconcile::events::EventTarget::Ecs {
+            cluster: "demo-cluster".into(),
+            service: "demo-svc".into()
+        })
+    );
+    // What a Waking service waits for is its message.
+    let waking = &sink.events()[0];
+    assert!(
+        waking.message.as_deref().is_some_and(|m| !m.is_empty()),
+        "{waking:?}"
+    );
+    assert!(s.error_codes.is_empty(), "{:?}", s.error_codes);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_sink_fails_no_pass_and_is_counted() {
+    use crate::reconcile::events::{EVENT_NOT_PUBLISHED, MemorySink};
+    let w = world();
+    w.add(Record::test("demo"));
+    w.wake("demo").await;
+    let s = Runtime::new(w.reconciler.clone())
+        .with_events(Arc::new(MemorySink::failing()))
+        .settle(Scope::All, Reason::Schedule, Duration::from_secs(120))
+        .await;
+    assert!(s.settled, "{:?}", s.pending);
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    assert!(
+        s.passes
+            .iter()
+            .all(|p| p.errors().count() == 0 && p.error.is_none())
+    );
+    // Asleep → Waking and Waking → Ready were lost: two codes.
+    assert_eq!(
+        s.error_codes,
+        [(EVENT_NOT_PUBLISHED.to_string(), 2)].into_iter().collect()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_publishes_the_events_of_its_passes() {
+    use crate::reconcile::events::MemorySink;
+    let w = Arc::new(world());
+    w.add(Record::test("demo").asleep());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let waker = {
+        let w = w.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            w.wake("demo").await;
+            tx.send(Trigger::Records(vec!["demo".into()], Reason::Wake))
+                .unwrap();
+            tx
+        })
+    };
+    let sink = Arc::new(MemorySink::new());
+    let runtime = w
+        .runtime(RuntimeOptions::default())
+        .with_events(sink.clone());
+    run_for(&runtime, 59, rx).await;
+    drop(waker.await.unwrap());
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    assert_eq!(
+        changes(&sink.events()),
+        [
+            ("demo".to_string(), Some(Phase::Asleep), Phase::Waking),
+            ("demo".to_string(), Some(Phase::Waking), Phase::Ready),
+        ]
+    );
+}
