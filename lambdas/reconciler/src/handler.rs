@@ -477,6 +477,8 @@ mod tests {
             error: None,
             redecided: false,
             phase_since: None,
+            message: None,
+            target: None,
         }
     }
 
