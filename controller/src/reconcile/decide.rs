@@ -444,7 +444,8 @@ pub const FORCED_OVER_BUDGET: &str = "ForcedOverBudget";
 /// The guardrails' bookkeeping once the case decided (precedence rows 4 and 8):
 ///
 /// - `spec.maxAwake`: `memo.awakeSince` is set when the service becomes wanted awake for a
-///   capped reason ([`capped_by_max_awake`]) and cleared otherwise; when row 8 puts it to
+///   capped reason ([`capped_by_max_awake`]) and cleared otherwise; while it runs, `sleepsAt`
+///   and the requeue are no later than its cap (`awakeSince + maxAwake`); when row 8 puts it to
 ///   sleep, `memo.maxAwakeAt` keeps the cap moment and the `MaxAwake` condition says so, both
 ///   until it is wanted awake again (a new stretch). Without `spec.maxAwake` all three are
 ///   cleared.
@@ -474,6 +475,17 @@ fn guardrails(record: &Record, decided: &mut Decision, now: Timestamp) {
         }
         (Some(_), _) => s.memo.awake_since = None,
     }
+    // A running stretch ends at its cap at the latest: sleepsAt and the requeue say so.
+    if let (Some(max), Some(since)) = (record.spec.max_awake, s.memo.awake_since) {
+        let cap = since.add(max.get());
+        s.sleeps_at = Some(s.sleeps_at.map_or(cap, |t| t.min(cap)));
+        let wait = cap.since(now).max(Duration::from_secs(1));
+        decided.requeue = match decided.requeue {
+            Requeue::After(d) => Requeue::After(d.min(wait)),
+            Requeue::AwaitChange => Requeue::After(wait),
+        };
+    }
+    let s = &mut decided.status;
     match (record.spec.max_awake, s.memo.max_awake_at) {
         (Some(max), Some(cap)) => {
             let message = format!(

@@ -81,6 +81,15 @@ fn max_awake_puts_a_busy_service_to_sleep_and_only_a_new_wake_request_starts_a_n
         assert_eq!(d.status.phase, Phase::Ready, "minute {m}");
         assert_eq!(d.status.memo.awake_since, Some(at(0)), "minute {m}");
         assert!(condition(&d.status, MAX_AWAKE).is_none(), "minute {m}");
+        // It sleeps (and is looked at again) when idle or at the cap, whichever comes first.
+        let idle = at(30 * MIN).max(at(m * MIN - 10)).add(Duration::from_secs(15 * MIN));
+        let sleeps = idle.min(at(HOUR));
+        assert_eq!(d.status.sleeps_at, Some(sleeps), "minute {m}");
+        assert_eq!(
+            d.requeue,
+            Requeue::After(sleeps.since(at(m * MIN))),
+            "minute {m}"
+        );
     }
     // An hour after the stretch began: asleep, although activity continues.
     r.desired.last_activity_at = Some(at(60 * MIN - 10));
