@@ -831,14 +831,16 @@ fn wake_refuses_a_service_over_its_budget_unless_forced_and_describe_shows_it() 
     let out = ctl.run(&["wake", "group/g"]).ok();
     assert_eq!(out.stdout, "service/db wake requested\n");
     assert!(
-        out.stderr.contains("note: service/web reached its monthly budget"),
+        out.stderr
+            .contains("note: service/web reached its monthly budget"),
         "{out:?}"
     );
     assert!(ctl.record("web").desired.wake_requested_at.is_none());
     // describe shows the budget and this month's cost.
     let text = ctl.run(&["describe", "web"]).ok().stdout;
     assert!(
-        text.contains("Budget:") && text.contains("$10.00 a month; this month (")
+        text.contains("Budget:")
+            && text.contains("$10.00 a month; this month (")
             && text.contains("): $12.50, reached: wake requests refused until"),
         "{text}"
     );

@@ -516,7 +516,10 @@ fn describe_guardrails(out: &mut String, r: &Record, now: Timestamp) {
         let month = status.and_then(|st| st.ledger.month_of(now));
         let key = crate::model::ledger::month_key(now);
         let line = if matches!(s.target, crate::model::Target::Local(_)) {
-            format!("{} a month (never applies: a local target has no cost)", dollars(budget))
+            format!(
+                "{} a month (never applies: a local target has no cost)",
+                dollars(budget)
+            )
         } else {
             let cost = match month.and_then(|m| m.cost) {
                 Some(c) => format!("this month ({key}): {}", dollars(c)),

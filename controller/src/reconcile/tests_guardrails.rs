@@ -82,7 +82,9 @@ fn max_awake_puts_a_busy_service_to_sleep_and_only_a_new_wake_request_starts_a_n
         assert_eq!(d.status.memo.awake_since, Some(at(0)), "minute {m}");
         assert!(condition(&d.status, MAX_AWAKE).is_none(), "minute {m}");
         // It sleeps (and is looked at again) when idle or at the cap, whichever comes first.
-        let idle = at(30 * MIN).max(at(m * MIN - 10)).add(Duration::from_secs(15 * MIN));
+        let idle = at(30 * MIN)
+            .max(at(m * MIN - 10))
+            .add(Duration::from_secs(15 * MIN));
         let sleeps = idle.min(at(HOUR));
         assert_eq!(d.status.sleeps_at, Some(sleeps), "minute {m}");
         assert_eq!(
@@ -101,7 +103,10 @@ fn max_awake_puts_a_busy_service_to_sleep_and_only_a_new_wake_request_starts_a_n
     assert_eq!(d.status.memo.max_awake_at, Some(at(60 * MIN)));
     assert_eq!(d.status.memo.awake_since, None);
     let (status, reason, message) = condition(&d.status, MAX_AWAKE).unwrap();
-    assert_eq!((status, reason.as_str()), (ConditionStatus::True, MAX_AWAKE_REACHED));
+    assert_eq!(
+        (status, reason.as_str()),
+        (ConditionStatus::True, MAX_AWAKE_REACHED)
+    );
     assert!(message.contains("awake for 1h"), "{message}");
     assert!(message.contains("next wake request"), "{message}");
     // Activity after the cap does not wake it.
@@ -113,7 +118,12 @@ fn max_awake_puts_a_busy_service_to_sleep_and_only_a_new_wake_request_starts_a_n
     // A wake request after the cap starts a new stretch.
     r.desired.wake_requested_at = Some(at(70 * MIN));
     let d = pass(&mut r, &down(), at(70 * MIN));
-    assert_eq!(d.situation, Situation::Awake { why: Why::WakeRequested });
+    assert_eq!(
+        d.situation,
+        Situation::Awake {
+            why: Why::WakeRequested
+        }
+    );
     assert_eq!((d.status.phase, d.replicas), (Phase::Waking, Some(1)));
     assert_eq!(d.status.memo.awake_since, Some(at(70 * MIN)));
     assert_eq!(d.status.memo.max_awake_at, None);
@@ -228,10 +238,18 @@ fn a_reached_budget_keeps_the_service_asleep_until_the_next_month() {
     // month remembers when it was first reached.
     let mut r = budgeted(10.0, 12.5).woken_at(at(0));
     let d = pass(&mut r, &down(), at(60));
-    assert_eq!(d.situation, Situation::Asleep { why: Why::OverBudget });
+    assert_eq!(
+        d.situation,
+        Situation::Asleep {
+            why: Why::OverBudget
+        }
+    );
     assert_eq!((d.status.phase, d.replicas), (Phase::Asleep, Some(0)));
     let (status, reason, message) = condition(&d.status, BUDGET).unwrap();
-    assert_eq!((status, reason.as_str()), (ConditionStatus::True, BUDGET_REACHED));
+    assert_eq!(
+        (status, reason.as_str()),
+        (ConditionStatus::True, BUDGET_REACHED)
+    );
     assert!(message.contains("$12.50"), "{message}");
     assert!(message.contains("$10.00"), "{message}");
     assert!(message.contains("2026-12-01 00:00 UTC"), "{message}");
@@ -251,11 +269,17 @@ fn a_reached_budget_keeps_the_service_asleep_until_the_next_month() {
     assert_eq!(d.replicas, Some(1));
     assert!(condition(&d.status, BUDGET).is_none());
     let mut counted = next.clone();
-    counted.status.as_mut().unwrap().ledger.months.push(LedgerMonth {
-        month: "2026-12".into(),
-        cost: Some(3.0),
-        ..LedgerMonth::default()
-    });
+    counted
+        .status
+        .as_mut()
+        .unwrap()
+        .ledger
+        .months
+        .push(LedgerMonth {
+            month: "2026-12".into(),
+            cost: Some(3.0),
+            ..LedgerMonth::default()
+        });
     assert!(want(&counted, None, december.add(Duration::from_secs(60))).awake);
 }
 
@@ -264,7 +288,11 @@ fn a_forced_wake_over_the_budget_wins_and_is_counted_once() {
     let mut r = budgeted(10.0, 12.5).forced_at(at(0));
     let w = want(&r, None, at(60));
     assert_eq!((w.awake, w.why), (true, Why::Forced));
-    assert_eq!(r.over_budget(at(60)), None, "not refused while the forced wake holds");
+    assert_eq!(
+        r.over_budget(at(60)),
+        None,
+        "not refused while the forced wake holds"
+    );
     assert!(r.budget_reached(at(60)).is_some());
     let d = pass(&mut r, &down(), at(60));
     assert_eq!(d.replicas, Some(1));
@@ -281,7 +309,12 @@ fn a_forced_wake_over_the_budget_wins_and_is_counted_once() {
     }
     // When it ends (idle), the budget holds again.
     let d = pass(&mut r, &up(at(30)), at(15 * MIN));
-    assert_eq!(d.situation, Situation::Asleep { why: Why::OverBudget });
+    assert_eq!(
+        d.situation,
+        Situation::Asleep {
+            why: Why::OverBudget
+        }
+    );
     assert_eq!(condition(&d.status, BUDGET).unwrap().1, BUDGET_REACHED);
     // A second forced wake is counted once more.
     r = r.forced_at(at(HOUR));
@@ -300,7 +333,12 @@ fn mode_on_and_a_local_target_are_not_held_by_the_budget() {
     assert_eq!(on.over_budget(at(60)), None);
     let d = decide(&on, &down(), at(60));
     assert_eq!(d.replicas, Some(1));
-    assert!(condition(&d.status, BUDGET).unwrap().2.contains("not enforced"));
+    assert!(
+        condition(&d.status, BUDGET)
+            .unwrap()
+            .2
+            .contains("not enforced")
+    );
     // A local target has no cost: the budget never applies, even with a cost in its ledger.
     let mut local = r.clone();
     local.spec.target = Target::Local(LocalTarget {
@@ -331,5 +369,8 @@ fn the_budget_comes_before_quiet_hours_and_a_sleep_request_after_it_still_wins()
     let w = want(&r, None, at(60));
     assert_eq!((w.why, w.quiet_until), (Why::OverBudget, None));
     // Row 1 before row 4.
-    assert_eq!(want(&r.clone().mode(Mode::Off), None, at(60)).why, Why::ModeOff);
+    assert_eq!(
+        want(&r.clone().mode(Mode::Off), None, at(60)).why,
+        Why::ModeOff
+    );
 }

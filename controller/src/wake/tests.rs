@@ -418,7 +418,13 @@ async fn a_reached_budget_refuses_wakes_and_says_until_when_unless_an_operator_f
     let j: serde_json::Value =
         serde_json::from_slice(get(&s, "/api/v1/services/broke").await.body()).unwrap();
     assert_eq!(j["overBudget"]["cost"], 12.5, "{j}");
-    assert!(j["overBudget"]["until"].as_str().unwrap().ends_with("-01T00:00:00.000Z"), "{j}");
+    assert!(
+        j["overBudget"]["until"]
+            .as_str()
+            .unwrap()
+            .ends_with("-01T00:00:00.000Z"),
+        "{j}"
+    );
     assert!(j["message"].as_str().unwrap().starts_with(said), "{j}");
     // An operator's forced wake lets visitors through: the page is the wait page.
     let r = get(&s, "/s/forced").await;
