@@ -374,3 +374,65 @@ fn the_budget_comes_before_quiet_hours_and_a_sleep_request_after_it_still_wins()
         Why::ModeOff
     );
 }
+
+// ---- through passes (simulated ECS, in-memory store) ----------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn through_passes_max_awake_stops_a_busy_service_and_a_wake_starts_it_again() {
+    use crate::store::Store as _;
+    let w = super::tests_pass::world();
+    w.add(capped(Duration::from_secs(HOUR)));
+    w.wake("d").await;
+    w.pass().await;
+    // Busy: activity every five minutes for two hours.
+    let mut stopped_after = None;
+    for i in 1..=24u64 {
+        w.advance(5 * MIN);
+        w.store
+            .record_activity("d", w.clock.now(), Duration::ZERO)
+            .await
+            .unwrap();
+        w.pass().await;
+        let s = w.store.status("d").unwrap();
+        if stopped_after.is_none() && s.phase != Phase::Ready {
+            stopped_after = Some(i * 5);
+            assert!(s.memo.max_awake_at.is_some(), "{s:?}");
+            assert!(s.condition(MAX_AWAKE).is_some(), "{s:?}");
+        }
+        if stopped_after.is_some() {
+            assert_ne!(s.phase, Phase::Ready, "awake again at {} min", i * 5);
+        }
+    }
+    assert_eq!(stopped_after, Some(60));
+    assert_eq!(w.phase("d"), Some(Phase::Asleep));
+    // A visitor's wake request starts a new stretch.
+    w.wake("d").await;
+    w.pass().await;
+    assert_eq!(w.phase("d"), Some(Phase::Waking));
+    let s = w.store.status("d").unwrap();
+    assert_eq!(s.memo.awake_since, Some(w.clock.now()));
+    assert!(s.condition(MAX_AWAKE).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn through_passes_a_reached_budget_keeps_it_asleep_and_the_month_records_it() {
+    use crate::model::ledger::month_key;
+    let w = super::tests_pass::world();
+    let mut r = budgeted(10.0, 12.5);
+    let now = w.clock.now();
+    r.status.as_mut().unwrap().ledger.months[0].month = month_key(now);
+    w.add(r);
+    w.wake("d").await;
+    let report = w.pass().await;
+    assert_eq!(
+        report.record("d").unwrap().to_string(),
+        "d  Asleep (monthly budget reached)"
+    );
+    assert_eq!(w.sim.desired_count("demo-cluster", "d-svc"), Some(0));
+    let s = w.store.status("d").unwrap();
+    assert_eq!(s.condition(BUDGET).unwrap().reason, BUDGET_REACHED);
+    assert_eq!(
+        s.ledger.month(&month_key(now)).unwrap().budget_reached_at,
+        Some(now)
+    );
+}
