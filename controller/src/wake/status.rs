@@ -455,7 +455,10 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
             ),
             _ => "Asleep.".to_string(),
         },
-        Phase::Sleeping => "Going to sleep; a new request wakes it again.".to_string(),
+        Phase::Sleeping => match &broke {
+            Some(reached) => super::budget_sentence(r.title(), reached),
+            None => "Going to sleep; a new request wakes it again.".to_string(),
+        },
     };
     StatusView {
         change_key: change_key(phase, step, ready, routed, &message, group.as_ref()),

@@ -433,6 +433,12 @@ async fn a_reached_budget_refuses_wakes_and_says_until_when_unless_an_operator_f
     let j: serde_json::Value =
         serde_json::from_slice(get(&s, "/api/v1/services/forced").await.body()).unwrap();
     assert!(j.get("overBudget").is_none(), "{j}");
+    // While its tasks stop (Sleeping) the status says the same, not "a new request wakes it".
+    let mut sleeping = over_budget("broke");
+    sleeping.status.as_mut().unwrap().phase = Phase::Sleeping;
+    let v = crate::wake::view_record(&sleeping, Timestamp::now());
+    assert!(v.message.starts_with(said), "{v:?}");
+    assert!(v.over_budget.is_some(), "{v:?}");
 }
 
 #[tokio::test]
