@@ -382,6 +382,32 @@ fn bad_manifests_are_rejected_with_path_and_location() {
             expect: &["spec.idleTimeout: \"15 minutes please\" is not a duration"],
         },
         Bad {
+            what: "negative budget",
+            text: format!("{good}  budget: -5\n"),
+            expect: &[
+                "bad.yaml:12:11: spec.budget: -5 is negative; give the monthly budget in dollars, \
+                 0 or more",
+            ],
+        },
+        Bad {
+            what: "non-numeric budget",
+            text: format!("{good}  budget: lots\n"),
+            expect: &[
+                "bad.yaml:12:11: spec.budget: \"lots\" is not an amount of dollars; give a number \
+                 such as 25 or 12.50",
+            ],
+        },
+        Bad {
+            what: "maxAwake under a minute",
+            text: format!("{good}  maxAwake: 30s\n"),
+            expect: &["bad.yaml:12:13: spec.maxAwake: 30s is below the minimum of 1m"],
+        },
+        Bad {
+            what: "maxAwake over 31 days",
+            text: format!("{good}  maxAwake: 32d\n"),
+            expect: &["bad.yaml:12:13: spec.maxAwake: 32d is above the maximum of 31d"],
+        },
+        Bad {
             what: "name with a slash",
             text: manifest("team/demo"),
             expect: &["bad.yaml:4:9: metadata.name: \"team/demo\" contains '/'"],
@@ -753,6 +779,77 @@ fn wake_and_sleep_of_a_group_reach_every_member_in_start_order() {
     let out = ctl.run(&["wake", "pod/solo"]).fails(2);
     assert!(out.stderr.contains("unknown kind \"pod\""), "{out:?}");
     ctl.run(&["get", "group/"]).fails(2);
+}
+
+/// Publishes `status` on record `name` of `ctl`'s SQLite store, as the reconciler would.
+fn publish(ctl: &Ctl, name: &str, status: &snooze::model::Status) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = snooze::store::connect(&ctl.store, &snooze::store::ConnectOptions::default())
+            .await
+            .unwrap();
+        store
+            .publish_status(name, status, snooze::store::StatusGuard::exists())
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn wake_refuses_a_service_over_its_budget_unless_forced_and_describe_shows_it() {
+    use snooze::model::ledger::{LedgerMonth, month_key};
+    let ctl = Ctl::new();
+    let docs = [
+        format!("{}  budget: 10\n", group_manifest("web", &["g"], &[], "")),
+        group_manifest("db", &["g"], &[], ""),
+    ];
+    ctl.run(&["apply", "-f", &ctl.write("g.yaml", &docs.join("---\n"))])
+        .ok();
+    // $12.50 this month (and next, should the month turn during the test).
+    let now = snooze::model::Timestamp::now();
+    let mut status = snooze::model::Status::default();
+    for at in [now, now.add(Duration::from_secs(40 * 24 * 3600))] {
+        status.ledger.months.push(LedgerMonth {
+            month: month_key(at),
+            cost: Some(12.5),
+            ..LedgerMonth::default()
+        });
+    }
+    publish(&ctl, "web", &status);
+    let out = ctl.run(&["wake", "web"]).fails(1);
+    assert!(
+        out.stderr.starts_with(
+            "error: service/web reached its monthly budget of $10.00 (this month: $12.50); it \
+             can be woken again on "
+        ) && out
+            .stderr
+            .contains(" UTC: not woken (snoozectl wake --force web wakes it anyway)"),
+        "{out:?}"
+    );
+    assert!(ctl.record("web").desired.wake_requested_at.is_none());
+    // A group wake skips it and says so; the other member is woken.
+    let out = ctl.run(&["wake", "group/g"]).ok();
+    assert_eq!(out.stdout, "service/db wake requested\n");
+    assert!(
+        out.stderr
+            .contains("note: service/web reached its monthly budget"),
+        "{out:?}"
+    );
+    assert!(ctl.record("web").desired.wake_requested_at.is_none());
+    // describe shows the budget and this month's cost.
+    let text = ctl.run(&["describe", "web"]).ok().stdout;
+    assert!(
+        text.contains("Budget:")
+            && text.contains("$10.00 a month; this month (")
+            && text.contains("): $12.50, reached: wake requests refused until"),
+        "{text}"
+    );
+    // --force wakes it, recorded as forced.
+    let out = ctl.run(&["wake", "--force", "web"]).ok();
+    assert_eq!(out.stdout, "service/web wake requested (forced)\n");
+    let r = ctl.record("web");
+    assert!(r.desired.wake_forced_at.is_some());
+    assert!(r.desired.wake_requested_at.is_some());
 }
 
 #[test]

@@ -289,6 +289,73 @@ async fn raw_status_line(addr: SocketAddr, head: &str) -> String {
 }
 
 #[tokio::test]
+async fn a_service_over_its_monthly_budget_is_refused_over_http_and_says_until_when() {
+    use snooze::model::ledger::{LedgerMonth, month_key};
+    let e = env().await;
+    let mut demo = record(&e.store, "demo").await;
+    demo.spec.budget = Some(10.0);
+    snooze::store::apply_one(e.store.as_ref(), &demo)
+        .await
+        .unwrap();
+    // $12.50 this month (and next, should the month turn during the test).
+    let now = Timestamp::now();
+    let mut status = demo.status.clone().unwrap_or_default();
+    for at in [now, now.add(Duration::from_secs(40 * 24 * 3600))] {
+        status.ledger.months.push(LedgerMonth {
+            month: month_key(at),
+            cost: Some(12.5),
+            ..LedgerMonth::default()
+        });
+    }
+    status.phase = Phase::Asleep;
+    e.store
+        .publish_status("demo", &status, StatusGuard::exists())
+        .await
+        .unwrap();
+    let before = writes(&e.store).await;
+    let addr = serve(e.state.clone()).await;
+    let c = client();
+    let base = format!("http://{addr}");
+    let said =
+        "reached its monthly budget of $10.00 (this month: $12.50). It can be woken again on ";
+
+    let r = c.get(format!("{base}/s/demo")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let html = r.text().await.unwrap();
+    assert!(html.contains(said), "{html}");
+    assert!(html.contains("snoozectl wake --force"), "{html}");
+
+    let r = c
+        .post(format!("{base}/api/v1/services/demo/wake"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let j: Value = r.json().await.unwrap();
+    assert_eq!(j["error"], "over_budget", "{j}");
+    assert_eq!(j["status"]["overBudget"]["cost"], 12.5, "{j}");
+
+    let j: Value = c
+        .get(format!("{base}/api/v1/services/demo"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(j["overBudget"]["budget"], 10.0, "{j}");
+    assert!(j["message"].as_str().unwrap().contains(said), "{j}");
+    assert_eq!(writes(&e.store).await, before, "nothing was written");
+    assert!(
+        record(&e.store, "demo")
+            .await
+            .desired
+            .wake_requested_at
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn a_huge_or_missing_body_gets_an_answer_not_a_hang() {
     let e = env().await;
     let addr = serve(e.state.clone()).await;

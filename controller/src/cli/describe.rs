@@ -352,6 +352,7 @@ fn describe_record(r: &Record, entries: &[Entry], now: Timestamp) -> String {
     if !r.spec.groups.is_empty() {
         describe_groups_of(&mut out, r, entries, now);
     }
+    describe_guardrails(&mut out, r, now);
 
     let d = &r.desired;
     out.push_str("Desired:\n");
@@ -473,6 +474,76 @@ fn describe_record(r: &Record, entries: &[Entry], now: Timestamp) -> String {
         }
     }
     out
+}
+
+/// The `Guardrails:` section, only when `spec.maxAwake` or `spec.budget` is set:
+///
+/// ```text
+/// Guardrails:
+///   Max awake:          8h; this stretch began 2026-11-29T10:00:00.000Z (2h ago), capped at …
+///   Budget:             $10.00 a month; this month (2026-11): $12.50, reached: wake requests
+///                       refused until 2026-12-01 00:00 UTC (snoozectl wake --force overrides)
+///   Forced over budget: 1 this month
+/// ```
+fn describe_guardrails(out: &mut String, r: &Record, now: Timestamp) {
+    use crate::model::ledger::dollars;
+    let s = &r.spec;
+    if s.max_awake.is_none() && s.budget.is_none() {
+        return;
+    }
+    out.push_str("Guardrails:\n");
+    let status = r.status.as_ref();
+    if let Some(max) = s.max_awake {
+        let memo = status.map(|st| &st.memo);
+        let stretch = match (
+            memo.and_then(|m| m.awake_since),
+            memo.and_then(|m| m.max_awake_at),
+        ) {
+            (_, Some(cap)) => format!(
+                "; reached {}: asleep until the next wake request",
+                when(Some(cap), now)
+            ),
+            (Some(since), None) => format!(
+                "; this stretch began {}, capped at {}",
+                when(Some(since), now),
+                when(Some(since.add(max.get())), now)
+            ),
+            (None, None) => "; no stretch running".to_string(),
+        };
+        field(out, 2, "Max awake", format!("{max}{stretch}"));
+    }
+    if let Some(budget) = s.budget {
+        let month = status.and_then(|st| st.ledger.month_of(now));
+        let key = crate::model::ledger::month_key(now);
+        let line = if matches!(s.target, crate::model::Target::Local(_)) {
+            format!(
+                "{} a month (never applies: a local target has no cost)",
+                dollars(budget)
+            )
+        } else {
+            let cost = match month.and_then(|m| m.cost) {
+                Some(c) => format!("this month ({key}): {}", dollars(c)),
+                None => format!("this month ({key}): no cost counted yet"),
+            };
+            let state = match (r.budget_reached(now), r.over_budget(now)) {
+                (Some(b), Some(_)) => format!(
+                    ", reached: wake requests refused until {} (snoozectl wake --force overrides)",
+                    b.until_words()
+                ),
+                (Some(b), None) => format!(
+                    ", reached (not enforced now: spec.mode is not auto or a forced wake holds; \
+                     resets {})",
+                    b.until_words()
+                ),
+                (None, _) => String::new(),
+            };
+            format!("{} a month; {cost}{state}", dollars(budget))
+        };
+        field(out, 2, "Budget", line);
+        if let Some(n) = month.map(|m| m.forced_over_budget).filter(|n| *n > 0) {
+            field(out, 2, "Forced over budget", format!("{n} this month"));
+        }
+    }
 }
 
 /// Every record of `table` that parses (malformed items are in no group).
@@ -825,6 +896,49 @@ mod tests {
                 "is",
                 "PENDING"
             ]
+        );
+    }
+
+    #[test]
+    fn describe_shows_the_guardrails_with_this_months_cost_and_the_stretch() {
+        use crate::model::ledger::LedgerMonth;
+        let now: Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
+        let mut r = Record::test("demo").with_status(Status {
+            phase: Phase::Asleep,
+            ..Status::default()
+        });
+        let plain = describe(&Entry::Record(Box::new(r.clone())), now);
+        assert!(!plain.contains("Guardrails"), "{plain}");
+        r.spec.max_awake = Some(crate::model::HumanDuration::from_secs(8 * 3600));
+        r.spec.budget = Some(10.0);
+        let st = r.status.as_mut().unwrap();
+        st.memo.awake_since = Some("2026-11-29T10:00:00Z".parse().unwrap());
+        st.ledger.months.push(LedgerMonth {
+            month: "2026-11".into(),
+            cost: Some(12.5),
+            forced_over_budget: 1,
+            ..LedgerMonth::default()
+        });
+        let text = describe(&Entry::Record(Box::new(r.clone())), now);
+        assert!(text.contains("Guardrails:\n"), "{text}");
+        assert!(
+            text.contains("Max awake:          8h; this stretch began 2026-11-29T10:00:00.000Z"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Budget:             $10.00 a month; this month (2026-11): $12.50, reached: wake \
+                 requests refused until 2026-12-01 00:00 UTC"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Forced over budget: 1 this month"), "{text}");
+        // Below the budget: the cost alone.
+        r.status.as_mut().unwrap().ledger.months[0].cost = Some(2.0);
+        let text = describe(&Entry::Record(Box::new(r)), now);
+        assert!(
+            text.contains("$10.00 a month; this month (2026-11): $2.00\n"),
+            "{text}"
         );
     }
 

@@ -3,8 +3,8 @@
 //!
 //! NAME is a record (`NAME`, `service/NAME`) or a group (`group/NAME`): then the wish is
 //! recorded on every member of the group (the records whose `spec.groups` contains NAME), in
-//! start order, one output line per member, exactly as for a single record; quiet hours are
-//! checked per member (see [`run_wake`]).
+//! start order, one output line per member, exactly as for a single record; the monthly
+//! budget and quiet hours are checked per member (see [`run_wake`]).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,17 +27,30 @@ pub struct WakeArgs {
     /// The record to wake (`NAME` or `service/NAME`), or `group/NAME`: every member of group
     /// NAME.
     pub name: Ref,
-    /// Wake it even inside quiet hours (`spec.schedule.asleep`): also sets
-    /// `desired.wakeForcedAt`, shown as a forced wake in `describe`. It stays awake until
+    /// Wake it even inside quiet hours (`spec.schedule.asleep`) or after this month's cost
+    /// reached `spec.budget`: also sets `desired.wakeForcedAt`, shown as a forced wake in
+    /// `describe` (and, over the budget, counted in the month's `forcedOverBudget`). It stays awake until
     /// `idleTimeout` after the wake or later visits and activity, or until a `snoozectl sleep`.
     /// For a group: every member.
     #[arg(long)]
     pub force: bool,
 }
 
-/// Why `wake` did not wake `record` at `now` without `--force`: its quiet hours
-/// (`service/NAME is in its quiet hours until <local time>`); `None` when nothing keeps it.
-fn quiet_reason(record: &Record, now: Timestamp) -> Option<String> {
+/// Why `wake` did not wake `record` at `now` without `--force`: this month's budget
+/// (`service/NAME reached its monthly budget of $10.00 (this month: $12.50); it can be woken
+/// again on 2026-12-01 00:00 UTC`, precedence row 4) or its quiet hours (`service/NAME is in
+/// its quiet hours until <local time>`, row 5); `None` when nothing keeps it.
+fn refusal(record: &Record, now: Timestamp) -> Option<String> {
+    if let Some(reached) = record.over_budget(now) {
+        return Some(format!(
+            "service/{} reached its monthly budget of {} (this month: {}); it can be woken again \
+             on {}",
+            record.metadata.name,
+            crate::model::ledger::dollars(reached.budget),
+            crate::model::ledger::dollars(reached.cost),
+            reached.until_words()
+        ));
+    }
     crate::wake::quiet_until(record, now).map(|until| {
         format!(
             "service/{} is in its quiet hours until {until}",
@@ -48,11 +61,11 @@ fn quiet_reason(record: &Record, now: Timestamp) -> Option<String> {
 
 /// Runs `snoozectl wake`: sets `desired.wakeRequestedAt` to now (no debounce) and, with
 /// `--force`, `desired.wakeForcedAt`. Prints `service/NAME wake requested` (`... (forced)`).
-/// Errors when the record does not exist, and (without `--force`) when it is in its quiet
-/// hours.
+/// Errors when the record does not exist, and (without `--force`) when this month's cost
+/// reached its `spec.budget` or it is in its quiet hours ([`refusal`]).
 ///
-/// For `group/NAME`: the same for every member, in start order, one line each. A member in
-/// its quiet hours is not woken (without `--force`): a `note:` line on stderr names it and
+/// For `group/NAME`: the same for every member, in start order, one line each. A member over
+/// its budget or in its quiet hours is not woken (without `--force`): a `note:` line on stderr names it and
 /// why; so is an Invalid member (its status says Invalid, or the group's problems name it),
 /// with or without `--force`. The others are woken (exit 0). When no member was woken the
 /// command fails (exit 1)
@@ -66,7 +79,7 @@ pub async fn run_wake(global: &GlobalArgs, args: WakeArgs) -> anyhow::Result<Exi
     };
     if !args.force
         && let Ok(Some(Entry::Record(r))) = store.get(&name).await
-        && let Some(reason) = quiet_reason(&r, now)
+        && let Some(reason) = refusal(&r, now)
     {
         anyhow::bail!("{reason}: not woken (snoozectl wake --force {name} wakes it anyway)");
     }
@@ -120,7 +133,7 @@ fn invalid_reason(
 }
 
 /// `wake group/NAME`: see [`run_wake`]. Invalid members ([`invalid_reason`]) are skipped like
-/// members in their quiet hours, even with `--force`.
+/// members over their budget or in their quiet hours, even with `--force`.
 async fn wake_group(
     store: &dyn Store,
     group: &str,
@@ -136,14 +149,14 @@ async fn wake_group(
         let name = &member.metadata.name;
         if let Some(reason) = invalid_reason(member, &problems) {
             skipped.push((format!("{reason}: not woken"), false));
-        } else if let Some(reason) = quiet_reason(member, now).filter(|_| !force) {
+        } else if let Some(reason) = refusal(member, now).filter(|_| !force) {
             skipped.push((format!("{reason}: not woken"), true));
         } else {
             wake_one(store, name, force, now).await?;
         }
     }
     if skipped.len() == view.members.len() {
-        let summary = if skipped.iter().any(|(_, quiet)| *quiet) {
+        let summary = if skipped.iter().any(|(_, forcible)| *forcible) {
             format!(
                 "no member of group/{group} was woken (snoozectl wake --force group/{group} \
                  wakes them anyway)"
@@ -153,8 +166,8 @@ async fn wake_group(
         };
         return Err(Failure::new(summary, skipped.into_iter().map(|(r, _)| r).collect()).into());
     }
-    for (line, quiet) in skipped {
-        if quiet {
+    for (line, forcible) in skipped {
+        if forcible {
             eprintln!("note: {line} ({hint})");
         } else {
             eprintln!("note: {line}");

@@ -149,6 +149,46 @@ impl LedgerMonth {
     }
 }
 
+/// The budget guardrail (`spec.budget`) reached: this month's cost in `status.ledger` is at or
+/// above it ([`super::Record::budget_reached`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BudgetReached {
+    /// The month, `YYYY-MM` (UTC).
+    pub month: String,
+    /// This month's cost so far, in US dollars (`LedgerMonth.cost`).
+    pub cost: f64,
+    /// `spec.budget`, in US dollars.
+    pub budget: f64,
+    /// When the budget resets: the start of the next month (UTC) ([`next_month_start`]).
+    pub until: Timestamp,
+}
+
+impl BudgetReached {
+    /// `this month's cost $12.31 reached the monthly budget of $12.00`.
+    pub fn words(&self) -> String {
+        format!(
+            "this month's cost {} reached the monthly budget of {}",
+            dollars(self.cost),
+            dollars(self.budget)
+        )
+    }
+
+    /// When it resets, for people: `2027-01-01 00:00 UTC` ([`utc_words`]).
+    pub fn until_words(&self) -> String {
+        utc_words(self.until)
+    }
+}
+
+/// A moment for people, in UTC: `2027-01-01 00:00 UTC`.
+pub fn utc_words(at: Timestamp) -> String {
+    at.as_datetime().format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// An amount of US dollars for people: `$12.00`, `$0.07`.
+pub fn dollars(amount: f64) -> String {
+    format!("${amount:.2}")
+}
+
 /// The calendar month (UTC) `at` falls in, as `YYYY-MM`.
 pub fn month_key(at: Timestamp) -> String {
     at.as_datetime().format("%Y-%m").to_string()

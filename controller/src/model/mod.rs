@@ -876,6 +876,9 @@ pub struct GroupMemberStatus {
 /// | `scaledUpAt`       | timestamp | when someone else last raised desiredCount           |
 /// | `contestedSince`   | timestamp | since when another writer undoes snooze's scale-downs |
 /// | `contestRounds`    | number    | rounds of that contest                               |
+/// | `awakeSince`       | timestamp | when the current awake stretch began (`spec.maxAwake`) |
+/// | `maxAwakeAt`       | timestamp | when `spec.maxAwake` last ended a stretch            |
+/// | `forcedOverBudgetAt` | timestamp | the forced wake last counted past the budget       |
 ///
 /// Keys this version does not know (written by a newer one) are kept as they are in
 /// [`Memo::other`], so a rewrite never drops them.
@@ -918,6 +921,10 @@ pub struct Memo {
     /// service stays asleep (activity alone does not start a new stretch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_awake_at: Option<Timestamp>,
+    /// The forced wake (`desired.wakeForcedAt`) last counted in the month's
+    /// `status.ledger` `forcedOverBudget`, so that the passes of one forced wake count it once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced_over_budget_at: Option<Timestamp>,
     /// Keys of a newer version, kept unchanged.
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
@@ -938,6 +945,7 @@ impl Memo {
             && self.contest_rounds.is_none()
             && self.awake_since.is_none()
             && self.max_awake_at.is_none()
+            && self.forced_over_budget_at.is_none()
             && self.other.is_empty()
     }
 }
@@ -1262,6 +1270,37 @@ impl Record {
         }
         let schedule = self.spec.schedule.as_ref()?;
         schedule::schedule_view(self, now, runner_period)?.quiet_until(schedule, now)
+    }
+
+    /// Row 4 of the precedence, the budget guardrail, by itself: `spec.budget` is set, the
+    /// target is priced (ECS; a local target has no cost, so never), and the cost of the month
+    /// `now` falls in (`status.ledger`, UTC) is known and at or above the budget. Ignores
+    /// `spec.mode` and forced wakes (see [`Record::over_budget`]). `None` otherwise, also
+    /// before anything was counted this month.
+    pub fn budget_reached(&self, now: Timestamp) -> Option<ledger::BudgetReached> {
+        let budget = self.spec.budget?;
+        if matches!(self.spec.target, Target::Local(_)) {
+            return None;
+        }
+        let month = self.status.as_ref()?.ledger.month_of(now)?;
+        let cost = month.cost.filter(|c| c.is_finite() && *c >= budget)?;
+        Some(ledger::BudgetReached {
+            month: month.month.clone(),
+            cost,
+            budget,
+            until: ledger::next_month_start(now),
+        })
+    }
+
+    /// The budget guardrail as a visitor meets it (rows 1–4 of the precedence): `mode: auto`,
+    /// no forced wake holding at `now`, and [`Record::budget_reached`]. The wake endpoint and
+    /// `snoozectl wake` refuse wakes until [`ledger::BudgetReached::until`]; the reconciler
+    /// keeps the service asleep (`crate::reconcile::want_in`, row 4).
+    pub fn over_budget(&self, now: Timestamp) -> Option<ledger::BudgetReached> {
+        if self.spec.mode != Mode::Auto || self.forced_until().is_some_and(|t| now < t) {
+            return None;
+        }
+        self.budget_reached(now)
     }
 
     /// The wait page title: `spec.page.title`, else the name.

@@ -850,6 +850,59 @@ mod tests {
     }
 
     #[test]
+    fn guardrails_parse_in_their_forms_and_bad_ones_name_the_file_and_path() {
+        for (given, want) in [
+            ("25", 25.0),
+            ("12.50", 12.5),
+            ("\"$12.50\"", 12.5),
+            ("0", 0.0),
+        ] {
+            let text = format!("{GOOD}  budget: {given}\n  maxAwake: 8h\n");
+            let r = parse_manifests(&text, "f.yaml").unwrap_or_else(|e| panic!("{given}: {e:?}"));
+            assert_eq!(r[0].spec.budget, Some(want), "{given}");
+            assert_eq!(
+                r[0].spec.max_awake.map(|d| d.get()),
+                Some(std::time::Duration::from_secs(8 * 3600))
+            );
+        }
+        for (extra, want) in [
+            (
+                "  budget: -0.01\n",
+                "spec.budget: -0.01 is negative; give the monthly budget in dollars, \
+                 0 or more",
+            ),
+            (
+                "  budget: twelve\n",
+                "spec.budget: \"twelve\" is not an amount of dollars; give a number \
+                 such as 25 or 12.50",
+            ),
+            (
+                "  budget: [1]\n",
+                "spec.budget: the value is not an amount of dollars; give a number \
+                 such as 25 or 12.50",
+            ),
+            (
+                "  maxAwake: 59s\n",
+                "spec.maxAwake: 59s is below the minimum of 1m",
+            ),
+            (
+                "  maxAwake: 745h\n",
+                "spec.maxAwake: 31d 1h is above the maximum of 31d",
+            ),
+            (
+                "  maxAwake: forever\n",
+                "spec.maxAwake: \"forever\" is not a duration",
+            ),
+        ] {
+            let errs = errors(&format!("{GOOD}{extra}"));
+            assert_eq!(errs.len(), 1, "{extra}: {errs:?}");
+            // The file here; `snoozectl apply` adds the line of the path (tests/cli.rs).
+            assert!(errs[0].starts_with("f.yaml"), "{extra}: {errs:?}");
+            assert!(errs[0].contains(want), "{extra}: {errs:?}");
+        }
+    }
+
+    #[test]
     fn unknown_fields_are_errors_at_their_key_wherever_they_are() {
         // Nested, inside an externally tagged enum, and one after a problem that stops reading.
         let text = GOOD
@@ -876,8 +929,9 @@ mod tests {
                  `access`, `enabled`, `ignoreUserAgents`, `preservePath`, `tokenSha256`",
                 "f.yaml:9:13: spec.replicas: invalid type: string \"many\", expected i64",
                 "f.yaml:10:3: spec.lifecycle: unknown field `lifecycle`, expected one of \
-                 `dependsOn`, `endpoint`, `groups`, `idleTimeout`, `maxReplicas`, `mode`, \
-                 `optional`, `page`, `readiness`, `replicas`, `routing`, `schedule`, `target`, \
+                 `budget`, `dependsOn`, `endpoint`, `groups`, `idleTimeout`, `maxAwake`, \
+                 `maxReplicas`, `mode`, `optional`, `page`, `readiness`, `replicas`, `routing`, \
+                 `schedule`, `target`, \
                  `wake`, `wakeTimeout`",
                 "f.yaml:12:35: spec.target.ecs.capacity: unknown field `capacity`, expected \
                  `cluster` or `service`",

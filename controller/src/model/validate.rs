@@ -227,7 +227,7 @@ pub fn validate(r: &Record) -> Vec<FieldError> {
         );
     }
     if let Some(budget) = s.budget
-        && !(budget >= 0.0)
+        && (budget.is_nan() || budget < 0.0)
     {
         e.push(FieldError::new(
             "spec.budget",

@@ -232,6 +232,37 @@ pub struct Want {
     /// again. Wake requests are refused until then (the wake endpoint, `snoozectl wake`
     /// without `--force`).
     pub quiet_until: Option<Timestamp>,
+    /// This month's budget reached ([`Why::OverBudget`]): when the next month begins (UTC) and
+    /// the service can be woken again ([`Record::budget_reached`]). Wake requests are refused
+    /// until then (the wake endpoint, `snoozectl wake` without `--force`).
+    pub budget_until: Option<Timestamp>,
+}
+
+/// Reasons for awake that `spec.maxAwake` caps (rows 9 and its group widening): an awake
+/// stretch counts only while one of them keeps the service up. `mode: on`, a forced wake, an
+/// awake window (or its pre-warm lead) and being held for a dependent are not capped.
+pub fn capped_by_max_awake(why: Why) -> bool {
+    matches!(
+        why,
+        Why::WakeRequested | Why::Activity | Why::TaskStarted | Why::ScaledUp | Why::Group
+    )
+}
+
+/// Row 8 of the precedence: when `spec.maxAwake` ended (or ends now) the current awake
+/// stretch, if it did and no wake request came after that moment: the cap remembered in
+/// `memo.maxAwakeAt`, else `memo.awakeSince + spec.maxAwake` once `now` reached it. `None`
+/// without `spec.maxAwake`, or when a wake request newer than the cap starts a new stretch
+/// (activity alone does not).
+pub fn max_awake_cap(record: &Record, now: Timestamp) -> Option<Timestamp> {
+    let max_awake = record.spec.max_awake?;
+    let memo = &record.status.as_ref()?.memo;
+    let cap = memo.max_awake_at.or_else(|| {
+        memo.awake_since
+            .map(|since| since.add(max_awake.get()))
+            .filter(|cap| now >= *cap)
+    })?;
+    let woken_since = record.desired.wake_requested_at.is_some_and(|w| w > cap);
+    (!woken_since).then_some(cap)
 }
 
 /// [`want_in`] for a runner that requeues exactly (no runner period).
@@ -239,18 +270,23 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
     want_in(record, service, now, Duration::ZERO)
 }
 
-/// Awake wanted: the precedence table of DESIGN.md §10, first matching row wins (rows 4 and 8,
-/// the guardrails, are not built yet):
+/// Awake wanted: the precedence table of DESIGN.md §10, first matching row wins:
 ///
 /// 1. `mode off`: asleep. 2. `mode on`: awake (unless `replicas: 0`).
 /// 3. a forced wake (`wakeForcedAt`) newer than every sleep request, with it or later activity
 ///    within `idleTimeout`: awake.
+/// 4. this month's cost (`status.ledger`) has reached `spec.budget`
+///    ([`Record::budget_reached`]; never for a local target): asleep, with
+///    [`Want::budget_until`] (the next month's start).
 /// 5. inside quiet hours (`spec.schedule.asleep`, unless an awake window's pre-warm lead has
 ///    begun): asleep, with [`Want::quiet_until`].
 /// 6. a sleep request at or after the last wake request, activity, task start or outside
 ///    raise, and after the start of the current awake window (or of its pre-warm lead): asleep.
 /// 7. inside an awake window or its pre-warm lead ([`schedule_view`] with `runner_period`):
 ///    awake until the window ends (or later, by row 9).
+/// 8. the current awake stretch (`memo.awakeSince`, kept by `decide`) has lasted
+///    `spec.maxAwake` and no wake request came after that moment ([`max_awake_cap`]): asleep,
+///    until a newer wake request (activity alone does not start a new stretch).
 /// 9. `now < last wanted + idleTimeout` where "last wanted" is the latest of `wakeRequestedAt`,
 ///    `lastActivityAt`, the start (or creation) of any task that ECS still wants running (a
 ///    task started out of band counts as activity) and a raise of desiredCount by someone else
@@ -270,6 +306,7 @@ pub fn want_in(
         sleeps_at: None,
         contested: false,
         quiet_until: None,
+        budget_until: None,
     };
     let awake = |why, sleeps_at| Want {
         awake: true,
@@ -277,6 +314,7 @@ pub fn want_in(
         sleeps_at,
         contested: false,
         quiet_until: None,
+        budget_until: None,
     };
     match record.spec.mode {
         Mode::Off => return asleep(Why::ModeOff),
@@ -297,6 +335,13 @@ pub fn want_in(
         && record.spec.replicas > 0
     {
         return awake(Why::Forced, Some(sleeps_at));
+    }
+    // Row 4: this month's cost has reached spec.budget (never for a local target).
+    if let Some(reached) = record.budget_reached(now) {
+        return Want {
+            budget_until: Some(reached.until),
+            ..asleep(Why::OverBudget)
+        };
     }
     let schedule = schedule_view(record, now, runner_period);
     // Row 5: quiet hours.
@@ -356,6 +401,10 @@ pub fn want_in(
     if let Some((o, _, why)) = window {
         let sleeps_at = idle_until.map_or(o.end, |(t, _)| t.max(o.end));
         return awake(why, Some(sleeps_at));
+    }
+    // Row 8: the current awake stretch has lasted spec.maxAwake, and no wake request since.
+    if max_awake_cap(record, now).is_some() {
+        return asleep(Why::MaxAwake);
     }
     // Row 9: a wake request or activity within idleTimeout.
     let Some((mut sleeps_at, why)) = idle_until else {

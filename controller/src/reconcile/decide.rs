@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use super::classify::{
     CONTEST_RETRY, Contest, Found, Invalidity, ServiceGoneReason, Situation, Unfound, Want, Why,
-    classify_want, contest, observed_service, scaled_up_outside, want, want_in,
+    capped_by_max_awake, classify_want, contest, max_awake_cap, observed_service,
+    scaled_up_outside, want, want_in,
 };
 pub use super::classify::{MISSING_RECHECK, SERVICE_FOUND, VALID};
 use crate::model::{
@@ -398,6 +399,7 @@ fn decide_found(
                 sleeps_at: None,
                 contested: false,
                 quiet_until: None,
+                budget_until: None,
             };
             let mut d = awake(record, &prev, service, &facts, held, now);
             // Left at what runs now: held up for its dependents, not scaled by them.
@@ -419,10 +421,146 @@ fn decide_found(
             ..GroupStatus::default()
         });
     }
+    guardrails(record, &mut decided, now);
     let decided = drift(record, &prev, service, decided, now);
     let decided = other_writer(record, service, decided, now);
     let group = service.target_group_for(record.spec.endpoint_port());
     route(record, &service.route, group, decided, now)
+}
+
+/// Condition type: `spec.maxAwake` ended the last awake stretch (True, reason
+/// [`MAX_AWAKE_REACHED`], until a wake request starts a new stretch; absent otherwise).
+pub const MAX_AWAKE: &str = "MaxAwake";
+/// Reason of `MaxAwake=True`.
+pub const MAX_AWAKE_REACHED: &str = "MaxAwakeReached";
+/// Condition type: this month's cost has reached `spec.budget` (True, reason
+/// [`BUDGET_REACHED`], or [`FORCED_OVER_BUDGET`] while a forced wake holds; absent otherwise).
+pub const BUDGET: &str = "Budget";
+/// Reason of `Budget=True`: the service sleeps and wake requests are refused until next month.
+pub const BUDGET_REACHED: &str = "BudgetReached";
+/// Reason of `Budget=True` while an operator's forced wake keeps the service awake anyway.
+pub const FORCED_OVER_BUDGET: &str = "ForcedOverBudget";
+
+/// The guardrails' bookkeeping once the case decided (precedence rows 4 and 8):
+///
+/// - `spec.maxAwake`: `memo.awakeSince` is set when the service becomes wanted awake for a
+///   capped reason ([`capped_by_max_awake`]) and cleared otherwise; while it runs, `sleepsAt`
+///   and the requeue are no later than its cap (`awakeSince + maxAwake`); when row 8 puts it to
+///   sleep, `memo.maxAwakeAt` keeps the cap moment and the `MaxAwake` condition says so, both
+///   until it is wanted awake again (a new stretch). Without `spec.maxAwake` all three are
+///   cleared.
+/// - `spec.budget` ([`Record::budget_reached`]): the `Budget` condition (with the month's cost,
+///   the budget and when it resets), the month's `budgetReachedAt` in `status.ledger` (first
+///   pass that saw it), and a forced wake that holds over the budget counted once in the
+///   month's `forcedOverBudget` (keyed on `desired.wakeForcedAt`, kept in
+///   `memo.forcedOverBudgetAt`).
+fn guardrails(record: &Record, decided: &mut Decision, now: Timestamp) {
+    let s = &mut decided.status;
+    match (record.spec.max_awake, &decided.situation) {
+        (None, _) => {
+            s.memo.awake_since = None;
+            s.memo.max_awake_at = None;
+        }
+        (Some(_), Situation::Awake { why }) => {
+            s.memo.max_awake_at = None;
+            s.memo.awake_since = if capped_by_max_awake(*why) {
+                s.memo.awake_since.or(Some(now))
+            } else {
+                None
+            };
+        }
+        (Some(_), Situation::Asleep { why: Why::MaxAwake }) => {
+            s.memo.max_awake_at = s.memo.max_awake_at.or(max_awake_cap(record, now));
+            s.memo.awake_since = None;
+        }
+        (Some(_), _) => s.memo.awake_since = None,
+    }
+    // A running stretch ends at its cap at the latest: sleepsAt and the requeue say so.
+    if let (Some(max), Some(since)) = (record.spec.max_awake, s.memo.awake_since) {
+        let cap = since.add(max.get());
+        s.sleeps_at = Some(s.sleeps_at.map_or(cap, |t| t.min(cap)));
+        let wait = cap.since(now).max(Duration::from_secs(1));
+        decided.requeue = match decided.requeue {
+            Requeue::After(d) => Requeue::After(d.min(wait)),
+            Requeue::AwaitChange => Requeue::After(wait),
+        };
+    }
+    let s = &mut decided.status;
+    match (record.spec.max_awake, s.memo.max_awake_at) {
+        (Some(max), Some(cap)) => {
+            let message = format!(
+                "awake for {max} without a break (spec.maxAwake), put to sleep at {}; the next \
+                 wake request starts a new stretch (activity alone does not)",
+                crate::model::ledger::utc_words(cap)
+            );
+            set_condition(
+                &mut s.conditions,
+                MAX_AWAKE,
+                ConditionStatus::True,
+                MAX_AWAKE_REACHED,
+                &message,
+                now,
+            );
+        }
+        _ => s.conditions.retain(|c| c.type_ != MAX_AWAKE),
+    }
+    let Some(reached) = record.budget_reached(now) else {
+        s.conditions.retain(|c| c.type_ != BUDGET);
+        return;
+    };
+    let forced = match decided.situation {
+        Situation::Awake { why: Why::Forced } => record.desired.wake_forced_at,
+        _ => None,
+    };
+    let month = s
+        .ledger
+        .months
+        .iter_mut()
+        .find(|m| m.month == reached.month);
+    if let Some(month) = month {
+        month.budget_reached_at = month.budget_reached_at.or(Some(now));
+        if let Some(at) = forced
+            && s.memo.forced_over_budget_at != Some(at)
+        {
+            month.forced_over_budget += 1;
+            s.memo.forced_over_budget_at = Some(at);
+        }
+    }
+    let (reason, message) = match (forced, record.spec.mode) {
+        (Some(at), _) => (
+            FORCED_OVER_BUDGET,
+            format!(
+                "{}; awake anyway: forced by snoozectl wake --force at {} (counted in this \
+                 month's forcedOverBudget)",
+                reached.words(),
+                crate::model::ledger::utc_words(at)
+            ),
+        ),
+        (None, crate::model::Mode::On) => (
+            BUDGET_REACHED,
+            format!(
+                "{}; not enforced while spec.mode is on (the budget resets {})",
+                reached.words(),
+                reached.until_words()
+            ),
+        ),
+        (None, _) => (
+            BUDGET_REACHED,
+            format!(
+                "{}; asleep and wake requests refused until {} (or snoozectl wake --force)",
+                reached.words(),
+                reached.until_words()
+            ),
+        ),
+    };
+    set_condition(
+        &mut s.conditions,
+        BUDGET,
+        ConditionStatus::True,
+        reason,
+        &message,
+        now,
+    );
 }
 
 /// Awake is wanted but dependencies are not Ready: Waking at step `scaling`, desiredCount left

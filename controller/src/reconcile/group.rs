@@ -184,6 +184,7 @@ impl Groups {
                 sleeps_at: g.until,
                 contested: false,
                 quiet_until: None,
+                budget_until: None,
             },
             // Reasons for awake: an asleep want never carries them.
             Why::ModeOn

@@ -561,6 +561,27 @@ pub fn quiet_until(r: &Record, now: Timestamp) -> Option<String> {
     Some(schedule.local_time(until))
 }
 
+/// This month's budget reached (`spec.budget`, and no forced wake holds): what a visitor is
+/// told, `<title> reached its monthly budget of $10.00 (this month: $12.50). It can be woken
+/// again on 2026-12-01 00:00 UTC, or by an operator with snoozectl wake --force.` The
+/// precedence function decides ([`Record::over_budget`], rows 1–4 of the precedence).
+pub fn over_budget(r: &Record, now: Timestamp) -> Option<String> {
+    let reached = r.over_budget(now)?;
+    Some(budget_sentence(r.title(), &reached))
+}
+
+/// The plain sentence of [`over_budget`] for `title`.
+pub fn budget_sentence(title: &str, reached: &crate::model::ledger::BudgetReached) -> String {
+    use crate::model::ledger::dollars;
+    format!(
+        "{title} reached its monthly budget of {} (this month: {}). It can be woken again on {}, \
+         or by an operator with snoozectl wake --force.",
+        dollars(reached.budget),
+        dollars(reached.cost),
+        reached.until_words()
+    )
+}
+
 /// Why a record cannot be woken, if it cannot.
 fn switched_off(r: &Record) -> bool {
     r.spec.mode == Mode::Off || !r.spec.wake.enabled
@@ -723,6 +744,17 @@ async fn page(state: &WakeState, ctx: &Ctx<'_>, name: &str, rest: &str) -> Respo
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("{title} is switched off"),
             "Waking it from this page is turned off. An operator can switch it back on.",
+            Tone::Info,
+            theme,
+            ctx,
+            cookies,
+        );
+    }
+    if let Some(sentence) = over_budget(&record, ctx.now) {
+        return notice_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("{title} reached its monthly budget"),
+            &sentence,
             Tone::Info,
             theme,
             ctx,
@@ -1114,6 +1146,15 @@ async fn api_wake(state: &WakeState, ctx: &Ctx<'_>, name: &str) -> Response<Byte
             StatusCode::CONFLICT,
             "switched_off",
             "waking this service is switched off (spec.mode off or spec.wake.enabled false)",
+            Some(view_record(&record, ctx.now)),
+            false,
+        );
+    }
+    if let Some(sentence) = over_budget(&record, ctx.now) {
+        return api_error(
+            StatusCode::CONFLICT,
+            "over_budget",
+            sentence,
             Some(view_record(&record, ctx.now)),
             false,
         );

@@ -484,6 +484,7 @@ mod tests {
             phase,
             ready: false,
             quiet_until: None,
+            over_budget: None,
             url: None,
             step,
             message: message.into(),

@@ -31,6 +31,11 @@ pub struct StatusView {
     /// (409 `quiet_hours`) until then. Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quiet_until: Option<Timestamp>,
+    /// This month's cost has reached `spec.budget` (and no operator's forced wake holds): the
+    /// month's cost, the budget and when the next month begins; wake requests are refused
+    /// (409 `over_budget`) until then. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_budget: Option<BudgetView>,
     /// The published endpoint (`status.endpoint.url`); present only when `ready`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -70,6 +75,21 @@ pub struct StatusView {
     /// route, message, the group's members, what it waits for and when it should be ready):
     /// give it back as `?seen=` with `?wait=N` to hold the status request until it changes.
     pub change_key: String,
+}
+
+/// `overBudget` in the status JSON (from [`Record::over_budget`]):
+/// `{"month": "2026-11", "cost": 12.5, "budget": 10.0, "until": "2026-12-01T00:00:00.000Z"}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetView {
+    /// The month, `YYYY-MM` (UTC).
+    pub month: String,
+    /// This month's cost so far, in US dollars (list prices).
+    pub cost: f64,
+    /// `spec.budget`, in US dollars.
+    pub budget: f64,
+    /// When the next month begins (UTC) and the service can be woken again.
+    pub until: Timestamp,
 }
 
 /// `group` in the status JSON: what a visitor of one member sees of its groups, from
@@ -195,6 +215,7 @@ pub fn view(entry: &Entry, now: Timestamp) -> StatusView {
             phase: Phase::Invalid,
             ready: false,
             quiet_until: None,
+            over_budget: None,
             url: None,
             step: None,
             message: INVALID_MESSAGE.into(),
@@ -399,6 +420,10 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
     let quiet = (!invalid && matches!(phase, Phase::Asleep | Phase::Sleeping))
         .then(|| r.quiet_until(now, Duration::ZERO))
         .flatten();
+    // This month's budget reached (precedence row 4), for a service that is not up.
+    let broke = (!invalid && matches!(phase, Phase::Asleep | Phase::Sleeping))
+        .then(|| r.over_budget(now))
+        .flatten();
     let eta = match (waking, typical, elapsed) {
         (true, Some(t), Some(e)) => Some((t - e.as_secs_f64()).max(0.0).round() as u64),
         (true, Some(t), None) => Some(t.round() as u64),
@@ -422,14 +447,18 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         Phase::Waking => {
             step_message(step.unwrap_or(Step::Requested), &r.spec.target, route_mode).to_string()
         }
-        Phase::Asleep => match (quiet, r.spec.schedule.as_ref()) {
-            (Some(until), Some(s)) => format!(
+        Phase::Asleep => match (&broke, quiet, r.spec.schedule.as_ref()) {
+            (Some(reached), _, _) => super::budget_sentence(r.title(), reached),
+            (None, Some(until), Some(s)) => format!(
                 "Asleep until {} (quiet hours); it cannot be woken before then.",
                 s.local_time(until)
             ),
             _ => "Asleep.".to_string(),
         },
-        Phase::Sleeping => "Going to sleep; a new request wakes it again.".to_string(),
+        Phase::Sleeping => match &broke {
+            Some(reached) => super::budget_sentence(r.title(), reached),
+            None => "Going to sleep; a new request wakes it again.".to_string(),
+        },
     };
     StatusView {
         change_key: change_key(phase, step, ready, routed, &message, group.as_ref()),
@@ -438,6 +467,12 @@ pub fn view_record(r: &Record, now: Timestamp) -> StatusView {
         phase,
         ready,
         quiet_until: quiet,
+        over_budget: broke.map(|b| BudgetView {
+            month: b.month,
+            cost: b.cost,
+            budget: b.budget,
+            until: b.until,
+        }),
         routed,
         address: None,
         url: if ready && !route_mode { endpoint } else { None },

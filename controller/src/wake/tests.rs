@@ -372,6 +372,75 @@ async fn quiet_hours_refuse_wakes_and_say_until_when_unless_an_operator_forced_o
     assert!(!body(&r).contains("asleep until"));
 }
 
+/// A record whose cost this month (and next, should the month turn during the test) is
+/// $12.50 against a budget of $10 (row 4 of the precedence).
+fn over_budget(name: &str) -> Record {
+    use crate::model::ledger::{LedgerMonth, month_key};
+    let mut r = Record::test(name).asleep();
+    r.spec.budget = Some(10.0);
+    r.spec.page.title = Some(format!("The {name} app"));
+    let now = Timestamp::now();
+    for at in [now, now.add(std::time::Duration::from_secs(40 * 24 * 3600))] {
+        r.status.as_mut().unwrap().ledger.months.push(LedgerMonth {
+            month: month_key(at),
+            cost: Some(12.5),
+            ..LedgerMonth::default()
+        });
+    }
+    r
+}
+
+#[tokio::test]
+async fn a_reached_budget_refuses_wakes_and_says_until_when_unless_an_operator_forced_one() {
+    let fake = Fake::with(vec![
+        Entry::Record(Box::new(over_budget("broke"))),
+        Entry::Record(Box::new(over_budget("forced").forced_at(Timestamp::now()))),
+    ]);
+    let s = state(fake.clone());
+    let said = "The broke app reached its monthly budget of $10.00 (this month: $12.50). It can \
+                be woken again on ";
+    let r = get(&s, "/s/broke").await;
+    assert_eq!(r.status(), 503);
+    let html = body(&r);
+    assert!(html.contains(said), "{html}");
+    assert!(
+        html.contains(" UTC, or by an operator with snoozectl wake --force."),
+        "{html}"
+    );
+    let r = handle(&s, req("POST", "/api/v1/services/broke/wake")).await;
+    assert_eq!(r.status(), 409);
+    let j: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+    assert_eq!(j["error"], "over_budget", "{j}");
+    assert!(j["message"].as_str().unwrap().starts_with(said), "{j}");
+    assert_eq!(j["status"]["overBudget"]["budget"], 10.0, "{j}");
+    assert_eq!(fake.writes(), Vec::<String>::new(), "nothing is woken");
+    // The status route says so too, without side effects.
+    let j: serde_json::Value =
+        serde_json::from_slice(get(&s, "/api/v1/services/broke").await.body()).unwrap();
+    assert_eq!(j["overBudget"]["cost"], 12.5, "{j}");
+    assert!(
+        j["overBudget"]["until"]
+            .as_str()
+            .unwrap()
+            .ends_with("-01T00:00:00.000Z"),
+        "{j}"
+    );
+    assert!(j["message"].as_str().unwrap().starts_with(said), "{j}");
+    // An operator's forced wake lets visitors through: the page is the wait page.
+    let r = get(&s, "/s/forced").await;
+    assert_eq!(r.status(), 200, "{}", body(&r));
+    assert!(!body(&r).contains("monthly budget"));
+    let j: serde_json::Value =
+        serde_json::from_slice(get(&s, "/api/v1/services/forced").await.body()).unwrap();
+    assert!(j.get("overBudget").is_none(), "{j}");
+    // While its tasks stop (Sleeping) the status says the same, not "a new request wakes it".
+    let mut sleeping = over_budget("broke");
+    sleeping.status.as_mut().unwrap().phase = Phase::Sleeping;
+    let v = crate::wake::view_record(&sleeping, Timestamp::now());
+    assert!(v.message.starts_with(said), "{v:?}");
+    assert!(v.over_budget.is_some(), "{v:?}");
+}
+
 #[tokio::test]
 async fn head_and_bots_get_the_page_but_never_wake() {
     let fake = Fake::with(entries());

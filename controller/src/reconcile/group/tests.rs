@@ -594,6 +594,7 @@ fn widen_keeps_the_own_reason_and_only_extends() {
         sleeps_at,
         contested: false,
         quiet_until: None,
+        budget_until: None,
     };
     // Expired: nothing changes.
     let idle = own(false, Why::Idle, None);
@@ -618,6 +619,14 @@ fn widen_keeps_the_own_reason_and_only_extends() {
         ..own(false, Why::QuietHours, None)
     };
     assert_eq!(widen(quiet, Some(&group), t(1)), quiet);
+    // So do the guardrails (rows 4 and 8).
+    let capped = own(false, Why::MaxAwake, None);
+    assert_eq!(widen(capped, Some(&group), t(1)), capped);
+    let broke = Want {
+        budget_until: Some(t(5000)),
+        ..own(false, Why::OverBudget, None)
+    };
+    assert_eq!(widen(broke, Some(&group), t(1)), broke);
     // `replicas: 0` is never woken by its group.
     assert_eq!(g.widen("zero", idle, Some(&group), t(1)), idle);
 }
