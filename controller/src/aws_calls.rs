@@ -166,12 +166,17 @@ pub const OPERATIONS: &[Operation] = {
             "ListTasks",
             "EcsPlatform::observe (tasks of a running service)",
         ),
-        op(Reconciler, "ecs", "DescribeTasks", "EcsPlatform::observe"),
+        op(
+            Reconciler,
+            "ecs",
+            "DescribeTasks",
+            "EcsPlatform::observe; EcsPlatform::describe_tasks (stopped tasks, for the ledger)",
+        ),
         op(
             Reconciler,
             "ecs",
             "DescribeTaskDefinition",
-            "EcsPlatform::observe (the app's port)",
+            "EcsPlatform::observe (health checks, task size and architecture; once per revision)",
         ),
         op(Reconciler, "ecs", "UpdateService", "EcsPlatform::scale"),
         op(

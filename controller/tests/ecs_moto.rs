@@ -25,7 +25,9 @@ use aws_sdk_ecs::types::{
 };
 use snooze::model::{EcsTarget, Target};
 use snooze::platform::ecs::{EcsPlatform, RetryPolicy};
-use snooze::platform::{Error, Health, Observed, Platform, ServiceObservation, TaskStatus};
+use snooze::platform::{
+    Arch, Error, Health, Observed, Platform, ServiceObservation, TaskSize, TaskStatus,
+};
 use snooze_test_support::moto_endpoint;
 
 fn unique(prefix: &str) -> String {
@@ -136,6 +138,11 @@ impl World {
             .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
             .cpu("256")
             .memory("512")
+            .runtime_platform(
+                aws_sdk_ecs::types::RuntimePlatform::builder()
+                    .cpu_architecture(aws_sdk_ecs::types::CpuArchitecture::Arm64)
+                    .build(),
+            )
             .container_definitions(
                 ContainerDefinition::builder()
                     .name("web")
@@ -546,6 +553,183 @@ async fn scale_up_task_with_public_ip_then_scale_down() {
         obs.tasks.is_empty(),
         "a service that neither has nor wants tasks is not listed: {obs:?}"
     );
+}
+
+/// The World's task definition: 256 CPU units, 512 MiB, ARM64.
+const WORLD_SIZE: TaskSize = TaskSize {
+    vcpu: 0.25,
+    memory_gb: 0.5,
+    arch: Arch::Arm64,
+};
+
+/// Services report their size (their PRIMARY deployment's task definition) even asleep, and a
+/// steady state over sleeping services reads that definition once for the platform's life.
+/// Tasks report their size too; moto's tasks carry no `cpu`/`memory` (the definition's are
+/// used) and no `pullStartedAt` (`None`: the ledger must fall back, see the report).
+#[tokio::test]
+async fn sizes_come_from_task_definitions_read_once_per_revision() {
+    let w = World::new("size").await;
+    for name in ["web", "sleepy-a", "sleepy-b"] {
+        w.create_service(name, 0).await;
+    }
+    let p = w.platform().await;
+    let targets = [w.target("web"), w.target("sleepy-a"), w.target("sleepy-b")];
+    let got = p.observe(&targets).await.unwrap();
+    for o in &got {
+        assert_eq!(found(o).size, Some(WORLD_SIZE), "{o:?}");
+    }
+    assert_eq!(
+        calls(&p, "DescribeTaskDefinition"),
+        1,
+        "one revision, one read: {:?}",
+        p.calls()
+    );
+    let steady = p.calls();
+    for _ in 0..3 {
+        let again = p.observe(&targets).await.unwrap();
+        assert_eq!(again, got);
+    }
+    let c = p.calls();
+    assert_eq!(c["DescribeTaskDefinition"], 1, "{c:?}");
+    assert_eq!(
+        c["DescribeServices"] - steady["DescribeServices"],
+        3,
+        "a steady pass over sleeping services is one DescribeServices and nothing else: {c:?}"
+    );
+    for op in ["ListTasks", "DescribeTasks", "DescribeNetworkInterfaces"] {
+        assert_eq!(c[op], steady[op], "{op}: {c:?}");
+    }
+
+    // Awake: the task has the definition's size and architecture.
+    p.scale(&targets[0], 1).await.unwrap();
+    let (started, _) = w.schedule("web", false).await;
+    let got = p.observe(&targets[..1]).await.unwrap();
+    let obs = found(&got[0]);
+    assert_eq!(obs.tasks.len(), 1, "{obs:?}");
+    let t = &obs.tasks[0];
+    assert_eq!(t.arn, started[0]);
+    assert_eq!(t.size, Some(WORLD_SIZE));
+    // moto's Task has no pullStartedAt (nor createdAt/startedAt): only a real ECS says when
+    // billing began.
+    assert_eq!(
+        t.pull_started_at, None,
+        "moto now reports pullStartedAt: {t:?}"
+    );
+    assert_eq!(calls(&p, "DescribeTaskDefinition"), 1, "{:?}", p.calls());
+
+    // A new revision is read once more.
+    let family = w.family.clone();
+    w.ecs
+        .register_task_definition()
+        .family(&family)
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("1024")
+        .memory("2048")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image("demo:latest")
+                .memory(2048)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // (moto's UpdateService does not start a new deployment with a new definition: a new
+    // service runs the new revision instead.)
+    w.create_service("fresh", 0).await;
+    let fresh = [w.target("fresh")];
+    let got = p.observe(&fresh).await.unwrap();
+    assert_eq!(
+        found(&got[0]).size,
+        Some(TaskSize {
+            vcpu: 1.0,
+            memory_gb: 2.0,
+            arch: Arch::X86_64
+        }),
+        "no runtimePlatform: X86_64"
+    );
+    p.observe(&fresh).await.unwrap();
+    assert_eq!(calls(&p, "DescribeTaskDefinition"), 2, "{:?}", p.calls());
+}
+
+/// `describe_tasks` finds tasks by ARN whatever their state, 100 per call, and leaves out
+/// ARNs ECS does not know and tasks of other services.
+#[tokio::test]
+async fn describe_tasks_finds_stopped_tasks_by_arn() {
+    let w = World::new("describe").await;
+    w.create_service("web", 101).await;
+    w.create_service("other", 1).await;
+    let (started, _) = w.schedule("web", false).await;
+    let (other, _) = w.schedule("other", false).await;
+    assert_eq!(started.len(), 101);
+    w.stop(
+        &started[0],
+        "Scaling activity initiated by (deployment ecs-svc/x)",
+    )
+    .await;
+    let p = w.quick_platform().await;
+    w.inject(Fault {
+        matches: "DescribeTasks",
+        times: 1,
+        status: 400,
+        code: "ThrottlingException",
+        message: "Rate exceeded",
+    });
+    let gone = started[0].replace(
+        started[0].rsplit('/').next().unwrap(),
+        "00000000000000000000000000000000",
+    );
+    let mut ask = started.clone();
+    ask.push(gone.clone());
+    ask.push(other[0].clone());
+    ask.push(started[1].clone()); // asked twice, described once
+    let got = p.describe_tasks(&w.target("web"), &ask).await.unwrap();
+    assert_eq!(
+        got.len(),
+        101,
+        "{:?}",
+        got.iter().map(|t| &t.arn).collect::<Vec<_>>()
+    );
+    assert!(got.iter().all(|t| t.arn != gone && t.arn != other[0]));
+    let stopped = got.iter().find(|t| t.arn == started[0]).unwrap();
+    assert_eq!(
+        (stopped.last_status, stopped.desired_status),
+        (TaskStatus::Stopped, TaskStatus::Stopped)
+    );
+    assert_eq!(
+        stopped.stopped_reason.as_deref(),
+        Some("Scaling activity initiated by (deployment ecs-svc/x)")
+    );
+    assert_eq!(stopped.size, Some(WORLD_SIZE));
+    assert!(
+        got.iter()
+            .filter(|t| t.arn != started[0])
+            .all(|t| t.last_status == TaskStatus::Running)
+    );
+    let c = p.calls();
+    assert_eq!(
+        c["DescribeTasks"], 3,
+        "103 distinct ARNs, 100 per call, one throttled and retried: {c:?}"
+    );
+    assert_eq!(p.throttled()["DescribeTasks"], 1);
+    assert_eq!(c["DescribeTaskDefinition"], 1, "{c:?}");
+    assert_eq!(c["DescribeNetworkInterfaces"], 0, "{c:?}");
+    assert!(matches!(
+        p.describe_tasks(
+            &Target::Local(snooze::model::LocalTarget {
+                command: "demo".into(),
+                args: Vec::new(),
+                env: Default::default(),
+                working_dir: None,
+                port: 8080,
+            }),
+            &ask
+        )
+        .await,
+        Err(Error::Unsupported(_))
+    ));
 }
 
 #[tokio::test]

@@ -185,6 +185,92 @@ async fn local_platform_starts_observes_and_stops_a_process() {
     );
 }
 
+/// What the savings ledger reads of a local process: counted from the process start
+/// (`pullStartedAt` = `createdAt`), no size (local is unpriced), and its stop found by ARN
+/// after it is no longer observed, whether it was stopped or exited by itself.
+#[tokio::test]
+async fn local_tasks_count_from_the_process_start_and_are_described_after_they_stop() {
+    let port = free_port();
+    let p = LocalPlatform::with_grace(repo_root(), Duration::from_secs(3));
+    let t = target("sh", &["-c", "exec sleep 300"], port, &[]);
+    p.scale(&t, 1).await.unwrap();
+    let o = observe(&p, &t).await;
+    assert_eq!(o.size, None);
+    let task = o.tasks[0].clone();
+    assert!(task.created_at.is_some());
+    assert_eq!(
+        task.pull_started_at, task.created_at,
+        "billed from the start"
+    );
+    assert_eq!(task.size, None, "local is unpriced");
+    let arn = task.arn.clone();
+    assert_eq!(
+        p.describe_tasks(&t, &[arn.clone(), arn.clone()])
+            .await
+            .unwrap(),
+        vec![task.clone()],
+        "the live process, once"
+    );
+
+    p.scale(&t, 0).await.unwrap();
+    until("no tasks", Duration::from_secs(10), async || {
+        observe(&p, &t).await.tasks.is_empty().then_some(())
+    })
+    .await;
+    let got = p
+        .describe_tasks(&t, &["local:1:1".to_string(), arn.clone()])
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let stopped = &got[0];
+    assert_eq!(stopped.arn, arn);
+    assert_eq!(
+        (stopped.last_status, stopped.desired_status),
+        (TaskStatus::Stopped, TaskStatus::Stopped)
+    );
+    assert_eq!(stopped.pull_started_at, task.created_at);
+    assert!(
+        stopped
+            .stopped_at
+            .is_some_and(|s| Some(s) >= task.created_at)
+    );
+    assert_eq!(
+        stopped.stop_code.as_deref(),
+        Some("ServiceSchedulerInitiated")
+    );
+
+    // A process that exits by itself is found too, with its exit.
+    let port2 = free_port();
+    let crash = target("sh", &["-c", "exit 3"], port2, &[]);
+    p.scale(&crash, 1).await.unwrap();
+    let dead = until("a stopped task", Duration::from_secs(10), async || {
+        observe(&p, &crash)
+            .await
+            .tasks
+            .into_iter()
+            .find(|t| t.last_status == TaskStatus::Stopped)
+    })
+    .await;
+    p.scale(&crash, 0).await.unwrap();
+    let got = p
+        .describe_tasks(&crash, std::slice::from_ref(&dead.arn))
+        .await
+        .unwrap();
+    assert_eq!(got, vec![dead.clone()]);
+    assert_eq!(
+        got[0].stop_code.as_deref(),
+        Some("EssentialContainerExited")
+    );
+    assert_eq!(got[0].pull_started_at, got[0].created_at);
+    // Another port's processes are not this target's.
+    assert!(
+        p.describe_tasks(&crash, std::slice::from_ref(&arn))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[tokio::test]
 async fn a_process_that_exits_is_a_stopped_task_with_its_exit_status_and_is_replaced() {
     let port = free_port();

@@ -18,6 +18,14 @@
 //!   [`STOPPED_KEPT`] stopped tasks are reported until the next start from zero, so the
 //!   reconciler can say why and declare `Failed` when tasks keep stopping.
 //!
+//! **Accounting** (the savings ledger counts local seconds, never money): a task's `createdAt`
+//! and `pullStartedAt` are the process's start (a local process is "billed" from there),
+//! `startedAt` when its port listens, `stoppedAt` when it exited; `size` is `None` (local is
+//! unpriced). [`Platform::describe_tasks`] finds the live process and the last
+//! [`HISTORY_KEPT`] processes of the port that stopped, whatever the reason (a stop asked for
+//! by a scale to 0 included, with `stopCode` `ServiceSchedulerInitiated`), by ARN, so a stop
+//! between two observations is still counted to the moment.
+//!
 //! [`Platform::observe`] reports the ECS task phases: PENDING while the process runs but nothing
 //! listens on its port yet (checked in `/proc/net/tcp{,6}`, so observing opens no connection that
 //! would look like activity), RUNNING once the port is listening, with `127.0.0.1` as private and
@@ -64,6 +72,11 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 pub const LOG_LINES: usize = 200;
 /// Stopped tasks reported per service (newest first).
 pub const STOPPED_KEPT: usize = 5;
+/// Stopped processes per service [`Platform::describe_tasks`] still finds by ARN (whatever
+/// stopped them).
+pub const HISTORY_KEPT: usize = 20;
+/// `stoppedReason` of a process stopped by a scale to 0 (or a shutdown).
+pub const SCALED_IN_REASON: &str = "Scaling activity initiated by snoozectl dev (scaled to 0)";
 /// First delay before a crashed process is replaced; doubles per consecutive crash.
 pub const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Longest delay before a crashed process is replaced.
@@ -105,6 +118,9 @@ struct Slot {
     /// Output of the last process that exited.
     last_output: Option<Arc<Output>>,
     stopped: VecDeque<TaskObservation>,
+    /// The last [`HISTORY_KEPT`] processes that stopped, for whatever reason, newest first
+    /// (never cleared: what [`Platform::describe_tasks`] finds).
+    history: VecDeque<TaskObservation>,
     crashes_in_row: u32,
     /// Bumped on every change of `desired`, so a scheduled restart can tell it is stale.
     epoch: u64,
@@ -118,6 +134,47 @@ struct Live {
     started_at: Option<Timestamp>,
     stopping: bool,
     output: Arc<Output>,
+}
+
+impl Live {
+    /// The process as a task: PENDING until its port listens, then RUNNING (with
+    /// [`LOCAL_IP`]), DEACTIVATING (desired STOPPED) while a stop is in progress. Billed from
+    /// the process start (`pullStartedAt` = `createdAt`); no size (local is unpriced).
+    fn observation(&self) -> TaskObservation {
+        let (last, desired) = match (self.stopping, self.started_at) {
+            (true, _) => (TaskStatus::Deactivating, TaskStatus::Stopped),
+            (false, Some(_)) => (TaskStatus::Running, TaskStatus::Running),
+            (false, None) => (TaskStatus::Pending, TaskStatus::Running),
+        };
+        let mut task = TaskObservation::new(self.arn.clone(), last, desired);
+        task.created_at = Some(self.created_at);
+        task.pull_started_at = Some(self.created_at);
+        task.started_at = self.started_at;
+        if last == TaskStatus::Running {
+            task.private_ip = Some(LOCAL_IP.into());
+            task.public_ip = Some(LOCAL_IP.into());
+        }
+        task
+    }
+
+    /// The process as a stopped task at `now`.
+    fn stopped(&self, now: Timestamp, code: &str, reason: String) -> TaskObservation {
+        let mut t =
+            TaskObservation::new(self.arn.clone(), TaskStatus::Stopped, TaskStatus::Stopped);
+        t.created_at = Some(self.created_at);
+        t.pull_started_at = Some(self.created_at);
+        t.started_at = self.started_at;
+        t.stopped_at = Some(now);
+        t.stop_code = Some(code.into());
+        t.stopped_reason = Some(reason);
+        t
+    }
+}
+
+/// Keeps `task` in the slot's history (newest first, at most [`HISTORY_KEPT`]).
+fn remember(slot: &mut Slot, task: TaskObservation) {
+    slot.history.push_front(task);
+    slot.history.truncate(HISTORY_KEPT);
 }
 
 /// The bounded output ring of one process.
@@ -481,6 +538,10 @@ fn exited(
     slot.last_output = Some(live.output.clone());
     if live.stopping {
         info!(port, pid, "local process stopped");
+        remember(
+            slot,
+            live.stopped(now, "ServiceSchedulerInitiated", SCALED_IN_REASON.into()),
+        );
         slot.crashes_in_row = 0;
         if slot.desired >= 1 {
             // Scaled up again while it was stopping.
@@ -492,12 +553,7 @@ fn exited(
             output.last_stderr.lock().expect("output lock").as_deref(),
         );
         info!(port, pid, reason, "local process exited");
-        let mut t = TaskObservation::new(live.arn, TaskStatus::Stopped, TaskStatus::Stopped);
-        t.created_at = Some(live.created_at);
-        t.started_at = live.started_at;
-        t.stopped_at = Some(now);
-        t.stop_code = Some("EssentialContainerExited".into());
-        t.stopped_reason = Some(reason);
+        let t = live.stopped(now, "EssentialContainerExited", reason);
         record_stop(&shared, port, slot, t);
     }
     drop(services);
@@ -506,6 +562,7 @@ fn exited(
 
 /// Keeps a stopped task and, while the service is wanted, schedules its replacement.
 fn record_stop(shared: &Arc<Shared>, port: u16, slot: &mut Slot, task: TaskObservation) {
+    remember(slot, task.clone());
     slot.stopped.push_front(task);
     slot.stopped.truncate(STOPPED_KEPT);
     slot.crashes_in_row += 1;
@@ -642,20 +699,11 @@ impl Platform for LocalPlatform {
                         live.started_at = Some(now);
                         changed = true;
                     }
-                    let (last, desired) = match (live.stopping, live.started_at) {
-                        (true, _) => (TaskStatus::Deactivating, TaskStatus::Stopped),
-                        (false, Some(_)) => (TaskStatus::Running, TaskStatus::Running),
-                        (false, None) => (TaskStatus::Pending, TaskStatus::Running),
-                    };
-                    let mut task = TaskObservation::new(live.arn.clone(), last, desired);
-                    task.created_at = Some(live.created_at);
-                    task.started_at = live.started_at;
-                    if last == TaskStatus::Running {
-                        obs.running_count += 1;
-                        task.private_ip = Some(LOCAL_IP.into());
-                        task.public_ip = Some(LOCAL_IP.into());
-                    } else if last == TaskStatus::Pending {
-                        obs.pending_count += 1;
+                    let task = live.observation();
+                    match task.last_status {
+                        TaskStatus::Running => obs.running_count += 1,
+                        TaskStatus::Pending => obs.pending_count += 1,
+                        _ => {}
                     }
                     obs.tasks.push(task);
                 }
@@ -680,6 +728,7 @@ impl Platform for LocalPlatform {
             live: None,
             last_output: None,
             stopped: VecDeque::new(),
+            history: VecDeque::new(),
             crashes_in_row: 0,
             epoch: 0,
         });
@@ -725,6 +774,33 @@ impl Platform for LocalPlatform {
         drop(services);
         self.shared.changed();
         Ok(())
+    }
+
+    /// The target's live process and its last [`HISTORY_KEPT`] stopped ones, by ARN (in the
+    /// order asked, each once); others are left out. The live one is as [`Platform::observe`]
+    /// last saw it.
+    async fn describe_tasks(
+        &self,
+        target: &Target,
+        arns: &[String],
+    ) -> Result<Vec<TaskObservation>> {
+        let t = local(target)?;
+        let services = self.shared.services.lock().expect("platform lock");
+        let Some(slot) = services.get(&t.port) else {
+            return Ok(Vec::new());
+        };
+        let mut seen = std::collections::HashSet::new();
+        Ok(arns
+            .iter()
+            .filter(|a| seen.insert(a.as_str()))
+            .filter_map(|arn| {
+                slot.live
+                    .as_ref()
+                    .filter(|l| &l.arn == arn)
+                    .map(Live::observation)
+                    .or_else(|| slot.history.iter().find(|h| &h.arn == arn).cloned())
+            })
+            .collect())
     }
 }
 

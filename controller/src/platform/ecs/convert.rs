@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use crate::model::Timestamp;
 use crate::platform::{
-    DeploymentObservation, DeploymentStatus, Health, LoadBalancerObservation, Observed,
-    RolloutState, ServiceObservation, TaskObservation, TaskStatus,
+    Arch, DeploymentObservation, DeploymentStatus, Health, LoadBalancerObservation, Observed,
+    RolloutState, ServiceObservation, TaskObservation, TaskSize, TaskStatus,
 };
 
 /// Attachment `type` of a task's awsvpc network interface.
@@ -50,6 +50,9 @@ pub struct ServiceView {
     /// `loadBalancers[]`: the target groups ECS registers the tasks in.
     #[serde(default)]
     pub load_balancers: Vec<LoadBalancerView>,
+    /// `taskDefinition`: the service's task definition ARN (the PRIMARY deployment's).
+    #[serde(default)]
+    pub task_definition: Option<String>,
 }
 
 /// One entry of an ECS service's `loadBalancers[]` (only target-group attachments: a Classic
@@ -94,6 +97,9 @@ pub struct DeploymentView {
     /// `rolloutState`: `IN_PROGRESS`, `COMPLETED` or `FAILED`.
     #[serde(default)]
     pub rollout_state: Option<String>,
+    /// `taskDefinition`: the ARN of the task definition this deployment runs.
+    #[serde(default)]
+    pub task_definition: Option<String>,
 }
 
 impl DeploymentView {
@@ -123,6 +129,7 @@ impl From<&aws_sdk_ecs::types::Deployment> for DeploymentView {
             created_at: sdk_time(d.created_at()),
             updated_at: sdk_time(d.updated_at()),
             rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
+            task_definition: d.task_definition().map(str::to_owned),
         }
     }
 }
@@ -144,6 +151,18 @@ impl ServiceView {
     pub fn is_active(&self) -> bool {
         self.status.eq_ignore_ascii_case("ACTIVE")
     }
+
+    /// The ARN of the task definition the service runs: its PRIMARY deployment's
+    /// `taskDefinition`, else the service's own `taskDefinition` (services without the ECS
+    /// deployment controller report no deployments). `None` when ECS named neither.
+    pub fn primary_task_definition(&self) -> Option<&str> {
+        self.deployments
+            .iter()
+            .find(|d| d.status.eq_ignore_ascii_case("PRIMARY"))
+            .and_then(|d| d.task_definition.as_deref())
+            .or(self.task_definition.as_deref())
+            .filter(|d| !d.is_empty())
+    }
 }
 
 impl From<&aws_sdk_ecs::types::Service> for ServiceView {
@@ -163,6 +182,7 @@ impl From<&aws_sdk_ecs::types::Service> for ServiceView {
                     container_port: lb.container_port(),
                 })
                 .collect(),
+            task_definition: s.task_definition().map(str::to_owned),
         }
     }
 }
@@ -290,6 +310,17 @@ pub struct TaskView {
     /// `createdAt`.
     #[serde(default)]
     pub created_at: Option<Timestamp>,
+    /// `pullStartedAt`: when the image pull began (Fargate bills from here). moto never
+    /// reports it.
+    #[serde(default)]
+    pub pull_started_at: Option<Timestamp>,
+    /// `cpu`: the task's CPU units as a string (`"256"` = 0.25 vCPU). moto never reports it
+    /// (the task definition's is used then).
+    #[serde(default)]
+    pub cpu: Option<String>,
+    /// `memory`: the task's memory in MiB as a string (`"512"`). moto never reports it.
+    #[serde(default)]
+    pub memory: Option<String>,
     /// `startedAt`.
     #[serde(default)]
     pub started_at: Option<Timestamp>,
@@ -370,6 +401,9 @@ impl From<&aws_sdk_ecs::types::Task> for TaskView {
             last_status: t.last_status().map(str::to_owned),
             desired_status: t.desired_status().map(str::to_owned),
             created_at: sdk_time(t.created_at()),
+            pull_started_at: sdk_time(t.pull_started_at()),
+            cpu: t.cpu().map(str::to_owned),
+            memory: t.memory().map(str::to_owned),
             started_at: sdk_time(t.started_at()),
             stopped_at: sdk_time(t.stopped_at()),
             stop_code: t.stop_code().map(|c| c.as_str().to_owned()),
@@ -452,6 +486,21 @@ pub struct HealthChecked {
     pub essential_with_check: Vec<String>,
 }
 
+/// What snooze keeps of one task definition revision (cached per ARN by the platform for
+/// its lifetime: a revision never changes): which containers decide health, the CPU
+/// architecture, and the task-level size.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DefinitionFacts {
+    /// The essential containers that define a health check.
+    pub health: HealthChecked,
+    /// `runtimePlatform.cpuArchitecture`; `X86_64` when the definition names none (Fargate's
+    /// default) or names one snooze does not know.
+    pub arch: Arch,
+    /// The definition's task-level `cpu`/`memory` with [`DefinitionFacts::arch`]; `None` when
+    /// either is absent or unreadable (EC2-only definitions may leave them out).
+    pub size: Option<TaskSize>,
+}
+
 /// A task definition as DescribeTaskDefinition returns it (fixture form).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -462,6 +511,58 @@ pub struct TaskDefinitionView {
     /// `containerDefinitions[]`.
     #[serde(default)]
     pub container_definitions: Vec<ContainerDefinitionView>,
+    /// Task-level `cpu`, CPU units as a string (`"256"`).
+    #[serde(default)]
+    pub cpu: Option<String>,
+    /// Task-level `memory`, MiB as a string (`"512"`).
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// `runtimePlatform`.
+    #[serde(default)]
+    pub runtime_platform: Option<RuntimePlatformView>,
+}
+
+/// A task definition's `runtimePlatform`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimePlatformView {
+    /// `cpuArchitecture`: `X86_64` or `ARM64`.
+    #[serde(default)]
+    pub cpu_architecture: Option<String>,
+}
+
+/// vCPUs of an ECS `cpu` value: CPU units (`"256"` = 0.25 vCPU), or the `"0.25 vCPU"` form
+/// task definitions accept at registration. `None` for anything else, zero or negative.
+pub fn parse_vcpu(cpu: &str) -> Option<f64> {
+    let s = cpu.trim();
+    let lower = s.to_ascii_lowercase();
+    let v = match lower.strip_suffix("vcpu") {
+        Some(n) => n.trim().parse::<f64>().ok()?,
+        None => s.parse::<f64>().ok()? / 1024.0,
+    };
+    (v.is_finite() && v > 0.0).then_some(v)
+}
+
+/// GB (GiB, as Fargate prices memory) of an ECS `memory` value: MiB (`"512"` = 0.5), or the
+/// `"0.5 GB"` form task definitions accept at registration. `None` for anything else, zero or
+/// negative.
+pub fn parse_memory_gb(memory: &str) -> Option<f64> {
+    let s = memory.trim();
+    let lower = s.to_ascii_lowercase();
+    let v = match lower.strip_suffix("gb") {
+        Some(n) => n.trim().parse::<f64>().ok()?,
+        None => s.parse::<f64>().ok()? / 1024.0,
+    };
+    (v.is_finite() && v > 0.0).then_some(v)
+}
+
+/// The size of `cpu`/`memory` (ECS strings) with `arch`; `None` unless both parse.
+pub fn task_size(cpu: Option<&str>, memory: Option<&str>, arch: Arch) -> Option<TaskSize> {
+    Some(TaskSize {
+        vcpu: parse_vcpu(cpu?)?,
+        memory_gb: parse_memory_gb(memory?)?,
+        arch,
+    })
 }
 
 /// One container definition: name, `essential` (default true), whether it has a `healthCheck`.
@@ -480,6 +581,21 @@ pub struct ContainerDefinitionView {
 }
 
 impl TaskDefinitionView {
+    /// What the platform caches of this revision: health-check containers, architecture, size.
+    pub fn facts(&self) -> DefinitionFacts {
+        let arch = self
+            .runtime_platform
+            .as_ref()
+            .and_then(|r| r.cpu_architecture.as_deref())
+            .and_then(Arch::parse)
+            .unwrap_or_default();
+        DefinitionFacts {
+            health: self.health_checked(),
+            arch,
+            size: task_size(self.cpu.as_deref(), self.memory.as_deref(), arch),
+        }
+    }
+
     /// The essential containers that define a health check.
     pub fn health_checked(&self) -> HealthChecked {
         HealthChecked {
@@ -507,6 +623,11 @@ impl From<&aws_sdk_ecs::types::TaskDefinition> for TaskDefinitionView {
                     health_check: c.health_check().map(|_| serde_json::Value::Bool(true)),
                 })
                 .collect(),
+            cpu: d.cpu().map(str::to_owned),
+            memory: d.memory().map(str::to_owned),
+            runtime_platform: d.runtime_platform().map(|r| RuntimePlatformView {
+                cpu_architecture: r.cpu_architecture().map(|a| a.as_str().to_owned()),
+            }),
         }
     }
 }
@@ -598,20 +719,25 @@ pub struct DescribeNetworkInterfacesView {
     pub network_interfaces: Vec<EniView>,
 }
 
-/// One task as an observation. `checked` is its task definition's health-check set (`None`:
-/// unknown definition, health `None`); `eni` is its ENI as EC2 described it (`None`: not
-/// described (yet), then only the attachment's private IP is known). Returns `None` for a
-/// task whose statuses are missing or not ECS statuses.
+/// One task as an observation. `facts` is its task definition's (`None`: unknown definition,
+/// then health and size are `None`); `eni` is its ENI as EC2 described it (`None`: not
+/// described (yet), then only the attachment's private IP is known). The size is the task's
+/// own `cpu`/`memory` (what Fargate bills), else its definition's task-level ones (moto
+/// reports no task-level size), with the definition's architecture. Returns `None` for a task
+/// whose statuses are missing or not ECS statuses.
 pub fn task_observation(
     task: &TaskView,
-    checked: Option<&HealthChecked>,
+    facts: Option<&DefinitionFacts>,
     eni: Option<&EniView>,
 ) -> Option<TaskObservation> {
     let last = TaskStatus::parse(&task.last_status.as_deref()?.to_ascii_uppercase())?;
     let desired = TaskStatus::parse(&task.desired_status.as_deref()?.to_ascii_uppercase())?;
     let mut obs = TaskObservation::new(task.task_arn.clone(), last, desired);
-    obs.health = checked.and_then(|c| task_health(task, c));
+    obs.health = facts.and_then(|f| task_health(task, &f.health));
+    obs.size = facts
+        .and_then(|f| task_size(task.cpu.as_deref(), task.memory.as_deref(), f.arch).or(f.size));
     obs.created_at = task.created_at;
+    obs.pull_started_at = task.pull_started_at;
     obs.started_at = task.started_at;
     obs.stopped_at = task.stopped_at;
     obs.stop_code = task.stop_code.clone().filter(|s| !s.is_empty());
@@ -630,11 +756,13 @@ pub fn task_observation(
 
 /// The observation of ACTIVE service `svc`: its counts and those of `tasks` whose group is
 /// `service:<name>` (others are dropped; duplicates by ARN are kept once), newest first
-/// (`createdAt`, then `startedAt`, descending; unknown times last).
+/// (`createdAt`, then `startedAt`, descending; unknown times last). `facts` holds the task
+/// definitions known, by ARN: the tasks' (health, size) and the PRIMARY deployment's (the
+/// service's size; `None` when it is not in `facts`).
 pub fn service_observation(
     svc: &ServiceView,
     tasks: &[&TaskView],
-    checked: &HashMap<String, HealthChecked>,
+    facts: &HashMap<String, DefinitionFacts>,
     enis: &HashMap<String, EniView>,
 ) -> ServiceObservation {
     let mut seen = std::collections::HashSet::new();
@@ -643,10 +771,7 @@ pub fn service_observation(
         .filter(|t| t.belongs_to(&svc.service_name))
         .filter(|t| seen.insert(t.task_arn.as_str()))
         .filter_map(|t| {
-            let c = t
-                .task_definition_arn
-                .as_deref()
-                .and_then(|d| checked.get(d));
+            let c = t.task_definition_arn.as_deref().and_then(|d| facts.get(d));
             let eni = t.eni_id().and_then(|id| enis.get(id));
             task_observation(t, c, eni)
         })
@@ -677,7 +802,10 @@ pub fn service_observation(
             })
             .collect(),
         route: Default::default(),
-        size: None,
+        size: svc
+            .primary_task_definition()
+            .and_then(|d| facts.get(d))
+            .and_then(|f| f.size),
     }
 }
 
@@ -707,16 +835,19 @@ mod tests {
             .unwrap()
             .tasks
     }
-    fn checked() -> HashMap<String, HealthChecked> {
+    fn task_def() -> TaskDefinitionView {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Out {
             task_definition: TaskDefinitionView,
         }
-        let def = serde_json::from_str::<Out>(TASK_DEF)
+        serde_json::from_str::<Out>(TASK_DEF)
             .unwrap()
-            .task_definition;
-        HashMap::from([(def.task_definition_arn.clone(), def.health_checked())])
+            .task_definition
+    }
+    fn checked() -> HashMap<String, DefinitionFacts> {
+        let def = task_def();
+        HashMap::from([(def.task_definition_arn.clone(), def.facts())])
     }
     fn enis() -> HashMap<String, EniView> {
         serde_json::from_str::<DescribeNetworkInterfacesView>(ENIS)
@@ -1038,6 +1169,127 @@ mod tests {
         assert_eq!(task_observation(&odd, None, None), None);
     }
 
+    fn size(vcpu: f64, memory_gb: f64, arch: Arch) -> Option<TaskSize> {
+        Some(TaskSize {
+            vcpu,
+            memory_gb,
+            arch,
+        })
+    }
+
+    #[test]
+    fn task_definition_facts_read_size_and_architecture() {
+        let f = task_def().facts();
+        assert_eq!(f.arch, Arch::Arm64);
+        assert_eq!(f.size, size(0.25, 0.5, Arch::Arm64));
+        assert_eq!(f.health.essential_with_check, vec!["web".to_string()]);
+        // No runtimePlatform: Fargate's default, X86_64; no task-level size: unknown.
+        let bare = TaskDefinitionView {
+            cpu: Some("2048".into()),
+            memory: Some("4096".into()),
+            ..Default::default()
+        };
+        assert_eq!(bare.facts().size, size(2.0, 4.0, Arch::X86_64));
+        let ec2_only = TaskDefinitionView {
+            memory: Some("4096".into()),
+            ..Default::default()
+        };
+        assert_eq!(ec2_only.facts().size, None);
+    }
+
+    #[test]
+    fn cpu_and_memory_strings_parse_in_both_forms() {
+        assert_eq!(parse_vcpu("256"), Some(0.25));
+        assert_eq!(parse_vcpu("4096"), Some(4.0));
+        assert_eq!(parse_vcpu(" 0.5 vCPU"), Some(0.5));
+        assert_eq!(parse_vcpu("1 vcpu"), Some(1.0));
+        assert_eq!(parse_memory_gb("512"), Some(0.5));
+        assert_eq!(parse_memory_gb("3072"), Some(3.0));
+        assert_eq!(parse_memory_gb("2 GB"), Some(2.0));
+        for bad in ["", "lots", "-256", "0", "NaN", "inf"] {
+            assert_eq!(parse_vcpu(bad), None, "{bad:?}");
+            assert_eq!(parse_memory_gb(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tasks_report_pull_start_and_their_own_size() {
+        let obs = demo();
+        let t = |id: &str| obs.tasks.iter().find(|t| t.arn == arn(id)).unwrap().clone();
+        let running = t("aaa1");
+        assert_eq!(
+            running.pull_started_at,
+            Some("2026-11-29T10:00:09.750Z".parse().unwrap())
+        );
+        // Size from the task's cpu/memory, architecture from its definition's runtimePlatform.
+        assert_eq!(running.size, size(0.25, 0.5, Arch::Arm64));
+        // A task started with a larger size (overrides) is billed by its own size.
+        let big = t("aaa3");
+        assert_eq!(big.size, size(1.0, 3.0, Arch::Arm64));
+        assert_eq!(
+            big.pull_started_at,
+            Some("2026-11-29T10:04:12Z".parse().unwrap())
+        );
+        // Before its pull (PROVISIONING) a task has no pullStartedAt.
+        assert_eq!(t("aaa2").pull_started_at, None);
+        let stopped = t("aaa4");
+        assert_eq!(
+            (stopped.pull_started_at, stopped.stopped_at),
+            (
+                Some("2026-11-29T09:50:08.500Z".parse().unwrap()),
+                Some("2026-11-29T09:52:10Z".parse().unwrap())
+            )
+        );
+    }
+
+    #[test]
+    fn task_without_own_size_takes_its_definition_and_unknown_definition_has_none() {
+        // moto reports no task-level cpu/memory.
+        let mut t = tasks()
+            .into_iter()
+            .find(|t| t.task_arn == arn("aaa1"))
+            .unwrap();
+        t.cpu = None;
+        t.memory = None;
+        let facts = task_def().facts();
+        let obs = task_observation(&t, Some(&facts), None).unwrap();
+        assert_eq!(obs.size, size(0.25, 0.5, Arch::Arm64));
+        assert_eq!(task_observation(&t, None, None).unwrap().size, None);
+    }
+
+    #[test]
+    fn service_size_is_its_primary_deployments_definition() {
+        let obs = demo();
+        assert_eq!(obs.size, size(0.25, 0.5, Arch::Arm64));
+        let s = services();
+        let idle = s
+            .services
+            .iter()
+            .find(|x| x.service_name == "idle-svc")
+            .unwrap();
+        assert_eq!(
+            idle.primary_task_definition(),
+            Some("arn:aws:ecs:eu-west-1:123456789012:task-definition/idle:2")
+        );
+        // Its definition was not read: size unknown.
+        assert_eq!(
+            service_observation(idle, &[], &checked(), &HashMap::new()).size,
+            None
+        );
+        // The PRIMARY deployment's definition wins over the ACTIVE (older) one's.
+        let demo_svc = s
+            .services
+            .iter()
+            .find(|x| x.service_name == "demo-svc")
+            .unwrap();
+        assert_eq!(
+            demo_svc.primary_task_definition(),
+            Some(DEMO_DEF),
+            "{:?}",
+            demo_svc.deployments
+        );
+    }
+
     #[test]
     fn sdk_shapes_convert_to_the_same_views() {
         use aws_sdk_ecs::types::{
@@ -1050,6 +1302,9 @@ mod tests {
             .last_status("RUNNING")
             .desired_status("RUNNING")
             .created_at(aws_smithy_types::DateTime::from_millis(1_795_000_000_250))
+            .pull_started_at(aws_smithy_types::DateTime::from_millis(1_795_000_009_000))
+            .cpu("512")
+            .memory("1024")
             .containers(
                 Container::builder()
                     .name("web")
@@ -1081,8 +1336,19 @@ mod tests {
             Some(Timestamp::from_millis(1_795_000_000_250))
         );
         assert_eq!(view.containers[0].health_status.as_deref(), Some("HEALTHY"));
+        assert_eq!(
+            view.pull_started_at,
+            Some(Timestamp::from_millis(1_795_000_009_000))
+        );
         let def = TaskDefinition::builder()
             .task_definition_arn(DEMO_DEF)
+            .cpu("256")
+            .memory("512")
+            .runtime_platform(
+                aws_sdk_ecs::types::RuntimePlatform::builder()
+                    .cpu_architecture(aws_sdk_ecs::types::CpuArchitecture::Arm64)
+                    .build(),
+            )
             .container_definitions(
                 ContainerDefinition::builder()
                     .name("web")
@@ -1096,9 +1362,9 @@ mod tests {
                     .build(),
             )
             .build();
-        let checked = TaskDefinitionView::from(&def).health_checked();
-        assert_eq!(checked.essential_with_check, vec!["web".to_string()]);
-        assert_eq!(task_health(&view, &checked), Some(Health::Healthy));
+        let checked = TaskDefinitionView::from(&def).facts();
+        assert_eq!(checked.health.essential_with_check, vec!["web".to_string()]);
+        assert_eq!(task_health(&view, &checked.health), Some(Health::Healthy));
         let eni = aws_sdk_ec2::types::NetworkInterface::builder()
             .network_interface_id("eni-1")
             .private_ip_address("10.0.1.23")
@@ -1108,7 +1374,13 @@ mod tests {
                     .build(),
             )
             .build();
+        assert_eq!(checked.size, size(0.25, 0.5, Arch::Arm64));
         let obs = task_observation(&view, Some(&checked), Some(&EniView::from(&eni))).unwrap();
         assert_eq!(obs.public_ip.as_deref(), Some("203.0.113.10"));
+        assert_eq!(obs.size, size(0.5, 1.0, Arch::Arm64));
+        assert_eq!(
+            obs.pull_started_at,
+            Some(Timestamp::from_millis(1_795_000_009_000))
+        );
     }
 }

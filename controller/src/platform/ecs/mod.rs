@@ -16,14 +16,26 @@
 //!    as RUNNING that DescribeTasks reports MISSING (ECS's eventual consistency right after a
 //!    start) makes that service [`Observed::Error`] for this pass, never a service without it.
 //! 4. `DescribeTaskDefinition` for task definitions not seen before (cached per ARN for the
-//!    platform's lifetime: a revision never changes), to know which essential containers
-//!    define a health check; and `DescribeNetworkInterfaces` for all task ENIs, by filter
-//!    `network-interface-id` (200 ids per call), so an ENI EC2 does not know yet is normally
-//!    just absent. When EC2 instead fails the whole batch with
+//!    platform's lifetime: a revision never changes, so a steady state makes no such call):
+//!    the tasks' definitions, to know which essential containers define a health check and
+//!    each task's architecture (`runtimePlatform.cpuArchitecture`, default `X86_64`), and
+//!    each observed service's PRIMARY deployment's definition, for the service's size
+//!    (task-level `cpu`/`memory`) even while it has no task (a failed read of that one only
+//!    leaves the size unknown this pass); and `DescribeNetworkInterfaces` for all task ENIs,
+//!    by filter `network-interface-id` (200 ids per call), so an ENI EC2 does not know yet is
+//!    normally just absent. When EC2 instead fails the whole batch with
 //!    `InvalidNetworkInterfaceID.NotFound`, the batch is asked again without the ids the error
 //!    names (one by one when it names none), so the other tasks keep their addresses; the
 //!    tasks of the missing ENIs are reported with [`crate::platform::TaskObservation::address_unknown`]
 //!    (looked at again next pass).
+//! 5. Assembly (pure, `convert`): a task's size is its own `cpu`/`memory` (what Fargate
+//!    bills), else its definition's (moto reports none on tasks), with the definition's
+//!    architecture; `pullStartedAt` is the task's (moto never reports it: `None`).
+//!
+//! **Tasks by ARN** ([`crate::platform::Platform::describe_tasks`], for the savings ledger):
+//! `DescribeTasks`, 100 ARNs per call in the target's cluster, retried like every call; tasks
+//! ECS reports MISSING (it forgets a stopped task after about an hour) and tasks of another
+//! service are left out; health and size from the cached definitions, no ENI lookup.
 //!
 //! **Pagination.** Every paginated call (`ListTasks`, `DescribeNetworkInterfaces`) follows its
 //! tokens through a [`PageGuard`]: a token returned twice, or more pages than

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use tracing::{debug, info, warn};
 
 use super::convert::{
-    DescribeServicesView, EniView, HealthChecked, ServiceState, ServiceView, TaskDefinitionView,
+    DefinitionFacts, DescribeServicesView, EniView, ServiceState, ServiceView, TaskDefinitionView,
     TaskView,
 };
 use super::errors::{CallError, ErrorClass};
@@ -221,20 +221,20 @@ impl Counters {
 
 /// The [`Platform`] for ECS Fargate services (`spec.target.ecs`).
 ///
-/// Cheap to share behind an `Arc`; keeps a cache of task definitions' health checks (at most
-/// [`HEALTH_CHECK_CACHE_CAP`] revisions) and per-operation call counters for its whole life (a
-/// warm Lambda keeps both).
+/// Cheap to share behind an `Arc`; keeps a cache of what it read of task definitions (health
+/// checks, size, architecture: [`DefinitionFacts`], at most [`DEFINITION_CACHE_CAP`]
+/// revisions) and per-operation call counters for its whole life (a warm Lambda keeps both).
 pub struct EcsPlatform {
     ecs: aws_sdk_ecs::Client,
     ec2: aws_sdk_ec2::Client,
     retry: RetryPolicy,
     counters: Counters,
-    health_checks: Mutex<HashMap<String, HealthChecked>>,
+    definitions: Mutex<HashMap<String, DefinitionFacts>>,
 }
 
-/// Task definition revisions whose health checks [`EcsPlatform`] remembers before it starts
-/// over (each entry is a few hundred bytes).
-pub const HEALTH_CHECK_CACHE_CAP: usize = 1024;
+/// Task definition revisions whose [`DefinitionFacts`] [`EcsPlatform`] remembers before it
+/// starts over (each entry is a few hundred bytes).
+pub const DEFINITION_CACHE_CAP: usize = 1024;
 
 /// Why a lookup stopped: a failed call, or pages that did not end (shared with the `alb`
 /// router, whose reads page the same way).
@@ -299,7 +299,7 @@ impl EcsPlatform {
             ec2,
             retry: RetryPolicy::default(),
             counters: Counters::default(),
-            health_checks: Mutex::default(),
+            definitions: Mutex::default(),
         }
     }
 
@@ -421,7 +421,9 @@ impl EcsPlatform {
         }
     }
 
-    async fn describe_tasks(
+    /// One DescribeTasks call (at most [`DESCRIBE_TASKS_BATCH`] ARNs); tasks ECS reports
+    /// under `failures` (MISSING) are simply absent from the answer.
+    async fn describe_task_views(
         &self,
         cluster: &str,
         arns: &[String],
@@ -438,11 +440,14 @@ impl EcsPlatform {
         Ok(out.tasks().iter().map(TaskView::from).collect())
     }
 
-    async fn health_checked(&self, task_definition: &str) -> Result<HealthChecked, CallError> {
+    /// What snooze reads of a task definition revision: one DescribeTaskDefinition per ARN
+    /// for the platform's lifetime (a revision never changes), then from the cache. A failed
+    /// read is not cached (asked again next time).
+    async fn definition_facts(&self, task_definition: &str) -> Result<DefinitionFacts, CallError> {
         if let Some(hit) = self
-            .health_checks
+            .definitions
             .lock()
-            .expect("health-check cache lock")
+            .expect("task definition cache lock")
             .get(task_definition)
         {
             return Ok(hit.clone());
@@ -457,10 +462,10 @@ impl EcsPlatform {
             .await?;
         let checked = out
             .task_definition()
-            .map(|d| TaskDefinitionView::from(d).health_checked())
+            .map(|d| TaskDefinitionView::from(d).facts())
             .unwrap_or_default();
-        let mut cache = self.health_checks.lock().expect("health-check cache lock");
-        if cache.len() >= HEALTH_CHECK_CACHE_CAP {
+        let mut cache = self.definitions.lock().expect("task definition cache lock");
+        if cache.len() >= DEFINITION_CACHE_CAP {
             // Task definition revisions are immutable, so starting over only costs a
             // DescribeTaskDefinition per revision in use; it keeps a warm Lambda's memory
             // bounded across many deployments.
@@ -644,7 +649,7 @@ impl EcsPlatform {
             .collect();
         let described: Vec<ChunkAnswer<Vec<TaskView>>> = futures::stream::iter(task_jobs)
             .map(|(cluster, chunk): (String, Vec<String>)| async move {
-                let r = self.describe_tasks(&cluster, &chunk).await;
+                let r = self.describe_task_views(&cluster, &chunk).await;
                 (cluster, chunk, r)
             })
             .buffer_unordered(CONCURRENCY)
@@ -710,11 +715,18 @@ impl EcsPlatform {
             })
             .collect();
 
-        // 4. Task definitions (cached) and ENIs, concurrently.
-        let defs: BTreeSet<String> = own
+        // 4. Task definitions (cached) and ENIs, concurrently: the tasks' definitions (health,
+        // size) and each service's PRIMARY one (the service's size; a service without tasks
+        // costs one DescribeTaskDefinition per revision for the platform's lifetime).
+        let task_defs: BTreeSet<String> = own
             .values()
             .flatten()
             .filter_map(|t| t.task_definition_arn.clone())
+            .collect();
+        let defs: BTreeSet<String> = own
+            .keys()
+            .filter_map(|k| active[k].primary_task_definition().map(str::to_owned))
+            .chain(task_defs.iter().cloned())
             .collect();
         let eni_ids: Vec<String> = own
             .values()
@@ -728,11 +740,11 @@ impl EcsPlatform {
             eni_ids.chunks(ENI_BATCH).map(<[String]>::to_vec).collect();
         let defs_fut = futures::stream::iter(defs)
             .map(|d: String| async move {
-                let r = self.health_checked(&d).await;
+                let r = self.definition_facts(&d).await;
                 (d, r)
             })
             .buffer_unordered(CONCURRENCY)
-            .collect::<Vec<(String, Result<HealthChecked, CallError>)>>();
+            .collect::<Vec<(String, Result<DefinitionFacts, CallError>)>>();
         let enis_fut = futures::stream::iter(eni_jobs)
             .map(|chunk: Vec<String>| async move {
                 let r = self.describe_enis(&chunk).await;
@@ -741,11 +753,17 @@ impl EcsPlatform {
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<(Vec<String>, Result<(Vec<EniView>, Vec<String>), Stop>)>>();
         let (def_answers, eni_answers) = futures::join!(defs_fut, enis_fut);
-        let mut checked: HashMap<String, HealthChecked> = HashMap::new();
+        let mut checked: HashMap<String, DefinitionFacts> = HashMap::new();
         for (def, r) in def_answers {
             match r {
                 Ok(c) => {
                     checked.insert(def, c);
+                }
+                // Only the services' size needs it: their size is unknown this pass (the
+                // observation does not fail for it; the read is tried again next pass).
+                Err(e) if !task_defs.contains(&def) => {
+                    warn!(task_definition = %def, code = %e.code, message = %e.message,
+                          "task definition not read; the service's size is unknown this pass");
                 }
                 Err(e) => {
                     let e = Stop::Call(e);
@@ -867,5 +885,62 @@ impl Platform for EcsPlatform {
         .await
         .map(drop)
         .map_err(CallError::into_platform)
+    }
+
+    /// DescribeTasks for `arns` in the target's cluster, [`DESCRIBE_TASKS_BATCH`] per call
+    /// (each ARN once), each call retried like every other; tasks ECS reports MISSING (it
+    /// describes a stopped task for about an hour) and tasks of another service (group other
+    /// than `service:<name>`) are left out. Health and size come from the tasks' task
+    /// definitions through the platform's cache; a definition that cannot be read leaves its
+    /// tasks' health and size `None` (the stop times still count). ENIs are not described:
+    /// `public_ip` is `None` and `private_ip` is the attachment's. Order: ECS's, by call.
+    #[tracing::instrument(name = "ecs_describe_tasks", skip_all, fields(arns = arns.len()))]
+    async fn describe_tasks(
+        &self,
+        target: &Target,
+        arns: &[String],
+    ) -> Result<Vec<crate::platform::TaskObservation>> {
+        let Target::Ecs(EcsTarget { cluster, service }) = target else {
+            return Err(Error::Unsupported(
+                "the ecs platform only describes tasks of ECS services".into(),
+            ));
+        };
+        let mut seen = HashSet::new();
+        let unique: Vec<String> = arns
+            .iter()
+            .filter(|a| seen.insert(a.as_str()))
+            .cloned()
+            .collect();
+        let mut views: Vec<TaskView> = Vec::new();
+        for chunk in unique.chunks(DESCRIBE_TASKS_BATCH) {
+            let found = self
+                .describe_task_views(cluster, chunk)
+                .await
+                .map_err(CallError::into_platform)?;
+            views.extend(found.into_iter().filter(|t| t.belongs_to(service)));
+        }
+        let defs: BTreeSet<&str> = views
+            .iter()
+            .filter_map(|t| t.task_definition_arn.as_deref())
+            .collect();
+        let mut facts: HashMap<&str, DefinitionFacts> = HashMap::new();
+        for def in defs {
+            match self.definition_facts(def).await {
+                Ok(f) => {
+                    facts.insert(def, f);
+                }
+                Err(e) => {
+                    warn!(task_definition = %def, code = %e.code, message = %e.message,
+                          "task definition not read; its tasks' size is unknown");
+                }
+            }
+        }
+        Ok(views
+            .iter()
+            .filter_map(|t| {
+                let f = t.task_definition_arn.as_deref().and_then(|d| facts.get(d));
+                super::convert::task_observation(t, f, None)
+            })
+            .collect())
     }
 }

@@ -6,7 +6,15 @@
 //!   task's lifecycle is a pure function of its timestamps and the clock, so a run is
 //!   reproducible. Tasks move PROVISIONING → PENDING → RUNNING (→ HEALTHY when the service has
 //!   a container health check) on the delays of [`SimConfig`]; an ENI with a private and a
-//!   public IP is attached at the end of PROVISIONING (the public IP can be made late).
+//!   public IP is attached at the end of PROVISIONING (the public IP can be made late). The
+//!   image pull starts then too: a task that got past PROVISIONING reports `pullStartedAt` =
+//!   the end of PROVISIONING (before `startedAt`), one stopped earlier reports none.
+//! - **Sizes**: every task has the size of its service's task definition when it was started
+//!   ([`SimConfig::task_size`], default 0.25 vCPU, 0.5 GB, arm64; per service with
+//!   [`SimPlatform::set_task_size`]), reported on the task and on the service.
+//! - **Tasks by ARN** ([`Platform::describe_tasks`], `DescribeTasks` 100 per call): a stopped
+//!   task is described for [`SimConfig::stopped_retention`] after its stop (1 h, as ECS),
+//!   even once it is no longer listed with the service.
 //! - **Deployments**: each service has one PRIMARY deployment, created with the service; every
 //!   desiredCount change (by snooze or by another writer) sets its `updatedAt` to now, as ECS
 //!   does for an UpdateService that changes only the desired count. Its `rolloutState` is
@@ -47,8 +55,8 @@ use super::PageGuard;
 use super::batch::{eni_ids_in, lookup_without_missing};
 use super::ecs::errors::ENI_NOT_FOUND;
 use super::{
-    DeploymentObservation, DeploymentStatus, Error, Health, Observed, Platform, Result,
-    RolloutState, ServiceObservation, TaskObservation, TaskStatus,
+    Arch, DeploymentObservation, DeploymentStatus, Error, Health, Observed, Platform, Result,
+    RolloutState, ServiceObservation, TaskObservation, TaskSize, TaskStatus,
 };
 use crate::clock::SimClock;
 use crate::model::{Target, Timestamp};
@@ -180,6 +188,18 @@ pub struct SimConfig {
     /// ([`crate::platform::batch::lookup_without_missing`]) and marks its task
     /// [`TaskObservation::address_unknown`]. Default 0.
     pub eni_not_found: Duration,
+    /// The size of every service's task definition unless [`SimPlatform::set_task_size`] sets
+    /// one. Default 0.25 vCPU, 0.5 GB, arm64 ([`SimConfig::DEFAULT_TASK_SIZE`]).
+    pub task_size: TaskSize,
+}
+
+impl SimConfig {
+    /// The default [`SimConfig::task_size`]: Fargate's smallest task, on Graviton.
+    pub const DEFAULT_TASK_SIZE: TaskSize = TaskSize {
+        vcpu: 0.25,
+        memory_gb: 0.5,
+        arch: Arch::Arm64,
+    };
 }
 
 impl Default for SimConfig {
@@ -199,6 +219,7 @@ impl Default for SimConfig {
             stopped_retention: Duration::from_secs(3600),
             task_start_delay: Duration::ZERO,
             eni_not_found: Duration::ZERO,
+            task_size: Self::DEFAULT_TASK_SIZE,
         }
     }
 }
@@ -290,6 +311,8 @@ struct SimTask {
     eni_id: String,
     private_ip: String,
     public_ip: Option<String>,
+    /// The size of the service's task definition when the task was started.
+    size: TaskSize,
 }
 
 #[derive(Clone, Debug)]
@@ -304,6 +327,11 @@ struct SimService {
     other_writer: Option<OtherWriter>,
     other_writes: u64,
     load_balancers: Vec<crate::platform::LoadBalancerObservation>,
+    /// The size of the service's task definition; `None`: [`SimConfig::task_size`].
+    size: Option<TaskSize>,
+    /// Stopped tasks no longer listed (beyond the newest [`MAX_STOPPED_KEPT`]) but still
+    /// described by ARN until [`SimConfig::stopped_retention`] after their stop.
+    forgotten: Vec<SimTask>,
 }
 
 /// The service's PRIMARY deployment: created with the service, `updated_at` moved by every
@@ -417,8 +445,18 @@ impl SimPlatform {
                 other_writer: None,
                 other_writes: 0,
                 load_balancers: Vec::new(),
+                size: None,
+                forgotten: Vec::new(),
             },
         );
+    }
+
+    /// Sets the size of the service's task definition (as a new revision would): tasks started
+    /// from now on, and the service's observation, have it; running tasks keep theirs.
+    pub fn set_task_size(&self, cluster: &str, service: &str, size: TaskSize) {
+        if let Some(s) = self.world().service_mut(cluster, service) {
+            s.size = Some(size);
+        }
     }
 
     /// Removes a service: ECS then reports it MISSING.
@@ -808,7 +846,7 @@ impl SimPlatform {
         // 3. DescribeTasks, 100 per call.
         let described = join_all(task_arns.chunks(100).map(|chunk| async move {
             match self.call(Op::DescribeTasks).await {
-                Ok(()) => Ok(self.describe_tasks(cluster, chunk)),
+                Ok(()) => Ok(self.describe_listed_tasks(cluster, chunk)),
                 Err(e) => Err((chunk, e)),
             }
         }))
@@ -975,7 +1013,7 @@ impl SimPlatform {
                             }],
                             load_balancers: s.load_balancers.clone(),
                             route: Default::default(),
-                            size: None,
+                            size: Some(s.size.unwrap_or(c.task_size)),
                         })
                     })
                     .unwrap_or(Described::Missing);
@@ -984,7 +1022,8 @@ impl SimPlatform {
             .collect()
     }
 
-    fn describe_tasks(
+    /// DescribeTasks for listed tasks (service, ARN) of one cluster.
+    fn describe_listed_tasks(
         &self,
         cluster: &str,
         arns: &[(String, String)],
@@ -1085,8 +1124,11 @@ impl World {
 const MIN_FAILED_START: Duration = Duration::from_secs(1);
 /// Most replacement tasks the scheduler starts in one catch-up.
 const MAX_LAUNCHES_PER_SETTLE: usize = 1000;
-/// Most stopped tasks kept per service.
+/// Most stopped tasks listed per service.
 const MAX_STOPPED_KEPT: usize = 20;
+/// Most stopped tasks beyond [`MAX_STOPPED_KEPT`] still described by ARN per service (bounds
+/// memory; within [`SimConfig::stopped_retention`] a ledger normally asks long before).
+const MAX_FORGOTTEN_KEPT: usize = 10_000;
 
 impl SimTask {
     fn eni_at(&self, c: &SimConfig) -> Timestamp {
@@ -1137,6 +1179,12 @@ impl SimTask {
             TaskStatus::Running,
         );
         o.created_at = Some(self.created_at);
+        o.size = Some(self.size);
+        // The pull starts when PROVISIONING ends, if the task was not stopped before.
+        let pull = self.eni_at(c);
+        if now >= pull && self.effective_stop(c).is_none_or(|(at, ..)| at >= pull) {
+            o.pull_started_at = Some(pull);
+        }
         let run = self.running_at(c);
         let stop = self.effective_stop(c).filter(|(at, ..)| *at <= now);
         let reached_running = now >= run && stop.is_none_or(|(at, ..)| at > run);
@@ -1191,7 +1239,9 @@ impl SimTask {
 fn launch(s: &mut SimService, cluster: &str, at: Timestamp, c: &SimConfig, next_task: &mut u64) {
     *next_task += 1;
     let n = *next_task;
+    let size = s.size.unwrap_or(c.task_size);
     s.tasks.push(SimTask {
+        size,
         arn: format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/{n:032x}"),
         created_at: at.add(c.task_start_delay),
         fail_start: s.start_failure.clone(),
@@ -1263,12 +1313,19 @@ fn schedule(
             launches += 1;
         }
     }
-    // Forget stopped tasks past retention, and all but the newest few.
+    // Forget stopped tasks past retention, and list all but the newest few (the others stay
+    // describable by ARN until retention).
     let horizon = now.sub(c.stopped_retention);
-    s.tasks.retain(|t| {
+    let recent = |t: &SimTask| {
         t.effective_stop(c)
             .is_none_or(|(_, done, ..)| done > horizon)
-    });
+    };
+    s.tasks.retain(recent);
+    s.forgotten.retain(recent);
+    if s.forgotten.len() > MAX_FORGOTTEN_KEPT {
+        let excess = s.forgotten.len() - MAX_FORGOTTEN_KEPT;
+        s.forgotten.drain(..excess);
+    }
     let stopped: Vec<usize> = s
         .tasks
         .iter()
@@ -1282,11 +1339,16 @@ fn schedule(
             .copied()
             .collect();
         let mut i = 0;
-        s.tasks.retain(|_| {
+        let mut gone = Vec::new();
+        s.tasks.retain(|t| {
             let keep = !drop.contains(&i);
+            if !keep {
+                gone.push(t.clone());
+            }
             i += 1;
             keep
         });
+        s.forgotten.extend(gone);
     }
 }
 
@@ -1425,5 +1487,45 @@ impl Platform for SimPlatform {
         set_desired(s, &e.cluster, &e.service, replicas, now, &config, next_task);
         self.scale_calls.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// `DescribeTasks` by ARN, 100 per call (each ARN once): the service's tasks in any state,
+    /// stopped ones for [`SimConfig::stopped_retention`] after their stop even when no longer
+    /// listed; ARNs it does not know (any more) are left out. No ENI lookup: `public_ip` is
+    /// `None`.
+    async fn describe_tasks(
+        &self,
+        target: &Target,
+        arns: &[String],
+    ) -> Result<Vec<TaskObservation>> {
+        let Target::Ecs(e) = target else {
+            return Err(Error::Unsupported(
+                "the sim platform runs ECS targets only, not local processes".into(),
+            ));
+        };
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<&String> = arns.iter().filter(|a| seen.insert(*a)).collect();
+        let mut out = Vec::new();
+        for chunk in unique.chunks(100) {
+            self.call(Op::DescribeTasks).await?;
+            let found = self.with_service(&e.cluster, &e.service, |s, now, c| {
+                chunk
+                    .iter()
+                    .filter_map(|arn| {
+                        s.tasks
+                            .iter()
+                            .chain(&s.forgotten)
+                            .find(|t| &&t.arn == arn && t.created_at <= now)
+                            .map(|t| {
+                                let mut o = t.observe(now, c);
+                                o.public_ip = None;
+                                o
+                            })
+                    })
+                    .collect::<Vec<_>>()
+            });
+            out.extend(found.unwrap_or_default());
+        }
+        Ok(out)
     }
 }

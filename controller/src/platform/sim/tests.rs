@@ -419,3 +419,148 @@ async fn another_writer_puts_desired_count_back_after_its_delay() {
         "the other writer's write is not snooze's call"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn tasks_report_pull_start_and_size_between_provisioning_and_running() {
+    let (clock, sim) = sim(SimConfig::default());
+    let t0 = clock.now();
+    sim.scale(&target("s"), 1).await.unwrap();
+    let Observed::Found(obs) = one(&sim, "s").await else {
+        panic!()
+    };
+    assert_eq!(obs.size, Some(SimConfig::DEFAULT_TASK_SIZE));
+    assert_eq!(
+        obs.tasks[0].pull_started_at, None,
+        "PROVISIONING: no pull yet"
+    );
+    assert_eq!(obs.tasks[0].size, Some(SimConfig::DEFAULT_TASK_SIZE));
+    // Default timing: PROVISIONING 10 s, PENDING 20 s.
+    clock.set(t0.add(Duration::from_secs(12)));
+    let t = tasks(&sim).await.remove(0);
+    assert_eq!(t.last_status, TaskStatus::Pending);
+    assert_eq!(t.pull_started_at, Some(t0.add(Duration::from_secs(10))));
+    clock.set(t0.add(Duration::from_secs(40)));
+    let t = tasks(&sim).await.remove(0);
+    assert_eq!(t.started_at, Some(t0.add(Duration::from_secs(30))));
+    assert!(t.created_at < t.pull_started_at && t.pull_started_at < t.started_at);
+
+    // A new size applies to the service and to tasks started from then on.
+    let big = TaskSize {
+        vcpu: 1.0,
+        memory_gb: 2.0,
+        arch: Arch::X86_64,
+    };
+    sim.set_task_size("c", "s", big);
+    sim.scale(&target("s"), 2).await.unwrap();
+    let Observed::Found(obs) = one(&sim, "s").await else {
+        panic!()
+    };
+    assert_eq!(obs.size, Some(big));
+    let mut sizes: Vec<Option<TaskSize>> = obs.tasks.iter().map(|t| t.size).collect();
+    sizes.sort_by(|a, b| a.map(|s| s.vcpu).partial_cmp(&b.map(|s| s.vcpu)).unwrap());
+    assert_eq!(sizes, vec![Some(SimConfig::DEFAULT_TASK_SIZE), Some(big)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_stopped_while_provisioning_never_pulled() {
+    let (clock, sim) = sim(SimConfig::default());
+    sim.scale(&target("s"), 1).await.unwrap();
+    let arn = tasks(&sim).await.remove(0).arn;
+    clock.advance(Duration::from_secs(5));
+    sim.scale(&target("s"), 0).await.unwrap();
+    clock.advance(Duration::from_secs(60));
+    let got = sim.describe_tasks(&target("s"), &[arn]).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].last_status, TaskStatus::Stopped);
+    assert_eq!(got[0].pull_started_at, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopped_tasks_are_described_by_arn_for_an_hour_after_their_stop() {
+    let (clock, sim) = sim(SimConfig::default());
+    sim.add_service("c", "other");
+    sim.scale(&target("s"), 1).await.unwrap();
+    sim.scale(&target("other"), 1).await.unwrap();
+    clock.advance(Duration::from_secs(60));
+    let arn = tasks(&sim).await.remove(0).arn;
+    let other = match one(&sim, "other").await {
+        Observed::Found(o) => o.tasks[0].arn.clone(),
+        o => panic!("{o:?}"),
+    };
+    sim.scale(&target("s"), 0).await.unwrap();
+    let stop_at = clock.now();
+    clock.advance(Duration::from_secs(20));
+    // No longer listed with the service (it neither has nor wants tasks) ...
+    assert!(tasks(&sim).await.is_empty());
+    sim.reset_counters();
+    // ... but described by ARN, with its stop; unknown ARNs and other services' are left out.
+    let ask = vec![
+        arn.clone(),
+        "arn:aws:ecs:us-east-1:123456789012:task/c/ffff".to_string(),
+        other,
+        arn.clone(),
+    ];
+    let got = sim.describe_tasks(&target("s"), &ask).await.unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let t = &got[0];
+    assert_eq!(t.arn, arn);
+    assert_eq!(
+        (t.last_status, t.desired_status),
+        (TaskStatus::Stopped, TaskStatus::Stopped)
+    );
+    assert_eq!(t.stopped_at, Some(stop_at.add(Duration::from_secs(15))));
+    assert!(t.pull_started_at.is_some() && t.size.is_some());
+    assert_eq!(sim.attempts(Op::DescribeTasks), 1);
+    // 100 ARNs per call.
+    let many: Vec<String> = (0..250).map(|i| format!("arn:x:{i}")).collect();
+    sim.describe_tasks(&target("s"), &many).await.unwrap();
+    assert_eq!(sim.attempts(Op::DescribeTasks), 4);
+    // An hour after the stop it is forgotten.
+    clock.set(stop_at.add(Duration::from_secs(15 + 3600)));
+    assert!(
+        sim.describe_tasks(&target("s"), std::slice::from_ref(&arn))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopped_tasks_beyond_the_listed_few_are_still_described() {
+    let (clock, sim) = sim(SimConfig::default());
+    sim.scale(&target("s"), 1).await.unwrap();
+    let mut dead = Vec::new();
+    for _ in 0..(MAX_STOPPED_KEPT + 5) {
+        clock.advance(Duration::from_secs(40));
+        let t = tasks(&sim)
+            .await
+            .into_iter()
+            .find(|t| t.desired_status == TaskStatus::Running)
+            .unwrap();
+        dead.push(t.arn);
+        sim.kill_tasks("c", "s", "Essential container in task exited");
+    }
+    clock.advance(Duration::from_secs(60));
+    let got = sim.describe_tasks(&target("s"), &dead).await.unwrap();
+    assert_eq!(got.len(), dead.len());
+    assert!(
+        got.iter()
+            .all(|t| t.last_status == TaskStatus::Stopped && t.stopped_at.is_some())
+    );
+}
+
+#[tokio::test]
+async fn describe_tasks_of_a_local_target_is_unsupported() {
+    let (_clock, sim) = sim(SimConfig::default());
+    let local = Target::Local(LocalTarget {
+        command: "x".into(),
+        args: vec![],
+        env: Default::default(),
+        working_dir: None,
+        port: 1,
+    });
+    assert!(matches!(
+        sim.describe_tasks(&local, &["a".into()]).await,
+        Err(Error::Unsupported(_))
+    ));
+}
