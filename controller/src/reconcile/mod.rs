@@ -11,7 +11,9 @@
 //! - [`runtime`] — [`Runtime`]: triggers, due-times, requeues with their [`Reason`], the
 //!   periodic resync and time budgets; the Lambda, `snoozectl dev` and `reconcile --watch`
 //!   only wire it;
-//! - [`probe`] — the HTTP readiness probe behind the [`Prober`] trait.
+//! - [`probe`] — the HTTP readiness probe behind the [`Prober`] trait;
+//! - [`ledger`] — the pure accounting of `status.ledger` (task-seconds, always-on, money) and
+//!   its flush policy; [`prices`] — the Fargate price table it prices with.
 //!
 //! Time comes from an injected [`Clock`] ([`SystemClock`] in production,
 //! [`crate::clock::SimClock`] in tests and benchmarks).
@@ -20,7 +22,9 @@ pub mod classify;
 pub mod decide;
 pub mod error_policy;
 pub mod group;
+pub mod ledger;
 pub mod pass;
+pub mod prices;
 pub mod probe;
 pub mod runtime;
 
