@@ -167,7 +167,11 @@ pub fn count(prev: &Ledger, input: &LedgerInput<'_>, now: Timestamp) -> Ledger {
                 next.tasks.len() - 1
             }
         };
-        let per_second = price(rates, t.size.or(service.size).as_ref(), t.public_ip.is_some());
+        let per_second = price(
+            rates,
+            t.size.or(service.size).as_ref(),
+            t.public_ip.is_some(),
+        );
         let task = &mut next.tasks[i];
         let a = task.counted_until.max(task.billed_from);
         let b = stop.unwrap_or(now);
@@ -217,7 +221,14 @@ pub fn count(prev: &Ledger, input: &LedgerInput<'_>, now: Timestamp) -> Ledger {
         });
         let per_second = price(rates, size.as_ref(), input.always_on_public_ip);
         let replicas = input.always_on_replicas as f64;
-        add_span_times(&mut next.months, from, now, per_second, Kind::AlwaysOn, replicas);
+        add_span_times(
+            &mut next.months,
+            from,
+            now,
+            per_second,
+            Kind::AlwaysOn,
+            replicas,
+        );
     }
     next.counted_until = Some(match started {
         Some(s) => s.max(now),
@@ -339,7 +350,11 @@ fn retain_months(next: &mut Ledger, now: Timestamp) {
     next.months.sort_by(|a, b| a.month.cmp(&b.month));
     let d = now.as_datetime();
     let index = d.year() * 12 + d.month0() as i32 - (RETENTION_MONTHS as i32 - 1);
-    let oldest = format!("{:04}-{:02}", index.div_euclid(12), index.rem_euclid(12) + 1);
+    let oldest = format!(
+        "{:04}-{:02}",
+        index.div_euclid(12),
+        index.rem_euclid(12) + 1
+    );
     next.months.retain(|m| m.month >= oldest);
     let extra = next.months.len().saturating_sub(RETENTION_MONTHS);
     next.months.drain(..extra);

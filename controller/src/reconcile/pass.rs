@@ -1105,7 +1105,11 @@ impl Reconciler {
         let described = if ask.is_empty() {
             Some(Vec::new())
         } else {
-            match self.platform.describe_tasks(&record.spec.target, &ask).await {
+            match self
+                .platform
+                .describe_tasks(&record.spec.target, &ask)
+                .await
+            {
                 Ok(found) => Some(found),
                 Err(e) => {
                     warn!(error = %e, tasks = ask.len(), "looking up tasks for the ledger failed; counted next pass");

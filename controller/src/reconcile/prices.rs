@@ -207,7 +207,11 @@ impl Rates {
             Arch::X86_64 => self.x86_64,
             Arch::Arm64 => self.arm64,
         };
-        let ipv4 = if public_ip { self.public_ipv4_hour } else { 0.0 };
+        let ipv4 = if public_ip {
+            self.public_ipv4_hour
+        } else {
+            0.0
+        };
         size.vcpu * p.vcpu_hour + size.memory_gb * p.gb_hour + ipv4
     }
 
@@ -270,7 +274,9 @@ regions:
 ";
 
     fn err(text: &str) -> String {
-        PriceTable::parse(text, "prices.yaml").unwrap_err().to_string()
+        PriceTable::parse(text, "prices.yaml")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -290,7 +296,10 @@ regions:
 
     #[test]
     fn money_per_hour() {
-        let r = PriceTable::parse(GOOD, "p").unwrap().rates("us-east-1").unwrap();
+        let r = PriceTable::parse(GOOD, "p")
+            .unwrap()
+            .rates("us-east-1")
+            .unwrap();
         let size = TaskSize {
             vcpu: 0.25,
             memory_gb: 0.5,
@@ -310,10 +319,16 @@ regions:
         assert!(e.contains("0 or more") && e.contains("line 4"), "{e}");
         // An unknown field, line 5.
         let e = err(&GOOD.replace("arm64: {vcpuHour", "arm64: {vcpuHours"));
-        assert!(e.contains("unknown field `vcpuHours`") && e.contains("line 5"), "{e}");
+        assert!(
+            e.contains("unknown field `vcpuHours`") && e.contains("line 5"),
+            "{e}"
+        );
         // A row without a region (the row starts on line 3).
         let e = err(&GOOD.replace("  - region: us-east-1\n    x86_64", "  - x86_64"));
-        assert!(e.contains("missing field `region`") && e.contains("line 3"), "{e}");
+        assert!(
+            e.contains("missing field `region`") && e.contains("line 3"),
+            "{e}"
+        );
         // A region listed twice: the second row is on line 8.
         let twice = format!("{GOOD}{}", &GOOD[GOOD.find("  - region").unwrap()..]);
         let e = err(&twice);
