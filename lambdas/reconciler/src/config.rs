@@ -40,6 +40,13 @@ pub struct Config {
         requires = "alb_listener_arn"
     )]
     pub wake_target_group_arn: Option<String>,
+    /// A price table file replacing the one shipped with snooze
+    /// (`controller/pricing/fargate.yaml`, [`snooze::reconcile::prices`]): Fargate list prices
+    /// per region and architecture the ledger turns task-seconds into money with. Unset or
+    /// empty: the shipped table. Read at cold start; a bad file, or one without a row for the
+    /// function's region, is a start-up error naming the file (and line).
+    #[arg(long = "price-table", env = "SNOOZE_PRICE_TABLE", value_name = "FILE")]
+    pub price_table: Option<std::path::PathBuf>,
     /// Endpoint of an AWS emulator for all clients (tests only).
     #[arg(long, env = "SNOOZE_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -143,6 +150,18 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.alb_listener_arn, None);
+        // The price table: the shipped one unless a file is named.
+        let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "t")])).unwrap();
+        assert_eq!(c.price_table, None);
+        let c = Config::from_lookup(env(&[
+            ("SNOOZE_TABLE", "t"),
+            ("SNOOZE_PRICE_TABLE", "/opt/prices.yaml"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.price_table.as_deref(),
+            Some(std::path::Path::new("/opt/prices.yaml"))
+        );
         let e = Config::from_lookup(env(&[
             ("SNOOZE_TABLE", "t"),
             ("SNOOZE_ALB_LISTENER_ARN", "arn:l"),

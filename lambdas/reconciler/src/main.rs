@@ -8,6 +8,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use snooze::aws_calls::CallCounter;
 use snooze::platform::ecs::{EcsPlatform, load_sdk_config};
+use snooze::reconcile::prices::PriceTable;
 use snooze::reconcile::{HttpProber, Reconciler, SystemClock};
 use snooze::router::alb::AlbRouter;
 use snooze::store::{ConnectOptions, DynamoStore};
@@ -35,6 +36,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store_calls = CallCounter::new();
     let store = Arc::new(DynamoStore::counted(&config.table, &opts, &store_calls).await);
     let sdk = load_sdk_config(None, config.endpoint_url.clone()).await;
+    // The ledger's prices for the function's region: a bad table or a region it lacks stops
+    // the cold start with an error naming the file.
+    let region = sdk.region().map(|r| r.to_string()).ok_or(
+        "no AWS region (AWS_REGION) to price the ledger with: the reconciler needs one",
+    )?;
+    let rates = PriceTable::load(config.price_table.as_deref())?.rates(&region)?;
     let platform = Arc::new(EcsPlatform::from_sdk_config(&sdk));
     let router_calls = CallCounter::new();
     let router = match (config.alb_listener_arn, config.wake_target_group_arn) {
@@ -67,6 +74,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if let Some(router) = router {
         reconciler = reconciler.with_router(router);
     }
+    reconciler = reconciler.with_prices(rates);
     reconciler.options.runner_period = config.schedule_period;
     let app = App {
         reconciler,
