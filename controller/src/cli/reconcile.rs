@@ -126,10 +126,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let Some(region) = region else {
         anyhow::bail!("no AWS region to price the ledger with: pass --region or set AWS_REGION");
     };
-    let rates = crate::reconcile::prices::PriceTable::load(args.price_table.as_deref())?
-        .rates(&region)?;
-    let mut reconciler =
-        Reconciler::new(store.clone(), platform, prober, clock).with_prices(rates);
+    let rates =
+        crate::reconcile::prices::PriceTable::load(args.price_table.as_deref())?.rates(&region)?;
+    let mut reconciler = Reconciler::new(store.clone(), platform, prober, clock).with_prices(rates);
     if let (Some(listener), Some(wake_group)) =
         (&args.alb_listener_arn, &args.wake_target_group_arn)
     {

@@ -62,7 +62,7 @@ use crate::model::ledger::{
     next_month_start,
 };
 use crate::model::{LastWake, Mode, Spec, Timestamp};
-use crate::platform::{ServiceObservation, TaskObservation, TaskSize};
+use crate::platform::{ServiceObservation, TaskObservation, TaskSize, TaskStatus};
 
 /// A stored ledger older than this is written even when nothing else changed ([`needs_write`]):
 /// between writes the ledger is counted again from the stored `countedUntil` (lossless), so
@@ -255,6 +255,7 @@ pub fn needs_write(prev: &Ledger, next: &Ledger, now: Timestamp) -> bool {
     };
     let events = |l: &Ledger| {
         (l.months.iter())
+            .filter(|m| m.wakes > 0 || m.unaccounted_tasks > 0)
             .map(|m| (m.month.clone(), m.wakes, m.unaccounted_tasks))
             .collect::<Vec<_>>()
     };
@@ -262,6 +263,18 @@ pub fn needs_write(prev: &Ledger, next: &Ledger, now: Timestamp) -> bool {
         || events(prev) != events(next)
         || month_key(cu) != month_key(now)
         || (now > cu && now.since(cu) >= FLUSH_INTERVAL)
+}
+
+/// Whether a task the ledger counts is being stopped (`desiredStatus` STOPPED, no `stoppedAt`
+/// yet): the pass then writes the ledger every pass until the stop is seen, so that a task
+/// that vanishes before its stop is seen (a platform that cannot look it up by ARN, or ECS
+/// forgetting it) is closed at most one pass short, not up to [`FLUSH_INTERVAL`].
+pub fn stop_under_way(ledger: &Ledger, service: &ServiceObservation) -> bool {
+    service.tasks.iter().any(|t| {
+        t.desired_status == TaskStatus::Stopped
+            && t.stopped_at.is_none()
+            && (ledger.tasks.iter()).any(|x| x.arn == t.arn && !x.stopped)
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -58,4 +58,6 @@ mod tests_decide;
 #[cfg(test)]
 mod tests_group_pass;
 #[cfg(test)]
+mod tests_ledger_pass;
+#[cfg(test)]
 mod tests_pass;

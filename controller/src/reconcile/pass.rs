@@ -1087,8 +1087,9 @@ impl Reconciler {
     /// Counts the ledger of an observed record into the decided status ([`ledger::count`]):
     /// first looks up by ARN, in one call, the tracked tasks the observation no longer lists
     /// (a failed lookup keeps them open until the next pass). The new ledger goes into
-    /// `d.status` when the status changes anyway or when [`ledger::needs_write`] says it is
-    /// worth a write of its own; otherwise the decided status keeps the stored ledger, so a
+    /// `d.status` when the status changes anyway, when [`ledger::needs_write`] says it is
+    /// worth a write of its own, or while a counted task is being stopped
+    /// ([`ledger::stop_under_way`]); otherwise the decided status keeps the stored ledger, so a
     /// steady record costs no write (the next count starts from the stored `countedUntil`, so
     /// nothing is lost).
     async fn count_ledger(
@@ -1134,7 +1135,10 @@ impl Reconciler {
             wake,
         };
         let next = ledger::count(&d.status.ledger, &input, now);
-        if prev != Some(&d.status) || ledger::needs_write(stored, &next, now) {
+        if prev != Some(&d.status)
+            || ledger::needs_write(stored, &next, now)
+            || ledger::stop_under_way(stored, service)
+        {
             d.status.ledger = next;
         }
     }

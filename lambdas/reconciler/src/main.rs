@@ -38,9 +38,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = load_sdk_config(None, config.endpoint_url.clone()).await;
     // The ledger's prices for the function's region: a bad table or a region it lacks stops
     // the cold start with an error naming the file.
-    let region = sdk.region().map(|r| r.to_string()).ok_or(
-        "no AWS region (AWS_REGION) to price the ledger with: the reconciler needs one",
-    )?;
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .ok_or("no AWS region (AWS_REGION) to price the ledger with: the reconciler needs one")?;
     let rates = PriceTable::load(config.price_table.as_deref())?.rates(&region)?;
     let platform = Arc::new(EcsPlatform::from_sdk_config(&sdk));
     let router_calls = CallCounter::new();
