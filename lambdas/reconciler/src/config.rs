@@ -78,6 +78,21 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The ledger's prices for `region` (the function's, from the AWS config): the price table
+    /// of [`Config::price_table`] (else the shipped one), its row for `region`.
+    ///
+    /// Errors, each naming the file (and line): the file cannot be read or is not a valid
+    /// table; it has no row for `region`; no region is known.
+    pub fn rates(&self, region: Option<&str>) -> anyhow::Result<snooze::reconcile::prices::Rates> {
+        let Some(region) = region else {
+            anyhow::bail!("no AWS region (AWS_REGION) to price the ledger with");
+        };
+        let table = snooze::reconcile::prices::PriceTable::load(self.price_table.as_deref())?;
+        Ok(table.rates(region)?)
+    }
+}
+
 /// Value parser of [`Config::budget`].
 fn budget(v: &str) -> Result<Duration, String> {
     humantime::parse_duration(v.trim()).map_err(|e| format!("not a duration ({e}); try 60s"))
@@ -86,6 +101,40 @@ fn budget(v: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_price_table_must_have_the_functions_region() {
+        let lookup = |file: Option<String>| {
+            move |k: &str| match k {
+                "SNOOZE_TABLE" => Some("t".to_string()),
+                "SNOOZE_PRICE_TABLE" => file.clone(),
+                _ => None,
+            }
+        };
+        let c = Config::from_lookup(lookup(None)).unwrap();
+        assert_eq!(c.rates(Some("us-east-1")).unwrap().arm64.vcpu_hour, 0.03238);
+        let e = c.rates(Some("xx-nowhere-1")).unwrap_err().to_string();
+        assert!(
+            e.contains("fargate.yaml") && e.contains("xx-nowhere-1"),
+            "{e}"
+        );
+        assert!(
+            c.rates(None)
+                .unwrap_err()
+                .to_string()
+                .contains("AWS_REGION")
+        );
+        let path = std::env::temp_dir().join(format!("snooze-{}-prices.yaml", std::process::id()));
+        std::fs::write(
+            &path,
+            "publicIpv4: {perHour: 0.005, source: s, date: d}\nregion: []\n",
+        )
+        .unwrap();
+        let c = Config::from_lookup(lookup(Some(path.display().to_string()))).unwrap();
+        let e = c.rates(Some("us-east-1")).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(e.contains("prices.yaml") && e.contains("line 2"), "{e}");
+    }
 
     #[test]
     fn config_from_env() {

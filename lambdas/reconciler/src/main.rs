@@ -8,7 +8,6 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use snooze::aws_calls::CallCounter;
 use snooze::platform::ecs::{EcsPlatform, load_sdk_config};
-use snooze::reconcile::prices::PriceTable;
 use snooze::reconcile::{HttpProber, Reconciler, SystemClock};
 use snooze::router::alb::AlbRouter;
 use snooze::store::{ConnectOptions, DynamoStore};
@@ -38,11 +37,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = load_sdk_config(None, config.endpoint_url.clone()).await;
     // The ledger's prices for the function's region: a bad table or a region it lacks stops
     // the cold start with an error naming the file.
-    let region = sdk
-        .region()
-        .map(|r| r.to_string())
-        .ok_or("no AWS region (AWS_REGION) to price the ledger with: the reconciler needs one")?;
-    let rates = PriceTable::load(config.price_table.as_deref())?.rates(&region)?;
+    let region = sdk.region().map(|r| r.to_string());
+    let rates = config.rates(region.as_deref())?;
     let platform = Arc::new(EcsPlatform::from_sdk_config(&sdk));
     let router_calls = CallCounter::new();
     let router = match (config.alb_listener_arn, config.wake_target_group_arn) {
