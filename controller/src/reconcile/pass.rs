@@ -7,7 +7,9 @@
 //!                                 ─▶ prober.probe(running, healthy tasks with an address)
 //!                                 ─▶ router.observe(route-mode hosts)   (one call)
 //!                                 ─▶ per record, concurrently, in span "reconcile{service, trigger}":
-//!                                      decide ─▶ point the route (only when it differs)
+//!                                      decide ─▶ count the ledger (platform.describe_tasks
+//!                                                 for counted tasks no longer listed)
+//!                                             ─▶ point the route (only when it differs)
 //!                                             ─▶ scale (only when the count differs)
 //!                                             ─▶ publish status (only when it changed)
 //!                                      a failed call ─▶ error_policy
@@ -28,6 +30,11 @@
 //! ([`StatusGuard::facts_unchanged`]): if a wake or activity landed in between, the write fails
 //! with `FactsChanged` and the scale-down is skipped.
 //! One failing record never stops the pass: its error is in its [`RecordReport`].
+//!
+//! The ledger ([`super::ledger`]) is counted into the decided status of every observed record;
+//! it is published with the status when the status changes anyway, and on its own only when
+//! [`super::ledger::needs_write`] (or a stop under way) says so: a steady record's ledger costs
+//! one write an hour, not one per pass.
 //!
 //! A status is written only when it differs from the stored one. No field is treated as
 //! volatile: `decide` is a fixed point once nothing changes (`phaseSince` and a condition's
