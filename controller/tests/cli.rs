@@ -2018,3 +2018,67 @@ fn reconcile_with_the_alb_router_flags() {
     ])
     .fails(1);
 }
+
+#[test]
+fn reconcile_refuses_a_bad_price_table_or_one_without_its_region() {
+    let ctl = Ctl::new();
+    let file = ctl.write("m.yaml", &manifest("a"));
+    ctl.run(&["apply", "-f", &file]).ok();
+    // A negative price, on line 2: the file and the line are named, nothing is reconciled.
+    let bad = ctl.write(
+        "prices.yaml",
+        "publicIpv4: {perHour: 0.005, source: s, date: d}\nregions:\n  - {region: us-east-1, x86_64: {vcpuHour: -1, gbHour: 0.1}, arm64: {vcpuHour: 0.1, gbHour: 0.1}, source: s, date: d}\n",
+    );
+    let out = ctl.run(&[
+        "reconcile",
+        "--once",
+        "--platform",
+        "sim",
+        "--price-table",
+        &bad,
+    ]);
+    assert_ne!(out.code, 0, "{out:#?}");
+    assert!(!out.stderr.contains("panicked"), "{out:#?}");
+    assert!(
+        out.stderr.contains("prices.yaml") && out.stderr.contains("line 3"),
+        "{out:#?}"
+    );
+    assert!(ctl.record("a").status.is_none());
+    // The shipped table has no row for this region: the error names the table and the region.
+    let out = ctl.run(&[
+        "--region",
+        "xx-nowhere-1",
+        "reconcile",
+        "--once",
+        "--platform",
+        "sim",
+    ]);
+    assert_ne!(out.code, 0, "{out:#?}");
+    assert!(
+        out.stderr.contains("fargate.yaml") && out.stderr.contains("xx-nowhere-1"),
+        "{out:#?}"
+    );
+    // Through the environment too, and a good table prices the pass.
+    let good = ctl.write(
+        "good.yaml",
+        "publicIpv4: {perHour: 0.005, source: s, date: d}\nregions:\n  - {region: xx-nowhere-1, x86_64: {vcpuHour: 0.1, gbHour: 0.1}, arm64: {vcpuHour: 0.1, gbHour: 0.1}, source: s, date: d}\n",
+    );
+    let mut cmd = ctl.command(&[
+        "--region",
+        "xx-nowhere-1",
+        "reconcile",
+        "--once",
+        "--platform",
+        "sim",
+    ]);
+    cmd.env("SNOOZE_PRICE_TABLE", &good);
+    ctl.run_with(cmd, None).ok();
+    assert!(
+        ctl.record("a")
+            .status
+            .unwrap()
+            .ledger
+            .counted_until
+            .is_some()
+    );
+}

@@ -1224,6 +1224,9 @@ async fn every_field_round_trips(f: Fixture) {
                     wake_seconds: vec![41.2, 38.0],
                     forced_over_budget: 1,
                     budget_reached_at: Some(t(t0, 3)),
+                    unaccounted_tasks: 1,
+                    unpriced_task_seconds: 12.5,
+                    unpriced_always_on_seconds: 3600.0,
                 },
                 snooze::model::ledger::LedgerMonth {
                     month: "2026-12".into(),

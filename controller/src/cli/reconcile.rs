@@ -70,6 +70,12 @@ pub struct Args {
         requires = "alb_listener_arn"
     )]
     pub wake_target_group_arn: Option<String>,
+    /// A price table file replacing the one shipped with snooze (Fargate list prices per
+    /// region and architecture; see docs/cost.md): the ledger prices ECS tasks with the row
+    /// of the region (`--region` or the AWS SDK's; `us-east-1` for `--platform sim` without
+    /// `--region`). A bad file or a missing region is an error naming the file.
+    #[arg(long, env = "SNOOZE_PRICE_TABLE", value_name = "FILE")]
+    pub price_table: Option<std::path::PathBuf>,
     /// With `--watch`: how often every record is reconciled, e.g. `60s`.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub resync: Duration,
@@ -113,7 +119,16 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let mut reconciler = Reconciler::new(store.clone(), platform, prober, clock);
+    let region = match args.platform {
+        PlatformKind::Sim => Some(global.region.clone().unwrap_or("us-east-1".into())),
+        PlatformKind::Ecs => sdk_region(global).await,
+    };
+    let Some(region) = region else {
+        anyhow::bail!("no AWS region to price the ledger with: pass --region or set AWS_REGION");
+    };
+    let rates =
+        crate::reconcile::prices::PriceTable::load(args.price_table.as_deref())?.rates(&region)?;
+    let mut reconciler = Reconciler::new(store.clone(), platform, prober, clock).with_prices(rates);
     if let (Some(listener), Some(wake_group)) =
         (&args.alb_listener_arn, &args.wake_target_group_arn)
     {
@@ -271,6 +286,21 @@ impl Clock for WallSimClock {
     async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await;
     }
+}
+
+/// The region the AWS SDK resolves (`--region`, `AWS_REGION`, the profile).
+#[cfg(feature = "aws")]
+async fn sdk_region(global: &GlobalArgs) -> Option<String> {
+    let conf =
+        crate::platform::ecs::load_sdk_config(global.region.clone(), global.endpoint_url.clone())
+            .await;
+    conf.region().map(|r| r.to_string())
+}
+
+/// Without the cargo feature `aws`: `--region` only (`--platform ecs` is refused anyway).
+#[cfg(not(feature = "aws"))]
+async fn sdk_region(global: &GlobalArgs) -> Option<String> {
+    global.region.clone()
 }
 
 /// The `alb` router for `--alb-listener-arn` (needs the cargo feature `aws`).

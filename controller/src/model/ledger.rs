@@ -16,6 +16,12 @@
 //!              "cost": 0.07, "alwaysOnCost": 1.17, "wakes": 3, "wakeSeconds": [41.2, 38.0]}],
 //!  "tasks": [{"arn": "arn:aws:ecs:…:task/c/0a1b…", "billedFrom": "…", "countedUntil": "…"}]}
 //! ```
+//!
+//! A month may also carry `unaccountedTasks` (tasks that vanished before their stop was seen),
+//! `unpricedTaskSeconds` and `unpricedAlwaysOnSeconds` (seconds counted without a price, left
+//! out of `cost` / `alwaysOnCost`), and the budget guardrail's `forcedOverBudget` and
+//! `budgetReachedAt`. The counting itself is `reconcile::ledger` (method and limits:
+//! docs/cost.md, "The ledger: what snooze saved").
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -82,10 +88,29 @@ pub struct LedgerMonth {
     /// When this month's cost first reached `spec.budget`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_reached_at: Option<Timestamp>,
+    /// Tasks the ledger was counting that vanished in this month: the service was observed,
+    /// but the task was neither listed with it nor known to a lookup by ARN (ECS had forgotten
+    /// it, e.g. after the reconciler did not run for over an hour). Each was closed at the last
+    /// second counted for it, without the one-minute minimum: its true stop is unknown, so
+    /// `taskSeconds` may be short by up to the time between two passes. A warning is logged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unaccounted_tasks: u32,
+    /// Of `taskSeconds`, the seconds counted without a price (no price table row, or the
+    /// task's size unknown): `cost` leaves them out. 0 on an ECS target with a known size.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub unpriced_task_seconds: f64,
+    /// Of `alwaysOnSeconds`, the seconds counted without a price (the service's size unknown
+    /// at the time): `alwaysOnCost` leaves them out.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub unpriced_always_on_seconds: f64,
 }
 
 fn is_zero(v: &u32) -> bool {
     *v == 0
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// A task the ledger is counting or has counted.

@@ -14,7 +14,9 @@
 //! - [`events`] — the event of every phase change ([`events::Event`]) and where events go
 //!   ([`events::EventSink`]: EventBridge, a JSON-lines file), called by the runtime after each
 //!   pass;
-//! - [`probe`] — the HTTP readiness probe behind the [`Prober`] trait.
+//! - [`probe`] — the HTTP readiness probe behind the [`Prober`] trait;
+//! - [`ledger`] — the pure accounting of `status.ledger` (task-seconds, always-on, money) and
+//!   its flush policy; [`prices`] — the Fargate price table it prices with.
 //!
 //! Time comes from an injected [`Clock`] ([`SystemClock`] in production,
 //! [`crate::clock::SimClock`] in tests and benchmarks).
@@ -24,7 +26,9 @@ pub mod decide;
 pub mod error_policy;
 pub mod events;
 pub mod group;
+pub mod ledger;
 pub mod pass;
+pub mod prices;
 pub mod probe;
 pub mod runtime;
 
@@ -59,5 +63,7 @@ mod tests_decide;
 mod tests_group_pass;
 #[cfg(test)]
 mod tests_guardrails;
+#[cfg(test)]
+mod tests_ledger_pass;
 #[cfg(test)]
 mod tests_pass;

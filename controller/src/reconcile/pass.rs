@@ -7,7 +7,9 @@
 //!                                 ─▶ prober.probe(running, healthy tasks with an address)
 //!                                 ─▶ router.observe(route-mode hosts)   (one call)
 //!                                 ─▶ per record, concurrently, in span "reconcile{service, trigger}":
-//!                                      decide ─▶ point the route (only when it differs)
+//!                                      decide ─▶ count the ledger (platform.describe_tasks
+//!                                                 for counted tasks no longer listed)
+//!                                             ─▶ point the route (only when it differs)
 //!                                             ─▶ scale (only when the count differs)
 //!                                             ─▶ publish status (only when it changed)
 //!                                      a failed call ─▶ error_policy
@@ -28,6 +30,11 @@
 //! ([`StatusGuard::facts_unchanged`]): if a wake or activity landed in between, the write fails
 //! with `FactsChanged` and the scale-down is skipped.
 //! One failing record never stops the pass: its error is in its [`RecordReport`].
+//!
+//! The ledger ([`super::ledger`]) is counted into the decided status of every observed record;
+//! it is published with the status when the status changes anyway, and on its own only when
+//! [`super::ledger::needs_write`] (or a stop under way) says so: a steady record's ledger costs
+//! one write an hour, not one per pass.
 //!
 //! A status is written only when it differs from the stored one. No field is treated as
 //! volatile: `decide` is a fixed point once nothing changes (`phaseSince` and a condition's
@@ -51,6 +58,8 @@ use super::decide::{
 use super::error_policy::{Failed, error_policy};
 use super::events::EventTarget;
 use super::group::{self, Table};
+use super::ledger::{self, LedgerInput};
+use super::prices::Rates;
 use super::runtime::{Reason, Reasons};
 use super::{Clock, Prober};
 use crate::model::{Entry, Phase, Record, Status, Timestamp};
@@ -115,6 +124,10 @@ pub struct Reconciler {
     pub router: Arc<dyn Router>,
     /// Concurrency limits.
     pub options: PassOptions,
+    /// The region's Fargate prices the ledger turns ECS task-seconds into money with
+    /// ([`super::ledger`]); `None` (the default of [`Reconciler::new`]): seconds only. Set with
+    /// [`Reconciler::with_prices`]. Local targets are never priced.
+    pub prices: Option<Arc<Rates>>,
 }
 
 /// What a pass did for one record.
@@ -293,7 +306,15 @@ impl Reconciler {
             clock,
             router: Arc::new(NoRouter),
             options: PassOptions::default(),
+            prices: None,
         }
+    }
+
+    /// The same reconciler pricing ECS targets' ledgers with `rates` (the price table's row
+    /// for the region it runs in, [`super::prices::PriceTable::rates`]).
+    pub fn with_prices(mut self, rates: Rates) -> Self {
+        self.prices = Some(Arc::new(rates));
+        self
     }
 
     /// The same reconciler with `router` for route-mode records (e.g. `snoozectl dev`'s
@@ -873,10 +894,18 @@ impl Reconciler {
         let mut report = RecordReport::new(name, prev.map(|s| s.phase));
         report.phase_since = prev.and_then(|s| s.phase_since);
         report.target = Some(EventTarget::from(&record.spec.target));
-        let Decided { decision: d, input } = decided;
+        let Decided {
+            decision: mut d,
+            input,
+        } = decided;
         // A failed observation is an error of the pass; a target the platform does not serve is
         // not (it is the record's Invalid status, published once).
         let unobserved = matches!(d.situation, Situation::Unobserved { .. });
+        if let Observed::Found(service) = observed
+            && !unobserved
+        {
+            self.count_ledger(record, service, &mut d, now).await;
+        }
         if let Observed::Error(e) = observed
             && unobserved
         {
@@ -1074,6 +1103,65 @@ impl Reconciler {
             info!(from = ?report.before, to = %d.status.phase, reason = %d.reason, "phase changed");
         }
         report
+    }
+
+    /// Counts the ledger of an observed record into the decided status ([`ledger::count`]):
+    /// first looks up by ARN, in one call, the tracked tasks the observation no longer lists
+    /// (a failed lookup keeps them open until the next pass). The new ledger goes into
+    /// `d.status` when the status changes anyway, when [`ledger::needs_write`] says it is
+    /// worth a write of its own, or while a counted task is being stopped
+    /// ([`ledger::stop_under_way`]); otherwise the decided status keeps the stored ledger, so a
+    /// steady record costs no write (the next count starts from the stored `countedUntil`, so
+    /// nothing is lost).
+    async fn count_ledger(
+        &self,
+        record: &Record,
+        service: &crate::platform::ServiceObservation,
+        d: &mut Decision,
+        now: Timestamp,
+    ) {
+        let prev = record.status.as_ref();
+        let default = crate::model::ledger::Ledger::default();
+        let stored = prev.map_or(&default, |s| &s.ledger);
+        let ask = ledger::to_describe(stored, service);
+        let described = if ask.is_empty() {
+            Some(Vec::new())
+        } else {
+            match self
+                .platform
+                .describe_tasks(&record.spec.target, &ask)
+                .await
+            {
+                Ok(found) => Some(found),
+                Err(e) => {
+                    warn!(error = %e, tasks = ask.len(), "looking up tasks for the ledger failed; counted next pass");
+                    None
+                }
+            }
+        };
+        let wake = (d.status.phase == Phase::Ready)
+            .then_some(d.status.last_wake.as_ref())
+            .flatten()
+            .filter(|w| prev.and_then(|p| p.last_wake.as_ref()) != Some(*w));
+        let rates = match record.spec.target {
+            crate::model::Target::Ecs(_) => self.prices.as_deref(),
+            crate::model::Target::Local(_) => None,
+        };
+        let input = LedgerInput {
+            always_on_replicas: ledger::always_on_replicas(&record.spec),
+            always_on_public_ip: record.spec.endpoint.address == crate::model::AddressKind::Public,
+            service,
+            described: described.as_deref(),
+            rates,
+            wake,
+        };
+        let next = ledger::count(&d.status.ledger, &input, now);
+        if prev != Some(&d.status)
+            || ledger::needs_write(stored, &next, now)
+            || ledger::stop_under_way(stored, service)
+        {
+            d.status.ledger = next;
+        }
     }
 
     /// Publishes `status` when it differs from `prev` (else [`Published::Unchanged`]).

@@ -48,6 +48,13 @@ pub struct Config {
     /// empty: no events.
     #[arg(long = "event-bus", env = "SNOOZE_EVENT_BUS", value_name = "BUS")]
     pub event_bus: Option<String>,
+    /// A price table file replacing the one shipped with snooze
+    /// (`controller/pricing/fargate.yaml`, [`snooze::reconcile::prices`]): Fargate list prices
+    /// per region and architecture the ledger turns task-seconds into money with. Unset or
+    /// empty: the shipped table. Read at cold start; a bad file, or one without a row for the
+    /// function's region, is a start-up error naming the file (and line).
+    #[arg(long = "price-table", env = "SNOOZE_PRICE_TABLE", value_name = "FILE")]
+    pub price_table: Option<std::path::PathBuf>,
     /// Endpoint of an AWS emulator for all clients (tests only).
     #[arg(long, env = "SNOOZE_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -79,6 +86,21 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The ledger's prices for `region` (the function's, from the AWS config): the price table
+    /// of [`Config::price_table`] (else the shipped one), its row for `region`.
+    ///
+    /// Errors, each naming the file (and line): the file cannot be read or is not a valid
+    /// table; it has no row for `region`; no region is known.
+    pub fn rates(&self, region: Option<&str>) -> anyhow::Result<snooze::reconcile::prices::Rates> {
+        let Some(region) = region else {
+            anyhow::bail!("no AWS region (AWS_REGION) to price the ledger with");
+        };
+        let table = snooze::reconcile::prices::PriceTable::load(self.price_table.as_deref())?;
+        Ok(table.rates(region)?)
+    }
+}
+
 /// Value parser of [`Config::budget`].
 fn budget(v: &str) -> Result<Duration, String> {
     humantime::parse_duration(v.trim()).map_err(|e| format!("not a duration ({e}); try 60s"))
@@ -87,6 +109,40 @@ fn budget(v: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_price_table_must_have_the_functions_region() {
+        let lookup = |file: Option<String>| {
+            move |k: &str| match k {
+                "SNOOZE_TABLE" => Some("t".to_string()),
+                "SNOOZE_PRICE_TABLE" => file.clone(),
+                _ => None,
+            }
+        };
+        let c = Config::from_lookup(lookup(None)).unwrap();
+        assert_eq!(c.rates(Some("us-east-1")).unwrap().arm64.vcpu_hour, 0.03238);
+        let e = c.rates(Some("xx-nowhere-1")).unwrap_err().to_string();
+        assert!(
+            e.contains("fargate.yaml") && e.contains("xx-nowhere-1"),
+            "{e}"
+        );
+        assert!(
+            c.rates(None)
+                .unwrap_err()
+                .to_string()
+                .contains("AWS_REGION")
+        );
+        let path = std::env::temp_dir().join(format!("snooze-{}-prices.yaml", std::process::id()));
+        std::fs::write(
+            &path,
+            "publicIpv4: {perHour: 0.005, source: s, date: d}\nregion: []\n",
+        )
+        .unwrap();
+        let c = Config::from_lookup(lookup(Some(path.display().to_string()))).unwrap();
+        let e = c.rates(Some("us-east-1")).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(e.contains("prices.yaml") && e.contains("line 2"), "{e}");
+    }
 
     #[test]
     fn config_from_env() {
@@ -162,6 +218,18 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.event_bus.as_deref(), Some("default"));
+        // The price table: the shipped one unless a file is named.
+        let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "t")])).unwrap();
+        assert_eq!(c.price_table, None);
+        let c = Config::from_lookup(env(&[
+            ("SNOOZE_TABLE", "t"),
+            ("SNOOZE_PRICE_TABLE", "/opt/prices.yaml"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.price_table.as_deref(),
+            Some(std::path::Path::new("/opt/prices.yaml"))
+        );
         let e = Config::from_lookup(env(&[
             ("SNOOZE_TABLE", "t"),
             ("SNOOZE_ALB_LISTENER_ARN", "arn:l"),
