@@ -2,23 +2,19 @@
 //! billed seconds, the always-on comparison and the wake, priced; a running task costs no
 //! status write per pass (the flush policy).
 //!
-//! The simulation may not report `pullStartedAt` or task sizes (the platform side of the
-//! ledger lands separately): [`Sized`] adds a size to what it observes, and the expected
-//! seconds are taken from the task as the platform reports it (`pullStartedAt`, else the
-//! `startedAt` fallback), so the test holds either way.
-
-use std::sync::Arc;
-
-use async_trait::async_trait;
+//! The simulated tasks have the sim's default size ([`SIZE`]) and report `pullStartedAt`; the
+//! expected seconds are taken from the stopped task as the platform describes it by ARN, and
+//! the expected money from the hand-computed hourly price of docs/cost.md's demo task.
 
 use super::ledger::billed_from;
 use super::prices::PriceTable;
 use super::tests_pass::world;
 use super::*;
-use crate::model::{Phase, Record, Target};
-use crate::platform::{Arch, Observed, Platform, TaskObservation, TaskSize};
+use crate::model::{Phase, Record};
+use crate::platform::{Arch, Platform, TaskSize};
 
-/// 0.25 vCPU, 0.5 GB, ARM64: $0.009875 an hour in us-east-1.
+/// 0.25 vCPU, 0.5 GB, ARM64 (the sim's default): 0.25 · $0.03238 + 0.5 · $0.00356 = $0.009875
+/// an hour in us-east-1, $0.014875 with the public IPv4 charge (docs/cost.md's `r_task`).
 const SIZE: TaskSize = TaskSize {
     vcpu: 0.25,
     memory_gb: 0.5,
@@ -26,48 +22,12 @@ const SIZE: TaskSize = TaskSize {
 };
 const HOURLY: f64 = 0.009875;
 
-/// A platform that reports [`SIZE`] for every service and task of the one it wraps.
-struct Sized(Arc<dyn Platform>);
-
-fn sized(t: &mut TaskObservation) {
-    t.size = Some(SIZE);
-}
-
-#[async_trait]
-impl Platform for Sized {
-    async fn observe(&self, targets: &[Target]) -> crate::platform::Result<Vec<Observed>> {
-        let mut seen = self.0.observe(targets).await?;
-        for o in &mut seen {
-            if let Observed::Found(s) = o {
-                s.size = Some(SIZE);
-                s.tasks.iter_mut().for_each(sized);
-            }
-        }
-        Ok(seen)
-    }
-    async fn scale(&self, target: &Target, replicas: u32) -> crate::platform::Result<()> {
-        self.0.scale(target, replicas).await
-    }
-    async fn describe_tasks(
-        &self,
-        target: &Target,
-        arns: &[String],
-    ) -> crate::platform::Result<Vec<TaskObservation>> {
-        let mut found = self.0.describe_tasks(target, arns).await?;
-        found.iter_mut().for_each(sized);
-        Ok(found)
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_wake_and_a_sleep_leave_the_billed_seconds_and_no_write_per_pass() {
     let w = world();
     let rates = PriceTable::builtin().rates("us-east-1").unwrap();
-    let reconciler = Reconciler {
-        platform: Arc::new(Sized(w.sim.clone())),
-        ..w.reconciler.clone()
-    }
-    .with_prices(rates);
+    assert_eq!(crate::platform::sim::SimConfig::DEFAULT_TASK_SIZE, SIZE);
+    let reconciler = w.reconciler.clone().with_prices(rates);
     let pass = || reconciler.reconcile(Scope::All);
     w.add(Record::test("demo"));
     let t0 = w.clock.now();
@@ -123,37 +83,17 @@ async fn a_wake_and_a_sleep_leave_the_billed_seconds_and_no_write_per_pass() {
         .unwrap();
     let task_seconds: f64 = l.months.iter().map(|m| m.task_seconds).sum();
     let unaccounted: u32 = l.months.iter().map(|m| m.unaccounted_tasks).sum();
-    let billed = match known.first() {
-        // The platform knows stopped tasks by ARN: the stop was seen, counted to the second.
-        Some(task) => {
-            let stopped_at = task.stopped_at.expect("the task stopped");
-            let billed = stopped_at.since(billed_from(task).unwrap()).as_secs_f64();
-            assert!(billed > 15.0 * 60.0, "{billed}");
-            assert!(
-                (task_seconds - billed).abs() < 1e-6,
-                "{task_seconds} != {billed}"
-            );
-            assert_eq!(unaccounted, 0);
-            billed
-        }
-        // A platform that knows no stopped task by ARN (the simulation before it implements
-        // `describe_tasks`): the task vanished once no longer listed, and was closed at the
-        // last pass that wrote it (every pass writes while its stop is under way): at most one
-        // pass (10 s) short, reported.
-        None => {
-            let t = &l.tasks[0];
-            let counted = t.counted_until.since(t.billed_from).as_secs_f64();
-            assert!(
-                (task_seconds - counted).abs() < 1e-6,
-                "{task_seconds} != {counted}"
-            );
-            assert!(counted > 15.0 * 60.0, "{counted}");
-            let stop_seen_by = w.clock.now().since(t.counted_until).as_secs_f64();
-            assert!(stop_seen_by <= 6.0 * 10.0, "{stop_seen_by}");
-            assert_eq!(unaccounted, 1);
-            counted
-        }
-    };
+    // The platform knows stopped tasks by ARN: the stop was seen, counted to the second.
+    let task = known.first().expect("the sim describes a stopped task by ARN");
+    let stopped_at = task.stopped_at.expect("the task stopped");
+    assert_eq!(billed_from(task), task.pull_started_at, "billed from the pull");
+    let billed = stopped_at.since(billed_from(task).unwrap()).as_secs_f64();
+    assert!(billed > 15.0 * 60.0, "{billed}");
+    assert!(
+        (task_seconds - billed).abs() < 1e-6,
+        "{task_seconds} != {billed}"
+    );
+    assert_eq!(unaccounted, 0);
     let always_on: f64 = l.months.iter().map(|m| m.always_on_seconds).sum();
     let covered = l.counted_until.unwrap().since(t0).as_secs_f64();
     assert!(
