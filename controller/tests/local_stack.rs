@@ -843,7 +843,10 @@ async fn dev_reacts_to_wakes_and_to_changes_from_other_terminals_at_once() {
     eprintln!("ledger after two wakes: {month}");
     assert_eq!(month["name"], "demo");
     assert_eq!(month["wakes"], 2, "{month}");
-    assert!(month.get("cost").is_none(), "a local target has no price: {month}");
+    assert!(
+        month.get("cost").is_none(),
+        "a local target has no price: {month}"
+    );
     let task_seconds = month["taskSeconds"].as_f64().unwrap();
     assert!(
         task_seconds < 120.0 + 30.0,

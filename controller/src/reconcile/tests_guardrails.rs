@@ -386,13 +386,14 @@ async fn through_passes_max_awake_stops_a_busy_service_and_a_wake_starts_it_agai
     w.pass().await;
     // Busy: activity every five minutes for two hours.
     let mut stopped_after = None;
+    let mut events = Vec::new();
     for i in 1..=24u64 {
         w.advance(5 * MIN);
         w.store
             .record_activity("d", w.clock.now(), Duration::ZERO)
             .await
             .unwrap();
-        w.pass().await;
+        events.extend(super::events::Event::of_pass(&w.pass().await));
         let s = w.store.status("d").unwrap();
         if stopped_after.is_none() && s.phase != Phase::Ready {
             stopped_after = Some(i * 5);
@@ -405,6 +406,29 @@ async fn through_passes_max_awake_stops_a_busy_service_and_a_wake_starts_it_agai
     }
     assert_eq!(stopped_after, Some(60));
     assert_eq!(w.phase("d"), Some(Phase::Asleep));
+    // The hit is published as an event naming the guardrail (Ready → Sleeping, then Asleep).
+    let hits: Vec<_> = events
+        .iter()
+        .filter(|e| e.from != Some(Phase::Waking))
+        .map(|e| (e.from, e.to, e.guardrail))
+        .collect();
+    use super::events::Guardrail;
+    assert_eq!(
+        hits,
+        [
+            (
+                Some(Phase::Ready),
+                Phase::Sleeping,
+                Some(Guardrail::MaxAwake)
+            ),
+            (
+                Some(Phase::Sleeping),
+                Phase::Asleep,
+                Some(Guardrail::MaxAwake)
+            ),
+        ],
+        "{events:#?}"
+    );
     // A visitor's wake request starts a new stretch.
     w.wake("d").await;
     w.pass().await;

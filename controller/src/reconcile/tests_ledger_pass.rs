@@ -84,9 +84,15 @@ async fn a_wake_and_a_sleep_leave_the_billed_seconds_and_no_write_per_pass() {
     let task_seconds: f64 = l.months.iter().map(|m| m.task_seconds).sum();
     let unaccounted: u32 = l.months.iter().map(|m| m.unaccounted_tasks).sum();
     // The platform knows stopped tasks by ARN: the stop was seen, counted to the second.
-    let task = known.first().expect("the sim describes a stopped task by ARN");
+    let task = known
+        .first()
+        .expect("the sim describes a stopped task by ARN");
     let stopped_at = task.stopped_at.expect("the task stopped");
-    assert_eq!(billed_from(task), task.pull_started_at, "billed from the pull");
+    assert_eq!(
+        billed_from(task),
+        task.pull_started_at,
+        "billed from the pull"
+    );
     let billed = stopped_at.since(billed_from(task).unwrap()).as_secs_f64();
     assert!(billed > 15.0 * 60.0, "{billed}");
     assert!(
