@@ -387,6 +387,7 @@ resource "aws_lambda_function" "reconciler" {
       SNOOZE_ALB_LISTENER_ARN      = var.alb_listener_arn
       SNOOZE_WAKE_TARGET_GROUP_ARN = var.alb_wake_target_group_arn
       SNOOZE_EVENT_BUS             = var.event_bus_name
+      SNOOZE_PRICE_TABLE           = var.price_table_path
       RUST_LOG                     = var.log_level
     }
   }

@@ -222,6 +222,12 @@ variable "event_bus_name" {
   }
 }
 
+variable "price_table_path" {
+  description = "Path, inside the reconciler's package or a layer, of a Fargate price table that replaces the one shipped with snooze (env SNOOZE_PRICE_TABLE; the shape of controller/pricing/fargate.yaml; docs/cost.md, \"The ledger\"). The ledger prices task-seconds with the row for the function's region. Empty (default): the shipped table. A bad file, or one without the region, fails the reconciler's cold start with the file and line."
+  type        = string
+  default     = ""
+}
+
 variable "events_sns_topic_arn" {
   description = "Optional: an SNS topic that receives every phase-change event, through an EventBridge rule on `event_bus_name` this module creates. The topic's access policy must allow events.amazonaws.com to sns:Publish (condition aws:SourceArn = output `events_sns_rule_arn`), and the key policy of a topic encrypted with a customer managed key must let events.amazonaws.com use that key (see README.md). null: no rule."
   type        = string

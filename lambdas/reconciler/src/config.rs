@@ -221,6 +221,10 @@ mod tests {
         // The price table: the shipped one unless a file is named.
         let c = Config::from_lookup(env(&[("SNOOZE_TABLE", "t")])).unwrap();
         assert_eq!(c.price_table, None);
+        // Terraform's default `price_table_path` is empty: the shipped table.
+        let c =
+            Config::from_lookup(env(&[("SNOOZE_TABLE", "t"), ("SNOOZE_PRICE_TABLE", "")])).unwrap();
+        assert_eq!(c.price_table, None);
         let c = Config::from_lookup(env(&[
             ("SNOOZE_TABLE", "t"),
             ("SNOOZE_PRICE_TABLE", "/opt/prices.yaml"),
