@@ -27,7 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
-use super::{Failure, GlobalArgs};
+use super::GlobalArgs;
 use crate::model::{EcsTarget, Entry, HumanDuration, Record, Spec, Target, validate};
 use crate::platform::ecs::discover::DiscoveredService;
 
@@ -453,7 +453,7 @@ async fn run_aws(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         let n = problems.len();
-        Err(Failure::new(
+        Err(super::Failure::new(
             format!(
                 "{n} service{} not onboarded; the others were{}",
                 if n == 1 { "" } else { "s" },
