@@ -42,6 +42,10 @@ fn unique(prefix: &str) -> String {
 struct Proxy {
     /// Every request: (operation, the request's `cluster` or "").
     requests: Mutex<Vec<(String, String)>>,
+    /// ListServices answers every page with the same token (a pagination bug).
+    stuck_token: std::sync::atomic::AtomicBool,
+    /// The next this many DescribeServices requests are answered with throttling.
+    throttle: AtomicUsize,
 }
 
 impl Proxy {
@@ -94,6 +98,24 @@ async fn forward(
         .unwrap_or_default()
         .to_owned();
     let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+    if operation == "DescribeServices"
+        && st
+            .throttle
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    {
+        st.requests
+            .lock()
+            .unwrap()
+            .push(("DescribeServices (throttled)".into(), String::new()));
+        return axum::response::Response::builder()
+            .status(400)
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(axum::body::Body::from(
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+            ))
+            .unwrap();
+    }
     let mut json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     st.requests.lock().unwrap().push((
         operation.clone(),
@@ -149,6 +171,9 @@ async fn forward(
         v[key] = all.iter().skip(offset).take(size).cloned().collect();
         if offset + size < all.len() {
             v["nextToken"] = format!("{PAGE_TOKEN}{}", offset + size).into();
+        }
+        if key == "serviceArns" && st.stuck_token.load(Ordering::SeqCst) {
+            v["nextToken"] = format!("{PAGE_TOKEN}0").into();
         }
         bytes = serde_json::to_vec(&v).unwrap();
     }
@@ -450,4 +475,39 @@ async fn a_fleet_of_250_is_onboarded_once_and_an_operators_record_is_left_alone(
         "{last:#?}"
     );
     assert_eq!(last.stdout.lines().count(), 126);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttling_is_retried_and_an_endless_listing_stops_with_nothing_created() {
+    let fleet = Fleet::new(24).await;
+    let [a, b] = [fleet.clusters[0].as_str(), fleet.clusters[1].as_str()];
+    let init = fleet.ctl(&["init"]);
+    assert_eq!(init.code, 0, "{init:#?}");
+
+    // Throttled DescribeServices calls are retried: the run still sees every tagged service.
+    fleet.proxy.throttle.store(2, Ordering::SeqCst);
+    let dry = fleet.discover(&["--cluster", a, "--cluster", b]);
+    assert_eq!(dry.code, 0, "{dry:#?}");
+    assert_eq!(dry.lines_ending(" created (dry run)").len(), 12, "{dry:#?}");
+    assert_eq!(fleet.proxy.operations()["DescribeServices (throttled)"], 2);
+    assert!(
+        dry.stderr.contains("DescribeServices 6"),
+        "4 calls + 2 retries: {dry:#?}"
+    );
+
+    // ListServices that never ends (its token comes back): an error naming the call, and
+    // nothing created from a partial list.
+    fleet.proxy.stuck_token.store(true, Ordering::SeqCst);
+    let stuck = fleet.discover(&["--cluster", a, "--apply"]);
+    assert_eq!(stuck.code, 1, "{stuck:#?}");
+    assert!(
+        stuck
+            .stderr
+            .contains(&format!("cannot list the services of ECS cluster {a}"))
+            && stuck
+                .stderr
+                .contains("PaginationRepeatedToken: ListServices"),
+        "{stuck:#?}"
+    );
+    assert!(fleet.records().await.is_empty());
 }
