@@ -495,6 +495,16 @@ async fn throttling_is_retried_and_an_endless_listing_stops_with_nothing_created
         "4 calls + 2 retries: {dry:#?}"
     );
 
+    // One cluster named twice, by name and by ARN: each service once.
+    let arn = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{a}");
+    let twice = fleet.discover(&["--cluster", a, "--cluster", &arn]);
+    assert_eq!(twice.code, 0, "{twice:#?}");
+    assert_eq!(
+        twice.lines_ending(" created (dry run)").len(),
+        6,
+        "{twice:#?}"
+    );
+
     // ListServices that never ends (its token comes back): an error naming the call, and
     // nothing created from a partial list.
     fleet.proxy.stuck_token.store(true, Ordering::SeqCst);

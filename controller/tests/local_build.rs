@@ -109,7 +109,10 @@ async fn the_library_answers_a_config_error_not_a_panic() {
 #[test]
 fn discover_is_one_line_and_exit_2_but_its_help_is_there() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["discover"][..], &["discover", "--apply", "--cluster", "prod"]] {
+    for args in [
+        &["discover"][..],
+        &["discover", "--apply", "--cluster", "prod"],
+    ] {
         let out = snoozectl(dir.path(), args, &[]);
         assert_one_line_without_aws(&out, "snoozectl discover");
     }

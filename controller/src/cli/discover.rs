@@ -356,6 +356,12 @@ async fn run_aws(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     use crate::platform::ecs::discover::Discovery;
     use crate::store::{Applied, Error as StoreError};
 
+    // The store first: a wrong --store fails before any ECS call.
+    let store = if args.apply {
+        global.connect_or_create().await?
+    } else {
+        global.connect().await?
+    };
     let discovery =
         Discovery::from_options(global.region.clone(), global.endpoint_url.clone()).await;
     let clusters = if args.clusters.is_empty() {
@@ -375,11 +381,9 @@ async fn run_aws(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot list the services of ECS cluster {cluster}"))?,
         );
     }
-    let store = if args.apply {
-        global.connect_or_create().await?
-    } else {
-        global.connect().await?
-    };
+    // A cluster named twice (`--cluster prod --cluster arn:...:cluster/prod`): each service once.
+    let mut seen = BTreeSet::new();
+    found.retain(|s| seen.insert(s.arn.clone()));
     let stored = store.list().await.context("cannot list the records")?;
     let plans = plan(&found, &args.tags, &stored);
     let yaml = args.output == Some(Output::Yaml);
@@ -406,7 +410,10 @@ async fn run_aws(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                     match store.apply(&record, None).await {
                         Ok(Applied::Created(_)) => {}
                         Ok(other) => {
-                            problems.push(format!("service/{}: {other}?", record.name()));
+                            problems.push(format!(
+                                "service/{}: the store answered {other} to a create",
+                                record.name()
+                            ));
                             continue;
                         }
                         Err(StoreError::AlreadyExists(_)) => {
