@@ -8,6 +8,7 @@
 //! - its record is built from the service and its [tags](TAG_NAME): target `ecs: {cluster,
 //!   service}`, name from `snooze.name` or [derived](derive_name) from the service name,
 //!   `spec.idleTimeout` from `snooze.idle-timeout`, `spec.groups` from `snooze.group`,
+//!   `spec.mode` from `snooze.mode`,
 //!   `spec.replicas` the service's `desiredCount` when above 0 (so waking it restores what it
 //!   runs now), `spec.maxReplicas` that count when it is above the default 10; everything else
 //!   at its default. A tag value the record does not validate with, or an unknown `snooze.*`
@@ -28,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
 use super::GlobalArgs;
-use crate::model::{EcsTarget, Entry, HumanDuration, Record, Spec, Target, validate};
+use crate::model::{EcsTarget, Entry, HumanDuration, Mode, Record, Spec, Target, validate};
 use crate::platform::ecs::discover::DiscoveredService;
 
 /// The default selector: the tag that opts a service in.
@@ -39,6 +40,9 @@ pub const TAG_NAME: &str = "snooze.name";
 pub const TAG_IDLE_TIMEOUT: &str = "snooze.idle-timeout";
 /// Tag: `spec.groups`, group names (DNS labels) separated by commas.
 pub const TAG_GROUP: &str = "snooze.group";
+/// Tag: `spec.mode`, `auto`, `on` or `off` (e.g. `on` to onboard pinned on, as
+/// docs/existing-service.md advises, and switch to `auto` later with `edit` or `apply`).
+pub const TAG_MODE: &str = "snooze.mode";
 /// The prefix of snooze's tags: a tag with it that is neither a selector key nor one of the
 /// tags above is an error (a misspelt tag would otherwise be ignored and the record created
 /// with a default for ever, since discover never changes a record).
@@ -168,14 +172,14 @@ fn record_of(
         format!("{}: tag {tag}={value:?}: {message}", svc.arn)
     };
     for key in svc.tags.keys() {
-        let known = [TAG_NAME, TAG_IDLE_TIMEOUT, TAG_GROUP].contains(&key.as_str());
+        let known = [TAG_NAME, TAG_IDLE_TIMEOUT, TAG_GROUP, TAG_MODE].contains(&key.as_str());
         if key.starts_with(TAG_PREFIX) && !known && !selector_keys.contains(key.as_str()) {
             return Err(problem(
                 key,
                 &svc.tags[key],
                 &format!(
-                    "unknown snooze tag; known: {TAG_NAME}, {TAG_IDLE_TIMEOUT}, {TAG_GROUP} \
-                     (and the --tag selector keys)"
+                    "unknown snooze tag; known: {TAG_NAME}, {TAG_IDLE_TIMEOUT}, {TAG_GROUP}, \
+                     {TAG_MODE} (and the --tag selector keys)"
                 ),
             ));
         }
@@ -209,6 +213,14 @@ fn record_of(
         spec.idle_timeout = v
             .parse::<HumanDuration>()
             .map_err(|e| problem(TAG_IDLE_TIMEOUT, v, &e))?;
+    }
+    if let Some(v) = svc.tags.get(TAG_MODE) {
+        spec.mode = match v.trim() {
+            "auto" => Mode::Auto,
+            "on" => Mode::On,
+            "off" => Mode::Off,
+            _ => return Err(problem(TAG_MODE, v, "not a mode; use auto, on or off")),
+        };
     }
     if let Some(v) = svc.tags.get(TAG_GROUP) {
         spec.groups = v.split(',').map(|g| g.trim().to_string()).collect();
@@ -574,7 +586,8 @@ mod tests {
             svc("c", "c", &[on, ("snooze.group", "Shop")]),
             svc("c", "d", &[on, ("snooze.name", "D!")]),
             svc("c", "e", &[on, ("snooze.idletimeout", "5m")]),
-            svc("c", "ok", &[on]),
+            svc("c", "f", &[on, ("snooze.mode", "sleepy")]),
+            svc("c", "ok", &[on, ("snooze.mode", "on")]),
         ];
         let plans = plan(&found, &selectors(), &[]);
         let problems: Vec<&str> = plans
@@ -606,11 +619,16 @@ mod tests {
                 ),
                 format!(
                     "{arn}/e: tag snooze.idletimeout=\"5m\": unknown snooze tag; known: \
-                     snooze.name, snooze.idle-timeout, snooze.group (and the --tag selector keys)"
+                     snooze.name, snooze.idle-timeout, snooze.group, snooze.mode (and the --tag \
+                     selector keys)"
                 ),
+                format!("{arn}/f: tag snooze.mode=\"sleepy\": not a mode; use auto, on or off"),
             ]
         );
-        assert!(matches!(plans.last().unwrap().1, Plan::Create { .. }));
+        let Plan::Create { record, .. } = &plans.last().unwrap().1 else {
+            panic!("{plans:?}")
+        };
+        assert_eq!(record.spec.mode, Mode::On);
     }
 
     #[test]
