@@ -31,6 +31,7 @@ use std::process::ExitCode;
 use super::GlobalArgs;
 use crate::model::{EcsTarget, Entry, HumanDuration, Mode, Record, Spec, Target, validate};
 use crate::platform::ecs::discover::DiscoveredService;
+use crate::store::{Applied, Error as StoreError, Store};
 
 /// The default selector: the tag that opts a service in.
 pub const DEFAULT_SELECTOR: &str = "snooze.enable=true";
@@ -348,6 +349,27 @@ pub fn plan(
     plans
 }
 
+/// Creates one planned record with the store's create-if-absent ([`Store::apply`] without an
+/// expected version), so a record someone else created since the plan was made (same name) is
+/// never overwritten. `Err` is the problem line: `service/NAME: created by another writer
+/// meanwhile; left alone ...`, or the store's error.
+pub async fn create(store: &dyn Store, record: &Record) -> Result<(), String> {
+    match store.apply(record, None).await {
+        Ok(Applied::Created(_)) => Ok(()),
+        Ok(other) => Err(format!(
+            "service/{}: the store answered {other} to a create",
+            record.name()
+        )),
+        Err(StoreError::AlreadyExists(_)) => Err(format!(
+            "service/{}: created by another writer meanwhile; left alone (run discover again to \
+             see whether it manages {})",
+            record.name(),
+            record.spec.target.identity()
+        )),
+        Err(e) => Err(format!("service/{}: not created: {e:#}", record.name())),
+    }
+}
+
 /// Runs `snoozectl discover`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     #[cfg(feature = "aws")]
@@ -366,7 +388,6 @@ async fn run_aws(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     use anyhow::Context as _;
 
     use crate::platform::ecs::discover::Discovery;
-    use crate::store::{Applied, Error as StoreError};
 
     // The store first: a wrong --store fails before any ECS call.
     let store = if args.apply {
@@ -418,30 +439,11 @@ async fn run_aws(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                 for n in &notes {
                     eprintln!("note: {n}");
                 }
-                if args.apply {
-                    match store.apply(&record, None).await {
-                        Ok(Applied::Created(_)) => {}
-                        Ok(other) => {
-                            problems.push(format!(
-                                "service/{}: the store answered {other} to a create",
-                                record.name()
-                            ));
-                            continue;
-                        }
-                        Err(StoreError::AlreadyExists(_)) => {
-                            problems.push(format!(
-                                "service/{}: created by another writer meanwhile; left alone \
-                                 (run discover again to see whether it manages {})",
-                                record.name(),
-                                record.spec.target.identity()
-                            ));
-                            continue;
-                        }
-                        Err(e) => {
-                            problems.push(format!("service/{}: not created: {e:#}", record.name()));
-                            continue;
-                        }
-                    }
+                if args.apply
+                    && let Err(problem) = create(store.as_ref(), &record).await
+                {
+                    problems.push(problem);
+                    continue;
                 }
                 created += 1;
                 if yaml {
@@ -695,6 +697,41 @@ mod tests {
             plans.iter().all(|(_, p)| matches!(p, Plan::Create { .. })),
             "{plans:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_record_created_after_the_plan_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SqliteStore::open(dir.path().join("s.db")).unwrap();
+        let found = vec![svc("c", "web", &[("snooze.enable", "true")])];
+        let plans = plan(&found, &selectors(), &[]);
+        let Plan::Create { record, .. } = &plans[0].1 else {
+            panic!("{plans:?}")
+        };
+        // Meanwhile an operator creates "web" for another service, with their own spec.
+        let mut theirs = Record::test("web");
+        theirs.spec.replicas = 3;
+        crate::store::apply_one(&store, &theirs).await.unwrap();
+        let problem = create(&store, record).await.unwrap_err();
+        assert_eq!(
+            problem,
+            "service/web: created by another writer meanwhile; left alone (run discover again \
+             to see whether it manages ecs:c/web)"
+        );
+        let Some(Entry::Record(kept)) = store.get("web").await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(kept.spec, theirs.spec);
+        // Without the race, it is created.
+        let plans = plan(
+            &[svc("c", "api", &[("snooze.enable", "true")])],
+            &selectors(),
+            &[],
+        );
+        let Plan::Create { record, .. } = &plans[0].1 else {
+            panic!("{plans:?}")
+        };
+        assert_eq!(create(&store, record).await, Ok(()));
     }
 
     #[test]
