@@ -85,11 +85,21 @@ pub enum Principal {
     Agent,
     /// The `snoozectl` verbs the ops workflow runs (`.github/workflows/ops.yml`: `get`, `wake`).
     Ops,
+    /// A person running `snoozectl discover` with their own credentials (onboarding a fleet):
+    /// no Terraform role; the operator guide lists the IAM policy it needs, which
+    /// `tests/infra/test_contract_iam.py` checks against these operations.
+    Operator,
 }
 
 impl Principal {
     /// Every principal.
-    pub const ALL: [Principal; 4] = [Self::Reconciler, Self::Wake, Self::Agent, Self::Ops];
+    pub const ALL: [Principal; 5] = [
+        Self::Reconciler,
+        Self::Wake,
+        Self::Agent,
+        Self::Ops,
+        Self::Operator,
+    ];
 
     /// Its lowercase name, as in `infra/aws-operations.json` and `tests/infra/principals.py`.
     pub fn name(self) -> &'static str {
@@ -98,6 +108,7 @@ impl Principal {
             Self::Wake => "wake",
             Self::Agent => "agent",
             Self::Ops => "ops",
+            Self::Operator => "operator",
         }
     }
 }
@@ -135,7 +146,8 @@ const fn op(
 /// `infra/aws-operations.json` ([`operations_json`]; `controller/tests/aws_operations.rs`
 /// fails when that file is stale). The moto tests check it against the calls the SDK
 /// interceptors counted: the reconciler's ECS and EC2 operations in
-/// `controller/tests/ecs_moto.rs` (an end-to-end wake and sleep), each principal's DynamoDB
+/// `controller/tests/ecs_moto.rs` (an end-to-end wake and sleep), the operator's ECS operations
+/// in `controller/tests/discover_moto.rs`, each principal's DynamoDB
 /// operations in `controller/tests/aws_operations.rs`, the reconciler's EventBridge operation in
 /// `controller/tests/events_moto.rs`.
 pub const OPERATIONS: &[Operation] = {
@@ -259,6 +271,36 @@ pub const OPERATIONS: &[Operation] = {
             "dynamodb",
             "UpdateItem",
             "snoozectl wake (Store::record_wake)",
+        ),
+        op(
+            Operator,
+            "ecs",
+            "ListClusters",
+            "snoozectl discover without --cluster (Discovery::clusters)",
+        ),
+        op(
+            Operator,
+            "ecs",
+            "ListServices",
+            "snoozectl discover (Discovery::services)",
+        ),
+        op(
+            Operator,
+            "ecs",
+            "DescribeServices",
+            "snoozectl discover (Discovery::services, include TAGS)",
+        ),
+        op(
+            Operator,
+            "dynamodb",
+            "Scan",
+            "snoozectl discover (Store::list: which services have a record)",
+        ),
+        op(
+            Operator,
+            "dynamodb",
+            "UpdateItem",
+            "snoozectl discover --apply (Store::apply, create-if-absent)",
         ),
     ]
 };

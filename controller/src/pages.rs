@@ -2,8 +2,8 @@
 //! `nextToken` seen before, or more pages than the call can plausibly have) stops with a
 //! [`PaginationError`] instead of looping, and never passes a partial list off as complete.
 //!
-//! Used by ECS `ListTasks` and EC2 `DescribeNetworkInterfaces` ([`crate::platform::ecs`]), the
-//! simulated `ListTasks` ([`crate::platform::sim`]) and the DynamoDB store's `Scan`
+//! Used by ECS `ListTasks` and EC2 `DescribeNetworkInterfaces` ([`crate::platform::ecs`]), ECS
+//! `ListClusters` and `ListServices` (`snoozectl discover`), the simulated `ListTasks` ([`crate::platform::sim`]) and the DynamoDB store's `Scan`
 //! ([`crate::store`]); a module of its own below both, so neither depends on the other.
 //!
 //! The SDK's own paginators (`into_paginator()`) are not used: by default they *stop quietly*
@@ -18,6 +18,12 @@ pub const LIST_TASKS_MAX_PAGES: usize = 100;
 /// Page limit of EC2 `DescribeNetworkInterfaces` for one batch of 200 ENI ids (one page of up
 /// to 1,000 answers is enough).
 pub const DESCRIBE_ENIS_MAX_PAGES: usize = 10;
+/// Page limit of ECS `ListClusters` (`snoozectl discover`): 200 pages of 100 ARNs is twice the
+/// 10,000-clusters-per-region quota.
+pub const LIST_CLUSTERS_MAX_PAGES: usize = 200;
+/// Page limit of ECS `ListServices` for one cluster (`snoozectl discover`): 100 pages of 100
+/// ARNs is twice the 5,000-services-per-cluster quota.
+pub const LIST_SERVICES_MAX_PAGES: usize = 100;
 /// Page limit of the DynamoDB `Scan` of the whole table: 1 MB per page, so about 1 GB of
 /// records; far beyond any table of service records.
 pub const SCAN_MAX_PAGES: usize = 1000;

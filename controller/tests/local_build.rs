@@ -105,3 +105,20 @@ async fn the_library_answers_a_config_error_not_a_panic() {
         Ok(_) => panic!("a build without aws opened a DynamoDB store"),
     }
 }
+
+#[test]
+fn discover_is_one_line_and_exit_2_but_its_help_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["discover"][..],
+        &["discover", "--apply", "--cluster", "prod"],
+    ] {
+        let out = snoozectl(dir.path(), args, &[]);
+        assert_one_line_without_aws(&out, "snoozectl discover");
+    }
+    // The verb and its help exist in this build too (docs/reference/cli.md is made from it).
+    let help = snoozectl(dir.path(), &["discover", "--help"], &[]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--apply"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -6,6 +6,7 @@
 | wake       | `lambdas/wake` + library modules       | modules/snooze `data.aws_iam_policy_document.wake`            |
 | agent      | `snoozectl agent` (activity sidecar)   | modules/demo-service `data.aws_iam_policy_document.task`      |
 | ops        | the snoozectl verbs ops.yml runs       | modules/github-oidc `data.aws_iam_policy_document.ops`        |
+| operator   | `snoozectl discover`, a person's own credentials | none: the policy is documented (`DOCUMENTED` below) |
 
 The AWS operations a principal calls are the code's own declaration, `snooze::aws_calls::OPERATIONS`
 (exported to infra/aws-operations.json, checked against the calls the moto tests made). Its
@@ -99,6 +100,24 @@ def module_closure(roots: list[str]) -> list[str]:
                     if (ROOT / cand).exists() and cand not in seen:
                         todo.append(cand)
     return seen
+
+
+# Principals without a Terraform role (a person running snoozectl with their own credentials):
+# name → (file, marker). The file documents the IAM policy they need as the ```json block right
+# after the marker line; test_contract_iam checks it allows exactly the declared operations.
+DOCUMENTED = {"operator": ("docs/operator-guide.md", "<!-- iam-policy: operator -->")}
+
+
+def documented_policy(name: str) -> dict:
+    """The IAM policy document the docs give for principal `name` (see DOCUMENTED)."""
+    import json  # noqa: PLC0415
+
+    path, marker = DOCUMENTED[name]
+    text = (ROOT / path).read_text()
+    assert marker in text, f"{path} has no {marker} (the IAM policy of {name})"
+    m = re.search(r"```json\n(.*?)\n```", text[text.index(marker):], re.S)
+    assert m, f"{path}: no ```json block after {marker}"
+    return json.loads(m.group(1))
 
 
 def principals() -> dict[str, Principal]:

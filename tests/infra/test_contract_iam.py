@@ -125,7 +125,8 @@ def policy(name: str) -> dict:
 def test_every_principal_declares_its_operations():
     """The export names exactly the principals the policies are checked for, each with actions."""
     declared = pr.declared_operations()
-    assert set(declared) == set(P), f"infra/aws-operations.json has {sorted(declared)}, principals.py {sorted(P)}"
+    known = set(P) | set(pr.DOCUMENTED)
+    assert set(declared) == known, f"infra/aws-operations.json has {sorted(declared)}, principals.py {sorted(known)}"
     for name, actions in declared.items():
         assert actions, f"{name}: no operation declared"
         assert all(re.fullmatch(r"(dynamodb|ecs|ec2|elasticloadbalancing|events):[A-Z][A-Za-z]+", a) for a in actions), actions
@@ -143,6 +144,24 @@ def test_policy_allows_exactly_what_the_code_calls(name):
     assert not missing and not extra, (
         f"{name}: IAM and code disagree\n  missing from the policy: {explain}\n"
         f"  allowed but never called: {extra}\n  sources: {P[name].sources}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(pr.DOCUMENTED))
+def test_documented_policy_allows_exactly_what_the_code_calls(name):
+    """A principal without a Terraform role (an operator's own credentials for `snoozectl
+    discover`): the policy its docs give allows exactly the operations it declares."""
+    doc = pr.documented_policy(name)
+    allowed = set()
+    for st in doc["Statement"]:
+        assert st["Effect"] == "Allow", st
+        actions = st["Action"]
+        allowed |= {actions} if isinstance(actions, str) else set(actions)
+    declared = set(pr.declared_operations()[name])
+    assert allowed == declared, (
+        f"{name}: {pr.DOCUMENTED[name][0]} and the code disagree\n"
+        f"  missing from the documented policy: {sorted(declared - allowed)}\n"
+        f"  documented but never called: {sorted(allowed - declared)}"
     )
 
 

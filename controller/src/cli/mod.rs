@@ -47,6 +47,7 @@ pub mod cost;
 pub mod delete;
 pub mod describe;
 pub mod dev;
+pub mod discover;
 pub mod edit;
 pub mod get;
 pub mod init;
@@ -245,6 +246,9 @@ pub enum Command {
     Describe(describe::Args),
     /// Create or update records from manifest files (validates everything first).
     Apply(apply::Args),
+    /// Find ECS services by tag (default snooze.enable=true) and create their missing records;
+    /// a dry run unless --apply. Never changes an existing record.
+    Discover(discover::Args),
     /// Edit a record's labels and spec in $VISUAL/$EDITOR (validated; compare-and-swap save).
     Edit(edit::Args),
     /// Delete a record.
@@ -278,6 +282,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Get(args) => get::run(global, args).await,
         Command::Describe(args) => describe::run(global, args).await,
         Command::Apply(args) => apply::run(global, args).await,
+        Command::Discover(args) => discover::run(global, args).await,
         Command::Edit(args) => edit::run(global, args).await,
         Command::Delete(args) => delete::run(global, args).await,
         Command::Wake(args) => wake::run_wake(global, args).await,
@@ -323,8 +328,8 @@ pub fn main() -> ExitCode {
 }
 
 /// In a build without the cargo feature `aws`: the one line ([`crate::without_aws`]) for a
-/// command line that needs it (a `dynamodb://` store for a verb that opens the store, or
-/// `reconcile --platform ecs`, the default platform), which `main` prints before exiting 2.
+/// command line that needs it (a `dynamodb://` store for a verb that opens the store,
+/// `reconcile --platform ecs`, the default platform, or `discover`, which lists ECS services), which `main` prints before exiting 2.
 /// `None` in a build with the feature, and for anything else.
 pub fn needs_missing_aws(cli: &Cli) -> Option<String> {
     if crate::HAS_AWS {
@@ -335,6 +340,11 @@ pub fn needs_missing_aws(cli: &Cli) -> Option<String> {
     {
         return Some(crate::without_aws(
             "reconcile --platform ecs (the default; --platform sim needs no AWS)",
+        ));
+    }
+    if let Command::Discover(_) = &cli.command {
+        return Some(crate::without_aws(
+            "snoozectl discover (it lists ECS services)",
         ));
     }
     let opens_store = !matches!(cli.command, Command::Schema(_));

@@ -49,7 +49,10 @@
 //! become [`Error::Call`] with `retryable: false`. A failure that concerns some targets is
 //! [`Observed::Error`] for those only. Every error carries code, message and request id.
 //!
-//! Everything here but [`errors`]' classification needs the cargo feature `aws` (the crate
+//! **Discovery** ([`discover`], `snoozectl discover`): every service of some clusters with its
+//! tags, for onboarding a fleet.
+//!
+//! Everything here but [`errors`]' classification and [`discover`]'s types needs the cargo feature `aws` (the crate
 //! docs): the simulated platform shares that classification, so a build without AWS still
 //! simulates ECS's errors as ECS reports them.
 
@@ -58,6 +61,7 @@ use crate::platform::{Error, Observed, PageGuard};
 
 #[cfg(feature = "aws")]
 pub mod convert;
+pub mod discover;
 pub mod errors;
 #[cfg(feature = "aws")]
 mod sdk;
