@@ -180,10 +180,11 @@ pub fn report(entries: &[Entry], month: &str) -> Report {
         cost: sum(|r| r.cost),
         always_on_cost: sum(|r| r.always_on_cost),
         saved: sum(|r| r.saved),
-        wakes: services.iter().map(|r| r.wakes).sum(),
+        wakes: services.iter().fold(0, |n, r| n.saturating_add(r.wakes)),
         median_wake_seconds: None,
         budget: None,
-        forced_over_budget: services.iter().map(|r| r.forced_over_budget).sum(),
+        forced_over_budget: (services.iter())
+            .fold(0, |n, r| n.saturating_add(r.forced_over_budget)),
         counted: services.iter().any(|r| r.counted),
     };
     Report {
@@ -194,8 +195,12 @@ pub fn report(entries: &[Entry], month: &str) -> Report {
 }
 
 /// US dollars for a table cell: `$0.15`, `$10.86`; below a cent `<$0.01` (but `$0.00` for
-/// exactly 0); negative as `-$0.40`.
+/// exactly 0); negative as `-$0.40`; a value no ledger can hold (not finite, or a trillion
+/// dollars and more: a hand-edited status) as `invalid`.
 pub fn dollars(v: f64) -> String {
+    if !v.is_finite() || v.abs() >= 1e12 {
+        return "invalid".into();
+    }
     if v < 0.0 {
         return format!("-{}", dollars(-v));
     }
@@ -205,8 +210,13 @@ pub fn dollars(v: f64) -> String {
     format!("${v:.2}")
 }
 
-fn time(seconds: f64) -> String {
-    short_duration(Duration::from_secs_f64(seconds.max(0.0)))
+/// Seconds for a table cell (`short_duration`); negative or NaN as `0s`, beyond what a
+/// `Duration` holds (a hand-edited status) as `invalid`.
+pub fn time(seconds: f64) -> String {
+    match Duration::try_from_secs_f64(seconds.max(0.0)) {
+        Ok(d) => short_duration(d),
+        Err(_) => "invalid".into(),
+    }
 }
 
 /// The table (see the module docs) for `report`.
@@ -255,7 +265,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     if args.names.is_empty() {
         entries = store.list().await.context("cannot list services")?;
     } else {
-        for name in &args.names {
+        // `demo service/demo` is one service, counted once in the total.
+        let mut seen = std::collections::BTreeSet::new();
+        for name in args.names.iter().filter(|n| seen.insert(n.as_str())) {
             let entry = store
                 .get(name)
                 .await
@@ -353,6 +365,41 @@ mod tests {
             let e = parse_month(bad).unwrap_err();
             assert!(e.contains("is not a month; use YYYY-MM"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_hand_edited_ledger_is_shown_not_panicked_on() {
+        let wild = LedgerMonth {
+            month: "2026-12".into(),
+            task_seconds: 1e308,
+            always_on_seconds: f64::NAN,
+            cost: Some(1e300),
+            always_on_cost: Some(-1.0),
+            wakes: u32::MAX,
+            wake_seconds: vec![1e300],
+            forced_over_budget: u32::MAX,
+            ..LedgerMonth::default()
+        };
+        let entries = vec![with_month("a", wild.clone()), with_month("b", wild)];
+        let r = report(&entries, "2026-12");
+        assert_eq!(r.total.wakes, u32::MAX);
+        let table = render_table(&r);
+        let a = table.lines().nth(1).unwrap();
+        assert_eq!(
+            a.split_whitespace().collect::<Vec<_>>(),
+            [
+                "a",
+                "invalid",
+                "invalid",
+                "-$1.00",
+                "invalid",
+                "4294967295",
+                "invalid"
+            ],
+            "{table}"
+        );
+        assert_eq!(time(-5.0), "0s");
+        assert_eq!(time(f64::NAN), "0s");
     }
 
     #[test]

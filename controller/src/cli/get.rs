@@ -211,9 +211,7 @@ fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
                     .and_then(|s| s.ledger.month(&month))
                     .map_or_else(dash, |m| match m.saved() {
                         Some(dollars) => super::cost::dollars(dollars),
-                        None => {
-                            short_duration(std::time::Duration::from_secs_f64(m.saved_seconds()))
-                        }
+                        None => super::cost::time(m.saved_seconds()),
                     });
                 cells.extend([
                     mode.to_string(),
