@@ -60,7 +60,8 @@ pub struct LedgerMonth {
     /// The month, `YYYY-MM` (UTC), e.g. `2026-12`.
     pub month: String,
     /// Task-seconds billed in this month: every task's seconds from `pullStartedAt` until it
-    /// stopped (or until the last pass while it runs), the one-minute minimum added at its stop.
+    /// stopped (or until the last pass while it runs), Fargate's one-minute minimum added at its
+    /// stop (ECS tasks; a local process counts its real seconds).
     #[serde(default)]
     pub task_seconds: f64,
     /// Task-seconds the service would have run always on at `spec.replicas`, over the same
@@ -125,8 +126,8 @@ pub struct LedgerTask {
     pub billed_from: Timestamp,
     /// Until when its seconds have been counted.
     pub counted_until: Timestamp,
-    /// True once its stop was counted (with the one-minute minimum); kept until ECS no longer
-    /// lists it, then dropped.
+    /// True once its stop was counted (with the one-minute minimum for an ECS task); kept until
+    /// ECS no longer lists it, then dropped.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
     /// True once the task was seen with a public IPv4 address: its seconds (the one-minute
