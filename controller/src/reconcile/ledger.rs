@@ -276,14 +276,17 @@ pub fn needs_write(prev: &Ledger, next: &Ledger, now: Timestamp) -> bool {
         || (now > cu && now.since(cu) >= FLUSH_INTERVAL)
 }
 
-/// Whether `next` holds different money than `prev` (any month's `cost` or `alwaysOnCost`):
-/// for a record with `spec.budget` the pass then writes the ledger every pass, so the budget
-/// guardrail ([`crate::model::Record::budget_reached`], which reads the stored ledger) is at
-/// most one pass behind instead of up to [`FLUSH_INTERVAL`].
+/// Whether `next` holds a different billed cost than `prev` (any month's `cost`, what the
+/// budget guardrail compares; not `alwaysOnCost`, which grows every pass even while the service
+/// sleeps): for a record with `spec.budget` the pass then writes the ledger, so the guardrail
+/// ([`crate::model::Record::budget_reached`], which reads the stored ledger) is at most one
+/// pass behind instead of up to [`FLUSH_INTERVAL`]. A sleeping budgeted service keeps the
+/// hourly flush.
 pub fn money_changed(prev: &Ledger, next: &Ledger) -> bool {
     let money = |l: &Ledger| {
         (l.months.iter())
-            .map(|m| (m.month.clone(), m.cost, m.always_on_cost))
+            .filter(|m| m.cost.is_some())
+            .map(|m| (m.month.clone(), m.cost))
             .collect::<Vec<_>>()
     };
     money(prev) != money(next)

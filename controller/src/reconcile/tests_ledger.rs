@@ -789,3 +789,36 @@ fn the_one_minute_minimum_is_for_fargate_only() {
     // An ECS task: billed a minute.
     assert_eq!(month(&count_with(true), "2026-12").task_seconds, 60.0);
 }
+
+#[test]
+fn a_budgeted_ledger_is_worth_a_write_when_its_cost_changed_not_its_always_on() {
+    let t0 = at("2026-12-04T10:00:00.000Z");
+    let r = rates();
+    let l = pass(&Ledger::default(), &service(vec![]), 1, Some(&r), t0);
+    // Asleep: only always-on money grows.
+    let asleep = pass(&l, &service(vec![]), 1, Some(&r), t0.add(secs(60)));
+    assert!(month(&asleep, "2026-12").always_on_cost.is_some());
+    assert!(!money_changed(&l, &asleep));
+    // A task runs: its cost grows every pass.
+    let from = t0.add(secs(60));
+    let one = pass(
+        &asleep,
+        &service(vec![task("t1", from, None)]),
+        1,
+        Some(&r),
+        t0.add(secs(120)),
+    );
+    let two = pass(
+        &one,
+        &service(vec![task("t1", from, None)]),
+        1,
+        Some(&r),
+        t0.add(secs(180)),
+    );
+    assert!(money_changed(&asleep, &one));
+    assert!(money_changed(&one, &two));
+    assert!(
+        !needs_write(&one, &two, t0.add(secs(180))),
+        "the hourly flush alone would wait"
+    );
+}
