@@ -1239,6 +1239,7 @@ async fn every_field_round_trips(f: Fixture) {
                 billed_from: t(t0, 4),
                 counted_until: t(t0, 60_000),
                 stopped: true,
+                public_ip: true,
             }],
         },
         conditions: vec![snooze::model::Condition {

@@ -73,7 +73,9 @@ pub struct Args {
     /// A price table file replacing the one shipped with snooze (Fargate list prices per
     /// region and architecture; see docs/cost.md): the ledger prices ECS tasks with the row
     /// of the region (`--region` or the AWS SDK's; `us-east-1` for `--platform sim` without
-    /// `--region`). A bad file or a missing region is an error naming the file.
+    /// `--region`). A bad file, or this file without the region, is an error naming the file.
+    /// Without this option, a region the shipped table lacks is a warning: the ledger counts
+    /// seconds only.
     #[arg(long, env = "SNOOZE_PRICE_TABLE", value_name = "FILE")]
     pub price_table: Option<std::path::PathBuf>,
     /// With `--watch`: how often every record is reconciled, e.g. `60s`.
@@ -126,9 +128,13 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let Some(region) = region else {
         anyhow::bail!("no AWS region to price the ledger with: pass --region or set AWS_REGION");
     };
-    let rates =
-        crate::reconcile::prices::PriceTable::load(args.price_table.as_deref())?.rates(&region)?;
-    let mut reconciler = Reconciler::new(store.clone(), platform, prober, clock).with_prices(rates);
+    // A region the shipped table lacks: a warning, seconds only; an operator's table without
+    // it: an error naming the file.
+    let rates = crate::reconcile::prices::load_rates(args.price_table.as_deref(), &region)?;
+    let mut reconciler = Reconciler::new(store.clone(), platform, prober, clock);
+    if let Some(rates) = rates {
+        reconciler = reconciler.with_prices(rates);
+    }
     if let (Some(listener), Some(wake_group)) =
         (&args.alb_listener_arn, &args.wake_target_group_arn)
     {

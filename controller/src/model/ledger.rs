@@ -43,8 +43,8 @@ pub struct Ledger {
     /// counted. The next pass counts always-on time from here to its own `now`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counted_until: Option<Timestamp>,
-    /// One entry per calendar month (UTC) with anything counted, oldest first, at most
-    /// [`RETENTION_MONTHS`].
+    /// One entry per calendar month (UTC) with anything counted, oldest first, at most 13 (the
+    /// current month and the twelve before it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub months: Vec<LedgerMonth>,
     /// Tasks being counted, and stopped tasks ECS may still list (kept until it forgets
@@ -60,7 +60,8 @@ pub struct LedgerMonth {
     /// The month, `YYYY-MM` (UTC), e.g. `2026-12`.
     pub month: String,
     /// Task-seconds billed in this month: every task's seconds from `pullStartedAt` until it
-    /// stopped (or until the last pass while it runs), the one-minute minimum added at its stop.
+    /// stopped (or until the last pass while it runs), Fargate's one-minute minimum added at its
+    /// stop (ECS tasks; a local process counts its real seconds).
     #[serde(default)]
     pub task_seconds: f64,
     /// Task-seconds the service would have run always on at `spec.replicas`, over the same
@@ -77,8 +78,8 @@ pub struct LedgerMonth {
     /// Wakes completed in this month (phase Ready reached after a wake).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub wakes: u32,
-    /// Durations of this month's completed wakes in seconds, the newest
-    /// [`WAKE_SECONDS_KEPT`]; their median is `snoozectl cost`'s wake time.
+    /// Durations of this month's completed wakes in seconds, the newest 50; their median is
+    /// `snoozectl cost`'s wake time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wake_seconds: Vec<f64>,
     /// Wakes forced past the budget this month (`snoozectl wake --force` while `spec.budget`
@@ -117,17 +118,23 @@ fn is_zero_f64(v: &f64) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LedgerTask {
-    /// The task's ARN (or a local id such as `local:demo:4242`), as the platform reports it;
+    /// The task's ARN (or a local id such as `local:8082:30629`), as the platform reports it;
     /// a task that vanished from observation is looked up by it.
     pub arn: String,
-    /// When billing began: `pullStartedAt` (else `startedAt`, else `createdAt`).
+    /// When billing began: `pullStartedAt`, else `startedAt` (a platform that does not report
+    /// the pull).
     pub billed_from: Timestamp,
     /// Until when its seconds have been counted.
     pub counted_until: Timestamp,
-    /// True once its stop was counted (with the one-minute minimum); kept until ECS no longer
-    /// lists it, then dropped.
+    /// True once its stop was counted (with the one-minute minimum for an ECS task); kept until
+    /// ECS no longer lists it, then dropped.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
+    /// True once the task was seen with a public IPv4 address: its seconds (the one-minute
+    /// minimum included) are then priced with the public IPv4 charge until it stops, although
+    /// a stopping task has no network interface (no address) left. Default false (omitted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public_ip: bool,
 }
 
 impl Ledger {
@@ -136,7 +143,9 @@ impl Ledger {
         self.counted_until.is_none() && self.months.is_empty() && self.tasks.is_empty()
     }
 
-    /// The entry of `month` (`YYYY-MM`), if anything was counted in it.
+    /// The entry of `month` (`YYYY-MM`), if anything was counted in it. Does not rely on the
+    /// months' order; the reconciler keeps one entry per month (a hand-edited ledger with two
+    /// is merged at its next count), and until then the first entry is found.
     pub fn month(&self, month: &str) -> Option<&LedgerMonth> {
         self.months.iter().find(|m| m.month == month)
     }

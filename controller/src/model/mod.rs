@@ -788,7 +788,7 @@ pub struct Status {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupStatus>,
     /// What the service was billed and saved, per calendar month (UTC), counted by the
-    /// reconciler from the tasks it observes ([`ledger::Ledger`]). Survives restarts; an
+    /// reconciler from the tasks it observes. Survives restarts; an
     /// operator's edit of the spec never resets it. Read by `snoozectl cost`, `get -o wide`
     /// (SAVED) and the budget guardrail.
     #[serde(default, skip_serializing_if = "ledger::Ledger::is_empty")]

@@ -9,7 +9,8 @@
 //!   little later (so the count errs low, never high). A task with neither (PROVISIONING, or
 //!   one that stopped before pulling) is not billed (yet) and not tracked;
 //! - until `stoppedAt`, per second, with a one-minute minimum added at the stop (in the month of
-//!   the stop);
+//!   the stop) for ECS targets ([`LedgerInput::minimum`]; a local process's seconds are its
+//!   real ones);
 //! - each pass adds, per task, `[max(countedUntil, billedFrom), min(now, stoppedAt)]`, split
 //!   across UTC months, and moves the task's `countedUntil` there: no second is counted twice
 //!   (a later or an overlapping pass starts where the stored ledger stopped) and none is lost
@@ -33,7 +34,8 @@
 //! switched off would not run always on; snooze saves nothing there either).
 //!
 //! **Money**: per second, `size.vcpu × vcpuHour + size.memoryGb × gbHour (+ the public IPv4
-//! charge when the task has a public address) / 3600`, from the price table's row for the
+//! charge when the task has a public address: remembered per task, `publicIp`, since a stopped
+//! task has no address left) / 3600`, from the price table's row for the
 //! region ([`super::prices::Rates`]). Without rates (a local target, no table) or without the
 //! size, seconds are counted and money is not (`unpricedTaskSeconds`,
 //! `unpricedAlwaysOnSeconds`): never a made-up price.
@@ -46,7 +48,8 @@
 //! counted in the month of its `readyAt` (`wakes`, `wakeSeconds`).
 //!
 //! **Retention**: months older than the current one and the
-//! [`RETENTION_MONTHS`]` − 1` before it are dropped; months are kept sorted, oldest first.
+//! [`RETENTION_MONTHS`]` − 1` before it are dropped; months are kept sorted, oldest first, one
+//! entry per month (a hand-edited stored ledger is normalised first, [`normalise_months`]).
 //! Fields the ledger does not count (`forcedOverBudget`, `budgetReachedAt`: the budget
 //! guardrail's) are copied through.
 
@@ -94,6 +97,10 @@ pub struct LedgerInput<'a> {
     pub rates: Option<&'a Rates>,
     /// A wake this pass completed (the decided `lastWake`, when new and the phase is Ready).
     pub wake: Option<&'a LastWake>,
+    /// Whether a stopped task is billed Fargate's one-minute minimum ([`MINIMUM_BILLED`]):
+    /// true for an ECS target, false for a local one (local processes are not billed by
+    /// Fargate, so their seconds are the real ones).
+    pub minimum: bool,
 }
 
 /// Tasks the service would run always on: `spec.replicas`, or 0 for `mode: off`.
@@ -126,6 +133,7 @@ pub fn billed_from(t: &TaskObservation) -> Option<Timestamp> {
 /// since `prev.countedUntil`, up to `now`. Pure; see the module documentation for the rules.
 pub fn count(prev: &Ledger, input: &LedgerInput<'_>, now: Timestamp) -> Ledger {
     let mut next = prev.clone();
+    normalise_months(&mut next.months);
     if let Some(w) = input.wake {
         add_wake(&mut next, w);
     }
@@ -163,16 +171,16 @@ pub fn count(prev: &Ledger, input: &LedgerInput<'_>, now: Timestamp) -> Ledger {
                     billed_from: from,
                     counted_until,
                     stopped: false,
+                    public_ip: false,
                 });
                 next.tasks.len() - 1
             }
         };
-        let per_second = price(
-            rates,
-            t.size.or(service.size).as_ref(),
-            t.public_ip.is_some(),
-        );
+        // A stopped task has no network interface left, so no address: once seen with a
+        // public address, the task keeps it for the rest of its spans (the minimum included).
         let task = &mut next.tasks[i];
+        task.public_ip |= t.public_ip.is_some();
+        let per_second = price(rates, t.size.or(service.size).as_ref(), task.public_ip);
         let a = task.counted_until.max(task.billed_from);
         let b = stop.unwrap_or(now);
         task.counted_until = task.counted_until.max(b);
@@ -184,7 +192,9 @@ pub fn count(prev: &Ledger, input: &LedgerInput<'_>, now: Timestamp) -> Ledger {
         if b > a {
             add_span(&mut next.months, a, b, per_second, Kind::Task);
         }
-        if let Some(s) = stop {
+        if let Some(s) = stop
+            && input.minimum
+        {
             let billed = s.since(billed_from);
             if billed < MINIMUM_BILLED {
                 let short = (MINIMUM_BILLED - billed).as_millis() as f64 / 1000.0;
@@ -239,7 +249,8 @@ pub fn count(prev: &Ledger, input: &LedgerInput<'_>, now: Timestamp) -> Ledger {
 }
 
 /// Whether the ledger `next` (counted from the stored `prev`) is worth a status write on its
-/// own: a task was started, stopped or vanished (or a stopped one dropped), a wake was
+/// own: a task was started, stopped or vanished (or a stopped one dropped), a task was first
+/// seen with a public address, a wake was
 /// counted, the month changed since `prev.countedUntil`, or `prev.countedUntil` is
 /// [`FLUSH_INTERVAL`] old. Otherwise the pass leaves the stored status alone (when nothing else
 /// in it changed): the next count starts from the stored `countedUntil`, so deferring loses
@@ -250,7 +261,7 @@ pub fn needs_write(prev: &Ledger, next: &Ledger, now: Timestamp) -> bool {
     };
     let tasks = |l: &Ledger| {
         (l.tasks.iter())
-            .map(|t| (t.arn.clone(), t.stopped))
+            .map(|t| (t.arn.clone(), t.stopped, t.public_ip))
             .collect::<Vec<_>>()
     };
     let events = |l: &Ledger| {
@@ -263,6 +274,22 @@ pub fn needs_write(prev: &Ledger, next: &Ledger, now: Timestamp) -> bool {
         || events(prev) != events(next)
         || month_key(cu) != month_key(now)
         || (now > cu && now.since(cu) >= FLUSH_INTERVAL)
+}
+
+/// Whether `next` holds a different billed cost than `prev` (any month's `cost`, what the
+/// budget guardrail compares; not `alwaysOnCost`, which grows every pass even while the service
+/// sleeps): for a record with `spec.budget` the pass then writes the ledger, so the guardrail
+/// ([`crate::model::Record::budget_reached`], which reads the stored ledger) is at most one
+/// pass behind instead of up to [`FLUSH_INTERVAL`]. A sleeping budgeted service keeps the
+/// hourly flush.
+pub fn money_changed(prev: &Ledger, next: &Ledger) -> bool {
+    let money = |l: &Ledger| {
+        (l.months.iter())
+            .filter(|m| m.cost.is_some())
+            .map(|m| (m.month.clone(), m.cost))
+            .collect::<Vec<_>>()
+    };
+    money(prev) != money(next)
 }
 
 /// Whether a task the ledger counts is being stopped (`desiredStatus` STOPPED, no `stoppedAt`
@@ -347,6 +374,61 @@ fn month(months: &mut Vec<LedgerMonth>, at: Timestamp) -> &mut LedgerMonth {
         }
     };
     &mut months[i]
+}
+
+/// Makes a stored (possibly hand-edited) `months` what [`count`] relies on: entries whose
+/// `month` is not `YYYY-MM` are dropped with a warning, the rest sorted by month, and
+/// duplicates of a month merged into one entry: seconds, money, wakes and counters summed
+/// (money known when either entry knows it), wake durations concatenated (the newest
+/// [`WAKE_SECONDS_KEPT`] kept), `budgetReachedAt` the earliest.
+pub fn normalise_months(months: &mut Vec<LedgerMonth>) {
+    months.retain(|m| {
+        let ok = valid_month_key(&m.month);
+        if !ok {
+            warn!(month = %m.month, "the stored ledger has a month that is not YYYY-MM: dropped");
+        }
+        ok
+    });
+    months.sort_by(|a, b| a.month.cmp(&b.month));
+    let mut merged: Vec<LedgerMonth> = Vec::with_capacity(months.len());
+    for m in months.drain(..) {
+        match merged.last_mut() {
+            Some(last) if last.month == m.month => merge_month(last, m),
+            _ => merged.push(m),
+        }
+    }
+    *months = merged;
+}
+
+/// Whether `key` is a month as [`month_key`] writes it: `YYYY-MM`, a real month.
+fn valid_month_key(key: &str) -> bool {
+    key.len() == 7
+        && chrono::NaiveDate::parse_from_str(&format!("{key}-01"), "%Y-%m-%d")
+            .is_ok_and(|d| d.format("%Y-%m").to_string() == key)
+}
+
+/// Adds the counts of `b` (a duplicate entry of the same month) into `a`.
+fn merge_month(a: &mut LedgerMonth, b: LedgerMonth) {
+    let sum = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (None, None) => None,
+        (x, y) => Some(x.unwrap_or(0.0) + y.unwrap_or(0.0)),
+    };
+    a.task_seconds += b.task_seconds;
+    a.always_on_seconds += b.always_on_seconds;
+    a.cost = sum(a.cost, b.cost);
+    a.always_on_cost = sum(a.always_on_cost, b.always_on_cost);
+    a.wakes += b.wakes;
+    a.wake_seconds.extend(b.wake_seconds);
+    let extra = a.wake_seconds.len().saturating_sub(WAKE_SECONDS_KEPT);
+    a.wake_seconds.drain(..extra);
+    a.forced_over_budget += b.forced_over_budget;
+    a.budget_reached_at = match (a.budget_reached_at, b.budget_reached_at) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    a.unaccounted_tasks += b.unaccounted_tasks;
+    a.unpriced_task_seconds += b.unpriced_task_seconds;
+    a.unpriced_always_on_seconds += b.unpriced_always_on_seconds;
 }
 
 fn add_wake(next: &mut Ledger, w: &LastWake) {

@@ -1143,10 +1143,9 @@ impl Reconciler {
             .then_some(d.status.last_wake.as_ref())
             .flatten()
             .filter(|w| prev.and_then(|p| p.last_wake.as_ref()) != Some(*w));
-        let rates = match record.spec.target {
-            crate::model::Target::Ecs(_) => self.prices.as_deref(),
-            crate::model::Target::Local(_) => None,
-        };
+        let ecs = matches!(record.spec.target, crate::model::Target::Ecs(_));
+        // Local targets are never priced, and Fargate's minimum does not apply to them.
+        let rates = if ecs { self.prices.as_deref() } else { None };
         let input = LedgerInput {
             always_on_replicas: ledger::always_on_replicas(&record.spec),
             always_on_public_ip: record.spec.endpoint.address == crate::model::AddressKind::Public,
@@ -1154,11 +1153,16 @@ impl Reconciler {
             described: described.as_deref(),
             rates,
             wake,
+            minimum: ecs,
         };
         let next = ledger::count(&d.status.ledger, &input, now);
+        // A budgeted record's money is written every pass it changes: the budget guardrail
+        // reads the stored ledger, which would otherwise lag up to the hourly flush.
+        let budgeted = record.spec.budget.is_some() && ledger::money_changed(stored, &next);
         if prev != Some(&d.status)
             || ledger::needs_write(stored, &next, now)
             || ledger::stop_under_way(stored, service)
+            || budgeted
         {
             d.status.ledger = next;
         }

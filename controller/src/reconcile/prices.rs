@@ -6,9 +6,11 @@
 //! ([`DEFAULT_TABLE`]); a team overrides it with a file of the same shape named by
 //! [`PRICE_TABLE_ENV`] (`SNOOZE_PRICE_TABLE`: the reconciler Lambda's environment,
 //! `snoozectl reconcile --price-table`). The component that prices (the reconciler) loads it
-//! once at start-up and takes its own region's row ([`PriceTable::rates`]); a bad file or a
-//! region without a row is a start-up error naming the file (and line). Local targets are never
-//! priced. Pure: no AWS crate.
+//! once at start-up and takes its own region's row ([`load_rates`]). A bad file is a start-up
+//! error naming the file (and line); so is a file the operator supplied without a row for the
+//! region. A region the shipped table lacks is not an error: a warning names the region and
+//! how to supply prices, and the ledger counts seconds only. Local targets are never priced.
+//! Pure: no AWS crate.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +18,7 @@ use std::path::Path;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 
 use crate::platform::{Arch, TaskSize};
 
@@ -221,6 +224,37 @@ impl Rates {
     }
 }
 
+/// The rates the reconciler prices with in `region`, loaded once at start-up: the table in the
+/// file at `path` (the operator's, [`PRICE_TABLE_ENV`] / `--price-table`), else the shipped
+/// one ([`DEFAULT_TABLE`]).
+///
+/// `Ok(None)` when the shipped table has no row for `region` (e.g. `eu-north-1`): a warning,
+/// logged here once, names the region and how to supply prices ([`PRICE_TABLE_ENV`], Terraform
+/// `price_table_path`); the ledger then counts seconds only (no money, so no budget).
+///
+/// Errors, each naming the file (and line): the operator's file cannot be read or is not a
+/// valid table ([`Error::Read`], [`Error::Parse`]); it has no row for `region`
+/// ([`Error::MissingRegion`]).
+pub fn load_rates(path: Option<&Path>, region: &str) -> Result<Option<Rates>, Error> {
+    let table = PriceTable::load(path)?;
+    match table.rates(region) {
+        Ok(r) => Ok(Some(r)),
+        Err(Error::MissingRegion { origin, known, .. }) if path.is_none() => {
+            warn!(
+                region,
+                table = %origin,
+                known = %known,
+                "the shipped price table has no prices for region {region}: the ledger counts \
+                 task-seconds only, without money (and spec.budget is never reached); to price \
+                 it, point {PRICE_TABLE_ENV} (Terraform `price_table_path`, `snoozectl reconcile \
+                 --price-table`) at a price table with a row for {region}"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// A price: a finite number of US dollars, not negative.
 fn price<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = f64::deserialize(d)?;
@@ -346,6 +380,28 @@ regions:
         assert!(e.contains("/etc/snooze/prices.yaml"), "{e}");
         assert!(e.contains("eu-north-1") && e.contains("us-east-1"), "{e}");
         assert!(e.contains(PRICE_TABLE_ENV), "{e}");
+    }
+
+    #[test]
+    fn a_region_the_shipped_table_lacks_is_unpriced_but_an_operators_file_must_have_it() {
+        // eu-north-1 is not in the shipped table (else this test would prove nothing).
+        assert!(!PriceTable::builtin().regions.contains_key("eu-north-1"));
+        // The shipped table: a warning, seconds only, the reconciler starts.
+        assert_eq!(load_rates(None, "eu-north-1").unwrap(), None);
+        let r = load_rates(None, "us-east-1").unwrap().unwrap();
+        assert_eq!(r.arm64.vcpu_hour, 0.03238);
+        // The operator's file: its missing row is a start-up error naming the file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("team-prices.yaml");
+        std::fs::write(&path, GOOD).unwrap();
+        let e = load_rates(Some(&path), "eu-north-1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("team-prices.yaml") && e.contains("eu-north-1"),
+            "{e}"
+        );
+        assert!(load_rates(Some(&path), "us-east-1").unwrap().is_some());
     }
 
     #[test]

@@ -67,6 +67,7 @@ fn pass(
         described: Some(&[]),
         rates,
         wake: None,
+        minimum: true,
     };
     count(prev, &input, now)
 }
@@ -280,6 +281,7 @@ fn a_vanished_task_is_closed_where_it_was_counted_and_reported() {
         described,
         rates: None,
         wake: None,
+        minimum: true,
     };
     static EMPTY: std::sync::LazyLock<ServiceObservation> =
         std::sync::LazyLock::new(|| service(vec![]));
@@ -433,6 +435,7 @@ fn a_completed_wake_is_counted_in_the_month_it_became_ready() {
         described: Some(&[]),
         rates: None,
         wake: Some(&wake),
+        minimum: true,
     };
     let next = count(&l, &input, at("2027-01-01T00:00:12.000Z"));
     assert_eq!(month(&next, "2027-01").wakes, 1);
@@ -591,6 +594,7 @@ proptest! {
                 described: Some(&described),
                 rates: None,
                 wake: None,
+                minimum: true,
             };
             let listed: Vec<String> = svc.tasks.iter().map(|t| t.arn.clone()).collect();
             (count(stored, &input, now), listed)
@@ -655,8 +659,166 @@ fn a_ledger_task_round_trips() {
         billed_from: at("2026-12-04T10:00:00.000Z"),
         counted_until: at("2026-12-04T10:01:00.000Z"),
         stopped: true,
+        public_ip: false,
     };
     let json = serde_json::to_value(&t).unwrap();
     assert_eq!(json["billedFrom"], "2026-12-04T10:00:00.000Z");
     assert_eq!(json["stopped"], true);
+}
+
+#[test]
+fn a_hand_edited_ledger_has_its_months_sorted_merged_and_checked() {
+    let t0 = at("2026-12-04T10:00:00.000Z");
+    let mut l = pass(&Ledger::default(), &service(vec![]), 1, None, t0);
+    let dec = |task_seconds, cost, wakes: Vec<f64>| LedgerMonth {
+        month: "2026-12".into(),
+        task_seconds,
+        cost,
+        wakes: wakes.len() as u32,
+        wake_seconds: wakes,
+        ..LedgerMonth::default()
+    };
+    l.months = vec![
+        dec(10.0, None, vec![30.0]),
+        LedgerMonth {
+            month: "2026-11".into(),
+            task_seconds: 7.0,
+            ..LedgerMonth::default()
+        },
+        LedgerMonth {
+            budget_reached_at: Some(t0),
+            ..dec(5.0, Some(0.25), vec![40.0])
+        },
+        LedgerMonth {
+            month: "Dec 2026".into(),
+            task_seconds: 99.0,
+            ..LedgerMonth::default()
+        },
+        LedgerMonth {
+            month: "2026-13".into(),
+            task_seconds: 99.0,
+            ..LedgerMonth::default()
+        },
+    ];
+    let next = pass(&l, &service(vec![]), 1, None, t0.add(secs(60)));
+    let keys: Vec<&str> = next.months.iter().map(|m| m.month.as_str()).collect();
+    assert_eq!(keys, vec!["2026-11", "2026-12"], "{next:#?}");
+    let m = month(&next, "2026-12");
+    assert_eq!(m.task_seconds, 15.0);
+    assert_eq!(m.cost, Some(0.25));
+    assert_eq!((m.wakes, m.wake_seconds.clone()), (2, vec![30.0, 40.0]));
+    assert_eq!(m.budget_reached_at, Some(t0));
+    // This pass's always-on seconds went to the one December entry.
+    assert_eq!(m.always_on_seconds, 60.0);
+    assert_eq!(month(&next, "2026-11").task_seconds, 7.0);
+}
+
+/// A task of [`SIZE`] with a public address (its ENI's).
+fn public(mut t: TaskObservation) -> TaskObservation {
+    t.public_ip = Some("203.0.113.7".into());
+    t
+}
+
+#[test]
+fn a_task_seen_with_a_public_address_keeps_the_ipv4_charge_to_its_stop() {
+    let t0 = at("2026-12-04T10:00:00.000Z");
+    let r = rates();
+    let l = pass(&Ledger::default(), &service(vec![]), 0, Some(&r), t0);
+    let from = t0.add(secs(5));
+    let running = service(vec![public(task("t1", from, None))]);
+    let l = pass(&l, &running, 0, Some(&r), t0.add(secs(20)));
+    assert!(l.tasks[0].public_ip, "{l:?}");
+    // First seen with the address: worth a write (the stop will not show it any more).
+    let mut unseen = l.clone();
+    unseen.tasks[0].public_ip = false;
+    assert!(needs_write(&unseen, &l, t0.add(secs(20))));
+    // Stopped 30 s after the pull: no ENI, no address reported any more.
+    let stopped = service(vec![task("t1", from, Some(from.add(secs(30))))]);
+    let l = pass(&l, &stopped, 0, Some(&r), t0.add(secs(60)));
+    let m = month(&l, "2026-12");
+    // 30 s and the 30 s of the minimum, all with the IPv4 charge.
+    assert_eq!(m.task_seconds, 60.0);
+    let want = 60.0 * (HOURLY + 0.005) / 3600.0;
+    assert!(close(m.cost.unwrap(), want), "{:?} != {want}", m.cost);
+    let json = serde_json::to_value(&l.tasks[0]).unwrap();
+    assert_eq!(json["publicIp"], true);
+    // Without an address: false, and omitted.
+    let private = pass(
+        &pass(&Ledger::default(), &service(vec![]), 0, None, t0),
+        &service(vec![task("t2", from, None)]),
+        0,
+        None,
+        t0.add(secs(20)),
+    );
+    assert!(!private.tasks[0].public_ip);
+    assert!(
+        serde_json::to_value(&private.tasks[0])
+            .unwrap()
+            .get("publicIp")
+            .is_none()
+    );
+}
+
+#[test]
+fn the_one_minute_minimum_is_for_fargate_only() {
+    let t0 = at("2026-12-04T10:00:00.000Z");
+    let l = pass(&Ledger::default(), &service(vec![]), 0, None, t0);
+    let from = t0.add(secs(5));
+    let l = pass(
+        &l,
+        &service(vec![task("p1", from, None)]),
+        0,
+        None,
+        t0.add(secs(10)),
+    );
+    let stopped = service(vec![task("p1", from, Some(from.add(secs(12))))]);
+    let count_with = |minimum| {
+        let input = LedgerInput {
+            always_on_replicas: 0,
+            always_on_public_ip: false,
+            service: &stopped,
+            described: Some(&[]),
+            rates: None,
+            wake: None,
+            minimum,
+        };
+        count(&l, &input, t0.add(secs(60)))
+    };
+    // A local process: its real 12 s.
+    assert_eq!(month(&count_with(false), "2026-12").task_seconds, 12.0);
+    // An ECS task: billed a minute.
+    assert_eq!(month(&count_with(true), "2026-12").task_seconds, 60.0);
+}
+
+#[test]
+fn a_budgeted_ledger_is_worth_a_write_when_its_cost_changed_not_its_always_on() {
+    let t0 = at("2026-12-04T10:00:00.000Z");
+    let r = rates();
+    let l = pass(&Ledger::default(), &service(vec![]), 1, Some(&r), t0);
+    // Asleep: only always-on money grows.
+    let asleep = pass(&l, &service(vec![]), 1, Some(&r), t0.add(secs(60)));
+    assert!(month(&asleep, "2026-12").always_on_cost.is_some());
+    assert!(!money_changed(&l, &asleep));
+    // A task runs: its cost grows every pass.
+    let from = t0.add(secs(60));
+    let one = pass(
+        &asleep,
+        &service(vec![task("t1", from, None)]),
+        1,
+        Some(&r),
+        t0.add(secs(120)),
+    );
+    let two = pass(
+        &one,
+        &service(vec![task("t1", from, None)]),
+        1,
+        Some(&r),
+        t0.add(secs(180)),
+    );
+    assert!(money_changed(&asleep, &one));
+    assert!(money_changed(&one, &two));
+    assert!(
+        !needs_write(&one, &two, t0.add(secs(180))),
+        "the hourly flush alone would wait"
+    );
 }

@@ -134,3 +134,45 @@ async fn a_wake_and_a_sleep_leave_the_billed_seconds_and_no_write_per_pass() {
         .collect();
     assert_eq!(seconds, vec![status.last_wake.unwrap().seconds]);
 }
+
+/// Wakes `demo` (with `budget`, priced in us-east-1) to Ready, then passes every minute for
+/// `minutes`: the phase after each pass.
+async fn ready_then_minutes(budget: Option<f64>, minutes: usize) -> Vec<Phase> {
+    let w = world();
+    let rates = PriceTable::builtin().rates("us-east-1").unwrap();
+    let reconciler = w.reconciler.clone().with_prices(rates);
+    let mut r = Record::test("demo");
+    r.spec.budget = budget;
+    w.add(r);
+    reconciler.reconcile(Scope::All).await;
+    w.wake("demo").await;
+    for _ in 0..8 {
+        reconciler.reconcile(Scope::All).await;
+        w.advance(5);
+    }
+    assert_eq!(w.phase("demo"), Some(Phase::Ready));
+    let mut phases = Vec::new();
+    for _ in 0..minutes {
+        w.advance(60);
+        reconciler.reconcile(Scope::All).await;
+        phases.push(w.phase("demo").unwrap());
+    }
+    phases
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_budgeted_record_is_put_to_sleep_within_a_pass_of_crossing_its_budget() {
+    // $0.001 at $0.009875–0.014875 an hour: crossed after 4–6.1 minutes of the task.
+    let budget = 0.001;
+    let phases = ready_then_minutes(Some(budget), 8).await;
+    // Without the budget, the same eight minutes stay Ready (the idle timeout is further).
+    let control = ready_then_minutes(None, 8).await;
+    assert!(control.iter().all(|p| *p == Phase::Ready), "{control:?}");
+    // With it: asleep (or on its way) a pass or two after the crossing, not an hour later
+    // when the ledger's hourly flush would have stored the money.
+    let first = phases.iter().position(|p| *p != Phase::Ready);
+    assert!(
+        first.is_some_and(|i| i < 8),
+        "still Ready after 8 minutes: {phases:?}"
+    );
+}

@@ -52,7 +52,8 @@ pub struct Config {
     /// (`controller/pricing/fargate.yaml`, [`snooze::reconcile::prices`]): Fargate list prices
     /// per region and architecture the ledger turns task-seconds into money with. Unset or
     /// empty: the shipped table. Read at cold start; a bad file, or one without a row for the
-    /// function's region, is a start-up error naming the file (and line).
+    /// function's region, is a start-up error naming the file (and line). A region the shipped
+    /// table lacks is a warning at cold start, and the ledger counts seconds only.
     #[arg(long = "price-table", env = "SNOOZE_PRICE_TABLE", value_name = "FILE")]
     pub price_table: Option<std::path::PathBuf>,
     /// Endpoint of an AWS emulator for all clients (tests only).
@@ -88,16 +89,23 @@ impl Config {
 
 impl Config {
     /// The ledger's prices for `region` (the function's, from the AWS config): the price table
-    /// of [`Config::price_table`] (else the shipped one), its row for `region`.
+    /// of [`Config::price_table`] (else the shipped one), its row for `region`
+    /// ([`snooze::reconcile::prices::load_rates`]). `None` (with a warning) when the shipped
+    /// table has no row for `region`: the ledger then counts seconds only.
     ///
-    /// Errors, each naming the file (and line): the file cannot be read or is not a valid
-    /// table; it has no row for `region`; no region is known.
-    pub fn rates(&self, region: Option<&str>) -> anyhow::Result<snooze::reconcile::prices::Rates> {
+    /// Errors, each naming the file (and line): the operator's file cannot be read or is not a
+    /// valid table; it has no row for `region`; no region is known.
+    pub fn rates(
+        &self,
+        region: Option<&str>,
+    ) -> anyhow::Result<Option<snooze::reconcile::prices::Rates>> {
         let Some(region) = region else {
             anyhow::bail!("no AWS region (AWS_REGION) to price the ledger with");
         };
-        let table = snooze::reconcile::prices::PriceTable::load(self.price_table.as_deref())?;
-        Ok(table.rates(region)?)
+        Ok(snooze::reconcile::prices::load_rates(
+            self.price_table.as_deref(),
+            region,
+        )?)
     }
 }
 
@@ -120,12 +128,12 @@ mod tests {
             }
         };
         let c = Config::from_lookup(lookup(None)).unwrap();
-        assert_eq!(c.rates(Some("us-east-1")).unwrap().arm64.vcpu_hour, 0.03238);
-        let e = c.rates(Some("xx-nowhere-1")).unwrap_err().to_string();
-        assert!(
-            e.contains("fargate.yaml") && e.contains("xx-nowhere-1"),
-            "{e}"
+        assert_eq!(
+            c.rates(Some("us-east-1")).unwrap().unwrap().arm64.vcpu_hour,
+            0.03238
         );
+        // A region the shipped table lacks: the cold start goes on, seconds only.
+        assert_eq!(c.rates(Some("eu-north-1")).unwrap(), None);
         assert!(
             c.rates(None)
                 .unwrap_err()
@@ -140,8 +148,20 @@ mod tests {
         .unwrap();
         let c = Config::from_lookup(lookup(Some(path.display().to_string()))).unwrap();
         let e = c.rates(Some("us-east-1")).unwrap_err().to_string();
-        std::fs::remove_file(&path).unwrap();
         assert!(e.contains("prices.yaml") && e.contains("line 2"), "{e}");
+        // The operator's file without the function's region: a start-up error naming it.
+        std::fs::write(
+            &path,
+            "publicIpv4: {perHour: 0.005, source: s, date: d}\nregions:\n  - region: us-east-1\n    \
+             x86_64: {vcpuHour: 0.04, gbHour: 0.004}\n    arm64: {vcpuHour: 0.03, gbHour: 0.003}\n    \
+             source: s\n    date: d\n",
+        )
+        .unwrap();
+        let c = Config::from_lookup(lookup(Some(path.display().to_string()))).unwrap();
+        assert!(c.rates(Some("us-east-1")).unwrap().is_some());
+        let e = c.rates(Some("eu-north-1")).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(e.contains("prices.yaml") && e.contains("eu-north-1"), "{e}");
     }
 
     #[test]

@@ -36,8 +36,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store_calls = CallCounter::new();
     let store = Arc::new(DynamoStore::counted(&config.table, &opts, &store_calls).await);
     let sdk = load_sdk_config(None, config.endpoint_url.clone()).await;
-    // The ledger's prices for the function's region: a bad table or a region it lacks stops
-    // the cold start with an error naming the file.
+    // The ledger's prices for the function's region: a bad table, or an operator's table
+    // without the region, stops the cold start with an error naming the file; a region the
+    // shipped table lacks is a warning, and the ledger counts seconds only.
     let region = sdk.region().map(|r| r.to_string());
     let rates = config.rates(region.as_deref())?;
     let platform = Arc::new(EcsPlatform::from_sdk_config(&sdk));
@@ -82,7 +83,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if let Some(router) = router {
         reconciler = reconciler.with_router(router);
     }
-    reconciler = reconciler.with_prices(rates);
+    if let Some(rates) = rates {
+        reconciler = reconciler.with_prices(rates);
+    }
     reconciler.options.runner_period = config.schedule_period;
     let app = App {
         reconciler,
