@@ -190,6 +190,7 @@ pub struct Spec {
 }
 
 /// Deserializes `spec.budget`: a number of dollars, or a string holding one (`"12.50"`, `"$12.50"`);
+/// `null` (`budget: null`, `budget: ~` or an empty value) is no budget, as an absent field is;
 /// anything else is `"abc" is not an amount of dollars; give a number such as 25 or 12.50`.
 /// A negative amount passes here and is rejected by [`validate`] with its path.
 fn de_opt_dollars<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
@@ -204,7 +205,10 @@ fn de_opt_dollars<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>,
             "{shown} is not an amount of dollars; give a number such as 25 or 12.50"
         ))
     };
-    match Amount::deserialize(d).map_err(|_| bad("the value"))? {
+    let Some(amount) = Option::<Amount>::deserialize(d).map_err(|_| bad("the value"))? else {
+        return Ok(None);
+    };
+    match amount {
         Amount::Number(n) if n.is_finite() => Ok(Some(n)),
         Amount::Number(n) => Err(bad(&n.to_string())),
         Amount::Text(t) => {
