@@ -400,6 +400,7 @@ fn decide_found(
                 contested: false,
                 quiet_until: None,
                 budget_until: None,
+                max_awake_at: None,
             };
             let mut d = awake(record, &prev, service, &facts, held, now);
             // Left at what runs now: held up for its dependents, not scaled by them.

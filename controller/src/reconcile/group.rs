@@ -91,6 +91,10 @@ pub struct GroupWant {
     pub until: Option<Timestamp>,
     /// Why.
     pub cause: Cause,
+    /// The latest wake request that reaches this record through its groups
+    /// ([`Groups::wakes_reaching`]; filled by [`Groups::wants`], `None` elsewhere): one newer
+    /// than the moment `spec.maxAwake` capped the record starts a new stretch ([`Groups::widen`]).
+    pub wake: Option<Timestamp>,
 }
 
 impl GroupWant {
@@ -149,9 +153,13 @@ impl Groups {
     ///   moves to the group's end (`None` when the group has none).
     /// - An asleep `own` becomes awake ([`Why::Group`] or [`Why::Dependent`], until the group's
     ///   end) when it is asleep for row 6 (a sleep request: `group` only exists when its signal
-    ///   is newer, see [`GroupWant::at`]), idle or never asked for. Rows 1, 5 and `replicas: 0`
-    ///   keep it asleep (also a `replicas: 0` record asleep for lack of wanting): they apply per
-    ///   record.
+    ///   is newer, see [`GroupWant::at`]), idle or never asked for. Rows 1, 4, 5 and
+    ///   `replicas: 0` keep it asleep (also a `replicas: 0` record asleep for lack of wanting):
+    ///   they apply per record.
+    /// - Capped by `spec.maxAwake` (row 8, [`Want::max_awake_at`]): it stays asleep, unless
+    ///   [`GroupWant::wake`] is newer than the cap: a wake request on its group (visitors'
+    ///   land on the front member) or on a record that needs it starts a new stretch, as its
+    ///   own wake request would. Activity does not.
     /// - A `group` that no longer holds at `now` changes nothing.
     pub fn widen(&self, name: &str, own: Want, group: Option<&GroupWant>, now: Timestamp) -> Want {
         let Some(g) = group.filter(|g| g.holds(now)) else {
@@ -166,7 +174,22 @@ impl Groups {
             };
             return Want { sleeps_at, ..own };
         }
+        // A wake request on the group (or on a dependent) newer than the cap starts a new
+        // stretch, as the record's own would; activity does not.
+        let new_stretch = g
+            .wake
+            .zip(own.max_awake_at)
+            .is_some_and(|(wake, cap)| wake > cap);
         match own.why {
+            Why::MaxAwake if new_stretch => Want {
+                awake: true,
+                why: g.why(),
+                sleeps_at: g.until,
+                contested: false,
+                quiet_until: None,
+                budget_until: None,
+                max_awake_at: None,
+            },
             // Per record, ahead of row 9 in the precedence: a group does not lift them.
             Why::ModeOff
             | Why::ReplicasZero
@@ -185,6 +208,7 @@ impl Groups {
                 contested: false,
                 quiet_until: None,
                 budget_until: None,
+                max_awake_at: None,
             },
             // Reasons for awake: an asleep want never carries them.
             Why::ModeOn
@@ -236,6 +260,7 @@ impl Groups {
                                 member: other.clone(),
                                 signal,
                             },
+                            wake: None,
                         };
                         if want.holds(now) && out.get(name).is_none_or(|b| want.outlasts(b)) {
                             out.insert(name.clone(), want);
@@ -275,6 +300,7 @@ impl Groups {
                         member: name.clone(),
                         why: want.why,
                     },
+                    wake: None,
                 };
                 if out.get(&dep).is_none_or(|b| need.outlasts(b)) {
                     out.insert(dep, need);
@@ -282,6 +308,33 @@ impl Groups {
             }
         }
         out
+    }
+
+    /// For every record reached by one: the latest wake request on a member of its groups
+    /// (itself included) or of the groups of a record that depends on it (directly or not),
+    /// newer than the record's own sleep request. What [`GroupWant::wake`] holds: it lifts a
+    /// `spec.maxAwake` cap older than it ([`Groups::widen`]).
+    pub fn wakes_reaching(&self) -> BTreeMap<String, Timestamp> {
+        let in_groups = |name: &str| {
+            self.groups_of(name)
+                .iter()
+                .flat_map(|g| self.members(g))
+                .filter_map(|m| self.members.get(m).and_then(|m| m.wake))
+                .max()
+        };
+        self.members
+            .iter()
+            .filter_map(|(name, m)| {
+                let wake = self
+                    .dependents(name)
+                    .iter()
+                    .map(|d| in_groups(d))
+                    .fold(in_groups(name).max(m.wake), Option::max)?;
+                m.sleep
+                    .is_none_or(|s| s < wake)
+                    .then(|| (name.clone(), wake))
+            })
+            .collect()
     }
 
     /// Every record's want with its groups, from each record's own want (`own`: name →
@@ -294,12 +347,19 @@ impl Groups {
         own: &BTreeMap<String, Want>,
         now: Timestamp,
     ) -> BTreeMap<String, GroupDecision> {
-        let spread = self.wanted_by_groups(now);
+        let wakes = self.wakes_reaching();
+        let with_wake = |mut m: BTreeMap<String, GroupWant>| {
+            for (n, g) in &mut m {
+                g.wake = wakes.get(n).copied();
+            }
+            m
+        };
+        let spread = with_wake(self.wanted_by_groups(now));
         let first: BTreeMap<String, Want> = own
             .iter()
             .map(|(n, w)| (n.clone(), self.widen(n, *w, spread.get(n), now)))
             .collect();
-        let pulled = self.needed_by_dependents(&first, &spread);
+        let pulled = with_wake(self.needed_by_dependents(&first, &spread));
         first
             .iter()
             .map(|(n, w1)| {

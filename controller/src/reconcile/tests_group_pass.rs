@@ -471,6 +471,67 @@ async fn a_group_of_twenty_with_a_chain_of_depth_three_wakes_in_the_expected_pas
     assert_eq!(w.sim.scale_calls(), 20, "one scale-up each");
 }
 
+/// Runs passes 5 s apart until `done` (at most `max`); panics with every phase otherwise.
+async fn until(w: &World, names: &[&str], max: usize, done: impl Fn(&World) -> bool) {
+    for _ in 0..max {
+        w.pass().await;
+        if done(w) {
+            return;
+        }
+        w.advance(5);
+    }
+    let state: Vec<_> = names
+        .iter()
+        .map(|n| {
+            (
+                n,
+                w.phase(n),
+                w.store.status(n).map(|s| (s.message, s.memo)),
+            )
+        })
+        .collect();
+    panic!("not done after {max} passes: {state:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wake_on_the_front_member_starts_a_new_stretch_for_its_dependency_capped_by_max_awake() {
+    let w = world();
+    let capped = |mut r: Record| {
+        r.spec.max_awake = Some(crate::model::HumanDuration::from_mins(10));
+        r
+    };
+    // web → db, both capped at 10 min (below their 15 min idleTimeout).
+    w.add(capped(member("db", &["g"], &[])));
+    w.add(capped(member("web", &["g"], &["db"])));
+    let names = ["db", "web"];
+    let all = |phase: Phase| move |w: &World| names.iter().all(|n| w.phase(n) == Some(phase));
+    w.pass().await;
+    w.wake("web").await;
+    until(&w, &names, 40, all(Phase::Ready)).await;
+    // maxAwake ends the stretch of both.
+    w.advance(10 * 60);
+    until(&w, &names, 40, all(Phase::Asleep)).await;
+    for n in names {
+        let s = w.store.status(n).unwrap();
+        assert!(s.memo.max_awake_at.is_some(), "{n}: {:?}", s.memo);
+    }
+    // A visitor's wake request lands on the front member, web: it starts a new stretch for db
+    // too (before, db kept its cap and web waited for it forever).
+    w.advance(60);
+    w.wake("web").await;
+    until(&w, &names, 40, all(Phase::Ready)).await;
+    for n in names {
+        let s = w.store.status(n).unwrap();
+        assert_eq!(s.memo.max_awake_at, None, "{n}");
+        assert!(s.memo.awake_since.is_some(), "{n}: {:?}", s.memo);
+        assert!(
+            s.conditions.iter().all(|c| c.type_ != decide::MAX_AWAKE),
+            "{n}: {:?}",
+            s.conditions
+        );
+    }
+}
+
 mod prop {
     //! Property test of groups through the pass: random acyclic dependencies among five
     //! members of one group, random wakes and activity on random members at random times,
