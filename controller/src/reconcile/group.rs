@@ -506,6 +506,7 @@ pub fn decide_all(
         let input = if record.spec.groups.is_empty() && groups.dependents(name).is_empty() {
             GroupInput::default()
         } else {
+            let waiting_for = groups.may_scale_up(name, &ready).err().unwrap_or_default();
             GroupInput {
                 want: wants.get(name).map(|d| d.want),
                 member_wake: spread.get(name).and_then(|g| match &g.cause {
@@ -515,8 +516,12 @@ pub fn decide_all(
                     } => g.at,
                     _ => None,
                 }),
-                waiting_for: groups.may_scale_up(name, &ready).err().unwrap_or_default(),
                 missing: groups.missing(name),
+                blocked: waiting_for
+                    .iter()
+                    .filter_map(|dep| blocked_by(dep, wants.get(dep).map(|d| &d.want)))
+                    .collect(),
+                waiting_for,
                 held_by: groups
                     .may_scale_down(name, &running)
                     .err()
@@ -536,6 +541,24 @@ pub fn decide_all(
         }
     }
     out
+}
+
+/// Why dependency `name` will not be Ready for a while, by its want in this pass (`want`,
+/// widened by its groups; `None`: not decided in this pass, nothing is said): asleep over its
+/// monthly budget (`NAME is over its monthly budget until 2027-01-01 00:00 UTC`, row 4) or in
+/// its quiet hours (`NAME is in its quiet hours until 2026-12-07 07:00 UTC`, row 5); `None`
+/// otherwise. Its dependents wait for it until then ([`GroupInput::blocked`]).
+pub fn blocked_by(name: &str, want: Option<&Want>) -> Option<String> {
+    let want = want.filter(|w| !w.awake)?;
+    let (what, until) = match want.why {
+        Why::OverBudget => ("is over its monthly budget", want.budget_until?),
+        Why::QuietHours => ("is in its quiet hours", want.quiet_until?),
+        _ => return None,
+    };
+    Some(format!(
+        "{name} {what} until {}",
+        crate::model::ledger::utc_words(until)
+    ))
 }
 
 /// Fills `g` (a grouped record's `status.group` as decided) with the members of the record's

@@ -494,6 +494,29 @@ async fn until(w: &World, names: &[&str], max: usize, done: impl Fn(&World) -> b
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_dependent_says_why_and_until_when_a_dependency_over_its_budget_will_not_be_ready() {
+    let w = world();
+    // db's budget of 0 is reached from the start of the month: it never wakes for visitors.
+    let mut db = member("db", &["g"], &[]);
+    db.spec.budget = Some(0.0);
+    w.add(db);
+    w.add(member("web", &["g"], &["db"]));
+    w.pass().await;
+    w.wake("web").await;
+    for _ in 0..3 {
+        w.pass().await;
+        w.advance(5);
+    }
+    assert_eq!(w.phase("db"), Some(Phase::Asleep));
+    assert_eq!(w.phase("web"), Some(Phase::Waking));
+    let s = w.store.status("web").unwrap();
+    assert_eq!(
+        s.message,
+        "waiting for db to be Ready (db is over its monthly budget until 2026-12-01 00:00 UTC)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_wake_on_the_front_member_starts_a_new_stretch_for_its_dependency_capped_by_max_awake() {
     let w = world();
     let capped = |mut r: Record| {
