@@ -533,10 +533,17 @@ pub fn decide_all(
         out[i] = Some((d, input));
     }
     let mut out: Vec<(Decision, GroupInput)> = out.into_iter().flatten().collect();
+    // Dependencies that will not be Ready for a while (over budget, quiet hours): no ETA.
+    let blocked: BTreeSet<String> = out
+        .iter()
+        .flat_map(|(_, input)| input.waiting_for.iter())
+        .filter(|n| blocked_by(n, wants.get(*n).map(|d| &d.want)).is_some())
+        .cloned()
+        .collect();
     for (i, (d, _)) in out.iter_mut().enumerate() {
         let record = records[i].0;
         if let Some(mut g) = d.status.group.take() {
-            summarize(table, &decided, record, &mut g, now);
+            summarize(table, &decided, &blocked, record, &mut g, now);
             d.status.group = Some(g);
         }
     }
@@ -563,13 +570,16 @@ pub fn blocked_by(name: &str, want: Option<&Want>) -> Option<String> {
 
 /// Fills `g` (a grouped record's `status.group` as decided) with the members of the record's
 /// groups and what they depend on (`decided` statuses first, else stored ones), in start
-/// order, and the group's ETA ([`GroupStatus::ready_by`]): only while a member is Waking and
-/// no required member is Failed, and only when every member not Ready has a measured wake.
+/// order, and the group's ETA ([`GroupStatus::ready_by`]): only while a member is Waking, no
+/// required member is Failed and none is `blocked` (a dependency waited for that will not be
+/// Ready for a while: [`blocked_by`]), and only when every member not Ready has a measured
+/// wake.
 /// Once the ETA has passed, the one published before is kept (the page then says it takes
 /// longer than usual), so a late wake does not rewrite the status on every pass.
 fn summarize(
     table: &Table,
     decided: &BTreeMap<String, Status>,
+    blocked: &BTreeSet<String>,
     record: &Record,
     g: &mut GroupStatus,
     now: Timestamp,
@@ -613,7 +623,8 @@ fn summarize(
         .members
         .iter()
         .any(|m| !m.optional && m.phase == Some(Phase::Failed));
-    if !waking || failed {
+    let stuck = g.members.iter().any(|m| blocked.contains(&m.name));
+    if !waking || failed || stuck {
         return;
     }
     let ready = |n: &str| status_of(n).is_some_and(|s| s.phase == Phase::Ready);

@@ -517,6 +517,39 @@ async fn a_dependent_says_why_and_until_when_a_dependency_over_its_budget_will_n
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_group_has_no_eta_while_a_dependency_is_over_its_budget() {
+    let w = world();
+    w.add(member("db", &["g"], &[]));
+    w.add(member("web", &["g"], &["db"]));
+    let names = ["db", "web"];
+    let all = |phase: Phase| move |w: &World| names.iter().all(|n| w.phase(n) == Some(phase));
+    // A first wake measures both (so the group could have an ETA), then both sleep.
+    w.wake("web").await;
+    until(&w, &names, 40, all(Phase::Ready)).await;
+    w.advance(20 * 60);
+    until(&w, &names, 40, all(Phase::Asleep)).await;
+    // db gets a budget of 0: reached, so it will not wake before next month.
+    let Some(crate::model::Entry::Record(mut db)) = w.store.get("db").await.unwrap() else {
+        panic!("no db");
+    };
+    db.spec.budget = Some(0.0);
+    w.store.put(*db);
+    w.wake("web").await;
+    for _ in 0..3 {
+        w.pass().await;
+        w.advance(5);
+    }
+    let s = w.store.status("web").unwrap();
+    assert_eq!(s.phase, Phase::Waking, "{s:?}");
+    assert!(s.message.contains("db is over its monthly budget"), "{s:?}");
+    assert_eq!(
+        s.group.unwrap().ready_by,
+        None,
+        "no ETA for a wait that will not end"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_wake_on_the_front_member_starts_a_new_stretch_for_its_dependency_capped_by_max_awake() {
     let w = world();
     let capped = |mut r: Record| {
