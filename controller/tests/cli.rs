@@ -796,6 +796,36 @@ fn publish(ctl: &Ctl, name: &str, status: &snooze::model::Status) {
 }
 
 #[test]
+fn wake_notes_a_dependency_that_will_not_wake_over_its_budget() {
+    let ctl = Ctl::new();
+    // db in group d only, so `wake group/g` reaches it as web's dependency, not as a member.
+    let docs = [
+        group_manifest("web", &["g", "d"], &["db"], ""),
+        group_manifest("db", &["d"], &[], "  budget: 0\n"),
+        group_manifest("page", &["g"], &[], ""),
+    ];
+    ctl.run(&["apply", "-f", &ctl.write("g.yaml", &docs.join("---\n"))])
+        .ok();
+    let note = "note: service/web waits for service/db, which will not wake: service/db reached \
+                its monthly budget of $0.00 (this month: $0.00); it can be woken again on ";
+    let hint = " UTC (snoozectl wake --force db wakes it anyway)\n";
+    let out = ctl.run(&["wake", "web"]).ok();
+    assert_eq!(out.stdout, "service/web wake requested\n");
+    assert!(
+        out.stderr.starts_with(note) && out.stderr.ends_with(hint),
+        "{out:?}"
+    );
+    let out = ctl.run(&["wake", "group/g"]).ok();
+    assert!(
+        out.stderr.starts_with(note) && out.stderr.ends_with(hint),
+        "{out:?}"
+    );
+    // Nothing to say when the dependency can wake.
+    let out = ctl.run(&["wake", "page"]).ok();
+    assert_eq!(out.stderr, "", "{out:?}");
+}
+
+#[test]
 fn wake_refuses_a_service_over_its_budget_unless_forced_and_describe_shows_it() {
     use snooze::model::ledger::{LedgerMonth, month_key};
     let ctl = Ctl::new();

@@ -84,7 +84,55 @@ pub async fn run_wake(global: &GlobalArgs, args: WakeArgs) -> anyhow::Result<Exi
         anyhow::bail!("{reason}: not woken (snoozectl wake --force {name} wakes it anyway)");
     }
     wake_one(store.as_ref(), &name, args.force, now).await?;
+    if let Ok(entries) = store.list().await {
+        for note in dependency_notes(&entries, std::slice::from_ref(&name), &[], now) {
+            eprintln!("{note}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `note:` lines for what the records `woken` depend on (transitively, optional ones
+/// excepted, by the groups of the whole table `entries`) that is not among `woken` or `except`
+/// and will not wake without `--force` ([`refusal`]): the woken record waits for it (Waking)
+/// until then.
+/// `note: service/web waits for service/db, which will not wake: service/db reached its monthly
+/// budget of $0.00 (this month: $0.00); it can be woken again on 2026-12-01 00:00 UTC
+/// (snoozectl wake --force db wakes it anyway)`. One line per dependency and dependent.
+fn dependency_notes(
+    entries: &[Entry],
+    woken: &[String],
+    except: &[String],
+    now: Timestamp,
+) -> Vec<String> {
+    let records: Vec<&Record> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => Some(r.as_ref()),
+            Entry::Malformed(_) => None,
+        })
+        .collect();
+    let groups = crate::model::group::Groups::of(records.iter().copied());
+    let mut notes = Vec::new();
+    for name in woken {
+        for dep in groups.dependencies(name) {
+            if woken.contains(&dep) || except.contains(&dep) || groups.is_optional(&dep) {
+                continue;
+            }
+            let Some(reason) = records
+                .iter()
+                .find(|r| r.metadata.name == dep)
+                .and_then(|r| refusal(r, now))
+            else {
+                continue;
+            };
+            notes.push(format!(
+                "note: service/{name} waits for service/{dep}, which will not wake: {reason} \
+                 (snoozectl wake --force {dep} wakes it anyway)"
+            ));
+        }
+    }
+    notes
 }
 
 /// Records the wake on record `name` (and the forced wake with `force`), prints its line and
@@ -145,6 +193,7 @@ async fn wake_group(
     let hint = format!("snoozectl wake --force group/{group} wakes it anyway");
     // (reason, whether --force would wake it)
     let mut skipped: Vec<(String, bool)> = Vec::new();
+    let mut woken: Vec<String> = Vec::new();
     for member in &view.members {
         let name = &member.metadata.name;
         if let Some(reason) = invalid_reason(member, &problems) {
@@ -153,6 +202,7 @@ async fn wake_group(
             skipped.push((format!("{reason}: not woken"), true));
         } else {
             wake_one(store, name, force, now).await?;
+            woken.push(name.clone());
         }
     }
     if skipped.len() == view.members.len() {
@@ -171,6 +221,17 @@ async fn wake_group(
             eprintln!("note: {line} ({hint})");
         } else {
             eprintln!("note: {line}");
+        }
+    }
+    // Members skipped above have their note; a dependency outside the group gets one here.
+    let members: Vec<String> = view
+        .members
+        .iter()
+        .map(|m| m.metadata.name.clone())
+        .collect();
+    if let Ok(entries) = store.list().await {
+        for note in dependency_notes(&entries, &woken, &members, now) {
+            eprintln!("{note}");
         }
     }
     Ok(ExitCode::SUCCESS)

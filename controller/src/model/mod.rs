@@ -190,6 +190,7 @@ pub struct Spec {
 }
 
 /// Deserializes `spec.budget`: a number of dollars, or a string holding one (`"12.50"`, `"$12.50"`);
+/// `null` (`budget: null`, `budget: ~` or an empty value) is no budget, as an absent field is;
 /// anything else is `"abc" is not an amount of dollars; give a number such as 25 or 12.50`.
 /// A negative amount passes here and is rejected by [`validate`] with its path.
 fn de_opt_dollars<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
@@ -204,7 +205,10 @@ fn de_opt_dollars<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>,
             "{shown} is not an amount of dollars; give a number such as 25 or 12.50"
         ))
     };
-    match Amount::deserialize(d).map_err(|_| bad("the value"))? {
+    let Some(amount) = Option::<Amount>::deserialize(d).map_err(|_| bad("the value"))? else {
+        return Ok(None);
+    };
+    match amount {
         Amount::Number(n) if n.is_finite() => Ok(Some(n)),
         Amount::Number(n) => Err(bad(&n.to_string())),
         Amount::Text(t) => {
@@ -1275,17 +1279,29 @@ impl Record {
     /// Row 4 of the precedence, the budget guardrail, by itself: `spec.budget` is set, the
     /// target is priced (ECS; a local target has no cost, so never), and the cost of the month
     /// `now` falls in (`status.ledger`, UTC) is known and at or above the budget. Ignores
-    /// `spec.mode` and forced wakes (see [`Record::over_budget`]). `None` otherwise, also
-    /// before anything was counted this month.
+    /// `spec.mode` and forced wakes (see [`Record::over_budget`]). Nothing counted yet this
+    /// month is a cost of 0, so a budget of 0 is reached from the month's start (the service
+    /// is never woken by visitors, only by `snoozectl wake --force`) and any other budget is
+    /// not. `None` otherwise.
     pub fn budget_reached(&self, now: Timestamp) -> Option<ledger::BudgetReached> {
         let budget = self.spec.budget?;
         if matches!(self.spec.target, Target::Local(_)) {
             return None;
         }
-        let month = self.status.as_ref()?.ledger.month_of(now)?;
-        let cost = month.cost.filter(|c| c.is_finite() && *c >= budget)?;
+        // Nothing counted yet this month is a cost of 0: a budget of 0 is reached from the
+        // start of the month (no billed wake at all), any other budget is not.
+        let cost = self
+            .status
+            .as_ref()
+            .and_then(|s| s.ledger.month_of(now))
+            .and_then(|m| m.cost)
+            .filter(|c| c.is_finite())
+            .unwrap_or(0.0);
+        if cost < budget {
+            return None;
+        }
         Some(ledger::BudgetReached {
-            month: month.month.clone(),
+            month: ledger::month_key(now),
             cost,
             budget,
             until: ledger::next_month_start(now),

@@ -865,6 +865,12 @@ mod tests {
                 Some(std::time::Duration::from_secs(8 * 3600))
             );
         }
+        // null (in each of its YAML spellings) is no budget, as an absent field is.
+        for given in ["null", "~", ""] {
+            let text = format!("{GOOD}  budget: {given}\n");
+            let r = parse_manifests(&text, "f.yaml").unwrap_or_else(|e| panic!("{given}: {e:?}"));
+            assert_eq!(r[0].spec.budget, None, "{given:?}");
+        }
         for (extra, want) in [
             (
                 "  budget: -0.01\n",

@@ -236,6 +236,10 @@ pub struct Want {
     /// the service can be woken again ([`Record::budget_reached`]). Wake requests are refused
     /// until then (the wake endpoint, `snoozectl wake` without `--force`).
     pub budget_until: Option<Timestamp>,
+    /// Asleep because `spec.maxAwake` ended the last awake stretch ([`Why::MaxAwake`], row 8):
+    /// that moment ([`max_awake_cap`]). A wake request newer than it starts a new stretch: the
+    /// record's own, or its group's ([`crate::reconcile::group::GroupWant::wake`]).
+    pub max_awake_at: Option<Timestamp>,
 }
 
 /// Reasons for awake that `spec.maxAwake` caps (rows 9 and its group widening): an awake
@@ -286,7 +290,9 @@ pub fn want(record: &Record, service: Option<&ServiceObservation>, now: Timestam
 ///    awake until the window ends (or later, by row 9).
 /// 8. the current awake stretch (`memo.awakeSince`, kept by `decide`) has lasted
 ///    `spec.maxAwake` and no wake request came after that moment ([`max_awake_cap`]): asleep,
-///    until a newer wake request (activity alone does not start a new stretch).
+///    with [`Want::max_awake_at`], until a newer wake request (activity alone does not start a
+///    new stretch). A wake request on another member of its groups, or on a record that
+///    depends on it, does too ([`crate::reconcile::group::Groups::widen`]).
 /// 9. `now < last wanted + idleTimeout` where "last wanted" is the latest of `wakeRequestedAt`,
 ///    `lastActivityAt`, the start (or creation) of any task that ECS still wants running (a
 ///    task started out of band counts as activity) and a raise of desiredCount by someone else
@@ -307,6 +313,7 @@ pub fn want_in(
         contested: false,
         quiet_until: None,
         budget_until: None,
+        max_awake_at: None,
     };
     let awake = |why, sleeps_at| Want {
         awake: true,
@@ -315,6 +322,7 @@ pub fn want_in(
         contested: false,
         quiet_until: None,
         budget_until: None,
+        max_awake_at: None,
     };
     match record.spec.mode {
         Mode::Off => return asleep(Why::ModeOff),
@@ -383,8 +391,14 @@ pub fn want_in(
         .iter()
         .filter_map(|(t, why)| t.map(|t| (t, *why)))
         .max_by_key(|(t, _)| *t);
+    let capped = |cap| Want {
+        max_awake_at: Some(cap),
+        ..asleep(Why::MaxAwake)
+    };
     if last.is_none() && window.is_none() {
-        return asleep(Why::NoWakeRequest);
+        // A cap holds without any signal of its own too (a dependency woken only by its
+        // group): else its group would lift it as never asked for.
+        return max_awake_cap(record, now).map_or(asleep(Why::NoWakeRequest), capped);
     }
     // Row 6: an explicit sleep newer than everything that wanted the service awake.
     if let Some(slept) = d.sleep_requested_at
@@ -403,8 +417,8 @@ pub fn want_in(
         return awake(why, Some(sleeps_at));
     }
     // Row 8: the current awake stretch has lasted spec.maxAwake, and no wake request since.
-    if max_awake_cap(record, now).is_some() {
-        return asleep(Why::MaxAwake);
+    if let Some(cap) = max_awake_cap(record, now) {
+        return capped(cap);
     }
     // Row 9: a wake request or activity within idleTimeout.
     let Some((mut sleeps_at, why)) = idle_until else {

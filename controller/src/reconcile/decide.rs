@@ -300,6 +300,11 @@ pub struct GroupInput {
     /// The names in `waiting_for` that are no record of the table (deleted, or not applied
     /// yet; [`super::group::Groups::missing`]): the status message says so.
     pub missing: Vec<String>,
+    /// Why some names in `waiting_for` will not be Ready for a while: a dependency decided in
+    /// the same pass that is asleep over its budget or in its quiet hours, as `s4 is over its
+    /// monthly budget until 2027-01-01 00:00 UTC` / `s4 is in its quiet hours until
+    /// 2026-12-07 07:00 UTC` ([`super::group::blocked_by`]); the status message adds them.
+    pub blocked: Vec<String>,
     /// Records depending on it that still run, sorted
     /// ([`super::group::Groups::may_scale_down`]): while not empty an idle record is not
     /// scaled down (it stays awake for them, [`Why::Dependent`]); an operator's sleep
@@ -400,6 +405,7 @@ fn decide_found(
                 contested: false,
                 quiet_until: None,
                 budget_until: None,
+                max_awake_at: None,
             };
             let mut d = awake(record, &prev, service, &facts, held, now);
             // Left at what runs now: held up for its dependents, not scaled by them.
@@ -584,6 +590,9 @@ fn waiting_for_dependencies(
             " (there is no record {})",
             crate::model::group::words_list(&group.missing)
         );
+    }
+    if !group.blocked.is_empty() {
+        detail += &format!(" ({})", group.blocked.join("; "));
     }
     s.step = Some(Step::Scaling);
     s.message = detail.clone();

@@ -91,6 +91,10 @@ pub struct GroupWant {
     pub until: Option<Timestamp>,
     /// Why.
     pub cause: Cause,
+    /// The latest wake request that reaches this record through its groups
+    /// ([`Groups::wakes_reaching`]; filled by [`Groups::wants`], `None` elsewhere): one newer
+    /// than the moment `spec.maxAwake` capped the record starts a new stretch ([`Groups::widen`]).
+    pub wake: Option<Timestamp>,
 }
 
 impl GroupWant {
@@ -149,9 +153,13 @@ impl Groups {
     ///   moves to the group's end (`None` when the group has none).
     /// - An asleep `own` becomes awake ([`Why::Group`] or [`Why::Dependent`], until the group's
     ///   end) when it is asleep for row 6 (a sleep request: `group` only exists when its signal
-    ///   is newer, see [`GroupWant::at`]), idle or never asked for. Rows 1, 5 and `replicas: 0`
-    ///   keep it asleep (also a `replicas: 0` record asleep for lack of wanting): they apply per
-    ///   record.
+    ///   is newer, see [`GroupWant::at`]), idle or never asked for. Rows 1, 4, 5 and
+    ///   `replicas: 0` keep it asleep (also a `replicas: 0` record asleep for lack of wanting):
+    ///   they apply per record.
+    /// - Capped by `spec.maxAwake` (row 8, [`Want::max_awake_at`]): it stays asleep, unless
+    ///   [`GroupWant::wake`] is newer than the cap: a wake request on its group (visitors'
+    ///   land on the front member) or on a record that needs it starts a new stretch, as its
+    ///   own wake request would. Activity does not.
     /// - A `group` that no longer holds at `now` changes nothing.
     pub fn widen(&self, name: &str, own: Want, group: Option<&GroupWant>, now: Timestamp) -> Want {
         let Some(g) = group.filter(|g| g.holds(now)) else {
@@ -166,7 +174,22 @@ impl Groups {
             };
             return Want { sleeps_at, ..own };
         }
+        // A wake request on the group (or on a dependent) newer than the cap starts a new
+        // stretch, as the record's own would; activity does not.
+        let new_stretch = g
+            .wake
+            .zip(own.max_awake_at)
+            .is_some_and(|(wake, cap)| wake > cap);
         match own.why {
+            Why::MaxAwake if new_stretch => Want {
+                awake: true,
+                why: g.why(),
+                sleeps_at: g.until,
+                contested: false,
+                quiet_until: None,
+                budget_until: None,
+                max_awake_at: None,
+            },
             // Per record, ahead of row 9 in the precedence: a group does not lift them.
             Why::ModeOff
             | Why::ReplicasZero
@@ -185,6 +208,7 @@ impl Groups {
                 contested: false,
                 quiet_until: None,
                 budget_until: None,
+                max_awake_at: None,
             },
             // Reasons for awake: an asleep want never carries them.
             Why::ModeOn
@@ -236,6 +260,7 @@ impl Groups {
                                 member: other.clone(),
                                 signal,
                             },
+                            wake: None,
                         };
                         if want.holds(now) && out.get(name).is_none_or(|b| want.outlasts(b)) {
                             out.insert(name.clone(), want);
@@ -275,6 +300,7 @@ impl Groups {
                         member: name.clone(),
                         why: want.why,
                     },
+                    wake: None,
                 };
                 if out.get(&dep).is_none_or(|b| need.outlasts(b)) {
                     out.insert(dep, need);
@@ -282,6 +308,33 @@ impl Groups {
             }
         }
         out
+    }
+
+    /// For every record reached by one: the latest wake request on a member of its groups
+    /// (itself included) or of the groups of a record that depends on it (directly or not),
+    /// newer than the record's own sleep request. What [`GroupWant::wake`] holds: it lifts a
+    /// `spec.maxAwake` cap older than it ([`Groups::widen`]).
+    pub fn wakes_reaching(&self) -> BTreeMap<String, Timestamp> {
+        let in_groups = |name: &str| {
+            self.groups_of(name)
+                .iter()
+                .flat_map(|g| self.members(g))
+                .filter_map(|m| self.members.get(m).and_then(|m| m.wake))
+                .max()
+        };
+        self.members
+            .iter()
+            .filter_map(|(name, m)| {
+                let wake = self
+                    .dependents(name)
+                    .iter()
+                    .map(|d| in_groups(d))
+                    .fold(in_groups(name).max(m.wake), Option::max)?;
+                m.sleep
+                    .is_none_or(|s| s < wake)
+                    .then(|| (name.clone(), wake))
+            })
+            .collect()
     }
 
     /// Every record's want with its groups, from each record's own want (`own`: name →
@@ -294,12 +347,19 @@ impl Groups {
         own: &BTreeMap<String, Want>,
         now: Timestamp,
     ) -> BTreeMap<String, GroupDecision> {
-        let spread = self.wanted_by_groups(now);
+        let wakes = self.wakes_reaching();
+        let with_wake = |mut m: BTreeMap<String, GroupWant>| {
+            for (n, g) in &mut m {
+                g.wake = wakes.get(n).copied();
+            }
+            m
+        };
+        let spread = with_wake(self.wanted_by_groups(now));
         let first: BTreeMap<String, Want> = own
             .iter()
             .map(|(n, w)| (n.clone(), self.widen(n, *w, spread.get(n), now)))
             .collect();
-        let pulled = self.needed_by_dependents(&first, &spread);
+        let pulled = with_wake(self.needed_by_dependents(&first, &spread));
         first
             .iter()
             .map(|(n, w1)| {
@@ -446,6 +506,7 @@ pub fn decide_all(
         let input = if record.spec.groups.is_empty() && groups.dependents(name).is_empty() {
             GroupInput::default()
         } else {
+            let waiting_for = groups.may_scale_up(name, &ready).err().unwrap_or_default();
             GroupInput {
                 want: wants.get(name).map(|d| d.want),
                 member_wake: spread.get(name).and_then(|g| match &g.cause {
@@ -455,8 +516,12 @@ pub fn decide_all(
                     } => g.at,
                     _ => None,
                 }),
-                waiting_for: groups.may_scale_up(name, &ready).err().unwrap_or_default(),
                 missing: groups.missing(name),
+                blocked: waiting_for
+                    .iter()
+                    .filter_map(|dep| blocked_by(dep, wants.get(dep).map(|d| &d.want)))
+                    .collect(),
+                waiting_for,
                 held_by: groups
                     .may_scale_down(name, &running)
                     .err()
@@ -468,25 +533,53 @@ pub fn decide_all(
         out[i] = Some((d, input));
     }
     let mut out: Vec<(Decision, GroupInput)> = out.into_iter().flatten().collect();
+    // Dependencies that will not be Ready for a while (over budget, quiet hours): no ETA.
+    let blocked: BTreeSet<String> = out
+        .iter()
+        .flat_map(|(_, input)| input.waiting_for.iter())
+        .filter(|n| blocked_by(n, wants.get(*n).map(|d| &d.want)).is_some())
+        .cloned()
+        .collect();
     for (i, (d, _)) in out.iter_mut().enumerate() {
         let record = records[i].0;
         if let Some(mut g) = d.status.group.take() {
-            summarize(table, &decided, record, &mut g, now);
+            summarize(table, &decided, &blocked, record, &mut g, now);
             d.status.group = Some(g);
         }
     }
     out
 }
 
+/// Why dependency `name` will not be Ready for a while, by its want in this pass (`want`,
+/// widened by its groups; `None`: not decided in this pass, nothing is said): asleep over its
+/// monthly budget (`NAME is over its monthly budget until 2027-01-01 00:00 UTC`, row 4) or in
+/// its quiet hours (`NAME is in its quiet hours until 2026-12-07 07:00 UTC`, row 5); `None`
+/// otherwise. Its dependents wait for it until then ([`GroupInput::blocked`]).
+pub fn blocked_by(name: &str, want: Option<&Want>) -> Option<String> {
+    let want = want.filter(|w| !w.awake)?;
+    let (what, until) = match want.why {
+        Why::OverBudget => ("is over its monthly budget", want.budget_until?),
+        Why::QuietHours => ("is in its quiet hours", want.quiet_until?),
+        _ => return None,
+    };
+    Some(format!(
+        "{name} {what} until {}",
+        crate::model::ledger::utc_words(until)
+    ))
+}
+
 /// Fills `g` (a grouped record's `status.group` as decided) with the members of the record's
 /// groups and what they depend on (`decided` statuses first, else stored ones), in start
-/// order, and the group's ETA ([`GroupStatus::ready_by`]): only while a member is Waking and
-/// no required member is Failed, and only when every member not Ready has a measured wake.
+/// order, and the group's ETA ([`GroupStatus::ready_by`]): only while a member is Waking, no
+/// required member is Failed and none is `blocked` (a dependency waited for that will not be
+/// Ready for a while: [`blocked_by`]), and only when every member not Ready has a measured
+/// wake.
 /// Once the ETA has passed, the one published before is kept (the page then says it takes
 /// longer than usual), so a late wake does not rewrite the status on every pass.
 fn summarize(
     table: &Table,
     decided: &BTreeMap<String, Status>,
+    blocked: &BTreeSet<String>,
     record: &Record,
     g: &mut GroupStatus,
     now: Timestamp,
@@ -530,7 +623,8 @@ fn summarize(
         .members
         .iter()
         .any(|m| !m.optional && m.phase == Some(Phase::Failed));
-    if !waking || failed {
+    let stuck = g.members.iter().any(|m| blocked.contains(&m.name));
+    if !waking || failed || stuck {
         return;
     }
     let ready = |n: &str| status_of(n).is_some_and(|s| s.phase == Phase::Ready);

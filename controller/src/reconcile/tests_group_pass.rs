@@ -471,6 +471,123 @@ async fn a_group_of_twenty_with_a_chain_of_depth_three_wakes_in_the_expected_pas
     assert_eq!(w.sim.scale_calls(), 20, "one scale-up each");
 }
 
+/// Runs passes 5 s apart until `done` (at most `max`); panics with every phase otherwise.
+async fn until(w: &World, names: &[&str], max: usize, done: impl Fn(&World) -> bool) {
+    for _ in 0..max {
+        w.pass().await;
+        if done(w) {
+            return;
+        }
+        w.advance(5);
+    }
+    let state: Vec<_> = names
+        .iter()
+        .map(|n| {
+            (
+                n,
+                w.phase(n),
+                w.store.status(n).map(|s| (s.message, s.memo)),
+            )
+        })
+        .collect();
+    panic!("not done after {max} passes: {state:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dependent_says_why_and_until_when_a_dependency_over_its_budget_will_not_be_ready() {
+    let w = world();
+    // db's budget of 0 is reached from the start of the month: it never wakes for visitors.
+    let mut db = member("db", &["g"], &[]);
+    db.spec.budget = Some(0.0);
+    w.add(db);
+    w.add(member("web", &["g"], &["db"]));
+    w.pass().await;
+    w.wake("web").await;
+    for _ in 0..3 {
+        w.pass().await;
+        w.advance(5);
+    }
+    assert_eq!(w.phase("db"), Some(Phase::Asleep));
+    assert_eq!(w.phase("web"), Some(Phase::Waking));
+    let s = w.store.status("web").unwrap();
+    assert_eq!(
+        s.message,
+        "waiting for db to be Ready (db is over its monthly budget until 2026-12-01 00:00 UTC)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_has_no_eta_while_a_dependency_is_over_its_budget() {
+    let w = world();
+    w.add(member("db", &["g"], &[]));
+    w.add(member("web", &["g"], &["db"]));
+    let names = ["db", "web"];
+    let all = |phase: Phase| move |w: &World| names.iter().all(|n| w.phase(n) == Some(phase));
+    // A first wake measures both (so the group could have an ETA), then both sleep.
+    w.wake("web").await;
+    until(&w, &names, 40, all(Phase::Ready)).await;
+    w.advance(20 * 60);
+    until(&w, &names, 40, all(Phase::Asleep)).await;
+    // db gets a budget of 0: reached, so it will not wake before next month.
+    let Some(crate::model::Entry::Record(mut db)) = w.store.get("db").await.unwrap() else {
+        panic!("no db");
+    };
+    db.spec.budget = Some(0.0);
+    w.store.put(*db);
+    w.wake("web").await;
+    for _ in 0..3 {
+        w.pass().await;
+        w.advance(5);
+    }
+    let s = w.store.status("web").unwrap();
+    assert_eq!(s.phase, Phase::Waking, "{s:?}");
+    assert!(s.message.contains("db is over its monthly budget"), "{s:?}");
+    assert_eq!(
+        s.group.unwrap().ready_by,
+        None,
+        "no ETA for a wait that will not end"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wake_on_the_front_member_starts_a_new_stretch_for_its_dependency_capped_by_max_awake() {
+    let w = world();
+    let capped = |mut r: Record| {
+        r.spec.max_awake = Some(crate::model::HumanDuration::from_mins(10));
+        r
+    };
+    // web → db, both capped at 10 min (below their 15 min idleTimeout).
+    w.add(capped(member("db", &["g"], &[])));
+    w.add(capped(member("web", &["g"], &["db"])));
+    let names = ["db", "web"];
+    let all = |phase: Phase| move |w: &World| names.iter().all(|n| w.phase(n) == Some(phase));
+    w.pass().await;
+    w.wake("web").await;
+    until(&w, &names, 40, all(Phase::Ready)).await;
+    // maxAwake ends the stretch of both.
+    w.advance(10 * 60);
+    until(&w, &names, 40, all(Phase::Asleep)).await;
+    for n in names {
+        let s = w.store.status(n).unwrap();
+        assert!(s.memo.max_awake_at.is_some(), "{n}: {:?}", s.memo);
+    }
+    // A visitor's wake request lands on the front member, web: it starts a new stretch for db
+    // too (before, db kept its cap and web waited for it forever).
+    w.advance(60);
+    w.wake("web").await;
+    until(&w, &names, 40, all(Phase::Ready)).await;
+    for n in names {
+        let s = w.store.status(n).unwrap();
+        assert_eq!(s.memo.max_awake_at, None, "{n}");
+        assert!(s.memo.awake_since.is_some(), "{n}: {:?}", s.memo);
+        assert!(
+            s.conditions.iter().all(|c| c.type_ != decide::MAX_AWAKE),
+            "{n}: {:?}",
+            s.conditions
+        );
+    }
+}
+
 mod prop {
     //! Property test of groups through the pass: random acyclic dependencies among five
     //! members of one group, random wakes and activity on random members at random times,

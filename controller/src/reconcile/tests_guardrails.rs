@@ -325,6 +325,43 @@ fn a_forced_wake_over_the_budget_wins_and_is_counted_once() {
 }
 
 #[test]
+fn a_budget_of_0_is_reached_from_the_start_of_the_month_and_a_forced_wake_still_wins() {
+    let december = ts("2026-12-01T00:00:00Z");
+    // Nothing counted this month (no ledger at all, or a month without a cost): a budget of 0
+    // is reached all the same, so no visitor's wake is ever billed.
+    let mut fresh = Record::test("d").asleep();
+    fresh.spec.budget = Some(0.0);
+    let mut unpriced = budgeted(0.0, 0.0);
+    unpriced.status.as_mut().unwrap().ledger.months[0].cost = None;
+    for r in [fresh, unpriced, budgeted(0.0, 0.0)] {
+        let woken = r.clone().woken_at(at(0));
+        let w = want(&woken, None, at(60));
+        assert_eq!((w.awake, w.why), (false, Why::OverBudget));
+        assert_eq!(w.budget_until, Some(december));
+        let reached = woken.over_budget(at(60)).unwrap();
+        assert_eq!((reached.month.as_str(), reached.cost), ("2026-11", 0.0));
+        let d = decide(&woken, &down(), at(60));
+        assert_ne!(d.replicas, Some(1));
+        // `snoozectl wake --force` overrides it.
+        let forced = r.clone().forced_at(at(0));
+        assert_eq!(want(&forced, None, at(60)).why, Why::Forced);
+        assert_eq!(decide(&forced, &down(), at(60)).replicas, Some(1));
+    }
+    // A local target is never held by a budget, 0 included.
+    let mut local = Record::test("d").asleep().woken_at(at(0));
+    local.spec.budget = Some(0.0);
+    local.spec.target = Target::Local(LocalTarget {
+        command: "./app".into(),
+        args: vec![],
+        env: Default::default(),
+        working_dir: None,
+        port: 8081,
+    });
+    assert_eq!(local.budget_reached(at(60)), None);
+    assert!(want(&local, None, at(60)).awake);
+}
+
+#[test]
 fn mode_on_and_a_local_target_are_not_held_by_the_budget() {
     let r = budgeted(10.0, 12.5).woken_at(at(0));
     // mode on (row 2): awake; the condition says the budget is reached but not enforced.

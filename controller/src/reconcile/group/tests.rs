@@ -587,6 +587,7 @@ fn widen_keeps_the_own_reason_and_only_extends() {
             member: "web".into(),
             signal: Why::WakeRequested,
         },
+        wake: None,
     };
     let own = |awake, why, sleeps_at| Want {
         awake,
@@ -595,6 +596,7 @@ fn widen_keeps_the_own_reason_and_only_extends() {
         contested: false,
         quiet_until: None,
         budget_until: None,
+        max_awake_at: None,
     };
     // Expired: nothing changes.
     let idle = own(false, Why::Idle, None);
@@ -619,9 +621,26 @@ fn widen_keeps_the_own_reason_and_only_extends() {
         ..own(false, Why::QuietHours, None)
     };
     assert_eq!(widen(quiet, Some(&group), t(1)), quiet);
-    // So do the guardrails (rows 4 and 8).
-    let capped = own(false, Why::MaxAwake, None);
+    // So do the guardrails (rows 4 and 8): a cap unless a wake request on the group is newer
+    // than it (then a new stretch begins, as with the record's own wake request).
+    let capped = Want {
+        max_awake_at: Some(t(10)),
+        ..own(false, Why::MaxAwake, None)
+    };
     assert_eq!(widen(capped, Some(&group), t(1)), capped);
+    for (wake, lifted) in [(t(5), false), (t(10), false), (t(20), true)] {
+        let woken = GroupWant {
+            wake: Some(wake),
+            ..group.clone()
+        };
+        let want = g.widen("api", capped, Some(&woken), t(30));
+        let expected = if lifted {
+            own(true, Why::Group, Some(t(100)))
+        } else {
+            capped
+        };
+        assert_eq!(want, expected, "wake at {wake:?}");
+    }
     let broke = Want {
         budget_until: Some(t(5000)),
         ..own(false, Why::OverBudget, None)
