@@ -250,7 +250,10 @@ fn record(i: usize, now: Timestamp) -> Record {
         .collect();
     let tasks = (0..2)
         .map(|k| LedgerTask {
-            arn: format!("arn:aws:ecs:us-east-1:123456789012:task/{}/{i:05}{k:027}", cluster(i)),
+            arn: format!(
+                "arn:aws:ecs:us-east-1:123456789012:task/{}/{i:05}{k:027}",
+                cluster(i)
+            ),
             billed_from: now.sub(Duration::from_secs(7200)),
             counted_until: now.sub(Duration::from_secs(3600)),
             stopped: true,
@@ -368,7 +371,10 @@ fn run(n: usize, observe_all: bool) -> Figures {
             // paused clock) plus its CPU (the real clock; nothing else waits for real).
             let secs = virt.elapsed().as_secs_f64() + real.elapsed().as_secs_f64();
             if m == 0 {
-                let ds = sim.counters().get(&Op::DescribeServices).map_or(0, |c| c.attempts)
+                let ds = sim
+                    .counters()
+                    .get(&Op::DescribeServices)
+                    .map_or(0, |c| c.attempts)
                     - before.get(&Op::DescribeServices).map_or(0, |c| c.attempts);
                 cold = (secs, ds);
             }
