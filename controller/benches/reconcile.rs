@@ -18,16 +18,25 @@
 //! large one (a schedule with quiet hours and an exception, a 13-month ledger with wake times
 //! and stopped tasks; one record in 10 in a group of 10); 1 % are awake and kept awake by
 //! activity; a trickle of one wake and one sleep request a minute per 10,000 records (at
-//! least one); the rest sleep. The fleet starts warm (statuses stored, the reconciler process
-//! new: a cold start of the Lambda). After 3 minutes to settle, 10 minutes are measured on the
-//! simulated ECS with 20 ms latency per call, the documented ECS token buckets and client
-//! pacing. Time is tokio's paused clock, so a run takes seconds: "pass s" is the scheduled
-//! invocation's simulated time (latency, pacing and throttling waits, tokio's paused clock)
-//! plus the CPU time it took (the real clock), its first pass and any requeue passes of
-//! records it woke.
+//! least one); the rest sleep. The fleet starts warm (statuses stored Asleep); a first
+//! reconciler process wakes the awake ones (minutes 0 and 1), then a new one takes over at
+//! minute 2 (a cold start of the Lambda: "cold pass", with its `DescribeServices` calls), and
+//! minutes 3 to 12 are measured. All on the simulated ECS with 20 ms latency per call, the
+//! documented ECS token buckets and client pacing.
+//!
+//! Time is tokio's paused clock, so a run takes seconds: "pass s" is the scheduled
+//! invocation's simulated time (latency, pacing and throttling waits) plus the CPU time it
+//! took (the real clock), its first pass and any requeue passes of records it woke.
+//!
+//! Memory: "peak MiB" is the process's peak RSS (it also holds the in-memory store and the
+//! simulated ECS, which the Lambda does not), "pass MiB" the most heap a scheduled invocation
+//! added on top of what was there before it (a counting allocator: what the reconciler Lambda
+//! needs for a pass), "table MiB" one copy of the table's records as listed.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use snooze::clock::SimClock;
@@ -42,11 +51,57 @@ const CLUSTERS: usize = 10;
 const LATENCY: Duration = Duration::from_millis(20);
 const MINUTE: Duration = Duration::from_secs(60);
 const SETTLE_MINUTES: u64 = 3;
+/// The minute of the measured process's first (cold) scheduled pass.
+const COLD_MINUTE: u64 = 2;
 const MEASURED_MINUTES: u64 = 10;
 /// The sustained rate of the ECS read buckets (and of EC2's DescribeNetworkInterfaces), per
 /// minute; `UpdateService`'s is 5/s.
 const READ_PER_MINUTE: f64 = 20.0 * 60.0;
 const WRITE_PER_MINUTE: f64 = 5.0 * 60.0;
+
+/// The system allocator, counting the bytes allocated now and the peak since the last
+/// [`Counting::mark`]: the heap a pass needs on top of what was there before it (this
+/// process also holds the in-memory store and the simulated ECS, which the Lambda does not).
+struct Counting {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+#[global_allocator]
+static HEAP: Counting = Counting {
+    now: AtomicUsize::new(0),
+    peak: AtomicUsize::new(0),
+};
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc`, passed on to the system allocator.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = self.now.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            self.peak.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `alloc` above with `layout`.
+        unsafe { System.dealloc(ptr, layout) };
+        self.now.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+impl Counting {
+    /// Starts a measurement: the peak is reset to the current heap, which is returned.
+    fn mark(&self) -> usize {
+        let now = self.now.load(Ordering::Relaxed);
+        self.peak.store(now, Ordering::Relaxed);
+        now
+    }
+    /// The peak since `mark`, above the heap at `mark`, in bytes.
+    fn above(&self, base: usize) -> usize {
+        self.peak.load(Ordering::Relaxed).saturating_sub(base)
+    }
+}
 
 struct Figures {
     size: usize,
@@ -64,6 +119,10 @@ struct Figures {
     cold_describe: u64,
     errors: u64,
     peak_rss_kib: u64,
+    /// The largest heap a scheduled invocation added (the cold one included), bytes.
+    pass_heap: usize,
+    /// The heap of the store's records alone (one copy of the table), bytes.
+    table_heap: usize,
 }
 
 fn main() {
@@ -112,7 +171,7 @@ fn main() {
         "calls per minute (share of the sustained budget: reads 20/s, UpdateService 5/s); pass s = simulated ECS time + CPU"
     );
     println!(
-        "{:>7} {:>6} {:>17} {:>15} {:>15} {:>15} {:>13} {:>5} {:>15} {:>17} {:>8}",
+        "{:>7} {:>6} {:>17} {:>15} {:>15} {:>15} {:>13} {:>5} {:>15} {:>17} {:>8} {:>9} {:>9}",
         "records",
         "mode",
         "DescribeServices",
@@ -123,7 +182,9 @@ fn main() {
         "thr",
         "pass s mean/max",
         "cold pass s (DS)",
-        "peak MiB"
+        "peak MiB",
+        "pass MiB",
+        "table MiB"
     );
     for n in sizes {
         for mode in &modes {
@@ -149,7 +210,7 @@ fn main() {
                 format!("{v:.1} ({:.1}%)", 100.0 * v / budget)
             };
             println!(
-                "{:>7} {:>6} {:>17} {:>15} {:>15} {:>15} {:>13} {:>5} {:>15} {:>17} {:>8}",
+                "{:>7} {:>6} {:>17} {:>15} {:>15} {:>15} {:>13} {:>5} {:>15} {:>17} {:>8} {:>9} {:>9}",
                 n,
                 mode,
                 share("DescribeServices", READ_PER_MINUTE),
@@ -161,6 +222,8 @@ fn main() {
                 format!("{}/{}", kv("pass_mean_s"), kv("pass_max_s")),
                 format!("{} ({})", kv("cold_s"), kv("cold_describe")),
                 kv("peak_mib"),
+                kv("pass_heap_mib"),
+                kv("table_mib"),
             );
         }
     }
@@ -179,14 +242,16 @@ fn print_machine(f: &Figures) {
         line.push_str(&format!(" {}={v:.1}", op.as_str()));
     }
     line.push_str(&format!(
-        " throttled={} pass_mean_s={:.2} pass_max_s={:.2} cold_s={:.2} cold_describe={} errors={} peak_mib={:.1}",
+        " throttled={} pass_mean_s={:.2} pass_max_s={:.2} cold_s={:.2} cold_describe={} errors={} peak_mib={:.1} pass_heap_mib={:.1} table_mib={:.1}",
         f.throttled,
         f.pass_mean_s,
         f.pass_max_s,
         f.cold_s,
         f.cold_describe,
         f.errors,
-        f.peak_rss_kib as f64 / 1024.0
+        f.peak_rss_kib as f64 / 1024.0,
+        f.pass_heap as f64 / (1024.0 * 1024.0),
+        f.table_heap as f64 / (1024.0 * 1024.0),
     ));
     println!("{line}");
 }
@@ -298,7 +363,14 @@ fn run(n: usize, observe_all: bool) -> Figures {
         if observe_all {
             reconciler.options.observe = Observe::All;
         }
-        let runtime = Runtime::new(reconciler);
+        // Minute 0 and 1 run in a first process (waking the awake ones); the measured one
+        // starts cold at minute 2 (new memory: a new Lambda container).
+        let first = Runtime::new(reconciler.clone());
+        let cold = Reconciler {
+            tier: Default::default(),
+            ..reconciler
+        };
+        let runtime = Runtime::new(cold);
         let start = clock.now();
         for i in 0..n {
             sim.add_service(&cluster(i), &name(i));
@@ -316,6 +388,14 @@ fn run(n: usize, observe_all: bool) -> Figures {
                 .unwrap();
         }
         let budget = Duration::from_secs(50);
+        let mut pass_heap = 0usize;
+        let table_heap = {
+            let base = HEAP.mark();
+            let list = store.list().await.unwrap();
+            let bytes = HEAP.above(base);
+            drop(list);
+            bytes
+        };
         let mut errors = 0u64;
         let mut passes: Vec<f64> = Vec::new();
         let mut cold = (0.0, 0);
@@ -365,12 +445,17 @@ fn run(n: usize, observe_all: bool) -> Figures {
                 tokio::time::advance(d).await;
             }
             let before = sim.counters();
+            let base = HEAP.mark();
             let (virt, real) = (tokio::time::Instant::now(), Instant::now());
-            let s = runtime.settle(Scope::All, Reason::Schedule, budget).await;
+            let runner = if m < COLD_MINUTE { &first } else { &runtime };
+            let s = runner.settle(Scope::All, Reason::Schedule, budget).await;
             // The invocation's time: its simulated waits (latency, pacing, throttling: tokio's
             // paused clock) plus its CPU (the real clock; nothing else waits for real).
             let secs = virt.elapsed().as_secs_f64() + real.elapsed().as_secs_f64();
-            if m == 0 {
+            if m >= COLD_MINUTE {
+                pass_heap = pass_heap.max(HEAP.above(base));
+            }
+            if m == COLD_MINUTE {
                 let ds = sim
                     .counters()
                     .get(&Op::DescribeServices)
@@ -403,6 +488,8 @@ fn run(n: usize, observe_all: bool) -> Figures {
             cold_describe: cold.1,
             errors,
             peak_rss_kib: peak_rss_kib(),
+            pass_heap,
+            table_heap,
         }
     })
 }

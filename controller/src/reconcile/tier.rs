@@ -37,7 +37,8 @@
 //! change event (a scoped pass). Its ledger is counted at each observation (from
 //! `countedUntil`, so nothing is lost); a budget reached while awake is seen at the next one.
 //!
-//! Each record has a slot in the resync period `P`: a stable hash of its name, modulo `P`. A
+//! Each record has a slot in the resync period `P`: a stable hash of its name (of its first
+//! group for a member of groups, [`slot_key`]: a group is observed together), modulo `P`. A
 //! full pass observes the quiet records whose slot fell in `(last full pass, now]`, so each
 //! quiet record is observed once per `P` and the calls are spread evenly over it. `P` is
 //! derived from the fleet size and the share of the ECS read budget given to the resync
@@ -156,6 +157,18 @@ fn slot_offset(name: &str, period: Duration) -> i64 {
     (h.finish() % p) as i64
 }
 
+/// What a record's resync slot is hashed from: its first group (by name) when it is in
+/// groups, so that the members of a group, observed together anyway, share one slot instead of
+/// each pulling in the whole group at its own; else its name.
+pub fn slot_key(record: &Record) -> &str {
+    record
+        .spec
+        .groups
+        .iter()
+        .min()
+        .map_or(record.metadata.name.as_str(), String::as_str)
+}
+
 /// True when the resync slot of `name` fell in `(since, now]` (slots recur every `period`),
 /// or the window is at least `period` long.
 pub fn slot_fell(name: &str, since: Timestamp, now: Timestamp, period: Duration) -> bool {
@@ -253,7 +266,7 @@ pub fn why_observe(
         return Some("requeue");
     }
     let period = if ready { awake_period } else { period };
-    if slot_fell(&record.metadata.name, since, now, period) {
+    if slot_fell(slot_key(record), since, now, period) {
         return Some("resync");
     }
     None
