@@ -290,6 +290,102 @@ mod tests {
         assert_eq!(resync_period(1_000, &o), Duration::from_secs(100 * 60));
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the name, the period and where the passes start, a quiet record's slot
+        /// falls in exactly one of the passes a minute apart that cover one period: a service
+        /// started out of band under it is observed within one resync period.
+        #[test]
+        fn a_slot_falls_exactly_once_per_period(
+            name in "[a-z][a-z0-9-]{0,40}",
+            minutes in 15u64..200,
+            start in 0i64..10_000_000_000,
+        ) {
+            let period = Duration::from_secs(minutes * 60);
+            let t0 = Timestamp::from_millis(1_700_000_000_000 + start);
+            let falls = (0..minutes)
+                .filter(|m| {
+                    let since = t0.add(Duration::from_secs(m * 60));
+                    slot_fell(&name, since, since.add(Duration::from_secs(60)), period)
+                })
+                .count();
+            prop_assert_eq!(falls, 1);
+        }
+
+        /// Never quiet: a record in any phase but Asleep and Ready, one without a status, or
+        /// an Asleep one whose ledger still counts a task (it must be seen to stop before ECS
+        /// forgets it), whatever the times.
+        #[test]
+        fn some_records_are_never_quiet(
+            phase in prop_oneof![
+                Just(Phase::Waking),
+                Just(Phase::Sleeping),
+                Just(Phase::Failed),
+                Just(Phase::Asleep),
+            ],
+            gap in 1u64..3_600,
+        ) {
+            let now = Timestamp::from_millis(1_795_946_400_000);
+            let since = now.sub(Duration::from_secs(gap));
+            let memory = TierMemory::default();
+            let period = Duration::from_secs(3_600);
+            let mut r = Record::test("demo");
+            prop_assert!(why_observe(&r, since, now, period, period, Duration::ZERO, &memory).is_some());
+            let mut s = crate::model::Status {
+                phase,
+                phase_since: Some(now.sub(Duration::from_secs(86_400))),
+                observed_generation: r.metadata.generation,
+                ..Default::default()
+            };
+            s.ledger.tasks.push(crate::model::ledger::LedgerTask {
+                arn: "arn:aws:ecs:us-east-1:1:task/c/t".into(),
+                billed_from: since,
+                counted_until: since,
+                stopped: false,
+            });
+            r.status = Some(s);
+            prop_assert!(why_observe(&r, since, now, period, period, Duration::ZERO, &memory).is_some());
+        }
+    }
+
+    #[test]
+    fn a_quiet_sleeping_record_is_left_alone_until_its_slot() {
+        let now = Timestamp::from_millis(1_795_946_400_000);
+        let mut r = Record::test("demo");
+        r.status = Some(crate::model::Status {
+            phase: Phase::Asleep,
+            phase_since: Some(now.sub(Duration::from_secs(86_400))),
+            observed_generation: r.metadata.generation,
+            ..Default::default()
+        });
+        let period = Duration::from_secs(30 * 60);
+        let memory = TierMemory::default();
+        let whys: Vec<Option<&str>> = (0..30u64)
+            .map(|m| {
+                let since = now.add(Duration::from_secs(m * 60));
+                let at = since.add(Duration::from_secs(60));
+                why_observe(&r, since, at, period, period, Duration::ZERO, &memory)
+            })
+            .collect();
+        assert_eq!(whys.iter().filter(|w| **w == Some("resync")).count(), 1);
+        assert_eq!(whys.iter().filter(|w| w.is_none()).count(), 29);
+        // A wake request makes it due at once.
+        r.desired.wake_requested_at = Some(now);
+        assert_eq!(
+            why_observe(
+                &r,
+                now,
+                now.add(Duration::from_secs(1)),
+                period,
+                period,
+                Duration::ZERO,
+                &memory
+            ),
+            Some("facts")
+        );
+    }
+
     #[test]
     fn every_slot_falls_once_per_period_and_evenly() {
         let period = Duration::from_secs(30 * 60);
