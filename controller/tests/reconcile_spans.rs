@@ -126,8 +126,9 @@ impl Capture {
 }
 
 /// Events of the pass as a whole (not about one record).
-const PASS_EVENTS: [&str; 3] = [
+const PASS_EVENTS: [&str; 4] = [
     "pass done",
+    "tiered observation",
     "observation failed for the whole pass",
     "reading records failed; pass skipped",
 ];

@@ -180,7 +180,11 @@ def test_triggers():
     pattern = tf.jsonencode_arg(ecs["event_pattern"])
     assert pattern["source"] == ["aws.ecs"] and pattern["detail-type"] == ["ECS Task State Change"]
     assert pattern["detail"]["clusterArn"] == "${local.cluster_arns}"
-    for rule in ("schedule", "ecs_task_state"):
+    svc = SNOOZE.resource("aws_cloudwatch_event_rule", "ecs_service_action")
+    pattern = tf.jsonencode_arg(svc["event_pattern"])
+    assert pattern["source"] == ["aws.ecs"] and pattern["detail-type"] == ["ECS Service Action"]
+    assert pattern["detail"]["clusterArn"] == "${local.cluster_arns}"
+    for rule in ("schedule", "ecs_task_state", "ecs_service_action"):
         target = SNOOZE.resource("aws_cloudwatch_event_target", rule)
         assert target["arn"] == "${aws_lambda_function.reconciler.arn}"
     perms = SNOOZE.resources["aws_lambda_permission"]

@@ -81,8 +81,23 @@ pub struct Args {
     /// With `--watch`: how often every record is reconciled, e.g. `60s`.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub resync: Duration,
+    /// What a pass over all records observes: `all` (every record, every pass) or `tiered`
+    /// (only what can have changed or is due, plus a slow resync of the quiet sleeping ones;
+    /// see docs/runbooks/throttling.md). Default: `all` for a single pass, `tiered` with
+    /// `--watch`.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub observe: Option<ObserveMode>,
     /// Only these records (default: all).
     pub names: Vec<String>,
+}
+
+/// `--observe`: what a pass over all records observes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObserveMode {
+    /// Every record, every pass.
+    All,
+    /// Only what can have changed or is due, plus a slow resync.
+    Tiered,
 }
 
 /// Runs `snoozectl reconcile`.
@@ -142,6 +157,14 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("--alb-listener-arn needs --platform ecs (the load balancer is in AWS)");
         }
         reconciler = reconciler.with_router(alb_router(global, listener, wake_group).await?);
+    }
+    let observe = args.observe.unwrap_or(if args.watch {
+        ObserveMode::Tiered
+    } else {
+        ObserveMode::All
+    });
+    if observe == ObserveMode::All {
+        reconciler.options.observe = crate::reconcile::Observe::All;
     }
     let scope = if args.names.is_empty() {
         Scope::All

@@ -554,6 +554,9 @@ pub enum Triage {
     },
     /// Observe the record's service, then [`classify`] and decide.
     Observe,
+    /// A quiet sleeping record a tiered full pass leaves alone this time
+    /// ([`super::tier::why_observe`]): not observed, nothing decided or written.
+    Quiet,
 }
 
 /// Which record owns each service in a full pass ([`owners`]); none for a scoped pass, which

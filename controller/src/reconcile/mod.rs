@@ -31,6 +31,7 @@ pub mod pass;
 pub mod prices;
 pub mod probe;
 pub mod runtime;
+pub mod tier;
 
 pub use classify::{
     Invalidity, ServiceGoneReason, Situation, Triage, Want, Why, classify, wake_unanswered, want,
@@ -43,6 +44,7 @@ pub use probe::{HttpProber, Prober, StaticProber};
 pub use runtime::{
     Hooks, NoHooks, PassInfo, Reason, Reasons, Runtime, RuntimeOptions, Trigger, due_at,
 };
+pub use tier::{Observe, TierOptions};
 
 pub use crate::clock::{Clock, SystemClock};
 

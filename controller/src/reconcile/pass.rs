@@ -45,7 +45,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -61,6 +61,7 @@ use super::group::{self, Table};
 use super::ledger::{self, LedgerInput};
 use super::prices::Rates;
 use super::runtime::{Reason, Reasons};
+use super::tier::{self, Observe, TierMemory};
 use super::{Clock, Prober};
 use crate::model::{Entry, Phase, Record, Status, Timestamp};
 use crate::platform::{Health, Observed, Platform, TaskStatus};
@@ -95,6 +96,11 @@ pub struct PassOptions {
     /// exactly (`snoozectl dev`, `reconcile --watch`). Added to schedules' pre-warm leads
     /// ([`super::decide::decide_valid`]).
     pub runner_period: Duration,
+    /// What a full pass ([`Scope::All`]) observes: only what can have changed or is due plus a
+    /// resync slice ([`Observe::Tiered`], the default; [`super::tier`]), or every record
+    /// ([`Observe::All`], the behaviour before issue 20). Scoped passes observe every record
+    /// they name either way.
+    pub observe: Observe,
 }
 
 impl Default for PassOptions {
@@ -104,6 +110,7 @@ impl Default for PassOptions {
             probe_concurrency: 32,
             read_concurrency: 16,
             runner_period: Duration::ZERO,
+            observe: Observe::default(),
         }
     }
 }
@@ -128,6 +135,10 @@ pub struct Reconciler {
     /// ([`super::ledger`]); `None` (the default of [`Reconciler::new`]): seconds only. Set with
     /// [`Reconciler::with_prices`]. Local targets are never priced.
     pub prices: Option<Arc<Rates>>,
+    /// What tiered full passes remember between passes ([`super::tier::TierMemory`]: the
+    /// time of the last full pass, requeues asked for), shared by the clones of this
+    /// reconciler; in memory only (a new process starts empty).
+    pub tier: Arc<Mutex<TierMemory>>,
 }
 
 /// What a pass did for one record.
@@ -165,6 +176,9 @@ pub struct RecordReport {
     /// What the record manages (`spec.target`, without a local target's command), for its
     /// event; `None` when the record could not be read as one.
     pub target: Option<EventTarget>,
+    /// True when a tiered full pass left the record alone ([`Triage::Quiet`]): not observed,
+    /// nothing decided; `requeue` says nothing then.
+    pub quiet: bool,
 }
 
 impl RecordReport {
@@ -183,6 +197,7 @@ impl RecordReport {
             phase_since: None,
             message: None,
             target: None,
+            quiet: false,
         }
     }
 
@@ -229,6 +244,12 @@ pub struct PassReport {
     pub records: Vec<RecordReport>,
     /// A failure of the whole pass (records could not be read), if any.
     pub error: Option<String>,
+    /// Records a tiered full pass left alone ([`Triage::Quiet`]; they are in `records`,
+    /// unchanged). 0 for a scoped pass and in [`Observe::All`].
+    pub quiet: usize,
+    /// The resync period a tiered full pass used ([`super::tier::resync_period`]); `None`
+    /// otherwise.
+    pub resync_period: Option<Duration>,
 }
 
 impl PassReport {
@@ -307,6 +328,7 @@ impl Reconciler {
             router: Arc::new(NoRouter),
             options: PassOptions::default(),
             prices: None,
+            tier: Arc::new(Mutex::new(TierMemory::default())),
         }
     }
 
@@ -350,7 +372,7 @@ impl Reconciler {
         );
         let full = scope == Scope::All;
         async move {
-            let (items, table) = match self.read(scope, now).await {
+            let (items, table, resync_period) = match self.read(scope, now).await {
                 Ok(w) => w,
                 Err(e) => {
                     warn!(error = %e, "reading records failed; pass skipped");
@@ -359,11 +381,25 @@ impl Reconciler {
                         duration: started.elapsed(),
                         records: Vec::new(),
                         error: Some(e.to_string()),
+                        quiet: 0,
+                        resync_period: None,
                     };
                     return (report, vec![e.code().to_string()]);
                 }
             };
 
+            let quiet = items
+                .iter()
+                .filter(|i| {
+                    matches!(
+                        i,
+                        Item::Read {
+                            triage: Triage::Quiet,
+                            ..
+                        }
+                    )
+                })
+                .count();
             // Observe every target in one batched call.
             let to_observe: Vec<&Record> = items
                 .iter()
@@ -449,14 +485,18 @@ impl Reconciler {
             let (mut records, codes): (Vec<RecordReport>, Vec<Vec<String>>) =
                 outcomes.into_iter().unzip();
             records.sort_by(|a, b| a.name.cmp(&b.name));
+            self.remember_requeues(&records, now);
             let report = PassReport {
                 started_at: now,
                 duration: started.elapsed(),
                 records,
                 error: None,
+                quiet,
+                resync_period,
             };
             info!(
                 records = report.records.len(),
+                quiet = report.quiet,
                 changed = report.changed().count(),
                 errors = report.errors().count(),
                 ms = report.duration.as_millis() as u64,
@@ -489,7 +529,7 @@ impl Reconciler {
         &self,
         scope: Scope,
         now: Timestamp,
-    ) -> Result<(Vec<Item>, Option<Table>), store::Error> {
+    ) -> Result<(Vec<Item>, Option<Table>, Option<Duration>), store::Error> {
         let full = scope == Scope::All;
         let mut table: Option<Table> = None;
         let entries: Vec<(String, Result<Option<Entry>, store::Error>)> = match scope {
@@ -597,7 +637,102 @@ impl Reconciler {
                 }
             })
             .collect();
-        Ok((items, table))
+        let (items, period) = if full {
+            self.tier_items(items, table.as_ref(), now)
+        } else {
+            (items, None)
+        };
+        Ok((items, table, period))
+    }
+
+    /// In a tiered full pass ([`Observe::Tiered`]), turns [`Triage::Observe`] into
+    /// [`Triage::Quiet`] for the records [`tier::why_observe`] leaves alone, then observes
+    /// again every member of a group one of whose members is observed; records the pass's
+    /// time as the last full pass. Returns the resync period used (`None` in
+    /// [`Observe::All`]).
+    fn tier_items(
+        &self,
+        mut items: Vec<Item>,
+        table: Option<&Table>,
+        now: Timestamp,
+    ) -> (Vec<Item>, Option<Duration>) {
+        let Observe::Tiered(opts) = &self.options.observe else {
+            return (items, None);
+        };
+        let mut memory = self.tier.lock().unwrap_or_else(|e| e.into_inner());
+        let since = tier::since(&memory, now, opts);
+        let period = tier::resync_period(items.len(), opts);
+        let mut because: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for item in &mut items {
+            if let Item::Read {
+                entry: Some(Entry::Record(r)),
+                triage: triage @ Triage::Observe,
+                ..
+            } = item
+            {
+                match tier::why_observe(
+                    r,
+                    since,
+                    now,
+                    period,
+                    opts.awake_resync,
+                    self.options.runner_period,
+                    &memory,
+                ) {
+                    Some(why) => *because.entry(why).or_default() += 1,
+                    None => *triage = Triage::Quiet,
+                }
+            }
+        }
+        if let Some(t) = table {
+            let observed: Vec<String> = items
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Read {
+                        name,
+                        entry: Some(Entry::Record(r)),
+                        triage: Triage::Observe,
+                    } if !r.spec.groups.is_empty() => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            let members: HashSet<String> = t.closure(&observed).into_iter().collect();
+            for item in &mut items {
+                if let Item::Read {
+                    name,
+                    triage: triage @ Triage::Quiet,
+                    ..
+                } = item
+                    && members.contains(name.as_str())
+                {
+                    *triage = Triage::Observe;
+                    *because.entry("group").or_default() += 1;
+                }
+            }
+        }
+        memory.last_full = Some(now);
+        debug!(?because, period_s = period.as_secs(), "tiered observation");
+        (items, Some(period))
+    }
+
+    /// Keeps the requeues of `records` in the tier memory (a tiered full pass observes a
+    /// record whose requeue is due, [`tier::why_observe`]); a record that awaits a change
+    /// drops its requeue.
+    fn remember_requeues(&self, records: &[RecordReport], now: Timestamp) {
+        if !matches!(self.options.observe, Observe::Tiered(_)) {
+            return;
+        }
+        let mut memory = self.tier.lock().unwrap_or_else(|e| e.into_inner());
+        for r in records.iter().filter(|r| !r.quiet) {
+            match r.requeue {
+                Requeue::After(d) => {
+                    memory.requeues.insert(r.name.clone(), now.add(d));
+                }
+                Requeue::AwaitChange => {
+                    memory.requeues.remove(&r.name);
+                }
+            }
+        }
     }
 
     /// Adds the load balancer's view of each task to the observations of route-mode records
@@ -808,6 +943,12 @@ impl Reconciler {
                 let _span = span.entered();
                 report.reason = "record not found (deleted?)".into();
                 debug!("record not found; nothing to do");
+                report
+            }
+            Triage::Quiet => {
+                report.reason = "quiet; not observed this pass".into();
+                report.quiet = true;
+                report.phase_since = prev.and_then(|s| s.phase_since);
                 report
             }
             Triage::Deferred { wait } => {

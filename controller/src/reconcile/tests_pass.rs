@@ -433,7 +433,9 @@ async fn one_failing_record_never_stops_the_pass() {
 
 #[tokio::test(start_paused = true)]
 async fn throttling_is_retried_and_a_whole_failed_observation_is_per_record() {
-    let w = world();
+    // The observer's own call pattern: every record observed every pass.
+    let mut w = world();
+    w.reconciler.options.observe = super::Observe::All;
     w.add(Record::test("demo"));
     w.sim.fail_next(Op::DescribeServices, 2, Fault::Throttle);
     let r = w.pass().await;
@@ -570,7 +572,9 @@ async fn named_scope_reads_only_those_records_and_reports_unknown_names() {
 
 #[tokio::test(start_paused = true)]
 async fn observation_follows_the_ecs_call_pattern() {
-    let w = world();
+    // The observer's own call pattern: every record observed every pass.
+    let mut w = world();
+    w.reconciler.options.observe = super::Observe::All;
     for i in 0..25 {
         w.add(Record::test(&format!("svc{i:02}")));
     }

@@ -1,5 +1,5 @@
-# What invokes the reconciler: the schedule (full pass), ECS task state changes in the managed
-# clusters (a pass over the owning record), and the table's stream (records whose spec or wake
+# What invokes the reconciler: the schedule (full pass), ECS task state changes and service
+# action events in the managed clusters (a pass over the owning record), and the table's stream (records whose spec or wake
 # facts changed). Every trigger is a hint; the reconciler re-reads state before deciding.
 
 resource "aws_cloudwatch_event_rule" "schedule" {
@@ -57,6 +57,42 @@ resource "aws_lambda_permission" "ecs_events_invoke_reconciler" {
   function_name = aws_lambda_function.reconciler.function_name
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.ecs_task_state.arn
+}
+
+# ECS service action events of the managed clusters (e.g. SERVICE_TASK_PLACEMENT_FAILURE when
+# someone raised desiredCount and no task could be placed, so no task state change follows):
+# a pass over the owning record. The scheduled pass observes quiet sleeping services only on a
+# slow resync (controller/src/reconcile/tier.rs), so out-of-band changes reach the reconciler
+# through ECS's own events: this rule and the task state change rule above.
+resource "aws_cloudwatch_event_rule" "ecs_service_action" {
+  name        = "${var.name}-ecs-service-action"
+  description = "snooze: ECS service action events in the managed clusters"
+  event_pattern = jsonencode({
+    source        = ["aws.ecs"]
+    "detail-type" = ["ECS Service Action"]
+    detail = {
+      clusterArn = local.cluster_arns
+    }
+  })
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "ecs_service_action" {
+  rule = aws_cloudwatch_event_rule.ecs_service_action.name
+  arn  = aws_lambda_function.reconciler.arn
+
+  retry_policy {
+    maximum_retry_attempts       = 2
+    maximum_event_age_in_seconds = 300
+  }
+}
+
+resource "aws_lambda_permission" "ecs_service_actions_invoke_reconciler" {
+  statement_id  = "AllowEcsServiceActionEvents"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.reconciler.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.ecs_service_action.arn
 }
 
 # Stream filter patterns match one record at a time and cannot compare its old and new image,

@@ -479,6 +479,7 @@ mod tests {
             phase_since: None,
             message: None,
             target: None,
+            quiet: false,
         }
     }
 
@@ -491,6 +492,8 @@ mod tests {
                     duration: Duration::ZERO,
                     records,
                     error: None,
+                    quiet: 0,
+                    resync_period: None,
                 })
                 .collect(),
             reasons: Vec::new(),

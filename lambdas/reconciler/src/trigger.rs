@@ -15,7 +15,13 @@ pub enum Trigger {
     Schedule,
     /// A DynamoDB stream batch: the records named in it.
     Stream(Vec<StreamChange>),
-    /// An EventBridge "ECS Task State Change": the record whose service owns the task.
+    /// An EventBridge "ECS Task State Change": the record whose service owns the task. Also
+    /// an "ECS Service Action" (e.g. `SERVICE_TASK_PLACEMENT_FAILURE` after someone raised
+    /// desiredCount where no task could be placed, `SERVICE_STEADY_STATE`): the record of the
+    /// service named in `resources` ([`TaskChange::task_arn`] empty, [`TaskChange::last_status`]
+    /// the event name). Either way a scoped pass over the record: tiered full passes leave a
+    /// quiet sleeping record alone, so ECS's own events are how an out-of-band change to its
+    /// service is noticed within seconds.
     TaskStateChange(TaskChange),
     /// Anything else: logged and ignored (returning an error would make Lambda retry it forever).
     Unknown(String),
@@ -114,6 +120,9 @@ impl Trigger {
             return match (event.source.as_str(), event.detail_type.as_str()) {
                 ("aws.events" | "aws.scheduler", "Scheduled Event") => Trigger::Schedule,
                 ("aws.ecs", "ECS Task State Change") => task_change(event.detail),
+                ("aws.ecs", "ECS Service Action") => {
+                    service_action(event.resources.as_deref().unwrap_or_default(), event.detail)
+                }
                 (source, kind) => Trigger::Unknown(format!("EventBridge {kind:?} from {source:?}")),
             };
         }
@@ -170,6 +179,39 @@ fn raw_stream_change(raw: &Value) -> StreamChange {
     StreamChange {
         sequence_number,
         kind,
+    }
+}
+
+#[derive(Deserialize)]
+struct ServiceActionDetail {
+    #[serde(rename = "clusterArn")]
+    cluster_arn: String,
+    #[serde(rename = "eventName", default)]
+    event_name: String,
+}
+
+/// An "ECS Service Action": the service is the last segment of the service ARN in
+/// `resources` (`arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME`, or the old
+/// `service/NAME`).
+fn service_action(resources: &[String], detail: Value) -> Trigger {
+    let detail: ServiceActionDetail = match serde_json::from_value(detail) {
+        Ok(d) => d,
+        Err(e) => return Trigger::Unknown(format!("an ECS service action without {e}")),
+    };
+    let service = resources.iter().find_map(|r| {
+        let (_, path) = r.split_once(":service/")?;
+        path.rsplit('/').next().filter(|n| !n.is_empty())
+    });
+    match service {
+        Some(service) => Trigger::TaskStateChange(TaskChange {
+            cluster_arn: detail.cluster_arn,
+            service: service.to_string(),
+            task_arn: String::new(),
+            last_status: detail.event_name,
+        }),
+        None => Trigger::Unknown(format!(
+            "an ECS service action without a service ARN in resources ({resources:?})"
+        )),
     }
 }
 
@@ -339,6 +381,24 @@ mod tests {
             assert!(!t.matches("other", "demo-svc"));
             assert!(!t.matches("demo-cluster", "other-svc"));
         }
+    }
+
+    #[test]
+    fn service_action_selects_the_service() {
+        let Trigger::TaskStateChange(t) = Trigger::classify(&fixture("ecs-service-action.json"))
+        else {
+            panic!("not classified as an ECS change");
+        };
+        assert_eq!(t.service, "demo-svc");
+        assert_eq!(t.cluster_name(), "demo-cluster");
+        assert_eq!(t.last_status, "SERVICE_TASK_PLACEMENT_FAILURE");
+        assert!(t.matches("demo-cluster", "demo-svc"));
+        let mut no_service = fixture("ecs-service-action.json");
+        no_service["resources"] = serde_json::json!([]);
+        assert!(matches!(
+            Trigger::classify(&no_service),
+            Trigger::Unknown(_)
+        ));
     }
 
     #[test]

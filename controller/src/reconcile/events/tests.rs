@@ -30,6 +30,7 @@ fn report(name: &str, before: Option<Phase>, after: Option<Phase>, reason: &str)
             cluster: "demo-cluster".into(),
             service: "demo-svc".into(),
         }),
+        quiet: false,
     }
 }
 
@@ -130,6 +131,8 @@ fn no_event_without_a_published_phase_change() {
             report("b", Some(Phase::Waking), Some(Phase::Ready), "task ready"),
         ],
         error: None,
+        quiet: 0,
+        resync_period: None,
     };
     let names: Vec<String> = Event::of_pass(&pass).into_iter().map(|e| e.name).collect();
     assert_eq!(names, ["a", "b"]);
