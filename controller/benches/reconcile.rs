@@ -298,6 +298,7 @@ fn record(i: usize, now: Timestamp) -> Record {
             billed_from: now.sub(Duration::from_secs(7200)),
             counted_until: now.sub(Duration::from_secs(3600)),
             stopped: true,
+            public_ip: true,
         })
         .collect();
     r.status = Some(Status {

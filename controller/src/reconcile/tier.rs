@@ -343,6 +343,7 @@ mod tests {
                 billed_from: since,
                 counted_until: since,
                 stopped: false,
+                public_ip: false,
             });
             r.status = Some(s);
             prop_assert!(why_observe(&r, since, now, period, period, Duration::ZERO, &memory).is_some());
