@@ -19,6 +19,7 @@
 //! | `facts` | a sleep request or forced wake at or after `status.phaseSince`; for an Asleep record also a wake request or activity |
 //! | `due` | a due-time derived from the record ([`super::runtime::due_at`]: `sleepsAt` of a Ready record, drift back-off, missing re-check) |
 //! | `route` | Ready, in route mode (the load balancer's target health reaches no event) |
+//! | `budget` | Ready, with `spec.budget` (the guardrail reads the ledger, counted at each observation) |
 //! | `maxAwake` | Ready, and `memo.awakeSince + spec.maxAwake` has come |
 //! | `ledger` | Asleep, and `status.ledger` still counts an open task (`stopped: false`): it must be seen to stop before ECS forgets it (about an hour) |
 //! | `wanted` | Asleep, and the precedence says awake now ([`super::classify::want_in`], e.g. an awake window or its pre-warm lead began) |
@@ -236,6 +237,11 @@ pub fn why_observe(
         if record.spec.route_host().is_some() {
             return Some("route");
         }
+        // The budget guardrail reads the ledger, counted at each observation: a budgeted
+        // record is observed every pass while Ready, so it stops within a pass of its budget.
+        if record.spec.budget.is_some() {
+            return Some("budget");
+        }
         if let (Some(max), Some(since)) = (record.spec.max_awake, s.memo.awake_since)
             && since.add(max.get()) <= now
         {
@@ -384,6 +390,37 @@ mod tests {
                 &memory
             ),
             Some("facts")
+        );
+    }
+
+    #[test]
+    fn a_ready_record_with_a_budget_is_observed_every_pass() {
+        let now = Timestamp::from_millis(1_795_946_400_000);
+        let mut r = Record::test("demo");
+        r.status = Some(crate::model::Status {
+            phase: Phase::Ready,
+            phase_since: Some(now.sub(Duration::from_secs(600))),
+            observed_generation: r.metadata.generation,
+            ..Default::default()
+        });
+        let period = Duration::from_secs(30 * 60);
+        let memory = TierMemory::default();
+        let since = now.sub(Duration::from_secs(60));
+        let quiet = |r: &Record| {
+            (0..10u64)
+                .filter(|m| {
+                    let at = now.add(Duration::from_secs(m * 60));
+                    let since = at.sub(Duration::from_secs(60));
+                    why_observe(r, since, at, period, period, Duration::ZERO, &memory).is_none()
+                })
+                .count()
+        };
+        assert!(quiet(&r) > 0, "a steady Ready record is tiered");
+        r.spec.budget = Some(10.0);
+        assert_eq!(quiet(&r), 0, "a budgeted one is observed every pass");
+        assert_eq!(
+            why_observe(&r, since, now, period, period, Duration::ZERO, &memory),
+            Some("budget")
         );
     }
 
