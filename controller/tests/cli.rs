@@ -2074,7 +2074,30 @@ fn reconcile_refuses_a_bad_price_table_or_one_without_its_region() {
         "{out:#?}"
     );
     assert!(ctl.record("a").status.is_none());
-    // The shipped table has no row for this region: the error names the table and the region.
+    // The shipped table has no row for this region: a warning naming the table and the region,
+    // and the pass runs (the ledger counts seconds only).
+    let out = ctl
+        .run(&[
+            "--region",
+            "xx-nowhere-1",
+            "reconcile",
+            "--once",
+            "--platform",
+            "sim",
+        ])
+        .ok();
+    assert!(
+        out.stderr.contains("WARN")
+            && out.stderr.contains("fargate.yaml")
+            && out.stderr.contains("xx-nowhere-1"),
+        "{out:#?}"
+    );
+    assert!(ctl.record("a").status.is_some(), "{out:#?}");
+    // An operator's table without the region is an error naming the file.
+    let other = ctl.write(
+        "other.yaml",
+        "publicIpv4: {perHour: 0.005, source: s, date: d}\nregions:\n  - {region: us-east-1, x86_64: {vcpuHour: 0.1, gbHour: 0.1}, arm64: {vcpuHour: 0.1, gbHour: 0.1}, source: s, date: d}\n",
+    );
     let out = ctl.run(&[
         "--region",
         "xx-nowhere-1",
@@ -2082,10 +2105,12 @@ fn reconcile_refuses_a_bad_price_table_or_one_without_its_region() {
         "--once",
         "--platform",
         "sim",
+        "--price-table",
+        &other,
     ]);
     assert_ne!(out.code, 0, "{out:#?}");
     assert!(
-        out.stderr.contains("fargate.yaml") && out.stderr.contains("xx-nowhere-1"),
+        out.stderr.contains("other.yaml") && out.stderr.contains("xx-nowhere-1"),
         "{out:#?}"
     );
     // Through the environment too, and a good table prices the pass.
