@@ -296,6 +296,59 @@ async fn the_days_first_scheduled_pass_emits_the_months_savings_once() {
 
 /// Issue 19: completed wakes emit `WakeToReady` under one metric (dimension `Function`), the
 /// record named in the line, not as a dimension (one metric per service would cost each).
+/// The ledger through the Lambda, its records in DynamoDB (moto): a wake, ten minutes Ready,
+/// then a sleep leave the task's billed seconds and their price in `status.ledger`, read back
+/// as `snoozectl cost` reads them. The sim's task is docs/cost.md's demo task (0.25 vCPU,
+/// 0.5 GB, arm64, a public IPv4 address): $0.014875 an hour in us-east-1.
+#[tokio::test]
+async fn a_wake_and_a_sleep_leave_priced_seconds_in_the_ledger_in_dynamodb() {
+    let mut h = harness(&unique("ledger")).await;
+    h.store.delete("broken", None).await.unwrap();
+    let rates = snooze::reconcile::prices::PriceTable::builtin()
+        .rates("us-east-1")
+        .unwrap();
+    h.app.reconciler = h.app.reconciler.clone().with_prices(rates);
+    let scheduled = || fixture("schedule.json");
+    handle(&h.app, scheduled(), None).await.unwrap();
+    h.wake("demo").await;
+    handle(&h.app, fixture("stream-batch.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Ready));
+    h.clock.advance(Duration::from_secs(600));
+    h.store.request_sleep("demo", h.clock.now()).await.unwrap();
+    handle(&h.app, fixture("stream-batch.json"), None)
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        if phase(&h.store, "demo").await == Some(Phase::Asleep) {
+            break;
+        }
+        h.clock.advance(Duration::from_secs(10));
+        handle(&h.app, scheduled(), None).await.unwrap();
+    }
+    assert_eq!(phase(&h.store, "demo").await, Some(Phase::Asleep));
+    let ledger = status(&h.store, "demo").await.unwrap().ledger;
+    assert!(ledger.tasks.iter().all(|t| t.stopped), "{ledger:?}");
+    let seconds: f64 = ledger.months.iter().map(|m| m.task_seconds).sum();
+    let cost: f64 = ledger.months.iter().filter_map(|m| m.cost).sum();
+    // Ten minutes Ready plus the task's start and stop.
+    assert!((600.0..700.0).contains(&seconds), "{ledger:?}");
+    eprintln!("ledger on DynamoDB: {seconds} s billed, ${cost}");
+    // The IPv4 charge from the moment the task's address is known (after provisioning).
+    let (task, ipv4) = (0.25 * 0.03238 + 0.5 * 0.00356, 0.005);
+    let (low, high) = (
+        seconds * task / 3600.0 + (seconds - 60.0) * ipv4 / 3600.0,
+        seconds * (task + ipv4) / 3600.0,
+    );
+    assert!(
+        low - 1e-9 <= cost && cost <= high + 1e-9,
+        "{low} <= {cost} <= {high} for {seconds} s: {ledger:?}"
+    );
+    let wakes: u32 = ledger.months.iter().map(|m| m.wakes).sum();
+    assert_eq!(wakes, 1, "{ledger:?}");
+}
+
 #[tokio::test]
 async fn a_completed_wake_emits_wake_to_ready_without_a_service_dimension() {
     let h = harness(&unique("waketime")).await;
