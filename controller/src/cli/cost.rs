@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use super::GlobalArgs;
 use super::render::{short_duration, table};
-use crate::model::ledger::{LedgerMonth, month_key};
+use crate::model::ledger::{LedgerMonth, dollars, month_key};
 use crate::model::{Entry, Timestamp};
 use crate::store::Error as StoreError;
 
@@ -192,22 +192,6 @@ pub fn report(entries: &[Entry], month: &str) -> Report {
         services,
         total,
     }
-}
-
-/// US dollars for a table cell: `$0.15`, `$10.86`; below a cent `<$0.01` (but `$0.00` for
-/// exactly 0); negative as `-$0.40`; a value no ledger can hold (not finite, or a trillion
-/// dollars and more: a hand-edited status) as `invalid`.
-pub fn dollars(v: f64) -> String {
-    if !v.is_finite() || v.abs() >= 1e12 {
-        return "invalid".into();
-    }
-    if v < 0.0 {
-        return format!("-{}", dollars(-v));
-    }
-    if v > 0.0 && v < 0.005 {
-        return "<$0.01".into();
-    }
-    format!("${v:.2}")
 }
 
 /// Seconds for a table cell (`short_duration`); negative or NaN as `0s`, beyond what a

@@ -210,7 +210,7 @@ fn row(entry: &Entry, now: Timestamp, wide: bool) -> Vec<String> {
                 let saved = status
                     .and_then(|s| s.ledger.month(&month))
                     .map_or_else(dash, |m| match m.saved() {
-                        Some(dollars) => super::cost::dollars(dollars),
+                        Some(saved) => crate::model::ledger::dollars(saved),
                         None => super::cost::time(m.saved_seconds()),
                     });
                 cells.extend([

@@ -170,16 +170,23 @@ impl LedgerMonth {
 
     /// The median of `wakeSeconds`, `None` without wakes.
     pub fn median_wake_seconds(&self) -> Option<f64> {
-        let mut v: Vec<f64> = (self.wake_seconds.iter().copied())
-            .filter(|x| x.is_finite() && *x >= 0.0)
-            .collect();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        match n {
-            0 => None,
-            _ if n % 2 == 1 => Some(v[n / 2]),
-            _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
-        }
+        median_seconds(&self.wake_seconds)
+    }
+}
+
+/// The median of durations in seconds (non-finite and negative values ignored; the mean of
+/// the two middle ones for an even count); `None` when none is left. Used for a month's wake
+/// time here and for a service's typical wake (`Status::typical_wake_seconds`).
+pub fn median_seconds(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = (values.iter().copied())
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
     }
 }
 
@@ -218,8 +225,19 @@ pub fn utc_words(at: Timestamp) -> String {
     at.as_datetime().format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// An amount of US dollars for people: `$12.00`, `$0.07`.
+/// An amount of US dollars for people (messages, tables): `$12.00`, `$0.07`; below a cent
+/// `<$0.01` (but `$0.00` for exactly 0); negative as `-$0.40`; a value no ledger can hold (not
+/// finite, or a trillion dollars and more: a hand-edited status) as `invalid`.
 pub fn dollars(amount: f64) -> String {
+    if !amount.is_finite() || amount.abs() >= 1e12 {
+        return "invalid".into();
+    }
+    if amount < 0.0 {
+        return format!("-{}", dollars(-amount));
+    }
+    if amount > 0.0 && amount < 0.005 {
+        return "<$0.01".into();
+    }
     format!("${amount:.2}")
 }
 

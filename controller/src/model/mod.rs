@@ -960,17 +960,7 @@ impl Status {
     /// `None` before the first completed wake. The wait page's ETA and a group's ETA
     /// ([`crate::reconcile::group::Groups::eta`]) start from it.
     pub fn typical_wake_seconds(&self) -> Option<f64> {
-        let mut v: Vec<f64> = (self.recent_wake_seconds.iter().copied())
-            .filter(|x| x.is_finite() && *x >= 0.0)
-            .collect();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = match n {
-            0 => None,
-            _ if n % 2 == 1 => Some(v[n / 2]),
-            _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
-        };
-        median.or(self
+        ledger::median_seconds(&self.recent_wake_seconds).or(self
             .last_wake
             .as_ref()
             .map(|w| w.seconds)
