@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use snooze::model::{Desired, Entry, Record, Status, Timestamp};
 use snooze::store::{
     Applied, ConnectOptions, DynamoStore, Error, MemoryStore, SqliteStore, StatusGuard, Store,
@@ -864,7 +864,10 @@ async fn delete_with_cas(f: Fixture) {
     ));
 }
 
-/// 300 records of about 4.5 KB each: 1.3 MB, more than one DynamoDB Scan page (1 MB).
+/// 300 records of about 4.5 KB each: 1.3 MB, more than one DynamoDB Scan page (1 MB) and
+/// more than one page of [`snooze::store::LIST_PAGE_RECORDS`] (256) records. `list` returns
+/// them all, sorted; `store::pages` (what a reconcile pass reads) gives every record exactly
+/// once over more than one page.
 async fn list_reads_every_page(f: Fixture) {
     const N: usize = 300;
     let s = f.store.clone();
@@ -902,6 +905,19 @@ async fn list_reads_every_page(f: Fixture) {
         assert_eq!(r.metadata.name, format!("svc-{i:04}"), "not sorted by name");
         assert_eq!(r.metadata.labels, filler(i));
     }
+    let pages: Vec<Vec<Entry>> = snooze::store::pages(s.as_ref(), "list")
+        .try_collect()
+        .await
+        .expect("every page reads");
+    assert!(pages.len() >= 2, "one page of {N}: paging not exercised");
+    let mut names: Vec<String> = pages
+        .iter()
+        .flatten()
+        .map(|e| e.name().to_string())
+        .collect();
+    names.sort();
+    let want: Vec<String> = (0..N).map(|i| format!("svc-{i:04}")).collect();
+    assert_eq!(names, want, "pages lost or repeated a record");
 }
 
 async fn malformed_items_are_listed_with_the_path(f: Fixture) {

@@ -58,47 +58,52 @@ pub struct GroupEta {
     pub unmeasured: Vec<String>,
 }
 
-/// How long this record's wake has left, in seconds: its typical wake
-/// ([`crate::model::Status::typical_wake_seconds`]) minus `elapsed` since the wake started (not
-/// below 0); `None` before its first completed wake. The `remaining` of [`Groups::eta`].
-pub fn remaining_wake_seconds(record: &Record, elapsed: Option<Duration>) -> Option<f64> {
-    let typical = record.status.as_ref()?.typical_wake_seconds()?;
-    Some((typical - elapsed.map_or(0.0, |e| e.as_secs_f64())).max(0.0))
-}
+/// Builds [`Groups`] one record at a time, for a reader that does not hold the whole table
+/// (a pass's paged listing): [`GroupsBuilder::add`] every record that parses, then
+/// [`GroupsBuilder::build`]. [`Groups::of`] is this over an iterator.
+#[derive(Clone, Debug, Default)]
+pub struct GroupsBuilder(Groups);
 
-impl Groups {
-    /// Membership and dependencies of `records`: the whole table as a pass lists it. Give every
-    /// record that parses, also those failing validation, so that a dependency on one of them
-    /// is not reported missing (it is simply never Ready). A name given twice keeps the first.
-    pub fn of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
-        let mut g = Groups::default();
-        for r in records {
-            let name = r.metadata.name.clone();
-            if g.members.contains_key(&name) {
-                continue;
-            }
-            let d = &r.desired;
-            let newer =
-                |t: Option<Timestamp>| t.filter(|t| d.sleep_requested_at.is_none_or(|s| s < *t));
-            let member = Member {
-                groups: dedup(&r.spec.groups),
-                depends_on: r.spec.depends_on.clone(),
-                optional: r.spec.optional,
-                wake: newer(d.wake_requested_at),
-                activity: newer(d.last_activity_at),
-                sleep: d.sleep_requested_at,
-                last_signal: d.last_wanted_at().max(d.wake_forced_at),
-                idle: r.spec.idle_timeout.get(),
-                replicas_zero: r.spec.replicas == 0,
-            };
-            for group in &member.groups {
-                g.groups
-                    .entry(group.clone())
-                    .or_default()
-                    .push(name.clone());
-            }
-            g.members.insert(name, member);
+impl GroupsBuilder {
+    /// Adds one record's membership, dependencies and signals (a name added twice keeps the
+    /// first).
+    pub fn add(&mut self, r: &Record) {
+        let name = r.metadata.name.clone();
+        if self.0.members.contains_key(&name) {
+            return;
         }
+        let d = &r.desired;
+        let newer =
+            |t: Option<Timestamp>| t.filter(|t| d.sleep_requested_at.is_none_or(|s| s < *t));
+        let member = Member {
+            groups: dedup(&r.spec.groups),
+            depends_on: r.spec.depends_on.clone(),
+            optional: r.spec.optional,
+            wake: newer(d.wake_requested_at),
+            activity: newer(d.last_activity_at),
+            sleep: d.sleep_requested_at,
+            last_signal: d.last_wanted_at().max(d.wake_forced_at),
+            idle: r.spec.idle_timeout.get(),
+            replicas_zero: r.spec.replicas == 0,
+        };
+        for group in &member.groups {
+            self.0
+                .groups
+                .entry(group.clone())
+                .or_default()
+                .push(name.clone());
+        }
+        self.0.members.insert(name, member);
+    }
+
+    /// True when some record added so far is in a group.
+    pub fn has_groups(&self) -> bool {
+        !self.0.groups.is_empty()
+    }
+
+    /// The groups of everything added, with the dependency edges between members.
+    pub fn build(self) -> Groups {
+        let mut g = self.0;
         for members in g.groups.values_mut() {
             members.sort();
         }
@@ -121,6 +126,28 @@ impl Groups {
         g.edges = edges;
         g.reverse = reverse;
         g
+    }
+}
+
+/// How long this record's wake has left, in seconds: its typical wake
+/// ([`crate::model::Status::typical_wake_seconds`]) minus `elapsed` since the wake started (not
+/// below 0); `None` before its first completed wake. The `remaining` of [`Groups::eta`].
+pub fn remaining_wake_seconds(record: &Record, elapsed: Option<Duration>) -> Option<f64> {
+    let typical = record.status.as_ref()?.typical_wake_seconds()?;
+    Some((typical - elapsed.map_or(0.0, |e| e.as_secs_f64())).max(0.0))
+}
+
+impl Groups {
+    /// Membership and dependencies of `records`: the whole table as a pass lists it. Give every
+    /// record that parses, also those failing validation, so that a dependency on one of them
+    /// is not reported missing (it is simply never Ready). A name given twice keeps the first.
+    /// [`GroupsBuilder`] builds the same one record at a time.
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
+        let mut b = GroupsBuilder::default();
+        for r in records {
+            b.add(r);
+        }
+        b.build()
     }
 
     /// The names of the groups, sorted.

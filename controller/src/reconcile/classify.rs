@@ -22,7 +22,7 @@
 //! ([`Why`], [`Invalidity`], [`ServiceGoneReason`]); a reason read back from a stored
 //! condition is compared with the enum's own words ([`Invalidity::as_str`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -572,21 +572,60 @@ pub struct Owners {
 /// The owner of every service among the valid records of a full pass (give only records
 /// that passed [`validity`]): the record with the earliest `metadata.creationTimestamp` (then
 /// name). Two records on one service would scale it against each other, so the others are
-/// Invalid ([`Invalidity::TargetConflict`]).
+/// Invalid ([`Invalidity::TargetConflict`]). [`OwnersBuilder`] does the same one record at a
+/// time.
 pub fn owners<'a>(valid: impl IntoIterator<Item = &'a Record>) -> Owners {
-    let mut claims: HashMap<String, (Option<Timestamp>, String)> = HashMap::new();
+    let mut b = OwnersBuilder::default();
     for r in valid {
+        b.add(r);
+    }
+    b.build()
+}
+
+/// Builds the [`Owners`] of a full pass one valid record at a time, for a pass that reads the
+/// table page by page ([`owners`] over an iterator).
+#[derive(Clone, Debug, Default)]
+pub struct OwnersBuilder {
+    /// A claim → its owner so far: (`creationTimestamp`, name), the least wins.
+    claims: HashMap<String, (Option<Timestamp>, String)>,
+    /// Every record that shares a claim with another record (owners included).
+    contested: HashSet<String>,
+}
+
+impl OwnersBuilder {
+    /// Adds the claims of one record that passed [`validity`].
+    pub fn add(&mut self, r: &Record) {
         for (identity, _) in r.spec.claims() {
             let claim = (r.metadata.creation_timestamp, r.metadata.name.clone());
-            let owner = claims.entry(identity).or_insert(claim.clone());
-            if claim < *owner {
-                *owner = claim;
+            match self.claims.entry(identity) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(claim);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    if o.get().1 != claim.1 {
+                        self.contested.insert(o.get().1.clone());
+                        self.contested.insert(claim.1.clone());
+                    }
+                    if claim < *o.get() {
+                        o.insert(claim);
+                    }
+                }
             }
         }
     }
-    Owners {
-        by_identity: claims.into_iter().map(|(k, (_, n))| (k, n)).collect(),
-        full: true,
+
+    /// True when record `name` shares a claim with another record added (as its owner or
+    /// not): its triage depends on the others.
+    pub fn contested(&self, name: &str) -> bool {
+        self.contested.contains(name)
+    }
+
+    /// The owners of everything added.
+    pub fn build(self) -> Owners {
+        Owners {
+            by_identity: self.claims.into_iter().map(|(k, (_, n))| (k, n)).collect(),
+            full: true,
+        }
     }
 }
 

@@ -50,6 +50,7 @@ use std::time::Duration;
 
 use super::classify::{observed_service, want_in};
 use super::decide::{Decision, GroupInput, decide_in_group};
+use crate::model::group::GroupsBuilder;
 use crate::model::{GroupMemberStatus, GroupStatus, Phase, Record, Status, Timestamp};
 use crate::platform::{Observed, TaskStatus};
 use crate::reconcile::{Want, Why};
@@ -378,25 +379,63 @@ impl Groups {
 }
 
 /// The table as a pass read it, for the group rules of that pass: every record's groups and
-/// the stored status of each (for the members the pass does not decide itself).
+/// the stored status of each member of a group (for the members the pass does not decide
+/// itself).
 #[derive(Clone, Debug, Default)]
 pub struct Table {
     /// Membership and dependencies of every record read ([`Groups::of`]).
     pub groups: Groups,
-    /// Record name → its stored status (`None`: not reconciled yet).
+    /// Name of each record in a group (`spec.groups` not empty) → its stored status (`None`:
+    /// not reconciled yet), without its `ledger` (no group rule reads it; it is the largest
+    /// part of a status). Records outside groups are not kept: a dependency is always a
+    /// member of a group the dependent shares.
     pub stored: BTreeMap<String, Option<Status>>,
+}
+
+/// Builds a [`Table`] one record at a time ([`TableBuilder::add`], then
+/// [`TableBuilder::build`]), for a pass that reads the table page by page and keeps only what
+/// it will act on; [`Table::of`] is this over an iterator.
+#[derive(Clone, Debug, Default)]
+pub struct TableBuilder {
+    groups: GroupsBuilder,
+    stored: BTreeMap<String, Option<Status>>,
+}
+
+impl TableBuilder {
+    /// Adds one record that parses (valid or not; a name added twice keeps the first).
+    pub fn add(&mut self, r: &Record) {
+        self.groups.add(r);
+        if !r.spec.groups.is_empty() && !self.stored.contains_key(&r.metadata.name) {
+            let status = r.status.as_ref().map(|s| Status {
+                ledger: Default::default(),
+                ..s.clone()
+            });
+            self.stored.insert(r.metadata.name.clone(), status);
+        }
+    }
+
+    /// True when some record added so far is in a group.
+    pub fn has_groups(&self) -> bool {
+        self.groups.has_groups()
+    }
+
+    /// The table of everything added.
+    pub fn build(self) -> Table {
+        Table {
+            groups: self.groups.build(),
+            stored: self.stored,
+        }
+    }
 }
 
 impl Table {
     /// The table of `records` (every record that parses, valid or not).
-    pub fn of<'a>(records: impl IntoIterator<Item = &'a Record> + Clone) -> Self {
-        Table {
-            groups: Groups::of(records.clone()),
-            stored: records
-                .into_iter()
-                .map(|r| (r.metadata.name.clone(), r.status.clone()))
-                .collect(),
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
+        let mut b = TableBuilder::default();
+        for r in records {
+            b.add(r);
         }
+        b.build()
     }
 
     /// True when some record of the table is in a group.

@@ -69,3 +69,5 @@ mod tests_guardrails;
 mod tests_ledger_pass;
 #[cfg(test)]
 mod tests_pass;
+#[cfg(test)]
+mod tests_tier_pass;

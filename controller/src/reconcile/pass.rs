@@ -68,6 +68,9 @@ use crate::platform::{Health, Observed, Platform, TaskStatus};
 use crate::router::{NoRouter, RouteObservation, Router};
 use crate::store::{self, StatusGuard, Store};
 
+/// The reason in the report of a record a tiered full pass left alone.
+pub(super) const QUIET_REASON: &str = "quiet; not observed this pass";
+
 /// How often one record is read and decided again within a pass when a wake or activity lands
 /// between its read and its scale-down commit (then it is requeued after 1 s).
 const FACTS_CHANGED_REDECIDES: u8 = 2;
@@ -298,6 +301,79 @@ pub struct SettleReport {
 /// A record as read, with the Invalid triage of [`classify::validity`] when it failed it.
 type Checked = (String, Result<Option<Entry>, store::Error>, Option<Triage>);
 
+/// What [`Reconciler::read`] returns: the records triaged, the table's groups (`None` when no
+/// record is in one or the pass did not list the table), the resync period of a tiered full
+/// pass, and a full pass's route hosts (`None`: unknown, remove no route).
+type ReadOut = (
+    Vec<Item>,
+    Option<Table>,
+    Option<Duration>,
+    Option<std::collections::BTreeSet<String>>,
+);
+
+/// The cross-record problems of groups ([`group::Groups::problems`]): record name → errors.
+type Problems = BTreeMap<String, Vec<crate::model::FieldError>>;
+
+/// The Invalid triage of an entry for the `problems` of its groups; `None` without any.
+fn group_problem(entry: Option<&Entry>, problems: &Problems) -> Option<Triage> {
+    let errors = problems.get(entry?.name())?;
+    Some(Triage::Invalid {
+        reason: classify::Invalidity::ValidationFailed,
+        message: errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
+}
+
+/// The first step of the triage of records as read: the Invalid triage of each
+/// ([`classify::validity`], then [`group_problem`]); `None` for a valid record, one not found
+/// and a failed read.
+fn check(
+    read: Vec<(String, Result<Option<Entry>, store::Error>)>,
+    problems: &Problems,
+) -> Vec<Checked> {
+    read.into_iter()
+        .map(|(name, read)| {
+            let invalid = match &read {
+                Ok(Some(entry)) => classify::validity(Some(entry))
+                    .err()
+                    .or_else(|| group_problem(Some(entry), problems)),
+                Ok(None) | Err(_) => None,
+            };
+            (name, read, invalid)
+        })
+        .collect()
+}
+
+/// The last step of the triage: conflicts (`owners`), deferred re-checks, or observe
+/// ([`classify::triage_valid`]) for the valid records; a record not found is Gone.
+fn triage_checked(checked: Vec<Checked>, owners: &Owners, now: Timestamp) -> Vec<Item> {
+    checked
+        .into_iter()
+        .map(|(name, read, invalid)| match read {
+            Err(e) => Item::ReadFailed(name, Box::new(e)),
+            Ok(entry) => {
+                let triage = match (invalid, &entry) {
+                    (Some(t), _) => t,
+                    (None, Some(Entry::Record(r))) => classify::triage_valid(r, owners, now),
+                    (None, _) => Triage::Gone,
+                };
+                let name = match &entry {
+                    Some(e) => e.name().to_string(),
+                    None => name,
+                };
+                Item::Read {
+                    name,
+                    entry,
+                    triage,
+                }
+            }
+        })
+        .collect()
+}
+
 /// One record as read and triaged by a pass. Short-lived (one per record, for one pass) and
 /// moved, not copied, so the size of an entry is not worth a box per record.
 #[allow(clippy::large_enum_variant)]
@@ -310,6 +386,53 @@ enum Item {
         entry: Option<Entry>,
         triage: Triage,
     },
+    /// Left alone by a tiered full pass ([`Triage::Quiet`]): only what its report needs is
+    /// kept, not the record (a full pass over a large table holds only what it acts on).
+    Quiet(QuietRecord),
+}
+
+/// What a tiered full pass keeps of a record it leaves alone ([`Item::Quiet`]), and, while
+/// it is still listing the table, what decides whether it is looked at after all.
+#[derive(Debug)]
+struct QuietRecord {
+    name: String,
+    phase: Option<Phase>,
+    phase_since: Option<Timestamp>,
+    /// Asleep: the key of its resync slot ([`tier::slot_key`]), looked at once the listing
+    /// is complete and the fleet size, hence the resync period, is known. `None` for a Ready
+    /// record (its slot, on the fixed [`tier::TierOptions::awake_resync`], was looked at as
+    /// it was listed).
+    slot: Option<String>,
+}
+
+impl QuietRecord {
+    fn of(r: &Record) -> Self {
+        let status = r.status.as_ref();
+        QuietRecord {
+            name: r.metadata.name.clone(),
+            phase: status.map(|s| s.phase),
+            phase_since: status.and_then(|s| s.phase_since),
+            slot: (status.map(|s| s.phase) == Some(Phase::Asleep))
+                .then(|| tier::slot_key(r).to_string()),
+        }
+    }
+}
+
+/// What [`Reconciler::read_all`] gathers while it lists the table page by page.
+#[derive(Default)]
+struct Listing {
+    /// Records it keeps whole, as read, with their Invalid triage when they failed
+    /// [`classify::validity`].
+    kept: Vec<Checked>,
+    /// Records it leaves alone unless the end of the listing says otherwise.
+    quiet: Vec<QuietRecord>,
+    table: group::TableBuilder,
+    owners: classify::OwnersBuilder,
+    /// Every `spec.route` host claimed; `None` once a malformed item was read (it may claim
+    /// one): then no route is removed this pass.
+    hosts: Option<std::collections::BTreeSet<String>>,
+    /// Records read.
+    count: usize,
 }
 
 impl Reconciler {
@@ -370,9 +493,8 @@ impl Reconciler {
             scope = scope_label(&scope),
             trigger = %reasons.pass
         );
-        let full = scope == Scope::All;
         async move {
-            let (items, table, resync_period) = match self.read(scope, now).await {
+            let (items, table, resync_period, hosts) = match self.read(scope, now).await {
                 Ok(w) => w,
                 Err(e) => {
                     warn!(error = %e, "reading records failed; pass skipped");
@@ -388,18 +510,7 @@ impl Reconciler {
                 }
             };
 
-            let quiet = items
-                .iter()
-                .filter(|i| {
-                    matches!(
-                        i,
-                        Item::Read {
-                            triage: Triage::Quiet,
-                            ..
-                        }
-                    )
-                })
-                .count();
+            let quiet = items.iter().filter(|i| matches!(i, Item::Quiet(_))).count();
             // Observe every target in one batched call.
             let to_observe: Vec<&Record> = items
                 .iter()
@@ -440,8 +551,8 @@ impl Reconciler {
             self.observe_target_health(&to_observe, &mut observed).await;
             self.probe(&to_observe, &mut observed).await;
             self.observe_routes(&to_observe, &mut observed).await;
-            if full {
-                self.retain_routes(&items).await;
+            if let Some(hosts) = hosts {
+                self.retain_routes(hosts).await;
             }
 
             // Decide every observed record (pure), its groups' members together, in start
@@ -518,201 +629,262 @@ impl Reconciler {
     }
 
     /// Reads the records of `scope` and triages each ([`classify::validity`], then in a full
-    /// pass [`classify::owners`] over the valid ones, then [`classify::triage_valid`]).
+    /// pass [`classify::owners`] over the valid ones, then [`classify::triage_valid`]). Also
+    /// returns the table's groups (when some record is in one), the resync period of a tiered
+    /// full pass, and for a full pass every route host claimed (`None` when that cannot be
+    /// known: no route is removed then).
     ///
-    /// Groups (ADR 0009): the table's groups come from the full list; a scoped pass that reads
-    /// a record in a group lists the table too and takes in the record's group members and
-    /// what they depend on or is depended on by them ([`Table::closure`]), so a stream event
+    /// Groups (ADR 0009): the table's groups come from the whole table; a scoped pass that
+    /// reads a record in a group lists the table too (page by page, keeping only the groups,
+    /// [`Reconciler::list_table`]) and reads the record's group members and what they depend on
+    /// or is depended on by them ([`Table::closure`]) with consistent gets, so a stream event
     /// for one member reconciles its whole group. Records whose `dependsOn` is wrong given the
     /// others ([`group::Groups::problems`]: missing, outside the group, a cycle) are Invalid.
-    async fn read(
-        &self,
-        scope: Scope,
-        now: Timestamp,
-    ) -> Result<(Vec<Item>, Option<Table>, Option<Duration>), store::Error> {
-        let full = scope == Scope::All;
-        let mut table: Option<Table> = None;
-        let entries: Vec<(String, Result<Option<Entry>, store::Error>)> = match scope {
-            Scope::All => {
-                let listed = self.store.list().await?;
-                let t = Table::of(listed.iter().filter_map(Entry::record));
-                table = t.has_groups().then_some(t);
-                listed
-                    .into_iter()
-                    .map(|e| (e.name().to_string(), Ok(Some(e))))
-                    .collect()
-            }
-            Scope::Names(names) => {
-                let mut seen = HashSet::new();
-                let names: Vec<String> = names
-                    .into_iter()
-                    .filter(|n| seen.insert(n.clone()))
-                    .collect();
-                let mut got: Vec<(String, Result<Option<Entry>, store::Error>)> =
-                    futures::stream::iter(names)
-                        .map(|n| async move {
-                            let r = self.store.get(&n).await;
-                            (n, r)
-                        })
-                        .buffered(self.options.read_concurrency.max(1))
-                        .collect::<Vec<_>>()
-                        .await;
-                let grouped = got.iter().any(|(_, r)| {
-                    matches!(r, Ok(Some(Entry::Record(rec))) if !rec.spec.groups.is_empty())
-                });
-                if grouped {
-                    let listed = self.store.list().await?;
-                    let t = Table::of(listed.iter().filter_map(Entry::record));
-                    let named: Vec<String> = got.iter().map(|(n, _)| n.clone()).collect();
-                    let more: HashSet<String> = t
-                        .closure(&named)
-                        .into_iter()
-                        .filter(|n| !named.contains(n))
-                        .collect();
-                    got.extend(
-                        listed
-                            .into_iter()
-                            .filter(|e| more.contains(e.name()))
-                            .map(|e| (e.name().to_string(), Ok(Some(e)))),
-                    );
-                    table = Some(t);
-                }
-                got
-            }
+    async fn read(&self, scope: Scope, now: Timestamp) -> Result<ReadOut, store::Error> {
+        let names = match scope {
+            Scope::All => return self.read_all(now).await,
+            Scope::Names(names) => names,
         };
+        let mut seen = HashSet::new();
+        let names: Vec<String> = names
+            .into_iter()
+            .filter(|n| seen.insert(n.clone()))
+            .collect();
+        let mut got = self.get_all(names).await;
+        let grouped = got
+            .iter()
+            .any(|(_, r)| matches!(r, Ok(Some(Entry::Record(rec))) if !rec.spec.groups.is_empty()));
+        let mut table: Option<Table> = None;
+        if grouped {
+            let t = self.list_table().await?;
+            let named: Vec<String> = got.iter().map(|(n, _)| n.clone()).collect();
+            let more: Vec<String> = t
+                .closure(&named)
+                .into_iter()
+                .filter(|n| !named.contains(n))
+                .collect();
+            got.extend(self.get_all(more).await);
+            table = Some(t);
+        }
         let problems = table
             .as_ref()
             .map(|t| t.groups.problems())
             .unwrap_or_default();
-        // Step 1: validity (the one validation of the pass).
-        let checked: Vec<Checked> = entries
-            .into_iter()
-            .map(|(name, read)| {
-                let invalid = match &read {
-                    Ok(entry) => classify::validity(entry.as_ref()).err().or_else(|| {
-                        let errors = problems.get(entry.as_ref()?.name())?;
-                        Some(Triage::Invalid {
-                            reason: classify::Invalidity::ValidationFailed,
-                            message: errors
-                                .iter()
-                                .map(|e| e.to_string())
-                                .collect::<Vec<_>>()
-                                .join("; "),
-                        })
-                    }),
-                    Err(_) => None,
+        let items = triage_checked(check(got, &problems), &Owners::scoped(), now);
+        Ok((items, table, None, None))
+    }
+
+    /// Consistent gets of `names`, [`PassOptions::read_concurrency`] at once, in order.
+    async fn get_all(
+        &self,
+        names: Vec<String>,
+    ) -> Vec<(String, Result<Option<Entry>, store::Error>)> {
+        futures::stream::iter(names)
+            .map(|n| async move {
+                let r = self.store.get(&n).await;
+                (n, r)
+            })
+            .buffered(self.options.read_concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    /// The table's groups and the stored statuses of their members ([`Table`]), from a
+    /// listing read page by page ([`store::pages`]) that keeps nothing else.
+    async fn list_table(&self) -> Result<Table, store::Error> {
+        let mut b = group::TableBuilder::default();
+        let mut pages = std::pin::pin!(store::pages(self.store.as_ref(), "list"));
+        while let Some(page) = pages.next().await {
+            for r in page?.iter().filter_map(Entry::record) {
+                b.add(r);
+            }
+        }
+        Ok(b.build())
+    }
+
+    /// A full pass's read ([`Scope::All`]): the table page by page ([`store::pages`]), each
+    /// record validated and, in [`Observe::Tiered`], triaged by [`tier::why_observe`] as it
+    /// is read. Only the records the pass may act on are kept whole (invalid ones, those the
+    /// tier observes; every record in [`Observe::All`]); of a quiet one only its name, phase
+    /// and resync slot are kept ([`QuietRecord`]), so a pass over 50,000 records holds a few
+    /// hundred records, not the table. Once the listing is complete (the fleet size, the
+    /// owners of every service and the groups are known) the quiet records whose triage
+    /// depends on them are read again with consistent gets and triaged like the others: an
+    /// Asleep record whose resync slot fell ([`tier::slot_fell`] with the period of this
+    /// fleet size), one sharing a service or host with another record, one with a group
+    /// problem, and then every member of a group one of whose members is observed. Records
+    /// the pass's time as the last full pass.
+    async fn read_all(&self, now: Timestamp) -> Result<ReadOut, store::Error> {
+        let tier_opts = match &self.options.observe {
+            Observe::Tiered(o) => Some(o.clone()),
+            Observe::All => None,
+        };
+        let memory = self.tier.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let since = tier_opts
+            .as_ref()
+            .map_or(now, |o| tier::since(&memory, now, o));
+        let mut because: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut l = Listing {
+            hosts: Some(Default::default()),
+            ..Listing::default()
+        };
+        let mut pages = std::pin::pin!(store::pages(self.store.as_ref(), "list"));
+        while let Some(page) = pages.next().await {
+            for entry in page? {
+                l.count += 1;
+                let invalid = classify::validity(Some(&entry)).err();
+                let Entry::Record(r) = &entry else {
+                    l.hosts = None;
+                    l.kept
+                        .push((entry.name().to_string(), Ok(Some(entry)), invalid));
+                    continue;
                 };
+                l.table.add(r);
+                if let Some(h) = &mut l.hosts {
+                    h.extend(r.spec.route_host());
+                }
+                if invalid.is_none() {
+                    l.owners.add(r);
+                }
+                // A record whose missing service is re-checked later is Deferred, never
+                // quiet (its report says when).
+                let quiet = invalid.is_none()
+                    && classify::missing_recheck(r, now).is_none()
+                    && tier_opts.as_ref().is_some_and(|o| {
+                        tier::why_observe(
+                            r,
+                            since,
+                            now,
+                            None,
+                            o.awake_resync,
+                            self.options.runner_period,
+                            &memory,
+                        )
+                        .map(|why| *because.entry(why).or_default() += 1)
+                        .is_none()
+                    });
+                if quiet {
+                    l.quiet.push(QuietRecord::of(r));
+                } else {
+                    l.kept
+                        .push((r.metadata.name.clone(), Ok(Some(entry)), invalid));
+                }
+            }
+        }
+        let table = l.table.build();
+        let problems = table.groups.problems();
+        let owners = l.owners;
+        let period = tier_opts.as_ref().map(|o| tier::resync_period(l.count, o));
+        // Quiet records whose triage depends on the whole table or the fleet size.
+        let (back, mut quiet): (Vec<QuietRecord>, Vec<QuietRecord>) =
+            l.quiet.into_iter().partition(|q| {
+                problems.contains_key(&q.name)
+                    || owners.contested(&q.name)
+                    || q.slot.as_deref().zip(period).is_some_and(|(key, p)| {
+                        let fell = tier::slot_fell(key, since, now, p);
+                        if fell {
+                            *because.entry("resync").or_default() += 1;
+                        }
+                        fell
+                    })
+            });
+        let owners = owners.build();
+        let mut checked: Vec<Checked> = l
+            .kept
+            .into_iter()
+            .map(|(name, read, invalid)| {
+                let invalid = invalid.or_else(|| match &read {
+                    Ok(entry) => group_problem(entry.as_ref(), &problems),
+                    Err(_) => None,
+                });
                 (name, read, invalid)
             })
             .collect();
-        // Step 2: who owns each service (a full pass sees every record).
-        let owners = if full {
-            classify::owners(checked.iter().filter_map(|(_, read, invalid)| match read {
-                Ok(Some(Entry::Record(r))) if invalid.is_none() => Some(r.as_ref()),
-                _ => None,
-            }))
-        } else {
-            Owners::scoped()
-        };
-        // Step 3: conflicts, deferred re-checks, or observe.
-        let items = checked
-            .into_iter()
-            .map(|(name, read, invalid)| match read {
-                Err(e) => Item::ReadFailed(name, Box::new(e)),
-                Ok(entry) => {
-                    let triage = match (invalid, &entry) {
-                        (Some(t), _) => t,
-                        (None, Some(Entry::Record(r))) => classify::triage_valid(r, &owners, now),
-                        (None, _) => Triage::Gone,
-                    };
-                    let name = match &entry {
-                        Some(e) => e.name().to_string(),
-                        None => name,
-                    };
-                    Item::Read {
-                        name,
-                        entry,
-                        triage,
-                    }
-                }
-            })
-            .collect();
-        let (items, period) = if full {
-            self.tier_items(items, table.as_ref(), now)
-        } else {
-            (items, None)
-        };
-        Ok((items, table, period))
-    }
-
-    /// In a tiered full pass ([`Observe::Tiered`]), turns [`Triage::Observe`] into
-    /// [`Triage::Quiet`] for the records [`tier::why_observe`] leaves alone, then observes
-    /// again every member of a group one of whose members is observed; records the pass's
-    /// time as the last full pass. Returns the resync period used (`None` in
-    /// [`Observe::All`]).
-    fn tier_items(
-        &self,
-        mut items: Vec<Item>,
-        table: Option<&Table>,
-        now: Timestamp,
-    ) -> (Vec<Item>, Option<Duration>) {
-        let Observe::Tiered(opts) = &self.options.observe else {
-            return (items, None);
-        };
-        let mut memory = self.tier.lock().unwrap_or_else(|e| e.into_inner());
-        let since = tier::since(&memory, now, opts);
-        let period = tier::resync_period(items.len(), opts);
-        let mut because: BTreeMap<&'static str, usize> = BTreeMap::new();
-        for item in &mut items {
-            if let Item::Read {
-                entry: Some(Entry::Record(r)),
-                triage: triage @ Triage::Observe,
-                ..
-            } = item
-            {
-                match tier::why_observe(
-                    r,
-                    since,
-                    now,
-                    period,
-                    opts.awake_resync,
-                    self.options.runner_period,
-                    &memory,
-                ) {
-                    Some(why) => *because.entry(why).or_default() += 1,
-                    None => *triage = Triage::Quiet,
-                }
-            }
-        }
-        if let Some(t) = table {
-            let observed: Vec<String> = items
-                .iter()
-                .filter_map(|i| match i {
-                    Item::Read {
-                        name,
-                        entry: Some(Entry::Record(r)),
-                        triage: Triage::Observe,
-                    } if !r.spec.groups.is_empty() => Some(name.clone()),
-                    _ => None,
-                })
-                .collect();
-            let members: HashSet<String> = t.closure(&observed).into_iter().collect();
+        let back = self
+            .get_all(back.into_iter().map(|q| q.name).collect())
+            .await;
+        checked.extend(check(back, &problems));
+        let mut items = triage_checked(checked, &owners, now);
+        let table = table.has_groups().then_some(table);
+        if let (Some(o), Some(period)) = (&tier_opts, period) {
+            // Records read again: the tier decides with the period now known.
             for item in &mut items {
                 if let Item::Read {
-                    name,
-                    triage: triage @ Triage::Quiet,
+                    entry: Some(Entry::Record(r)),
+                    triage: triage @ Triage::Observe,
                     ..
                 } = item
-                    && members.contains(name.as_str())
+                    && tier::why_observe(
+                        r,
+                        since,
+                        now,
+                        Some(period),
+                        o.awake_resync,
+                        self.options.runner_period,
+                        &memory,
+                    )
+                    .is_none()
                 {
-                    *triage = Triage::Observe;
-                    *because.entry("group").or_default() += 1;
+                    *triage = Triage::Quiet;
                 }
             }
+            // A group is observed together: every member of a group one of whose members is
+            // observed, and what they depend on or is depended on by them.
+            if let Some(t) = &table {
+                let observed: Vec<String> = items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Item::Read {
+                            name,
+                            entry: Some(Entry::Record(r)),
+                            triage: Triage::Observe,
+                        } if !r.spec.groups.is_empty() => Some(name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let members: HashSet<String> = t.closure(&observed).into_iter().collect();
+                for item in &mut items {
+                    if let Item::Read {
+                        name,
+                        triage: triage @ Triage::Quiet,
+                        ..
+                    } = item
+                        && members.contains(name.as_str())
+                    {
+                        *triage = Triage::Observe;
+                        *because.entry("group").or_default() += 1;
+                    }
+                }
+                let (pulled, rest): (Vec<QuietRecord>, Vec<QuietRecord>) = quiet
+                    .into_iter()
+                    .partition(|q| members.contains(q.name.as_str()));
+                quiet = rest;
+                *because.entry("group").or_default() += pulled.len();
+                let pulled = self
+                    .get_all(pulled.into_iter().map(|q| q.name).collect())
+                    .await;
+                items.extend(triage_checked(check(pulled, &problems), &owners, now));
+            }
+            self.tier
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last_full = Some(now);
+            debug!(?because, period_s = period.as_secs(), "tiered observation");
         }
-        memory.last_full = Some(now);
-        debug!(?because, period_s = period.as_secs(), "tiered observation");
-        (items, Some(period))
+        // What stays quiet keeps only its report's fields.
+        let items = items
+            .into_iter()
+            .map(|item| match item {
+                Item::Read {
+                    entry: Some(Entry::Record(r)),
+                    triage: Triage::Quiet,
+                    ..
+                } => Item::Quiet(QuietRecord::of(&r)),
+                other => other,
+            })
+            .chain(quiet.into_iter().map(Item::Quiet))
+            .collect();
+        Ok((items, table, period, l.hosts))
     }
 
     /// Keeps the requeues of `records` in the tier memory (a tiered full pass observes a
@@ -882,18 +1054,7 @@ impl Reconciler {
     /// After a full read: removes the routes of hosts no record claims any more (deleted
     /// records, edited hosts). Not when an item is malformed or unreadable (its host is
     /// unknown).
-    async fn retain_routes(&self, items: &[Item]) {
-        let mut keep = std::collections::BTreeSet::new();
-        for item in items {
-            match item {
-                Item::Read {
-                    entry: Some(Entry::Record(r)),
-                    ..
-                } => keep.extend(r.spec.route_host()),
-                Item::Read { entry: None, .. } => {}
-                _ => return,
-            }
-        }
+    async fn retain_routes(&self, keep: std::collections::BTreeSet<String>) {
         match self.router.retain(&keep).await {
             Ok(gone) if !gone.is_empty() => info!(hosts = ?gone, "removed routes no record claims"),
             Ok(_) => {}
@@ -926,6 +1087,13 @@ impl Reconciler {
                 entry,
                 triage,
             } => (name, entry, triage),
+            Item::Quiet(q) => {
+                let mut report = RecordReport::new(&q.name, q.phase);
+                report.reason = QUIET_REASON.into();
+                report.quiet = true;
+                report.phase_since = q.phase_since;
+                return report;
+            }
         };
         let trigger = reasons.of(&name);
         let span = record_span(&name, trigger);
@@ -946,7 +1114,7 @@ impl Reconciler {
                 report
             }
             Triage::Quiet => {
-                report.reason = "quiet; not observed this pass".into();
+                report.reason = QUIET_REASON.into();
                 report.quiet = true;
                 report.phase_since = prev.and_then(|s| s.phase_since);
                 report

@@ -48,6 +48,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -57,6 +58,7 @@ use super::decide::{Requeue, drift_backoff};
 use super::events::{EVENT_NOT_PUBLISHED, Event, EventSink, NoEvents};
 use super::pass::{PassReport, Reconciler, Scope, SettleReport, tally};
 use crate::model::{Entry, Phase, Record, Timestamp};
+use crate::store;
 
 /// Why a pass, or one record in it, ran. Shown as `trigger=<word>` on spans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -313,25 +315,30 @@ impl Runtime {
             }
             clock.sleep(wait).await;
             reasons = Reasons::all(Reason::Requeue);
-            match self.reconciler.store.list().await {
-                Ok(entries) => {
-                    for e in entries {
-                        if let Entry::Record(r) = e
-                            && classify::wake_unanswered(&r)
-                            && !names.contains(&r.metadata.name)
-                            && !failing.contains(&r.metadata.name)
-                        {
-                            info!(service = %r.metadata.name, "wake request landed during the invocation; reconciling it now");
-                            reasons
-                                .records
-                                .insert(r.metadata.name.clone(), Reason::Wake);
-                            names.push(r.metadata.name);
+            // Page by page, keeping only the names: the table is not held whole.
+            let mut pages = std::pin::pin!(store::pages(self.reconciler.store.as_ref(), "list"));
+            while let Some(page) = pages.next().await {
+                match page {
+                    Ok(entries) => {
+                        for e in entries {
+                            if let Entry::Record(r) = e
+                                && classify::wake_unanswered(&r)
+                                && !names.contains(&r.metadata.name)
+                                && !failing.contains(&r.metadata.name)
+                            {
+                                info!(service = %r.metadata.name, "wake request landed during the invocation; reconciling it now");
+                                reasons
+                                    .records
+                                    .insert(r.metadata.name.clone(), Reason::Wake);
+                                names.push(r.metadata.name);
+                            }
                         }
                     }
-                }
-                Err(e) => {
-                    warn!(error = %e, "looking for new wake requests failed; requeued records only");
-                    tally(&mut error_codes, vec![e.code().to_string()]);
+                    Err(e) => {
+                        warn!(error = %e, "looking for new wake requests failed; requeued records only");
+                        tally(&mut error_codes, vec![e.code().to_string()]);
+                        break;
+                    }
                 }
             }
             scope = Scope::Names(names);

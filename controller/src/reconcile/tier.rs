@@ -184,12 +184,15 @@ pub fn slot_fell(name: &str, since: Timestamp, now: Timestamp, period: Duration)
 
 /// Why a tiered full pass at `now` observes `record`, the previous full pass having been at
 /// `since` (the table in the module docs), with the resync period `period` for Asleep records
-/// and `awake_period` for Ready ones; `None`: it is quiet and is left alone this pass.
+/// and `awake_period` for Ready ones; `None`: it is quiet and is left alone this pass. With
+/// `period` `None` (a pass still listing the table, which does not know the fleet size yet) an
+/// Asleep record's resync slot is not looked at: the caller checks it with [`slot_fell`] once
+/// the period is known.
 pub fn why_observe(
     record: &Record,
     since: Timestamp,
     now: Timestamp,
-    period: Duration,
+    period: Option<Duration>,
     awake_period: Duration,
     runner_period: Duration,
     memory: &TierMemory,
@@ -271,8 +274,8 @@ pub fn why_observe(
     {
         return Some("requeue");
     }
-    let period = if ready { awake_period } else { period };
-    if slot_fell(slot_key(record), since, now, period) {
+    let period = if ready { Some(awake_period) } else { period };
+    if period.is_some_and(|p| slot_fell(slot_key(record), since, now, p)) {
         return Some("resync");
     }
     None
@@ -337,7 +340,7 @@ mod tests {
             let memory = TierMemory::default();
             let period = Duration::from_secs(3_600);
             let mut r = Record::test("demo");
-            prop_assert!(why_observe(&r, since, now, period, period, Duration::ZERO, &memory).is_some());
+            prop_assert!(why_observe(&r, since, now, Some(period), period, Duration::ZERO, &memory).is_some());
             let mut s = crate::model::Status {
                 phase,
                 phase_since: Some(now.sub(Duration::from_secs(86_400))),
@@ -352,7 +355,7 @@ mod tests {
                 public_ip: false,
             });
             r.status = Some(s);
-            prop_assert!(why_observe(&r, since, now, period, period, Duration::ZERO, &memory).is_some());
+            prop_assert!(why_observe(&r, since, now, Some(period), period, Duration::ZERO, &memory).is_some());
         }
     }
 
@@ -372,7 +375,7 @@ mod tests {
             .map(|m| {
                 let since = now.add(Duration::from_secs(m * 60));
                 let at = since.add(Duration::from_secs(60));
-                why_observe(&r, since, at, period, period, Duration::ZERO, &memory)
+                why_observe(&r, since, at, Some(period), period, Duration::ZERO, &memory)
             })
             .collect();
         assert_eq!(whys.iter().filter(|w| **w == Some("resync")).count(), 1);
@@ -384,7 +387,7 @@ mod tests {
                 &r,
                 now,
                 now.add(Duration::from_secs(1)),
-                period,
+                Some(period),
                 period,
                 Duration::ZERO,
                 &memory
@@ -411,7 +414,8 @@ mod tests {
                 .filter(|m| {
                     let at = now.add(Duration::from_secs(m * 60));
                     let since = at.sub(Duration::from_secs(60));
-                    why_observe(r, since, at, period, period, Duration::ZERO, &memory).is_none()
+                    why_observe(r, since, at, Some(period), period, Duration::ZERO, &memory)
+                        .is_none()
                 })
                 .count()
         };
@@ -419,7 +423,15 @@ mod tests {
         r.spec.budget = Some(10.0);
         assert_eq!(quiet(&r), 0, "a budgeted one is observed every pass");
         assert_eq!(
-            why_observe(&r, since, now, period, period, Duration::ZERO, &memory),
+            why_observe(
+                &r,
+                since,
+                now,
+                Some(period),
+                period,
+                Duration::ZERO,
+                &memory
+            ),
             Some("budget")
         );
     }

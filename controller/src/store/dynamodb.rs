@@ -649,35 +649,47 @@ impl Store for DynamoStore {
 
     #[tracing::instrument(level = "debug", skip(self), fields(table = %self.table))]
     async fn list(&self) -> Result<Vec<Entry>> {
-        let mut entries = Vec::new();
-        let mut start: Option<Item> = None;
-        // A LastEvaluatedKey seen before, or too many pages, is an error, never a loop or a
-        // partial list taken as the whole table.
-        let mut guard = crate::pages::PageGuard::new("Scan", crate::pages::SCAN_MAX_PAGES);
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.aws_err("Scan", e))?;
-            entries.extend(out.items().iter().map(item_to_entry));
-            let next = out.last_evaluated_key.filter(|k| !k.is_empty());
-            start = guard.next(next).map_err(|e| Error::Backend {
-                operation: "Scan",
-                message: e.to_string(),
-            })?;
-            if start.is_none() {
-                break;
-            }
+        use futures::TryStreamExt;
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut pages = std::pin::pin!(super::pages(self, "Scan"));
+        while let Some(page) = pages.try_next().await? {
+            entries.extend(page);
         }
-        let pages = guard.pages();
-        tracing::debug!(pages, records = entries.len(), "scanned table");
+        tracing::debug!(records = entries.len(), "scanned table");
         entries.sort_by(|a, b| a.name().cmp(b.name()));
         Ok(entries)
+    }
+
+    async fn list_page(&self, after: Option<String>) -> Result<super::Page> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .set_exclusive_start_key(
+                after.map(|name| HashMap::from([("name".to_string(), s(name))])),
+            )
+            .send()
+            .await
+            .map_err(|e| self.aws_err("Scan", e))?;
+        let entries = out.items().iter().map(item_to_entry).collect();
+        // The table's key is `name` alone: the LastEvaluatedKey is `{name: S}`.
+        let next = match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+            None => None,
+            Some(key) => match key.get("name") {
+                Some(AttributeValue::S(name)) => Some(name.clone()),
+                _ => {
+                    return Err(Error::Backend {
+                        operation: "Scan",
+                        message: format!(
+                            "the scan's LastEvaluatedKey has no string `name` ({:?}); is this a snooze table?",
+                            key.keys().collect::<Vec<_>>()
+                        ),
+                    });
+                }
+            },
+        };
+        Ok(super::Page { entries, next })
     }
 
     #[tracing::instrument(level = "debug", skip(self, record), fields(table = %self.table, service = %record.name()))]

@@ -290,6 +290,22 @@ impl Store for MemoryStore {
         Ok(self.lock().values().cloned().collect())
     }
 
+    async fn list_page(&self, after: Option<String>) -> Result<super::Page> {
+        use std::ops::Bound;
+        self.pause().await;
+        let map = self.lock();
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let entries: Vec<Entry> = map
+            .range::<String, _>((from, Bound::Unbounded))
+            .take(super::LIST_PAGE_RECORDS)
+            .map(|(_, e)| e.clone())
+            .collect();
+        let next = (entries.len() == super::LIST_PAGE_RECORDS)
+            .then(|| entries.last().map(|e| e.name().to_string()))
+            .flatten();
+        Ok(super::Page { entries, next })
+    }
+
     async fn apply(&self, record: &Record, expected: Option<u64>) -> Result<Applied> {
         self.pause().await;
         let name = record.metadata.name.clone();

@@ -209,6 +209,22 @@ pub trait Store: Send + Sync {
     /// Reads every record (all pages), sorted by name. Malformed items are included.
     async fn list(&self) -> Result<Vec<Entry>>;
 
+    /// Reads one page of the table: the records after `after` (the [`Page::next`] of the
+    /// previous page; `None` for the first page). Malformed items are included. A reader that
+    /// folds each page and drops it (a reconcile pass over a large table, [`pages`]) never
+    /// holds the whole table. DynamoDB: one consistent `Scan` call (at most 1 MB of items, in
+    /// the table's order); SQLite and memory: up to [`LIST_PAGE_RECORDS`] records by name.
+    /// Default: the whole table ([`Store::list`]) as one page.
+    async fn list_page(&self, after: Option<String>) -> Result<Page> {
+        match after {
+            None => Ok(Page {
+                entries: self.list().await?,
+                next: None,
+            }),
+            Some(_) => Ok(Page::default()),
+        }
+    }
+
     /// Creates or updates a record's `metadata.labels` and `spec` (the operator's sections).
     ///
     /// `expected`: `None` = create, fail with [`Error::AlreadyExists`] if present;
@@ -249,6 +265,54 @@ pub trait Store: Send + Sync {
     async fn change_token(&self) -> Result<Option<u64>> {
         Ok(None)
     }
+}
+
+/// Records per [`Store::list_page`] of the SQLite and memory stores (DynamoDB's pages are
+/// its own: up to 1 MB of items).
+pub const LIST_PAGE_RECORDS: usize = 256;
+
+/// One page of [`Store::list_page`].
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The page's entries, malformed ones included; sorted by name within the page for the
+    /// SQLite and memory stores, in the table's order for DynamoDB.
+    pub entries: Vec<Entry>,
+    /// Where the next page starts (the name of the last record read; give it as `after`);
+    /// `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// Every record of `store`, one [`Page`]'s entries at a time ([`Store::list_page`]), the
+/// continuation followed through a [`crate::pages::PageGuard`] (`operation` names the call in
+/// its error, e.g. `Scan`): a page that hands back a continuation seen before, or more than
+/// [`crate::pages::SCAN_MAX_PAGES`] pages, ends the stream with [`Error::Backend`] (never a
+/// loop, never a partial table taken as whole). The first error ends the stream.
+pub fn pages<'a>(
+    store: &'a dyn Store,
+    operation: &'static str,
+) -> impl futures::Stream<Item = Result<Vec<Entry>>> + Send + 'a {
+    struct State {
+        guard: crate::pages::PageGuard<String>,
+        after: Option<String>,
+        done: bool,
+    }
+    let state = State {
+        guard: crate::pages::PageGuard::new(operation, crate::pages::SCAN_MAX_PAGES),
+        after: None,
+        done: false,
+    };
+    futures::stream::try_unfold(state, move |mut st| async move {
+        if st.done {
+            return Ok(None);
+        }
+        let page = store.list_page(st.after.take()).await?;
+        st.after = st.guard.next(page.next).map_err(|e| Error::Backend {
+            operation,
+            message: e.to_string(),
+        })?;
+        st.done = st.after.is_none();
+        Ok(Some((page.entries, st)))
+    })
 }
 
 /// The default store URL when neither `--store` nor `SNOOZE_STORE` is given (`snoozectl`,

@@ -446,6 +446,27 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn list_page(&self, after: Option<String>) -> Result<super::Page> {
+        const OP: &str = "sqlite list";
+        self.run(move |conn| {
+            let limit = super::LIST_PAGE_RECORDS as i64;
+            let mut stmt = conn
+                .prepare(&select_sql("WHERE name > ?1 ORDER BY name LIMIT ?2"))
+                .map_err(sql_err(OP))?;
+            let rows = stmt
+                .query_map(params![after.unwrap_or_default(), limit], read_row)
+                .map_err(sql_err(OP))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql_err(OP))?;
+            let entries: Vec<Entry> = rows.iter().map(|v| row_to_entry(v)).collect();
+            let next = (entries.len() == super::LIST_PAGE_RECORDS)
+                .then(|| entries.last().map(|e| e.name().to_string()))
+                .flatten();
+            Ok(super::Page { entries, next })
+        })
+        .await
+    }
+
     async fn apply(&self, record: &Record, expected: Option<u64>) -> Result<Applied> {
         const OP: &str = "sqlite apply";
         let record = record.clone();

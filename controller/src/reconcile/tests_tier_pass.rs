@@ -1,0 +1,218 @@
+//! Tests of a tiered full pass's paged read (issue 20): the table is read page by page and only
+//! what the pass acts on is kept or read again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::clock::SimClock;
+use crate::model::{Entry, Phase, Record, Status, Timestamp};
+use crate::platform::sim::{Op, SimConfig, SimPlatform};
+use crate::store::{self, Applied, MemoryStore, StatusGuard, Store, Touch};
+
+/// A memory store that counts its reads and fails `list` (a full pass must read page by page).
+struct Tap {
+    inner: Arc<MemoryStore>,
+    gets: AtomicU64,
+    pages: AtomicU64,
+}
+
+#[async_trait]
+impl Store for Tap {
+    async fn get(&self, name: &str) -> store::Result<Option<Entry>> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        self.inner.get(name).await
+    }
+    async fn list(&self) -> store::Result<Vec<Entry>> {
+        Err(store::Error::Backend {
+            operation: "list",
+            message: "a full pass must not hold the whole table".into(),
+        })
+    }
+    async fn list_page(&self, after: Option<String>) -> store::Result<store::Page> {
+        self.pages.fetch_add(1, Ordering::Relaxed);
+        self.inner.list_page(after).await
+    }
+    async fn apply(&self, r: &Record, e: Option<u64>) -> store::Result<Applied> {
+        self.inner.apply(r, e).await
+    }
+    async fn delete(&self, name: &str, e: Option<u64>) -> store::Result<()> {
+        self.inner.delete(name, e).await
+    }
+    async fn record_wake(&self, n: &str, at: Timestamp, d: Duration) -> store::Result<Touch> {
+        self.inner.record_wake(n, at, d).await
+    }
+    async fn record_activity(&self, n: &str, at: Timestamp, d: Duration) -> store::Result<Touch> {
+        self.inner.record_activity(n, at, d).await
+    }
+    async fn request_sleep(&self, n: &str, at: Timestamp) -> store::Result<()> {
+        self.inner.request_sleep(n, at).await
+    }
+    async fn force_wake(&self, n: &str, at: Timestamp) -> store::Result<()> {
+        self.inner.force_wake(n, at).await
+    }
+    async fn publish_status(&self, n: &str, s: &Status, g: StatusGuard) -> store::Result<()> {
+        self.inner.publish_status(n, s, g).await
+    }
+}
+
+struct World {
+    clock: Arc<SimClock>,
+    sim: Arc<SimPlatform>,
+    memory: Arc<MemoryStore>,
+    tap: Arc<Tap>,
+    reconciler: Reconciler,
+}
+
+fn world() -> World {
+    let clock = SimClock::default_start();
+    let sim = Arc::new(SimPlatform::new(clock.clone(), SimConfig::default()));
+    let memory = Arc::new(MemoryStore::new());
+    let tap = Arc::new(Tap {
+        inner: memory.clone(),
+        gets: AtomicU64::new(0),
+        pages: AtomicU64::new(0),
+    });
+    let reconciler = Reconciler::new(
+        tap.clone(),
+        sim.clone(),
+        Arc::new(StaticProber::new()),
+        clock.clone(),
+    );
+    World {
+        clock,
+        sim,
+        memory,
+        tap,
+        reconciler,
+    }
+}
+
+impl World {
+    /// Adds `n` records `svc-0000`... with their services, and settles them Asleep with one
+    /// full pass (every record is new, so every one is observed).
+    async fn settled(&self, n: usize) {
+        for i in 0..n {
+            let r = Record::test(&format!("svc-{i:04}"));
+            if let crate::model::Target::Ecs(t) = &r.spec.target {
+                self.sim.add_service(&t.cluster, &t.service);
+            }
+            self.memory.put(r);
+        }
+        let first = self.reconciler.reconcile(Scope::All).await;
+        assert_eq!(first.records.len(), n);
+        assert!(first.records.iter().all(|r| r.error.is_none()), "{first:?}");
+        assert!((0..n).all(
+            |i| self.memory.status(&format!("svc-{i:04}")).map(|s| s.phase) == Some(Phase::Asleep)
+        ));
+    }
+
+    fn reset(&self) {
+        self.tap.gets.store(0, Ordering::Relaxed);
+        self.tap.pages.store(0, Ordering::Relaxed);
+        self.sim.reset_counters();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tiered_full_pass_reads_the_table_page_by_page_and_again_only_what_it_observes() {
+    const N: usize = 700; // three pages of 256
+    let w = world();
+    w.settled(N).await;
+    w.reset();
+    w.clock.advance(Duration::from_secs(60));
+    let since = w.clock.now().sub(Duration::from_secs(60));
+    let now = w.clock.now();
+    let report = w.reconciler.reconcile(Scope::All).await;
+
+    assert_eq!(report.error, None);
+    assert_eq!(report.records.len(), N, "every record is reported");
+    assert_eq!(w.tap.pages.load(Ordering::Relaxed), 3, "three pages of 256");
+    let period = tier::resync_period(N, &tier::TierOptions::default());
+    assert_eq!(report.resync_period, Some(period));
+    // The quiet Asleep records whose resync slot fell in the last minute, and only those, are
+    // read again (consistent gets) and observed.
+    let due: Vec<String> = (0..N)
+        .map(|i| format!("svc-{i:04}"))
+        .filter(|n| tier::slot_fell(n, since, now, period))
+        .collect();
+    assert!(!due.is_empty() && due.len() < N / 5, "{} due", due.len());
+    let observed: Vec<&str> = report
+        .records
+        .iter()
+        .filter(|r| !r.quiet)
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(observed, due);
+    assert_eq!(report.quiet, N - due.len());
+    assert_eq!(w.tap.gets.load(Ordering::Relaxed), due.len() as u64);
+    assert_eq!(
+        w.sim.attempts(Op::DescribeServices),
+        due.len().div_ceil(10) as u64
+    );
+    // Quiet records keep their phase and say why they were left alone.
+    let quiet = report.records.iter().find(|r| r.quiet).unwrap();
+    assert_eq!(
+        (quiet.before, quiet.after, quiet.reason.as_str()),
+        (Some(Phase::Asleep), Some(Phase::Asleep), pass::QUIET_REASON)
+    );
+    assert!(quiet.phase_since.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn quiet_records_whose_triage_needs_the_whole_table_are_read_again() {
+    let w = world();
+    w.settled(300).await;
+    // Two quiet records come to claim one service (as restored from a backup: statuses
+    // stored, nothing new to observe): the younger is a conflict, found only once the whole
+    // table has been listed.
+    let mut twin = match w.memory.get("svc-0007").await.unwrap() {
+        Some(Entry::Record(r)) => *r,
+        other => panic!("{other:?}"),
+    };
+    twin.metadata.name = "svc-twin".into();
+    twin.metadata.creation_timestamp = Some(w.clock.now());
+    w.memory.put(twin);
+    // A quiet record whose dependsOn names a record outside its group.
+    let mut lonely = match w.memory.get("svc-0011").await.unwrap() {
+        Some(Entry::Record(r)) => *r,
+        other => panic!("{other:?}"),
+    };
+    lonely.spec.groups = vec!["g".into()];
+    lonely.spec.depends_on = vec!["svc-0012".into()];
+    w.memory.put(lonely);
+    w.reset();
+    w.clock.advance(Duration::from_secs(60));
+    let report = w.reconciler.reconcile(Scope::All).await;
+
+    let twin = report.record("svc-twin").unwrap();
+    assert!(!twin.quiet, "{twin:?}");
+    assert!(
+        w.memory
+            .status("svc-twin")
+            .unwrap()
+            .message
+            .contains("is already managed by record svc-0007"),
+        "{:?}",
+        w.memory.status("svc-twin")
+    );
+    assert_ne!(
+        w.memory.status("svc-0007").unwrap().phase,
+        Phase::Failed,
+        "the owner stays as it was"
+    );
+    let lonely = report.record("svc-0011").unwrap();
+    assert!(!lonely.quiet, "{lonely:?}");
+    assert!(
+        w.memory
+            .status("svc-0011")
+            .unwrap()
+            .message
+            .contains("\"svc-0012\" shares no group with this record"),
+        "{:?}",
+        w.memory.status("svc-0011")
+    );
+}
