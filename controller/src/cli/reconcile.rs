@@ -87,6 +87,10 @@ pub struct Args {
     /// `--watch`.
     #[arg(long, value_enum, value_name = "MODE")]
     pub observe: Option<ObserveMode>,
+    /// The resync of `--observe tiered` (`--resync-floor`, `--resync-calls-per-minute`,
+    /// `--awake-resync`, or their env vars).
+    #[command(flatten)]
+    pub tier: crate::reconcile::tier::TierArgs,
     /// Only these records (default: all).
     pub names: Vec<String>,
 }
@@ -163,9 +167,11 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ObserveMode::All
     });
-    if observe == ObserveMode::All {
-        reconciler.options.observe = crate::reconcile::Observe::All;
-    }
+    reconciler.options.observe = match observe {
+        ObserveMode::All => crate::reconcile::Observe::All,
+        // A first full pass looks back one resync period (`--resync`).
+        ObserveMode::Tiered => crate::reconcile::Observe::Tiered(args.tier.options(args.resync)),
+    };
     let scope = if args.names.is_empty() {
         Scope::All
     } else {

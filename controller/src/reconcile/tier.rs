@@ -119,6 +119,69 @@ impl Default for TierOptions {
     }
 }
 
+/// [`TierOptions`] as settings of the runners that run full passes: clap arguments with their
+/// env vars (the reconciler Lambda's `Config` flattens them and reads them from the
+/// environment, [`crate::config::from_env`]; `snoozectl reconcile` takes them as flags). The
+/// cold look-back is the runner's own (the Lambda's schedule period).
+///
+/// Errors (at start-up, naming the variable): a duration that does not parse, `resyncFloor`
+/// outside 1m..24h, `awakeResync` outside 10s..1h, calls a minute outside 1..=600.
+#[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
+pub struct TierArgs {
+    /// The shortest resync period of quiet sleeping records, whatever the fleet size (a
+    /// humantime duration, 1m..24h): each is observed at least this often when no event
+    /// arrives for it. See docs/runbooks/throttling.md.
+    #[arg(long = "resync-floor", env = "SNOOZE_RESYNC_FLOOR", value_name = "DURATION",
+          default_value = "15m", value_parser = resync_floor)]
+    pub resync_floor: Duration,
+    /// `DescribeServices` calls a minute the resync of quiet sleeping records may make on
+    /// average (10 services a call; 1..=600): the resync period is
+    /// `max(SNOOZE_RESYNC_FLOOR, ⌈records / (10 × this)⌉ minutes)`.
+    #[arg(long = "resync-calls-per-minute", env = "SNOOZE_RESYNC_CALLS_PER_MINUTE",
+          value_name = "N", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub resync_calls_per_minute: u32,
+    /// How often a steady Ready record is observed when no event arrives for it (its tasks
+    /// listed; a humantime duration, 10s..1h).
+    #[arg(long = "awake-resync", env = "SNOOZE_AWAKE_RESYNC", value_name = "DURATION",
+          default_value = "3m", value_parser = awake_resync)]
+    pub awake_resync: Duration,
+}
+
+impl TierArgs {
+    /// The options these settings give, with a process without a previous full pass looking
+    /// back `cold_lookback` (the runner's schedule period).
+    pub fn options(&self, cold_lookback: Duration) -> TierOptions {
+        TierOptions {
+            resync_floor: self.resync_floor,
+            resync_calls_per_minute: self.resync_calls_per_minute,
+            cold_lookback,
+            awake_resync: self.awake_resync,
+        }
+    }
+}
+
+/// A humantime duration within `min..=max` (a value parser of [`TierArgs`]).
+fn duration_within(value: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = crate::config::duration_at_most(value, max)?;
+    if d < min {
+        return Err(format!("at least {}", humantime::format_duration(min)));
+    }
+    Ok(d)
+}
+
+fn resync_floor(value: &str) -> Result<Duration, String> {
+    duration_within(
+        value,
+        Duration::from_secs(60),
+        Duration::from_secs(24 * 3600),
+    )
+}
+
+fn awake_resync(value: &str) -> Result<Duration, String> {
+    duration_within(value, Duration::from_secs(10), Duration::from_secs(3600))
+}
+
 /// Services per `DescribeServices` call.
 pub const DESCRIBE_BATCH: usize = 10;
 
@@ -297,6 +360,46 @@ mod tests {
             ..o
         };
         assert_eq!(resync_period(1_000, &o), Duration::from_secs(100 * 60));
+    }
+
+    #[test]
+    fn tier_settings_come_from_the_environment_with_clear_errors() {
+        let read = |vars: &[(&str, &str)]| {
+            let vars: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            crate::config::from_lookup::<TierArgs>(|k| vars.get(k).cloned())
+        };
+        let d = read(&[]).unwrap().options(Duration::from_secs(60));
+        assert_eq!(d, TierOptions::default(), "the defaults are TierOptions'");
+        let o = read(&[
+            ("SNOOZE_RESYNC_FLOOR", "30m"),
+            ("SNOOZE_RESYNC_CALLS_PER_MINUTE", "60"),
+            ("SNOOZE_AWAKE_RESYNC", "90s"),
+        ])
+        .unwrap()
+        .options(Duration::from_secs(300));
+        assert_eq!(
+            o,
+            TierOptions {
+                resync_floor: Duration::from_secs(1800),
+                resync_calls_per_minute: 60,
+                cold_lookback: Duration::from_secs(300),
+                awake_resync: Duration::from_secs(90),
+            }
+        );
+        for (var, value, says) in [
+            ("SNOOZE_RESYNC_FLOOR", "soon", "not a duration"),
+            ("SNOOZE_RESYNC_FLOOR", "30s", "at least 1m"),
+            ("SNOOZE_RESYNC_FLOOR", "2days", "at most 1day"),
+            ("SNOOZE_AWAKE_RESYNC", "1s", "at least 10s"),
+            ("SNOOZE_RESYNC_CALLS_PER_MINUTE", "0", "0"),
+            ("SNOOZE_RESYNC_CALLS_PER_MINUTE", "many", "many"),
+        ] {
+            let e = read(&[(var, value)]).unwrap_err().to_string();
+            assert!(e.contains(var) && e.contains(says), "{var}={value}: {e}");
+        }
     }
 
     use proptest::prelude::*;

@@ -381,14 +381,17 @@ resource "aws_lambda_function" "reconciler" {
 
   environment {
     variables = {
-      SNOOZE_TABLE                 = aws_dynamodb_table.records.name
-      SNOOZE_PASS_BUDGET           = "${var.pass_budget_seconds}s"
-      SNOOZE_SCHEDULE_PERIOD       = "${var.schedule_period_seconds}s"
-      SNOOZE_ALB_LISTENER_ARN      = var.alb_listener_arn
-      SNOOZE_WAKE_TARGET_GROUP_ARN = var.alb_wake_target_group_arn
-      SNOOZE_EVENT_BUS             = var.event_bus_name
-      SNOOZE_PRICE_TABLE           = var.price_table_path
-      RUST_LOG                     = var.log_level
+      SNOOZE_TABLE                   = aws_dynamodb_table.records.name
+      SNOOZE_PASS_BUDGET             = "${var.pass_budget_seconds}s"
+      SNOOZE_SCHEDULE_PERIOD         = "${var.schedule_period_seconds}s"
+      SNOOZE_ALB_LISTENER_ARN        = var.alb_listener_arn
+      SNOOZE_WAKE_TARGET_GROUP_ARN   = var.alb_wake_target_group_arn
+      SNOOZE_EVENT_BUS               = var.event_bus_name
+      SNOOZE_PRICE_TABLE             = var.price_table_path
+      SNOOZE_RESYNC_FLOOR            = "${var.resync_floor_minutes}m"
+      SNOOZE_RESYNC_CALLS_PER_MINUTE = var.resync_calls_per_minute
+      SNOOZE_AWAKE_RESYNC            = "${var.awake_resync_seconds}s"
+      RUST_LOG                       = var.log_level
     }
   }
 

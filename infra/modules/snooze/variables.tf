@@ -88,6 +88,39 @@ variable "schedule_period_seconds" {
   }
 }
 
+variable "resync_floor_minutes" {
+  description = "Shortest resync period of quiet sleeping records in minutes (env SNOOZE_RESYNC_FLOOR of the reconciler): each is observed at least this often when no ECS event arrives for it. The period grows with the fleet (docs/runbooks/throttling.md)."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.resync_floor_minutes >= 1 && var.resync_floor_minutes <= 1440 && floor(var.resync_floor_minutes) == var.resync_floor_minutes
+    error_message = "resync_floor_minutes is a whole number of minutes between 1 and 1440."
+  }
+}
+
+variable "resync_calls_per_minute" {
+  description = "DescribeServices calls a minute the resync of quiet sleeping records may make on average, 10 services a call (env SNOOZE_RESYNC_CALLS_PER_MINUTE): the resync period is max(resync_floor_minutes, ceil(records / (10 x this)) minutes). 30 is 2.5 % of ECS's sustained 20/s read budget."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.resync_calls_per_minute >= 1 && var.resync_calls_per_minute <= 600 && floor(var.resync_calls_per_minute) == var.resync_calls_per_minute
+    error_message = "resync_calls_per_minute is a whole number between 1 and 600."
+  }
+}
+
+variable "awake_resync_seconds" {
+  description = "How often, in seconds, a steady Ready service is observed (its tasks listed) when no ECS event arrives for it (env SNOOZE_AWAKE_RESYNC)."
+  type        = number
+  default     = 180
+
+  validation {
+    condition     = var.awake_resync_seconds >= 10 && var.awake_resync_seconds <= 3600 && floor(var.awake_resync_seconds) == var.awake_resync_seconds
+    error_message = "awake_resync_seconds is a whole number between 10 and 3600."
+  }
+}
+
 variable "pass_budget_seconds" {
   description = "Seconds one reconciler invocation may keep requeueing records in transitional phases (env SNOOZE_PASS_BUDGET). Must stay well under `reconciler_timeout_seconds`."
   type        = number

@@ -56,6 +56,11 @@ pub struct Config {
     /// table lacks is a warning at cold start, and the ledger counts seconds only.
     #[arg(long = "price-table", env = "SNOOZE_PRICE_TABLE", value_name = "FILE")]
     pub price_table: Option<std::path::PathBuf>,
+    /// The resync of tiered observation ([`snooze::reconcile::tier`]): `SNOOZE_RESYNC_FLOOR`,
+    /// `SNOOZE_RESYNC_CALLS_PER_MINUTE`, `SNOOZE_AWAKE_RESYNC` (Terraform `resync_floor`,
+    /// `resync_calls_per_minute`, `awake_resync`).
+    #[command(flatten)]
+    pub tier: snooze::reconcile::tier::TierArgs,
     /// Endpoint of an AWS emulator for all clients (tests only).
     #[arg(long, env = "SNOOZE_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,

@@ -87,10 +87,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         reconciler = reconciler.with_prices(rates);
     }
     reconciler.options.runner_period = config.schedule_period;
-    // Tiered observation (the default): a cold start looks back one schedule period.
-    if let snooze::reconcile::Observe::Tiered(t) = &mut reconciler.options.observe {
-        t.cold_lookback = config.schedule_period;
-    }
+    // Tiered observation: its resync from the environment; a cold start looks back one
+    // schedule period.
+    reconciler.options.observe =
+        snooze::reconcile::Observe::Tiered(config.tier.options(config.schedule_period));
     let app = App {
         reconciler,
         budget: config.budget,
