@@ -462,6 +462,35 @@ impl Reconciler {
         self
     }
 
+    /// The records that manage ECS service `service` of the cluster with ARN `cluster_arn`
+    /// (and name `cluster_name`; a record may write either), as this process's last full pass
+    /// listed them, when that pass started at most `max_age` ago; `None` when there was none
+    /// (then list the table). For the ECS events of the reconciler Lambda: a record created or
+    /// re-pointed since that pass is not in it, and is reconciled by its own stream event and by
+    /// the next full pass (a new or edited record is always observed by it).
+    pub fn records_of_service(
+        &self,
+        cluster_arn: &str,
+        cluster_name: &str,
+        service: &str,
+        max_age: Duration,
+    ) -> Option<Vec<String>> {
+        let memory = self.tier.lock().unwrap_or_else(|e| e.into_inner());
+        let index = memory.services.as_ref()?;
+        if index.at.add(max_age) < self.clock.now() {
+            return None;
+        }
+        let mut names: Vec<String> = [cluster_arn, cluster_name]
+            .iter()
+            .filter_map(|c| index.records.get(&(c.to_string(), service.to_string())))
+            .flatten()
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        Some(names)
+    }
+
     /// The same reconciler with `router` for route-mode records (e.g. `snoozectl dev`'s
     /// [`crate::router::LocalRouter`]).
     pub fn with_router(mut self, router: Arc<dyn Router>) -> Self {
@@ -719,7 +748,16 @@ impl Reconciler {
             Observe::Tiered(o) => Some(o.clone()),
             Observe::All => None,
         };
-        let memory = self.tier.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let memory = {
+            let m = self.tier.lock().unwrap_or_else(|e| e.into_inner());
+            TierMemory {
+                last_full: m.last_full,
+                requeues: m.requeues.clone(),
+                services: None,
+            }
+        };
+        let mut services: std::collections::HashMap<(String, String), Vec<String>> =
+            Default::default();
         let since = tier_opts
             .as_ref()
             .map_or(now, |o| tier::since(&memory, now, o));
@@ -740,6 +778,12 @@ impl Reconciler {
                     continue;
                 };
                 l.table.add(r);
+                if let crate::model::Target::Ecs(t) = &r.spec.target {
+                    services
+                        .entry((t.cluster.clone(), t.service.clone()))
+                        .or_default()
+                        .push(r.metadata.name.clone());
+                }
                 if let Some(h) = &mut l.hosts {
                     h.extend(r.spec.route_host());
                 }
@@ -771,6 +815,10 @@ impl Reconciler {
                 }
             }
         }
+        self.tier.lock().unwrap_or_else(|e| e.into_inner()).services = Some(tier::ServiceIndex {
+            at: now,
+            records: services,
+        });
         let table = l.table.build();
         let problems = table.groups.problems();
         let owners = l.owners;

@@ -201,6 +201,19 @@ pub struct TierMemory {
     pub last_full: Option<Timestamp>,
     /// Records that asked to be looked at again ([`super::Requeue::After`]), and by when.
     pub requeues: HashMap<String, Timestamp>,
+    /// Which records manage each ECS service, as the last full pass listed them (in either
+    /// observe mode): `(spec.target.ecs.cluster as written, service)` → record names. `None`
+    /// before this process's first full pass. Read by [`super::Reconciler::records_of_service`].
+    pub services: Option<ServiceIndex>,
+}
+
+/// Which records manage each ECS service ([`TierMemory::services`]), and when that was read.
+#[derive(Clone, Debug)]
+pub struct ServiceIndex {
+    /// When the full pass that built it started.
+    pub at: Timestamp,
+    /// `(cluster as the record writes it: name or ARN, service name)` → record names.
+    pub records: HashMap<(String, String), Vec<String>>,
 }
 
 /// The window a full pass at `now` covers: `(since, now]` with `since` the last full pass (or

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use snooze::model::{Entry, Phase, Target, Timestamp};
 use snooze::reconcile::events::EventSink;
@@ -248,29 +249,28 @@ async fn task_change(
     budget: Duration,
 ) -> Result<(Value, Option<SettleReport>), snooze::store::Error> {
     info!(cluster = %task.cluster_name(), service = %task.service, task = %task.task_arn, last_status = %task.last_status, "ECS task state change");
-    let entries = match app.reconciler.store.list().await {
-        Ok(e) => e,
-        Err(e) => {
-            // An invocation error: Lambda retries the asynchronous event
-            // (`maximum_retry_attempts` of the function's event invoke config), then sends it to
-            // the dead-letter queue, where the failures alarm sees it. The schedule catches up
-            // either way.
-            warn!(error = %e, "listing records failed; the event is failed for a retry");
-            return Err(e);
-        }
+    // The records of this service as the last full pass listed them (two schedule periods
+    // old at most), else the table read page by page, keeping only the matching names.
+    let known = app.reconciler.records_of_service(
+        &task.cluster_arn,
+        task.cluster_name(),
+        &task.service,
+        app.schedule_period * 2,
+    );
+    let names = match known {
+        Some(names) => names,
+        None => match records_managing(app, task).await {
+            Ok(names) => names,
+            Err(e) => {
+                // An invocation error: Lambda retries the asynchronous event
+                // (`maximum_retry_attempts` of the function's event invoke config), then sends
+                // it to the dead-letter queue, where the failures alarm sees it. The schedule
+                // catches up either way.
+                warn!(error = %e, "listing records failed; the event is failed for a retry");
+                return Err(e);
+            }
+        },
     };
-    let names: Vec<String> = entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Record(r) => match &r.spec.target {
-                Target::Ecs(t) if task.matches(&t.cluster, &t.service) => {
-                    Some(r.metadata.name.clone())
-                }
-                _ => None,
-            },
-            Entry::Malformed(_) => None,
-        })
-        .collect();
     if names.is_empty() {
         info!(service = %task.service, "no record manages this service; ignored");
         return Ok((json!({"trigger": "ecs-task", "records": []}), None));
@@ -283,6 +283,27 @@ async fn task_change(
         json!({"trigger": "ecs-task", "records": names, "settled": settle.settled}),
         Some(settle),
     ))
+}
+
+/// The names of the records whose `spec.target.ecs` is `task`'s service, from the table read
+/// page by page ([`snooze::store::pages`]; only the names are kept).
+async fn records_managing(
+    app: &App,
+    task: &TaskChange,
+) -> Result<Vec<String>, snooze::store::Error> {
+    let mut names = Vec::new();
+    let mut pages = std::pin::pin!(snooze::store::pages(app.reconciler.store.as_ref(), "list"));
+    while let Some(page) = pages.next().await {
+        names.extend(page?.into_iter().filter_map(|e| match e {
+            Entry::Record(r) => match &r.spec.target {
+                Target::Ecs(t) if task.matches(&t.cluster, &t.service) => Some(r.metadata.name),
+                _ => None,
+            },
+            Entry::Malformed(_) => None,
+        }));
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// The metrics of one invocation that ran a pass ([`crate::metrics`]): only what happened. A
@@ -413,22 +434,28 @@ fn guardrail_hits(settle: &SettleReport, full: bool) -> BTreeMap<&'static str, V
 /// a day (the day's first scheduled pass, [`first_of_the_day`]); a failed read logs and emits
 /// nothing.
 async fn emit_savings(app: &App, now: Timestamp) {
-    let entries = match app.reconciler.store.list().await {
-        Ok(e) => e,
-        Err(e) => {
-            warn!(error = %e, "listing records for the daily savings metric failed; not emitted today");
-            return;
-        }
-    };
     let yesterday = Timestamp::from_millis(now.as_millis() - 86_400_000);
     let month = snooze::model::ledger::month_key(yesterday);
-    let saved: f64 = entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Record(r) => r.status.as_ref()?.ledger.month(&month)?.saved(),
-            Entry::Malformed(_) => None,
-        })
-        .sum();
+    // Page by page: only the sum is kept.
+    let mut saved = 0.0;
+    let mut pages = std::pin::pin!(snooze::store::pages(app.reconciler.store.as_ref(), "list"));
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(entries) => {
+                saved += entries
+                    .iter()
+                    .filter_map(|e| match e {
+                        Entry::Record(r) => r.status.as_ref()?.ledger.month(&month)?.saved(),
+                        Entry::Malformed(_) => None,
+                    })
+                    .sum::<f64>();
+            }
+            Err(e) => {
+                warn!(error = %e, "listing records for the daily savings metric failed; not emitted today");
+                return;
+            }
+        }
+    }
     info!(month = %month, saved, "daily savings");
     (app.emit)(
         Emf::new(now.as_millis(), &[("Function", app.function.as_str())])

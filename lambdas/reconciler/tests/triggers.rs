@@ -560,6 +560,54 @@ async fn ecs_task_events_reconcile_the_owning_record() {
     );
 }
 
+/// An ECS event after a scheduled pass finds its records in what that pass listed: no Scan
+/// of the table per event. Without a recent full pass (none yet, or two schedule periods
+/// old) the table is listed page by page instead, with the same answer.
+#[tokio::test]
+async fn ecs_task_events_after_a_full_pass_read_no_table() {
+    let h = harness(&unique("taskidx")).await;
+    let scans = |h: &Harness| -> u64 {
+        (h.app.calls.as_ref().unwrap())()
+            .into_iter()
+            .filter(|(op, _)| op == "Scan")
+            .map(|(_, n)| n)
+            .sum()
+    };
+    // No full pass yet: the table is listed.
+    let before = scans(&h);
+    let out = handle(&h.app, fixture("ecs-task-running.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(out["records"], json!(["demo"]));
+    assert!(scans(&h) > before, "listed without a full pass");
+    handle(&h.app, fixture("schedule.json"), None)
+        .await
+        .unwrap();
+    let before = scans(&h);
+    for file in [
+        "ecs-task-running.json",
+        "ecs-task-stopped.json",
+        "ecs-service-action.json",
+    ] {
+        let out = handle(&h.app, fixture(file), None).await.unwrap();
+        assert_eq!(out["records"], json!(["demo"]), "{file}: {out}");
+    }
+    let mut foreign = fixture("ecs-task-running.json");
+    foreign["detail"]["group"] = json!("service:unmanaged");
+    assert_eq!(
+        handle(&h.app, foreign, None).await.unwrap()["records"],
+        json!([])
+    );
+    assert_eq!(scans(&h), before, "no Scan for events after a full pass");
+    // Two schedule periods later without a full pass, the table is listed again.
+    h.clock.advance(Duration::from_secs(121));
+    let out = handle(&h.app, fixture("ecs-task-running.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(out["records"], json!(["demo"]));
+    assert!(scans(&h) > before, "a stale index is not trusted");
+}
+
 #[tokio::test]
 async fn unknown_payloads_are_ignored_not_failed() {
     let h = harness(&unique("unknown")).await;
