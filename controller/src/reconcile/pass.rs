@@ -1,7 +1,9 @@
 //! The reconcile pass: read, triage, observe (one batched call), probe, decide, act, publish.
 //!
 //! ```text
-//! Reconciler::reconcile(Scope) ─▶ store.list / store.get
+//! Reconciler::reconcile(Scope) ─▶ store::pages (full pass: each page triaged as read; only
+//!                                   what it acts on kept) / store.get (named records, and
+//!                                   quiet ones the whole table brings back)
 //!                                 ─▶ classify::validity, owners, triage_valid    (pure)
 //!                                 ─▶ platform.observe(all targets)      (one call)
 //!                                 ─▶ prober.probe(running, healthy tasks with an address)
