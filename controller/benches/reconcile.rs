@@ -31,10 +31,10 @@
 //! took (the real clock), its first pass and any requeue passes of records it woke.
 //!
 //! Memory: "peak MiB" is the process's peak RSS (it also holds the in-memory store and the
-//! simulated ECS, which the Lambda does not), "pass MiB" the most resident memory a scheduled
-//! invocation added on top of what was resident before it (`VmHWM` after resetting it, minus
-//! `VmRSS` before: what the reconciler Lambda needs for a pass beyond its baseline), "table
-//! MiB" what one listing of the table's records added.
+//! simulated ECS, which the Lambda does not), "pass MiB" the most heap a scheduled invocation
+//! allocated on top of the heap live before it (a counting allocator: what the reconciler
+//! Lambda needs for a pass beyond its baseline), "table MiB" the heap one listing of all the
+//! table's records takes (what a pass that held the table whole would need at least).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -61,20 +61,24 @@ const MEASURED_MINUTES: u64 = 10;
 const READ_PER_MINUTE: f64 = 20.0 * 60.0;
 const WRITE_PER_MINUTE: f64 = 5.0 * 60.0;
 
-/// Heap measurement by the kernel's counters (the workspace forbids `unsafe`, so no counting
-/// allocator): [`mark`] resets the peak RSS (`/proc/self/clear_refs` "5") and returns the
-/// current RSS; [`above`] is the peak since then above it. What a pass adds on top of what was
-/// resident before it (this process also holds the in-memory store and the simulated ECS,
-/// which the Lambda does not); memory the allocator reuses is not counted twice.
+/// Heap measurement by a counting global allocator ([`peak_alloc`]): [`mark`] resets the heap
+/// peak and returns the heap in use; [`above`] is the peak since then above it: what a pass
+/// allocated at its most on top of what was live before it (this process also holds the
+/// in-memory store and the simulated ECS, which the Lambda does not; the pass's copies of
+/// records it reads count, as a `Scan` page's would). Peak RSS is kept too ([`RSS_PEAK`]).
+#[global_allocator]
+static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
+
+/// Resets the heap peak; the heap in use, in KiB.
 fn mark() -> u64 {
     RSS_PEAK.fetch_max(proc_status_kib("VmHWM:"), Ordering::Relaxed);
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-    proc_status_kib("VmRSS:")
+    HEAP.reset_peak_usage();
+    HEAP.current_usage() as u64 / 1024
 }
 
-/// The peak RSS since [`mark`] above `base`, in KiB.
+/// The heap peak since [`mark`] above `base`, in KiB.
 fn above(base: u64) -> u64 {
-    proc_status_kib("VmHWM:").saturating_sub(base)
+    (HEAP.peak_usage() as u64 / 1024).saturating_sub(base)
 }
 
 struct Figures {
