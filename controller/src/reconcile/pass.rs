@@ -303,15 +303,20 @@ pub struct SettleReport {
 /// A record as read, with the Invalid triage of [`classify::validity`] when it failed it.
 type Checked = (String, Result<Option<Entry>, store::Error>, Option<Triage>);
 
-/// What [`Reconciler::read`] returns: the records triaged, the table's groups (`None` when no
-/// record is in one or the pass did not list the table), the resync period of a tiered full
-/// pass, and a full pass's route hosts (`None`: unknown, remove no route).
-type ReadOut = (
-    Vec<Item>,
-    Option<Table>,
-    Option<Duration>,
-    Option<std::collections::BTreeSet<String>>,
-);
+/// What [`Reconciler::read`] returns.
+#[derive(Default)]
+struct ReadOut {
+    /// The records to act on, triaged.
+    items: Vec<Item>,
+    /// The records a tiered full pass leaves alone.
+    quiet: Vec<QuietRecord>,
+    /// The table's groups; `None` when no record is in one or the pass did not list the table.
+    table: Option<Table>,
+    /// The resync period of a tiered full pass.
+    period: Option<Duration>,
+    /// A full pass's route hosts; `None`: unknown, remove no route.
+    hosts: Option<std::collections::BTreeSet<String>>,
+}
 
 /// The cross-record problems of groups ([`group::Groups::problems`]): record name → errors.
 type Problems = BTreeMap<String, Vec<crate::model::FieldError>>;
@@ -388,13 +393,12 @@ enum Item {
         entry: Option<Entry>,
         triage: Triage,
     },
-    /// Left alone by a tiered full pass ([`Triage::Quiet`]): only what its report needs is
-    /// kept, not the record (a full pass over a large table holds only what it acts on).
-    Quiet(QuietRecord),
 }
 
-/// What a tiered full pass keeps of a record it leaves alone ([`Item::Quiet`]), and, while
-/// it is still listing the table, what decides whether it is looked at after all.
+/// What a tiered full pass keeps of a record it leaves alone ([`Triage::Quiet`]: only what
+/// its report needs, not the record, so a full pass over a large table holds only what it acts
+/// on), and, while it is still listing the table, what decides whether it is looked at after
+/// all.
 #[derive(Debug)]
 struct QuietRecord {
     name: String,
@@ -408,6 +412,15 @@ struct QuietRecord {
 }
 
 impl QuietRecord {
+    /// Its report: unchanged, not observed.
+    fn report(self) -> RecordReport {
+        let mut report = RecordReport::new(&self.name, self.phase);
+        report.reason = QUIET_REASON.into();
+        report.quiet = true;
+        report.phase_since = self.phase_since;
+        report
+    }
+
     fn of(r: &Record) -> Self {
         let status = r.status.as_ref();
         QuietRecord {
@@ -525,7 +538,13 @@ impl Reconciler {
             trigger = %reasons.pass
         );
         async move {
-            let (items, table, resync_period, hosts) = match self.read(scope, now).await {
+            let ReadOut {
+                items,
+                quiet,
+                table,
+                period: resync_period,
+                hosts,
+            } = match self.read(scope, now).await {
                 Ok(w) => w,
                 Err(e) => {
                     warn!(error = %e, "reading records failed; pass skipped");
@@ -541,7 +560,6 @@ impl Reconciler {
                 }
             };
 
-            let quiet = items.iter().filter(|i| matches!(i, Item::Quiet(_))).count();
             // Observe every target in one batched call.
             let to_observe: Vec<&Record> = items
                 .iter()
@@ -624,8 +642,14 @@ impl Reconciler {
                 .buffer_unordered(self.options.concurrency.max(1))
                 .collect()
                 .await;
-            let (mut records, codes): (Vec<RecordReport>, Vec<Vec<String>>) =
-                outcomes.into_iter().unzip();
+            let quiet_count = quiet.len();
+            let mut records: Vec<RecordReport> = Vec::with_capacity(quiet_count + outcomes.len());
+            let mut codes: Vec<String> = Vec::new();
+            for (report, c) in outcomes {
+                records.push(report);
+                codes.extend(c);
+            }
+            records.extend(quiet.into_iter().map(QuietRecord::report));
             records.sort_by(|a, b| a.name.cmp(&b.name));
             self.remember_requeues(&records, now);
             let report = PassReport {
@@ -633,7 +657,7 @@ impl Reconciler {
                 duration: started.elapsed(),
                 records,
                 error: None,
-                quiet,
+                quiet: quiet_count,
                 resync_period,
             };
             info!(
@@ -644,7 +668,7 @@ impl Reconciler {
                 ms = report.duration.as_millis() as u64,
                 "pass done"
             );
-            (report, codes.concat())
+            (report, codes)
         }
         .instrument(span)
         .await
@@ -702,7 +726,11 @@ impl Reconciler {
             .map(|t| t.groups.problems())
             .unwrap_or_default();
         let items = triage_checked(check(got, &problems), &Owners::scoped(), now);
-        Ok((items, table, None, None))
+        Ok(ReadOut {
+            items,
+            table,
+            ..ReadOut::default()
+        })
     }
 
     /// Consistent gets of `names`, [`PassOptions::read_concurrency`] at once, in order.
@@ -922,19 +950,30 @@ impl Reconciler {
             debug!(?because, period_s = period.as_secs(), "tiered observation");
         }
         // What stays quiet keeps only its report's fields.
-        let items = items
-            .into_iter()
-            .map(|item| match item {
+        let (items, still_quiet): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|i| {
+            !matches!(
+                i,
                 Item::Read {
-                    entry: Some(Entry::Record(r)),
+                    entry: Some(Entry::Record(_)),
                     triage: Triage::Quiet,
                     ..
-                } => Item::Quiet(QuietRecord::of(&r)),
-                other => other,
-            })
-            .chain(quiet.into_iter().map(Item::Quiet))
-            .collect();
-        Ok((items, table, period, l.hosts))
+                }
+            )
+        });
+        quiet.extend(still_quiet.into_iter().filter_map(|i| match i {
+            Item::Read {
+                entry: Some(Entry::Record(r)),
+                ..
+            } => Some(QuietRecord::of(&r)),
+            _ => None,
+        }));
+        Ok(ReadOut {
+            items,
+            quiet,
+            table,
+            period,
+            hosts: l.hosts,
+        })
     }
 
     /// Keeps the requeues of `records` in the tier memory (a tiered full pass observes a
@@ -1137,13 +1176,6 @@ impl Reconciler {
                 entry,
                 triage,
             } => (name, entry, triage),
-            Item::Quiet(q) => {
-                let mut report = RecordReport::new(&q.name, q.phase);
-                report.reason = QUIET_REASON.into();
-                report.quiet = true;
-                report.phase_since = q.phase_since;
-                return report;
-            }
         };
         let trigger = reasons.of(&name);
         let span = record_span(&name, trigger);
