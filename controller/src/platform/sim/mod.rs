@@ -25,9 +25,17 @@
 //!   stopped by themselves.
 //! - **The call pattern** of the `ecs` adapter: `DescribeServices` 10 services per call per
 //!   cluster; `ListTasks` (desiredStatus RUNNING, 100 per page) only for services that have or
-//!   want tasks, plus `ListTasks` (desiredStatus STOPPED) for services with fewer tasks than
-//!   desired (for stop reasons); `DescribeTasks` 100 per call; `DescribeNetworkInterfaces` 200
-//!   ENIs per call; `UpdateService` per scale. Every attempt is counted ([`SimPlatform::counters`]).
+//!   want tasks, per service or once for the cluster by the adapter's rule
+//!   ([`crate::platform::listing::plan`]: at least
+//!   [`crate::platform::listing::CLUSTER_LISTING_MIN_SERVICES`] such services, the listing
+//!   bounded by their per-service cost, abandoned and then backed off for
+//!   [`crate::platform::listing::CLUSTER_LISTING_BACKOFF`] of simulated time when the cluster
+//!   holds too many other tasks; [`SimConfig::cluster_listing`] turns it off), plus
+//!   `ListTasks` (desiredStatus STOPPED, one page) for services with fewer running tasks than
+//!   desired (for stop reasons; [`crate::platform::listing::wants_stopped_listing`]);
+//!   `DescribeTasks` 100 per call (a cluster listing's tasks of every service of the cluster,
+//!   only the observed services' tasks kept); `DescribeNetworkInterfaces` 200 ENIs per call;
+//!   `UpdateService` per scale. Every attempt is counted ([`SimPlatform::counters`]).
 //! - **Throttling** by per-operation token buckets ([`BucketConfig`], burst and sustained rate,
 //!   refilled on tokio's clock), retried like the SDK adapter does (jittered exponential backoff,
 //!   `backon`); optional **latency** per call (a tokio sleep); at most
