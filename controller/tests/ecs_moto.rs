@@ -861,7 +861,10 @@ async fn many_awake_services_of_a_cluster_share_one_task_listing() {
         "16 tasks (the unmanaged ones too) in one DescribeTasks: {c:?}"
     );
     assert_eq!(c["DescribeTasks"], p["DescribeTasks"]);
-    assert_eq!(c["DescribeNetworkInterfaces"], p["DescribeNetworkInterfaces"]);
+    assert_eq!(
+        c["DescribeNetworkInterfaces"],
+        p["DescribeNetworkInterfaces"]
+    );
 }
 
 /// A task the cluster listing shows but DescribeTasks leaves out (MISSING) fails only a service
@@ -891,12 +894,23 @@ async fn a_missing_or_failing_cluster_listing_touches_only_the_services_it_conce
     w.proxy.ghost_tasks.lock().unwrap().push(ghost);
     let p = w.quick_platform().await;
     let got = p.observe(&targets).await.unwrap();
-    assert_eq!(calls(&p, "ListTasks"), 2, "the cluster listing + starting's stopped tasks");
-    assert_eq!(got[..10], before[..10], "services with all their tasks described stand");
+    assert_eq!(
+        calls(&p, "ListTasks"),
+        2,
+        "the cluster listing + starting's stopped tasks"
+    );
+    assert_eq!(
+        got[..10],
+        before[..10],
+        "services with all their tasks described stand"
+    );
     match &got[10] {
         Observed::Error(Error::Call { code, message, .. }) => {
             assert_eq!(code, "MISSING");
-            assert!(message.contains("ghost0000") && message.contains("starting"), "{message}");
+            assert!(
+                message.contains("ghost0000") && message.contains("starting"),
+                "{message}"
+            );
         }
         other => panic!("starting may own the missing task: {other:?}"),
     }

@@ -209,7 +209,10 @@ mod tests {
 
     #[test]
     fn only_a_service_short_of_described_tasks_may_own_a_missing_one() {
-        assert!(may_own_missing(&c(1, 0, 1), 0), "its starting task not described");
+        assert!(
+            may_own_missing(&c(1, 0, 1), 0),
+            "its starting task not described"
+        );
         assert!(!may_own_missing(&c(1, 1, 0), 1), "all described: not its");
         assert!(
             !may_own_missing(&c(1, 2, 0), 1),

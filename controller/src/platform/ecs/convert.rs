@@ -1035,16 +1035,12 @@ mod tests {
                 .clone()
         };
         // demo-svc runs all the tasks it wants: listed, but no stopped tasks to report.
-        assert!(
-            get("demo-svc").has_or_wants_tasks() && !get("demo-svc").wants_stopped_listing()
-        );
+        assert!(get("demo-svc").has_or_wants_tasks() && !get("demo-svc").wants_stopped_listing());
         let mut short = get("demo-svc");
         short.running_count = 0;
         short.pending_count = 1;
         assert!(short.wants_stopped_listing(), "its task is still starting");
-        assert!(
-            !get("idle-svc").has_or_wants_tasks() && !get("idle-svc").wants_stopped_listing()
-        );
+        assert!(!get("idle-svc").has_or_wants_tasks() && !get("idle-svc").wants_stopped_listing());
         assert!(
             get("draining-svc").has_or_wants_tasks()
                 && !get("draining-svc").wants_stopped_listing()

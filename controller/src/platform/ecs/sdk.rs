@@ -730,7 +730,10 @@ impl EcsPlatform {
                     debug!(cluster = %cluster, services = keys.len(), max_pages = plan.max_pages,
                            "listing the cluster's running tasks once");
                     jobs.push(ListJob::Cluster(cluster.to_string(), plan));
-                    relying.insert(cluster.to_string(), keys.iter().map(|k| (*k).clone()).collect());
+                    relying.insert(
+                        cluster.to_string(),
+                        keys.iter().map(|k| (*k).clone()).collect(),
+                    );
                 }
                 None => jobs.extend(
                     keys.iter()

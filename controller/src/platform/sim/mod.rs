@@ -60,9 +60,9 @@ use backon::{ExponentialBuilder, Retryable};
 use futures::future::join_all;
 
 use super::PageGuard;
-use super::listing::{self, CLUSTER_LISTING_BACKOFF, ClusterListing, Counts};
 use super::batch::{eni_ids_in, lookup_without_missing};
 use super::ecs::errors::ENI_NOT_FOUND;
+use super::listing::{self, CLUSTER_LISTING_BACKOFF, ClusterListing, Counts};
 use super::{
     Arch, DeploymentObservation, DeploymentStatus, Error, Health, Observed, Platform, Result,
     RolloutState, ServiceObservation, TaskObservation, TaskSize, TaskStatus,
@@ -872,24 +872,20 @@ impl SimPlatform {
                 }
             }
         }
-        let listed = join_all(
-            wanting
-                .iter()
-                .map(|(name, o)| async move {
-                    let mut arns = if per_service {
-                        self.list_tasks(cluster, name, false).await?
-                    } else {
-                        Vec::new()
-                    };
-                    if listing::wants_stopped_listing(
-                        u64::from(o.desired_count),
-                        u64::from(o.running_count),
-                    ) {
-                        arns.extend(self.list_tasks(cluster, name, true).await?);
-                    }
-                    Ok::<_, Error>(arns)
-                }),
-        )
+        let listed = join_all(wanting.iter().map(|(name, o)| async move {
+            let mut arns = if per_service {
+                self.list_tasks(cluster, name, false).await?
+            } else {
+                Vec::new()
+            };
+            if listing::wants_stopped_listing(
+                u64::from(o.desired_count),
+                u64::from(o.running_count),
+            ) {
+                arns.extend(self.list_tasks(cluster, name, true).await?);
+            }
+            Ok::<_, Error>(arns)
+        }))
         .await;
         // (owner, ARN, from the cluster listing).
         let mut task_arns: Vec<(String, String, bool)> = Vec::new();
@@ -914,8 +910,10 @@ impl SimPlatform {
         let described = join_all(task_arns.chunks(100).map(|chunk| async move {
             match self.call(Op::DescribeTasks).await {
                 Ok(()) => {
-                    let pairs: Vec<(String, String)> =
-                        chunk.iter().map(|(n, a, _)| (n.clone(), a.clone())).collect();
+                    let pairs: Vec<(String, String)> = chunk
+                        .iter()
+                        .map(|(n, a, _)| (n.clone(), a.clone()))
+                        .collect();
                     Ok(self.describe_listed_tasks(cluster, &pairs))
                 }
                 Err(e) => Err((chunk, e)),

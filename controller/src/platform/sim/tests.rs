@@ -631,8 +631,15 @@ async fn many_awake_services_of_a_cluster_share_one_listing_with_the_same_observ
     sim.reconfigure(|c| c.cluster_listing = false);
     sim.reset_counters();
     let alone = sim.observe(&targets).await.unwrap();
-    assert_eq!(shared, alone, "per-service and per-cluster listings observe the same");
-    assert_eq!(attempts(&sim, Op::ListTasks), 12, "one listing per awake service");
+    assert_eq!(
+        shared, alone,
+        "per-service and per-cluster listings observe the same"
+    );
+    assert_eq!(
+        attempts(&sim, Op::ListTasks),
+        12,
+        "one listing per awake service"
+    );
     for (o, t) in shared.iter().zip(&targets) {
         let Target::Ecs(t) = t else { unreachable!() };
         let Observed::Found(s) = o else {
@@ -683,8 +690,8 @@ async fn stopped_tasks_are_listed_only_for_services_missing_running_tasks() {
     let ts = tasks(&sim).await;
     assert_eq!(attempts(&sim, Op::ListTasks), 2);
     assert!(
-        ts.iter().any(|t| t.stopped_reason.as_deref()
-            == Some("Essential container in task exited")),
+        ts.iter()
+            .any(|t| t.stopped_reason.as_deref() == Some("Essential container in task exited")),
         "{ts:#?}"
     );
 }
@@ -705,7 +712,11 @@ async fn a_cluster_full_of_other_tasks_is_abandoned_then_listed_per_service_for_
         1,
         "only the services' own 10 tasks are described"
     );
-    assert!(first.iter().all(|o| matches!(o, Observed::Found(s) if s.tasks.len() == 1)));
+    assert!(
+        first
+            .iter()
+            .all(|o| matches!(o, Observed::Found(s) if s.tasks.len() == 1))
+    );
 
     sim.reset_counters();
     let again = sim.observe(&targets).await.unwrap();
