@@ -202,8 +202,8 @@ pub struct SimConfig {
     pub task_size: TaskSize,
     /// Whether the running tasks of many services of one cluster are listed with one cluster
     /// listing, as the `ecs` adapter does ([`crate::platform::listing`]). Default true;
-    /// false: one listing per service (the adapter's
-    /// [`crate::platform::ecs::EcsPlatform::with_cluster_listing`]`(false)`).
+    /// false: one listing per service (as the adapter's `with_cluster_listing(false)`), the
+    /// call pattern before cluster listings, for comparisons.
     pub cluster_listing: bool,
 }
 
