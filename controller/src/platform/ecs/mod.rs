@@ -57,7 +57,7 @@
 //!
 //! **Pagination.** Every paginated call (`ListTasks`, `DescribeNetworkInterfaces`) follows its
 //! tokens through a [`PageGuard`]: a token returned twice, or more pages than
-//! [`crate::platform::pages`] allows, makes the service [`Observed::Error`] with
+//! [`crate::pages`] allows, makes the service [`Observed::Error`] with
 //! [`Error::Pagination`] (never a loop, never a partial list taken as complete); a cluster
 //! listing stopped at its own page bound is not an error but abandoned (step 2).
 //!
