@@ -518,25 +518,42 @@ async fn scale_up_task_with_public_ip_then_scale_down() {
             c["DescribeTaskDefinition"],
             c["DescribeNetworkInterfaces"]
         ),
-        (1, 2, 1, 1, 1),
-        "running + stopped ListTasks, one call for everything else: {c:?}"
+        (1, 1, 1, 1, 1),
+        "one call each; no stopped ListTasks for a service running all the tasks it wants \
+         (moto's runningCount is the desiredCount of the last UpdateService): {c:?}"
     );
 
-    // A task that dies is reported with its reason next to its replacement.
-    w.stop(&started[0], "Essential container in task exited")
+    // A task that dies is reported with its reason next to its replacement while the service
+    // has fewer running tasks than desired. moto keeps runningCount at the last UpdateService's
+    // desiredCount, so `dying` is created wanting 1 (moto: runningCount 0, pendingCount 1).
+    w.create_service("dying", 1).await;
+    let (first, _) = w.schedule("dying", true).await;
+    w.stop(&first[0], "Essential container in task exited")
         .await;
-    let (again, _) = w.schedule("web", true).await;
-    let got = p.observe(std::slice::from_ref(&target)).await.unwrap();
+    let (replaced, _) = w.schedule("dying", true).await;
+    let got = p.observe(&[w.target("dying")]).await.unwrap();
     let obs = found(&got[0]);
     assert_eq!(obs.tasks.len(), 2, "{obs:?}");
-    let dead = obs.tasks.iter().find(|t| t.arn == started[0]).unwrap();
+    let dead = obs.tasks.iter().find(|t| t.arn == first[0]).unwrap();
     assert_eq!(dead.desired_status, TaskStatus::Stopped);
     assert_eq!(
         dead.stopped_reason.as_deref(),
         Some("Essential container in task exited")
     );
-    let alive = obs.tasks.iter().find(|t| t.arn == again[0]).unwrap();
+    let alive = obs.tasks.iter().find(|t| t.arn == replaced[0]).unwrap();
     assert_eq!(alive.desired_status, TaskStatus::Running);
+
+    // `web`'s task dies too and its replacement runs: running all it wants again, it lists
+    // only its running tasks (the dead one is still described by ARN for the ledger).
+    w.stop(&started[0], "Essential container in task exited")
+        .await;
+    let (again, _) = w.schedule("web", true).await;
+    let before = calls(&p, "ListTasks");
+    let got = p.observe(std::slice::from_ref(&target)).await.unwrap();
+    let obs = found(&got[0]);
+    let arns: Vec<&str> = obs.tasks.iter().map(|t| t.arn.as_str()).collect();
+    assert_eq!(arns, [again[0].as_str()]);
+    assert_eq!(calls(&p, "ListTasks") - before, 1);
     assert_eq!(
         calls(&p, "DescribeTaskDefinition"),
         1,
@@ -777,6 +794,196 @@ async fn many_services_and_tasks_are_batched() {
     assert_eq!(c, want);
 }
 
+/// A service that runs all the tasks it wants (moto's `runningCount` is the `desiredCount` of
+/// the last UpdateService), with its task started: as snooze sees an awake, Ready service.
+async fn awake_service(w: &World, name: &str) -> String {
+    w.create_service(name, 0).await;
+    w.ecs
+        .update_service()
+        .cluster(&w.cluster)
+        .service(name)
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap();
+    let (started, _) = w.schedule(name, false).await;
+    assert_eq!(started.len(), 1);
+    started[0].clone()
+}
+
+/// 12 awake services of one cluster (all their tasks running), 3 sleeping ones and 2 services
+/// snooze does not manage (with tasks): one `ListTasks(cluster, RUNNING)` instead of 12, and
+/// the very observation the per-service listings give.
+#[tokio::test]
+async fn many_awake_services_of_a_cluster_share_one_task_listing() {
+    let w = World::new("shared").await;
+    let mut targets = Vec::new();
+    let mut own = Vec::new();
+    for i in 0..12 {
+        let name = format!("awake-{i:02}");
+        own.push(awake_service(&w, &name).await);
+        targets.push(w.target(&name));
+    }
+    for i in 0..3 {
+        let name = format!("asleep-{i}");
+        w.create_service(&name, 0).await;
+        targets.push(w.target(&name));
+    }
+    for i in 0..2 {
+        let name = format!("unmanaged-{i}");
+        w.create_service(&name, 2).await;
+        w.schedule(&name, false).await;
+    }
+
+    let per_service = w.quick_platform().await.with_cluster_listing(false);
+    let alone = per_service.observe(&targets).await.unwrap();
+    let shared = w.quick_platform().await;
+    let got = shared.observe(&targets).await.unwrap();
+    assert_eq!(got, alone, "the same observation either way");
+    for (i, arn) in own.iter().enumerate() {
+        let obs = found(&got[i]);
+        let arns: Vec<&str> = obs.tasks.iter().map(|t| t.arn.as_str()).collect();
+        assert_eq!(arns, [arn.as_str()], "awake-{i:02}: its own task only");
+    }
+    for o in &got[12..] {
+        assert!(found(o).tasks.is_empty());
+    }
+    let (c, p) = (shared.calls(), per_service.calls());
+    assert_eq!(
+        (c["ListTasks"], p["ListTasks"]),
+        (1, 12),
+        "one cluster listing instead of one per awake service; no stopped listing for \
+         services running all their tasks: {c:?} {p:?}"
+    );
+    assert_eq!(
+        (c["DescribeServices"], c["DescribeTasks"]),
+        (2, 1),
+        "16 tasks (the unmanaged ones too) in one DescribeTasks: {c:?}"
+    );
+    assert_eq!(c["DescribeTasks"], p["DescribeTasks"]);
+    assert_eq!(
+        c["DescribeNetworkInterfaces"],
+        p["DescribeNetworkInterfaces"]
+    );
+}
+
+/// A task the cluster listing shows but DescribeTasks leaves out (MISSING) fails only a service
+/// that may own it (ECS counts a task for it that was not described); a failing cluster
+/// listing fails exactly the services that relied on it.
+#[tokio::test]
+async fn a_missing_or_failing_cluster_listing_touches_only_the_services_it_concerns() {
+    let w = World::new("ghost").await;
+    let mut targets = Vec::new();
+    for i in 0..10 {
+        let name = format!("awake-{i:02}");
+        awake_service(&w, &name).await;
+        targets.push(w.target(&name));
+    }
+    // Wants a task ECS counts as pending (moto: pendingCount = desiredCount at creation) and
+    // has none described: the missing task may be its.
+    w.create_service("starting", 1).await;
+    targets.push(w.target("starting"));
+    w.create_service("asleep", 0).await;
+    targets.push(w.target("asleep"));
+    let before = w.quick_platform().await.observe(&targets).await.unwrap();
+
+    let ghost = format!(
+        "arn:aws:ecs:us-east-1:123456789012:task/{}/ghost0000",
+        w.cluster
+    );
+    w.proxy.ghost_tasks.lock().unwrap().push(ghost);
+    let p = w.quick_platform().await;
+    let got = p.observe(&targets).await.unwrap();
+    assert_eq!(
+        calls(&p, "ListTasks"),
+        2,
+        "the cluster listing + starting's stopped tasks"
+    );
+    assert_eq!(
+        got[..10],
+        before[..10],
+        "services with all their tasks described stand"
+    );
+    match &got[10] {
+        Observed::Error(Error::Call { code, message, .. }) => {
+            assert_eq!(code, "MISSING");
+            assert!(
+                message.contains("ghost0000") && message.contains("starting"),
+                "{message}"
+            );
+        }
+        other => panic!("starting may own the missing task: {other:?}"),
+    }
+    assert_eq!(got[11], before[11]);
+    w.proxy.ghost_tasks.lock().unwrap().clear();
+
+    w.inject(Fault {
+        matches: "ListTasks",
+        times: 1,
+        status: 400,
+        code: "AccessDeniedException",
+        message: "not allowed",
+    });
+    // Without `starting` (its stopped listing would be a second ListTasks): the cluster
+    // listing is the only one.
+    targets.remove(10);
+    let p = w.quick_platform().await;
+    let got = p.observe(&targets).await.unwrap();
+    assert_eq!((w.injected(), calls(&p, "ListTasks")), (1, 1));
+    for (i, o) in got.iter().enumerate() {
+        match (i, o) {
+            // The awake ones relied on the cluster listing, `asleep` did not need one.
+            (0..=9, Observed::Error(e)) => assert_eq!(e.code(), "AccessDeniedException"),
+            (10, Observed::Found(_)) => {}
+            (i, o) => panic!("target {i}: {o:?}"),
+        }
+    }
+}
+
+/// A cluster listing that would cost more than the per-service listings (many tasks of a
+/// service snooze does not manage) is abandoned after the pages it could afford; the services
+/// are listed one by one in the same observation, and the platform keeps listing that cluster
+/// per service (for `listing::CLUSTER_LISTING_BACKOFF`).
+#[tokio::test]
+async fn a_cluster_listing_dearer_than_per_service_ones_is_abandoned_and_remembered() {
+    let w = World::new("dear").await;
+    let mut targets = Vec::new();
+    for i in 0..8 {
+        let name = format!("awake-{i}");
+        awake_service(&w, &name).await;
+        targets.push(w.target(&name));
+    }
+    w.create_service("unmanaged", 10).await;
+    w.schedule("unmanaged", false).await;
+    // 18 running tasks, 4 a page: 5 pages. Per service: 8 ListTasks + 1 DescribeTasks = 9
+    // calls, so the cluster listing may read 4 pages (4 × 2 < 9).
+    w.proxy.page_sizes.lock().unwrap().insert("ListTasks", 4);
+
+    let alone = w
+        .quick_platform()
+        .await
+        .with_cluster_listing(false)
+        .observe(&targets)
+        .await
+        .unwrap();
+    let p = w.quick_platform().await;
+    let got = p.observe(&targets).await.unwrap();
+    assert_eq!(got, alone);
+    // moto ignores serviceName: each per-service listing has the cluster's 5 pages.
+    assert_eq!(
+        calls(&p, "ListTasks"),
+        4 + 8 * 5,
+        "4 pages of the cluster listing, then the per-service listings"
+    );
+    let before = calls(&p, "ListTasks");
+    assert_eq!(p.observe(&targets).await.unwrap(), alone);
+    assert_eq!(
+        calls(&p, "ListTasks") - before,
+        8 * 5,
+        "the cluster is remembered: per-service listings only"
+    );
+}
+
 /// ListTasks and DescribeNetworkInterfaces are read to the last page. moto answers both in one
 /// page, so the proxy pages them (25 items a page, with its own `nextToken`).
 #[tokio::test]
@@ -877,6 +1084,9 @@ struct ProxyState {
     /// Every paged request: (operation, ECS desiredStatus or "", offset asked for by the
     /// request's nextToken: 0 for a first page).
     paged: Mutex<Vec<(&'static str, String, usize)>>,
+    /// Task ARNs added to every `ListTasks(desiredStatus RUNNING)` answer: tasks moto does not
+    /// know, so DescribeTasks leaves them out (ECS's MISSING right after a start).
+    ghost_tasks: Mutex<Vec<String>>,
 }
 
 /// Starts a proxy to moto on 127.0.0.1 (on the calling test's runtime) and returns its URL.
@@ -888,6 +1098,7 @@ async fn start_proxy() -> (String, Arc<ProxyState>) {
         injected: AtomicUsize::new(0),
         page_sizes: Mutex::new(BTreeMap::new()),
         paged: Mutex::new(Vec::new()),
+        ghost_tasks: Mutex::new(Vec::new()),
     });
     let app = axum::Router::new()
         .fallback(forward)
@@ -1011,6 +1222,14 @@ async fn forward(
     }
     if let Some(p) = paging {
         bytes = p.page(&bytes);
+    }
+    let ghosts = st.ghost_tasks.lock().unwrap().clone();
+    if target.ends_with(".ListTasks") && text.contains("RUNNING") && !ghosts.is_empty() {
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        if let Some(arns) = v["taskArns"].as_array_mut() {
+            arns.extend(ghosts.into_iter().map(serde_json::Value::from));
+        }
+        bytes = serde_json::to_vec(&v).unwrap();
     }
     out.body(axum::body::Body::from(bytes)).unwrap()
 }

@@ -13,6 +13,7 @@ use crate::model::{Target, Timestamp};
 
 pub mod batch;
 pub mod ecs;
+pub mod listing;
 pub mod local;
 pub mod sim;
 

@@ -141,10 +141,27 @@ impl ServiceView {
         self.desired_count > 0 || self.running_count > 0 || self.pending_count > 0
     }
 
-    /// Whether the service wants tasks (`desiredCount > 0`): only then are its recently
-    /// stopped tasks listed, for their stop reasons.
-    pub fn wants_tasks(&self) -> bool {
-        self.desired_count > 0
+    /// Whether the service's recently stopped tasks are listed (first page, for their stop
+    /// reasons): only when it has fewer running tasks than desired (`runningCount <
+    /// desiredCount`; [`crate::platform::listing::wants_stopped_listing`]). A service with all
+    /// its tasks running makes no such call.
+    pub fn wants_stopped_listing(&self) -> bool {
+        crate::platform::listing::wants_stopped_listing(
+            u64::try_from(self.desired_count).unwrap_or(0),
+            u64::try_from(self.running_count).unwrap_or(0),
+        )
+    }
+
+    /// `desiredCount`, `runningCount` and `pendingCount` (negative values read as 0), for the
+    /// choice between per-service and per-cluster task listings
+    /// ([`crate::platform::listing`]).
+    pub fn counts(&self) -> crate::platform::listing::Counts {
+        let n = |v: i32| u64::try_from(v).unwrap_or(0);
+        crate::platform::listing::Counts {
+            desired: n(self.desired_count),
+            running: n(self.running_count),
+            pending: n(self.pending_count),
+        }
     }
 
     /// Whether the service is ACTIVE (neither DRAINING nor INACTIVE).
@@ -1017,9 +1034,25 @@ mod tests {
                 .unwrap()
                 .clone()
         };
-        assert!(get("demo-svc").has_or_wants_tasks() && get("demo-svc").wants_tasks());
-        assert!(!get("idle-svc").has_or_wants_tasks() && !get("idle-svc").wants_tasks());
-        assert!(get("draining-svc").has_or_wants_tasks() && !get("draining-svc").wants_tasks());
+        // demo-svc runs all the tasks it wants: listed, but no stopped tasks to report.
+        assert!(get("demo-svc").has_or_wants_tasks() && !get("demo-svc").wants_stopped_listing());
+        let mut short = get("demo-svc");
+        short.running_count = 0;
+        short.pending_count = 1;
+        assert!(short.wants_stopped_listing(), "its task is still starting");
+        assert!(!get("idle-svc").has_or_wants_tasks() && !get("idle-svc").wants_stopped_listing());
+        assert!(
+            get("draining-svc").has_or_wants_tasks()
+                && !get("draining-svc").wants_stopped_listing()
+        );
+        assert_eq!(
+            short.counts(),
+            crate::platform::listing::Counts {
+                desired: 1,
+                running: 0,
+                pending: 1
+            }
+        );
     }
 
     #[test]

@@ -6,15 +6,33 @@
 //! 1. `DescribeServices`, 10 services per call per cluster. A service under `failures`
 //!    (MISSING) is [`Observed::Missing`]; DRAINING/INACTIVE is [`Observed::Inactive`]; a
 //!    cluster ECS does not know (`ClusterNotFoundException`) makes its services Missing.
-//! 2. `ListTasks(serviceName, desiredStatus RUNNING)`, all pages, only for ACTIVE services
-//!    that have or want tasks (desiredCount, runningCount or pendingCount above 0); plus
-//!    `ListTasks(desiredStatus STOPPED)`, first page only, for services that want tasks, so
-//!    stop reasons can be reported.
-//! 3. `DescribeTasks`, 100 tasks per call per cluster (the ARNs of all services of a cluster
-//!    together, each once). Tasks are matched to services by `group == "service:<name>"`,
-//!    never by the ListTasks call that found them (moto ignores `serviceName`). A task listed
-//!    as RUNNING that DescribeTasks reports MISSING (ECS's eventual consistency right after a
-//!    start) makes that service [`Observed::Error`] for this pass, never a service without it.
+//! 2. `ListTasks`, through [`crate::platform::listing`] (shared with the simulated ECS, which
+//!    makes the same calls). Running tasks (desiredStatus RUNNING, all pages) only of ACTIVE
+//!    services that have or want tasks (desiredCount, runningCount or pendingCount above 0):
+//!    `ListTasks(cluster, serviceName)` per service, or, when at least
+//!    [`crate::platform::listing::CLUSTER_LISTING_MIN_SERVICES`] services of one cluster need
+//!    it, one `ListTasks(cluster)` for the whole cluster, read to at most the pages that keep
+//!    it cheaper than the per-service listings (estimated from the running and pending counts
+//!    of step 1). A cluster listing with more pages (tasks of services this observation does
+//!    not cover) is abandoned: its services are listed one by one in the same observation and
+//!    the cluster per service for [`crate::platform::listing::CLUSTER_LISTING_BACKOFF`]
+//!    (remembered by the platform; chosen over a `DescribeClusters` per pass, which would cost
+//!    a call and an IAM permission every time; see the `listing` docs). Plus, per service,
+//!    the first page of recently stopped tasks (desiredStatus STOPPED), for their stop
+//!    reasons, only for services with fewer running tasks than desired (runningCount <
+//!    desiredCount): a service running all its tasks makes no such call. A failing cluster
+//!    listing fails the observations of exactly the services that relied on it.
+//! 3. `DescribeTasks`, 100 tasks per call per cluster (the ARNs of all listings of a cluster
+//!    together, each once; a cluster listing's ARNs include other services' running tasks,
+//!    which must be described to learn their service). Tasks are matched to services by
+//!    `group == "service:<name>"`, never by the ListTasks call that found them (moto ignores
+//!    `serviceName`). A task a per-service listing gave as RUNNING that DescribeTasks reports
+//!    MISSING (ECS's eventual consistency right after a start) makes that service
+//!    [`Observed::Error`] for this pass, never a service without it; a task a cluster listing
+//!    gave that is MISSING fails only the services that relied on it and may own it (ECS
+//!    counts more tasks for them, `min(desiredCount, runningCount + pendingCount)`, than were
+//!    described: [`crate::platform::listing::may_own_missing`]); the others, all of whose
+//!    tasks were described, are observed as usual.
 //! 4. `DescribeTaskDefinition` for task definitions not seen before (cached per ARN for the
 //!    platform's lifetime: a revision never changes, so a steady state makes no such call):
 //!    the tasks' definitions, to know which essential containers define a health check and
@@ -39,8 +57,9 @@
 //!
 //! **Pagination.** Every paginated call (`ListTasks`, `DescribeNetworkInterfaces`) follows its
 //! tokens through a [`PageGuard`]: a token returned twice, or more pages than
-//! [`crate::platform::pages`] allows, makes the service [`Observed::Error`] with
-//! [`Error::Pagination`] (never a loop, never a partial list taken as complete).
+//! [`crate::pages`] allows, makes the service [`Observed::Error`] with
+//! [`Error::Pagination`] (never a loop, never a partial list taken as complete); a cluster
+//! listing stopped at its own page bound is not an error but abandoned (step 2).
 //!
 //! **Errors.** Every call is retried on throttling (by code *or* message: ECS reports
 //! `ClientException: Rate exceeded`) and transient failures with jittered exponential backoff

@@ -22,6 +22,9 @@ use super::errors::{CallError, ErrorClass};
 use crate::model::{EcsTarget, Target};
 use crate::pages::{DESCRIBE_ENIS_MAX_PAGES, LIST_TASKS_MAX_PAGES};
 use crate::platform::batch::{eni_ids_in, lookup_without_missing};
+use crate::platform::listing::{
+    self, CLUSTER_LISTING_BACKOFF, ClusterListing, ClusterPages, Counts,
+};
 use crate::platform::{Error, Observed, PageGuard, PaginationError, Platform, Result};
 
 /// Services per DescribeServices call (the API's maximum).
@@ -223,13 +226,19 @@ impl Counters {
 ///
 /// Cheap to share behind an `Arc`; keeps a cache of what it read of task definitions (health
 /// checks, size, architecture: [`DefinitionFacts`], at most [`DEFINITION_CACHE_CAP`]
-/// revisions) and per-operation call counters for its whole life (a warm Lambda keeps both).
+/// revisions), the clusters whose tasks it lists per service for a while (a cluster listing
+/// of them was abandoned: [`crate::platform::listing`]) and per-operation call counters for
+/// its whole life (a warm Lambda keeps all three).
 pub struct EcsPlatform {
     ecs: aws_sdk_ecs::Client,
     ec2: aws_sdk_ec2::Client,
     retry: RetryPolicy,
     counters: Counters,
     definitions: Mutex<HashMap<String, DefinitionFacts>>,
+    /// Whether running tasks may be listed per cluster ([`EcsPlatform::with_cluster_listing`]).
+    cluster_listing: bool,
+    /// Cluster → until when its running tasks are listed per service.
+    cluster_backoff: Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 /// Task definition revisions whose [`DefinitionFacts`] [`EcsPlatform`] remembers before it
@@ -276,6 +285,35 @@ impl Stop {
 
 /// (cluster, service) as named by the target.
 type Key = (String, String);
+
+/// A listing of step 2 of an observation.
+enum ListJob {
+    /// The running tasks of a whole cluster.
+    Cluster(String, ClusterListing),
+    /// One service's tasks with this desiredStatus (RUNNING: all pages; STOPPED: the first).
+    Service(Key, DesiredStatus),
+}
+
+/// The answer to a [`ListJob`].
+enum ListAnswer {
+    Cluster(String, Result<ClusterPages, Stop>),
+    Service(Key, DesiredStatus, Result<Vec<String>, Stop>),
+}
+
+/// The error of an observation whose listed task `arn` DescribeTasks did not return (MISSING),
+/// `why` saying whose list is incomplete; transient (the next pass looks again).
+fn missing_task(arn: &str, why: String) -> CallError {
+    CallError {
+        operation: Operation::DescribeTasks.name(),
+        code: "MISSING".into(),
+        message: format!(
+            "listed task {} was not described (MISSING); {why}",
+            arn.rsplit('/').next().unwrap_or(arn),
+        ),
+        request_id: None,
+        class: ErrorClass::Transient,
+    }
+}
 /// A call over one chunk of a cluster's names: (cluster, chunk, answer).
 type ChunkAnswer<T> = (String, Vec<String>, Result<T, CallError>);
 
@@ -300,6 +338,8 @@ impl EcsPlatform {
             retry: RetryPolicy::default(),
             counters: Counters::default(),
             definitions: Mutex::default(),
+            cluster_listing: true,
+            cluster_backoff: Mutex::default(),
         }
     }
 
@@ -321,6 +361,34 @@ impl EcsPlatform {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// Whether the running tasks of many services of one cluster may be listed with one
+    /// cluster listing ([`crate::platform::listing`]; default `true`). `false`: always one
+    /// listing per service (the call pattern before cluster listings; tests compare both).
+    pub fn with_cluster_listing(mut self, enabled: bool) -> Self {
+        self.cluster_listing = enabled;
+        self
+    }
+
+    /// Whether a cluster listing of `cluster` was abandoned less than
+    /// [`CLUSTER_LISTING_BACKOFF`] ago.
+    fn backing_off(&self, cluster: &str) -> bool {
+        let now = tokio::time::Instant::now();
+        self.cluster_backoff
+            .lock()
+            .expect("cluster backoff lock")
+            .get(cluster)
+            .is_some_and(|until| now < *until)
+    }
+
+    /// Lists `cluster`'s running tasks per service for [`CLUSTER_LISTING_BACKOFF`] (and
+    /// forgets clusters whose backoff ended).
+    fn back_off(&self, cluster: &str) {
+        let now = tokio::time::Instant::now();
+        let mut backoff = self.cluster_backoff.lock().expect("cluster backoff lock");
+        backoff.retain(|_, until| now < *until);
+        backoff.insert(cluster.to_owned(), now + CLUSTER_LISTING_BACKOFF);
     }
 
     /// AWS requests sent so far, per operation (every attempt counts, retries included), e.g.
@@ -417,6 +485,60 @@ impl EcsPlatform {
             token = guard.next(next)?;
             if token.is_none() {
                 return Ok(arns);
+            }
+        }
+    }
+
+    /// All running task ARNs of `cluster` (`ListTasks(cluster, desiredStatus RUNNING)`, every
+    /// service's), at most `plan.max_pages` pages: a listing with more is abandoned
+    /// ([`ClusterPages::TooMany`]). Tokens are followed through a [`PageGuard`] like every
+    /// listing.
+    async fn list_cluster_tasks(
+        &self,
+        cluster: &str,
+        plan: ClusterListing,
+    ) -> Result<ClusterPages, Stop> {
+        let mut arns = Vec::new();
+        // One page more than the plan, so the guard's own limit never ends a listing first.
+        let mut guard = PageGuard::new(Operation::ListTasks.name(), plan.max_pages + 1);
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .call(Operation::ListTasks, || {
+                    self.ecs
+                        .list_tasks()
+                        .cluster(cluster)
+                        .desired_status(DesiredStatus::Running)
+                        .max_results(LIST_TASKS_PAGE)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
+            arns.extend(out.task_arns().iter().cloned());
+            let next = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            token = guard.next(next)?;
+            match token {
+                None => return Ok(ClusterPages::Complete(arns)),
+                Some(_) if guard.pages() >= plan.max_pages => return Ok(ClusterPages::TooMany),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// One listing of step 2 of an observation.
+    async fn list(&self, job: ListJob) -> ListAnswer {
+        match job {
+            ListJob::Cluster(cluster, plan) => {
+                let r = self.list_cluster_tasks(&cluster, plan).await;
+                ListAnswer::Cluster(cluster, r)
+            }
+            ListJob::Service(key, status) => {
+                let all = status == DesiredStatus::Running;
+                let r = self.list_tasks(&key.0, &key.1, status.clone(), all).await;
+                ListAnswer::Service(key, status, r)
             }
         }
     }
@@ -585,46 +707,93 @@ impl EcsPlatform {
             }
         }
 
-        // 2. ListTasks for services that have or want tasks (+ one page of stopped ones).
-        let list_jobs: Vec<(Key, DesiredStatus, bool)> = active
-            .iter()
-            .flat_map(|(key, svc)| {
-                let running = svc
-                    .has_or_wants_tasks()
-                    .then(|| (key.clone(), DesiredStatus::Running, true));
-                let stopped = svc
-                    .wants_tasks()
-                    .then(|| (key.clone(), DesiredStatus::Stopped, false));
-                running.into_iter().chain(stopped)
-            })
-            .collect();
-        type Listed = (Key, bool, Result<Vec<String>, Stop>);
-        let listed: Vec<Listed> = futures::stream::iter(list_jobs)
-            .map(
-                |(key, status, all): (Key, DesiredStatus, bool)| async move {
-                    let running = status == DesiredStatus::Running;
-                    let r = self.list_tasks(&key.0, &key.1, status, all).await;
-                    (key, running, r)
-                },
-            )
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
-        let mut arns_of: HashMap<Key, Vec<String>> = HashMap::new();
-        // The ARNs listed as wanted RUNNING: each must come back from DescribeTasks.
-        let mut running_of: HashMap<Key, Vec<String>> = HashMap::new();
-        for (key, running, r) in listed {
-            match r {
-                Ok(arns) => {
-                    if running {
-                        running_of
-                            .entry(key.clone())
-                            .or_default()
-                            .extend(arns.clone());
-                    }
-                    arns_of.entry(key).or_default().extend(arns)
+        // 2. ListTasks: the running tasks of services that have or want tasks, per service or
+        // once per cluster (`listing::plan`), plus the first page of recently stopped tasks of
+        // services missing running tasks.
+        let mut needing: BTreeMap<&str, Vec<&Key>> = BTreeMap::new();
+        for (key, svc) in &active {
+            if svc.has_or_wants_tasks() {
+                needing.entry(key.0.as_str()).or_default().push(key);
+            }
+        }
+        let mut jobs: Vec<ListJob> = Vec::new();
+        // The services whose running tasks come from their cluster's listing, by cluster.
+        let mut relying: BTreeMap<String, Vec<Key>> = BTreeMap::new();
+        for (cluster, keys) in &needing {
+            let counts: Vec<Counts> = keys.iter().map(|k| active[*k].counts()).collect();
+            let plan = self
+                .cluster_listing
+                .then(|| listing::plan(&counts, self.backing_off(cluster)))
+                .flatten();
+            match plan {
+                Some(plan) => {
+                    debug!(cluster = %cluster, services = keys.len(), max_pages = plan.max_pages,
+                           "listing the cluster's running tasks once");
+                    jobs.push(ListJob::Cluster(cluster.to_string(), plan));
+                    relying.insert(
+                        cluster.to_string(),
+                        keys.iter().map(|k| (*k).clone()).collect(),
+                    );
                 }
-                Err(e) => fail(&mut done, &key, &e),
+                None => jobs.extend(
+                    keys.iter()
+                        .map(|k| ListJob::Service((*k).clone(), DesiredStatus::Running)),
+                ),
+            }
+        }
+        jobs.extend(
+            active
+                .iter()
+                .filter(|(_, svc)| svc.wants_stopped_listing())
+                .map(|(key, _)| ListJob::Service(key.clone(), DesiredStatus::Stopped)),
+        );
+        let mut arns_of: HashMap<Key, Vec<String>> = HashMap::new();
+        // The ARNs listed as wanted RUNNING by a per-service listing: each must come back from
+        // DescribeTasks.
+        let mut running_of: HashMap<Key, Vec<String>> = HashMap::new();
+        // The running task ARNs of whole clusters (for the services in `relying`).
+        let mut cluster_listed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        while !jobs.is_empty() {
+            let answers: Vec<ListAnswer> = futures::stream::iter(std::mem::take(&mut jobs))
+                .map(|job| self.list(job))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            for answer in answers {
+                match answer {
+                    ListAnswer::Service(key, status, Ok(arns)) => {
+                        if status == DesiredStatus::Running {
+                            running_of
+                                .entry(key.clone())
+                                .or_default()
+                                .extend(arns.iter().cloned());
+                        }
+                        arns_of.entry(key).or_default().extend(arns)
+                    }
+                    ListAnswer::Service(key, _, Err(e)) => fail(&mut done, &key, &e),
+                    ListAnswer::Cluster(cluster, Ok(ClusterPages::Complete(arns))) => {
+                        cluster_listed.insert(cluster, arns);
+                    }
+                    ListAnswer::Cluster(cluster, Ok(ClusterPages::TooMany)) => {
+                        // More tasks of other services than the listing could afford: these
+                        // services are listed one by one now, the cluster for a while.
+                        info!(cluster = %cluster, backoff_s = CLUSTER_LISTING_BACKOFF.as_secs(),
+                              "cluster listing abandoned (too many tasks of other services); listing per service");
+                        self.back_off(&cluster);
+                        jobs.extend(
+                            relying
+                                .remove(&cluster)
+                                .into_iter()
+                                .flatten()
+                                .map(|k| ListJob::Service(k, DesiredStatus::Running)),
+                        );
+                    }
+                    ListAnswer::Cluster(cluster, Err(e)) => {
+                        for key in relying.remove(&cluster).into_iter().flatten() {
+                            fail(&mut done, &key, &e);
+                        }
+                    }
+                }
             }
         }
 
@@ -637,6 +806,12 @@ impl EcsPlatform {
                     .or_default()
                     .extend(arns.iter().map(String::as_str));
             }
+        }
+        for (cluster, arns) in &cluster_listed {
+            cluster_arns
+                .entry(cluster.as_str())
+                .or_default()
+                .extend(arns.iter().map(String::as_str));
         }
         let task_jobs: Vec<(String, Vec<String>)> = cluster_arns
             .iter()
@@ -667,6 +842,16 @@ impl EcsPlatform {
                             fail(&mut done, key, &e);
                         }
                     }
+                    // A cluster listing's ARNs do not say whose they are: every service that
+                    // relied on it fails.
+                    if cluster_listed
+                        .get(&cluster)
+                        .is_some_and(|arns| arns.iter().any(|a| chunk.contains(a)))
+                    {
+                        for key in relying.get(&cluster).into_iter().flatten() {
+                            fail(&mut done, key, &e);
+                        }
+                    }
                 }
             }
         }
@@ -681,19 +866,53 @@ impl EcsPlatform {
                 continue;
             }
             if let Some(missing) = arns.iter().find(|a| !tasks.contains_key(*a)) {
-                let e = CallError {
-                    operation: Operation::DescribeTasks.name(),
-                    code: "MISSING".into(),
-                    message: format!(
-                        "listed task {} was not described (MISSING); the task list of service \
-                         {} is incomplete this time",
-                        missing.rsplit('/').next().unwrap_or(missing),
-                        key.1
-                    ),
-                    request_id: None,
-                    class: ErrorClass::Transient,
-                };
+                let e = missing_task(
+                    missing,
+                    format!("the task list of service {} is incomplete this time", key.1),
+                );
                 fail(&mut done, key, &Stop::Call(e));
+            }
+        }
+
+        // The tasks of cluster listings, by the service they belong to (their group).
+        let mut cluster_own: HashMap<Key, Vec<&str>> = HashMap::new();
+        for (cluster, arns) in &cluster_listed {
+            for arn in arns {
+                let service = tasks
+                    .get(arn)
+                    .and_then(|t| t.group.as_deref())
+                    .and_then(|g| g.strip_prefix("service:"));
+                if let Some(service) = service {
+                    cluster_own
+                        .entry((cluster.clone(), service.to_owned()))
+                        .or_default()
+                        .push(arn);
+                }
+            }
+        }
+        // A cluster listing's task DescribeTasks did not return: it fails only the services
+        // that may own it (ECS counts more tasks for them than were described,
+        // `listing::may_own_missing`); a service whose tasks were all described is not
+        // missing one.
+        for (cluster, arns) in &cluster_listed {
+            let Some(missing) = arns.iter().find(|a| !tasks.contains_key(*a)) else {
+                continue;
+            };
+            for key in relying.get(cluster).into_iter().flatten() {
+                let described = cluster_own.get(key).map_or(0, Vec::len);
+                let counts = active[key].counts();
+                if !done.contains_key(key) && listing::may_own_missing(&counts, described) {
+                    let e = missing_task(
+                        missing,
+                        format!(
+                            "service {} has {described} described tasks of the {} ECS counts, so \
+                             its task list may be incomplete this time",
+                            key.1,
+                            counts.expected()
+                        ),
+                    );
+                    fail(&mut done, key, &Stop::Call(e));
+                }
             }
         }
 
@@ -707,7 +926,9 @@ impl EcsPlatform {
                     .get(key)
                     .into_iter()
                     .flatten()
-                    .filter(|a| seen.insert(a.as_str()))
+                    .map(String::as_str)
+                    .chain(cluster_own.get(key).into_iter().flatten().copied())
+                    .filter(|a| seen.insert(*a))
                     .filter_map(|a| tasks.get(a))
                     .filter(|t| t.belongs_to(&key.1))
                     .collect();

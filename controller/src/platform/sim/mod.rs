@@ -25,9 +25,17 @@
 //!   stopped by themselves.
 //! - **The call pattern** of the `ecs` adapter: `DescribeServices` 10 services per call per
 //!   cluster; `ListTasks` (desiredStatus RUNNING, 100 per page) only for services that have or
-//!   want tasks, plus `ListTasks` (desiredStatus STOPPED) for services with fewer tasks than
-//!   desired (for stop reasons); `DescribeTasks` 100 per call; `DescribeNetworkInterfaces` 200
-//!   ENIs per call; `UpdateService` per scale. Every attempt is counted ([`SimPlatform::counters`]).
+//!   want tasks, per service or once for the cluster by the adapter's rule
+//!   ([`crate::platform::listing::plan`]: at least
+//!   [`crate::platform::listing::CLUSTER_LISTING_MIN_SERVICES`] such services, the listing
+//!   bounded by their per-service cost, abandoned and then backed off for
+//!   [`crate::platform::listing::CLUSTER_LISTING_BACKOFF`] of simulated time when the cluster
+//!   holds too many other tasks; [`SimConfig::cluster_listing`] turns it off), plus
+//!   `ListTasks` (desiredStatus STOPPED, one page) for services with fewer running tasks than
+//!   desired (for stop reasons; [`crate::platform::listing::wants_stopped_listing`]);
+//!   `DescribeTasks` 100 per call (a cluster listing's tasks of every service of the cluster,
+//!   only the observed services' tasks kept); `DescribeNetworkInterfaces` 200 ENIs per call;
+//!   `UpdateService` per scale. Every attempt is counted ([`SimPlatform::counters`]).
 //! - **Throttling** by per-operation token buckets ([`BucketConfig`], burst and sustained rate,
 //!   refilled on tokio's clock), retried like the SDK adapter does (jittered exponential backoff,
 //!   `backon`); optional **latency** per call (a tokio sleep); at most
@@ -54,6 +62,7 @@ use futures::future::join_all;
 use super::PageGuard;
 use super::batch::{eni_ids_in, lookup_without_missing};
 use super::ecs::errors::ENI_NOT_FOUND;
+use super::listing::{self, CLUSTER_LISTING_BACKOFF, ClusterListing, Counts};
 use super::{
     Arch, DeploymentObservation, DeploymentStatus, Error, Health, Observed, Platform, Result,
     RolloutState, ServiceObservation, TaskObservation, TaskSize, TaskStatus,
@@ -191,6 +200,11 @@ pub struct SimConfig {
     /// The size of every service's task definition unless [`SimPlatform::set_task_size`] sets
     /// one. Default 0.25 vCPU, 0.5 GB, arm64 ([`SimConfig::DEFAULT_TASK_SIZE`]).
     pub task_size: TaskSize,
+    /// Whether the running tasks of many services of one cluster are listed with one cluster
+    /// listing, as the `ecs` adapter does ([`crate::platform::listing`]). Default true;
+    /// false: one listing per service (as the adapter's `with_cluster_listing(false)`), the
+    /// call pattern before cluster listings, for comparisons.
+    pub cluster_listing: bool,
 }
 
 impl SimConfig {
@@ -220,6 +234,7 @@ impl Default for SimConfig {
             task_start_delay: Duration::ZERO,
             eni_not_found: Duration::ZERO,
             task_size: Self::DEFAULT_TASK_SIZE,
+            cluster_listing: true,
         }
     }
 }
@@ -364,6 +379,9 @@ pub struct SimPlatform {
     scale_calls: AtomicU64,
     /// Seeds the retry jitter, so a run is reproducible (given the same call order).
     jitter_seed: AtomicU64,
+    /// Cluster → until when (simulated time) its running tasks are listed per service (a
+    /// cluster listing of it was abandoned).
+    cluster_backoff: Mutex<HashMap<String, Timestamp>>,
 }
 
 const ACCOUNT: &str = "123456789012";
@@ -385,6 +403,7 @@ impl SimPlatform {
             in_flight: tokio::sync::Semaphore::new(permits),
             scale_calls: AtomicU64::new(0),
             jitter_seed: AtomicU64::new(1),
+            cluster_backoff: Mutex::default(),
         }
     }
 
@@ -819,34 +838,84 @@ impl SimPlatform {
             }
         }
 
-        // 2. ListTasks, only for services that have or want tasks.
+        // 2. ListTasks (`platform::listing`, as the `ecs` adapter): the running tasks of
+        // services that have or want tasks, per service or once for the cluster, plus the
+        // first page of stopped tasks of services with fewer running tasks than desired.
         let wanting: Vec<&(String, ServiceObservation)> = active
             .iter()
             .filter(|(_, o)| o.desired_count > 0 || o.running_count + o.pending_count > 0)
             .collect();
-        let listed = join_all(wanting.iter().map(|(name, o)| async move {
-            let mut arns = self.list_tasks(cluster, name, false).await?;
-            if o.running_count < o.desired_count {
-                arns.extend(self.list_tasks(cluster, name, true).await?);
-            }
-            Ok::<_, Error>((name.clone(), arns))
-        }))
-        .await;
-        let mut task_arns: Vec<(String, String)> = Vec::new();
+        let counts: Vec<Counts> = wanting.iter().map(|(_, o)| counts_of(o)).collect();
+        let plan = self
+            .config()
+            .cluster_listing
+            .then(|| listing::plan(&counts, self.backing_off(cluster)))
+            .flatten();
+        // Running tasks from the cluster listing: (owner, ARN), every service's.
+        let mut cluster_listed: Option<Vec<(String, String)>> = None;
         let mut failed: HashMap<String, Error> = HashMap::new();
-        for (r, (name, _)) in listed.into_iter().zip(wanting.iter()) {
-            match r {
-                Ok((name, arns)) => task_arns.extend(arns.into_iter().map(|a| (name.clone(), a))),
+        // Whether each service's running tasks are listed on their own.
+        let mut per_service = true;
+        if let Some(plan) = plan {
+            match self.list_cluster_tasks(cluster, plan).await {
+                Ok(Some(arns)) => {
+                    cluster_listed = Some(arns);
+                    per_service = false;
+                }
+                // Abandoned: listed per service now, and for a while.
+                Ok(None) => self.back_off(cluster),
                 Err(e) => {
-                    failed.insert(name.clone(), e);
+                    per_service = false;
+                    for (name, _) in &wanting {
+                        failed.insert(name.clone(), e.clone());
+                    }
                 }
             }
         }
+        let listed = join_all(wanting.iter().map(|(name, o)| async move {
+            let mut arns = if per_service {
+                self.list_tasks(cluster, name, false).await?
+            } else {
+                Vec::new()
+            };
+            if listing::wants_stopped_listing(
+                u64::from(o.desired_count),
+                u64::from(o.running_count),
+            ) {
+                arns.extend(self.list_tasks(cluster, name, true).await?);
+            }
+            Ok::<_, Error>(arns)
+        }))
+        .await;
+        // (owner, ARN, from the cluster listing).
+        let mut task_arns: Vec<(String, String, bool)> = Vec::new();
+        for (r, (name, _)) in listed.into_iter().zip(wanting.iter()) {
+            match r {
+                // A service whose cluster listing failed is not described.
+                Ok(_) if failed.contains_key(name) => {}
+                Ok(arns) => task_arns.extend(arns.into_iter().map(|a| (name.clone(), a, false))),
+                Err(e) => {
+                    failed.entry(name.clone()).or_insert(e);
+                }
+            }
+        }
+        task_arns.extend(
+            cluster_listed
+                .into_iter()
+                .flatten()
+                .map(|(owner, arn)| (owner, arn, true)),
+        );
 
         // 3. DescribeTasks, 100 per call.
         let described = join_all(task_arns.chunks(100).map(|chunk| async move {
             match self.call(Op::DescribeTasks).await {
-                Ok(()) => Ok(self.describe_listed_tasks(cluster, chunk)),
+                Ok(()) => {
+                    let pairs: Vec<(String, String)> = chunk
+                        .iter()
+                        .map(|(n, a, _)| (n.clone(), a.clone()))
+                        .collect();
+                    Ok(self.describe_listed_tasks(cluster, &pairs))
+                }
                 Err(e) => Err((chunk, e)),
             }
         }))
@@ -856,12 +925,23 @@ impl SimPlatform {
             match r {
                 Ok(v) => tasks.extend(v),
                 Err((chunk, e)) => {
-                    for (name, _) in chunk {
+                    for (name, _, _) in chunk {
                         failed.insert(name.clone(), e.clone());
+                    }
+                    // A cluster listing's ARNs do not say whose they are: every service that
+                    // relied on it fails.
+                    if chunk.iter().any(|(_, _, from_cluster)| *from_cluster) {
+                        for (name, _) in &wanting {
+                            failed.insert(name.clone(), e.clone());
+                        }
                     }
                 }
             }
         }
+        // Only the observed services' tasks go on (a cluster listing has every service's).
+        let observed: std::collections::HashSet<&str> =
+            active.iter().map(|(n, _)| n.as_str()).collect();
+        tasks.retain(|(name, _)| observed.contains(name.as_str()));
 
         // 4. DescribeNetworkInterfaces, 200 ENIs per call.
         let enis: Vec<(String, String)> = tasks
@@ -926,6 +1006,81 @@ impl SimPlatform {
             out.insert(name, Observed::Found(obs));
         }
         out
+    }
+
+    /// Whether a cluster listing of `cluster` was abandoned less than
+    /// [`CLUSTER_LISTING_BACKOFF`] ago (simulated time).
+    fn backing_off(&self, cluster: &str) -> bool {
+        let now = self.clock.now();
+        self.cluster_backoff
+            .lock()
+            .expect("sim cluster backoff")
+            .get(cluster)
+            .is_some_and(|until| now < *until)
+    }
+
+    /// Lists `cluster`'s running tasks per service for [`CLUSTER_LISTING_BACKOFF`].
+    fn back_off(&self, cluster: &str) {
+        let now = self.clock.now();
+        let mut backoff = self.cluster_backoff.lock().expect("sim cluster backoff");
+        backoff.retain(|_, until| now < *until);
+        backoff.insert(cluster.to_owned(), now.add(CLUSTER_LISTING_BACKOFF));
+    }
+
+    /// `ListTasks(cluster, desiredStatus RUNNING)`: every service's running tasks of the
+    /// cluster as (service, ARN), one call per 100 (at least one), at most `plan.max_pages`
+    /// calls: `Ok(None)` when the listing has more pages (abandoned after that many, as the
+    /// `ecs` adapter does). Pagination faults as in [`SimPlatform::list_tasks`].
+    async fn list_cluster_tasks(
+        &self,
+        cluster: &str,
+        plan: ClusterListing,
+    ) -> Result<Option<Vec<(String, String)>>> {
+        let now = self.clock.now();
+        let config = self.config();
+        let arns: Vec<(String, String)> = {
+            let mut w = self.world();
+            let World {
+                clusters,
+                next_task,
+                ..
+            } = &mut *w;
+            let mut arns = Vec::new();
+            for (name, s) in clusters.get_mut(cluster).into_iter().flatten() {
+                settle(s, cluster, name, now, &config, next_task);
+                arns.extend(
+                    s.tasks
+                        .iter()
+                        .filter(|t| t.created_at <= now)
+                        .map(|t| t.observe(now, &config))
+                        .filter(|t| t.desired_status == TaskStatus::Running)
+                        .map(|t| (name.clone(), t.arn)),
+                );
+            }
+            arns
+        };
+        let fault = self
+            .world()
+            .faults
+            .get_mut(&Op::ListTasks)
+            .and_then(|q| q.pop_front_if(|f| f.is_pagination()));
+        let pages = arns.len().div_ceil(100).max(1);
+        let mut guard = PageGuard::new(Op::ListTasks.as_str(), plan.max_pages + 1);
+        let mut page = 0usize;
+        loop {
+            self.call(Op::ListTasks).await?;
+            page += 1;
+            let next = match fault {
+                Some(Fault::RepeatToken) => Some("page-1".to_string()),
+                Some(Fault::EndlessTokens) => Some(format!("page-{page}")),
+                _ => (page < pages).then(|| format!("page-{page}")),
+            };
+            match guard.next(next)? {
+                None => return Ok(Some(arns)),
+                Some(_) if guard.pages() >= plan.max_pages => return Ok(None),
+                Some(_) => {}
+            }
+        }
     }
 
     /// `ListTasks` for one service, all pages (one call per 100 ARNs, at least one), the
@@ -1105,6 +1260,15 @@ impl SimPlatform {
         let s = clusters.get_mut(cluster)?.get_mut(service)?;
         settle(s, cluster, service, now, &config, next_task);
         Some(f(s, now, &config))
+    }
+}
+
+/// The counts of `o` for [`listing::plan`].
+fn counts_of(o: &ServiceObservation) -> Counts {
+    Counts {
+        desired: u64::from(o.desired_count),
+        running: u64::from(o.running_count),
+        pending: u64::from(o.pending_count),
     }
 }
 

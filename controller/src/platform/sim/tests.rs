@@ -564,3 +564,189 @@ async fn describe_tasks_of_a_local_target_is_unsupported() {
         Err(Error::Unsupported(_))
     ));
 }
+
+// Per-cluster task listings (`platform::listing`).
+
+fn in_cluster(cluster: &str, service: &str) -> Target {
+    Target::Ecs(EcsTarget {
+        cluster: cluster.into(),
+        service: service.into(),
+    })
+}
+
+fn attempts(sim: &SimPlatform, op: Op) -> u64 {
+    sim.counters().get(&op).map_or(0, |c| c.attempts)
+}
+
+/// Cluster `c` with `awake` services `a00`.. running one task each (RUNNING, all their tasks:
+/// no stopped listing), `asleep` services `z00`.. without tasks, and an unobserved service
+/// `other` running `other_tasks` tasks. Returns the targets of the awake and sleeping ones.
+async fn fleet(
+    awake: usize,
+    asleep: usize,
+    other_tasks: u32,
+    config: SimConfig,
+) -> (Arc<SimClock>, SimPlatform, Vec<Target>) {
+    let clock = SimClock::default_start();
+    let sim = SimPlatform::new(clock.clone(), config);
+    let mut targets = Vec::new();
+    for i in 0..awake {
+        let name = format!("a{i:02}");
+        sim.add_service("c", &name);
+        sim.set_desired_count_externally("c", &name, 1);
+        targets.push(in_cluster("c", &name));
+    }
+    for i in 0..asleep {
+        let name = format!("z{i:02}");
+        sim.add_service("c", &name);
+        targets.push(in_cluster("c", &name));
+    }
+    sim.add_service("c", "other");
+    sim.set_desired_count_externally("c", "other", other_tasks);
+    clock.advance(Duration::from_secs(60)); // everything RUNNING
+    (clock, sim, targets)
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_awake_services_of_a_cluster_share_one_listing_with_the_same_observation() {
+    let (_clock, sim, targets) = fleet(12, 5, 3, SimConfig::default()).await;
+    let shared = sim.observe(&targets).await.unwrap();
+    let c = sim.counters();
+    assert_eq!(
+        attempts(&sim, Op::ListTasks),
+        1,
+        "one cluster listing, no stopped listing for services running all their tasks: {c:?}"
+    );
+    assert_eq!(
+        attempts(&sim, Op::DescribeTasks),
+        1,
+        "12 + 3 tasks (the unobserved service's too)"
+    );
+    assert_eq!(
+        attempts(&sim, Op::DescribeNetworkInterfaces),
+        1,
+        "12 ENIs, only the observed services' tasks"
+    );
+
+    sim.reconfigure(|c| c.cluster_listing = false);
+    sim.reset_counters();
+    let alone = sim.observe(&targets).await.unwrap();
+    assert_eq!(
+        shared, alone,
+        "per-service and per-cluster listings observe the same"
+    );
+    assert_eq!(
+        attempts(&sim, Op::ListTasks),
+        12,
+        "one listing per awake service"
+    );
+    for (o, t) in shared.iter().zip(&targets) {
+        let Target::Ecs(t) = t else { unreachable!() };
+        let Observed::Found(s) = o else {
+            panic!("{o:?}")
+        };
+        let want = usize::from(t.service.starts_with('a'));
+        assert_eq!(s.tasks.len(), want, "{}: only its own tasks", t.service);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn few_awake_services_are_listed_one_by_one() {
+    let (_clock, sim, targets) = fleet(
+        listing::CLUSTER_LISTING_MIN_SERVICES - 1,
+        20,
+        0,
+        SimConfig::default(),
+    )
+    .await;
+    sim.observe(&targets).await.unwrap();
+    assert_eq!(
+        attempts(&sim, Op::ListTasks),
+        listing::CLUSTER_LISTING_MIN_SERVICES as u64 - 1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopped_tasks_are_listed_only_for_services_missing_running_tasks() {
+    let (clock, sim) = sim(SimConfig::default());
+    sim.scale(&target("s"), 1).await.unwrap();
+    one(&sim, "s").await;
+    assert_eq!(
+        attempts(&sim, Op::ListTasks),
+        2,
+        "starting: running + stopped listings"
+    );
+    clock.advance(Duration::from_secs(60));
+    sim.reset_counters();
+    one(&sim, "s").await;
+    assert_eq!(
+        attempts(&sim, Op::ListTasks),
+        1,
+        "all its tasks running: no stopped listing"
+    );
+    // Its task dies: until the replacement runs, its stop reason is listed.
+    sim.kill_tasks("c", "s", "Essential container in task exited");
+    sim.reset_counters();
+    let ts = tasks(&sim).await;
+    assert_eq!(attempts(&sim, Op::ListTasks), 2);
+    assert!(
+        ts.iter()
+            .any(|t| t.stopped_reason.as_deref() == Some("Essential container in task exited")),
+        "{ts:#?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_full_of_other_tasks_is_abandoned_then_listed_per_service_for_a_while() {
+    // 10 awake services: per service 10 ListTasks + 1 DescribeTasks = 11 calls, so the cluster
+    // listing may read 5 pages; the unobserved service runs 600 tasks (7 pages).
+    let (clock, sim, targets) = fleet(10, 0, 600, SimConfig::default()).await;
+    let first = sim.observe(&targets).await.unwrap();
+    assert_eq!(
+        attempts(&sim, Op::ListTasks),
+        5 + 10,
+        "5 pages of the cluster, then one listing per service"
+    );
+    assert_eq!(
+        attempts(&sim, Op::DescribeTasks),
+        1,
+        "only the services' own 10 tasks are described"
+    );
+    assert!(
+        first
+            .iter()
+            .all(|o| matches!(o, Observed::Found(s) if s.tasks.len() == 1))
+    );
+
+    sim.reset_counters();
+    let again = sim.observe(&targets).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(attempts(&sim, Op::ListTasks), 10, "remembered: per service");
+
+    clock.advance(listing::CLUSTER_LISTING_BACKOFF);
+    sim.reset_counters();
+    sim.observe(&targets).await.unwrap();
+    assert_eq!(
+        attempts(&sim, Op::ListTasks),
+        15,
+        "after the backoff the cluster listing is tried again"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_cluster_listing_fails_exactly_the_services_that_relied_on_it() {
+    let (_clock, sim, mut targets) = fleet(12, 3, 0, SimConfig::default()).await;
+    sim.add_service("d", "elsewhere");
+    sim.set_desired_count_externally("d", "elsewhere", 1);
+    targets.push(in_cluster("d", "elsewhere"));
+    sim.fail_next(Op::ListTasks, 1, Fault::AccessDenied);
+    let got = sim.observe(&targets).await.unwrap();
+    for (o, t) in got.iter().zip(&targets) {
+        let Target::Ecs(t) = t else { unreachable!() };
+        match (t.service.starts_with('a'), o) {
+            (true, Observed::Error(e)) => assert_eq!(e.code(), "AccessDeniedException"),
+            (false, Observed::Found(_)) => {}
+            (relied, o) => panic!("{} (relied on the listing: {relied}): {o:?}", t.service),
+        }
+    }
+}
