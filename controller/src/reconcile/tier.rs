@@ -33,9 +33,11 @@
 //!
 //! A steady Ready record (its wake or activity only moves `sleepsAt`; when the stored
 //! `sleepsAt` comes, it is observed and decided again) is observed every
-//! [`TierOptions::awake_resync`]: its tasks are listed per service (`ListTasks`), the costly
-//! call, and a task that stops or turns unhealthy is reported at once by its ECS task state
-//! change event (a scoped pass). Its ledger is counted at each observation (from
+//! [`TierOptions::awake_resync`], at the slot of its cluster ([`awake_slot_key`]): the steady
+//! Ready services of a cluster are observed in the same pass, so their tasks are listed with
+//! one `ListTasks` for the cluster when they are many ([`crate::platform::listing`]); a task
+//! that stops or turns unhealthy is reported at once by its ECS task state change event (a
+//! scoped pass). Its ledger is counted at each observation (from
 //! `countedUntil`, so nothing is lost); a budget reached while awake is seen at the next one.
 //!
 //! Each record has a slot in the resync period `P`: a stable hash of its name (of its first
@@ -246,6 +248,17 @@ pub fn slot_key(record: &Record) -> &str {
         .map_or(record.metadata.name.as_str(), String::as_str)
 }
 
+/// What a steady Ready record's resync slot is hashed from: its ECS cluster, so that the
+/// steady Ready services of one cluster come due in the same pass and share one task listing
+/// ([`crate::platform::listing`]: a cluster's running tasks are listed once when many of its
+/// services are observed together); else (a local target) [`slot_key`].
+pub fn awake_slot_key(record: &Record) -> &str {
+    match &record.spec.target {
+        Target::Ecs(t) => t.cluster.as_str(),
+        _ => slot_key(record),
+    }
+}
+
 /// True when the resync slot of `name` fell in `(since, now]` (slots recur every `period`),
 /// or the window is at least `period` long.
 pub fn slot_fell(name: &str, since: Timestamp, now: Timestamp, period: Duration) -> bool {
@@ -350,8 +363,12 @@ pub fn why_observe(
     {
         return Some("requeue");
     }
-    let period = if ready { Some(awake_period) } else { period };
-    if period.is_some_and(|p| slot_fell(slot_key(record), since, now, p)) {
+    let (period, key) = if ready {
+        (Some(awake_period), awake_slot_key(record))
+    } else {
+        (period, slot_key(record))
+    };
+    if period.is_some_and(|p| slot_fell(key, since, now, p)) {
         return Some("resync");
     }
     None
