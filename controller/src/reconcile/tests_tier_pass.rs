@@ -1,69 +1,20 @@
-//! Tests of a tiered full pass's paged read (issue 20): the table is read page by page and only
-//! what the pass acts on is kept or read again.
+//! Tests of a tiered full pass's paged read (issue 20): the table is read page by page (never
+//! whole) and only what the pass acts on is kept or read again.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-use async_trait::async_trait;
 
 use super::*;
 use crate::clock::SimClock;
-use crate::model::{Entry, Phase, Record, Status, Timestamp};
+use crate::model::{Entry, Phase, Record};
 use crate::platform::sim::{Op, SimConfig, SimPlatform};
-use crate::store::{self, Applied, MemoryStore, StatusGuard, Store, Touch};
-
-/// A memory store that counts its reads and fails `list` (a full pass must read page by page).
-struct Tap {
-    inner: Arc<MemoryStore>,
-    gets: AtomicU64,
-    pages: AtomicU64,
-}
-
-#[async_trait]
-impl Store for Tap {
-    async fn get(&self, name: &str) -> store::Result<Option<Entry>> {
-        self.gets.fetch_add(1, Ordering::Relaxed);
-        self.inner.get(name).await
-    }
-    async fn list(&self) -> store::Result<Vec<Entry>> {
-        Err(store::Error::Backend {
-            operation: "list",
-            message: "a full pass must not hold the whole table".into(),
-        })
-    }
-    async fn list_page(&self, after: Option<String>) -> store::Result<store::Page> {
-        self.pages.fetch_add(1, Ordering::Relaxed);
-        self.inner.list_page(after).await
-    }
-    async fn apply(&self, r: &Record, e: Option<u64>) -> store::Result<Applied> {
-        self.inner.apply(r, e).await
-    }
-    async fn delete(&self, name: &str, e: Option<u64>) -> store::Result<()> {
-        self.inner.delete(name, e).await
-    }
-    async fn record_wake(&self, n: &str, at: Timestamp, d: Duration) -> store::Result<Touch> {
-        self.inner.record_wake(n, at, d).await
-    }
-    async fn record_activity(&self, n: &str, at: Timestamp, d: Duration) -> store::Result<Touch> {
-        self.inner.record_activity(n, at, d).await
-    }
-    async fn request_sleep(&self, n: &str, at: Timestamp) -> store::Result<()> {
-        self.inner.request_sleep(n, at).await
-    }
-    async fn force_wake(&self, n: &str, at: Timestamp) -> store::Result<()> {
-        self.inner.force_wake(n, at).await
-    }
-    async fn publish_status(&self, n: &str, s: &Status, g: StatusGuard) -> store::Result<()> {
-        self.inner.publish_status(n, s, g).await
-    }
-}
+use crate::store::{MemoryStore, Store};
 
 struct World {
     clock: Arc<SimClock>,
     sim: Arc<SimPlatform>,
     memory: Arc<MemoryStore>,
-    tap: Arc<Tap>,
     reconciler: Reconciler,
 }
 
@@ -71,13 +22,8 @@ fn world() -> World {
     let clock = SimClock::default_start();
     let sim = Arc::new(SimPlatform::new(clock.clone(), SimConfig::default()));
     let memory = Arc::new(MemoryStore::new());
-    let tap = Arc::new(Tap {
-        inner: memory.clone(),
-        gets: AtomicU64::new(0),
-        pages: AtomicU64::new(0),
-    });
     let reconciler = Reconciler::new(
-        tap.clone(),
+        memory.clone(),
         sim.clone(),
         Arc::new(StaticProber::new()),
         clock.clone(),
@@ -86,7 +32,6 @@ fn world() -> World {
         clock,
         sim,
         memory,
-        tap,
         reconciler,
     }
 }
@@ -111,8 +56,10 @@ impl World {
     }
 
     fn reset(&self) {
-        self.tap.gets.store(0, Ordering::Relaxed);
-        self.tap.pages.store(0, Ordering::Relaxed);
+        let reads = self.memory.reads();
+        for n in [&reads.gets, &reads.lists, &reads.pages] {
+            n.store(0, Ordering::Relaxed);
+        }
         self.sim.reset_counters();
     }
 }
@@ -130,7 +77,13 @@ async fn a_tiered_full_pass_reads_the_table_page_by_page_and_again_only_what_it_
 
     assert_eq!(report.error, None);
     assert_eq!(report.records.len(), N, "every record is reported");
-    assert_eq!(w.tap.pages.load(Ordering::Relaxed), 3, "three pages of 256");
+    let reads = w.memory.reads();
+    assert_eq!(reads.pages.load(Ordering::Relaxed), 3, "three pages of 256");
+    assert_eq!(
+        reads.lists.load(Ordering::Relaxed),
+        0,
+        "never the whole table"
+    );
     let period = tier::resync_period(N, &tier::TierOptions::default());
     assert_eq!(report.resync_period, Some(period));
     // The quiet Asleep records whose resync slot fell in the last minute, and only those, are
@@ -148,7 +101,7 @@ async fn a_tiered_full_pass_reads_the_table_page_by_page_and_again_only_what_it_
         .collect();
     assert_eq!(observed, due);
     assert_eq!(report.quiet, N - due.len());
-    assert_eq!(w.tap.gets.load(Ordering::Relaxed), due.len() as u64);
+    assert_eq!(reads.gets.load(Ordering::Relaxed), due.len() as u64);
     assert_eq!(
         w.sim.attempts(Op::DescribeServices),
         due.len().div_ceil(10) as u64

@@ -32,6 +32,18 @@ pub struct MemoryStore {
     changes: AtomicU64,
     publishes: AtomicU64,
     latency_us: AtomicU64,
+    reads: ReadCounts,
+}
+
+/// How many reads of each kind a [`MemoryStore`] answered ([`MemoryStore::reads`]).
+#[derive(Debug, Default)]
+pub struct ReadCounts {
+    /// [`Store::get`] calls.
+    pub gets: AtomicU64,
+    /// [`Store::list`] calls (the whole table at once).
+    pub lists: AtomicU64,
+    /// [`Store::list_page`] calls.
+    pub pages: AtomicU64,
 }
 
 /// The three fact fields of `desired`, by their JSON name.
@@ -130,6 +142,12 @@ impl MemoryStore {
             Entry::Record(r) => r.status.clone(),
             Entry::Malformed(m) => m.status.clone(),
         }
+    }
+
+    /// How many reads of each kind this store answered (for tests and benchmarks: a pass reads
+    /// the table page by page, not whole).
+    pub fn reads(&self) -> &ReadCounts {
+        &self.reads
     }
 
     /// How many `publish_status` calls wrote a status.
@@ -282,17 +300,20 @@ fn raw_facts_are(raw: &Json, read: &Desired) -> bool {
 impl Store for MemoryStore {
     async fn get(&self, name: &str) -> Result<Option<Entry>> {
         self.pause().await;
+        self.reads.gets.fetch_add(1, Ordering::Relaxed);
         Ok(self.lock().get(name).cloned())
     }
 
     async fn list(&self) -> Result<Vec<Entry>> {
         self.pause().await;
+        self.reads.lists.fetch_add(1, Ordering::Relaxed);
         Ok(self.lock().values().cloned().collect())
     }
 
     async fn list_page(&self, after: Option<String>) -> Result<super::Page> {
         use std::ops::Bound;
         self.pause().await;
+        self.reads.pages.fetch_add(1, Ordering::Relaxed);
         let map = self.lock();
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
         let entries: Vec<Entry> = map

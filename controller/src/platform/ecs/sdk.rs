@@ -37,6 +37,17 @@ pub const ENI_BATCH: usize = 200;
 /// `maxResults` of DescribeNetworkInterfaces (the API's maximum; EC2 asks for paginated
 /// requests, unpaginated ones are throttled and time out more readily).
 pub const ENI_PAGE: i32 = 1000;
+/// How many pages of a `ListTasks` listing to read ([`EcsPlatform::list_task_pages`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pages {
+    /// Every page ([`LIST_TASKS_MAX_PAGES`] at most, else a pagination error).
+    All,
+    /// The first page only, of [`STOPPED_TASKS_PAGE`] ARNs (recently stopped tasks).
+    First,
+    /// At most this many pages; a listing with more is given up (`None`).
+    AtMost(usize),
+}
+
 /// `maxResults` of ListTasks for running tasks (the API's maximum).
 pub const LIST_TASKS_PAGE: i32 = 100;
 /// `maxResults` of the one ListTasks page of recently stopped tasks.
@@ -444,8 +455,7 @@ impl EcsPlatform {
         })
     }
 
-    /// Task ARNs of `service` with `status`: all pages (through a [`PageGuard`]), or only
-    /// the first one.
+    /// Task ARNs of `service` with `status`: all pages, or only the first one.
     async fn list_tasks(
         &self,
         cluster: &str,
@@ -453,13 +463,54 @@ impl EcsPlatform {
         status: DesiredStatus,
         all_pages: bool,
     ) -> Result<Vec<String>, Stop> {
-        let page_size = if all_pages {
-            LIST_TASKS_PAGE
-        } else {
-            STOPPED_TASKS_PAGE
+        let pages = if all_pages { Pages::All } else { Pages::First };
+        let listed = self
+            .list_task_pages(cluster, Some(service), status, pages)
+            .await?;
+        Ok(listed.unwrap_or_default())
+    }
+
+    /// All running task ARNs of `cluster` (`ListTasks(cluster, desiredStatus RUNNING)`, every
+    /// service's), at most `plan.max_pages` pages: a listing with more is abandoned
+    /// ([`ClusterPages::TooMany`]).
+    async fn list_cluster_tasks(
+        &self,
+        cluster: &str,
+        plan: ClusterListing,
+    ) -> Result<ClusterPages, Stop> {
+        let listed = self
+            .list_task_pages(
+                cluster,
+                None,
+                DesiredStatus::Running,
+                Pages::AtMost(plan.max_pages),
+            )
+            .await?;
+        Ok(listed.map_or(ClusterPages::TooMany, ClusterPages::Complete))
+    }
+
+    /// `ListTasks` of `cluster` (of one `service`, or every service's) with `status`, the
+    /// tokens followed through a [`PageGuard`] as `pages` says; `None` when
+    /// [`Pages::AtMost`] ran out of pages before the listing ended.
+    async fn list_task_pages(
+        &self,
+        cluster: &str,
+        service: Option<&str>,
+        status: DesiredStatus,
+        pages: Pages,
+    ) -> Result<Option<Vec<String>>, Stop> {
+        let page_size = match pages {
+            Pages::First => STOPPED_TASKS_PAGE,
+            Pages::All | Pages::AtMost(_) => LIST_TASKS_PAGE,
+        };
+        // At most: one page more than the plan, so the guard's own limit never ends a
+        // listing first.
+        let limit = match pages {
+            Pages::AtMost(n) => n + 1,
+            Pages::All | Pages::First => LIST_TASKS_MAX_PAGES,
         };
         let mut arns = Vec::new();
-        let mut guard = PageGuard::new(Operation::ListTasks.name(), LIST_TASKS_MAX_PAGES);
+        let mut guard = PageGuard::new(Operation::ListTasks.name(), limit);
         let mut token: Option<String> = None;
         loop {
             let out = self
@@ -467,7 +518,7 @@ impl EcsPlatform {
                     self.ecs
                         .list_tasks()
                         .cluster(cluster)
-                        .service_name(service)
+                        .set_service_name(service.map(str::to_owned))
                         .desired_status(status.clone())
                         .max_results(page_size)
                         .set_next_token(token.clone())
@@ -475,55 +526,18 @@ impl EcsPlatform {
                 })
                 .await?;
             arns.extend(out.task_arns().iter().cloned());
-            if !all_pages {
-                return Ok(arns);
+            if pages == Pages::First {
+                return Ok(Some(arns));
             }
             let next = out
                 .next_token()
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned);
             token = guard.next(next)?;
-            if token.is_none() {
-                return Ok(arns);
-            }
-        }
-    }
-
-    /// All running task ARNs of `cluster` (`ListTasks(cluster, desiredStatus RUNNING)`, every
-    /// service's), at most `plan.max_pages` pages: a listing with more is abandoned
-    /// ([`ClusterPages::TooMany`]). Tokens are followed through a [`PageGuard`] like every
-    /// listing.
-    async fn list_cluster_tasks(
-        &self,
-        cluster: &str,
-        plan: ClusterListing,
-    ) -> Result<ClusterPages, Stop> {
-        let mut arns = Vec::new();
-        // One page more than the plan, so the guard's own limit never ends a listing first.
-        let mut guard = PageGuard::new(Operation::ListTasks.name(), plan.max_pages + 1);
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .call(Operation::ListTasks, || {
-                    self.ecs
-                        .list_tasks()
-                        .cluster(cluster)
-                        .desired_status(DesiredStatus::Running)
-                        .max_results(LIST_TASKS_PAGE)
-                        .set_next_token(token.clone())
-                        .send()
-                })
-                .await?;
-            arns.extend(out.task_arns().iter().cloned());
-            let next = out
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            token = guard.next(next)?;
-            match token {
-                None => return Ok(ClusterPages::Complete(arns)),
-                Some(_) if guard.pages() >= plan.max_pages => return Ok(ClusterPages::TooMany),
-                Some(_) => {}
+            match (token.as_ref(), pages) {
+                (None, _) => return Ok(Some(arns)),
+                (Some(_), Pages::AtMost(n)) if guard.pages() >= n => return Ok(None),
+                (Some(_), _) => {}
             }
         }
     }

@@ -1059,13 +1059,24 @@ impl SimPlatform {
             }
             arns
         };
+        let complete = self.list_pages(arns.len(), Some(plan.max_pages)).await?;
+        Ok(complete.then_some(arns))
+    }
+
+    /// The `ListTasks` calls of a listing of `listed` ARNs (one per 100, at least one), the
+    /// tokens followed through the shared [`PageGuard`] (a [`Fault::RepeatToken`] or
+    /// [`Fault::EndlessTokens`] queued for [`Op::ListTasks`] makes the pages not end); with
+    /// `at_most`, a listing with more pages is given up after that many (`false`).
+    async fn list_pages(&self, listed: usize, at_most: Option<usize>) -> Result<bool> {
         let fault = self
             .world()
             .faults
             .get_mut(&Op::ListTasks)
             .and_then(|q| q.pop_front_if(|f| f.is_pagination()));
-        let pages = arns.len().div_ceil(100).max(1);
-        let mut guard = PageGuard::new(Op::ListTasks.as_str(), plan.max_pages + 1);
+        let pages = listed.div_ceil(100).max(1);
+        // One page more than `at_most`, so the guard's own limit never ends a listing first.
+        let limit = at_most.map_or(LIST_TASKS_MAX_PAGES, |n| n + 1);
+        let mut guard = PageGuard::new(Op::ListTasks.as_str(), limit);
         let mut page = 0usize;
         loop {
             self.call(Op::ListTasks).await?;
@@ -1076,17 +1087,14 @@ impl SimPlatform {
                 _ => (page < pages).then(|| format!("page-{page}")),
             };
             match guard.next(next)? {
-                None => return Ok(Some(arns)),
-                Some(_) if guard.pages() >= plan.max_pages => return Ok(None),
+                None => return Ok(true),
+                Some(_) if at_most.is_some_and(|n| guard.pages() >= n) => return Ok(false),
                 Some(_) => {}
             }
         }
     }
 
-    /// `ListTasks` for one service, all pages (one call per 100 ARNs, at least one), the
-    /// tokens followed through the shared [`PageGuard`] (a [`Fault::RepeatToken`] or
-    /// [`Fault::EndlessTokens`] queued for [`Op::ListTasks`] makes this listing's pages not
-    /// end). Tasks not started yet ([`SimConfig::task_start_delay`]) are not listed.
+    /// `ListTasks` for one service, all pages ([`SimPlatform::list_pages`]). Tasks not started yet ([`SimConfig::task_start_delay`]) are not listed.
     async fn list_tasks(&self, cluster: &str, service: &str, stopped: bool) -> Result<Vec<String>> {
         let arns = self.with_service(cluster, service, |s, now, c| {
             s.tasks
@@ -1098,26 +1106,8 @@ impl SimPlatform {
                 .collect::<Vec<_>>()
         });
         let arns = arns.unwrap_or_default();
-        let fault = self
-            .world()
-            .faults
-            .get_mut(&Op::ListTasks)
-            .and_then(|q| q.pop_front_if(|f| f.is_pagination()));
-        let pages = arns.len().div_ceil(100).max(1);
-        let mut guard = PageGuard::new(Op::ListTasks.as_str(), LIST_TASKS_MAX_PAGES);
-        let mut page = 0usize;
-        loop {
-            self.call(Op::ListTasks).await?;
-            page += 1;
-            let next = match fault {
-                Some(Fault::RepeatToken) => Some("page-1".to_string()),
-                Some(Fault::EndlessTokens) => Some(format!("page-{page}")),
-                _ => (page < pages).then(|| format!("page-{page}")),
-            };
-            if guard.next(next)?.is_none() {
-                return Ok(arns);
-            }
-        }
+        self.list_pages(arns.len(), None).await?;
+        Ok(arns)
     }
 
     fn describe_services(&self, cluster: &str, names: &[String]) -> Vec<(String, Described)> {
