@@ -24,9 +24,10 @@ pub const LIST_CLUSTERS_MAX_PAGES: usize = 200;
 /// Page limit of ECS `ListServices` for one cluster (`snoozectl discover`): 100 pages of 100
 /// ARNs is twice the 5,000-services-per-cluster quota.
 pub const LIST_SERVICES_MAX_PAGES: usize = 100;
-/// Page limit of the DynamoDB `Scan` of the whole table: 1 MB per page, so about 1 GB of
-/// records; far beyond any table of service records.
-pub const SCAN_MAX_PAGES: usize = 1000;
+/// Page limit of a listing of the whole table (DynamoDB `Scan`, [`crate::store::pages`]): 1 MB
+/// per page, so about 10 GB of records (1.4 million records of 7 KB); a repeated token is
+/// caught at once whatever the limit.
+pub const SCAN_MAX_PAGES: usize = 10_000;
 
 /// A paginated call that did not end.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

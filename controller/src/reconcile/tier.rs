@@ -127,7 +127,7 @@ impl Default for TierOptions {
 /// cold look-back is the runner's own (the Lambda's schedule period).
 ///
 /// Errors (at start-up, naming the variable): a duration that does not parse, `resyncFloor`
-/// outside 1m..24h, `awakeResync` outside 10s..1h, calls a minute outside 1..=600.
+/// outside 1m..24h, `awakeResync` outside 10s..30m, calls a minute outside 1..=600.
 #[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
 pub struct TierArgs {
     /// The shortest resync period of quiet sleeping records, whatever the fleet size (a
@@ -144,7 +144,8 @@ pub struct TierArgs {
           value_parser = clap::value_parser!(u32).range(1..=600))]
     pub resync_calls_per_minute: u32,
     /// How often a steady Ready record is observed when no event arrives for it (its tasks
-    /// listed; a humantime duration, 10s..1h).
+    /// listed; a humantime duration, 10s..30m: ECS forgets a stopped task after about an
+    /// hour, and the ledger must see a task that stopped without an event).
     #[arg(long = "awake-resync", env = "SNOOZE_AWAKE_RESYNC", value_name = "DURATION",
           default_value = "3m", value_parser = awake_resync)]
     pub awake_resync: Duration,
@@ -181,7 +182,7 @@ fn resync_floor(value: &str) -> Result<Duration, String> {
 }
 
 fn awake_resync(value: &str) -> Result<Duration, String> {
-    duration_within(value, Duration::from_secs(10), Duration::from_secs(3600))
+    duration_within(value, Duration::from_secs(10), Duration::from_secs(30 * 60))
 }
 
 /// Services per `DescribeServices` call.
@@ -424,6 +425,7 @@ mod tests {
             ("SNOOZE_RESYNC_FLOOR", "30s", "at least 1m"),
             ("SNOOZE_RESYNC_FLOOR", "2days", "at most 1day"),
             ("SNOOZE_AWAKE_RESYNC", "1s", "at least 10s"),
+            ("SNOOZE_AWAKE_RESYNC", "1h", "at most 30m"),
             ("SNOOZE_RESYNC_CALLS_PER_MINUTE", "0", "0"),
             ("SNOOZE_RESYNC_CALLS_PER_MINUTE", "many", "many"),
         ] {

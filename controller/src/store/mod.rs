@@ -213,7 +213,8 @@ pub trait Store: Send + Sync {
     /// previous page; `None` for the first page). Malformed items are included. A reader that
     /// folds each page and drops it (a reconcile pass over a large table, [`pages`]) never
     /// holds the whole table. DynamoDB: one consistent `Scan` call (at most 1 MB of items, in
-    /// the table's order); SQLite and memory: up to [`LIST_PAGE_RECORDS`] records by name.
+    /// the table's order); SQLite: up to [`LIST_PAGE_RECORDS`] records by row id; memory: as
+    /// many by name.
     /// Default: the whole table ([`Store::list`]) as one page.
     async fn list_page(&self, after: Option<String>) -> Result<Page> {
         match after {
@@ -274,11 +275,11 @@ pub const LIST_PAGE_RECORDS: usize = 256;
 /// One page of [`Store::list_page`].
 #[derive(Debug, Default)]
 pub struct Page {
-    /// The page's entries, malformed ones included; sorted by name within the page for the
-    /// SQLite and memory stores, in the table's order for DynamoDB.
+    /// The page's entries, malformed ones included, in the store's order (by name for the
+    /// memory store, by row id for SQLite, the table's order for DynamoDB).
     pub entries: Vec<Entry>,
-    /// Where the next page starts (the name of the last record read; give it as `after`);
-    /// `None` on the last page.
+    /// Where the next page starts, to give as `after` (the last record's name for DynamoDB
+    /// and the memory store, its row id for SQLite); `None` on the last page.
     pub next: Option<String>,
 }
 

@@ -116,8 +116,8 @@ variable "awake_resync_seconds" {
   default     = 180
 
   validation {
-    condition     = var.awake_resync_seconds >= 10 && var.awake_resync_seconds <= 3600 && floor(var.awake_resync_seconds) == var.awake_resync_seconds
-    error_message = "awake_resync_seconds is a whole number between 10 and 3600."
+    condition     = var.awake_resync_seconds >= 10 && var.awake_resync_seconds <= 1800 && floor(var.awake_resync_seconds) == var.awake_resync_seconds
+    error_message = "awake_resync_seconds is a whole number between 10 and 1800 (ECS forgets a stopped task after about an hour; the ledger must see it stop)."
   }
 }
 

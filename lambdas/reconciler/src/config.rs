@@ -57,8 +57,8 @@ pub struct Config {
     #[arg(long = "price-table", env = "SNOOZE_PRICE_TABLE", value_name = "FILE")]
     pub price_table: Option<std::path::PathBuf>,
     /// The resync of tiered observation ([`snooze::reconcile::tier`]): `SNOOZE_RESYNC_FLOOR`,
-    /// `SNOOZE_RESYNC_CALLS_PER_MINUTE`, `SNOOZE_AWAKE_RESYNC` (Terraform `resync_floor`,
-    /// `resync_calls_per_minute`, `awake_resync`).
+    /// `SNOOZE_RESYNC_CALLS_PER_MINUTE`, `SNOOZE_AWAKE_RESYNC` (Terraform
+    /// `resync_floor_minutes`, `resync_calls_per_minute`, `awake_resync_seconds`).
     #[command(flatten)]
     pub tier: snooze::reconcile::tier::TierArgs,
     /// Endpoint of an AWS emulator for all clients (tests only).
