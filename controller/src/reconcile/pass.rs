@@ -404,11 +404,20 @@ struct QuietRecord {
     name: String,
     phase: Option<Phase>,
     phase_since: Option<Timestamp>,
-    /// Asleep: the key of its resync slot ([`tier::slot_key`]), looked at once the listing
-    /// is complete and the fleet size, hence the resync period, is known. `None` for a Ready
-    /// record (its slot, on the fixed [`tier::TierOptions::awake_resync`], was looked at as
-    /// it was listed).
-    slot: Option<String>,
+    /// Its resync slot, looked at once the listing is complete.
+    slot: Slot,
+}
+
+/// What a quiet record's resync slot is known by while the table is listed ([`QuietRecord`]).
+#[derive(Debug)]
+enum Slot {
+    /// Asleep: the key of its slot ([`tier::slot_key`]); the period comes from the fleet size.
+    Asleep(String),
+    /// Ready, on ECS: its cluster; its chunk of the cluster ([`tier::awake_slot_key`]) comes
+    /// from the number of steady Ready records of the cluster.
+    Ready(String),
+    /// Neither (a local target is never quiet).
+    None,
 }
 
 impl QuietRecord {
@@ -427,8 +436,13 @@ impl QuietRecord {
             name: r.metadata.name.clone(),
             phase: status.map(|s| s.phase),
             phase_since: status.and_then(|s| s.phase_since),
-            slot: (status.map(|s| s.phase) == Some(Phase::Asleep))
-                .then(|| tier::slot_key(r).to_string()),
+            slot: match (status.map(|s| s.phase), &r.spec.target) {
+                (Some(Phase::Asleep), _) => Slot::Asleep(tier::slot_key(r).to_string()),
+                (Some(Phase::Ready), crate::model::Target::Ecs(t)) => {
+                    Slot::Ready(t.cluster.clone())
+                }
+                _ => Slot::None,
+            },
         }
     }
 }
@@ -788,6 +802,8 @@ impl Reconciler {
         };
         let mut services: std::collections::HashMap<(String, String), Vec<String>> =
             Default::default();
+        // Steady Ready records of each ECS cluster (their resync chunks).
+        let mut ready_in: std::collections::HashMap<String, usize> = Default::default();
         let since = tier_opts
             .as_ref()
             .map_or(now, |o| tier::since(&memory, now, o));
@@ -824,21 +840,26 @@ impl Reconciler {
                 // quiet (its report says when).
                 let quiet = invalid.is_none()
                     && classify::missing_recheck(r, now).is_none()
-                    && tier_opts.as_ref().is_some_and(|o| {
+                    && tier_opts.is_some()
+                    && {
                         tier::why_observe(
                             r,
                             since,
                             now,
                             None,
-                            o.awake_resync,
+                            None,
                             self.options.runner_period,
                             &memory,
                         )
                         .map(|why| *because.entry(why).or_default() += 1)
                         .is_none()
-                    });
+                    };
                 if quiet {
-                    l.quiet.push(QuietRecord::of(r));
+                    let q = QuietRecord::of(r);
+                    if let Slot::Ready(cluster) = &q.slot {
+                        *ready_in.entry(cluster.clone()).or_default() += 1;
+                    }
+                    l.quiet.push(q);
                 } else {
                     l.kept
                         .push((r.metadata.name.clone(), Ok(Some(entry)), invalid));
@@ -853,18 +874,23 @@ impl Reconciler {
         let problems = table.groups.problems();
         let owners = l.owners;
         let period = tier_opts.as_ref().map(|o| tier::resync_period(l.count, o));
-        // Quiet records whose triage depends on the whole table or the fleet size.
+        let awake = tier_opts.as_ref().map(|o| o.awake_resync);
+        // Quiet records whose triage depends on the whole table, the fleet size or their
+        // cluster's awake services.
         let (back, mut quiet): (Vec<QuietRecord>, Vec<QuietRecord>) =
             l.quiet.into_iter().partition(|q| {
-                problems.contains_key(&q.name)
-                    || owners.contested(&q.name)
-                    || q.slot.as_deref().zip(period).is_some_and(|(key, p)| {
-                        let fell = tier::slot_fell(key, since, now, p);
-                        if fell {
-                            *because.entry("resync").or_default() += 1;
-                        }
-                        fell
-                    })
+                let fell = match (&q.slot, period, awake) {
+                    (Slot::Asleep(key), Some(p), _) => tier::slot_fell(key, since, now, p),
+                    (Slot::Ready(cluster), _, Some(p)) => {
+                        let n = ready_in.get(cluster).copied().unwrap_or(0);
+                        tier::slot_fell(&tier::awake_slot_key(cluster, &q.name, n), since, now, p)
+                    }
+                    _ => false,
+                };
+                if fell {
+                    *because.entry("resync").or_default() += 1;
+                }
+                fell || problems.contains_key(&q.name) || owners.contested(&q.name)
             });
         let owners = owners.build();
         let mut checked: Vec<Checked> = l
@@ -885,6 +911,10 @@ impl Reconciler {
         let mut items = triage_checked(checked, &owners, now);
         let table = table.has_groups().then_some(table);
         if let (Some(o), Some(period)) = (&tier_opts, period) {
+            let ready_count = |r: &Record| match &r.spec.target {
+                crate::model::Target::Ecs(t) => ready_in.get(&t.cluster).copied().unwrap_or(0),
+                _ => 0,
+            };
             // Records read again: the tier decides with the period now known.
             for item in &mut items {
                 if let Item::Read {
@@ -897,7 +927,7 @@ impl Reconciler {
                         since,
                         now,
                         Some(period),
-                        o.awake_resync,
+                        Some((o.awake_resync, ready_count(r))),
                         self.options.runner_period,
                         &memory,
                     )

@@ -33,9 +33,10 @@
 //!
 //! A steady Ready record (its wake or activity only moves `sleepsAt`; when the stored
 //! `sleepsAt` comes, it is observed and decided again) is observed every
-//! [`TierOptions::awake_resync`], at the slot of its cluster ([`awake_slot_key`]): the steady
-//! Ready services of a cluster are observed in the same pass, so their tasks are listed with
-//! one `ListTasks` for the cluster when they are many ([`crate::platform::listing`]); a task
+//! [`TierOptions::awake_resync`], at the slot of a chunk of its cluster ([`awake_slot_key`],
+//! [`AWAKE_CHUNK`] services): the steady Ready services of a chunk are observed in the same
+//! pass, so their tasks are listed with one `ListTasks` for the cluster
+//! ([`crate::platform::listing`]), and the chunks are spread over the period; a task
 //! that stops or turns unhealthy is reported at once by its ECS task state change event (a
 //! scoped pass). Its ledger is counted at each observation (from
 //! `countedUntil`, so nothing is lost); a budget reached while awake is seen at the next one.
@@ -249,15 +250,22 @@ pub fn slot_key(record: &Record) -> &str {
         .map_or(record.metadata.name.as_str(), String::as_str)
 }
 
-/// What a steady Ready record's resync slot is hashed from: its ECS cluster, so that the
-/// steady Ready services of one cluster come due in the same pass and share one task listing
-/// ([`crate::platform::listing`]: a cluster's running tasks are listed once when many of its
-/// services are observed together); else (a local target) [`slot_key`].
-pub fn awake_slot_key(record: &Record) -> &str {
-    match &record.spec.target {
-        Target::Ecs(t) => t.cluster.as_str(),
-        _ => slot_key(record),
-    }
+/// Steady Ready services of one cluster share a resync slot in chunks of at most about this
+/// many ([`awake_slot_key`]): few enough that a chunk is a small burst of calls (5
+/// `DescribeServices`), many enough that the chunk's tasks are listed with one `ListTasks` for
+/// the cluster ([`crate::platform::listing`], from 8 services).
+pub const AWAKE_CHUNK: usize = 50;
+
+/// The resync slot key of a steady Ready record `name` of ECS cluster `cluster` whose cluster
+/// has `ready_in_cluster` steady Ready records: the cluster and a chunk of it (a stable hash of
+/// the name modulo `⌈ready_in_cluster / AWAKE_CHUNK⌉`), so the awake services of a cluster are
+/// observed in chunks that share one task listing, spread over the awake resync period instead
+/// of all in one pass.
+pub fn awake_slot_key(cluster: &str, name: &str, ready_in_cluster: usize) -> String {
+    let chunks = ready_in_cluster.div_ceil(AWAKE_CHUNK).max(1);
+    let mut h = DefaultHasher::new();
+    name.hash(&mut h);
+    format!("{cluster}#{}", h.finish() % chunks as u64)
 }
 
 /// True when the resync slot of `name` fell in `(since, now]` (slots recur every `period`),
@@ -274,16 +282,17 @@ pub fn slot_fell(name: &str, since: Timestamp, now: Timestamp, period: Duration)
 
 /// Why a tiered full pass at `now` observes `record`, the previous full pass having been at
 /// `since` (the table in the module docs), with the resync period `period` for Asleep records
-/// and `awake_period` for Ready ones; `None`: it is quiet and is left alone this pass. With
-/// `period` `None` (a pass still listing the table, which does not know the fleet size yet) an
-/// Asleep record's resync slot is not looked at: the caller checks it with [`slot_fell`] once
-/// the period is known.
+/// and for Ready ones `awake`: the awake resync period and the number of steady Ready records
+/// of the record's cluster ([`awake_slot_key`]); `None`: it is quiet and is left alone this
+/// pass. With `period` or `awake` `None` (a pass still listing the table, which does not know
+/// the fleet size or the cluster's awake services yet) an Asleep or a Ready record's resync
+/// slot is not looked at: the caller checks it with [`slot_fell`] once they are known.
 pub fn why_observe(
     record: &Record,
     since: Timestamp,
     now: Timestamp,
     period: Option<Duration>,
-    awake_period: Duration,
+    awake: Option<(Duration, usize)>,
     runner_period: Duration,
     memory: &TierMemory,
 ) -> Option<&'static str> {
@@ -364,12 +373,16 @@ pub fn why_observe(
     {
         return Some("requeue");
     }
-    let (period, key) = if ready {
-        (Some(awake_period), awake_slot_key(record))
-    } else {
-        (period, slot_key(record))
+    let (period, key) = match (ready, awake, &record.spec.target) {
+        (true, Some((p, n)), Target::Ecs(t)) => (
+            Some(p),
+            awake_slot_key(&t.cluster, &record.metadata.name, n),
+        ),
+        (true, Some((p, _)), _) => (Some(p), slot_key(record).to_string()),
+        (true, None, _) => (None, String::new()),
+        (false, _, _) => (period, slot_key(record).to_string()),
     };
-    if period.is_some_and(|p| slot_fell(key, since, now, p)) {
+    if period.is_some_and(|p| slot_fell(&key, since, now, p)) {
         return Some("resync");
     }
     None
@@ -391,6 +404,40 @@ mod tests {
             ..o
         };
         assert_eq!(resync_period(1_000, &o), Duration::from_secs(100 * 60));
+    }
+
+    /// The steady Ready services of one cluster are observed in chunks of about
+    /// [`AWAKE_CHUNK`] spread over the awake period, not all in one pass: 600 in one cluster
+    /// over three passes a minute apart are each observed exactly once, none of the passes
+    /// takes more than half of them, and each chunk is large enough to share a task listing.
+    #[test]
+    fn a_clusters_awake_services_are_spread_over_the_awake_period_in_chunks() {
+        let period = Duration::from_secs(180);
+        let t0 = Timestamp::from_millis(1_795_946_400_000);
+        let names: Vec<String> = (0..600).map(|i| format!("svc-{i:04}")).collect();
+        let per_pass: Vec<usize> = (0..3u64)
+            .map(|m| {
+                let since = t0.add(Duration::from_secs(m * 60));
+                let now = since.add(Duration::from_secs(60));
+                names
+                    .iter()
+                    .filter(|n| slot_fell(&awake_slot_key("staging", n, 600), since, now, period))
+                    .count()
+            })
+            .collect();
+        assert_eq!(per_pass.iter().sum::<usize>(), 600, "{per_pass:?}");
+        assert!(per_pass.iter().all(|n| *n <= 300), "{per_pass:?}");
+        let chunks: std::collections::BTreeSet<String> = names
+            .iter()
+            .map(|n| awake_slot_key("staging", n, 600))
+            .collect();
+        assert_eq!(chunks.len(), 12, "600 / {AWAKE_CHUNK}");
+        // A small cluster is one chunk: its services share one listing.
+        let small: std::collections::BTreeSet<String> = names[..10]
+            .iter()
+            .map(|n| awake_slot_key("small", n, 10))
+            .collect();
+        assert_eq!(small.len(), 1);
     }
 
     #[test]
@@ -475,7 +522,7 @@ mod tests {
             let memory = TierMemory::default();
             let period = Duration::from_secs(3_600);
             let mut r = Record::test("demo");
-            prop_assert!(why_observe(&r, since, now, Some(period), period, Duration::ZERO, &memory).is_some());
+            prop_assert!(why_observe(&r, since, now, Some(period), Some((period, 1)), Duration::ZERO, &memory).is_some());
             let mut s = crate::model::Status {
                 phase,
                 phase_since: Some(now.sub(Duration::from_secs(86_400))),
@@ -490,7 +537,7 @@ mod tests {
                 public_ip: false,
             });
             r.status = Some(s);
-            prop_assert!(why_observe(&r, since, now, Some(period), period, Duration::ZERO, &memory).is_some());
+            prop_assert!(why_observe(&r, since, now, Some(period), Some((period, 1)), Duration::ZERO, &memory).is_some());
         }
     }
 
@@ -510,7 +557,15 @@ mod tests {
             .map(|m| {
                 let since = now.add(Duration::from_secs(m * 60));
                 let at = since.add(Duration::from_secs(60));
-                why_observe(&r, since, at, Some(period), period, Duration::ZERO, &memory)
+                why_observe(
+                    &r,
+                    since,
+                    at,
+                    Some(period),
+                    Some((period, 1)),
+                    Duration::ZERO,
+                    &memory,
+                )
             })
             .collect();
         assert_eq!(whys.iter().filter(|w| **w == Some("resync")).count(), 1);
@@ -523,7 +578,7 @@ mod tests {
                 now,
                 now.add(Duration::from_secs(1)),
                 Some(period),
-                period,
+                Some((period, 1)),
                 Duration::ZERO,
                 &memory
             ),
@@ -549,8 +604,16 @@ mod tests {
                 .filter(|m| {
                     let at = now.add(Duration::from_secs(m * 60));
                     let since = at.sub(Duration::from_secs(60));
-                    why_observe(r, since, at, Some(period), period, Duration::ZERO, &memory)
-                        .is_none()
+                    why_observe(
+                        r,
+                        since,
+                        at,
+                        Some(period),
+                        Some((period, 1)),
+                        Duration::ZERO,
+                        &memory,
+                    )
+                    .is_none()
                 })
                 .count()
         };
@@ -563,7 +626,7 @@ mod tests {
                 since,
                 now,
                 Some(period),
-                period,
+                Some((period, 1)),
                 Duration::ZERO,
                 &memory
             ),
