@@ -493,10 +493,13 @@ impl Reconciler {
 
     /// The records that manage ECS service `service` of the cluster with ARN `cluster_arn`
     /// (and name `cluster_name`; a record may write either), as this process's last full pass
-    /// listed them, when that pass started at most `max_age` ago; `None` when there was none
-    /// (then list the table). For the ECS events of the reconciler Lambda: a record created or
-    /// re-pointed since that pass is not in it, and is reconciled by its own stream event and by
-    /// the next full pass (a new or edited record is always observed by it).
+    /// listed them, kept current by the passes that read records by name since (a stream
+    /// record's pass: a record created, re-pointed or deleted), when that full pass started at
+    /// most `max_age` ago; `None` when there was none (then list the table). For the ECS events
+    /// of the reconciler Lambda. A record changed in the table but not read by a pass of this
+    /// process yet (its stream record not handled yet) is not in it: it is reconciled by its
+    /// own stream record and by the next full pass (a new or edited record is always observed
+    /// by it).
     pub fn records_of_service(
         &self,
         cluster_arn: &str,
@@ -739,12 +742,36 @@ impl Reconciler {
             .as_ref()
             .map(|t| t.groups.problems())
             .unwrap_or_default();
+        self.index_services(&got);
         let items = triage_checked(check(got, &problems), &Owners::scoped(), now);
         Ok(ReadOut {
             items,
             table,
             ..ReadOut::default()
         })
+    }
+
+    /// Keeps this process's index of which records manage which ECS service
+    /// ([`tier::ServiceIndex`], for [`Reconciler::records_of_service`]) current with records
+    /// read by name: created, re-pointed or deleted since the last full pass. Failed reads
+    /// change nothing.
+    fn index_services(&self, read: &[(String, Result<Option<Entry>, store::Error>)]) {
+        let mut memory = self.tier.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(index) = memory.services.as_mut() else {
+            return;
+        };
+        for (name, r) in read {
+            match r {
+                Ok(Some(Entry::Record(rec))) => match &rec.spec.target {
+                    crate::model::Target::Ecs(t) => {
+                        index.update(name, Some((&t.cluster, &t.service)));
+                    }
+                    _ => index.update(name, None),
+                },
+                Ok(None) => index.update(name, None),
+                Ok(Some(Entry::Malformed(_))) | Err(_) => {}
+            }
+        }
     }
 
     /// Consistent gets of `names`, [`PassOptions::read_concurrency`] at once, in order.

@@ -169,3 +169,61 @@ async fn quiet_records_whose_triage_needs_the_whole_table_are_read_again() {
         w.memory.status("svc-0011")
     );
 }
+
+/// The index of which records manage which ECS service (for the Lambda's ECS events) is built
+/// by a full pass and kept current by passes that read records by name, as a stream record's
+/// pass does: a record created, re-pointed or deleted after the full pass is found where it is
+/// now, and nowhere else.
+#[tokio::test(start_paused = true)]
+async fn the_service_index_follows_records_read_by_name() {
+    let w = world();
+    let arn = "arn:aws:ecs:us-east-1:123456789012:cluster/demo-cluster";
+    let age = Duration::from_secs(120);
+    let find = |svc: &str| {
+        w.reconciler
+            .records_of_service(arn, "demo-cluster", svc, age)
+    };
+    assert_eq!(find("svc-0000-svc"), None, "no full pass yet: unknown");
+    w.settled(3).await;
+    assert_eq!(find("svc-0001-svc"), Some(vec!["svc-0001".to_string()]));
+    assert_eq!(find("nobody-svc"), Some(vec![]));
+
+    // Created after the full pass, then read by its stream record's pass.
+    let fresh = Record::test("fresh");
+    if let crate::model::Target::Ecs(t) = &fresh.spec.target {
+        w.sim.add_service(&t.cluster, &t.service);
+    }
+    w.memory.put(fresh);
+    assert_eq!(find("fresh-svc"), Some(vec![]), "not read yet");
+    w.reconciler
+        .reconcile(Scope::Names(vec!["fresh".into()]))
+        .await;
+    assert_eq!(find("fresh-svc"), Some(vec!["fresh".to_string()]));
+
+    // Re-pointed to another service of the same cluster (by ARN).
+    let mut moved = match w.memory.get("svc-0001").await.unwrap() {
+        Some(Entry::Record(r)) => *r,
+        other => panic!("{other:?}"),
+    };
+    moved.spec.target = crate::model::Target::Ecs(crate::model::EcsTarget {
+        cluster: arn.into(),
+        service: "elsewhere".into(),
+    });
+    w.memory.put(moved);
+    w.reconciler
+        .reconcile(Scope::Names(vec!["svc-0001".into()]))
+        .await;
+    assert_eq!(find("svc-0001-svc"), Some(vec![]));
+    assert_eq!(find("elsewhere"), Some(vec!["svc-0001".to_string()]));
+
+    // Deleted.
+    w.memory.delete("fresh", None).await.unwrap();
+    w.reconciler
+        .reconcile(Scope::Names(vec!["fresh".into()]))
+        .await;
+    assert_eq!(find("fresh-svc"), Some(vec![]));
+
+    // Two schedule periods without a full pass: unknown again.
+    w.clock.advance(Duration::from_secs(121));
+    assert_eq!(find("svc-0002-svc"), None);
+}

@@ -211,13 +211,36 @@ pub struct TierMemory {
     pub services: Option<ServiceIndex>,
 }
 
-/// Which records manage each ECS service ([`TierMemory::services`]), and when that was read.
+/// Which records manage each ECS service ([`TierMemory::services`]): built by a full pass,
+/// kept current by every pass that reads a record by name (a stream record's pass sees a
+/// created, re-pointed or deleted record).
 #[derive(Clone, Debug)]
 pub struct ServiceIndex {
     /// When the full pass that built it started.
     pub at: Timestamp,
     /// `(cluster as the record writes it: name or ARN, service name)` → record names.
     pub records: HashMap<(String, String), Vec<String>>,
+}
+
+impl ServiceIndex {
+    /// Record `name` now targets `service` (`None`: it is gone, or targets no ECS service).
+    pub fn update(&mut self, name: &str, service: Option<(&str, &str)>) {
+        self.records.retain(|key, names| {
+            if Some((key.0.as_str(), key.1.as_str())) != service {
+                names.retain(|n| n != name);
+            }
+            !names.is_empty()
+        });
+        if let Some((cluster, svc)) = service {
+            let names = self
+                .records
+                .entry((cluster.to_string(), svc.to_string()))
+                .or_default();
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+    }
 }
 
 /// The window a full pass at `now` covers: `(since, now]` with `since` the last full pass (or
