@@ -824,6 +824,7 @@ impl Reconciler {
             TierMemory {
                 last_full: m.last_full,
                 requeues: m.requeues.clone(),
+                last_records: m.last_records,
                 services: None,
             }
         };
@@ -893,10 +894,14 @@ impl Reconciler {
                 }
             }
         }
-        self.tier.lock().unwrap_or_else(|e| e.into_inner()).services = Some(tier::ServiceIndex {
-            at: now,
-            records: services,
-        });
+        {
+            let mut m = self.tier.lock().unwrap_or_else(|e| e.into_inner());
+            m.services = Some(tier::ServiceIndex {
+                at: now,
+                records: services,
+            });
+            m.last_records = Some(l.count);
+        }
         let table = l.table.build();
         let problems = table.groups.problems();
         let owners = l.owners;

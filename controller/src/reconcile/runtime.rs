@@ -258,10 +258,12 @@ impl Runtime {
     /// reconciler's clock) would be exceeded by the next requeue: the Lambda's invocation. The
     /// first pass covers `scope` for `reason`; later ones (reason `requeue`) the records that
     /// asked to be requeued, plus (reason `wake`) every record whose wake request no pass has
-    /// answered yet ([`classify::wake_unanswered`], found with one store list per requeue
-    /// round). So while one invocation lingers over a waking service, a wake of another service
-    /// that lands meanwhile is acted on at the next round (within 5 s) instead of after this
-    /// invocation ends. A record whose latest pass here failed is not picked up that way: it
+    /// answered yet ([`classify::wake_unanswered`], found by reading the table page by page, at
+    /// most every [`LANDED_WAKES_EVERY`], and only while this process's last full pass read at
+    /// most [`LANDED_WAKES_MAX_RECORDS`] records). So while one invocation lingers over a waking
+    /// service, a wake of another service that lands meanwhile is acted on within 15 s instead
+    /// of after this invocation ends; in a larger table it waits for its own stream record
+    /// (after this invocation, within the budget). A record whose latest pass here failed is not picked up that way: it
     /// keeps the retry interval its failure asked for rather than failing every round.
     pub async fn settle(&self, scope: Scope, reason: Reason, budget: Duration) -> SettleReport {
         let clock = &self.reconciler.clock;
@@ -270,6 +272,7 @@ impl Runtime {
         let mut pass_reasons = Vec::new();
         let mut error_codes = BTreeMap::new();
         let mut failing: HashSet<String> = HashSet::new();
+        let mut last_scan: Option<Timestamp> = None;
         let mut scope = scope;
         let mut reasons = Reasons::all(reason);
         loop {
@@ -315,9 +318,20 @@ impl Runtime {
             }
             clock.sleep(wait).await;
             reasons = Reasons::all(Reason::Requeue);
+            let records = self
+                .reconciler
+                .tier
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last_records;
+            let scan = records.is_none_or(|n| n <= LANDED_WAKES_MAX_RECORDS)
+                && last_scan.is_none_or(|t: Timestamp| clock.now() >= t.add(LANDED_WAKES_EVERY));
+            if scan {
+                last_scan = Some(clock.now());
+            }
             // Page by page, keeping only the names: the table is not held whole.
             let mut pages = std::pin::pin!(store::pages(self.reconciler.store.as_ref(), "list"));
-            while let Some(page) = pages.next().await {
+            while scan && let Some(page) = pages.next().await {
                 match page {
                     Ok(entries) => {
                         for e in entries {
@@ -451,6 +465,16 @@ impl Runtime {
 /// The shortest resync [`Runtime::run`] honours ([`RuntimeOptions::resync`] below it is
 /// raised to it), so a zero period cannot spin.
 pub const MIN_RESYNC: Duration = Duration::from_secs(1);
+
+/// [`Runtime::settle`] looks for wake requests that landed during the invocation at most this
+/// often (each look reads the whole table).
+pub const LANDED_WAKES_EVERY: Duration = Duration::from_secs(15);
+
+/// [`Runtime::settle`] does not look for wake requests that landed during the invocation when
+/// this process's last full pass read more records than this: each look reads the whole table
+/// (at 10,000 records of 2 KB, 5,000 read units), and such a wake is reconciled by its own
+/// stream record once the invocation ends (within `SNOOZE_PASS_BUDGET`).
+pub const LANDED_WAKES_MAX_RECORDS: usize = 2_000;
 
 /// One pass for several queued triggers: every record if any trigger asks for all (with the
 /// first such trigger's reason), else the union of the named records; each named record keeps

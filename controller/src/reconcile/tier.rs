@@ -205,6 +205,9 @@ pub struct TierMemory {
     pub last_full: Option<Timestamp>,
     /// Records that asked to be looked at again ([`super::Requeue::After`]), and by when.
     pub requeues: HashMap<String, Timestamp>,
+    /// How many records the last full pass read (in either observe mode); `None` before the
+    /// first.
+    pub last_records: Option<usize>,
     /// Which records manage each ECS service, as the last full pass listed them (in either
     /// observe mode): `(spec.target.ecs.cluster as written, service)` → record names. `None`
     /// before this process's first full pass. Read by [`super::Reconciler::records_of_service`].

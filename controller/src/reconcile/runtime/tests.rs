@@ -807,3 +807,43 @@ async fn run_publishes_the_events_of_its_passes() {
         ]
     );
 }
+
+/// While an invocation lingers over a waking record, it looks for wake requests that landed
+/// meanwhile at most every 15 s (each look reads the whole table), and not at all when its last
+/// full pass read a large table (the wake's own stream record handles it then).
+#[tokio::test(start_paused = true)]
+async fn settle_looks_for_landed_wakes_at_most_every_15s_and_not_in_a_large_table() {
+    for (records, want_looks) in [(None, true), (Some(LANDED_WAKES_MAX_RECORDS + 1), false)] {
+        let w = world();
+        w.add(Record::test("demo"));
+        w.wake("demo").await;
+        let tap = ListTap::new(&w, None, None);
+        let reconciler = Reconciler {
+            store: tap.clone(),
+            ..w.reconciler.clone()
+        };
+        reconciler.tier.lock().unwrap().last_records = records;
+        let start = w.clock.now();
+        let s = Runtime::new(reconciler)
+            .settle(
+                Scope::Names(vec!["demo".into()]),
+                Reason::Wake,
+                Duration::from_secs(120),
+            )
+            .await;
+        assert!(s.settled, "{:?}", s.pending);
+        let rounds = s.passes.len() - 1;
+        let secs = w.clock.now().since(start).as_secs();
+        let looks = *tap.lists.lock().unwrap() as usize;
+        assert!(rounds >= 4, "the wake took {rounds} requeue rounds over {secs} s");
+        if want_looks {
+            assert!(looks >= 1, "a small table is looked at");
+            assert!(
+                looks <= (secs / 15) as usize + 1 && looks < rounds,
+                "{looks} looks over {rounds} rounds in {secs} s"
+            );
+        } else {
+            assert_eq!(looks, 0, "a large table is not read in every round");
+        }
+    }
+}
