@@ -2,8 +2,9 @@
 //! the ECS services to onboard by tag and creates their missing records.
 //!
 //! Dry run by default: it prints what it would create (`service/NAME created (dry run)`) and
-//! writes nothing; `--apply` creates. Per selected service (every `--tag` matches, default
-//! `snooze.enable=true`):
+//! writes nothing; `--apply` creates. Per selected service (the opt-in tag
+//! `snooze.enable=true` and every `--tag` match; a `--tag snooze.enable=VALUE` replaces the
+//! opt-in, [`selectors`]):
 //!
 //! - its record is built from the service and its [tags](TAG_NAME): target `ecs: {cluster,
 //!   service}`, name from `snooze.name` or [derived](derive_name) from the service name,
@@ -39,7 +40,8 @@ pub const DEFAULT_SELECTOR: &str = "snooze.enable=true";
 pub const TAG_NAME: &str = "snooze.name";
 /// Tag: `spec.idleTimeout`, a duration such as `30m` (1m to 24h).
 pub const TAG_IDLE_TIMEOUT: &str = "snooze.idle-timeout";
-/// Tag: `spec.groups`, group names (DNS labels) separated by commas.
+/// Tag: `spec.groups`, group names (DNS labels) separated by spaces (AWS tag values cannot
+/// hold commas; commas are taken too).
 pub const TAG_GROUP: &str = "snooze.group";
 /// Tag: `spec.mode`, `auto`, `on` or `off` (e.g. `on` to onboard pinned on, as
 /// docs/existing-service.md advises, and switch to `auto` later with `edit` or `apply`).
@@ -49,6 +51,20 @@ pub const TAG_MODE: &str = "snooze.mode";
 /// with a default for ever, since discover never changes a record).
 pub const TAG_PREFIX: &str = "snooze.";
 
+/// The tags a service must have: `tags`, plus the opt-in [`DEFAULT_SELECTOR`] unless `tags`
+/// name its key (`--tag snooze.group=shop` narrows the opted-in services; it never selects
+/// services that did not opt in).
+pub fn selectors(tags: &[(String, String)]) -> Vec<(String, String)> {
+    let (key, value) = DEFAULT_SELECTOR
+        .split_once('=')
+        .expect("the default selector is KEY=VALUE");
+    let mut all = tags.to_vec();
+    if !tags.iter().any(|(k, _)| k == key) {
+        all.insert(0, (key.to_string(), value.to_string()));
+    }
+    all
+}
+
 /// Arguments of `snoozectl discover`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -56,9 +72,10 @@ pub struct Args {
     /// account and region (ListClusters).
     #[arg(long = "cluster", value_name = "NAME")]
     pub clusters: Vec<String>,
-    /// Only services with this tag (`KEY=VALUE`; `KEY=` for an empty value). Repeatable: a
-    /// service must have all of them.
-    #[arg(long = "tag", value_name = "KEY=VALUE", default_value = DEFAULT_SELECTOR, value_parser = parse_selector)]
+    /// Only services with this tag too (`KEY=VALUE`; `KEY=` for an empty value). Repeatable: a
+    /// service must have all of them, and the opt-in tag `snooze.enable=true` unless a
+    /// `--tag snooze.enable=VALUE` replaces it (the value must match exactly).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_selector)]
     pub tags: Vec<(String, String)>,
     /// Create the missing records. Without it nothing is written (a dry run).
     #[arg(long, conflicts_with = "dry_run")]
@@ -224,7 +241,13 @@ fn record_of(
         };
     }
     if let Some(v) = svc.tags.get(TAG_GROUP) {
-        spec.groups = v.split(',').map(|g| g.trim().to_string()).collect();
+        // AWS tag values cannot hold commas: groups are separated by spaces (commas are taken
+        // too, for tags written elsewhere).
+        spec.groups = v
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|g| !g.is_empty())
+            .map(str::to_string)
+            .collect();
     }
     if let Ok(count) = u32::try_from(svc.desired_count)
         && count > 0
@@ -418,7 +441,7 @@ async fn run_aws(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let mut seen = BTreeSet::new();
     found.retain(|s| seen.insert(s.arn.clone()));
     let stored = store.list().await.context("cannot list the records")?;
-    let plans = plan(&found, &args.tags, &stored);
+    let plans = plan(&found, &selectors(&args.tags), &stored);
     let yaml = args.output == Some(Output::Yaml);
     let dry = if args.apply { "" } else { " (dry run)" };
     let mut problems = Vec::new();
@@ -505,7 +528,49 @@ mod tests {
     }
 
     fn selectors() -> Vec<(String, String)> {
-        vec![parse_selector(DEFAULT_SELECTOR).unwrap()]
+        super::selectors(&[])
+    }
+
+    /// `--tag` narrows the opted-in services; only a `--tag snooze.enable=VALUE` replaces the
+    /// opt-in. Groups are separated by spaces (AWS tag values hold no commas) or commas.
+    #[test]
+    fn a_tag_narrows_the_opted_in_services_and_never_widens_them() {
+        let t = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(selectors(), [t("snooze.enable", "true")]);
+        let shop = [t("snooze.group", "shop")];
+        assert_eq!(
+            super::selectors(&shop),
+            [t("snooze.enable", "true"), t("snooze.group", "shop")]
+        );
+        assert_eq!(
+            super::selectors(&[t("snooze.enable", "yes")]),
+            [t("snooze.enable", "yes")]
+        );
+        let found = vec![
+            svc(
+                "c",
+                "in",
+                &[("snooze.enable", "true"), ("snooze.group", "shop")],
+            ),
+            svc("c", "out", &[("snooze.group", "shop")]),
+            svc(
+                "c",
+                "two",
+                &[("snooze.enable", "true"), ("snooze.group", "a,b")],
+            ),
+        ];
+        let plans = plan(&found, &super::selectors(&shop), &[]);
+        let names: Vec<&str> = plans.iter().map(|(s, _)| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["in"],
+            "a service that did not opt in is never selected"
+        );
+        let plans = plan(&found[2..], &selectors(), &[]);
+        let Plan::Create { record, .. } = &plans[0].1 else {
+            panic!("{plans:?}")
+        };
+        assert_eq!(record.spec.groups, ["a", "b"]);
     }
 
     #[test]
@@ -553,7 +618,7 @@ mod tests {
             &[
                 ("snooze.enable", "true"),
                 ("snooze.idle-timeout", "30m"),
-                ("snooze.group", "shop, checkout"),
+                ("snooze.group", "shop checkout"),
             ],
         );
         big.desired_count = 12;

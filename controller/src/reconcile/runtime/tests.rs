@@ -835,7 +835,10 @@ async fn settle_looks_for_landed_wakes_at_most_every_15s_and_not_in_a_large_tabl
         let rounds = s.passes.len() - 1;
         let secs = w.clock.now().since(start).as_secs();
         let looks = *tap.lists.lock().unwrap() as usize;
-        assert!(rounds >= 4, "the wake took {rounds} requeue rounds over {secs} s");
+        assert!(
+            rounds >= 4,
+            "the wake took {rounds} requeue rounds over {secs} s"
+        );
         if want_looks {
             assert!(looks >= 1, "a small table is looked at");
             assert!(
