@@ -167,6 +167,15 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ObserveMode::All
     });
+    if observe == ObserveMode::All
+        && crate::config::from_lookup::<crate::reconcile::tier::TierArgs>(|_| None)
+            .is_ok_and(|defaults| defaults != args.tier)
+    {
+        eprintln!(
+            "note: --resync-floor, --resync-calls-per-minute and --awake-resync apply to \
+             --observe tiered (the default with --watch); this pass observes every record"
+        );
+    }
     reconciler.options.observe = match observe {
         ObserveMode::All => crate::reconcile::Observe::All,
         // A first full pass looks back one resync period (`--resync`).
