@@ -1,75 +1,45 @@
 //! Tests of a tiered full pass's paged read (issue 20): the table is read page by page (never
 //! whole) and only what the pass acts on is kept or read again.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::tests_pass::{World, world};
 use super::*;
-use crate::clock::SimClock;
 use crate::model::{Entry, Phase, Record};
-use crate::platform::sim::{Op, SimConfig, SimPlatform};
-use crate::store::{MemoryStore, Store};
+use crate::platform::sim::Op;
+use crate::store::Store;
 
-struct World {
-    clock: Arc<SimClock>,
-    sim: Arc<SimPlatform>,
-    memory: Arc<MemoryStore>,
-    reconciler: Reconciler,
+/// Adds `n` records `svc-0000`... with their services to the pass tests' world
+/// ([`super::tests_pass::world`]), and settles them Asleep with one full pass (every record is
+/// new, so every one is observed).
+async fn settled(w: &World, n: usize) {
+    for i in 0..n {
+        w.add(Record::test(&format!("svc-{i:04}")));
+    }
+    let first = w.reconciler.reconcile(Scope::All).await;
+    assert_eq!(first.records.len(), n);
+    assert!(first.records.iter().all(|r| r.error.is_none()), "{first:?}");
+    assert!((0..n).all(
+        |i| w.store.status(&format!("svc-{i:04}")).map(|s| s.phase) == Some(Phase::Asleep)
+    ));
 }
 
-fn world() -> World {
-    let clock = SimClock::default_start();
-    let sim = Arc::new(SimPlatform::new(clock.clone(), SimConfig::default()));
-    let memory = Arc::new(MemoryStore::new());
-    let reconciler = Reconciler::new(
-        memory.clone(),
-        sim.clone(),
-        Arc::new(StaticProber::new()),
-        clock.clone(),
-    );
-    World {
-        clock,
-        sim,
-        memory,
-        reconciler,
+/// Zeroes the store's read counts and the simulated ECS's call counts.
+fn reset(w: &World) {
+    let reads = w.store.reads();
+    for n in [&reads.gets, &reads.lists, &reads.pages] {
+        n.store(0, Ordering::Relaxed);
     }
-}
-
-impl World {
-    /// Adds `n` records `svc-0000`... with their services, and settles them Asleep with one
-    /// full pass (every record is new, so every one is observed).
-    async fn settled(&self, n: usize) {
-        for i in 0..n {
-            let r = Record::test(&format!("svc-{i:04}"));
-            if let crate::model::Target::Ecs(t) = &r.spec.target {
-                self.sim.add_service(&t.cluster, &t.service);
-            }
-            self.memory.put(r);
-        }
-        let first = self.reconciler.reconcile(Scope::All).await;
-        assert_eq!(first.records.len(), n);
-        assert!(first.records.iter().all(|r| r.error.is_none()), "{first:?}");
-        assert!((0..n).all(
-            |i| self.memory.status(&format!("svc-{i:04}")).map(|s| s.phase) == Some(Phase::Asleep)
-        ));
-    }
-
-    fn reset(&self) {
-        let reads = self.memory.reads();
-        for n in [&reads.gets, &reads.lists, &reads.pages] {
-            n.store(0, Ordering::Relaxed);
-        }
-        self.sim.reset_counters();
-    }
+    w.sim.reset_counters();
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_tiered_full_pass_reads_the_table_page_by_page_and_again_only_what_it_observes() {
     const N: usize = 700; // three pages of 256
     let w = world();
-    w.settled(N).await;
-    w.reset();
+    settled(&w, N).await;
+    reset(&w);
     w.clock.advance(Duration::from_secs(60));
     let since = w.clock.now().sub(Duration::from_secs(60));
     let now = w.clock.now();
@@ -77,7 +47,7 @@ async fn a_tiered_full_pass_reads_the_table_page_by_page_and_again_only_what_it_
 
     assert_eq!(report.error, None);
     assert_eq!(report.records.len(), N, "every record is reported");
-    let reads = w.memory.reads();
+    let reads = w.store.reads();
     assert_eq!(reads.pages.load(Ordering::Relaxed), 3, "three pages of 256");
     assert_eq!(
         reads.lists.load(Ordering::Relaxed),
@@ -118,55 +88,55 @@ async fn a_tiered_full_pass_reads_the_table_page_by_page_and_again_only_what_it_
 #[tokio::test(start_paused = true)]
 async fn quiet_records_whose_triage_needs_the_whole_table_are_read_again() {
     let w = world();
-    w.settled(300).await;
+    settled(&w, 300).await;
     // Two quiet records come to claim one service (as restored from a backup: statuses
     // stored, nothing new to observe): the younger is a conflict, found only once the whole
     // table has been listed.
-    let mut twin = match w.memory.get("svc-0007").await.unwrap() {
+    let mut twin = match w.store.get("svc-0007").await.unwrap() {
         Some(Entry::Record(r)) => *r,
         other => panic!("{other:?}"),
     };
     twin.metadata.name = "svc-twin".into();
     twin.metadata.creation_timestamp = Some(w.clock.now());
-    w.memory.put(twin);
+    w.store.put(twin);
     // A quiet record whose dependsOn names a record outside its group.
-    let mut lonely = match w.memory.get("svc-0011").await.unwrap() {
+    let mut lonely = match w.store.get("svc-0011").await.unwrap() {
         Some(Entry::Record(r)) => *r,
         other => panic!("{other:?}"),
     };
     lonely.spec.groups = vec!["g".into()];
     lonely.spec.depends_on = vec!["svc-0012".into()];
-    w.memory.put(lonely);
-    w.reset();
+    w.store.put(lonely);
+    reset(&w);
     w.clock.advance(Duration::from_secs(60));
     let report = w.reconciler.reconcile(Scope::All).await;
 
     let twin = report.record("svc-twin").unwrap();
     assert!(!twin.quiet, "{twin:?}");
     assert!(
-        w.memory
+        w.store
             .status("svc-twin")
             .unwrap()
             .message
             .contains("is already managed by record svc-0007"),
         "{:?}",
-        w.memory.status("svc-twin")
+        w.store.status("svc-twin")
     );
     assert_ne!(
-        w.memory.status("svc-0007").unwrap().phase,
+        w.store.status("svc-0007").unwrap().phase,
         Phase::Failed,
         "the owner stays as it was"
     );
     let lonely = report.record("svc-0011").unwrap();
     assert!(!lonely.quiet, "{lonely:?}");
     assert!(
-        w.memory
+        w.store
             .status("svc-0011")
             .unwrap()
             .message
             .contains("\"svc-0012\" shares no group with this record"),
         "{:?}",
-        w.memory.status("svc-0011")
+        w.store.status("svc-0011")
     );
 }
 
@@ -184,7 +154,7 @@ async fn the_service_index_follows_records_read_by_name() {
             .records_of_service(arn, "demo-cluster", svc, age)
     };
     assert_eq!(find("svc-0000-svc"), None, "no full pass yet: unknown");
-    w.settled(3).await;
+    settled(&w, 3).await;
     assert_eq!(find("svc-0001-svc"), Some(vec!["svc-0001".to_string()]));
     assert_eq!(find("nobody-svc"), Some(vec![]));
 
@@ -193,7 +163,7 @@ async fn the_service_index_follows_records_read_by_name() {
     if let crate::model::Target::Ecs(t) = &fresh.spec.target {
         w.sim.add_service(&t.cluster, &t.service);
     }
-    w.memory.put(fresh);
+    w.store.put(fresh);
     assert_eq!(find("fresh-svc"), Some(vec![]), "not read yet");
     w.reconciler
         .reconcile(Scope::Names(vec!["fresh".into()]))
@@ -201,7 +171,7 @@ async fn the_service_index_follows_records_read_by_name() {
     assert_eq!(find("fresh-svc"), Some(vec!["fresh".to_string()]));
 
     // Re-pointed to another service of the same cluster (by ARN).
-    let mut moved = match w.memory.get("svc-0001").await.unwrap() {
+    let mut moved = match w.store.get("svc-0001").await.unwrap() {
         Some(Entry::Record(r)) => *r,
         other => panic!("{other:?}"),
     };
@@ -209,7 +179,7 @@ async fn the_service_index_follows_records_read_by_name() {
         cluster: arn.into(),
         service: "elsewhere".into(),
     });
-    w.memory.put(moved);
+    w.store.put(moved);
     w.reconciler
         .reconcile(Scope::Names(vec!["svc-0001".into()]))
         .await;
@@ -217,7 +187,7 @@ async fn the_service_index_follows_records_read_by_name() {
     assert_eq!(find("elsewhere"), Some(vec!["svc-0001".to_string()]));
 
     // Deleted.
-    w.memory.delete("fresh", None).await.unwrap();
+    w.store.delete("fresh", None).await.unwrap();
     w.reconciler
         .reconcile(Scope::Names(vec!["fresh".into()]))
         .await;
