@@ -269,11 +269,15 @@ struct Tap {
     seq: Arc<Seq>,
     /// (place in the order of events, service, desiredCount) of every successful scale.
     scales: Mutex<Vec<(u64, String, u32)>>,
+    /// Place in the order of events of every observation's start.
+    observes: Mutex<Vec<u64>>,
 }
 
 #[async_trait]
 impl Platform for Tap {
     async fn observe(&self, targets: &[Target]) -> snooze::platform::Result<Vec<Observed>> {
+        let at = self.seq.tick();
+        self.observes.lock().unwrap().push(at);
         self.sim.observe(targets).await
     }
     async fn scale(&self, target: &Target, replicas: u32) -> snooze::platform::Result<()> {
@@ -384,13 +388,24 @@ struct Pass {
 }
 
 impl Pass {
-    /// When this pass read `name` (its list, or its first get of it).
+    /// When this pass read `name` for its decision: its last read of it (the list, or a get)
+    /// before the pass's first observation. A full pass reads the table, then reads again
+    /// with a get the quiet records the whole table brings back (their resync slot fell, ...)
+    /// and decides on that; a scoped pass decides on its get. A pass that observed nothing:
+    /// its first read.
     fn read_of(&self, name: &str) -> Option<u64> {
         let reads = self.store.reads.lock().unwrap();
-        reads
-            .iter()
-            .find(|(_, n)| n.as_deref().is_none_or(|n| n == name))
-            .map(|(at, _)| *at)
+        let observed = self.platform.observes.lock().unwrap().first().copied();
+        let of_name = |(_, n): &&(u64, Option<String>)| n.as_deref().is_none_or(|n| n == name);
+        match observed {
+            Some(o) => reads
+                .iter()
+                .filter(of_name)
+                .filter(|(at, _)| *at < o)
+                .map(|(at, _)| *at)
+                .max(),
+            None => reads.iter().find(of_name).map(|(at, _)| *at),
+        }
     }
 
     /// This pass's last status write of `name` before `before`.
@@ -552,6 +567,7 @@ impl World {
             sim: self.sim.clone(),
             seq: self.seq.clone(),
             scales: Mutex::new(Vec::new()),
+            observes: Mutex::new(Vec::new()),
         });
         (store, platform)
     }
