@@ -23,22 +23,9 @@ use snooze::platform::ecs::RetryPolicy;
 use snooze::router::alb::AlbRouter;
 use snooze::router::rules::{HOST_TAG, RECORD_TAG};
 use snooze::router::{RouteTarget, Router};
-use snooze_test_support::moto_endpoint;
+use snooze_test_support::{moto_endpoint, unique};
 
 const HOST: &str = "demo.example.com";
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{:07x}{:02}",
-        nanos % 0xfff_ffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())

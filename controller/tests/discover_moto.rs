@@ -17,23 +17,11 @@ use aws_sdk_ecs::types::Tag;
 use futures::StreamExt as _;
 use snooze::aws_calls::{Principal, declared};
 use snooze::model::{Entry, Record, Target};
-use snooze_test_support::moto_endpoint;
+use snooze_test_support::{moto_endpoint, unique};
 
 const BIN: &str = env!("CARGO_BIN_EXE_snoozectl");
 /// Items per page the proxy answers ListServices and ListClusters with.
 const PAGE: usize = 10;
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{nanos:08x}{:03}",
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 // ---------------------------------------------------------------------------------------------
 // the proxy: pages ListServices/ListClusters, counts requests by operation (and cluster)

@@ -28,20 +28,7 @@ use snooze::platform::ecs::{EcsPlatform, RetryPolicy};
 use snooze::platform::{
     Arch, Error, Health, Observed, Platform, ServiceObservation, TaskSize, TaskStatus,
 };
-use snooze_test_support::moto_endpoint;
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{:08x}{:03}",
-        nanos,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use snooze_test_support::{moto_endpoint, unique};
 
 async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())

@@ -16,7 +16,7 @@ use snooze::platform::sim::{SimConfig, SimPlatform};
 use snooze::reconcile::events::{DETAIL_TYPE, EVENT_NOT_PUBLISHED, Event, EventBridgeSink, SOURCE};
 use snooze::reconcile::{Reason, Reasons, Reconciler, Runtime, Scope, StaticProber};
 use snooze::store::memory::MemoryStore;
-use snooze_test_support::moto_endpoint;
+use snooze_test_support::{moto_endpoint, unique};
 
 const REGION: &str = "us-east-1";
 
@@ -27,14 +27,6 @@ async fn sdk_config() -> aws_config::SdkConfig {
         .test_credentials()
         .load()
         .await
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        snooze::model::Timestamp::now().as_millis()
-    )
 }
 
 /// One CloudWatch Logs call on moto, by its JSON protocol (no Logs SDK in the tree; moto reads

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -24,7 +23,7 @@ use snooze::store::{
     Applied, ConnectOptions, DynamoStore, Error, MemoryStore, SqliteStore, StatusGuard, Store,
     Touch,
 };
-use snooze_test_support::serialised_moto_endpoint;
+use snooze_test_support::{serialised_moto_endpoint, unique};
 
 // ---------------------------------------------------------------------------------------------
 // Backends
@@ -98,15 +97,6 @@ async fn dynamo_fixture(case: &str) -> Fixture {
         has_change_token: false,
         _dir: None,
     }
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .subsec_nanos();
-    format!("{prefix}-{nanos:08x}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// How an item gets broken in [`malformed_items_are_listed_with_the_path`].

@@ -418,6 +418,20 @@ pub fn why_observe(
 mod tests {
     use super::*;
 
+    /// [`why_observe`] with `period` for both resyncs (a cluster of one awake record), no
+    /// runner period and an empty memory.
+    fn why(r: &Record, since: Timestamp, now: Timestamp, period: Duration) -> Option<&'static str> {
+        why_observe(
+            r,
+            since,
+            now,
+            Some(period),
+            Some((period, 1)),
+            Duration::ZERO,
+            &TierMemory::default(),
+        )
+    }
+
     #[test]
     fn resync_period_is_derived_from_the_fleet_size() {
         let o = TierOptions::default();
@@ -545,10 +559,9 @@ mod tests {
         ) {
             let now = Timestamp::from_millis(1_795_946_400_000);
             let since = now.sub(Duration::from_secs(gap));
-            let memory = TierMemory::default();
             let period = Duration::from_secs(3_600);
             let mut r = Record::test("demo");
-            prop_assert!(why_observe(&r, since, now, Some(period), Some((period, 1)), Duration::ZERO, &memory).is_some());
+            prop_assert!(why(&r, since, now, period).is_some());
             let mut s = crate::model::Status {
                 phase,
                 phase_since: Some(now.sub(Duration::from_secs(86_400))),
@@ -563,7 +576,7 @@ mod tests {
                 public_ip: false,
             });
             r.status = Some(s);
-            prop_assert!(why_observe(&r, since, now, Some(period), Some((period, 1)), Duration::ZERO, &memory).is_some());
+            prop_assert!(why(&r, since, now, period).is_some());
         }
     }
 
@@ -578,20 +591,11 @@ mod tests {
             ..Default::default()
         });
         let period = Duration::from_secs(30 * 60);
-        let memory = TierMemory::default();
         let whys: Vec<Option<&str>> = (0..30u64)
             .map(|m| {
                 let since = now.add(Duration::from_secs(m * 60));
                 let at = since.add(Duration::from_secs(60));
-                why_observe(
-                    &r,
-                    since,
-                    at,
-                    Some(period),
-                    Some((period, 1)),
-                    Duration::ZERO,
-                    &memory,
-                )
+                why(&r, since, at, period)
             })
             .collect();
         assert_eq!(whys.iter().filter(|w| **w == Some("resync")).count(), 1);
@@ -599,15 +603,7 @@ mod tests {
         // A wake request makes it due at once.
         r.desired.wake_requested_at = Some(now);
         assert_eq!(
-            why_observe(
-                &r,
-                now,
-                now.add(Duration::from_secs(1)),
-                Some(period),
-                Some((period, 1)),
-                Duration::ZERO,
-                &memory
-            ),
+            why(&r, now, now.add(Duration::from_secs(1)), period),
             Some("facts")
         );
     }
@@ -623,41 +619,20 @@ mod tests {
             ..Default::default()
         });
         let period = Duration::from_secs(30 * 60);
-        let memory = TierMemory::default();
         let since = now.sub(Duration::from_secs(60));
         let quiet = |r: &Record| {
             (0..10u64)
                 .filter(|m| {
                     let at = now.add(Duration::from_secs(m * 60));
                     let since = at.sub(Duration::from_secs(60));
-                    why_observe(
-                        r,
-                        since,
-                        at,
-                        Some(period),
-                        Some((period, 1)),
-                        Duration::ZERO,
-                        &memory,
-                    )
-                    .is_none()
+                    why(r, since, at, period).is_none()
                 })
                 .count()
         };
         assert!(quiet(&r) > 0, "a steady Ready record is tiered");
         r.spec.budget = Some(10.0);
         assert_eq!(quiet(&r), 0, "a budgeted one is observed every pass");
-        assert_eq!(
-            why_observe(
-                &r,
-                since,
-                now,
-                Some(period),
-                Some((period, 1)),
-                Duration::ZERO,
-                &memory
-            ),
-            Some("budget")
-        );
+        assert_eq!(why(&r, since, now, period), Some("budget"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use snooze::clock::SimClock;
 use snooze::model::ledger::LedgerMonth;
-use snooze::model::{Entry, Phase, Record, Status, Target, Timestamp};
+use snooze::model::{Entry, Phase, Record, Status, Target};
 use snooze::platform::sim::{Fault, Op, RetryConfig, SimConfig, SimPlatform};
 use snooze::platform::{self, Observed, Platform};
 use snooze::reconcile::events::MemorySink;
@@ -17,7 +17,7 @@ use snooze::reconcile::{Reconciler, StaticProber};
 use snooze::store::dynamodb::DynamoStore;
 use snooze::store::{ConnectOptions, StatusGuard, Store, dynamo_client};
 use snooze_reconciler::handler::{App, handle};
-use snooze_test_support::moto_endpoint;
+use snooze_test_support::{moto_endpoint, unique};
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -140,14 +140,6 @@ async fn phase(store: &Arc<dyn Store>, name: &str) -> Option<Phase> {
         Some(Entry::Record(r)) => r.status.map(|s| s.phase),
         _ => None,
     }
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        Timestamp::now().as_millis()
-    )
 }
 
 #[tokio::test]
